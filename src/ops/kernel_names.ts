@@ -1,0 +1,79 @@
+/**
+ * Kernel names and their input/attr contracts: what every backend's kernel for an op
+ * must accept and return. Layout is channels-last (tfjs' own), see API.md.
+ *
+ * Optional inputs that the caller left out travel as empty float32 tensors of shape [0]:
+ * tfjs saves the inputs a gradient needs by name, and a missing name cannot be saved.
+ * A kernel treats `size === 0` as "absent" and its gradient returns zeros of shape [0].
+ */
+import type { NamedAttrMap } from '@tensorflow/tfjs';
+
+/**
+ * mamba_ssm's selective_scan_ref, channels-last.
+ * inputs:  u, delta, z [batch, seq, dInner]; A [dInner, dState]; B, C [batch, seq, dState];
+ *          D, deltaBias [dInner]; initialState [batch, dInner, dState]   (D, z, deltaBias, initialState may be empty)
+ * outputs: [y [batch, seq, dInner], lastState [batch, dInner, dState]]
+ *
+ *   delta' = deltaSoftplus ? softplus(delta + deltaBias) : delta + deltaBias
+ *   h_t    = exp(delta'_t * A) * h_{t-1} + delta'_t * B_t * u_t        (h_{-1} = initialState or 0)
+ *   y_t    = <h_t, C_t> + D * u_t;   y_t *= silu(z_t) when z is given
+ */
+export const SelectiveScan = 'MambaSelectiveScan';
+export const SELECTIVE_SCAN_INPUTS = ['u', 'delta', 'A', 'B', 'C', 'D', 'z', 'deltaBias', 'initialState'] as const;
+
+/**
+ * The backward pass of SelectiveScan.
+ * inputs:  the nine SelectiveScan inputs, plus dy [batch, seq, dInner] and dLastState [batch, dInner, dState]
+ * outputs: gradients of the nine inputs, in SELECTIVE_SCAN_INPUTS order, each shaped like its input
+ *          (an empty input gets an empty gradient)
+ */
+export const SelectiveScanGrad = 'MambaSelectiveScanGrad';
+
+/**
+ * One decoding step of the scan (mamba_ssm's selective_state_update).
+ * inputs:  state [batch, dInner, dState]; x, dt, z [batch, dInner]; A [dInner, dState];
+ *          B, C [batch, dState]; D, dtBias [dInner]     (D, z, dtBias may be empty)
+ * outputs: [y [batch, dInner], newState [batch, dInner, dState]]
+ */
+export const SelectiveStateUpdate = 'MambaSelectiveStateUpdate';
+export const SELECTIVE_STATE_UPDATE_INPUTS = ['state', 'x', 'dt', 'A', 'B', 'C', 'D', 'z', 'dtBias'] as const;
+
+/**
+ * Causal depthwise conv over the sequence, channels-last, left zero padding.
+ * inputs:  x [batch, seq, dInner]; weight [dInner, kernel]; bias [dInner] (may be empty)
+ * outputs: y [batch, seq, dInner], y_t = act(bias + sum_k weight[:, k] * x_{t - kernel + 1 + k})
+ */
+export const CausalConv1d = 'MambaCausalConv1d';
+export const CAUSAL_CONV1D_INPUTS = ['x', 'weight', 'bias'] as const;
+
+/**
+ * The backward pass of CausalConv1d.
+ * inputs:  x, weight, bias (as CausalConv1d) and dy [batch, seq, dInner]
+ * outputs: [dx, dweight, dbias] (dbias empty when bias is)
+ */
+export const CausalConv1dGrad = 'MambaCausalConv1dGrad';
+
+/**
+ * One decoding step of the conv. The state holds the last `kernel` inputs, oldest first (HF's layout).
+ * inputs:  convState [batch, dInner, kernel]; x [batch, dInner]; weight [dInner, kernel]; bias [dInner] (may be empty)
+ * outputs: [y [batch, dInner], newConvState [batch, dInner, kernel]]
+ */
+export const CausalConv1dUpdate = 'MambaCausalConv1dUpdate';
+export const CAUSAL_CONV1D_UPDATE_INPUTS = ['convState', 'x', 'weight', 'bias'] as const;
+
+export type ConvActivation = 'silu' | 'none';
+
+export interface SelectiveScanAttrs extends NamedAttrMap {
+  deltaSoftplus: boolean;
+}
+export interface SelectiveStateUpdateAttrs extends NamedAttrMap {
+  dtSoftplus: boolean;
+}
+export interface CausalConv1dAttrs extends NamedAttrMap {
+  activation: ConvActivation;
+}
+
+/** Every kernel this package registers, for backends that must provide all of them. */
+export const ALL_KERNELS = [
+  SelectiveScan, SelectiveScanGrad, SelectiveStateUpdate, CausalConv1d, CausalConv1dGrad, CausalConv1dUpdate,
+] as const;

@@ -1,0 +1,30 @@
+/** Argument checks shared by the ops: errors name the op, the argument and what was expected. */
+import * as tf from '@tensorflow/tfjs';
+
+export function checkTensor(op: string, name: string, t: unknown, rank: number): tf.Tensor {
+  if (!(t instanceof tf.Tensor)) {
+    throw new TypeError(`${op}: '${name}' must be a tf.Tensor, got ${t === null ? 'null' : typeof t}`);
+  }
+  if (t.isDisposed) throw new Error(`${op}: '${name}' is disposed`);
+  if (t.rank !== rank) {
+    throw new Error(`${op}: '${name}' must have rank ${rank}, got shape [${t.shape}]`);
+  }
+  if (t.dtype !== 'float32') {
+    throw new Error(`${op}: '${name}' must be float32, got ${t.dtype}`);
+  }
+  return t;
+}
+
+export function checkShape(op: string, name: string, t: tf.Tensor, expected: number[]): void {
+  if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
+    throw new Error(`${op}: '${name}' must have shape [${expected}], got [${t.shape}]`);
+  }
+}
+
+/** An optional input: the tensor after checks, or the empty placeholder the kernels read as "absent". */
+export function optionalInput(op: string, name: string, t: tf.Tensor | undefined | null, shape: number[]): tf.Tensor {
+  if (t == null) return tf.zeros([0]);
+  checkTensor(op, name, t, shape.length);
+  checkShape(op, name, t, shape);
+  return t;
+}
