@@ -72,3 +72,6 @@ export async function expectNoLeaks<T>(body: () => Promise<T> | T): Promise<T> {
   if (after !== before) throw new Error(`tensor leak: ${after - before} tensors left behind`);
   return result;
 }
+
+/** The backends every kernel suite runs on; a backend joins once its kernels pass. */
+export const KERNEL_BACKENDS: TestBackend[] = ['cpu', 'wasm'];
