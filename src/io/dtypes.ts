@@ -1,0 +1,80 @@
+/**
+ * safetensors dtypes and their conversion to the typed arrays tfjs takes. tfjs has no f16, bf16,
+ * f64 or i64, so those widen or narrow here. Data is little-endian, as on every JS platform.
+ */
+
+/** Every dtype the reference implementation knows, in its order (ascending alignment), with its bits. */
+export const DTYPE_BITS = {
+  BOOL: 8, F4: 4, F6_E2M3: 6, F6_E3M2: 6, U8: 8, I8: 8, F8_E5M2: 8, F8_E4M3: 8, F8_E8M0: 8,
+  F8_E4M3FNUZ: 8, F8_E5M2FNUZ: 8, I16: 16, U16: 16, F16: 16, BF16: 16, I32: 32, U32: 32,
+  F32: 32, C64: 64, F64: 64, I64: 64, U64: 64,
+} as const;
+
+export type SafetensorsDtype = keyof typeof DTYPE_BITS;
+
+export const DTYPE_ORDER = Object.keys(DTYPE_BITS) as SafetensorsDtype[];
+
+export function isSafetensorsDtype(name: string): name is SafetensorsDtype {
+  return Object.hasOwn(DTYPE_BITS, name);
+}
+
+/** What `values()` gives for each dtype it can convert. */
+export type SafetensorsValues = Float32Array | Int32Array | Int16Array | Int8Array | Uint8Array
+  | Uint16Array | Uint32Array;
+
+type ArrayType<T> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number };
+
+/** A typed-array view of `bytes` when its offset is aligned for `type`, else a view of an aligned copy. */
+export function viewAs<T>(type: ArrayType<T>, bytes: Uint8Array): T {
+  const length = bytes.byteLength / type.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % type.BYTES_PER_ELEMENT === 0) return new type(bytes.buffer, bytes.byteOffset, length);
+  return new type(bytes.slice().buffer, 0, length);
+}
+
+let f16Table: Float32Array | null = null;
+
+/** All 65536 half-precision values, built once: a table lookup is the fastest conversion in JS. */
+function halfTable(): Float32Array {
+  if (f16Table != null) return f16Table;
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    if (exponent === 0) table[h] = sign * mantissa * 2 ** -24;
+    else if (exponent === 31) table[h] = mantissa === 0 ? sign * Infinity : NaN;
+    else table[h] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  f16Table = table;
+  return table;
+}
+
+export function f16ToFloat32(bytes: Uint8Array): Float32Array {
+  const halves = viewAs(Uint16Array, bytes);
+  const table = halfTable();
+  const out = new Float32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]];
+  return out;
+}
+
+/** bfloat16 is the top half of a float32: shifting the bits up is exact. */
+export function bf16ToFloat32(bytes: Uint8Array): Float32Array {
+  const halves = viewAs(Uint16Array, bytes);
+  const out = new Uint32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) out[i] = halves[i] << 16;
+  return new Float32Array(out.buffer);
+}
+
+/** 64-bit integers narrowed to int32; a value outside int32 is an error, never a silent wrap. */
+export function int64ToInt32(bytes: Uint8Array, signed: boolean, what: string): Int32Array {
+  const wide = signed ? viewAs(BigInt64Array, bytes) : viewAs(BigUint64Array, bytes);
+  const out = new Int32Array(wide.length);
+  for (let i = 0; i < wide.length; i++) {
+    const v = wide[i];
+    if (v < -2147483648n || v > 2147483647n) {
+      throw new Error(`${what}: element ${i} = ${v} does not fit in int32`);
+    }
+    out[i] = Number(v);
+  }
+  return out;
+}
