@@ -1,0 +1,283 @@
+/**
+ * Downloads files of Hugging Face Hub model repositories into the cache layout Python's huggingface_hub
+ * uses (see hf_cache.ts), with the same rules: `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`, the resolve URL
+ * `{endpoint}/{repo}/resolve/{revision}/{file}`, its `X-Repo-Commit` and `X-Linked-Etag`/`ETag` headers,
+ * and `.incomplete` blobs resumed with a `Range` request.
+ */
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { RepoCache, defaultHubCacheDir, exists, isCommitHash } from './hf_cache.js';
+
+export interface DownloadProgress {
+  file: string;
+  loaded: number;
+  total?: number;
+}
+
+export interface HubDownloadOptions {
+  /** Branch, tag or commit hash; `main` by default. */
+  revision?: string;
+  /** The hub cache folder; `$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub` by default. */
+  cacheDir?: string;
+  /** Only read the cache (as `HF_HUB_OFFLINE=1` does). */
+  localFilesOnly?: boolean;
+  /** Sent as `Authorization: Bearer`; `$HF_TOKEN` or the token `huggingface-cli login` saved by default. */
+  token?: string;
+  /** `$HF_ENDPOINT` or https://huggingface.co by default. */
+  endpoint?: string;
+  onProgress?: (progress: DownloadProgress) => void;
+}
+
+/** The Hub answered 404: the repository, the revision or the file does not exist (or is private). */
+export class HubNotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HubNotFoundError';
+  }
+}
+
+/** The file is not in the cache and the network may not be used (offline mode or `localFilesOnly`). */
+export class HubCacheMissError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HubCacheMissError';
+  }
+}
+
+const REPO_PART = /^(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?$/;
+const HEAD_TIMEOUT_MS = 10_000;
+
+/** Whether `source` is shaped like a Hub model id, `owner/name` (check for a local folder first: `a/b` is both). */
+export function isHubId(source: string): boolean {
+  const parts = source.split('/');
+  return parts.length === 2 && parts.every((part) => REPO_PART.test(part)) && !source.endsWith('.git');
+}
+
+function isOffline(): boolean {
+  return ['1', 'on', 'yes', 'true'].includes((process.env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
+}
+
+function defaultEndpoint(): string {
+  return process.env.HF_ENDPOINT || 'https://huggingface.co';
+}
+
+/** `$HF_TOKEN`, else the file `huggingface-cli login` writes (`$HF_TOKEN_PATH`, `$HF_HOME/token`, `~/.cache/huggingface/token`). */
+async function defaultToken(): Promise<string | undefined> {
+  const env = process.env;
+  if (env.HF_TOKEN) return env.HF_TOKEN;
+  const path = env.HF_TOKEN_PATH ?? join(env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'token');
+  try {
+    return (await readFile(path, 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkFilename(filename: string): void {
+  const parts = filename.split('/');
+  if (filename === '' || filename.startsWith('/') || filename.includes('\\')
+      || parts.some((part) => part === '' || part === '.' || part === '..')) {
+    throw new Error(`invalid file name in a Hub repository: ${JSON.stringify(filename)}`);
+  }
+}
+
+/** What a HEAD on the resolve URL says about the file. */
+interface FileMetadata {
+  commit: string;
+  etag: string;
+  /** Where the bytes are: the resolve URL itself, or the CDN URL it redirects to. */
+  location: string;
+  size?: number;
+}
+
+interface Target {
+  repoId: string;
+  revision: string;
+  filename: string;
+  url: string;
+}
+
+function describe(t: Target): string {
+  return `"${t.filename}" of Hub repo ${t.repoId} at revision ${t.revision}`;
+}
+
+function statusError(t: Target, response: Response): Error {
+  const code = response.headers.get('x-error-code');
+  if (response.status === 404) {
+    const what = code === 'RepoNotFound' ? `repository ${t.repoId} does not exist (or is private)`
+      : code === 'RevisionNotFound' ? `revision ${t.revision} does not exist in ${t.repoId}`
+        : `${t.repoId} has no file "${t.filename}" at revision ${t.revision}`;
+    return new HubNotFoundError(`Hub: ${what} (404 for ${describe(t)}, ${t.url})`);
+  }
+  if (response.status === 401 || response.status === 403) {
+    return new Error(`Hub: access denied (HTTP ${response.status}${code ? ` ${code}` : ''}) to ${describe(t)}; `
+      + 'the repository may be private or gated: set HF_TOKEN or pass a token with access');
+  }
+  return new Error(`Hub: HTTP ${response.status} ${response.statusText} fetching ${describe(t)} (${t.url})`);
+}
+
+function isAbsoluteUrl(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(location) || location.startsWith('//');
+}
+
+function normalizeEtag(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"|"$/g, '');
+}
+
+function parseSize(value: string | null): number | undefined {
+  return value != null && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * HEAD on the resolve URL. Like huggingface_hub, follows only relative redirects (a renamed repository)
+ * and stops at an absolute one (an LFS file on the CDN), whose headers carry the metadata.
+ */
+async function fetchMetadata(t: Target, headers: Record<string, string>): Promise<FileMetadata> {
+  let url = t.url;
+  for (let hops = 0; hops < 10; hops++) {
+    const response = await fetch(url, {
+      method: 'HEAD', headers: { ...headers, 'Accept-Encoding': 'identity' },
+      redirect: 'manual', signal: AbortSignal.timeout(HEAD_TIMEOUT_MS),
+    });
+    const location = response.headers.get('location');
+    if (response.status >= 300 && response.status < 400 && location != null && !isAbsoluteUrl(location)) {
+      url = new URL(location, url).href;
+      continue;
+    }
+    if (response.status >= 400) throw statusError({ ...t, url }, response);
+    const commit = response.headers.get('x-repo-commit');
+    const etag = response.headers.get('x-linked-etag') ?? response.headers.get('etag');
+    if (commit == null || !isCommitHash(commit)) {
+      throw new Error(`Hub: no X-Repo-Commit header for ${describe(t)} from ${url}; is the endpoint a Hugging Face Hub?`);
+    }
+    if (etag == null) throw new Error(`Hub: no ETag for ${describe(t)} from ${url}; cannot key the cache`);
+    const redirected = response.status >= 300 && response.status < 400 && location != null;
+    return {
+      commit, etag: normalizeEtag(etag), location: redirected ? new URL(location, url).href : url,
+      size: parseSize(response.headers.get('x-linked-size') ?? response.headers.get('content-length')),
+    };
+  }
+  throw new Error(`Hub: too many redirects fetching ${describe(t)} (${t.url})`);
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Streams the file into `<blob>.incomplete` (continuing it with a Range request when one is there), checks
+ * its size, then renames it to the blob: a cut-off download never leaves a blob the cache would trust.
+ */
+async function downloadBlob(
+  t: Target, meta: FileMetadata, blob: string, headers: Record<string, string>,
+  onProgress?: (progress: DownloadProgress) => void,
+): Promise<void> {
+  const partial = `${blob}.incomplete`;
+  await mkdir(dirname(blob), { recursive: true });
+  let offset = await fileSize(partial);
+  if (meta.size !== undefined && offset > meta.size) {
+    await rm(partial, { force: true });
+    offset = 0;
+  }
+  if (meta.size === undefined || offset < meta.size) {
+    const response = await fetch(meta.location, {
+      headers: { ...headers, 'Accept-Encoding': 'identity', ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) },
+    });
+    if (response.status === 200) offset = 0; // the server ignored the range: start over
+    else if (response.status !== 206) throw statusError(t, response);
+    else if (!(response.headers.get('content-range') ?? '').startsWith(`bytes ${offset}-`)) {
+      throw new Error(`Hub: the server resumed ${describe(t)} at the wrong offset `
+        + `(asked for byte ${offset}, got "${response.headers.get('content-range')}")`);
+    }
+    const length = parseSize(response.headers.get('content-length'));
+    const total = meta.size ?? (length === undefined ? undefined : offset + length);
+    let loaded = offset;
+    const file = await open(partial, offset > 0 ? 'a' : 'w');
+    try {
+      const reader = response.body!.getReader();
+      onProgress?.({ file: t.filename, loaded, total });
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        await file.write(chunk.value);
+        loaded += chunk.value.byteLength;
+        onProgress?.({ file: t.filename, loaded, total });
+      }
+    } catch (err) {
+      throw new Error(`Hub: the download of ${describe(t)} was cut off after ${loaded} of ${total ?? '?'} bytes `
+        + `(${(err as Error).message}); the partial file is kept and the next call resumes it`, { cause: err });
+    } finally {
+      await file.close();
+    }
+    if (total !== undefined && loaded !== total) {
+      if (loaded > total) await rm(partial, { force: true });
+      throw new Error(`Hub: the download of ${describe(t)} ended after ${loaded} bytes, expected ${total}`
+        + (loaded < total ? '; the partial file is kept and the next call resumes it' : ''));
+    }
+  }
+  await rename(partial, blob);
+}
+
+/** Downloads of one blob already running in this process, so concurrent calls share one. */
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * Returns the local path of `filename` in Hub repo `repoId`, downloading it into the cache when needed.
+ * No network when the revision is a commit hash, or a branch/tag the cache has resolved before, and the
+ * file is cached; never any in offline mode (`HF_HUB_OFFLINE=1`) or with `localFilesOnly`.
+ */
+export async function hubDownload(repoId: string, filename: string, options: HubDownloadOptions = {}): Promise<string> {
+  if (!isHubId(repoId)) throw new Error(`not a Hub model id (owner/name): ${JSON.stringify(repoId)}`);
+  checkFilename(filename);
+  const revision = options.revision ?? 'main';
+  const endpoint = (options.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
+  const cache = new RepoCache(options.cacheDir ?? defaultHubCacheDir(), repoId);
+  const url = `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`
+    + filename.split('/').map(encodeURIComponent).join('/');
+  const target: Target = { repoId, revision, filename, url };
+
+  const knownCommit = isCommitHash(revision) ? revision : await cache.readRef(revision);
+  if (knownCommit != null) {
+    const cached = cache.snapshotPath(knownCommit, filename);
+    if (await exists(cached)) return cached;
+  }
+  if (options.localFilesOnly || isOffline()) {
+    const why = options.localFilesOnly ? 'localFilesOnly is set' : 'HF_HUB_OFFLINE is set';
+    throw new HubCacheMissError(`${describe(target)} is not in the cache at ${cache.dir}, and ${why} so it cannot be downloaded`);
+  }
+
+  const token = options.token ?? await defaultToken();
+  const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+  let meta: FileMetadata;
+  try {
+    meta = await fetchMetadata(target, auth);
+  } catch (err) {
+    if (err instanceof TypeError || (err as Error).name === 'TimeoutError') {
+      const cause = (err as Error).cause;
+      throw new Error(`Hub: cannot reach ${endpoint} for ${describe(target)} `
+        + `(${cause instanceof Error ? cause.message : (err as Error).message}), `
+        + `and it is not in the cache at ${cache.dir}`, { cause: err });
+    }
+    throw err;
+  }
+  await cache.writeRef(revision, meta.commit);
+  const pointer = cache.snapshotPath(meta.commit, filename);
+  if (await exists(pointer)) return pointer;
+
+  const blob = cache.blobPath(meta.etag);
+  if (!(await exists(blob))) {
+    // The token goes to the Hub only, not to the CDN a large file redirects to.
+    const sameOrigin = new URL(meta.location).origin === new URL(endpoint).origin;
+    let running = inFlight.get(blob);
+    if (running === undefined) {
+      running = downloadBlob(target, meta, blob, sameOrigin ? auth : {}, options.onProgress)
+        .finally(() => inFlight.delete(blob));
+      inFlight.set(blob, running);
+    }
+    await running;
+  }
+  return cache.linkSnapshot(meta.commit, filename, meta.etag);
+}

@@ -1,0 +1,196 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HubCacheMissError, HubNotFoundError, hubDownload, isHubId, type DownloadProgress } from '../../src/io/hub.js';
+import { FIXTURE_COMMIT, startHubServer, type HubServer } from '../support/hub_server.js';
+
+const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+const TINY = join(FIXTURES, 'tiny');
+const REPO = 'test-org/tiny-mamba';
+const REPO_DIR = 'models--test-org--tiny-mamba';
+const ENV_KEYS = ['HF_HUB_CACHE', 'HF_HOME', 'HF_HUB_OFFLINE', 'HF_ENDPOINT', 'HF_TOKEN', 'HF_TOKEN_PATH'] as const;
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('hub', function () {
+  let server: HubServer;
+  let cacheDir: string;
+  const savedEnv: Record<string, string | undefined> = {};
+
+  before(async function () {
+    server = await startHubServer({ repos: { [REPO]: TINY, 'test-org/fixtures': FIXTURES } });
+  });
+  after(async function () {
+    await server.close();
+  });
+  beforeEach(async function () {
+    cacheDir = await mkdtemp(join(tmpdir(), 'hub-cache-'));
+    for (const key of ENV_KEYS) {
+      savedEnv[key] = process.env[key];
+      delete process.env[key];
+    }
+    process.env.HF_TOKEN_PATH = join(cacheDir, 'no-token'); // never the developer's own token
+    server.requests.length = 0;
+  });
+  afterEach(async function () {
+    for (const key of ENV_KEYS) {
+      if (savedEnv[key] === undefined) delete process.env[key];
+      else process.env[key] = savedEnv[key];
+    }
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  const download = (file: string, options = {}): Promise<string> =>
+    hubDownload(REPO, file, { cacheDir, endpoint: server.endpoint, ...options });
+
+  it('recognises Hub ids', function () {
+    for (const id of ['state-spaces/mamba-130m-hf', 'a/b', 'Org_1/model.v2']) expect(isHubId(id), id).to.equal(true);
+    for (const id of ['mamba', './a/b', '/abs/path', 'a/b/c', 'https://x.co/a', 'a--b/c', 'a/b..c', 'a/-b', 'a/b.git', '']) {
+      expect(isHubId(id), id).to.equal(false);
+    }
+  });
+
+  it('downloads into the Python cache layout: refs, blobs, relative snapshot symlinks', async function () {
+    const progress: DownloadProgress[] = [];
+    const path = await download('config.json', { onProgress: (p: DownloadProgress) => progress.push(p) });
+    const data = readFileSync(join(TINY, 'config.json'));
+    const etag = createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+    const repoDir = join(cacheDir, REPO_DIR);
+    expect(path).to.equal(join(repoDir, 'snapshots', FIXTURE_COMMIT, 'config.json'));
+    expect(readFileSync(path)).to.deep.equal(data);
+    expect(lstatSync(path).isSymbolicLink()).to.equal(true);
+    expect(readlinkSync(path)).to.equal(join('..', '..', 'blobs', etag));
+    expect(readFileSync(join(repoDir, 'refs', 'main'), 'utf8')).to.equal(FIXTURE_COMMIT);
+    expect(progress.at(-1)).to.deep.equal({ file: 'config.json', loaded: data.length, total: data.length });
+  });
+
+  it('fetches LFS files from the CDN they redirect to, keyed by their sha256, without sending the token there', async function () {
+    const path = await download('model.safetensors', { token: 'hf_secret' });
+    const data = readFileSync(join(TINY, 'model.safetensors'));
+    expect(readFileSync(path)).to.deep.equal(data);
+    const sha = createHash('sha256').update(data).digest('hex');
+    expect(readlinkSync(path)).to.equal(join('..', '..', 'blobs', sha));
+    const cdn = server.requests.filter((r) => r.url.startsWith('/cdn/'));
+    expect(cdn).to.have.length(1);
+    expect(cdn[0].authorization).to.equal(undefined);
+  });
+
+  it('keeps nested file names as folders in the snapshot', async function () {
+    const path = await hubDownload('test-org/fixtures', 'tokenizer/tokenizer_config.json', { cacheDir, endpoint: server.endpoint });
+    expect(path).to.equal(join(cacheDir, 'models--test-org--fixtures', 'snapshots', FIXTURE_COMMIT, 'tokenizer', 'tokenizer_config.json'));
+    expect(readlinkSync(path).startsWith(join('..', '..', '..', 'blobs'))).to.equal(true);
+    expect(readFileSync(path)).to.deep.equal(readFileSync(join(FIXTURES, 'tokenizer', 'tokenizer_config.json')));
+  });
+
+  it('serves a cached file without any request, by branch (through refs/) or by commit', async function () {
+    const first = await download('config.json');
+    server.requests.length = 0;
+    expect(await download('config.json')).to.equal(first);
+    expect(await download('config.json', { revision: FIXTURE_COMMIT })).to.equal(first);
+    expect(await hubDownload(REPO, 'config.json', { cacheDir, endpoint: 'http://127.0.0.1:9' })).to.equal(first);
+    expect(server.requests).to.deep.equal([]);
+  });
+
+  it('reuses a blob already cached for another commit or file without downloading it again', async function () {
+    await download('config.json');
+    await rm(join(cacheDir, REPO_DIR, 'snapshots'), { recursive: true });
+    await rm(join(cacheDir, REPO_DIR, 'refs'), { recursive: true });
+    server.requests.length = 0;
+    const path = await download('config.json');
+    expect(readFileSync(path)).to.deep.equal(readFileSync(join(TINY, 'config.json')));
+    expect(server.requests.map((r) => r.method)).to.deep.equal(['HEAD']);
+  });
+
+  it('finds the cache through HF_HUB_CACHE, else HF_HOME/hub, and the Hub through HF_ENDPOINT', async function () {
+    process.env.HF_ENDPOINT = server.endpoint;
+    process.env.HF_HOME = join(cacheDir, 'home');
+    expect(await hubDownload(REPO, 'config.json')).to.equal(join(cacheDir, 'home', 'hub', REPO_DIR, 'snapshots', FIXTURE_COMMIT, 'config.json'));
+    process.env.HF_HUB_CACHE = join(cacheDir, 'hub-cache');
+    expect(await hubDownload(REPO, 'config.json')).to.equal(join(cacheDir, 'hub-cache', REPO_DIR, 'snapshots', FIXTURE_COMMIT, 'config.json'));
+  });
+
+  it('never touches the network in offline mode or with localFilesOnly', async function () {
+    process.env.HF_HUB_OFFLINE = '1';
+    const offline = await rejection(download('config.json'));
+    expect(offline).to.be.instanceOf(HubCacheMissError);
+    expect(offline.message).to.match(/"config\.json" of Hub repo test-org\/tiny-mamba at revision main is not in the cache.*HF_HUB_OFFLINE/);
+    delete process.env.HF_HUB_OFFLINE;
+    const local = await rejection(download('config.json', { localFilesOnly: true }));
+    expect(local.message).to.match(/localFilesOnly/);
+    expect(server.requests).to.deep.equal([]);
+
+    const path = await download('config.json');
+    server.requests.length = 0;
+    process.env.HF_HUB_OFFLINE = 'true';
+    expect(await download('config.json')).to.equal(path);
+    delete process.env.HF_HUB_OFFLINE;
+    expect(await download('config.json', { localFilesOnly: true })).to.equal(path);
+    expect(server.requests).to.deep.equal([]);
+  });
+
+  it('names the repository, revision and file on a 404', async function () {
+    const missing = await rejection(download('nope.json'));
+    expect(missing).to.be.instanceOf(HubNotFoundError);
+    expect(missing.message).to.match(/test-org\/tiny-mamba has no file "nope\.json" at revision main/);
+    const repo = await rejection(hubDownload('test-org/other', 'config.json', { cacheDir, endpoint: server.endpoint }));
+    expect(repo.message).to.match(/repository test-org\/other does not exist.*"config\.json".*revision main/);
+    const revision = await rejection(download('config.json', { revision: 'v9' }));
+    expect(revision.message).to.match(/revision v9 does not exist in test-org\/tiny-mamba.*"config\.json"/);
+  });
+
+  it('says which endpoint it could not reach', async function () {
+    const err = await rejection(hubDownload(REPO, 'config.json', { cacheDir, endpoint: 'http://127.0.0.1:9' }));
+    expect(err.message).to.match(/cannot reach http:\/\/127\.0\.0\.1:9 for "config\.json" of Hub repo test-org\/tiny-mamba/);
+  });
+
+  it('fails clearly on a truncated body, leaving no corrupt file, then resumes with a Range request', async function () {
+    const size = statSync(join(TINY, 'model.safetensors')).size;
+    server.cutNextDownload('model.safetensors', 1000);
+    const err = await rejection(download('model.safetensors'));
+    expect(err.message).to.match(new RegExp(`cut off after 1000 of ${size} bytes`));
+    const repoDir = join(cacheDir, REPO_DIR);
+    expect(existsSync(join(repoDir, 'snapshots', FIXTURE_COMMIT, 'model.safetensors'))).to.equal(false);
+    const sha = createHash('sha256').update(readFileSync(join(TINY, 'model.safetensors'))).digest('hex');
+    expect(existsSync(join(repoDir, 'blobs', sha))).to.equal(false);
+    expect(statSync(join(repoDir, 'blobs', `${sha}.incomplete`)).size).to.equal(1000);
+
+    server.requests.length = 0;
+    const progress: DownloadProgress[] = [];
+    const path = await download('model.safetensors', { onProgress: (p: DownloadProgress) => progress.push(p) });
+    expect(readFileSync(path)).to.deep.equal(readFileSync(join(TINY, 'model.safetensors')));
+    expect(server.requests.find((r) => r.method === 'GET')?.range).to.equal('bytes=1000-');
+    expect(progress[0].loaded).to.equal(1000);
+    expect(progress.at(-1)).to.deep.equal({ file: 'model.safetensors', loaded: size, total: size });
+    expect(existsSync(join(repoDir, 'blobs', `${sha}.incomplete`))).to.equal(false);
+  });
+
+  describe('with a private repository', function () {
+    let privateServer: HubServer;
+    before(async function () {
+      privateServer = await startHubServer({ repos: { [REPO]: TINY }, token: 'hf_secret' });
+    });
+    after(async function () {
+      await privateServer.close();
+    });
+
+    it('sends the token as a bearer header, from the option or HF_TOKEN', async function () {
+      const denied = await rejection(hubDownload(REPO, 'config.json', { cacheDir, endpoint: privateServer.endpoint }));
+      expect(denied.message).to.match(/access denied \(HTTP 401\).*HF_TOKEN/);
+      await hubDownload(REPO, 'config.json', { cacheDir, endpoint: privateServer.endpoint, token: 'hf_secret' });
+      process.env.HF_TOKEN = 'hf_secret';
+      await hubDownload(REPO, 'generation_config.json', { cacheDir, endpoint: privateServer.endpoint });
+      const resolves = privateServer.requests.filter((r) => r.url.includes('/resolve/'));
+      expect(resolves.slice(1).every((r) => r.authorization === 'Bearer hf_secret')).to.equal(true);
+    });
+  });
+});
