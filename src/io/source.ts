@@ -1,0 +1,212 @@
+/**
+ * Where checkpoint files come from: a local folder or an http(s) base URL (Hub ids are resolved
+ * by src/io/hub). Each file is read into one buffer of its final size, chunk by chunk, so a large
+ * shard is held once and progress can be reported as it arrives.
+ */
+import { open, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface ReadProgress {
+  file: string;
+  loaded: number;
+  total?: number;
+}
+
+export type ProgressCallback = (progress: ReadProgress) => void;
+
+export interface CheckpointSource {
+  /** The folder or URL, for messages. */
+  readonly location: string;
+  /** The file's bytes; throws `SourceFileNotFoundError` when it does not exist. */
+  read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array>;
+  exists(file: string): Promise<boolean>;
+}
+
+/** A file the source does not have (a missing local file, an HTTP 404). */
+export class SourceFileNotFoundError extends Error {
+  constructor(readonly file: string, readonly where: string) {
+    super(`${file} not found: ${where}`);
+    this.name = 'SourceFileNotFoundError';
+  }
+}
+
+export interface OpenSourceOptions {
+  /** Sent with every HTTP request (an Authorization header, say). */
+  headers?: Record<string, string>;
+}
+
+/** Reads the file and returns null when the source does not have it. */
+export async function readOptional(
+  source: CheckpointSource, file: string, onProgress?: ProgressCallback,
+): Promise<Uint8Array | null> {
+  try {
+    return await source.read(file, onProgress);
+  } catch (e) {
+    if (e instanceof SourceFileNotFoundError) return null;
+    throw e;
+  }
+}
+
+export function parseJSON(bytes: Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new Error(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export async function readJSON(source: CheckpointSource, file: string): Promise<unknown> {
+  return parseJSON(await source.read(file), `${file} at ${source.location}`);
+}
+
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** Opens a local directory, a file:// or http(s):// URL, or (through src/io/hub) a Hub id. */
+export async function openSource(source: string, options: OpenSourceOptions = {}): Promise<CheckpointSource> {
+  if (/^https?:\/\//i.test(source)) return new HttpSource(source, options.headers ?? {});
+  const dir = source.startsWith('file://') ? fileURLToPath(source) : source;
+  const info = await stat(dir).catch(() => null);
+  if (info?.isDirectory()) return new LocalSource(path.resolve(dir));
+  if (info != null) throw new Error(`checkpoint source ${source} is a file; give the folder that holds config.json`);
+  if (HUB_ID.test(source)) {
+    // Seam for the Hub: src/io/hub resolves owner/name into the HF cache and returns a source.
+    throw new Error(`${source} looks like a Hugging Face Hub id, and Hub ids need src/io/hub (not available yet); ` +
+      'pass a local folder or an http(s):// URL');
+  }
+  throw new Error(`checkpoint source ${source} is not a folder, an http(s):// URL or a Hub id`);
+}
+
+class LocalSource implements CheckpointSource {
+  constructor(readonly location: string) {}
+
+  private resolve(file: string): string {
+    const full = path.resolve(this.location, file);
+    if (!full.startsWith(this.location + path.sep)) throw new Error(`file name ${file} leaves ${this.location}`);
+    return full;
+  }
+
+  async exists(file: string): Promise<boolean> {
+    return (await stat(this.resolve(file)).catch(() => null))?.isFile() ?? false;
+  }
+
+  async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {
+    const full = this.resolve(file);
+    const handle = await open(full, 'r').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') throw new SourceFileNotFoundError(file, full);
+      throw e;
+    });
+    try {
+      const { size } = await handle.stat();
+      const out = allocate(size, full);
+      const chunk = 16 * 1024 * 1024;
+      let loaded = 0;
+      onProgress?.({ file, loaded, total: size });
+      while (loaded < size) {
+        const { bytesRead } = await handle.read(out, loaded, Math.min(chunk, size - loaded), loaded);
+        if (bytesRead === 0) throw new Error(`${full} shrank while being read (${loaded} of ${size} bytes)`);
+        loaded += bytesRead;
+        onProgress?.({ file, loaded, total: size });
+      }
+      return out;
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** One buffer of the size the file or server declares; a size that cannot be held is a clear error. */
+function allocate(size: number, where: string): Uint8Array {
+  try {
+    return new Uint8Array(size);
+  } catch {
+    throw new Error(`cannot allocate ${size} bytes to read ${where}`);
+  }
+}
+
+class HttpSource implements CheckpointSource {
+  readonly location: string;
+
+  constructor(base: string, private readonly headers: Record<string, string>) {
+    this.location = base.endsWith('/') ? base : `${base}/`;
+  }
+
+  private url(file: string): string {
+    return new URL(file, this.location).href;
+  }
+
+  async exists(file: string): Promise<boolean> {
+    const url = this.url(file);
+    const response = await fetch(url, { method: 'HEAD', headers: this.headers });
+    if (response.status === 404) return false;
+    if (!response.ok) throw new Error(`HEAD ${url} failed: HTTP ${response.status} ${response.statusText}`);
+    return true;
+  }
+
+  async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {
+    const url = this.url(file);
+    let response: Response;
+    try {
+      response = await fetch(url, { headers: this.headers });
+    } catch (e) {
+      throw new Error(`GET ${url} failed: ${describe(e)}`);
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      throw new SourceFileNotFoundError(file, `HTTP 404 from ${url}`);
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`GET ${url} failed: HTTP ${response.status} ${response.statusText}`);
+    }
+    // A compressed body's Content-Length counts the compressed bytes, not what the reader yields.
+    const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
+    const lengthHeader = response.headers.get('content-length');
+    const total = !encoded && lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    if (response.body == null) throw new Error(`GET ${url} returned no body`);
+    const reader = response.body.getReader();
+    const out = total !== undefined ? allocate(total, url) : null;
+    const chunks: Uint8Array[] = [];
+    let loaded = 0;
+    onProgress?.({ file, loaded, total });
+    for (;;) {
+      let step: ReadableStreamReadResult<Uint8Array>;
+      try {
+        step = await reader.read();
+      } catch (e) {
+        const got = total !== undefined ? `got ${loaded} of ${total} bytes` : `got ${loaded} bytes`;
+        throw new Error(`truncated response from ${url}: ${got} (${describe(e)})`);
+      }
+      if (step.done) break;
+      const value = step.value;
+      if (out != null) {
+        if (loaded + value.byteLength > out.byteLength) {
+          await reader.cancel();
+          throw new Error(`GET ${url}: more bytes than its Content-Length of ${total}`);
+        }
+        out.set(value, loaded);
+      } else {
+        chunks.push(value);
+      }
+      loaded += value.byteLength;
+      onProgress?.({ file, loaded, total });
+    }
+    if (out != null) {
+      if (loaded !== total) throw new Error(`truncated response from ${url}: got ${loaded} of ${total} bytes`);
+      return out;
+    }
+    const joined = allocate(loaded, url);
+    let at = 0;
+    for (const c of chunks) {
+      joined.set(c, at);
+      at += c.byteLength;
+    }
+    return joined;
+  }
+}
+
+function describe(e: unknown): string {
+  const err = e as Error & { cause?: unknown };
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message ?? String(e)}${cause}`;
+}
