@@ -5,6 +5,7 @@
  *   <cache>/models--<owner>--<name>/refs/<revision>            the commit hash the revision pointed at
  *   <cache>/models--<owner>--<name>/blobs/<etag>               file contents, named by their etag
  *   <cache>/models--<owner>--<name>/snapshots/<commit>/<file>  relative symlink to ../../blobs/<etag>
+ *   <cache>/models--<owner>--<name>/.no_exist/<commit>/<file>  empty: the Hub said 404 for this file at this commit
  */
 import { copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -38,6 +39,17 @@ export class RepoCache {
 
   snapshotPath(commit: string, filename: string): string {
     return join(this.dir, 'snapshots', commit, ...filename.split('/'));
+  }
+
+  noExistPath(commit: string, filename: string): string {
+    return join(this.dir, '.no_exist', commit, ...filename.split('/'));
+  }
+
+  /** Remembers a 404, so that asking again (optional files such as a shard index) needs no request. */
+  async markMissing(commit: string, filename: string): Promise<void> {
+    const path = this.noExistPath(commit, filename);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, '');
   }
 
   /** The commit a branch or tag last resolved to here, or null when it never did. */

@@ -31,8 +31,12 @@ export interface HubDownloadOptions {
 
 /** The Hub answered 404: the repository, the revision or the file does not exist (or is private). */
 export class HubNotFoundError extends Error {
-  constructor(message: string) {
+  /** The commit at which the file itself is missing (its repository and revision exist). */
+  readonly missingAt?: string;
+
+  constructor(message: string, missingAt?: string) {
     super(message);
+    this.missingAt = missingAt;
     this.name = 'HubNotFoundError';
   }
 }
@@ -108,7 +112,9 @@ function statusError(t: Target, response: Response): Error {
     const what = code === 'RepoNotFound' ? `repository ${t.repoId} does not exist (or is private)`
       : code === 'RevisionNotFound' ? `revision ${t.revision} does not exist in ${t.repoId}`
         : `${t.repoId} has no file "${t.filename}" at revision ${t.revision}`;
-    return new HubNotFoundError(`Hub: ${what} (404 for ${describe(t)}, ${t.url})`);
+    const commit = response.headers.get('x-repo-commit');
+    const fileMissing = code === 'EntryNotFound' && commit != null && isCommitHash(commit);
+    return new HubNotFoundError(`Hub: ${what} (404 for ${describe(t)}, ${t.url})`, fileMissing ? commit : undefined);
   }
   if (response.status === 401 || response.status === 403) {
     return new Error(`Hub: access denied (HTTP ${response.status}${code ? ` ${code}` : ''}) to ${describe(t)}; `
@@ -243,6 +249,9 @@ export async function hubDownload(repoId: string, filename: string, options: Hub
   if (knownCommit != null) {
     const cached = cache.snapshotPath(knownCommit, filename);
     if (await exists(cached)) return cached;
+    if (await exists(cache.noExistPath(knownCommit, filename))) {
+      throw new HubNotFoundError(`Hub: ${repoId} has no file "${filename}" at revision ${revision} (a 404 remembered in the cache)`);
+    }
   }
   if (options.localFilesOnly || isOffline()) {
     const why = options.localFilesOnly ? 'localFilesOnly is set' : 'HF_HUB_OFFLINE is set';
@@ -255,6 +264,10 @@ export async function hubDownload(repoId: string, filename: string, options: Hub
   try {
     meta = await fetchMetadata(target, auth);
   } catch (err) {
+    if (err instanceof HubNotFoundError && err.missingAt !== undefined) {
+      await cache.writeRef(revision, err.missingAt);
+      await cache.markMissing(err.missingAt, filename);
+    }
     if (err instanceof TypeError || (err as Error).name === 'TimeoutError') {
       const cause = (err as Error).cause;
       throw new Error(`Hub: cannot reach ${endpoint} for ${describe(target)} `

@@ -142,6 +142,12 @@ describe('hub', function () {
     const missing = await rejection(download('nope.json'));
     expect(missing).to.be.instanceOf(HubNotFoundError);
     expect(missing.message).to.match(/test-org\/tiny-mamba has no file "nope\.json" at revision main/);
+    server.requests.length = 0;
+    process.env.HF_HUB_OFFLINE = '1';
+    const remembered = await rejection(download('nope.json'));
+    expect(remembered, 'a 404 is remembered in .no_exist/').to.be.instanceOf(HubNotFoundError);
+    expect(server.requests).to.deep.equal([]);
+    delete process.env.HF_HUB_OFFLINE;
     const repo = await rejection(hubDownload('test-org/other', 'config.json', { cacheDir, endpoint: server.endpoint }));
     expect(repo.message).to.match(/repository test-org\/other does not exist.*"config\.json".*revision main/);
     const revision = await rejection(download('config.json', { revision: 'v9' }));

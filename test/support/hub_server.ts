@@ -53,7 +53,9 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   let cdnEndpoint = ''; // known once the CDN listens, before any request
 
   const fail = (res: ServerResponse, status: number, code?: string): void => {
-    res.writeHead(status, { ...(code ? { 'X-Error-Code': code } : {}), 'X-Repo-Commit': FIXTURE_COMMIT });
+    res.writeHead(status, {
+      ...(code ? { 'X-Error-Code': code } : {}), ...(code === 'EntryNotFound' ? { 'X-Repo-Commit': FIXTURE_COMMIT } : {}),
+    });
     res.end();
   };
 
