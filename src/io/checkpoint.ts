@@ -4,8 +4,6 @@
  * does, and the weights must match the config's shapes exactly before any tensor is made.
  */
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import * as path from 'node:path';
 import { MambaConfig } from '../config.js';
 import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
 import {
@@ -206,6 +204,7 @@ export async function saveCheckpoint(
     if (tensor.dtype !== 'float32') throw new Error(`${name} is ${tensor.dtype}; checkpoints are saved as float32`);
     entries.set(name, { dtype: 'F32', shape, data: await tensor.data() as Float32Array });
   }
+  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config.toJSON(), null, 2)}\n`);
   if (options.generationConfig !== undefined) {

@@ -3,9 +3,10 @@
  * by src/io/hub). Each file is read into one buffer of its final size, chunk by chunk, so a large
  * shard is held once and progress can be reported as it arrives.
  */
-import { open, stat } from 'node:fs/promises';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Node's fs, path and url are imported where a local folder is opened, so that browsers can
+// import this module and read over HTTP.
+type Fs = typeof import('node:fs/promises');
+type Path = typeof import('node:path');
 
 export interface ReadProgress {
   file: string;
@@ -65,9 +66,10 @@ const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 /** Opens a local directory, a file:// or http(s):// URL, or (through src/io/hub) a Hub id. */
 export async function openSource(source: string, options: OpenSourceOptions = {}): Promise<CheckpointSource> {
   if (/^https?:\/\//i.test(source)) return new HttpSource(source, options.headers ?? {});
+  const [fs, path, { fileURLToPath }] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:url')]);
   const dir = source.startsWith('file://') ? fileURLToPath(source) : source;
-  const info = await stat(dir).catch(() => null);
-  if (info?.isDirectory()) return new LocalSource(path.resolve(dir));
+  const info = await fs.stat(dir).catch(() => null);
+  if (info?.isDirectory()) return new LocalSource(path.resolve(dir), fs, path);
   if (info != null) throw new Error(`checkpoint source ${source} is a file; give the folder that holds config.json`);
   if (HUB_ID.test(source)) {
     // Seam for the Hub: src/io/hub resolves owner/name into the HF cache and returns a source.
@@ -78,21 +80,21 @@ export async function openSource(source: string, options: OpenSourceOptions = {}
 }
 
 class LocalSource implements CheckpointSource {
-  constructor(readonly location: string) {}
+  constructor(readonly location: string, private readonly fs: Fs, private readonly path: Path) {}
 
   private resolve(file: string): string {
-    const full = path.resolve(this.location, file);
-    if (!full.startsWith(this.location + path.sep)) throw new Error(`file name ${file} leaves ${this.location}`);
+    const full = this.path.resolve(this.location, file);
+    if (!full.startsWith(this.location + this.path.sep)) throw new Error(`file name ${file} leaves ${this.location}`);
     return full;
   }
 
   async exists(file: string): Promise<boolean> {
-    return (await stat(this.resolve(file)).catch(() => null))?.isFile() ?? false;
+    return (await this.fs.stat(this.resolve(file)).catch(() => null))?.isFile() ?? false;
   }
 
   async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {
     const full = this.resolve(file);
-    const handle = await open(full, 'r').catch((e: NodeJS.ErrnoException) => {
+    const handle = await this.fs.open(full, 'r').catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') throw new SourceFileNotFoundError(file, full);
       throw e;
     });
