@@ -229,7 +229,7 @@ function fromMambaSsm(obj: Record<string, unknown>): MambaConfigInit {
     throw new Error('MambaConfig: rms_norm must be true (Mamba with LayerNorm is not supported)');
   }
   const multiple = obj.pad_vocab_size_multiple;
-  if (multiple !== undefined) {
+  if (multiple !== undefined && 'vocab_size' in obj) {
     check('padVocabSizeMultiple', 'pad_vocab_size_multiple', 'positiveInt', multiple);
     check('vocabSize', 'vocab_size', 'positiveInt', obj.vocab_size);
     const m = multiple as number;
