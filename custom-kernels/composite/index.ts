@@ -1,4 +1,13 @@
 /** Composite kernels: public tfjs ops only, for any backend without kernels of its own. */
 import type { KernelConfig } from '@tensorflow/tfjs';
+import { selectiveScanConfig } from './selective_scan.js';
+import { selectiveScanGradConfig } from './selective_scan_grad.js';
+import { selectiveStateUpdateConfig } from './selective_state_update.js';
+import { causalConv1dConfig } from './causal_conv1d.js';
+import { causalConv1dGradConfig } from './causal_conv1d_grad.js';
+import { causalConv1dUpdateConfig } from './causal_conv1d_update.js';
 
-export const compositeKernelConfigs: Omit<KernelConfig, 'backendName'>[] = [];
+export const compositeKernelConfigs: Omit<KernelConfig, 'backendName'>[] = [
+  selectiveScanConfig, selectiveScanGradConfig, selectiveStateUpdateConfig,
+  causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig,
+];
