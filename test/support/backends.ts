@@ -46,7 +46,7 @@ export function describeBackends(
       let restore: (() => void) | null = null;
       let previous = 'cpu';
       before(async function () {
-        previous = tf.getBackend();
+        previous = tf.getBackend() ?? 'cpu'; // undefined before any backend was set
         const [kind, base] = backend.startsWith('composite:')
           ? ['composite', backend.slice('composite:'.length)] : ['own', backend];
         if (base === 'webgpu') await setUpWebGPU();
