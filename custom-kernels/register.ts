@@ -17,13 +17,14 @@ import { selectiveStateUpdateConfig as wasmSelectiveStateUpdate } from './wasm/S
 import { causalConv1dConfig as wasmCausalConv1d } from './wasm/CausalConv1d.js';
 import { causalConv1dGradConfig as wasmCausalConv1dGrad } from './wasm/CausalConv1dGrad.js';
 import { causalConv1dUpdateConfig as wasmCausalConv1dUpdate } from './wasm/CausalConv1dUpdate.js';
+import { unsortedSegmentSumConfig as wasmUnsortedSegmentSum } from './wasm/UnsortedSegmentSum.js';
 import { webgpuKernelConfigs } from './webgpu/index.js';
 
 const configs: KernelConfig[] = [
   cpuSelectiveScan, cpuSelectiveScanGrad, cpuSelectiveStateUpdate,
   cpuCausalConv1d, cpuCausalConv1dGrad, cpuCausalConv1dUpdate,
   wasmSelectiveScan, wasmSelectiveScanGrad, wasmSelectiveStateUpdate,
-  wasmCausalConv1d, wasmCausalConv1dGrad, wasmCausalConv1dUpdate,
+  wasmCausalConv1d, wasmCausalConv1dGrad, wasmCausalConv1dUpdate, wasmUnsortedSegmentSum,
   ...webgpuKernelConfigs,
 ];
 

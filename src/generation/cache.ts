@@ -1,0 +1,83 @@
+/**
+ * The recurrent state of every layer, HF's MambaCache: a decode step reads and replaces it,
+ * so the cost of a token does not depend on how many came before.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface MambaCacheShape {
+  numLayers: number;
+  batchSize: number;
+  intermediateSize: number;
+  stateSize: number;
+  convKernel: number;
+}
+
+export class MambaCache {
+  readonly shape: MambaCacheShape;
+  /** [batch, dInner, convKernel] per layer: the last convKernel conv inputs, oldest first */
+  readonly convStates: tf.Tensor3D[];
+  /** [batch, dInner, dState] per layer */
+  readonly ssmStates: tf.Tensor3D[];
+  /** Tokens consumed since the last reset. */
+  seqLen = 0;
+  private disposed = false;
+
+  constructor(shape: MambaCacheShape) {
+    this.shape = { ...shape };
+    const { numLayers, batchSize, intermediateSize, stateSize, convKernel } = shape;
+    this.convStates = Array.from({ length: numLayers }, () =>
+      tf.keep(tf.zeros([batchSize, intermediateSize, convKernel])) as tf.Tensor3D);
+    this.ssmStates = Array.from({ length: numLayers }, () =>
+      tf.keep(tf.zeros([batchSize, intermediateSize, stateSize])) as tf.Tensor3D);
+  }
+
+  get batchSize(): number {
+    return this.shape.batchSize;
+  }
+
+  /** True once a forward pass has filled the states (a later pass continues from them). */
+  get isFilled(): boolean {
+    return this.seqLen > 0;
+  }
+
+  updateConvState(layerIdx: number, state: tf.Tensor): void {
+    this.replace(this.convStates, layerIdx, state, [this.shape.batchSize, this.shape.intermediateSize, this.shape.convKernel]);
+  }
+
+  updateSsmState(layerIdx: number, state: tf.Tensor): void {
+    this.replace(this.ssmStates, layerIdx, state, [this.shape.batchSize, this.shape.intermediateSize, this.shape.stateSize]);
+  }
+
+  /** Zeroes every state, for a new sequence of the same batch size. */
+  reset(): void {
+    this.checkAlive();
+    for (let i = 0; i < this.shape.numLayers; i++) {
+      this.updateConvState(i, tf.zeros(this.convStates[i].shape));
+      this.updateSsmState(i, tf.zeros(this.ssmStates[i].shape));
+    }
+    this.seqLen = 0;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    tf.dispose([...this.convStates, ...this.ssmStates]);
+    this.disposed = true;
+  }
+
+  private replace(states: tf.Tensor3D[], layerIdx: number, state: tf.Tensor, expected: number[]): void {
+    this.checkAlive();
+    if (!Number.isInteger(layerIdx) || layerIdx < 0 || layerIdx >= this.shape.numLayers) {
+      throw new RangeError(`MambaCache: layer index ${layerIdx} is outside [0, ${this.shape.numLayers})`);
+    }
+    if (!tf.util.arraysEqual(state.shape, expected)) {
+      throw new Error(`MambaCache: layer ${layerIdx} state must have shape [${expected}], got [${state.shape}]`);
+    }
+    const old = states[layerIdx];
+    states[layerIdx] = tf.keep(state) as tf.Tensor3D;
+    if (old !== state) old.dispose();
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error('MambaCache: used after dispose()');
+  }
+}

@@ -1,0 +1,72 @@
+/** MambaBlock: residual + mixer(norm(x)), the residual kept in float32 as HF's residual_in_fp32 asks. */
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../config.js';
+import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
+import { MambaMixer, type MixerForwardOptions } from './mixer.js';
+import { MambaRMSNorm } from './rms_norm.js';
+
+export interface MambaBlockArgs extends LayerArgs {
+  config: MambaConfig | Record<string, unknown>;
+  layerIdx: number;
+}
+
+export class MambaBlock extends tf.layers.Layer {
+  static className = 'MambaBlock';
+  readonly config: MambaConfig;
+  readonly layerIdx: number;
+  readonly norm: MambaRMSNorm;
+  readonly mixer: MambaMixer;
+
+  constructor(args: MambaBlockArgs) {
+    super(args);
+    this.config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
+    this.layerIdx = args.layerIdx;
+    this.norm = new MambaRMSNorm({ eps: this.config.layerNormEpsilon, name: 'norm' });
+    this.mixer = new MambaMixer({ config: this.config, layerIdx: args.layerIdx, name: 'mixer' });
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    // Built inside this block's name scope, so the weights are named `<block>/weight`, `<block>/in_proj.weight`...
+    this.norm.build(inputShape);
+    this.mixer.build(inputShape);
+    this.built = true;
+  }
+
+  override get trainableWeights(): LayerVariable[] {
+    return this.trainable ? [...this.norm.trainableWeights, ...this.mixer.trainableWeights] : [];
+  }
+
+  override get nonTrainableWeights(): LayerVariable[] {
+    return this.trainable
+      ? [...this.norm.nonTrainableWeights, ...this.mixer.nonTrainableWeights]
+      : [...this.norm.weights, ...this.mixer.weights];
+  }
+
+  /** Weights under HF's names relative to the block (`norm.weight`, `mixer.in_proj.weight`, ...). */
+  namedWeights(): Map<string, LayerVariable> {
+    const named = new Map<string, LayerVariable>([['norm.weight', this.norm.weight]]);
+    for (const [name, v] of this.mixer.namedWeights()) named.set(`mixer.${name}`, v);
+    return named;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor {
+    return this.forward(onlyTensor('MambaBlock', inputs), (kwargs ?? {}) as MixerForwardOptions);
+  }
+
+  forward(hiddenStates: tf.Tensor, options: MixerForwardOptions = {}): tf.Tensor {
+    return tf.tidy(() => {
+      const normed = this.norm.call(hiddenStates);
+      return tf.add(hiddenStates, this.mixer.forward(normed, options));
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    return inputShape;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), config: this.config.toJSON() as tf.serialization.ConfigDict, layerIdx: this.layerIdx };
+  }
+}
+
+tf.serialization.registerClass(MambaBlock);

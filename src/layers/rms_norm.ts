@@ -1,0 +1,46 @@
+/** MambaRMSNorm: x * rsqrt(mean(x^2) + eps) * weight over the last axis, in float32 (HF's T5/Llama norm). */
+import * as tf from '@tensorflow/tfjs';
+import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
+
+export interface MambaRMSNormArgs extends LayerArgs {
+  /** HF's layer_norm_epsilon; the module default is 1e-6, MambaConfig's 1e-5. */
+  eps?: number;
+}
+
+export class MambaRMSNorm extends tf.layers.Layer {
+  static className = 'MambaRMSNorm';
+  readonly eps: number;
+  weight!: LayerVariable;
+
+  constructor(args: MambaRMSNormArgs = {}) {
+    super(args);
+    this.eps = args.eps ?? 1e-6;
+    if (!(this.eps > 0)) throw new Error(`MambaRMSNorm: eps must be positive, got ${args.eps}`);
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const hidden = shape[shape.length - 1];
+    if (hidden == null) throw new Error('MambaRMSNorm: the last axis of the input must be known');
+    this.weight = this.addWeight('weight', [hidden], 'float32', tf.initializers.ones());
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      const x = onlyTensor('MambaRMSNorm', inputs);
+      const variance = tf.mean(tf.square(x), -1, true);
+      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.eps))), this.weight.read());
+    });
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    return inputShape;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), eps: this.eps };
+  }
+}
+
+tf.serialization.registerClass(MambaRMSNorm);

@@ -1,0 +1,153 @@
+/**
+ * MambaForCausalLM: the backbone and an LM head tied to the embeddings, as a tf.LayersModel
+ * (predict, fit, save / tf.loadLayersModel), with HF's forward (mask, cache, hidden states, loss)
+ * and checkpoint loading under HF's weight names.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../config.js';
+import type { MambaCache } from '../generation/cache.js';
+import { MambaLMHead } from '../layers/lm_head.js';
+import type { LayerVariable } from '../layers/layer_args.js';
+import { checkInputIds } from './inputs.js';
+import { causalLmLoss } from './loss.js';
+import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
+import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
+
+export interface MambaForCausalLMArgs {
+  config: MambaConfig | Record<string, unknown>;
+  name?: string;
+}
+
+export interface CausalLMForwardOptions extends BackboneForwardOptions {
+  /** [batch, seq] ids the logits should predict (shifted inside, as HF); -100 is ignored */
+  labels?: tf.Tensor;
+}
+
+export interface CausalLMOutput {
+  logits: tf.Tensor3D;
+  hiddenStates?: tf.Tensor3D[];
+  cache?: MambaCache;
+  loss?: tf.Scalar;
+}
+
+export class MambaForCausalLM extends tf.LayersModel {
+  static override className = 'MambaForCausalLM';
+  readonly config: MambaConfig;
+  readonly backbone: MambaModel;
+  readonly lmHead: MambaLMHead;
+  /** The checkpoint's generation_config.json, when it had one. */
+  generationConfig: Record<string, unknown> = {};
+
+  constructor(args: MambaForCausalLMArgs) {
+    const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
+    const backbone = new MambaModel({ config, name: 'backbone' });
+    const lmHead = new MambaLMHead({
+      vocabSize: config.vocabSize, tieWordEmbeddings: config.tieWordEmbeddings, name: 'lm_head',
+    });
+    if (config.tieWordEmbeddings) lmHead.tie(backbone.embeddingWeight);
+    const inputIds = tf.input({ shape: [null], dtype: 'int32', name: 'input_ids' });
+    const logits = lmHead.apply(backbone.apply(inputIds)) as tf.SymbolicTensor;
+    super({ inputs: inputIds, outputs: logits, name: args.name ?? 'mamba_for_causal_lm' });
+    this.config = config;
+    this.backbone = backbone;
+    this.lmHead = lmHead;
+  }
+
+  /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL or a Hub id. */
+  static async fromPretrained(source: string, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
+    return fromPretrained(source, (config) => new MambaForCausalLM({ config }), options);
+  }
+
+  /** Writes config.json + model.safetensors that HF transformers loads. */
+  async savePretrained(dir: string): Promise<void> {
+    await savePretrained(this, dir);
+  }
+
+  /** This model as a plain tf.LayersModel (it is one). */
+  get model(): tf.LayersModel {
+    return this;
+  }
+
+  /** Every weight under its name in HF's state dict; the tied head has none of its own, as in HF's file. */
+  namedLayerVariables(): Map<string, LayerVariable> {
+    const named = this.backbone.namedLayerVariables();
+    if (!this.config.tieWordEmbeddings) named.set('lm_head.weight', this.lmHead.weight);
+    return named;
+  }
+
+  /** `Map<HF name, tf.Variable>` */
+  namedWeights(): Map<string, tf.Variable> {
+    return new Map([...this.namedLayerVariables()].map(([name, v]) => [name, v.read() as tf.Variable]));
+  }
+
+  forward(inputIds: tf.Tensor, options: CausalLMForwardOptions = {}): CausalLMOutput {
+    const { labels, ...backboneOptions } = options;
+    if (labels != null) checkLabels(labels, inputIds.shape);
+    const out = this.backbone.forward(inputIds, backboneOptions);
+    const { logits, loss } = tf.tidy(() => {
+      const logits = this.lmHead.call(out.lastHiddenState) as tf.Tensor3D;
+      return { logits, loss: labels == null ? undefined : causalLmLoss(labels, logits) };
+    });
+    if (!out.hiddenStates?.includes(out.lastHiddenState)) out.lastHiddenState.dispose();
+    const result: CausalLMOutput = { logits };
+    if (out.hiddenStates) result.hiddenStates = out.hiddenStates;
+    if (out.cache) result.cache = out.cache;
+    if (loss) result.loss = loss;
+    return result;
+  }
+
+  /** Logits [batch, seq, vocab] for int32 ids [batch, seq], as tf.LayersModel.predict. */
+  override predict(x: tf.Tensor | tf.Tensor[], args?: Parameters<tf.LayersModel['predict']>[1]): tf.Tensor | tf.Tensor[] {
+    for (const ids of Array.isArray(x) ? x : [x]) checkInputIds(ids, this.config.vocabSize);
+    return super.predict(x, args);
+  }
+
+  /** Compiles with the causal LM loss unless another loss is given. */
+  override compile(args: tf.ModelCompileArgs): void {
+    super.compile({ ...args, loss: args.loss ?? causalLmLoss });
+  }
+
+  /**
+   * fit(ids, labels) takes labels as [batch, seq] ids, as HF does; tfjs-layers would ask for targets
+   * shaped like the logits, so this checks them here and hands them on as [batch, seq, 1].
+   */
+  protected override standardizeUserDataXY(
+    x: tf.Tensor | tf.Tensor[] | { [inputName: string]: tf.Tensor },
+    y: tf.Tensor | tf.Tensor[] | { [inputName: string]: tf.Tensor },
+  ): [tf.Tensor[], tf.Tensor[]] {
+    const ids = singleTensor(x, 'x');
+    const labels = singleTensor(y, 'y');
+    checkInputIds(ids, this.config.vocabSize, 'x (input ids)');
+    const target = labels.rank === 3 ? labels : labels.expandDims(-1);
+    checkLabels(target.reshape(target.shape.slice(0, 2)), ids.shape);
+    return [[ids], [target.toFloat()]];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), mambaConfig: this.config.toJSON() as tf.serialization.ConfigDict };
+  }
+
+  /** Rebuilt from the Mamba config (the tie included); tf.loadLayersModel then loads the weights by name. */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    _cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+  ): T {
+    return new MambaForCausalLM({
+      config: MambaConfig.fromJSON(config.mambaConfig as Record<string, unknown>), name: config.name as string,
+    }) as unknown as T;
+  }
+}
+
+function singleTensor(v: tf.Tensor | tf.Tensor[] | { [name: string]: tf.Tensor }, what: string): tf.Tensor {
+  if (v instanceof tf.Tensor) return v;
+  const list = Array.isArray(v) ? v : Object.values(v);
+  if (list.length !== 1) throw new Error(`MambaForCausalLM.fit: expected one ${what} tensor, got ${list.length}`);
+  return list[0];
+}
+
+function checkLabels(labels: tf.Tensor, idsShape: number[]): void {
+  if (!tf.util.arraysEqual(labels.shape, idsShape)) {
+    throw new Error(`labels must have the shape of inputIds [${idsShape}], got [${labels.shape}]`);
+  }
+}
+
+tf.serialization.registerClass(MambaForCausalLM);

@@ -1,0 +1,140 @@
+/**
+ * MambaModel, the backbone: embeddings -> MambaBlock x N -> norm_f, as a tf.LayersModel over int32 ids.
+ * `predict` runs the graph; `forward` runs the same layers eagerly with what a graph cannot carry
+ * (attention mask, cache, hidden states).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../config.js';
+import { MambaCache } from '../generation/cache.js';
+import { MambaBlock } from '../layers/block.js';
+import type { LayerVariable } from '../layers/layer_args.js';
+import { MambaRMSNorm } from '../layers/rms_norm.js';
+import { checkAttentionMask, checkInputIds } from './inputs.js';
+import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
+
+export interface MambaModelArgs {
+  config: MambaConfig | Record<string, unknown>;
+  name?: string;
+}
+
+export interface BackboneForwardOptions {
+  /** [batch, seq] of 0/1 (int32, float32 or bool): 0 marks padding */
+  attentionMask?: tf.Tensor;
+  /** Filled by a first call (prefill), continued by later ones (decode, chunked prefill). */
+  cache?: MambaCache;
+  outputHiddenStates?: boolean;
+}
+
+export interface BackboneOutput {
+  lastHiddenState: tf.Tensor3D;
+  /** HF order: the output of each block, then the normed last one. */
+  hiddenStates?: tf.Tensor3D[];
+  cache?: MambaCache;
+}
+
+export class MambaModel extends tf.LayersModel {
+  static override className = 'MambaModel';
+  readonly config: MambaConfig;
+  readonly embeddings: tf.layers.Layer;
+  readonly blocks: MambaBlock[];
+  readonly normF: MambaRMSNorm;
+
+  constructor(args: MambaModelArgs) {
+    const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
+    const embeddings = tf.layers.embedding({
+      inputDim: config.vocabSize, outputDim: config.hiddenSize, name: 'backbone.embeddings',
+      embeddingsInitializer: tf.initializers.randomNormal({ mean: 0, stddev: config.initializerRange }),
+    });
+    const blocks = Array.from({ length: config.numHiddenLayers },
+      (_, i) => new MambaBlock({ config, layerIdx: i, name: `backbone.layers.${i}` }));
+    const normF = new MambaRMSNorm({ eps: config.layerNormEpsilon, name: 'backbone.norm_f' });
+
+    const inputIds = tf.input({ shape: [null], dtype: 'int32', name: 'input_ids' });
+    let h = embeddings.apply(inputIds) as tf.SymbolicTensor;
+    for (const block of blocks) h = block.apply(h) as tf.SymbolicTensor;
+    h = normF.apply(h) as tf.SymbolicTensor;
+    super({ inputs: inputIds, outputs: h, name: args.name ?? 'backbone' });
+
+    this.config = config;
+    this.embeddings = embeddings;
+    this.blocks = blocks;
+    this.normF = normF;
+  }
+
+  /** The checkpoint's generation_config.json, when it had one. */
+  generationConfig: Record<string, unknown> = {};
+
+  /**
+   * Loads the backbone of a Hugging Face checkpoint (a local folder, an http(s) base URL or a Hub id);
+   * an untied LM head in it is left out, as HF's MambaModel does.
+   */
+  static async fromPretrained(source: string, options: FromPretrainedOptions = {}): Promise<MambaModel> {
+    return fromPretrained(source, (config) => new MambaModel({ config }), options, ['lm_head.weight']);
+  }
+
+  async savePretrained(dir: string): Promise<void> {
+    await savePretrained(this, dir);
+  }
+
+  /** The embedding table [vocab, hidden]. */
+  get embeddingWeight(): LayerVariable {
+    return this.embeddings.weights[0];
+  }
+
+  /** Every weight under its name in HF's state dict (`backbone.layers.3.mixer.in_proj.weight`). */
+  namedLayerVariables(): Map<string, LayerVariable> {
+    const named = new Map<string, LayerVariable>([['backbone.embeddings.weight', this.embeddingWeight]]);
+    this.blocks.forEach((block, i) => {
+      for (const [name, v] of block.namedWeights()) named.set(`backbone.layers.${i}.${name}`, v);
+    });
+    named.set('backbone.norm_f.weight', this.normF.weight);
+    return named;
+  }
+
+  /** A cache sized for this model and a batch. */
+  createCache(batchSize: number): MambaCache {
+    const c = this.config;
+    return new MambaCache({
+      numLayers: c.numHiddenLayers, batchSize, intermediateSize: c.intermediateSize,
+      stateSize: c.stateSize, convKernel: c.convKernel,
+    });
+  }
+
+  forward(inputIds: tf.Tensor, options: BackboneForwardOptions = {}): BackboneOutput {
+    checkInputIds(inputIds, this.config.vocabSize);
+    const [batch, seq] = inputIds.shape;
+    const { cache, outputHiddenStates } = options;
+    if (cache && cache.batchSize !== batch) {
+      throw new Error(`cache was made for batch ${cache.batchSize}, inputIds has batch ${batch}`);
+    }
+    const out = tf.tidy(() => {
+      const mask = options.attentionMask == null ? undefined : checkAttentionMask(options.attentionMask, [batch, seq]);
+      let h = this.embeddings.apply(inputIds) as tf.Tensor;
+      const hiddenStates: tf.Tensor3D[] = [];
+      for (const block of this.blocks) {
+        h = block.forward(h, { attentionMask: mask, cache });
+        if (outputHiddenStates) hiddenStates.push(h as tf.Tensor3D);
+      }
+      h = this.normF.call(h);
+      if (outputHiddenStates) hiddenStates.push(h as tf.Tensor3D);
+      return { lastHiddenState: h as tf.Tensor3D, hiddenStates: outputHiddenStates ? hiddenStates : undefined };
+    });
+    if (cache) cache.seqLen += seq;
+    return { ...out, cache };
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), mambaConfig: this.config.toJSON() as tf.serialization.ConfigDict };
+  }
+
+  /** Rebuilt from the Mamba config; tf.loadLayersModel then loads the weights by name. */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    _cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
+  ): T {
+    return new MambaModel({
+      config: MambaConfig.fromJSON(config.mambaConfig as Record<string, unknown>), name: config.name as string,
+    }) as unknown as T;
+  }
+}
+
+tf.serialization.registerClass(MambaModel);
