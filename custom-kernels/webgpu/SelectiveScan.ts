@@ -1,0 +1,188 @@
+/**
+ * The selective scan forward on WebGPU, parallel over (batch, channel) and over chunks of the sequence:
+ *   1. pack A, D, deltaBias into one params buffer (scan_params.ts);
+ *   2. each (batch, chunk, channel) thread walks its chunk from a zero state: the chunk's end state
+ *      and its sum of dt (the chunk's decay is exp(A * sum dt));
+ *   3. each (batch, channel, state) thread chains the chunks from the initial state: every chunk's
+ *      start state, and in a second run of the same program the last state;
+ *   4. each (batch, chunk, channel) thread walks its chunk again from its start, writing y with the
+ *      D skip and the silu(z) gate fused.
+ * A sequence of one chunk (every decoding step) skips 2 and 3: the walk from the initial state gives
+ * the last state directly. So 3 dispatches per call up to CHUNK_LEN tokens, 5 above.
+ */
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { SelectiveScan, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { disposeAll, FlatProgram, isAbsent } from './program.js';
+import { packScanParams, paramsColumns } from './scan_params.js';
+import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
+
+/** Steps one thread walks: long enough to amortize the chaining, short enough for parallelism. */
+export const CHUNK_LEN = 128;
+
+/**
+ * The end state of each chunk, walked from `start` (or zeros), with the chunk's sum of dt:
+ * [batch, chunks, dInner, dState + 1]. Without the dt sum, the last state of a one-chunk sequence:
+ * [batch, dInner, dState].
+ */
+export class ChunkEndProgram extends ScanWalkProgram {
+  private readonly hasStart: boolean;
+  private readonly withDtSum: boolean;
+
+  constructor(dims: ScanDims, chunkLen: number, softplus: boolean, hasStart: boolean, withDtSum: boolean) {
+    const chunks = Math.ceil(dims.seq / chunkLen);
+    const { batch, dInner, dState } = dims;
+    super('scanChunkEnd', withDtSum ? [batch, chunks, dInner, dState + 1] : [batch, dInner, dState], hasStart ? ['start'] : [], dims, chunkLen,
+      softplus, [hasStart, withDtSum]);
+    this.hasStart = hasStart;
+    this.withDtSum = withDtSum;
+  }
+
+  protected init(): string {
+    return `${this.hasStart ? this.loadStart() : ''}
+      var dtSum = 0.0;`;
+  }
+
+  protected step(): string {
+    return 'dtSum += dt;';
+  }
+
+  protected finish(): string {
+    const width = this.dims.dState + (this.withDtSum ? 1 : 0);
+    return `
+      for (var n = 0; n < ${this.dims.dState}; n++) { result[index * ${width} + n] = h[n]; }
+      ${this.withDtSum ? `result[index * ${width} + ${this.dims.dState}] = dtSum;` : ''}`;
+  }
+}
+
+/**
+ * Chains the chunks' end states from the initial state: h_c+1 = exp(A * dtSum_c) * h_c + end_c.
+ * Output: every chunk's start state [batch, chunks, dInner, dState], or only the last state
+ * [batch, dInner, dState]. Inputs: ends (ChunkEndProgram with the dt sum), params, initialState?.
+ */
+export class ChunkChainProgram extends FlatProgram {
+  private readonly dims: ScanDims;
+  private readonly hasInitial: boolean;
+  private readonly lastOnly: boolean;
+
+  constructor(dims: ScanDims, chunks: number, hasInitial: boolean, lastOnly: boolean) {
+    const { batch, dInner, dState } = dims;
+    super('scanChunkChain', lastOnly ? [batch, dInner, dState] : [batch, chunks, dInner, dState],
+      ['ends', 'params', ...(hasInitial ? ['initial'] : [])], batch * dInner * dState, { chunks },
+      [dInner, dState, hasInitial, lastOnly]);
+    this.dims = dims;
+    this.hasInitial = hasInitial;
+    this.lastOnly = lastOnly;
+  }
+
+  protected body(): string {
+    const { dInner, dState } = this.dims;
+    const p = paramsColumns(dState);
+    return `
+      let n = index % ${dState};
+      let d = (index / ${dState}) % ${dInner};
+      let b = index / (${dState} * ${dInner});
+      let a = params[d * ${p.stride} + n];
+      var h = ${this.hasInitial ? 'initial[index]' : '0.0'};
+      for (var c = 0; c < uniforms.chunks; c++) {
+        let at = (b * uniforms.chunks + c) * ${dInner} + d;
+        ${this.lastOnly ? '' : `result[at * ${dState} + n] = h;`}
+        h = exp(a * ends[at * ${dState + 1} + ${dState}]) * h + ends[at * ${dState + 1} + n];
+      }
+      ${this.lastOnly ? 'result[index] = h;' : ''}`;
+  }
+}
+
+/** y = (<h_t, C_t> + D * u_t) * silu(z_t), each chunk walked from `start` (or zeros). */
+export class ScanOutputProgram extends ScanWalkProgram {
+  private readonly hasZ: boolean;
+  private readonly hasStart: boolean;
+
+  constructor(dims: ScanDims, chunkLen: number, softplus: boolean, hasZ: boolean, hasStart: boolean,
+    outputShape: number[]) {
+    super('scanOutput', outputShape, ['cmat', ...(hasZ ? ['z'] : []), ...(hasStart ? ['start'] : [])], dims,
+      chunkLen, softplus, [hasZ, hasStart]);
+    this.hasZ = hasZ;
+    this.hasStart = hasStart;
+  }
+
+  protected init(): string {
+    return this.hasStart ? this.loadStart() : '';
+  }
+
+  protected step(): string {
+    return `
+      var y = skipD * u[x];
+      for (var n = 0; n < ${this.dims.dState}; n++) { y += h[n] * cmat[row * ${this.dims.dState} + n]; }
+      ${this.hasZ ? 'y *= silu(z[x]);' : ''}
+      result[x] = y;`;
+  }
+
+  protected finish(): string {
+    return '';
+  }
+}
+
+/** The scan's tensors in the order the walk programs take them; empty ones are absent. */
+export interface ScanTensors {
+  u: TensorInfo;
+  delta: TensorInfo;
+  params: TensorInfo;
+  B: TensorInfo;
+  C: TensorInfo;
+  z: TensorInfo;
+  initialState: TensorInfo;
+}
+
+/**
+ * Start state of every chunk: the initial state itself when there is one chunk (null when absent),
+ * else chained through the chunks' end states. The caller disposes what it gets unless it is the
+ * initial state.
+ */
+export function chunkStarts(backend: WebGPUBackend, t: ScanTensors, dims: ScanDims, softplus: boolean,
+  lastToo: boolean): { starts: TensorInfo | null; last: TensorInfo | null } {
+  const chunks = Math.ceil(dims.seq / CHUNK_LEN);
+  const hasInitial = !isAbsent(t.initialState);
+  const initial = hasInitial ? [t.initialState] : [];
+  if (chunks === 1) return { starts: hasInitial ? t.initialState : null, last: null };
+  const ends = new ChunkEndProgram(dims, CHUNK_LEN, softplus, false, true)
+    .run(backend, [t.u, t.delta, t.params, t.B]);
+  const starts = new ChunkChainProgram(dims, chunks, hasInitial, false).run(backend, [ends, t.params, ...initial]);
+  const last = lastToo
+    ? new ChunkChainProgram(dims, chunks, hasInitial, true).run(backend, [ends, t.params, ...initial]) : null;
+  disposeAll(backend, [ends]);
+  return { starts, last };
+}
+
+/** y and the last state (see the file comment); y gets `yShape`, the state [batch, dInner, dState]. */
+export function scanForward(backend: WebGPUBackend, t: ScanTensors, dims: ScanDims, softplus: boolean,
+  yShape: number[]): [TensorInfo, TensorInfo] {
+  const { starts, last } = chunkStarts(backend, t, dims, softplus, true);
+  const walk = [t.u, t.delta, t.params, t.B];
+  const hasZ = !isAbsent(t.z);
+  const y = new ScanOutputProgram(dims, CHUNK_LEN, softplus, hasZ, starts != null, yShape)
+    .run(backend, [...walk, t.C, ...(hasZ ? [t.z] : []), ...(starts != null ? [starts] : [])]);
+  const lastState = last ?? new ChunkEndProgram(dims, CHUNK_LEN, softplus, starts != null, false)
+    .run(backend, [...walk, ...(starts != null ? [starts] : [])]);
+  if (starts != null && starts !== t.initialState) disposeAll(backend, [starts]);
+  return [y, lastState];
+}
+
+function selectiveScan(args: { inputs: Record<string, TensorInfo>; backend: WebGPUBackend; attrs: SelectiveScanAttrs }):
+  TensorInfo[] {
+  const { backend } = args;
+  const { u, delta, A, B, C, D, z, deltaBias, initialState } = args.inputs;
+  const [batch, seq, dInner] = u.shape;
+  const dims = { batch, seq, dInner, dState: A.shape[1] };
+  const params = packScanParams(backend, A, D, deltaBias);
+  const out = scanForward(backend, { u, delta, params, B, C, z, initialState }, dims, args.attrs.deltaSoftplus,
+    u.shape);
+  disposeAll(backend, [params]);
+  return out;
+}
+
+export const selectiveScanConfig: KernelConfig = {
+  kernelName: SelectiveScan,
+  backendName: 'webgpu',
+  kernelFunc: selectiveScan as unknown as KernelFunc,
+};

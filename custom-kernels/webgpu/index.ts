@@ -1,0 +1,10 @@
+/** This package's WebGPU kernels (WGSL programs run through tfjs-backend-webgpu's program runner). */
+import type { KernelConfig } from '@tensorflow/tfjs';
+import { causalConv1dConfig } from './CausalConv1d.js';
+import { causalConv1dGradConfig } from './CausalConv1dGrad.js';
+import { causalConv1dUpdateConfig } from './CausalConv1dUpdate.js';
+import { selectiveScanConfig } from './SelectiveScan.js';
+
+export const webgpuKernelConfigs: KernelConfig[] = [
+  selectiveScanConfig, causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig,
+];

@@ -1,0 +1,74 @@
+/**
+ * Sets up tfjs' `webgpu` backend on a device that this package creates itself: tfjs-backend-webgpu
+ * 4.22's own set-up fails on adapters that offer `bgra8unorm-storage` (NVIDIA's) and keeps WebGPU's
+ * default limits (8 storage buffers per stage, 128 MiB bindings), too few for long sequences.
+ * In Node, the optional `webgpu` package (Dawn) provides `navigator.gpu`.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface InitWebGPUOptions {
+  /** Adapter choice; 'high-performance' picks the discrete GPU where there are several. */
+  powerPreference?: GPUPowerPreference;
+  /** Dawn toggles for `create()` in Node, e.g. ['backend=vulkan']. */
+  dawnFlags?: string[];
+}
+
+/** The adapter limits the kernels need raised above WebGPU's defaults. */
+const RAISED_LIMITS = [
+  'maxStorageBuffersPerShaderStage', 'maxStorageBufferBindingSize', 'maxBufferSize',
+  'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+let ready: Promise<void> | null = null;
+
+/** Registers and activates the `webgpu` backend; later calls return the first call's promise. */
+export function initWebGPU(opts: InitWebGPUOptions = {}): Promise<void> {
+  ready ??= setUp(opts).catch((err: unknown) => {
+    ready = null;   // let a later call retry, e.g. after installing `webgpu`
+    throw err;
+  });
+  return ready;
+}
+
+async function setUp(opts: InitWebGPUOptions): Promise<void> {
+  if (globalThis.navigator?.gpu == null) await installNodeWebGPU(opts.dawnFlags ?? []);
+  const gpu = globalThis.navigator.gpu;
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (adapter == null) throw new Error('initWebGPU: no WebGPU adapter available');
+  const requiredLimits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  const device = await adapter.requestDevice({ requiredLimits });
+  // Imported only now: the backend package reads navigator.gpu when it loads.
+  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  // Replaces the factory that the backend package registers when it loads.
+  if ('webgpu' in tf.engine().registryFactory) tf.removeBackend('webgpu');
+  tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
+  if (!(await tf.setBackend('webgpu'))) throw new Error('initWebGPU: the webgpu backend failed to start');
+}
+
+/** Node: Dawn through the optional `webgpu` package, installed as `navigator.gpu`. */
+async function installNodeWebGPU(flags: string[]): Promise<void> {
+  if (typeof process === 'undefined' || process.versions?.node == null) {
+    throw new Error('initWebGPU: this browser has no WebGPU (navigator.gpu is missing)');
+  }
+  // Dawn's Vulkan loader wants a runtime dir; headless CI containers often have none.
+  if (process.env.XDG_RUNTIME_DIR == null) {
+    const { tmpdir } = await import('node:os');
+    process.env.XDG_RUNTIME_DIR = tmpdir();
+  }
+  // A variable specifier keeps bundlers from pulling the Node-only package into browser builds.
+  const specifier = 'webgpu';
+  let dawn: { create(flags: string[]): GPU; globals: object };
+  try {
+    dawn = await import(specifier) as typeof dawn;
+  } catch (err) {
+    throw new Error(`initWebGPU: WebGPU in Node needs the optional 'webgpu' package (npm install webgpu): ${
+      (err as Error).message}`);
+  }
+  Object.assign(globalThis, dawn.globals);
+  // Node 20 has no navigator; Node 21+ has one without `gpu`.
+  const holder = globalThis as unknown as { navigator?: { gpu?: GPU } };
+  holder.navigator ??= {};
+  holder.navigator.gpu = dawn.create(flags);
+}
