@@ -20,3 +20,15 @@ export {
   loadCheckpoint, saveCheckpoint, checkpointKeyShapes,
   type MambaCheckpoint, type LoadCheckpointOptions, type SaveCheckpointOptions,
 } from './io/checkpoint.js';
+export { MambaRMSNorm, type MambaRMSNormArgs } from './layers/rms_norm.js';
+export { MambaMixer, type MambaMixerArgs, type MixerForwardOptions } from './layers/mixer.js';
+export { MambaBlock, type MambaBlockArgs } from './layers/block.js';
+export { MambaLMHead, type MambaLMHeadArgs } from './layers/lm_head.js';
+export { MambaModel, type MambaModelArgs, type BackboneForwardOptions, type BackboneOutput } from './model/mamba_model.js';
+export {
+  MambaForCausalLM, type MambaForCausalLMArgs, type CausalLMForwardOptions, type CausalLMOutput,
+} from './model/causal_lm.js';
+export { causalLmLoss, IGNORE_INDEX } from './model/loss.js';
+export { type FromPretrainedOptions } from './model/pretrained.js';
+export { MambaCache, type MambaCacheShape } from './generation/cache.js';
+export { linear } from './ops/linear.js';
