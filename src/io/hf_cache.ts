@@ -7,9 +7,23 @@
  *   <cache>/models--<owner>--<name>/snapshots/<commit>/<file>  relative symlink to ../../blobs/<etag>
  *   <cache>/models--<owner>--<name>/.no_exist/<commit>/<file>  empty: the Hub said 404 for this file at this commit
  */
-import { copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+export interface NodeModules {
+  fs: typeof import('node:fs/promises');
+  path: typeof import('node:path');
+  os: typeof import('node:os');
+}
+
+let node: Promise<NodeModules> | null = null;
+
+/** Node's fs, path and os, imported on first use, so that browsers can import this package (the cache needs Node). */
+export function nodeModules(): Promise<NodeModules> {
+  node ??= Promise.all([import('node:fs/promises'), import('node:path'), import('node:os')])
+    .then(([fs, path, os]) => ({ fs, path, os }), (err: unknown) => {
+      node = null;
+      throw new Error('Hub ids need Node.js (the Hugging Face cache is on disk); elsewhere, pass an https:// base URL', { cause: err });
+    });
+  return node;
+}
 
 const COMMIT_HASH = /^[0-9a-f]{40}$/;
 
@@ -18,44 +32,52 @@ export function isCommitHash(revision: string): boolean {
 }
 
 /** `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub` (read at call time, as tests change them). */
-export function defaultHubCacheDir(): string {
+function defaultHubCacheDir({ path, os }: NodeModules): string {
   const env = process.env;
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
-  if (env.HF_HOME) return join(env.HF_HOME, 'hub');
-  return join(homedir(), '.cache', 'huggingface', 'hub');
+  if (env.HF_HOME) return path.join(env.HF_HOME, 'hub');
+  return path.join(os.homedir(), '.cache', 'huggingface', 'hub');
+}
+
+/** The cache folder of one model repository, under `cacheDir` or the default hub cache. */
+export async function openRepoCache(cacheDir: string | undefined, repoId: string): Promise<RepoCache> {
+  const modules = await nodeModules();
+  return new RepoCache(modules, modules.path.join(cacheDir ?? defaultHubCacheDir(modules), `models--${repoId.split('/').join('--')}`));
 }
 
 /** One model repository's folder in the cache. */
 export class RepoCache {
-  readonly dir: string;
+  private readonly fs: NodeModules['fs'];
+  private readonly path: NodeModules['path'];
 
-  constructor(cacheDir: string, repoId: string) {
-    this.dir = join(cacheDir, `models--${repoId.split('/').join('--')}`);
+  constructor({ fs, path }: NodeModules, readonly dir: string) {
+    this.fs = fs;
+    this.path = path;
   }
 
   blobPath(etag: string): string {
-    return join(this.dir, 'blobs', etag);
+    return this.path.join(this.dir, 'blobs', etag);
   }
 
   snapshotPath(commit: string, filename: string): string {
-    return join(this.dir, 'snapshots', commit, ...filename.split('/'));
+    return this.path.join(this.dir, 'snapshots', commit, ...filename.split('/'));
   }
 
   noExistPath(commit: string, filename: string): string {
-    return join(this.dir, '.no_exist', commit, ...filename.split('/'));
+    return this.path.join(this.dir, '.no_exist', commit, ...filename.split('/'));
   }
 
   /** Remembers a 404, so that asking again (optional files such as a shard index) needs no request. */
   async markMissing(commit: string, filename: string): Promise<void> {
     const path = this.noExistPath(commit, filename);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, '');
+    await this.fs.mkdir(this.path.dirname(path), { recursive: true });
+    await this.fs.writeFile(path, '');
   }
 
   /** The commit a branch or tag last resolved to here, or null when it never did. */
   async readRef(revision: string): Promise<string | null> {
     try {
-      const commit = (await readFile(join(this.dir, 'refs', ...revision.split('/')), 'utf8')).trim();
+      const commit = (await this.fs.readFile(this.path.join(this.dir, 'refs', ...revision.split('/')), 'utf8')).trim();
       return isCommitHash(commit) ? commit : null;
     } catch {
       return null;
@@ -64,32 +86,27 @@ export class RepoCache {
 
   async writeRef(revision: string, commit: string): Promise<void> {
     if (revision === commit) return;
-    const path = join(this.dir, 'refs', ...revision.split('/'));
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, commit);
+    const path = this.path.join(this.dir, 'refs', ...revision.split('/'));
+    await this.fs.mkdir(this.path.dirname(path), { recursive: true });
+    await this.fs.writeFile(path, commit);
   }
 
   /** Points `snapshots/<commit>/<file>` at the blob: a relative symlink, or a copy where symlinks fail (Windows without developer mode, some mounts). */
   async linkSnapshot(commit: string, filename: string, etag: string): Promise<string> {
     const pointer = this.snapshotPath(commit, filename);
     const blob = this.blobPath(etag);
-    await mkdir(dirname(pointer), { recursive: true });
-    await rm(pointer, { force: true });
+    await this.fs.mkdir(this.path.dirname(pointer), { recursive: true });
+    await this.fs.rm(pointer, { force: true });
     try {
-      await symlink(relative(dirname(pointer), blob), pointer);
+      await this.fs.symlink(this.path.relative(this.path.dirname(pointer), blob), pointer);
     } catch {
-      await copyFile(blob, pointer);
+      await this.fs.copyFile(blob, pointer);
     }
     return pointer;
   }
-}
 
-/** Whether a path exists, following symlinks (a dangling snapshot link is not a cached file). */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
+  /** Whether a path exists, following symlinks (a dangling snapshot link is not a cached file). */
+  async exists(path: string): Promise<boolean> {
+    return (await this.fs.stat(path).catch(() => null)) != null;
   }
 }

@@ -4,16 +4,8 @@
  * `{endpoint}/{repo}/resolve/{revision}/{file}`, its `X-Repo-Commit` and `X-Linked-Etag`/`ETag` headers,
  * and `.incomplete` blobs resumed with a `Range` request.
  */
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { RepoCache, defaultHubCacheDir, exists, isCommitHash } from './hf_cache.js';
-
-export interface DownloadProgress {
-  file: string;
-  loaded: number;
-  total?: number;
-}
+import { isCommitHash, nodeModules, openRepoCache, type RepoCache } from './hf_cache.js';
+import { SourceFileNotFoundError, type CheckpointSource, type ProgressCallback } from './source.js';
 
 export interface HubDownloadOptions {
   /** Branch, tag or commit hash; `main` by default. */
@@ -26,7 +18,7 @@ export interface HubDownloadOptions {
   token?: string;
   /** `$HF_ENDPOINT` or https://huggingface.co by default. */
   endpoint?: string;
-  onProgress?: (progress: DownloadProgress) => void;
+  onProgress?: ProgressCallback;
 }
 
 /** The Hub answered 404: the repository, the revision or the file does not exist (or is private). */
@@ -70,9 +62,10 @@ function defaultEndpoint(): string {
 async function defaultToken(): Promise<string | undefined> {
   const env = process.env;
   if (env.HF_TOKEN) return env.HF_TOKEN;
-  const path = env.HF_TOKEN_PATH ?? join(env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'token');
+  const { fs, path, os } = await nodeModules();
+  const file = env.HF_TOKEN_PATH ?? path.join(env.HF_HOME ?? path.join(os.homedir(), '.cache', 'huggingface'), 'token');
   try {
-    return (await readFile(path, 'utf8')).trim() || undefined;
+    return (await fs.readFile(file, 'utf8')).trim() || undefined;
   } catch {
     return undefined;
   }
@@ -102,7 +95,7 @@ interface Target {
   url: string;
 }
 
-function describe(t: Target): string {
+function describeFile(t: Target): string {
   return `"${t.filename}" of Hub repo ${t.repoId} at revision ${t.revision}`;
 }
 
@@ -114,13 +107,13 @@ function statusError(t: Target, response: Response): Error {
         : `${t.repoId} has no file "${t.filename}" at revision ${t.revision}`;
     const commit = response.headers.get('x-repo-commit');
     const fileMissing = code === 'EntryNotFound' && commit != null && isCommitHash(commit);
-    return new HubNotFoundError(`Hub: ${what} (404 for ${describe(t)}, ${t.url})`, fileMissing ? commit : undefined);
+    return new HubNotFoundError(`Hub: ${what} (404 for ${describeFile(t)}, ${t.url})`, fileMissing ? commit : undefined);
   }
   if (response.status === 401 || response.status === 403) {
-    return new Error(`Hub: access denied (HTTP ${response.status}${code ? ` ${code}` : ''}) to ${describe(t)}; `
+    return new Error(`Hub: access denied (HTTP ${response.status}${code ? ` ${code}` : ''}) to ${describeFile(t)}; `
       + 'the repository may be private or gated: set HF_TOKEN or pass a token with access');
   }
-  return new Error(`Hub: HTTP ${response.status} ${response.statusText} fetching ${describe(t)} (${t.url})`);
+  return new Error(`Hub: HTTP ${response.status} ${response.statusText} fetching ${describeFile(t)} (${t.url})`);
 }
 
 function isAbsoluteUrl(location: string): boolean {
@@ -155,24 +148,16 @@ async function fetchMetadata(t: Target, headers: Record<string, string>): Promis
     const commit = response.headers.get('x-repo-commit');
     const etag = response.headers.get('x-linked-etag') ?? response.headers.get('etag');
     if (commit == null || !isCommitHash(commit)) {
-      throw new Error(`Hub: no X-Repo-Commit header for ${describe(t)} from ${url}; is the endpoint a Hugging Face Hub?`);
+      throw new Error(`Hub: no X-Repo-Commit header for ${describeFile(t)} from ${url}; is the endpoint a Hugging Face Hub?`);
     }
-    if (etag == null) throw new Error(`Hub: no ETag for ${describe(t)} from ${url}; cannot key the cache`);
+    if (etag == null) throw new Error(`Hub: no ETag for ${describeFile(t)} from ${url}; cannot key the cache`);
     const redirected = response.status >= 300 && response.status < 400 && location != null;
     return {
       commit, etag: normalizeEtag(etag), location: redirected ? new URL(location, url).href : url,
       size: parseSize(response.headers.get('x-linked-size') ?? response.headers.get('content-length')),
     };
   }
-  throw new Error(`Hub: too many redirects fetching ${describe(t)} (${t.url})`);
-}
-
-async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0;
-  }
+  throw new Error(`Hub: too many redirects fetching ${describeFile(t)} (${t.url})`);
 }
 
 /**
@@ -181,29 +166,33 @@ async function fileSize(path: string): Promise<number> {
  */
 async function downloadBlob(
   t: Target, meta: FileMetadata, blob: string, headers: Record<string, string>,
-  onProgress?: (progress: DownloadProgress) => void,
+  onProgress?: ProgressCallback,
 ): Promise<void> {
+  const { fs, path } = await nodeModules();
   const partial = `${blob}.incomplete`;
-  await mkdir(dirname(blob), { recursive: true });
-  let offset = await fileSize(partial);
+  await fs.mkdir(path.dirname(blob), { recursive: true });
+  let offset = (await fs.stat(partial).catch(() => null))?.size ?? 0;
   if (meta.size !== undefined && offset > meta.size) {
-    await rm(partial, { force: true });
+    await fs.rm(partial, { force: true });
     offset = 0;
   }
   if (meta.size === undefined || offset < meta.size) {
     const response = await fetch(meta.location, {
       headers: { ...headers, 'Accept-Encoding': 'identity', ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) },
+    }).catch((err: Error) => {
+      throw new Error(`Hub: cannot download ${describeFile(t)} from ${meta.location} `
+        + `(${err.cause instanceof Error ? err.cause.message : err.message})`, { cause: err });
     });
     if (response.status === 200) offset = 0; // the server ignored the range: start over
     else if (response.status !== 206) throw statusError(t, response);
     else if (!(response.headers.get('content-range') ?? '').startsWith(`bytes ${offset}-`)) {
-      throw new Error(`Hub: the server resumed ${describe(t)} at the wrong offset `
+      throw new Error(`Hub: the server resumed ${describeFile(t)} at the wrong offset `
         + `(asked for byte ${offset}, got "${response.headers.get('content-range')}")`);
     }
     const length = parseSize(response.headers.get('content-length'));
     const total = meta.size ?? (length === undefined ? undefined : offset + length);
     let loaded = offset;
-    const file = await open(partial, offset > 0 ? 'a' : 'w');
+    const file = await fs.open(partial, offset > 0 ? 'a' : 'w');
     try {
       const reader = response.body!.getReader();
       onProgress?.({ file: t.filename, loaded, total });
@@ -213,22 +202,83 @@ async function downloadBlob(
         onProgress?.({ file: t.filename, loaded, total });
       }
     } catch (err) {
-      throw new Error(`Hub: the download of ${describe(t)} was cut off after ${loaded} of ${total ?? '?'} bytes `
+      throw new Error(`Hub: the download of ${describeFile(t)} was cut off after ${loaded} of ${total ?? '?'} bytes `
         + `(${(err as Error).message}); the partial file is kept and the next call resumes it`, { cause: err });
     } finally {
       await file.close();
     }
     if (total !== undefined && loaded !== total) {
-      if (loaded > total) await rm(partial, { force: true });
-      throw new Error(`Hub: the download of ${describe(t)} ended after ${loaded} bytes, expected ${total}`
+      if (loaded > total) await fs.rm(partial, { force: true });
+      throw new Error(`Hub: the download of ${describeFile(t)} ended after ${loaded} bytes, expected ${total}`
         + (loaded < total ? '; the partial file is kept and the next call resumes it' : ''));
     }
   }
-  await rename(partial, blob);
+  await fs.rename(partial, blob);
 }
 
 /** Downloads of one blob already running in this process, so concurrent calls share one. */
 const inFlight = new Map<string, Promise<void>>();
+
+/** One file of one repository at one revision, and where the cache keeps it. */
+interface FileRequest extends Target {
+  cache: RepoCache;
+  endpoint: string;
+  options: HubDownloadOptions;
+}
+
+async function fileRequest(repoId: string, filename: string, options: HubDownloadOptions): Promise<FileRequest> {
+  if (!isHubId(repoId)) throw new Error(`not a Hub model id (owner/name): ${JSON.stringify(repoId)}`);
+  checkFilename(filename);
+  const cache = await openRepoCache(options.cacheDir, repoId);
+  const revision = options.revision ?? 'main';
+  const endpoint = (options.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
+  const url = `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`
+    + filename.split('/').map(encodeURIComponent).join('/');
+  return { repoId, revision, filename, url, cache, endpoint, options };
+}
+
+/**
+ * The cached file when the revision is a commit hash or a branch/tag the cache has resolved before;
+ * a 404 remembered for it throws. No network.
+ */
+async function cachedPath(r: FileRequest): Promise<string | null> {
+  const commit = isCommitHash(r.revision) ? r.revision : await r.cache.readRef(r.revision);
+  if (commit == null) return null;
+  const cached = r.cache.snapshotPath(commit, r.filename);
+  if (await r.cache.exists(cached)) return cached;
+  if (await r.cache.exists(r.cache.noExistPath(commit, r.filename))) {
+    throw new HubNotFoundError(`Hub: ${r.repoId} has no file "${r.filename}" at revision ${r.revision} `
+      + '(a 404 remembered in the cache)', commit);
+  }
+  return null;
+}
+
+/** HEAD on the resolve URL, unless offline; records the revision's commit, or the file's absence, in the cache. */
+async function remoteMetadata(r: FileRequest): Promise<{ meta: FileMetadata; auth: Record<string, string> }> {
+  if (r.options.localFilesOnly || isOffline()) {
+    const why = r.options.localFilesOnly ? 'localFilesOnly is set' : 'HF_HUB_OFFLINE is set';
+    throw new HubCacheMissError(`${describeFile(r)} is not in the cache at ${r.cache.dir}, and ${why} so it cannot be downloaded`);
+  }
+  const token = r.options.token ?? await defaultToken();
+  const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+  try {
+    const meta = await fetchMetadata(r, auth);
+    await r.cache.writeRef(r.revision, meta.commit);
+    return { meta, auth };
+  } catch (err) {
+    if (err instanceof HubNotFoundError && err.missingAt !== undefined) {
+      await r.cache.writeRef(r.revision, err.missingAt);
+      await r.cache.markMissing(err.missingAt, r.filename);
+    }
+    if (err instanceof TypeError || (err as Error).name === 'TimeoutError') {
+      const cause = (err as Error).cause;
+      throw new Error(`Hub: cannot reach ${r.endpoint} for ${describeFile(r)} `
+        + `(${cause instanceof Error ? cause.message : (err as Error).message}), `
+        + `and it is not in the cache at ${r.cache.dir}`, { cause: err });
+    }
+    throw err;
+  }
+}
 
 /**
  * Returns the local path of `filename` in Hub repo `repoId`, downloading it into the cache when needed.
@@ -236,61 +286,59 @@ const inFlight = new Map<string, Promise<void>>();
  * file is cached; never any in offline mode (`HF_HUB_OFFLINE=1`) or with `localFilesOnly`.
  */
 export async function hubDownload(repoId: string, filename: string, options: HubDownloadOptions = {}): Promise<string> {
-  if (!isHubId(repoId)) throw new Error(`not a Hub model id (owner/name): ${JSON.stringify(repoId)}`);
-  checkFilename(filename);
-  const revision = options.revision ?? 'main';
-  const endpoint = (options.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
-  const cache = new RepoCache(options.cacheDir ?? defaultHubCacheDir(), repoId);
-  const url = `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`
-    + filename.split('/').map(encodeURIComponent).join('/');
-  const target: Target = { repoId, revision, filename, url };
+  const r = await fileRequest(repoId, filename, options);
+  const cached = await cachedPath(r);
+  if (cached != null) return cached;
+  const { meta, auth } = await remoteMetadata(r);
+  const pointer = r.cache.snapshotPath(meta.commit, filename);
+  if (await r.cache.exists(pointer)) return pointer;
 
-  const knownCommit = isCommitHash(revision) ? revision : await cache.readRef(revision);
-  if (knownCommit != null) {
-    const cached = cache.snapshotPath(knownCommit, filename);
-    if (await exists(cached)) return cached;
-    if (await exists(cache.noExistPath(knownCommit, filename))) {
-      throw new HubNotFoundError(`Hub: ${repoId} has no file "${filename}" at revision ${revision} (a 404 remembered in the cache)`);
-    }
-  }
-  if (options.localFilesOnly || isOffline()) {
-    const why = options.localFilesOnly ? 'localFilesOnly is set' : 'HF_HUB_OFFLINE is set';
-    throw new HubCacheMissError(`${describe(target)} is not in the cache at ${cache.dir}, and ${why} so it cannot be downloaded`);
-  }
-
-  const token = options.token ?? await defaultToken();
-  const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-  let meta: FileMetadata;
-  try {
-    meta = await fetchMetadata(target, auth);
-  } catch (err) {
-    if (err instanceof HubNotFoundError && err.missingAt !== undefined) {
-      await cache.writeRef(revision, err.missingAt);
-      await cache.markMissing(err.missingAt, filename);
-    }
-    if (err instanceof TypeError || (err as Error).name === 'TimeoutError') {
-      const cause = (err as Error).cause;
-      throw new Error(`Hub: cannot reach ${endpoint} for ${describe(target)} `
-        + `(${cause instanceof Error ? cause.message : (err as Error).message}), `
-        + `and it is not in the cache at ${cache.dir}`, { cause: err });
-    }
-    throw err;
-  }
-  await cache.writeRef(revision, meta.commit);
-  const pointer = cache.snapshotPath(meta.commit, filename);
-  if (await exists(pointer)) return pointer;
-
-  const blob = cache.blobPath(meta.etag);
-  if (!(await exists(blob))) {
+  const blob = r.cache.blobPath(meta.etag);
+  if (!(await r.cache.exists(blob))) {
     // The token goes to the Hub only, not to the CDN a large file redirects to.
-    const sameOrigin = new URL(meta.location).origin === new URL(endpoint).origin;
+    const sameOrigin = new URL(meta.location).origin === new URL(r.endpoint).origin;
     let running = inFlight.get(blob);
     if (running === undefined) {
-      running = downloadBlob(target, meta, blob, sameOrigin ? auth : {}, options.onProgress)
+      running = downloadBlob(r, meta, blob, sameOrigin ? auth : {}, options.onProgress)
         .finally(() => inFlight.delete(blob));
       inFlight.set(blob, running);
     }
     await running;
   }
-  return cache.linkSnapshot(meta.commit, filename, meta.etag);
+  return r.cache.linkSnapshot(meta.commit, filename, meta.etag);
+}
+
+/**
+ * Whether the repository has the file at the revision, without downloading it: the cache answers when it
+ * can, else a HEAD. Offline, a file the cache knows nothing of counts as absent.
+ */
+export async function hubFileExists(repoId: string, filename: string, options: HubDownloadOptions = {}): Promise<boolean> {
+  const r = await fileRequest(repoId, filename, options);
+  try {
+    if ((await cachedPath(r)) != null) return true;
+    await remoteMetadata(r);
+    return true;
+  } catch (err) {
+    if ((err instanceof HubNotFoundError && err.missingAt !== undefined) || err instanceof HubCacheMissError) return false;
+    throw err;
+  }
+}
+
+/** A Hub repository as a checkpoint source (src/io/source.ts): its files come through the cache. */
+export function openHubSource(repoId: string, options: HubDownloadOptions = {}): CheckpointSource {
+  const location = `Hub repo ${repoId} at revision ${options.revision ?? 'main'}`;
+  return {
+    location,
+    async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {
+      let path: string;
+      try {
+        path = await hubDownload(repoId, file, { ...options, onProgress: onProgress ?? options.onProgress });
+      } catch (err) {
+        if (err instanceof HubNotFoundError && err.missingAt !== undefined) throw new SourceFileNotFoundError(file, location);
+        throw err;
+      }
+      return (await nodeModules()).fs.readFile(path);
+    },
+    exists: (file: string) => hubFileExists(repoId, file, options),
+  };
 }

@@ -3,6 +3,8 @@
  * by src/io/hub). Each file is read into one buffer of its final size, chunk by chunk, so a large
  * shard is held once and progress can be reported as it arrives.
  */
+import { openHubSource, type HubDownloadOptions } from './hub.js';
+
 // Node's fs, path and url are imported where a local folder is opened, so that browsers can
 // import this module and read over HTTP.
 type Fs = typeof import('node:fs/promises');
@@ -32,7 +34,8 @@ export class SourceFileNotFoundError extends Error {
   }
 }
 
-export interface OpenSourceOptions {
+/** `revision`, `cacheDir`, `localFilesOnly`, `token`, `endpoint`: used for Hub ids only. */
+export interface OpenSourceOptions extends HubDownloadOptions {
   /** Sent with every HTTP request (an Authorization header, say). */
   headers?: Record<string, string>;
 }
@@ -72,9 +75,8 @@ export async function openSource(source: string, options: OpenSourceOptions = {}
   if (info?.isDirectory()) return new LocalSource(path.resolve(dir), fs, path);
   if (info != null) throw new Error(`checkpoint source ${source} is a file; give the folder that holds config.json`);
   if (HUB_ID.test(source)) {
-    // Seam for the Hub: src/io/hub resolves owner/name into the HF cache and returns a source.
-    throw new Error(`${source} looks like a Hugging Face Hub id, and Hub ids need src/io/hub (not available yet); ` +
-      'pass a local folder or an http(s):// URL');
+    // A Hub id: files come through the Hugging Face cache (src/io/hub).
+    return openHubSource(source, options);
   }
   throw new Error(`checkpoint source ${source} is not a folder, an http(s):// URL or a Hub id`);
 }

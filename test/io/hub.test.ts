@@ -4,7 +4,9 @@ import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'nod
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HubCacheMissError, HubNotFoundError, hubDownload, isHubId, type DownloadProgress } from '../../src/io/hub.js';
+import { HubCacheMissError, HubNotFoundError, hubDownload, isHubId } from '../../src/io/hub.js';
+import { loadCheckpoint } from '../../src/io/checkpoint.js';
+import { openSource, readOptional, type ReadProgress } from '../../src/io/source.js';
 import { FIXTURE_COMMIT, startHubServer, type HubServer } from '../support/hub_server.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -28,7 +30,9 @@ describe('hub', function () {
   const savedEnv: Record<string, string | undefined> = {};
 
   before(async function () {
-    server = await startHubServer({ repos: { [REPO]: TINY, 'test-org/fixtures': FIXTURES } });
+    server = await startHubServer({
+      repos: { [REPO]: TINY, 'test-org/fixtures': FIXTURES, 'test-org/tiny-sharded': join(FIXTURES, 'tiny-sharded') },
+    });
   });
   after(async function () {
     await server.close();
@@ -61,8 +65,8 @@ describe('hub', function () {
   });
 
   it('downloads into the Python cache layout: refs, blobs, relative snapshot symlinks', async function () {
-    const progress: DownloadProgress[] = [];
-    const path = await download('config.json', { onProgress: (p: DownloadProgress) => progress.push(p) });
+    const progress: ReadProgress[] = [];
+    const path = await download('config.json', { onProgress: (p: ReadProgress) => progress.push(p) });
     const data = readFileSync(join(TINY, 'config.json'));
     const etag = createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
     const repoDir = join(cacheDir, REPO_DIR);
@@ -171,13 +175,36 @@ describe('hub', function () {
     expect(statSync(join(repoDir, 'blobs', `${sha}.incomplete`)).size).to.equal(1000);
 
     server.requests.length = 0;
-    const progress: DownloadProgress[] = [];
-    const path = await download('model.safetensors', { onProgress: (p: DownloadProgress) => progress.push(p) });
+    const progress: ReadProgress[] = [];
+    const path = await download('model.safetensors', { onProgress: (p: ReadProgress) => progress.push(p) });
     expect(readFileSync(path)).to.deep.equal(readFileSync(join(TINY, 'model.safetensors')));
     expect(server.requests.find((r) => r.method === 'GET')?.range).to.equal('bytes=1000-');
     expect(progress[0].loaded).to.equal(1000);
     expect(progress.at(-1)).to.deep.equal({ file: 'model.safetensors', loaded: size, total: size });
     expect(existsSync(join(repoDir, 'blobs', `${sha}.incomplete`))).to.equal(false);
+  });
+
+  it('opens Hub ids as checkpoint sources: reads, existence by HEAD only, missing files', async function () {
+    const source = await openSource(REPO, { cacheDir, endpoint: server.endpoint });
+    expect(Buffer.from(await source.read('config.json'))).to.deep.equal(readFileSync(join(TINY, 'config.json')));
+    expect(await source.exists('model.safetensors')).to.equal(true);
+    expect(server.requests.filter((r) => r.method === 'GET').map((r) => r.url)).to.deep.equal([`/${REPO}/resolve/main/config.json`]);
+    expect(await source.exists('model.safetensors.index.json')).to.equal(false);
+    expect(await readOptional(source, 'model.safetensors.index.json')).to.equal(null);
+  });
+
+  it('loads a sharded checkpoint from the Hub, then again offline from the cache alone', async function () {
+    const repo = 'test-org/tiny-sharded';
+    const first = await loadCheckpoint(repo, { cacheDir, endpoint: server.endpoint });
+    const requests = server.requests.length;
+    process.env.HF_HUB_OFFLINE = '1';
+    const second = await loadCheckpoint(repo, { cacheDir });
+    expect(server.requests.length).to.equal(requests);
+    expect([...second.weights.keys()]).to.deep.equal([...first.weights.keys()]);
+    for (const [name, tensor] of first.weights) {
+      expect(second.weights.get(name)!.dataSync()).to.deep.equal(tensor.dataSync());
+    }
+    for (const checkpoint of [first, second]) for (const tensor of checkpoint.weights.values()) tensor.dispose();
   });
 
   describe('with a private repository', function () {
