@@ -1,6 +1,6 @@
 /**
- * Float64 plain-JS references for the ops (channels-last, the kernel contract's formulas written
- * out directly), and random test cases for them.
+ * A float64 plain-JS selective scan (channels-last, the kernel contract's formula written out
+ * directly), and random test cases for it.
  */
 import { makeRng, normal, uniform } from './random.js';
 
@@ -116,25 +116,4 @@ export function referenceScanLoss(c: ScanCase, gOut: Float64Array, gLast: Float6
   for (let i = 0; i < y.length; i++) loss += y[i] * gOut[i];
   for (let i = 0; i < lastState.length; i++) loss += lastState[i] * gLast[i];
   return loss;
-}
-
-/** Causal depthwise conv, channels-last, float64: y_t = act(bias + sum_k w[:, k] x_{t-K+1+k}). */
-export function referenceConv(
-  x: Float64Array, weight: Float64Array, bias: Float64Array | null, [batch, seq, dInner]: number[], kernel: number,
-  activation: 'silu' | 'none',
-): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < seq; t++) {
-      for (let d = 0; d < dInner; d++) {
-        let acc = bias ? bias[d] : 0;
-        for (let k = 0; k < kernel; k++) {
-          const s = t - kernel + 1 + k;
-          if (s >= 0) acc += weight[d * kernel + k] * x[(b * seq + s) * dInner + d];
-        }
-        y[(b * seq + t) * dInner + d] = activation === 'silu' ? acc / (1 + Math.exp(-acc)) : acc;
-      }
-    }
-  }
-  return y;
 }
