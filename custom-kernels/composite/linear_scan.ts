@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 export function linearScan(
   a: tf.Tensor3D, b: tf.Tensor3D, carry: tf.Tensor2D | null, reverse: boolean,
 ): tf.Tensor3D {
-  return tf.tidy(() => solve(a, carry == null ? b : foldCarry(a, b, carry, reverse), reverse));
+  return tf.tidy(() => solve(a, carry == null ? b : tf.tidy(() => foldCarry(a, b, carry, reverse)), reverse));
 }
 
 /**
@@ -43,27 +43,45 @@ function foldCarry(a: tf.Tensor3D, b: tf.Tensor3D, carry: tf.Tensor2D, reverse: 
   return tf.add(b, tf.pad(term, [[0, 0], [first, len - 1 - first], [0, 0]]));
 }
 
+/**
+ * Memory: each level keeps only the first steps of its pairs while the levels below run, and frees its
+ * temporaries as soon as it is done, so the peak stays a few times the input rather than the sum of
+ * every level's temporaries. Never disposes `a` or `b`; may return `b` itself (length 1).
+ */
 function solve(a: tf.Tensor3D, b: tf.Tensor3D, reverse: boolean): tf.Tensor3D {
   const [batch, len, width] = a.shape;
   if (len === 1) return b;
   if (len % 2 === 1) {
     // One identity step (1, 0) at the end makes the length even and changes no real position.
     const grow: Array<[number, number]> = [[0, 0], [0, 1], [0, 0]];
-    const h = solve(tf.pad(a, grow, 1), tf.pad(b, grow), reverse);
-    return tf.slice(h, [0, 0, 0], [batch, len, width]);
+    const [aEven, bEven] = tf.tidy(() => [tf.pad(a, grow, 1), tf.pad(b, grow)]) as tf.Tensor3D[];
+    const h = solve(aEven, bEven, reverse);
+    const out = tf.slice(h, [0, 0, 0], [batch, len, width]);
+    tf.dispose([aEven, bEven, h]);
+    return out;
   }
   const half = len / 2;
-  // [batch, half, 2 * width]: even positions in the first half of the last axis, odd in the second.
-  const [aEven, aOdd] = tf.split(tf.reshape(a, [batch, half, 2 * width]), 2, 2) as tf.Tensor3D[];
-  const [bEven, bOdd] = tf.split(tf.reshape(b, [batch, half, 2 * width]), 2, 2) as tf.Tensor3D[];
-  // Within a pair, the earlier step in the direction of the recurrence applies first.
-  const [aFirst, aSecond, bFirst, bSecond] = reverse ? [aOdd, aEven, bOdd, bEven] : [aEven, aOdd, bEven, bOdd];
-  const bPair = tf.add<tf.Tensor3D>(tf.mul(aSecond, bFirst), bSecond);
-  // The composed decays are not read at the last level (length 1 returns b).
-  const aPair = half > 1 ? tf.mul<tf.Tensor3D>(aSecond, aFirst) : aSecond;
-  const hSecond = solve(aPair, bPair, reverse);
-  // The first of each pair continues from the second of the neighbouring pair before it.
-  const hFirst = half > 1 ? tf.add<tf.Tensor3D>(tf.mul(aFirst, shiftIn(hSecond, null, reverse)), bFirst) : bFirst;
-  const [hEven, hOdd] = reverse ? [hSecond, hFirst] : [hFirst, hSecond];
-  return tf.reshape(tf.concat([hEven, hOdd], 2), [batch, len, width]);
+  const up = tf.tidy(() => {
+    // [batch, half, 2 * width]: even positions in the first half of the last axis, odd in the second.
+    const [aEven, aOdd] = tf.split(tf.reshape(a, [batch, half, 2 * width]), 2, 2) as tf.Tensor3D[];
+    const [bEven, bOdd] = tf.split(tf.reshape(b, [batch, half, 2 * width]), 2, 2) as tf.Tensor3D[];
+    // Within a pair, the earlier step in the direction of the recurrence applies first.
+    const [aFirst, aSecond, bFirst, bSecond] = reverse ? [aOdd, aEven, bOdd, bEven] : [aEven, aOdd, bEven, bOdd];
+    return {
+      aFirst, bFirst,
+      // The composed decays are not read at the last level (length 1 returns b).
+      aPair: half > 1 ? tf.mul<tf.Tensor3D>(aSecond, aFirst) : aSecond,
+      bPair: tf.add<tf.Tensor3D>(tf.mul(aSecond, bFirst), bSecond),
+    };
+  });
+  const hSecond = solve(up.aPair, up.bPair, reverse);
+  const h = tf.tidy(() => {
+    // The first of each pair continues from the second of the neighbouring pair before it.
+    const hFirst = half > 1
+      ? tf.add<tf.Tensor3D>(tf.mul(up.aFirst, shiftIn(hSecond, null, reverse)), up.bFirst) : up.bFirst;
+    const [hEven, hOdd] = reverse ? [hSecond, hFirst] : [hFirst, hSecond];
+    return tf.reshape(tf.concat([hEven, hOdd], 2), [batch, len, width]) as tf.Tensor3D;
+  });
+  tf.dispose([up.aFirst, up.bFirst, up.aPair, up.bPair, hSecond]);
+  return h;
 }

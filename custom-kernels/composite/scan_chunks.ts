@@ -13,8 +13,9 @@ const DEFAULT_CHUNK_ELEMENTS = 1 << 22;
 let chunkElements = DEFAULT_CHUNK_ELEMENTS;
 
 /**
- * Sets the cap on the elements of one chunk's state-sized tensors (a chunk holds about a dozen at its
- * peak); returns the previous cap. For tuning, and for tests of the chunked path on small shapes.
+ * Sets the cap on the elements of one chunk's state-sized tensors (the forward pass peaks at about ten
+ * of them, the backward at about sixteen); returns the previous cap. For tuning, and for tests of the
+ * chunked path on small shapes.
  */
 export function setScanChunkElements(elements: number = DEFAULT_CHUNK_ELEMENTS): number {
   if (!(elements >= 1)) throw new Error(`setScanChunkElements: need a positive count, got ${elements}`);
@@ -84,13 +85,15 @@ export function chunkStates(p: ScanProblem, start: number, carry: tf.Tensor2D | 
   const len = Math.min(p.chunk, p.seq - start);
   const { batch, dInner, dState } = p;
   const width = dInner * dState;
-  const dt = tf.reshape(positions(p.dt, start, len), [batch, len, dInner, 1]);
-  const decay = tf.reshape(tf.exp(tf.mul(dt, p.A)), [batch, len, width]) as tf.Tensor3D;
-  const input = tf.mul(
-    tf.reshape(positions(p.dtU, start, len), [batch, len, dInner, 1]),
-    tf.reshape(positions(p.B, start, len), [batch, len, 1, dState]));
-  const states = linearScan(decay, tf.reshape(input, [batch, len, width]), carry, false);
-  return { len, decay, states };
+  return tf.tidy(() => {
+    const decay = tf.tidy(() => tf.reshape(
+      tf.exp(tf.mul(tf.reshape(positions(p.dt, start, len), [batch, len, dInner, 1]), p.A)), [batch, len, width]));
+    const input = tf.mul(
+      tf.reshape(positions(p.dtU, start, len), [batch, len, dInner, 1]),
+      tf.reshape(positions(p.B, start, len), [batch, len, 1, dState]));
+    const states = linearScan(decay as tf.Tensor3D, tf.reshape(input, [batch, len, width]), carry, false);
+    return { len, decay: decay as tf.Tensor3D, states };
+  });
 }
 
 /** The state at the chunk's last position [batch, dInner * dState]. */

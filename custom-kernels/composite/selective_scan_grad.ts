@@ -25,32 +25,45 @@ type ChunkGrads = {
   readOut: tf.Tensor3D;
 };
 
+/** Tidies inside free each [batch, len, dInner * dState] temporary as soon as it is used. */
 function chunkGrads(
   p: ScanProblem, start: number, hBefore: tf.Tensor2D | null, rAfter: tf.Tensor2D | null, dy: tf.Tensor3D,
 ): ChunkGrads {
   const { batch, dInner, dState } = p;
+  const width = dInner * dState;
   const { len, decay, states } = chunkStates(p, start, hBefore);
   const rows = batch * len;
   const dyC = positions(dy, start, len);
+  const dt = positions(p.dt, start, len);
   const g = tf.reshape(tf.mul(
     tf.reshape(dyC, [batch, len, dInner, 1]),
-    tf.reshape(positions(p.C, start, len), [batch, len, 1, dState])), [batch, len, dInner * dState]) as tf.Tensor3D;
-  const r = linearScan(decay, tf.mul(decay, g), rAfter, true);
-  const x = tf.reshape(tf.add(g, shiftIn(r, rAfter, true)), [rows, dInner, dState]);
+    tf.reshape(positions(p.C, start, len), [batch, len, 1, dState])), [batch, len, width]) as tf.Tensor3D;
+  const r = tf.tidy(() => linearScan(decay, tf.mul(decay, g), rAfter, true));
+  tf.dispose(decay);
+  // b_t = dt_t u_t B_t: with x_t = dL/dh_t, s_t = sum_n x_t B_t feeds du and d dt, and dB = sum_d x_t dt_t u_t.
+  const { s, dB } = tf.tidy(() => {
+    const x = tf.reshape(tf.add(g, shiftIn(r, rAfter, true)), [rows, dInner, dState]);
+    return {
+      s: tf.reshape(tf.matMul(x, tf.reshape(positions(p.B, start, len), [rows, dState, 1])), [batch, len, dInner]),
+      dB: tf.reshape(tf.matMul(tf.reshape(positions(p.dtU, start, len), [rows, 1, dInner]), x), [batch, len, dState]),
+    };
+  });
+  tf.dispose(g);
   // dL/da_t = x_t h_{t-1}, so the chain through a_t = exp(dt_t A) needs x_t a_t h_{t-1} = r_t h_{t-1}.
-  const w = tf.reshape(tf.mul(r, shiftIn(states, hBefore, false)), [batch, len, dInner, dState]);
-  const dt = positions(p.dt, start, len);
-  const u = positions(p.u, start, len);
-  // b_t = dt_t u_t B_t: s_t = sum_n x_t B_t feeds du and d dt.
-  const s = tf.reshape(tf.matMul(x, tf.reshape(positions(p.B, start, len), [rows, dState, 1])), [batch, len, dInner]);
-  const dB = tf.matMul(tf.reshape(positions(p.dtU, start, len), [rows, 1, dInner]), x);
-  const dC = tf.matMul(tf.reshape(dyC, [rows, 1, dInner]), tf.reshape(states, [rows, dInner, dState]));
+  const { dA, dDtDecay } = tf.tidy(() => {
+    const w = tf.reshape(tf.mul(r, shiftIn(states, hBefore, false)), [batch, len, dInner, dState]);
+    return {
+      dA: tf.sum(tf.mul(w, tf.reshape(dt, [batch, len, dInner, 1])), [0, 1]) as tf.Tensor2D,
+      dDtDecay: tf.sum(tf.mul(w, p.A), 3),
+    };
+  });
   return {
-    rFirst: tf.reshape(tf.slice(r, [0, 0, 0], [batch, 1, dInner * dState]), [batch, dInner * dState]),
-    dA: tf.sum(tf.mul(w, tf.reshape(dt, [batch, len, dInner, 1])), [0, 1]),
-    dB: tf.reshape(dB, [batch, len, dState]), dC: tf.reshape(dC, [batch, len, dState]),
+    rFirst: tf.reshape(tf.slice(r, [0, 0, 0], [batch, 1, width]), [batch, width]),
+    dA, dB: dB as tf.Tensor3D,
+    dC: tf.reshape(tf.matMul(tf.reshape(dyC, [rows, 1, dInner]), tf.reshape(states, [rows, dInner, dState])),
+      [batch, len, dState]),
     du: tf.mul(s, dt),
-    dDt: tf.add(tf.sum(tf.mul(w, p.A), 3), tf.mul(s, u)),
+    dDt: tf.add(dDtDecay, tf.mul(s, positions(p.u, start, len))),
     readOut: readOut(p, states, start),
   };
 }
