@@ -1,0 +1,63 @@
+/**
+ * A static file server on 127.0.0.1 for tests that load over HTTP. It can cut a file short after
+ * a number of bytes while still announcing the full Content-Length, to test truncated downloads.
+ */
+import { createServer, type Server } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { AddressInfo } from 'node:net';
+
+export interface StaticServerOptions {
+  /** Files (relative path) to cut short, with how many bytes to send before closing the connection. */
+  truncate?: Record<string, number>;
+}
+
+export interface StaticServer {
+  /** Base URL ending in '/'. */
+  url: string;
+  /** Paths requested so far, with their method ("GET config.json"). */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+export async function serveDirectory(root: string, options: StaticServerOptions = {}): Promise<StaticServer> {
+  const requests: string[] = [];
+  const base = path.resolve(root);
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
+      requests.push(`${req.method} ${rel}`);
+      const file = path.resolve(base, rel);
+      const info = file.startsWith(base + path.sep) ? await stat(file).catch(() => null) : null;
+      if (info == null || !info.isFile()) {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+        return;
+      }
+      const headers = { 'Content-Length': String(info.size), 'Content-Type': 'application/octet-stream' };
+      if (req.method === 'HEAD') {
+        res.writeHead(200, headers).end();
+        return;
+      }
+      const body = await readFile(file);
+      const cut = options.truncate?.[rel];
+      res.writeHead(200, headers);
+      if (cut === undefined) {
+        res.end(body);
+        return;
+      }
+      res.write(body.subarray(0, cut), () => res.socket?.destroy());
+    })().catch((e: unknown) => {
+      res.destroy(e as Error);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    requests,
+    close: () => new Promise<void>((resolve, reject) => {
+      server.closeAllConnections();
+      server.close((e) => (e ? reject(e) : resolve()));
+    }),
+  };
+}
