@@ -7,7 +7,7 @@ import {
   CAUSAL_CONV1D_INPUTS, CausalConv1d, CausalConv1dGrad, SELECTIVE_SCAN_INPUTS, SelectiveScan, SelectiveScanGrad,
 } from './kernel_names.js';
 
-function namedGradients(names: readonly string[], grads: tf.Tensor[]): tf.NamedGradientMap {
+function namedGradients(names: readonly string[], grads: tf.Tensor[]): Record<string, () => tf.Tensor> {
   return Object.fromEntries(names.map((name, i) => [name, () => grads[i]]));
 }
 

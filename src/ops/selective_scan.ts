@@ -40,7 +40,7 @@ export function selectiveScan(args: SelectiveScanArgs): SelectiveScanResult {
   checkShape(OP, 'delta', checkTensor(OP, 'delta', args.delta, 3), [batch, seq, dInner]);
   const A = checkTensor(OP, 'A', args.A, 2);
   if (A.shape[0] !== dInner) throw new Error(`${OP}: 'A' must have shape [${dInner}, dState], got [${A.shape}]`);
-  const dState = A.shape[1];
+  const dState = A.shape[1] as number;
   checkShape(OP, 'B', checkTensor(OP, 'B', args.B, 3), [batch, seq, dState]);
   checkShape(OP, 'C', checkTensor(OP, 'C', args.C, 3), [batch, seq, dState]);
   ensureKernels();

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# System packages the tests need on Debian bookworm (run as root):
+# - Mesa's lavapipe Vulkan driver from bookworm-backports: Dawn (the `webgpu` npm package) runs the
+#   WebGPU kernels on it in Node; bookworm's own Mesa 22 fails there.
+# - chromium, for the page test that runs the browser bundle on WebGPU and wasm.
+set -euo pipefail
+sources=/etc/apt/sources.list.d/debian.sources
+if [ -f "$sources" ] && ! grep -q 'bookworm-backports' "$sources"; then
+  sed -i '0,/^Suites: bookworm bookworm-updates$/s//Suites: bookworm bookworm-updates bookworm-backports/' "$sources"
+fi
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers >/dev/null
+apt-get install -y -qq chromium >/dev/null
+echo "system packages: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), chromium $(dpkg-query -W -f='${Version}' chromium)"
