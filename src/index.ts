@@ -32,3 +32,13 @@ export { causalLmLoss, IGNORE_INDEX } from './model/loss.js';
 export { type FromPretrainedOptions } from './model/pretrained.js';
 export { MambaCache, type MambaCacheShape } from './generation/cache.js';
 export { linear } from './ops/linear.js';
+export { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
+export {
+  PreTrainedTokenizer, type EncodeOptions, type DecodeOptions, type BatchEncodeOptions,
+} from './tokenizer/pretrained_tokenizer.js';
+export { TextStreamer, type TextStreamerOptions } from './tokenizer/text_streamer.js';
+export { padBatch, type PaddedBatch, type PaddingSide } from './tokenizer/pad_batch.js';
+export type { TokenizerConfig, TokenSpec } from './tokenizer/tokenizer_config.js';
+export {
+  hubDownload, hubFileExists, isHubId, openHubSource, HubNotFoundError, HubCacheMissError, type HubDownloadOptions,
+} from './io/hub.js';

@@ -1,0 +1,112 @@
+/**
+ * A Hugging Face fast tokenizer (`tokenizer.json` + `tokenizer_config.json`) on top of
+ * `@huggingface/tokenizers`, with transformers' names for the special tokens and its decode defaults.
+ */
+import { Tokenizer } from '@huggingface/tokenizers';
+import { padBatch, type PaddedBatch, type PaddingSide } from './pad_batch.js';
+import { extraSpecialTokens, tokenContent, type TokenizerConfig } from './tokenizer_config.js';
+
+export interface EncodeOptions {
+  /** Add the tokens the post-processor adds (bos/eos where the tokenizer uses them); true, as in transformers. */
+  addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  skipSpecialTokens?: boolean;
+  /** Remove spaces before punctuation (" ." -> "."); the config's `clean_up_tokenization_spaces`, else false as in transformers v5. */
+  cleanUpTokenizationSpaces?: boolean;
+}
+
+export interface BatchEncodeOptions extends EncodeOptions {
+  /** The config's `padding_side`, else 'right' as in transformers; batched generation wants 'left'. */
+  paddingSide?: PaddingSide;
+}
+
+interface TokenizerJson {
+  added_tokens?: { id: number; content: string; special?: boolean }[];
+}
+
+export class PreTrainedTokenizer {
+  readonly bosToken: string | null;
+  readonly eosToken: string | null;
+  readonly unkToken: string | null;
+  readonly padToken: string | null;
+  /** Null where the token is unset or (a config naming a token the vocabulary lacks) unknown. */
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number | null;
+  readonly unkTokenId: number | null;
+  readonly padTokenId: number | null;
+  /** Every special token id (added tokens marked special and the config's special tokens): what `skipSpecialTokens` drops. */
+  readonly allSpecialIds: ReadonlySet<number>;
+  readonly paddingSide: PaddingSide;
+  private readonly tokenizer: Tokenizer;
+  private readonly cleanUpTokenizationSpaces: boolean;
+
+  constructor(tokenizerJson: object, config: TokenizerConfig = {}) {
+    const extra = extraSpecialTokens(config);
+    this.cleanUpTokenizationSpaces = config.clean_up_tokenization_spaces ?? false;
+    this.tokenizer = new Tokenizer(tokenizerJson, {
+      ...config, additional_special_tokens: extra, clean_up_tokenization_spaces: this.cleanUpTokenizationSpaces,
+    });
+    this.bosToken = tokenContent(config.bos_token);
+    this.eosToken = tokenContent(config.eos_token);
+    this.unkToken = tokenContent(config.unk_token);
+    this.padToken = tokenContent(config.pad_token);
+    this.bosTokenId = this.bosToken == null ? null : this.tokenToId(this.bosToken);
+    this.eosTokenId = this.eosToken == null ? null : this.tokenToId(this.eosToken);
+    this.unkTokenId = this.unkToken == null ? null : this.tokenToId(this.unkToken);
+    this.padTokenId = this.padToken == null ? null : this.tokenToId(this.padToken);
+    this.paddingSide = config.padding_side ?? 'right';
+
+    const special = new Set<number>();
+    for (const token of (tokenizerJson as TokenizerJson).added_tokens ?? []) if (token.special) special.add(token.id);
+    for (const [id, token] of Object.entries(config.added_tokens_decoder ?? {})) if (token.special) special.add(Number(id));
+    for (const id of [this.bosTokenId, this.eosTokenId, this.unkTokenId, this.padTokenId]) if (id != null) special.add(id);
+    for (const token of extra) {
+      const id = this.tokenToId(token);
+      if (id != null) special.add(id);
+    }
+    this.allSpecialIds = special;
+  }
+
+
+  /** The vocabulary size, added tokens included. */
+  get vocabSize(): number {
+    return this.tokenizer.get_vocab(true).size;
+  }
+
+  tokenToId(token: string): number | null {
+    return this.tokenizer.token_to_id(token) ?? null;
+  }
+
+  idToToken(id: number): string | null {
+    return this.tokenizer.id_to_token(id) ?? null;
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+  }
+
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    const kept = options.skipSpecialTokens ? ids.filter((id) => !this.allSpecialIds.has(id)) : [...ids];
+    // @huggingface/tokenizers rejects an empty list; transformers decodes it to ''.
+    if (kept.length === 0) return '';
+    return this.tokenizer.decode(kept, {
+      clean_up_tokenization_spaces: options.cleanUpTokenizationSpaces ?? this.cleanUpTokenizationSpaces,
+    });
+  }
+
+  batchDecode(batch: readonly (readonly number[])[], options: DecodeOptions = {}): string[] {
+    return batch.map((ids) => this.decode(ids, options));
+  }
+
+  /** Encodes several texts into one padded batch with its attention mask. */
+  batchEncode(texts: readonly string[], options: BatchEncodeOptions = {}): PaddedBatch {
+    const sequences = texts.map((text) => this.encode(text, options));
+    const lengths = new Set(sequences.map((ids) => ids.length));
+    if (this.padTokenId == null && lengths.size > 1) {
+      throw new Error('cannot pad a batch: the tokenizer has no pad_token (set one, e.g. the eos token, in tokenizer_config.json)');
+    }
+    return padBatch(sequences, this.padTokenId ?? 0, options.paddingSide ?? this.paddingSide);
+  }
+}

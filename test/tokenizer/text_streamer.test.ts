@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AutoTokenizer } from '../../src/tokenizer/auto_tokenizer.js';
+import type { PreTrainedTokenizer } from '../../src/tokenizer/pretrained_tokenizer.js';
+import { TextStreamer } from '../../src/tokenizer/text_streamer.js';
+
+const DIR = new URL('../fixtures/tokenizer/', import.meta.url).pathname;
+const ENCODINGS: { text: string; ids: number[]; decoded: string }[] = JSON.parse(readFileSync(join(DIR, 'encodings.json'), 'utf8'));
+const EMOJI = ENCODINGS.find((e) => e.text.includes('🚀'))!;
+
+/** Feeds ids one at a time; returns every piece, the final flush included. */
+function stream(streamer: TextStreamer, ids: number[]): string[] {
+  const pieces = ids.map((id) => streamer.put(id));
+  pieces.push(streamer.end());
+  return pieces;
+}
+
+describe('TextStreamer', function () {
+  let tok: PreTrainedTokenizer;
+  before(async function () {
+    tok = await AutoTokenizer.fromPretrained(DIR);
+  });
+
+  it('streams the emoji and accents token by token without ever splitting a character', function () {
+    const pieces = stream(new TextStreamer(tok), EMOJI.ids);
+    expect(pieces.join('')).to.equal(EMOJI.decoded);
+    for (const piece of pieces) expect(piece).not.to.include('\uFFFD');
+    expect(pieces.filter((p) => p === '').length, 'some tokens end inside a character and are held').to.be.greaterThan(0);
+    expect(pieces.at(-1), 'nothing is left for end()').to.equal('');
+  });
+
+  it('streams every fixture text to its full decode', function () {
+    for (const { ids, decoded } of ENCODINGS) {
+      const pieces = stream(new TextStreamer(tok), ids);
+      expect(pieces.join(''), JSON.stringify(decoded)).to.equal(decoded);
+      for (const piece of pieces) expect(piece).not.to.include('\uFFFD');
+    }
+  });
+
+  it('reports pieces through onText, skips the prompt, and resets at end()', function () {
+    const seen: [string, boolean][] = [];
+    const streamer = new TextStreamer(tok, { skipPrompt: true, onText: (text, end) => seen.push([text, end]) });
+    const prompt = tok.encode('Hello,');
+    const reply = tok.encode(' world!');
+    streamer.put(prompt);
+    for (const id of reply) streamer.put(id);
+    streamer.end();
+    expect(seen.map(([t]) => t).join('')).to.equal(' world!');
+    expect(seen.at(-1)![1]).to.equal(true);
+    expect(seen.slice(0, -1).every(([, end]) => !end)).to.equal(true);
+    seen.length = 0;
+    streamer.put(prompt);
+    streamer.put(reply);
+    streamer.end();
+    expect(seen.map(([t]) => t).join('')).to.equal(' world!');
+  });
+
+  it('drops special tokens when asked', function () {
+    const ids = [...tok.encode('Hello'), 0, ...tok.encode(' again'), 0];
+    expect(stream(new TextStreamer(tok, { skipSpecialTokens: true }), ids).join('')).to.equal('Hello again');
+    expect(stream(new TextStreamer(tok), ids).join('')).to.equal('Hello<|endoftext|> again<|endoftext|>');
+  });
+
+  it('flushes an incomplete character at the end as U+FFFD, and nothing for no tokens', function () {
+    const streamer = new TextStreamer(tok);
+    expect(streamer.put(EMOJI.ids.slice(-3, -1))).to.equal('');
+    expect(streamer.end()).to.match(/^\uFFFD+$/);
+    expect(new TextStreamer(tok).end()).to.equal('');
+  });
+});
