@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
+import { webgpuKernelConfigs } from '../../custom-kernels/webgpu/index.js';
+import { ALL_KERNELS } from '../../src/ops/kernel_names.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
 import { causalConv1d } from '../../src/ops/causal_conv1d.js';
@@ -94,6 +96,13 @@ async function expectNoGpuLeaks<T>(body: () => Promise<T>): Promise<T> {
 }
 
 describeBackends('webgpu kernels', ['webgpu'], () => {
+  it('has its own kernel for every op (no composite fallback)', () => {
+    for (const name of ALL_KERNELS) {
+      const own = webgpuKernelConfigs.find((config) => config.kernelName === name);
+      expect(tf.getKernel(name, 'webgpu')?.kernelFunc, name).to.equal(own?.kernelFunc);
+    }
+  });
+
   after(() => console.log(`      max errors:\n${report.map((l) => `        ${l}`).join('\n')}`));
 
   const scanShapes: [number, number, number, number][] = [
@@ -114,6 +123,34 @@ describeBackends('webgpu kernels', ['webgpu'], () => {
         });
       });
     }
+  }
+
+  const gradShapes: [number, number, number, number, boolean][] = [
+    [1, 1, 8, 16, true], [3, 2, 8, 16, false], [1, 255, 8, 64, true], [3, 256, 4, 1, true], [3, 257, 8, 16, true],
+    [2, 257, 4, 16, false],
+  ];
+  for (const [batch, seq, dInner, dState, full] of gradShapes) {
+    const name = `scan grad b${batch} l${seq} d${dInner} n${dState}${full ? '' : ' bare'}`;
+    it(`${name}: every input's gradient matches the float64 reference`, async () => {
+      const c = randomScan(seq * 5 + dState, batch, seq, dInner, dState, full);
+      const r = rng(11);
+      const dy = fill(r, c.u.length, -1, 1);
+      const dLast = fill(r, batch * dInner * dState, -1, 1);
+      const ref = scanGradRef(c, dy, dLast);
+      await expectNoGpuLeaks(async () => {
+        const args = scanTensors(c);
+        const names = (['u', 'delta', 'A', 'B', 'C', 'D', 'z', 'deltaBias', 'initialState'] as const)
+          .filter((k) => args[k] != null);
+        const dyT = f32(dy, [batch, seq, dInner]);
+        const dLastT = f32(dLast, [batch, dInner, dState]);
+        const grads = tf.grads((...xs: tf.Tensor[]) => {
+          const { y, lastState } = selectiveScan({ ...args, ...Object.fromEntries(names.map((k, i) => [k, xs[i]])) });
+          return tf.add(tf.sum(tf.mul(y, dyT)), tf.sum(tf.mul(lastState, dLastT)));
+        })(names.map((k) => args[k]!));
+        for (const [i, k] of names.entries()) expectClose(`${name} d${k}`, await grads[i].data(), ref[k]!, 1e-3);
+        tf.dispose([...grads, dyT, dLastT, ...Object.values(args).filter((v) => v instanceof tf.Tensor)]);
+      });
+    });
   }
 
   it('scan over 4097 steps (small channels) matches the reference', async () => {

@@ -1,0 +1,213 @@
+/**
+ * The selective scan backward on WebGPU. The forward states are recomputed into a scratch buffer
+ * hs [batch, seq + 1, dInner, dState] (slot 0 the initial state; chunk-parallel, from the forward's
+ * chunk starts), and the adjoint states into dhs [batch, seq, dInner, dState] by one reverse walk per
+ * (batch, channel, state). Every gradient is then a map or a reduction over hs and dhs, one program
+ * per gradient (tfjs' program runner writes one output), reductions over batch and sequence by one
+ * thread per output element, no float atomics:
+ *   du[b,t,d]    = g D + dt sum_n dh B                g = dy * silu(z), dt = softplus(delta + bias)
+ *   ddelta[b,t,d]= softplus'(.) sum_n dh (A exp(dt A) h_t-1 + B u)
+ *   dz[b,t,d]    = dy (<h_t, C_t> + D u) silu'(z)
+ *   dB[b,t,n]    = sum_d dh dt u,    dC[b,t,n] = sum_d g h_t
+ *   dA[d,n]      = sum_{b,t} dh dt exp(dt A) h_t-1,    dD, ddeltaBias: column sums
+ *   dh0[b,d,n]   = exp(dt_0 A) dh_0
+ */
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { SelectiveScanGrad, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { columnSum } from './column_sum.js';
+import { disposeAll, emptyGradient, FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
+import { packScanParams, paramsColumns } from './scan_params.js';
+import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
+import { CHUNK_LEN, chunkStarts } from './SelectiveScan.js';
+
+/** hs: every state of the forward walk, slot 0 the start. Inputs: the walk's, start?. */
+class ScanStatesProgram extends ScanWalkProgram {
+  private readonly hasStart: boolean;
+
+  constructor(dims: ScanDims, softplus: boolean, hasStart: boolean) {
+    super('scanStates', [dims.batch, dims.seq + 1, dims.dInner, dims.dState], hasStart ? ['start'] : [], dims,
+      CHUNK_LEN, softplus, [hasStart]);
+    this.hasStart = hasStart;
+  }
+
+  /** Offset of h_t (after step t, t = -1 the start) in hs. */
+  private slot(t: string): string {
+    const { dInner, dState } = this.dims;
+    return `((b * (uniforms.seqLen + 1) + ${t} + 1) * ${dInner} + d) * ${dState}`;
+  }
+
+  protected init(): string {
+    return `${this.hasStart ? this.loadStart() : ''}
+      if (c == 0) {
+        for (var n = 0; n < ${this.dims.dState}; n++) { result[${this.slot('-1')} + n] = h[n]; }
+      }`;
+  }
+
+  protected step(): string {
+    return `for (var n = 0; n < ${this.dims.dState}; n++) { result[${this.slot('t')} + n] = h[n]; }`;
+  }
+
+  protected finish(): string {
+    return '';
+  }
+}
+
+/**
+ * The backward's other programs: a body over named inputs, with `dtAt(x, d)` (the step size at
+ * flat [b, t, d] index x) and `preAt(x, d)` (delta + bias) when `delta` and `params` are inputs.
+ */
+class ScanGradProgram extends FlatProgram {
+  private readonly code: string;
+  private readonly dims: ScanDims;
+  private readonly softplus: boolean;
+
+  constructor(name: string, outputShape: number[], inputs: string[], threads: number, dims: ScanDims,
+    softplus: boolean, code: string, key: unknown[] = []) {
+    super(name, outputShape, inputs, threads, { seqLen: dims.seq, batch: dims.batch },
+      [dims.dInner, dims.dState, softplus, ...key]);
+    this.code = code;
+    this.dims = dims;
+    this.softplus = softplus;
+  }
+
+  protected helpers(): string {
+    if (!this.variableNames.includes('delta')) return WGSL_ACTIVATIONS;
+    const p = paramsColumns(this.dims.dState);
+    return `${WGSL_ACTIVATIONS}
+      fn preAt(x : i32, d : i32) -> f32 { return delta[x] + params[d * ${p.stride} + ${p.bias}]; }
+      fn dtAt(x : i32, d : i32) -> f32 { return ${this.softplus ? 'softplus(preAt(x, d))' : 'preAt(x, d)'}; }
+      fn aAt(d : i32, n : i32) -> f32 { return params[d * ${p.stride} + n]; }
+      fn skipAt(d : i32) -> f32 { return params[d * ${p.stride} + ${p.skip}]; }`;
+  }
+
+  protected body(): string {
+    return this.code;
+  }
+}
+
+function selectiveScanGrad(
+  args: { inputs: Record<string, TensorInfo>; backend: WebGPUBackend; attrs: SelectiveScanAttrs },
+): TensorInfo[] {
+  const { backend } = args;
+  const softplus = args.attrs.deltaSoftplus;
+  const { u, delta, A, B, C, D, z, deltaBias, initialState, dy, dLastState } = args.inputs;
+  const [batch, seq, dInner] = u.shape;
+  const N = A.shape[1];
+  const dims: ScanDims = { batch, seq, dInner, dState: N };
+  const hasZ = !isAbsent(z);
+  const scratch: TensorInfo[] = [];
+  const keep = (t: TensorInfo) => { scratch.push(t); return t; };
+  const params = keep(packScanParams(backend, A, D, deltaBias));
+  const program = (name: string, shape: number[], inputs: [string, TensorInfo][], threads: number, code: string,
+    key: unknown[] = []) => new ScanGradProgram(name, shape, inputs.map(([n]) => n), threads, dims, softplus, code, key)
+    .run(backend, inputs.map(([, t]) => t));
+
+  const { starts } = chunkStarts(backend, { u, delta, params, B, C, z, initialState }, dims, softplus, false);
+  if (starts != null && starts !== initialState) keep(starts);
+  const hs = keep(new ScanStatesProgram(dims, softplus, starts != null)
+    .run(backend, [u, delta, params, B, ...(starts != null ? [starts] : [])]));
+  const bld = batch * seq * dInner;
+  const g = hasZ ? keep(program('scanGradGate', u.shape, [['dy', dy], ['z', z]], bld,
+    'result[index] = dy[index] * silu(z[index]);')) : dy;
+  // Slot of h_t in hs for flat [b, t] row `row`: the row shifted by b + 1.
+  const hsRow = (row: string) => `(${row} + ${row} / uniforms.seqLen + 1)`;
+
+  const dhs = keep(program('scanGradAdjoint', [batch, seq, dInner, N],
+    [['delta', delta], ['params', params], ['cmat', C], ['g', g], ['dLast', dLastState]], batch * dInner * N, `
+      let n = index % ${N};
+      let d = (index / ${N}) % ${dInner};
+      let b = index / (${N} * ${dInner});
+      let a = aAt(d, n);
+      var dh = dLast[index];
+      for (var t = uniforms.seqLen - 1; t >= 0; t--) {
+        let row = b * uniforms.seqLen + t;
+        let x = row * ${dInner} + d;
+        dh += g[x] * cmat[row * ${N} + n];
+        result[x * ${N} + n] = dh;
+        dh *= exp(dtAt(x, d) * a);
+      }`));
+
+  const du = program('scanGradU', u.shape,
+    [['g', g], ['delta', delta], ['params', params], ['bmat', B], ['dhs', dhs]], bld, `
+      let d = index % ${dInner};
+      let row = index / ${dInner};
+      var acc = 0.0;
+      for (var n = 0; n < ${N}; n++) { acc += dhs[index * ${N} + n] * bmat[row * ${N} + n]; }
+      result[index] = g[index] * skipAt(d) + dtAt(index, d) * acc;`);
+
+  const dDelta = program('scanGradDelta', u.shape,
+    [['delta', delta], ['params', params], ['u', u], ['bmat', B], ['hs', hs], ['dhs', dhs]], bld, `
+      let d = index % ${dInner};
+      let row = index / ${dInner};
+      let dt = dtAt(index, d);
+      let prev = (${hsRow('row')} - 1) * ${dInner} + d;
+      var acc = 0.0;
+      for (var n = 0; n < ${N}; n++) {
+        let a = aAt(d, n);
+        acc += dhs[index * ${N} + n] * (a * exp(dt * a) * hs[prev * ${N} + n] + bmat[row * ${N} + n] * u[index]);
+      }
+      ${softplus ? 'let pre = preAt(index, d); if (pre <= 20.0) { acc *= sigmoid(pre); }' : ''}
+      result[index] = acc;`);
+
+  const dz = hasZ ? program('scanGradZ', u.shape,
+    [['dy', dy], ['z', z], ['u', u], ['params', params], ['cmat', C], ['hs', hs]], bld, `
+      let d = index % ${dInner};
+      let row = index / ${dInner};
+      let at = ${hsRow('row')} * ${dInner} + d;
+      var y = params[d * ${paramsColumns(N).stride} + ${paramsColumns(N).skip}] * u[index];
+      for (var n = 0; n < ${N}; n++) { y += hs[at * ${N} + n] * cmat[row * ${N} + n]; }
+      result[index] = dy[index] * y * siluGrad(z[index]);`) : emptyGradient(backend);
+
+  const bln = batch * seq * N;
+  const dB = program('scanGradB', B.shape,
+    [['dhs', dhs], ['delta', delta], ['params', params], ['u', u]], bln, `
+      let n = index % ${N};
+      let row = index / ${N};
+      var acc = 0.0;
+      for (var d = 0; d < ${dInner}; d++) {
+        let x = row * ${dInner} + d;
+        acc += dhs[x * ${N} + n] * dtAt(x, d) * u[x];
+      }
+      result[index] = acc;`);
+
+  const dC = program('scanGradC', C.shape, [['g', g], ['hs', hs]], bln, `
+      let n = index % ${N};
+      let row = index / ${N};
+      let at = ${hsRow('row')} * ${dInner};
+      var acc = 0.0;
+      for (var d = 0; d < ${dInner}; d++) { acc += g[row * ${dInner} + d] * hs[(at + d) * ${N} + n]; }
+      result[index] = acc;`);
+
+  const dA = program('scanGradA', A.shape,
+    [['dhs', dhs], ['delta', delta], ['params', params], ['hs', hs]], dInner * N, `
+      let n = index % ${N};
+      let d = index / ${N};
+      let a = aAt(d, n);
+      var acc = 0.0;
+      for (var row = 0; row < uniforms.batch * uniforms.seqLen; row++) {
+        let x = row * ${dInner} + d;
+        let dt = dtAt(x, d);
+        acc += dhs[x * ${N} + n] * dt * exp(dt * a) * hs[((${hsRow('row')} - 1) * ${dInner} + d) * ${N} + n];
+      }
+      result[index] = acc;`);
+
+  const dD = isAbsent(D) ? emptyGradient(backend) : columnSum(backend, [g, u]);
+  const dBias = isAbsent(deltaBias) ? emptyGradient(backend) : columnSum(backend, [dDelta]);
+  const dh0 = isAbsent(initialState) ? emptyGradient(backend) : program('scanGradInitial', initialState.shape,
+    [['delta', delta], ['params', params], ['dhs', dhs]], batch * dInner * N, `
+      let n = index % ${N};
+      let d = (index / ${N}) % ${dInner};
+      let b = index / (${N} * ${dInner});
+      let x = b * uniforms.seqLen * ${dInner} + d;
+      result[index] = exp(dtAt(x, d) * aAt(d, n)) * dhs[x * ${N} + n];`);
+
+  disposeAll(backend, scratch);
+  return [du, dDelta, dA, dB, dC, dD, dz, dBias, dh0];
+}
+
+export const selectiveScanGradConfig: KernelConfig = {
+  kernelName: SelectiveScanGrad,
+  backendName: 'webgpu',
+  kernelFunc: selectiveScanGrad as unknown as KernelFunc,
+};
