@@ -68,6 +68,26 @@ describe('loadCheckpoint over HTTP (127.0.0.1)', () => {
     });
   }
 
+  it('reads a body sent without a Content-Length', async () => {
+    const chunked = await serveDirectory(FIXTURES, { noContentLength: true });
+    try {
+      const progress: ReadProgress[] = [];
+      const fromUrl = await loadCheckpoint(`${chunked.url}tiny/`, { onProgress: (p) => progress.push({ ...p }) });
+      const fromDisk = await loadCheckpoint(path.join(FIXTURES, 'tiny'));
+      try {
+        await expectSame(fromUrl, fromDisk);
+      } finally {
+        dispose(fromUrl);
+        dispose(fromDisk);
+      }
+      const weights = progress.filter((p) => p.file === 'model.safetensors');
+      expect(weights.every((p) => p.total === undefined)).to.equal(true);
+      expect(weights.at(-1)!.loaded).to.equal(81896);
+    } finally {
+      await chunked.close();
+    }
+  });
+
   it('says which URL answered 404', async () => {
     await expectError(loadCheckpoint(`${server.url}no-such-model/`),
       /config.json not found: HTTP 404 from http:\/\/127.0.0.1:\d+\/no-such-model\/config.json/);

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 export interface StaticServerOptions {
   /** Files (relative path) to cut short, with how many bytes to send before closing the connection. */
   truncate?: Record<string, number>;
+  /** Send bodies chunked, without a Content-Length, as servers streaming a file may. */
+  noContentLength?: boolean;
 }
 
 export interface StaticServer {
@@ -33,7 +35,8 @@ export async function serveDirectory(root: string, options: StaticServerOptions 
         res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
         return;
       }
-      const headers = { 'Content-Length': String(info.size), 'Content-Type': 'application/octet-stream' };
+      const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
+      if (!options.noContentLength) headers['Content-Length'] = String(info.size);
       if (req.method === 'HEAD') {
         res.writeHead(200, headers).end();
         return;
@@ -41,6 +44,13 @@ export async function serveDirectory(root: string, options: StaticServerOptions 
       const body = await readFile(file);
       const cut = options.truncate?.[rel];
       res.writeHead(200, headers);
+      if (cut === undefined && options.noContentLength) {
+        // Several writes, so the client sees several chunks.
+        const step = Math.ceil(body.byteLength / 4) || 1;
+        for (let at = 0; at < body.byteLength; at += step) res.write(body.subarray(at, at + step));
+        res.end();
+        return;
+      }
       if (cut === undefined) {
         res.end(body);
         return;

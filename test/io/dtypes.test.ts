@@ -1,0 +1,42 @@
+import { expect } from 'chai';
+import { bf16ToFloat32, f16ToFloat32, int64ToInt32, viewAs } from '../../src/io/dtypes.js';
+
+const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+describe('dtype conversion', () => {
+  it('converts every kind of half-precision value exactly', () => {
+    const halves = new Uint16Array([0x0000, 0x8000, 0x3c00, 0xbc00, 0x7bff, 0x0400, 0x03ff, 0x0001, 0x7c00, 0xfc00, 0x3555]);
+    const out = Array.from(f16ToFloat32(bytesOf(halves)));
+    expect(out).to.deep.equal([0, -0, 1, -1, 65504, 2 ** -14, 1023 * 2 ** -24, 2 ** -24, Infinity, -Infinity, 0.333251953125]);
+    expect(Object.is(out[1], -0)).to.equal(true);
+    expect(f16ToFloat32(bytesOf(new Uint16Array([0x7e00, 0xfc01])))).to.satisfy((v: Float32Array) => v.every(Number.isNaN));
+  });
+
+  it('converts bfloat16 by its bits, NaN and subnormals included', () => {
+    const out = bf16ToFloat32(bytesOf(new Uint16Array([0x3f80, 0xbf80, 0x7f80, 0x0001, 0x8000, 0x4049])));
+    expect(Array.from(out.subarray(0, 5))).to.deep.equal([1, -1, Infinity, 2 ** -133, -0]);
+    expect(out[5]).to.equal(3.140625);
+    expect(bf16ToFloat32(bytesOf(new Uint16Array([0x7fc0])))[0]).to.be.NaN;
+  });
+
+  it('reads half-precision data at an odd offset', () => {
+    const raw = new Uint8Array(5);
+    raw.set(bytesOf(new Uint16Array([0x3c00, 0x4000])), 1);
+    expect(Array.from(f16ToFloat32(raw.subarray(1)))).to.deep.equal([1, 2]);
+    expect(Array.from(bf16ToFloat32(raw.subarray(1)))).to.have.length(2);
+  });
+
+  it('narrows int64 to int32 and refuses what does not fit', () => {
+    expect(Array.from(int64ToInt32(bytesOf(new BigInt64Array([-5n, 2147483647n])), true, 'x'))).to.deep.equal([-5, 2147483647]);
+    expect(() => int64ToInt32(bytesOf(new BigInt64Array([-2147483649n])), true, 'ids')).to.throw(/ids: element 0 = -2147483649 does not fit in int32/);
+    expect(() => int64ToInt32(bytesOf(new BigUint64Array([2n ** 63n])), false, 'u')).to.throw(/element 0 = 9223372036854775808 does not fit/);
+  });
+
+  it('views aligned bytes and copies unaligned ones', () => {
+    const buffer = new ArrayBuffer(12);
+    expect(viewAs(Float32Array, new Uint8Array(buffer, 4, 8)).buffer).to.equal(buffer);
+    const copy = viewAs(Float32Array, new Uint8Array(buffer, 2, 8));
+    expect(copy.buffer).to.not.equal(buffer);
+    expect(copy.length).to.equal(2);
+  });
+});
