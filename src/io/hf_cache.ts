@@ -109,4 +109,48 @@ export class RepoCache {
   async exists(path: string): Promise<boolean> {
     return (await this.fs.stat(path).catch(() => null)) != null;
   }
+
+  /**
+   * Runs `body` holding `blobs/<etag>.incomplete.lock`, so that two processes never write one blob's
+   * `.incomplete` file. The lock file holds its owner's pid and appears atomically (a hard link to a
+   * file already written); a lock whose process has exited is taken over.
+   */
+  async withBlobLock<T>(etag: string, body: () => Promise<T>): Promise<T> {
+    const lock = `${this.blobPath(etag)}.incomplete.lock`;
+    const mine = `${lock}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    await this.fs.mkdir(this.path.dirname(lock), { recursive: true });
+    await this.fs.writeFile(mine, String(process.pid));
+    try {
+      for (;;) {
+        try {
+          await this.fs.link(mine, lock);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+        const owner = Number(await this.fs.readFile(lock, 'utf8').catch(() => '0'));
+        if (isRunning(owner)) await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+        else await this.fs.rm(lock, { force: true });
+      }
+    } finally {
+      await this.fs.rm(mine, { force: true });
+    }
+    try {
+      return await body();
+    } finally {
+      await this.fs.rm(lock, { force: true });
+    }
+  }
+}
+
+const LOCK_POLL_MS = 200;
+
+function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

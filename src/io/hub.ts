@@ -299,8 +299,10 @@ export async function hubDownload(repoId: string, filename: string, options: Hub
     const sameOrigin = new URL(meta.location).origin === new URL(r.endpoint).origin;
     let running = inFlight.get(blob);
     if (running === undefined) {
-      running = downloadBlob(r, meta, blob, sameOrigin ? auth : {}, options.onProgress)
-        .finally(() => inFlight.delete(blob));
+      running = r.cache.withBlobLock(meta.etag, async () => {
+        // Another process may have finished it while this one waited for the lock.
+        if (!(await r.cache.exists(blob))) await downloadBlob(r, meta, blob, sameOrigin ? auth : {}, options.onProgress);
+      }).finally(() => inFlight.delete(blob));
       inFlight.set(blob, running);
     }
     await running;

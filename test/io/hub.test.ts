@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,6 +182,28 @@ describe('hub', function () {
     expect(progress[0].loaded).to.equal(1000);
     expect(progress.at(-1)).to.deep.equal({ file: 'model.safetensors', loaded: size, total: size });
     expect(existsSync(join(repoDir, 'blobs', `${sha}.incomplete`))).to.equal(false);
+  });
+
+  it('downloads a blob once for concurrent calls, and waits for a lock another live process holds', async function () {
+    const [a, b] = await Promise.all([download('model.safetensors'), download('model.safetensors')]);
+    expect(a).to.equal(b);
+    expect(server.requests.filter((r) => r.method === 'GET')).to.have.length(1);
+
+    const data = readFileSync(join(TINY, 'config.json'));
+    const etag = createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
+    const lock = join(cacheDir, REPO_DIR, 'blobs', `${etag}.incomplete.lock`);
+    writeFileSync(lock, String(process.pid)); // alive: wait for it
+    const waiting = download('config.json');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.requests.filter((r) => r.method === 'GET' && r.url.endsWith('config.json'))).to.have.length(0);
+    await rm(lock);
+    expect(readFileSync(await waiting)).to.deep.equal(data);
+    expect(existsSync(lock)).to.equal(false);
+
+    const generation = readFileSync(join(TINY, 'generation_config.json'));
+    const genEtag = createHash('sha1').update(`blob ${generation.length}\0`).update(generation).digest('hex');
+    writeFileSync(join(cacheDir, REPO_DIR, 'blobs', `${genEtag}.incomplete.lock`), '2147483646'); // no such process: taken over
+    expect(readFileSync(await download('generation_config.json'))).to.deep.equal(generation);
   });
 
   it('opens Hub ids as checkpoint sources: reads, existence by HEAD only, missing files', async function () {
