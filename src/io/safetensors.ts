@@ -38,10 +38,6 @@ export class SafeTensorInfo {
     readonly bytes: Uint8Array,
   ) {}
 
-  get size(): number {
-    return this.shape.reduce((a, b) => a * b, 1);
-  }
-
   /**
    * The values in the typed array closest to the dtype: F32, F16, BF16, F64 -> Float32Array;
    * I64, U64 -> Int32Array (range-checked); I32/I16/I8/U8/U16/U32 -> their own; BOOL -> Uint8Array.
@@ -214,6 +210,14 @@ function readUsize(name: string, what: string, v: JsonValue): bigint {
   return value;
 }
 
+const encoder = new TextEncoder();
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
 /** A tensor to write: its raw little-endian bytes (any typed array) with dtype and shape. */
 export interface SafetensorsEntry {
   dtype: SafetensorsDtype;
@@ -243,8 +247,10 @@ export function serializeSafetensors(
         `tensor '${name}': ${data.byteLength} bytes of data but shape [${shape}] x ${dtype} needs ${bits / 8}`);
     }
   }
+  // Names compare as UTF-8 bytes, as Rust's strings do (JS compares UTF-16 units).
   const rank = (d: SafetensorsDtype) => DTYPE_ORDER.indexOf(d);
-  list.sort(([an, a], [bn, b]) => rank(b.dtype) - rank(a.dtype) || (an < bn ? -1 : an > bn ? 1 : 0));
+  const utf8 = new Map(list.map(([name]) => [name, encoder.encode(name)]));
+  list.sort(([an, a], [bn, b]) => rank(b.dtype) - rank(a.dtype) || compareBytes(utf8.get(an)!, utf8.get(bn)!));
 
   // Pairs, not an object: JS would move integer-like keys (a tensor named "0") to the front.
   const header: [string, string][] = [];
@@ -261,7 +267,7 @@ export function serializeSafetensors(
     offset += data.byteLength;
   }
   const json = `{${header.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
-  const headerBytes = new TextEncoder().encode(json);
+  const headerBytes = encoder.encode(json);
   const padded = Math.ceil(headerBytes.byteLength / 8) * 8;
   const out = new Uint8Array(8 + padded + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);

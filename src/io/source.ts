@@ -135,8 +135,11 @@ class HttpSource implements CheckpointSource {
     this.location = base.endsWith('/') ? base : `${base}/`;
   }
 
+  /** A file's URL, which must stay under the base: an index must not send requests elsewhere. */
   private url(file: string): string {
-    return new URL(file, this.location).href;
+    const url = new URL(file, this.location).href;
+    if (!url.startsWith(this.location)) throw new Error(`file name ${file} leaves ${this.location}`);
+    return url;
   }
 
   async exists(file: string): Promise<boolean> {

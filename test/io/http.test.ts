@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { cp, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadCheckpoint, type MambaCheckpoint } from '../../src/io/checkpoint.js';
@@ -110,6 +110,24 @@ describe('loadCheckpoint over HTTP (127.0.0.1)', () => {
         expect(shardless.requests).to.include('HEAD model-00002-of-00003.safetensors');
       } finally {
         await shardless.close();
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses shard names that lead away from the base URL', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'mamba-http-'));
+    try {
+      await cp(path.join(FIXTURES, 'tiny-sharded'), tmp, { recursive: true });
+      const index = JSON.parse(await readFile(path.join(tmp, 'model.safetensors.index.json'), 'utf8'));
+      index.weight_map['backbone.norm_f.weight'] = 'http://example.invalid/x.safetensors';
+      await writeFile(path.join(tmp, 'model.safetensors.index.json'), JSON.stringify(index));
+      const hostile = await serveDirectory(tmp);
+      try {
+        await expectError(loadCheckpoint(hostile.url), /file name http:\/\/example.invalid\/x.safetensors leaves http:\/\/127.0.0.1:\d+\//);
+      } finally {
+        await hostile.close();
       }
     } finally {
       await rm(tmp, { recursive: true, force: true });

@@ -169,6 +169,12 @@ describe('safetensors writer', () => {
     expect(Array.from(parsed.tensors.get('z8')!.bytes)).to.deep.equal([1, 2, 3]);
   });
 
+  it('orders names by their UTF-8 bytes, as Rust does', () => {
+    const one = new Uint8Array([1]);
+    const bytes = serializeSafetensors({ '\u{1F600}': { dtype: 'U8', shape: [1], data: one }, '\uFF5E': { dtype: 'U8', shape: [1], data: one } });
+    expect([...parseSafetensors(bytes).tensors.keys()]).to.deep.equal(['\uFF5E', '\u{1F600}']);
+  });
+
   it('matches the reference serializer byte for byte (its own test vector)', () => {
     const bytes = serializeSafetensors({ 'attn.0': { dtype: 'F32', shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) } });
     const expected = new Uint8Array(8 + 64 + 24);
