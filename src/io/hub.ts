@@ -101,19 +101,25 @@ function describeFile(t: Target): string {
 
 function statusError(t: Target, response: Response): Error {
   const code = response.headers.get('x-error-code');
+  const where = `${describeFile(t)}, ${t.url}`;
+  // Unauthenticated, the Hub answers 401 RepoNotFound for private repositories as for missing ones.
+  if (code === 'RepoNotFound' || (response.status === 404 && code === 'RevisionNotFound')) {
+    const what = code === 'RepoNotFound'
+      ? `repository ${t.repoId} does not exist, or is private and needs a token (HF_TOKEN)`
+      : `revision ${t.revision} does not exist in ${t.repoId}`;
+    return new HubNotFoundError(`Hub: ${what} (HTTP ${response.status} for ${where})`);
+  }
   if (response.status === 404) {
-    const what = code === 'RepoNotFound' ? `repository ${t.repoId} does not exist (or is private)`
-      : code === 'RevisionNotFound' ? `revision ${t.revision} does not exist in ${t.repoId}`
-        : `${t.repoId} has no file "${t.filename}" at revision ${t.revision}`;
     const commit = response.headers.get('x-repo-commit');
-    const fileMissing = code === 'EntryNotFound' && commit != null && isCommitHash(commit);
-    return new HubNotFoundError(`Hub: ${what} (404 for ${describeFile(t)}, ${t.url})`, fileMissing ? commit : undefined);
+    const missingAt = code === 'EntryNotFound' && commit != null && isCommitHash(commit) ? commit : undefined;
+    return new HubNotFoundError(`Hub: ${t.repoId} has no file "${t.filename}" at revision ${t.revision} (404 for ${where})`, missingAt);
   }
   if (response.status === 401 || response.status === 403) {
-    return new Error(`Hub: access denied (HTTP ${response.status}${code ? ` ${code}` : ''}) to ${describeFile(t)}; `
-      + 'the repository may be private or gated: set HF_TOKEN or pass a token with access');
+    const why = code === 'GatedRepo' ? `${t.repoId} is gated: accept its conditions on the Hub and set HF_TOKEN`
+      : `the repository may be private or gated: set HF_TOKEN or pass a token with access`;
+    return new Error(`Hub: access denied (HTTP ${response.status}) to ${where}; ${why}`);
   }
-  return new Error(`Hub: HTTP ${response.status} ${response.statusText} fetching ${describeFile(t)} (${t.url})`);
+  return new Error(`Hub: HTTP ${response.status} ${response.statusText} for ${where}`);
 }
 
 function isAbsoluteUrl(location: string): boolean {

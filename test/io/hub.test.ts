@@ -7,13 +7,12 @@ import { join } from 'node:path';
 import { HubCacheMissError, HubNotFoundError, hubDownload, isHubId } from '../../src/io/hub.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { openSource, readOptional, type ReadProgress } from '../../src/io/source.js';
-import { FIXTURE_COMMIT, startHubServer, type HubServer } from '../support/hub_server.js';
+import { FIXTURE_COMMIT, isolateHubEnv, startHubServer, type HubServer } from '../support/hub_server.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const TINY = join(FIXTURES, 'tiny');
 const REPO = 'test-org/tiny-mamba';
 const REPO_DIR = 'models--test-org--tiny-mamba';
-const ENV_KEYS = ['HF_HUB_CACHE', 'HF_HOME', 'HF_HUB_OFFLINE', 'HF_ENDPOINT', 'HF_TOKEN', 'HF_TOKEN_PATH'] as const;
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -27,7 +26,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 describe('hub', function () {
   let server: HubServer;
   let cacheDir: string;
-  const savedEnv: Record<string, string | undefined> = {};
+  let restoreEnv: () => void;
 
   before(async function () {
     server = await startHubServer({
@@ -39,18 +38,11 @@ describe('hub', function () {
   });
   beforeEach(async function () {
     cacheDir = await mkdtemp(join(tmpdir(), 'hub-cache-'));
-    for (const key of ENV_KEYS) {
-      savedEnv[key] = process.env[key];
-      delete process.env[key];
-    }
-    process.env.HF_TOKEN_PATH = join(cacheDir, 'no-token'); // never the developer's own token
+    restoreEnv = isolateHubEnv();
     server.requests.length = 0;
   });
   afterEach(async function () {
-    for (const key of ENV_KEYS) {
-      if (savedEnv[key] === undefined) delete process.env[key];
-      else process.env[key] = savedEnv[key];
-    }
+    restoreEnv();
     await rm(cacheDir, { recursive: true, force: true });
   });
 

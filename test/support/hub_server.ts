@@ -130,3 +130,21 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     },
   };
 }
+
+const HUB_ENV = ['HF_HUB_CACHE', 'HF_HOME', 'HF_HUB_OFFLINE', 'HF_ENDPOINT', 'HF_TOKEN', 'HF_TOKEN_PATH'] as const;
+
+/**
+ * Clears the Hub's environment variables (and points HF_TOKEN_PATH nowhere, so that no developer's saved
+ * token is read or sent) for a test; returns the function that restores them.
+ */
+export function isolateHubEnv(): () => void {
+  const saved = HUB_ENV.map((key) => [key, process.env[key]] as const);
+  for (const key of HUB_ENV) delete process.env[key];
+  process.env.HF_TOKEN_PATH = '/nonexistent/hf-token';
+  return () => {
+    for (const [key, value] of saved) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  };
+}

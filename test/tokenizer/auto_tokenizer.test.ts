@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { AutoTokenizer } from '../../src/tokenizer/auto_tokenizer.js';
 import { padBatch } from '../../src/tokenizer/pad_batch.js';
 import { PreTrainedTokenizer } from '../../src/tokenizer/pretrained_tokenizer.js';
-import { startHubServer } from '../support/hub_server.js';
+import { isolateHubEnv, startHubServer } from '../support/hub_server.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const DIR = join(FIXTURES, 'tokenizer');
@@ -98,6 +98,7 @@ describe('AutoTokenizer', function () {
   it('loads from a Hub id through the cache, and from an http(s) base URL', async function () {
     const server = await startHubServer({ repos: { 'test-org/tok': DIR } });
     const cacheDir = await mkdtemp(join(tmpdir(), 'tok-cache-'));
+    const restoreEnv = isolateHubEnv();
     try {
       const hub = await AutoTokenizer.fromPretrained('test-org/tok', { cacheDir, endpoint: server.endpoint });
       expect(hub.encode(ENCODINGS[0].text)).to.deep.equal(ENCODINGS[0].ids);
@@ -105,6 +106,7 @@ describe('AutoTokenizer', function () {
       const url = await AutoTokenizer.fromPretrained(`${server.endpoint}/test-org/tok/resolve/main/`);
       expect(url.decode(ENCODINGS[3].ids)).to.equal(ENCODINGS[3].decoded);
     } finally {
+      restoreEnv();
       await server.close();
       await rm(cacheDir, { recursive: true, force: true });
     }
