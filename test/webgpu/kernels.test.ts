@@ -2,11 +2,10 @@
  * The WebGPU kernels (Dawn over lavapipe in Node) against float64 references (./reference.ts) on
  * random shapes, and against the mamba_ssm fixtures; no tensor or GPU buffer leaks.
  */
-import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
-import { parseSafetensors } from '../../src/io/safetensors.js';
+import { loadScanFixture } from '../support/scan_fixtures.js';
 import { webgpuKernelConfigs } from '../../custom-kernels/webgpu/index.js';
 import { ALL_KERNELS } from '../../src/ops/kernel_names.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
@@ -76,22 +75,13 @@ function expectClose(what: string, actual: ArrayLike<number>, expected: ArrayLik
 }
 
 /**
- * GPU buffers in use by tfjs' webgpu backend (tensors' buffers, not its pools), after a submit:
- * the backend frees the buffers of disposed tensors that queued commands still read only then.
+ * Data the webgpu backend holds, the kernels' intermediates included (tf.memory() counts only
+ * tensors, not the TensorInfos a kernel makes and must dispose itself).
  */
-function gpuBuffersInUse(): number {
-  const backend = tf.backend() as unknown as {
-    ensureCommandEncoderReady(): void; submitQueue(): void; bufferManager: { getNumUsedBuffers(): number };
-  };
-  backend.ensureCommandEncoderReady();
-  backend.submitQueue();
-  return backend.bufferManager.getNumUsedBuffers();
-}
-
 async function expectNoGpuLeaks<T>(body: () => Promise<T>): Promise<T> {
-  const before = gpuBuffersInUse();
+  const before = tf.backend().numDataIds();
   const result = await expectNoLeaks(body);
-  expect(gpuBuffersInUse(), 'GPU buffers left in use').to.equal(before);
+  expect(tf.backend().numDataIds(), 'webgpu data left behind').to.equal(before);
   return result;
 }
 
@@ -123,6 +113,35 @@ describeBackends('webgpu kernels', ['webgpu'], () => {
         });
       });
     }
+  }
+
+  for (const fixture of ['scan-basic', 'scan-h0']) {
+    it(`matches mamba_ssm on ${fixture}: y, lastState, every gradient`, async () => {
+      const f = loadScanFixture(fixture);
+      const fixtureNames = { u: 'u', delta: 'delta', A: 'A', B: 'B', C: 'C', D: 'D', z: 'z', deltaBias: 'delta_bias',
+        initialState: 'h0' } as const;
+      const names = (Object.keys(fixtureNames) as (keyof typeof fixtureNames)[]).filter((k) => f.has(fixtureNames[k]));
+      const xs = names.map((k) => f.get(fixtureNames[k])!);
+      const get = (key: string) => f.get(key)!;
+      await expectNoGpuLeaks(async () => {
+        const call = (...args: tf.Tensor[]) => selectiveScan({
+          ...Object.fromEntries(names.map((k, i) => [k, args[i]])) as unknown as Parameters<typeof selectiveScan>[0],
+          deltaSoftplus: true,
+        });
+        const { y, lastState } = call(...xs);
+        expectClose(`${fixture} y`, await y.data(), await get('out').data(), 1e-4);
+        expectClose(`${fixture} lastState`, await lastState.data(), await get('last_state').data(), 1e-4);
+        const grads = tf.grads((...args: tf.Tensor[]) => {
+          const r = call(...args);
+          return tf.add(tf.sum(tf.mul(r.y, get('grad_out'))), tf.sum(tf.mul(r.lastState, get('grad_last_state'))));
+        })(xs);
+        for (const [i, k] of names.entries()) {
+          expectClose(`${fixture} d${k}`, await grads[i].data(), await get(`grad.${fixtureNames[k]}`).data(), 1e-3);
+        }
+        tf.dispose([y, lastState, ...grads]);
+      });
+      tf.dispose([...f.values()]);
+    });
   }
 
   const gradShapes: [number, number, number, number, boolean][] = [
