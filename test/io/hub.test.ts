@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HubCacheMissError, HubNotFoundError, hubDownload, isHubId } from '../../src/io/hub.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
+import { RepoCache, nodeModules } from '../../src/io/hf_cache.js';
 import { openSource, readOptional, type ReadProgress } from '../../src/io/source.js';
 import { FIXTURE_COMMIT, isolateHubEnv, startHubServer, type HubServer } from '../support/hub_server.js';
 
@@ -79,6 +80,17 @@ describe('hub', function () {
     const cdn = server.requests.filter((r) => r.url.startsWith('/cdn/'));
     expect(cdn).to.have.length(1);
     expect(cdn[0].authorization).to.equal(undefined);
+  });
+
+  it('copies the blob into the snapshot where symlinks fail', async function () {
+    const modules = await nodeModules();
+    const noSymlinks = { ...modules, fs: { ...modules.fs, symlink: () => Promise.reject(new Error('EPERM: symlinks not allowed')) } };
+    const cache = new RepoCache(noSymlinks, join(cacheDir, REPO_DIR));
+    mkdirSync(join(cacheDir, REPO_DIR, 'blobs'), { recursive: true });
+    writeFileSync(cache.blobPath('abc'), 'contents');
+    const pointer = await cache.linkSnapshot(FIXTURE_COMMIT, 'sub/file.txt', 'abc');
+    expect(lstatSync(pointer).isSymbolicLink()).to.equal(false);
+    expect(readFileSync(pointer, 'utf8')).to.equal('contents');
   });
 
   it('keeps nested file names as folders in the snapshot', async function () {
