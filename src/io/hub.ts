@@ -177,12 +177,14 @@ async function downloadBlob(
   const { fs, path } = await nodeModules();
   const partial = `${blob}.incomplete`;
   await fs.mkdir(path.dirname(blob), { recursive: true });
-  let offset = (await fs.stat(partial).catch(() => null))?.size ?? 0;
+  const existing = await fs.stat(partial).catch(() => null);
+  let offset = existing?.size ?? 0;
   if (meta.size !== undefined && offset > meta.size) {
     await fs.rm(partial, { force: true });
     offset = 0;
   }
-  if (meta.size === undefined || offset < meta.size) {
+  // A partial file of the full size is a download that ended just before its rename.
+  if (existing == null || meta.size === undefined || offset < meta.size) {
     const response = await fetch(meta.location, {
       headers: { ...headers, 'Accept-Encoding': 'identity', ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) },
     }).catch((err: Error) => {

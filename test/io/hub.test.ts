@@ -93,6 +93,19 @@ describe('hub', function () {
     expect(readFileSync(pointer, 'utf8')).to.equal('contents');
   });
 
+  it('downloads an empty file', async function () {
+    const folder = join(cacheDir, 'repo');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'empty.txt'), '');
+    const emptyServer = await startHubServer({ repos: { 'test-org/empty': folder } });
+    try {
+      const path = await hubDownload('test-org/empty', 'empty.txt', { cacheDir, endpoint: emptyServer.endpoint });
+      expect(readFileSync(path, 'utf8')).to.equal('');
+    } finally {
+      await emptyServer.close();
+    }
+  });
+
   it('keeps nested file names as folders in the snapshot', async function () {
     const path = await hubDownload('test-org/fixtures', 'tokenizer/tokenizer_config.json', { cacheDir, endpoint: server.endpoint });
     expect(path).to.equal(join(cacheDir, 'models--test-org--fixtures', 'snapshots', FIXTURE_COMMIT, 'tokenizer', 'tokenizer_config.json'));
