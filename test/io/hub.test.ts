@@ -246,6 +246,19 @@ describe('hub', function () {
     for (const checkpoint of [first, second]) for (const tensor of checkpoint.weights.values()) tensor.dispose();
   });
 
+  it('starts over when the server ignores the Range request', async function () {
+    const noRanges = await startHubServer({ repos: { [REPO]: TINY }, ranges: false });
+    try {
+      noRanges.cutNextDownload('model.safetensors', 1000);
+      await rejection(hubDownload(REPO, 'model.safetensors', { cacheDir, endpoint: noRanges.endpoint }));
+      const path = await hubDownload(REPO, 'model.safetensors', { cacheDir, endpoint: noRanges.endpoint });
+      expect(noRanges.requests.filter((r) => r.method === 'GET').at(-1)?.range).to.equal('bytes=1000-');
+      expect(readFileSync(path)).to.deep.equal(readFileSync(join(TINY, 'model.safetensors')));
+    } finally {
+      await noRanges.close();
+    }
+  });
+
   describe('with a private repository', function () {
     let privateServer: HubServer;
     before(async function () {

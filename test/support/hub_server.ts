@@ -25,6 +25,8 @@ export interface HubServerOptions {
   repos: Record<string, string>;
   /** When set, every request but the CDN's must carry `Authorization: Bearer <token>`. */
   token?: string;
+  /** False: answer Range requests with the whole file (200), as servers without range support do. */
+  ranges?: boolean;
 }
 
 export interface HubServer {
@@ -61,7 +63,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
 
   /** Sends a file's bytes, honouring `Range: bytes=N-` and any pending cut. */
   const sendBytes = (req: IncomingMessage, res: ServerResponse, file: string, data: Buffer, headers: Record<string, string>): void => {
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const range = options.ranges === false ? null : /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     const body = data.subarray(start);
     res.writeHead(range ? 206 : 200, {
