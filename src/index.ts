@@ -1,6 +1,9 @@
 /** mamba-tfjs: importing this registers the layer classes and the kernels for every backend. */
 import './ops/gradients.js';
 import '../custom-kernels/register.js';
+import { registerFileRouter } from './io/file_handler.js';
+
+registerFileRouter();
 
 export * from './ops/kernel_names.js';
 export { selectiveScan, type SelectiveScanArgs, type SelectiveScanResult } from './ops/selective_scan.js';

@@ -9,6 +9,7 @@ import type { MambaCache } from '../generation/cache.js';
 import { MambaLMHead } from '../layers/lm_head.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { checkInputIds } from './inputs.js';
+import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
@@ -132,7 +133,7 @@ export class MambaForCausalLM extends tf.LayersModel {
     _cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {
     return new MambaForCausalLM({
-      config: MambaConfig.fromJSON(config.mambaConfig as Record<string, unknown>), name: config.name as string,
+      config: configFromLayersConfig(config.mambaConfig, 'MambaForCausalLM'), name: config.name as string,
     }) as unknown as T;
   }
 }

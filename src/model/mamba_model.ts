@@ -7,9 +7,11 @@ import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { MambaCache } from '../generation/cache.js';
 import { MambaBlock } from '../layers/block.js';
+import { MambaEmbedding } from '../layers/embedding.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { MambaRMSNorm } from '../layers/rms_norm.js';
 import { checkAttentionMask, checkInputIds } from './inputs.js';
+import { configFromLayersConfig } from './layers_config.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 
 export interface MambaModelArgs {
@@ -23,6 +25,8 @@ export interface BackboneForwardOptions {
   /** Filled by a first call (prefill), continued by later ones (decode, chunked prefill). */
   cache?: MambaCache;
   outputHiddenStates?: boolean;
+  /** As tfjs-layers' kwarg: adapters (LoRA) apply their dropout only when training */
+  training?: boolean;
 }
 
 export interface BackboneOutput {
@@ -35,15 +39,15 @@ export interface BackboneOutput {
 export class MambaModel extends tf.LayersModel {
   static override className = 'MambaModel';
   readonly config: MambaConfig;
-  readonly embeddings: tf.layers.Layer;
+  readonly embeddings: MambaEmbedding;
   readonly blocks: MambaBlock[];
   readonly normF: MambaRMSNorm;
 
   constructor(args: MambaModelArgs) {
     const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
-    const embeddings = tf.layers.embedding({
-      inputDim: config.vocabSize, outputDim: config.hiddenSize, name: 'backbone.embeddings',
-      embeddingsInitializer: tf.initializers.randomNormal({ mean: 0, stddev: config.initializerRange }),
+    const embeddings = new MambaEmbedding({
+      vocabSize: config.vocabSize, hiddenSize: config.hiddenSize, initializerRange: config.initializerRange,
+      name: 'backbone.embeddings',
     });
     const blocks = Array.from({ length: config.numHiddenLayers },
       (_, i) => new MambaBlock({ config, layerIdx: i, name: `backbone.layers.${i}` }));
@@ -78,7 +82,7 @@ export class MambaModel extends tf.LayersModel {
 
   /** The embedding table [vocab, hidden]. */
   get embeddingWeight(): LayerVariable {
-    return this.embeddings.weights[0];
+    return this.embeddings.weight;
   }
 
   /** Every weight under its name in HF's state dict (`backbone.layers.3.mixer.in_proj.weight`). */
@@ -103,16 +107,16 @@ export class MambaModel extends tf.LayersModel {
   forward(inputIds: tf.Tensor, options: BackboneForwardOptions = {}): BackboneOutput {
     checkInputIds(inputIds, this.config.vocabSize);
     const [batch, seq] = inputIds.shape;
-    const { cache, outputHiddenStates } = options;
+    const { cache, outputHiddenStates, training = false } = options;
     if (cache && cache.batchSize !== batch) {
       throw new Error(`cache was made for batch ${cache.batchSize}, inputIds has batch ${batch}`);
     }
     const out = tf.tidy(() => {
       const mask = options.attentionMask == null ? undefined : checkAttentionMask(options.attentionMask, [batch, seq]);
-      let h = this.embeddings.apply(inputIds) as tf.Tensor;
+      let h = this.embeddings.apply(inputIds, { training }) as tf.Tensor;
       const hiddenStates: tf.Tensor3D[] = [];
       for (const block of this.blocks) {
-        h = block.forward(h, { attentionMask: mask, cache });
+        h = block.forward(h, { attentionMask: mask, cache, training });
         if (outputHiddenStates) hiddenStates.push(h as tf.Tensor3D);
       }
       h = this.normF.call(h);
@@ -132,7 +136,7 @@ export class MambaModel extends tf.LayersModel {
     _cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict,
   ): T {
     return new MambaModel({
-      config: MambaConfig.fromJSON(config.mambaConfig as Record<string, unknown>), name: config.name as string,
+      config: configFromLayersConfig(config.mambaConfig, 'MambaModel'), name: config.name as string,
     }) as unknown as T;
   }
 }

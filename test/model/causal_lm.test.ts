@@ -1,10 +1,13 @@
 /** MambaForCausalLM against HF transformers' own outputs on the tiny fixture model. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { expectClose, expectCloseRel } from '../support/compare.js';
-import { ref, refIds, TINY } from '../support/reference.js';
+import { FIXTURES, ref, refIds, TINY } from '../support/reference.js';
 
 describeBackends('MambaForCausalLM on the tiny fixture', KERNEL_BACKENDS, () => {
   let model: MambaForCausalLM;
@@ -48,5 +51,91 @@ describeBackends('MambaForCausalLM on the tiny fixture', KERNEL_BACKENDS, () => 
       for (let i = 0; i < 20; i++) model.forward(ids).logits.dispose();
     });
     ids.dispose();
+  });
+});
+
+describeBackends('MambaForCausalLM: masks, formats, training, errors', ['cpu', 'wasm'], () => {
+  let model: MambaForCausalLM;
+  before(async () => {
+    model = await MambaForCausalLM.fromPretrained(TINY);
+  });
+  after(() => model.dispose());
+
+  it('a left-padded row with its attention mask gives the unpadded row\'s logits', () => {
+    const ids = refIds('batch_generate.input_ids');
+    const mask = refIds('batch_generate.attention_mask');
+    const maskRows = mask.arraySync();
+    const row = maskRows.findIndex((r) => r.includes(0));
+    expect(row, 'the fixture batch has a padded row').to.be.at.least(0);
+    const pad = maskRows[row].indexOf(1);
+    const seq = ids.shape[1];
+    const padded = model.forward(ids, { attentionMask: mask }).logits;
+    const alone = tf.tidy(() => ids.slice([row, pad], [1, seq - pad]));
+    const unpadded = model.forward(alone).logits;
+    const real = tf.tidy(() => padded.slice([row, pad, 0], [1, seq - pad, -1]));
+    expectClose('padded row logits', real.dataSync(), unpadded.dataSync(), 1e-4);
+    tf.dispose([ids, mask, padded, alone, unpadded, real]);
+  });
+
+  for (const variant of ['tiny-float16', 'tiny-bfloat16', 'tiny-sharded']) {
+    it(`${variant} gives the reference logits within its rounding`, async () => {
+      const other = await MambaForCausalLM.fromPretrained(`${FIXTURES}${variant}`);
+      const ids = refIds('input_ids');
+      const logits = other.forward(ids).logits;
+      // F16 keeps 11 significant bits, BF16 8: the weights move by up to 2^-11 / 2^-8 relative.
+      const tol = variant === 'tiny-sharded' ? 1e-4 : variant === 'tiny-float16' ? 2e-2 : 1e-1;
+      expectClose(`${variant} logits`, logits.dataSync(), ref('logits').values, tol);
+      tf.dispose([ids, logits]);
+      other.dispose();
+    });
+  }
+
+  it('save to file:// and tf.loadLayersModel give the same logits; savePretrained round-trips', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mamba-tfjs-'));
+    try {
+      await model.save(`file://${dir}/layers`);
+      const loaded = await tf.loadLayersModel(`file://${dir}/layers/model.json`);
+      expect(loaded).to.be.instanceOf(MambaForCausalLM);
+      const ids = refIds('input_ids');
+      const a = model.predict(ids) as tf.Tensor;
+      const b = loaded.predict(ids) as tf.Tensor;
+      expectClose('loaded logits', b.dataSync(), a.dataSync(), 0);
+      await model.savePretrained(`${dir}/hf`);
+      const again = await MambaForCausalLM.fromPretrained(`${dir}/hf`);
+      for (const [name, v] of model.namedWeights()) {
+        expectClose(name, again.namedWeights().get(name)!.dataSync(), v.dataSync(), 0);
+      }
+      tf.dispose([ids, a, b]);
+      loaded.dispose();
+      again.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('one model.fit epoch on random ids lowers the loss', async () => {
+    const fresh = new MambaForCausalLM({ config: model.config });
+    const ids = tf.randomUniform([8, 24], 0, 12, 'int32');
+    fresh.compile({ optimizer: tf.train.adam(1e-2) });
+    const history = await fresh.fit(ids, ids, { epochs: 3, batchSize: 4, verbose: 0 });
+    const losses = history.history.loss as number[];
+    expect(losses[losses.length - 1], `losses ${losses}`).to.be.lessThan(losses[0]);
+    ids.dispose();
+    fresh.dispose();
+  });
+
+  it('rejects bad inputs with errors that name the problem', () => {
+    const bad: [string, () => unknown, RegExp][] = [
+      ['out of vocabulary', () => model.forward(tf.tensor2d([[1, 96]], [1, 2], 'int32')), /outside the vocabulary \[0, 96\)/],
+      ['float ids', () => model.forward(tf.tensor2d([[1, 2]])), /int32 token ids, got dtype float32/],
+      ['rank 1', () => model.forward(tf.tensor1d([1, 2], 'int32')), /shape \[batch, seq\], got rank 1/],
+      ['rank 3', () => model.forward(tf.zeros([1, 2, 1], 'int32')), /got rank 3/],
+      ['empty', () => model.forward(tf.zeros([1, 0], 'int32')), /empty/],
+      ['mask shape', () => model.forward(tf.zeros([1, 3], 'int32'), { attentionMask: tf.ones([1, 2]) }), /attentionMask must have the shape/],
+      ['predict floats', () => model.predict(tf.zeros([1, 3])), /int32 token ids/],
+    ];
+    for (const [what, call, message] of bad) {
+      expect(call, what).to.throw(message);
+    }
   });
 });
