@@ -10,11 +10,11 @@ import { MambaConfig } from '../config.js';
 import type { MambaCache } from '../generation/cache.js';
 import { causalConv1d } from '../ops/causal_conv1d.js';
 import { causalConv1dUpdate } from '../ops/causal_conv1d_update.js';
-import { linear } from '../ops/linear.js';
 import { selectiveScan } from '../ops/selective_scan.js';
 import { selectiveStateUpdate } from '../ops/selective_state_update.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import { initialA_log, initialDtBias } from './mixer_init.js';
+import { type Adapter, Projection } from './projection.js';
 
 export interface MambaMixerArgs extends LayerArgs {
   config: MambaConfig | Record<string, unknown>;
@@ -25,6 +25,8 @@ export interface MixerForwardOptions {
   /** float32 [batch, seq], 1 for tokens, 0 for padding */
   attentionMask?: tf.Tensor;
   cache?: MambaCache;
+  /** tfjs-layers' kwarg (fit sets it): adapters apply their dropout only when training */
+  training?: boolean;
 }
 
 export class MambaMixer extends tf.layers.Layer {
@@ -43,6 +45,14 @@ export class MambaMixer extends tf.layers.Layer {
   D!: LayerVariable;
   outProjWeight!: LayerVariable;
   outProjBias: LayerVariable | null = null;
+
+  /** The four projections over the weights above, where adapters (LoRA) and quantized kernels plug in. */
+  inProj!: Projection;
+  xProj!: Projection;
+  dtProj!: Projection;
+  outProj!: Projection;
+  /** Added to the conv's output before its silu (LoRA on conv1d). */
+  conv1dAdapter: Adapter | null = null;
 
   constructor(args: MambaMixerArgs) {
     super(args);
@@ -79,6 +89,11 @@ export class MambaMixer extends tf.layers.Layer {
     this.outProjWeight = this.addWeight('out_proj.weight', [H, I], 'float32', kaiming(I, outScale));
     if (c.useBias) this.outProjBias = this.addWeight('out_proj.bias', [H], 'float32', tf.initializers.zeros());
 
+    this.inProj = new Projection(this.inProjWeight, this.inProjBias);
+    this.xProj = new Projection(this.xProjWeight);
+    this.dtProj = new Projection(this.dtProjWeight);
+    this.outProj = new Projection(this.outProjWeight, this.outProjBias);
+
     tf.tidy(() => {
       this.A_log.write(initialA_log(I, N));
       this.dtProjBias.write(initialDtBias(c));
@@ -104,12 +119,12 @@ export class MambaMixer extends tf.layers.Layer {
   }
 
   /** hiddenStates [batch, seq, hidden] -> [batch, seq, hidden] */
-  forward(hiddenStates: tf.Tensor, { attentionMask, cache }: MixerForwardOptions = {}): tf.Tensor {
+  forward(hiddenStates: tf.Tensor, { attentionMask, cache, training = false }: MixerForwardOptions = {}): tf.Tensor {
     return tf.tidy(() => {
       const c = this.config;
       const I = c.intermediateSize;
       const [batch, seq] = hiddenStates.shape;
-      const projected = linear(hiddenStates, this.inProjWeight.read(), this.inProjBias?.read());
+      const projected = this.inProj.forward(hiddenStates, training);
       let x = projected.slice([0, 0, 0], [batch, seq, I]);
       const gate = projected.slice([0, 0, I], [batch, seq, I]);
       const mask = attentionMask?.expandDims(-1);
@@ -124,13 +139,17 @@ export class MambaMixer extends tf.layers.Layer {
         const conv = causalConv1dUpdate(
           cache.convStates[this.layerIdx], x.reshape([batch, I]), convWeight, convBias, 'silu');
         cache.updateConvState(this.layerIdx, conv.convState);
-        const { dt, B, C } = this.selection(conv.y);
+        // With a conv adapter, the step is the last position of the full conv over the new window.
+        const convY = this.conv1dAdapter == null ? conv.y
+          : this.convolve(tf.transpose(conv.convState, [0, 2, 1]), convWeight, convBias, training)
+            .slice([0, c.convKernel - 1, 0], [batch, 1, I]).reshape([batch, I]);
+        const { dt, B, C } = this.selection(convY, training);
         const step = selectiveStateUpdate({
-          state: cache.ssmStates[this.layerIdx], x: conv.y, dt, A, B, C, D: this.D.read(),
+          state: cache.ssmStates[this.layerIdx], x: convY, dt, A, B, C, D: this.D.read(),
           z: gate.reshape([batch, I]), dtBias: this.dtProjBias.read(), dtSoftplus: true,
         });
         cache.updateSsmState(this.layerIdx, step.state);
-        return linear(step.y, this.outProjWeight.read(), this.outProjBias?.read()).expandDims(1);
+        return this.outProj.forward(step.y, training).expandDims(1);
       }
 
       let convOut: tf.Tensor;
@@ -141,29 +160,37 @@ export class MambaMixer extends tf.layers.Layer {
         const window = tf.concat([past, x], 1);
         cache.updateConvState(this.layerIdx, tf.transpose(window.slice([0, seq, 0], [batch, K, I]), [0, 2, 1]));
         const withPast = window.slice([0, 1, 0], [batch, seq + K - 1, I]);
-        convOut = causalConv1d(withPast, convWeight, convBias, 'silu').slice([0, K - 1, 0], [batch, seq, I]);
+        convOut = this.convolve(withPast, convWeight, convBias, training).slice([0, K - 1, 0], [batch, seq, I]);
       } else {
-        convOut = causalConv1d(x, convWeight, convBias, 'silu');
+        convOut = this.convolve(x, convWeight, convBias, training);
       }
       if (mask) convOut = tf.mul(convOut, mask);
 
-      const { dt, B, C } = this.selection(convOut);
+      const { dt, B, C } = this.selection(convOut, training);
       const { y, lastState } = selectiveScan({
         u: convOut, delta: dt, A, B, C, D: this.D.read(), z: gate,
         deltaBias: this.dtProjBias.read(), deltaSoftplus: true,
         initialState: cache?.isFilled ? cache.ssmStates[this.layerIdx] : undefined,
       });
       if (cache) cache.updateSsmState(this.layerIdx, lastState);
-      return linear(y, this.outProjWeight.read(), this.outProjBias?.read());
+      return this.outProj.forward(y, training);
     });
   }
 
   /** x_proj -> (dt, B, C) and dt_proj (its bias goes to the scan, which adds it before the softplus). */
-  private selection(x: tf.Tensor): { dt: tf.Tensor; B: tf.Tensor; C: tf.Tensor } {
+  private selection(x: tf.Tensor, training: boolean): { dt: tf.Tensor; B: tf.Tensor; C: tf.Tensor } {
     const { timeStepRank: R, stateSize: N } = this.config;
-    const params = linear(x, this.xProjWeight.read());
+    const params = this.xProj.forward(x, training);
     const [dtLow, B, C] = tf.split(params, [R, N, N], -1);
-    return { dt: linear(dtLow, this.dtProjWeight.read()), B, C };
+    return { dt: this.dtProj.forward(dtLow, training), B, C };
+  }
+
+  /** Causal conv + silu over [batch, L, I]; an adapter's term joins before the silu, as in HF's act(conv1d(x)). */
+  private convolve(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | undefined, training: boolean): tf.Tensor {
+    const delta = this.conv1dAdapter?.delta(x, training);
+    if (delta == null) return causalConv1d(x, weight, bias, 'silu');
+    const pre = tf.add(causalConv1d(x, weight, bias, 'none'), delta);
+    return tf.mul(pre, tf.sigmoid(pre));
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
