@@ -39,6 +39,8 @@ export class PreTrainedTokenizer {
   /** Every special token id (added tokens marked special and the config's special tokens): what `skipSpecialTokens` drops. */
   readonly allSpecialIds: ReadonlySet<number>;
   readonly paddingSide: PaddingSide;
+  /** The vocabulary size, added tokens included. */
+  readonly vocabSize: number;
   private readonly tokenizer: Tokenizer;
   private readonly cleanUpTokenizationSpaces: boolean;
 
@@ -67,12 +69,7 @@ export class PreTrainedTokenizer {
       if (id != null) special.add(id);
     }
     this.allSpecialIds = special;
-  }
-
-
-  /** The vocabulary size, added tokens included. */
-  get vocabSize(): number {
-    return this.tokenizer.get_vocab(true).size;
+    this.vocabSize = this.tokenizer.get_vocab(true).size;
   }
 
   tokenToId(token: string): number | null {
