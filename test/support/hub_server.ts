@@ -75,7 +75,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     if (cut === undefined) return void res.end(body);
     cuts.delete(file);
     // Drop the connection a moment after the bytes went out, so the client reads them first.
-    res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 50));
+    res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 250));
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
