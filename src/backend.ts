@@ -1,0 +1,50 @@
+/**
+ * Picks a tfjs backend by name, loading its optional package first: cpu (built in), wasm
+ * (@tensorflow/tfjs-backend-wasm), webgpu (@tensorflow/tfjs-backend-webgpu, and Dawn's `webgpu`
+ * package in Node), tensorflow (@tensorflow/tfjs-node or -gpu: libtensorflow, CUDA with -gpu).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initWebGPU } from './webgpu/init.js';
+
+export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+async function loadPackage(name: string, backend: string): Promise<void> {
+  try {
+    await import(name);
+  } catch (e) {
+    throw new Error(`backend '${backend}' needs the package ${name} (npm install ${name}): ${(e as Error).message}`);
+  }
+}
+
+/** Loads and activates a backend; resolves to its name. */
+export async function useBackend(name: string): Promise<BackendName> {
+  if (!(BACKENDS as readonly string[]).includes(name)) {
+    throw new Error(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
+  }
+  const backend = name as BackendName;
+  if (backend === 'webgpu') {
+    await initWebGPU();
+    return backend;
+  }
+  if (backend === 'wasm') await loadPackage('@tensorflow/tfjs-backend-wasm', backend);
+  if (backend === 'tensorflow' && tf.findBackendFactory('tensorflow') == null) {
+    try {
+      await loadPackage('@tensorflow/tfjs-node-gpu', backend);
+    } catch {
+      await loadPackage('@tensorflow/tfjs-node', backend);
+    }
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`backend '${backend}' failed to start`);
+  await tf.ready();
+  return backend;
+}
+
+/** wasm where its package is installed (real work on a CPU means wasm), else the pure-JS cpu backend. */
+export async function defaultBackend(): Promise<BackendName> {
+  try {
+    return await useBackend('wasm');
+  } catch {
+    return useBackend('cpu');
+  }
+}
