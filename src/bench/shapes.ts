@@ -1,0 +1,17 @@
+/** Model shapes the benchmarks run, by name (random weights: speed does not depend on the values). */
+import { MambaConfig } from '../config.js';
+
+export const BENCH_SHAPES: Record<string, () => MambaConfig> = {
+  /** state-spaces/mamba-130m-hf */
+  '130m': () => new MambaConfig({ hiddenSize: 768, numHiddenLayers: 24, stateSize: 16, vocabSize: 50280 }),
+  /** state-spaces/mamba-370m-hf */
+  '370m': () => new MambaConfig({ hiddenSize: 1024, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
+  /** A model small enough for the pure-JS cpu backend. */
+  small: () => new MambaConfig({ hiddenSize: 256, numHiddenLayers: 4, stateSize: 16, vocabSize: 2048 }),
+};
+
+export function benchShape(name: string): MambaConfig {
+  const make = BENCH_SHAPES[name];
+  if (!make) throw new Error(`unknown shape '${name}'; known: ${Object.keys(BENCH_SHAPES).join(', ')}`);
+  return make();
+}
