@@ -40,7 +40,9 @@ async function setUp(opts: InitWebGPUOptions): Promise<void> {
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const device = await adapter.requestDevice({ requiredLimits });
   // Imported only now: the backend package reads navigator.gpu when it loads.
-  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu').catch((err: Error) => {
+    throw new Error(`initWebGPU needs the optional peer @tensorflow/tfjs-backend-webgpu: ${err.message}`);
+  });
   // Replaces the factory that the backend package registers when it loads.
   if ('webgpu' in tf.engine().registryFactory) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));

@@ -146,7 +146,7 @@ describeBackends('webgpu kernels', ['webgpu'], () => {
 
   const gradShapes: [number, number, number, number, boolean][] = [
     [1, 1, 8, 16, true], [3, 2, 8, 16, false], [1, 255, 8, 64, true], [3, 256, 4, 1, true], [3, 257, 8, 16, true],
-    [2, 257, 4, 16, false],
+    [2, 257, 4, 16, false], [1, 4097, 2, 16, true],
   ];
   for (const [batch, seq, dInner, dState, full] of gradShapes) {
     const name = `scan grad b${batch} l${seq} d${dInner} n${dState}${full ? '' : ' bare'}`;
