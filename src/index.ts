@@ -34,6 +34,8 @@ export {
 export { causalLmLoss, IGNORE_INDEX } from './model/loss.js';
 export { type FromPretrainedOptions } from './model/pretrained.js';
 export { MambaCache, type MambaCacheShape } from './generation/cache.js';
+export { type GenerationOptions } from './generation/generation_config.js';
+export { type Streamer } from './generation/streamer.js';
 export { linear } from './ops/linear.js';
 export { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
 export {

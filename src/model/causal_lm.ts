@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import type { MambaCache } from '../generation/cache.js';
+import { generate, stream } from '../generation/generate.js';
+import type { GenerationOptions } from '../generation/generation_config.js';
 import { MambaLMHead } from '../layers/lm_head.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { checkInputIds } from './inputs.js';
@@ -95,6 +97,16 @@ export class MambaForCausalLM extends tf.LayersModel {
     if (out.cache) result.cache = out.cache;
     if (loss) result.loss = loss;
     return result;
+  }
+
+  /** Prompt + new tokens per row, as HF's generate (src/generation/generate.ts). */
+  generate(inputIds: tf.Tensor2D, options?: GenerationOptions): Promise<number[][]> {
+    return generate(this, inputIds, options);
+  }
+
+  /** The new token ids, [batch] per step, as they come. */
+  stream(inputIds: tf.Tensor2D, options?: GenerationOptions): AsyncGenerator<number[], void, undefined> {
+    return stream(this, inputIds, options);
   }
 
   /** Logits [batch, seq, vocab] for int32 ids [batch, seq], as tf.LayersModel.predict. */

@@ -1,0 +1,87 @@
+/**
+ * The decoding loop behind model.generate and model.stream: prefill the prompt once into a cache,
+ * then one token per step through it (a fixed amount of work per token); the scores are processed
+ * and the token chosen on the device, and the chosen ids [batch] are the only readback of a step.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { MambaForCausalLM } from '../model/causal_lm.js';
+import { checkInputIds } from '../model/inputs.js';
+import { type GenerationOptions, resolveGenerationConfig } from './generation_config.js';
+import { LogitsProcessorList } from './logits_processors.js';
+import { macrotask } from './macrotask.js';
+import { decodeStep, prefill } from './prefill.js';
+import { Mulberry32 } from './prng.js';
+import { greedyTokens, sampleTokens } from './sampling.js';
+import { FinishedRows } from './stopping.js';
+
+/**
+ * The new ids of every row, one step at a time ([batch] per step; rows that finished get the pad id).
+ * Breaking out of the loop stops generation and frees its cache.
+ */
+export async function* stream(
+  model: MambaForCausalLM, inputIds: tf.Tensor2D, options: GenerationOptions = {},
+): AsyncGenerator<number[], void, undefined> {
+  checkInputIds(inputIds, model.config.vocabSize);
+  const [batch, promptLength] = inputIds.shape;
+  const config = resolveGenerationConfig({
+    eosTokenId: model.config.eosTokenId, padTokenId: model.config.padTokenId,
+    generationConfig: model.generationConfig, vocabSize: model.config.vocabSize,
+  }, promptLength, options);
+  const { streamer, signal } = options;
+  const promptRows = (await inputIds.array()) as number[][];
+  const rng = config.doSample ? new Mulberry32(config.seed ?? Mulberry32.randomSeed()) : null;
+  const finished = new FinishedRows(batch, config.eosTokenIds, config.padTokenId);
+
+  const cache = model.backbone.createCache(batch);
+  const processors = new LogitsProcessorList(config, model.config.vocabSize, promptRows);
+  let logits: tf.Tensor2D | null = null;
+  let failed = false;
+  try {
+    streamer?.put(promptRows.flat());
+    logits = await prefill(model, inputIds, cache, {
+      attentionMask: options.attentionMask, chunkSize: config.prefillChunkSize, signal,
+      onProgress: options.onPrefillProgress,
+    });
+    for (let step = 0; logits != null && !signal?.aborted; step++) {
+      const scores = logits;
+      const chosen = tf.tidy(() => {
+        const processed = processors.process(scores, step);
+        return rng ? sampleTokens(processed, uniforms(rng, batch)) : greedyTokens(processed);
+      });
+      logits.dispose();
+      logits = null;
+      const next = finished.update(Array.from(await chosen.data()));
+      chosen.dispose();
+      streamer?.put(next);
+      yield next;
+      if (finished.all || step + 1 >= config.maxNewTokens) break;
+      await macrotask();
+      if (signal?.aborted) break;
+      logits = decodeStep(model, next, cache);
+      const nextIds = tf.tensor1d(next, 'int32');
+      processors.observe(nextIds);
+      nextIds.dispose();
+    }
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    logits?.dispose();
+    processors.dispose();
+    cache.dispose();
+    if (!failed) streamer?.end();
+  }
+}
+
+/** Prompt + new tokens per row (number[][]), as HF's generate returns its sequences. */
+export async function generate(
+  model: MambaForCausalLM, inputIds: tf.Tensor2D, options: GenerationOptions = {},
+): Promise<number[][]> {
+  const rows = (await inputIds.array()) as number[][];
+  for await (const next of stream(model, inputIds, options)) next.forEach((id, row) => rows[row].push(id));
+  return rows;
+}
+
+function uniforms(rng: Mulberry32, batch: number): Float32Array {
+  return Float32Array.from({ length: batch }, () => rng.nextFloat24());
+}
