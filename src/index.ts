@@ -47,3 +47,11 @@ export type { TokenizerConfig, TokenSpec } from './tokenizer/tokenizer_config.js
 export {
   hubDownload, hubFileExists, isHubId, openHubSource, HubNotFoundError, HubCacheMissError, type HubDownloadOptions,
 } from './io/hub.js';
+export { Projection, type Adapter } from './layers/projection.js';
+export { MambaEmbedding, type MambaEmbeddingArgs } from './layers/embedding.js';
+export { applyLora } from './lora/apply.js';
+export { type LoraOptions } from './lora/config.js';
+export { type LoraModel, TARGET_NAMES } from './lora/targets.js';
+export { loadAdapter, loraWeights, saveAdapter, type SaveAdapterOptions } from './lora/adapter_io.js';
+export { disableAdapters, mergeLora, unmergeLora } from './lora/merge.js';
+export { formatTrainableParameters, printTrainableParameters, trainableParameters } from './lora/trainable.js';

@@ -1,0 +1,86 @@
+/**
+ * Adapters in PEFT's files: adapter_config.json and adapter_model.safetensors with PEFT's keys
+ * (`base_model.model.backbone.layers.0.mixer.in_proj.lora_A.weight`), read from anything
+ * openSource opens (a folder, an http(s) URL, a Hub id).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
+import { openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
+import { applyLora, planLora } from './apply.js';
+import { resolveLoraConfig } from './config.js';
+import { LORA_WEIGHT_NAMES } from './lora_layer.js';
+import { fromPeftConfig, toPeftConfig } from './peft_config.js';
+import { hasLora, loraState } from './state.js';
+import type { LoraModel } from './targets.js';
+
+const CONFIG_FILE = 'adapter_config.json';
+const WEIGHTS_FILE = 'adapter_model.safetensors';
+/** PeftModel wraps the model as base_model (the LoraModel) .model (the HF model). */
+const KEY_PREFIX = 'base_model.model.';
+
+/** `Map<key in adapter_model.safetensors, tf.Variable>` */
+export function loraWeights(model: LoraModel): Map<string, tf.Variable> {
+  const weights = new Map<string, tf.Variable>();
+  for (const layer of loraState(model, 'loraWeights').layers) {
+    const [a, b] = layer.weightNames;
+    weights.set(`${KEY_PREFIX}${layer.path}.${a}`, layer.loraA.read() as tf.Variable);
+    weights.set(`${KEY_PREFIX}${layer.path}.${b}`, layer.loraB.read() as tf.Variable);
+  }
+  return weights;
+}
+
+export interface SaveAdapterOptions {
+  /** base_model_name_or_path in adapter_config.json (by default the one loadAdapter read, else null). */
+  baseModelNameOrPath?: string | null;
+}
+
+/** Writes adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") into `dir`. */
+export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
+  const state = loraState(model, 'saveAdapter');
+  const entries = new Map<string, SafetensorsEntry>();
+  for (const [key, variable] of loraWeights(model)) {
+    entries.set(key, { dtype: 'F32', shape: variable.shape, data: await variable.data() as Float32Array });
+  }
+  const config = toPeftConfig(state.config, model.getClassName(),
+    options.baseModelNameOrPath === undefined ? state.baseModelNameOrPath : options.baseModelNameOrPath);
+  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+  await writeFile(path.join(dir, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+}
+
+/**
+ * Reads an adapter PEFT (or saveAdapter) wrote. A model without adapters gets them as the config
+ * says; a model that has them must have the same ones (targets, ranks, scaling), and takes the weights.
+ */
+export async function loadAdapter(model: LoraModel, source: string, options: OpenSourceOptions = {}): Promise<void> {
+  const src = await openSource(source, options);
+  const what = `${CONFIG_FILE} at ${src.location}`;
+  const { options: loraOptions, baseModelNameOrPath } = fromPeftConfig(await readJSON(src, CONFIG_FILE), what);
+  const tensors = parseSafetensors(await src.read(WEIGHTS_FILE)).tensors;
+
+  const plan = planLora(model, resolveLoraConfig(loraOptions));
+  const expected = plan.flatMap(({ module }) => LORA_WEIGHT_NAMES[module.kind].map((n) => `${KEY_PREFIX}${module.path}.${n}`));
+  const missing = expected.filter((k) => !tensors.has(k));
+  const unexpected = [...tensors.keys()].filter((k) => !expected.includes(k));
+  if (missing.length > 0 || unexpected.length > 0) {
+    throw new Error(`${WEIGHTS_FILE} at ${src.location} does not match ${what}: `
+      + `missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+  }
+  if (hasLora(model)) {
+    const layers = loraState(model, 'loadAdapter').layers;
+    const same = layers.length === plan.length && plan.every(({ module, settings }, i) =>
+      layers[i].path === module.path && layers[i].settings.r === settings.r && layers[i].settings.scaling === settings.scaling);
+    if (!same) throw new Error(`loadAdapter: the model already has LoRA adapters that differ from ${what}`);
+  } else {
+    applyLora(model, loraOptions);
+  }
+  loraState(model, 'loadAdapter').baseModelNameOrPath = baseModelNameOrPath;
+  for (const [key, variable] of loraWeights(model)) {
+    const info = tensors.get(key)!;
+    if (!tf.util.arraysEqual(info.shape, variable.shape)) {
+      throw new Error(`${key}: the adapter has shape [${variable.shape}], ${WEIGHTS_FILE} [${info.shape}]`);
+    }
+    tf.tidy(() => variable.assign(tf.tensor(info.toFloat32(), info.shape, 'float32')));
+  }
+}

@@ -1,0 +1,60 @@
+/** mergeLora / unmergeLora fold the adapters into the base weights and out again; disableAdapters runs the base model. */
+import * as tf from '@tensorflow/tfjs';
+import { MambaForCausalLM } from '../model/causal_lm.js';
+import type { LoraLayer } from './lora_layer.js';
+import { loraState } from './state.js';
+import type { LoraModel } from './targets.js';
+
+/**
+ * W += delta for every adapter; the model then runs on the base weights alone. With a tied LM head,
+ * merging `embeddings` changes the head as well (PEFT does the same and warns).
+ */
+export function mergeLora(model: LoraModel): void {
+  const state = loraState(model, 'mergeLora');
+  if (state.switches.merged) throw new Error('mergeLora: the adapters are already merged');
+  foldIn(state.layers, 'mergeLora', 1);
+  if (model instanceof MambaForCausalLM && model.config.tieWordEmbeddings
+    && state.layers.some((l) => l.module.kind === 'embedding')) {
+    console.warn('mergeLora: the LM head is tied to the embeddings, so merging the embeddings adapter changes the head too');
+  }
+  state.switches.merged = true;
+}
+
+/** W -= delta: the base weights as they were before mergeLora (to float32 rounding). */
+export function unmergeLora(model: LoraModel): void {
+  const state = loraState(model, 'unmergeLora');
+  if (!state.switches.merged) throw new Error('unmergeLora: the adapters are not merged');
+  foldIn(state.layers, 'unmergeLora', -1);
+  state.switches.merged = false;
+}
+
+function foldIn(layers: LoraLayer[], caller: string, sign: 1 | -1): void {
+  tf.tidy(() => {
+    const deltas = layers.map((layer) => layer.deltaWeight());
+    const stuck = layers.filter((_, i) => deltas[i] == null).map((l) => l.path);
+    if (stuck.length > 0) {
+      throw new Error(`${caller}: ${stuck.join(', ')} cannot be merged: a conv1d adapter mixes channels `
+        + 'and the depthwise base conv cannot hold that (PEFT does not merge grouped convs either)');
+    }
+    layers.forEach((layer, i) => layer.module.base.write(tf.add(layer.module.base.read(), tf.mul(deltas[i]!, sign))));
+  });
+}
+
+/** Runs `fn` with every adapter switched off (the base model's outputs), then switches them back on. */
+export function disableAdapters<T>(model: LoraModel, fn: () => T): T {
+  const { switches } = loraState(model, 'disableAdapters');
+  if (switches.merged) throw new Error('disableAdapters: the adapters are merged into the base weights; call unmergeLora first');
+  switches.disabled = true;
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    switches.disabled = false;
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.finally(() => { switches.disabled = false; }) as T;
+  }
+  switches.disabled = false;
+  return result;
+}
