@@ -36,8 +36,8 @@ export function scanArrays(inputs: Float32Array[]): ScanArrays {
 
 /**
  * y [batch, seq, dInner] and lastState [batch, dInner, dState]. Channels are independent, so each
- * (b, d) runs its whole sequence with its state in a small float64 array; the index math is hoisted
- * into running offsets.
+ * (b, d) runs its whole sequence with its state and its row of A in small float64 arrays; the index
+ * math is hoisted into running offsets.
  */
 export function selectiveScanImpl(
   x: ScanArrays, dims: ScanDims, deltaSoftplus: boolean, y: Float32Array, lastState: Float32Array,
@@ -45,18 +45,21 @@ export function selectiveScanImpl(
   const { batch, seq, dInner, dState } = dims;
   const { u, delta, A, B, C, D, z, deltaBias, initialState } = x;
   const hasD = D.length > 0, hasZ = z.length > 0, hasBias = deltaBias.length > 0, hasH0 = initialState.length > 0;
-  const h = new Float64Array(dState);
+  const h = new Float64Array(dState), a = new Float64Array(dState);
   for (let b = 0; b < batch; b++) {
     for (let d = 0; d < dInner; d++) {
-      const aOff = d * dState, hOff = (b * dInner + d) * dState;
-      for (let n = 0; n < dState; n++) h[n] = hasH0 ? initialState[hOff + n] : 0;
+      const hOff = (b * dInner + d) * dState;
+      for (let n = 0; n < dState; n++) {
+        h[n] = hasH0 ? initialState[hOff + n] : 0;
+        a[n] = A[d * dState + n];
+      }
       const Dd = hasD ? D[d] : 0, bias = hasBias ? deltaBias[d] : 0;
       for (let t = 0, i = b * seq * dInner + d, bc = b * seq * dState; t < seq; t++, i += dInner, bc += dState) {
         const dt = deltaSoftplus ? softplus(delta[i] + bias) : delta[i] + bias;
         const ut = u[i], dtu = dt * ut;
         let acc = 0;
         for (let n = 0; n < dState; n++) {
-          const hn = expf(dt * A[aOff + n]) * h[n] + dtu * B[bc + n];
+          const hn = expf(dt * a[n]) * h[n] + dtu * B[bc + n];
           h[n] = hn;
           acc += hn * C[bc + n];
         }

@@ -10,7 +10,7 @@
  */
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import { SelectiveScanGrad, SELECTIVE_SCAN_INPUTS, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
-import { expf, softplus, softplusGrad } from './math.js';
+import { expf, sigmoid, softplus, softplusGrad } from './math.js';
 import { scanArrays, scanDims, type ScanArrays, type ScanDims } from './selective_scan.js';
 import type { TypedKernel } from './typed_kernel.js';
 
@@ -119,7 +119,7 @@ export function selectiveScanGradImpl(
           let gy = g, zt = 0, sz = 0;
           if (hasZ) {
             zt = z[i];
-            sz = 1 / (1 + Math.exp(-zt));
+            sz = sigmoid(zt);
             gy = g * zt * sz;
           }
           let yDot = 0, ddt = 0, dut = gy * Dd;

@@ -4,6 +4,7 @@ import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { SelectiveScanGrad } from '../../src/ops/kernel_names.js';
 import { selectiveScanGradImpl, type ScanGrads } from '../../custom-kernels/shared/selective_scan_grad.js';
 import type { ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
+import { expf } from '../../custom-kernels/shared/math.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { expectClose, expectCloseRel } from '../support/compare.js';
 import { checkDirectionalDerivative, numericGradient } from '../support/finite_difference.js';
@@ -168,5 +169,23 @@ describe('selectiveScanGradImpl', () => {
     };
     const whole = gradsWith(1000);
     for (const chunkLen of [1, 7, 25]) expect(gradsWith(chunkLen), `chunk ${chunkLen}`).to.deep.equal(whole);
+  });
+});
+
+describe('expf', () => {
+  it('is e^x within 3e-9 relative, and exact at the edges (underflow, overflow, NaN)', () => {
+    const rng = makeRng(13);
+    let worst = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const x = (rng() - 0.5) * 200;
+      worst = Math.max(worst, Math.abs(expf(x) / Math.exp(x) - 1));
+    }
+    expect(worst).to.be.below(3e-9);
+    expect(expf(0)).to.equal(1);
+    expect(expf(-800)).to.equal(0);
+    expect(expf(-740)).to.be.closeTo(Math.exp(-740), Math.exp(-740) * 1e-3); // subnormal
+    expect(expf(710)).to.equal(Infinity);
+    expect(expf(-Infinity)).to.equal(0);
+    expect(expf(NaN)).to.be.NaN;
   });
 });
