@@ -11,6 +11,7 @@ import { selectiveStateUpdateConfig as cpuSelectiveStateUpdate } from './cpu/Sel
 import { causalConv1dConfig as cpuCausalConv1d } from './cpu/CausalConv1d.js';
 import { causalConv1dGradConfig as cpuCausalConv1dGrad } from './cpu/CausalConv1dGrad.js';
 import { causalConv1dUpdateConfig as cpuCausalConv1dUpdate } from './cpu/CausalConv1dUpdate.js';
+import { quantizedMatMulConfig as cpuQuantizedMatMul } from './cpu/QuantizedMatMul.js';
 import { selectiveScanConfig as wasmSelectiveScan } from './wasm/SelectiveScan.js';
 import { selectiveScanGradConfig as wasmSelectiveScanGrad } from './wasm/SelectiveScanGrad.js';
 import { selectiveStateUpdateConfig as wasmSelectiveStateUpdate } from './wasm/SelectiveStateUpdate.js';
@@ -18,6 +19,7 @@ import { causalConv1dConfig as wasmCausalConv1d } from './wasm/CausalConv1d.js';
 import { causalConv1dGradConfig as wasmCausalConv1dGrad } from './wasm/CausalConv1dGrad.js';
 import { causalConv1dUpdateConfig as wasmCausalConv1dUpdate } from './wasm/CausalConv1dUpdate.js';
 import { unsortedSegmentSumConfig as wasmUnsortedSegmentSum } from './wasm/UnsortedSegmentSum.js';
+import { quantizedMatMulConfig as wasmQuantizedMatMul } from './wasm/QuantizedMatMul.js';
 import { webgpuKernelConfigs } from './webgpu/index.js';
 
 const configs: KernelConfig[] = [
@@ -25,6 +27,7 @@ const configs: KernelConfig[] = [
   cpuCausalConv1d, cpuCausalConv1dGrad, cpuCausalConv1dUpdate,
   wasmSelectiveScan, wasmSelectiveScanGrad, wasmSelectiveStateUpdate,
   wasmCausalConv1d, wasmCausalConv1dGrad, wasmCausalConv1dUpdate, wasmUnsortedSegmentSum,
+  cpuQuantizedMatMul, wasmQuantizedMatMul,
   ...webgpuKernelConfigs,
 ];
 

@@ -77,3 +77,24 @@ export interface CausalConv1dAttrs extends NamedAttrMap {
 export const ALL_KERNELS = [
   SelectiveScan, SelectiveScanGrad, SelectiveStateUpdate, CausalConv1d, CausalConv1dGrad, CausalConv1dUpdate,
 ] as const;
+
+/**
+ * x @ W^T (or x @ W) with W [outFeatures, inFeatures] in the packed weight-only format of
+ * src/quantization/format.ts: unsigned `bits`-bit codes, 32/bits per int32 word along the input dim,
+ * W[n, k] = (code[n, k] - zero[n, g]) * scale[n, g] per group g = floor(k / groupSize) (the last may
+ * be shorter), zero = 2^(bits-1) when `zeros` is empty (symmetric). Accumulates in float32 or wider.
+ * inputs:  x [M, inFeatures] (transposeWeight: [M, outFeatures]) float32;
+ *          packed [outFeatures, ceil(inFeatures * bits / 32)] int32;
+ *          scales, zeros [outFeatures, ceil(inFeatures / groupSize)] float32 (zeros may be empty)
+ * attrs:   bits (8 | 4), groupSize (a multiple of 32 / bits), inFeatures, transposeWeight
+ * outputs: y [M, outFeatures] = x @ W^T, or with transposeWeight y [M, inFeatures] = x @ W (the gradient's)
+ */
+export const QuantizedMatMul = 'MambaQuantizedMatMul';
+export const QUANTIZED_MATMUL_INPUTS = ['x', 'packed', 'scales', 'zeros'] as const;
+
+export interface QuantizedMatMulAttrs extends NamedAttrMap {
+  bits: 8 | 4;
+  groupSize: number;
+  inFeatures: number;
+  transposeWeight: boolean;
+}

@@ -1,0 +1,124 @@
+/**
+ * QuantizedMatMul over typed arrays: x @ W^T straight from the packed codes (format in
+ * src/quantization/format.ts). One row of codes is unpacked at a time, so float32 W never exists.
+ * Per row and group: sum_k x_k (c_k - z) s = s (sum_k x_k c_k - z sum_k x_k), with the x sums
+ * computed once; JS numbers make every sum float64.
+ */
+import type { NamedAttrMap } from '@tensorflow/tfjs';
+import {
+  QuantizedMatMul, QUANTIZED_MATMUL_INPUTS, type QuantizedMatMulAttrs,
+} from '../../src/ops/kernel_names.js';
+import type { TypedKernel } from './typed_kernel.js';
+
+export interface QuantizedMatMulDims {
+  /** rows of x */
+  M: number;
+  outFeatures: number;
+  inFeatures: number;
+  bits: 8 | 4;
+  groupSize: number;
+}
+
+/** The codes of packed row `row` as numbers, into `codes` (length >= wordsPerRow * 32 / bits). */
+function unpackRow(packed: Int32Array, row: number, words: number, bits: 8 | 4, codes: Float32Array): void {
+  const base = row * words;
+  if (bits === 8) {
+    for (let j = 0, k = 0; j < words; j++, k += 4) {
+      const w = packed[base + j];
+      codes[k] = w & 0xff;
+      codes[k + 1] = (w >>> 8) & 0xff;
+      codes[k + 2] = (w >>> 16) & 0xff;
+      codes[k + 3] = w >>> 24;
+    }
+  } else {
+    for (let j = 0, k = 0; j < words; j++, k += 8) {
+      const w = packed[base + j];
+      codes[k] = w & 0xf;
+      codes[k + 1] = (w >>> 4) & 0xf;
+      codes[k + 2] = (w >>> 8) & 0xf;
+      codes[k + 3] = (w >>> 12) & 0xf;
+      codes[k + 4] = (w >>> 16) & 0xf;
+      codes[k + 5] = (w >>> 20) & 0xf;
+      codes[k + 6] = (w >>> 24) & 0xf;
+      codes[k + 7] = w >>> 28;
+    }
+  }
+}
+
+/** y [M, outFeatures] = x [M, inFeatures] @ W^T. `zeros` empty: symmetric. */
+export function quantizedMatMulImpl(
+  x: Float32Array, packed: Int32Array, scales: Float32Array, zeros: Float32Array,
+  { M, outFeatures: N, inFeatures: K, bits, groupSize }: QuantizedMatMulDims, y: Float32Array,
+): void {
+  const words = Math.ceil(K * bits / 32);
+  const G = Math.ceil(K / groupSize);
+  const mid = 1 << (bits - 1);
+  const hasZeros = zeros.length > 0;
+  const xSums = new Float64Array(M * G);
+  for (let m = 0; m < M; m++) {
+    for (let k = 0; k < K; k++) xSums[m * G + Math.floor(k / groupSize)] += x[m * K + k];
+  }
+  const codes = new Float32Array(words * (32 / bits));
+  for (let n = 0; n < N; n++) {
+    unpackRow(packed, n, words, bits, codes);
+    for (let m = 0; m < M; m++) {
+      const xo = m * K;
+      let acc = 0;
+      for (let g = 0, start = 0; g < G; g++, start += groupSize) {
+        const end = Math.min(start + groupSize, K);
+        let dot = 0;
+        for (let k = start; k < end; k++) dot += x[xo + k] * codes[k];
+        const zero = hasZeros ? zeros[n * G + g] : mid;
+        acc += scales[n * G + g] * (dot - zero * xSums[m * G + g]);
+      }
+      y[m * N + n] = acc;
+    }
+  }
+}
+
+/** y [M, inFeatures] = x [M, outFeatures] @ W (the gradient of x @ W^T), one dequantized row of W at a time. */
+export function quantizedMatMulTransposedImpl(
+  x: Float32Array, packed: Int32Array, scales: Float32Array, zeros: Float32Array,
+  { M, outFeatures: N, inFeatures: K, bits, groupSize }: QuantizedMatMulDims, y: Float32Array,
+): void {
+  const words = Math.ceil(K * bits / 32);
+  const G = Math.ceil(K / groupSize);
+  const mid = 1 << (bits - 1);
+  const hasZeros = zeros.length > 0;
+  const row = new Float32Array(words * (32 / bits));
+  y.fill(0);
+  for (let n = 0; n < N; n++) {
+    unpackRow(packed, n, words, bits, row);
+    for (let k = 0; k < K; k++) {
+      const g = n * G + Math.floor(k / groupSize);
+      row[k] = (row[k] - (hasZeros ? zeros[g] : mid)) * scales[g];
+    }
+    for (let m = 0; m < M; m++) {
+      const a = x[m * N + n];
+      if (a === 0) continue;
+      const yo = m * K;
+      for (let k = 0; k < K; k++) y[yo + k] += a * row[k];
+    }
+  }
+}
+
+/** The int32 words of `packed`: the adapters hand every input over typed as Float32Array. */
+function asInt32(a: Float32Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length);
+}
+
+export const quantizedMatMulKernel: TypedKernel = {
+  kernelName: QuantizedMatMul,
+  inputNames: QUANTIZED_MATMUL_INPUTS,
+  outputShapes: ([xShape, packedShape], attrs) => {
+    const { inFeatures, transposeWeight } = attrs as QuantizedMatMulAttrs;
+    return [[xShape[0], transposeWeight ? inFeatures : packedShape[0]]];
+  },
+  run: ([x, packed, scales, zeros], [xShape, packedShape], [y], attrs: NamedAttrMap) => {
+    const { bits, groupSize, inFeatures, transposeWeight } = attrs as QuantizedMatMulAttrs;
+    const dims = { M: xShape[0], outFeatures: packedShape[0], inFeatures, bits, groupSize };
+    const impl = transposeWeight ? quantizedMatMulTransposedImpl : quantizedMatMulImpl;
+    impl(x, asInt32(packed), scales, zeros, dims, y);
+  },
+  singleOutput: true,
+};

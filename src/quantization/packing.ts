@@ -1,0 +1,102 @@
+/** Quantizing a float32 matrix into the packed format of format.ts, and back (for tests and merging). */
+import {
+  type QuantBits, type QuantLayout, checkLayout, codesPerWord, groupsPerRow, symmetricZero, wordsPerRow,
+} from './format.js';
+
+export interface PackedMatrix {
+  /** [outFeatures, wordsPerRow] */
+  packed: Int32Array;
+  /** [outFeatures, groupsPerRow] */
+  scales: Float32Array;
+  /** [outFeatures, groupsPerRow], null for symmetric codes */
+  zeros: Float32Array | null;
+}
+
+/**
+ * Round-to-nearest quantization of W [outFeatures, inFeatures], per group along the input dim.
+ * Symmetric: scale = max|w| / (2^(bits-1) - 1), so codes use [1, 2^bits - 1] around the midpoint.
+ * Asymmetric: the group's [min, max] (widened to hold 0) maps onto [0, 2^bits - 1] with a float zero point.
+ */
+export function quantizeMatrix(
+  weight: Float32Array, [outFeatures, inFeatures]: [number, number], { bits, groupSize, symmetric }: QuantLayout,
+): PackedMatrix {
+  checkLayout('quantizeMatrix', bits, groupSize);
+  if (weight.length !== outFeatures * inFeatures) {
+    throw new Error(`quantizeMatrix: ${weight.length} values for a [${outFeatures}, ${inFeatures}] matrix`);
+  }
+  const words = wordsPerRow(inFeatures, bits);
+  const groups = groupsPerRow(inFeatures, groupSize);
+  const maxCode = (1 << bits) - 1;
+  const mid = symmetricZero(bits);
+  const packed = new Int32Array(outFeatures * words);
+  const scales = new Float32Array(outFeatures * groups);
+  const zeros = symmetric ? null : new Float32Array(outFeatures * groups);
+  const codes = new Uint8Array(words * codesPerWord(bits));
+  for (let n = 0; n < outFeatures; n++) {
+    const row = n * inFeatures;
+    codes.fill(0);
+    for (let g = 0; g < groups; g++) {
+      const start = g * groupSize, end = Math.min(start + groupSize, inFeatures);
+      let lo = 0, hi = 0;
+      for (let k = start; k < end; k++) {
+        const w = weight[row + k];
+        if (!Number.isFinite(w)) throw new Error(`quantizeMatrix: non-finite weight ${w} at [${n}, ${k}]`);
+        lo = Math.min(lo, w);
+        hi = Math.max(hi, w);
+      }
+      // Scale and zero are rounded to float32 first: the codes are chosen for the values the kernels read.
+      const scale = Math.fround(symmetric ? Math.max(-lo, hi) / (mid - 1) : (hi - lo) / maxCode);
+      const zero = symmetric ? mid : scale === 0 ? 0 : Math.fround(-lo / scale);
+      scales[n * groups + g] = scale;
+      if (zeros) zeros[n * groups + g] = zero;
+      for (let k = start; k < end; k++) {
+        const c = scale === 0 ? zero : Math.round(weight[row + k] / scale + zero);
+        codes[k] = Math.min(maxCode, Math.max(0, c));
+      }
+    }
+    packRow(codes, bits, packed, n * words);
+  }
+  return { packed, scales, zeros };
+}
+
+function packRow(codes: Uint8Array, bits: QuantBits, packed: Int32Array, offset: number): void {
+  const perWord = codesPerWord(bits);
+  for (let j = 0; j * perWord < codes.length; j++) {
+    let word = 0;
+    for (let i = 0; i < perWord; i++) word |= codes[j * perWord + i] << (i * bits);
+    packed[offset + j] = word;
+  }
+}
+
+/** The codes of W [outFeatures, inFeatures], unpacked (exact inverse of the packing). */
+export function unpackCodes(packed: Int32Array, [outFeatures, inFeatures]: [number, number], bits: QuantBits): Uint8Array {
+  const perWord = codesPerWord(bits);
+  const words = wordsPerRow(inFeatures, bits);
+  const mask = (1 << bits) - 1;
+  const codes = new Uint8Array(outFeatures * inFeatures);
+  for (let n = 0; n < outFeatures; n++) {
+    for (let k = 0; k < inFeatures; k++) {
+      const word = packed[n * words + Math.floor(k / perWord)];
+      codes[n * inFeatures + k] = (word >>> ((k % perWord) * bits)) & mask;
+    }
+  }
+  return codes;
+}
+
+/** W [outFeatures, inFeatures] as float32, (code - zero) * scale per group. */
+export function dequantizeMatrix(
+  { packed, scales, zeros }: PackedMatrix, shape: [number, number], { bits, groupSize }: Omit<QuantLayout, 'symmetric'>,
+): Float32Array {
+  const [outFeatures, inFeatures] = shape;
+  const codes = unpackCodes(packed, shape, bits);
+  const groups = groupsPerRow(inFeatures, groupSize);
+  const mid = symmetricZero(bits);
+  const out = new Float32Array(codes.length);
+  for (let n = 0; n < outFeatures; n++) {
+    for (let k = 0; k < inFeatures; k++) {
+      const g = n * groups + Math.floor(k / groupSize);
+      out[n * inFeatures + k] = (codes[n * inFeatures + k] - (zeros ? zeros[g] : mid)) * scales[g];
+    }
+  }
+  return out;
+}
