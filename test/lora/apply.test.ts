@@ -1,0 +1,177 @@
+/**
+ * applyLora on the tiny model: which modules PEFT's rules select, the shapes, ranks, scalings and
+ * initial values of the adapters, freezing, parameter counts and the errors. Selection and
+ * bookkeeping do not touch kernels, so this runs on cpu alone.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { loadAdapter, loraWeights, saveAdapter } from '../../src/lora/adapter_io.js';
+import { applyLora } from '../../src/lora/apply.js';
+import { loraState } from '../../src/lora/state.js';
+import { formatTrainableParameters } from '../../src/lora/trainable.js';
+import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { MambaModel } from '../../src/model/mamba_model.js';
+import { describeBackends } from '../support/backends.js';
+import { expectClose, maxAbs } from '../support/compare.js';
+import { TINY } from '../support/reference.js';
+
+const CONFIG = JSON.parse(readFileSync(`${TINY}/config.json`, 'utf8')) as Record<string, unknown>;
+const ALL = ['in_proj', 'x_proj', 'dt_proj', 'out_proj', 'conv1d', 'embeddings'];
+const P = 'base_model.model.backbone.';
+
+/** The adapted module paths, without the key prefix and weight names. */
+function adapted(model: MambaForCausalLM | MambaModel): string[] {
+  return loraState(model, 'test').layers.map((l) => l.path);
+}
+
+describeBackends('LoRA: applyLora', ['cpu'], () => {
+  const models: tf.LayersModel[] = [];
+  const tiny = () => {
+    const model = new MambaForCausalLM({ config: CONFIG });
+    models.push(model);
+    return model;
+  };
+  afterEach(() => {
+    for (const m of models.splice(0)) m.dispose();
+  });
+
+  it('a name adapts that module in every layer; a path suffix, one', () => {
+    const model = tiny();
+    applyLora(model, { r: 4, alpha: 8, targetModules: ['in_proj', 'layers.1.mixer.x_proj'] });
+    expect(adapted(model)).to.deep.equal([
+      'backbone.layers.0.mixer.in_proj', 'backbone.layers.1.mixer.in_proj', 'backbone.layers.1.mixer.x_proj',
+    ]);
+  });
+
+  it('regexes: a list entry with regex characters, or one string, full-matches the module path', () => {
+    const a = tiny();
+    applyLora(a, { r: 2, alpha: 2, targetModules: ['backbone\\.layers\\.0\\.mixer\\.(in|out)_proj', 'embeddings'] });
+    expect(adapted(a)).to.deep.equal(
+      ['backbone.embeddings', 'backbone.layers.0.mixer.in_proj', 'backbone.layers.0.mixer.out_proj']);
+    const b = tiny();
+    applyLora(b, { r: 2, alpha: 2, targetModules: '.*\\.layers\\.1\\.mixer\\.(dt_proj|conv1d)' });
+    expect(adapted(b)).to.deep.equal(['backbone.layers.1.mixer.dt_proj', 'backbone.layers.1.mixer.conv1d']);
+  });
+
+  it('gives every target PEFT\'s shapes and names', () => {
+    const model = tiny();
+    applyLora(model, { r: 4, alpha: 8, targetModules: ALL });
+    const shapes = Object.fromEntries([...loraWeights(model)].map(([k, v]) => [k, v.shape]));
+    expect(Object.keys(shapes)).to.have.length(2 * (1 + 2 * 5));
+    expect(shapes).to.deep.include({
+      [`${P}embeddings.lora_embedding_A`]: [4, 96],
+      [`${P}embeddings.lora_embedding_B`]: [32, 4],
+      [`${P}layers.0.mixer.in_proj.lora_A.weight`]: [4, 32],
+      [`${P}layers.0.mixer.in_proj.lora_B.weight`]: [128, 4],
+      [`${P}layers.0.mixer.x_proj.lora_B.weight`]: [18, 4],
+      [`${P}layers.0.mixer.dt_proj.lora_A.weight`]: [4, 2],
+      [`${P}layers.1.mixer.out_proj.lora_A.weight`]: [4, 64],
+      [`${P}layers.1.mixer.conv1d.lora_A.weight`]: [4, 64, 4],
+      [`${P}layers.1.mixer.conv1d.lora_B.weight`]: [64, 4, 1],
+    });
+  });
+
+  it('a bare MambaModel uses HF MambaModel\'s paths (no backbone. prefix)', () => {
+    const model = new MambaModel({ config: CONFIG });
+    models.push(model);
+    applyLora(model, { r: 2, alpha: 4, targetModules: ['embeddings', 'layers.0.mixer.in_proj'] });
+    expect([...loraWeights(model).keys()]).to.deep.equal([
+      'base_model.model.embeddings.lora_embedding_A', 'base_model.model.embeddings.lora_embedding_B',
+      'base_model.model.layers.0.mixer.in_proj.lora_A.weight', 'base_model.model.layers.0.mixer.in_proj.lora_B.weight',
+    ]);
+  });
+
+  it('rankPattern and alphaPattern set rank and scaling per module; useRslora scales by alpha/sqrt(r)', () => {
+    const model = tiny();
+    applyLora(model, {
+      r: 4, alpha: 8, targetModules: ['in_proj', 'x_proj'],
+      rankPattern: { 'layers\\.1\\.mixer\\.in_proj': 8 }, alphaPattern: { x_proj: 32 },
+    });
+    const settings = Object.fromEntries(loraState(model, 'test').layers.map((l) => [l.path, l.settings]));
+    expect(settings['backbone.layers.0.mixer.in_proj']).to.include({ r: 4, alpha: 8, scaling: 2 });
+    expect(settings['backbone.layers.1.mixer.in_proj']).to.include({ r: 8, alpha: 8, scaling: 1 });
+    expect(settings['backbone.layers.0.mixer.x_proj']).to.include({ r: 4, alpha: 32, scaling: 8 });
+    expect(loraWeights(model).get(`${P}layers.1.mixer.in_proj.lora_A.weight`)!.shape).to.deep.equal([8, 32]);
+
+    const rs = tiny();
+    applyLora(rs, { r: 4, alpha: 8, targetModules: ['in_proj'], useRslora: true });
+    expect(loraState(rs, 'test').layers[0].settings.scaling).to.equal(4);
+  });
+
+  it('initialises as PEFT: A Kaiming-uniform and B zero; embeddings A zero and B normal; the output is unchanged', () => {
+    const model = tiny();
+    const ids = tf.tensor2d([[1, 5, 9, 3, 7, 2]], [1, 6], 'int32');
+    const before = model.predict(ids) as tf.Tensor;
+    applyLora(model, { r: 4, alpha: 8, targetModules: ALL });
+    const w = loraWeights(model);
+    const values = (key: string) => w.get(key)!.dataSync();
+    const inA = values(`${P}layers.0.mixer.in_proj.lora_A.weight`);
+    expect(maxAbs(inA)).to.be.within(0.5 / Math.sqrt(32), 1 / Math.sqrt(32));
+    expect(maxAbs(values(`${P}layers.0.mixer.conv1d.lora_A.weight`))).to.be.at.most(1 / Math.sqrt(64 * 4));
+    expect(maxAbs(values(`${P}layers.0.mixer.in_proj.lora_B.weight`))).to.equal(0);
+    expect(maxAbs(values(`${P}embeddings.lora_embedding_A`))).to.equal(0);
+    const embB = values(`${P}embeddings.lora_embedding_B`);
+    const std = Math.sqrt(embB.reduce((s, x) => s + x * x, 0) / embB.length);
+    expect(std).to.be.within(0.7, 1.3);
+    const after = model.predict(ids) as tf.Tensor;
+    expectClose('logits after applyLora', after.dataSync(), before.dataSync(), 1e-6);
+    tf.dispose([ids, before, after]);
+  });
+
+  it('initLoraWeights: "gaussian" draws A from normal(1/r); false leaves B non-zero', () => {
+    const g = tiny();
+    applyLora(g, { r: 4, alpha: 8, targetModules: ['in_proj'], initLoraWeights: 'gaussian' });
+    const a = loraWeights(g).get(`${P}layers.0.mixer.in_proj.lora_A.weight`)!.dataSync();
+    const std = Math.sqrt(a.reduce((s, x) => s + x * x, 0) / a.length);
+    expect(std).to.be.within(0.15, 0.35);
+    const f = tiny();
+    applyLora(f, { r: 4, alpha: 8, targetModules: ['in_proj'], initLoraWeights: false });
+    expect(maxAbs(loraWeights(f).get(`${P}layers.0.mixer.in_proj.lora_B.weight`)!.dataSync())).to.be.above(0);
+  });
+
+  it('freezes every base weight and counts parameters as PEFT prints them', () => {
+    const model = tiny();
+    expect(formatTrainableParameters(model)).to.equal('trainable params: 19,936 || all params: 19,936 || trainable%: 100.0000');
+    applyLora(model, { r: 4, alpha: 8, targetModules: ['x_proj', 'embeddings', 'in_proj'] });
+    for (const [name, v] of model.namedLayerVariables()) expect(v.trainable, name).to.equal(false);
+    // embeddings 4*96 + 32*4, in_proj 4*32 + 128*4, x_proj 4*64 + 18*4, in two layers
+    expect(formatTrainableParameters(model)).to.equal('trainable params: 2,448 || all params: 22,384 || trainable%: 10.9364');
+  });
+
+  it('saves a target list holding regexes as one regex that selects the same modules', async () => {
+    const model = tiny();
+    const targets = ['embeddings', 'backbone\\.layers\\.1\\.mixer\\.(x|dt)_proj'];
+    applyLora(model, { r: 2, alpha: 4, targetModules: targets });
+    const dir = await mkdtemp(join(tmpdir(), 'lora-'));
+    try {
+      await saveAdapter(model, dir, { baseModelNameOrPath: 'tiny' });
+      const config = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      expect(config.target_modules).to.be.a('string');
+      expect(config.base_model_name_or_path).to.equal('tiny');
+      const reloaded = tiny();
+      await loadAdapter(reloaded, dir);
+      expect(adapted(reloaded)).to.deep.equal(adapted(model));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the valid targets when one matches nothing, and rejects bad settings', () => {
+    const model = tiny();
+    for (const targetModules of [['q_proj'], ['in_proj', 'lm_head'], 'layers\\.9\\..*']) {
+      expect(() => applyLora(model, { r: 4, alpha: 8, targetModules }))
+        .to.throw(/matches no module.*in_proj, x_proj, dt_proj, out_proj, conv1d, embeddings/);
+    }
+    expect(() => applyLora(model, { r: 4, alpha: 8, targetModules: ['in_proj('] })).to.throw(/not a valid regex/);
+    expect(() => applyLora(model, { r: 0, alpha: 8, targetModules: ['in_proj'] })).to.throw(/r must be a positive integer/);
+    expect(() => applyLora(model, { r: 4, alpha: 8, targetModules: [] })).to.throw(/targetModules is empty/);
+    expect(() => applyLora(model, { r: 4, alpha: 8, dropout: 1, targetModules: ['in_proj'] })).to.throw(/dropout/);
+    expect(model.trainableWeights.length, 'a failed call changes nothing').to.equal(model.namedLayerVariables().size);
+    applyLora(model, { r: 4, alpha: 8, targetModules: ['in_proj'] });
+    expect(() => applyLora(model, { r: 4, alpha: 8, targetModules: ['x_proj'] })).to.throw(/already has LoRA adapters/);
+  });
+});
