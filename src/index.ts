@@ -36,6 +36,9 @@ export { type FromPretrainedOptions } from './model/pretrained.js';
 export { MambaCache, type MambaCacheShape } from './generation/cache.js';
 export { type GenerationOptions } from './generation/generation_config.js';
 export { type Streamer } from './generation/streamer.js';
+export {
+  pipeline, type PipelineOptions, type TextGenerationPipeline, type TextGenerationCallOptions, type TextGenerationOutput,
+} from './pipeline.js';
 export { linear } from './ops/linear.js';
 export { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
 export {

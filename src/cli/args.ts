@@ -1,0 +1,66 @@
+/**
+ * Flag parsing for the CLI: `--name value`, `--name=value`, boolean `--name`, positionals, `--`
+ * ending the flags. Values are checked against their type so that errors name the flag.
+ */
+import { UsageError } from './command.js';
+
+export interface FlagSpec {
+  type: 'string' | 'int' | 'number' | 'boolean';
+  help: string;
+  /** The value's name in --help. */
+  metavar?: string;
+  /** Another name for the same flag (`device` for `backend`). */
+  alias?: string;
+}
+
+export interface ParsedArgs {
+  flags: Record<string, string | number | boolean>;
+  positionals: string[];
+  help: boolean;
+}
+
+export function parseArgs(argv: readonly string[], specs: Record<string, FlagSpec>, command: string): ParsedArgs {
+  const byName = new Map<string, [string, FlagSpec]>();
+  for (const [name, spec] of Object.entries(specs)) {
+    byName.set(name, [name, spec]);
+    if (spec.alias) byName.set(spec.alias, [name, spec]);
+  }
+  const parsed: ParsedArgs = { flags: {}, positionals: [], help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      parsed.positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '--help' || arg === '-h') {
+      parsed.help = true;
+      continue;
+    }
+    if (!arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) {
+      parsed.positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const given = arg.slice(arg.startsWith('--') ? 2 : 1, eq < 0 ? undefined : eq);
+    const entry = byName.get(given);
+    if (!entry) throw new UsageError(`unknown flag ${arg.slice(0, eq < 0 ? undefined : eq)} for '${command}' (see mamba-tfjs ${command} --help)`);
+    const [name, spec] = entry;
+    if (spec.type === 'boolean') {
+      if (eq >= 0) throw new UsageError(`--${given} takes no value`);
+      parsed.flags[name] = true;
+      continue;
+    }
+    const raw = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (raw === undefined) throw new UsageError(`--${given} needs a value (${spec.metavar ?? spec.type})`);
+    parsed.flags[name] = convert(given, raw, spec);
+  }
+  return parsed;
+}
+
+function convert(flag: string, raw: string, spec: FlagSpec): string | number {
+  if (spec.type === 'string') return raw;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${flag} must be a number, got '${raw}'`);
+  if (spec.type === 'int' && !Number.isSafeInteger(value)) throw new UsageError(`--${flag} must be an integer, got '${raw}'`);
+  return value;
+}

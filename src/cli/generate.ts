@@ -1,0 +1,25 @@
+/** `mamba-tfjs generate --model SRC [flags] "prompt"`: streams the prompt's continuation to stdout. */
+import { registerCommand, UsageError } from './command.js';
+import { interruptible } from './interrupt.js';
+import { GENERATION_FLAGS, generationOptions, loadGenerator, streamCompletion } from './text_generation.js';
+
+registerCommand({
+  name: 'generate',
+  summary: 'Generate a continuation of the prompt and stream it to stdout.',
+  usage: 'generate --model SOURCE [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--backend B] "prompt"',
+  flags: GENERATION_FLAGS,
+  async run(args, io) {
+    const prompt = args.positionals.join(' ');
+    if (prompt === '') throw new UsageError('generate needs a prompt: mamba-tfjs generate --model SOURCE "prompt"');
+    const options = generationOptions(args);
+    const loaded = await loadGenerator(args, io);
+    try {
+      return await interruptible(async (signal) => {
+        await streamCompletion(loaded, prompt, options, io, signal);
+        io.stdout.write('\n');
+      });
+    } finally {
+      loaded.generator.dispose();
+    }
+  },
+});

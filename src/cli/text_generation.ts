@@ -1,0 +1,93 @@
+/**
+ * What `generate` and `run` share: the generation and backend flags, loading the pipeline on the
+ * chosen backend with progress, and streaming one prompt's continuation to stdout as it comes.
+ */
+import { defaultBackend, useBackend } from '../backend.js';
+import type { GenerationOptions } from '../generation/generation_config.js';
+import { pipeline, type TextGenerationPipeline } from '../pipeline.js';
+import { TextStreamer } from '../tokenizer/text_streamer.js';
+import type { FlagSpec, ParsedArgs } from './args.js';
+import { type CliIO, UsageError } from './command.js';
+import { createProgress, type Progress } from './progress.js';
+
+export const GENERATION_FLAGS: Record<string, FlagSpec> = {
+  model: { type: 'string', metavar: 'SOURCE', help: 'model folder, http(s) URL or Hub id (state-spaces/mamba-130m-hf)' },
+  'max-new-tokens': { type: 'int', metavar: 'N', help: 'tokens to generate (default: the checkpoint\'s, else up to 20 in all)' },
+  'min-new-tokens': { type: 'int', metavar: 'N', help: 'no end-of-sequence before this many new tokens' },
+  'do-sample': { type: 'boolean', help: 'sample instead of greedy decoding (implied by --temperature, --top-k, --top-p, --seed)' },
+  temperature: { type: 'number', metavar: 'T', help: 'sampling temperature (> 0)' },
+  'top-k': { type: 'int', metavar: 'K', help: 'sample from the K most likely tokens (0: all)' },
+  'top-p': { type: 'number', metavar: 'P', help: 'sample from the most likely tokens that reach probability P, in (0, 1]' },
+  'repetition-penalty': { type: 'number', metavar: 'R', help: '> 1 discourages repeating tokens' },
+  seed: { type: 'int', metavar: 'S', help: 'random seed: the same seed gives the same text' },
+  backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu or tensorflow; a GPU number means webgpu (default: wasm if installed, else cpu)' },
+  revision: { type: 'string', metavar: 'REV', help: 'Hub branch, tag or commit (default: main)' },
+};
+
+/** Tokens per prefill chunk: bounds the prefill's memory and paces its progress bar. */
+const PREFILL_CHUNK = 256;
+
+export function generationOptions(args: ParsedArgs): GenerationOptions {
+  const f = args.flags;
+  const options: GenerationOptions = {};
+  if (f['max-new-tokens'] !== undefined) options.maxNewTokens = f['max-new-tokens'] as number;
+  if (f['min-new-tokens'] !== undefined) options.minNewTokens = f['min-new-tokens'] as number;
+  if (f.temperature !== undefined) options.temperature = f.temperature as number;
+  if (f['top-k'] !== undefined) options.topK = f['top-k'] as number;
+  if (f['top-p'] !== undefined) options.topP = f['top-p'] as number;
+  if (f['repetition-penalty'] !== undefined) options.repetitionPenalty = f['repetition-penalty'] as number;
+  if (f.seed !== undefined) options.seed = f.seed as number;
+  if (f['do-sample'] || ['temperature', 'top-k', 'top-p', 'seed'].some((name) => f[name] !== undefined)) options.doSample = true;
+  return options;
+}
+
+/** The backend named by --backend/--device (a number is a GPU: webgpu), else wasm or cpu. */
+async function selectBackend(flag: string | undefined): Promise<string> {
+  if (flag === undefined) return defaultBackend();
+  const name = /^\d+$/.test(flag) ? 'webgpu' : flag;
+  if (!['cpu', 'wasm', 'webgpu', 'tensorflow'].includes(name)) {
+    throw new UsageError(`--backend must be cpu, wasm, webgpu, tensorflow or a GPU number, got '${flag}'`);
+  }
+  return useBackend(name);
+}
+
+export interface LoadedGenerator {
+  generator: TextGenerationPipeline;
+  progress: Progress;
+}
+
+export async function loadGenerator(args: ParsedArgs, io: CliIO): Promise<LoadedGenerator> {
+  const model = args.flags.model as string | undefined;
+  if (!model) throw new UsageError('--model is required (a model folder, URL or Hub id)');
+  const progress = createProgress(io.stderr);
+  await selectBackend(args.flags.backend as string | undefined);
+  try {
+    const generator = await pipeline('text-generation', model, {
+      revision: args.flags.revision as string | undefined, onProgress: (p) => progress.download(p),
+    });
+    return { generator, progress };
+  } finally {
+    progress.clear();
+  }
+}
+
+/**
+ * Generates from one prompt, writing the continuation to stdout piece by piece (a piece never ends
+ * inside a multi-byte character); an aborted signal ends it early.
+ */
+export async function streamCompletion(
+  { generator, progress }: LoadedGenerator, prompt: string, options: GenerationOptions, io: CliIO, signal: AbortSignal,
+): Promise<void> {
+  const streamer = new TextStreamer(generator.tokenizer, {
+    skipPrompt: true, skipSpecialTokens: true,
+    onText: (text) => {
+      progress.clear();
+      if (text) io.stdout.write(text);
+    },
+  });
+  await generator(prompt, {
+    ...options, streamer, signal, prefillChunkSize: PREFILL_CHUNK,
+    onPrefillProgress: (done, total) => { if (total > PREFILL_CHUNK && done < total) progress.prefill(done, total); },
+  });
+  progress.clear();
+}

@@ -1,0 +1,92 @@
+/**
+ * pipeline('text-generation', source) as in transformers.js: text in, `[{ generated_text }]` out,
+ * over MambaForCausalLM.generate and the checkpoint's tokenizer.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { useBackend } from './backend.js';
+import type { GenerationOptions } from './generation/generation_config.js';
+import { MambaForCausalLM } from './model/causal_lm.js';
+import type { FromPretrainedOptions } from './model/pretrained.js';
+import { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
+import { padBatch } from './tokenizer/pad_batch.js';
+import type { PreTrainedTokenizer } from './tokenizer/pretrained_tokenizer.js';
+
+export interface PipelineOptions extends FromPretrainedOptions {
+  /** cpu, wasm, webgpu or tensorflow: loaded (its package imported) and made active before the weights; the active backend otherwise. */
+  backend?: string;
+}
+
+export interface TextGenerationCallOptions extends Omit<GenerationOptions, 'attentionMask'> {
+  /** true (default): generated_text is the prompt followed by the continuation; false: the continuation only. */
+  returnFullText?: boolean;
+}
+
+export interface TextGenerationOutput {
+  generated_text: string;
+}
+
+export interface TextGenerationPipeline {
+  /** One prompt gives `[{ generated_text }]`; a list gives one such array per prompt. */
+  (text: string, options?: TextGenerationCallOptions): Promise<TextGenerationOutput[]>;
+  (texts: string[], options?: TextGenerationCallOptions): Promise<TextGenerationOutput[][]>;
+  readonly task: 'text-generation';
+  readonly model: MambaForCausalLM;
+  readonly tokenizer: PreTrainedTokenizer;
+  dispose(): void;
+}
+
+export async function pipeline(
+  task: 'text-generation', source: string, options: PipelineOptions = {},
+): Promise<TextGenerationPipeline> {
+  if (task !== 'text-generation') {
+    throw new Error(`pipeline: unsupported task '${String(task)}'; mamba-tfjs has 'text-generation'`);
+  }
+  const { backend, ...loadOptions } = options;
+  if (backend != null) await useBackend(backend);
+  const [tokenizer, model] = await Promise.all([
+    AutoTokenizer.fromPretrained(source, loadOptions),
+    MambaForCausalLM.fromPretrained(source, loadOptions),
+  ]);
+
+  async function run(input: string | string[], callOptions: TextGenerationCallOptions = {}) {
+    const texts = typeof input === 'string' ? [input] : input;
+    if (!Array.isArray(texts) || texts.length === 0 || texts.some((t) => typeof t !== 'string')) {
+      throw new TypeError('text-generation: the input must be a string or a non-empty array of strings');
+    }
+    const outputs = await generateTexts(model, tokenizer, texts, callOptions);
+    return typeof input === 'string' ? outputs[0] : outputs;
+  }
+  return Object.assign(run as TextGenerationPipeline, {
+    task, model, tokenizer, dispose: () => model.dispose(),
+  });
+}
+
+async function generateTexts(
+  model: MambaForCausalLM, tokenizer: PreTrainedTokenizer, texts: string[], options: TextGenerationCallOptions,
+): Promise<TextGenerationOutput[][]> {
+  const { returnFullText = true, ...generationOptions } = options;
+  const encoded = texts.map((text) => tokenizer.encode(text));
+  const empty = encoded.findIndex((ids) => ids.length === 0);
+  if (empty >= 0) throw new Error(`text-generation: prompt ${empty} encodes to no tokens`);
+  // Left padding puts every row's last token in the last column; the mask hides the pad values.
+  const padId = tokenizer.padTokenId ?? model.config.padTokenId ?? 0;
+  const batch = padBatch(encoded, padId, 'left');
+  const ragged = new Set(encoded.map((ids) => ids.length)).size > 1;
+  const inputIds = tf.tensor2d(batch.inputIds, undefined, 'int32');
+  const attentionMask = ragged ? tf.tensor2d(batch.attentionMask, undefined, 'int32') : undefined;
+  try {
+    const sequences = await model.generate(inputIds, { ...generationOptions, attentionMask });
+    const width = inputIds.shape[1];
+    return sequences.map((sequence, row) => {
+      // As transformers' pipeline: decode prompt + continuation and cut the decoded prompt off, so
+      // that the continuation's first token is decoded in context (its leading space kept).
+      const prompt = encoded[row];
+      const promptText = tokenizer.decode(prompt, { skipSpecialTokens: true });
+      const all = tokenizer.decode([...prompt, ...sequence.slice(width)], { skipSpecialTokens: true });
+      const continuation = all.slice(promptText.length);
+      return [{ generated_text: returnFullText ? texts[row] + continuation : continuation }];
+    });
+  } finally {
+    tf.dispose([inputIds, attentionMask ?? []]);
+  }
+}
