@@ -20,6 +20,8 @@ export class MambaEmbedding extends tf.layers.Layer {
   readonly initializerRange: number;
   weight!: LayerVariable;
   adapter: Adapter | null = null;
+  /** Replaces the gather from `weight` (a quantized table, src/quantization); null: the float table. */
+  lookup: ((ids: tf.Tensor) => tf.Tensor) | null = null;
 
   constructor(args: MambaEmbeddingArgs) {
     super(args);
@@ -39,7 +41,7 @@ export class MambaEmbedding extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => {
       const ids = tf.cast(onlyTensor('MambaEmbedding', inputs), 'int32');
-      const rows = tf.gather(this.weight.read(), ids);
+      const rows = this.lookup ? this.lookup(ids) : tf.gather(this.weight.read(), ids);
       const delta = this.adapter?.delta(ids, kwargs?.training === true);
       return delta == null ? rows : tf.add(rows, delta);
     });

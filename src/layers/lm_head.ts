@@ -17,6 +17,8 @@ export class MambaLMHead extends tf.layers.Layer {
   readonly tieWordEmbeddings: boolean;
   private tiedTo: LayerVariable | null = null;
   private ownWeight: LayerVariable | null = null;
+  /** Replaces h @ weight^T (a quantized weight, src/quantization); null: the float weight. */
+  matmul: ((h: tf.Tensor) => tf.Tensor) | null = null;
 
   constructor(args: MambaLMHeadArgs) {
     super(args);
@@ -51,7 +53,8 @@ export class MambaLMHead extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
-    return linear(onlyTensor('MambaLMHead', inputs), this.weight.read());
+    const h = onlyTensor('MambaLMHead', inputs);
+    return this.matmul ? this.matmul(h) : linear(h, this.weight.read());
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
