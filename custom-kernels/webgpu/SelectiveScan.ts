@@ -8,7 +8,7 @@
  *   4. each (batch, chunk, channel) thread walks its chunk again from its start, writing y with the
  *      D skip and the silu(z) gate fused.
  * A sequence of one chunk (every decoding step) skips 2 and 3: the walk from the initial state gives
- * the last state directly. So 3 dispatches per call up to CHUNK_LEN tokens, 5 above.
+ * the last state directly. So 3 dispatches per call up to one chunk of tokens (see chunkLength), 5 above.
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -17,8 +17,20 @@ import { disposeAll, FlatProgram, isAbsent } from './program.js';
 import { packScanParams, paramsColumns } from './scan_params.js';
 import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
 
-/** Steps one thread walks: long enough to amortize the chaining, short enough for parallelism. */
-export const CHUNK_LEN = 128;
+/**
+ * The chunking: enough (batch, chunk, channel) threads to fill a large GPU, chunks no shorter than
+ * `minChunk` steps (the chaining costs a pass over the chunks) nor longer than `maxChunk`.
+ * Exported mutable for benchmarks.
+ */
+export const scanTuning = { targetThreads: 1 << 16, minChunk: 16, maxChunk: 256 };
+
+/** Steps per chunk (a power of two) for a scan of these dims. */
+export function chunkLength(dims: ScanDims): number {
+  const wanted = Math.ceil(scanTuning.targetThreads / (dims.batch * dims.dInner));
+  let len = scanTuning.maxChunk;
+  while (len > scanTuning.minChunk && Math.ceil(dims.seq / len) < wanted) len /= 2;
+  return len;
+}
 
 /**
  * The end state of each chunk, walked from `start` (or zeros), with the chunk's sum of dt:
@@ -141,11 +153,12 @@ export interface ScanTensors {
  */
 export function chunkStarts(backend: WebGPUBackend, t: ScanTensors, dims: ScanDims, softplus: boolean,
   lastToo: boolean): { starts: TensorInfo | null; last: TensorInfo | null } {
-  const chunks = Math.ceil(dims.seq / CHUNK_LEN);
+  const chunkLen = chunkLength(dims);
+  const chunks = Math.ceil(dims.seq / chunkLen);
   const hasInitial = !isAbsent(t.initialState);
   const initial = hasInitial ? [t.initialState] : [];
   if (chunks === 1) return { starts: hasInitial ? t.initialState : null, last: null };
-  const ends = new ChunkEndProgram(dims, CHUNK_LEN, softplus, false, true)
+  const ends = new ChunkEndProgram(dims, chunkLen, softplus, false, true)
     .run(backend, [t.u, t.delta, t.params, t.B]);
   const starts = new ChunkChainProgram(dims, chunks, hasInitial, false).run(backend, [ends, t.params, ...initial]);
   const last = lastToo
@@ -158,11 +171,12 @@ export function chunkStarts(backend: WebGPUBackend, t: ScanTensors, dims: ScanDi
 export function scanForward(backend: WebGPUBackend, t: ScanTensors, dims: ScanDims, softplus: boolean,
   yShape: number[]): [TensorInfo, TensorInfo] {
   const { starts, last } = chunkStarts(backend, t, dims, softplus, true);
+  const chunkLen = chunkLength(dims);
   const walk = [t.u, t.delta, t.params, t.B];
   const hasZ = !isAbsent(t.z);
-  const y = new ScanOutputProgram(dims, CHUNK_LEN, softplus, hasZ, starts != null, yShape)
+  const y = new ScanOutputProgram(dims, chunkLen, softplus, hasZ, starts != null, yShape)
     .run(backend, [...walk, t.C, ...(hasZ ? [t.z] : []), ...(starts != null ? [starts] : [])]);
-  const lastState = last ?? new ChunkEndProgram(dims, CHUNK_LEN, softplus, starts != null, false)
+  const lastState = last ?? new ChunkEndProgram(dims, chunkLen, softplus, starts != null, false)
     .run(backend, [...walk, ...(starts != null ? [starts] : [])]);
   if (starts != null && starts !== t.initialState) disposeAll(backend, [starts]);
   return [y, lastState];

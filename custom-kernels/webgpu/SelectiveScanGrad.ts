@@ -19,7 +19,7 @@ import { columnSum } from './column_sum.js';
 import { disposeAll, emptyGradient, FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
 import { packScanParams, paramsColumns } from './scan_params.js';
 import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
-import { CHUNK_LEN, chunkStarts } from './SelectiveScan.js';
+import { chunkLength, chunkStarts } from './SelectiveScan.js';
 
 /** hs: every state of the forward walk, slot 0 the start. Inputs: the walk's, start?. */
 class ScanStatesProgram extends ScanWalkProgram {
@@ -27,7 +27,7 @@ class ScanStatesProgram extends ScanWalkProgram {
 
   constructor(dims: ScanDims, softplus: boolean, hasStart: boolean) {
     super('scanStates', [dims.batch, dims.seq + 1, dims.dInner, dims.dState], hasStart ? ['start'] : [], dims,
-      CHUNK_LEN, softplus, [hasStart]);
+      chunkLength(dims), softplus, [hasStart]);
     this.hasStart = hasStart;
   }
 

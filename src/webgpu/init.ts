@@ -38,7 +38,9 @@ async function setUp(opts: InitWebGPUOptions): Promise<void> {
   if (adapter == null) throw new Error('initWebGPU: no WebGPU adapter available');
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
-  const device = await adapter.requestDevice({ requiredLimits });
+  // Timestamps let tf.time / tf.profile report GPU time per program; tfjs uses them only while timing.
+  const requiredFeatures = adapter.features.has('timestamp-query') ? ['timestamp-query' as const] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   // Imported only now: the backend package reads navigator.gpu when it loads.
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu').catch((err: Error) => {
     throw new Error(`initWebGPU needs the optional peer @tensorflow/tfjs-backend-webgpu: ${err.message}`);
