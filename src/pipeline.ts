@@ -42,7 +42,9 @@ export async function pipeline(
     throw new Error(`pipeline: unsupported task '${String(task)}'; mamba-tfjs has 'text-generation'`);
   }
   const { backend, ...loadOptions } = options;
+  // Without a name, the active backend; tf.ready() starts it if it is one that initializes asynchronously (wasm).
   if (backend != null) await useBackend(backend);
+  else await tf.ready();
   const [tokenizer, model] = await Promise.all([
     AutoTokenizer.fromPretrained(source, loadOptions),
     MambaForCausalLM.fromPretrained(source, loadOptions),
