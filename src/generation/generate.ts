@@ -23,6 +23,11 @@ export async function* stream(
 ): AsyncGenerator<number[], void, undefined> {
   checkInputIds(inputIds, model.config.vocabSize);
   const [batch, promptLength] = inputIds.shape;
+  const mask = options.attentionMask;
+  if (mask != null && !(mask instanceof tf.Tensor && tf.util.arraysEqual(mask.shape, inputIds.shape))) {
+    throw new Error(`attentionMask must be a tf.Tensor of the shape of inputIds [${inputIds.shape}]`
+      + `${mask instanceof tf.Tensor ? `, got [${mask.shape}]` : ''}`);
+  }
   const config = resolveGenerationConfig({
     eosTokenId: model.config.eosTokenId, padTokenId: model.config.padTokenId,
     generationConfig: model.generationConfig, vocabSize: model.config.vocabSize,
@@ -50,8 +55,12 @@ export async function* stream(
       });
       logits.dispose();
       logits = null;
-      const next = finished.update(Array.from(await chosen.data()));
-      chosen.dispose();
+      let next: number[];
+      try {
+        next = finished.update(Array.from(await chosen.data()));
+      } finally {
+        chosen.dispose();
+      }
       streamer?.put(next);
       yield next;
       if (finished.all || step + 1 >= config.maxNewTokens) break;

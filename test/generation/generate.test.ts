@@ -219,6 +219,8 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, () => {
       [{ eosTokenId: 96 }, /eosTokenId must be a token id in \[0, 96\)/],
       [{ prefillChunkSize: 1 }, /prefillChunkSize must be >= 2/],
     ];
+    const wrongMask = tf.ones([1, 6], 'int32');
+    bad.push([{ attentionMask: wrongMask }, /attentionMask must be a tf.Tensor of the shape of inputIds \[1,7\], got \[1,6\]/]);
     for (const [opts, message] of bad) {
       let error: unknown;
       try {
@@ -228,6 +230,7 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, () => {
       }
       expect(String(error), JSON.stringify(opts)).to.match(message);
     }
+    wrongMask.dispose();
   });
 });
 
