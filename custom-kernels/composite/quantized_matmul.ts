@@ -9,9 +9,10 @@ import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { QuantizedMatMul, type QuantizedMatMulAttrs } from '../../src/ops/kernel_names.js';
 import { optional, required } from './common.js';
 
-/** W [outFeatures, inFeatures] as float32. */
-function dequantize(
-  packed: tf.Tensor, scales: tf.Tensor, zeros: tf.Tensor | null, { bits, groupSize, inFeatures }: QuantizedMatMulAttrs,
+/** W [rows, inFeatures] as float32 (also the quantized embedding lookup's, over gathered rows). */
+export function dequantizePacked(
+  packed: tf.Tensor, scales: tf.Tensor, zeros: tf.Tensor | null,
+  { bits, groupSize, inFeatures }: Pick<QuantizedMatMulAttrs, 'bits' | 'groupSize' | 'inFeatures'>,
 ): tf.Tensor {
   const [N, words] = packed.shape;
   const perWord = 32 / bits;
@@ -29,7 +30,7 @@ function dequantize(
 
 const quantizedMatMul: KernelFunc = ({ inputs, attrs }) => tf.tidy(() => {
   const a = attrs as unknown as QuantizedMatMulAttrs;
-  const W = dequantize(required(inputs, 'packed'), required(inputs, 'scales'), optional(inputs, 'zeros'), a);
+  const W = dequantizePacked(required(inputs, 'packed'), required(inputs, 'scales'), optional(inputs, 'zeros'), a);
   return tf.matMul(required(inputs, 'x'), W, false, !a.transposeWeight);
 });
 

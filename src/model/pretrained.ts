@@ -1,13 +1,25 @@
 /** Hugging Face checkpoints into and out of a built model, by HF weight name. */
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
+import { openSource, readJSON } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaConfig } from '../config.js';
+import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
+import type { QuantizableModel } from '../quantization/modules.js';
+import { quantizationOf, quantize } from '../quantization/quantize.js';
+
+export type PretrainedDtype = 'float32' | 'int8' | 'int4';
 
 export interface FromPretrainedOptions extends LoadCheckpointOptions {
-  /** 'float32' (default); 'int8' / 'int4' quantize the projection weights after loading. */
-  dtype?: 'float32' | 'int8' | 'int4';
+  /**
+   * 'int8' / 'int4' quantize the projections and the LM head (groups of 128) and the embedding
+   * table (int8 rows) after loading. A quantized checkpoint loads as it was saved; by default
+   * a float one loads as float32.
+   */
+  dtype?: PretrainedDtype;
 }
+
+const DTYPE_BITS = { int8: 8, int4: 4 } as const;
 
 export interface PretrainedModel {
   readonly config: MambaConfig;
@@ -19,24 +31,36 @@ export interface PretrainedModel {
  * Loads `source` (folder, http(s) base URL or Hub id) and builds the model with `build(config)`,
  * then writes every checkpoint tensor into the variable of the same HF name.
  */
-export async function fromPretrained<M extends PretrainedModel>(
+export async function fromPretrained<M extends PretrainedModel & QuantizableModel>(
   source: string, build: (config: MambaConfig) => M, options: FromPretrainedOptions = {},
   ignoredKeys: string[] = [],
 ): Promise<M> {
-  const { dtype = 'float32', ...loadOptions } = options;
-  if (dtype !== 'float32') {
-    throw new Error(`fromPretrained: dtype '${dtype}' needs weight quantization, which this build does not have yet`);
+  const { dtype, ...loadOptions } = options;
+  if (dtype !== undefined && dtype !== 'float32' && !(dtype in DTYPE_BITS)) {
+    throw new Error(`fromPretrained: dtype must be 'float32', 'int8' or 'int4', got '${String(dtype)}'`);
   }
-  const checkpoint = await loadCheckpoint(source, loadOptions);
+  const src = await openSource(source, loadOptions);
+  const configJSON = await readJSON(src, 'config.json') as Record<string, unknown>;
+  const stored = readQuantizationConfig(configJSON, src.location);
+  if (stored != null) {
+    if (dtype !== undefined && dtype !== `int${stored.bits}`) {
+      throw new Error(`fromPretrained: the checkpoint at ${src.location} is quantized to int${stored.bits}; `
+        + `it loads as int${stored.bits} only, not as ${dtype}`);
+    }
+    return loadQuantizedCheckpoint(src, configJSON, build, ignoredKeys, loadOptions.onProgress);
+  }
+  const checkpoint = await loadCheckpoint(src, loadOptions);
+  let model: M;
   try {
-    const model = build(checkpoint.config);
+    model = build(checkpoint.config);
     const weights = new Map([...checkpoint.weights].filter(([name]) => !ignoredKeys.includes(name)));
     assignWeights(model, weights);
     model.generationConfig = checkpoint.generationConfig ?? {};
-    return model;
   } finally {
     tf.dispose([...checkpoint.weights.values()]);
   }
+  if (dtype === 'int8' || dtype === 'int4') await quantize(model, { bits: DTYPE_BITS[dtype] });
+  return model;
 }
 
 /** Writes HF-named tensors into the model's variables; every variable must get exactly one. */
@@ -56,9 +80,16 @@ export function assignWeights(model: PretrainedModel, weights: Map<string, tf.Te
   }
 }
 
-/** config.json + model.safetensors (+ generation_config.json) that HF transformers loads. */
-export async function savePretrained(model: PretrainedModel, dir: string): Promise<void> {
-  const weights = new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.read() as tf.Tensor]));
+/**
+ * config.json + model.safetensors (+ generation_config.json) that HF transformers loads; a
+ * quantized model writes its packed weights and a quantization_config (src/quantization/checkpoint.ts).
+ */
+export async function savePretrained(model: PretrainedModel & QuantizableModel, dir: string): Promise<void> {
   const generationConfig = Object.keys(model.generationConfig).length > 0 ? model.generationConfig : undefined;
+  if (quantizationOf(model) != null) {
+    await saveQuantizedCheckpoint(model, dir, generationConfig);
+    return;
+  }
+  const weights = new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.read() as tf.Tensor]));
   await saveCheckpoint(dir, model.config, weights, generationConfig ? { generationConfig } : {});
 }

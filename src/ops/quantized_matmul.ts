@@ -27,6 +27,16 @@ export interface PackedWeight {
 /** Backends whose int32 tensors are float32 underneath, so a packed word loses its low bits. */
 const INEXACT_INT32_BACKENDS = new Set(['webgl']);
 
+/** The active backend's name, after refusing one that cannot hold packed int32 words exactly. */
+export function checkPackedWeightBackend(op: string): string {
+  const backend = tf.getBackend();
+  if (INEXACT_INT32_BACKENDS.has(backend)) {
+    throw new Error(`${op}: the ${backend} backend stores int32 as float32 and cannot hold packed weights exactly; `
+      + 'use cpu, wasm, webgpu or tensorflow (tfjs-node) for a quantized model');
+  }
+  return backend;
+}
+
 tf.registerGradient({
   kernelName: QuantizedMatMul,
   inputsToSave: ['packed', 'scales', 'zeros'],
@@ -62,11 +72,7 @@ export function quantizedMatMul(x: tf.Tensor, weight: PackedWeight, transposeWei
   if (x.shape[x.rank - 1] !== features) {
     throw new Error(`${OP}: 'x' must end in ${features} features, got shape [${x.shape}]`);
   }
-  const backend = tf.getBackend();
-  if (INEXACT_INT32_BACKENDS.has(backend)) {
-    throw new Error(`${OP}: the ${backend} backend stores int32 as float32 and cannot hold packed weights exactly; `
-      + 'use cpu, wasm, webgpu or tensorflow (tfjs-node) for a quantized model');
-  }
+  const backend = checkPackedWeightBackend(OP);
   ensureKernels(backend);
   if (tf.getKernel(QuantizedMatMul, backend) == null) {
     throw new Error(`${OP}: no ${QuantizedMatMul} kernel for the ${backend} backend`);

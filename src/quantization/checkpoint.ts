@@ -1,0 +1,153 @@
+/**
+ * Quantized checkpoints: config.json with a `quantization_config`
+ *   { quant_method: "mamba-tfjs", bits, group_size, symmetric, embedding_bits, modules: [HF module paths] }
+ * and model.safetensors where each quantized module's `<path>.weight` is the packed codes (I32
+ * [out, words]) beside `<path>.weight_scale` (F32 [out, groups]) and, asymmetric, `<path>.weight_zero`;
+ * every other weight stays as HF names and stores it. HF transformers does not read this format.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../config.js';
+import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from '../io/safetensors.js';
+import { type CheckpointSource, parseJSON, readOptional } from '../io/source.js';
+import type { LayerVariable } from '../layers/layer_args.js';
+import { groupsPerRow, wordsPerRow } from './format.js';
+import { type QuantizableModel, installQuantized, quantizableModules, quantizedWeightOf } from './modules.js';
+import {
+  type QuantizationSettings, markQuantized, moduleLayout, quantizationOf, resolveQuantizeOptions,
+} from './quantize.js';
+
+export const QUANT_METHOD = 'mamba-tfjs';
+const CONFIG_KEY = 'quantization_config';
+const WEIGHTS_FILE = 'model.safetensors';
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
+
+/** The settings config.json records, or null when it has no quantization_config. */
+export function readQuantizationConfig(json: unknown, where: string): QuantizationSettings | null {
+  const raw = (json as Record<string, unknown> | null)?.[CONFIG_KEY];
+  if (raw === undefined) return null;
+  const what = `${CONFIG_KEY} in config.json at ${where}`;
+  if (raw == null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${what} must be an object`);
+  const c = raw as Record<string, unknown>;
+  if (c.quant_method !== QUANT_METHOD) {
+    throw new Error(`${what}: quant_method '${String(c.quant_method)}' is not one this library reads ('${QUANT_METHOD}')`);
+  }
+  if (!Array.isArray(c.modules) || !c.modules.every((m) => typeof m === 'string')) {
+    throw new Error(`${what}: modules must be a list of module paths`);
+  }
+  try {
+    const settings = resolveQuantizeOptions({
+      bits: c.bits as 8 | 4, groupSize: c.group_size as number, symmetric: c.symmetric as boolean,
+      embeddingBits: c.embedding_bits as 8 | 4,
+    });
+    return { ...settings, modules: c.modules as string[] };
+  } catch (e) {
+    throw new Error(`${what}: ${(e as Error).message}`);
+  }
+}
+
+function quantizationConfigJSON(s: QuantizationSettings): Record<string, unknown> {
+  return {
+    quant_method: QUANT_METHOD, bits: s.bits, group_size: s.groupSize, symmetric: s.symmetric,
+    embedding_bits: s.embeddingBits, modules: s.modules,
+  };
+}
+
+/** config.json (with quantization_config) + model.safetensors (+ generation_config.json) of a quantized model. */
+export async function saveQuantizedCheckpoint(
+  model: QuantizableModel, dir: string, generationConfig?: Record<string, unknown>,
+): Promise<void> {
+  const settings = quantizationOf(model);
+  if (settings == null) throw new Error('saveQuantizedCheckpoint: the model is not quantized');
+  const entries = new Map<string, SafetensorsEntry>();
+  const add = async (name: string, v: LayerVariable) => {
+    const t = v.read();
+    entries.set(name, { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: t.shape, data: await t.data() as Float32Array | Int32Array });
+  };
+  for (const [name, variable] of model.namedLayerVariables()) {
+    const q = quantizedWeightOf(variable);
+    if (q == null) {
+      await add(name, variable);
+      continue;
+    }
+    await add(name, q.packed);
+    await add(`${name}_scale`, q.scales);
+    if (q.zeros != null) await add(`${name}_zero`, q.zeros);
+  }
+  const config = { ...model.config.toJSON(), [CONFIG_KEY]: quantizationConfigJSON(settings) };
+  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  if (generationConfig !== undefined) {
+    await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify(generationConfig, null, 2)}\n`);
+  }
+  await writeFile(path.join(dir, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+}
+
+/**
+ * Builds the model from config.json (quantization_config left out of its config), puts the packed
+ * weights in the quantized modules' places and writes the float ones. Keys in `ignoredKeys` (an
+ * untied head under a backbone-only model) may be in the file and are skipped.
+ */
+export async function loadQuantizedCheckpoint<M extends QuantizableModel>(
+  src: CheckpointSource, configJSON: Record<string, unknown>, build: (config: MambaConfig) => M,
+  ignoredKeys: string[], onProgress?: Parameters<CheckpointSource['read']>[1],
+): Promise<M> {
+  const settings = readQuantizationConfig(configJSON, src.location)!;
+  const { [CONFIG_KEY]: _, ...plain } = configJSON;
+  const bytes = await readOptional(src, WEIGHTS_FILE, onProgress);
+  if (bytes == null) throw new Error(`no ${WEIGHTS_FILE} at ${src.location} (quantized checkpoints are one file)`);
+  const tensors = parseSafetensors(bytes).tensors;
+  const generationBytes = await readOptional(src, 'generation_config.json');
+  const file = `${WEIGHTS_FILE} at ${src.location}`;
+  const used = new Set<string>();
+  const take = (name: string, dtypes: Set<string>, shape: number[]): SafeTensorInfo => {
+    const info = tensors.get(name);
+    if (info == null) throw new Error(`${file}: missing ${name}`);
+    if (!dtypes.has(info.dtype)) throw new Error(`${file}: ${name} is ${info.dtype}, expected ${[...dtypes].join(' or ')}`);
+    if (!tf.util.arraysEqual(info.shape, shape)) throw new Error(`${file}: ${name} is [${info.shape}], expected [${shape}]`);
+    used.add(name);
+    return info;
+  };
+
+  const model = build(MambaConfig.fromJSON(plain));
+  try {
+    const modules = quantizableModules(model);
+    const listed = new Set(settings.modules);
+    const wanted = modules.filter((m) => listed.has(m.path));
+    const notInModel = settings.modules.filter((p) => !modules.some((m) => m.path === p) && !ignoredKeys.includes(`${p}.weight`));
+    const notListed = modules.filter((m) => !listed.has(m.path)).map((m) => m.path);
+    if (notInModel.length > 0 || notListed.length > 0) {
+      throw new Error(`${CONFIG_KEY} at ${src.location} does not match the model: modules not in the model [${notInModel.join(', ')}], `
+        + `modules it leaves out [${notListed.join(', ')}]`);
+    }
+    for (const module of wanted) {
+      const layout = moduleLayout(module, settings);
+      const [rows, columns] = module.weight.shape as number[];
+      const groupShape = [rows, groupsPerRow(columns, layout.groupSize)];
+      const name = `${module.path}.weight`;
+      const packed = take(name, new Set(['I32']), [rows, wordsPerRow(columns, layout.bits)]);
+      const scales = take(`${name}_scale`, new Set(['F32']), groupShape);
+      const zeros = layout.symmetric ? null : take(`${name}_zero`, new Set(['F32']), groupShape);
+      // Copies: a view would keep the whole file's buffer alive.
+      installQuantized(module, layout, {
+        packed: (packed.values() as Int32Array).slice(), scales: scales.toFloat32().slice(), zeros: zeros?.toFloat32().slice() ?? null,
+      });
+    }
+    for (const [name, variable] of model.namedLayerVariables()) {
+      if (quantizedWeightOf(variable) != null) continue;
+      const info = take(name, FLOAT_DTYPES, variable.shape as number[]);
+      tf.tidy(() => { variable.write(tf.tensor(info.toFloat32().slice(), info.shape, 'float32')); });
+    }
+    const ignored = (k: string) => ignoredKeys.some((i) => k === i || k.startsWith(`${i}_`));
+    const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !ignored(k));
+    if (unexpected.length > 0) throw new Error(`${file}: unexpected tensors ${unexpected.join(', ')}`);
+    markQuantized(model, { ...settings, modules: wanted.map((m) => m.path) });
+    if (generationBytes != null) {
+      model.generationConfig = parseJSON(generationBytes, `generation_config.json at ${src.location}`) as Record<string, unknown>;
+    }
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}

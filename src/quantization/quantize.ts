@@ -1,0 +1,76 @@
+/**
+ * quantize(model, { bits, groupSize }): weight-only quantization in place. The projections
+ * (in_proj, x_proj, dt_proj, out_proj) and an untied LM head get `bits`-bit codes per group of
+ * `groupSize` along the input dim; the embedding table (read by a tied head too) gets
+ * `embeddingBits` codes, int8 by default, one group per row. Conv, norms, A_log, D and biases stay float32.
+ */
+import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from './format.js';
+import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules } from './modules.js';
+import { quantizeMatrix, type PackedMatrix } from './packing.js';
+
+export interface QuantizeOptions {
+  bits: QuantBits;
+  /** Codes per scale along the input dim (default 128); a multiple of 32 / bits. A shorter last group covers the rest. */
+  groupSize?: number;
+  /** One scale per group (default), or a scale and a float zero point. */
+  symmetric?: boolean;
+  /** The embedding table's codes (default 8, one group per row; 4 uses groupSize). */
+  embeddingBits?: QuantBits;
+}
+
+/** How a model was quantized: what quantization_config in config.json records. */
+export interface QuantizationSettings {
+  bits: QuantBits;
+  groupSize: number;
+  symmetric: boolean;
+  embeddingBits: QuantBits;
+  /** The quantized modules' HF paths. */
+  modules: string[];
+}
+
+const settingsOf = new WeakMap<QuantizableModel, QuantizationSettings>();
+
+/** The model's quantization, or null for a float model. */
+export function quantizationOf(model: QuantizableModel): QuantizationSettings | null {
+  return settingsOf.get(model) ?? null;
+}
+
+export function markQuantized(model: QuantizableModel, settings: QuantizationSettings): void {
+  settingsOf.set(model, settings);
+}
+
+/** The checked settings `options` ask for (modules still empty). */
+export function resolveQuantizeOptions(options: QuantizeOptions): QuantizationSettings {
+  const { bits, groupSize = 128, symmetric = true, embeddingBits = 8 } = options ?? {};
+  checkLayout('quantize', bits, groupSize);
+  checkLayout('quantize (embeddingBits)', embeddingBits, codesPerWord(embeddingBits));
+  if (typeof symmetric !== 'boolean') throw new Error(`quantize: symmetric must be a boolean, got ${String(symmetric)}`);
+  return { bits, groupSize, symmetric, embeddingBits, modules: [] };
+}
+
+/** The layout of one module: int8 embedding rows are one group (rounded up to whole words). */
+export function moduleLayout(module: QuantizableModule, s: QuantizationSettings): QuantLayout {
+  if (module.kind !== 'embedding') return { bits: s.bits, groupSize: s.groupSize, symmetric: s.symmetric };
+  if (s.embeddingBits === 4) return { bits: 4, groupSize: s.groupSize, symmetric: s.symmetric };
+  const hidden = (module.weight.shape as number[])[1];
+  return { bits: 8, groupSize: Math.ceil(hidden / 4) * 4, symmetric: s.symmetric };
+}
+
+/**
+ * Quantizes the model's weights in place; the float32 weights are disposed as each packed one
+ * replaces it. Async because it reads each weight back from its backend (webgpu reads only so).
+ */
+export async function quantize(model: QuantizableModel, options: QuantizeOptions): Promise<QuantizationSettings> {
+  const settings = resolveQuantizeOptions(options);
+  if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');
+  const modules = quantizableModules(model);
+  for (const module of modules) {
+    const layout = moduleLayout(module, settings);
+    const shape = module.weight.shape as [number, number];
+    const matrix: PackedMatrix = quantizeMatrix(await module.weight.read().data() as Float32Array, shape, layout);
+    installQuantized(module, layout, matrix);
+  }
+  const done = { ...settings, modules: modules.map((m) => m.path) };
+  markQuantized(model, done);
+  return done;
+}

@@ -1,0 +1,89 @@
+/**
+ * One quantized weight W [outFeatures, inFeatures]: its packed codes, scales and zero points as
+ * non-trainable variables of the layer that owned the float weight (so the layer's weight lists,
+ * tfjs-layers' dispose and fit see them), read through the QuantizedMatMul kernel or, for an
+ * embedding table, as dequantized gathered rows.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { dequantizePacked } from '../../custom-kernels/composite/quantized_matmul.js';
+import type { LayerVariable } from '../layers/layer_args.js';
+import { checkPackedWeightBackend, type PackedWeight, quantizedMatMul } from '../ops/quantized_matmul.js';
+import { type QuantLayout, groupsPerRow, wordsPerRow } from './format.js';
+import type { PackedMatrix } from './packing.js';
+
+/** tf.layers.Layer.addWeight, public at run time but protected in tfjs-layers' typings. */
+interface AddWeight {
+  addWeight(name: string, shape: number[], dtype: tf.DataType, initializer: ReturnType<typeof tf.initializers.zeros>,
+    regularizer: undefined, trainable: boolean): LayerVariable;
+}
+
+export class QuantizedWeight {
+  private constructor(
+    readonly shape: [number, number],
+    readonly layout: QuantLayout,
+    readonly packed: LayerVariable,
+    readonly scales: LayerVariable,
+    readonly zeros: LayerVariable | null,
+  ) {}
+
+  /**
+   * Adds the packed tensors to `owner` as weights `<name>.packed`, `<name>.scales` (and
+   * `<name>.zeros`), non-trainable: the packed base stays frozen. `name` is the module's HF path,
+   * so the tf.Variable names say which weight they are.
+   */
+  static create(
+    owner: tf.layers.Layer, name: string, shape: [number, number], layout: QuantLayout, matrix: PackedMatrix,
+  ): QuantizedWeight {
+    const [outFeatures, inFeatures] = shape;
+    const groupShape = [outFeatures, groupsPerRow(inFeatures, layout.groupSize)];
+    const add = (suffix: string, values: Int32Array | Float32Array, dims: number[], dtype: 'int32' | 'float32') => {
+      const variable = (owner as unknown as AddWeight)
+        .addWeight(`${name}.${suffix}`, dims, dtype, tf.initializers.zeros(), undefined, false);
+      tf.tidy(() => { variable.write(tf.tensor(values, dims, dtype)); });
+      return variable;
+    };
+    return new QuantizedWeight(shape, layout,
+      add('packed', matrix.packed, [outFeatures, wordsPerRow(inFeatures, layout.bits)], 'int32'),
+      add('scales', matrix.scales, groupShape, 'float32'),
+      matrix.zeros == null ? null : add('zeros', matrix.zeros, groupShape, 'float32'));
+  }
+
+  get inFeatures(): number {
+    return this.shape[1];
+  }
+
+  /** The tensors as the op takes them. */
+  tensors(): PackedWeight {
+    const { bits, groupSize } = this.layout;
+    return {
+      packed: this.packed.read(), scales: this.scales.read(), zeros: this.zeros?.read() ?? null,
+      bits, groupSize, inFeatures: this.inFeatures,
+    };
+  }
+
+  /** x @ W^T (+ b). */
+  linear(x: tf.Tensor, bias?: tf.Tensor | null): tf.Tensor {
+    return tf.tidy(() => {
+      const y = quantizedMatMul(x, this.tensors());
+      return bias == null ? y : tf.add(y, bias);
+    });
+  }
+
+  /** Rows of W for int ids [...] -> [..., inFeatures] float32; only the gathered rows are dequantized. */
+  gather(ids: tf.Tensor): tf.Tensor {
+    checkPackedWeightBackend('QuantizedWeight.gather');
+    return tf.tidy(() => {
+      const flat = tf.reshape(ids, [-1]);
+      const { packed, scales, zeros, bits, groupSize, inFeatures } = this.tensors();
+      const rows = dequantizePacked(tf.gather(packed, flat), tf.gather(scales, flat),
+        zeros == null ? null : tf.gather(zeros, flat), { bits, groupSize, inFeatures });
+      return tf.reshape(rows, [...ids.shape, inFeatures]);
+    });
+  }
+
+  /** Resident bytes of the packed tensors. */
+  get byteSize(): number {
+    return [this.packed, this.scales, this.zeros].reduce(
+      (n, v) => n + (v == null ? 0 : 4 * tf.util.sizeFromShape(v.shape as number[])), 0);
+  }
+}
