@@ -1,12 +1,15 @@
 /**
- * Choosing the next token on the device, so that a step reads back only the chosen ids: argmax for
- * greedy decoding, inverse-CDF sampling for doSample with one uniform per row from the seeded PRNG.
+ * Choosing the next token on the device, so that a step reads back only the chosen ids: the first
+ * maximum for greedy decoding, inverse-CDF sampling for doSample with one uniform per row from the
+ * seeded PRNG. Both avoid argMax, whose choice among ties is not defined on GPU backends.
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** int32 [batch]: the highest-scoring token of each row (the first on ties, as torch.argmax). */
+/** int32 [batch]: the highest-scoring token of each row, the first on ties (as torch.argmax). */
 export function greedyTokens(scores: tf.Tensor2D): tf.Tensor1D {
-  return tf.argMax(scores, -1) as tf.Tensor1D;
+  const V = scores.shape[1];
+  const isBest = tf.greaterEqual(scores, tf.max(scores, 1, true));
+  return tf.min(tf.where(isBest, tf.range(0, V, 1, 'int32'), tf.scalar(V, 'int32') as tf.Tensor), 1) as tf.Tensor1D;
 }
 
 /**
@@ -18,10 +21,11 @@ export function sampleTokens(scores: tf.Tensor2D, uniforms: Float32Array): tf.Te
   const [batch, V] = scores.shape;
   const probs = tf.softmax(scores);
   const cdf = tf.cumsum(probs, 1); // tfjs's Cumsum takes no negative axis
-  const total = cdf.slice([0, V - 1], [batch, 1]);
-  const threshold = tf.mul(tf.tensor2d(uniforms, [batch, 1]), total);
-  // argMax picks the first token past the threshold (key 3); if float rounding put the threshold at
-  // the very top, the first token with any probability (key 1) instead.
-  const key = tf.add(tf.mul(tf.cast(tf.greater(cdf, threshold), 'int32'), 2), tf.cast(tf.greater(probs, 0), 'int32'));
-  return tf.argMax(key, -1) as tf.Tensor1D;
+  const threshold = tf.mul(tf.tensor2d(uniforms, [batch, 1]), cdf.slice([0, V - 1], [batch, 1]));
+  // The cdf only grows, so the tokens at or below the threshold are a prefix and their count is the
+  // index of the drawn token; that token has a non-empty interval. Should rounding put the threshold
+  // at the very top, the last token with any probability is taken instead.
+  const drawn = tf.sum(tf.cast(tf.lessEqual(cdf, threshold), 'int32'), 1);
+  const lastPossible = tf.max(tf.where(tf.greater(probs, 0), tf.range(0, V, 1, 'int32'), tf.scalar(-1, 'int32') as tf.Tensor), 1);
+  return tf.minimum(drawn, lastPossible) as tf.Tensor1D;
 }

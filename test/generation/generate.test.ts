@@ -14,7 +14,16 @@ function rows(name: string): number[][] {
   return Array.from({ length: b }, (_, i) => Array.from(r.values.subarray(i * s, (i + 1) * s)));
 }
 
-describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, () => {
+/** Seeded sampling through every processor: the same tokens are expected on every backend. */
+const SAMPLING = { maxNewTokens: 30, doSample: true, seed: 11, temperature: 1.2, topP: 0.9, repetitionPenalty: 1.3, eosTokenId: null };
+const sampledOn = new Map<string, number[][]>();
+
+function expectSameSamplesAsCpu(backend: string, out: number[][]): void {
+  sampledOn.set(backend, out);
+  if (backend !== 'cpu' && sampledOn.has('cpu')) expect(out, `${backend} vs cpu`).to.deep.equal(sampledOn.get('cpu'));
+}
+
+describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
   let model: MambaForCausalLM;
   let prompt: tf.Tensor2D;
   before(async () => {
@@ -112,6 +121,10 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, () => {
     expect(a).to.deep.equal(b);
     expect(a).to.not.deep.equal(c);
     expect(a[0]).to.have.length(7 + 24);
+  });
+
+  it('seeded sampling gives the same tokens as on cpu', async () => {
+    expectSameSamplesAsCpu(backend, await model.generate(prompt, SAMPLING));
   });
 
   it('top-k = 1 sampling equals greedy, as does top-p that keeps one token', async () => {
@@ -238,3 +251,31 @@ function expectCacheClose(actual: MambaCache, expected: MambaCache, atol: number
   actual.convStates.forEach((s, i) => expectClose(`conv.${i}`, s.dataSync(), expected.convStates[i].dataSync(), atol));
   actual.ssmStates.forEach((s, i) => expectClose(`ssm.${i}`, s.dataSync(), expected.ssmStates[i].dataSync(), atol));
 }
+
+// WebGPU reads back asynchronously only (no dataSync in Node), so it gets the generation-level checks.
+describeBackends('generate on the tiny fixture', ['webgpu'], (backend) => {
+  let model: MambaForCausalLM;
+  let prompt: tf.Tensor2D;
+  before(async () => {
+    model = await MambaForCausalLM.fromPretrained(TINY);
+    prompt = refIds('generate.prompt_ids');
+  });
+  after(() => {
+    prompt?.dispose();
+    model?.dispose();
+  });
+
+  it('greedy and the left-padded batch equal HF', async () => {
+    expect(await model.generate(prompt, { maxNewTokens: 12 })).to.deep.equal(rows('generate.output_ids'));
+    const ids = refIds('batch_generate.input_ids');
+    const mask = refIds('batch_generate.attention_mask');
+    expect(await model.generate(ids, { attentionMask: mask, maxNewTokens: 12, prefillChunkSize: 4 }))
+      .to.deep.equal(rows('batch_generate.output_ids'));
+    tf.dispose([ids, mask]);
+  });
+
+  it('seeded sampling gives the same tokens as on cpu, leaking nothing', async () => {
+    const out = await expectNoLeaks(() => model.generate(prompt, SAMPLING));
+    expectSameSamplesAsCpu(backend, out);
+  });
+});

@@ -63,7 +63,7 @@ describeBackends('logits processors and sampling', ['cpu', 'wasm'], () => {
     logits.dispose();
   });
 
-  it('greedy takes the first maximum; sampling takes the token whose interval holds the uniform', () => {
+  it('greedy takes the first maximum (ties too); sampling takes the token whose interval holds the uniform', () => {
     const logits = tf.tensor2d([[1, 5, 5, 0]]);
     expect(values(greedyTokens(logits))).to.deep.equal([1]);
     const probs = tf.log(tf.tensor2d([[0.1, 0.2, 0.7], [0.1, 0.2, 0.7]])) as tf.Tensor2D;
@@ -72,6 +72,10 @@ describeBackends('logits processors and sampling', ['cpu', 'wasm'], () => {
     const filtered = tf.tensor2d([[NEG, 0, NEG, 0, NEG]]);
     expect(values(sampleTokens(filtered, Float32Array.from([0])))).to.deep.equal([1]);
     expect(values(sampleTokens(filtered, Float32Array.from([1 - 2 ** -24])))).to.deep.equal([3]);
+    // A threshold at the very top (what float rounding can give) takes the last possible token.
+    const top = tf.tensor2d([[NEG, 0, 0, NEG]]);
+    expect(values(sampleTokens(top, Float32Array.from([1])))).to.deep.equal([2]);
+    top.dispose();
     tf.dispose([logits, probs, filtered]);
   });
 
