@@ -1,13 +1,38 @@
 /**
- * QuantizedMatMul from public ops: the codes come out of the int32 words by integer arithmetic
- * (floorDiv by 2^shift, then mod 2^bits; both floor, so the sign bit of a word unpacks right), W is
- * dequantized as a transient float32 tensor, then one matMul. Backends with int32 stored as float32
- * (webgl) cannot hold the words exactly; src/ops/quantized_matmul.ts refuses them.
+ * QuantizedMatMul from public ops: the codes come out of the int32 words, W is dequantized as a
+ * transient float32 tensor, then one matMul. A word is only exact where int32 math is integer math:
+ * cpu and tensorflow divide exactly (floorDiv by 2^shift, then floor mod 2^bits), wasm's division
+ * goes through float32 but its BitwiseAnd is exact (each masked field, bits significant bits, is
+ * exact in float32 once cast). webgl and webgpu keep or compute int32 as float32: refused.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { QuantizedMatMul, type QuantizedMatMulAttrs } from '../../src/ops/kernel_names.js';
 import { optional, required } from './common.js';
+
+const EXACT_DIVISION = new Set(['cpu', 'tensorflow']);
+const EXACT_BITWISE_AND = new Set(['wasm']);
+
+/** Whether this file's ops unpack packed words exactly on `backend`. */
+export function unpacksExactly(backend: string): boolean {
+  return EXACT_DIVISION.has(backend) || EXACT_BITWISE_AND.has(backend);
+}
+
+/** Code i of every word, as float32. */
+function field(packed: tf.Tensor, i: number, bits: number, backend: string): tf.Tensor {
+  const shift = bits * i;
+  if (EXACT_DIVISION.has(backend)) {
+    const shifted = i === 0 ? packed : tf.floorDiv(packed, tf.scalar(2 ** shift, 'int32'));
+    return tf.cast(tf.mod(shifted, tf.scalar(2 ** bits, 'int32')), 'float32');
+  }
+  if (!EXACT_BITWISE_AND.has(backend)) {
+    throw new Error(`${QuantizedMatMul} (composite): the ${backend} backend cannot unpack int32 words exactly`);
+  }
+  // The top field's mask has the sign bit: a set top bit makes the masked value negative, 2^bits too low.
+  const masked = tf.cast(tf.bitwiseAnd(packed, tf.fill(packed.shape, (((1 << bits) - 1) << shift) | 0, 'int32')), 'float32');
+  const code = tf.mul(masked, 2 ** -shift);
+  return shift + bits === 32 ? tf.mod(code, 2 ** bits) : code;
+}
 
 /** W [rows, inFeatures] as float32 (also the quantized embedding lookup's, over gathered rows). */
 export function dequantizePacked(
@@ -16,10 +41,9 @@ export function dequantizePacked(
 ): tf.Tensor {
   const [N, words] = packed.shape;
   const perWord = 32 / bits;
-  const radix = tf.scalar(2 ** bits, 'int32');
-  const fields = Array.from({ length: perWord }, (_, i) =>
-    tf.mod(i === 0 ? packed : tf.floorDiv(packed, tf.scalar(2 ** (bits * i), 'int32')), radix));
-  const codes = tf.cast(tf.slice(tf.reshape(tf.stack(fields, 2), [N, words * perWord]), [0, 0], [N, inFeatures]), 'float32');
+  const backend = tf.getBackend();
+  const fields = Array.from({ length: perWord }, (_, i) => field(packed, i, bits, backend));
+  const codes = tf.slice(tf.reshape(tf.stack(fields, 2), [N, words * perWord]), [0, 0], [N, inFeatures]);
   const G = scales.shape[1]!;
   // Each group's value repeated over its columns, cut to inFeatures (the last group may be short).
   const perColumn = (t: tf.Tensor) => tf.slice(

@@ -4,6 +4,7 @@
  * dx = dy @ W is the same kernel with the weight transposed.
  */
 import * as tf from '@tensorflow/tfjs';
+import { quantizedMatMulConfig, unpacksExactly } from '../../custom-kernels/composite/quantized_matmul.js';
 import { type QuantBits, checkLayout, groupsPerRow, wordsPerRow } from '../quantization/format.js';
 import { ensureKernels } from './ensure_kernels.js';
 import { QuantizedMatMul, type QuantizedMatMulAttrs } from './kernel_names.js';
@@ -24,15 +25,20 @@ export interface PackedWeight {
   inFeatures: number;
 }
 
-/** Backends whose int32 tensors are float32 underneath, so a packed word loses its low bits. */
-const INEXACT_INT32_BACKENDS = new Set(['webgl']);
-
-/** The active backend's name, after refusing one that cannot hold packed int32 words exactly. */
-export function checkPackedWeightBackend(op: string): string {
+/**
+ * The active backend's name, after refusing one where packed words cannot be read exactly: one
+ * without a QuantizedMatMul kernel of its own whose int32 math is float32 (webgl, webgpu) gets
+ * the composite, which cannot unpack there. `composite`: the caller unpacks with the composite's ops.
+ */
+export function checkPackedWeightBackend(op: string, composite = false): string {
   const backend = tf.getBackend();
-  if (INEXACT_INT32_BACKENDS.has(backend)) {
-    throw new Error(`${op}: the ${backend} backend stores int32 as float32 and cannot hold packed weights exactly; `
-      + 'use cpu, wasm, webgpu or tensorflow (tfjs-node) for a quantized model');
+  ensureKernels(backend);
+  const kernel = tf.getKernel(QuantizedMatMul, backend);
+  const usesComposite = composite || kernel == null || kernel.kernelFunc === quantizedMatMulConfig.kernelFunc;
+  if (usesComposite && !unpacksExactly(backend)) {
+    throw new Error(`${op}: the ${backend} backend has no ${QuantizedMatMul} kernel, and the composite one unpacks `
+      + 'int32 words exactly only on cpu, wasm and tensorflow (webgl and webgpu compute int32 as float32); '
+      + 'run a quantized model on one of those');
   }
   return backend;
 }
@@ -72,11 +78,7 @@ export function quantizedMatMul(x: tf.Tensor, weight: PackedWeight, transposeWei
   if (x.shape[x.rank - 1] !== features) {
     throw new Error(`${OP}: 'x' must end in ${features} features, got shape [${x.shape}]`);
   }
-  const backend = checkPackedWeightBackend(OP);
-  ensureKernels(backend);
-  if (tf.getKernel(QuantizedMatMul, backend) == null) {
-    throw new Error(`${OP}: no ${QuantizedMatMul} kernel for the ${backend} backend`);
-  }
+  checkPackedWeightBackend(OP);
   return tf.tidy(() => {
     const lead = x.shape.slice(0, -1);
     const flat = x.rank === 2 ? x : x.reshape([-1, features]);

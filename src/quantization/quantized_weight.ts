@@ -71,7 +71,7 @@ export class QuantizedWeight {
 
   /** Rows of W for int ids [...] -> [..., inFeatures] float32; only the gathered rows are dequantized. */
   gather(ids: tf.Tensor): tf.Tensor {
-    checkPackedWeightBackend('QuantizedWeight.gather');
+    checkPackedWeightBackend('QuantizedWeight.gather', true);
     return tf.tidy(() => {
       const flat = tf.reshape(ids, [-1]);
       const { packed, scales, zeros, bits, groupSize, inFeatures } = this.tensors();
