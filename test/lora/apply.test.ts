@@ -4,7 +4,7 @@
  * bookkeeping do not touch kernels, so this runs on cpu alone.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -17,7 +17,7 @@ import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { MambaModel } from '../../src/model/mamba_model.js';
 import { describeBackends } from '../support/backends.js';
 import { expectClose, maxAbs } from '../support/compare.js';
-import { TINY } from '../support/reference.js';
+import { FIXTURES, TINY } from '../support/reference.js';
 
 const CONFIG = JSON.parse(readFileSync(`${TINY}/config.json`, 'utf8')) as Record<string, unknown>;
 const ALL = ['in_proj', 'x_proj', 'dt_proj', 'out_proj', 'conv1d', 'embeddings'];
@@ -159,6 +159,29 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
       const reloaded = tiny();
       await loadAdapter(reloaded, dir);
       expect(adapted(reloaded)).to.deep.equal(adapted(model));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loadAdapter refuses adapters it cannot run, naming the field', async () => {
+    const fixture = JSON.parse(await readFile(`${FIXTURES}lora-tiny/adapter_config.json`, 'utf8')) as Record<string, unknown>;
+    const weights = await readFile(`${FIXTURES}lora-tiny/adapter_model.safetensors`);
+    const dir = await mkdtemp(join(tmpdir(), 'lora-'));
+    try {
+      await writeFile(join(dir, 'adapter_model.safetensors'), weights);
+      for (const [change, error] of [
+        [{ peft_type: 'IA3' }, /peft_type is "IA3"; only LORA/],
+        [{ use_dora: true }, /DoRA \(use_dora: true\) is not supported/],
+        [{ init_lora_weights: 'pissa' }, /init_lora_weights "pissa" is not supported/],
+        [{ modules_to_save: ['lm_head'] }, /modules_to_save/],
+        [{ target_modules: ['in_proj'] }, /unexpected \[.*x_proj/],
+      ] as [Record<string, unknown>, RegExp][]) {
+        await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...fixture, ...change }));
+        const model = tiny();
+        await loadAdapter(model, dir).then(() => expect.fail('loaded'), (e: Error) => expect(e.message).to.match(error));
+        expect(model.trainableWeights.length, 'nothing applied').to.equal(model.namedLayerVariables().size);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
