@@ -71,6 +71,8 @@ function fileRouter(url: string | string[]): tf.io.IOHandler | null {
 export function registerFileRouter(): void {
   const inNode = typeof process !== 'undefined' && process.versions?.node != null;
   if (!inNode) return;
-  tf.io.registerSaveRouter(fileRouter);
-  tf.io.registerLoadRouter(fileRouter);
+  // tfjs' routers answer null for URLs they do not handle; its IORouter type leaves that out.
+  const router = fileRouter as Parameters<typeof tf.io.registerSaveRouter>[0];
+  tf.io.registerSaveRouter(router);
+  tf.io.registerLoadRouter(router);
 }
