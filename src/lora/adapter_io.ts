@@ -68,7 +68,8 @@ export async function loadAdapter(model: LoraModel, source: string, options: Ope
       + `missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
   }
   if (hasLora(model)) {
-    const layers = loraState(model, 'loadAdapter').layers;
+    const { layers, switches } = loraState(model, 'loadAdapter');
+    if (switches.merged) throw new Error('loadAdapter: the adapters are merged into the base weights; call unmergeLora first');
     const same = layers.length === plan.length && plan.every(({ module, settings }, i) =>
       layers[i].path === module.path && layers[i].settings.r === settings.r && layers[i].settings.scaling === settings.scaling);
     if (!same) throw new Error(`loadAdapter: the model already has LoRA adapters that differ from ${what}`);

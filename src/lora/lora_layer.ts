@@ -53,9 +53,9 @@ export abstract class LoraLayer implements Adapter {
     [specA, specB]: [LoraWeightSpec, LoraWeightSpec],
     private readonly switches: LoraSwitches,
   ) {
-    // Named by their PEFT path, so tf.Variable names (grads, optimizer state) say which weight they are.
     this.weightNames = LORA_WEIGHT_NAMES[module.kind];
-    // The weights join the adapted layer, so its trainableWeights (and fit, and dispose) include them.
+    // The weights join the adapted layer, so its trainableWeights (and fit, and dispose) include them;
+    // named by their PEFT path, so tf.Variable names (grads, optimizer state) say which weight they are.
     const owner = module.owner as unknown as AddWeight;
     const add = (spec: LoraWeightSpec, name: string) =>
       owner.addWeight(`${module.path}.${name}`, spec.shape, 'float32', spec.initializer, undefined, true);

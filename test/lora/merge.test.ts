@@ -99,11 +99,13 @@ describeBackends('LoRA: merge, unmerge, disable', ['cpu', 'wasm'], () => {
     expectClose('enabled after a throw', logitsOf(model, ids), ref('logits', REFERENCE).values, 1e-4);
   });
 
-  it('says what is wrong: no adapters, merged twice, disabled while merged', () => {
+  it('says what is wrong: no adapters, merged twice, disabled or loaded into while merged', async () => {
     expect(() => mergeLora(model)).to.throw(/no LoRA adapters; call applyLora or loadAdapter first/);
     applyLora(model, { r: 2, alpha: 2, targetModules: ['x_proj'] });
     mergeLora(model);
     expect(() => mergeLora(model)).to.throw(/already merged/);
     expect(() => disableAdapters(model, () => 0)).to.throw(/call unmergeLora first/);
+    await loadAdapter(model, `${FIXTURES}lora-tiny`).then(
+      () => expect.fail('loaded'), (e: Error) => expect(e.message).to.match(/call unmergeLora first/));
   });
 });
