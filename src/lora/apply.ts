@@ -30,7 +30,8 @@ export function applyLora(model: LoraModel, options: LoraOptions): void {
   if (hasLora(model)) throw new Error('applyLora: this model already has LoRA adapters (one adapter per model)');
   const config = resolveLoraConfig(options);
   const plan = planLora(model, config);
-  for (const variable of model.namedLayerVariables().values()) variable.trainable = false;
+  // model.weights, not namedLayerVariables: packed weights of a quantized model are frozen too.
+  for (const variable of model.weights) variable.trainable = false;
   const switches: LoraSwitches = { disabled: false, merged: false };
   const layers: LoraLayer[] = plan.map(({ module, settings }) => {
     const layer = new LAYER_CLASSES[module.kind](module, settings, config.initLoraWeights, switches);
