@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '../index.js';
 import './generate.js';
 import './run.js';
+import './bench.js';
 import { parseArgs } from './args.js';
 import { type CliIO, commandHelp, commands, UsageError } from './command.js';
 

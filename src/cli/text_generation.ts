@@ -42,7 +42,7 @@ export function generationOptions(args: ParsedArgs): GenerationOptions {
 }
 
 /** The backend named by --backend/--device (a number is a GPU: webgpu), else wasm or cpu. */
-async function selectBackend(flag: string | undefined): Promise<string> {
+export async function selectBackend(flag: string | undefined): Promise<string> {
   if (flag === undefined) return defaultBackend();
   const name = /^\d+$/.test(flag) ? 'webgpu' : flag;
   if (!['cpu', 'wasm', 'webgpu', 'tensorflow'].includes(name)) {

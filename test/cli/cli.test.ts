@@ -69,6 +69,13 @@ describe('mamba-tfjs CLI', function () {
     expect(a.stdout).to.equal(b.stdout);
   });
 
+  it('bench prints the markdown table of prefill and decode speed', async () => {
+    const r = await cli(['bench', '--model', saved.dir, '--backend', 'cpu', '--prefill', '8', '--decode', '3,20']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/\| prefill, batch 1 x 8, full logits \| [\d.,]+ \|/);
+    expect(r.stdout).to.match(/\| decode, batch 1, at position 3 \| [\d.,]+ \|/).and.match(/at position 20 \|/);
+  });
+
   const failures: [string, string[], number, RegExp][] = [
     ['a missing model', ['generate', '--model', '/no/such/model', '--backend', 'cpu', 'hi'], 1, /error: .*\/no\/such\/model/],
     ['a missing --model', ['generate', 'hi'], 2, /--model is required/],
@@ -77,6 +84,7 @@ describe('mamba-tfjs CLI', function () {
     ['an unknown command', ['chat'], 2, /unknown command 'chat'/],
     ['an unknown backend', ['generate', '--model', 'x', '--backend', 'tpu', 'hi'], 2, /--backend must be/],
     ['an unknown task', ['run', '--task', 'summarization', '--model', 'x'], 2, /--task must be one of text-generation/],
+    ['a bad bench list', ['bench', '--decode', '10,x'], 2, /--decode must be positive integers separated by commas, got '10,x'/],
   ];
   for (const [what, args, code, message] of failures) {
     it(`${what}: one line on stderr, exit ${code}`, async () => {
@@ -97,7 +105,7 @@ describe('mamba-tfjs CLI', function () {
   it('--help lists the commands and the flags', async () => {
     const top = await cli(['--help']);
     expect(top.code).to.equal(0);
-    expect(top.stdout).to.match(/generate/).and.match(/run/);
+    expect(top.stdout).to.match(/generate/).and.match(/run/).and.match(/bench/);
     const gen = await cli(['generate', '--help']);
     expect(gen.code).to.equal(0);
     expect(gen.stdout).to.match(/--max-new-tokens N/).and.match(/--backend, --device B/);

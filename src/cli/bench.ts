@@ -1,0 +1,73 @@
+/**
+ * `mamba-tfjs bench [--model SOURCE | --shape 130m] [--backend B]`: prefill and decode speed (the
+ * benchmarks of src/bench) as a markdown table on stdout, each measurement on stderr as it finishes.
+ */
+import { cpus } from 'node:os';
+import { benchDecode } from '../bench/decode.js';
+import { benchPrefill } from '../bench/prefill.js';
+import { reportMarkdown } from '../bench/report.js';
+import { BENCH_SHAPES, benchShape } from '../bench/shapes.js';
+import { MambaForCausalLM } from '../model/causal_lm.js';
+import { registerCommand, UsageError } from './command.js';
+import { createProgress } from './progress.js';
+import { GENERATION_FLAGS, selectBackend } from './text_generation.js';
+
+registerCommand({
+  name: 'bench',
+  summary: 'Measure prefill and decode speed (tokens/s) and print a markdown table.',
+  usage: 'bench [--model SOURCE | --shape 130m] [--backend B] [--prefill 128,512] [--decode 10,1000,10000] [--batch 1]',
+  flags: {
+    model: { type: 'string', metavar: 'SOURCE', help: 'a checkpoint to measure (speed does not depend on the weights\' values)' },
+    shape: { type: 'string', metavar: 'NAME', help: `random weights of a known shape: ${Object.keys(BENCH_SHAPES).join(', ')} (default: 130m)` },
+    backend: GENERATION_FLAGS.backend,
+    prefill: { type: 'string', metavar: 'LENGTHS', help: 'prompt lengths to prefill, comma-separated (default: 128,512)' },
+    decode: { type: 'string', metavar: 'POSITIONS', help: 'positions to decode at, comma-separated (default: 10,1000,10000)' },
+    batch: { type: 'int', metavar: 'N', help: 'batch size (default: 1)' },
+  },
+  async run(args, io) {
+    const f = args.flags;
+    if (f.model !== undefined && f.shape !== undefined) throw new UsageError('give --model or --shape, not both');
+    if (args.positionals.length > 0) throw new UsageError(`bench takes no arguments ('${args.positionals[0]}')`);
+    const prefillLengths = positiveList('prefill', (f.prefill as string | undefined) ?? '128,512');
+    const decodePositions = positiveList('decode', (f.decode as string | undefined) ?? '10,1000,10000');
+    const batch = (f.batch as number | undefined) ?? 1;
+    if (batch < 1) throw new UsageError(`--batch must be >= 1, got ${batch}`);
+    const shapeName = (f.shape as string | undefined) ?? '130m';
+    if (f.model === undefined && !(shapeName in BENCH_SHAPES)) {
+      throw new UsageError(`--shape must be one of ${Object.keys(BENCH_SHAPES).join(', ')}, got '${shapeName}'`);
+    }
+
+    const backend = await selectBackend(f.backend as string | undefined);
+    const progress = createProgress(io.stderr);
+    const model = f.model !== undefined
+      ? await MambaForCausalLM.fromPretrained(f.model as string, { onProgress: (p) => progress.download(p) })
+        .finally(() => progress.clear())
+      : new MambaForCausalLM({ config: benchShape(shapeName) });
+    try {
+      const prefill = [];
+      for (const seqLen of prefillLengths) {
+        prefill.push(await benchPrefill(model, seqLen, batch));
+        io.stderr.write(`prefill ${seqLen}: ${prefill.at(-1)!.tokensPerSecond.toFixed(1)} tokens/s\n`);
+      }
+      const decode = [];
+      for (const position of decodePositions) {
+        decode.push(await benchDecode(model, position, { batch }));
+        io.stderr.write(`decode at ${position}: ${decode.at(-1)!.tokensPerSecond.toFixed(1)} tokens/s\n`);
+      }
+      io.stdout.write(reportMarkdown({
+        date: new Date().toISOString().slice(0, 10), machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
+        backend, shape: (f.model as string | undefined) ?? shapeName, prefill, decode,
+      }));
+    } finally {
+      model.dispose();
+    }
+  },
+});
+
+function positiveList(flag: string, value: string): number[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isSafeInteger(n) || n < 1)) {
+    throw new UsageError(`--${flag} must be positive integers separated by commas, got '${value}'`);
+  }
+  return list;
+}
