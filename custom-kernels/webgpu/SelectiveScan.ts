@@ -1,6 +1,7 @@
 /**
  * The selective scan forward on WebGPU, parallel over (batch, channel) and over chunks of the sequence:
- *   1. pack A, D, deltaBias into one params buffer (scan_params.ts);
+ *   1. on devices with WebGPU's default 8 storage buffers, pack A, D, deltaBias into one buffer
+ *      (scan_params.ts);
  *   2. each (batch, chunk, channel) thread walks its chunk from a zero state: the chunk's end state
  *      and its sum of dt (the chunk's decay is exp(A * sum dt));
  *   3. each (batch, channel, state) thread chains the chunks from the initial state: every chunk's
@@ -8,14 +9,15 @@
  *   4. each (batch, chunk, channel) thread walks its chunk again from its start, writing y with the
  *      D skip and the silu(z) gate fused.
  * A sequence of one chunk (every decoding step) skips 2 and 3: the walk from the initial state gives
- * the last state directly. So 3 dispatches per call up to one chunk of tokens (see chunkLength), 5 above.
+ * the last state directly. So 2 dispatches per call up to one chunk of tokens (see chunkLength), 4 above
+ * (one more to pack the params on an 8-buffer device).
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { SelectiveScan, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
 import { disposeAll, FlatProgram, isAbsent } from './program.js';
-import { packScanParams, paramsColumns } from './scan_params.js';
-import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
+import { ScanParams, type ScanParamsUse } from './scan_params.js';
+import { type ScanDims, type ScanTensors, ScanWalkProgram } from './scan_walk.js';
 
 /**
  * The chunking: enough (batch, chunk, channel) threads to fill a large GPU, chunks no shorter than
@@ -41,11 +43,12 @@ export class ChunkEndProgram extends ScanWalkProgram {
   private readonly hasStart: boolean;
   private readonly withDtSum: boolean;
 
-  constructor(dims: ScanDims, chunkLen: number, softplus: boolean, hasStart: boolean, withDtSum: boolean) {
+  constructor(dims: ScanDims, params: ScanParams, chunkLen: number, softplus: boolean, hasStart: boolean,
+    withDtSum: boolean) {
     const chunks = Math.ceil(dims.seq / chunkLen);
     const { batch, dInner, dState } = dims;
-    super('scanChunkEnd', withDtSum ? [batch, chunks, dInner, dState + 1] : [batch, dInner, dState], hasStart ? ['start'] : [], dims, chunkLen,
-      softplus, [hasStart, withDtSum]);
+    super('scanChunkEnd', withDtSum ? [batch, chunks, dInner, dState + 1] : [batch, dInner, dState],
+      hasStart ? ['start'] : [], dims, params, [], chunkLen, softplus, [hasStart, withDtSum]);
     this.hasStart = hasStart;
     this.withDtSum = withDtSum;
   }
@@ -70,31 +73,37 @@ export class ChunkEndProgram extends ScanWalkProgram {
 /**
  * Chains the chunks' end states from the initial state: h_c+1 = exp(A * dtSum_c) * h_c + end_c.
  * Output: every chunk's start state [batch, chunks, dInner, dState], or only the last state
- * [batch, dInner, dState]. Inputs: ends (ChunkEndProgram with the dt sum), params, initialState?.
+ * [batch, dInner, dState]. Inputs: ends (ChunkEndProgram with the dt sum), the params, initialState?.
  */
 export class ChunkChainProgram extends FlatProgram {
   private readonly dims: ScanDims;
+  readonly params: ScanParamsUse;
   private readonly hasInitial: boolean;
   private readonly lastOnly: boolean;
 
-  constructor(dims: ScanDims, chunks: number, hasInitial: boolean, lastOnly: boolean) {
+  constructor(dims: ScanDims, params: ScanParams, chunks: number, hasInitial: boolean, lastOnly: boolean) {
     const { batch, dInner, dState } = dims;
+    const use = params.use(['a']);
     super('scanChunkChain', lastOnly ? [batch, dInner, dState] : [batch, chunks, dInner, dState],
-      ['ends', 'params', ...(hasInitial ? ['initial'] : [])], batch * dInner * dState, { chunks },
-      [dInner, dState, hasInitial, lastOnly]);
+      ['ends', ...use.names, ...(hasInitial ? ['initial'] : [])], batch * dInner * dState, { chunks },
+      [dInner, dState, use.key, hasInitial, lastOnly]);
     this.dims = dims;
+    this.params = use;
     this.hasInitial = hasInitial;
     this.lastOnly = lastOnly;
   }
 
+  protected helpers(): string {
+    return this.params.wgsl;
+  }
+
   protected body(): string {
     const { dInner, dState } = this.dims;
-    const p = paramsColumns(dState);
     return `
       let n = index % ${dState};
       let d = (index / ${dState}) % ${dInner};
       let b = index / (${dState} * ${dInner});
-      let a = params[d * ${p.stride} + n];
+      let a = aAt(d, n);
       var h = ${this.hasInitial ? 'initial[index]' : '0.0'};
       for (var c = 0; c < uniforms.chunks; c++) {
         let at = (b * uniforms.chunks + c) * ${dInner} + d;
@@ -110,16 +119,17 @@ export class ScanOutputProgram extends ScanWalkProgram {
   private readonly hasZ: boolean;
   private readonly hasStart: boolean;
 
-  constructor(dims: ScanDims, chunkLen: number, softplus: boolean, hasZ: boolean, hasStart: boolean,
-    outputShape: number[]) {
+  constructor(dims: ScanDims, params: ScanParams, chunkLen: number, softplus: boolean, hasZ: boolean,
+    hasStart: boolean, outputShape: number[]) {
     super('scanOutput', outputShape, ['cmat', ...(hasZ ? ['z'] : []), ...(hasStart ? ['start'] : [])], dims,
-      chunkLen, softplus, [hasZ, hasStart]);
+      params, ['skip'], chunkLen, softplus, [hasZ, hasStart]);
     this.hasZ = hasZ;
     this.hasStart = hasStart;
   }
 
   protected init(): string {
-    return this.hasStart ? this.loadStart() : '';
+    return `${this.hasStart ? this.loadStart() : ''}
+      let skipD = skipAt(d);`;
   }
 
   protected step(): string {
@@ -135,17 +145,6 @@ export class ScanOutputProgram extends ScanWalkProgram {
   }
 }
 
-/** The scan's tensors in the order the walk programs take them; empty ones are absent. */
-export interface ScanTensors {
-  u: TensorInfo;
-  delta: TensorInfo;
-  params: TensorInfo;
-  B: TensorInfo;
-  C: TensorInfo;
-  z: TensorInfo;
-  initialState: TensorInfo;
-}
-
 /**
  * Start state of every chunk: the initial state itself when there is one chunk (null when absent),
  * else chained through the chunks' end states. The caller disposes what it gets unless it is the
@@ -158,11 +157,13 @@ export function chunkStarts(backend: WebGPUBackend, t: ScanTensors, dims: ScanDi
   const hasInitial = !isAbsent(t.initialState);
   const initial = hasInitial ? [t.initialState] : [];
   if (chunks === 1) return { starts: hasInitial ? t.initialState : null, last: null };
-  const ends = new ChunkEndProgram(dims, chunkLen, softplus, false, true)
-    .run(backend, [t.u, t.delta, t.params, t.B]);
-  const starts = new ChunkChainProgram(dims, chunks, hasInitial, false).run(backend, [ends, t.params, ...initial]);
-  const last = lastToo
-    ? new ChunkChainProgram(dims, chunks, hasInitial, true).run(backend, [ends, t.params, ...initial]) : null;
+  const ends = new ChunkEndProgram(dims, t.params, chunkLen, softplus, false, true).runWalk(backend, t, []);
+  const chain = (lastOnly: boolean) => {
+    const program = new ChunkChainProgram(dims, t.params, chunks, hasInitial, lastOnly);
+    return program.run(backend, [ends, ...program.params.tensors, ...initial]);
+  };
+  const starts = chain(false);
+  const last = lastToo ? chain(true) : null;
   disposeAll(backend, [ends]);
   return { starts, last };
 }
@@ -172,12 +173,12 @@ export function scanForward(backend: WebGPUBackend, t: ScanTensors, dims: ScanDi
   yShape: number[]): [TensorInfo, TensorInfo] {
   const { starts, last } = chunkStarts(backend, t, dims, softplus, true);
   const chunkLen = chunkLength(dims);
-  const walk = [t.u, t.delta, t.params, t.B];
+  const start = starts != null ? [starts] : [];
   const hasZ = !isAbsent(t.z);
-  const y = new ScanOutputProgram(dims, chunkLen, softplus, hasZ, starts != null, yShape)
-    .run(backend, [...walk, t.C, ...(hasZ ? [t.z] : []), ...(starts != null ? [starts] : [])]);
-  const lastState = last ?? new ChunkEndProgram(dims, chunkLen, softplus, starts != null, false)
-    .run(backend, [...walk, ...(starts != null ? [starts] : [])]);
+  const y = new ScanOutputProgram(dims, t.params, chunkLen, softplus, hasZ, starts != null, yShape)
+    .runWalk(backend, t, [t.C, ...(hasZ ? [t.z] : []), ...start]);
+  const lastState = last ?? new ChunkEndProgram(dims, t.params, chunkLen, softplus, starts != null, false)
+    .runWalk(backend, t, start);
   if (starts != null && starts !== t.initialState) disposeAll(backend, [starts]);
   return [y, lastState];
 }
@@ -188,10 +189,10 @@ function selectiveScan(args: { inputs: Record<string, TensorInfo>; backend: WebG
   const { u, delta, A, B, C, D, z, deltaBias, initialState } = args.inputs;
   const [batch, seq, dInner] = u.shape;
   const dims = { batch, seq, dInner, dState: A.shape[1] };
-  const params = packScanParams(backend, A, D, deltaBias);
+  const params = new ScanParams(backend, A, D, deltaBias);
   const out = scanForward(backend, { u, delta, params, B, C, z, initialState }, dims, args.attrs.deltaSoftplus,
     u.shape);
-  disposeAll(backend, [params]);
+  params.dispose(backend);
   return out;
 }
 

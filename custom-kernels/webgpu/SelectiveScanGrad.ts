@@ -17,7 +17,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { SelectiveScanGrad, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
 import { columnSum } from './column_sum.js';
 import { disposeAll, emptyGradient, FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
-import { packScanParams, paramsColumns } from './scan_params.js';
+import { type ScanParam, ScanParams, type ScanParamsUse } from './scan_params.js';
 import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
 import { chunkLength, chunkStarts } from './SelectiveScan.js';
 
@@ -25,9 +25,9 @@ import { chunkLength, chunkStarts } from './SelectiveScan.js';
 class ScanStatesProgram extends ScanWalkProgram {
   private readonly hasStart: boolean;
 
-  constructor(dims: ScanDims, softplus: boolean, hasStart: boolean) {
+  constructor(dims: ScanDims, params: ScanParams, softplus: boolean, hasStart: boolean) {
     super('scanStates', [dims.batch, dims.seq + 1, dims.dInner, dims.dState], hasStart ? ['start'] : [], dims,
-      chunkLength(dims), softplus, [hasStart]);
+      params, [], chunkLength(dims), softplus, [hasStart]);
     this.hasStart = hasStart;
   }
 
@@ -54,31 +54,29 @@ class ScanStatesProgram extends ScanWalkProgram {
 }
 
 /**
- * The backward's other programs: a body over named inputs, with `dtAt(x, d)` (the step size at
- * flat [b, t, d] index x) and `preAt(x, d)` (delta + bias) when `delta` and `params` are inputs.
+ * The backward's other programs: a body over named inputs and the params it reads, with their
+ * accessors (scan_params.ts); reading delta and the bias, it has `dtAt(x, d)`, the step size at
+ * flat [b, t, d] index x, and `preAt(x, d)`, delta + bias.
  */
 class ScanGradProgram extends FlatProgram {
   private readonly code: string;
-  private readonly dims: ScanDims;
+  private readonly params: ScanParamsUse;
   private readonly softplus: boolean;
 
   constructor(name: string, outputShape: number[], inputs: string[], threads: number, dims: ScanDims,
-    softplus: boolean, code: string, key: unknown[] = []) {
-    super(name, outputShape, inputs, threads, { seqLen: dims.seq, batch: dims.batch },
-      [dims.dInner, dims.dState, softplus, ...key]);
+    params: ScanParamsUse, softplus: boolean, code: string) {
+    super(name, outputShape, [...inputs, ...params.names], threads, { seqLen: dims.seq, batch: dims.batch },
+      [dims.dInner, dims.dState, params.key, softplus]);
     this.code = code;
-    this.dims = dims;
+    this.params = params;
     this.softplus = softplus;
   }
 
   protected helpers(): string {
-    if (!this.variableNames.includes('delta')) return WGSL_ACTIVATIONS;
-    const p = paramsColumns(this.dims.dState);
-    return `${WGSL_ACTIVATIONS}
-      fn preAt(x : i32, d : i32) -> f32 { return delta[x] + params[d * ${p.stride} + ${p.bias}]; }
-      fn dtAt(x : i32, d : i32) -> f32 { return ${this.softplus ? 'softplus(preAt(x, d))' : 'preAt(x, d)'}; }
-      fn aAt(d : i32, n : i32) -> f32 { return params[d * ${p.stride} + n]; }
-      fn skipAt(d : i32) -> f32 { return params[d * ${p.stride} + ${p.skip}]; }`;
+    const withDelta = this.variableNames.includes('delta') ? `
+      fn preAt(x : i32, d : i32) -> f32 { return delta[x] + biasAt(d); }
+      fn dtAt(x : i32, d : i32) -> f32 { return ${this.softplus ? 'softplus(preAt(x, d))' : 'preAt(x, d)'}; }` : '';
+    return WGSL_ACTIVATIONS + this.params.wgsl + withDelta;
   }
 
   protected body(): string {
@@ -98,23 +96,27 @@ function selectiveScanGrad(
   const hasZ = !isAbsent(z);
   const scratch: TensorInfo[] = [];
   const keep = (t: TensorInfo) => { scratch.push(t); return t; };
-  const params = keep(packScanParams(backend, A, D, deltaBias));
-  const program = (name: string, shape: number[], inputs: [string, TensorInfo][], threads: number, code: string,
-    key: unknown[] = []) => new ScanGradProgram(name, shape, inputs.map(([n]) => n), threads, dims, softplus, code, key)
-    .run(backend, inputs.map(([, t]) => t));
+  const params = new ScanParams(backend, A, D, deltaBias);
+  const program = (name: string, shape: number[], inputs: [string, TensorInfo][], reads: ScanParam[], threads: number,
+    code: string) => {
+    const use = params.use(reads);
+    return new ScanGradProgram(name, shape, inputs.map(([n]) => n), threads, dims, use, softplus, code)
+      .run(backend, [...inputs.map(([, t]) => t), ...use.tensors]);
+  };
 
-  const { starts } = chunkStarts(backend, { u, delta, params, B, C, z, initialState }, dims, softplus, false);
+  const walk = { u, delta, params, B, C, z, initialState };
+  const { starts } = chunkStarts(backend, walk, dims, softplus, false);
   if (starts != null && starts !== initialState) keep(starts);
-  const hs = keep(new ScanStatesProgram(dims, softplus, starts != null)
-    .run(backend, [u, delta, params, B, ...(starts != null ? [starts] : [])]));
+  const hs = keep(new ScanStatesProgram(dims, params, softplus, starts != null)
+    .runWalk(backend, walk, starts != null ? [starts] : []));
   const bld = batch * seq * dInner;
-  const g = hasZ ? keep(program('scanGradGate', u.shape, [['dy', dy], ['z', z]], bld,
+  const g = hasZ ? keep(program('scanGradGate', u.shape, [['dy', dy], ['z', z]], [], bld,
     'result[index] = dy[index] * silu(z[index]);')) : dy;
   // Slot of h_t in hs for flat [b, t] row `row`: the row shifted by b + 1.
   const hsRow = (row: string) => `(${row} + ${row} / uniforms.seqLen + 1)`;
 
   const dhs = keep(program('scanGradAdjoint', [batch, seq, dInner, N],
-    [['delta', delta], ['params', params], ['cmat', C], ['g', g], ['dLast', dLastState]], batch * dInner * N, `
+    [['delta', delta], ['cmat', C], ['g', g], ['dLast', dLastState]], ['a', 'bias'], batch * dInner * N, `
       let n = index % ${N};
       let d = (index / ${N}) % ${dInner};
       let b = index / (${N} * ${dInner});
@@ -129,7 +131,7 @@ function selectiveScanGrad(
       }`));
 
   const du = program('scanGradU', u.shape,
-    [['g', g], ['delta', delta], ['params', params], ['bmat', B], ['dhs', dhs]], bld, `
+    [['g', g], ['delta', delta], ['bmat', B], ['dhs', dhs]], ['skip', 'bias'], bld, `
       let d = index % ${dInner};
       let row = index / ${dInner};
       var acc = 0.0;
@@ -137,7 +139,7 @@ function selectiveScanGrad(
       result[index] = g[index] * skipAt(d) + dtAt(index, d) * acc;`);
 
   const dDelta = program('scanGradDelta', u.shape,
-    [['delta', delta], ['params', params], ['u', u], ['bmat', B], ['hs', hs], ['dhs', dhs]], bld, `
+    [['delta', delta], ['u', u], ['bmat', B], ['hs', hs], ['dhs', dhs]], ['a', 'bias'], bld, `
       let d = index % ${dInner};
       let row = index / ${dInner};
       let dt = dtAt(index, d);
@@ -151,17 +153,17 @@ function selectiveScanGrad(
       result[index] = acc;`);
 
   const dz = hasZ ? program('scanGradZ', u.shape,
-    [['dy', dy], ['z', z], ['u', u], ['params', params], ['cmat', C], ['hs', hs]], bld, `
+    [['dy', dy], ['z', z], ['u', u], ['cmat', C], ['hs', hs]], ['skip'], bld, `
       let d = index % ${dInner};
       let row = index / ${dInner};
       let at = ${hsRow('row')} * ${dInner} + d;
-      var y = params[d * ${paramsColumns(N).stride} + ${paramsColumns(N).skip}] * u[index];
+      var y = skipAt(d) * u[index];
       for (var n = 0; n < ${N}; n++) { y += hs[at * ${N} + n] * cmat[row * ${N} + n]; }
       result[index] = dy[index] * y * siluGrad(z[index]);`) : emptyGradient(backend);
 
   const bln = batch * seq * N;
   const dB = program('scanGradB', B.shape,
-    [['dhs', dhs], ['delta', delta], ['params', params], ['u', u]], bln, `
+    [['dhs', dhs], ['delta', delta], ['u', u]], ['bias'], bln, `
       let n = index % ${N};
       let row = index / ${N};
       var acc = 0.0;
@@ -171,7 +173,7 @@ function selectiveScanGrad(
       }
       result[index] = acc;`);
 
-  const dC = program('scanGradC', C.shape, [['g', g], ['hs', hs]], bln, `
+  const dC = program('scanGradC', C.shape, [['g', g], ['hs', hs]], [], bln, `
       let n = index % ${N};
       let row = index / ${N};
       let at = ${hsRow('row')} * ${dInner};
@@ -180,7 +182,7 @@ function selectiveScanGrad(
       result[index] = acc;`);
 
   const dA = program('scanGradA', A.shape,
-    [['dhs', dhs], ['delta', delta], ['params', params], ['hs', hs]], dInner * N, `
+    [['dhs', dhs], ['delta', delta], ['hs', hs]], ['a', 'bias'], dInner * N, `
       let n = index % ${N};
       let d = index / ${N};
       let a = aAt(d, n);
@@ -195,7 +197,7 @@ function selectiveScanGrad(
   const dD = isAbsent(D) ? emptyGradient(backend) : columnSum(backend, [g, u]);
   const dBias = isAbsent(deltaBias) ? emptyGradient(backend) : columnSum(backend, [dDelta]);
   const dh0 = isAbsent(initialState) ? emptyGradient(backend) : program('scanGradInitial', initialState.shape,
-    [['delta', delta], ['params', params], ['dhs', dhs]], batch * dInner * N, `
+    [['delta', delta], ['dhs', dhs]], ['a', 'bias'], batch * dInner * N, `
       let n = index % ${N};
       let d = (index / ${N}) % ${dInner};
       let b = index / (${N} * ${dInner});
@@ -203,6 +205,7 @@ function selectiveScanGrad(
       result[index] = exp(dtAt(x, d) * aAt(d, n)) * dhs[x * ${N} + n];`);
 
   disposeAll(backend, scratch);
+  params.dispose(backend);
   return [du, dDelta, dA, dB, dC, dD, dz, dBias, dh0];
 }
 

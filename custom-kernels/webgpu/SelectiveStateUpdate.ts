@@ -1,13 +1,12 @@
 /**
  * One decoding step of the scan on WebGPU: the scan's programs over a one-token sequence starting
- * from `state` (x, dt, z [batch, dInner] are u, delta, z [batch, 1, dInner] in memory). Three
- * dispatches: the packed params, y, the new state.
+ * from `state` (x, dt, z [batch, dInner] are u, delta, z [batch, 1, dInner] in memory). Two
+ * dispatches, y and the new state (three on an 8-buffer device: the params are packed first).
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from '../../src/ops/kernel_names.js';
-import { disposeAll } from './program.js';
-import { packScanParams } from './scan_params.js';
+import { ScanParams } from './scan_params.js';
 import { scanForward } from './SelectiveScan.js';
 
 function selectiveStateUpdate(
@@ -16,10 +15,10 @@ function selectiveStateUpdate(
   const { backend } = args;
   const { state, x, dt, A, B, C, D, z, dtBias } = args.inputs;
   const [batch, dInner, dState] = state.shape;
-  const params = packScanParams(backend, A, D, dtBias);
+  const params = new ScanParams(backend, A, D, dtBias);
   const out = scanForward(backend, { u: x, delta: dt, params, B, C, z, initialState: state },
     { batch, seq: 1, dInner, dState }, args.attrs.dtSoftplus, x.shape);
-  disposeAll(backend, [params]);
+  params.dispose(backend);
   return out;
 }
 

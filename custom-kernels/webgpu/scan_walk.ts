@@ -2,10 +2,12 @@
  * The scan's inner loop as a program base: one thread per (batch, chunk, channel) walks its chunk of
  * the sequence with the dState states in registers, h = exp(dt * A) * h + dt * B_t * u_t, where
  * dt = softplus(delta + deltaBias) or delta + deltaBias. Subclasses add what happens before, at each
- * step and after. Inputs start with u, delta, params (see scan_params.ts), bmat.
+ * step and after. Inputs: u, delta, the params it reads (scan_params.ts), bmat, then the subclass's.
  */
+import type { TensorInfo } from '@tensorflow/tfjs';
 import { FlatProgram, WGSL_ACTIVATIONS } from './program.js';
-import { paramsColumns } from './scan_params.js';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import type { ScanParam, ScanParams, ScanParamsUse } from './scan_params.js';
 
 export interface ScanDims {
   batch: number;
@@ -14,29 +16,49 @@ export interface ScanDims {
   dState: number;
 }
 
-export const WALK_INPUTS = ['u', 'delta', 'params', 'bmat'];
+/** The scan's tensors; empty ones are absent. */
+export interface ScanTensors {
+  u: TensorInfo;
+  delta: TensorInfo;
+  params: ScanParams;
+  B: TensorInfo;
+  C: TensorInfo;
+  z: TensorInfo;
+  initialState: TensorInfo;
+}
 
 export abstract class ScanWalkProgram extends FlatProgram {
   protected readonly dims: ScanDims;
   private readonly softplus: boolean;
+  private readonly params: ScanParamsUse;
 
-  /** @param chunkLen steps per chunk; chunks = ceil(seq / chunkLen) threads per (batch, channel) */
+  /**
+   * @param chunkLen steps per chunk; chunks = ceil(seq / chunkLen) threads per (batch, channel)
+   * @param reads the params the subclass reads beyond A and deltaBias
+   */
   protected constructor(
-    name: string, outputShape: number[], inputs: string[], dims: ScanDims, chunkLen: number,
-    softplus: boolean, key: unknown[],
+    name: string, outputShape: number[], inputs: string[], dims: ScanDims, params: ScanParams, reads: ScanParam[],
+    chunkLen: number, softplus: boolean, key: unknown[],
   ) {
     const chunks = Math.ceil(dims.seq / chunkLen);
-    super(name, outputShape, [...WALK_INPUTS, ...inputs], dims.batch * chunks * dims.dInner,
-      { seqLen: dims.seq, chunks, chunkLen }, [dims.dInner, dims.dState, softplus, ...key]);
+    const use = params.use(['a', 'bias', ...reads]);
+    super(name, outputShape, ['u', 'delta', ...use.names, 'bmat', ...inputs], dims.batch * chunks * dims.dInner,
+      { seqLen: dims.seq, chunks, chunkLen }, [dims.dInner, dims.dState, use.key, softplus, ...key]);
     this.dims = dims;
+    this.params = use;
     this.softplus = softplus;
   }
 
   protected helpers(): string {
-    return WGSL_ACTIVATIONS;
+    return WGSL_ACTIVATIONS + this.params.wgsl;
   }
 
-  /** Before the loop: `h` is zeros, `d`, `c`, `b`, `skipD` are known. */
+  /** Runs over the scan's tensors and the subclass's `inputs`. */
+  runWalk(backend: WebGPUBackend, t: ScanTensors, inputs: TensorInfo[]): TensorInfo {
+    return this.run(backend, [t.u, t.delta, ...this.params.tensors, t.B, ...inputs]);
+  }
+
+  /** Before the loop: `h` is zeros, `d`, `c`, `b` are known. */
   protected abstract init(): string;
   /** After the update of step t: `row` = b * seq + t, `x` = row * dInner + d, `dt`. */
   protected abstract step(): string;
@@ -44,16 +66,14 @@ export abstract class ScanWalkProgram extends FlatProgram {
 
   protected body(): string {
     const { dInner, dState } = this.dims;
-    const p = paramsColumns(dState);
     const dt = this.softplus ? 'softplus(delta[x] + bias)' : 'delta[x] + bias';
     return `
       let d = index % ${dInner};
       let c = (index / ${dInner}) % uniforms.chunks;
       let b = index / (${dInner} * uniforms.chunks);
       var a : array<f32, ${dState}>;
-      for (var n = 0; n < ${dState}; n++) { a[n] = params[d * ${p.stride} + n]; }
-      let skipD = params[d * ${p.stride} + ${p.skip}];
-      let bias = params[d * ${p.stride} + ${p.bias}];
+      for (var n = 0; n < ${dState}; n++) { a[n] = aAt(d, n); }
+      let bias = biasAt(d);
       var h : array<f32, ${dState}>;
       ${this.init()}
       let tEnd = min((c + 1) * uniforms.chunkLen, uniforms.seqLen);

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { loadScanFixture } from '../support/scan_fixtures.js';
 import { webgpuKernelConfigs } from '../../custom-kernels/webgpu/index.js';
+import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
 import { ALL_KERNELS } from '../../src/ops/kernel_names.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
@@ -95,112 +96,120 @@ describeBackends('webgpu kernels', ['webgpu'], () => {
 
   after(() => console.log(`      max errors:\n${report.map((l) => `        ${l}`).join('\n')}`));
 
-  const scanShapes: [number, number, number, number][] = [
-    [1, 1, 8, 16], [3, 2, 8, 16], [1, 255, 8, 64], [3, 256, 8, 1], [1, 257, 16, 16], [3, 257, 4, 64],
-  ];
-  for (const [batch, seq, dInner, dState] of scanShapes) {
-    for (const full of [true, false]) {
-      const name = `scan b${batch} l${seq} d${dInner} n${dState}${full ? '' : ' bare'}`;
-      it(`${name}: y and lastState match the float64 reference`, async () => {
-        const c = randomScan(seq * 7 + dState + (full ? 1 : 0), batch, seq, dInner, dState, full);
-        const ref = scanRef(c);
-        await expectNoGpuLeaks(async () => {
-          const args = scanTensors(c);
-          const { y, lastState } = selectiveScan(args);
-          expectClose(`${name} y`, await y.data(), ref.y, 1e-4);
-          expectClose(`${name} lastState`, await lastState.data(), ref.last, 1e-4);
-          tf.dispose([y, lastState, ...Object.values(args).filter((v) => v instanceof tf.Tensor)]);
-        });
-      });
-    }
-  }
+  for (const packed of [false, true]) {
+    describe(packed ? 'scan params packed (8 storage buffers)' : 'scan params bound as they are', () => {
+      before(() => { scanParamsLayout.forcePacked = packed; });
+      after(() => { scanParamsLayout.forcePacked = false; });
 
-  for (const fixture of ['scan-basic', 'scan-h0']) {
-    it(`matches mamba_ssm on ${fixture}: y, lastState, every gradient`, async () => {
-      const f = loadScanFixture(fixture);
-      const fixtureNames = { u: 'u', delta: 'delta', A: 'A', B: 'B', C: 'C', D: 'D', z: 'z', deltaBias: 'delta_bias',
-        initialState: 'h0' } as const;
-      const names = (Object.keys(fixtureNames) as (keyof typeof fixtureNames)[]).filter((k) => f.has(fixtureNames[k]));
-      const xs = names.map((k) => f.get(fixtureNames[k])!);
-      const get = (key: string) => f.get(key)!;
-      await expectNoGpuLeaks(async () => {
-        const call = (...args: tf.Tensor[]) => selectiveScan({
-          ...Object.fromEntries(names.map((k, i) => [k, args[i]])) as unknown as Parameters<typeof selectiveScan>[0],
-          deltaSoftplus: true,
-        });
-        const { y, lastState } = call(...xs);
-        expectClose(`${fixture} y`, await y.data(), await get('out').data(), 1e-4);
-        expectClose(`${fixture} lastState`, await lastState.data(), await get('last_state').data(), 1e-4);
-        const grads = tf.grads((...args: tf.Tensor[]) => {
-          const r = call(...args);
-          return tf.add(tf.sum(tf.mul(r.y, get('grad_out'))), tf.sum(tf.mul(r.lastState, get('grad_last_state'))));
-        })(xs);
-        for (const [i, k] of names.entries()) {
-          expectClose(`${fixture} d${k}`, await grads[i].data(), await get(`grad.${fixtureNames[k]}`).data(), 1e-3);
+      const scanShapes: [number, number, number, number][] = [
+        [1, 1, 8, 16], [3, 2, 8, 16], [1, 255, 8, 64], [3, 256, 8, 1], [1, 257, 16, 16], [3, 257, 4, 64],
+      ];
+      for (const [batch, seq, dInner, dState] of scanShapes) {
+        for (const full of [true, false]) {
+          const name = `scan b${batch} l${seq} d${dInner} n${dState}${full ? '' : ' bare'}`;
+          it(`${name}: y and lastState match the float64 reference`, async () => {
+            const c = randomScan(seq * 7 + dState + (full ? 1 : 0), batch, seq, dInner, dState, full);
+            const ref = scanRef(c);
+            await expectNoGpuLeaks(async () => {
+              const args = scanTensors(c);
+              const { y, lastState } = selectiveScan(args);
+              expectClose(`${name} y`, await y.data(), ref.y, 1e-4);
+              expectClose(`${name} lastState`, await lastState.data(), ref.last, 1e-4);
+              tf.dispose([y, lastState, ...Object.values(args).filter((v) => v instanceof tf.Tensor)]);
+            });
+          });
         }
-        tf.dispose([y, lastState, ...grads]);
-      });
-      tf.dispose([...f.values()]);
-    });
-  }
+      }
 
-  const gradShapes: [number, number, number, number, boolean][] = [
-    [1, 1, 8, 16, true], [3, 2, 8, 16, false], [1, 255, 8, 64, true], [3, 256, 4, 1, true], [3, 257, 8, 16, true],
-    [2, 257, 4, 16, false], [1, 4097, 2, 16, true],
-  ];
-  for (const [batch, seq, dInner, dState, full] of gradShapes) {
-    const name = `scan grad b${batch} l${seq} d${dInner} n${dState}${full ? '' : ' bare'}`;
-    it(`${name}: every input's gradient matches the float64 reference`, async () => {
-      const c = randomScan(seq * 5 + dState, batch, seq, dInner, dState, full);
-      const r = rng(11);
-      const dy = fill(r, c.u.length, -1, 1);
-      const dLast = fill(r, batch * dInner * dState, -1, 1);
-      const ref = scanGradRef(c, dy, dLast);
-      await expectNoGpuLeaks(async () => {
-        const args = scanTensors(c);
-        const names = (['u', 'delta', 'A', 'B', 'C', 'D', 'z', 'deltaBias', 'initialState'] as const)
-          .filter((k) => args[k] != null);
-        const dyT = f32(dy, [batch, seq, dInner]);
-        const dLastT = f32(dLast, [batch, dInner, dState]);
-        const grads = tf.grads((...xs: tf.Tensor[]) => {
-          const { y, lastState } = selectiveScan({ ...args, ...Object.fromEntries(names.map((k, i) => [k, xs[i]])) });
-          return tf.add(tf.sum(tf.mul(y, dyT)), tf.sum(tf.mul(lastState, dLastT)));
-        })(names.map((k) => args[k]!));
-        for (const [i, k] of names.entries()) expectClose(`${name} d${k}`, await grads[i].data(), ref[k]!, 1e-3);
-        tf.dispose([...grads, dyT, dLastT, ...Object.values(args).filter((v) => v instanceof tf.Tensor)]);
-      });
-    });
-  }
-
-  it('scan over 4097 steps (small channels) matches the reference', async () => {
-    const c = randomScan(4097, 1, 4097, 4, 16);
-    const ref = scanRef(c);
-    const args = scanTensors(c);
-    const { y, lastState } = selectiveScan(args);
-    expectClose('scan l4097 y', await y.data(), ref.y, 1e-4);
-    expectClose('scan l4097 lastState', await lastState.data(), ref.last, 1e-4);
-    tf.dispose([y, lastState, ...Object.values(args).filter((v) => v instanceof tf.Tensor)]);
-  });
-
-  for (const [batch, dInner, dState, full] of [[1, 8, 16, true], [3, 16, 64, true], [2, 8, 1, false]] as const) {
-    const name = `step b${batch} d${dInner} n${dState}${full ? '' : ' bare'}`;
-    it(`${name}: selectiveStateUpdate matches the one-step reference`, async () => {
-      const c = randomScan(dState + batch, batch, 1, dInner, dState, full);
-      c.h0 = fill(rng(5), batch * dInner * dState, -1, 1);
-      const ref = scanRef(c);
-      await expectNoGpuLeaks(async () => {
-        const t = scanTensors(c);
-        const made: tf.Tensor[] = [];
-        const two = (x: tf.Tensor | undefined) => x && made[made.push(x.reshape([batch, -1])) - 1];
-        const { y, state } = selectiveStateUpdate({
-          state: t.initialState!, x: two(t.u)!, dt: two(t.delta)!, A: t.A, B: two(t.B)!, C: two(t.C)!,
-          D: t.D, z: two(t.z), dtBias: t.deltaBias, dtSoftplus: full,
+      for (const fixture of ['scan-basic', 'scan-h0']) {
+        it(`matches mamba_ssm on ${fixture}: y, lastState, every gradient`, async () => {
+          const f = loadScanFixture(fixture);
+          const fixtureNames = { u: 'u', delta: 'delta', A: 'A', B: 'B', C: 'C', D: 'D', z: 'z', deltaBias: 'delta_bias',
+            initialState: 'h0' } as const;
+          const names = (Object.keys(fixtureNames) as (keyof typeof fixtureNames)[]).filter((k) => f.has(fixtureNames[k]));
+          const xs = names.map((k) => f.get(fixtureNames[k])!);
+          const get = (key: string) => f.get(key)!;
+          await expectNoGpuLeaks(async () => {
+            const call = (...args: tf.Tensor[]) => selectiveScan({
+              ...Object.fromEntries(names.map((k, i) => [k, args[i]])) as unknown as Parameters<typeof selectiveScan>[0],
+              deltaSoftplus: true,
+            });
+            const { y, lastState } = call(...xs);
+            expectClose(`${fixture} y`, await y.data(), await get('out').data(), 1e-4);
+            expectClose(`${fixture} lastState`, await lastState.data(), await get('last_state').data(), 1e-4);
+            const grads = tf.grads((...args: tf.Tensor[]) => {
+              const r = call(...args);
+              return tf.add(tf.sum(tf.mul(r.y, get('grad_out'))), tf.sum(tf.mul(r.lastState, get('grad_last_state'))));
+            })(xs);
+            for (const [i, k] of names.entries()) {
+              expectClose(`${fixture} d${k}`, await grads[i].data(), await get(`grad.${fixtureNames[k]}`).data(), 1e-3);
+            }
+            tf.dispose([y, lastState, ...grads]);
+          });
+          tf.dispose([...f.values()]);
         });
-        expectClose(`${name} y`, await y.data(), ref.y, 1e-5);
-        expectClose(`${name} state`, await state.data(), ref.last, 1e-5);
-        tf.dispose([y, state, ...made]);
-        tf.dispose(Object.values(t).filter((v) => v instanceof tf.Tensor));
+      }
+
+      const gradShapes: [number, number, number, number, boolean][] = [
+        [1, 1, 8, 16, true], [3, 2, 8, 16, false], [1, 255, 8, 64, true], [3, 256, 4, 1, true], [3, 257, 8, 16, true],
+        [2, 257, 4, 16, false], [1, 4097, 2, 16, true],
+      ];
+      for (const [batch, seq, dInner, dState, full] of gradShapes) {
+        const name = `scan grad b${batch} l${seq} d${dInner} n${dState}${full ? '' : ' bare'}`;
+        it(`${name}: every input's gradient matches the float64 reference`, async () => {
+          const c = randomScan(seq * 5 + dState, batch, seq, dInner, dState, full);
+          const r = rng(11);
+          const dy = fill(r, c.u.length, -1, 1);
+          const dLast = fill(r, batch * dInner * dState, -1, 1);
+          const ref = scanGradRef(c, dy, dLast);
+          await expectNoGpuLeaks(async () => {
+            const args = scanTensors(c);
+            const names = (['u', 'delta', 'A', 'B', 'C', 'D', 'z', 'deltaBias', 'initialState'] as const)
+              .filter((k) => args[k] != null);
+            const dyT = f32(dy, [batch, seq, dInner]);
+            const dLastT = f32(dLast, [batch, dInner, dState]);
+            const grads = tf.grads((...xs: tf.Tensor[]) => {
+              const { y, lastState } = selectiveScan({ ...args, ...Object.fromEntries(names.map((k, i) => [k, xs[i]])) });
+              return tf.add(tf.sum(tf.mul(y, dyT)), tf.sum(tf.mul(lastState, dLastT)));
+            })(names.map((k) => args[k]!));
+            for (const [i, k] of names.entries()) expectClose(`${name} d${k}`, await grads[i].data(), ref[k]!, 1e-3);
+            tf.dispose([...grads, dyT, dLastT, ...Object.values(args).filter((v) => v instanceof tf.Tensor)]);
+          });
+        });
+      }
+
+      it('scan over 4097 steps (small channels) matches the reference', async () => {
+        const c = randomScan(4097, 1, 4097, 4, 16);
+        const ref = scanRef(c);
+        const args = scanTensors(c);
+        const { y, lastState } = selectiveScan(args);
+        expectClose('scan l4097 y', await y.data(), ref.y, 1e-4);
+        expectClose('scan l4097 lastState', await lastState.data(), ref.last, 1e-4);
+        tf.dispose([y, lastState, ...Object.values(args).filter((v) => v instanceof tf.Tensor)]);
       });
+
+      for (const [batch, dInner, dState, full] of [[1, 8, 16, true], [3, 16, 64, true], [2, 8, 1, false]] as const) {
+        const name = `step b${batch} d${dInner} n${dState}${full ? '' : ' bare'}`;
+        it(`${name}: selectiveStateUpdate matches the one-step reference`, async () => {
+          const c = randomScan(dState + batch, batch, 1, dInner, dState, full);
+          c.h0 = fill(rng(5), batch * dInner * dState, -1, 1);
+          const ref = scanRef(c);
+          await expectNoGpuLeaks(async () => {
+            const t = scanTensors(c);
+            const made: tf.Tensor[] = [];
+            const two = (x: tf.Tensor | undefined) => x && made[made.push(x.reshape([batch, -1])) - 1];
+            const { y, state } = selectiveStateUpdate({
+              state: t.initialState!, x: two(t.u)!, dt: two(t.delta)!, A: t.A, B: two(t.B)!, C: two(t.C)!,
+              D: t.D, z: two(t.z), dtBias: t.deltaBias, dtSoftplus: full,
+            });
+            expectClose(`${name} y`, await y.data(), ref.y, 1e-5);
+            expectClose(`${name} state`, await state.data(), ref.last, 1e-5);
+            tf.dispose([y, state, ...made]);
+            tf.dispose(Object.values(t).filter((v) => v instanceof tf.Tensor));
+          });
+        });
+      }
+
     });
   }
 
