@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
+import { generate } from '../../src/generation/generate.js';
 import { loraWeights } from '../../src/lora/adapter_io.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
@@ -112,6 +113,22 @@ describeBackends('LoRA: training', ['cpu', 'wasm'], () => {
     expectClose('cached logits', stepped.dataSync(), full.logits.dataSync(), 1e-4);
     tf.dispose([full.logits, stepped, ...parts]);
     cache.dispose();
+  });
+
+  it('generate (greedy) with adapters picks the argmax of the full forward at every step', async () => {
+    applyLora(model, { r: 4, alpha: 4, targetModules: ALL, initLoraWeights: false });
+    const prompt = ids.slice([0, 0], [2, 6]);
+    const generated = await generate(model, prompt, { maxNewTokens: 5, doSample: false, eosTokenId: null });
+    for (const row of generated) {
+      for (let t = 6; t < row.length; t++) {
+        const next = tf.tidy(() => {
+          const logits = model.forward(tf.tensor2d([row.slice(0, t)], [1, t], 'int32')).logits;
+          return logits.slice([0, t - 1, 0], [1, 1, -1]).reshape([-1]).argMax().dataSync()[0];
+        });
+        expect(row[t], `token ${t}`).to.equal(next);
+      }
+    }
+    prompt.dispose();
   });
 
   it('dropout acts only when training', () => {
