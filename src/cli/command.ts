@@ -1,6 +1,6 @@
 /**
  * The CLI's command table. A command lives in its own file and registers itself with one
- * `registerCommand` call; main.ts imports the file (one line) and dispatches to it.
+ * `registerCommand` call; commands.ts imports the file (one line) and dispatch.ts runs it.
  */
 import type { FlagSpec, ParsedArgs } from './args.js';
 

@@ -1,46 +1,9 @@
 #!/usr/bin/env node
-/**
- * The `mamba-tfjs` command. Each command is a file that registers itself; add one with an import
- * line below. Errors print as one line on stderr with a non-zero exit: 2 for a bad command line,
- * 1 for anything else (a missing model, a failed download).
- */
+/** The `mamba-tfjs` command (package.json `bin`). Commands are listed in commands.ts. */
 import * as tf from '@tensorflow/tfjs';
 import '../index.js';
-import './generate.js';
-import './run.js';
-import './bench.js';
-import { parseArgs } from './args.js';
-import { type CliIO, commandHelp, commands, UsageError } from './command.js';
-
-function mainHelp(): string {
-  const width = Math.max(...[...commands.keys()].map((name) => name.length));
-  const list = [...commands.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
-  return `usage: mamba-tfjs <command> [flags]\n\ncommands:\n${list}\n\n`
-    + 'mamba-tfjs <command> --help shows a command\'s flags.\n';
-}
-
-async function main(argv: readonly string[], io: CliIO): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    (name === undefined ? io.stderr : io.stdout).write(mainHelp());
-    return name === undefined ? 2 : 0;
-  }
-  const command = commands.get(name);
-  try {
-    if (!command) throw new UsageError(`unknown command '${name}'; commands: ${[...commands.keys()].join(', ')}`);
-    const args = parseArgs(rest, command.flags, command.name);
-    if (args.help) {
-      io.stdout.write(commandHelp(command));
-      return 0;
-    }
-    return (await command.run(args, io)) ?? 0;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    io.stderr.write(`mamba-tfjs${command ? ` ${command.name}` : ''}: error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-    return err instanceof UsageError ? 2 : 1;
-  }
-}
+import { runCli } from './dispatch.js';
 
 // Production mode: no debug checks, and no tfjs banners in the output.
 tf.enableProdMode();
-process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });

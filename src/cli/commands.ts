@@ -1,0 +1,4 @@
+/** Every CLI command: each file registers itself; add a command with one import line here. */
+import './generate.js';
+import './run.js';
+import './bench.js';
