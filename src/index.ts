@@ -32,7 +32,7 @@ export {
   MambaForCausalLM, type MambaForCausalLMArgs, type CausalLMForwardOptions, type CausalLMOutput,
 } from './model/causal_lm.js';
 export { causalLmLoss, IGNORE_INDEX } from './model/loss.js';
-export { type FromPretrainedOptions } from './model/pretrained.js';
+export { type FromPretrainedOptions, type PretrainedDtype } from './model/pretrained.js';
 export { MambaCache, type MambaCacheShape } from './generation/cache.js';
 export { type GenerationOptions } from './generation/generation_config.js';
 export { type Streamer } from './generation/streamer.js';
@@ -58,3 +58,9 @@ export { type LoraModel, TARGET_NAMES } from './lora/targets.js';
 export { loadAdapter, loraWeights, saveAdapter, type SaveAdapterOptions } from './lora/adapter_io.js';
 export { disableAdapters, mergeLora, unmergeLora } from './lora/merge.js';
 export { formatTrainableParameters, printTrainableParameters, trainableParameters } from './lora/trainable.js';
+export {
+  quantize, quantizationOf, type QuantizeOptions, type QuantizationSettings,
+} from './quantization/quantize.js';
+export { quantizeMatrix, dequantizeMatrix, type PackedMatrix } from './quantization/packing.js';
+export type { QuantBits, QuantLayout } from './quantization/format.js';
+export { quantizedMatMul, type PackedWeight } from './ops/quantized_matmul.js';

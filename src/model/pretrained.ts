@@ -12,8 +12,8 @@ export type PretrainedDtype = 'float32' | 'int8' | 'int4';
 
 export interface FromPretrainedOptions extends LoadCheckpointOptions {
   /**
-   * 'int8' / 'int4' quantize the projections and the LM head (groups of 128) and the embedding
-   * table (int8 rows) after loading. A quantized checkpoint loads as it was saved; by default
+   * 'int8' / 'int4' quantize the projections and the LM head (asymmetric, groups of 128) and
+   * the embedding table (int8 rows) after loading. A quantized checkpoint loads as it was saved; by default
    * a float one loads as float32.
    */
   dtype?: PretrainedDtype;

@@ -34,6 +34,8 @@ export function readQuantizationConfig(json: unknown, where: string): Quantizati
   if (!Array.isArray(c.modules) || !c.modules.every((m) => typeof m === 'string')) {
     throw new Error(`${what}: modules must be a list of module paths`);
   }
+  const missing = ['bits', 'group_size', 'symmetric', 'embedding_bits'].filter((k) => c[k] === undefined);
+  if (missing.length > 0) throw new Error(`${what}: missing ${missing.join(', ')}`);
   try {
     const settings = resolveQuantizeOptions({
       bits: c.bits as 8 | 4, groupSize: c.group_size as number, symmetric: c.symmetric as boolean,

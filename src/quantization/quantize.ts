@@ -12,7 +12,10 @@ export interface QuantizeOptions {
   bits: QuantBits;
   /** Codes per scale along the input dim (default 128); a multiple of 32 / bits. A shorter last group covers the rest. */
   groupSize?: number;
-  /** One scale per group (default), or a scale and a float zero point. */
+  /**
+   * false (default): a scale and a float zero point per group, codes spanning the group's
+   * [min, max] (torchao's int4 weight-only scheme); true: one scale, codes centred on zero.
+   */
   symmetric?: boolean;
   /** The embedding table's codes (default 8, one group per row; 4 uses groupSize). */
   embeddingBits?: QuantBits;
@@ -41,7 +44,7 @@ export function markQuantized(model: QuantizableModel, settings: QuantizationSet
 
 /** The checked settings `options` ask for (modules still empty). */
 export function resolveQuantizeOptions(options: QuantizeOptions): QuantizationSettings {
-  const { bits, groupSize = 128, symmetric = true, embeddingBits = 8 } = options ?? {};
+  const { bits, groupSize = 128, symmetric = false, embeddingBits = 8 } = options ?? {};
   checkLayout('quantize', bits, groupSize);
   checkLayout('quantize (embeddingBits)', embeddingBits, codesPerWord(embeddingBits));
   if (typeof symmetric !== 'boolean') throw new Error(`quantize: symmetric must be a boolean, got ${String(symmetric)}`);

@@ -80,10 +80,4 @@ export class QuantizedWeight {
       return tf.reshape(rows, [...ids.shape, inFeatures]);
     });
   }
-
-  /** Resident bytes of the packed tensors. */
-  get byteSize(): number {
-    return [this.packed, this.scales, this.zeros].reduce(
-      (n, v) => n + (v == null ? 0 : 4 * tf.util.sizeFromShape(v.shape as number[])), 0);
-  }
 }
