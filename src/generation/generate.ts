@@ -34,6 +34,7 @@ export async function* stream(
   }, promptLength, options);
   const { streamer, signal } = options;
   const promptRows = (await inputIds.array()) as number[][];
+  const inferredMask = mask == null ? maskFromPadding(promptRows, config.padTokenId, config.eosTokenIds) : null;
   const rng = config.doSample ? new Mulberry32(config.seed ?? Mulberry32.randomSeed()) : null;
   const finished = new FinishedRows(batch, config.eosTokenIds, config.padTokenId);
 
@@ -44,7 +45,7 @@ export async function* stream(
   try {
     streamer?.put(promptRows.flat());
     logits = await prefill(model, inputIds, cache, {
-      attentionMask: options.attentionMask, chunkSize: config.prefillChunkSize, signal,
+      attentionMask: mask ?? inferredMask ?? undefined, chunkSize: config.prefillChunkSize, signal,
       onProgress: options.onPrefillProgress,
     });
     for (let step = 0; logits != null && !signal?.aborted; step++) {
@@ -76,6 +77,7 @@ export async function* stream(
     throw err;
   } finally {
     logits?.dispose();
+    inferredMask?.dispose();
     processors.dispose();
     cache.dispose();
     if (!failed) streamer?.end();
@@ -89,6 +91,15 @@ export async function generate(
   const rows = (await inputIds.array()) as number[][];
   for await (const next of stream(model, inputIds, options)) next.forEach((id, row) => rows[row].push(id));
   return rows;
+}
+
+/**
+ * HF's mask when none is given: where the prompt holds the pad id and the pad id is not an eos id,
+ * its positions are padding; otherwise every position counts (null).
+ */
+function maskFromPadding(rows: number[][], padTokenId: number | null, eosTokenIds: number[]): tf.Tensor2D | null {
+  if (padTokenId == null || eosTokenIds.includes(padTokenId) || !rows.some((row) => row.includes(padTokenId))) return null;
+  return tf.tensor2d(rows.map((row) => row.map((id) => (id === padTokenId ? 0 : 1))), undefined, 'int32');
 }
 
 function uniforms(rng: Mulberry32, batch: number): Float32Array {

@@ -71,6 +71,25 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
     tf.dispose([ids, mask]);
   });
 
+  it('without a mask, pad ids in the prompt are padding when pad is not eos (as HF infers the mask)', async () => {
+    const ids = refIds('batch_generate.input_ids');
+    const prefillMasks: (number[] | null)[] = [];
+    const forward = model.backbone.forward;
+    model.backbone.forward = function (this: typeof model.backbone, input, options = {}) {
+      if (input.shape[1]! > 1) prefillMasks.push(options.attentionMask ? Array.from(options.attentionMask.dataSync()) : null);
+      return forward.call(this, input, options);
+    };
+    try {
+      expect(await model.generate(ids, { maxNewTokens: 12, padTokenId: 0, eosTokenId: 5 })).to.deep.equal(rows('batch_generate.output_ids'));
+      // pad = eos (the fixture's config): HF cannot tell padding from text and masks nothing.
+      await model.generate(ids, { maxNewTokens: 2 });
+    } finally {
+      model.backbone.forward = forward;
+    }
+    expect(prefillMasks).to.deep.equal([Array.from(ref('batch_generate.attention_mask').values), null]);
+    ids.dispose();
+  });
+
   it('the prefill cache equals HF\'s within 1e-4', () => {
     const ids = refIds('input_ids');
     const cache = model.backbone.createCache(2);
