@@ -73,9 +73,10 @@ async function generateTexts(
   // Left padding puts every row's last token in the last column; the mask hides the pad values.
   const padId = tokenizer.padTokenId ?? model.config.padTokenId ?? 0;
   const batch = padBatch(encoded, padId, 'left');
-  const ragged = new Set(encoded.map((ids) => ids.length)).size > 1;
   const inputIds = tf.tensor2d(batch.inputIds, undefined, 'int32');
-  const attentionMask = ragged ? tf.tensor2d(batch.attentionMask, undefined, 'int32') : undefined;
+  // Always the tokenizer's mask, as transformers' pipeline passes it: a pad id the text itself
+  // encodes to is then not taken for padding.
+  const attentionMask = tf.tensor2d(batch.attentionMask, undefined, 'int32');
   try {
     const sequences = await model.generate(inputIds, { ...generationOptions, attentionMask });
     const width = inputIds.shape[1];
@@ -89,6 +90,6 @@ async function generateTexts(
       return [{ generated_text: returnFullText ? texts[row] + continuation : continuation }];
     });
   } finally {
-    tf.dispose([inputIds, attentionMask ?? []]);
+    tf.dispose([inputIds, attentionMask]);
   }
 }
