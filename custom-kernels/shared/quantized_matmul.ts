@@ -1,8 +1,8 @@
 /**
  * QuantizedMatMul over typed arrays: x @ W^T straight from the packed codes (format in
- * src/quantization/format.ts). One row of codes is unpacked at a time, so float32 W never exists.
- * Per row and group: sum_k x_k (c_k - z) s = s (sum_k x_k c_k - z sum_k x_k), with the x sums
- * computed once; JS numbers make every sum float64.
+ * src/quantization/format.ts), so float32 W never exists. Per row and group:
+ * sum_k x_k (c_k - z) s = s (sum_k x_k c_k - z sum_k x_k), with the x sums computed once; JS
+ * numbers make every sum float64.
  */
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import {
@@ -45,29 +45,69 @@ function unpackRow(packed: Int32Array, row: number, words: number, bits: 8 | 4, 
   }
 }
 
+/**
+ * sum_k x_k c_k over the codes in words [word, word + count) of `packed`, x from `xo` on (x padded
+ * to whole words). Unpacking in the loop reads each weight once: what decoding (M = 1) is bound by.
+ */
+function dotPacked(x: Float32Array, xo: number, packed: Int32Array, word: number, count: number, bits: 8 | 4): number {
+  let dot = 0;
+  if (bits === 8) {
+    for (let j = 0, k = xo; j < count; j++, k += 4) {
+      const w = packed[word + j];
+      dot += x[k] * (w & 0xff) + x[k + 1] * ((w >>> 8) & 0xff) + x[k + 2] * ((w >>> 16) & 0xff) + x[k + 3] * (w >>> 24);
+    }
+  } else {
+    for (let j = 0, k = xo; j < count; j++, k += 8) {
+      const w = packed[word + j];
+      dot += x[k] * (w & 0xf) + x[k + 1] * ((w >>> 4) & 0xf) + x[k + 2] * ((w >>> 8) & 0xf)
+        + x[k + 3] * ((w >>> 12) & 0xf) + x[k + 4] * ((w >>> 16) & 0xf) + x[k + 5] * ((w >>> 20) & 0xf)
+        + x[k + 6] * ((w >>> 24) & 0xf) + x[k + 7] * (w >>> 28);
+    }
+  }
+  return dot;
+}
+
+/** Rows of x at or below this count read the packed words directly; more rows share one unpacked row of codes. */
+const FUSED_MAX_ROWS = 4;
+
 /** y [M, outFeatures] = x [M, inFeatures] @ W^T. `zeros` empty: symmetric. */
 export function quantizedMatMulImpl(
   x: Float32Array, packed: Int32Array, scales: Float32Array, zeros: Float32Array,
   { M, outFeatures: N, inFeatures: K, bits, groupSize }: QuantizedMatMulDims, y: Float32Array,
 ): void {
-  const words = Math.ceil(K * bits / 32);
+  const perWord = 32 / bits;
+  const words = Math.ceil(K / perWord);
+  const padded = words * perWord;
   const G = Math.ceil(K / groupSize);
+  const wordsPerGroup = groupSize / perWord;
   const mid = 1 << (bits - 1);
   const hasZeros = zeros.length > 0;
+  // x with each row padded to whole words (the padding codes are zero), and its sum per group.
+  const xp = new Float32Array(M * padded);
   const xSums = new Float64Array(M * G);
   for (let m = 0; m < M; m++) {
-    for (let k = 0; k < K; k++) xSums[m * G + Math.floor(k / groupSize)] += x[m * K + k];
+    for (let k = 0; k < K; k++) {
+      xp[m * padded + k] = x[m * K + k];
+      xSums[m * G + Math.floor(k / groupSize)] += x[m * K + k];
+    }
   }
-  const codes = new Float32Array(words * (32 / bits));
+  const fused = M <= FUSED_MAX_ROWS;
+  const codes = fused ? null : new Float32Array(padded);
   for (let n = 0; n < N; n++) {
-    unpackRow(packed, n, words, bits, codes);
+    if (codes) unpackRow(packed, n, words, bits, codes);
     for (let m = 0; m < M; m++) {
-      const xo = m * K;
+      const xo = m * padded;
       let acc = 0;
-      for (let g = 0, start = 0; g < G; g++, start += groupSize) {
-        const end = Math.min(start + groupSize, K);
-        let dot = 0;
-        for (let k = start; k < end; k++) dot += x[xo + k] * codes[k];
+      for (let g = 0; g < G; g++) {
+        const first = g * wordsPerGroup;
+        const count = Math.min(wordsPerGroup, words - first);
+        let dot: number;
+        if (codes) {
+          dot = 0;
+          for (let k = first * perWord, end = (first + count) * perWord; k < end; k++) dot += xp[xo + k] * codes[k];
+        } else {
+          dot = dotPacked(xp, xo + first * perWord, packed, n * words + first, count, bits);
+        }
         const zero = hasZeros ? zeros[n * G + g] : mid;
         acc += scales[n * G + g] * (dot - zero * xSums[m * G + g]);
       }
