@@ -74,7 +74,7 @@ function causalConv1dGrad(
     : dy;
   const dx = new ConvInputGradProgram(x.shape, width).run(backend, [g, weight]);
   const dweight = new ConvWeightGradProgram(x.shape, width).run(backend, [g, x]);
-  const dbias = hasBias ? columnSum(backend, [g]) : emptyGradient(backend);
+  const dbias = hasBias ? columnSum(backend, [g], bias.shape) : emptyGradient(backend);
   if (g !== dy) disposeAll(backend, [g]);
   return [dx, dweight, dbias];
 }

@@ -3,19 +3,19 @@
  * hs [batch, seq + 1, dInner, dState] (slot 0 the initial state; chunk-parallel, from the forward's
  * chunk starts), and the adjoint states into dhs [batch, seq, dInner, dState] by one reverse walk per
  * (batch, channel, state). Every gradient is then a map or a reduction over hs and dhs, one program
- * per gradient (tfjs' program runner writes one output), reductions over batch and sequence by one
- * thread per output element, no float atomics:
+ * per gradient (tfjs' program runner writes one output); reductions over channels by one thread per
+ * output element, over batch and sequence in two passes (column_sum.ts); no float atomics:
  *   du[b,t,d]    = g D + dt sum_n dh B                g = dy * silu(z), dt = softplus(delta + bias)
  *   ddelta[b,t,d]= softplus'(.) sum_n dh (A exp(dt A) h_t-1 + B u)
  *   dz[b,t,d]    = dy (<h_t, C_t> + D u) silu'(z)
  *   dB[b,t,n]    = sum_d dh dt u,    dC[b,t,n] = sum_d g h_t
- *   dA[d,n]      = sum_{b,t} dh dt exp(dt A) h_t-1,    dD, ddeltaBias: column sums
+ *   dA[d,n]      = sum_{b,t} dh dt exp(dt A) h_t-1,    dD = sum_{b,t} g u,    ddeltaBias = sum_{b,t} ddelta
  *   dh0[b,d,n]   = exp(dt_0 A) dh_0
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { SelectiveScanGrad, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
-import { columnSum } from './column_sum.js';
+import { columnSum, ROW_BLOCK } from './column_sum.js';
 import { disposeAll, emptyGradient, FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
 import { type ScanParam, ScanParams, type ScanParamsUse } from './scan_params.js';
 import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
@@ -181,21 +181,25 @@ function selectiveScanGrad(
       for (var d = 0; d < ${dInner}; d++) { acc += g[row * ${dInner} + d] * hs[(at + d) * ${N} + n]; }
       result[index] = acc;`);
 
-  const dA = program('scanGradA', A.shape,
-    [['dhs', dhs], ['delta', delta], ['hs', hs]], ['a', 'bias'], dInner * N, `
+  // dA in two passes: partial sums over blocks of ROW_BLOCK (b, t) rows, then over the blocks.
+  const rowBlocks = Math.ceil(batch * seq / ROW_BLOCK);
+  const dAPartial = keep(program('scanGradA', [rowBlocks, dInner, N],
+    [['dhs', dhs], ['delta', delta], ['hs', hs]], ['a', 'bias'], rowBlocks * dInner * N, `
       let n = index % ${N};
-      let d = index / ${N};
+      let d = (index / ${N}) % ${dInner};
+      let first = (index / (${N} * ${dInner})) * ${ROW_BLOCK};
       let a = aAt(d, n);
       var acc = 0.0;
-      for (var row = 0; row < uniforms.batch * uniforms.seqLen; row++) {
+      for (var row = first; row < min(first + ${ROW_BLOCK}, uniforms.batch * uniforms.seqLen); row++) {
         let x = row * ${dInner} + d;
         let dt = dtAt(x, d);
         acc += dhs[x * ${N} + n] * dt * exp(dt * a) * hs[((${hsRow('row')} - 1) * ${dInner} + d) * ${N} + n];
       }
-      result[index] = acc;`);
+      result[index] = acc;`));
+  const dA = columnSum(backend, [dAPartial], A.shape);
 
-  const dD = isAbsent(D) ? emptyGradient(backend) : columnSum(backend, [g, u]);
-  const dBias = isAbsent(deltaBias) ? emptyGradient(backend) : columnSum(backend, [dDelta]);
+  const dD = isAbsent(D) ? emptyGradient(backend) : columnSum(backend, [g, u], D.shape);
+  const dBias = isAbsent(deltaBias) ? emptyGradient(backend) : columnSum(backend, [dDelta], deltaBias.shape);
   const dh0 = isAbsent(initialState) ? emptyGradient(backend) : program('scanGradInitial', initialState.shape,
     [['delta', delta], ['dhs', dhs]], ['a', 'bias'], batch * dInner * N, `
       let n = index % ${N};
