@@ -6,11 +6,11 @@ import { GENERATION_FLAGS, generationOptions, loadGenerator, streamCompletion } 
 registerCommand({
   name: 'generate',
   summary: 'Generate a continuation of the prompt and stream it to stdout.',
-  usage: 'generate --model SOURCE [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--backend B] "prompt"',
+  usage: 'generate [--model SOURCE] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--backend B] "prompt"',
   flags: GENERATION_FLAGS,
   async run(args, io) {
     const prompt = args.positionals.join(' ');
-    if (prompt === '') throw new UsageError('generate needs a prompt: mamba-tfjs generate --model SOURCE "prompt"');
+    if (prompt === '') throw new UsageError('generate needs a prompt: mamba-tfjs generate [--model SOURCE] "prompt"');
     const options = generationOptions(args);
     const loaded = await loadGenerator(args, io);
     try {

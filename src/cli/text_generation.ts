@@ -8,10 +8,11 @@ import { pipeline, type TextGenerationPipeline } from '../pipeline.js';
 import { TextStreamer } from '../tokenizer/text_streamer.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { type CliIO, UsageError } from './command.js';
+import { PACKAGED_MODEL, packagedModelDir } from './packaged_model.js';
 import { createProgress, type Progress } from './progress.js';
 
 export const GENERATION_FLAGS: Record<string, FlagSpec> = {
-  model: { type: 'string', metavar: 'SOURCE', help: 'model folder, http(s) URL or Hub id (state-spaces/mamba-130m-hf)' },
+  model: { type: 'string', metavar: 'SOURCE', help: 'model folder, http(s) URL or Hub id (state-spaces/mamba-130m-hf); default: the packaged models/mamba-quotes' },
   'max-new-tokens': { type: 'int', metavar: 'N', help: 'tokens to generate (default: the checkpoint\'s, else up to 20 in all)' },
   'min-new-tokens': { type: 'int', metavar: 'N', help: 'no end-of-sequence before this many new tokens' },
   'do-sample': { type: 'boolean', help: 'sample instead of greedy decoding (implied by --temperature, --top-k, --top-p, --seed)' },
@@ -57,8 +58,8 @@ export interface LoadedGenerator {
 }
 
 export async function loadGenerator(args: ParsedArgs, io: CliIO): Promise<LoadedGenerator> {
-  const model = args.flags.model as string | undefined;
-  if (!model) throw new UsageError('--model is required (a model folder, URL or Hub id)');
+  const model = (args.flags.model as string | undefined) ?? packagedModelDir();
+  if (!model) throw new UsageError(`--model is required (a model folder, URL or Hub id): this package has no ${PACKAGED_MODEL}`);
   const progress = createProgress(io.stderr);
   await selectBackend(args.flags.backend as string | undefined);
   try {

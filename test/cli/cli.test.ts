@@ -8,6 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { runCli } from '../../src/cli/dispatch.js';
+import { packagedModelDir } from '../../src/cli/packaged_model.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { AutoTokenizer } from '../../src/tokenizer/auto_tokenizer.js';
 import { saveTinyTextModel, type TextModelDir } from '../generation/tiny_text_model.js';
@@ -111,7 +112,6 @@ describe('mamba-tfjs CLI', function () {
     });
 
     const failures: [string, string[], number, RegExp][] = [
-      ['a missing --model', ['generate', 'hi'], 2, /--model is required/],
       ['a missing prompt', ['generate', '--model', 'x'], 2, /generate needs a prompt/],
       ['a bad value', ['generate', '--model', 'x', '--top-p', 'high', 'hi'], 2, /--top-p must be a number, got 'high'/],
       ['an unknown command', ['chat'], 2, /unknown command 'chat'/],
@@ -125,6 +125,12 @@ describe('mamba-tfjs CLI', function () {
         expectOneLineError(await cli(args), code, message);
       });
     }
+
+    it('without --model runs the packaged model, or says --model is required when there is none', async () => {
+      const r = await cli(['generate', '--max-new-tokens', '3', '--backend', 'cpu', 'Love is']);
+      if (packagedModelDir()) expect(r.code, r.stderr).to.equal(0);
+      else expectOneLineError(r, 2, /--model is required .*: this package has no models\/mamba-quotes/);
+    });
 
     it('a value the generation config rejects names it', async () => {
       const r = await cli(['generate', '--model', saved.dir, '--top-p', '2', '--backend', 'cpu', 'hi']);

@@ -1,0 +1,31 @@
+/**
+ * The model that ships inside the npm package (models/mamba-quotes, trained by
+ * examples/train-quotes.ts): what the CLI runs when no --model is given, offline.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PACKAGED_MODEL = 'models/mamba-quotes';
+
+/**
+ * The packaged model's folder, found from this file up to the package root (src/cli in a checkout,
+ * dist/esm/src/cli once built); null when the package has none.
+ */
+export function packagedModelDir(from = dirname(fileURLToPath(import.meta.url))): string | null {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (isPackageRoot(dir)) {
+      const model = join(dir, PACKAGED_MODEL);
+      return existsSync(join(model, 'config.json')) ? model : null;
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+function isPackageRoot(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'mamba-tfjs';
+  } catch {
+    return false;
+  }
+}
