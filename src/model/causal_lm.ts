@@ -116,7 +116,7 @@ export class MambaForCausalLM extends tf.LayersModel {
   }
 
   /** Compiles with the causal LM loss unless another loss is given. */
-  override compile(args: tf.ModelCompileArgs): void {
+  override compile(args: Omit<tf.ModelCompileArgs, 'loss'> & Partial<Pick<tf.ModelCompileArgs, 'loss'>>): void {
     super.compile({ ...args, loss: args.loss ?? causalLmLoss });
   }
 
