@@ -15,7 +15,7 @@ const fmt = (n: number, digits = 1) => n.toLocaleString('en-US', { maximumFracti
 
 export function reportMarkdown(r: BenchReport): string {
   const lines = [
-    `### ${r.shape} shape, random float32 weights, \`${r.backend}\` backend`,
+    `### ${r.shape}, float32, \`${r.backend}\` backend`,
     '',
     `${r.date}, ${r.machine}`,
     '',

@@ -2,6 +2,7 @@
  * `mamba-tfjs bench [--model SOURCE | --shape 130m] [--backend B]`: prefill and decode speed (the
  * benchmarks of src/bench) as a markdown table on stdout, each measurement on stderr as it finishes.
  */
+import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { benchDecode } from '../bench/decode.js';
 import { benchPrefill } from '../bench/prefill.js';
@@ -15,7 +16,7 @@ import { GENERATION_FLAGS, selectBackend } from './text_generation.js';
 registerCommand({
   name: 'bench',
   summary: 'Measure prefill and decode speed (tokens/s) and print a markdown table.',
-  usage: 'bench [--model SOURCE | --shape 130m] [--backend B] [--prefill 128,512] [--decode 10,1000,10000] [--batch 1]',
+  usage: 'bench [--model SOURCE | --shape 130m] [--backend B] [--prefill 128,512] [--decode 10,1000,10000] [--batch 1] [--out FILE]',
   flags: {
     model: { type: 'string', metavar: 'SOURCE', help: 'a checkpoint to measure (speed does not depend on the weights\' values)' },
     shape: { type: 'string', metavar: 'NAME', help: `random weights of a known shape: ${Object.keys(BENCH_SHAPES).join(', ')} (default: 130m)` },
@@ -23,6 +24,8 @@ registerCommand({
     prefill: { type: 'string', metavar: 'LENGTHS', help: 'prompt lengths to prefill, comma-separated (default: 128,512)' },
     decode: { type: 'string', metavar: 'POSITIONS', help: 'positions to decode at, comma-separated (default: 10,1000,10000)' },
     batch: { type: 'int', metavar: 'N', help: 'batch size (default: 1)' },
+    machine: { type: 'string', metavar: 'TEXT', help: 'the machine named in the table (default: the CPU model)' },
+    out: { type: 'string', metavar: 'FILE', help: 'also write the table to FILE' },
   },
   async run(args, io) {
     const f = args.flags;
@@ -54,10 +57,13 @@ registerCommand({
         decode.push(await benchDecode(model, position, { batch }));
         io.stderr.write(`decode at ${position}: ${decode.at(-1)!.tokensPerSecond.toFixed(1)} tokens/s\n`);
       }
-      io.stdout.write(reportMarkdown({
-        date: new Date().toISOString().slice(0, 10), machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
+      const table = reportMarkdown({
+        date: new Date().toISOString().slice(0, 10),
+        machine: (f.machine as string | undefined) ?? `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
         backend, shape: (f.model as string | undefined) ?? shapeName, prefill, decode,
-      }));
+      });
+      io.stdout.write(table);
+      if (f.out !== undefined) await writeFile(f.out as string, table);
     } finally {
       model.dispose();
     }
