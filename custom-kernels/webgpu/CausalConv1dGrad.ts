@@ -1,13 +1,13 @@
 /**
  * Backward of the causal conv on WebGPU: g = dy (or dy * silu'(s), recomputing s), then
- * dx (one thread per element, the conv transposed), dweight (one thread per (channel, tap),
- * summing over batch and sequence) and dbias (a column sum of g).
+ * dx (one thread per element, the conv transposed), dweight (partial sums by (block of rows,
+ * channel, tap), then a column sum over the blocks) and dbias (a column sum of g).
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { CausalConv1dGrad, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
 import { CausalConv1dProgram } from './CausalConv1d.js';
-import { columnSum } from './column_sum.js';
+import { columnSum, ROW_BLOCK } from './column_sum.js';
 import { disposeAll, emptyGradient, FlatProgram, isAbsent } from './program.js';
 
 /** dx[b, t, d] = sum_k weight[d, k] * g[b, t + width - 1 - k, d]. Inputs: g, weight. */
@@ -34,28 +34,33 @@ class ConvInputGradProgram extends FlatProgram {
   }
 }
 
-/** dweight[d, k] = sum_{b, t} g[b, t, d] * x[b, t - width + 1 + k, d]. Inputs: g, x. */
+/**
+ * Partial sums of dweight[d, k] = sum_{b, t} g[b, t, d] * x[b, t - width + 1 + k, d] over blocks of
+ * ROW_BLOCK (b, t) rows: [blocks, channels, width]. Inputs: g, x.
+ */
 class ConvWeightGradProgram extends FlatProgram {
   private readonly channels: number;
   private readonly width: number;
 
   constructor(gShape: number[], width: number) {
     const [batch, seq, channels] = gShape;
-    super('conv1dWeightGrad', [channels, width], ['g', 'x'], channels * width, { batch, seqLen: seq },
-      [channels, width]);
+    const blocks = Math.ceil(batch * seq / ROW_BLOCK);
+    super('conv1dWeightGrad', [blocks, channels, width], ['g', 'x'], blocks * channels * width,
+      { rows: batch * seq, seqLen: seq }, [channels, width]);
     this.channels = channels;
     this.width = width;
   }
 
   protected body(): string {
     return `
-      let d = index / ${this.width};
-      let shift = ${this.width - 1} - index % ${this.width};
+      let k = index % ${this.width};
+      let d = (index / ${this.width}) % ${this.channels};
+      let first = (index / (${this.width} * ${this.channels})) * ${ROW_BLOCK};
+      let shift = ${this.width - 1} - k;
       var acc = 0.0;
-      for (var b = 0; b < uniforms.batch; b++) {
-        let row = b * uniforms.seqLen;
-        for (var t = shift; t < uniforms.seqLen; t++) {
-          acc += g[(row + t) * ${this.channels} + d] * x[(row + t - shift) * ${this.channels} + d];
+      for (var r = first; r < min(first + ${ROW_BLOCK}, uniforms.rows); r++) {
+        if (r % uniforms.seqLen >= shift) {
+          acc += g[r * ${this.channels} + d] * x[(r - shift) * ${this.channels} + d];
         }
       }
       result[index] = acc;`;
@@ -73,9 +78,10 @@ function causalConv1dGrad(
     ? new CausalConv1dProgram(x.shape, width, hasBias, 'siluGrad').run(backend, [x, weight, ...(hasBias ? [bias] : []), dy])
     : dy;
   const dx = new ConvInputGradProgram(x.shape, width).run(backend, [g, weight]);
-  const dweight = new ConvWeightGradProgram(x.shape, width).run(backend, [g, x]);
+  const partial = new ConvWeightGradProgram(x.shape, width).run(backend, [g, x]);
+  const dweight = columnSum(backend, [partial], weight.shape);
   const dbias = hasBias ? columnSum(backend, [g], bias.shape) : emptyGradient(backend);
-  if (g !== dy) disposeAll(backend, [g]);
+  disposeAll(backend, g === dy ? [partial] : [partial, g]);
   return [dx, dweight, dbias];
 }
 
