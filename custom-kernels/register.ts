@@ -21,6 +21,8 @@ import { causalConv1dUpdateConfig as wasmCausalConv1dUpdate } from './wasm/Causa
 import { unsortedSegmentSumConfig as wasmUnsortedSegmentSum } from './wasm/UnsortedSegmentSum.js';
 import { quantizedMatMulConfig as wasmQuantizedMatMul } from './wasm/QuantizedMatMul.js';
 import { webgpuKernelConfigs } from './webgpu/index.js';
+import { quantizedGatherConfig as webgpuQuantizedGather } from './webgpu/QuantizedGather.js';
+import { quantizedMatMulConfig as webgpuQuantizedMatMul } from './webgpu/QuantizedMatMul.js';
 
 const configs: KernelConfig[] = [
   cpuSelectiveScan, cpuSelectiveScanGrad, cpuSelectiveStateUpdate,
@@ -28,7 +30,7 @@ const configs: KernelConfig[] = [
   wasmSelectiveScan, wasmSelectiveScanGrad, wasmSelectiveStateUpdate,
   wasmCausalConv1d, wasmCausalConv1dGrad, wasmCausalConv1dUpdate, wasmUnsortedSegmentSum,
   cpuQuantizedMatMul, wasmQuantizedMatMul,
-  ...webgpuKernelConfigs,
+  ...webgpuKernelConfigs, webgpuQuantizedMatMul, webgpuQuantizedGather,
 ];
 
 for (const config of configs) {

@@ -98,3 +98,18 @@ export interface QuantizedMatMulAttrs extends NamedAttrMap {
   inFeatures: number;
   transposeWeight: boolean;
 }
+
+/**
+ * Rows of a packed weight (QuantizedMatMul's format), dequantized: the quantized embedding lookup.
+ * inputs:  indices [T] int32 (in [0, rows)); packed [rows, ceil(inFeatures * bits / 32)] int32;
+ *          scales, zeros [rows, ceil(inFeatures / groupSize)] float32 (zeros may be empty)
+ * attrs:   bits, groupSize, inFeatures
+ * outputs: y [T, inFeatures] float32, y[t, k] = W[indices[t], k]
+ */
+export const QuantizedGather = 'MambaQuantizedGather';
+
+export interface QuantizedGatherAttrs extends NamedAttrMap {
+  bits: 8 | 4;
+  groupSize: number;
+  inFeatures: number;
+}

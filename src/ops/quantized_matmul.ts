@@ -4,6 +4,7 @@
  * dx = dy @ W is the same kernel with the weight transposed.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { KernelConfig } from '@tensorflow/tfjs';
 import { quantizedMatMulConfig, unpacksExactly } from '../../custom-kernels/composite/quantized_matmul.js';
 import { type QuantBits, checkLayout, groupsPerRow, wordsPerRow } from '../quantization/format.js';
 import { ensureKernels } from './ensure_kernels.js';
@@ -25,22 +26,33 @@ export interface PackedWeight {
   inFeatures: number;
 }
 
+/** Checks the tensors against the layout; returns outFeatures. */
+export function checkPackedWeight(op: string, { packed, scales, zeros, bits, groupSize, inFeatures }: PackedWeight): number {
+  checkLayout(op, bits, groupSize);
+  if (!(packed instanceof tf.Tensor) || packed.rank !== 2 || packed.dtype !== 'int32') {
+    throw new Error(`${op}: 'packed' must be an int32 tf.Tensor of rank 2`);
+  }
+  if (packed.isDisposed) throw new Error(`${op}: 'packed' is disposed`);
+  const outFeatures = packed.shape[0];
+  checkShape(op, 'packed', packed, [outFeatures, wordsPerRow(inFeatures, bits)]);
+  const groupShape = [outFeatures, groupsPerRow(inFeatures, groupSize)];
+  checkShape(op, 'scales', checkTensor(op, 'scales', scales, 2), groupShape);
+  if (zeros != null) checkShape(op, 'zeros', checkTensor(op, 'zeros', zeros, 2), groupShape);
+  return outFeatures;
+}
+
 /**
- * The active backend's name, after refusing one where packed words cannot be read exactly: one
- * without a QuantizedMatMul kernel of its own whose int32 math is float32 (webgl, webgpu) gets
- * the composite, which cannot unpack there. `composite`: the caller unpacks with the composite's ops.
+ * Refuses a backend where `kernelName` would unpack packed words inexactly: one without a kernel
+ * of its own, so on the composite, whose int32 math is float32 (webgl; webgpu for a kernel it lacks).
  */
-export function checkPackedWeightBackend(op: string, composite = false): string {
+export function checkPackedWeightBackend(op: string, kernelName: string, composite: KernelConfig['kernelFunc']): void {
   const backend = tf.getBackend();
   ensureKernels(backend);
-  const kernel = tf.getKernel(QuantizedMatMul, backend);
-  const usesComposite = composite || kernel == null || kernel.kernelFunc === quantizedMatMulConfig.kernelFunc;
-  if (usesComposite && !unpacksExactly(backend)) {
-    throw new Error(`${op}: the ${backend} backend has no ${QuantizedMatMul} kernel, and the composite one unpacks `
+  if (tf.getKernel(kernelName, backend)?.kernelFunc === composite && !unpacksExactly(backend)) {
+    throw new Error(`${op}: the ${backend} backend has no ${kernelName} kernel, and the composite one unpacks `
       + 'int32 words exactly only on cpu, wasm and tensorflow (webgl and webgpu compute int32 as float32); '
-      + 'run a quantized model on one of those');
+      + 'run a quantized model on one of those or on webgpu');
   }
-  return backend;
 }
 
 tf.registerGradient({
@@ -61,16 +73,7 @@ tf.registerGradient({
  */
 export function quantizedMatMul(x: tf.Tensor, weight: PackedWeight, transposeWeight = false): tf.Tensor {
   const { packed, scales, zeros, bits, groupSize, inFeatures } = weight;
-  checkLayout(OP, bits, groupSize);
-  if (!(packed instanceof tf.Tensor) || packed.rank !== 2 || packed.dtype !== 'int32') {
-    throw new Error(`${OP}: 'packed' must be an int32 tf.Tensor of rank 2`);
-  }
-  if (packed.isDisposed) throw new Error(`${OP}: 'packed' is disposed`);
-  const outFeatures = packed.shape[0];
-  checkShape(OP, 'packed', packed, [outFeatures, wordsPerRow(inFeatures, bits)]);
-  const groupShape = [outFeatures, groupsPerRow(inFeatures, groupSize)];
-  checkShape(OP, 'scales', checkTensor(OP, 'scales', scales, 2), groupShape);
-  if (zeros != null) checkShape(OP, 'zeros', checkTensor(OP, 'zeros', zeros, 2), groupShape);
+  const outFeatures = checkPackedWeight(OP, weight);
   if (!(x instanceof tf.Tensor) || x.rank < 1 || x.dtype !== 'float32' || x.isDisposed) {
     throw new Error(`${OP}: 'x' must be a float32 tf.Tensor of rank >= 1`);
   }
@@ -78,7 +81,7 @@ export function quantizedMatMul(x: tf.Tensor, weight: PackedWeight, transposeWei
   if (x.shape[x.rank - 1] !== features) {
     throw new Error(`${OP}: 'x' must end in ${features} features, got shape [${x.shape}]`);
   }
-  checkPackedWeightBackend(OP);
+  checkPackedWeightBackend(OP, QuantizedMatMul, quantizedMatMulConfig.kernelFunc);
   return tf.tidy(() => {
     const lead = x.shape.slice(0, -1);
     const flat = x.rank === 2 ? x : x.reshape([-1, features]);

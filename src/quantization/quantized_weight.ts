@@ -2,12 +2,12 @@
  * One quantized weight W [outFeatures, inFeatures]: its packed codes, scales and zero points as
  * non-trainable variables of the layer that owned the float weight (so the layer's weight lists,
  * tfjs-layers' dispose and fit see them), read through the QuantizedMatMul kernel or, for an
- * embedding table, as dequantized gathered rows.
+ * embedding table, the QuantizedGather kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { dequantizePacked } from '../../custom-kernels/composite/quantized_matmul.js';
 import type { LayerVariable } from '../layers/layer_args.js';
-import { checkPackedWeightBackend, type PackedWeight, quantizedMatMul } from '../ops/quantized_matmul.js';
+import { quantizedGather } from '../ops/quantized_gather.js';
+import { type PackedWeight, quantizedMatMul } from '../ops/quantized_matmul.js';
 import { type QuantLayout, groupsPerRow, wordsPerRow } from './format.js';
 import type { PackedMatrix } from './packing.js';
 
@@ -71,13 +71,6 @@ export class QuantizedWeight {
 
   /** Rows of W for int ids [...] -> [..., inFeatures] float32; only the gathered rows are dequantized. */
   gather(ids: tf.Tensor): tf.Tensor {
-    checkPackedWeightBackend('QuantizedWeight.gather', true);
-    return tf.tidy(() => {
-      const flat = tf.reshape(ids, [-1]);
-      const { packed, scales, zeros, bits, groupSize, inFeatures } = this.tensors();
-      const rows = dequantizePacked(tf.gather(packed, flat), tf.gather(scales, flat),
-        zeros == null ? null : tf.gather(zeros, flat), { bits, groupSize, inFeatures });
-      return tf.reshape(rows, [...ids.shape, inFeatures]);
-    });
+    return quantizedGather(ids, this.tensors());
   }
 }

@@ -23,11 +23,12 @@ const TEXT_SHAPE: MambaConfigInit = {
 };
 const IDS = [[1, 17, 250, 3, 999, 42, 7, 1500], [5, 6, 7, 8, 9, 10, 11, 2047]];
 
-function logits(model: MambaForCausalLM, ids: number[][]): Float32Array {
-  return tf.tidy(() => {
-    const out = model.forward(tf.tensor2d(ids, undefined, 'int32')).logits;
-    return out.dataSync() as Float32Array;
-  });
+async function logits(model: MambaForCausalLM, ids: number[][]): Promise<Float32Array> {
+  const input = tf.tensor2d(ids, undefined, 'int32');
+  const out = model.forward(input).logits;
+  const values = await out.data() as Float32Array;
+  tf.dispose([input, out]);
+  return values;
 }
 
 async function tinyQuantized(options: QuantizeOptions): Promise<MambaForCausalLM> {
@@ -36,13 +37,13 @@ async function tinyQuantized(options: QuantizeOptions): Promise<MambaForCausalLM
   return model;
 }
 
-describeBackends('quantized models', ['cpu', 'wasm', 'composite:cpu'], () => {
+describeBackends('quantized models', ['cpu', 'wasm', 'composite:cpu', 'webgpu'], () => {
   const tinyIds = [[0, 11, 23, 95, 4, 60, 7], [3, 3, 80, 1, 42, 2, 9]];
   let float: MambaForCausalLM;
   let floatLogits: Float32Array;
   before(async () => {
     float = await MambaForCausalLM.fromPretrained(TINY);
-    floatLogits = logits(float, tinyIds);
+    floatLogits = await logits(float, tinyIds);
   });
   after(() => float.dispose());
 
@@ -50,8 +51,8 @@ describeBackends('quantized models', ['cpu', 'wasm', 'composite:cpu'], () => {
     const model = await tinyQuantized({ bits: 8 });
     const hfIds = refIds('input_ids');
     const ids = await hfIds.array() as number[][];
-    expectClose('int8 logits, reference input', logits(model, ids), logits(float, ids), 2e-2);
-    expect(expectClose('int8 logits', logits(model, tinyIds), floatLogits, 2e-2)).to.be.above(0);
+    expectClose('int8 logits, reference input', await logits(model, ids), await logits(float, ids), 2e-2);
+    expect(expectClose('int8 logits', await logits(model, tinyIds), floatLogits, 2e-2)).to.be.above(0);
     disposeAll(model, hfIds);
   });
 
@@ -60,9 +61,9 @@ describeBackends('quantized models', ['cpu', 'wasm', 'composite:cpu'], () => {
       const model = await tinyQuantized(options);
       const reference = await MambaForCausalLM.fromPretrained(TINY);
       await dequantizedInPlace(reference, options);
-      expectClose('quantized vs dequantized float', logits(model, tinyIds), logits(reference, tinyIds), 1e-4);
+      expectClose('quantized vs dequantized float', await logits(model, tinyIds), await logits(reference, tinyIds), 1e-4);
       // The quantization error itself is far larger: the comparison above is not vacuous.
-      expect(maxAbsDiff(logits(model, tinyIds), floatLogits).err).to.be.above(1e-3);
+      expect(maxAbsDiff(await logits(model, tinyIds), floatLogits).err).to.be.above(1e-3);
       disposeAll(model, reference);
     });
   }
@@ -71,11 +72,11 @@ describeBackends('quantized models', ['cpu', 'wasm', 'composite:cpu'], () => {
     const model = await tinyQuantized({ bits: 4 });
     const ids = tf.tensor2d(tinyIds, undefined, 'int32');
     const predicted = model.predict(ids) as tf.Tensor;
-    expectClose('predict', await predicted.data(), logits(model, tinyIds), 1e-6);
+    expectClose('predict', await predicted.data(), await logits(model, tinyIds), 1e-6);
     const cache = model.backbone.createCache(2);
     const prefix = model.forward(ids.slice([0, 0], [2, 6]), { cache });
     const step = model.forward(ids.slice([0, 6], [2, 1]), { cache });
-    const full = logits(model, tinyIds);
+    const full = await logits(model, tinyIds);
     const last = Float32Array.from({ length: 2 * 96 }, (_, i) => full[(Math.floor(i / 96) * 7 + 6) * 96 + (i % 96)]);
     expectClose('decode step', await step.logits.data(), last, 1e-4);
     disposeAll(ids, predicted, prefix.logits, step.logits, model);
@@ -85,7 +86,7 @@ describeBackends('quantized models', ['cpu', 'wasm', 'composite:cpu'], () => {
   it('quantize, forward and dispose leave no tensors behind', async () => {
     await expectNoLeaks(async () => {
       const model = await tinyQuantized({ bits: 4 });
-      logits(model, tinyIds);
+      await logits(model, tinyIds);
       model.dispose();
     });
   });
@@ -94,19 +95,19 @@ describeBackends('quantized models', ['cpu', 'wasm', 'composite:cpu'], () => {
 describeBackends('quantized models: the fixture tokenizer shape', ['cpu', 'wasm'], () => {
   it('int8 and int4 logits equal their dequantized float models, int8 within 2% of the largest logit', async () => {
     const float = seededModel(TEXT_SHAPE, 3);
-    const floatLogits = logits(float, IDS);
+    const floatLogits = await logits(float, IDS);
     const models: Record<string, MambaForCausalLM> = {};
     for (const bits of [8, 4] as const) {
       const model = models[bits] = seededModel(TEXT_SHAPE, 3);
       await quantize(model, { bits });
       const reference = seededModel(TEXT_SHAPE, 3);
       await dequantizedInPlace(reference, { bits });
-      expectClose(`int${bits} vs dequantized float`, logits(model, IDS), logits(reference, IDS), 1e-4);
+      expectClose(`int${bits} vs dequantized float`, await logits(model, IDS), await logits(reference, IDS), 1e-4);
       reference.dispose();
     }
     // Round-to-nearest int8 moves each weight by up to 1/510 of its group's range: about 1% at the
     // logits of this HF-initialised model (logits up to ~8), more than 2e-2 absolute.
-    expectClose('int8 logits', logits(models[8], IDS), floatLogits, 0.02 * maxAbs(floatLogits));
+    expectClose('int8 logits', await logits(models[8], IDS), floatLogits, 0.02 * maxAbs(floatLogits));
     disposeAll(float, models[8], models[4]);
   });
 
@@ -142,7 +143,7 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
       });
       const loaded = await MambaForCausalLM.fromPretrained(dir);
       expect(quantizationOf(loaded)).to.deep.equal(quantizationOf(model));
-      expect([...logits(loaded, [[1, 2, 3, 90]])]).to.deep.equal([...logits(model, [[1, 2, 3, 90]])]);
+      expect([...await logits(loaded, [[1, 2, 3, 90]])]).to.deep.equal([...await logits(model, [[1, 2, 3, 90]])]);
       expect(loaded.generationConfig).to.deep.equal(model.generationConfig);
       // The packed weights stay packed: a second save writes the same file.
       await loaded.savePretrained(join(dir, 'again'));
@@ -164,7 +165,7 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     await untied.dispose();
     await q.savePretrained(join(dir, 'q'));
     const reloaded = await MambaForCausalLM.fromPretrained(join(dir, 'q'));
-    expect([...logits(reloaded, [[1, 2, 3]])]).to.deep.equal([...logits(q, [[1, 2, 3]])]);
+    expect([...await logits(reloaded, [[1, 2, 3]])]).to.deep.equal([...await logits(q, [[1, 2, 3]])]);
     const backbone = await MambaModel.fromPretrained(join(dir, 'q'));
     expect(quantizationOf(backbone)?.modules).to.not.include('lm_head');
     disposeAll(q, reloaded, backbone);
@@ -192,9 +193,9 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
 
   it('LoRA on a quantized base: adapters train in float32, the packed base stays frozen', async () => {
     const model = await tinyQuantized({ bits: 4 });
-    const before = logits(model, [[1, 2, 3]]);
+    const before = await logits(model, [[1, 2, 3]]);
     applyLora(model, { r: 4, alpha: 8, targetModules: ['in_proj', 'x_proj', 'out_proj', 'embeddings'] });
-    expect([...logits(model, [[1, 2, 3]])], 'B starts at zero').to.deep.equal([...before]);
+    expect([...await logits(model, [[1, 2, 3]])], 'B starts at zero').to.deep.equal([...before]);
     const trainable = model.trainableWeights.map((w) => w.name);
     expect(trainable.length).to.be.above(0);
     expect(trainable.every((n) => n.includes('lora_'))).to.equal(true);
