@@ -50,21 +50,22 @@ function unpackRow(packed: Int32Array, row: number, words: number, bits: 8 | 4, 
  * to whole words). Unpacking in the loop reads each weight once: what decoding (M = 1) is bound by.
  */
 function dotPacked(x: Float32Array, xo: number, packed: Int32Array, word: number, count: number, bits: 8 | 4): number {
-  let dot = 0;
+  // Two sums, so that each multiply-add does not wait on the one before (about 2x faster in V8).
+  let even = 0, odd = 0;
   if (bits === 8) {
     for (let j = 0, k = xo; j < count; j++, k += 4) {
       const w = packed[word + j];
-      dot += x[k] * (w & 0xff) + x[k + 1] * ((w >>> 8) & 0xff) + x[k + 2] * ((w >>> 16) & 0xff) + x[k + 3] * (w >>> 24);
+      even += x[k] * (w & 0xff) + x[k + 2] * ((w >>> 16) & 0xff);
+      odd += x[k + 1] * ((w >>> 8) & 0xff) + x[k + 3] * (w >>> 24);
     }
   } else {
     for (let j = 0, k = xo; j < count; j++, k += 8) {
       const w = packed[word + j];
-      dot += x[k] * (w & 0xf) + x[k + 1] * ((w >>> 4) & 0xf) + x[k + 2] * ((w >>> 8) & 0xf)
-        + x[k + 3] * ((w >>> 12) & 0xf) + x[k + 4] * ((w >>> 16) & 0xf) + x[k + 5] * ((w >>> 20) & 0xf)
-        + x[k + 6] * ((w >>> 24) & 0xf) + x[k + 7] * (w >>> 28);
+      even += x[k] * (w & 0xf) + x[k + 2] * ((w >>> 8) & 0xf) + x[k + 4] * ((w >>> 16) & 0xf) + x[k + 6] * ((w >>> 24) & 0xf);
+      odd += x[k + 1] * ((w >>> 4) & 0xf) + x[k + 3] * ((w >>> 12) & 0xf) + x[k + 5] * ((w >>> 20) & 0xf) + x[k + 7] * (w >>> 28);
     }
   }
-  return dot;
+  return even + odd;
 }
 
 /** Rows of x at or below this count read the packed words directly; more rows share one unpacked row of codes. */
