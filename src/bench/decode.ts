@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
+import { randomIds } from './random_ids.js';
 
 export interface DecodeResult {
   position: number;
@@ -19,7 +20,7 @@ export async function benchDecode(
   try {
     for (let done = 0; done < position; done += prefillChunk) {
       const n = Math.min(prefillChunk, position - done);
-      const ids = tf.randomUniform([batch, n], 0, model.config.vocabSize, 'int32');
+      const ids = randomIds(batch, n, model.config.vocabSize);
       const { logits } = model.forward(ids, { cache });
       await logits.data();
       tf.dispose([ids, logits]);

@@ -1,6 +1,7 @@
 /** Prefill speed: a forward pass over a prompt with full logits, and the scan kernel's share of it. */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
+import { randomIds } from './random_ids.js';
 import { SelectiveScan } from '../ops/kernel_names.js';
 import { timeRuns } from './timing.js';
 
@@ -14,7 +15,7 @@ export interface PrefillResult {
 }
 
 export async function benchPrefill(model: MambaForCausalLM, seqLen: number, batch = 1, repeats = 3): Promise<PrefillResult> {
-  const ids = tf.randomUniform([batch, seqLen], 0, model.config.vocabSize, 'int32') as tf.Tensor2D;
+  const ids = randomIds(batch, seqLen, model.config.vocabSize);
   try {
     const { ms } = await timeRuns(() => model.forward(ids).logits, repeats);
     const profile = await tf.profile(async () => {

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
-import { checkInputIds } from '../model/inputs.js';
+import { checkIdRange, checkInputIds } from '../model/inputs.js';
 import { type GenerationOptions, resolveGenerationConfig } from './generation_config.js';
 import { LogitsProcessorList } from './logits_processors.js';
 import { macrotask } from './macrotask.js';
@@ -34,6 +34,7 @@ export async function* stream(
   }, promptLength, options);
   const { streamer, signal } = options;
   const promptRows = (await inputIds.array()) as number[][];
+  checkIdRange(promptRows.flat(), model.config.vocabSize);
   const inferredMask = mask == null ? maskFromPadding(promptRows, config.padTokenId, config.eosTokenIds) : null;
   const rng = config.doSample ? new Mulberry32(config.seed ?? Mulberry32.randomSeed()) : null;
   const finished = new FinishedRows(batch, config.eosTokenIds, config.padTokenId);

@@ -10,7 +10,7 @@ import { MambaBlock } from '../layers/block.js';
 import { MambaEmbedding } from '../layers/embedding.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { MambaRMSNorm } from '../layers/rms_norm.js';
-import { checkAttentionMask, checkInputIds } from './inputs.js';
+import { checkAttentionMask, checkInputIds, idsAreOnHost, idsOutOfRangeToNaN } from './inputs.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 
@@ -114,6 +114,7 @@ export class MambaModel extends tf.LayersModel {
     const out = tf.tidy(() => {
       const mask = options.attentionMask == null ? undefined : checkAttentionMask(options.attentionMask, [batch, seq]);
       let h = this.embeddings.apply(inputIds, { training }) as tf.Tensor;
+      if (!idsAreOnHost()) h = idsOutOfRangeToNaN(h, inputIds, this.config.vocabSize);
       const hiddenStates: tf.Tensor3D[] = [];
       for (const block of this.blocks) {
         h = block.forward(h, { attentionMask: mask, cache, training });

@@ -139,3 +139,31 @@ describeBackends('MambaForCausalLM: masks, formats, training, errors', ['cpu', '
     }
   });
 });
+
+describeBackends('MambaForCausalLM on a GPU backend: ids checked without a sync readback', ['webgpu'], () => {
+  let model: MambaForCausalLM;
+  before(async () => {
+    model = await MambaForCausalLM.fromPretrained(TINY);
+  });
+  after(() => model.dispose());
+
+  it('reuses ids across forward calls, and an out-of-range id gives NaN logits at its position only', async () => {
+    const ids = tf.tensor2d([[1, 2, 3]], [1, 3], 'int32');
+    const first = model.forward(ids).logits;
+    const second = model.forward(ids).logits;
+    expectClose('same ids twice', await second.data(), await first.data(), 0);
+    const bad = tf.tensor2d([[1, 96, 3]], [1, 3], 'int32');
+    const poisoned = (await model.forward(bad).logits.array())[0];
+    expect(poisoned[0].every(Number.isFinite), 'position before the bad id').to.equal(true);
+    expect(poisoned[1].every(Number.isNaN), 'the bad id\'s position').to.equal(true);
+    tf.dispose([ids, first, second, bad]);
+  });
+
+  it('generate rejects an out-of-range id with a clear error', async () => {
+    const bad = tf.tensor2d([[1, 96]], [1, 2], 'int32');
+    let error: Error | null = null;
+    await model.generate(bad, { maxNewTokens: 1 }).catch((e: Error) => { error = e; });
+    expect(String(error)).to.match(/outside the vocabulary \[0, 96\)/);
+    bad.dispose();
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * The GPU benchmark (issue 5), bundled by ../shared/gpu/pack.sh and run on the device machine:
+ *   source .gpu/setup.sh && node /tmp/gpu/bundle/gpu.mjs
+ * mamba-130m-hf shape, random float32 weights, webgpu over Dawn/Vulkan. Writes $OUT/gpu.md and gpu.json.
+ */
+import { writeFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { benchDecode } from '../src/bench/decode.js';
+import { benchPrefill } from '../src/bench/prefill.js';
+import { benchScan } from '../src/bench/scan.js';
+import { benchShape } from '../src/bench/shapes.js';
+import { benchTrainStep } from '../src/bench/train_step.js';
+import { MambaForCausalLM } from '../src/index.js';
+import { initWebGPU } from '../src/webgpu/init.js';
+
+const out = process.env.OUT ?? '.';
+const only = new Set((process.argv[2] ?? 'scan,prefill,decode,train').split(','));
+const results: Record<string, unknown> = {};
+const rows: string[] = [];
+const log = (line: string) => { console.log(line); rows.push(line); };
+
+await initWebGPU();
+const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+results.adapter = adapter?.info;
+log(`adapter: ${JSON.stringify(adapter?.info)}`);
+const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+
+if (only.has('scan')) {
+  const s = await benchScan(1, 2048, 1536, 16);
+  results.scan = s;
+  log(`| scan alone, 1 x 2048 x 1536 x 16 | ${s.ms.toFixed(2)} ms | ${s.gbPerSecond.toFixed(1)} GB/s |`);
+}
+if (only.has('prefill')) {
+  for (const seqLen of [512, 2048]) {
+    const p = await benchPrefill(model, seqLen, 1, 3);
+    results[`prefill${seqLen}`] = p;
+    log(`| prefill, batch 1 x ${seqLen}, full logits | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(0)} ms |`);
+  }
+}
+if (only.has('decode')) {
+  for (const batch of [1, 8]) {
+    const d = await benchDecode(model, 10, { batch, steps: 32 });
+    results[`decode_b${batch}`] = d;
+    log(`| decode, batch ${batch}, at position 10 | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(1)} ms/step |`);
+  }
+  const far = await benchDecode(model, 2000, { batch: 1, steps: 32, prefillChunk: 1000 });
+  results.decode_b1_2000 = far;
+  log(`| decode, batch 1, at position 2,000 | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(1)} ms/step |`);
+}
+if (only.has('train')) {
+  const t = await benchTrainStep(model, 4, 512, { steps: 3 });
+  results.train = t;
+  log(`| training step (forward + backward + Adam), 4 x 512 | ${t.tokensPerSecond.toFixed(0)} tokens/s | ${t.msPerStep.toFixed(0)} ms/step |`);
+}
+model.dispose();
+log(`tensors left: ${tf.memory().numTensors}`);
+await writeFile(`${out}/gpu.md`, `${rows.join('\n')}\n`);
+await writeFile(`${out}/gpu.json`, JSON.stringify(results, null, 2));

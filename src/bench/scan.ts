@@ -1,0 +1,36 @@
+/**
+ * The selective scan alone, against memory bandwidth: bytes it must move (u, delta, z, y at
+ * [batch, seq, dInner]; B, C at [batch, seq, dState]; A, D, deltaBias) over its time.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectiveScan } from '../ops/selective_scan.js';
+import { timeRuns } from './timing.js';
+
+export interface ScanResult {
+  batch: number;
+  seqLen: number;
+  dInner: number;
+  dState: number;
+  ms: number;
+  gbPerSecond: number;
+}
+
+export async function benchScan(batch: number, seqLen: number, dInner: number, dState: number, repeats = 5): Promise<ScanResult> {
+  const inputs = tf.tidy(() => ({
+    u: tf.randomNormal([batch, seqLen, dInner]), delta: tf.randomNormal([batch, seqLen, dInner]),
+    z: tf.randomNormal([batch, seqLen, dInner]), A: tf.neg(tf.exp(tf.randomNormal([dInner, dState]))),
+    B: tf.randomNormal([batch, seqLen, dState]), C: tf.randomNormal([batch, seqLen, dState]),
+    D: tf.randomNormal([dInner]), deltaBias: tf.randomNormal([dInner]),
+  }));
+  try {
+    const { ms } = await timeRuns(() => {
+      const { y, lastState } = selectiveScan({ ...inputs, deltaSoftplus: true });
+      return [y, lastState];
+    }, repeats);
+    const bytes = 4 * (4 * batch * seqLen * dInner + 2 * batch * seqLen * dState + dInner * dState + 2 * dInner
+      + batch * dInner * dState);
+    return { batch, seqLen, dInner, dState, ms, gbPerSecond: bytes / (ms / 1000) / 1e9 };
+  } finally {
+    tf.dispose(Object.values(inputs));
+  }
+}
