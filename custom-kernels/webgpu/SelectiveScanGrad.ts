@@ -2,9 +2,10 @@
  * The selective scan backward on WebGPU. The forward states are recomputed into a scratch buffer
  * hs [batch, seq + 1, dInner, dState] (slot 0 the initial state; chunk-parallel, from the forward's
  * chunk starts), and the adjoint states into dhs [batch, seq, dInner, dState] by one reverse walk per
- * (batch, channel, state). Every gradient is then a map or a reduction over hs and dhs, one program
- * per gradient (tfjs' program runner writes one output); reductions over channels by one thread per
- * output element, over batch and sequence in two passes (column_sum.ts); no float atomics:
+ * (batch, channel, state); the step sizes dt once into a third, for the programs that would otherwise
+ * recompute the softplus per state. Every gradient is then a map or a reduction over hs and dhs, one
+ * program per gradient (tfjs' program runner writes one output); reductions over channels by one
+ * thread per output element, over batch and sequence in two passes (column_sum.ts); no float atomics:
  *   du[b,t,d]    = g D + dt sum_n dh B                g = dy * silu(z), dt = softplus(delta + bias)
  *   ddelta[b,t,d]= softplus'(.) sum_n dh (A exp(dt A) h_t-1 + B u)
  *   dz[b,t,d]    = dy (<h_t, C_t> + D u) silu'(z)
@@ -115,8 +116,11 @@ function selectiveScanGrad(
   // Slot of h_t in hs for flat [b, t] row `row`: the row shifted by b + 1.
   const hsRow = (row: string) => `(${row} + ${row} / uniforms.seqLen + 1)`;
 
+  // The step sizes once per element, for the programs whose dState threads per element would each recompute them.
+  const steps = keep(program('scanGradSteps', u.shape, [['delta', delta]], ['bias'], bld,
+    `result[index] = dtAt(index, index % ${dInner});`));
   const dhs = keep(program('scanGradAdjoint', [batch, seq, dInner, N],
-    [['delta', delta], ['cmat', C], ['g', g], ['dLast', dLastState]], ['a', 'bias'], batch * dInner * N, `
+    [['steps', steps], ['cmat', C], ['g', g], ['dLast', dLastState]], ['a'], batch * dInner * N, `
       let n = index % ${N};
       let d = (index / ${N}) % ${dInner};
       let b = index / (${N} * ${dInner});
@@ -127,16 +131,16 @@ function selectiveScanGrad(
         let x = row * ${dInner} + d;
         dh += g[x] * cmat[row * ${N} + n];
         result[x * ${N} + n] = dh;
-        dh *= exp(dtAt(x, d) * a);
+        dh *= exp(steps[x] * a);
       }`));
 
   const du = program('scanGradU', u.shape,
-    [['g', g], ['delta', delta], ['bmat', B], ['dhs', dhs]], ['skip', 'bias'], bld, `
+    [['g', g], ['steps', steps], ['bmat', B], ['dhs', dhs]], ['skip'], bld, `
       let d = index % ${dInner};
       let row = index / ${dInner};
       var acc = 0.0;
       for (var n = 0; n < ${N}; n++) { acc += dhs[index * ${N} + n] * bmat[row * ${N} + n]; }
-      result[index] = g[index] * skipAt(d) + dtAt(index, d) * acc;`);
+      result[index] = g[index] * skipAt(d) + steps[index] * acc;`);
 
   const dDelta = program('scanGradDelta', u.shape,
     [['delta', delta], ['u', u], ['bmat', B], ['hs', hs], ['dhs', dhs]], ['a', 'bias'], bld, `
@@ -162,14 +166,13 @@ function selectiveScanGrad(
       result[index] = dy[index] * y * siluGrad(z[index]);`) : emptyGradient(backend);
 
   const bln = batch * seq * N;
-  const dB = program('scanGradB', B.shape,
-    [['dhs', dhs], ['delta', delta], ['u', u]], ['bias'], bln, `
+  const dB = program('scanGradB', B.shape, [['dhs', dhs], ['steps', steps], ['u', u]], [], bln, `
       let n = index % ${N};
       let row = index / ${N};
       var acc = 0.0;
       for (var d = 0; d < ${dInner}; d++) {
         let x = row * ${dInner} + d;
-        acc += dhs[x * ${N} + n] * dtAt(x, d) * u[x];
+        acc += dhs[x * ${N} + n] * steps[x] * u[x];
       }
       result[index] = acc;`);
 
@@ -184,7 +187,7 @@ function selectiveScanGrad(
   // dA in two passes: partial sums over blocks of ROW_BLOCK (b, t) rows, then over the blocks.
   const rowBlocks = Math.ceil(batch * seq / ROW_BLOCK);
   const dAPartial = keep(program('scanGradA', [rowBlocks, dInner, N],
-    [['dhs', dhs], ['delta', delta], ['hs', hs]], ['a', 'bias'], rowBlocks * dInner * N, `
+    [['dhs', dhs], ['steps', steps], ['hs', hs]], ['a'], rowBlocks * dInner * N, `
       let n = index % ${N};
       let d = (index / ${N}) % ${dInner};
       let first = (index / (${N} * ${dInner})) * ${ROW_BLOCK};
@@ -192,7 +195,7 @@ function selectiveScanGrad(
       var acc = 0.0;
       for (var row = first; row < min(first + ${ROW_BLOCK}, uniforms.batch * uniforms.seqLen); row++) {
         let x = row * ${dInner} + d;
-        let dt = dtAt(x, d);
+        let dt = steps[x];
         acc += dhs[x * ${N} + n] * dt * exp(dt * a) * hs[((${hsRow('row')} - 1) * ${dInner} + d) * ${N} + n];
       }
       result[index] = acc;`));
@@ -201,12 +204,12 @@ function selectiveScanGrad(
   const dD = isAbsent(D) ? emptyGradient(backend) : columnSum(backend, [g, u], D.shape);
   const dBias = isAbsent(deltaBias) ? emptyGradient(backend) : columnSum(backend, [dDelta], deltaBias.shape);
   const dh0 = isAbsent(initialState) ? emptyGradient(backend) : program('scanGradInitial', initialState.shape,
-    [['delta', delta], ['dhs', dhs]], ['a', 'bias'], batch * dInner * N, `
+    [['steps', steps], ['dhs', dhs]], ['a'], batch * dInner * N, `
       let n = index % ${N};
       let d = (index / ${N}) % ${dInner};
       let b = index / (${N} * ${dInner});
       let x = b * uniforms.seqLen * ${dInner} + d;
-      result[index] = exp(dtAt(x, d) * aAt(d, n)) * dhs[x * ${N} + n];`);
+      result[index] = exp(steps[x] * aAt(d, n)) * dhs[x * ${N} + n];`);
 
   disposeAll(backend, scratch);
   params.dispose(backend);
