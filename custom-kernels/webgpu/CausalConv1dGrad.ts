@@ -74,8 +74,9 @@ function causalConv1dGrad(
   const { x, weight, bias, dy } = args.inputs;
   const width = weight.shape[1];
   const hasBias = !isAbsent(bias);
+  const biasInput = hasBias ? [bias] : [];
   const g = args.attrs.activation === 'silu'
-    ? new CausalConv1dProgram(x.shape, width, hasBias, 'siluGrad').run(backend, [x, weight, ...(hasBias ? [bias] : []), dy])
+    ? new CausalConv1dProgram(x.shape, width, hasBias, 'siluGrad').run(backend, [x, weight, ...biasInput, dy])
     : dy;
   const dx = new ConvInputGradProgram(x.shape, width).run(backend, [g, weight]);
   const partial = new ConvWeightGradProgram(x.shape, width).run(backend, [g, x]);

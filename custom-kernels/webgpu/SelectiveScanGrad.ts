@@ -1,11 +1,12 @@
 /**
  * The selective scan backward on WebGPU. The forward states are recomputed into a scratch buffer
- * hs [batch, seq + 1, dInner, dState] (slot 0 the initial state; chunk-parallel, from the forward's
- * chunk starts), and the adjoint states into dhs [batch, seq, dInner, dState] by one reverse walk per
- * (batch, channel, state); the step sizes dt once into a third, for the programs that would otherwise
- * recompute the softplus per state. Every gradient is then a map or a reduction over hs and dhs, one
- * program per gradient (tfjs' program runner writes one output); reductions over channels by one
- * thread per output element, over batch and sequence in two passes (column_sum.ts); no float atomics:
+ * hs [batch, seq + 1, dState, dInner] (slot 0 the initial state; chunk-parallel, from the forward's
+ * chunk starts), and the adjoint states into dhs [batch, seq, dState, dInner] by one reverse walk per
+ * (batch, state, channel); channels innermost, so that threads over channels touch adjacent words.
+ * The step sizes dt go once into a third buffer, for the programs that would otherwise recompute the
+ * softplus per state. Every gradient is then a map or a reduction over hs and dhs, one program per
+ * gradient (tfjs' program runner writes one output); reductions over channels by one thread per output
+ * element, over batch and sequence in two passes (column_sum.ts); no float atomics:
  *   du[b,t,d]    = g D + dt sum_n dh B                g = dy * silu(z), dt = softplus(delta + bias)
  *   ddelta[b,t,d]= softplus'(.) sum_n dh (A exp(dt A) h_t-1 + B u)
  *   dz[b,t,d]    = dy (<h_t, C_t> + D u) silu'(z)
@@ -22,31 +23,31 @@ import { type ScanParam, ScanParams, type ScanParamsUse } from './scan_params.js
 import { type ScanDims, ScanWalkProgram } from './scan_walk.js';
 import { chunkLength, chunkStarts } from './SelectiveScan.js';
 
-/** hs: every state of the forward walk, slot 0 the start. Inputs: the walk's, start?. */
+/** hs [batch, seq + 1, dState, dInner]: every state of the walk, slot 0 the start. Inputs: the walk's, start?. */
 class ScanStatesProgram extends ScanWalkProgram {
   private readonly hasStart: boolean;
 
   constructor(dims: ScanDims, params: ScanParams, softplus: boolean, hasStart: boolean) {
-    super('scanStates', [dims.batch, dims.seq + 1, dims.dInner, dims.dState], hasStart ? ['start'] : [], dims,
+    super('scanStates', [dims.batch, dims.seq + 1, dims.dState, dims.dInner], hasStart ? ['start'] : [], dims,
       params, [], chunkLength(dims), softplus, [hasStart]);
     this.hasStart = hasStart;
   }
 
-  /** Offset of h_t (after step t, t = -1 the start) in hs. */
-  private slot(t: string): string {
+  /** Stores h as h_t (after step t, t = -1 the start). */
+  private store(t: string): string {
     const { dInner, dState } = this.dims;
-    return `((b * (uniforms.seqLen + 1) + ${t} + 1) * ${dInner} + d) * ${dState}`;
+    return `for (var n = 0; n < ${dState}; n++) {
+        result[((b * (uniforms.seqLen + 1) + ${t} + 1) * ${dState} + n) * ${dInner} + d] = h[n];
+      }`;
   }
 
   protected init(): string {
     return `${this.hasStart ? this.loadStart() : ''}
-      if (c == 0) {
-        for (var n = 0; n < ${this.dims.dState}; n++) { result[${this.slot('-1')} + n] = h[n]; }
-      }`;
+      if (c == 0) { ${this.store('-1')} }`;
   }
 
   protected step(): string {
-    return `for (var n = 0; n < ${this.dims.dState}; n++) { result[${this.slot('t')} + n] = h[n]; }`;
+    return this.store('t');
   }
 
   protected finish(): string {
@@ -113,24 +114,26 @@ function selectiveScanGrad(
   const bld = batch * seq * dInner;
   const g = hasZ ? keep(program('scanGradGate', u.shape, [['dy', dy], ['z', z]], [], bld,
     'result[index] = dy[index] * silu(z[index]);')) : dy;
-  // Slot of h_t in hs for flat [b, t] row `row`: the row shifted by b + 1.
+  // Offsets in hs and dhs: element (n, d) of a row, the slot of h_t in hs for flat [b, t] row `row`
+  // being the row shifted by b + 1.
+  const at = (row: string, n: string, d: string) => `((${row}) * ${N} + ${n}) * ${dInner} + ${d}`;
   const hsRow = (row: string) => `(${row} + ${row} / uniforms.seqLen + 1)`;
 
   // The step sizes once per element, for the programs whose dState threads per element would each recompute them.
   const steps = keep(program('scanGradSteps', u.shape, [['delta', delta]], ['bias'], bld,
     `result[index] = dtAt(index, index % ${dInner});`));
-  const dhs = keep(program('scanGradAdjoint', [batch, seq, dInner, N],
+  const dhs = keep(program('scanGradAdjoint', [batch, seq, N, dInner],
     [['steps', steps], ['cmat', C], ['g', g], ['dLast', dLastState]], ['a'], batch * dInner * N, `
-      let n = index % ${N};
-      let d = (index / ${N}) % ${dInner};
+      let d = index % ${dInner};
+      let n = (index / ${dInner}) % ${N};
       let b = index / (${N} * ${dInner});
       let a = aAt(d, n);
-      var dh = dLast[index];
+      var dh = dLast[(b * ${dInner} + d) * ${N} + n];
       for (var t = uniforms.seqLen - 1; t >= 0; t--) {
         let row = b * uniforms.seqLen + t;
         let x = row * ${dInner} + d;
         dh += g[x] * cmat[row * ${N} + n];
-        result[x * ${N} + n] = dh;
+        result[${at('row', 'n', 'd')}] = dh;
         dh *= exp(steps[x] * a);
       }`));
 
@@ -139,7 +142,7 @@ function selectiveScanGrad(
       let d = index % ${dInner};
       let row = index / ${dInner};
       var acc = 0.0;
-      for (var n = 0; n < ${N}; n++) { acc += dhs[index * ${N} + n] * bmat[row * ${N} + n]; }
+      for (var n = 0; n < ${N}; n++) { acc += dhs[${at('row', 'n', 'd')}] * bmat[row * ${N} + n]; }
       result[index] = g[index] * skipAt(d) + steps[index] * acc;`);
 
   const dDelta = program('scanGradDelta', u.shape,
@@ -147,11 +150,12 @@ function selectiveScanGrad(
       let d = index % ${dInner};
       let row = index / ${dInner};
       let dt = dtAt(index, d);
-      let prev = (${hsRow('row')} - 1) * ${dInner} + d;
+      let prev = ${hsRow('row')} - 1;
       var acc = 0.0;
       for (var n = 0; n < ${N}; n++) {
         let a = aAt(d, n);
-        acc += dhs[index * ${N} + n] * (a * exp(dt * a) * hs[prev * ${N} + n] + bmat[row * ${N} + n] * u[index]);
+        let dh = dhs[${at('row', 'n', 'd')}];
+        acc += dh * (a * exp(dt * a) * hs[${at('prev', 'n', 'd')}] + bmat[row * ${N} + n] * u[index]);
       }
       ${softplus ? 'let pre = preAt(index, d); if (pre <= 20.0) { acc *= sigmoid(pre); }' : ''}
       result[index] = acc;`);
@@ -160,9 +164,9 @@ function selectiveScanGrad(
     [['dy', dy], ['z', z], ['u', u], ['cmat', C], ['hs', hs]], ['skip'], bld, `
       let d = index % ${dInner};
       let row = index / ${dInner};
-      let at = ${hsRow('row')} * ${dInner} + d;
+      let slot = ${hsRow('row')};
       var y = skipAt(d) * u[index];
-      for (var n = 0; n < ${N}; n++) { y += hs[at * ${N} + n] * cmat[row * ${N} + n]; }
+      for (var n = 0; n < ${N}; n++) { y += hs[${at('slot', 'n', 'd')}] * cmat[row * ${N} + n]; }
       result[index] = dy[index] * y * siluGrad(z[index]);`) : emptyGradient(backend);
 
   const bln = batch * seq * N;
@@ -172,33 +176,34 @@ function selectiveScanGrad(
       var acc = 0.0;
       for (var d = 0; d < ${dInner}; d++) {
         let x = row * ${dInner} + d;
-        acc += dhs[x * ${N} + n] * steps[x] * u[x];
+        acc += dhs[${at('row', 'n', 'd')}] * steps[x] * u[x];
       }
       result[index] = acc;`);
 
   const dC = program('scanGradC', C.shape, [['g', g], ['hs', hs]], [], bln, `
       let n = index % ${N};
       let row = index / ${N};
-      let at = ${hsRow('row')} * ${dInner};
+      let slot = ${hsRow('row')};
       var acc = 0.0;
-      for (var d = 0; d < ${dInner}; d++) { acc += g[row * ${dInner} + d] * hs[(at + d) * ${N} + n]; }
+      for (var d = 0; d < ${dInner}; d++) { acc += g[row * ${dInner} + d] * hs[${at('slot', 'n', 'd')}]; }
       result[index] = acc;`);
 
   // dA in two passes: partial sums over blocks of ROW_BLOCK (b, t) rows, then over the blocks.
   const rowBlocks = Math.ceil(batch * seq / ROW_BLOCK);
   const dAPartial = keep(program('scanGradA', [rowBlocks, dInner, N],
     [['dhs', dhs], ['steps', steps], ['hs', hs]], ['a'], rowBlocks * dInner * N, `
-      let n = index % ${N};
-      let d = (index / ${N}) % ${dInner};
-      let first = (index / (${N} * ${dInner})) * ${ROW_BLOCK};
+      let d = index % ${dInner};
+      let n = (index / ${dInner}) % ${N};
+      let block = index / (${N} * ${dInner});
+      let first = block * ${ROW_BLOCK};
       let a = aAt(d, n);
       var acc = 0.0;
       for (var row = first; row < min(first + ${ROW_BLOCK}, uniforms.batch * uniforms.seqLen); row++) {
-        let x = row * ${dInner} + d;
-        let dt = steps[x];
-        acc += dhs[x * ${N} + n] * dt * exp(dt * a) * hs[((${hsRow('row')} - 1) * ${dInner} + d) * ${N} + n];
+        let dt = steps[row * ${dInner} + d];
+        let prev = ${hsRow('row')} - 1;
+        acc += dhs[${at('row', 'n', 'd')}] * dt * exp(dt * a) * hs[${at('prev', 'n', 'd')}];
       }
-      result[index] = acc;`));
+      result[(block * ${dInner} + d) * ${N} + n] = acc;`));
   const dA = columnSum(backend, [dAPartial], A.shape);
 
   const dD = isAbsent(D) ? emptyGradient(backend) : columnSum(backend, [g, u], D.shape);
@@ -208,8 +213,8 @@ function selectiveScanGrad(
       let n = index % ${N};
       let d = (index / ${N}) % ${dInner};
       let b = index / (${N} * ${dInner});
-      let x = b * uniforms.seqLen * ${dInner} + d;
-      result[index] = exp(steps[x] * aAt(d, n)) * dhs[x * ${N} + n];`);
+      let row = b * uniforms.seqLen;
+      result[index] = exp(steps[row * ${dInner} + d] * aAt(d, n)) * dhs[${at('row', 'n', 'd')}];`);
 
   disposeAll(backend, scratch);
   params.dispose(backend);

@@ -8,5 +8,6 @@ import { selectiveScanGradConfig } from './SelectiveScanGrad.js';
 import { selectiveStateUpdateConfig } from './SelectiveStateUpdate.js';
 
 export const webgpuKernelConfigs: KernelConfig[] = [
-  selectiveScanConfig, selectiveScanGradConfig, selectiveStateUpdateConfig, causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig,
+  selectiveScanConfig, selectiveScanGradConfig, selectiveStateUpdateConfig,
+  causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig,
 ];

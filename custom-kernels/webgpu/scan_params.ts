@@ -74,9 +74,8 @@ export class ScanParams {
     const buffers = backend.device.limits.maxStorageBuffersPerShaderStage;
     this.packed = scanParamsLayout.forcePacked || buffers < UNPACKED_MIN_BUFFERS;
     const given = { a: A, ...(this.hasD && { skip: D }), ...(this.hasBias && { bias: deltaBias }) };
-    this.tensors = this.packed
-      ? { params: new ScanParamsPackProgram(dInner, dState, this.hasD, this.hasBias).run(backend, Object.values(given)) }
-      : given;
+    const pack = () => new ScanParamsPackProgram(dInner, dState, this.hasD, this.hasBias).run(backend, Object.values(given));
+    this.tensors = this.packed ? { params: pack() } : given;
   }
 
   /** The bindings and accessors for a program that reads `params` (their order does not matter). */
@@ -85,7 +84,8 @@ export class ScanParams {
     const key = `${this.packed ? 'packed' : 'bound'}${this.hasD ? 'D' : ''}${this.hasBias ? 'b' : ''}_${params.join('')}`;
     if (this.packed && params.length > 0) {
       const at = { a: `d * ${n + 2} + n`, skip: `d * ${n + 2} + ${n}`, bias: `d * ${n + 2} + ${n + 1}` };
-      return { names: ['params'], tensors: [this.tensors.params!], key, wgsl: accessors(params, (p) => `params[${at[p]}]`) };
+      const wgsl = accessors(params, (p) => `params[${at[p]}]`);
+      return { names: ['params'], tensors: [this.tensors.params!], key, wgsl };
     }
     const bound = this.packed ? [] : params.filter((p) => this.tensors[p] != null);
     return {
