@@ -22,7 +22,10 @@ const RAISED_LIMITS = [
 
 let ready: Promise<void> | null = null;
 
-/** Registers and activates the `webgpu` backend; later calls return the first call's promise. */
+/**
+ * Registers and activates the `webgpu` backend; later calls return the first call's promise. Call it
+ * before making tensors on webgpu: it replaces a webgpu backend that tfjs already started.
+ */
 export function initWebGPU(opts: InitWebGPUOptions = {}): Promise<void> {
   ready ??= setUp(opts).catch((err: unknown) => {
     ready = null;   // let a later call retry, e.g. after installing `webgpu`
