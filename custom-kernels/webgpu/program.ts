@@ -79,7 +79,7 @@ export function disposeAll(backend: WebGPUBackend, infos: TensorInfo[]): void {
 
 /**
  * Softplus with torch's threshold (x > 20 gives x); log1p(exp(x)) ~ exp(x) below -15, where
- * log(1 + exp(x)) would round to 0. Sigmoid, its derivative, is -expm1(-softplus(x)), series below 1e-3.
+ * log(1 + exp(x)) would round to 0.
  */
 export const WGSL_ACTIVATIONS = `
   fn softplus(x : f32) -> f32 {
@@ -92,9 +92,5 @@ export const WGSL_ACTIVATIONS = `
   fn siluGrad(x : f32) -> f32 {
     let s = sigmoid(x);
     return s * (1.0 + x * (1.0 - s));
-  }
-  fn softplusGradFromOutput(sp : f32) -> f32 {
-    if (sp < 1e-3) { return sp * (1.0 - sp * (0.5 - sp / 6.0)); }
-    return 1.0 - exp(-sp);
   }
 `;
