@@ -1,7 +1,7 @@
 /** Hugging Face checkpoints into and out of a built model, by HF weight name. */
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
-import { openSource, readJSON } from '../io/source.js';
+import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaConfig } from '../config.js';
 import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
@@ -39,8 +39,15 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
   if (dtype !== undefined && dtype !== 'float32' && !(dtype in DTYPE_BITS)) {
     throw new Error(`fromPretrained: dtype must be 'float32', 'int8' or 'int4', got '${String(dtype)}'`);
   }
-  const src = await openSource(source, loadOptions);
-  const configJSON = await readJSON(src, 'config.json') as Record<string, unknown>;
+  const opened = await openSource(source, loadOptions);
+  const configBytes = await opened.read('config.json');
+  const configJSON = parseJSON(configBytes, `config.json at ${opened.location}`) as Record<string, unknown>;
+  // config.json is read once: the checkpoint loaders get these bytes back instead of a second download.
+  const src: CheckpointSource = {
+    location: opened.location,
+    exists: (file) => opened.exists(file),
+    read: (file, onProgress) => (file === 'config.json' ? Promise.resolve(configBytes) : opened.read(file, onProgress)),
+  };
   const stored = readQuantizationConfig(configJSON, src.location);
   if (stored != null) {
     if (dtype !== undefined && dtype !== `int${stored.bits}`) {
