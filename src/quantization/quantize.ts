@@ -60,19 +60,25 @@ export function moduleLayout(module: QuantizableModule, s: QuantizationSettings)
 }
 
 /**
- * Quantizes the model's weights in place; the float32 weights are disposed as each packed one
- * replaces it. Async because it reads each weight back from its backend (webgpu reads only so).
+ * Quantizes the model's weights in place and disposes the float32 ones. Every weight is packed
+ * before any is replaced, so an error (a non-finite weight) leaves the model as it was. Async
+ * because it reads each weight back from its backend (webgpu reads only so).
  */
 export async function quantize(model: QuantizableModel, options: QuantizeOptions): Promise<QuantizationSettings> {
   const settings = resolveQuantizeOptions(options);
   if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');
   const modules = quantizableModules(model);
+  const packed: [QuantizableModule, QuantLayout, PackedMatrix][] = [];
   for (const module of modules) {
     const layout = moduleLayout(module, settings);
     const shape = module.weight.shape as [number, number];
-    const matrix: PackedMatrix = quantizeMatrix(await module.weight.read().data() as Float32Array, shape, layout);
-    installQuantized(module, layout, matrix);
+    try {
+      packed.push([module, layout, quantizeMatrix(await module.weight.read().data() as Float32Array, shape, layout)]);
+    } catch (e) {
+      throw new Error(`quantize: ${module.path}: ${(e as Error).message}`);
+    }
   }
+  for (const [module, layout, matrix] of packed) installQuantized(module, layout, matrix);
   const done = { ...settings, modules: modules.map((m) => m.path) };
   markQuantized(model, done);
   return done;

@@ -220,10 +220,17 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     disposeAll(ids, model, adapted);
   });
 
-  it('errors: bad options, quantizing twice, a dtype the checkpoint was not saved in, bad quantization_config', async () => {
+  it('errors: bad options, a non-finite weight (model untouched), quantizing twice, a dtype the checkpoint was not saved in, bad quantization_config', async () => {
     const model = await MambaForCausalLM.fromPretrained(TINY);
     await expectReject(quantize(model, { bits: 2 as 4 }), /bits must be 8 or 4/);
     await expectReject(quantize(model, { bits: 4, groupSize: 100 }), /groupSize must be a positive multiple of 8/);
+    const A = model.backbone.blocks[1].mixer.outProjWeight;
+    const good = A.read().clone();
+    A.write(tf.fill(A.shape as number[], NaN));
+    await expectReject(quantize(model, { bits: 8 }), /backbone.layers.1.mixer.out_proj: quantizeMatrix: non-finite weight NaN/);
+    expect(quantizationOf(model), 'left as it was').to.equal(null);
+    A.write(good);
+    good.dispose();
     await quantize(model, { bits: 8 });
     await expectReject(quantize(model, { bits: 8 }), /already quantized/);
     await model.savePretrained(dir);
