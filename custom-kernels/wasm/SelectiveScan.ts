@@ -1,4 +1,9 @@
-import { selectiveScanKernel } from '../shared/selective_scan.js';
-import { wasmKernelConfig } from './wasm_kernel.js';
+import type { SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { scanDims, selectiveScanKernel } from '../shared/selective_scan.js';
+import { simdScanKernelConfig } from './simd_module.js';
 
-export const selectiveScanConfig = wasmKernelConfig(selectiveScanKernel);
+export const selectiveScanConfig = simdScanKernelConfig(selectiveScanKernel, ([uShape, , AShape], attrs) => ({
+  scanInputs: [0, 1, 2, 3, 4, 5, 6, 7, 8],
+  dims: scanDims(uShape, AShape),
+  softplus: (attrs as SelectiveScanAttrs).deltaSoftplus,
+}));

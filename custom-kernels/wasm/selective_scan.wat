@@ -1,0 +1,268 @@
+;; The selective scan's forward pass (kernel contract: src/ops/kernel_names.ts) in WebAssembly SIMD,
+;; run in place on tfjs-backend-wasm's memory: every pointer is a byte offset into the imported memory,
+;; where tfjs keeps the tensors. Same math and layout as custom-kernels/shared/selective_scan.ts, but
+;; the state is float32 (the contract's minimum) so that 4 states fit a vector. dState must be a
+;; nonzero multiple of 4: the caller (simd_module.ts) runs the JS kernel otherwise.
+;; Assembled by scripts/build-wasm.mjs (npm run build:wasm) into selective_scan_wasm.ts.
+;;
+;; Three passes, so that the once-per-(t, d) work (softplus, D skip, silu gate) runs 4 channels to a
+;; vector along a row, and the hot loop is only the per-(t, d, n) recurrence:
+;;   1. y = dt = softplus?(delta + deltaBias)       (y doubles as dt's scratch: same shape, read just
+;;                                                   before the recurrence overwrites it)
+;;   2. h = exp(dt A) h + dt u B;  y = <h, C>       4 states to a vector; h lives in lastState
+;;   3. y = (y + D u) silu(z)
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; bits of the flags argument
+  (global $SOFTPLUS i32 (i32.const 1))
+  (global $HAS_D i32 (i32.const 2))
+  (global $HAS_Z i32 (i32.const 4))
+  (global $HAS_BIAS i32 (i32.const 8))
+  (global $HAS_H0 i32 (i32.const 16))
+
+  ;; Channels the recurrence scans side by side, as the JS kernel does: per time step a block reads
+  ;; whole cache lines of u and y rather than one float per line (stride dInner).
+  (global $BLOCK i32 (i32.const 16))
+
+  ;; e^x, Cephes' expf: k = round(x log2 e), r = x - k ln2 with ln2 split in two (k * 0.693359375 is
+  ;; exact), e^r = 1 + r + r^2 P(r) (degree-5 minimax P), times 2^k made in the exponent bits. About
+  ;; 1 ulp, and e^0 = 1 exactly, like math.ts's expf. x is clamped to [-127 ln2, 128 ln2], so k + 127
+  ;; stays in [0, 255]: results below ~2^-126.5 flush to 0, and those above ~2^127.5 (just under
+  ;; float32's max) become +Infinity. NaN stays NaN (pmax, pmin return their first operand for it).
+  ;; Cheap forms for V8 on x64: pmin/pmax are one instruction each where min/max are about eight, and
+  ;; k is rounded by adding 1.5 * 2^23, which leaves k + 0x4b400000 in the float's bits; shifting
+  ;; those left by 23 drops the 0x4b4 (its low 9 bits are 0), so (bits + 127) << 23 is 2^k, with no
+  ;; float-to-int conversion (also about eight instructions).
+  (func $exp (param $x v128) (result v128)
+    (local $kMagic v128) (local $k v128) (local $r v128)
+    (local.set $x
+      (f32x4.pmin
+        (f32x4.pmax (local.get $x) (v128.const f32x4 -88.02969 -88.02969 -88.02969 -88.02969))
+        (v128.const f32x4 88.72284 88.72284 88.72284 88.72284)))
+    (local.set $kMagic
+      (f32x4.add
+        (f32x4.mul (local.get $x) (v128.const f32x4 1.442695 1.442695 1.442695 1.442695))
+        (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $k (f32x4.sub (local.get $kMagic) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $r
+      (f32x4.sub
+        (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+        (f32x4.mul (local.get $k) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (f32x4.mul
+      (f32x4.add
+        (f32x4.add
+          (f32x4.mul
+            (f32x4.add (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1) (f32x4.mul (local.get $r)
+            (f32x4.add (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1) (f32x4.mul (local.get $r)
+            (f32x4.add (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2) (f32x4.mul (local.get $r)
+            (f32x4.add (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3) (f32x4.mul (local.get $r)
+            (f32x4.add (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3) (f32x4.mul (local.get $r)
+                       (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4)))))))))))
+            (f32x4.mul (local.get $r) (local.get $r)))
+          (local.get $r))
+        (v128.const f32x4 1 1 1 1))
+      (i32x4.shl (i32x4.add (local.get $kMagic) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+
+  ;; log(1 + y) for y >= 0 (wasm has no log): with w = 1 + y rounded, log w + (y - (w - 1)) / w, the
+  ;; second term undoing w's rounding (it is all of the result when w rounds to 1). log w = e ln2 +
+  ;; log m for w = 2^e m, m in [sqrt(1/2), sqrt(2)), and log m = 2 atanh(s), s = (m - 1) / (m + 1),
+  ;; |s| < 0.172, by its series to s^9 (the next term is below 2e-8 relative).
+  (func $log1p (param $y v128) (result v128)
+    (local $w v128) (local $m v128) (local $e v128) (local $big v128) (local $s v128) (local $s2 v128)
+    (local.set $w (f32x4.add (local.get $y) (v128.const f32x4 1 1 1 1)))
+    ;; m in [1, 2) from w's mantissa bits, e its unbiased exponent
+    (local.set $m
+      (v128.or
+        (v128.and (local.get $w) (v128.const i32x4 0x007fffff 0x007fffff 0x007fffff 0x007fffff))
+        (v128.const i32x4 0x3f800000 0x3f800000 0x3f800000 0x3f800000)))
+    (local.set $e
+      (i32x4.sub (i32x4.shr_u (local.get $w) (i32.const 23)) (v128.const i32x4 127 127 127 127)))
+    ;; m > sqrt(2): halve m, and e + 1 (the mask is -1 where true)
+    (local.set $big (f32x4.gt (local.get $m) (v128.const f32x4 1.4142135 1.4142135 1.4142135 1.4142135)))
+    (local.set $m
+      (v128.bitselect
+        (f32x4.mul (local.get $m) (v128.const f32x4 0.5 0.5 0.5 0.5)) (local.get $m) (local.get $big)))
+    (local.set $e (f32x4.convert_i32x4_s (i32x4.sub (local.get $e) (local.get $big))))
+    (local.set $s
+      (f32x4.div
+        (f32x4.sub (local.get $m) (v128.const f32x4 1 1 1 1))
+        (f32x4.add (local.get $m) (v128.const f32x4 1 1 1 1))))
+    (local.set $s2 (f32x4.mul (local.get $s) (local.get $s)))
+    ;; e ln2_hi (exact) + (log m + e ln2_lo + the rounding correction)
+    (f32x4.add
+      (f32x4.mul (local.get $e) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))
+      (f32x4.add
+        (f32x4.add
+          (f32x4.mul
+            (f32x4.add (local.get $s) (local.get $s))
+            (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $s2)
+            (f32x4.add (v128.const f32x4 0.33333334 0.33333334 0.33333334 0.33333334) (f32x4.mul (local.get $s2)
+            (f32x4.add (v128.const f32x4 0.2 0.2 0.2 0.2) (f32x4.mul (local.get $s2)
+            (f32x4.add (v128.const f32x4 0.14285715 0.14285715 0.14285715 0.14285715) (f32x4.mul (local.get $s2)
+                       (v128.const f32x4 0.11111111 0.11111111 0.11111111 0.11111111))))))))))
+          (f32x4.mul (local.get $e) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4)))
+        (f32x4.div
+          (f32x4.sub (local.get $y) (f32x4.sub (local.get $w) (v128.const f32x4 1 1 1 1)))
+          (local.get $w)))))
+
+  ;; torch.nn.functional.softplus with its default threshold: x above 20 as is, else log1p(e^x)
+  (func $softplus (param $x v128) (result v128)
+    (v128.bitselect
+      (local.get $x)
+      (call $log1p (call $exp (local.get $x)))
+      (f32x4.gt (local.get $x) (v128.const f32x4 20 20 20 20))))
+
+  ;; silu(x) = x / (1 + e^-x)
+  (func $silu (param $x v128) (result v128)
+    (f32x4.div
+      (local.get $x)
+      (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp (f32x4.neg (local.get $x))))))
+
+  ;; min(n, 4) floats at p, in the low lanes. A row's last channels may not fill a vector, and a full
+  ;; load past them could run off the end of memory.
+  (func $load (param $p i32) (param $n i32) (result v128)
+    (local $v v128)
+    (if (i32.ge_u (local.get $n) (i32.const 4)) (then (return (v128.load (local.get $p)))))
+    (local.set $v (v128.load32_zero (local.get $p)))
+    (if (i32.ge_u (local.get $n) (i32.const 2))
+      (then (local.set $v (f32x4.replace_lane 1 (local.get $v) (f32.load offset=4 (local.get $p))))))
+    (if (i32.ge_u (local.get $n) (i32.const 3))
+      (then (local.set $v (f32x4.replace_lane 2 (local.get $v) (f32.load offset=8 (local.get $p))))))
+    (local.get $v))
+
+  ;; The low min(n, 4) lanes of v to p (the rest would overwrite the next row's or another tensor's floats).
+  (func $store (param $p i32) (param $v v128) (param $n i32)
+    (if (i32.ge_u (local.get $n) (i32.const 4)) (then (v128.store (local.get $p) (local.get $v)) (return)))
+    (f32.store (local.get $p) (f32x4.extract_lane 0 (local.get $v)))
+    (if (i32.ge_u (local.get $n) (i32.const 2))
+      (then (f32.store offset=4 (local.get $p) (f32x4.extract_lane 1 (local.get $v)))))
+    (if (i32.ge_u (local.get $n) (i32.const 3))
+      (then (f32.store offset=8 (local.get $p) (f32x4.extract_lane 2 (local.get $v))))))
+
+  ;; Pass 1: y = softplus?(delta + deltaBias), for rows (batch * seq) of dInner channels.
+  (func $deltaPass (param $delta i32) (param $bias i32) (param $y i32)
+                   (param $rows i32) (param $dInner i32) (param $flags i32)
+    (local $r i32) (local $d i32) (local $off i32) (local $v v128)
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $d (i32.const 0))
+      (block $rowDone (loop $vec
+        (br_if $rowDone (i32.ge_u (local.get $d) (local.get $dInner)))
+        (local.set $off (i32.shl (i32.add (i32.mul (local.get $r) (local.get $dInner)) (local.get $d)) (i32.const 2)))
+        (local.set $v (call $load (i32.add (local.get $delta) (local.get $off)) (i32.sub (local.get $dInner) (local.get $d))))
+        (if (i32.and (local.get $flags) (global.get $HAS_BIAS))
+          (then (local.set $v (f32x4.add (local.get $v)
+            (call $load (i32.add (local.get $bias) (i32.shl (local.get $d) (i32.const 2))) (i32.sub (local.get $dInner) (local.get $d)))))))
+        (if (i32.and (local.get $flags) (global.get $SOFTPLUS))
+          (then (local.set $v (call $softplus (local.get $v)))))
+        (call $store (i32.add (local.get $y) (local.get $off)) (local.get $v) (i32.sub (local.get $dInner) (local.get $d)))
+        (local.set $d (i32.add (local.get $d) (i32.const 4)))
+        (br $vec)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; Pass 3: y = (y + D u) silu(z), for rows of dInner channels, each part when its input is present.
+  (func $outputPass (param $u i32) (param $D i32) (param $z i32) (param $y i32)
+                    (param $rows i32) (param $dInner i32) (param $flags i32)
+    (local $r i32) (local $d i32) (local $n i32) (local $off i32) (local $v v128)
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $d (i32.const 0))
+      (block $rowDone (loop $vec
+        (br_if $rowDone (i32.ge_u (local.get $d) (local.get $dInner)))
+        (local.set $n (i32.sub (local.get $dInner) (local.get $d)))
+        (local.set $off (i32.shl (i32.add (i32.mul (local.get $r) (local.get $dInner)) (local.get $d)) (i32.const 2)))
+        (local.set $v (call $load (i32.add (local.get $y) (local.get $off)) (local.get $n)))
+        (if (i32.and (local.get $flags) (global.get $HAS_D))
+          (then (local.set $v (f32x4.add (local.get $v) (f32x4.mul
+            (call $load (i32.add (local.get $D) (i32.shl (local.get $d) (i32.const 2))) (local.get $n))
+            (call $load (i32.add (local.get $u) (local.get $off)) (local.get $n)))))))
+        (if (i32.and (local.get $flags) (global.get $HAS_Z))
+          (then (local.set $v (f32x4.mul (local.get $v)
+            (call $silu (call $load (i32.add (local.get $z) (local.get $off)) (local.get $n)))))))
+        (call $store (i32.add (local.get $y) (local.get $off)) (local.get $v) (local.get $n))
+        (local.set $d (i32.add (local.get $d) (i32.const 4)))
+        (br $vec)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $row))))
+
+  ;; Pass 2, the recurrence: y holds dt on entry and <h_t, C_t> on return; lastState the last h.
+  (func $recurrence (param $u i32) (param $A i32) (param $B i32) (param $C i32) (param $h0 i32)
+                    (param $y i32) (param $last i32)
+                    (param $batch i32) (param $seq i32) (param $dInner i32) (param $dState i32) (param $flags i32)
+    (local $b i32) (local $d0 i32) (local $dEnd i32) (local $t i32) (local $d i32) (local $o i32)
+    (local $stateBytes i32) (local $batchStateBytes i32) (local $hBatch i32)
+    (local $row i32) (local $pB i32) (local $pC i32) (local $pA i32) (local $pH i32) (local $i i32)
+    (local $dt f32) (local $dtv v128) (local $dtu v128) (local $h v128) (local $acc v128)
+    (local.set $stateBytes (i32.shl (local.get $dState) (i32.const 2)))
+    (local.set $batchStateBytes (i32.mul (local.get $dInner) (local.get $stateBytes)))
+    (block $batchesDone (loop $batch
+      (br_if $batchesDone (i32.ge_u (local.get $b) (local.get $batch)))
+      (local.set $hBatch (i32.add (local.get $last) (i32.mul (local.get $b) (local.get $batchStateBytes))))
+      (if (i32.and (local.get $flags) (global.get $HAS_H0))
+        (then (memory.copy (local.get $hBatch)
+          (i32.add (local.get $h0) (i32.mul (local.get $b) (local.get $batchStateBytes))) (local.get $batchStateBytes)))
+        (else (memory.fill (local.get $hBatch) (i32.const 0) (local.get $batchStateBytes))))
+      (local.set $d0 (i32.const 0))
+      (block $blocksDone (loop $block
+        (br_if $blocksDone (i32.ge_u (local.get $d0) (local.get $dInner)))
+        (local.set $dEnd (i32.add (local.get $d0) (global.get $BLOCK)))
+        (if (i32.gt_u (local.get $dEnd) (local.get $dInner)) (then (local.set $dEnd (local.get $dInner))))
+        (local.set $t (i32.const 0))
+        (block $stepsDone (loop $step
+          (br_if $stepsDone (i32.ge_u (local.get $t) (local.get $seq)))
+          (local.set $row (i32.add (i32.mul (local.get $b) (local.get $seq)) (local.get $t)))
+          (local.set $pB (i32.add (local.get $B) (i32.mul (local.get $row) (local.get $stateBytes))))
+          (local.set $pC (i32.add (local.get $C) (i32.mul (local.get $row) (local.get $stateBytes))))
+          (local.set $i (i32.shl (i32.add (i32.mul (local.get $row) (local.get $dInner)) (local.get $d0)) (i32.const 2)))
+          (local.set $d (local.get $d0))
+          (loop $channel
+            (local.set $dt (f32.load (i32.add (local.get $y) (local.get $i))))
+            (local.set $dtv (f32x4.splat (local.get $dt)))
+            (local.set $dtu (f32x4.splat (f32.mul (local.get $dt) (f32.load (i32.add (local.get $u) (local.get $i))))))
+            (local.set $pA (i32.add (local.get $A) (i32.mul (local.get $d) (local.get $stateBytes))))
+            (local.set $pH (i32.add (local.get $hBatch) (i32.mul (local.get $d) (local.get $stateBytes))))
+            (local.set $acc (v128.const i32x4 0 0 0 0))
+            (local.set $o (i32.const 0))
+            (loop $states
+              (local.set $h
+                (f32x4.add
+                  (f32x4.mul
+                    (call $exp (f32x4.mul (local.get $dtv) (v128.load (i32.add (local.get $pA) (local.get $o)))))
+                    (v128.load (i32.add (local.get $pH) (local.get $o))))
+                  (f32x4.mul (local.get $dtu) (v128.load (i32.add (local.get $pB) (local.get $o))))))
+              (v128.store (i32.add (local.get $pH) (local.get $o)) (local.get $h))
+              (local.set $acc (f32x4.add (local.get $acc)
+                (f32x4.mul (local.get $h) (v128.load (i32.add (local.get $pC) (local.get $o))))))
+              (local.set $o (i32.add (local.get $o) (i32.const 16)))
+              (br_if $states (i32.lt_u (local.get $o) (local.get $stateBytes))))
+            (f32.store (i32.add (local.get $y) (local.get $i))
+              (f32.add
+                (f32.add (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+                (f32.add (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 4)))
+            (local.set $d (i32.add (local.get $d) (i32.const 1)))
+            (br_if $channel (i32.lt_u (local.get $d) (local.get $dEnd))))
+          (local.set $t (i32.add (local.get $t) (i32.const 1)))
+          (br $step)))
+        (local.set $d0 (local.get $dEnd))
+        (br $block)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $batch))))
+
+  ;; The whole forward scan. Pointers: u, delta [batch, seq, dInner]; A [dInner, dState]; B, C
+  ;; [batch, seq, dState]; D, deltaBias [dInner]; z [batch, seq, dInner]; h0, last [batch, dInner,
+  ;; dState]; y [batch, seq, dInner]. The absent optional inputs are the flags' clear bits.
+  (func (export "scan")
+    (param $u i32) (param $delta i32) (param $A i32) (param $B i32) (param $C i32)
+    (param $D i32) (param $z i32) (param $bias i32) (param $h0 i32) (param $y i32) (param $last i32)
+    (param $batch i32) (param $seq i32) (param $dInner i32) (param $dState i32) (param $flags i32)
+    (call $deltaPass (local.get $delta) (local.get $bias) (local.get $y)
+      (i32.mul (local.get $batch) (local.get $seq)) (local.get $dInner) (local.get $flags))
+    (call $recurrence (local.get $u) (local.get $A) (local.get $B) (local.get $C) (local.get $h0)
+      (local.get $y) (local.get $last)
+      (local.get $batch) (local.get $seq) (local.get $dInner) (local.get $dState) (local.get $flags))
+    (if (i32.and (local.get $flags) (i32.or (global.get $HAS_D) (global.get $HAS_Z)))
+      (then (call $outputPass (local.get $u) (local.get $D) (local.get $z) (local.get $y)
+        (i32.mul (local.get $batch) (local.get $seq)) (local.get $dInner) (local.get $flags))))))

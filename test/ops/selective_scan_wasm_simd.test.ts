@@ -1,0 +1,117 @@
+/**
+ * What is specific to the wasm backend's SIMD scan (custom-kernels/wasm/selective_scan.wat): that it is
+ * the path that runs for a fitting shape, the JS fallback for one that does not fit, a heap that grows
+ * mid-call, long sequences, the decode step, and the committed bytes being what the .wat assembles to.
+ */
+import { execFileSync } from 'node:child_process';
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { selectiveScan } from '../../src/ops/selective_scan.js';
+import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
+import { selectiveScanImpl, type ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
+import { simdScanRuns } from '../../custom-kernels/wasm/simd_module.js';
+import { describeBackends } from '../support/backends.js';
+import { expectCloseRel } from '../support/compare.js';
+import { randomScanCase, referenceScan, type ScanCase, type ScanOptions } from '../support/scan_reference.js';
+import { scanTensors } from '../support/scan_tensors.js';
+
+const ALL: ScanOptions = { D: true, z: true, deltaBias: true, deltaSoftplus: true, initialState: true };
+
+/** The forward scan through the op; also how many scans the SIMD module ran for it. */
+function forward(c: ScanCase): { y: Float32Array; lastState: Float32Array; simdRuns: number } {
+  const inputs = scanTensors(c) as Parameters<typeof selectiveScan>[0];
+  const before = simdScanRuns();
+  const { y, lastState } = selectiveScan({ ...inputs, deltaSoftplus: c.deltaSoftplus });
+  const simdRuns = simdScanRuns() - before;
+  const out = { y: y.dataSync() as Float32Array, lastState: lastState.dataSync() as Float32Array, simdRuns };
+  tf.dispose([y, lastState, ...Object.values(inputs)]);
+  return out;
+}
+
+function expectMatchesReference(c: ScanCase, run: { y: Float32Array; lastState: Float32Array }): void {
+  const ref = referenceScan(c);
+  expectCloseRel('y', run.y, ref.y, 1e-5);
+  expectCloseRel('lastState', run.lastState, ref.lastState, 1e-5);
+}
+
+describeBackends('selectiveScan, SIMD module', ['wasm'], () => {
+  it('runs for dState a multiple of 4, with rows and channel blocks that end part-way (dInner 37)', () => {
+    for (const opts of [{}, ALL, { deltaSoftplus: true, z: true }]) {
+      const c = randomScanCase(41, { batch: 2, seq: 65, dInner: 37, dState: 8 }, opts);
+      const run = forward(c);
+      expect(run.simdRuns, JSON.stringify(opts)).to.equal(1);
+      expectMatchesReference(c, run);
+    }
+  });
+
+  it('falls back to the JS kernel for dState not a multiple of 4', () => {
+    const c = randomScanCase(42, { batch: 2, seq: 33, dInner: 5, dState: 5 }, ALL);
+    const run = forward(c);
+    expect(run.simdRuns).to.equal(0);
+    expectMatchesReference(c, run);
+  });
+
+  it('is right when allocating an output grows the heap mid-call', () => {
+    const backend = tf.backend() as BackendWasm;
+    const heap = backend.wasm as unknown as { HEAPU8: Uint8Array; _malloc(n: number): number; _free(p: number): void };
+    const makeOutput = backend.makeOutput;
+    let grown = false;
+    backend.makeOutput = function (...args: Parameters<BackendWasm['makeOutput']>) {
+      const out = makeOutput.apply(this, args);
+      if (!grown) {
+        grown = true;
+        const before = heap.HEAPU8.buffer.byteLength;
+        heap._free(heap._malloc(before));
+        expect(heap.HEAPU8.buffer.byteLength).to.be.above(before);
+      }
+      return out;
+    };
+    try {
+      const c = randomScanCase(43, { batch: 2, seq: 17, dInner: 12, dState: 16 }, ALL);
+      const run = forward(c);
+      expect(grown).to.equal(true);
+      expect(run.simdRuns).to.equal(1);
+      expectMatchesReference(c, run);
+    } finally {
+      backend.makeOutput = makeOutput;
+    }
+  });
+
+  it('stays finite over 4096 steps of strong decay and matches the JS kernel within 1e-5', () => {
+    const c = randomScanCase(44, { batch: 1, seq: 4096, dInner: 24, dState: 16 }, ALL);
+    c.inputs.A = c.inputs.A.map((a) => a * 40); // exp(dt A) down to ~e^-100: underflows to 0
+    const run = forward(c);
+    expect(run.simdRuns).to.equal(1);
+    expect(run.y.every(Number.isFinite) && run.lastState.every(Number.isFinite)).to.equal(true);
+    const f32 = (a: Float64Array | null) => (a == null ? new Float32Array(0) : Float32Array.from(a));
+    const x = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, f32(v)])) as unknown as ScanArrays;
+    const y = new Float32Array(run.y.length), lastState = new Float32Array(run.lastState.length);
+    selectiveScanImpl(x, c.dims, c.deltaSoftplus, y, lastState);
+    expectCloseRel('y', run.y, y, 1e-5);
+    expectCloseRel('lastState', run.lastState, lastState, 1e-5);
+  });
+
+  it('runs the decode step (selectiveStateUpdate) as the scan with seq 1', () => {
+    const c = randomScanCase(46, { batch: 2, seq: 1, dInner: 10, dState: 16 }, ALL);
+    const { batch, dInner, dState } = c.dims;
+    const t = (a: Float64Array | null, shape: number[]) => tf.tensor(Float32Array.from(a!), shape);
+    const args = {
+      state: t(c.inputs.initialState, [batch, dInner, dState]), x: t(c.inputs.u, [batch, dInner]),
+      dt: t(c.inputs.delta, [batch, dInner]), A: t(c.inputs.A, [dInner, dState]), B: t(c.inputs.B, [batch, dState]),
+      C: t(c.inputs.C, [batch, dState]), D: t(c.inputs.D, [dInner]), z: t(c.inputs.z, [batch, dInner]),
+      dtBias: t(c.inputs.deltaBias, [dInner]),
+    };
+    const before = simdScanRuns();
+    const { y, state } = selectiveStateUpdate({ ...args, dtSoftplus: true });
+    expect(simdScanRuns() - before).to.equal(1);
+    expectMatchesReference(c, { y: y.dataSync() as Float32Array, lastState: state.dataSync() as Float32Array });
+    tf.dispose([y, state, ...Object.values(args)]);
+  });
+});
+
+describe('selective_scan_wasm.ts', () => {
+  it('holds what selective_scan.wat assembles to (npm run build:wasm)', () => {
+    execFileSync('node', ['scripts/build-wasm.mjs', '--check'], { stdio: 'pipe' });
+  });
+});
