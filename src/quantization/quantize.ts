@@ -79,6 +79,8 @@ export async function quantize(model: QuantizableModel, options: QuantizeOptions
     }
   }
   for (const [module, layout, matrix] of packed) installQuantized(module, layout, matrix);
+  // tfjs-layers fixes the weights fit trains at compile time, and the float ones are gone.
+  if (model.optimizer != null) model.compile({ optimizer: model.optimizer, loss: model.loss, metrics: model.metrics });
   const done = { ...settings, modules: modules.map((m) => m.path) };
   markQuantized(model, done);
   return done;

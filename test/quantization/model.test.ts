@@ -210,12 +210,23 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     model.weights.filter((w) => w.dtype === 'int32').forEach((w, i) => {
       expect([...w.read().dataSync()]).to.deep.equal([...packed[i]]);
     });
+    // A compiled model is compiled again: fit trains what is left (the adapters here).
+    model.compile({ optimizer: tf.train.sgd(0.1) });
+    const history = await model.fit(ids, ids, { epochs: 1, verbose: 0 });
+    expect(history.history.loss[0]).to.be.a('number');
     // Quantizing a model that already has adapters keeps them.
     const adapted = await MambaForCausalLM.fromPretrained(TINY);
     applyLora(adapted, { r: 2, alpha: 2, targetModules: ['out_proj'] });
     const adapter = adapted.backbone.blocks[0].mixer.outProj.adapter;
     await quantize(adapted, { bits: 8 });
     expect(adapted.backbone.blocks[0].mixer.outProj.adapter).to.equal(adapter);
+    // A float model compiled before quantize is compiled again: fit trains the float weights left.
+    const compiled = await MambaForCausalLM.fromPretrained(TINY);
+    compiled.compile({ optimizer: tf.train.sgd(0.01) });
+    await quantize(compiled, { bits: 4 });
+    await compiled.fit(ids, ids, { epochs: 1, verbose: 0 });
+    expect(compiled.trainableWeights.some((w) => w.name.includes('A_log'))).to.equal(true);
+    compiled.dispose();
     optimizer.dispose();
     disposeAll(ids, model, adapted);
   });
