@@ -1,8 +1,8 @@
 /**
  * The selective scan backward on WebGPU. The forward states are recomputed into a scratch buffer
  * hs [batch, seq + 1, dState, dInner] (slot 0 the initial state; chunk-parallel, from the forward's
- * chunk starts), and the adjoint states into dhs [batch, seq, dState, dInner] by one reverse walk per
- * (batch, state, channel); channels innermost, so that threads over channels touch adjacent words.
+ * chunk starts), and the adjoint states into dhs [batch, seq, dState, dInner] by a reverse walk, chunk-
+ * parallel likewise; channels innermost, so that threads over channels touch adjacent words.
  * The step sizes dt go once into a third buffer, for the programs that would otherwise recompute the
  * softplus per state. Every gradient is then a map or a reduction over hs and dhs, one program per
  * gradient (tfjs' program runner writes one output); reductions over channels by one thread per output
@@ -56,6 +56,14 @@ class ScanStatesProgram extends ScanWalkProgram {
 }
 
 /**
+ * Chunks of the adjoint walk: its threads run over (batch, state, channel), dState times the forward
+ * walk's, so it needs fewer chunks for as many threads.
+ */
+function adjointChunkLength(dims: ScanDims): number {
+  return chunkLength({ ...dims, dInner: dims.dInner * dims.dState });
+}
+
+/**
  * The backward's other programs: a body over named inputs and the params it reads, with their
  * accessors (scan_params.ts); reading delta and the bias, it has `dtAt(x, d)`, the step size at
  * flat [b, t, d] index x, and `preAt(x, d)`, delta + bias.
@@ -67,7 +75,9 @@ class ScanGradProgram extends FlatProgram {
 
   constructor(name: string, outputShape: number[], inputs: string[], threads: number, dims: ScanDims,
     params: ScanParamsUse, softplus: boolean, code: string) {
-    super(name, outputShape, [...inputs, ...params.names], threads, { seqLen: dims.seq, batch: dims.batch },
+    const chunkLen = adjointChunkLength(dims);
+    const uniforms = { seqLen: dims.seq, batch: dims.batch, chunkLen, chunks: Math.ceil(dims.seq / chunkLen) };
+    super(name, outputShape, [...inputs, ...params.names], threads, uniforms,
       [dims.dInner, dims.dState, params.key, softplus]);
     this.code = code;
     this.params = params;
@@ -122,20 +132,58 @@ function selectiveScanGrad(
   // The step sizes once per element, for the programs whose dState threads per element would each recompute them.
   const steps = keep(program('scanGradSteps', u.shape, [['delta', delta]], ['bias'], bld,
     `result[index] = dtAt(index, index % ${dInner});`));
-  const dhs = keep(program('scanGradAdjoint', [batch, seq, N, dInner],
-    [['steps', steps], ['cmat', C], ['g', g], ['dLast', dLastState]], ['a'], batch * dInner * N, `
+  // The adjoint walk dh_t = g_t C_t + exp(dt_t+1 A) dh_t+1 backwards from dLastState, chunk-parallel as
+  // the forward: each (batch, chunk, state, channel) thread walks its chunk from zero for the carry
+  // it hands to the chunk before, [.., 0, ..], and the chunk's decay exp(A sum dt), [.., 1, ..]; one
+  // thread per (batch, state, channel) chains the carries; the walk then starts each chunk from its own.
+  const chunks = Math.ceil(seq / adjointChunkLength(dims));
+  const chunkThreads = batch * chunks * N * dInner;
+  const chunkCoords = `
       let d = index % ${dInner};
       let n = (index / ${dInner}) % ${N};
-      let b = index / (${N} * ${dInner});
+      let c = (index / (${dInner} * ${N})) % uniforms.chunks;
+      let b = index / (${dInner} * ${N} * uniforms.chunks);
       let a = aAt(d, n);
-      var dh = dLast[(b * ${dInner} + d) * ${N} + n];
-      for (var t = uniforms.seqLen - 1; t >= 0; t--) {
+      let tEnd = min((c + 1) * uniforms.chunkLen, uniforms.seqLen);`;
+  const walkBack = (store: string) => `
+      for (var t = tEnd - 1; t >= c * uniforms.chunkLen; t--) {
         let row = b * uniforms.seqLen + t;
         let x = row * ${dInner} + d;
         dh += g[x] * cmat[row * ${N} + n];
-        result[${at('row', 'n', 'd')}] = dh;
+        ${store}
         dh *= exp(steps[x] * a);
+      }`;
+  const walkInputs: [string, TensorInfo][] = [['steps', steps], ['cmat', C], ['g', g]];
+  let carries = dLastState;
+  if (chunks > 1) {
+    const ends = program('scanGradAdjointEnds', [batch, chunks, 2, N, dInner], walkInputs, ['a'], chunkThreads, `
+      ${chunkCoords}
+      var dh = 0.0;
+      var dtSum = 0.0;
+      ${walkBack('dtSum += steps[x];')}
+      let at = ((b * uniforms.chunks + c) * 2 * ${N} + n) * ${dInner} + d;
+      result[at] = dh;
+      result[at + ${N * dInner}] = exp(a * dtSum);`);
+    carries = keep(program('scanGradAdjointChain', [batch, chunks, N, dInner],
+      [['ends', ends], ['dLast', dLastState]], [], batch * N * dInner, `
+      let d = index % ${dInner};
+      let n = (index / ${dInner}) % ${N};
+      let b = index / (${dInner} * ${N});
+      var carry = dLast[(b * ${dInner} + d) * ${N} + n];
+      for (var c = uniforms.chunks - 1; c >= 0; c--) {
+        result[((b * uniforms.chunks + c) * ${N} + n) * ${dInner} + d] = carry;
+        let at = ((b * uniforms.chunks + c) * 2 * ${N} + n) * ${dInner} + d;
+        carry = ends[at + ${N * dInner}] * carry + ends[at];
       }`));
+    disposeAll(backend, [ends]);
+  }
+  // One chunk starts from dLastState itself, [batch, dInner, dState]; more, from the chained carries.
+  const carryAt = chunks > 1 ? `((b * uniforms.chunks + c) * ${N} + n) * ${dInner} + d` : `(b * ${dInner} + d) * ${N} + n`;
+  const dhs = keep(program(chunks > 1 ? 'scanGradAdjointChunks' : 'scanGradAdjoint', [batch, seq, N, dInner],
+    [...walkInputs, ['carries', carries]], ['a'], chunkThreads, `
+      ${chunkCoords}
+      var dh = carries[${carryAt}];
+      ${walkBack(`result[${at('row', 'n', 'd')}] = dh;`)}`));
 
   const du = program('scanGradU', u.shape,
     [['g', g], ['steps', steps], ['bmat', B], ['dhs', dhs]], ['skip'], bld, `
