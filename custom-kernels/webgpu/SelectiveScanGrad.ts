@@ -178,7 +178,8 @@ function selectiveScanGrad(
     disposeAll(backend, [ends]);
   }
   // One chunk starts from dLastState itself, [batch, dInner, dState]; more, from the chained carries.
-  const carryAt = chunks > 1 ? `((b * uniforms.chunks + c) * ${N} + n) * ${dInner} + d` : `(b * ${dInner} + d) * ${N} + n`;
+  const carryAt = chunks > 1
+    ? `((b * uniforms.chunks + c) * ${N} + n) * ${dInner} + d` : `(b * ${dInner} + d) * ${N} + n`;
   const dhs = keep(program(chunks > 1 ? 'scanGradAdjointChunks' : 'scanGradAdjoint', [batch, seq, N, dInner],
     [...walkInputs, ['carries', carries]], ['a'], chunkThreads, `
       ${chunkCoords}
