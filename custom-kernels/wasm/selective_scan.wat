@@ -12,7 +12,7 @@
 ;;   2. h = exp(dt A) h + dt u B;  y = <h, C>       4 states to a vector; h lives in lastState
 ;;   3. y = (y + D u) silu(z)
 (module
-  (import "env" "memory" (memory 1))
+  (memory (import "env" "memory") 1)
 
   ;; bits of the flags argument
   (global $SOFTPLUS i32 (i32.const 1))

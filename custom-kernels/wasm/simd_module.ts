@@ -2,15 +2,16 @@
  * The forward scan as our own WebAssembly SIMD module (selective_scan.wat), instantiated on
  * tfjs-backend-wasm's own WebAssembly.Memory: it reads the inputs and writes the outputs where tfjs
  * keeps them, by byte offset, so there are no copies, and a memory growth (which detaches JS views)
- * changes nothing for it. One instance per Memory object. Where the module cannot run (an engine
- * without SIMD, a backend whose memory is not found or is shared, dState not a multiple of 4) the
- * kernels run the shared JS loop over heap views instead (wasm_kernel.ts).
+ * changes nothing for it. One instance per Memory object, of the build for its kind (shared in
+ * tfjs' threaded build, unshared otherwise). Where the module cannot run (an engine without SIMD, a
+ * backend whose memory is not found, dState not a multiple of 4) the kernels run the shared JS loop
+ * over heap views instead (wasm_kernel.ts).
  */
 import { util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { ScanDims } from '../shared/selective_scan.js';
 import type { TypedKernel } from '../shared/typed_kernel.js';
-import { SELECTIVE_SCAN_WASM_BASE64 } from './selective_scan_wasm.js';
+import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from './selective_scan_wasm.js';
 import { wasmKernelConfig } from './wasm_kernel.js';
 
 /** The module's export: byte offsets of the 9 scan inputs, y and lastState, then dims and flags. */
@@ -23,9 +24,8 @@ type ScanExport = (
 // Bits of the export's flags argument, as selective_scan.wat reads them.
 const SOFTPLUS = 1, HAS_D = 2, HAS_Z = 4, HAS_BIAS = 8, HAS_H0 = 16;
 
-/** Compiled on first use; null where this engine rejects it (no SIMD). */
-let compiled: WebAssembly.Module | null | undefined;
-/** null for a memory the module cannot import (a shared one: the import is declared unshared). */
+/** Each build (by whether it imports a shared memory) compiled on first use; null where this engine rejects it. */
+const compiled = new Map<boolean, WebAssembly.Module | null>();
 const instances = new WeakMap<WebAssembly.Memory, ScanExport | null>();
 let simdRuns = 0;
 
@@ -45,15 +45,22 @@ function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
   return null;
 }
 
+function compile(shared: boolean): WebAssembly.Module | null {
+  if (!compiled.has(shared)) {
+    const base64 = shared ? SELECTIVE_SCAN_SHARED_WASM_BASE64 : SELECTIVE_SCAN_WASM_BASE64;
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    compiled.set(shared, WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
+  }
+  return compiled.get(shared)!;
+}
+
+/** An instance of the build whose memory import matches this memory (shared in tfjs' threaded build). */
 function instantiate(memory: WebAssembly.Memory): ScanExport | null {
+  const module = compile(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
   try {
-    if (compiled === undefined) {
-      const bytes = Uint8Array.from(atob(SELECTIVE_SCAN_WASM_BASE64), (c) => c.charCodeAt(0));
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-    }
-    return compiled && (new WebAssembly.Instance(compiled, { env: { memory } }).exports.scan as ScanExport);
+    return module && (new WebAssembly.Instance(module, { env: { memory } }).exports.scan as ScanExport);
   } catch {
-    return null; // the memory's kind does not match the import (shared)
+    return null; // a memory this engine will not link (none known): the JS loop rather than a failed kernel
   }
 }
 

@@ -9,8 +9,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
+import { SELECTIVE_SCAN_INPUTS } from '../../src/ops/kernel_names.js';
 import { selectiveScanImpl, type ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
-import { simdScanRuns } from '../../custom-kernels/wasm/simd_module.js';
+import { simdScan, simdScanRuns } from '../../custom-kernels/wasm/simd_module.js';
 import { describeBackends } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
 import { randomScanCase, referenceScan, type ScanCase, type ScanOptions } from '../support/scan_reference.js';
@@ -27,6 +28,20 @@ function forward(c: ScanCase): { y: Float32Array; lastState: Float32Array; simdR
   const out = { y: y.dataSync() as Float32Array, lastState: lastState.dataSync() as Float32Array, simdRuns };
   tf.dispose([y, lastState, ...Object.values(inputs)]);
   return out;
+}
+
+/** The case's inputs as float32 arrays (empty for absent ones), as kernels get them. */
+function caseArrays(c: ScanCase): ScanArrays {
+  const f32 = (a: Float64Array | null) => (a == null ? new Float32Array(0) : Float32Array.from(a));
+  return Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, f32(v)])) as unknown as ScanArrays;
+}
+
+/** The JS kernel's y and lastState. */
+function jsScan(c: ScanCase): { y: Float32Array; lastState: Float32Array } {
+  const { batch, seq, dInner, dState } = c.dims;
+  const y = new Float32Array(batch * seq * dInner), lastState = new Float32Array(batch * dInner * dState);
+  selectiveScanImpl(caseArrays(c), c.dims, c.deltaSoftplus, y, lastState);
+  return { y, lastState };
 }
 
 function expectMatchesReference(c: ScanCase, run: { y: Float32Array; lastState: Float32Array }): void {
@@ -84,10 +99,7 @@ describeBackends('selectiveScan, SIMD module', ['wasm'], () => {
     const run = forward(c);
     expect(run.simdRuns).to.equal(1);
     expect(run.y.every(Number.isFinite) && run.lastState.every(Number.isFinite)).to.equal(true);
-    const f32 = (a: Float64Array | null) => (a == null ? new Float32Array(0) : Float32Array.from(a));
-    const x = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, f32(v)])) as unknown as ScanArrays;
-    const y = new Float32Array(run.y.length), lastState = new Float32Array(run.lastState.length);
-    selectiveScanImpl(x, c.dims, c.deltaSoftplus, y, lastState);
+    const { y, lastState } = jsScan(c);
     expectCloseRel('y', run.y, y, 1e-5);
     expectCloseRel('lastState', run.lastState, lastState, 1e-5);
   });
@@ -107,6 +119,32 @@ describeBackends('selectiveScan, SIMD module', ['wasm'], () => {
     expect(simdScanRuns() - before).to.equal(1);
     expectMatchesReference(c, { y: y.dataSync() as Float32Array, lastState: state.dataSync() as Float32Array });
     tf.dispose([y, state, ...Object.values(args)]);
+  });
+});
+
+describe('the SIMD module on a shared memory (tfjs-backend-wasm\'s threaded build)', () => {
+  it('scans in place, as the JS kernel does', () => {
+    const c = randomScanCase(47, { batch: 2, seq: 20, dInner: 7, dState: 8 }, ALL);
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
+    const scan = simdScan({ wasm: { wasmMemory: memory } } as unknown as BackendWasm);
+    expect(scan).to.be.a('function');
+    const heap = new Float32Array(memory.buffer);
+    let end = 16; // byte offsets, one array after another
+    const place = (a: Float32Array) => {
+      heap.set(a, end / 4);
+      end += a.length * 4;
+      return end - a.length * 4;
+    };
+    const x = caseArrays(c);
+    const pointers = SELECTIVE_SCAN_INPUTS.map((name) => place(x[name]));
+    const want = jsScan(c);
+    const [y, lastState] = [place(want.y.map(() => NaN)), place(want.lastState.map(() => NaN))];
+    const { batch, seq, dInner, dState } = c.dims;
+    const [p0, p1, p2, p3, p4, p5, p6, p7, p8] = pointers;
+    // flags 31: softplus, D, z, deltaBias, initialState
+    scan!(p0, p1, p2, p3, p4, p5, p6, p7, p8, y, lastState, batch, seq, dInner, dState, 31);
+    expectCloseRel('y', heap.subarray(y / 4, y / 4 + want.y.length), want.y, 1e-5);
+    expectCloseRel('lastState', heap.subarray(lastState / 4, lastState / 4 + want.lastState.length), want.lastState, 1e-5);
   });
 });
 
