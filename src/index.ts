@@ -64,3 +64,5 @@ export {
 export { quantizeMatrix, dequantizeMatrix, type PackedMatrix } from './quantization/packing.js';
 export type { QuantBits, QuantLayout } from './quantization/format.js';
 export { quantizedMatMul, type PackedWeight } from './ops/quantized_matmul.js';
+export { initWebGPU, type InitWebGPUOptions } from './webgpu/init.js';
+export { useBackend, defaultBackend, BACKENDS, type BackendName } from './backend.js';

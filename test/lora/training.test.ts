@@ -121,11 +121,12 @@ describeBackends('LoRA: training', ['cpu', 'wasm'], () => {
     const generated = await generate(model, prompt, { maxNewTokens: 5, doSample: false, eosTokenId: null });
     for (const row of generated) {
       for (let t = 6; t < row.length; t++) {
-        const next = tf.tidy(() => {
+        const scores = tf.tidy(() => {
           const logits = model.forward(tf.tensor2d([row.slice(0, t)], [1, t], 'int32')).logits;
-          return logits.slice([0, t - 1, 0], [1, 1, -1]).reshape([-1]).argMax().dataSync()[0];
+          return logits.slice([0, t - 1, 0], [1, 1, -1]).reshape([-1]).dataSync();
         });
-        expect(row[t], `token ${t}`).to.equal(next);
+        // The cached and full paths agree to ~1e-6, so with random weights a near-tie may go either way.
+        expect(scores[row[t]], `token ${t}: logit of the chosen id vs the best`).to.be.at.least(Math.max(...scores) - 1e-4);
       }
     }
     prompt.dispose();
