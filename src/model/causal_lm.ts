@@ -13,6 +13,7 @@ import type { LayerVariable } from '../layers/layer_args.js';
 import { checkInputIds } from './inputs.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
+import { quantizationOf } from '../quantization/quantize.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
@@ -80,6 +81,11 @@ export class MambaForCausalLM extends tf.LayersModel {
 
   /** `Map<HF name, tf.Variable>` */
   namedWeights(): Map<string, tf.Variable> {
+    const quantized = quantizationOf(this);
+    if (quantized != null) {
+      throw new Error(`the model is quantized to int${quantized.bits}; its float weights were replaced `
+        + 'by packed codes (they are in model.weights, and savePretrained writes them)');
+    }
     return new Map([...this.namedLayerVariables()].map(([name, v]) => [name, v.read() as tf.Variable]));
   }
 

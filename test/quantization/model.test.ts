@@ -270,3 +270,11 @@ async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise
   }
   expect(error?.message ?? 'no error').to.match(pattern);
 }
+
+describe('namedWeights on a quantized model', () => {
+  it('says the float weights were replaced by packed codes', async () => {
+    const model = await MambaForCausalLM.fromPretrained(TINY, { dtype: 'int8' });
+    expect(() => model.namedWeights()).to.throw(/quantized to int8; its float weights were replaced by packed codes/);
+    model.dispose();
+  });
+});
