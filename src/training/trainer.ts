@@ -1,0 +1,295 @@
+/**
+ * Full training (or fine-tuning of whatever is trainable) of a causal LM on packed token blocks:
+ * Adam with optional decoupled weight decay, global-norm gradient clipping, linear warmup + cosine
+ * decay, gradient accumulation, held-out loss, resumable checkpoints and a progress line.
+ * Deterministic given the seed: the only randomness is the block order, drawn from our own PRNG.
+ */
+import { mkdir } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import type { MambaForCausalLM } from '../model/causal_lm.js';
+import {
+  checkpointDir, latestCheckpoint, loadTrainerState, pruneCheckpoints, saveTrainerState, type TrainerState,
+} from './checkpoint.js';
+import { clipByGlobalNorm, globalNorm } from './clip.js';
+import { evaluateLoss, stackBlocks } from './evaluate.js';
+import { Prng } from './prng.js';
+import { formatStep, progressBar, type StepInfo } from './progress.js';
+import { warmupCosineLr } from './schedule.js';
+import { trainableVariables, type TrainableVariable } from './trainable.js';
+
+export interface TrainingData {
+  /** Packed [seqLen] blocks to train on (see packBlocks). */
+  train: readonly Int32Array[];
+  /** Packed blocks of the held-out split, for the validation loss. */
+  heldOut?: readonly Int32Array[];
+}
+
+export interface TrainOptions {
+  /** Passes over the training blocks (default 1); `maxSteps` stops earlier. */
+  epochs?: number;
+  maxSteps?: number;
+  /** Sequences per optimizer step (default 8), split into `gradientAccumulationSteps` micro-batches. */
+  batchSize?: number;
+  gradientAccumulationSteps?: number;
+  /** Peak learning rate (default 1e-3). */
+  lr?: number;
+  /** Linear warmup length in steps (default: 2% of the run). */
+  warmupSteps?: number;
+  /** Where the cosine ends (default 0). */
+  minLr?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** Decoupled (AdamW) weight decay on matrices and embeddings; 0 (default) is plain Adam. */
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (default 1.0, as HF); null disables. */
+  maxGradNorm?: number | null;
+  /** Seeds the block order (default 0). */
+  seed?: number;
+  /** Held-out loss every N steps (0: only at the end; default 0). */
+  evalEvery?: number;
+  /** Bound on the held-out blocks evaluated, for speed (default: all). */
+  evalMaxBlocks?: number;
+  evalBatchSize?: number;
+  /** Where checkpoints (`checkpoint-<step>/`) go; needed for saveEvery and resume. */
+  outDir?: string;
+  /** Checkpoint every N steps (0: never; default 0). */
+  saveEvery?: number;
+  /** Keep only the newest N checkpoints (default: all). */
+  saveTotalLimit?: number;
+  /** true: continue from the newest checkpoint in outDir (if any); a path: from that checkpoint. */
+  resume?: boolean | string;
+  /** Writes the model's own files into a checkpoint folder (default: model.savePretrained). */
+  saveModel?: (dir: string) => Promise<void>;
+  /** Called after every step. */
+  onStep?: (info: StepInfo) => void;
+  /** Stops after the step in progress, writing a checkpoint first when outDir is set (Ctrl-C in the CLI). */
+  signal?: AbortSignal;
+  /** Print progress to stderr: a bar on a TTY, else a line every `logEvery` steps (default true). */
+  log?: boolean;
+  logEvery?: number;
+}
+
+export interface TrainResult {
+  /** Optimizer steps done in total (resumed steps included). */
+  steps: number;
+  /** Mean training loss of every step, from step 1 (resumed steps included). */
+  losses: number[];
+  valLosses: { step: number; loss: number }[];
+  /** Held-out loss at the end, when there is a held-out split. */
+  valLoss?: number;
+  /** Tokens per second over the steps this call ran. */
+  tokensPerSecond: number;
+  /** True when `signal` stopped the run before its last step. */
+  stopped: boolean;
+  seconds: number;
+}
+
+export type TrainableCausalLM = Pick<MambaForCausalLM, 'forward' | 'trainableWeights' | 'namedLayerVariables' | 'savePretrained'>;
+
+/** Adam's learning rate is a plain field that every applyGradients reads: the schedule sets it per step. */
+type AdamWithLr = tf.AdamOptimizer & { learningRate: number };
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export async function train(model: TrainableCausalLM, data: TrainingData, options: TrainOptions = {}): Promise<TrainResult> {
+  const batchSize = positiveInt('batchSize', options.batchSize ?? 8);
+  const accumulation = positiveInt('gradientAccumulationSteps', options.gradientAccumulationSteps ?? 1);
+  if (batchSize % accumulation !== 0) {
+    throw new Error(`batchSize (${batchSize}) must be a multiple of gradientAccumulationSteps (${accumulation})`);
+  }
+  const microBatch = batchSize / accumulation;
+  const epochs = positiveInt('epochs', options.epochs ?? 1);
+  const blocks = data.train;
+  if (blocks.length < batchSize) {
+    throw new Error(`the training data has ${blocks.length} block(s), fewer than one batch of ${batchSize}: use a smaller batch size or sequence length, or more data`);
+  }
+  const seqLen = blocks[0].length;
+  if (blocks.some((b) => b.length !== seqLen)) throw new Error('every training block must have the same length');
+  const stepsPerEpoch = Math.floor(blocks.length / batchSize);
+  const totalSteps = Math.min(epochs * stepsPerEpoch, options.maxSteps ?? Infinity);
+  const peakLr = options.lr ?? 1e-3;
+  const schedule = {
+    peakLr, totalSteps, minLr: options.minLr ?? 0,
+    warmupSteps: options.warmupSteps ?? Math.ceil(0.02 * totalSteps),
+  };
+  const maxGradNorm = options.maxGradNorm === undefined ? 1.0 : options.maxGradNorm;
+  const weightDecay = options.weightDecay ?? 0;
+  const seed = options.seed ?? 0;
+  const saveEvery = options.saveEvery ?? 0;
+  const evalEvery = options.evalEvery ?? 0;
+  const { outDir } = options;
+  if ((saveEvery > 0 || options.resume) && outDir == null) throw new Error('saveEvery and resume need outDir');
+  const saveModel = options.saveModel ?? ((dir: string) => model.savePretrained(dir));
+  const log = options.log ?? true;
+  const logEvery = options.logEvery ?? 10;
+  const tty = log && process.stderr.isTTY === true;
+
+  const vars = trainableVariables(model);
+  const optimizer = tf.train.adam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as AdamWithLr;
+  let state: TrainerState = {
+    step: 0, epochRngState: new Prng(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [],
+  };
+  try {
+    const resumeFrom = typeof options.resume === 'string' ? options.resume
+      : options.resume ? await latestCheckpoint(outDir!) : null;
+    if (resumeFrom != null) {
+      state = await loadTrainerState(resumeFrom, vars, optimizer);
+      if (state.seed !== seed || state.stepsPerEpoch !== stepsPerEpoch) {
+        throw new Error(`cannot resume from ${resumeFrom}: it was trained with seed ${state.seed} and ${state.stepsPerEpoch} steps per epoch, this run has ${seed} and ${stepsPerEpoch}`);
+      }
+      state.totalSteps = totalSteps;
+    }
+
+    let order: number[] = [];
+    let orderEpoch = -1;
+    const started = performance.now();
+    const firstStep = state.step;
+    const evaluate = async (): Promise<number> => evaluateLoss(model, data.heldOut!, {
+      batchSize: options.evalBatchSize ?? microBatch, maxBlocks: options.evalMaxBlocks,
+    });
+
+    while (state.step < totalSteps) {
+      const epoch = Math.floor(state.step / stepsPerEpoch);
+      if (epoch !== orderEpoch) {
+        ({ order, rngState: state.epochRngState } = epochOrder(seed, epoch, blocks.length));
+        orderEpoch = epoch;
+      }
+      const first = (state.step % stepsPerEpoch) * batchSize;
+      const lr = warmupCosineLr(state.step, schedule);
+      const { loss, gradNorm } = await trainStep(model, vars, optimizer, {
+        rows: order.slice(first, first + batchSize).map((i) => blocks[i]), microBatch, lr, maxGradNorm, weightDecay,
+      });
+      state.step += 1;
+      state.losses.push(loss);
+      let valLoss: number | undefined;
+      if (data.heldOut != null && ((evalEvery > 0 && state.step % evalEvery === 0) || state.step === totalSteps)) {
+        valLoss = await evaluate();
+        state.valLosses.push({ step: state.step, loss: valLoss });
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const tokensPerSecond = ((state.step - firstStep) * batchSize * seqLen) / seconds;
+      const info: StepInfo = {
+        step: state.step, totalSteps, epoch, loss, lr, gradNorm, tokensPerSecond,
+        etaSeconds: ((totalSteps - state.step) * batchSize * seqLen) / tokensPerSecond,
+        ...(valLoss === undefined ? {} : { valLoss }),
+      };
+      options.onStep?.(info);
+      if (tty) process.stderr.write(`\r${progressBar(state.step, totalSteps)} ${formatStep(info)}\x1b[K`);
+      else if (log && (state.step % logEvery === 0 || state.step === totalSteps || valLoss !== undefined)) {
+        process.stderr.write(`${formatStep(info)}\n`);
+      }
+      const stopping = options.signal?.aborted === true && state.step < totalSteps;
+      if (outDir != null && (stopping || (saveEvery > 0 && (state.step % saveEvery === 0 || state.step === totalSteps)))) {
+        const dir = checkpointDir(outDir!, state.step);
+        await mkdir(dir, { recursive: true });
+        await saveModel(dir);
+        await saveTrainerState(dir, state, vars, optimizer);
+        if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit);
+      }
+      if (stopping) break;
+    }
+    if (tty) process.stderr.write('\n');
+    const seconds = (performance.now() - started) / 1000;
+    const last = state.valLosses.at(-1);
+    return {
+      steps: state.step, losses: state.losses, valLosses: state.valLosses, stopped: state.step < totalSteps,
+      ...(last != null && last.step === state.step ? { valLoss: last.loss } : {}),
+      tokensPerSecond: ((state.step - firstStep) * batchSize * seqLen) / Math.max(seconds, 1e-9), seconds,
+    };
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+/**
+ * The block order of `epoch`: one PRNG seeded once and drawn on epoch after epoch, so the order
+ * is a function of (seed, epoch) and a resumed run redraws it; also the PRNG state it started from.
+ */
+export function epochOrder(seed: number, epoch: number, count: number): { order: number[]; rngState: number } {
+  const rng = new Prng(seed);
+  let order: number[] = [];
+  let rngState = rng.state;
+  for (let e = 0; e <= epoch; e++) {
+    rngState = rng.state;
+    order = rng.shuffle([...Array(count).keys()]);
+  }
+  return { order, rngState };
+}
+
+interface StepArgs {
+  rows: Int32Array[];
+  microBatch: number;
+  lr: number;
+  maxGradNorm: number | null;
+  weightDecay: number;
+}
+
+export interface AccumulatedGradients {
+  /** Mean gradient over the micro-batches, keyed by variable name. */
+  grads: tf.NamedTensorMap;
+  /** Mean loss over the micro-batches. */
+  loss: tf.Scalar;
+}
+
+/**
+ * Gradients of the causal LM loss over `rows`, taken `microBatch` rows at a time and averaged:
+ * each micro-batch loss is a mean over its tokens and all have the same size, so the average equals
+ * the gradient of the whole batch at once, with a fraction of the activation memory.
+ */
+export function accumulateGradients(
+  model: Pick<TrainableCausalLM, 'forward'>, varList: tf.Variable[], rows: readonly Int32Array[], microBatch: number,
+): AccumulatedGradients {
+  const micro = Math.ceil(rows.length / microBatch);
+  if (micro * microBatch !== rows.length) throw new Error(`${rows.length} rows do not split into micro-batches of ${microBatch}`);
+  let sum: tf.NamedTensorMap | null = null;
+  let lossSum: tf.Scalar | null = null;
+  for (let m = 0; m < micro; m++) {
+    const ids = stackBlocks(rows.slice(m * microBatch, (m + 1) * microBatch));
+    const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids, training: true }).loss!, varList);
+    ids.dispose();
+    if (sum == null || lossSum == null) {
+      sum = grads;
+      lossSum = value;
+    } else {
+      const prev: tf.NamedTensorMap = sum;
+      const prevLoss: tf.Scalar = lossSum;
+      sum = Object.fromEntries(Object.keys(prev).map((name) => [name, tf.add(prev[name], grads[name])]));
+      lossSum = tf.add(prevLoss, value);
+      tf.dispose([...Object.values(prev), ...Object.values(grads), prevLoss, value]);
+    }
+  }
+  const total = sum!;
+  const mean = tf.tidy(() => ({
+    grads: Object.fromEntries(varList.map((v) => [v.name, tf.div(total[v.name], micro)])) as tf.NamedTensorMap,
+    loss: tf.div(lossSum!, micro) as tf.Scalar,
+  }));
+  tf.dispose([...Object.values(total), lossSum!]);
+  return mean;
+}
+
+/** One optimizer step: accumulated gradients, clipped, applied with the step's learning rate. */
+export async function trainStep(
+  model: Pick<TrainableCausalLM, 'forward'>, vars: TrainableVariable[], optimizer: AdamWithLr, args: StepArgs,
+): Promise<{ loss: number; gradNorm: number }> {
+  const { rows, microBatch, lr, maxGradNorm, weightDecay } = args;
+  const varList = vars.map((v) => v.variable);
+  const { grads: averaged, loss } = accumulateGradients(model, varList, rows, microBatch);
+  const { grads, norm } = maxGradNorm == null
+    ? { grads: averaged, norm: globalNorm(Object.values(averaged)) }
+    : clipByGlobalNorm(averaged, maxGradNorm);
+  optimizer.learningRate = lr;
+  // In varList order: Adam keeps its moments by position, which the checkpoint relies on.
+  optimizer.applyGradients(varList.map((v) => ({ name: v.name, tensor: grads[v.name] })));
+  if (weightDecay > 0) {
+    tf.tidy(() => {
+      for (const v of varList) if (v.rank >= 2) v.assign(tf.mul(v, 1 - lr * weightDecay));
+    });
+  }
+  const [lossValue, gradNorm] = await Promise.all([loss.data(), norm.data()]);
+  tf.dispose([...Object.values(averaged), ...(grads === averaged ? [] : Object.values(grads)), norm, loss]);
+  return { loss: lossValue[0], gradNorm: gradNorm[0] };
+}

@@ -1,0 +1,109 @@
+/** The training loop on a tiny random model: resume, accumulation, validation loss, determinism, leaks. */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../../src/config.js';
+import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { evaluateLoss, stackBlocks } from '../../src/training/evaluate.js';
+import { withSeededMathRandom } from '../../src/training/prng.js';
+import { accumulateGradients, epochOrder, train, type TrainOptions } from '../../src/training/trainer.js';
+import { trainableVariables } from '../../src/training/trainable.js';
+import { describeBackends, expectNoLeaks } from '../support/backends.js';
+import { expectClose } from '../support/compare.js';
+
+const config = new MambaConfig({ vocabSize: 64, hiddenSize: 16, numHiddenLayers: 2, stateSize: 4 });
+const build = () => withSeededMathRandom(1, () => new MambaForCausalLM({ config }));
+/** 24 blocks of 12 tokens with some structure to learn. */
+const blocks = Array.from({ length: 24 }, (_, i) => Int32Array.from({ length: 12 }, (_, j) => (i * 7 + j * 3) % 64));
+const heldOut = blocks.slice(0, 4).map((b) => b.map((t) => (t + 1) % 64));
+const base: TrainOptions = { batchSize: 4, epochs: 2, lr: 1e-2, warmupSteps: 2, log: false, seed: 3 };
+
+describeBackends('train', ['cpu'], () => {
+  const models: MambaForCausalLM[] = [];
+  const fresh = () => {
+    const m = build();
+    models.push(m);
+    return m;
+  };
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mamba-train-'));
+  });
+  after(async () => {
+    models.forEach((m) => m.dispose());
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a run stopped and resumed from its checkpoint has the uninterrupted loss curve (1e-5)', async () => {
+    const whole = await train(fresh(), { train: blocks, heldOut }, base);
+    expect(whole.steps).to.equal(12);
+    const out = join(dir, 'resume');
+    const stop = new AbortController();
+    const first = await train(fresh(), { train: blocks }, {
+      ...base, outDir: out, saveEvery: 4, signal: stop.signal, onStep: (s) => { if (s.step === 7) stop.abort(); },
+    });
+    expect(first.stopped).to.equal(true);
+    expect(first.steps).to.equal(7);
+    expect((await readdir(out)).sort()).to.deep.equal(['checkpoint-4', 'checkpoint-7']);
+    const resumed = await train(fresh(), { train: blocks, heldOut }, { ...base, outDir: out, resume: true });
+    expect(resumed.stopped).to.equal(false);
+    expectClose('losses', Float32Array.from(resumed.losses), Float32Array.from(whole.losses), 1e-5);
+    expect(resumed.valLoss).to.be.closeTo(whole.valLoss!, 1e-5);
+    expect(Math.abs(whole.losses[11] - whole.losses[0])).to.be.greaterThan(0.1); // it did train
+  });
+
+  it('is deterministic given the seed, and the seed changes the block order', async () => {
+    const a = await train(fresh(), { train: blocks }, { ...base, maxSteps: 3 });
+    const b = await train(fresh(), { train: blocks }, { ...base, maxSteps: 3 });
+    expect(a.losses).to.deep.equal(b.losses);
+    expect(epochOrder(3, 0, 24).order).to.not.deep.equal(epochOrder(4, 0, 24).order);
+    expect(epochOrder(3, 1, 24).order).to.not.deep.equal(epochOrder(3, 0, 24).order);
+  });
+
+  it('2 accumulated micro-batches give the gradient of one double batch (1e-5)', async () => {
+    const model = fresh();
+    const vars = trainableVariables(model).map((v) => v.variable);
+    const rows = blocks.slice(0, 4);
+    const whole = accumulateGradients(model, vars, rows, 4);
+    const split = accumulateGradients(model, vars, rows, 2);
+    for (const v of vars) expectClose(v.name, split.grads[v.name].dataSync(), whole.grads[v.name].dataSync(), 1e-5);
+    expect(split.loss.dataSync()[0]).to.be.closeTo(whole.loss.dataSync()[0], 1e-6);
+    tf.dispose([...Object.values(whole.grads), ...Object.values(split.grads), whole.loss, split.loss]);
+  });
+
+  it('validation loss is the mean token loss on the held-out blocks', async () => {
+    const model = fresh();
+    const ids = stackBlocks(heldOut);
+    const out = model.forward(ids, { labels: ids });
+    const direct = out.loss!.dataSync()[0];
+    tf.dispose([ids, out.logits, out.loss!]);
+    expect(await evaluateLoss(model, heldOut, { batchSize: 3 })).to.be.closeTo(direct, 1e-5);
+    const r = await train(model, { train: blocks, heldOut }, { ...base, lr: 0, maxSteps: 1, evalEvery: 1 });
+    expect(r.valLoss).to.be.closeTo(direct, 1e-5);   // lr 0 leaves the weights as they were
+    expect(r.valLosses).to.deep.equal([{ step: 1, loss: r.valLoss }]);
+  });
+
+  it('leaves no tensors behind across steps, checkpoints and evaluation', async () => {
+    const model = fresh();
+    await train(model, { train: blocks }, { ...base, maxSteps: 1 }); // the first step creates nothing lasting either
+    await expectNoLeaks(() => train(model, { train: blocks, heldOut }, {
+      ...base, maxSteps: 5, gradientAccumulationSteps: 2, evalEvery: 2, weightDecay: 0.1, outDir: join(dir, 'leaks'), saveEvery: 2,
+    }));
+  });
+
+  it('reports step info and refuses bad settings with clear errors', async () => {
+    const steps: number[] = [];
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, onStep: (s) => steps.push(s.step) });
+    expect(steps).to.deep.equal([1, 2]);
+    const model = fresh();
+    const fails = (opts: TrainOptions, message: string | RegExp, data = blocks) =>
+      train(model, { train: data }, { ...base, ...opts }).then(() => expect.fail('should throw'), (e: Error) => expect(e.message).to.match(
+        typeof message === 'string' ? new RegExp(message.replace(/[()[\]]/g, '\\$&')) : message));
+    await fails({ batchSize: 6, gradientAccumulationSteps: 4 }, 'batchSize (6) must be a multiple of gradientAccumulationSteps (4)');
+    await fails({ batchSize: 32 }, /fewer than one batch of 32/);
+    await fails({ saveEvery: 2 }, 'saveEvery and resume need outDir');
+    await fails({ epochs: 0 }, 'epochs must be a positive integer');
+  });
+});
