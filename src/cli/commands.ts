@@ -2,3 +2,5 @@
 import './generate.js';
 import './run.js';
 import './bench.js';
+import './train.js';
+import './finetune.js';

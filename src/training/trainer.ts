@@ -65,9 +65,11 @@ export interface TrainOptions {
   onStep?: (info: StepInfo) => void;
   /** Stops after the step in progress, writing a checkpoint first when outDir is set (Ctrl-C in the CLI). */
   signal?: AbortSignal;
-  /** Print progress to stderr: a bar on a TTY, else a line every `logEvery` steps (default true). */
+  /** Print progress: a bar on a TTY, else a line every `logEvery` steps (default true). */
   log?: boolean;
   logEvery?: number;
+  /** Where progress goes (default process.stderr). */
+  logTo?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
 export interface TrainResult {
@@ -126,7 +128,8 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
   const saveModel = options.saveModel ?? ((dir: string) => model.savePretrained(dir));
   const log = options.log ?? true;
   const logEvery = options.logEvery ?? 10;
-  const tty = log && process.stderr.isTTY === true;
+  const logTo = options.logTo ?? process.stderr;
+  const tty = log && logTo.isTTY === true;
 
   const vars = trainableVariables(model);
   const optimizer = tf.train.adam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as AdamWithLr;
@@ -178,9 +181,9 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
         ...(valLoss === undefined ? {} : { valLoss }),
       };
       options.onStep?.(info);
-      if (tty) process.stderr.write(`\r${progressBar(state.step, totalSteps)} ${formatStep(info)}\x1b[K`);
+      if (tty) logTo.write(`\r${progressBar(state.step, totalSteps)} ${formatStep(info)}\x1b[K`);
       else if (log && (state.step % logEvery === 0 || state.step === totalSteps || valLoss !== undefined)) {
-        process.stderr.write(`${formatStep(info)}\n`);
+        logTo.write(`${formatStep(info)}\n`);
       }
       const stopping = options.signal?.aborted === true && state.step < totalSteps;
       if (outDir != null && (stopping || (saveEvery > 0 && (state.step % saveEvery === 0 || state.step === totalSteps)))) {
@@ -192,7 +195,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
       }
       if (stopping) break;
     }
-    if (tty) process.stderr.write('\n');
+    if (tty) logTo.write('\n');
     const seconds = (performance.now() - started) / 1000;
     const last = state.valLosses.at(-1);
     return {

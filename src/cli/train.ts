@@ -1,0 +1,149 @@
+/**
+ * `mamba-tfjs train --config CONFIG.json --data FILE --out DIR`: trains a Mamba from scratch on a
+ * text or JSONL corpus and writes it in HF format (config.json, model.safetensors, tokenizer files).
+ * The training flags and the run itself are shared with `finetune`.
+ */
+import { copyFile, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { MambaConfig } from '../config.js';
+import { loadTextDataset, type TextDataset } from '../data/dataset.js';
+import { MambaForCausalLM } from '../model/causal_lm.js';
+import { AutoTokenizer } from '../tokenizer/auto_tokenizer.js';
+import type { PreTrainedTokenizer } from '../tokenizer/pretrained_tokenizer.js';
+import { withSeededMathRandom } from '../training/prng.js';
+import { train, type TrainableCausalLM, type TrainOptions, type TrainResult } from '../training/trainer.js';
+import type { FlagSpec, ParsedArgs } from './args.js';
+import { type CliIO, registerCommand, UsageError } from './command.js';
+import { selectBackend } from './text_generation.js';
+
+/** Flags both `train` and `finetune` take; each command sets its own defaults. */
+export const TRAINING_FLAGS: Record<string, FlagSpec> = {
+  data: { type: 'string', metavar: 'FILE', help: 'corpus: text (records split on % lines or blank lines) or JSONL with a "text" field' },
+  out: { type: 'string', metavar: 'DIR', help: 'output folder (the result and checkpoint-<step>/ folders)' },
+  epochs: { type: 'int', metavar: 'N', help: 'passes over the data' },
+  'max-steps': { type: 'int', metavar: 'N', help: 'stop after N optimizer steps' },
+  lr: { type: 'number', metavar: 'LR', help: 'peak learning rate (linear warmup, cosine decay)' },
+  'warmup-steps': { type: 'int', metavar: 'N', help: 'warmup steps (default: 2% of the run)' },
+  'batch-size': { type: 'int', metavar: 'B', help: 'sequences per optimizer step' },
+  'grad-accum': { type: 'int', metavar: 'N', help: 'split each batch into N micro-batches (default 1)' },
+  'seq-len': { type: 'int', metavar: 'L', help: 'tokens per training sequence' },
+  'max-grad-norm': { type: 'number', metavar: 'X', help: 'clip the global gradient norm (default 1; 0 disables)' },
+  'weight-decay': { type: 'number', metavar: 'X', help: 'decoupled weight decay (default 0)' },
+  seed: { type: 'int', metavar: 'S', help: 'seed for initialization and data order (default 0)' },
+  'save-every': { type: 'int', metavar: 'N', help: 'write a resumable checkpoint every N steps (default 0: only on Ctrl-C)' },
+  'eval-every': { type: 'int', metavar: 'N', help: 'held-out loss (last 2% of records) every N steps (default: at the end)' },
+  resume: { type: 'boolean', help: 'continue from the newest checkpoint in --out' },
+  backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu or tensorflow (default: wasm if installed, else cpu)' },
+};
+
+export interface TrainingDefaults {
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  seqLen: number;
+}
+
+export function requireFlag(args: ParsedArgs, name: string, command: string): string {
+  const value = args.flags[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${command} needs --${name} (see mamba-tfjs ${command} --help)`);
+  return value;
+}
+
+/** The corpus tokenized and packed as the flags say; a sequence length below 2 is a usage error. */
+export async function loadCliDataset(args: ParsedArgs, tokenizer: PreTrainedTokenizer, seqLen: number, command: string): Promise<TextDataset> {
+  if (seqLen < 2) throw new UsageError(`--seq-len must be at least 2, got ${seqLen}`);
+  return loadTextDataset(requireFlag(args, 'data', command), tokenizer, { seqLen });
+}
+
+export function trainOptionsFromFlags(args: ParsedArgs, defaults: TrainingDefaults): TrainOptions {
+  const f = args.flags;
+  const int = (name: string, fallback?: number) => (f[name] as number | undefined) ?? fallback;
+  const options: TrainOptions = {
+    epochs: int('epochs', defaults.epochs), batchSize: int('batch-size', defaults.batchSize),
+    lr: (f.lr as number | undefined) ?? defaults.lr, gradientAccumulationSteps: int('grad-accum', 1),
+    seed: int('seed', 0), saveEvery: int('save-every', 0), evalEvery: int('eval-every', 0),
+    weightDecay: (f['weight-decay'] as number | undefined) ?? 0, resume: f.resume === true,
+  };
+  if (f['max-steps'] !== undefined) options.maxSteps = f['max-steps'] as number;
+  if (f['warmup-steps'] !== undefined) options.warmupSteps = f['warmup-steps'] as number;
+  if (f['max-grad-norm'] !== undefined) options.maxGradNorm = f['max-grad-norm'] === 0 ? null : f['max-grad-norm'] as number;
+  return options;
+}
+
+/** Runs the trainer with Ctrl-C stopping it after the current step (a checkpoint is written); 130 then. */
+export async function runTraining(
+  model: TrainableCausalLM, data: TextDataset, options: TrainOptions, io: CliIO,
+): Promise<{ result: TrainResult; exitCode: number }> {
+  io.stderr.write(`data: ${data.train.length} training blocks of ${data.train[0].length} tokens `
+    + `(${data.trainRecords} records), ${data.heldOut.length} held-out blocks (${data.heldOutRecords} records)\n`);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await train(model, { train: data.train, ...(data.heldOut.length > 0 ? { heldOut: data.heldOut } : {}) }, {
+      ...options, signal: controller.signal, logTo: io.stderr,
+    });
+    const val = result.valLoss === undefined ? '' : `, held-out loss ${result.valLoss.toFixed(4)}`;
+    io.stderr.write(`${result.stopped ? 'stopped' : 'done'} after ${result.steps} steps: `
+      + `training loss ${result.losses.at(-1)?.toFixed(4)}${val} (nats/token), ${Math.round(result.tokensPerSecond)} tokens/s\n`);
+    return { result, exitCode: result.stopped ? 130 : 0 };
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/** Copies tokenizer.json (+ tokenizer_config.json) so the output folder is a complete model. */
+export async function copyTokenizerFiles(from: string, to: string): Promise<void> {
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) {
+    if (existsSync(join(from, file))) await copyFile(join(from, file), join(to, file));
+  }
+}
+
+registerCommand({
+  name: 'train',
+  summary: 'Train a Mamba from scratch on a text or JSONL corpus; writes an HF checkpoint.',
+  usage: 'train --config CONFIG.json --data FILE --out DIR [--tokenizer DIR] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B] [--seed S] [--save-every N] [--resume]',
+  flags: {
+    config: { type: 'string', metavar: 'FILE', help: 'the model\'s config.json (HF MambaConfig fields)' },
+    tokenizer: { type: 'string', metavar: 'DIR', help: 'folder with tokenizer.json (default: the config\'s folder)' },
+    ...TRAINING_FLAGS,
+  },
+  async run(args, io) {
+    const configPath = requireFlag(args, 'config', 'train');
+    const out = requireFlag(args, 'out', 'train');
+    requireFlag(args, 'data', 'train');
+    let config: MambaConfig;
+    try {
+      config = MambaConfig.fromJSON(JSON.parse(await readFile(configPath, 'utf8')));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(code === 'ENOENT' ? `config file not found: ${configPath}` : `${configPath}: ${(err as Error).message}`);
+    }
+    const tokenizerDir = (args.flags.tokenizer as string | undefined) ?? dirname(configPath);
+    if (!existsSync(join(tokenizerDir, 'tokenizer.json'))) {
+      throw new UsageError(`no tokenizer.json in ${tokenizerDir}: pass --tokenizer DIR`);
+    }
+    const tokenizer = await AutoTokenizer.fromPretrained(tokenizerDir);
+    if (tokenizer.vocabSize > config.vocabSize) {
+      throw new Error(`the tokenizer has ${tokenizer.vocabSize} tokens, more than the config's vocab_size ${config.vocabSize}`);
+    }
+    const options = trainOptionsFromFlags(args, { epochs: 1, lr: 1e-3, batchSize: 8, seqLen: 256 });
+    const backend = await selectBackend(args.flags.backend as string | undefined);
+    const data = await loadCliDataset(args, tokenizer, (args.flags['seq-len'] as number | undefined) ?? 256, 'train');
+    const model = withSeededMathRandom(options.seed ?? 0, () => new MambaForCausalLM({ config }));
+    try {
+      const params = model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a! * b!, 1)!, 0);
+      io.stderr.write(`training ${params.toLocaleString('en-US')} parameters on ${backend}\n`);
+      const { exitCode } = await runTraining(model, data, { ...options, outDir: out }, io);
+      if (exitCode === 0) {
+        await model.savePretrained(out);
+        await copyTokenizerFiles(tokenizerDir, out);
+        io.stderr.write(`saved to ${out}\n`);
+      }
+      return exitCode;
+    } finally {
+      model.dispose();
+    }
+  },
+});
