@@ -30,8 +30,8 @@ function randomConvCase(seed: number, shape: number[], kernel: number, withBias:
 
 const f32 = (a: Float64Array) => Float32Array.from(a);
 
-/** y and the gradients of sum(y * dy) for x, weight and (if given) bias, through the real op. */
-function runConv(c: ConvCase): Float32Array[] {
+/** y and the gradients of sum(y * dy) for x, weight and (if given) bias, through the real op (read back async). */
+async function runConv(c: ConvCase): Promise<Float32Array[]> {
   const x = tf.tensor(f32(c.x), c.shape);
   const weight = tf.tensor(f32(c.weight), [c.shape[2], c.kernel]);
   const bias = c.bias ? tf.tensor(f32(c.bias), [c.shape[2]]) : null;
@@ -41,7 +41,7 @@ function runConv(c: ConvCase): Float32Array[] {
     const loss = (...xs: tf.Tensor[]) => tf.sum(tf.mul(causalConv1d(xs[0], xs[1], xs[2], c.activation), dy)) as tf.Scalar;
     return [causalConv1d(x, weight, bias, c.activation), ...tf.grads(loss)(inputs)];
   });
-  const out = results.map((t) => t.dataSync() as Float32Array);
+  const out = await Promise.all(results.map((t) => t.data() as Promise<Float32Array>));
   tf.dispose([...results, ...inputs]);
   return out;
 }
@@ -59,9 +59,9 @@ describeBackends('causalConv1d', KERNEL_BACKENDS, () => {
     for (const seq of [1, 3, 64, 1000]) {
       for (const [withBias, activation] of [[true, 'silu'], [false, 'none']] as const) {
         it(`kernel ${kernel}, seq ${seq}, ${withBias ? 'bias' : 'no bias'}, ${activation}: `
-          + 'matches the float64 reference; gradients match finite differences', () => {
+          + 'matches the float64 reference; gradients match finite differences', async () => {
           const c = randomConvCase(kernel * 10_000 + seq, [2, seq, 3], kernel, withBias, activation);
-          const [y, dx, dw, db] = runConv(c);
+          const [y, dx, dw, db] = await runConv(c);
           expectCloseRel('y', y, referenceConv(c.x, c.weight, c.bias, c.shape, c.kernel, c.activation), 1e-6);
           checkDirectionalDerivative('d/dx', referenceLoss(c, 'x'), c.x, dx, { rtol: 1e-5 });
           checkDirectionalDerivative('d/dweight', referenceLoss(c, 'weight'), c.weight, dw, { rtol: 1e-5 });
@@ -71,9 +71,9 @@ describeBackends('causalConv1d', KERNEL_BACKENDS, () => {
     }
   }
 
-  it('gradients match central differences element by element', () => {
+  it('gradients match central differences element by element', async () => {
     const c = randomConvCase(5, [2, 6, 3], 4, true, 'silu');
-    const [, dx, dw, db] = runConv(c);
+    const [, dx, dw, db] = await runConv(c);
     expectCloseRel('d/dx', dx, numericGradient(referenceLoss(c, 'x'), c.x), 1e-5);
     expectCloseRel('d/dweight', dw, numericGradient(referenceLoss(c, 'weight'), c.weight), 1e-5);
     expectCloseRel('d/dbias', db, numericGradient(referenceLoss(c, 'bias'), c.bias!), 1e-5);

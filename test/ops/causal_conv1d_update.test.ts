@@ -13,7 +13,7 @@ describeBackends('causalConv1dUpdate', KERNEL_BACKENDS, () => {
   ];
   for (const [kernel, seq, withBias, activation] of cases) {
     it(`kernel ${kernel}, seq ${seq}, ${withBias ? 'bias' : 'no bias'}, ${activation}: `
-      + 'token by token equals the full conv, and the state ends as the last inputs', () => {
+      + 'token by token equals the full conv, and the state ends as the last inputs', async () => {
       const [batch, dInner] = [2, 3];
       const rng = makeRng(kernel * 100 + seq);
       const x = tf.tensor(Float32Array.from(normal(rng, batch * seq * dInner)), [batch, seq, dInner], 'float32');
@@ -33,8 +33,8 @@ describeBackends('causalConv1dUpdate', KERNEL_BACKENDS, () => {
         const last = tf.slice(padded, [0, padded.shape[1]! - kernel, 0], [batch, kernel, dInner]);
         return [causalConv1d(x, weight, bias, activation), tf.stack(ys, 1), convState, tf.transpose(last, [0, 2, 1])];
       });
-      expectCloseRel('y', ySteps.dataSync(), yFull.dataSync(), 1e-6);
-      expect(Array.from(state.dataSync())).to.deep.equal(Array.from(lastInputs.dataSync()));
+      expectCloseRel('y', await ySteps.data(), await yFull.data(), 1e-6);
+      expect(Array.from(await state.data())).to.deep.equal(Array.from(await lastInputs.data()));
       tf.dispose([x, weight, bias, yFull, ySteps, state, lastInputs].filter((t) => t != null));
     });
   }
@@ -42,11 +42,11 @@ describeBackends('causalConv1dUpdate', KERNEL_BACKENDS, () => {
   it('returns a new state and leaves the old one as it was', async () => {
     const state = tf.tensor([1, 2, 3, 4], [1, 1, 4]);
     const x = tf.tensor([[5]]), weight = tf.tensor([[1, 10, 100, 1000]]), bias = tf.tensor([0.5]);
-    await expectNoLeaks(() => {
+    await expectNoLeaks(async () => {
       const r = causalConv1dUpdate(state, x, weight, bias);
-      expect(Array.from(r.convState.dataSync())).to.deep.equal([2, 3, 4, 5]);
-      expect(Array.from(r.y.dataSync())).to.deep.equal([2 + 30 + 400 + 5000 + 0.5]);
-      expect(Array.from(state.dataSync())).to.deep.equal([1, 2, 3, 4]);
+      expect(Array.from(await r.convState.data())).to.deep.equal([2, 3, 4, 5]);
+      expect(Array.from(await r.y.data())).to.deep.equal([2 + 30 + 400 + 5000 + 0.5]);
+      expect(Array.from(await state.data())).to.deep.equal([1, 2, 3, 4]);
       tf.dispose([r.y, r.convState]);
     });
     tf.dispose([state, x, weight, bias]);

@@ -25,10 +25,10 @@ function cotangents(c: ScanCase, seed: number): [Float64Array, Float64Array] {
 }
 
 /** runScan with the chunk element cap set to `elements` for its duration. */
-function runChunked(c: ScanCase, gOut: Float64Array, gLast: Float64Array, elements: number): ScanRun {
+async function runChunked(c: ScanCase, gOut: Float64Array, gLast: Float64Array, elements: number): Promise<ScanRun> {
   const previous = setScanChunkElements(elements);
   try {
-    return runScan(c, gOut, gLast);
+    return await runScan(c, gOut, gLast);
   } finally {
     setScanChunkElements(previous);
   }
@@ -57,10 +57,10 @@ describeBackends('composite kernels', ['composite:cpu', 'composite:wasm'], () =>
     // 2 * 6 * 4 = 48 elements per position: caps of 48 and 48 * 16 give chunks of 1 and 16 (100 = 6 * 16 + 4).
     const c = randomScanCase(11, { batch: 2, seq: 100, dInner: 6, dState: 4 }, ALL);
     const [gOut, gLast] = cotangents(c, 12);
-    await expectNoLeaks(() => {
-      const whole = runScan(c, gOut, gLast);
+    await expectNoLeaks(async () => {
+      const whole = await runScan(c, gOut, gLast);
       for (const elements of [48, 48 * 16]) {
-        const chunked = runChunked(c, gOut, gLast, elements);
+        const chunked = await runChunked(c, gOut, gLast, elements);
         const what = `chunks of ${elements / 48}`;
         expectCloseRel(`${what}: y`, chunked.y, whole.y, 1e-6);
         expectCloseRel(`${what}: lastState`, chunked.lastState, whole.lastState, 1e-6);
@@ -79,10 +79,10 @@ describeBackends('composite kernels', ['composite:cpu', 'composite:wasm'], () =>
     const [gOut, gLast] = cotangents(c, 22);
     const ref = referenceScan(c);
     const seqGrads = sequentialGrads(c, gOut, gLast);
-    await expectNoLeaks(() => {
+    await expectNoLeaks(async () => {
       // one chunk, and chunks of 256 (1 * 4 * 4 = 16 elements per position)
       for (const elements of [1 << 22, 16 * 256]) {
-        const run = runChunked(c, gOut, gLast, elements);
+        const run = await runChunked(c, gOut, gLast, elements);
         expectClose('y', run.y, ref.y, 1e-4);
         expectClose('lastState', run.lastState, ref.lastState, 1e-4);
         for (const name of presentInputs(c)) {

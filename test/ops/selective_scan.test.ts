@@ -46,7 +46,7 @@ function lossOf(c: ScanCase, name: ScanInputName, gOut: Float64Array, gLast: Flo
 
 describeBackends('selectiveScan', KERNEL_BACKENDS, () => {
   for (const fixture of ['scan-basic', 'scan-h0']) {
-    it(`matches mamba_ssm's selective_scan_ref on ${fixture}, forward and backward`, () => {
+    it(`matches mamba_ssm's selective_scan_ref on ${fixture}, forward and backward`, async () => {
       const t = loadScanFixture(fixture);
       try {
         const names = (Object.keys(FIXTURE_NAMES) as ScanInputName[]).filter((n) => t.has(FIXTURE_NAMES[n]));
@@ -56,14 +56,16 @@ describeBackends('selectiveScan', KERNEL_BACKENDS, () => {
           deltaSoftplus: true,
         });
         const { y, lastState } = call(...xs);
-        expectClose('y', y.dataSync(), t.get('out')!.dataSync(), 1e-4);
-        expectClose('lastState', lastState.dataSync(), t.get('last_state')!.dataSync(), 1e-4);
+        expectClose('y', await y.data(), await t.get('out')!.data(), 1e-4);
+        expectClose('lastState', await lastState.data(), await t.get('last_state')!.data(), 1e-4);
         tf.dispose([y, lastState]);
         const grads = tf.grads((...args: tf.Tensor[]) => {
           const r = call(...args);
           return tf.add(tf.sum(tf.mul(r.y, t.get('grad_out')!)), tf.sum(tf.mul(r.lastState, t.get('grad_last_state')!))) as tf.Scalar;
         })(xs);
-        names.forEach((n, i) => expectCloseRel(`grad ${n}`, grads[i].dataSync(), t.get(`grad.${FIXTURE_NAMES[n]}`)!.dataSync(), 1e-3));
+        for (const [i, n] of names.entries()) {
+          expectCloseRel(`grad ${n}`, await grads[i].data(), await t.get(`grad.${FIXTURE_NAMES[n]}`)!.data(), 1e-3);
+        }
         tf.dispose(grads);
       } finally {
         tf.dispose([...t.values()]);
@@ -73,10 +75,10 @@ describeBackends('selectiveScan', KERNEL_BACKENDS, () => {
 
   for (const seq of [1, 2, 63, 64, 65, 1000]) {
     for (const [label, opts] of Object.entries(OPTION_SETS)) {
-      it(`seq ${seq}, ${label}: matches the float64 reference; gradients match finite differences`, () => {
+      it(`seq ${seq}, ${label}: matches the float64 reference; gradients match finite differences`, async () => {
         const c = randomScanCase(seq * 31 + label.length, { batch: 2, seq, dInner: 3, dState: 4 }, opts);
         const { gOut, gLast } = cotangents(c, seq);
-        const run = runScan(c, gOut, gLast);
+        const run = await runScan(c, gOut, gLast);
         const ref = referenceScan(c);
         expectCloseRel('y', run.y, ref.y, 1e-5);
         expectCloseRel('lastState', run.lastState, ref.lastState, 1e-5);
@@ -88,10 +90,10 @@ describeBackends('selectiveScan', KERNEL_BACKENDS, () => {
     }
   }
 
-  it('dInner 37 (several blocks of channels, the last one partial): matches the reference, forward and backward', () => {
+  it('dInner 37 (several blocks of channels, the last one partial): matches the reference, forward and backward', async () => {
     const c = randomScanCase(37, { batch: 2, seq: 65, dInner: 37, dState: 5 }, OPTION_SETS.all);
     const { gOut, gLast } = cotangents(c, 38);
-    const run = runScan(c, gOut, gLast);
+    const run = await runScan(c, gOut, gLast);
     const ref = referenceScan(c);
     expectCloseRel('y', run.y, ref.y, 1e-5);
     expectCloseRel('lastState', run.lastState, ref.lastState, 1e-5);
@@ -100,10 +102,10 @@ describeBackends('selectiveScan', KERNEL_BACKENDS, () => {
     }
   });
 
-  it('gradient of every input matches central differences element by element', () => {
+  it('gradient of every input matches central differences element by element', async () => {
     const c = randomScanCase(7, { batch: 2, seq: 5, dInner: 3, dState: 2 }, OPTION_SETS.all);
     const { gOut, gLast } = cotangents(c, 8);
-    const run = runScan(c, gOut, gLast);
+    const run = await runScan(c, gOut, gLast);
     for (const name of presentInputs(c)) {
       const numeric = numericGradient(lossOf(c, name, gOut, gLast), c.inputs[name]!);
       expectCloseRel(`d/d${name}`, run.grads[name]!, numeric, 1e-4);
@@ -165,7 +167,7 @@ describeBackends('selectiveScan', KERNEL_BACKENDS, () => {
 });
 
 describeBackends('selectiveScan on a growing wasm heap', ['wasm'], () => {
-  it('is right when allocating an output grows the heap (views are taken after every allocation)', () => {
+  it('is right when allocating an output grows the heap (views are taken after every allocation)', async () => {
     const backend = tf.backend() as BackendWasm;
     const heap = backend.wasm as unknown as { HEAPU8: Uint8Array; _malloc(n: number): number; _free(p: number): void };
     const makeOutput = backend.makeOutput;
@@ -186,10 +188,10 @@ describeBackends('selectiveScan on a growing wasm heap', ['wasm'], () => {
       const { gOut, gLast } = cotangents(c, 22);
       const ref = referenceScan(c);
       grown = false;
-      const run = runScan(c, gOut, gLast);
+      const run = await runScan(c, gOut, gLast);
       expectCloseRel('y', run.y, ref.y, 1e-5);
       grown = false;
-      const again = runScan(c, gOut, gLast);
+      const again = await runScan(c, gOut, gLast);
       for (const name of presentInputs(c)) expectCloseRel(`d/d${name}`, again.grads[name]!, run.grads[name]!, 1e-6);
     } finally {
       backend.makeOutput = makeOutput;

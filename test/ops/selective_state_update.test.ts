@@ -22,7 +22,7 @@ function step(x: tf.Tensor, t: number): tf.Tensor2D {
 
 describeBackends('selectiveStateUpdate', KERNEL_BACKENDS, () => {
   for (const [label, opts] of Object.entries(OPTION_SETS)) {
-    it(`${label}: token by token equals the full scan's outputs and final state`, () => {
+    it(`${label}: token by token equals the full scan's outputs and final state`, async () => {
       const dims = { batch: 2, seq: 20, dInner: 3, dState: 4 };
       const c = randomScanCase(label.length, dims, opts);
       const x = scanTensors(c) as SelectiveScanArgs;
@@ -40,9 +40,10 @@ describeBackends('selectiveStateUpdate', KERNEL_BACKENDS, () => {
         }
         return [scan.y, scan.lastState, tf.stack(ys, 1), state];
       });
-      expectCloseRel('y', ySteps.dataSync(), yScan.dataSync(), 1e-5);
-      expectCloseRel('state', lastSteps.dataSync(), lastScan.dataSync(), 1e-5);
-      expectCloseRel('y vs float64 reference', ySteps.dataSync(), referenceScan(c).y, 1e-5);
+      const [ys, yf, ls, lf] = await Promise.all([ySteps, yScan, lastSteps, lastScan].map((t) => t.data()));
+      expectCloseRel('y', ys, yf, 1e-5);
+      expectCloseRel('state', ls, lf, 1e-5);
+      expectCloseRel('y vs float64 reference', ys, referenceScan(c).y, 1e-5);
       tf.dispose([yScan, lastScan, ySteps, lastSteps, ...Object.values(x)]);
     });
   }
@@ -50,12 +51,12 @@ describeBackends('selectiveStateUpdate', KERNEL_BACKENDS, () => {
   it('returns a new state and leaves the old one as it was', async () => {
     const state = tf.ones([1, 2, 3]);
     const args = { x: tf.ones([1, 2]), dt: tf.ones([1, 2]), A: tf.fill([2, 3], -1), B: tf.ones([1, 3]), C: tf.ones([1, 3]) };
-    await expectNoLeaks(() => {
+    await expectNoLeaks(async () => {
       const r = selectiveStateUpdate({ state, ...args });
       expect(r.state).to.not.equal(state);
-      expect(Array.from(state.dataSync())).to.deep.equal([1, 1, 1, 1, 1, 1]);
+      expect(Array.from(await state.data())).to.deep.equal([1, 1, 1, 1, 1, 1]);
       // exp(-1) * 1 + 1 * 1 * 1
-      expectCloseRel('new state', r.state.dataSync(), new Float32Array(6).fill(Math.exp(-1) + 1), 1e-6);
+      expectCloseRel('new state', await r.state.data(), new Float32Array(6).fill(Math.exp(-1) + 1), 1e-6);
       tf.dispose([r.y, r.state]);
     });
     tf.dispose([state, ...Object.values(args)]);

@@ -24,8 +24,8 @@ export interface ScanRun {
   grads: Partial<Record<ScanInputName, Float32Array>>;
 }
 
-/** Forward and backward through the real op (tf.grads), leaving no tensors behind. */
-export function runScan(c: ScanCase, gOut: Float64Array, gLast: Float64Array): ScanRun {
+/** Forward and backward through the real op (tf.grads), leaving no tensors behind; reads back asynchronously. */
+export async function runScan(c: ScanCase, gOut: Float64Array, gLast: Float64Array): Promise<ScanRun> {
   const inputs = scanTensors(c);
   const names = presentInputs(c);
   const { batch, seq, dInner, dState } = c.dims;
@@ -43,7 +43,7 @@ export function runScan(c: ScanCase, gOut: Float64Array, gLast: Float64Array): S
     };
     return [y, lastState, ...tf.grads(loss)(names.map((name) => inputs[name]!))];
   });
-  const [y, lastState, ...grads] = results.map((t) => t.dataSync() as Float32Array);
+  const [y, lastState, ...grads] = await Promise.all(results.map((t) => t.data() as Promise<Float32Array>));
   tf.dispose([...results, ...Object.values(inputs)]);
   return { y, lastState, grads: Object.fromEntries(names.map((name, i) => [name, grads[i]])) };
 }
