@@ -18,4 +18,5 @@ await build({
   outfile: 'dist/cjs/index.cjs', external, sourcemap: true, logLevel: 'warning',
 });
 writeFileSync('dist/cjs/index.d.cts', "export * from '../esm/src/index.js';\n");
+await import('./build-browser.mjs'); // dist/browser/mamba-tfjs.mjs
 console.log('built dist/esm (ESM + types) and dist/cjs/index.cjs (CommonJS)');
