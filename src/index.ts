@@ -66,3 +66,17 @@ export type { QuantBits, QuantLayout } from './quantization/format.js';
 export { quantizedMatMul, type PackedWeight } from './ops/quantized_matmul.js';
 export { initWebGPU, type InitWebGPUOptions } from './webgpu/init.js';
 export { useBackend, defaultBackend, BACKENDS, type BackendName } from './backend.js';
+export {
+  train, accumulateGradients, epochOrder,
+  type TrainOptions, type TrainResult, type TrainingData, type TrainableCausalLM, type AccumulatedGradients,
+} from './training/trainer.js';
+export { evaluateLoss, stackBlocks, type EvaluateOptions } from './training/evaluate.js';
+export { warmupCosineLr, type WarmupCosineOptions } from './training/schedule.js';
+export { clipByGlobalNorm, globalNorm, type ClippedGradients } from './training/clip.js';
+export { Prng, withSeededMathRandom } from './training/prng.js';
+export { formatStep, type StepInfo } from './training/progress.js';
+export { latestCheckpoint, checkpointDir, type TrainerState } from './training/checkpoint.js';
+export { readCorpus, splitRecords, parseJsonl } from './data/corpus.js';
+export { splitHeldOut, DEFAULT_HELD_OUT_FRACTION, type CorpusSplit } from './data/split.js';
+export { tokenizeRecords, packBlocks } from './data/pack.js';
+export { loadTextDataset, type TextDataset, type LoadDatasetOptions } from './data/dataset.js';

@@ -2,8 +2,6 @@
  * Reads a training corpus into records: JSONL (`{"text": ...}` per line), or plain text split on
  * lines holding only `%` (fortune files) or, where there are none, on blank lines.
  */
-import { readFile } from 'node:fs/promises';
-
 /** Splits text into records; empty records are dropped. */
 export function splitRecords(text: string): string[] {
   const normalized = text.replace(/\r\n?/g, '\n');
@@ -31,6 +29,8 @@ export function parseJsonl(text: string, location = 'JSONL'): string[] {
 
 /** Reads `path` (JSONL by a .jsonl/.json extension, plain text otherwise); an empty corpus is an error. */
 export async function readCorpus(path: string): Promise<string[]> {
+  // Loaded here, not at the top: browsers import this package too.
+  const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -3,9 +3,8 @@
  * own format (HF's config.json + model.safetensors, or a LoRA adapter), plus
  * `trainer_state.safetensors` (every trainable weight and Adam's two moments, by stable name) and
  * `trainer_state.json` (step, epoch, the shuffling PRNG's state, Adam's iteration count).
+ * Node only: the node modules are loaded on use, so browsers can still import the package.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
 import type { TrainableVariable } from './trainable.js';
@@ -26,12 +25,27 @@ export interface TrainerState {
   valLosses: { step: number; loss: number }[];
 }
 
+const fs = () => import('node:fs/promises');
+
+/** `<outDir>/checkpoint-<step>` (outDir as given, joined with '/', which Node accepts everywhere). */
 export function checkpointDir(outDir: string, step: number): string {
-  return join(outDir, `checkpoint-${step}`);
+  return `${outDir.replace(/[\\/]+$/, '')}/checkpoint-${step}`;
+}
+
+/** Creates `checkpoint-<step>` in outDir and returns its path. */
+export async function makeCheckpointDir(outDir: string, step: number): Promise<string> {
+  const dir = checkpointDir(outDir, step);
+  await (await fs()).mkdir(dir, { recursive: true });
+  return dir;
+}
+
+function join(dir: string, file: string): string {
+  return `${dir}/${file}`;
 }
 
 /** The newest `checkpoint-<step>` in outDir that holds a trainer state, or null. */
 export async function latestCheckpoint(outDir: string): Promise<string | null> {
+  const { readdir } = await fs();
   let names: string[];
   try {
     names = await readdir(outDir);
@@ -53,6 +67,7 @@ export async function latestCheckpoint(outDir: string): Promise<string | null> {
 export async function saveTrainerState(
   dir: string, state: TrainerState, vars: TrainableVariable[], optimizer: tf.Optimizer,
 ): Promise<void> {
+  const { mkdir, rename, writeFile } = await fs();
   await mkdir(dir, { recursive: true });
   const entries = new Map<string, SafetensorsEntry>();
   const put = (name: string, t: tf.Tensor, data: Float32Array | Int32Array) =>
@@ -78,6 +93,7 @@ export async function saveTrainerState(
 
 /** Restores the trainable weights and Adam's state from `dir`; returns the trainer state. */
 export async function loadTrainerState(dir: string, vars: TrainableVariable[], optimizer: tf.Optimizer): Promise<TrainerState> {
+  const { readFile } = await fs();
   let json: TrainerState & { optimizerIterations: number };
   let bytes: Uint8Array;
   try {
@@ -112,6 +128,7 @@ export async function loadTrainerState(dir: string, vars: TrainableVariable[], o
 
 /** Removes all but the newest `keep` checkpoints. */
 export async function pruneCheckpoints(outDir: string, keep: number): Promise<void> {
+  const { readdir, rm } = await fs();
   const names = (await readdir(outDir)).filter((n) => /^checkpoint-\d+$/.test(n));
   const old = names.sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).slice(keep);
   for (const name of old) await rm(join(outDir, name), { recursive: true, force: true });

@@ -4,11 +4,10 @@
  * decay, gradient accumulation, held-out loss, resumable checkpoints and a progress line.
  * Deterministic given the seed: the only randomness is the block order, drawn from our own PRNG.
  */
-import { mkdir } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
 import {
-  checkpointDir, latestCheckpoint, loadTrainerState, pruneCheckpoints, saveTrainerState, type TrainerState,
+  latestCheckpoint, makeCheckpointDir, loadTrainerState, pruneCheckpoints, saveTrainerState, type TrainerState,
 } from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { evaluateLoss, stackBlocks } from './evaluate.js';
@@ -187,8 +186,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
       }
       const stopping = options.signal?.aborted === true && state.step < totalSteps;
       if (outDir != null && (stopping || (saveEvery > 0 && (state.step % saveEvery === 0 || state.step === totalSteps)))) {
-        const dir = checkpointDir(outDir!, state.step);
-        await mkdir(dir, { recursive: true });
+        const dir = await makeCheckpointDir(outDir!, state.step);
         await saveModel(dir);
         await saveTrainerState(dir, state, vars, optimizer);
         if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit);
