@@ -54,7 +54,8 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
     let logits = (await prefill(model, prompt, cache))!;
     const errors: number[] = [];
     for (let t = P - 1; t < output.length; t++) {
-      errors.push(expectClose(`logits at position ${t}`, logits.dataSync(), full.values.subarray(t * V, (t + 1) * V), 1e-4));
+      const expected = full.values.subarray(t * V, (t + 1) * V);
+      errors.push(expectClose(`logits at position ${t}`, await logits.data(), expected, 1e-4));
       logits.dispose();
       if (t + 1 < output.length) logits = decodeStep(model, [output[t + 1]], cache);
     }
@@ -73,10 +74,11 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
 
   it('without a mask, pad ids in the prompt are padding when pad is not eos (as HF infers the mask)', async () => {
     const ids = refIds('batch_generate.input_ids');
-    const prefillMasks: (number[] | null)[] = [];
+    // Copies of the masks the prefill got, read back after generate (forward is synchronous).
+    const prefillMasks: (tf.Tensor | null)[] = [];
     const forward = model.backbone.forward;
     model.backbone.forward = function (this: typeof model.backbone, input, options = {}) {
-      if (input.shape[1]! > 1) prefillMasks.push(options.attentionMask ? Array.from(options.attentionMask.dataSync()) : null);
+      if (input.shape[1]! > 1) prefillMasks.push(options.attentionMask ? tf.keep(options.attentionMask.clone()) : null);
       return forward.call(this, input, options);
     };
     try {
@@ -86,17 +88,19 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
     } finally {
       model.backbone.forward = forward;
     }
-    expect(prefillMasks).to.deep.equal([Array.from(ref('batch_generate.attention_mask').values), null]);
+    const masks = await Promise.all(prefillMasks.map(async (m) => (m ? Array.from(await m.data()) : null)));
+    tf.dispose(prefillMasks.filter((m) => m != null));
+    expect(masks).to.deep.equal([Array.from(ref('batch_generate.attention_mask').values), null]);
     ids.dispose();
   });
 
-  it('the prefill cache equals HF\'s within 1e-4', () => {
+  it('the prefill cache equals HF\'s within 1e-4', async () => {
     const ids = refIds('input_ids');
     const cache = model.backbone.createCache(2);
     const out = model.forward(ids, { cache });
     for (let i = 0; i < model.config.numHiddenLayers; i++) {
-      expectClose(`conv.${i}`, cache.convStates[i].dataSync(), ref(`prefill_cache.conv.${i}`).values, 1e-4);
-      expectClose(`ssm.${i}`, cache.ssmStates[i].dataSync(), ref(`prefill_cache.ssm.${i}`).values, 1e-4);
+      expectClose(`conv.${i}`, await cache.convStates[i].data(), ref(`prefill_cache.conv.${i}`).values, 1e-4);
+      expectClose(`ssm.${i}`, await cache.ssmStates[i].data(), ref(`prefill_cache.ssm.${i}`).values, 1e-4);
     }
     tf.dispose([ids, out.logits]);
     cache.dispose();
@@ -111,8 +115,8 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
         const chunked = model.backbone.createCache(ids.shape[0]);
         const a = (await prefill(model, ids, whole, { attentionMask: mask }))!;
         const b = (await prefill(model, ids, chunked, { attentionMask: mask, chunkSize }))!;
-        expectClose('logits', b.dataSync(), a.dataSync(), 1e-5);
-        expectCacheClose(chunked, whole, 1e-5);
+        expectClose('logits', await b.data(), await a.data(), 1e-5);
+        await expectCacheClose(chunked, whole, 1e-5);
         tf.dispose([ids, mask ?? [], a, b]);
         whole.dispose();
         chunked.dispose();
@@ -266,35 +270,11 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
   });
 });
 
-function expectCacheClose(actual: MambaCache, expected: MambaCache, atol: number): void {
-  actual.convStates.forEach((s, i) => expectClose(`conv.${i}`, s.dataSync(), expected.convStates[i].dataSync(), atol));
-  actual.ssmStates.forEach((s, i) => expectClose(`ssm.${i}`, s.dataSync(), expected.ssmStates[i].dataSync(), atol));
+async function expectCacheClose(actual: MambaCache, expected: MambaCache, atol: number): Promise<void> {
+  for (const [i, s] of actual.convStates.entries()) {
+    expectClose(`conv.${i}`, await s.data(), await expected.convStates[i].data(), atol);
+  }
+  for (const [i, s] of actual.ssmStates.entries()) {
+    expectClose(`ssm.${i}`, await s.data(), await expected.ssmStates[i].data(), atol);
+  }
 }
-
-// WebGPU reads back asynchronously only (no dataSync in Node), so it gets the generation-level checks.
-describeBackends('generate on the tiny fixture', ['webgpu'], (backend) => {
-  let model: MambaForCausalLM;
-  let prompt: tf.Tensor2D;
-  before(async () => {
-    model = await MambaForCausalLM.fromPretrained(TINY);
-    prompt = refIds('generate.prompt_ids');
-  });
-  after(() => {
-    prompt?.dispose();
-    model?.dispose();
-  });
-
-  it('greedy and the left-padded batch equal HF', async () => {
-    expect(await model.generate(prompt, { maxNewTokens: 12 })).to.deep.equal(rows('generate.output_ids'));
-    const ids = refIds('batch_generate.input_ids');
-    const mask = refIds('batch_generate.attention_mask');
-    expect(await model.generate(ids, { attentionMask: mask, maxNewTokens: 12, prefillChunkSize: 4 }))
-      .to.deep.equal(rows('batch_generate.output_ids'));
-    tf.dispose([ids, mask]);
-  });
-
-  it('seeded sampling gives the same tokens as on cpu, leaking nothing', async () => {
-    const out = await expectNoLeaks(() => model.generate(prompt, SAMPLING));
-    expectSameSamplesAsCpu(backend, out);
-  });
-});

@@ -39,20 +39,20 @@ describeBackends('LoRA: the PEFT-saved lora-tiny adapter', KERNEL_BACKENDS, () =
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('logits match PEFT within 1e-4 and the loss within 1e-5', () => {
+  it('logits match PEFT within 1e-4 and the loss within 1e-5', async () => {
     const out = model.forward(ids, { labels: ids });
-    expectClose('logits', out.logits.dataSync(), ref('logits', REFERENCE).values, 1e-4);
-    expectClose('loss', out.loss!.dataSync(), ref('loss', REFERENCE).values, 1e-5);
+    expectClose('logits', await out.logits.data(), ref('logits', REFERENCE).values, 1e-4);
+    expectClose('loss', await out.loss!.data(), ref('loss', REFERENCE).values, 1e-5);
     tf.dispose([out.logits, out.loss!]);
   });
 
-  it('the gradient of every LoRA weight matches PEFT within 1e-3 relative', () => {
+  it('the gradient of every LoRA weight matches PEFT within 1e-3 relative', async () => {
     const weights = loraWeights(model);
     expect(weights.size).to.equal(10);
     const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids }).loss!, [...weights.values()]);
     for (const [key, variable] of weights) {
       const name = `grad.${peftParameterName(key)}`;
-      expectCloseRel(name, grads[variable.name].dataSync(), ref(name, REFERENCE).values, 1e-3);
+      expectCloseRel(name, await grads[variable.name].data(), ref(name, REFERENCE).values, 1e-3);
     }
     tf.dispose([value, ...Object.values(grads)]);
   });
@@ -87,7 +87,7 @@ describeBackends('LoRA: the PEFT-saved lora-tiny adapter', KERNEL_BACKENDS, () =
     await loadAdapter(reloaded, dir);
     const a = model.predict(ids) as tf.Tensor;
     const b = reloaded.predict(ids) as tf.Tensor;
-    expectClose('reloaded logits', b.dataSync(), a.dataSync(), 0);
+    expectClose('reloaded logits', await b.data(), await a.data(), 0);
     tf.dispose([a, b]);
     reloaded.dispose();
   });
@@ -97,7 +97,7 @@ describeBackends('LoRA: the PEFT-saved lora-tiny adapter', KERNEL_BACKENDS, () =
     const saved = first.clone();
     tf.tidy(() => first.assign(tf.zerosLike(first)));
     await loadAdapter(model, ADAPTER);
-    expectClose('reloaded weight', first.dataSync(), saved.dataSync(), 0);
+    expectClose('reloaded weight', await first.data(), await saved.data(), 0);
     saved.dispose();
   });
 

@@ -13,7 +13,7 @@ const LAYOUTS: QuantLayout[] = [
   { bits: 4, groupSize: 16, symmetric: false }, // a short last group and a short last word
 ];
 
-describeBackends('quantizedGather', [...KERNEL_BACKENDS, 'webgpu'], () => {
+describeBackends('quantizedGather', KERNEL_BACKENDS, () => {
   for (const layout of LAYOUTS) {
     it(`int${layout.bits} ${layout.symmetric ? 'sym' : 'asym'}: rows for ids [2, 3] equal the dequantized matrix's`, async () => {
       const [rows, columns] = [50, 33];

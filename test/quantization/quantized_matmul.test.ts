@@ -61,7 +61,7 @@ function packedWeight(q: PackedMatrix, [rows, columns]: [number, number], { bits
   };
 }
 
-describeBackends('quantizedMatMul', [...KERNEL_BACKENDS, 'webgpu'], () => {
+describeBackends('quantizedMatMul', KERNEL_BACKENDS, () => {
   for (const { layout, shape } of CASES) {
     const [N, K] = shape;
     const name = `int${layout.bits} group ${layout.groupSize} ${layout.symmetric ? 'sym' : 'asym'} [${shape}]`;

@@ -74,4 +74,4 @@ export async function expectNoLeaks<T>(body: () => Promise<T> | T): Promise<T> {
 }
 
 /** The backends every kernel suite runs on; a backend joins once its kernels pass. */
-export const KERNEL_BACKENDS: TestBackend[] = ['cpu', 'wasm', 'composite:cpu', 'composite:wasm'];
+export const KERNEL_BACKENDS: TestBackend[] = ['cpu', 'wasm', 'webgpu', 'composite:cpu', 'composite:wasm'];
