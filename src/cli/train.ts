@@ -81,7 +81,7 @@ export async function runTraining(
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
   try {
-    const result = await train(model, { train: data.train, ...(data.heldOut.length > 0 ? { heldOut: data.heldOut } : {}) }, {
+    const result = await train(model, { train: data.train, heldOut: data.heldOut }, {
       ...options, signal: controller.signal, logTo: io.stderr,
     });
     const val = result.valLoss === undefined ? '' : `, held-out loss ${result.valLoss.toFixed(4)}`;

@@ -130,6 +130,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
   const logTo = options.logTo ?? process.stderr;
   const tty = log && logTo.isTTY === true;
 
+  const hasHeldOut = (data.heldOut?.length ?? 0) > 0;   // a corpus too short for one held-out block has none
   const vars = trainableVariables(model);
   const optimizer = tf.train.adam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as AdamWithLr;
   let state: TrainerState = {
@@ -168,7 +169,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
       state.step += 1;
       state.losses.push(loss);
       let valLoss: number | undefined;
-      if (data.heldOut != null && ((evalEvery > 0 && state.step % evalEvery === 0) || state.step === totalSteps)) {
+      if (hasHeldOut && ((evalEvery > 0 && state.step % evalEvery === 0) || state.step === totalSteps)) {
         valLoss = await evaluate();
         state.valLosses.push({ step: state.step, loss: valLoss });
       }
