@@ -3,9 +3,10 @@
  * tfjs-backend-wasm's own WebAssembly.Memory: it reads the inputs and writes the outputs where tfjs
  * keeps them, by byte offset, so there are no copies, and a memory growth (which detaches JS views)
  * changes nothing for it. One instance per Memory object, of the build for its kind (shared in
- * tfjs' threaded build, unshared otherwise). Where the module cannot run (an engine without SIMD, a
- * backend whose memory is not found, dState not a multiple of 4) the kernels run the shared JS loop
- * over heap views instead (wasm_kernel.ts).
+ * tfjs' threaded build, unshared otherwise), made synchronously: each build is about 2.4 KB, under
+ * the 4 KB that browsers compile synchronously on the main thread. Where the module cannot run (an
+ * engine without SIMD, a backend whose memory is not found, dState not a multiple of 4) the kernels
+ * run the shared JS loop over heap views instead (wasm_kernel.ts).
  */
 import { util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -56,11 +57,11 @@ function compile(shared: boolean): WebAssembly.Module | null {
 
 /** An instance of the build whose memory import matches this memory (shared in tfjs' threaded build). */
 function instantiate(memory: WebAssembly.Memory): ScanExport | null {
-  const module = compile(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
   try {
+    const module = compile(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
     return module && (new WebAssembly.Instance(module, { env: { memory } }).exports.scan as ScanExport);
   } catch {
-    return null; // a memory this engine will not link (none known): the JS loop rather than a failed kernel
+    return null; // an engine that will not compile or link it (none known): the JS loop rather than a failed kernel
   }
 }
 

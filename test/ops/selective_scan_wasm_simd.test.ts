@@ -12,6 +12,7 @@ import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
 import { SELECTIVE_SCAN_INPUTS } from '../../src/ops/kernel_names.js';
 import { selectiveScanImpl, type ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
 import { simdScan, simdScanRuns } from '../../custom-kernels/wasm/simd_module.js';
+import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from '../../custom-kernels/wasm/selective_scan_wasm.js';
 import { describeBackends } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
 import { randomScanCase, referenceScan, type ScanCase, type ScanOptions } from '../support/scan_reference.js';
@@ -151,5 +152,11 @@ describe('the SIMD module on a shared memory (tfjs-backend-wasm\'s threaded buil
 describe('selective_scan_wasm.ts', () => {
   it('holds what selective_scan.wat assembles to (npm run build:wasm)', () => {
     execFileSync('node', ['scripts/build-wasm.mjs', '--check'], { stdio: 'pipe' });
+  });
+
+  it('holds builds under the 4 KB that browsers compile synchronously on the main thread', () => {
+    for (const base64 of [SELECTIVE_SCAN_WASM_BASE64, SELECTIVE_SCAN_SHARED_WASM_BASE64]) {
+      expect(atob(base64).length).to.be.below(4096);
+    }
   });
 });
