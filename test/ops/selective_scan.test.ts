@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { SelectiveScanGrad } from '../../src/ops/kernel_names.js';
 import { selectiveScanGradImpl, type ScanGrads } from '../../custom-kernels/shared/selective_scan_grad.js';
 import type { ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
 import { expf } from '../../custom-kernels/shared/math.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
+import { growHeapOnNextOutput } from '../support/wasm_heap.js';
 import { expectClose, expectCloseRel } from '../support/compare.js';
 import { checkDirectionalDerivative, numericGradient } from '../support/finite_difference.js';
 import { makeRng, normal } from '../support/random.js';
@@ -168,33 +168,20 @@ describeBackends('selectiveScan', KERNEL_BACKENDS, () => {
 
 describeBackends('selectiveScan on a growing wasm heap', ['wasm'], () => {
   it('is right when allocating an output grows the heap (views are taken after every allocation)', async () => {
-    const backend = tf.backend() as BackendWasm;
-    const heap = backend.wasm as unknown as { HEAPU8: Uint8Array; _malloc(n: number): number; _free(p: number): void };
-    const makeOutput = backend.makeOutput;
-    let grown = false;
-    // The first output allocation of each kernel call grows the heap, detaching any earlier view.
-    backend.makeOutput = function (...args: Parameters<BackendWasm['makeOutput']>) {
-      const out = makeOutput.apply(this, args);
-      if (!grown) {
-        grown = true;
-        const before = heap.HEAPU8.buffer.byteLength;
-        heap._free(heap._malloc(before));
-        expect(heap.HEAPU8.buffer.byteLength).to.be.above(before);
-      }
-      return out;
-    };
+    const growth = growHeapOnNextOutput();
     try {
       const c = randomScanCase(21, { batch: 2, seq: 9, dInner: 3, dState: 4 }, OPTION_SETS.all);
       const { gOut, gLast } = cotangents(c, 22);
       const ref = referenceScan(c);
-      grown = false;
+      growth.arm();
       const run = await runScan(c, gOut, gLast);
+      expect(growth.grown).to.equal(true);
       expectCloseRel('y', run.y, ref.y, 1e-5);
-      grown = false;
+      growth.arm();
       const again = await runScan(c, gOut, gLast);
       for (const name of presentInputs(c)) expectCloseRel(`d/d${name}`, again.grads[name]!, run.grads[name]!, 1e-6);
     } finally {
-      backend.makeOutput = makeOutput;
+      growth.restore();
     }
   });
 });

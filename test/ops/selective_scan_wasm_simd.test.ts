@@ -14,6 +14,7 @@ import { selectiveScanImpl, type ScanArrays } from '../../custom-kernels/shared/
 import { simdScan, simdScanRuns } from '../../custom-kernels/wasm/simd_module.js';
 import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from '../../custom-kernels/wasm/selective_scan_wasm.js';
 import { describeBackends } from '../support/backends.js';
+import { growHeapOnNextOutput } from '../support/wasm_heap.js';
 import { expectCloseRel } from '../support/compare.js';
 import { randomScanCase, referenceScan, type ScanCase, type ScanOptions } from '../support/scan_reference.js';
 import { scanTensors } from '../support/scan_tensors.js';
@@ -69,28 +70,15 @@ describeBackends('selectiveScan, SIMD module', ['wasm'], () => {
   });
 
   it('is right when allocating an output grows the heap mid-call', () => {
-    const backend = tf.backend() as BackendWasm;
-    const heap = backend.wasm as unknown as { HEAPU8: Uint8Array; _malloc(n: number): number; _free(p: number): void };
-    const makeOutput = backend.makeOutput;
-    let grown = false;
-    backend.makeOutput = function (...args: Parameters<BackendWasm['makeOutput']>) {
-      const out = makeOutput.apply(this, args);
-      if (!grown) {
-        grown = true;
-        const before = heap.HEAPU8.buffer.byteLength;
-        heap._free(heap._malloc(before));
-        expect(heap.HEAPU8.buffer.byteLength).to.be.above(before);
-      }
-      return out;
-    };
+    const growth = growHeapOnNextOutput();
     try {
       const c = randomScanCase(43, { batch: 2, seq: 17, dInner: 12, dState: 16 }, ALL);
       const run = forward(c);
-      expect(grown).to.equal(true);
+      expect(growth.grown).to.equal(true);
       expect(run.simdRuns).to.equal(1);
       expectMatchesReference(c, run);
     } finally {
-      backend.makeOutput = makeOutput;
+      growth.restore();
     }
   });
 
