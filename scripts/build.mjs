@@ -1,13 +1,16 @@
 // Builds dist/: ESM with types by tsc (dist/esm), and one CommonJS bundle by esbuild (dist/cjs)
 // with every package dependency left external, so both formats share the user's tfjs instance.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+// npx runs the bin in place in this checkout, where npm's install has not set its mode.
+chmodSync(pkg.bin['mamba-tfjs'], 0o755);
+
 const external = [
   ...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}),
   ...Object.keys(pkg.optionalDependencies ?? {}), 'webgpu', 'node:*',
