@@ -1,0 +1,66 @@
+/**
+ * Our own WebAssembly modules (NAME.wat, assembled by scripts/build-wasm.mjs into NAME_wasm.ts),
+ * instantiated on tfjs-backend-wasm's own WebAssembly.Memory: they read the inputs and write the
+ * outputs where tfjs keeps them, by byte offset, so there are no copies, and a memory growth (which
+ * detaches JS views) changes nothing for them. One instance per Memory object, of the build for its
+ * kind (shared in tfjs' threaded build, unshared otherwise), made synchronously: each build stays
+ * under the 4 KB that browsers compile synchronously on the main thread.
+ */
+import type { TensorInfo } from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+/** A module's two builds, as base64: importing an unshared memory, and a shared one. */
+export interface ModuleBuilds {
+  unshared: string;
+  shared: string;
+}
+
+/** The emscripten module's memory: its exports are `asm` in tfjs 4.22's build, `wasmExports` in newer emscripten. */
+function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
+  const module = backend.wasm as unknown as {
+    asm?: { memory?: unknown }; wasmExports?: { memory?: unknown }; wasmMemory?: unknown;
+  };
+  for (const memory of [module.asm?.memory, module.wasmExports?.memory, module.wasmMemory]) {
+    if (memory instanceof WebAssembly.Memory) return memory;
+  }
+  return null;
+}
+
+/**
+ * The export `name` of the module, instantiated on a backend's memory; null where it cannot run
+ * (an engine without SIMD, a backend whose memory is not found).
+ */
+export function heapModuleExport<F>(builds: ModuleBuilds, name: string): (backend: BackendWasm) => F | null {
+  // each build compiled on first use; null where this engine rejects it
+  const compiled = new Map<boolean, WebAssembly.Module | null>();
+  const instances = new WeakMap<WebAssembly.Memory, F | null>();
+
+  const compile = (shared: boolean): WebAssembly.Module | null => {
+    if (!compiled.has(shared)) {
+      const bytes = Uint8Array.from(atob(shared ? builds.shared : builds.unshared), (c) => c.charCodeAt(0));
+      compiled.set(shared, WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
+    }
+    return compiled.get(shared)!;
+  };
+
+  const instantiate = (memory: WebAssembly.Memory): F | null => {
+    try {
+      const module = compile(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
+      return module && (new WebAssembly.Instance(module, { env: { memory } }).exports[name] as F);
+    } catch {
+      return null; // an engine that will not compile or link it (none known): the caller's JS fallback
+    }
+  };
+
+  return (backend) => {
+    const memory = heapMemory(backend);
+    if (memory == null) return null;
+    if (!instances.has(memory)) instances.set(memory, instantiate(memory));
+    return instances.get(memory)!;
+  };
+}
+
+/** Where a tensor's data starts in the backend's memory, in bytes. */
+export function heapOffset(backend: BackendWasm, info: TensorInfo): number {
+  return backend.dataIdMap.get(info.dataId)!.memoryOffset;
+}

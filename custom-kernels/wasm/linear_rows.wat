@@ -1,0 +1,120 @@
+;; The decode-time projection (kernel contract LinearRows: src/ops/kernel_names.ts) in WebAssembly SIMD,
+;; run in place on tfjs-backend-wasm's memory: every pointer is a byte offset into the imported memory,
+;; where tfjs keeps the tensors.
+;;   y[n, o] = bias[o] + sum_i x[n, i] W[o, i]      x [rows, in], W [out, in], y [rows, out]
+;; W in PyTorch's [out, in] layout makes every output a contiguous dot product: 4 floats to a vector,
+;; float32 accumulation. Four outputs at a time share each load of x; for a few rows the block's 4 rows
+;; of W stay in cache from one row of x to the next, so W is read from memory once and the kernel runs
+;; at memory bandwidth. Any `in` (a scalar tail after the last whole vector), any `out` (the last
+;; out % 4 outputs one at a time). Assembled by scripts/build-wasm.mjs (npm run build:wasm) into
+;; linear_rows_wasm.ts.
+(module
+  (memory (import "env" "memory") 1)
+
+  (func (export "linearRows")
+    (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
+    (param $rows i32) (param $in i32) (param $out i32) (param $hasBias i32)
+    (local $rowBytes i32) (local $vecBytes i32)   ;; bytes in a row of x or W; in its whole vectors
+    (local $o i32) (local $n i32) (local $i i32)
+    (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)   ;; the block's rows of W
+    (local $xRow i32) (local $xv v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $u v128) (local $v v128)
+    (local $s f32)
+    (local.set $rowBytes (i32.shl (local.get $in) (i32.const 2)))
+    (local.set $vecBytes (i32.and (local.get $rowBytes) (i32.const -16)))
+
+    ;; blocks of 4 outputs
+    (block $blocksDone (loop $blocks
+      (br_if $blocksDone (i32.gt_u (i32.add (local.get $o) (i32.const 4)) (local.get $out)))
+      (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rowBytes))))
+      (local.set $w1 (i32.add (local.get $w0) (local.get $rowBytes)))
+      (local.set $w2 (i32.add (local.get $w1) (local.get $rowBytes)))
+      (local.set $w3 (i32.add (local.get $w2) (local.get $rowBytes)))
+      (local.set $n (i32.const 0))
+      (block $rowsDone (loop $eachRow
+        (br_if $rowsDone (i32.ge_u (local.get $n) (local.get $rows)))
+        (local.set $xRow (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $rowBytes))))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $a1 (v128.const i32x4 0 0 0 0))
+        (local.set $a2 (v128.const i32x4 0 0 0 0))
+        (local.set $a3 (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $vecDone (loop $vec
+          (br_if $vecDone (i32.ge_u (local.get $i) (local.get $vecBytes)))
+          (local.set $xv (v128.load (i32.add (local.get $xRow) (local.get $i))))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $xv) (v128.load (i32.add (local.get $w0) (local.get $i))))))
+          (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $xv) (v128.load (i32.add (local.get $w1) (local.get $i))))))
+          (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $xv) (v128.load (i32.add (local.get $w2) (local.get $i))))))
+          (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $xv) (v128.load (i32.add (local.get $w3) (local.get $i))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $vec)))
+        ;; the four sums side by side: pairwise adds of lanes {0,1} + {2,3}, then of even + odd lanes
+        (local.set $u (f32x4.add
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a0) (local.get $a1))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a0) (local.get $a1))))
+        (local.set $v (f32x4.add
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a2) (local.get $a3))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a2) (local.get $a3))))
+        (local.set $a0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $u) (local.get $v))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $u) (local.get $v))))
+        ;; the scalar tail, x[n, i] times the block's 4 weights W[o..o+3, i] as a vector
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $i) (local.get $rowBytes)))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul
+            (f32x4.splat (f32.load (i32.add (local.get $xRow) (local.get $i))))
+            (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+              (f32x4.splat (f32.load (i32.add (local.get $w0) (local.get $i))))
+              (f32.load (i32.add (local.get $w1) (local.get $i))))
+              (f32.load (i32.add (local.get $w2) (local.get $i))))
+              (f32.load (i32.add (local.get $w3) (local.get $i)))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $tail)))
+        (if (local.get $hasBias) (then
+          (local.set $a0 (f32x4.add (local.get $a0)
+            (v128.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2))))))))
+        (v128.store
+          (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $out)) (local.get $o)) (i32.const 2)))
+          (local.get $a0))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $eachRow)))
+      (local.set $o (i32.add (local.get $o) (i32.const 4)))
+      (br $blocks)))
+
+    ;; the last out % 4 outputs, one at a time
+    (block $outputsDone (loop $outputs
+      (br_if $outputsDone (i32.ge_u (local.get $o) (local.get $out)))
+      (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rowBytes))))
+      (local.set $n (i32.const 0))
+      (block $rowsDone (loop $eachRow
+        (br_if $rowsDone (i32.ge_u (local.get $n) (local.get $rows)))
+        (local.set $xRow (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $rowBytes))))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $vecDone (loop $vec
+          (br_if $vecDone (i32.ge_u (local.get $i) (local.get $vecBytes)))
+          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul
+            (v128.load (i32.add (local.get $xRow) (local.get $i)))
+            (v128.load (i32.add (local.get $w0) (local.get $i))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $vec)))
+        (local.set $s (f32.add
+          (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 2 (local.get $a0)))
+          (f32.add (f32x4.extract_lane 1 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $i) (local.get $rowBytes)))
+          (local.set $s (f32.add (local.get $s) (f32.mul
+            (f32.load (i32.add (local.get $xRow) (local.get $i)))
+            (f32.load (i32.add (local.get $w0) (local.get $i))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $tail)))
+        (if (local.get $hasBias) (then
+          (local.set $s (f32.add (local.get $s)
+            (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2))))))))
+        (f32.store
+          (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $out)) (local.get $o)) (i32.const 2)))
+          (local.get $s))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $eachRow)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $outputs)))))
