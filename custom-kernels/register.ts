@@ -20,6 +20,7 @@ import { causalConv1dGradConfig as wasmCausalConv1dGrad } from './wasm/CausalCon
 import { causalConv1dUpdateConfig as wasmCausalConv1dUpdate } from './wasm/CausalConv1dUpdate.js';
 import { unsortedSegmentSumConfig as wasmUnsortedSegmentSum } from './wasm/UnsortedSegmentSum.js';
 import { quantizedMatMulConfig as wasmQuantizedMatMul } from './wasm/QuantizedMatMul.js';
+import { linearRowsConfig as wasmLinearRows } from './wasm/LinearRows.js';
 import { webgpuKernelConfigs } from './webgpu/index.js';
 import { quantizedGatherConfig as webgpuQuantizedGather } from './webgpu/QuantizedGather.js';
 import { quantizedMatMulConfig as webgpuQuantizedMatMul } from './webgpu/QuantizedMatMul.js';
@@ -29,7 +30,7 @@ const configs: KernelConfig[] = [
   cpuCausalConv1d, cpuCausalConv1dGrad, cpuCausalConv1dUpdate,
   wasmSelectiveScan, wasmSelectiveScanGrad, wasmSelectiveStateUpdate,
   wasmCausalConv1d, wasmCausalConv1dGrad, wasmCausalConv1dUpdate, wasmUnsortedSegmentSum,
-  cpuQuantizedMatMul, wasmQuantizedMatMul,
+  cpuQuantizedMatMul, wasmQuantizedMatMul, wasmLinearRows,
   ...webgpuKernelConfigs, webgpuQuantizedMatMul, webgpuQuantizedGather,
 ];
 

@@ -113,3 +113,13 @@ export interface QuantizedGatherAttrs extends NamedAttrMap {
   groupSize: number;
   inFeatures: number;
 }
+
+/**
+ * x @ W^T (+ bias) for a few rows of x, W in PyTorch's [outFeatures, inFeatures] layout: the
+ * decode-time projection. Registered on wasm only, where linear() runs it for up to 8 rows (tfjs-wasm's
+ * own product with a transposed operand is slow); no other backend calls it.
+ * inputs:  x [M, inFeatures]; weight [outFeatures, inFeatures]; bias [outFeatures] (may be empty), float32
+ * outputs: y [M, outFeatures], y[m, o] = bias[o] + sum_i x[m, i] W[o, i], accumulated in float32 or wider
+ */
+export const LinearRows = 'MambaLinearRows';
+export const LINEAR_ROWS_INPUTS = ['x', 'weight', 'bias'] as const;

@@ -1,0 +1,62 @@
+/**
+ * The decode-time projection on wasm (LinearRows, src/ops/kernel_names.ts): linear_rows.wat run in
+ * place on tfjs-backend-wasm's memory, or, where that module cannot run, the same dot products as a
+ * JS loop over heap views.
+ */
+import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { LINEAR_ROWS_INPUTS, LinearRows } from '../../src/ops/kernel_names.js';
+import type { TypedKernel } from '../shared/typed_kernel.js';
+import { heapModuleExport, heapOffset } from './heap_module.js';
+import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from './linear_rows_wasm.js';
+import { wasmKernelConfig } from './wasm_kernel.js';
+
+/** The module's export: byte offsets of x, W, bias and y, then rows, in, out and whether there is a bias. */
+type LinearRowsExport = (
+  x: number, w: number, bias: number, y: number, rows: number, inFeatures: number, outFeatures: number, hasBias: number,
+) => void;
+
+const simdLinearRows = heapModuleExport<LinearRowsExport>(
+  { unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64 }, 'linearRows');
+let simdRuns = 0;
+
+/** How many products the SIMD module has run in this process (lets tests check which path ran). */
+export function simdLinearRowsRuns(): number {
+  return simdRuns;
+}
+
+/** The JS fallback, for an engine without wasm SIMD. */
+export const linearRowsKernel: TypedKernel = {
+  kernelName: LinearRows,
+  inputNames: LINEAR_ROWS_INPUTS,
+  outputShapes: ([xShape, wShape]) => [[xShape[0], wShape[0]]],
+  run([x, w, bias], [[rows, inFeatures], [outFeatures]], [y]) {
+    for (let n = 0; n < rows; n++) {
+      for (let o = 0; o < outFeatures; o++) {
+        let sum = bias.length > 0 ? bias[o] : 0;
+        for (let i = 0; i < inFeatures; i++) sum += x[n * inFeatures + i] * w[o * inFeatures + i];
+        y[n * outFeatures + o] = sum;
+      }
+    }
+  },
+  singleOutput: true,
+};
+
+const fallback = wasmKernelConfig(linearRowsKernel).kernelFunc;
+
+const kernelFunc: KernelFunc = (args) => {
+  const backend = args.backend as BackendWasm;
+  const run = simdLinearRows(backend);
+  if (run == null) return fallback(args);
+  const [x, weight, bias] = LINEAR_ROWS_INPUTS.map((name) => args.inputs[name] as TensorInfo);
+  const [rows, inFeatures] = x.shape, [outFeatures] = weight.shape;
+  const y = backend.makeOutput([rows, outFeatures], 'float32');
+  const hasBias = util.sizeFromShape(bias.shape) > 0;
+  // offsets after makeOutput: allocating may grow the memory, but offsets (unlike views) stay valid
+  run(heapOffset(backend, x), heapOffset(backend, weight), hasBias ? heapOffset(backend, bias) : 0,
+    heapOffset(backend, y), rows, inFeatures, outFeatures, hasBias ? 1 : 0);
+  simdRuns++;
+  return y;
+};
+
+export const linearRowsConfig: KernelConfig = { kernelName: LinearRows, backendName: 'wasm', kernelFunc };
