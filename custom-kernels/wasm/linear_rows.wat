@@ -3,25 +3,143 @@
 ;; where tfjs keeps the tensors.
 ;;   y[n, o] = bias[o] + sum_i x[n, i] W[o, i]      x [rows, in], W [out, in], y [rows, out]
 ;; W in PyTorch's [out, in] layout makes every output a contiguous dot product: 4 floats to a vector,
-;; float32 accumulation. Four outputs at a time share each load of x; for a few rows the block's 4 rows
-;; of W stay in cache from one row of x to the next, so W is read from memory once and the kernel runs
-;; at memory bandwidth. Any `in` (a scalar tail after the last whole vector), any `out` (the last
-;; out % 4 outputs one at a time). Assembled by scripts/build-wasm.mjs (npm run build:wasm) into
-;; linear_rows_wasm.ts.
+;; float32 accumulation. A block of outputs shares each load of x; for a few rows the block's rows of W
+;; stay in cache from one row of x to the next, so W is read from memory once and the kernel runs at
+;; memory bandwidth. Any `in` (a scalar tail after the last whole vector), any `out` (blocks of 4, then
+;; the last out % 4 outputs one at a time). Assembled by scripts/build-wasm.mjs (npm run build:wasm)
+;; into linear_rows_wasm.ts.
 (module
   (memory (import "env" "memory") 1)
+
+  ;; The sums of a0, a1, a2 and a3's lanes side by side: pairwise adds of lanes 0,1 + 2,3, then of
+  ;; even + odd lanes.
+  (func $sum4 (param $a0 v128) (param $a1 v128) (param $a2 v128) (param $a3 v128) (result v128)
+    (local $u v128) (local $v v128)
+    (local.set $u (f32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a0) (local.get $a1))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a0) (local.get $a1))))
+    (local.set $v (f32x4.add
+      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a2) (local.get $a3))
+      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a2) (local.get $a3))))
+    (f32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $u) (local.get $v))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $u) (local.get $v))))
+
+  ;; The scalar tail of 4 dot products: sum over bytes i.. of a row of x[i] times the 4 rows of W from
+  ;; $w0 at i, as a vector.
+  (func $tail4 (param $xRow i32) (param $w0 i32) (param $rowBytes i32) (param $i i32) (result v128)
+    (local $sum v128) (local $p i32)
+    (block $done (loop $tail
+      (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
+      (local.set $p (i32.add (local.get $w0) (local.get $i)))
+      (local.set $sum (f32x4.add (local.get $sum) (f32x4.mul
+        (f32x4.splat (f32.load (i32.add (local.get $xRow) (local.get $i))))
+        (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
+          (f32x4.splat (f32.load (local.get $p)))
+          (f32.load (local.tee $p (i32.add (local.get $p) (local.get $rowBytes)))))
+          (f32.load (local.tee $p (i32.add (local.get $p) (local.get $rowBytes)))))
+          (f32.load (i32.add (local.get $p) (local.get $rowBytes)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $tail)))
+    (local.get $sum))
+
+  ;; y[o..o+3] = v (+ bias[o..o+3]), y a row of the output
+  (func $store4 (param $y i32) (param $bias i32) (param $hasBias i32) (param $o i32) (param $v v128)
+    (local.set $o (i32.shl (local.get $o) (i32.const 2)))
+    (if (local.get $hasBias) (then
+      (local.set $v (f32x4.add (local.get $v) (v128.load (i32.add (local.get $bias) (local.get $o)))))))
+    (v128.store (i32.add (local.get $y) (local.get $o)) (local.get $v)))
 
   (func (export "linearRows")
     (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
     (param $rows i32) (param $in i32) (param $out i32) (param $hasBias i32)
     (local $rowBytes i32) (local $vecBytes i32)   ;; bytes in a row of x or W; in its whole vectors
-    (local $o i32) (local $n i32) (local $i i32)
-    (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)   ;; the block's rows of W
+    (local $o i32) (local $n i32) (local $i i32) (local $p i32)
+    (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)   ;; a block's rows of W
     (local $xRow i32) (local $xv v128)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $u v128) (local $v v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128) (local $c7 v128)   ;; the one-row block's
+    (local $c8 v128) (local $c9 v128) (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128) (local $c14 v128) (local $c15 v128)
     (local $s f32)
     (local.set $rowBytes (i32.shl (local.get $in) (i32.const 2)))
     (local.set $vecBytes (i32.and (local.get $rowBytes) (i32.const -16)))
+
+    ;; One row (batch-1 decoding): blocks of 16 outputs. W streams from memory, and 16 rows of it read
+    ;; side by side keep more loads in flight than 4 do: 0.68 ms against 0.77 for 1 x 768 @ (3072 x 768)^T
+    ;; here (W past the caches), though 16 accumulators spill. With more rows, where each block is read
+    ;; again from cache for every row, the spills cost more than that gains: blocks of 4 below.
+    (if (i32.eq (local.get $rows) (i32.const 1)) (then
+      (block $wideDone (loop $wide
+        (br_if $wideDone (i32.gt_u (i32.add (local.get $o) (i32.const 16)) (local.get $out)))
+        (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rowBytes))))
+        (local.set $c0 (v128.const i32x4 0 0 0 0))
+        (local.set $c1 (v128.const i32x4 0 0 0 0))
+        (local.set $c2 (v128.const i32x4 0 0 0 0))
+        (local.set $c3 (v128.const i32x4 0 0 0 0))
+        (local.set $c4 (v128.const i32x4 0 0 0 0))
+        (local.set $c5 (v128.const i32x4 0 0 0 0))
+        (local.set $c6 (v128.const i32x4 0 0 0 0))
+        (local.set $c7 (v128.const i32x4 0 0 0 0))
+        (local.set $c8 (v128.const i32x4 0 0 0 0))
+        (local.set $c9 (v128.const i32x4 0 0 0 0))
+        (local.set $c10 (v128.const i32x4 0 0 0 0))
+        (local.set $c11 (v128.const i32x4 0 0 0 0))
+        (local.set $c12 (v128.const i32x4 0 0 0 0))
+        (local.set $c13 (v128.const i32x4 0 0 0 0))
+        (local.set $c14 (v128.const i32x4 0 0 0 0))
+        (local.set $c15 (v128.const i32x4 0 0 0 0))
+        (local.set $i (i32.const 0))
+        (block $vecDone (loop $vec
+          (br_if $vecDone (i32.ge_u (local.get $i) (local.get $vecBytes)))
+          (local.set $xv (v128.load (i32.add (local.get $x) (local.get $i))))
+          (local.set $p (i32.add (local.get $w0) (local.get $i)))
+          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c4 (f32x4.add (local.get $c4) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c5 (f32x4.add (local.get $c5) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c6 (f32x4.add (local.get $c6) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c7 (f32x4.add (local.get $c7) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c8 (f32x4.add (local.get $c8) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c9 (f32x4.add (local.get $c9) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c12 (f32x4.add (local.get $c12) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c13 (f32x4.add (local.get $c13) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c14 (f32x4.add (local.get $c14) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $c15 (f32x4.add (local.get $c15) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br $vec)))
+        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 0))
+          (f32x4.add (call $sum4 (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3))
+            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 0) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
+        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 4))
+          (f32x4.add (call $sum4 (local.get $c4) (local.get $c5) (local.get $c6) (local.get $c7))
+            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 4) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
+        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 8))
+          (f32x4.add (call $sum4 (local.get $c8) (local.get $c9) (local.get $c10) (local.get $c11))
+            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 8) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
+        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 12))
+          (f32x4.add (call $sum4 (local.get $c12) (local.get $c13) (local.get $c14) (local.get $c15))
+            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 12) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $wide)))))
 
     ;; blocks of 4 outputs
     (block $blocksDone (loop $blocks
@@ -48,34 +166,10 @@
           (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $xv) (v128.load (i32.add (local.get $w3) (local.get $i))))))
           (local.set $i (i32.add (local.get $i) (i32.const 16)))
           (br $vec)))
-        ;; the four sums side by side: pairwise adds of lanes {0,1} + {2,3}, then of even + odd lanes
-        (local.set $u (f32x4.add
-          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a0) (local.get $a1))
-          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a0) (local.get $a1))))
-        (local.set $v (f32x4.add
-          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a2) (local.get $a3))
-          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a2) (local.get $a3))))
-        (local.set $a0 (f32x4.add
-          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $u) (local.get $v))
-          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $u) (local.get $v))))
-        ;; the scalar tail, x[n, i] times the block's 4 weights W[o..o+3, i] as a vector
-        (block $tailDone (loop $tail
-          (br_if $tailDone (i32.ge_u (local.get $i) (local.get $rowBytes)))
-          (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul
-            (f32x4.splat (f32.load (i32.add (local.get $xRow) (local.get $i))))
-            (f32x4.replace_lane 3 (f32x4.replace_lane 2 (f32x4.replace_lane 1
-              (f32x4.splat (f32.load (i32.add (local.get $w0) (local.get $i))))
-              (f32.load (i32.add (local.get $w1) (local.get $i))))
-              (f32.load (i32.add (local.get $w2) (local.get $i))))
-              (f32.load (i32.add (local.get $w3) (local.get $i)))))))
-          (local.set $i (i32.add (local.get $i) (i32.const 4)))
-          (br $tail)))
-        (if (local.get $hasBias) (then
-          (local.set $a0 (f32x4.add (local.get $a0)
-            (v128.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2))))))))
-        (v128.store
-          (i32.add (local.get $y) (i32.shl (i32.add (i32.mul (local.get $n) (local.get $out)) (local.get $o)) (i32.const 2)))
-          (local.get $a0))
+        (call $store4 (i32.add (local.get $y) (i32.mul (local.get $n) (i32.shl (local.get $out) (i32.const 2))))
+          (local.get $bias) (local.get $hasBias) (local.get $o)
+          (f32x4.add (call $sum4 (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3))
+            (call $tail4 (local.get $xRow) (local.get $w0) (local.get $rowBytes) (local.get $vecBytes))))
         (local.set $n (i32.add (local.get $n) (i32.const 1)))
         (br $eachRow)))
       (local.set $o (i32.add (local.get $o) (i32.const 4)))
