@@ -5,9 +5,9 @@
 ;; W in PyTorch's [out, in] layout makes every output a contiguous dot product: 4 floats to a vector,
 ;; float32 accumulation. A block of outputs shares each load of x; for a few rows the block's rows of W
 ;; stay in cache from one row of x to the next, so W is read from memory once and the kernel runs at
-;; memory bandwidth. Any `in` (a scalar tail after the last whole vector), any `out` (blocks of 4, then
-;; the last out % 4 outputs one at a time). Assembled by scripts/build-wasm.mjs (npm run build:wasm)
-;; into linear_rows_wasm.ts.
+;; memory bandwidth. Any `in` (a scalar tail after the last whole vector), any `out` (blocks of 16
+;; outputs for one row, then of 4, then the last few one at a time). Assembled by scripts/build-wasm.mjs
+;; (npm run build:wasm) into linear_rows_wasm.ts.
 (module
   (memory (import "env" "memory") 1)
 
