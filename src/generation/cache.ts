@@ -21,6 +21,8 @@ export class MambaCache {
   /** Tokens consumed since the last reset. */
   seqLen = 0;
   private disposed = false;
+  /** A = -exp(A_log) per layer for decode steps, with the A_log data it came from. */
+  private readonly negExpAs = new Map<number, { source: object; A: tf.Tensor }>();
 
   constructor(shape: MambaCacheShape) {
     this.shape = { ...shape };
@@ -58,9 +60,24 @@ export class MambaCache {
     this.seqLen = 0;
   }
 
+  /**
+   * A layer's A = -exp(A_log) for decode steps: computed once per cache instead of once per token
+   * (a few ms a token at 130m on wasm). Recomputed if A_log was assigned since (its data changed).
+   * No gradient flows through it: decoding is inference.
+   */
+  negExpA(layerIdx: number, A_log: tf.Tensor): tf.Tensor {
+    this.checkAlive();
+    const cached = this.negExpAs.get(layerIdx);
+    if (cached?.source === A_log.dataId) return cached.A;
+    cached?.A.dispose();
+    const A = tf.keep(tf.tidy(() => tf.neg(tf.exp(A_log))));
+    this.negExpAs.set(layerIdx, { source: A_log.dataId, A });
+    return A;
+  }
+
   dispose(): void {
     if (this.disposed) return;
-    tf.dispose([...this.convStates, ...this.ssmStates]);
+    tf.dispose([...this.convStates, ...this.ssmStates, ...[...this.negExpAs.values()].map((c) => c.A)]);
     this.disposed = true;
   }
 

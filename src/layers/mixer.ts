@@ -130,7 +130,6 @@ export class MambaMixer extends tf.layers.Layer {
       const mask = attentionMask?.expandDims(-1);
       if (mask) x = tf.mul(x, mask);
 
-      const A = tf.neg(tf.exp(this.A_log.read()));
       const convWeight = this.conv1dWeight.read().reshape([I, c.convKernel]);
       const convBias = this.conv1dBias?.read();
 
@@ -145,7 +144,8 @@ export class MambaMixer extends tf.layers.Layer {
             .slice([0, c.convKernel - 1, 0], [batch, 1, I]).reshape([batch, I]);
         const { dt, B, C } = this.selection(convY, training);
         const step = selectiveStateUpdate({
-          state: cache.ssmStates[this.layerIdx], x: convY, dt, A, B, C, D: this.D.read(),
+          state: cache.ssmStates[this.layerIdx], x: convY, dt, A: cache.negExpA(this.layerIdx, this.A_log.read()),
+          B, C, D: this.D.read(),
           z: gate.reshape([batch, I]), dtBias: this.dtProjBias.read(), dtSoftplus: true,
         });
         cache.updateSsmState(this.layerIdx, step.state);
@@ -168,7 +168,7 @@ export class MambaMixer extends tf.layers.Layer {
 
       const { dt, B, C } = this.selection(convOut, training);
       const { y, lastState } = selectiveScan({
-        u: convOut, delta: dt, A, B, C, D: this.D.read(), z: gate,
+        u: convOut, delta: dt, A: tf.neg(tf.exp(this.A_log.read())), B, C, D: this.D.read(), z: gate,
         deltaBias: this.dtProjBias.read(), deltaSoftplus: true,
         initialState: cache?.isFilled ? cache.ssmStates[this.layerIdx] : undefined,
       });
