@@ -118,7 +118,10 @@ describeBackends('LoRA: training', ['cpu', 'wasm'], () => {
   it('generate (greedy) with adapters picks the argmax of the full forward at every step', async () => {
     applyLora(model, { r: 4, alpha: 4, targetModules: ALL, initLoraWeights: false });
     const prompt = ids.slice([0, 0], [2, 6]);
-    const generated = await generate(model, prompt, { maxNewTokens: 5, doSample: false, eosTokenId: null });
+    // An explicit mask: without one, generate (as HF's) reads prompt ids equal to the pad id (0, a space
+    // here) as padding, which the unmasked full forward below would not.
+    const attentionMask = tf.onesLike(prompt);
+    const generated = await generate(model, prompt, { maxNewTokens: 5, doSample: false, eosTokenId: null, attentionMask });
     for (const row of generated) {
       for (let t = 6; t < row.length; t++) {
         const scores = tf.tidy(() => {
@@ -129,7 +132,7 @@ describeBackends('LoRA: training', ['cpu', 'wasm'], () => {
         expect(scores[row[t]], `token ${t}: logit of the chosen id vs the best`).to.be.at.least(Math.max(...scores) - 1e-4);
       }
     }
-    prompt.dispose();
+    tf.dispose([prompt, attentionMask]);
   });
 
   it('dropout acts only when training', () => {
