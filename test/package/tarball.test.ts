@@ -1,0 +1,53 @@
+/**
+ * The package as users get it: `npm pack`, installed into an empty project from the tarball (offline,
+ * from npm's cache that `npm ci` filled), then the CLI generates with the model inside the package,
+ * and both module formats load.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+describe('the npm package, installed from its tarball', function () {
+  this.timeout(600_000);
+  let project: string;
+
+  before(async () => {
+    if (!existsSync(join(ROOT, 'dist', 'esm', 'src', 'index.js'))) {
+      execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+    }
+    project = await mkdtemp(join(tmpdir(), 'mamba-tfjs-consumer-'));
+    execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', project], { cwd: ROOT });
+    const tarball = (await readdir(project)).find((f) => f.endsWith('.tgz'))!;
+    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', `./${tarball}`,
+      '@tensorflow/tfjs@4.22.0', '@tensorflow/tfjs-backend-wasm@4.22.0'], { cwd: project });
+  });
+  after(async () => {
+    if (project) await rm(project, { recursive: true, force: true });
+  });
+
+  it('generates quote-like text with the packaged model: npx mamba-tfjs generate "Love is"', () => {
+    const out = execFileSync('npx', ['mamba-tfjs', 'generate', '--seed', '1', '--max-new-tokens', '16', 'Love is'],
+      { cwd: project, encoding: 'utf8' });
+    // The CLI streams the continuation; 16 tokens of this model are a few words at least.
+    expect(out.trim().length, out).to.be.greaterThan(10);
+    expect(out, 'text, not replacement characters').to.not.include('\uFFFD');
+  });
+
+  it('loads as ESM and as CommonJS', () => {
+    const esm = execFileSync('node', ['--input-type=module', '-e',
+      "import { MambaForCausalLM, selectiveScan } from 'mamba-tfjs'; console.log(typeof MambaForCausalLM, typeof selectiveScan)"],
+    { cwd: project, encoding: 'utf8' });
+    expect(esm.trim()).to.equal('function function');
+    const cjs = execFileSync('node', ['-e',
+      "const m = require('mamba-tfjs'); console.log(typeof m.MambaForCausalLM, typeof m.AutoTokenizer)"],
+    { cwd: project, encoding: 'utf8' });
+    expect(cjs.trim()).to.equal('function function');
+  });
+});
