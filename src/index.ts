@@ -73,7 +73,8 @@ export {
 export { evaluateLoss, stackBlocks, type EvaluateOptions } from './training/evaluate.js';
 export { warmupCosineLr, type WarmupCosineOptions } from './training/schedule.js';
 export { clipByGlobalNorm, globalNorm, type ClippedGradients } from './training/clip.js';
-export { Prng, withSeededMathRandom } from './training/prng.js';
+export { withSeededMathRandom } from './training/prng.js';
+export { Mulberry32 } from './prng.js';
 export { formatStep, type StepInfo } from './training/progress.js';
 export { latestCheckpoint, checkpointDir, type TrainerState } from './training/checkpoint.js';
 export { readCorpus, splitRecords, parseJsonl } from './data/corpus.js';

@@ -10,7 +10,7 @@ import { type GenerationOptions, resolveGenerationConfig } from './generation_co
 import { LogitsProcessorList } from './logits_processors.js';
 import { macrotask } from './macrotask.js';
 import { decodeStep, prefill } from './prefill.js';
-import { Mulberry32 } from './prng.js';
+import { Mulberry32 } from '../prng.js';
 import { greedyTokens, sampleTokens } from './sampling.js';
 import { FinishedRows } from './stopping.js';
 

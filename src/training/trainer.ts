@@ -11,7 +11,7 @@ import {
 } from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { evaluateLoss, stackBlocks } from './evaluate.js';
-import { Prng } from './prng.js';
+import { Mulberry32 } from '../prng.js';
 import { formatStep, progressBar, type StepInfo } from './progress.js';
 import { warmupCosineLr } from './schedule.js';
 import { trainableVariables, type TrainableVariable } from './trainable.js';
@@ -134,7 +134,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
   const vars = trainableVariables(model);
   const optimizer = tf.train.adam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as AdamWithLr;
   let state: TrainerState = {
-    step: 0, epochRngState: new Prng(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [],
+    step: 0, epochRngState: new Mulberry32(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [],
   };
   try {
     const resumeFrom = typeof options.resume === 'string' ? options.resume
@@ -212,7 +212,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
  * is a function of (seed, epoch) and a resumed run redraws it; also the PRNG state it started from.
  */
 export function epochOrder(seed: number, epoch: number, count: number): { order: number[]; rngState: number } {
-  const rng = new Prng(seed);
+  const rng = new Mulberry32(seed);
   let order: number[] = [];
   let rngState = rng.state;
   for (let e = 0; e <= epoch; e++) {

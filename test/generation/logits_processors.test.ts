@@ -6,7 +6,7 @@ import {
 } from '../../src/generation/logits_processors.js';
 import { resolveGenerationConfig, type ResolvedGenerationConfig } from '../../src/generation/generation_config.js';
 import { chunkBounds } from '../../src/generation/prefill.js';
-import { Mulberry32 } from '../../src/generation/prng.js';
+import { Mulberry32 } from '../../src/prng.js';
 import { greedyTokens, sampleTokens } from '../../src/generation/sampling.js';
 import { FinishedRows } from '../../src/generation/stopping.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';

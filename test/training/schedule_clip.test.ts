@@ -2,7 +2,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { clipByGlobalNorm, globalNorm } from '../../src/training/clip.js';
-import { Prng, withSeededMathRandom } from '../../src/training/prng.js';
+import { Mulberry32 } from '../../src/prng.js';
+import { withSeededMathRandom } from '../../src/training/prng.js';
 import { warmupCosineLr } from '../../src/training/schedule.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 
@@ -43,7 +44,7 @@ describeBackends('clipping by global norm', ['cpu'], () => {
 
 describe('seeded PRNG', () => {
   it('repeats from a saved state and seeds Math.random only inside withSeededMathRandom', () => {
-    const a = new Prng(42);
+    const a = new Mulberry32(42);
     a.next();
     const saved = a.state;
     const x = [a.next(), a.next()];
@@ -52,6 +53,6 @@ describe('seeded PRNG', () => {
     const draw = () => withSeededMathRandom(7, () => [Math.random(), Math.random()]);
     expect(draw()).to.deep.equal(draw());
     expect(Math.random).to.not.equal(undefined);
-    expect(new Prng(1).shuffle([1, 2, 3, 4, 5]).sort()).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(new Mulberry32(1).shuffle([1, 2, 3, 4, 5]).sort()).to.deep.equal([1, 2, 3, 4, 5]);
   });
 });
