@@ -10,15 +10,14 @@
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { AutoTokenizer, MambaConfig, MambaForCausalLM, type MambaConfigInit } from '../src/index.js';
 import { loadTextDataset } from '../src/data/dataset.js';
 import { withSeededMathRandom } from '../src/training/prng.js';
 import { train } from '../src/training/trainer.js';
-import { initWebGPU } from '../src/webgpu/init.js';
+import { useBackend } from '../src/backend.js';
 
 interface Recipe {
-  /** 'webgpu' runs through initWebGPU (Dawn in Node); anything else by tf.setBackend. */
+  /** Through useBackend: 'webgpu' is Dawn in Node. */
   backend: 'wasm' | 'webgpu';
   seed: number;
   config: MambaConfigInit;
@@ -58,9 +57,7 @@ const TOKENIZER = 'test/fixtures/tokenizer';
 const outDir = process.argv[2] ?? 'models/mamba-quotes';
 const dataPath = process.argv[3] ?? '../shared/data/quotes.txt';
 
-if (RECIPE.backend === 'webgpu') await initWebGPU();
-else await tf.setBackend(RECIPE.backend);
-await tf.ready();
+await useBackend(RECIPE.backend);
 const tokenizer = await AutoTokenizer.fromPretrained(TOKENIZER);
 const data = await loadTextDataset(dataPath, tokenizer, { seqLen: RECIPE.seqLen });
 console.error(`train: ${data.trainRecords} records, ${data.trainTokens} tokens, ${data.train.length} blocks; `

@@ -2,7 +2,7 @@
  * What `generate` and `run` share: the generation and backend flags, loading the pipeline on the
  * chosen backend with progress, and streaming one prompt's continuation to stdout as it comes.
  */
-import { defaultBackend, useBackend } from '../backend.js';
+import { BACKENDS, defaultBackend, useBackend } from '../backend.js';
 import type { GenerationOptions } from '../generation/generation_config.js';
 import { pipeline, type TextGenerationPipeline } from '../pipeline.js';
 import { TextStreamer } from '../tokenizer/text_streamer.js';
@@ -46,8 +46,8 @@ export function generationOptions(args: ParsedArgs): GenerationOptions {
 export async function selectBackend(flag: string | undefined): Promise<string> {
   if (flag === undefined) return defaultBackend();
   const name = /^\d+$/.test(flag) ? 'webgpu' : flag;
-  if (!['cpu', 'wasm', 'webgpu', 'tensorflow'].includes(name)) {
-    throw new UsageError(`--backend must be cpu, wasm, webgpu, tensorflow or a GPU number, got '${flag}'`);
+  if (!(BACKENDS as readonly string[]).includes(name)) {
+    throw new UsageError(`--backend must be ${BACKENDS.join(', ')} or a GPU number, got '${flag}'`);
   }
   return useBackend(name);
 }
