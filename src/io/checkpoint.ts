@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
+import { tensorEntry } from './tensor_entry.js';
 import {
   openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions, type ProgressCallback,
 } from './source.js';
@@ -199,16 +200,24 @@ export async function saveCheckpoint(
   }
   checkKeys(expected, new Map([...kept].map(([k, t]) => [k, t.shape])), 'the weights to save');
   const entries = new Map<string, SafetensorsEntry>();
-  for (const [name, shape] of expected) {
+  for (const name of expected.keys()) {
     const tensor = kept.get(name)!;
     if (tensor.dtype !== 'float32') throw new Error(`${name} is ${tensor.dtype}; checkpoints are saved as float32`);
-    entries.set(name, { dtype: 'F32', shape, data: await tensor.data() as Float32Array });
+    entries.set(name, await tensorEntry(tensor));
   }
+  await writeModelFolder(dir, config.toJSON(), entries, options.generationConfig);
+}
+
+/** config.json, generation_config.json (when given) and model.safetensors (metadata format "pt", as transformers wants). */
+export async function writeModelFolder(
+  dir: string, configJSON: Record<string, unknown>, entries: Map<string, SafetensorsEntry>,
+  generationConfig?: Record<string, unknown>,
+): Promise<void> {
   const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config.toJSON(), null, 2)}\n`);
-  if (options.generationConfig !== undefined) {
-    await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify(options.generationConfig, null, 2)}\n`);
+  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(configJSON, null, 2)}\n`);
+  if (generationConfig !== undefined) {
+    await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify(generationConfig, null, 2)}\n`);
   }
   await writeFile(path.join(dir, SINGLE_FILE), serializeSafetensors(entries, { format: 'pt' }));
 }

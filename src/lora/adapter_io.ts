@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
 import { openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
+import { tensorEntry } from '../io/tensor_entry.js';
 import { applyLora, planLora } from './apply.js';
 import { resolveLoraConfig } from './config.js';
 import { LORA_WEIGHT_NAMES } from './lora_layer.js';
@@ -39,7 +40,7 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
   const state = loraState(model, 'saveAdapter');
   const entries = new Map<string, SafetensorsEntry>();
   for (const [key, variable] of loraWeights(model)) {
-    entries.set(key, { dtype: 'F32', shape: variable.shape, data: await variable.data() as Float32Array });
+    entries.set(key, await tensorEntry(variable));
   }
   const config = toPeftConfig(state.config, model.getClassName(),
     options.baseModelNameOrPath === undefined ? state.baseModelNameOrPath : options.baseModelNameOrPath);

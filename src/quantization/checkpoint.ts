@@ -7,7 +7,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
-import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from '../io/safetensors.js';
+import { writeModelFolder } from '../io/checkpoint.js';
+import { parseSafetensors, type SafeTensorInfo, type SafetensorsEntry } from '../io/safetensors.js';
+import { tensorEntry } from '../io/tensor_entry.js';
 import { type CheckpointSource, parseJSON, readOptional } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { groupsPerRow, wordsPerRow } from './format.js';
@@ -61,10 +63,7 @@ export async function saveQuantizedCheckpoint(
   const settings = quantizationOf(model);
   if (settings == null) throw new Error('saveQuantizedCheckpoint: the model is not quantized');
   const entries = new Map<string, SafetensorsEntry>();
-  const add = async (name: string, v: LayerVariable) => {
-    const t = v.read();
-    entries.set(name, { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: t.shape, data: await t.data() as Float32Array | Int32Array });
-  };
+  const add = async (name: string, v: LayerVariable) => entries.set(name, await tensorEntry(v.read()));
   for (const [name, variable] of model.namedLayerVariables()) {
     const q = quantizedWeightOf(variable);
     if (q == null) {
@@ -76,13 +75,7 @@ export async function saveQuantizedCheckpoint(
     if (q.zeros != null) await add(`${name}_zero`, q.zeros);
   }
   const config = { ...model.config.toJSON(), [CONFIG_KEY]: quantizationConfigJSON(settings) };
-  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  if (generationConfig !== undefined) {
-    await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify(generationConfig, null, 2)}\n`);
-  }
-  await writeFile(path.join(dir, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+  await writeModelFolder(dir, config, entries, generationConfig);
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
+import { tensorEntry } from '../io/tensor_entry.js';
 import type { TrainableVariable } from './trainable.js';
 
 export const TRAINER_STATE_JSON = 'trainer_state.json';
@@ -70,15 +71,14 @@ export async function saveTrainerState(
   const { mkdir, rename, writeFile } = await fs();
   await mkdir(dir, { recursive: true });
   const entries = new Map<string, SafetensorsEntry>();
-  const put = (name: string, t: tf.Tensor, data: Float32Array | Int32Array) =>
-    entries.set(name, { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: t.shape, data });
-  for (const { key, variable } of vars) put(`param/${key}`, variable, (await variable.data()) as Float32Array);
+  const put = async (name: string, t: tf.Tensor) => entries.set(name, await tensorEntry(t));
+  for (const { key, variable } of vars) await put(`param/${key}`, variable);
   const optimizerWeights = await optimizer.getWeights();
   const moments = optimizerWeights.slice(1);
   if (moments.length === 2 * vars.length) {
     for (const [i, { key }] of vars.entries()) {
-      put(`adam_m/${key}`, moments[i].tensor, (await moments[i].tensor.data()) as Float32Array);
-      put(`adam_v/${key}`, moments[vars.length + i].tensor, (await moments[vars.length + i].tensor.data()) as Float32Array);
+      await put(`adam_m/${key}`, moments[i].tensor);
+      await put(`adam_v/${key}`, moments[vars.length + i].tensor);
     }
   } else if (moments.length !== 0) {
     throw new Error(`the optimizer holds ${moments.length} slot variables; only Adam (two per weight) is checkpointed`);
