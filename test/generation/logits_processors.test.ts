@@ -125,3 +125,12 @@ describe('generation bookkeeping', () => {
     expect(chunkBounds(1, 2)).to.deep.equal([[0, 1]]);
   });
 });
+
+describeBackends('greedy tokens on a GPU backend', ['webgpu'], () => {
+  it('takes the first maximum on ties, as on cpu and wasm', async () => {
+    const logits = tf.tensor2d([[1, 5, 5, 0], [7, 2, 7, 7]]);
+    const chosen = greedyTokens(logits);
+    expect(Array.from(await chosen.data())).to.deep.equal([1, 0]);
+    tf.dispose([logits, chosen]);
+  });
+});
