@@ -5,6 +5,7 @@
  * In Node, the optional `webgpu` package (Dawn) provides `navigator.gpu`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { withQueueUploads } from './queue_uploads.js';
 
 export interface InitWebGPUOptions {
   /** Adapter choice; 'high-performance' picks the discrete GPU where there are several. */
@@ -50,7 +51,8 @@ async function setUp(opts: InitWebGPUOptions): Promise<void> {
   });
   // Replaces the factory that the backend package registers when it loads.
   if ('webgpu' in tf.engine().registryFactory) tf.removeBackend('webgpu');
-  tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
+  const Backend = withQueueUploads(WebGPUBackend);
+  tf.registerBackend('webgpu', () => new Backend(device, adapter.info));
   if (!(await tf.setBackend('webgpu'))) throw new Error('initWebGPU: the webgpu backend failed to start');
 }
 

@@ -1,0 +1,87 @@
+/**
+ * Where the time goes on a WebGPU device: GPU time per kernel (timestamp queries through tf.profile)
+ * for one decode step, one forward pass and one forward + backward, against their wall time.
+ * Run like bench/gpu.ts (BENCH_SHAPE picks the shape); writes $OUT/profile.md.
+ */
+import { writeFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { benchShape } from '../src/bench/shapes.js';
+import { randomIds } from '../src/bench/random_ids.js';
+import { decodeStep, prefill } from '../src/generation/prefill.js';
+import { MambaForCausalLM } from '../src/index.js';
+import { initWebGPU } from '../src/webgpu/init.js';
+
+const out = process.env.OUT ?? '.';
+const rows: string[] = [];
+const log = (line: string) => { console.log(line); rows.push(line); };
+
+await initWebGPU();
+const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+const vocab = model.config.vocabSize;
+
+/** Enqueues the work and returns what to wait on: one element of each tensor is read back. */
+type Work = () => tf.Tensor[];
+
+async function finish(outs: tf.Tensor[]): Promise<void> {
+  await Promise.all(outs.map((t) => tf.tidy(() => t.reshape([-1]).slice(0, 1)).data()));
+  tf.dispose(outs);
+}
+
+async function report(title: string, work: Work): Promise<void> {
+  const run = () => finish(work());
+  await run();
+  const t0 = performance.now();
+  const outs = work();
+  const enqueued = performance.now() - t0;
+  await finish(outs);
+  const wall = performance.now() - t0;
+  const profile = await tf.profile(run);
+  const byName = new Map<string, { n: number; ms: number }>();
+  let gpu = 0;
+  for (const k of profile.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    gpu += ms;
+    const e = byName.get(k.name) ?? { n: 0, ms: 0 };
+    e.n++; e.ms += ms;
+    byName.set(k.name, e);
+  }
+  log(`\n### ${title}: wall ${wall.toFixed(1)} ms (enqueued in ${enqueued.toFixed(1)}), ${profile.kernels.length} kernels, GPU ${gpu.toFixed(1)} ms`);
+  log('| kernel | calls | GPU ms |');
+  log('|---|---|---|');
+  for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 14)) {
+    log(`| ${name} | ${e.n} | ${e.ms.toFixed(2)} |`);
+  }
+}
+
+for (const batch of [1, 8]) {
+  const cache = model.backbone.createCache(batch);
+  const prompt = randomIds(batch, 16, vocab);
+  (await prefill(model, prompt, cache))!.dispose();
+  const ids = Array.from({ length: batch }, (_, i) => i + 1);
+  await report(`decode step, batch ${batch}`, () => [decodeStep(model, ids, cache)]);
+  tf.dispose([prompt]);
+  cache.dispose();
+}
+for (const seq of [2048]) {
+  const ids = randomIds(1, seq, vocab);
+  await report(`forward 1 x ${seq}, full logits`, () => [model.forward(ids).logits]);
+  const t0 = performance.now();
+  const logits = model.forward(ids).logits;
+  await logits.data();
+  logits.dispose();
+  log(`(the same with all logits read back: ${(performance.now() - t0).toFixed(1)} ms)`);
+  ids.dispose();
+}
+const ids = randomIds(4, 512, vocab);
+await report('forward + backward 4 x 512', () => {
+  const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids }).loss!.asScalar());
+  return [value, ...Object.values(grads)];
+});
+const optimizer = tf.train.adam(1e-4);
+const variables = [...model.namedWeights().values()];
+await report('training step 4 x 512 (forward + backward + Adam)', () =>
+  [optimizer.minimize(() => model.forward(ids, { labels: ids }).loss!, true, variables)!]);
+optimizer.dispose();
+ids.dispose();
+model.dispose();
+await writeFile(`${out}/profile.md`, `${rows.join('\n')}\n`);
