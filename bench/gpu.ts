@@ -7,6 +7,9 @@ import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchDecode } from '../src/bench/decode.js';
 import { benchPrefill } from '../src/bench/prefill.js';
+import { randomIds } from '../src/bench/random_ids.js';
+import { firstElements } from '../src/bench/timing.js';
+import { prefill } from '../src/generation/prefill.js';
 import { benchScan } from '../src/bench/scan.js';
 import { benchShape } from '../src/bench/shapes.js';
 import { benchTrainStep } from '../src/bench/train_step.js';
@@ -21,8 +24,9 @@ const log = (line: string) => { console.log(line); rows.push(line); };
 
 await initWebGPU();
 const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
-results.adapter = adapter?.info;
-log(`adapter: ${JSON.stringify(adapter?.info)}`);
+const { vendor, architecture, device, description } = adapter!.info;
+results.adapter = { vendor, architecture, device, description, date: new Date().toISOString() };
+log(`adapter: ${JSON.stringify(results.adapter)}`);
 const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
 
 if (only.has('scan')) {
@@ -34,18 +38,37 @@ if (only.has('prefill')) {
   for (const seqLen of [512, 2048]) {
     const p = await benchPrefill(model, seqLen, 1, 3);
     results[`prefill${seqLen}`] = p;
-    log(`| prefill, batch 1 x ${seqLen}, full logits | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(0)} ms |`);
+    log(`| forward, batch 1 x ${seqLen}, logits at every position | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(0)} ms |`);
   }
+  // What generate does with a prompt: the cache filled, logits for the last position only.
+  const ids = randomIds(1, 2048, model.config.vocabSize);
+  const cache = model.backbone.createCache(1);
+  const runs: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    cache.reset();
+    const start = performance.now();
+    const logits = (await prefill(model, ids, cache))!;
+    await firstElements([logits]);
+    logits.dispose();
+    if (i > 0) runs.push(performance.now() - start);
+  }
+  const ms = runs.sort((a, b) => a - b)[1];
+  results.generationPrefill2048 = { ms, tokensPerSecond: 2048 / (ms / 1000) };
+  log(`| prefill as generate runs it (cache filled, last logits), 1 x 2048 | ${(2048 / (ms / 1000)).toFixed(0)} tokens/s | ${ms.toFixed(0)} ms |`);
+  tf.dispose(ids);
+  cache.dispose();
 }
 if (only.has('decode')) {
-  for (const batch of [1, 8]) {
-    const d = await benchDecode(model, 10, { batch, steps: 32 });
-    results[`decode_b${batch}`] = d;
-    log(`| decode, batch ${batch}, at position 10 | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(1)} ms/step |`);
+  for (const fused of [true, false]) {
+    for (const batch of [1, 8]) {
+      const d = await benchDecode(model, 10, { batch, steps: 32, fused });
+      results[`decode_b${batch}${fused ? '' : '_op_by_op'}`] = d;
+      log(`| decode, batch ${batch}, at position 10, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
+    }
   }
   const far = await benchDecode(model, 2000, { batch: 1, steps: 32, prefillChunk: 1000 });
   results.decode_b1_2000 = far;
-  log(`| decode, batch 1, at position 2,000 | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(1)} ms/step |`);
+  log(`| decode, batch 1, at position 2,000, fused decoder | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(2)} ms/step |`);
 }
 if (only.has('train')) {
   const t = await benchTrainStep(model, 4, 512, { steps: 3 });

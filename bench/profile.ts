@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from '../src/bench/shapes.js';
 import { randomIds } from '../src/bench/random_ids.js';
+import { firstElements } from '../src/bench/timing.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { MambaForCausalLM } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
@@ -23,7 +24,7 @@ const vocab = model.config.vocabSize;
 type Work = () => tf.Tensor[];
 
 async function finish(outs: tf.Tensor[]): Promise<void> {
-  await Promise.all(outs.map((t) => tf.tidy(() => t.reshape([-1]).slice(0, 1)).data()));
+  await firstElements(outs);
   tf.dispose(outs);
 }
 

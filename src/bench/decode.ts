@@ -11,12 +11,14 @@ import { greedyTokens } from '../generation/sampling.js';
 export interface DecodeResult {
   position: number;
   batch: number;
+  /** Whether WebGPU's fused decoder was asked for (see decodeStep). */
+  fused: boolean;
   msPerToken: number;
   tokensPerSecond: number;
 }
 
 export async function benchDecode(
-  model: MambaForCausalLM, position: number, { batch = 1, steps = 16, prefillChunk = 512 } = {},
+  model: MambaForCausalLM, position: number, { batch = 1, steps = 16, prefillChunk = 512, fused = true } = {},
 ): Promise<DecodeResult> {
   const cache = model.backbone.createCache(batch);
   try {
@@ -28,14 +30,14 @@ export async function benchDecode(
       const chosen = tf.tidy(() => greedyTokens(logits!));
       const next = Array.from(await chosen.data());
       tf.dispose([chosen, logits!]);
-      logits = decodeStep(model, next, cache);
+      logits = decodeStep(model, next, cache, { fused });
     };
     await step();
     const start = performance.now();
     for (let i = 0; i < steps; i++) await step();
     const msPerToken = (performance.now() - start) / steps;
     logits!.dispose();
-    return { position, batch, msPerToken, tokensPerSecond: (1000 * batch) / msPerToken };
+    return { position, batch, fused, msPerToken, tokensPerSecond: (1000 * batch) / msPerToken };
   } finally {
     cache.dispose();
   }

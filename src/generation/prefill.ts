@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MambaCache } from './cache.js';
 import { macrotask } from './macrotask.js';
+import { webgpuDecoderFor } from './webgpu_decoder.js';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
 
 export interface PrefillOptions {
@@ -43,8 +44,17 @@ export async function prefill(
   return lastPositionLogits(model, hidden!);
 }
 
+export interface DecodeStepOptions {
+  /** On webgpu, one fused submission per token where the model allows (see webgpu_decoder.ts); default true. */
+  fused?: boolean;
+}
+
 /** One decode step: ids [batch] through the filled cache, to the next logits [batch, vocab]. */
-export function decodeStep(model: MambaForCausalLM, ids: readonly number[], cache: MambaCache): tf.Tensor2D {
+export function decodeStep(
+  model: MambaForCausalLM, ids: readonly number[], cache: MambaCache, { fused = true }: DecodeStepOptions = {},
+): tf.Tensor2D {
+  const decoder = fused ? webgpuDecoderFor(model, cache) : null;
+  if (decoder) return decoder.step(ids);
   const input = tf.tensor2d([...ids], [ids.length, 1], 'int32');
   try {
     return lastPositionLogits(model, model.backbone.forward(input, { cache }).lastHiddenState);

@@ -1,0 +1,49 @@
+/**
+ * What the fused decode kernels share. They run outside tfjs' program runner, recorded into one
+ * compute pass per token with bind groups made once, so sizes are compiled in (a decoder serves
+ * one model and one batch) and there are no uniforms to write per dispatch.
+ */
+
+export interface DecodeKernel {
+  pipeline: GPUComputePipeline;
+  /** Workgroups to dispatch, [x, y]. */
+  grid: [number, number];
+}
+
+const MAX_GROUPS_X = 65535;
+const cache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+/** A pipeline for `code` (entry point `main`), made once per device and source. */
+export function computePipeline(device: GPUDevice, code: string): GPUComputePipeline {
+  let byCode = cache.get(device);
+  if (byCode == null) cache.set(device, byCode = new Map());
+  let pipeline = byCode.get(code);
+  if (pipeline == null) {
+    pipeline = device.createComputePipeline({
+      layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
+    });
+    byCode.set(code, pipeline);
+  }
+  return pipeline;
+}
+
+/** `count` workgroups laid out within the per-dimension limit; WGSL finds its index with `GROUP_INDEX`. */
+export function grid(count: number): [number, number] {
+  return [Math.min(count, MAX_GROUPS_X), Math.ceil(count / MAX_GROUPS_X)];
+}
+
+export const GROUP_INDEX = `(wg.y * ${MAX_GROUPS_X}u + wg.x)`;
+
+/** A bind group over whole buffers, in binding order. */
+export function bindBuffers(device: GPUDevice, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+  return device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+}
+
+/** Declarations of storage bindings in order: [name, element type, writable]. */
+export function declareBindings(bindings: [string, string, boolean][]): string {
+  return bindings.map(([name, type, writable], i) =>
+    `@group(0) @binding(${i}) var<storage, ${writable ? 'read_write' : 'read'}> ${name} : array<${type}>;`).join('\n');
+}

@@ -1,0 +1,53 @@
+/**
+ * One step of the selective state space, thread per (batch, channel), with dt_proj fused in:
+ *   dt = softplus(dt_proj.weight[c] . dtLow + dt_proj.bias[c]),  A = -exp(A_log)
+ *   h[n] = exp(dt A[n]) h[n] + dt B[n] x,   y = (sum_n h[n] C[n] + D x) silu(z)
+ * float32 state, updated in place. xBC holds x_proj's output [batch, R + 2N] (dtLow, B, C); x and
+ * z are the two halves of xz. Bindings: xBC, xz, dtWeight, dtBias, A_log, D, state, y (8, WebGPU's
+ * default per-stage limit).
+ */
+import { WGSL_ACTIVATIONS } from '../program.js';
+import { computePipeline, declareBindings, type DecodeKernel, grid } from './pipeline.js';
+
+const THREADS = 64;
+
+export interface SsmStepDims {
+  batch: number;
+  dInner: number;
+  dState: number;
+  timeStepRank: number;
+}
+
+export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank }: SsmStepDims): DecodeKernel {
+  const R = timeStepRank, N = dState;
+  const code = `
+${declareBindings([['xBC', 'f32', false], ['xz', 'f32', false], ['dtWeight', 'f32', false], ['dtBias', 'f32', false],
+    ['A_log', 'f32', false], ['D', 'f32', false], ['state', 'f32', true], ['y', 'f32', true]])}
+${WGSL_ACTIVATIONS}
+const DI = ${dInner}u;
+const N = ${N}u;
+const R = ${R}u;
+const P = ${R + 2 * N}u;
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
+  let index = gid.y * groups.x * ${THREADS}u + gid.x;
+  if (index >= ${batch * dInner}u) { return; }
+  let b = index / DI;
+  let c = index % DI;
+  var dt = dtBias[c];
+  for (var r = 0u; r < R; r++) { dt += dtWeight[c * R + r] * xBC[b * P + r]; }
+  dt = softplus(dt);
+  let x = xz[b * 2u * DI + c];
+  let z = xz[b * 2u * DI + DI + c];
+  var acc = 0.0;
+  for (var n = 0u; n < N; n++) {
+    let s = index * N + n;
+    let h = exp(-dt * exp(A_log[c * N + n])) * state[s] + dt * xBC[b * P + R + n] * x;
+    state[s] = h;
+    acc += h * xBC[b * P + R + N + n];
+  }
+  y[index] = (acc + D[c] * x) * silu(z);
+}`;
+  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil((batch * dInner) / THREADS)) };
+}

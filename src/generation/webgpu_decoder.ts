@@ -1,0 +1,213 @@
+/**
+ * Decoding on WebGPU as one submission per token: tfjs records each op as its own dispatch with a
+ * fresh bind group and uniforms, about 25 per layer, so a token of mamba-130m costs ~550 dispatches
+ * and host time bounds it. Here each layer is six dispatches (norm, in_proj, conv step, x_proj,
+ * state step with dt_proj, out_proj) over bind groups made once, recorded in one compute pass with
+ * the LM head, and the logits come back as a tfjs tensor for generation's processors and sampling.
+ * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
+ * replaces them (a longer prompt continuing the cache) is picked up at the next step.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { convStepKernel } from '../../custom-kernels/webgpu/decode/conv_step.js';
+import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
+import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
+import { ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
+import type { MambaMixer } from '../layers/mixer.js';
+import { Projection } from '../layers/projection.js';
+import type { MambaForCausalLM } from '../model/causal_lm.js';
+import type { MambaCache } from './cache.js';
+
+/** One dispatch of the token's pass. */
+interface Dispatch {
+  kernel: DecodeKernel;
+  bindGroup: GPUBindGroup;
+}
+
+const decoders = new WeakMap<MambaCache, WebGPUDecoder>();
+
+/**
+ * The decoder for `cache`, made on first use and disposed with the cache; null where the fused
+ * path does not apply (another backend, adapters, quantized weights, a batch over 64): the caller
+ * takes the op-by-op path, which handles all of those.
+ */
+export function webgpuDecoderFor(model: MambaForCausalLM, cache: MambaCache): WebGPUDecoder | null {
+  if (tf.getBackend() !== 'webgpu' || !WebGPUDecoder.supports(model, cache)) return null;
+  let decoder = decoders.get(cache);
+  if (decoder == null || decoder.model !== model) {
+    decoder?.dispose();
+    decoder = new WebGPUDecoder(model, cache);
+    decoders.set(cache, decoder);
+    const made = decoder;
+    cache.onDispose(() => made.dispose());
+  }
+  return decoder;
+}
+
+export class WebGPUDecoder {
+  private readonly backend: WebGPUBackend;
+  private readonly device: GPUDevice;
+  private readonly batch: number;
+  /** Scratch between kernels: ids, residual stream, normed, mixer output, in_proj output, x_proj output, y. */
+  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'delta' | 'xz' | 'xBC' | 'y', GPUBuffer>;
+  /** The layers' dispatches and the final norm, rebuilt when a weight or a state tensor changes. */
+  private dispatches: Dispatch[] = [];
+  private head: DecodeKernel;
+  private boundTo: tf.DataId[] = [];
+  private disposed = false;
+
+  static supports(model: MambaForCausalLM, cache: MambaCache): boolean {
+    const plain = (p: Projection) => p.adapter == null && Object.getPrototypeOf(p) === Projection.prototype;
+    const mixers = model.backbone.blocks.map((b) => b.mixer);
+    return cache.batchSize <= MATVEC_MAX_BATCH
+      && model.backbone.embeddings.adapter == null && model.backbone.embeddings.lookup == null
+      && model.lmHead.matmul == null
+      && mixers.every((m) => m.conv1dAdapter == null && [m.inProj, m.xProj, m.dtProj, m.outProj].every(plain))
+      && [...model.namedWeights().values()].every((w) => w.dtype === 'float32');
+  }
+
+  constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
+    this.backend = tf.backend() as WebGPUBackend;
+    this.device = this.backend.device;
+    this.batch = cache.batchSize;
+    const c = model.config;
+    const B = this.batch, f32 = 4;
+    const buffer = (elements: number) => this.device.createBuffer({
+      size: Math.max(4, elements * f32), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    this.scratch = {
+      ids: buffer(B), h: buffer(B * c.hiddenSize), normed: buffer(B * c.hiddenSize), delta: buffer(B * c.hiddenSize),
+      xz: buffer(B * 2 * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize)),
+      y: buffer(B * c.intermediateSize),
+    };
+    this.head = matvecKernel(this.device, {
+      batch: B, inFeatures: c.hiddenSize, outFeatures: c.vocabSize, xRowStride: c.hiddenSize, hasBias: false,
+    });
+  }
+
+  /** ids [batch] through the cache: the next logits [batch, vocab], as decodeStep returns them. */
+  step(ids: readonly number[]): tf.Tensor2D {
+    if (this.disposed) throw new Error('WebGPUDecoder: used after its cache was disposed');
+    const { vocabSize } = this.model.config;
+    if (ids.length !== this.batch) {
+      throw new Error(`cache was made for batch ${this.batch}, got ${ids.length} ids`);
+    }
+    ids.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new RangeError(`input id ${id} at row ${i} is outside [0, ${vocabSize})`);
+      }
+    });
+    this.ownStates();
+    this.rebindIfChanged();
+    // Work tfjs recorded but has not submitted (the prefill that filled the cache) goes first.
+    this.backend.ensureCommandEncoderReady();
+    this.backend.endComputePassEncoder();
+    this.backend.submitQueue();
+
+    const logits = this.backend.makeTensorInfo([this.batch, vocabSize], 'float32');
+    this.backend.uploadToGPU(logits.dataId);   // no values: just takes a buffer from tfjs' pool
+    const headGroup = bindBuffers(this.device, this.head.pipeline, [
+      this.gpuBuffer(this.model.lmHead.weight.read()), this.scratch.normed, this.gpuBuffer(logits)]);
+
+    this.device.queue.writeBuffer(this.scratch.ids, 0, Int32Array.from(ids));
+    const encoder = this.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const { kernel, bindGroup } of [...this.dispatches, { kernel: this.head, bindGroup: headGroup }]) {
+      pass.setPipeline(kernel.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
+    }
+    pass.end();
+    this.device.queue.submit([encoder.finish()]);
+    this.cache.seqLen += 1;
+    return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of Object.values(this.scratch)) b.destroy();
+    this.dispatches = [];
+  }
+
+  /**
+   * Makes the cache's states tensors that only this decoder holds, so that updating them in place
+   * changes nothing anyone else can see: a state another pass produced is copied once.
+   */
+  private ownStates(): void {
+    for (let i = 0; i < this.cache.shape.numLayers; i++) {
+      if (!this.boundTo.includes(this.cache.convStates[i].dataId)) {
+        this.cache.updateConvState(i, tf.tidy(() => tf.add(this.cache.convStates[i], 0)));
+      }
+      if (!this.boundTo.includes(this.cache.ssmStates[i].dataId)) {
+        this.cache.updateSsmState(i, tf.tidy(() => tf.add(this.cache.ssmStates[i], 0)));
+      }
+    }
+  }
+
+  /** Everything the dispatches read or write, in a fixed order. */
+  private boundTensors(): tf.Tensor[] {
+    const { blocks, embeddings, normF } = this.model.backbone;
+    const tensors: tf.Tensor[] = [embeddings.weight.read(), normF.weight.read(), this.model.lmHead.weight.read()];
+    blocks.forEach((block, i) => {
+      tensors.push(block.norm.weight.read(), this.cache.convStates[i], this.cache.ssmStates[i]);
+      for (const w of block.mixer.namedWeights().values()) tensors.push(w.read());
+    });
+    return tensors;
+  }
+
+  private rebindIfChanged(): void {
+    const ids = this.boundTensors().map((t) => t.dataId);
+    if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
+    this.dispatches = this.bind();
+    this.boundTo = ids;
+  }
+
+  private bind(): Dispatch[] {
+    const c = this.model.config;
+    const { device, scratch: s } = this;
+    const B = this.batch, H = c.hiddenSize, DI = c.intermediateSize;
+    const buf = (t: tf.Tensor | null) => this.gpuBuffer(t!);
+    const dispatch = (kernel: DecodeKernel, buffers: GPUBuffer[]): Dispatch =>
+      ({ kernel, bindGroup: bindBuffers(device, kernel.pipeline, buffers) });
+    const norm = (source: 'embed' | 'add') =>
+      rmsNormStepKernel(device, { batch: B, hidden: H, eps: c.layerNormEpsilon, source });
+    const matvec = (inFeatures: number, outFeatures: number, xRowStride: number, hasBias: boolean) =>
+      matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias });
+    const withBias = (weight: GPUBuffer, x: GPUBuffer, bias: tf.Tensor | undefined, y: GPUBuffer) =>
+      (bias == null ? [weight, x, y] : [weight, x, buf(bias), y]);
+
+    const dispatches: Dispatch[] = [];
+    const { blocks, embeddings, normF } = this.model.backbone;
+    blocks.forEach((block, i) => {
+      const m: MambaMixer = block.mixer;
+      const normWeight = buf(block.norm.weight.read());
+      dispatches.push(i === 0
+        ? dispatch(norm('embed'), [s.ids, buf(embeddings.weight.read()), normWeight, s.h, s.normed])
+        : dispatch(norm('add'), [s.delta, normWeight, s.h, s.normed]));
+      const inBias = m.inProjBias?.read();
+      dispatches.push(dispatch(matvec(H, 2 * DI, H, inBias != null), withBias(buf(m.inProjWeight.read()), s.normed, inBias, s.xz)));
+      const convBias = m.conv1dBias?.read();
+      dispatches.push(dispatch(
+        convStepKernel(device, { batch: B, dInner: DI, convKernel: c.convKernel, hasBias: convBias != null }),
+        [s.xz, buf(m.conv1dWeight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
+      dispatches.push(dispatch(matvec(DI, c.timeStepRank + 2 * c.stateSize, 2 * DI, false),
+        [buf(m.xProjWeight.read()), s.xz, s.xBC]));
+      dispatches.push(dispatch(
+        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: c.timeStepRank }),
+        [s.xBC, s.xz, buf(m.dtProjWeight.read()), buf(m.dtProjBias.read()), buf(m.A_log.read()), buf(m.D.read()),
+          buf(this.cache.ssmStates[i]), s.y]));
+      const outBias = m.outProjBias?.read();
+      dispatches.push(dispatch(matvec(DI, H, DI, outBias != null), withBias(buf(m.outProjWeight.read()), s.y, outBias, s.delta)));
+    });
+    dispatches.push(dispatch(norm('add'), [s.delta, buf(normF.weight.read()), s.h, s.normed]));
+    return dispatches;
+  }
+
+  /** The GPU buffer behind a tensor on this backend, uploading it first if it still lives in JS. */
+  private gpuBuffer(t: tf.TensorInfo): GPUBuffer {
+    this.backend.uploadToGPU(t.dataId);
+    return this.backend.tensorMap.get(t.dataId).resource as GPUBuffer;
+  }
+}

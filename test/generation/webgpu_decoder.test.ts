@@ -1,0 +1,160 @@
+/**
+ * The fused WebGPU decoder against the op-by-op decode step it replaces: logits and cache states
+ * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
+ * that it really runs (no tfjs kernels in a step), follows weight changes and a cache continued by a
+ * longer forward pass, gives way to the op-by-op path for adapters and quantized weights, and leaks nothing.
+ */
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../../src/config.js';
+import type { MambaCache } from '../../src/generation/cache.js';
+import { decodeStep, prefill } from '../../src/generation/prefill.js';
+import { WebGPUDecoder, webgpuDecoderFor } from '../../src/generation/webgpu_decoder.js';
+import { applyLora } from '../../src/lora/apply.js';
+import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { quantize } from '../../src/quantization/quantize.js';
+import { describeBackends, expectNoLeaks } from '../support/backends.js';
+import { expectCloseRel } from '../support/compare.js';
+import { makeRng, normal } from '../support/random.js';
+import { TINY } from '../support/reference.js';
+
+/** Every weight redrawn, biases included, so no term is zero by its initialisation. */
+function randomize(model: MambaForCausalLM, seed: number): void {
+  const rng = makeRng(seed);
+  for (const w of model.namedWeights().values()) {
+    tf.tidy(() => w.assign(tf.tensor(Float32Array.from(normal(rng, w.shape.reduce((a, b) => a * b, 1), 0.3)), w.shape)));
+  }
+}
+
+function randomModel(overrides: Record<string, unknown>, seed: number): MambaForCausalLM {
+  const config = new MambaConfig({
+    vocabSize: 97, hiddenSize: 40, stateSize: 5, numHiddenLayers: 2, timeStepRank: 6, ...overrides,
+  });
+  const model = new MambaForCausalLM({ config });
+  randomize(model, seed);
+  return model;
+}
+
+function promptIds(batch: number, seq: number, vocab: number, seed: number): tf.Tensor2D {
+  const rng = makeRng(seed);
+  return tf.tensor2d(Int32Array.from({ length: batch * seq }, () => Math.floor(rng() * vocab)), [batch, seq], 'int32');
+}
+
+/** Two caches prefilled alike, one stepped fused and one op by op; every step's logits and states compared. */
+async function compareSteps(model: MambaForCausalLM, batch: number, steps: number, seed: number): Promise<number> {
+  const V = model.config.vocabSize;
+  const prompt = promptIds(batch, 7, V, seed);
+  const caches = [model.backbone.createCache(batch), model.backbone.createCache(batch)];
+  const first = await Promise.all(caches.map((c) => prefill(model, prompt, c)));
+  tf.dispose([prompt, ...first]);
+  const rng = makeRng(seed + 1);
+  let worst = 0;
+  for (let t = 0; t < steps; t++) {
+    const ids = Array.from({ length: batch }, () => Math.floor(rng() * V));
+    const fused = decodeStep(model, ids, caches[0]);
+    const plain = decodeStep(model, ids, caches[1], { fused: false });
+    worst = Math.max(worst, expectCloseRel(`logits at step ${t}`, await fused.data(), await plain.data(), 1e-5));
+    tf.dispose([fused, plain]);
+  }
+  expect(webgpuDecoderFor(model, caches[0]), 'fused path taken').to.not.equal(null);
+  await expectSameStates(caches[0], caches[1]);
+  caches.forEach((c) => c.dispose());
+  return worst;
+}
+
+async function expectSameStates(a: MambaCache, b: MambaCache): Promise<void> {
+  expect(a.seqLen).to.equal(b.seqLen);
+  for (let i = 0; i < a.shape.numLayers; i++) {
+    expectCloseRel(`conv state ${i}`, await a.convStates[i].data(), await b.convStates[i].data(), 1e-5);
+    expectCloseRel(`ssm state ${i}`, await a.ssmStates[i].data(), await b.ssmStates[i].data(), 1e-5);
+  }
+}
+
+describeBackends('WebGPU fused decoder', ['webgpu'], () => {
+  let tiny: MambaForCausalLM;
+  before(async () => {
+    tiny = await MambaForCausalLM.fromPretrained(TINY);
+  });
+  after(() => tiny.dispose());
+
+  for (const batch of [1, 3]) {
+    it(`equals the op-by-op step on the tiny fixture, batch ${batch}`, async () => {
+      const err = await expectNoLeaks(() => compareSteps(tiny, batch, 6, 10 + batch));
+      console.log(`      max relative logit error over 6 steps: ${err.toExponential(1)}`);
+    });
+  }
+
+  const variants: [string, Record<string, unknown>][] = [
+    ['with in/out proj biases, without a conv bias', { useBias: true, useConvBias: false }],
+    ['a hidden size over the norm\'s 256 threads, conv width 3, dState 1', { hiddenSize: 300, convKernel: 3, stateSize: 1 }],
+    ['batch 9 of a 3-layer model with vocab 70,000 (two rows of workgroups for the head)', { numHiddenLayers: 3, vocabSize: 70_000, hiddenSize: 8 }],
+  ];
+  variants.forEach(([title, overrides], k) => {
+    it(`equals the op-by-op step ${title}`, async () => {
+      const model = randomModel(overrides, 100 + k);
+      const err = await compareSteps(model, k === 2 ? 9 : 2, 4, 200 + k);
+      console.log(`      max relative logit error: ${err.toExponential(1)}`);
+      model.dispose();
+    });
+  }, 60_000);
+
+  it('runs a step as one submission of its own: no tfjs kernel in it', async () => {
+    const cache = tiny.backbone.createCache(1);
+    const prompt = promptIds(1, 5, tiny.config.vocabSize, 3);
+    tf.dispose([prompt, (await prefill(tiny, prompt, cache))!]);
+    decodeStep(tiny, [1], cache).dispose();   // the first step copies the states it takes over
+    // tf.profile hands back one shared record, so each run's kernel names are taken before the next.
+    const kernelsOf = async (fused: boolean) => {
+      const info = await tf.profile(() => decodeStep(tiny, [2], cache, { fused }));
+      (info.result as tf.Tensor).dispose();
+      return info.kernels.map((k) => k.name);
+    };
+    expect(await kernelsOf(true)).to.deep.equal([]);
+    expect((await kernelsOf(false)).length).to.be.greaterThan(20);
+    cache.dispose();
+  });
+
+  it('follows weights assigned between steps and a cache continued by a longer forward pass', async () => {
+    const model = randomModel({}, 7);
+    const caches = [model.backbone.createCache(2), model.backbone.createCache(2)];
+    const step = async (ids: number[]) => {
+      const [fused, plain] = [decodeStep(model, ids, caches[0]), decodeStep(model, ids, caches[1], { fused: false })];
+      expectCloseRel('logits', await fused.data(), await plain.data(), 1e-5);
+      tf.dispose([fused, plain]);
+    };
+    await step([1, 2]);   // from empty caches: a one-token prefill
+    randomize(model, 8);
+    await step([3, 4]);
+    const more = promptIds(2, 5, model.config.vocabSize, 9);
+    for (const c of caches) tf.dispose(model.backbone.forward(more, { cache: c }).lastHiddenState);
+    more.dispose();
+    await step([5, 6]);
+    await expectSameStates(caches[0], caches[1]);
+    caches.forEach((c) => c.dispose());
+    model.dispose();
+  });
+
+  it('leaves adapters and quantized weights to the op-by-op path', async () => {
+    const lora = randomModel({}, 11);
+    applyLora(lora, { r: 2, alpha: 4, targetModules: ['x_proj'] });
+    const quantized = randomModel({}, 12);
+    await quantize(quantized, { bits: 8 });
+    for (const model of [lora, quantized]) {
+      const cache = model.backbone.createCache(1);
+      expect(WebGPUDecoder.supports(model, cache)).to.equal(false);
+      expect(webgpuDecoderFor(model, cache)).to.equal(null);
+      cache.dispose();
+      model.dispose();
+    }
+  });
+
+  it('rejects ids out of range and a batch that is not the cache\'s, naming them', async () => {
+    const cache = tiny.backbone.createCache(2);
+    const V = tiny.config.vocabSize;
+    expect(() => decodeStep(tiny, [0, V], cache)).to.throw(RangeError, `input id ${V} at row 1`);
+    expect(() => decodeStep(tiny, [0, 1.5], cache)).to.throw(RangeError, 'input id 1.5');
+    expect(() => decodeStep(tiny, [0], cache)).to.throw(/batch 2, got 1 ids/);
+    cache.dispose();
+    expect(() => decodeStep(tiny, [0, 1], cache)).to.throw(/disposed/);
+  });
+});
