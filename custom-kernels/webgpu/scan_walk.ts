@@ -3,6 +3,7 @@
  * the sequence with the dState states in registers, h = exp(dt * A) * h + dt * B_t * u_t, where
  * dt = softplus(delta + deltaBias) or delta + deltaBias. Subclasses add what happens before, at each
  * step and after. Inputs: u, delta, the params it reads (scan_params.ts), bmat, then the subclass's.
+ * A program may cover only some (batch, channel) lanes (ScanLanes): the backward's slices.
  */
 import type { TensorInfo } from '@tensorflow/tfjs';
 import { FlatProgram, WGSL_ACTIVATIONS } from './program.js';
@@ -14,6 +15,21 @@ export interface ScanDims {
   seq: number;
   dInner: number;
   dState: number;
+}
+
+/**
+ * The (batch, channel) lanes a program covers: batch rows b0 .. b0 + rows, channels d0 .. d0 + width.
+ * Uniforms, so that one pipeline serves every slice of the backward (SelectiveScanGrad.ts).
+ */
+export interface ScanLanes {
+  b0: number;
+  rows: number;
+  d0: number;
+  width: number;
+}
+
+export function allLanes(dims: ScanDims): ScanLanes {
+  return { b0: 0, rows: dims.batch, d0: 0, width: dims.dInner };
 }
 
 /** The scan's tensors; empty ones are absent. */
@@ -35,15 +51,16 @@ export abstract class ScanWalkProgram extends FlatProgram {
   /**
    * @param chunkLen steps per chunk; chunks = ceil(seq / chunkLen) threads per (batch, channel)
    * @param reads the params the subclass reads beyond A and deltaBias
+   * @param lanes the (batch, channel) lanes it walks; all by default
    */
   protected constructor(
     name: string, outputShape: number[], inputs: string[], dims: ScanDims, params: ScanParams, reads: ScanParam[],
-    chunkLen: number, softplus: boolean, key: unknown[],
+    chunkLen: number, softplus: boolean, key: unknown[], lanes = allLanes(dims),
   ) {
     const chunks = Math.ceil(dims.seq / chunkLen);
     const use = params.use(['a', 'bias', ...reads]);
-    super(name, outputShape, ['u', 'delta', ...use.names, 'bmat', ...inputs], dims.batch * chunks * dims.dInner,
-      { seqLen: dims.seq, chunks, chunkLen }, [dims.dInner, dims.dState, use.key, softplus, ...key]);
+    super(name, outputShape, ['u', 'delta', ...use.names, 'bmat', ...inputs], lanes.rows * chunks * lanes.width,
+      { seqLen: dims.seq, chunks, chunkLen, ...lanes }, [dims.dInner, dims.dState, use.key, softplus, ...key]);
     this.dims = dims;
     this.params = use;
     this.softplus = softplus;
@@ -58,7 +75,7 @@ export abstract class ScanWalkProgram extends FlatProgram {
     return this.run(backend, [t.u, t.delta, ...this.params.tensors, t.B, ...inputs]);
   }
 
-  /** Before the loop: `h` is zeros, `d`, `c`, `b` are known. */
+  /** Before the loop: `h` is zeros; `d`, `c`, `b` are known, and `dl`, `bl`, the lane's place in the slice. */
   protected abstract init(): string;
   /** After the update of step t: `row` = b * seq + t, `x` = row * dInner + d, `dt`. */
   protected abstract step(): string;
@@ -68,9 +85,11 @@ export abstract class ScanWalkProgram extends FlatProgram {
     const { dInner, dState } = this.dims;
     const dt = this.softplus ? 'softplus(delta[x] + bias)' : 'delta[x] + bias';
     return `
-      let d = index % ${dInner};
-      let c = (index / ${dInner}) % uniforms.chunks;
-      let b = index / (${dInner} * uniforms.chunks);
+      let dl = index % uniforms.width;
+      let c = (index / uniforms.width) % uniforms.chunks;
+      let bl = index / (uniforms.width * uniforms.chunks);
+      let d = uniforms.d0 + dl;
+      let b = uniforms.b0 + bl;
       var a : array<f32, ${dState}>;
       for (var n = 0; n < ${dState}; n++) { a[n] = aAt(d, n); }
       let bias = biasAt(d);
@@ -90,8 +109,11 @@ export abstract class ScanWalkProgram extends FlatProgram {
       ${this.finish()}`;
   }
 
-  /** Loads h from `start` [.., dInner, dState] at this thread's (batch, chunk, channel). */
+  /** Loads h from `start` [batch, chunks, dInner, dState] at this thread's (batch, chunk, channel). */
   protected loadStart(): string {
-    return `for (var n = 0; n < ${this.dims.dState}; n++) { h[n] = start[index * ${this.dims.dState} + n]; }`;
+    const { dInner, dState } = this.dims;
+    return `for (var n = 0; n < ${dState}; n++) {
+        h[n] = start[((b * uniforms.chunks + c) * ${dInner} + d) * ${dState} + n];
+      }`;
   }
 }
