@@ -6,11 +6,12 @@ import { selectiveStateUpdateConfig } from './selective_state_update.js';
 import { causalConv1dConfig } from './causal_conv1d.js';
 import { causalConv1dGradConfig } from './causal_conv1d_grad.js';
 import { causalConv1dUpdateConfig } from './causal_conv1d_update.js';
+import { firstArgMaxConfig } from './first_arg_max.js';
 import { quantizedGatherConfig } from './quantized_gather.js';
 import { quantizedMatMulConfig } from './quantized_matmul.js';
 
 export const compositeKernelConfigs: Omit<KernelConfig, 'backendName'>[] = [
   selectiveScanConfig, selectiveScanGradConfig, selectiveStateUpdateConfig,
   causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig, quantizedMatMulConfig,
-  quantizedGatherConfig,
+  quantizedGatherConfig, firstArgMaxConfig,
 ];

@@ -115,6 +115,15 @@ export interface QuantizedGatherAttrs extends NamedAttrMap {
 }
 
 /**
+ * The index of each row's maximum, the first on ties (torch.argmax's choice, which greedy decoding
+ * must reproduce). Registered on webgpu and as a composite: cpu, wasm and tensorflow
+ * take their own ArgMax, which already keeps the first.
+ * inputs:  scores [batch, V] float32
+ * outputs: [batch] int32
+ */
+export const FirstArgMax = 'MambaFirstArgMax';
+
+/**
  * x @ W^T (+ bias) for a few rows of x, W in PyTorch's [outFeatures, inFeatures] layout: the
  * decode-time projection. Registered on wasm only, where linear() runs it for up to 8 rows (tfjs-wasm's
  * own product with a transposed operand is slow); no other backend calls it.

@@ -1,0 +1,71 @@
+/**
+ * FirstArgMax on WebGPU: one workgroup per row; each thread keeps the first maximum of its strided
+ * share, then a tree reduction keeps the larger value and, on ties, the smaller index. One dispatch
+ * where the portable form (max, compare, where, min) takes six with a range of the vocabulary uploaded.
+ */
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import { FirstArgMax } from '../../src/ops/kernel_names.js';
+
+const THREADS = 256;
+
+class FirstArgMaxProgram implements WebGPUProgram {
+  readonly outputShape: number[];
+  readonly variableNames = ['scores'];
+  readonly shaderKey: string;
+  readonly dispatchLayout = { x: [0] };
+  readonly dispatch: [number, number, number];
+  readonly workgroupSize: [number, number, number] = [THREADS, 1, 1];
+
+  constructor(rows: number, private readonly cols: number) {
+    this.outputShape = [rows];
+    this.dispatch = [rows, 1, 1];
+    this.shaderKey = `mamba_firstArgMax_${cols}`;
+  }
+
+  getUserCode(): string {
+    const V = this.cols;
+    // Index V marks "nothing yet"; NaN is never taken, so it never wins.
+    return `
+      var<workgroup> bestValue : array<f32, ${THREADS}>;
+      var<workgroup> bestIndex : array<i32, ${THREADS}>;
+
+      fn better(v : f32, i : i32, than : f32, j : i32) -> bool {
+        return i != ${V} && (j == ${V} || v > than || (v == than && i < j));
+      }
+
+      fn main(index : i32) {
+        let row = i32(workgroupId.x);
+        let t = i32(localId.x);
+        // Unused while best == V; read from the uniforms because tfjs binds them whether or not they are used.
+        var value = -uniforms.INFINITY;
+        var best = ${V};
+        for (var k = t; k < ${V}; k += ${THREADS}) {
+          let v = scores[row * ${V} + k];
+          if (v == v && (best == ${V} || v > value)) { value = v; best = k; }
+        }
+        bestValue[t] = value;
+        bestIndex[t] = best;
+        workgroupBarrier();
+        for (var s = ${THREADS / 2}; s > 0; s = s / 2) {
+          if (t < s && better(bestValue[t + s], bestIndex[t + s], bestValue[t], bestIndex[t])) {
+            bestValue[t] = bestValue[t + s];
+            bestIndex[t] = bestIndex[t + s];
+          }
+          workgroupBarrier();
+        }
+        if (t == 0) { result[row] = select(bestIndex[0], 0, bestIndex[0] == ${V}); }
+      }`;
+  }
+}
+
+function firstArgMax(args: { inputs: { scores: TensorInfo }; backend: WebGPUBackend }): TensorInfo {
+  const [rows, cols] = args.inputs.scores.shape;
+  return args.backend.runWebGPUProgram(new FirstArgMaxProgram(rows, cols), [args.inputs.scores], 'int32');
+}
+
+export const firstArgMaxConfig: KernelConfig = {
+  kernelName: FirstArgMax,
+  backendName: 'webgpu',
+  kernelFunc: firstArgMax as unknown as KernelFunc,
+};
