@@ -1,7 +1,7 @@
 /**
  * Where the time goes on a WebGPU device: GPU time per kernel (timestamp queries through tf.profile)
  * for one decode step, one forward pass and one forward + backward, against their wall time.
- * Run like bench/gpu.ts (BENCH_SHAPE picks the shape); writes $OUT/profile.md.
+ * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,forward,train); writes $OUT/profile.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -9,6 +9,7 @@ import { benchShape } from '../src/bench/shapes.js';
 import { randomIds } from '../src/bench/random_ids.js';
 import { firstElements } from '../src/bench/timing.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
+import { webgpuDecoderFor } from '../src/generation/webgpu_decoder.js';
 import { MambaForCausalLM } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
 
@@ -54,16 +55,32 @@ async function report(title: string, work: Work): Promise<void> {
   }
 }
 
-for (const batch of [1, 8]) {
+const only = new Set((process.argv[2] ?? 'decode,forward,train').split(','));
+
+for (const batch of only.has('decode') ? [1, 8] : []) {
   const cache = model.backbone.createCache(batch);
   const prompt = randomIds(batch, 16, vocab);
   (await prefill(model, prompt, cache))!.dispose();
   const ids = Array.from({ length: batch }, (_, i) => i + 1);
-  await report(`decode step, batch ${batch}`, () => [decodeStep(model, ids, cache)]);
+  await report(`decode step, batch ${batch}, op by op`, () => [decodeStep(model, ids, cache, { fused: false })]);
+  const decoder = webgpuDecoderFor(model, cache)!;
+  decodeStep(model, ids, cache).dispose();
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) decodeStep(model, ids, cache).dispose();
+  const last = decodeStep(model, ids, cache);
+  await firstElements([last]);
+  last.dispose();
+  const wall = (performance.now() - t0) / 21;
+  const micros = await decoder.timeStep(ids);
+  const total = [...micros.values()].reduce((a, b) => a + b, 0);
+  log(`\n### decode step, batch ${batch}, fused decoder: wall ${wall.toFixed(2)} ms per step back to back; GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
+  log('| dispatches | GPU us (all layers) |');
+  log('|---|---|');
+  for (const [name, us] of micros) log(`| ${name} | ${us.toFixed(0)} |`);
   tf.dispose([prompt]);
   cache.dispose();
 }
-for (const seq of [2048]) {
+for (const seq of only.has('forward') ? [2048] : []) {
   const ids = randomIds(1, seq, vocab);
   await report(`forward 1 x ${seq}, full logits`, () => [model.forward(ids).logits]);
   const t0 = performance.now();
@@ -73,16 +90,18 @@ for (const seq of [2048]) {
   log(`(the same with all logits read back: ${(performance.now() - t0).toFixed(1)} ms)`);
   ids.dispose();
 }
-const ids = randomIds(4, 512, vocab);
-await report('forward + backward 4 x 512', () => {
-  const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids }).loss!.asScalar());
-  return [value, ...Object.values(grads)];
-});
-const optimizer = tf.train.adam(1e-4);
-const variables = [...model.namedWeights().values()];
-await report('training step 4 x 512 (forward + backward + Adam)', () =>
-  [optimizer.minimize(() => model.forward(ids, { labels: ids }).loss!, true, variables)!]);
-optimizer.dispose();
-ids.dispose();
+if (only.has('train')) {
+  const ids = randomIds(4, 512, vocab);
+  await report('forward + backward 4 x 512', () => {
+    const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids }).loss!.asScalar());
+    return [value, ...Object.values(grads)];
+  });
+  const optimizer = tf.train.adam(1e-4);
+  const variables = [...model.namedWeights().values()];
+  await report('training step 4 x 512 (forward + backward + Adam)', () =>
+    [optimizer.minimize(() => model.forward(ids, { labels: ids }).loss!, true, variables)!]);
+  optimizer.dispose();
+  ids.dispose();
+}
 model.dispose();
 await writeFile(`${out}/profile.md`, `${rows.join('\n')}\n`);

@@ -21,6 +21,8 @@ import type { MambaCache } from './cache.js';
 
 /** One dispatch of the token's pass. */
 interface Dispatch {
+  /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'ssm', 'out_proj', 'head'. */
+  name: string;
   kernel: DecodeKernel;
   bindGroup: GPUBindGroup;
 }
@@ -88,6 +90,52 @@ export class WebGPUDecoder {
 
   /** ids [batch] through the cache: the next logits [batch, vocab], as decodeStep returns them. */
   step(ids: readonly number[]): tf.Tensor2D {
+    const { logits, dispatches } = this.prepare(ids);
+    const encoder = this.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const d of dispatches) record(pass, d);
+    pass.end();
+    this.device.queue.submit([encoder.finish()]);
+    this.cache.seqLen += 1;
+    return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
+  }
+
+  /**
+   * A step as `step` takes it, with each dispatch in a pass of its own between GPU timestamps:
+   * microseconds per kind of dispatch, summed over layers. Needs the 'timestamp-query' feature.
+   */
+  async timeStep(ids: readonly number[]): Promise<Map<string, number>> {
+    if (!this.device.features.has('timestamp-query')) throw new Error('timeStep: the device has no timestamp-query');
+    const { logits, dispatches } = this.prepare(ids);
+    const count = 2 * dispatches.length;
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count });
+    const resolved = this.device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const readable = this.device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = this.device.createCommandEncoder();
+    dispatches.forEach((d, i) => {
+      const pass = encoder.beginComputePass({
+        timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      record(pass, d);
+      pass.end();
+    });
+    encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, readable, 0, 8 * count);
+    this.device.queue.submit([encoder.finish()]);
+    this.cache.seqLen += 1;
+    await readable.mapAsync(GPUMapMode.READ);
+    const stamps = new BigUint64Array(readable.getMappedRange());
+    const micros = new Map<string, number>();
+    dispatches.forEach((d, i) =>
+      micros.set(d.name, (micros.get(d.name) ?? 0) + Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000));
+    readable.unmap();
+    [querySet, resolved, readable].forEach((r) => r.destroy());
+    this.backend.disposeData(logits.dataId);
+    return micros;
+  }
+
+  /** Checks ids, takes the states over, flushes tfjs' pending work; the token's dispatches and its logits. */
+  private prepare(ids: readonly number[]): { logits: tf.TensorInfo; dispatches: Dispatch[] } {
     if (this.disposed) throw new Error('WebGPUDecoder: used after its cache was disposed');
     const { vocabSize } = this.model.config;
     if (ids.length !== this.batch) {
@@ -104,24 +152,15 @@ export class WebGPUDecoder {
     this.backend.ensureCommandEncoderReady();
     this.backend.endComputePassEncoder();
     this.backend.submitQueue();
+    this.device.queue.writeBuffer(this.scratch.ids, 0, Int32Array.from(ids));
 
     const logits = this.backend.makeTensorInfo([this.batch, vocabSize], 'float32');
     this.backend.uploadToGPU(logits.dataId);   // no values: just takes a buffer from tfjs' pool
-    const headGroup = bindBuffers(this.device, this.head.pipeline, [
-      this.gpuBuffer(this.model.lmHead.weight.read()), this.scratch.normed, this.gpuBuffer(logits)]);
-
-    this.device.queue.writeBuffer(this.scratch.ids, 0, Int32Array.from(ids));
-    const encoder = this.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    for (const { kernel, bindGroup } of [...this.dispatches, { kernel: this.head, bindGroup: headGroup }]) {
-      pass.setPipeline(kernel.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
-    }
-    pass.end();
-    this.device.queue.submit([encoder.finish()]);
-    this.cache.seqLen += 1;
-    return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
+    const head = {
+      name: 'head', kernel: this.head, bindGroup: bindBuffers(this.device, this.head.pipeline, [
+        this.gpuBuffer(this.model.lmHead.weight.read()), this.scratch.normed, this.gpuBuffer(logits)]),
+    };
+    return { logits, dispatches: [...this.dispatches, head] };
   }
 
   dispose(): void {
@@ -169,8 +208,8 @@ export class WebGPUDecoder {
     const { device, scratch: s } = this;
     const B = this.batch, H = c.hiddenSize, DI = c.intermediateSize;
     const buf = (t: tf.Tensor | null) => this.gpuBuffer(t!);
-    const dispatch = (kernel: DecodeKernel, buffers: GPUBuffer[]): Dispatch =>
-      ({ kernel, bindGroup: bindBuffers(device, kernel.pipeline, buffers) });
+    const dispatch = (name: string, kernel: DecodeKernel, buffers: GPUBuffer[]): Dispatch =>
+      ({ name, kernel, bindGroup: bindBuffers(device, kernel.pipeline, buffers) });
     const norm = (source: 'embed' | 'add') =>
       rmsNormStepKernel(device, { batch: B, hidden: H, eps: c.layerNormEpsilon, source });
     const matvec = (inFeatures: number, outFeatures: number, xRowStride: number, hasBias: boolean) =>
@@ -184,24 +223,24 @@ export class WebGPUDecoder {
       const m: MambaMixer = block.mixer;
       const normWeight = buf(block.norm.weight.read());
       dispatches.push(i === 0
-        ? dispatch(norm('embed'), [s.ids, buf(embeddings.weight.read()), normWeight, s.h, s.normed])
-        : dispatch(norm('add'), [s.delta, normWeight, s.h, s.normed]));
+        ? dispatch('norm', norm('embed'), [s.ids, buf(embeddings.weight.read()), normWeight, s.h, s.normed])
+        : dispatch('norm', norm('add'), [s.delta, normWeight, s.h, s.normed]));
       const inBias = m.inProjBias?.read();
-      dispatches.push(dispatch(matvec(H, 2 * DI, H, inBias != null), withBias(buf(m.inProjWeight.read()), s.normed, inBias, s.xz)));
+      dispatches.push(dispatch('in_proj', matvec(H, 2 * DI, H, inBias != null), withBias(buf(m.inProjWeight.read()), s.normed, inBias, s.xz)));
       const convBias = m.conv1dBias?.read();
-      dispatches.push(dispatch(
+      dispatches.push(dispatch('conv',
         convStepKernel(device, { batch: B, dInner: DI, convKernel: c.convKernel, hasBias: convBias != null }),
         [s.xz, buf(m.conv1dWeight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
-      dispatches.push(dispatch(matvec(DI, c.timeStepRank + 2 * c.stateSize, 2 * DI, false),
+      dispatches.push(dispatch('x_proj', matvec(DI, c.timeStepRank + 2 * c.stateSize, 2 * DI, false),
         [buf(m.xProjWeight.read()), s.xz, s.xBC]));
-      dispatches.push(dispatch(
+      dispatches.push(dispatch('ssm',
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: c.timeStepRank }),
         [s.xBC, s.xz, buf(m.dtProjWeight.read()), buf(m.dtProjBias.read()), buf(m.A_log.read()), buf(m.D.read()),
           buf(this.cache.ssmStates[i]), s.y]));
       const outBias = m.outProjBias?.read();
-      dispatches.push(dispatch(matvec(DI, H, DI, outBias != null), withBias(buf(m.outProjWeight.read()), s.y, outBias, s.delta)));
+      dispatches.push(dispatch('out_proj', matvec(DI, H, DI, outBias != null), withBias(buf(m.outProjWeight.read()), s.y, outBias, s.delta)));
     });
-    dispatches.push(dispatch(norm('add'), [s.delta, buf(normF.weight.read()), s.h, s.normed]));
+    dispatches.push(dispatch('norm', norm('add'), [s.delta, buf(normF.weight.read()), s.h, s.normed]));
     return dispatches;
   }
 
@@ -210,4 +249,10 @@ export class WebGPUDecoder {
     this.backend.uploadToGPU(t.dataId);
     return this.backend.tensorMap.get(t.dataId).resource as GPUBuffer;
   }
+}
+
+function record(pass: GPUComputePassEncoder, { kernel, bindGroup }: Dispatch): void {
+  pass.setPipeline(kernel.pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
 }
