@@ -1,5 +1,6 @@
 /** MambaRMSNorm: x * rsqrt(mean(x^2) + eps) * weight over the last axis, in float32 (HF's T5/Llama norm). */
 import * as tf from '@tensorflow/tfjs';
+import { rmsNorm } from '../ops/rms_norm.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 
 export interface MambaRMSNormArgs extends LayerArgs {
@@ -27,11 +28,7 @@ export class MambaRMSNorm extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
-    return tf.tidy(() => {
-      const x = onlyTensor('MambaRMSNorm', inputs);
-      const variance = tf.mean(tf.square(x), -1, true);
-      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.eps))), this.weight.read());
-    });
+    return tf.tidy(() => rmsNorm(onlyTensor('MambaRMSNorm', inputs), this.weight.read(), this.eps));
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
