@@ -6,9 +6,7 @@
  * Bindings: xz, weight [dInner, convKernel], bias?, window.
  */
 import { WGSL_ACTIVATIONS } from '../program.js';
-import { computePipeline, declareBindings, type DecodeKernel, grid } from './pipeline.js';
-
-const THREADS = 64;
+import { computePipeline, declareBindings, type DecodeKernel, perChannelGrid, perChannelMain } from './pipeline.js';
 
 export interface ConvStepDims {
   batch: number;
@@ -23,13 +21,7 @@ ${declareBindings([['xz', 'f32', true], ['weight', 'f32', false], ...(hasBias ? 
 ${WGSL_ACTIVATIONS}
 const DI = ${dInner}u;
 const K = ${convKernel}u;
-
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
-  let index = gid.y * groups.x * ${THREADS}u + gid.x;
-  if (index >= ${batch * dInner}u) { return; }
-  let b = index / DI;
-  let c = index % DI;
+${perChannelMain(batch, dInner, `
   let base = index * K;
   var acc = ${hasBias ? 'bias[c]' : '0.0'};
   for (var k = 0u; k + 1u < K; k++) {
@@ -40,7 +32,6 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
   let x = xz[b * 2u * DI + c];
   window[base + K - 1u] = x;
   acc += weight[c * K + K - 1u] * x;
-  xz[b * 2u * DI + c] = silu(acc);
-}`;
-  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil((batch * dInner) / THREADS)) };
+  xz[b * 2u * DI + c] = silu(acc);`)}`;
+  return { pipeline: computePipeline(device, code), grid: perChannelGrid(batch, dInner) };
 }

@@ -47,3 +47,23 @@ export function declareBindings(bindings: [string, string, boolean][]): string {
   return bindings.map(([name, type, writable], i) =>
     `@group(0) @binding(${i}) var<storage, ${writable ? 'read_write' : 'read'}> ${name} : array<${type}>;`).join('\n');
 }
+
+const CHANNEL_THREADS = 64;
+
+/** The entry point of a kernel with one thread per (batch row, channel): its body sees `index` = b * dInner + c, `b` and `c`. */
+export function perChannelMain(batch: number, dInner: number, body: string): string {
+  return `
+@compute @workgroup_size(${CHANNEL_THREADS})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
+  let index = gid.y * groups.x * ${CHANNEL_THREADS}u + gid.x;
+  if (index >= ${batch * dInner}u) { return; }
+  let b = index / ${dInner}u;
+  let c = index % ${dInner}u;
+  ${body}
+}`;
+}
+
+/** The workgroups of a perChannelMain kernel. */
+export function perChannelGrid(batch: number, dInner: number): [number, number] {
+  return grid(Math.ceil((batch * dInner) / CHANNEL_THREADS));
+}

@@ -7,9 +7,7 @@
  * default per-stage limit).
  */
 import { WGSL_ACTIVATIONS } from '../program.js';
-import { computePipeline, declareBindings, type DecodeKernel, grid } from './pipeline.js';
-
-const THREADS = 64;
+import { computePipeline, declareBindings, type DecodeKernel, perChannelGrid, perChannelMain } from './pipeline.js';
 
 export interface SsmStepDims {
   batch: number;
@@ -28,13 +26,7 @@ const DI = ${dInner}u;
 const N = ${N}u;
 const R = ${R}u;
 const P = ${R + 2 * N}u;
-
-@compute @workgroup_size(${THREADS})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
-  let index = gid.y * groups.x * ${THREADS}u + gid.x;
-  if (index >= ${batch * dInner}u) { return; }
-  let b = index / DI;
-  let c = index % DI;
+${perChannelMain(batch, dInner, `
   var dt = dtBias[c];
   for (var r = 0u; r < R; r++) { dt += dtWeight[c * R + r] * xBC[b * P + r]; }
   dt = softplus(dt);
@@ -47,7 +39,6 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
     state[s] = h;
     acc += h * xBC[b * P + R + N + n];
   }
-  y[index] = (acc + D[c] * x) * silu(z);
-}`;
-  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil((batch * dInner) / THREADS)) };
+  y[index] = (acc + D[c] * x) * silu(z);`)}`;
+  return { pipeline: computePipeline(device, code), grid: perChannelGrid(batch, dInner) };
 }
