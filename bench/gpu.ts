@@ -30,9 +30,12 @@ log(`adapter: ${JSON.stringify(results.adapter)}`);
 const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
 
 if (only.has('scan')) {
-  const s = await benchScan(1, 2048, 1536, 16);
-  results.scan = s;
-  log(`| scan alone, 1 x 2048 x 1536 x 16 | ${s.ms.toFixed(2)} ms | ${s.gbPerSecond.toFixed(1)} GB/s |`);
+  for (const batch of [1, 8]) {
+    const s = await benchScan(batch, 2048, 1536, 16);
+    results[`scan_b${batch}`] = s;
+    log(`| scan alone, ${batch} x 2048 x 1536 x 16 | GPU ${s.kernelMs?.toFixed(3)} ms = ${s.kernelGbPerSecond?.toFixed(0)} GB/s`
+      + ` (${(100 * (s.kernelGbPerSecond ?? 0) / 4800).toFixed(1)} % of 4.8 TB/s) | wall ${s.ms.toFixed(2)} ms |`);
+  }
 }
 if (only.has('prefill')) {
   for (const seqLen of [512, 2048]) {
@@ -61,12 +64,12 @@ if (only.has('prefill')) {
 if (only.has('decode')) {
   for (const fused of [true, false]) {
     for (const batch of [1, 8]) {
-      const d = await benchDecode(model, 10, { batch, steps: 32, fused });
+      const d = await benchDecode(model, 10, { batch, steps: 64, warmup: 16, fused });
       results[`decode_b${batch}${fused ? '' : '_op_by_op'}`] = d;
       log(`| decode, batch ${batch}, at position 10, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     }
   }
-  const far = await benchDecode(model, 2000, { batch: 1, steps: 32, prefillChunk: 1000 });
+  const far = await benchDecode(model, 2000, { batch: 1, steps: 64, warmup: 16, prefillChunk: 1000 });
   results.decode_b1_2000 = far;
   log(`| decode, batch 1, at position 2,000, fused decoder | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(2)} ms/step |`);
 }

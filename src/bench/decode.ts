@@ -18,7 +18,7 @@ export interface DecodeResult {
 }
 
 export async function benchDecode(
-  model: MambaForCausalLM, position: number, { batch = 1, steps = 16, prefillChunk = 512, fused = true } = {},
+  model: MambaForCausalLM, position: number, { batch = 1, steps = 16, warmup = 1, prefillChunk = 512, fused = true } = {},
 ): Promise<DecodeResult> {
   const cache = model.backbone.createCache(batch);
   try {
@@ -32,7 +32,7 @@ export async function benchDecode(
       tf.dispose([chosen, logits!]);
       logits = decodeStep(model, next, cache, { fused });
     };
-    await step();
+    for (let i = 0; i < warmup; i++) await step();
     const start = performance.now();
     for (let i = 0; i < steps; i++) await step();
     const msPerToken = (performance.now() - start) / steps;

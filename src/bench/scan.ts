@@ -11,8 +11,12 @@ export interface ScanResult {
   seqLen: number;
   dInner: number;
   dState: number;
+  /** Wall time of a run, launch and read-back included. */
   ms: number;
   gbPerSecond: number;
+  /** GPU time of the scan's programs (tf.profile), where the backend reports kernel times. */
+  kernelMs: number | null;
+  kernelGbPerSecond: number | null;
 }
 
 export async function benchScan(batch: number, seqLen: number, dInner: number, dState: number, repeats = 5): Promise<ScanResult> {
@@ -27,9 +31,20 @@ export async function benchScan(batch: number, seqLen: number, dInner: number, d
       const { y, lastState } = selectiveScan({ ...inputs, deltaSoftplus: true });
       return [y, lastState];
     }, repeats);
+    const profile = await tf.profile(() => {
+      const { y, lastState } = selectiveScan({ ...inputs, deltaSoftplus: true });
+      return [y, lastState];
+    });
+    tf.dispose(profile.result as tf.Tensor[]);
+    const timed = profile.kernels.filter((k) => typeof k.kernelTimeMs === 'number' && k.kernelTimeMs > 0);
+    const kernelMs = timed.length > 0 ? timed.reduce((sum, k) => sum + (k.kernelTimeMs as number), 0) : null;
     const bytes = 4 * (4 * batch * seqLen * dInner + 2 * batch * seqLen * dState + dInner * dState + 2 * dInner
       + batch * dInner * dState);
-    return { batch, seqLen, dInner, dState, ms, gbPerSecond: bytes / (ms / 1000) / 1e9 };
+    const rate = (t: number) => bytes / (t / 1000) / 1e9;
+    return {
+      batch, seqLen, dInner, dState, ms, gbPerSecond: rate(ms),
+      kernelMs, kernelGbPerSecond: kernelMs == null ? null : rate(kernelMs),
+    };
   } finally {
     tf.dispose(Object.values(inputs));
   }
