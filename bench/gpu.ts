@@ -13,11 +13,11 @@ import { prefill } from '../src/generation/prefill.js';
 import { benchScan } from '../src/bench/scan.js';
 import { benchShape } from '../src/bench/shapes.js';
 import { benchTrainStep } from '../src/bench/train_step.js';
-import { MambaForCausalLM } from '../src/index.js';
+import { MambaForCausalLM, quantize } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
 
 const out = process.env.OUT ?? '.';
-const only = new Set((process.argv[2] ?? 'scan,prefill,decode,train').split(','));
+const only = new Set((process.argv[2] ?? 'scan,prefill,decode,train,quant').split(','));
 const results: Record<string, unknown> = {};
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
@@ -79,6 +79,17 @@ if (only.has('train')) {
   log(`| training step (forward + backward + Adam), 4 x 512 | ${t.tokensPerSecond.toFixed(0)} tokens/s | ${t.msPerStep.toFixed(0)} ms/step |`);
 }
 model.dispose();
+if (only.has('quant')) {
+  // Quantized weights take the op-by-op step (the fused decoder reads float32 weights).
+  for (const bits of [8, 4] as const) {
+    const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+    await quantize(q, { bits });
+    const d = await benchDecode(q, 10, { batch: 1, steps: 32, warmup: 8 });
+    results[`decode_int${bits}`] = d;
+    log(`| decode, batch 1, int${bits} weights (op by op) | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
+    q.dispose();
+  }
+}
 log(`tensors left: ${tf.memory().numTensors}`);
 await writeFile(`${out}/gpu.md`, `${rows.join('\n')}\n`);
 await writeFile(`${out}/gpu.json`, JSON.stringify(results, null, 2));
