@@ -10,6 +10,7 @@ import { randomIds } from '../src/bench/random_ids.js';
 import { firstElements } from '../src/bench/timing.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { webgpuDecoderFor } from '../src/generation/webgpu_decoder.js';
+import { FusedAdam } from '../src/training/fused_adam.js';
 import { MambaForCausalLM } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
 
@@ -96,7 +97,7 @@ if (only.has('train')) {
     const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids }).loss!.asScalar());
     return [value, ...Object.values(grads)];
   });
-  const optimizer = tf.train.adam(1e-4);
+  const optimizer = new FusedAdam(1e-4);
   const variables = [...model.namedWeights().values()];
   await report('training step 4 x 512 (forward + backward + Adam)', () =>
     [optimizer.minimize(() => model.forward(ids, { labels: ids }).loss!, true, variables)!]);

@@ -73,6 +73,7 @@ export {
 export { evaluateLoss, stackBlocks, type EvaluateOptions } from './training/evaluate.js';
 export { warmupCosineLr, type WarmupCosineOptions } from './training/schedule.js';
 export { clipByGlobalNorm, globalNorm, type ClippedGradients } from './training/clip.js';
+export { FusedAdam } from './training/fused_adam.js';
 export { withSeededMathRandom } from './training/prng.js';
 export { Mulberry32 } from './prng.js';
 export { formatStep, type StepInfo } from './training/progress.js';

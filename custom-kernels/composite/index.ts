@@ -6,6 +6,7 @@ import { selectiveStateUpdateConfig } from './selective_state_update.js';
 import { causalConv1dConfig } from './causal_conv1d.js';
 import { causalConv1dGradConfig } from './causal_conv1d_grad.js';
 import { causalConv1dUpdateConfig } from './causal_conv1d_update.js';
+import { adamUpdateConfig } from './adam_update.js';
 import { firstArgMaxConfig } from './first_arg_max.js';
 import { quantizedGatherConfig } from './quantized_gather.js';
 import { quantizedMatMulConfig } from './quantized_matmul.js';
@@ -13,5 +14,5 @@ import { quantizedMatMulConfig } from './quantized_matmul.js';
 export const compositeKernelConfigs: Omit<KernelConfig, 'backendName'>[] = [
   selectiveScanConfig, selectiveScanGradConfig, selectiveStateUpdateConfig,
   causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig, quantizedMatMulConfig,
-  quantizedGatherConfig, firstArgMaxConfig,
+  quantizedGatherConfig, firstArgMaxConfig, adamUpdateConfig,
 ];

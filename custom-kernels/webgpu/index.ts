@@ -3,6 +3,7 @@ import type { KernelConfig } from '@tensorflow/tfjs';
 import { causalConv1dConfig } from './CausalConv1d.js';
 import { causalConv1dGradConfig } from './CausalConv1dGrad.js';
 import { causalConv1dUpdateConfig } from './CausalConv1dUpdate.js';
+import { adamUpdateConfig } from './AdamUpdate.js';
 import { firstArgMaxConfig } from './FirstArgMax.js';
 import { selectiveScanConfig } from './SelectiveScan.js';
 import { selectiveScanGradConfig } from './SelectiveScanGrad.js';
@@ -11,4 +12,5 @@ import { selectiveStateUpdateConfig } from './SelectiveStateUpdate.js';
 export const webgpuKernelConfigs: KernelConfig[] = [
   selectiveScanConfig, selectiveScanGradConfig, selectiveStateUpdateConfig,
   causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig, firstArgMaxConfig,
+  adamUpdateConfig,
 ];

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
 import { randomIds } from './random_ids.js';
+import { FusedAdam } from '../training/fused_adam.js';
 
 export interface TrainStepResult {
   batch: number;
@@ -14,7 +15,7 @@ export async function benchTrainStep(
   model: MambaForCausalLM, batch: number, seqLen: number, { steps = 3, warmup = 1 } = {},
 ): Promise<TrainStepResult> {
   const ids = randomIds(batch, seqLen, model.config.vocabSize);
-  const optimizer = tf.train.adam(1e-4);
+  const optimizer = new FusedAdam(1e-4);
   const variables = [...model.namedWeights().values()];
   const step = async () => {
     const loss = optimizer.minimize(() => model.forward(ids, { labels: ids }).loss!, true, variables)!;

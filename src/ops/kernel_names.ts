@@ -124,6 +124,17 @@ export interface QuantizedGatherAttrs extends NamedAttrMap {
 export const FirstArgMax = 'MambaFirstArgMax';
 
 /**
+ * One Adam step of a variable, tf.train.adam's arithmetic in one kernel instead of thirteen:
+ *   m' = beta1 m + (1 - beta1) g,   v' = beta2 v + (1 - beta2) g^2
+ *   value' = value + (-lr) (m' / c1) / (sqrt(v' / c2) + epsilon)
+ * inputs:  value, m, v, grad (one shape, float32); hyper [8] float32 =
+ *          [-lr, beta1, 1 - beta1, beta2, 1 - beta2, epsilon, c1, c2] with c1 = 1 - beta1^t, c2 = 1 - beta2^t
+ * outputs: [value', m', v']
+ */
+export const AdamUpdate = 'MambaAdamUpdate';
+export const ADAM_UPDATE_INPUTS = ['value', 'm', 'v', 'grad', 'hyper'] as const;
+
+/**
  * x @ W^T (+ bias) for a few rows of x, W in PyTorch's [outFeatures, inFeatures] layout: the
  * decode-time projection. Registered on wasm only, where linear() runs it for up to 8 rows (tfjs-wasm's
  * own product with a transposed operand is slow); no other backend calls it.

@@ -11,6 +11,7 @@ import {
 } from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { evaluateLoss, stackBlocks } from './evaluate.js';
+import { FusedAdam } from './fused_adam.js';
 import { Mulberry32 } from '../prng.js';
 import { formatStep, progressBar, type StepInfo } from './progress.js';
 import { warmupCosineLr } from './schedule.js';
@@ -132,7 +133,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
 
   const hasHeldOut = (data.heldOut?.length ?? 0) > 0;   // a corpus too short for one held-out block has none
   const vars = trainableVariables(model);
-  const optimizer = tf.train.adam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as AdamWithLr;
+  const optimizer = new FusedAdam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as unknown as AdamWithLr;
   let state: TrainerState = {
     step: 0, epochRngState: new Mulberry32(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [],
   };
