@@ -70,10 +70,15 @@ export class WebGPUDecoder {
   }
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
+    const c = model.config;
+    const expected = { numLayers: c.numHiddenLayers, intermediateSize: c.intermediateSize, stateSize: c.stateSize, convKernel: c.convKernel };
+    for (const [field, size] of Object.entries(expected)) {
+      const got = cache.shape[field as keyof typeof expected];
+      if (got !== size) throw new Error(`the cache was made for another model: its ${field} is ${got}, the model's ${size}`);
+    }
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
     this.batch = cache.batchSize;
-    const c = model.config;
     const B = this.batch, f32 = 4;
     const buffer = (elements: number) => this.device.createBuffer({
       size: Math.max(4, elements * f32), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
@@ -197,7 +202,9 @@ export class WebGPUDecoder {
   }
 
   private rebindIfChanged(): void {
-    const ids = this.boundTensors().map((t) => t.dataId);
+    const tensors = this.boundTensors();
+    if (tensors.some((t) => t.isDisposed)) throw new Error('WebGPUDecoder: the model was disposed');
+    const ids = tensors.map((t) => t.dataId);
     if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
     this.dispatches = this.bind();
     this.boundTo = ids;

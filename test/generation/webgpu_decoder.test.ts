@@ -46,7 +46,7 @@ async function compareSteps(model: MambaForCausalLM, batch: number, steps: numbe
   const prompt = promptIds(batch, 7, V, seed);
   const caches = [model.backbone.createCache(batch), model.backbone.createCache(batch)];
   const first = await Promise.all(caches.map((c) => prefill(model, prompt, c)));
-  tf.dispose([prompt, ...first]);
+  tf.dispose([prompt, ...first.map((logits) => logits!)]);
   const rng = makeRng(seed + 1);
   let worst = 0;
   for (let t = 0; t < steps; t++) {
@@ -148,7 +148,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     }
   });
 
-  it('rejects ids out of range and a batch that is not the cache\'s, naming them', async () => {
+  it('rejects ids out of range, a batch or a cache not made for the model, and a disposed model', async () => {
     const cache = tiny.backbone.createCache(2);
     const V = tiny.config.vocabSize;
     expect(() => decodeStep(tiny, [0, V], cache)).to.throw(RangeError, `input id ${V} at row 1`);
@@ -156,5 +156,14 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     expect(() => decodeStep(tiny, [0], cache)).to.throw(/batch 2, got 1 ids/);
     cache.dispose();
     expect(() => decodeStep(tiny, [0, 1], cache)).to.throw(/disposed/);
+    const other = randomModel({}, 13);
+    const foreign = other.backbone.createCache(1);
+    expect(() => decodeStep(tiny, [0], foreign)).to.throw("the cache was made for another model: its intermediateSize is 80, the model's 64");
+    const own = other.backbone.createCache(1);
+    decodeStep(other, [0], own).dispose();
+    other.dispose();
+    expect(() => decodeStep(other, [0], own)).to.throw('WebGPUDecoder: the model was disposed');
+    foreign.dispose();
+    own.dispose();
   });
 });
