@@ -202,9 +202,7 @@ export class WebGPUDecoder {
   }
 
   private rebindIfChanged(): void {
-    const tensors = this.boundTensors();
-    if (tensors.some((t) => t.isDisposed)) throw new Error('WebGPUDecoder: the model was disposed');
-    const ids = tensors.map((t) => t.dataId);
+    const ids = this.boundTensors().map((t) => t.dataId);
     if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
     this.dispatches = this.bind();
     this.boundTo = ids;
