@@ -65,8 +65,7 @@ export class WebGPUDecoder {
     return cache.batchSize <= MATVEC_MAX_BATCH
       && model.backbone.embeddings.adapter == null && model.backbone.embeddings.lookup == null
       && model.lmHead.matmul == null
-      && mixers.every((m) => m.conv1dAdapter == null && [m.inProj, m.xProj, m.dtProj, m.outProj].every(plain))
-      && [...model.namedWeights().values()].every((w) => w.dtype === 'float32');
+      && mixers.every((m) => m.conv1dAdapter == null && [m.inProj, m.xProj, m.dtProj, m.outProj].every(plain));
   }
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
@@ -139,6 +138,13 @@ export class WebGPUDecoder {
     return micros;
   }
 
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of Object.values(this.scratch)) b.destroy();
+    this.dispatches = [];
+  }
+
   /** Checks ids, takes the states over, flushes tfjs' pending work; the token's dispatches and its logits. */
   private prepare(ids: readonly number[]): { logits: tf.TensorInfo; dispatches: Dispatch[] } {
     if (this.disposed) throw new Error('WebGPUDecoder: used after its cache was disposed');
@@ -168,23 +174,17 @@ export class WebGPUDecoder {
     return { logits, dispatches: [...this.dispatches, head] };
   }
 
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const b of Object.values(this.scratch)) b.destroy();
-    this.dispatches = [];
-  }
-
   /**
    * Makes the cache's states tensors that only this decoder holds, so that updating them in place
    * changes nothing anyone else can see: a state another pass produced is copied once.
    */
   private ownStates(): void {
+    const bound = new Set(this.boundTo);
     for (let i = 0; i < this.cache.shape.numLayers; i++) {
-      if (!this.boundTo.includes(this.cache.convStates[i].dataId)) {
+      if (!bound.has(this.cache.convStates[i].dataId)) {
         this.cache.updateConvState(i, tf.tidy(() => tf.add(this.cache.convStates[i], 0)));
       }
-      if (!this.boundTo.includes(this.cache.ssmStates[i].dataId)) {
+      if (!bound.has(this.cache.ssmStates[i].dataId)) {
         this.cache.updateSsmState(i, tf.tidy(() => tf.add(this.cache.ssmStates[i], 0)));
       }
     }
