@@ -5,7 +5,8 @@
  * state step with dt_proj, out_proj) over bind groups made once, recorded in one compute pass with
  * the LM head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
- * replaces them (a longer prompt continuing the cache) is picked up at the next step.
+ * replaces them (a longer prompt continuing the cache) is picked up at the next step. int8/int4
+ * weights (src/quantization) are read packed, decoded in the kernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -14,14 +15,61 @@ import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/deco
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
+import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
+import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaMixer } from '../layers/mixer.js';
 import { Projection } from '../layers/projection.js';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
+import { quantizedWeightOf } from '../quantization/modules.js';
+import { QuantizedProjection } from '../quantization/quantized_projection.js';
+import type { QuantizedWeight } from '../quantization/quantized_weight.js';
 import type { MambaCache } from './cache.js';
+
+/** A weight matrix as the kernels read it: its tensors in binding order, and how they are laid out. */
+interface Matrix {
+  tensors: tf.Tensor[];
+  source: WeightSource;
+}
+
+function floatMatrix(weight: LayerVariable): Matrix {
+  return { tensors: [weight.read()], source: null };
+}
+
+function packedMatrix(q: QuantizedWeight): Matrix {
+  const { packed, scales, zeros, layout, inFeatures } = q;
+  return {
+    tensors: [packed.read(), scales.read(), ...(zeros == null ? [] : [zeros.read()])],
+    source: { bits: layout.bits, groupSize: layout.groupSize, inFeatures, hasZeros: zeros != null },
+  };
+}
+
+/** A projection's matrix, or null where an adapter (LoRA) or another override is in the way. */
+function projectionMatrix(p: Projection): Matrix | null {
+  if (p.adapter != null) return null;
+  if (p instanceof QuantizedProjection) return packedMatrix(p.quantized);
+  return Object.getPrototypeOf(p) === Projection.prototype ? floatMatrix(p.weight) : null;
+}
+
+/** The embedding table's matrix (the tied head's too), or null for an adapter or an unknown lookup. */
+function embeddingMatrix(model: MambaForCausalLM): Matrix | null {
+  const { embeddings } = model.backbone;
+  if (embeddings.adapter != null) return null;
+  if (embeddings.lookup == null) return floatMatrix(embeddings.weight);
+  const q = quantizedWeightOf(embeddings.weight);
+  return q == null ? null : packedMatrix(q);
+}
+
+function headMatrix(model: MambaForCausalLM): Matrix | null {
+  const head = model.lmHead;
+  if (head.tieWordEmbeddings) return embeddingMatrix(model);
+  if (head.matmul == null) return floatMatrix(head.weight);
+  const q = quantizedWeightOf(head.weight);
+  return q == null ? null : packedMatrix(q);
+}
 
 /** One dispatch of the token's pass. */
 interface Dispatch {
-  /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'ssm', 'out_proj', 'head'. */
+  /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'ssm', 'out_proj', 'head'. */
   name: string;
   kernel: DecodeKernel;
   bindGroup: GPUBindGroup;
@@ -31,7 +79,7 @@ const decoders = new WeakMap<MambaCache, WebGPUDecoder>();
 
 /**
  * The decoder for `cache`, made on first use and disposed with the cache; null where the fused
- * path does not apply (another backend, adapters, quantized weights, a batch over 64): the caller
+ * path does not apply (another backend, adapters (LoRA), a batch over 64): the caller
  * takes the op-by-op path, which handles all of those.
  */
 export function webgpuDecoderFor(model: MambaForCausalLM, cache: MambaCache): WebGPUDecoder | null {
@@ -51,21 +99,21 @@ export class WebGPUDecoder {
   private readonly backend: WebGPUBackend;
   private readonly device: GPUDevice;
   private readonly batch: number;
-  /** Scratch between kernels: ids, residual stream, normed, mixer output, in_proj output, x_proj output, y. */
-  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'delta' | 'xz' | 'xBC' | 'y', GPUBuffer>;
+  /** Scratch between kernels: ids, residual stream, normed, mixer output, in_proj output, x_proj output,
+   * dt_proj output (when it runs as its own matvec), y. */
+  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'delta' | 'xz' | 'xBC' | 'dt' | 'y', GPUBuffer>;
   /** The layers' dispatches and the final norm, rebuilt when a weight or a state tensor changes. */
   private dispatches: Dispatch[] = [];
-  private head: DecodeKernel;
+  /** The LM head's kernel and its weight's buffers; the logits buffer joins them each step. */
+  private head: { kernel: DecodeKernel; weight: GPUBuffer[] } | null = null;
   private boundTo: tf.DataId[] = [];
   private disposed = false;
 
   static supports(model: MambaForCausalLM, cache: MambaCache): boolean {
-    const plain = (p: Projection) => p.adapter == null && Object.getPrototypeOf(p) === Projection.prototype;
     const mixers = model.backbone.blocks.map((b) => b.mixer);
-    return cache.batchSize <= MATVEC_MAX_BATCH
-      && model.backbone.embeddings.adapter == null && model.backbone.embeddings.lookup == null
-      && model.lmHead.matmul == null
-      && mixers.every((m) => m.conv1dAdapter == null && [m.inProj, m.xProj, m.dtProj, m.outProj].every(plain));
+    return cache.batchSize <= MATVEC_MAX_BATCH && embeddingMatrix(model) != null && headMatrix(model) != null
+      && mixers.every((m) => m.conv1dAdapter == null
+        && [m.inProj, m.xProj, m.dtProj, m.outProj].every((p) => projectionMatrix(p) != null));
   }
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
@@ -85,11 +133,8 @@ export class WebGPUDecoder {
     this.scratch = {
       ids: buffer(B), h: buffer(B * c.hiddenSize), normed: buffer(B * c.hiddenSize), delta: buffer(B * c.hiddenSize),
       xz: buffer(B * 2 * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize)),
-      y: buffer(B * c.intermediateSize),
+      dt: buffer(B * c.intermediateSize), y: buffer(B * c.intermediateSize),
     };
-    this.head = matvecKernel(this.device, {
-      batch: B, inFeatures: c.hiddenSize, outFeatures: c.vocabSize, xRowStride: c.hiddenSize, hasBias: false,
-    });
   }
 
   /** ids [batch] through the cache: the next logits [batch, vocab], as decodeStep returns them. */
@@ -167,9 +212,9 @@ export class WebGPUDecoder {
 
     const logits = this.backend.makeTensorInfo([this.batch, vocabSize], 'float32');
     this.backend.uploadToGPU(logits.dataId);   // no values: just takes a buffer from tfjs' pool
+    const { kernel, weight } = this.head!;
     const head = {
-      name: 'head', kernel: this.head, bindGroup: bindBuffers(this.device, this.head.pipeline, [
-        this.gpuBuffer(this.model.lmHead.weight.read()), this.scratch.normed, this.gpuBuffer(logits)]),
+      name: 'head', kernel, bindGroup: bindBuffers(this.device, kernel.pipeline, [...weight, this.scratch.normed, this.gpuBuffer(logits)]),
     };
     return { logits, dispatches: [...this.dispatches, head] };
   }
@@ -192,11 +237,15 @@ export class WebGPUDecoder {
 
   /** Everything the dispatches read or write, in a fixed order. */
   private boundTensors(): tf.Tensor[] {
-    const { blocks, embeddings, normF } = this.model.backbone;
-    const tensors: tf.Tensor[] = [embeddings.weight.read(), normF.weight.read(), this.model.lmHead.weight.read()];
+    const { blocks, normF } = this.model.backbone;
+    const tensors: tf.Tensor[] = [...embeddingMatrix(this.model)!.tensors, ...headMatrix(this.model)!.tensors, normF.weight.read()];
     blocks.forEach((block, i) => {
+      const m: MambaMixer = block.mixer;
       tensors.push(block.norm.weight.read(), this.cache.convStates[i], this.cache.ssmStates[i]);
-      for (const w of block.mixer.namedWeights().values()) tensors.push(w.read());
+      for (const p of [m.inProj, m.xProj, m.dtProj, m.outProj]) tensors.push(...projectionMatrix(p)!.tensors);
+      for (const w of [m.inProjBias, m.conv1dWeight, m.conv1dBias, m.dtProjBias, m.A_log, m.D, m.outProjBias]) {
+        if (w != null) tensors.push(w.read());
+      }
     });
     return tensors;
   }
@@ -211,39 +260,52 @@ export class WebGPUDecoder {
   private bind(): Dispatch[] {
     const c = this.model.config;
     const { device, scratch: s } = this;
-    const B = this.batch, H = c.hiddenSize, DI = c.intermediateSize;
-    const buf = (t: tf.Tensor | null) => this.gpuBuffer(t!);
+    const B = this.batch, H = c.hiddenSize, DI = c.intermediateSize, R = c.timeStepRank;
+    const buf = (t: tf.Tensor) => this.gpuBuffer(t);
+    const bufs = (m: Matrix) => m.tensors.map(buf);
     const dispatch = (name: string, kernel: DecodeKernel, buffers: GPUBuffer[]): Dispatch =>
       ({ name, kernel, bindGroup: bindBuffers(device, kernel.pipeline, buffers) });
-    const norm = (source: 'embed' | 'add') =>
+    const norm = (source: { embed: WeightSource } | 'add') =>
       rmsNormStepKernel(device, { batch: B, hidden: H, eps: c.layerNormEpsilon, source });
-    const matvec = (inFeatures: number, outFeatures: number, xRowStride: number, hasBias: boolean) =>
-      matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias });
-    const withBias = (weight: GPUBuffer, x: GPUBuffer, bias: tf.Tensor | undefined, y: GPUBuffer) =>
-      (bias == null ? [weight, x, y] : [weight, x, buf(bias), y]);
+    /** y = x W^T (+ bias) with x rows `xRowStride` apart. */
+    const project = (name: string, p: Projection, x: GPUBuffer, xRowStride: number, y: GPUBuffer): Dispatch => {
+      const matrix = projectionMatrix(p)!;
+      const [outFeatures, inFeatures] = p.weight.shape as number[];
+      const bias = p.bias?.read();
+      const kernel = matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source });
+      return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y]);
+    };
 
+    const embedding = embeddingMatrix(this.model)!;
+    const headWeight = headMatrix(this.model)!;
+    this.head = {
+      kernel: matvecKernel(device, {
+        batch: B, inFeatures: H, outFeatures: c.vocabSize, xRowStride: H, hasBias: false, weight: headWeight.source,
+      }),
+      weight: bufs(headWeight),
+    };
     const dispatches: Dispatch[] = [];
-    const { blocks, embeddings, normF } = this.model.backbone;
+    const { blocks, normF } = this.model.backbone;
     blocks.forEach((block, i) => {
       const m: MambaMixer = block.mixer;
-      const normWeight = buf(block.norm.weight.read());
+      const gamma = buf(block.norm.weight.read());
       dispatches.push(i === 0
-        ? dispatch('norm', norm('embed'), [s.ids, buf(embeddings.weight.read()), normWeight, s.h, s.normed])
-        : dispatch('norm', norm('add'), [s.delta, normWeight, s.h, s.normed]));
-      const inBias = m.inProjBias?.read();
-      dispatches.push(dispatch('in_proj', matvec(H, 2 * DI, H, inBias != null), withBias(buf(m.inProjWeight.read()), s.normed, inBias, s.xz)));
+        ? dispatch('norm', norm({ embed: embedding.source }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed])
+        : dispatch('norm', norm('add'), [s.delta, gamma, s.h, s.normed]));
+      dispatches.push(project('in_proj', m.inProj, s.normed, H, s.xz));
       const convBias = m.conv1dBias?.read();
       dispatches.push(dispatch('conv',
         convStepKernel(device, { batch: B, dInner: DI, convKernel: c.convKernel, hasBias: convBias != null }),
         [s.xz, buf(m.conv1dWeight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
-      dispatches.push(dispatch('x_proj', matvec(DI, c.timeStepRank + 2 * c.stateSize, 2 * DI, false),
-        [buf(m.xProjWeight.read()), s.xz, s.xBC]));
+      dispatches.push(project('x_proj', m.xProj, s.xz, 2 * DI, s.xBC));
+      // A float dt_proj is fused into the state step; a packed one runs as its own matvec first.
+      const dtGiven = projectionMatrix(m.dtProj)!.source != null;
+      if (dtGiven) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt));
       dispatches.push(dispatch('ssm',
-        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: c.timeStepRank }),
-        [s.xBC, s.xz, buf(m.dtProjWeight.read()), buf(m.dtProjBias.read()), buf(m.A_log.read()), buf(m.D.read()),
-          buf(this.cache.ssmStates[i]), s.y]));
-      const outBias = m.outProjBias?.read();
-      dispatches.push(dispatch('out_proj', matvec(DI, H, DI, outBias != null), withBias(buf(m.outProjWeight.read()), s.y, outBias, s.delta)));
+        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtGiven }),
+        [s.xBC, s.xz, dtGiven ? s.dt : buf(m.dtProjWeight.read()), buf(m.dtProjBias.read()), buf(m.A_log.read()),
+          buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
+      dispatches.push(project('out_proj', m.outProj, s.y, DI, s.delta));
     });
     dispatches.push(dispatch('norm', norm('add'), [s.delta, buf(normF.weight.read()), s.h, s.normed]));
     return dispatches;

@@ -1,8 +1,8 @@
 /**
  * The fused WebGPU decoder against the op-by-op decode step it replaces: logits and cache states
  * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
- * that it really runs (no tfjs kernels in a step), follows weight changes and a cache continued by a
- * longer forward pass, gives way to the op-by-op path for adapters and quantized weights, and leaks nothing.
+ * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed, follows weight changes
+ * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
@@ -134,18 +134,28 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     model.dispose();
   });
 
-  it('leaves adapters and quantized weights to the op-by-op path', async () => {
+  const quantized: [string, Parameters<typeof quantize>[1]][] = [
+    ['int8 weights (asymmetric), int8 embedding rows', { bits: 8, groupSize: 32 }],
+    ['int4 weights (symmetric, groups cut short), int4 embedding rows', { bits: 4, groupSize: 32, symmetric: true, embeddingBits: 4 }],
+  ];
+  quantized.forEach(([title, options], k) => {
+    it(`reads ${title} packed, equal to the op-by-op step`, async () => {
+      const model = randomModel({ useBias: true, numHiddenLayers: 2 }, 40 + k);
+      await quantize(model, options);
+      const err = await compareSteps(model, 2, 4, 50 + k);
+      console.log(`      max relative logit error: ${err.toExponential(1)}`);
+      model.dispose();
+    });
+  });
+
+  it('leaves adapters to the op-by-op path', async () => {
     const lora = randomModel({}, 11);
     applyLora(lora, { r: 2, alpha: 4, targetModules: ['x_proj'] });
-    const quantized = randomModel({}, 12);
-    await quantize(quantized, { bits: 8 });
-    for (const model of [lora, quantized]) {
-      const cache = model.backbone.createCache(1);
-      expect(WebGPUDecoder.supports(model, cache)).to.equal(false);
-      expect(webgpuDecoderFor(model, cache)).to.equal(null);
-      cache.dispose();
-      model.dispose();
-    }
+    const cache = lora.backbone.createCache(1);
+    expect(WebGPUDecoder.supports(lora, cache)).to.equal(false);
+    expect(webgpuDecoderFor(lora, cache)).to.equal(null);
+    cache.dispose();
+    lora.dispose();
   });
 
   it('rejects ids out of range, a batch or a cache not made for the model, and a disposed model', async () => {

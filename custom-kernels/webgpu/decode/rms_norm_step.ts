@@ -1,11 +1,12 @@
 /**
  * The residual stream and the norm ahead of each mixer, one workgroup per batch row:
  *   first layer: h = embeddings[id];  later: h = h + mixer output of the layer before;
- *   normed = h * rsqrt(mean(h^2) + eps) * weight
+ *   normed = h * rsqrt(mean(h^2) + eps) * gamma (the norm's weight)
  * (the final norm_f is the `add` form with its weight). h stays float32 (residual_in_fp32).
- * Bindings, embed: ids, table, weight, h, normed; add: delta, weight, h, normed.
+ * Bindings, embed: ids, the table's (weight_source.ts), gamma, h, normed; add: delta, gamma, h, normed.
  */
 import { computePipeline, declareBindings, type DecodeKernel } from './pipeline.js';
+import { weightBindings, weightFunction, type WeightSource } from './weight_source.js';
 
 const THREADS = 256;
 
@@ -13,17 +14,18 @@ export interface RmsNormStepDims {
   batch: number;
   hidden: number;
   eps: number;
-  /** Where h comes from: the embedding rows of the ids, or h plus the previous mixer's output. */
-  source: 'embed' | 'add';
+  /** Where h comes from: the embedding rows of the ids (a table stored as `table`), or h plus the previous mixer's output. */
+  source: { embed: WeightSource } | 'add';
 }
 
 export function rmsNormStepKernel(device: GPUDevice, { batch, hidden, eps, source }: RmsNormStepDims): DecodeKernel {
-  const inputs: [string, string, boolean][] = source === 'embed'
-    ? [['ids', 'i32', false], ['table', 'f32', false]]
-    : [['delta', 'f32', false]];
-  const load = source === 'embed' ? `table[u32(ids[b]) * H + i]` : `h[b * H + i] + delta[b * H + i]`;
+  const inputs: [string, string, boolean][] = source === 'add'
+    ? [['delta', 'f32', false]]
+    : [['ids', 'i32', false], ...weightBindings(source.embed)];
+  const load = source === 'add' ? `h[b * H + i] + delta[b * H + i]` : `weight(ids[b], i32(i))`;
   const code = `
-${declareBindings([...inputs, ['weight', 'f32', false], ['h', 'f32', true], ['normed', 'f32', true]])}
+${declareBindings([...inputs, ['gamma', 'f32', false], ['h', 'f32', true], ['normed', 'f32', true]])}
+${source === 'add' ? '' : weightFunction(source.embed, hidden)}
 const H = ${hidden}u;
 var<workgroup> partial : array<f32, ${THREADS}>;
 
@@ -45,7 +47,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid
   }
   let scale = inverseSqrt(partial[0] / f32(H) + ${eps.toExponential()});
   for (var i = t; i < H; i += ${THREADS}u) {
-    normed[b * H + i] = h[b * H + i] * scale * weight[i];
+    normed[b * H + i] = h[b * H + i] * scale * gamma[i];
   }
 }`;
   return { pipeline: computePipeline(device, code), grid: [batch, 1] };
