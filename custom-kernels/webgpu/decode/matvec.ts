@@ -6,7 +6,8 @@
  * output in place). Bindings: the weight's (weight_source.ts), x, bias?, y.
  */
 import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX } from './pipeline.js';
-import { weightBindings, weightFunction, type WeightSource } from './weight_source.js';
+import type { PackedLayout } from '../QuantizedMatMul.js';
+import { weightBindings, type WeightSource } from './weight_source.js';
 
 const THREADS = 64;
 /** Rows whose partial sums fit the 16 KiB of workgroup memory WebGPU guarantees. */
@@ -27,7 +28,6 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   if (batch > MATVEC_MAX_BATCH) throw new Error(`matvec: batch ${batch} is over ${MATVEC_MAX_BATCH}`);
   const code = `
 ${declareBindings([...weightBindings(weight), ['x', 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', 'f32', true]])}
-${weightFunction(weight, inFeatures)}
 const B = ${batch}u;
 const I = ${inFeatures}u;
 const O = ${outFeatures}u;
@@ -40,10 +40,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid
   if (o >= O) { return; }
   let t = lid.x;
   var acc : array<f32, ${batch}>;
-  for (var i = t; i < I; i += T) {
-    let wv = weight(i32(o), i32(i));
-    for (var b = 0u; b < B; b++) { acc[b] += wv * x[b * ${xRowStride}u + i]; }
-  }
+  ${weight == null ? floatLoop(xRowStride) : packedLoop(weight, xRowStride)}
   for (var b = 0u; b < B; b++) { partial[b * T + t] = acc[b]; }
   workgroupBarrier();
   for (var s = T / 2u; s > 0u; s >>= 1u) {
@@ -55,4 +52,33 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid
   if (t < B) { y[t * O + o] = partial[t * T]${hasBias ? ' + bias[o]' : ''}; }
 }`;
   return { pipeline: computePipeline(device, code), grid: grid(outFeatures) };
+}
+
+/** acc[b] += W[o, i] x[b, i], threads striding i. */
+function floatLoop(xRowStride: number): string {
+  return `for (var i = t; i < I; i += T) {
+    let wv = w[o * I + i];
+    for (var b = 0u; b < B; b++) { acc[b] += wv * x[b * ${xRowStride}u + i]; }
+  }`;
+}
+
+/**
+ * The same over packed codes, threads striding words: a word's codes share one group (groups hold
+ * whole words), so its scale and zero are read once and a word costs no division per code.
+ */
+function packedLoop({ bits, groupSize, inFeatures, hasZeros }: PackedLayout, xRowStride: number): string {
+  const perWord = 32 / bits;
+  const words = Math.ceil(inFeatures / perWord);
+  const groups = Math.ceil(inFeatures / groupSize);
+  return `for (var word = t; word < ${words}u; word += T) {
+    let codes = u32(packed[o * ${words}u + word]);
+    let k0 = word * ${perWord}u;
+    let g = o * ${groups}u + k0 / ${groupSize}u;
+    let scale = scales[g];
+    let zero = ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`};
+    for (var j = 0u; j < ${perWord}u && k0 + j < I; j++) {
+      let wv = (f32((codes >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero) * scale;
+      for (var b = 0u; b < B; b++) { acc[b] += wv * x[b * ${xRowStride}u + k0 + j]; }
+    }
+  }`;
 }
