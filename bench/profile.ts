@@ -1,7 +1,7 @@
 /**
  * Where the time goes on a WebGPU device: GPU time per kernel (timestamp queries through tf.profile)
  * for one decode step, one forward pass and one forward + backward, against their wall time.
- * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,forward,train); writes $OUT/profile.md.
+ * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,forward,train,quant); writes $OUT/profile.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -11,7 +11,7 @@ import { firstElements } from '../src/bench/timing.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { webgpuDecoderFor } from '../src/generation/webgpu_decoder.js';
 import { FusedAdam } from '../src/training/fused_adam.js';
-import { MambaForCausalLM } from '../src/index.js';
+import { MambaForCausalLM, quantize } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
 
 const out = process.env.OUT ?? '.';
@@ -58,28 +58,37 @@ async function report(title: string, work: Work): Promise<void> {
 
 const only = new Set((process.argv[2] ?? 'decode,forward,train').split(','));
 
-for (const batch of only.has('decode') ? [1, 8] : []) {
-  const cache = model.backbone.createCache(batch);
+/** The fused decoder's step: back-to-back wall time, and GPU time per kind of dispatch. */
+async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, opByOp: boolean): Promise<void> {
+  const cache = m.backbone.createCache(batch);
   const prompt = randomIds(batch, 16, vocab);
-  (await prefill(model, prompt, cache))!.dispose();
+  (await prefill(m, prompt, cache))!.dispose();
   const ids = Array.from({ length: batch }, (_, i) => i + 1);
-  await report(`decode step, batch ${batch}, op by op`, () => [decodeStep(model, ids, cache, { fused: false })]);
-  const decoder = webgpuDecoderFor(model, cache)!;
-  decodeStep(model, ids, cache).dispose();
+  if (opByOp) await report(`decode step, batch ${batch}, op by op`, () => [decodeStep(m, ids, cache, { fused: false })]);
+  const decoder = webgpuDecoderFor(m, cache)!;
+  decodeStep(m, ids, cache).dispose();
   const t0 = performance.now();
-  for (let i = 0; i < 20; i++) decodeStep(model, ids, cache).dispose();
-  const last = decodeStep(model, ids, cache);
+  for (let i = 0; i < 20; i++) decodeStep(m, ids, cache).dispose();
+  const last = decodeStep(m, ids, cache);
   await firstElements([last]);
   last.dispose();
   const wall = (performance.now() - t0) / 21;
   const micros = await decoder.timeStep(ids);
   const total = [...micros.values()].reduce((a, b) => a + b, 0);
-  log(`\n### decode step, batch ${batch}, fused decoder: wall ${wall.toFixed(2)} ms per step back to back; GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
+  log(`\n### decode step, ${title}, fused decoder: wall ${wall.toFixed(2)} ms per step back to back; GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
   log('| dispatches | GPU us (all layers) |');
   log('|---|---|');
   for (const [name, us] of micros) log(`| ${name} | ${us.toFixed(0)} |`);
-  tf.dispose([prompt]);
+  prompt.dispose();
   cache.dispose();
+}
+
+for (const batch of only.has('decode') ? [1, 8] : []) await reportDecoder(`batch ${batch}`, model, batch, true);
+if (only.has('quant')) {
+  const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  await quantize(q, { bits: 8 });
+  await reportDecoder('batch 1, int8 weights', q, 1, false);
+  q.dispose();
 }
 for (const seq of only.has('forward') ? [2048] : []) {
   const ids = randomIds(1, seq, vocab);
