@@ -83,6 +83,7 @@ const decoders = new WeakMap<MambaCache, WebGPUDecoder>();
  * takes the op-by-op path, which handles all of those.
  */
 export function webgpuDecoderFor(model: MambaForCausalLM, cache: MambaCache): WebGPUDecoder | null {
+  // Asked at every step: an adapter applied between steps changes no weight the decoder would notice.
   if (tf.getBackend() !== 'webgpu' || !WebGPUDecoder.supports(model, cache)) return null;
   let decoder = decoders.get(cache);
   if (decoder == null || decoder.model !== model) {
