@@ -54,18 +54,6 @@ export function scanGradSlices(dims: ScanDims, bufferBytes: number): ScanLanes[]
   return slices;
 }
 
-/**
- * `backend` with its program runs writing into `output` instead of a new tensor, as tfjs' runner
- * allows and FlatProgram.run does not ask: for the scratch every slice reuses and the gradients each
- * slice fills part of.
- */
-function writingInto(backend: WebGPUBackend, output: TensorInfo): WebGPUBackend {
-  const into = Object.create(backend) as WebGPUBackend;
-  into.runWebGPUProgram = (program, inputs, dtype, uniforms) =>
-    backend.runWebGPUProgram(program, inputs, dtype, uniforms, output);
-  return into;
-}
-
 /** hs for one slice: every state of the walk, slot 0 the start. Inputs: the walk's, start?. */
 class ScanStatesProgram extends ScanWalkProgram {
   private readonly hasStart: boolean;
@@ -159,7 +147,7 @@ function selectiveScanGrad(
     reads: ScanParam[], threads: number, code: string) => {
     const use = params.use(reads);
     new ScanGradProgram(name, output.shape, inputs.map(([n]) => n), threads, dims, slice, use, softplus, code)
-      .run(writingInto(backend, output), [...inputs.map(([, t]) => t), ...use.tensors]);
+      .run(backend, [...inputs.map(([, t]) => t), ...use.tensors], output);
   };
 
   const walk = { u, delta, params, B, C, z, initialState };
@@ -237,7 +225,7 @@ function selectiveScanGrad(
   for (const slice of slices) {
     const { rows, width } = slice;
     new ScanStatesProgram(dims, slice, hs, params, softplus, starts != null)
-      .runWalk(writingInto(backend, hs), walk, starts != null ? [starts] : []);
+      .runWalk(backend, walk, starts != null ? [starts] : [], hs);
 
     // The adjoint walk, dh_t = g_t C_t + exp(dt_t+1 A) dh_t+1 backwards from dLastState, chunk-parallel as
     // the forward: each (batch, chunk, state, channel) thread walks its chunk from zero for the carry it

@@ -57,9 +57,10 @@ export abstract class FlatProgram implements WebGPUProgram {
       }`;
   }
 
-  run(backend: WebGPUBackend, inputs: TensorInfo[]): TensorInfo {
+  /** @param output a tensor to write into (scratch reused, a result filled in parts); a new one when not given */
+  run(backend: WebGPUBackend, inputs: TensorInfo[], output?: TensorInfo): TensorInfo {
     const uniforms = this.uniformValues.map((v) => ({ type: 'int32', data: [v] }));
-    return backend.runWebGPUProgram(this, inputs, 'float32', uniforms);
+    return backend.runWebGPUProgram(this, inputs, 'float32', uniforms, output);
   }
 }
 

@@ -71,8 +71,8 @@ export abstract class ScanWalkProgram extends FlatProgram {
   }
 
   /** Runs over the scan's tensors and the subclass's `inputs`. */
-  runWalk(backend: WebGPUBackend, t: ScanTensors, inputs: TensorInfo[]): TensorInfo {
-    return this.run(backend, [t.u, t.delta, ...this.params.tensors, t.B, ...inputs]);
+  runWalk(backend: WebGPUBackend, t: ScanTensors, inputs: TensorInfo[], output?: TensorInfo): TensorInfo {
+    return this.run(backend, [t.u, t.delta, ...this.params.tensors, t.B, ...inputs], output);
   }
 
   /** Before the loop: `h` is zeros; `d`, `c`, `b` are known, and `dl`, `bl`, the lane's place in the slice. */
