@@ -1,7 +1,9 @@
 /**
- * The package as users get it: `npm pack`, installed into an empty project from the tarball (offline,
- * from npm's cache that `npm ci` filled), then the CLI generates with the model inside the package,
- * and both module formats load.
+ * The package as users get it: `npm pack`, installed into an empty project from the tarball, then the
+ * CLI generates with the model inside the package, and both module formats load. Its dependencies are
+ * linked from this checkout's own install (what `npm ci` put there), so the install runs offline with
+ * an empty npm cache: `npm ci` fetches tarballs but never the registry metadata that resolving a
+ * version range offline would need.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The package's dependency and the peers a user installs beside it (README, Install). */
+const DEPENDENCIES = ['@huggingface/tokenizers', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm'];
 
 describe('the npm package, installed from its tarball', function () {
   this.timeout(600_000);
@@ -25,8 +29,9 @@ describe('the npm package, installed from its tarball', function () {
     execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', project], { cwd: ROOT });
     const tarball = (await readdir(project)).find((f) => f.endsWith('.tgz'))!;
     await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    const installed = (name: string) => join(ROOT, 'node_modules', name);
     execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', `./${tarball}`,
-      '@tensorflow/tfjs@4.22.0', '@tensorflow/tfjs-backend-wasm@4.22.0'], { cwd: project });
+      ...DEPENDENCIES.map(installed)], { cwd: project });
   });
   after(async () => {
     if (project) await rm(project, { recursive: true, force: true });
