@@ -5,14 +5,14 @@
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { benchDecode } from '../src/bench/decode.js';
-import { benchPrefill } from '../src/bench/prefill.js';
-import { randomIds } from '../src/bench/random_ids.js';
-import { firstElements } from '../src/bench/timing.js';
+import { benchDecode } from './routines/decode.js';
+import { benchPrefill } from './routines/prefill.js';
+import { randomIds } from './routines/random_ids.js';
+import { firstElements } from './routines/timing.js';
 import { prefill } from '../src/generation/prefill.js';
-import { benchScan } from '../src/bench/scan.js';
-import { benchShape } from '../src/bench/shapes.js';
-import { benchTrainStep } from '../src/bench/train_step.js';
+import { benchScan } from './routines/scan.js';
+import { benchShape } from './routines/shapes.js';
+import { benchTrainStep } from './routines/train_step.js';
 import { MambaForCausalLM, quantize } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
 

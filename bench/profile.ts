@@ -5,11 +5,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { benchShape } from '../src/bench/shapes.js';
-import { randomIds } from '../src/bench/random_ids.js';
-import { firstElements } from '../src/bench/timing.js';
+import { benchShape } from './routines/shapes.js';
+import { randomIds } from './routines/random_ids.js';
+import { firstElements } from './routines/timing.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
-import { webgpuDecoderFor } from '../src/generation/webgpu_decoder.js';
+import { webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
 import { FusedAdam } from '../src/training/fused_adam.js';
 import { MambaForCausalLM, quantize } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';

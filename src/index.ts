@@ -5,7 +5,7 @@ import { registerFileRouter } from './io/file_handler.js';
 
 registerFileRouter();
 
-export * from './ops/kernel_names.js';
+export * from '../custom-kernels/kernel_names.js';
 export { selectiveScan, type SelectiveScanArgs, type SelectiveScanResult } from './ops/selective_scan.js';
 export { selectiveStateUpdate, type SelectiveStateUpdateArgs } from './ops/selective_state_update.js';
 export { causalConv1d } from './ops/causal_conv1d.js';
@@ -33,7 +33,7 @@ export {
 } from './model/causal_lm.js';
 export { causalLmLoss, IGNORE_INDEX } from './model/loss.js';
 export { type FromPretrainedOptions, type PretrainedDtype } from './model/pretrained.js';
-export { MambaCache, type MambaCacheShape } from './generation/cache.js';
+export { MambaCache, type MambaCacheShape } from './model/cache.js';
 export { type GenerationOptions } from './generation/generation_config.js';
 export { type Streamer } from './generation/streamer.js';
 export {

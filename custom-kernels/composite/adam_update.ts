@@ -1,7 +1,7 @@
 /** AdamUpdate from public ops, in tf.train.adam's order of operations. */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { AdamUpdate } from '../../src/ops/kernel_names.js';
+import { AdamUpdate } from '../kernel_names.js';
 import { required } from './common.js';
 
 const adamUpdate: KernelFunc = ({ inputs }) => tf.tidy(() => {

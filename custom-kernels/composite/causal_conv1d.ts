@@ -1,7 +1,7 @@
 /** CausalConv1d from public ops: one depthwise conv over the left-padded sequence. */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { CausalConv1d, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
+import { CausalConv1d, type CausalConv1dAttrs } from '../kernel_names.js';
 import { optional, required, silu } from './common.js';
 
 /**

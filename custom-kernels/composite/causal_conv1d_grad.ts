@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { CausalConv1dGrad, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
+import { CausalConv1dGrad, type CausalConv1dAttrs } from '../kernel_names.js';
 import { emptyGradient, optional, required, siluGrad } from './common.js';
 import { causalConvPreActivation, correlateAlongSeq } from './causal_conv1d.js';
 

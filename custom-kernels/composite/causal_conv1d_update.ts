@@ -1,7 +1,7 @@
 /** CausalConv1dUpdate (one decoding step of the conv) from public ops. */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { CausalConv1dUpdate, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
+import { CausalConv1dUpdate, type CausalConv1dAttrs } from '../kernel_names.js';
 import { optional, required, silu } from './common.js';
 
 const causalConv1dUpdate: KernelFunc = ({ inputs, attrs }) => tf.tidy(() => {

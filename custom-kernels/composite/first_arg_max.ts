@@ -1,7 +1,7 @@
 /** FirstArgMax from public ops: the positions that reach the row's maximum, the smallest of them. */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { FirstArgMax } from '../../src/ops/kernel_names.js';
+import { FirstArgMax } from '../kernel_names.js';
 import { required } from './common.js';
 
 const firstArgMax: KernelFunc = ({ inputs }) => tf.tidy(() => {

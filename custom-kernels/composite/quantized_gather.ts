@@ -1,7 +1,7 @@
 /** QuantizedGather from public ops: gather the packed rows and their scales, then dequantize only those. */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { QuantizedGather, type QuantizedGatherAttrs } from '../../src/ops/kernel_names.js';
+import { QuantizedGather, type QuantizedGatherAttrs } from '../kernel_names.js';
 import { optional, required } from './common.js';
 import { dequantizePacked } from './quantized_matmul.js';
 

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { QuantizedMatMul, type QuantizedMatMulAttrs } from '../../src/ops/kernel_names.js';
+import { QuantizedMatMul, type QuantizedMatMulAttrs } from '../kernel_names.js';
 import { optional, required } from './common.js';
 
 const EXACT_DIVISION = new Set(['cpu', 'tensorflow']);

@@ -1,7 +1,7 @@
 /** SelectiveScan from public ops: chunk by chunk along the sequence, each chunk a log-depth linear scan. */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { SelectiveScan, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveScan, type SelectiveScanAttrs } from '../kernel_names.js';
 import { silu } from './common.js';
 import { chunkStarts, chunkStates, lastState, readOut, scanProblem, ungatedOutput } from './scan_chunks.js';
 

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { SelectiveScanGrad, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveScanGrad, type SelectiveScanAttrs } from '../kernel_names.js';
 import { emptyGradient, optional, silu, siluGrad } from './common.js';
 import { linearScan, shiftIn } from './linear_scan.js';
 import {

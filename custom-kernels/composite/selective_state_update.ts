@@ -1,7 +1,7 @@
 /** SelectiveStateUpdate (one decoding step of the scan) from public ops. */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from '../kernel_names.js';
 import { optional, required, silu } from './common.js';
 
 const selectiveStateUpdate: KernelFunc = ({ inputs, attrs }) => tf.tidy(() => {

@@ -2,7 +2,7 @@
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import {
   CausalConv1d, CAUSAL_CONV1D_INPUTS, type CausalConv1dAttrs, type ConvActivation,
-} from '../../src/ops/kernel_names.js';
+} from '../kernel_names.js';
 import { silu } from './math.js';
 import type { TypedKernel } from './typed_kernel.js';
 

@@ -1,6 +1,6 @@
 /** The backward pass of the causal depthwise conv, over typed arrays. */
 import type { NamedAttrMap } from '@tensorflow/tfjs';
-import { CausalConv1dGrad, CAUSAL_CONV1D_INPUTS, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
+import { CausalConv1dGrad, CAUSAL_CONV1D_INPUTS, type CausalConv1dAttrs } from '../kernel_names.js';
 import { siluGrad } from './math.js';
 import { convPreActivation } from './causal_conv1d.js';
 import type { TypedKernel } from './typed_kernel.js';

@@ -2,7 +2,7 @@
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import {
   CausalConv1dUpdate, CAUSAL_CONV1D_UPDATE_INPUTS, type CausalConv1dAttrs, type ConvActivation,
-} from '../../src/ops/kernel_names.js';
+} from '../kernel_names.js';
 import { applyActivation } from './causal_conv1d.js';
 import type { TypedKernel } from './typed_kernel.js';
 

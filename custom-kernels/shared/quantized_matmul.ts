@@ -7,7 +7,7 @@
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import {
   QuantizedMatMul, QUANTIZED_MATMUL_INPUTS, type QuantizedMatMulAttrs,
-} from '../../src/ops/kernel_names.js';
+} from '../kernel_names.js';
 import type { TypedKernel } from './typed_kernel.js';
 
 export interface QuantizedMatMulDims {

@@ -1,6 +1,6 @@
-/** The selective scan's forward pass over typed arrays (kernel contract in src/ops/kernel_names.ts). */
+/** The selective scan's forward pass over typed arrays (kernel contract in custom-kernels/kernel_names.ts). */
 import type { NamedAttrMap } from '@tensorflow/tfjs';
-import { SelectiveScan, SELECTIVE_SCAN_INPUTS, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveScan, SELECTIVE_SCAN_INPUTS, type SelectiveScanAttrs } from '../kernel_names.js';
 import { expf, silu, softplus } from './math.js';
 import type { TypedKernel } from './typed_kernel.js';
 

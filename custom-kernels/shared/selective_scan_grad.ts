@@ -9,7 +9,7 @@
  * A sequence that fits one chunk is computed once; longer ones cost one more forward pass.
  */
 import type { NamedAttrMap } from '@tensorflow/tfjs';
-import { SelectiveScanGrad, SELECTIVE_SCAN_INPUTS, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveScanGrad, SELECTIVE_SCAN_INPUTS, type SelectiveScanAttrs } from '../kernel_names.js';
 import { expf, sigmoid, softplus, softplusGrad } from './math.js';
 import { scanArrays, scanDims, type ScanArrays, type ScanDims } from './selective_scan.js';
 import type { TypedKernel } from './typed_kernel.js';

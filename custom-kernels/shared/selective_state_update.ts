@@ -6,7 +6,7 @@
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import {
   SelectiveStateUpdate, SELECTIVE_STATE_UPDATE_INPUTS, type SelectiveStateUpdateAttrs,
-} from '../../src/ops/kernel_names.js';
+} from '../kernel_names.js';
 import { selectiveScanImpl } from './selective_scan.js';
 import type { TypedKernel } from './typed_kernel.js';
 

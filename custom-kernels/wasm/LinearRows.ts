@@ -1,11 +1,11 @@
 /**
- * The decode-time projection on wasm (LinearRows, src/ops/kernel_names.ts): linear_rows.wat run in
+ * The decode-time projection on wasm (LinearRows, custom-kernels/kernel_names.ts): linear_rows.wat run in
  * place on tfjs-backend-wasm's memory, or, where that module cannot run, the same dot products as a
  * JS loop over heap views.
  */
 import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { LINEAR_ROWS_INPUTS, LinearRows } from '../../src/ops/kernel_names.js';
+import { LINEAR_ROWS_INPUTS, LinearRows } from '../kernel_names.js';
 import type { TypedKernel } from '../shared/typed_kernel.js';
 import { heapModuleExport, heapOffset } from './heap_module.js';
 import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from './linear_rows_wasm.js';

@@ -1,4 +1,4 @@
-import type { SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import type { SelectiveScanAttrs } from '../kernel_names.js';
 import { scanDims, selectiveScanKernel } from '../shared/selective_scan.js';
 import { simdScanKernelConfig } from './simd_module.js';
 

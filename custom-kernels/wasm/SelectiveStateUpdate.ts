@@ -1,4 +1,4 @@
-import type { SelectiveStateUpdateAttrs } from '../../src/ops/kernel_names.js';
+import type { SelectiveStateUpdateAttrs } from '../kernel_names.js';
 import { selectiveStateUpdateKernel } from '../shared/selective_state_update.js';
 import { simdScanKernelConfig } from './simd_module.js';
 

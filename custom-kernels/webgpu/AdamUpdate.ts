@@ -5,7 +5,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { AdamUpdate } from '../../src/ops/kernel_names.js';
+import { AdamUpdate } from '../kernel_names.js';
 import { FlatProgram } from './program.js';
 
 type Output = 'value' | 'm' | 'v';

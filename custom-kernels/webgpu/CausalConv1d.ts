@@ -1,7 +1,7 @@
 /** Causal depthwise conv on WebGPU: one thread per output element, bias and silu fused. */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { CausalConv1d, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
+import { CausalConv1d, type CausalConv1dAttrs } from '../kernel_names.js';
 import { FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
 
 /** What is done with s = bias + conv: returned as is, through silu, or as dy * silu'(s) (backward). */

@@ -5,7 +5,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { CausalConv1dGrad, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
+import { CausalConv1dGrad, type CausalConv1dAttrs } from '../kernel_names.js';
 import { CausalConv1dProgram } from './CausalConv1d.js';
 import { columnSum, ROW_BLOCK } from './column_sum.js';
 import { disposeAll, emptyGradient, FlatProgram, isAbsent } from './program.js';

@@ -4,7 +4,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { CausalConv1dUpdate, type CausalConv1dAttrs } from '../../src/ops/kernel_names.js';
+import { CausalConv1dUpdate, type CausalConv1dAttrs } from '../kernel_names.js';
 import { FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
 
 /** new[b, d, k] = state[b, d, k + 1], and x[b, d] at the last tap. Inputs: state, x. */

@@ -5,7 +5,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { FirstArgMax } from '../../src/ops/kernel_names.js';
+import { FirstArgMax } from '../kernel_names.js';
 
 const THREADS = 256;
 

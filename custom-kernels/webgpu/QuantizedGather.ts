@@ -1,7 +1,7 @@
 /** QuantizedGather on WebGPU: one thread per output element, W[indices[t], k] decoded as QuantizedMatMul does. */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { QuantizedGather, type QuantizedGatherAttrs } from '../../src/ops/kernel_names.js';
+import { QuantizedGather, type QuantizedGatherAttrs } from '../kernel_names.js';
 import { FlatProgram, isAbsent } from './program.js';
 import { type PackedLayout, wgslWeight } from './QuantizedMatMul.js';
 

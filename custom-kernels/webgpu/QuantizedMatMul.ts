@@ -6,7 +6,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { QuantizedMatMul, type QuantizedMatMulAttrs } from '../../src/ops/kernel_names.js';
+import { QuantizedMatMul, type QuantizedMatMulAttrs } from '../kernel_names.js';
 import { FlatProgram, isAbsent } from './program.js';
 
 /** The compile-time layout of one packed weight [rows, inFeatures]. */

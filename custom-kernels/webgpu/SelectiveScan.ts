@@ -14,7 +14,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { SelectiveScan, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveScan, type SelectiveScanAttrs } from '../kernel_names.js';
 import { disposeAll, FlatProgram, isAbsent } from './program.js';
 import { ScanParams, type ScanParamsUse } from './scan_params.js';
 import { type ScanDims, type ScanTensors, ScanWalkProgram } from './scan_walk.js';

@@ -22,7 +22,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { SelectiveScanGrad, type SelectiveScanAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveScanGrad, type SelectiveScanAttrs } from '../kernel_names.js';
 import { columnSum, ROW_BLOCK } from './column_sum.js';
 import { disposeAll, emptyGradient, FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
 import { type ScanParam, ScanParams, type ScanParamsUse } from './scan_params.js';

@@ -5,7 +5,7 @@
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from '../../src/ops/kernel_names.js';
+import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from '../kernel_names.js';
 import { ScanParams } from './scan_params.js';
 import { scanForward } from './SelectiveScan.js';
 

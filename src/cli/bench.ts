@@ -1,13 +1,13 @@
 /**
  * `mamba-tfjs bench [--model SOURCE | --shape 130m] [--backend B]`: prefill and decode speed (the
- * benchmarks of src/bench) as a markdown table on stdout, each measurement on stderr as it finishes.
+ * benchmarks of bench/routines) as a markdown table on stdout, each measurement on stderr as it finishes.
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { benchDecode } from '../bench/decode.js';
-import { benchPrefill } from '../bench/prefill.js';
-import { reportMarkdown } from '../bench/report.js';
-import { BENCH_SHAPES, benchShape } from '../bench/shapes.js';
+import { benchDecode } from '../../bench/routines/decode.js';
+import { benchPrefill } from '../../bench/routines/prefill.js';
+import { reportMarkdown } from '../../bench/routines/report.js';
+import { BENCH_SHAPES, benchShape } from '../../bench/routines/shapes.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { registerCommand, UsageError } from './command.js';
 import { createProgress } from './progress.js';

@@ -5,9 +5,9 @@
  * head, since generation needs only the next token's logits.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MambaCache } from './cache.js';
+import type { MambaCache } from '../model/cache.js';
 import { macrotask } from './macrotask.js';
-import { webgpuDecoderFor } from './webgpu_decoder.js';
+import { webgpuDecoderFor } from '../model/webgpu_decoder.js';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
 
 export interface PrefillOptions {

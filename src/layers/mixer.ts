@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
-import type { MambaCache } from '../generation/cache.js';
+import type { MambaCache } from '../model/cache.js';
 import { causalConv1d } from '../ops/causal_conv1d.js';
 import { causalConv1dUpdate } from '../ops/causal_conv1d_update.js';
 import { selectiveScan } from '../ops/selective_scan.js';

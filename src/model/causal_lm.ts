@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
-import type { MambaCache } from '../generation/cache.js';
+import type { MambaCache } from './cache.js';
 import { generate, stream } from '../generation/generate.js';
 import type { GenerationOptions } from '../generation/generation_config.js';
 import { MambaLMHead } from '../layers/lm_head.js';

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
-import { MambaCache } from '../generation/cache.js';
+import { MambaCache } from './cache.js';
 import { MambaBlock } from '../layers/block.js';
 import { MambaEmbedding } from '../layers/embedding.js';
 import type { LayerVariable } from '../layers/layer_args.js';

@@ -1,7 +1,7 @@
 /** One Adam step of a variable as a single kernel (see AdamUpdate in kernel_names.ts). */
 import * as tf from '@tensorflow/tfjs';
 import { ensureKernels } from './ensure_kernels.js';
-import { AdamUpdate } from './kernel_names.js';
+import { AdamUpdate } from '../../custom-kernels/kernel_names.js';
 
 /** The new value and moments; `hyper` as AdamUpdate documents it. */
 export function adamUpdate(

@@ -1,6 +1,6 @@
 /** Causal depthwise conv over the sequence as a tfjs op (mamba's conv1d with padding kernel-1, cut to seq). */
 import * as tf from '@tensorflow/tfjs';
-import { CausalConv1d, type CausalConv1dAttrs, type ConvActivation } from './kernel_names.js';
+import { CausalConv1d, type CausalConv1dAttrs, type ConvActivation } from '../../custom-kernels/kernel_names.js';
 import { checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 

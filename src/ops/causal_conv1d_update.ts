@@ -1,6 +1,6 @@
 /** One decoding step of the causal conv: shift the cached window, take the new input, convolve. */
 import * as tf from '@tensorflow/tfjs';
-import { CausalConv1dUpdate, type CausalConv1dAttrs, type ConvActivation } from './kernel_names.js';
+import { CausalConv1dUpdate, type CausalConv1dAttrs, type ConvActivation } from '../../custom-kernels/kernel_names.js';
 import { checkShape, checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 

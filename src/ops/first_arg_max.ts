@@ -1,7 +1,7 @@
 /** The index of each row's maximum, the first on ties, as torch.argmax and greedy decoding want it. */
 import * as tf from '@tensorflow/tfjs';
 import { ensureKernels } from './ensure_kernels.js';
-import { FirstArgMax } from './kernel_names.js';
+import { FirstArgMax } from '../../custom-kernels/kernel_names.js';
 import { checkTensor } from './validate.js';
 
 /**

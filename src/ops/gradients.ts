@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   CAUSAL_CONV1D_INPUTS, CausalConv1d, CausalConv1dGrad, SELECTIVE_SCAN_INPUTS, SelectiveScan, SelectiveScanGrad,
-} from './kernel_names.js';
+} from '../../custom-kernels/kernel_names.js';
 
 function namedGradients(names: readonly string[], grads: tf.Tensor[]): Record<string, () => tf.Tensor> {
   return Object.fromEntries(names.map((name, i) => [name, () => grads[i]]));

@@ -1,6 +1,6 @@
 /** x @ W^T (+ b) with W in PyTorch's [out, in] layout, so checkpoint weights are used as stored. */
 import * as tf from '@tensorflow/tfjs';
-import { LinearRows } from './kernel_names.js';
+import { LinearRows } from '../../custom-kernels/kernel_names.js';
 
 /**
  * tfjs-backend-wasm 4.22 runs a matMul with a transposed operand on a slow path (10x here for a

@@ -1,7 +1,7 @@
 /** Rows of a packed weight, dequantized (the quantized embedding lookup), as a tfjs op over QuantizedGather. */
 import * as tf from '@tensorflow/tfjs';
 import { quantizedGatherConfig } from '../../custom-kernels/composite/quantized_gather.js';
-import { QuantizedGather, type QuantizedGatherAttrs } from './kernel_names.js';
+import { QuantizedGather, type QuantizedGatherAttrs } from '../../custom-kernels/kernel_names.js';
 import { checkPackedWeight, checkPackedWeightBackend, type PackedWeight } from './quantized_matmul.js';
 
 const OP = 'quantizedGather';

@@ -1,6 +1,6 @@
 /** The selective scan as a tfjs op: argument checks, then the backend's registered kernel. */
 import * as tf from '@tensorflow/tfjs';
-import { SelectiveScan, type SelectiveScanAttrs } from './kernel_names.js';
+import { SelectiveScan, type SelectiveScanAttrs } from '../../custom-kernels/kernel_names.js';
 import { checkShape, checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 

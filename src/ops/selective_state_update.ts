@@ -1,6 +1,6 @@
 /** One decoding step of the selective scan (mamba_ssm's selective_state_update) as a tfjs op. */
 import * as tf from '@tensorflow/tfjs';
-import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from './kernel_names.js';
+import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from '../../custom-kernels/kernel_names.js';
 import { checkShape, checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 

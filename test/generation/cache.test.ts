@@ -1,7 +1,7 @@
 /** MambaCache's own bookkeeping: shapes, reset, dispose, and the per-cache A = -exp(A_log). */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { MambaCache } from '../../src/generation/cache.js';
+import { MambaCache } from '../../src/model/cache.js';
 import { describeBackends } from '../support/backends.js';
 import { expectClose } from '../support/compare.js';
 

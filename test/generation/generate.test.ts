@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
-import type { MambaCache } from '../../src/generation/cache.js';
+import type { MambaCache } from '../../src/model/cache.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { expectClose } from '../support/compare.js';
 import { ref, refIds, TINY } from '../support/reference.js';

@@ -7,9 +7,9 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../../src/config.js';
-import type { MambaCache } from '../../src/generation/cache.js';
+import type { MambaCache } from '../../src/model/cache.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
-import { WebGPUDecoder, webgpuDecoderFor } from '../../src/generation/webgpu_decoder.js';
+import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { quantize } from '../../src/quantization/quantize.js';

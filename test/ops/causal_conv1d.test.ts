@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { causalConv1d } from '../../src/ops/causal_conv1d.js';
-import { CausalConv1dGrad, type ConvActivation } from '../../src/ops/kernel_names.js';
+import { CausalConv1dGrad, type ConvActivation } from '../../custom-kernels/kernel_names.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
 import { referenceConv } from '../support/conv_reference.js';

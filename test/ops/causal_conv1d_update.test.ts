@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { causalConv1d } from '../../src/ops/causal_conv1d.js';
 import { causalConv1dUpdate } from '../../src/ops/causal_conv1d_update.js';
-import type { ConvActivation } from '../../src/ops/kernel_names.js';
+import type { ConvActivation } from '../../custom-kernels/kernel_names.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
 import { makeRng, normal } from '../support/random.js';

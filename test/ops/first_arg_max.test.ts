@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { ensureKernels } from '../../src/ops/ensure_kernels.js';
 import { firstArgMax } from '../../src/ops/first_arg_max.js';
-import { FirstArgMax } from '../../src/ops/kernel_names.js';
+import { FirstArgMax } from '../../custom-kernels/kernel_names.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { makeRng } from '../support/random.js';
 

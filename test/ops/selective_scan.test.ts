@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
-import { SelectiveScanGrad } from '../../src/ops/kernel_names.js';
+import { SelectiveScanGrad } from '../../custom-kernels/kernel_names.js';
 import { selectiveScanGradImpl, type ScanGrads } from '../../custom-kernels/shared/selective_scan_grad.js';
 import type { ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
 import { expf } from '../../custom-kernels/shared/math.js';

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
-import { SELECTIVE_SCAN_INPUTS } from '../../src/ops/kernel_names.js';
+import { SELECTIVE_SCAN_INPUTS } from '../../custom-kernels/kernel_names.js';
 import { selectiveScanImpl, type ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
 import { simdScan, simdScanRuns } from '../../custom-kernels/wasm/simd_module.js';
 import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from '../../custom-kernels/wasm/selective_scan_wasm.js';

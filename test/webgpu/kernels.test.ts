@@ -8,7 +8,7 @@ import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { loadScanFixture } from '../support/scan_fixtures.js';
 import { webgpuKernelConfigs } from '../../custom-kernels/webgpu/index.js';
 import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
-import { ALL_KERNELS } from '../../src/ops/kernel_names.js';
+import { ALL_KERNELS } from '../../custom-kernels/kernel_names.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
 import { causalConv1d } from '../../src/ops/causal_conv1d.js';

@@ -3,7 +3,7 @@
  * [batch, seq, dInner]; B, C at [batch, seq, dState]; A, D, deltaBias) over its time.
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectiveScan } from '../ops/selective_scan.js';
+import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { timeRuns } from './timing.js';
 
 export interface ScanResult {

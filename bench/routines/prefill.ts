@@ -1,8 +1,8 @@
 /** Prefill speed: a forward pass over a prompt with full logits, and the scan kernel's share of it. */
 import * as tf from '@tensorflow/tfjs';
-import type { MambaForCausalLM } from '../model/causal_lm.js';
+import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { randomIds } from './random_ids.js';
-import { SelectiveScan } from '../ops/kernel_names.js';
+import { SelectiveScan } from '../../custom-kernels/kernel_names.js';
 import { timeRuns } from './timing.js';
 
 export interface PrefillResult {

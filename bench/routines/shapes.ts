@@ -1,5 +1,5 @@
 /** Model shapes the benchmarks run, by name (random weights: speed does not depend on the values). */
-import { MambaConfig } from '../config.js';
+import { MambaConfig } from '../../src/config.js';
 
 export const BENCH_SHAPES: Record<string, () => MambaConfig> = {
   /** state-spaces/mamba-130m-hf */

@@ -1,8 +1,8 @@
 /** Training speed: one forward + backward + Adam step over a [batch, seqLen] block, in tokens/s. */
 import * as tf from '@tensorflow/tfjs';
-import type { MambaForCausalLM } from '../model/causal_lm.js';
+import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { randomIds } from './random_ids.js';
-import { FusedAdam } from '../training/fused_adam.js';
+import { FusedAdam } from '../../src/training/fused_adam.js';
 
 export interface TrainStepResult {
   batch: number;

@@ -19,7 +19,7 @@ import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_sou
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaMixer } from '../layers/mixer.js';
 import { Projection } from '../layers/projection.js';
-import type { MambaForCausalLM } from '../model/causal_lm.js';
+import type { MambaForCausalLM } from './causal_lm.js';
 import { quantizedWeightOf } from '../quantization/modules.js';
 import { QuantizedProjection } from '../quantization/quantized_projection.js';
 import type { QuantizedWeight } from '../quantization/quantized_weight.js';

@@ -3,10 +3,10 @@
  * generation's own single-token steps through the cache are timed. Flat across positions is the point.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MambaForCausalLM } from '../model/causal_lm.js';
+import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { randomIds } from './random_ids.js';
-import { decodeStep, prefill } from '../generation/prefill.js';
-import { greedyTokens } from '../generation/sampling.js';
+import { decodeStep, prefill } from '../../src/generation/prefill.js';
+import { greedyTokens } from '../../src/generation/sampling.js';
 
 export interface DecodeResult {
   position: number;
