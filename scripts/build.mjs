@@ -1,5 +1,7 @@
-// Builds dist/: ESM with types by tsc (dist/esm), and one CommonJS bundle by esbuild (dist/cjs)
-// with every package dependency left external, so both formats share the user's tfjs instance.
+// Builds dist/: ESM with types by tsc (dist/esm), and CommonJS by esbuild (dist/cjs) with every package
+// dependency left external, so both formats share the user's tfjs instance. The two entry points
+// (`mamba-tfjs`, `mamba-tfjs/kernels`) are one CommonJS bundle with a thin file each, so requiring both
+// registers the kernels once and they share their classes.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -17,9 +19,16 @@ const external = [
 ];
 mkdirSync('dist/cjs', { recursive: true });
 await build({
-  entryPoints: ['src/index.ts'], bundle: true, platform: 'node', format: 'cjs', target: 'node20',
-  outfile: 'dist/cjs/index.cjs', external, sourcemap: true, logLevel: 'warning',
+  stdin: {
+    contents: "export * as root from './src/index.ts';\nexport * as kernels from './src/kernels.ts';\n",
+    resolveDir: '.', sourcefile: 'entry-points.ts', loader: 'ts',
+  },
+  bundle: true, platform: 'node', format: 'cjs', target: 'node20',
+  outfile: 'dist/cjs/bundle.cjs', external, sourcemap: true, logLevel: 'warning',
 });
-writeFileSync('dist/cjs/index.d.cts', "export * from '../esm/src/index.js';\n");
+for (const [entry, namespace] of [['index', 'root'], ['kernels', 'kernels']]) {
+  writeFileSync(`dist/cjs/${entry}.cjs`, `'use strict';\nmodule.exports = require('./bundle.cjs').${namespace};\n`);
+  writeFileSync(`dist/cjs/${entry}.d.cts`, `export * from '../esm/src/${entry}.js';\n`);
+}
 await import('./build-browser.mjs'); // dist/browser/mamba-tfjs.mjs
-console.log('built dist/esm (ESM + types) and dist/cjs/index.cjs (CommonJS)');
+console.log('built dist/esm (ESM + types) and dist/cjs (CommonJS: index.cjs, kernels.cjs)');

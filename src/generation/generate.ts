@@ -4,8 +4,8 @@
  * and the token chosen on the device, and the chosen ids [batch] are the only readback of a step.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MambaForCausalLM } from '../model/causal_lm.js';
-import { checkIdRange, checkInputIds } from '../model/inputs.js';
+import type { GenerativeModel } from './generative_model.js';
+import { checkIdRange, checkInputIds } from '../layers/token_ids.js';
 import { type GenerationOptions, resolveGenerationConfig } from './generation_config.js';
 import { LogitsProcessorList } from './logits_processors.js';
 import { macrotask } from './macrotask.js';
@@ -19,7 +19,7 @@ import { FinishedRows } from './stopping.js';
  * Breaking out of the loop stops generation and frees its cache.
  */
 export async function* stream(
-  model: MambaForCausalLM, inputIds: tf.Tensor2D, options: GenerationOptions = {},
+  model: GenerativeModel, inputIds: tf.Tensor2D, options: GenerationOptions = {},
 ): AsyncGenerator<number[], void, undefined> {
   checkInputIds(inputIds, model.config.vocabSize);
   const [batch, promptLength] = inputIds.shape;
@@ -39,7 +39,7 @@ export async function* stream(
   const rng = config.doSample ? new Mulberry32(config.seed ?? Mulberry32.randomSeed()) : null;
   const finished = new FinishedRows(batch, config.eosTokenIds, config.padTokenId);
 
-  const cache = model.backbone.createCache(batch);
+  const cache = model.createCache(batch);
   const processors = new LogitsProcessorList(config, model.config.vocabSize, promptRows);
   let logits: tf.Tensor2D | null = null;
   let failed = false;
@@ -87,7 +87,7 @@ export async function* stream(
 
 /** Prompt + new tokens per row (number[][]), as HF's generate returns its sequences. */
 export async function generate(
-  model: MambaForCausalLM, inputIds: tf.Tensor2D, options: GenerationOptions = {},
+  model: GenerativeModel, inputIds: tf.Tensor2D, options: GenerationOptions = {},
 ): Promise<number[][]> {
   const rows = (await inputIds.array()) as number[][];
   for await (const next of stream(model, inputIds, options)) next.forEach((id, row) => rows[row].push(id));

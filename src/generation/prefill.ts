@@ -6,9 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaCache } from '../model/cache.js';
+import type { GenerativeModel } from './generative_model.js';
 import { macrotask } from './macrotask.js';
-import { webgpuDecoderFor } from '../model/webgpu_decoder.js';
-import type { MambaForCausalLM } from '../model/causal_lm.js';
 
 export interface PrefillOptions {
   attentionMask?: tf.Tensor2D;
@@ -20,58 +19,40 @@ export interface PrefillOptions {
 
 /** Logits [batch, vocab] of the next token after inputIds, with `cache` filled; null if aborted. */
 export async function prefill(
-  model: MambaForCausalLM, inputIds: tf.Tensor2D, cache: MambaCache, options: PrefillOptions = {},
+  model: GenerativeModel, inputIds: tf.Tensor2D, cache: MambaCache, options: PrefillOptions = {},
 ): Promise<tf.Tensor2D | null> {
   const [batch, seq] = inputIds.shape;
   const bounds = chunkBounds(seq, options.chunkSize ?? seq);
-  let hidden: tf.Tensor3D | null = null;
+  let logits: tf.Tensor2D | null = null;
   for (const [start, end] of bounds) {
     if (options.signal?.aborted) {
-      hidden?.dispose();
+      logits?.dispose();
       return null;
     }
     const ids = inputIds.slice([0, start], [batch, end - start]);
     const mask = options.attentionMask?.slice([0, start], [batch, end - start]);
     try {
-      hidden?.dispose();
-      hidden = model.backbone.forward(ids, { attentionMask: mask, cache }).lastHiddenState;
+      logits?.dispose();
+      logits = model.lastLogits(ids, { attentionMask: mask, cache });
     } finally {
       tf.dispose([ids, mask ?? []]);
     }
     options.onProgress?.(end, seq);
     if (bounds.length > 1) await macrotask();
   }
-  return lastPositionLogits(model, hidden!);
+  return logits;
 }
 
 export interface DecodeStepOptions {
-  /** On webgpu, one fused submission per token where the model allows (see webgpu_decoder.ts); default true. */
+  /** On webgpu, one fused submission per token where the model allows (src/model/webgpu_decoder.ts); default true. */
   fused?: boolean;
 }
 
 /** One decode step: ids [batch] through the filled cache, to the next logits [batch, vocab]. */
 export function decodeStep(
-  model: MambaForCausalLM, ids: readonly number[], cache: MambaCache, { fused = true }: DecodeStepOptions = {},
+  model: GenerativeModel, ids: readonly number[], cache: MambaCache, options: DecodeStepOptions = {},
 ): tf.Tensor2D {
-  const decoder = fused ? webgpuDecoderFor(model, cache) : null;
-  if (decoder) return decoder.step(ids);
-  const input = tf.tensor2d([...ids], [ids.length, 1], 'int32');
-  try {
-    return lastPositionLogits(model, model.backbone.forward(input, { cache }).lastHiddenState);
-  } finally {
-    input.dispose();
-  }
-}
-
-/** The LM head on the last position; disposes `hidden`. */
-function lastPositionLogits(model: MambaForCausalLM, hidden: tf.Tensor3D): tf.Tensor2D {
-  const [batch, seq, size] = hidden.shape;
-  const logits = tf.tidy(() => {
-    const last = hidden.slice([0, seq - 1, 0], [batch, 1, size]);
-    return (model.lmHead.call(last) as tf.Tensor).reshape([batch, -1]) as tf.Tensor2D;
-  });
-  hidden.dispose();
-  return logits;
+  return model.decodeStep(ids, cache, options);
 }
 
 /**

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import { MambaMixer, type MixerForwardOptions } from './mixer.js';
+import type { MambaModule } from './module.js';
 import { MambaRMSNorm } from './rms_norm.js';
 
 export interface MambaBlockArgs extends LayerArgs {
@@ -10,7 +11,7 @@ export interface MambaBlockArgs extends LayerArgs {
   layerIdx: number;
 }
 
-export class MambaBlock extends tf.layers.Layer {
+export class MambaBlock extends tf.layers.Layer implements MambaModule {
   static className = 'MambaBlock';
   readonly config: MambaConfig;
   readonly layerIdx: number;
@@ -42,11 +43,12 @@ export class MambaBlock extends tf.layers.Layer {
       : [...this.norm.weights, ...this.mixer.weights];
   }
 
-  /** Weights under HF's names relative to the block (`norm.weight`, `mixer.in_proj.weight`, ...). */
-  namedWeights(): Map<string, LayerVariable> {
-    const named = new Map<string, LayerVariable>([['norm.weight', this.norm.weight]]);
-    for (const [name, v] of this.mixer.namedWeights()) named.set(`mixer.${name}`, v);
-    return named;
+  children(): [string, MambaModule][] {
+    return [['norm', this.norm], ['mixer', this.mixer]];
+  }
+
+  ownParameters(): [string, LayerVariable][] {
+    return [];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor {

@@ -1,11 +1,16 @@
 /**
- * The token embedding table [vocab, hidden] as a layer, with an optional adapter whose term is
- * added to the looked-up rows (LoRA on `embeddings`). The tied LM head reads `weight` itself, so an
- * adapter here never reaches the head, as in PEFT.
+ * The token embedding table [vocab, hidden] as a layer: rows read through the LinearWeight seam
+ * (float32, or packed codes once quantized), with an adapter slot whose term is added to the looked-up
+ * rows (LoRA on `embeddings`). A tied LM head multiplies by the same weight but not the adapter's
+ * term, as in PEFT.
  */
 import * as tf from '@tensorflow/tfjs';
+import { FloatWeight } from '../weights/float_weight.js';
+import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
+import type { AdaptableModule, Adapter } from './adapter.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
-import type { Adapter } from './projection.js';
+import type { MambaModule } from './module.js';
+import { floatVariable, type WeightHolder, weightParameters } from './weight_holder.js';
 
 export interface MambaEmbeddingArgs extends LayerArgs {
   vocabSize: number;
@@ -13,15 +18,15 @@ export interface MambaEmbeddingArgs extends LayerArgs {
   initializerRange: number;
 }
 
-export class MambaEmbedding extends tf.layers.Layer {
+export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, WeightHolder {
   static className = 'MambaEmbedding';
+  readonly adapterKind = 'embedding';
+  readonly weightRole = 'embedding';
   readonly vocabSize: number;
   readonly hiddenSize: number;
   readonly initializerRange: number;
-  weight!: LayerVariable;
+  weight!: LinearWeight;
   adapter: Adapter | null = null;
-  /** Replaces the gather from `weight` (a quantized table, src/quantization); null: the float table. */
-  lookup: ((ids: tf.Tensor) => tf.Tensor) | null = null;
 
   constructor(args: MambaEmbeddingArgs) {
     super(args);
@@ -32,16 +37,42 @@ export class MambaEmbedding extends tf.layers.Layer {
 
   override build(_inputShape: tf.Shape | tf.Shape[]): void {
     // Named as tf.layers.embedding names it, so saved tfjs models keep their weight names.
-    this.weight = this.addWeight('embeddings', [this.vocabSize, this.hiddenSize], 'float32',
-      tf.initializers.randomNormal({ mean: 0, stddev: this.initializerRange }));
+    this.weight = new FloatWeight(this.addWeight('embeddings', [this.vocabSize, this.hiddenSize], 'float32',
+      tf.initializers.randomNormal({ mean: 0, stddev: this.initializerRange })));
     this.built = true;
+  }
+
+  get owner(): tf.layers.Layer {
+    return this;
+  }
+
+  get baseShape(): number[] {
+    return this.weight.shape;
+  }
+
+  get baseVariable(): LayerVariable | null {
+    return floatVariable(this.weight);
+  }
+
+  children(): [string, MambaModule][] {
+    return [];
+  }
+
+  ownParameters(): [string, LayerVariable][] {
+    return weightParameters(this.weight);
+  }
+
+  /** What a fused kernel binds for the table; an adapter that is on keeps it on the op path. */
+  binding(): WeightBinding {
+    if (this.adapter?.active) return { kind: 'unfusable', reason: 'it carries a LoRA adapter that is not merged' };
+    return this.weight.binding();
   }
 
   /** int ids [...] -> [..., hidden] */
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor {
     return tf.tidy(() => {
       const ids = tf.cast(onlyTensor('MambaEmbedding', inputs), 'int32');
-      const rows = this.lookup ? this.lookup(ids) : tf.gather(this.weight.read(), ids);
+      const rows = this.weight.gather(ids);
       const delta = this.adapter?.delta(ids, kwargs?.training === true);
       return delta == null ? rows : tf.add(rows, delta);
     });

@@ -1,24 +1,26 @@
 /**
- * The LM head: logits = h @ W^T. Tied (HF's default) it reads the embedding table itself and owns
- * no weight, so training moves one matrix, as in PyTorch.
+ * The LM head: logits = h W^T through the LinearWeight seam. Tied (HF's default) it reads the
+ * embedding table's weight and owns none, so training moves one matrix, as in PyTorch, and a
+ * quantized table is the head's too.
  */
 import * as tf from '@tensorflow/tfjs';
-import { linear } from '../ops/linear.js';
+import { FloatWeight } from '../weights/float_weight.js';
+import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
+import type { MambaModule } from './module.js';
+import { type WeightHolder, weightParameters } from './weight_holder.js';
 
 export interface MambaLMHeadArgs extends LayerArgs {
   vocabSize: number;
   tieWordEmbeddings: boolean;
 }
 
-export class MambaLMHead extends tf.layers.Layer {
+export class MambaLMHead extends tf.layers.Layer implements WeightHolder {
   static className = 'MambaLMHead';
   readonly vocabSize: number;
   readonly tieWordEmbeddings: boolean;
-  private tiedTo: LayerVariable | null = null;
-  private ownWeight: LayerVariable | null = null;
-  /** Replaces h @ weight^T (a quantized weight, src/quantization); null: the float weight. */
-  matmul: ((h: tf.Tensor) => tf.Tensor) | null = null;
+  private tiedTo: WeightHolder | null = null;
+  private ownWeight: LinearWeight | null = null;
 
   constructor(args: MambaLMHeadArgs) {
     super(args);
@@ -26,14 +28,23 @@ export class MambaLMHead extends tf.layers.Layer {
     this.tieWordEmbeddings = args.tieWordEmbeddings;
   }
 
-  /** Ties the head to the embedding table [vocab, hidden]. */
-  tie(embeddings: LayerVariable): void {
+  /** Ties the head to the embedding table: it multiplies by whatever weight the embeddings hold. */
+  tie(embeddings: WeightHolder): void {
     if (!this.tieWordEmbeddings) throw new Error('MambaLMHead: this head is not tied (tieWordEmbeddings is false)');
     this.tiedTo = embeddings;
   }
 
-  get weight(): LayerVariable {
-    const w = this.tieWordEmbeddings ? this.tiedTo : this.ownWeight;
+  /** A tied head reads the embeddings' weight; quantization swaps only an untied head's own. */
+  get weightRole(): 'linear' | null {
+    return this.tieWordEmbeddings ? null : 'linear';
+  }
+
+  get owner(): tf.layers.Layer {
+    return this;
+  }
+
+  get weight(): LinearWeight {
+    const w = this.tieWordEmbeddings ? this.tiedTo?.weight : this.ownWeight;
     if (w == null) {
       throw new Error(this.tieWordEmbeddings
         ? 'MambaLMHead: tied head used before tie(); load the model through MambaForCausalLM'
@@ -42,19 +53,36 @@ export class MambaLMHead extends tf.layers.Layer {
     return w;
   }
 
+  set weight(w: LinearWeight) {
+    if (this.tieWordEmbeddings) throw new Error('MambaLMHead: a tied head reads the embeddings\' weight; replace that one');
+    this.ownWeight = w;
+  }
+
+  children(): [string, MambaModule][] {
+    return [];
+  }
+
+  ownParameters(): [string, LayerVariable][] {
+    return this.tieWordEmbeddings ? [] : weightParameters(this.weight);
+  }
+
+  /** What a fused kernel binds for the head. */
+  binding(): WeightBinding {
+    return this.weight.binding();
+  }
+
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     if (!this.tieWordEmbeddings) {
       const shape = inputShape as tf.Shape;
       const hidden = shape[shape.length - 1] as number;
-      this.ownWeight = this.addWeight('weight', [this.vocabSize, hidden], 'float32',
-        tf.initializers.randomNormal({ mean: 0, stddev: 0.02 }));
+      this.ownWeight = new FloatWeight(this.addWeight('weight', [this.vocabSize, hidden], 'float32',
+        tf.initializers.randomNormal({ mean: 0, stddev: 0.02 })));
     }
     this.built = true;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
-    const h = onlyTensor('MambaLMHead', inputs);
-    return this.matmul ? this.matmul(h) : linear(h, this.weight.read());
+    return this.weight.matmul(onlyTensor('MambaLMHead', inputs));
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {

@@ -1,20 +1,26 @@
 /**
  * MambaMixer, HF's slow_forward channels-last:
- *   in_proj -> split (x, gate) -> causal conv + silu -> x_proj -> (dt, B, C) -> dt_proj
- *   -> selective scan (softplus(dt + bias), D skip, silu(gate)) -> out_proj
+ *   1. in_proj -> split (x, gate)
+ *   2. causal conv + silu
+ *   3. x_proj -> (dt, B, C); dt_proj
+ *   4. selective scan (softplus(dt + bias), D skip, silu(gate))
+ *   5. out_proj
  * with HF's cache rules: a prefill stores the last conv inputs and the final SSM state, a one-token
  * call with a filled cache takes the single-step kernels, a longer one continues from the cache.
+ * Its children are HF's modules (conv1d, in_proj, x_proj, dt_proj, out_proj); it owns A_log and D.
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import type { MambaCache } from '../model/cache.js';
-import { causalConv1d } from '../ops/causal_conv1d.js';
 import { causalConv1dUpdate } from '../ops/causal_conv1d_update.js';
 import { selectiveScan } from '../ops/selective_scan.js';
 import { selectiveStateUpdate } from '../ops/selective_state_update.js';
+import { FloatWeight } from '../weights/float_weight.js';
+import { CausalConv1d } from './causal_conv1d.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
+import { Linear } from './linear.js';
 import { initialA_log, initialDtBias } from './mixer_init.js';
-import { type Adapter, Projection } from './projection.js';
+import type { MambaModule } from './module.js';
 
 export interface MambaMixerArgs extends LayerArgs {
   config: MambaConfig | Record<string, unknown>;
@@ -29,30 +35,18 @@ export interface MixerForwardOptions {
   training?: boolean;
 }
 
-export class MambaMixer extends tf.layers.Layer {
+export class MambaMixer extends tf.layers.Layer implements MambaModule {
   static className = 'MambaMixer';
   readonly config: MambaConfig;
   readonly layerIdx: number;
 
-  inProjWeight!: LayerVariable;
-  inProjBias: LayerVariable | null = null;
-  conv1dWeight!: LayerVariable;
-  conv1dBias: LayerVariable | null = null;
-  xProjWeight!: LayerVariable;
-  dtProjWeight!: LayerVariable;
-  dtProjBias!: LayerVariable;
+  conv1d!: CausalConv1d;
+  inProj!: Linear;
+  xProj!: Linear;
+  dtProj!: Linear;
+  outProj!: Linear;
   A_log!: LayerVariable;
   D!: LayerVariable;
-  outProjWeight!: LayerVariable;
-  outProjBias: LayerVariable | null = null;
-
-  /** The four projections over the weights above, where adapters (LoRA) and quantized kernels plug in. */
-  inProj!: Projection;
-  xProj!: Projection;
-  dtProj!: Projection;
-  outProj!: Projection;
-  /** Added to the conv's output before its silu (LoRA on conv1d). */
-  conv1dAdapter: Adapter | null = null;
 
   constructor(args: MambaMixerArgs) {
     super(args);
@@ -72,46 +66,37 @@ export class MambaMixer extends tf.layers.Layer {
     const kaiming = (fanIn: number, scale = 1) =>
       tf.initializers.randomUniform({ minval: -scale / Math.sqrt(fanIn), maxval: scale / Math.sqrt(fanIn) });
     const dtStd = Math.pow(R, -0.5) * c.timeStepScale;
+    // Variables are named as HF names them, so saved tfjs models keep those names.
+    const weight = (name: string, shape: number[], init: ReturnType<typeof normal>) => this.addWeight(name, shape, 'float32', init);
+    const bias = (name: string, size: number, present: boolean) =>
+      (present ? this.addWeight(name, [size], 'float32', tf.initializers.zeros()) : null);
+    const linear = (name: string, shape: [number, number], init: ReturnType<typeof normal>, hasBias: boolean) =>
+      new Linear(this, new FloatWeight(weight(`${name}.weight`, shape, init)), bias(`${name}.bias`, shape[0], hasBias));
 
-    this.inProjWeight = this.addWeight('in_proj.weight', [2 * I, H], 'float32', normal());
-    if (c.useBias) this.inProjBias = this.addWeight('in_proj.bias', [2 * I], 'float32', tf.initializers.zeros());
-    this.conv1dWeight = this.addWeight('conv1d.weight', [I, 1, K], 'float32', kaiming(K));
-    if (c.useConvBias) this.conv1dBias = this.addWeight('conv1d.bias', [I], 'float32', tf.initializers.zeros());
-    this.xProjWeight = this.addWeight('x_proj.weight', [R + 2 * N, I], 'float32', normal());
+    this.inProj = linear('in_proj', [2 * I, H], normal(), c.useBias);
+    this.conv1d = new CausalConv1d(this, weight('conv1d.weight', [I, 1, K], kaiming(K)), bias('conv1d.bias', I, c.useConvBias));
+    this.xProj = linear('x_proj', [R + 2 * N, I], normal(), false);
     // HF re-draws dt_proj.weight only for the "random" scheme; otherwise it keeps nn.Linear's normal init.
-    this.dtProjWeight = this.addWeight('dt_proj.weight', [I, R], 'float32', c.timeStepInitScheme === 'random'
-      ? tf.initializers.randomUniform({ minval: -dtStd, maxval: dtStd })
-      : normal());
-    this.dtProjBias = this.addWeight('dt_proj.bias', [I], 'float32', tf.initializers.zeros());
-    this.A_log = this.addWeight('A_log', [I, N], 'float32', tf.initializers.zeros());
-    this.D = this.addWeight('D', [I], 'float32', tf.initializers.ones());
+    this.dtProj = linear('dt_proj', [I, R], c.timeStepInitScheme === 'random'
+      ? tf.initializers.randomUniform({ minval: -dtStd, maxval: dtStd }) : normal(), true);
+    this.A_log = weight('A_log', [I, N], tf.initializers.zeros());
+    this.D = weight('D', [I], tf.initializers.ones());
     const outScale = c.rescalePrenormResidual ? 1 / Math.sqrt(c.numHiddenLayers) : 1;
-    this.outProjWeight = this.addWeight('out_proj.weight', [H, I], 'float32', kaiming(I, outScale));
-    if (c.useBias) this.outProjBias = this.addWeight('out_proj.bias', [H], 'float32', tf.initializers.zeros());
-
-    this.inProj = new Projection(this.inProjWeight, this.inProjBias);
-    this.xProj = new Projection(this.xProjWeight);
-    this.dtProj = new Projection(this.dtProjWeight);
-    this.outProj = new Projection(this.outProjWeight, this.outProjBias);
+    this.outProj = linear('out_proj', [H, I], kaiming(I, outScale), c.useBias);
 
     tf.tidy(() => {
       this.A_log.write(initialA_log(I, N));
-      this.dtProjBias.write(initialDtBias(c));
+      this.dtProj.bias!.write(initialDtBias(c));
     });
     this.built = true;
   }
 
-  /** Weights under HF's names relative to the mixer (`in_proj.weight`, `A_log`, ...). */
-  namedWeights(): Map<string, LayerVariable> {
-    const entries: [string, LayerVariable | null][] = [
-      ['A_log', this.A_log], ['D', this.D],
-      ['conv1d.weight', this.conv1dWeight], ['conv1d.bias', this.conv1dBias],
-      ['in_proj.weight', this.inProjWeight], ['in_proj.bias', this.inProjBias],
-      ['x_proj.weight', this.xProjWeight],
-      ['dt_proj.weight', this.dtProjWeight], ['dt_proj.bias', this.dtProjBias],
-      ['out_proj.weight', this.outProjWeight], ['out_proj.bias', this.outProjBias],
-    ];
-    return new Map(entries.filter((e): e is [string, LayerVariable] => e[1] != null));
+  children(): [string, MambaModule][] {
+    return [['conv1d', this.conv1d], ['in_proj', this.inProj], ['x_proj', this.xProj], ['dt_proj', this.dtProj], ['out_proj', this.outProj]];
+  }
+
+  ownParameters(): [string, LayerVariable][] {
+    return [['A_log', this.A_log], ['D', this.D]];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor {
@@ -124,34 +109,37 @@ export class MambaMixer extends tf.layers.Layer {
       const c = this.config;
       const I = c.intermediateSize;
       const [batch, seq] = hiddenStates.shape;
+      // 1. in_proj, split into the conv's input and the gate
       const projected = this.inProj.forward(hiddenStates, training);
       let x = projected.slice([0, 0, 0], [batch, seq, I]);
       const gate = projected.slice([0, 0, I], [batch, seq, I]);
       const mask = attentionMask?.expandDims(-1);
       if (mask) x = tf.mul(x, mask);
 
-      const convWeight = this.conv1dWeight.read().reshape([I, c.convKernel]);
-      const convBias = this.conv1dBias?.read();
-
       if (cache?.isFilled && seq === 1) {
         // Decoding: one step of the conv window and of the state, a fixed amount of work per token.
+        // 2. the conv window shifted by one input
         const conv = causalConv1dUpdate(
-          cache.convStates[this.layerIdx], x.reshape([batch, I]), convWeight, convBias, 'silu');
+          cache.convStates[this.layerIdx], x.reshape([batch, I]), this.conv1d.kernel(), this.conv1d.bias?.read(), 'silu');
         cache.updateConvState(this.layerIdx, conv.convState);
         // With a conv adapter, the step is the last position of the full conv over the new window.
-        const convY = this.conv1dAdapter == null ? conv.y
-          : this.convolve(tf.transpose(conv.convState, [0, 2, 1]), convWeight, convBias, training)
-            .slice([0, c.convKernel - 1, 0], [batch, 1, I]).reshape([batch, I]);
+        const convY = this.conv1d.adapter?.active
+          ? this.conv1d.forward(tf.transpose(conv.convState, [0, 2, 1]), training)
+            .slice([0, c.convKernel - 1, 0], [batch, 1, I]).reshape([batch, I])
+          : conv.y;
+        // 3. and 4. the selection and one state update
         const { dt, B, C } = this.selection(convY, training);
         const step = selectiveStateUpdate({
           state: cache.ssmStates[this.layerIdx], x: convY, dt, A: cache.negExpA(this.layerIdx, this.A_log.read()),
           B, C, D: this.D.read(),
-          z: gate.reshape([batch, I]), dtBias: this.dtProjBias.read(), dtSoftplus: true,
+          z: gate.reshape([batch, I]), dtBias: this.dtProj.bias!.read(), dtSoftplus: true,
         });
         cache.updateSsmState(this.layerIdx, step.state);
+        // 5. out_proj
         return this.outProj.forward(step.y, training).expandDims(1);
       }
 
+      // 2. causal conv + silu
       let convOut: tf.Tensor;
       if (cache) {
         // The conv window continues from the cached inputs (zeros before a prefill).
@@ -160,19 +148,22 @@ export class MambaMixer extends tf.layers.Layer {
         const window = tf.concat([past, x], 1);
         cache.updateConvState(this.layerIdx, tf.transpose(window.slice([0, seq, 0], [batch, K, I]), [0, 2, 1]));
         const withPast = window.slice([0, 1, 0], [batch, seq + K - 1, I]);
-        convOut = this.convolve(withPast, convWeight, convBias, training).slice([0, K - 1, 0], [batch, seq, I]);
+        convOut = this.conv1d.forward(withPast, training).slice([0, K - 1, 0], [batch, seq, I]);
       } else {
-        convOut = this.convolve(x, convWeight, convBias, training);
+        convOut = this.conv1d.forward(x, training);
       }
       if (mask) convOut = tf.mul(convOut, mask);
 
+      // 3. x_proj -> (dt, B, C), dt_proj
       const { dt, B, C } = this.selection(convOut, training);
+      // 4. the selective scan
       const { y, lastState } = selectiveScan({
         u: convOut, delta: dt, A: tf.neg(tf.exp(this.A_log.read())), B, C, D: this.D.read(), z: gate,
-        deltaBias: this.dtProjBias.read(), deltaSoftplus: true,
+        deltaBias: this.dtProj.bias!.read(), deltaSoftplus: true,
         initialState: cache?.isFilled ? cache.ssmStates[this.layerIdx] : undefined,
       });
       if (cache) cache.updateSsmState(this.layerIdx, lastState);
+      // 5. out_proj
       return this.outProj.forward(y, training);
     });
   }
@@ -182,15 +173,7 @@ export class MambaMixer extends tf.layers.Layer {
     const { timeStepRank: R, stateSize: N } = this.config;
     const params = this.xProj.forward(x, training);
     const [dtLow, B, C] = tf.split(params, [R, N, N], -1);
-    return { dt: this.dtProj.forward(dtLow, training), B, C };
-  }
-
-  /** Causal conv + silu over [batch, L, I]; an adapter's term joins before the silu, as in HF's act(conv1d(x)). */
-  private convolve(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | undefined, training: boolean): tf.Tensor {
-    const delta = this.conv1dAdapter?.delta(x, training);
-    if (delta == null) return causalConv1d(x, weight, bias, 'silu');
-    const pre = tf.add(causalConv1d(x, weight, bias, 'none'), delta);
-    return tf.mul(pre, tf.sigmoid(pre));
+    return { dt: this.dtProj.forward(dtLow, training, false), B, C };
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {

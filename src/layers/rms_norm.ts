@@ -2,13 +2,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { rmsNorm } from '../ops/rms_norm.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
+import type { MambaModule } from './module.js';
 
 export interface MambaRMSNormArgs extends LayerArgs {
   /** HF's layer_norm_epsilon; the module default is 1e-6, MambaConfig's 1e-5. */
   eps?: number;
 }
 
-export class MambaRMSNorm extends tf.layers.Layer {
+export class MambaRMSNorm extends tf.layers.Layer implements MambaModule {
   static className = 'MambaRMSNorm';
   readonly eps: number;
   weight!: LayerVariable;
@@ -25,6 +26,14 @@ export class MambaRMSNorm extends tf.layers.Layer {
     if (hidden == null) throw new Error('MambaRMSNorm: the last axis of the input must be known');
     this.weight = this.addWeight('weight', [hidden], 'float32', tf.initializers.ones());
     this.built = true;
+  }
+
+  children(): [string, MambaModule][] {
+    return [];
+  }
+
+  ownParameters(): [string, LayerVariable][] {
+    return [['weight', this.weight]];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {

@@ -11,8 +11,7 @@ import { applyLora, planLora } from './apply.js';
 import { resolveLoraConfig } from './config.js';
 import { LORA_WEIGHT_NAMES } from './lora_layer.js';
 import { fromPeftConfig, toPeftConfig } from './peft_config.js';
-import { hasLora, loraState } from './state.js';
-import type { LoraModel } from './targets.js';
+import { type LoraModel, loraState } from './state.js';
 
 const CONFIG_FILE = 'adapter_config.json';
 const WEIGHTS_FILE = 'adapter_model.safetensors';
@@ -61,18 +60,18 @@ export async function loadAdapter(model: LoraModel, source: string, options: Ope
   const tensors = parseSafetensors(await src.read(WEIGHTS_FILE)).tensors;
 
   const plan = planLora(model, resolveLoraConfig(loraOptions));
-  const expected = plan.flatMap(({ module }) => LORA_WEIGHT_NAMES[module.kind].map((n) => `${KEY_PREFIX}${module.path}.${n}`));
+  const expected = plan.flatMap(({ target }) => LORA_WEIGHT_NAMES[target.module.adapterKind].map((n) => `${KEY_PREFIX}${target.path}.${n}`));
   const missing = expected.filter((k) => !tensors.has(k));
   const unexpected = [...tensors.keys()].filter((k) => !expected.includes(k));
   if (missing.length > 0 || unexpected.length > 0) {
     throw new Error(`${WEIGHTS_FILE} at ${src.location} does not match ${what}: `
       + `missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
   }
-  if (hasLora(model)) {
+  if (model.lora != null) {
     const { layers, switches } = loraState(model, 'loadAdapter');
     if (switches.merged) throw new Error('loadAdapter: the adapters are merged into the base weights; call unmergeLora first');
-    const same = layers.length === plan.length && plan.every(({ module, settings }, i) =>
-      layers[i].path === module.path && layers[i].settings.r === settings.r && layers[i].settings.scaling === settings.scaling);
+    const same = layers.length === plan.length && plan.every(({ target, settings }, i) =>
+      layers[i].path === target.path && layers[i].settings.r === settings.r && layers[i].settings.scaling === settings.scaling);
     if (!same) throw new Error(`loadAdapter: the model already has LoRA adapters that differ from ${what}`);
   } else {
     applyLora(model, loraOptions);

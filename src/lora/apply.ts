@@ -4,18 +4,18 @@ import { LoraConv1d } from './lora_conv1d.js';
 import { LoraEmbedding } from './lora_embedding.js';
 import type { LoraLayer, LoraLayerSettings, LoraSwitches } from './lora_layer.js';
 import { LoraLinear } from './lora_linear.js';
-import { hasLora, setLoraState } from './state.js';
-import { type AdaptableModule, adaptableModules, type LoraModel, selectModules } from './targets.js';
+import type { LoraModel } from './state.js';
+import { adaptableModules, selectModules, type TargetModule } from './targets.js';
 
 export interface LoraPlanEntry {
-  module: AdaptableModule;
+  target: TargetModule;
   settings: LoraLayerSettings;
 }
 
 /** The modules the config selects, each with its rank, alpha and scaling. */
 export function planLora(model: LoraModel, config: LoraConfig): LoraPlanEntry[] {
-  return selectModules(adaptableModules(model), config.targetModules).map((module) => ({
-    module, settings: { ...moduleSettings(config, module.path), dropout: config.dropout },
+  return selectModules(adaptableModules(model), config.targetModules).map((target) => ({
+    target, settings: { ...moduleSettings(config, target.path), dropout: config.dropout },
   }));
 }
 
@@ -27,17 +27,17 @@ const LAYER_CLASSES = { linear: LoraLinear, conv1d: LoraConv1d, embedding: LoraE
  * metrics, since tfjs-layers fixes the list of weights fit trains at compile time.
  */
 export function applyLora(model: LoraModel, options: LoraOptions): void {
-  if (hasLora(model)) throw new Error('applyLora: this model already has LoRA adapters (one adapter per model)');
+  if (model.lora != null) throw new Error('applyLora: this model already has LoRA adapters (one adapter per model)');
   const config = resolveLoraConfig(options);
   const plan = planLora(model, config);
   // model.weights, not namedLayerVariables: packed weights of a quantized model are frozen too.
   for (const variable of model.weights) variable.trainable = false;
   const switches: LoraSwitches = { disabled: false, merged: false };
-  const layers: LoraLayer[] = plan.map(({ module, settings }) => {
-    const layer = new LAYER_CLASSES[module.kind](module, settings, config.initLoraWeights, switches);
-    module.attach(layer);
+  const layers: LoraLayer[] = plan.map(({ target, settings }) => {
+    const layer = new LAYER_CLASSES[target.module.adapterKind](target, settings, config.initLoraWeights, switches);
+    target.module.adapter = layer;
     return layer;
   });
-  setLoraState(model, { config, layers, switches, baseModelNameOrPath: null });
+  model.lora = { config, layers, switches, baseModelNameOrPath: null };
   if (model.optimizer != null) model.compile({ optimizer: model.optimizer, loss: model.loss, metrics: model.metrics });
 }

@@ -11,17 +11,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear } from '../ops/linear.js';
 import { kaimingUniform, LoraLayer, type LoraLayerSettings, type LoraSwitches } from './lora_layer.js';
-import type { AdaptableModule } from './targets.js';
+import type { TargetModule } from './targets.js';
 import type { LoraConfig } from './config.js';
 
 export class LoraConv1d extends LoraLayer {
-  constructor(module: AdaptableModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
-    const [channels, , kernel] = module.base.shape as number[];
+  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
+    const [channels, , kernel] = target.module.baseShape;
     const { r } = settings;
     // As nn.Conv1d's default init: fan_in = in_channels * kernel for A, r for B.
     const a = init === 'gaussian' ? tf.initializers.randomNormal({ mean: 0, stddev: 1 / r }) : kaimingUniform(channels * kernel);
     const b = init === false ? kaimingUniform(r) : tf.initializers.zeros();
-    super(module, settings, [
+    super(target, settings, [
       { shape: [r, channels, kernel], initializer: a },
       { shape: [channels, r, 1], initializer: b },
     ], switches);

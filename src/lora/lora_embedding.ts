@@ -5,16 +5,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear } from '../ops/linear.js';
 import { LoraLayer, type LoraLayerSettings, type LoraSwitches } from './lora_layer.js';
-import type { AdaptableModule } from './targets.js';
+import type { TargetModule } from './targets.js';
 import type { LoraConfig } from './config.js';
 
 export class LoraEmbedding extends LoraLayer {
-  constructor(module: AdaptableModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
-    const [vocab, hidden] = module.base.shape as number[];
+  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
+    const [vocab, hidden] = target.module.baseShape;
     const { r } = settings;
     // PEFT: A zero and B standard normal (LoRA's reference code); init false keeps both standard normal.
     const normal = tf.initializers.randomNormal({ mean: 0, stddev: 1 });
-    super(module, settings, [
+    super(target, settings, [
       { shape: [r, vocab], initializer: init === false ? normal : tf.initializers.zeros() },
       { shape: [hidden, r], initializer: normal },
     ], switches);

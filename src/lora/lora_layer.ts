@@ -4,8 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerVariable } from '../layers/layer_args.js';
-import type { Adapter } from '../layers/projection.js';
-import type { AdaptableModule, ModuleKind } from './targets.js';
+import type { Adapter, AdapterKind } from '../layers/adapter.js';
+import type { TargetModule } from './targets.js';
 
 /** Shared by every layer of one model: disableAdapters and mergeLora switch them all at once. */
 export interface LoraSwitches {
@@ -21,7 +21,7 @@ export interface LoraLayerSettings {
 }
 
 /** PEFT's names of A and B, relative to the module path, in adapter_model.safetensors. */
-export const LORA_WEIGHT_NAMES: Record<ModuleKind, readonly [string, string]> = {
+export const LORA_WEIGHT_NAMES: Record<AdapterKind, readonly [string, string]> = {
   linear: ['lora_A.weight', 'lora_B.weight'],
   conv1d: ['lora_A.weight', 'lora_B.weight'],
   embedding: ['lora_embedding_A', 'lora_embedding_B'],
@@ -48,27 +48,31 @@ export abstract class LoraLayer implements Adapter {
   readonly weightNames: readonly [string, string];
 
   constructor(
-    readonly module: AdaptableModule,
+    readonly target: TargetModule,
     readonly settings: LoraLayerSettings,
     [specA, specB]: [LoraWeightSpec, LoraWeightSpec],
     private readonly switches: LoraSwitches,
   ) {
-    this.weightNames = LORA_WEIGHT_NAMES[module.kind];
+    this.weightNames = LORA_WEIGHT_NAMES[target.module.adapterKind];
     // The weights join the adapted layer, so its trainableWeights (and fit, and dispose) include them;
     // named by their PEFT path, so tf.Variable names (grads, optimizer state) say which weight they are.
-    const owner = module.owner as unknown as AddWeight;
+    const owner = target.module.owner as unknown as AddWeight;
     const add = (spec: LoraWeightSpec, name: string) =>
-      owner.addWeight(`${module.path}.${name}`, spec.shape, 'float32', spec.initializer, undefined, true);
+      owner.addWeight(`${target.path}.${name}`, spec.shape, 'float32', spec.initializer, undefined, true);
     this.loraA = add(specA, this.weightNames[0]);
     this.loraB = add(specB, this.weightNames[1]);
   }
 
   get path(): string {
-    return this.module.path;
+    return this.target.path;
+  }
+
+  get active(): boolean {
+    return !this.switches.disabled && !this.switches.merged;
   }
 
   delta(x: tf.Tensor, training: boolean): tf.Tensor | null {
-    if (this.switches.disabled || this.switches.merged) return null;
+    if (!this.active) return null;
     return tf.tidy(() => tf.mul(this.update(x, training), this.settings.scaling));
   }
 

@@ -2,17 +2,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear } from '../ops/linear.js';
 import { kaimingUniform, LoraLayer, type LoraLayerSettings, type LoraSwitches } from './lora_layer.js';
-import type { AdaptableModule } from './targets.js';
+import type { TargetModule } from './targets.js';
 import type { LoraConfig } from './config.js';
 
 export class LoraLinear extends LoraLayer {
-  constructor(module: AdaptableModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
-    const [outFeatures, inFeatures] = module.base.shape as number[];
+  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
+    const [outFeatures, inFeatures] = target.module.baseShape;
     const { r } = settings;
     // PEFT: A as nn.Linear's default (or normal(1/r) for 'gaussian'), B zero; init false leaves B as nn.Linear's default.
     const a = init === 'gaussian' ? tf.initializers.randomNormal({ mean: 0, stddev: 1 / r }) : kaimingUniform(inFeatures);
     const b = init === false ? kaimingUniform(r) : tf.initializers.zeros();
-    super(module, settings, [
+    super(target, settings, [
       { shape: [r, inFeatures], initializer: a },
       { shape: [outFeatures, r], initializer: b },
     ], switches);

@@ -1,10 +1,7 @@
 /** mergeLora / unmergeLora fold the adapters into the base weights and out again; disableAdapters runs the base model. */
 import * as tf from '@tensorflow/tfjs';
-import { MambaForCausalLM } from '../model/causal_lm.js';
-import { quantizationOf } from '../quantization/quantize.js';
 import type { LoraLayer } from './lora_layer.js';
-import { loraState } from './state.js';
-import type { LoraModel } from './targets.js';
+import { type LoraModel, loraState } from './state.js';
 
 /**
  * W += delta for every adapter; the model then runs on the base weights alone. With a tied LM head,
@@ -13,13 +10,12 @@ import type { LoraModel } from './targets.js';
 export function mergeLora(model: LoraModel): void {
   const state = loraState(model, 'mergeLora');
   if (state.switches.merged) throw new Error('mergeLora: the adapters are already merged');
-  if (quantizationOf(model) != null) {
+  if (state.layers.some((l) => l.target.module.baseVariable == null)) {
     throw new Error('mergeLora: the base weights are quantized (packed codes); adapters cannot be folded into them. '
       + 'Merge into the float model, then quantize');
   }
   foldIn(state.layers, 'mergeLora', 1);
-  if (model instanceof MambaForCausalLM && model.config.tieWordEmbeddings
-    && state.layers.some((l) => l.module.kind === 'embedding')) {
+  if (model.lmHead?.tieWordEmbeddings && state.layers.some((l) => l.target.module.adapterKind === 'embedding')) {
     console.warn('mergeLora: the LM head is tied to the embeddings, so merging the embeddings adapter changes the head too');
   }
   state.switches.merged = true;
@@ -42,8 +38,8 @@ function foldIn(layers: LoraLayer[], caller: string, sign: 1 | -1): void {
         + 'and the depthwise base conv cannot hold that (PEFT does not merge grouped convs either)');
     }
     // Every new value first, so a base that cannot be read (a quantized one) leaves all unchanged.
-    const updated = layers.map((layer, i) => tf.add(layer.module.base.read(), tf.mul(deltas[i]!, sign)));
-    layers.forEach((layer, i) => layer.module.base.write(updated[i]));
+    const updated = layers.map((layer, i) => tf.add(layer.target.module.baseVariable!.read(), tf.mul(deltas[i]!, sign)));
+    layers.forEach((layer, i) => layer.target.module.baseVariable!.write(updated[i]));
   });
 }
 

@@ -1,7 +1,8 @@
-/** The LoRA adapters applied to a model, kept beside it (one adapter per model). */
+/** The LoRA adapters applied to a model, kept on the model itself (`model.lora`; one adapter per model). */
+import type * as tf from '@tensorflow/tfjs';
+import type { MambaModule } from '../layers/module.js';
 import type { LoraConfig } from './config.js';
 import type { LoraLayer, LoraSwitches } from './lora_layer.js';
-import type { LoraModel } from './targets.js';
 
 export interface LoraState {
   config: LoraConfig;
@@ -11,18 +12,21 @@ export interface LoraState {
   baseModelNameOrPath: string | null;
 }
 
-const states = new WeakMap<LoraModel, LoraState>();
-
-export function hasLora(model: LoraModel): boolean {
-  return states.has(model);
-}
-
-export function setLoraState(model: LoraModel, state: LoraState): void {
-  states.set(model, state);
+/** What LoRA needs of a model: its module tree, its slot for the state, and tfjs-layers' compile. */
+export interface LoraModel extends MambaModule {
+  lora: LoraState | null;
+  readonly weights: tf.LayerVariable[];
+  readonly optimizer: tf.Optimizer;
+  readonly loss: tf.LayersModel['loss'];
+  readonly metrics: tf.LayersModel['metrics'];
+  compile(args: tf.ModelCompileArgs): void;
+  getClassName(): string;
+  /** A causal LM's head: merging a tied table's adapter changes it too. */
+  readonly lmHead?: { readonly tieWordEmbeddings: boolean };
 }
 
 export function loraState(model: LoraModel, caller: string): LoraState {
-  const state = states.get(model);
+  const state = model.lora;
   if (state == null) throw new Error(`${caller}: this model has no LoRA adapters; call applyLora or loadAdapter first`);
   return state;
 }

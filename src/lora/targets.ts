@@ -2,52 +2,23 @@
  * The modules LoRA can adapt, under the paths PEFT gives them in the HF model
  * (`backbone.layers.0.mixer.in_proj`, `backbone.embeddings`), and PEFT's rules for picking them.
  */
-import type * as tf from '@tensorflow/tfjs';
-import type { LayerVariable } from '../layers/layer_args.js';
-import type { Adapter } from '../layers/projection.js';
-import { MambaForCausalLM } from '../model/causal_lm.js';
-import type { MambaModel } from '../model/mamba_model.js';
+import { type AdaptableModule, isAdaptable } from '../layers/adapter.js';
+import { namedModules } from '../layers/module.js';
+import type { LoraModel } from './state.js';
 
-export type LoraModel = MambaForCausalLM | MambaModel;
-export type ModuleKind = 'linear' | 'conv1d' | 'embedding';
+export type { LoraModel } from './state.js';
 
 export const TARGET_NAMES = ['in_proj', 'x_proj', 'dt_proj', 'out_proj', 'conv1d', 'embeddings'] as const;
 
-export interface AdaptableModule {
+/** A module LoRA can adapt and its path relative to the model, as PEFT names it. */
+export interface TargetModule {
   path: string;
-  kind: ModuleKind;
-  /** The frozen weight in PyTorch's layout. */
-  base: LayerVariable;
-  /** The layer that holds the adapter's weights, so model.trainableWeights (and fit) see them. */
-  owner: tf.layers.Layer;
-  attach(adapter: Adapter): void;
+  module: AdaptableModule;
 }
 
-export function adaptableModules(model: LoraModel): AdaptableModule[] {
-  // HF's MambaForCausalLM nests the backbone under `backbone`; its MambaModel is the backbone itself.
-  const [backbone, prefix] = model instanceof MambaForCausalLM ? [model.backbone, 'backbone.'] : [model, ''];
-  const embeddings = backbone.embeddings;
-  const modules: AdaptableModule[] = [{
-    path: `${prefix}embeddings`, kind: 'embedding', base: embeddings.weight, owner: embeddings,
-    attach: (a) => { embeddings.adapter = a; },
-  }];
-  backbone.blocks.forEach((block, i) => {
-    const mixer = block.mixer;
-    const at = `${prefix}layers.${i}.mixer`;
-    for (const [name, projection] of [
-      ['in_proj', mixer.inProj], ['x_proj', mixer.xProj], ['dt_proj', mixer.dtProj], ['out_proj', mixer.outProj],
-    ] as const) {
-      modules.push({
-        path: `${at}.${name}`, kind: 'linear', base: projection.weight, owner: mixer,
-        attach: (a) => { projection.adapter = a; },
-      });
-    }
-    modules.push({
-      path: `${at}.conv1d`, kind: 'conv1d', base: mixer.conv1dWeight, owner: mixer,
-      attach: (a) => { mixer.conv1dAdapter = a; },
-    });
-  });
-  return modules;
+export function adaptableModules(model: LoraModel): TargetModule[] {
+  return [...namedModules(model)].filter(([, m]) => isAdaptable(m))
+    .map(([path, module]) => ({ path, module: module as AdaptableModule }));
 }
 
 const REGEX_CHARS = /[\\^$*+?()[\]{}|]/;
@@ -69,7 +40,7 @@ function fullMatch(pattern: string, path: string): boolean {
 }
 
 /** The modules `targets` selects; an entry that selects nothing is an error that lists what can be. */
-export function selectModules(modules: AdaptableModule[], targets: string[] | string): AdaptableModule[] {
+export function selectModules(modules: TargetModule[], targets: string[] | string): TargetModule[] {
   const entries = typeof targets === 'string' ? [targets] : targets;
   const matches = (path: string, entry: string) =>
     typeof targets === 'string' ? fullMatch(entry, path) : matchesEntry(path, entry);

@@ -23,8 +23,8 @@ export class MambaCache {
   private disposed = false;
   /** A = -exp(A_log) per layer for decode steps, with the A_log data it came from. */
   private readonly negExpAs = new Map<number, { source: object; A: tf.Tensor }>();
-  /** Resources that live as long as this cache (the WebGPU decoder's buffers). */
-  private readonly disposers: (() => void)[] = [];
+  /** The fused decoder working on this cache (webgpu), with its bind groups and buffers; disposed with it. */
+  fusedDecoder: { dispose(): void } | null = null;
 
   constructor(shape: MambaCacheShape) {
     this.shape = { ...shape };
@@ -77,15 +77,10 @@ export class MambaCache {
     return A;
   }
 
-  /** Runs `fn` when the cache is disposed. */
-  onDispose(fn: () => void): void {
-    this.checkAlive();
-    this.disposers.push(fn);
-  }
-
   dispose(): void {
     if (this.disposed) return;
-    for (const fn of this.disposers.splice(0)) fn();
+    this.fusedDecoder?.dispose();
+    this.fusedDecoder = null;
     tf.dispose([...this.convStates, ...this.ssmStates, ...[...this.negExpAs.values()].map((c) => c.A)]);
     this.disposed = true;
   }

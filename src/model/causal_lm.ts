@@ -5,15 +5,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
-import type { MambaCache } from './cache.js';
 import { generate, stream } from '../generation/generate.js';
 import type { GenerationOptions } from '../generation/generation_config.js';
 import { MambaLMHead } from '../layers/lm_head.js';
 import type { LayerVariable } from '../layers/layer_args.js';
-import { checkInputIds } from './inputs.js';
+import { type MambaModule, namedParameters } from '../layers/module.js';
+import type { LoraState } from '../lora/state.js';
+import type { QuantizationSettings } from '../quantization/quantize.js';
+import type { MambaCache } from './cache.js';
+import { webgpuDecoderFor } from './webgpu_decoder.js';
+import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
-import { quantizationOf } from '../quantization/quantize.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
@@ -34,13 +37,19 @@ export interface CausalLMOutput {
   loss?: tf.Scalar;
 }
 
-export class MambaForCausalLM extends tf.LayersModel {
+export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   static override className = 'MambaForCausalLM';
   readonly config: MambaConfig;
   readonly backbone: MambaModel;
   readonly lmHead: MambaLMHead;
   /** The checkpoint's generation_config.json, when it had one. */
   generationConfig: Record<string, unknown> = {};
+  /** The LoRA adapters applied to this model (src/lora), or null. */
+  lora: LoraState | null = null;
+  /** How this model was quantized (src/quantization), or null for float weights. */
+  quantization: QuantizationSettings | null = null;
+  /** Its keys in checkpoints are HF's state-dict names as they are. */
+  readonly stateDictPrefix = '';
 
   constructor(args: MambaForCausalLMArgs) {
     const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
@@ -48,7 +57,7 @@ export class MambaForCausalLM extends tf.LayersModel {
     const lmHead = new MambaLMHead({
       vocabSize: config.vocabSize, tieWordEmbeddings: config.tieWordEmbeddings, name: 'lm_head',
     });
-    if (config.tieWordEmbeddings) lmHead.tie(backbone.embeddingWeight);
+    if (config.tieWordEmbeddings) lmHead.tie(backbone.embeddings);
     const inputIds = tf.input({ shape: [null], dtype: 'int32', name: 'input_ids' });
     const logits = lmHead.apply(backbone.apply(inputIds)) as tf.SymbolicTensor;
     super({ inputs: inputIds, outputs: logits, name: args.name ?? 'mamba_for_causal_lm' });
@@ -72,16 +81,22 @@ export class MambaForCausalLM extends tf.LayersModel {
     return this;
   }
 
+  children(): [string, MambaModule][] {
+    return [['backbone', this.backbone], ['lm_head', this.lmHead]];
+  }
+
+  ownParameters(): [string, LayerVariable][] {
+    return [];
+  }
+
   /** Every weight under its name in HF's state dict; the tied head has none of its own, as in HF's file. */
   namedLayerVariables(): Map<string, LayerVariable> {
-    const named = this.backbone.namedLayerVariables();
-    if (!this.config.tieWordEmbeddings) named.set('lm_head.weight', this.lmHead.weight);
-    return named;
+    return namedParameters(this);
   }
 
   /** `Map<HF name, tf.Variable>` */
   namedWeights(): Map<string, tf.Variable> {
-    const quantized = quantizationOf(this);
+    const quantized = this.quantization;
     if (quantized != null) {
       throw new Error(`the model is quantized to int${quantized.bits}; its float weights were replaced `
         + 'by packed codes (they are in model.weights, and savePretrained writes them)');
@@ -103,6 +118,41 @@ export class MambaForCausalLM extends tf.LayersModel {
     if (out.cache) result.cache = out.cache;
     if (loss) result.loss = loss;
     return result;
+  }
+
+  /** A cache for `batchSize` rows, as generation fills it. */
+  createCache(batchSize: number): MambaCache {
+    return this.backbone.createCache(batchSize);
+  }
+
+  /** ids [batch, seq] through the model into `cache`: the last position's logits [batch, vocab] (the head runs on it alone). */
+  lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask }: { cache: MambaCache; attentionMask?: tf.Tensor2D }): tf.Tensor2D {
+    const hidden = this.backbone.forward(inputIds, { attentionMask, cache }).lastHiddenState;
+    try {
+      return tf.tidy(() => {
+        const [batch, seq, size] = hidden.shape;
+        const last = hidden.slice([0, seq - 1, 0], [batch, 1, size]);
+        return (this.lmHead.call(last) as tf.Tensor).reshape([batch, -1]) as tf.Tensor2D;
+      });
+    } finally {
+      hidden.dispose();
+    }
+  }
+
+  /**
+   * One id per row through the filled cache: the next logits [batch, vocab]. On webgpu one fused
+   * submission per token where every module can be bound (src/model/webgpu_decoder.ts), unless
+   * `fused` is false; op by op otherwise.
+   */
+  decodeStep(ids: readonly number[], cache: MambaCache, { fused = true }: { fused?: boolean } = {}): tf.Tensor2D {
+    const decoder = fused ? webgpuDecoderFor(this, cache) : null;
+    if (decoder) return decoder.step(ids);
+    const input = tf.tensor2d([...ids], [ids.length, 1], 'int32');
+    try {
+      return this.lastLogits(input, { cache });
+    } finally {
+      input.dispose();
+    }
   }
 
   /** Prompt + new tokens per row, as HF's generate (src/generation/generate.ts). */

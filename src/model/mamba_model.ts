@@ -5,12 +5,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
-import { MambaCache } from './cache.js';
 import { MambaBlock } from '../layers/block.js';
 import { MambaEmbedding } from '../layers/embedding.js';
 import type { LayerVariable } from '../layers/layer_args.js';
+import { type MambaModule, namedParameters } from '../layers/module.js';
 import { MambaRMSNorm } from '../layers/rms_norm.js';
-import { checkAttentionMask, checkInputIds, idsAreOnHost, idsOutOfRangeToNaN } from './inputs.js';
+import type { LoraState } from '../lora/state.js';
+import type { QuantizationSettings } from '../quantization/quantize.js';
+import { MambaCache } from './cache.js';
+import { checkAttentionMask, checkInputIds, idsAreOnHost, idsOutOfRangeToNaN } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 
@@ -36,7 +39,7 @@ export interface BackboneOutput {
   cache?: MambaCache;
 }
 
-export class MambaModel extends tf.LayersModel {
+export class MambaModel extends tf.LayersModel implements MambaModule {
   static override className = 'MambaModel';
   readonly config: MambaConfig;
   readonly embeddings: MambaEmbedding;
@@ -67,6 +70,15 @@ export class MambaModel extends tf.LayersModel {
 
   /** The checkpoint's generation_config.json, when it had one. */
   generationConfig: Record<string, unknown> = {};
+  /** The LoRA adapters applied to this model (src/lora), or null. */
+  lora: LoraState | null = null;
+  /** How this model was quantized (src/quantization), or null for float weights. */
+  quantization: QuantizationSettings | null = null;
+  /**
+   * Where this model sits in the checkpoints it loads and saves: HF's MambaForCausalLM files, whose
+   * keys start `backbone.`. PEFT's paths (LoRA) are relative to the model itself.
+   */
+  readonly stateDictPrefix = 'backbone';
 
   /**
    * Loads the backbone of a Hugging Face checkpoint (a local folder, an http(s) base URL or a Hub id);
@@ -80,19 +92,17 @@ export class MambaModel extends tf.LayersModel {
     await savePretrained(this, dir);
   }
 
-  /** The embedding table [vocab, hidden]. */
-  get embeddingWeight(): LayerVariable {
-    return this.embeddings.weight;
+  children(): [string, MambaModule][] {
+    return [['embeddings', this.embeddings], ...this.blocks.map((b, i) => [`layers.${i}`, b] as [string, MambaModule]), ['norm_f', this.normF]];
+  }
+
+  ownParameters(): [string, LayerVariable][] {
+    return [];
   }
 
   /** Every weight under its name in HF's state dict (`backbone.layers.3.mixer.in_proj.weight`). */
   namedLayerVariables(): Map<string, LayerVariable> {
-    const named = new Map<string, LayerVariable>([['backbone.embeddings.weight', this.embeddingWeight]]);
-    this.blocks.forEach((block, i) => {
-      for (const [name, v] of block.namedWeights()) named.set(`backbone.layers.${i}.${name}`, v);
-    });
-    named.set('backbone.norm_f.weight', this.normF.weight);
-    return named;
+    return namedParameters(this, this.stateDictPrefix);
   }
 
   /** A cache sized for this model and a batch. */

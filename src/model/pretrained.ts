@@ -6,7 +6,7 @@ import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaConfig } from '../config.js';
 import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
 import type { QuantizableModel } from '../quantization/modules.js';
-import { quantizationOf, quantize } from '../quantization/quantize.js';
+import { quantize } from '../quantization/quantize.js';
 
 export type PretrainedDtype = 'float32' | 'int8' | 'int4';
 
@@ -93,7 +93,7 @@ export function assignWeights(model: PretrainedModel, weights: Map<string, tf.Te
  */
 export async function savePretrained(model: PretrainedModel & QuantizableModel, dir: string): Promise<void> {
   const generationConfig = Object.keys(model.generationConfig).length > 0 ? model.generationConfig : undefined;
-  if (quantizationOf(model) != null) {
+  if (model.quantization != null) {
     await saveQuantizedCheckpoint(model, dir, generationConfig);
     return;
   }

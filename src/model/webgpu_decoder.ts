@@ -5,8 +5,9 @@
  * state step with dt_proj, out_proj) over bind groups made once, recorded in one compute pass with
  * the LM head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
- * replaces them (a longer prompt continuing the cache) is picked up at the next step. int8/int4
- * weights (src/quantization) are read packed, decoded in the kernels.
+ * replaces them (a longer prompt continuing the cache) is picked up at the next step. Each weight is
+ * read as its module's `binding()` says (float32, or int8/int4 codes decoded in the kernels); a module
+ * that cannot be bound (an adapter that is on) keeps the step on the op-by-op path, with the reason.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -16,14 +17,10 @@ import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/deco
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
-import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaMixer } from '../layers/mixer.js';
-import { Projection } from '../layers/projection.js';
-import type { MambaForCausalLM } from './causal_lm.js';
-import { quantizedWeightOf } from '../quantization/modules.js';
-import { QuantizedProjection } from '../quantization/quantized_projection.js';
-import type { QuantizedWeight } from '../quantization/quantized_weight.js';
+import type { WeightBinding } from '../weights/linear_weight.js';
 import type { MambaCache } from './cache.js';
+import type { MambaForCausalLM } from './causal_lm.js';
 
 /** A weight matrix as the kernels read it: its tensors in binding order, and how they are laid out. */
 interface Matrix {
@@ -31,40 +28,29 @@ interface Matrix {
   source: WeightSource;
 }
 
-function floatMatrix(weight: LayerVariable): Matrix {
-  return { tensors: [weight.read()], source: null };
+/** The matrix a binding gives the kernels; null where the module cannot be bound. */
+function matrixOf(binding: WeightBinding): Matrix | null {
+  if (binding.kind === 'unfusable') return null;
+  return { tensors: binding.tensors, source: binding.kind === 'packed' ? binding.layout : null };
 }
 
-function packedMatrix(q: QuantizedWeight): Matrix {
-  const { packed, scales, zeros, layout, inFeatures } = q;
-  return {
-    tensors: [packed.read(), scales.read(), ...(zeros == null ? [] : [zeros.read()])],
-    source: { bits: layout.bits, groupSize: layout.groupSize, inFeatures, hasZeros: zeros != null },
-  };
-}
-
-/** A projection's matrix, or null where an adapter (LoRA) or another override is in the way. */
-function projectionMatrix(p: Projection): Matrix | null {
-  if (p.adapter != null) return null;
-  if (p instanceof QuantizedProjection) return packedMatrix(p.quantized);
-  return Object.getPrototypeOf(p) === Projection.prototype ? floatMatrix(p.weight) : null;
-}
-
-/** The embedding table's matrix (the tied head's too), or null for an adapter or an unknown lookup. */
-function embeddingMatrix(model: MambaForCausalLM): Matrix | null {
-  const { embeddings } = model.backbone;
-  if (embeddings.adapter != null) return null;
-  if (embeddings.lookup == null) return floatMatrix(embeddings.weight);
-  const q = quantizedWeightOf(embeddings.weight);
-  return q == null ? null : packedMatrix(q);
-}
-
-function headMatrix(model: MambaForCausalLM): Matrix | null {
-  const head = model.lmHead;
-  if (head.tieWordEmbeddings) return embeddingMatrix(model);
-  if (head.matmul == null) return floatMatrix(head.weight);
-  const q = quantizedWeightOf(head.weight);
-  return q == null ? null : packedMatrix(q);
+/** What every module the decoder reads can bind, by path. */
+function bindings(model: MambaForCausalLM): { path: string; binding: WeightBinding }[] {
+  const { backbone, lmHead } = model;
+  const list = [
+    { path: 'backbone.embeddings', binding: backbone.embeddings.binding() },
+    { path: 'lm_head', binding: lmHead.binding() },
+  ];
+  backbone.blocks.forEach((block, i) => {
+    const m = block.mixer;
+    for (const [name, p] of [['in_proj', m.inProj], ['x_proj', m.xProj], ['dt_proj', m.dtProj], ['out_proj', m.outProj]] as const) {
+      list.push({ path: `backbone.layers.${i}.mixer.${name}`, binding: p.binding() });
+    }
+    if (m.conv1d.adapter?.active) {
+      list.push({ path: `backbone.layers.${i}.mixer.conv1d`, binding: { kind: 'unfusable', reason: 'it carries a LoRA adapter that is not merged' } });
+    }
+  });
+  return list;
 }
 
 /** One dispatch of the token's pass. */
@@ -75,23 +61,19 @@ interface Dispatch {
   bindGroup: GPUBindGroup;
 }
 
-const decoders = new WeakMap<MambaCache, WebGPUDecoder>();
-
 /**
- * The decoder for `cache`, made on first use and disposed with the cache; null where the fused
- * path does not apply (another backend, adapters (LoRA), a batch over 64): the caller
- * takes the op-by-op path, which handles all of those.
+ * The decoder for `cache`, made on first use and kept on the cache (disposed with it); null where
+ * the fused path does not apply (another backend, an adapter that is on, a batch over 64): the
+ * caller takes the op-by-op path, which handles all of those.
  */
 export function webgpuDecoderFor(model: MambaForCausalLM, cache: MambaCache): WebGPUDecoder | null {
   // Asked at every step: an adapter applied between steps changes no weight the decoder would notice.
-  if (tf.getBackend() !== 'webgpu' || !WebGPUDecoder.supports(model, cache)) return null;
-  let decoder = decoders.get(cache);
+  if (tf.getBackend() !== 'webgpu' || WebGPUDecoder.unfusable(model, cache) != null) return null;
+  let decoder = cache.fusedDecoder instanceof WebGPUDecoder ? cache.fusedDecoder : null;
   if (decoder == null || decoder.model !== model) {
-    decoder?.dispose();
+    cache.fusedDecoder?.dispose();
     decoder = new WebGPUDecoder(model, cache);
-    decoders.set(cache, decoder);
-    const made = decoder;
-    cache.onDispose(() => made.dispose());
+    cache.fusedDecoder = decoder;
   }
   return decoder;
 }
@@ -110,11 +92,17 @@ export class WebGPUDecoder {
   private boundTo: tf.DataId[] = [];
   private disposed = false;
 
+  /** Why the fused path cannot decode this model with this cache, or null where it can. */
+  static unfusable(model: MambaForCausalLM, cache: MambaCache): string | null {
+    if (cache.batchSize > MATVEC_MAX_BATCH) return `the batch (${cache.batchSize}) is over ${MATVEC_MAX_BATCH}`;
+    for (const { path, binding } of bindings(model)) {
+      if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
+    }
+    return null;
+  }
+
   static supports(model: MambaForCausalLM, cache: MambaCache): boolean {
-    const mixers = model.backbone.blocks.map((b) => b.mixer);
-    return cache.batchSize <= MATVEC_MAX_BATCH && embeddingMatrix(model) != null && headMatrix(model) != null
-      && mixers.every((m) => m.conv1dAdapter == null
-        && [m.inProj, m.xProj, m.dtProj, m.outProj].every((p) => projectionMatrix(p) != null));
+    return WebGPUDecoder.unfusable(model, cache) == null;
   }
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
@@ -236,19 +224,10 @@ export class WebGPUDecoder {
     }
   }
 
-  /** Everything the dispatches read or write, in a fixed order. */
+  /** Everything the dispatches read or write, in a fixed order: every parameter of the model tree and the states. */
   private boundTensors(): tf.Tensor[] {
-    const { blocks, normF } = this.model.backbone;
-    const tensors: tf.Tensor[] = [...embeddingMatrix(this.model)!.tensors, ...headMatrix(this.model)!.tensors, normF.weight.read()];
-    blocks.forEach((block, i) => {
-      const m: MambaMixer = block.mixer;
-      tensors.push(block.norm.weight.read(), this.cache.convStates[i], this.cache.ssmStates[i]);
-      for (const p of [m.inProj, m.xProj, m.dtProj, m.outProj]) tensors.push(...projectionMatrix(p)!.tensors);
-      for (const w of [m.inProjBias, m.conv1dWeight, m.conv1dBias, m.dtProjBias, m.A_log, m.D, m.outProjBias]) {
-        if (w != null) tensors.push(w.read());
-      }
-    });
-    return tensors;
+    return [...[...this.model.namedLayerVariables().values()].map((v) => v.read()),
+      ...this.cache.convStates, ...this.cache.ssmStates];
   }
 
   private rebindIfChanged(): void {
@@ -269,16 +248,16 @@ export class WebGPUDecoder {
     const norm = (source: { embed: WeightSource } | 'add') =>
       rmsNormStepKernel(device, { batch: B, hidden: H, eps: c.layerNormEpsilon, source });
     /** y = x W^T (+ bias) with x rows `xRowStride` apart. */
-    const project = (name: string, p: Projection, x: GPUBuffer, xRowStride: number, y: GPUBuffer): Dispatch => {
-      const matrix = projectionMatrix(p)!;
-      const [outFeatures, inFeatures] = p.weight.shape as number[];
+    const project = (name: string, p: MambaMixer['inProj'], x: GPUBuffer, xRowStride: number, y: GPUBuffer): Dispatch => {
+      const matrix = matrixOf(p.binding())!;
+      const [outFeatures, inFeatures] = p.weight.shape;
       const bias = p.bias?.read();
       const kernel = matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source });
       return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y]);
     };
 
-    const embedding = embeddingMatrix(this.model)!;
-    const headWeight = headMatrix(this.model)!;
+    const embedding = matrixOf(this.model.backbone.embeddings.binding())!;
+    const headWeight = matrixOf(this.model.lmHead.binding())!;
     this.head = {
       kernel: matvecKernel(device, {
         batch: B, inFeatures: H, outFeatures: c.vocabSize, xRowStride: H, hasBias: false, weight: headWeight.source,
@@ -294,17 +273,18 @@ export class WebGPUDecoder {
         ? dispatch('norm', norm({ embed: embedding.source }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed])
         : dispatch('norm', norm('add'), [s.delta, gamma, s.h, s.normed]));
       dispatches.push(project('in_proj', m.inProj, s.normed, H, s.xz));
-      const convBias = m.conv1dBias?.read();
+      const convBias = m.conv1d.bias?.read();
       dispatches.push(dispatch('conv',
         convStepKernel(device, { batch: B, dInner: DI, convKernel: c.convKernel, hasBias: convBias != null }),
-        [s.xz, buf(m.conv1dWeight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
+        [s.xz, buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
       dispatches.push(project('x_proj', m.xProj, s.xz, 2 * DI, s.xBC));
       // A float dt_proj is fused into the state step; a packed one runs as its own matvec first.
-      const dtGiven = projectionMatrix(m.dtProj)!.source != null;
+      const dtMatrix = matrixOf(m.dtProj.binding())!;
+      const dtGiven = dtMatrix.source != null;
       if (dtGiven) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt));
       dispatches.push(dispatch('ssm',
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtGiven }),
-        [s.xBC, s.xz, dtGiven ? s.dt : buf(m.dtProjWeight.read()), buf(m.dtProjBias.read()), buf(m.A_log.read()),
+        [s.xBC, s.xz, dtGiven ? s.dt : buf(dtMatrix.tensors[0]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
           buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
       dispatches.push(project('out_proj', m.outProj, s.y, DI, s.delta));
     });

@@ -8,20 +8,18 @@
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { writeModelFolder } from '../io/checkpoint.js';
-import { parseSafetensors, type SafeTensorInfo, type SafetensorsEntry } from '../io/safetensors.js';
+import { parseSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
 import { tensorEntry } from '../io/tensor_entry.js';
 import { type CheckpointSource, parseJSON, readOptional } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
-import { groupsPerRow, wordsPerRow } from './format.js';
-import { type QuantizableModel, installQuantized, quantizableModules, quantizedWeightOf } from './modules.js';
-import {
-  type QuantizationSettings, markQuantized, moduleLayout, quantizationOf, resolveQuantizeOptions,
-} from './quantize.js';
+import { type QuantizableModel, installQuantized, quantizableModules } from './modules.js';
+import { type QuantizationSettings, moduleLayout, resolveQuantizeOptions } from './quantize.js';
 
 export const QUANT_METHOD = 'mamba-tfjs';
 const CONFIG_KEY = 'quantization_config';
 const WEIGHTS_FILE = 'model.safetensors';
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
+const INT_DTYPES = new Set(['I32']);
 
 /** The settings config.json records, or null when it has no quantization_config. */
 export function readQuantizationConfig(json: unknown, where: string): QuantizationSettings | null {
@@ -58,32 +56,30 @@ function quantizationConfigJSON(s: QuantizationSettings): Record<string, unknown
 
 /** config.json (with quantization_config) + model.safetensors (+ generation_config.json) of a quantized model. */
 export async function saveQuantizedCheckpoint(
-  model: QuantizableModel, dir: string, generationConfig?: Record<string, unknown>,
+  model: QuantizableModel & NamedModel, dir: string, generationConfig?: Record<string, unknown>,
 ): Promise<void> {
-  const settings = quantizationOf(model);
+  const settings = model.quantization;
   if (settings == null) throw new Error('saveQuantizedCheckpoint: the model is not quantized');
+  // The module tree names packed weights as this format stores them (`<path>.weight`, `_scale`, `_zero`).
   const entries = new Map<string, SafetensorsEntry>();
-  const add = async (name: string, v: LayerVariable) => entries.set(name, await tensorEntry(v.read()));
-  for (const [name, variable] of model.namedLayerVariables()) {
-    const q = quantizedWeightOf(variable);
-    if (q == null) {
-      await add(name, variable);
-      continue;
-    }
-    await add(name, q.packed);
-    await add(`${name}_scale`, q.scales);
-    if (q.zeros != null) await add(`${name}_zero`, q.zeros);
-  }
+  for (const [name, variable] of model.namedLayerVariables()) entries.set(name, await tensorEntry(variable.read()));
   const config = { ...model.config.toJSON(), [CONFIG_KEY]: quantizationConfigJSON(settings) };
   await writeModelFolder(dir, config, entries, generationConfig);
 }
 
+/** What the checkpoint code needs of a model besides its module tree. */
+export interface NamedModel {
+  readonly config: MambaConfig;
+  generationConfig: Record<string, unknown>;
+  namedLayerVariables(): Map<string, LayerVariable>;
+}
+
 /**
- * Builds the model from config.json (quantization_config left out of its config), puts the packed
- * weights in the quantized modules' places and writes the float ones. Keys in `ignoredKeys` (an
- * untied head under a backbone-only model) may be in the file and are skipped.
+ * Builds the model from config.json (quantization_config left out of its config), puts empty packed
+ * weights in the quantized modules' places, then fills every variable from the file by its name.
+ * Keys in `ignoredKeys` (an untied head under a backbone-only model) may be in the file and are skipped.
  */
-export async function loadQuantizedCheckpoint<M extends QuantizableModel>(
+export async function loadQuantizedCheckpoint<M extends QuantizableModel & NamedModel>(
   src: CheckpointSource, configJSON: Record<string, unknown>, build: (config: MambaConfig) => M,
   ignoredKeys: string[], onProgress?: Parameters<CheckpointSource['read']>[1],
 ): Promise<M> {
@@ -94,15 +90,6 @@ export async function loadQuantizedCheckpoint<M extends QuantizableModel>(
   const tensors = parseSafetensors(bytes).tensors;
   const generationBytes = await readOptional(src, 'generation_config.json');
   const file = `${WEIGHTS_FILE} at ${src.location}`;
-  const used = new Set<string>();
-  const take = (name: string, dtypes: Set<string>, shape: number[]): SafeTensorInfo => {
-    const info = tensors.get(name);
-    if (info == null) throw new Error(`${file}: missing ${name}`);
-    if (!dtypes.has(info.dtype)) throw new Error(`${file}: ${name} is ${info.dtype}, expected ${[...dtypes].join(' or ')}`);
-    if (!tf.util.arraysEqual(info.shape, shape)) throw new Error(`${file}: ${name} is [${info.shape}], expected [${shape}]`);
-    used.add(name);
-    return info;
-  };
 
   const model = build(MambaConfig.fromJSON(plain));
   try {
@@ -115,28 +102,23 @@ export async function loadQuantizedCheckpoint<M extends QuantizableModel>(
       throw new Error(`${CONFIG_KEY} at ${src.location} does not match the model: modules not in the model [${notInModel.join(', ')}], `
         + `modules it leaves out [${notListed.join(', ')}]`);
     }
-    for (const module of wanted) {
-      const layout = moduleLayout(module, settings);
-      const [rows, columns] = module.weight.shape as number[];
-      const groupShape = [rows, groupsPerRow(columns, layout.groupSize)];
-      const name = `${module.path}.weight`;
-      const packed = take(name, new Set(['I32']), [rows, wordsPerRow(columns, layout.bits)]);
-      const scales = take(`${name}_scale`, new Set(['F32']), groupShape);
-      const zeros = layout.symmetric ? null : take(`${name}_zero`, new Set(['F32']), groupShape);
-      // Copies: a view would keep the whole file's buffer alive.
-      installQuantized(module, layout, {
-        packed: (packed.values() as Int32Array).slice(), scales: scales.toFloat32().slice(), zeros: zeros?.toFloat32().slice() ?? null,
-      });
-    }
+    for (const module of wanted) installQuantized(module, moduleLayout(module, settings), null);
+    const used = new Set<string>();
     for (const [name, variable] of model.namedLayerVariables()) {
-      if (quantizedWeightOf(variable) != null) continue;
-      const info = take(name, FLOAT_DTYPES, variable.shape as number[]);
-      tf.tidy(() => { variable.write(tf.tensor(info.toFloat32().slice(), info.shape, 'float32')); });
+      const info = tensors.get(name);
+      if (info == null) throw new Error(`${file}: missing ${name}`);
+      const dtypes = variable.dtype === 'int32' ? INT_DTYPES : FLOAT_DTYPES;
+      if (!dtypes.has(info.dtype)) throw new Error(`${file}: ${name} is ${info.dtype}, expected ${[...dtypes].join(' or ')}`);
+      if (!tf.util.arraysEqual(info.shape, variable.shape as number[])) throw new Error(`${file}: ${name} is [${info.shape}], expected [${variable.shape}]`);
+      used.add(name);
+      // Copies: a view would keep the whole file's buffer alive.
+      const values = variable.dtype === 'int32' ? (info.values() as Int32Array).slice() : info.toFloat32().slice();
+      tf.tidy(() => { variable.write(tf.tensor(values, info.shape, variable.dtype)); });
     }
     const ignored = (k: string) => ignoredKeys.some((i) => k === i || k.startsWith(`${i}_`));
     const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !ignored(k));
     if (unexpected.length > 0) throw new Error(`${file}: unexpected tensors ${unexpected.join(', ')}`);
-    markQuantized(model, { ...settings, modules: wanted.map((m) => m.path) });
+    model.quantization = { ...settings, modules: wanted.map((m) => m.path) };
     if (generationBytes != null) {
       model.generationConfig = parseJSON(generationBytes, `generation_config.json at ${src.location}`) as Record<string, unknown>;
     }

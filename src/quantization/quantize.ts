@@ -4,9 +4,10 @@
  * `groupSize` along the input dim; the embedding table (read by a tied head too) gets
  * `embeddingBits` codes, int8 by default, one group per row. Conv, norms, A_log, D and biases stay float32.
  */
-import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from './format.js';
+import { floatVariable } from '../layers/weight_holder.js';
+import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../weights/packed_format.js';
 import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules } from './modules.js';
-import { quantizeMatrix, type PackedMatrix } from './packing.js';
+import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
 
 export interface QuantizeOptions {
   bits: QuantBits;
@@ -31,15 +32,9 @@ export interface QuantizationSettings {
   modules: string[];
 }
 
-const settingsOf = new WeakMap<QuantizableModel, QuantizationSettings>();
-
-/** The model's quantization, or null for a float model. */
-export function quantizationOf(model: QuantizableModel): QuantizationSettings | null {
-  return settingsOf.get(model) ?? null;
-}
-
-export function markQuantized(model: QuantizableModel, settings: QuantizationSettings): void {
-  settingsOf.set(model, settings);
+/** The model's quantization (`model.quantization`), or null for a float model. */
+export function quantizationOf(model: { quantization: QuantizationSettings | null }): QuantizationSettings | null {
+  return model.quantization;
 }
 
 /** The checked settings `options` ask for (modules still empty). */
@@ -53,9 +48,9 @@ export function resolveQuantizeOptions(options: QuantizeOptions): QuantizationSe
 
 /** The layout of one module: int8 embedding rows are one group (rounded up to whole words). */
 export function moduleLayout(module: QuantizableModule, s: QuantizationSettings): QuantLayout {
-  if (module.kind !== 'embedding') return { bits: s.bits, groupSize: s.groupSize, symmetric: s.symmetric };
+  if (module.module.weightRole !== 'embedding') return { bits: s.bits, groupSize: s.groupSize, symmetric: s.symmetric };
   if (s.embeddingBits === 4) return { bits: 4, groupSize: s.groupSize, symmetric: s.symmetric };
-  const hidden = (module.weight.shape as number[])[1];
+  const hidden = module.module.weight.shape[1];
   return { bits: 8, groupSize: Math.ceil(hidden / 4) * 4, symmetric: s.symmetric };
 }
 
@@ -71,9 +66,11 @@ export async function quantize(model: QuantizableModel, options: QuantizeOptions
   const packed: [QuantizableModule, QuantLayout, PackedMatrix][] = [];
   for (const module of modules) {
     const layout = moduleLayout(module, settings);
-    const shape = module.weight.shape as [number, number];
+    const shape = module.module.weight.shape;
+    const float = floatVariable(module.module.weight);
+    if (float == null) throw new Error(`quantize: ${module.path} is already packed`);
     try {
-      packed.push([module, layout, quantizeMatrix(await module.weight.read().data() as Float32Array, shape, layout)]);
+      packed.push([module, layout, quantizeMatrix(await float.read().data() as Float32Array, shape, layout)]);
     } catch (e) {
       throw new Error(`quantize: ${module.path}: ${(e as Error).message}`);
     }
@@ -82,6 +79,6 @@ export async function quantize(model: QuantizableModel, options: QuantizeOptions
   // tfjs-layers fixes the weights fit trains at compile time, and the float ones are gone.
   if (model.optimizer != null) model.compile({ optimizer: model.optimizer, loss: model.loss, metrics: model.metrics });
   const done = { ...settings, modules: modules.map((m) => m.path) };
-  markQuantized(model, done);
+  model.quantization = done;
   return done;
 }

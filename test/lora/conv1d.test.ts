@@ -32,7 +32,7 @@ describeBackends('LoRA: conv1d adapter', ['cpu', 'wasm'], () => {
       // A[r, i, k] = eye[r, i] a[i, k]; B[o, r, 0] = eye[o, r]
       weights.get(`${KEY}.lora_A.weight`)!.assign(tf.mul(eye.expandDims(2), a.expandDims(0)));
       weights.get(`${KEY}.lora_B.weight`)!.assign(eye.expandDims(2));
-      const conv = folded.backbone.blocks[1].mixer.conv1dWeight;
+      const conv = folded.backbone.blocks[1].mixer.conv1d.weight;
       conv.write(tf.add(conv.read(), tf.mul(a, scaling).expandDims(1)));
     });
 

@@ -5,7 +5,7 @@
  * an empty npm cache: `npm ci` fetches tarballs but never the registry metadata that resolving a
  * version range offline would need.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,14 +45,36 @@ describe('the npm package, installed from its tarball', function () {
     expect(out, 'text, not replacement characters').to.not.include('\uFFFD');
   });
 
-  it('loads as ESM and as CommonJS', () => {
+  it('loads as ESM and as CommonJS, the root and the kernels subpath, sharing one registration', () => {
     const esm = execFileSync('node', ['--input-type=module', '-e',
-      "import { MambaForCausalLM, selectiveScan } from 'mamba-tfjs'; console.log(typeof MambaForCausalLM, typeof selectiveScan)"],
+      "import { MambaForCausalLM, applyLora } from 'mamba-tfjs'; import { selectiveScan, SelectiveScan } from 'mamba-tfjs/kernels';"
+      + ' console.log(typeof MambaForCausalLM, typeof applyLora, typeof selectiveScan, SelectiveScan)'],
     { cwd: project, encoding: 'utf8' });
-    expect(esm.trim()).to.equal('function function');
-    const cjs = execFileSync('node', ['-e',
-      "const m = require('mamba-tfjs'); console.log(typeof m.MambaForCausalLM, typeof m.AutoTokenizer)"],
+    expect(esm.trim()).to.equal('function function function MambaSelectiveScan');
+    const cjs = spawnSync('node', ['-e',
+      "const m = require('mamba-tfjs'); const k = require('mamba-tfjs/kernels');"
+      + ' console.log(typeof m.MambaForCausalLM, typeof m.AutoTokenizer, typeof k.causalConv1d, "selectiveScan" in m)'],
     { cwd: project, encoding: 'utf8' });
-    expect(cjs.trim()).to.equal('function function');
+    expect(cjs.stdout.trim(), 'kernel plumbing is not in the root export').to.equal('function function function false');
+    expect(cjs.stderr, 'kernels and gradients registered once').to.not.match(/already registered/);
+  });
+
+  it('type-checks in strict TypeScript (node16 resolution): the root and the subpath', async () => {
+    await writeFile(join(project, 'use.ts'), [
+      "import { MambaForCausalLM, MambaConfig } from 'mamba-tfjs';",
+      "import { selectiveScan, SELECTIVE_SCAN_INPUTS } from 'mamba-tfjs/kernels';",
+      'const model: MambaForCausalLM = new MambaForCausalLM({ config: new MambaConfig({ vocabSize: 8 }) });',
+      'const inputs: readonly string[] = SELECTIVE_SCAN_INPUTS;',
+      'export const used = [model, inputs, selectiveScan] as const;',
+      '',
+    ].join('\n'));
+    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        strict: true, module: 'node16', moduleResolution: 'node16', target: 'es2022', noEmit: true,
+        skipLibCheck: true, types: [],
+      },
+      files: ['use.ts'],
+    }));
+    execFileSync('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8' });
   });
 });

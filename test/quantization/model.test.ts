@@ -235,7 +235,7 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     const model = await MambaForCausalLM.fromPretrained(TINY);
     await expectReject(quantize(model, { bits: 2 as 4 }), /bits must be 8 or 4/);
     await expectReject(quantize(model, { bits: 4, groupSize: 100 }), /groupSize must be a positive multiple of 8/);
-    const A = model.backbone.blocks[1].mixer.outProjWeight;
+    const A = model.backbone.namedLayerVariables().get('backbone.layers.1.mixer.out_proj.weight')!;
     const good = A.read().clone();
     A.write(tf.fill(A.shape as number[], NaN));
     await expectReject(quantize(model, { bits: 8 }), /backbone.layers.1.mixer.out_proj: quantizeMatrix: non-finite weight NaN/);

@@ -1,7 +1,7 @@
 /** The packed format: exact round trips, the quantization error bound, short groups, bad layouts. */
 import { expect } from 'chai';
-import { codesPerWord, groupsPerRow, symmetricZero, wordsPerRow } from '../../src/quantization/format.js';
-import { dequantizeMatrix, quantizeMatrix, unpackCodes } from '../../src/quantization/packing.js';
+import { codesPerWord, groupsPerRow, symmetricZero, wordsPerRow } from '../../src/weights/packed_format.js';
+import { dequantizeMatrix, quantizeMatrix, unpackCodes } from '../../src/weights/packing.js';
 import { makeRng, normal } from '../support/random.js';
 
 const LAYOUTS = [

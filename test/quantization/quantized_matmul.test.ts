@@ -2,8 +2,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { type PackedWeight, quantizedMatMul } from '../../src/ops/quantized_matmul.js';
-import { groupsPerRow, type QuantLayout, symmetricZero, wordsPerRow } from '../../src/quantization/format.js';
-import { type PackedMatrix, quantizeMatrix, unpackCodes } from '../../src/quantization/packing.js';
+import { groupsPerRow, type QuantLayout, symmetricZero, wordsPerRow } from '../../src/weights/packed_format.js';
+import { type PackedMatrix, quantizeMatrix, unpackCodes } from '../../src/weights/packing.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { makeRng, normal } from '../support/random.js';
 

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MambaConfig, type MambaConfigInit } from '../../src/config.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { quantizableModules } from '../../src/quantization/modules.js';
-import { dequantizeMatrix, quantizeMatrix } from '../../src/quantization/packing.js';
+import { dequantizeMatrix, quantizeMatrix } from '../../src/weights/packing.js';
 import { moduleLayout, type QuantizeOptions, resolveQuantizeOptions } from '../../src/quantization/quantize.js';
 import { makeRng, normal, uniform } from '../support/random.js';
 
@@ -45,8 +45,9 @@ export async function dequantizedInPlace(model: MambaForCausalLM, options: Quant
   const settings = resolveQuantizeOptions(options);
   for (const module of quantizableModules(model)) {
     const layout = moduleLayout(module, settings);
-    const shape = module.weight.shape as [number, number];
-    const q = quantizeMatrix(await module.weight.read().data() as Float32Array, shape, layout);
-    tf.tidy(() => { module.weight.write(tf.tensor(dequantizeMatrix(q, shape, layout), shape)); });
+    const shape = module.module.weight.shape;
+    const weight = model.namedLayerVariables().get(`${module.path}.weight`)!;
+    const q = quantizeMatrix(await weight.read().data() as Float32Array, shape, layout);
+    tf.tidy(() => { weight.write(tf.tensor(dequantizeMatrix(q, shape, layout), shape)); });
   }
 }

@@ -1,0 +1,97 @@
+/**
+ * One quantized weight W [outFeatures, inFeatures] behind the LinearWeight seam: its packed codes,
+ * scales and zero points as non-trainable variables of the layer that owned the float weight (so
+ * the layer's weight lists, tfjs-layers' dispose and fit see them), read through the
+ * QuantizedMatMul kernel or, for an embedding table, the QuantizedGather kernel.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerVariable } from '../layers/layer_args.js';
+import { quantizedGather } from '../ops/quantized_gather.js';
+import { type PackedWeight, quantizedMatMul } from '../ops/quantized_matmul.js';
+import { type QuantLayout, groupsPerRow, wordsPerRow } from './packed_format.js';
+import type { LinearWeight, WeightBinding } from './linear_weight.js';
+import type { PackedMatrix } from './packing.js';
+
+/** tf.layers.Layer.addWeight, public at run time but protected in tfjs-layers' typings. */
+interface AddWeight {
+  addWeight(name: string, shape: number[], dtype: tf.DataType, initializer: ReturnType<typeof tf.initializers.zeros>,
+    regularizer: undefined, trainable: boolean): LayerVariable;
+}
+
+export class QuantizedWeight implements LinearWeight {
+  private constructor(
+    readonly shape: [number, number],
+    readonly layout: QuantLayout,
+    readonly packed: LayerVariable,
+    readonly scales: LayerVariable,
+    readonly zeros: LayerVariable | null,
+  ) {}
+
+  /**
+   * Adds the packed tensors to `owner` as weights `<name>.packed`, `<name>.scales` (and
+   * `<name>.zeros`), non-trainable: the packed base stays frozen. `name` is the module's HF path,
+   * so the tf.Variable names say which weight they are. Without `matrix` they hold zeros until a
+   * checkpoint's values are written into them.
+   */
+  static create(
+    owner: tf.layers.Layer, name: string, shape: [number, number], layout: QuantLayout, matrix: PackedMatrix | null,
+  ): QuantizedWeight {
+    const [outFeatures, inFeatures] = shape;
+    const groupShape = [outFeatures, groupsPerRow(inFeatures, layout.groupSize)];
+    const add = (suffix: string, values: Int32Array | Float32Array | undefined, dims: number[], dtype: 'int32' | 'float32') => {
+      const variable = (owner as unknown as AddWeight)
+        .addWeight(`${name}.${suffix}`, dims, dtype, tf.initializers.zeros(), undefined, false);
+      if (values != null) tf.tidy(() => { variable.write(tf.tensor(values, dims, dtype)); });
+      return variable;
+    };
+    const hasZeros = matrix == null ? !layout.symmetric : matrix.zeros != null;
+    return new QuantizedWeight(shape, layout,
+      add('packed', matrix?.packed, [outFeatures, wordsPerRow(inFeatures, layout.bits)], 'int32'),
+      add('scales', matrix?.scales, groupShape, 'float32'),
+      hasZeros ? add('zeros', matrix?.zeros ?? undefined, groupShape, 'float32') : null);
+  }
+
+  get inFeatures(): number {
+    return this.shape[1];
+  }
+
+  get dtype(): 'int8' | 'int4' {
+    return this.layout.bits === 8 ? 'int8' : 'int4';
+  }
+
+  /** The tensors as the op takes them. */
+  tensors(): PackedWeight {
+    const { bits, groupSize } = this.layout;
+    return {
+      packed: this.packed.read(), scales: this.scales.read(), zeros: this.zeros?.read() ?? null,
+      bits, groupSize, inFeatures: this.inFeatures,
+    };
+  }
+
+  /** x @ W^T (+ b). */
+  matmul(x: tf.Tensor, bias?: tf.Tensor | null): tf.Tensor {
+    return tf.tidy(() => {
+      const y = quantizedMatMul(x, this.tensors());
+      return bias == null ? y : tf.add(y, bias);
+    });
+  }
+
+  /** Rows of W for int ids [...] -> [..., inFeatures] float32; only the gathered rows are dequantized. */
+  gather(ids: tf.Tensor): tf.Tensor {
+    return quantizedGather(ids, this.tensors());
+  }
+
+  binding(): WeightBinding {
+    const { packed, scales, zeros, layout, inFeatures } = this;
+    return {
+      kind: 'packed',
+      tensors: [packed.read(), scales.read(), ...(zeros == null ? [] : [zeros.read()])],
+      layout: { bits: layout.bits, groupSize: layout.groupSize, inFeatures, hasZeros: zeros != null },
+    };
+  }
+
+  /** As a quantized checkpoint stores it: the codes under the weight's own name (I32), then scales and zeros. */
+  stored(): [string, LayerVariable][] {
+    return [['', this.packed], ['_scale', this.scales], ...(this.zeros == null ? [] : [['_zero', this.zeros] as [string, LayerVariable]])];
+  }
+}
