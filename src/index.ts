@@ -62,7 +62,7 @@ export { formatTrainableParameters, printTrainableParameters, trainableParameter
 
 // Quantization
 export { quantize, quantizationOf, type QuantizeOptions, type QuantizationSettings } from './quantization/quantize.js';
-export type { QuantBits, QuantLayout } from './weights/packed_format.js';
+export type { QuantBits, QuantLayout } from '../custom-kernels/packed_format.js';
 
 // Training and data
 export {

@@ -5,7 +5,7 @@
  * and `.incomplete` blobs resumed with a `Range` request.
  */
 import { isCommitHash, nodeModules, openRepoCache, type RepoCache } from './hf_cache.js';
-import { SourceFileNotFoundError, type CheckpointSource, type ProgressCallback } from './source.js';
+import { type CheckpointSource, type ProgressCallback, SourceFileNotFoundError } from './checkpoint_source.js';
 
 export interface HubDownloadOptions {
   /** Branch, tag or commit hash; `main` by default. */

@@ -3,36 +3,15 @@
  * by src/io/hub). Each file is read into one buffer of its final size, chunk by chunk, so a large
  * shard is held once and progress can be reported as it arrives.
  */
+import { type CheckpointSource, type ProgressCallback, SourceFileNotFoundError } from './checkpoint_source.js';
 import { openHubSource, type HubDownloadOptions } from './hub.js';
+
+export { type CheckpointSource, type ProgressCallback, type ReadProgress, SourceFileNotFoundError } from './checkpoint_source.js';
 
 // Node's fs, path and url are imported where a local folder is opened, so that browsers can
 // import this module and read over HTTP.
 type Fs = typeof import('node:fs/promises');
 type Path = typeof import('node:path');
-
-export interface ReadProgress {
-  file: string;
-  loaded: number;
-  total?: number;
-}
-
-export type ProgressCallback = (progress: ReadProgress) => void;
-
-export interface CheckpointSource {
-  /** The folder or URL, for messages. */
-  readonly location: string;
-  /** The file's bytes; throws `SourceFileNotFoundError` when it does not exist. */
-  read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array>;
-  exists(file: string): Promise<boolean>;
-}
-
-/** A file the source does not have (a missing local file, an HTTP 404). */
-export class SourceFileNotFoundError extends Error {
-  constructor(readonly file: string, readonly where: string) {
-    super(`${file} not found: ${where}`);
-    this.name = 'SourceFileNotFoundError';
-  }
-}
 
 /** `revision`, `cacheDir`, `localFilesOnly`, `token`, `endpoint`: used for Hub ids only. */
 export interface OpenSourceOptions extends HubDownloadOptions {

@@ -39,6 +39,11 @@ export class MambaCache {
     return this.shape.batchSize;
   }
 
+  /** True after dispose(): the cache holds no states any more. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
   /** True once a forward pass has filled the states (a later pass continues from them). */
   get isFilled(): boolean {
     return this.seqLen > 0;

@@ -118,6 +118,7 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
     checkInputIds(inputIds, this.config.vocabSize);
     const [batch, seq] = inputIds.shape;
     const { cache, outputHiddenStates, training = false } = options;
+    if (cache?.isDisposed) throw new Error('forward: the cache was disposed (MambaCache.dispose); make a new one with createCache');
     if (cache && cache.batchSize !== batch) {
       throw new Error(`cache was made for batch ${cache.batchSize}, inputIds has batch ${batch}`);
     }

@@ -68,7 +68,7 @@ interface Dispatch {
  */
 export function webgpuDecoderFor(model: MambaForCausalLM, cache: MambaCache): WebGPUDecoder | null {
   // Asked at every step: an adapter applied between steps changes no weight the decoder would notice.
-  if (tf.getBackend() !== 'webgpu' || WebGPUDecoder.unfusable(model, cache) != null) return null;
+  if (tf.getBackend() !== 'webgpu' || cache.isDisposed || WebGPUDecoder.unfusable(model, cache) != null) return null;
   let decoder = cache.fusedDecoder instanceof WebGPUDecoder ? cache.fusedDecoder : null;
   if (decoder == null || decoder.model !== model) {
     cache.fusedDecoder?.dispose();
@@ -248,10 +248,10 @@ export class WebGPUDecoder {
     const norm = (source: { embed: WeightSource } | 'add') =>
       rmsNormStepKernel(device, { batch: B, hidden: H, eps: c.layerNormEpsilon, source });
     /** y = x W^T (+ bias) with x rows `xRowStride` apart. */
-    const project = (name: string, p: MambaMixer['inProj'], x: GPUBuffer, xRowStride: number, y: GPUBuffer): Dispatch => {
+    const project = (name: string, p: MambaMixer['inProj'], x: GPUBuffer, xRowStride: number, y: GPUBuffer, addBias = true): Dispatch => {
       const matrix = matrixOf(p.binding())!;
       const [outFeatures, inFeatures] = p.weight.shape;
-      const bias = p.bias?.read();
+      const bias = addBias ? p.bias?.read() : undefined;
       const kernel = matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source });
       return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y]);
     };
@@ -281,7 +281,8 @@ export class WebGPUDecoder {
       // A float dt_proj is fused into the state step; a packed one runs as its own matvec first.
       const dtMatrix = matrixOf(m.dtProj.binding())!;
       const dtGiven = dtMatrix.source != null;
-      if (dtGiven) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt));
+      // Without its bias: the state step adds it before the softplus.
+      if (dtGiven) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt, false));
       dispatches.push(dispatch('ssm',
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtGiven }),
         [s.xBC, s.xz, dtGiven ? s.dt : buf(dtMatrix.tensors[0]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig } from '@tensorflow/tfjs';
 import { quantizedMatMulConfig, unpacksExactly } from '../../custom-kernels/composite/quantized_matmul.js';
-import { type QuantBits, checkLayout, groupsPerRow, wordsPerRow } from '../weights/packed_format.js';
+import { type QuantBits, checkLayout, groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
 import { ensureKernels } from './ensure_kernels.js';
 import { QuantizedMatMul, type QuantizedMatMulAttrs } from '../../custom-kernels/kernel_names.js';
 import { checkShape, checkTensor } from './validate.js';

@@ -7,7 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { namedModules, type MambaModule } from '../layers/module.js';
 import { isWeightHolder, type WeightHolder } from '../layers/weight_holder.js';
-import type { QuantLayout } from '../weights/packed_format.js';
+import type { QuantLayout } from '../../custom-kernels/packed_format.js';
 import type { PackedMatrix } from '../weights/packing.js';
 import { QuantizedWeight } from '../weights/quantized_weight.js';
 import type { QuantizationSettings } from './quantize.js';

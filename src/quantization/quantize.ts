@@ -5,7 +5,7 @@
  * `embeddingBits` codes, int8 by default, one group per row. Conv, norms, A_log, D and biases stay float32.
  */
 import { floatVariable } from '../layers/weight_holder.js';
-import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../weights/packed_format.js';
+import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../../custom-kernels/packed_format.js';
 import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules } from './modules.js';
 import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
 

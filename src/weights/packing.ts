@@ -1,7 +1,7 @@
 /** Quantizing a float32 matrix into the packed format of format.ts, and back (for tests and merging). */
 import {
   type QuantBits, type QuantLayout, checkLayout, codesPerWord, groupsPerRow, symmetricZero, wordsPerRow,
-} from './packed_format.js';
+} from '../../custom-kernels/packed_format.js';
 
 export interface PackedMatrix {
   /** [outFeatures, wordsPerRow] */

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { quantizedGather } from '../ops/quantized_gather.js';
 import { type PackedWeight, quantizedMatMul } from '../ops/quantized_matmul.js';
-import { type QuantLayout, groupsPerRow, wordsPerRow } from './packed_format.js';
+import { type QuantLayout, groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
 import type { LinearWeight, WeightBinding } from './linear_weight.js';
 import type { PackedMatrix } from './packing.js';
 

@@ -250,9 +250,9 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, quantization_config: { ...config.quantization_config, quant_method: 'gptq' } }));
     await expectReject(MambaForCausalLM.fromPretrained(dir), /quant_method 'gptq' is not one this library reads/);
-    const modules = (config.quantization_config.modules as string[]).slice(1);
+    const [left, ...modules] = config.quantization_config.modules as string[];
     await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, quantization_config: { ...config.quantization_config, modules } }));
-    await expectReject(MambaForCausalLM.fromPretrained(dir), /modules it leaves out \[backbone.layers.0.mixer.in_proj\]/);
+    await expectReject(MambaForCausalLM.fromPretrained(dir), new RegExp(`modules it leaves out \\[${left.replace(/\./g, '\\.')}\\]`));
     model.dispose();
   });
 });

@@ -1,6 +1,6 @@
 /** The packed format: exact round trips, the quantization error bound, short groups, bad layouts. */
 import { expect } from 'chai';
-import { codesPerWord, groupsPerRow, symmetricZero, wordsPerRow } from '../../src/weights/packed_format.js';
+import { codesPerWord, groupsPerRow, symmetricZero, wordsPerRow } from '../../custom-kernels/packed_format.js';
 import { dequantizeMatrix, quantizeMatrix, unpackCodes } from '../../src/weights/packing.js';
 import { makeRng, normal } from '../support/random.js';
 

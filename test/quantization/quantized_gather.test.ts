@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { quantizedGather } from '../../src/ops/quantized_gather.js';
-import { groupsPerRow, type QuantLayout, wordsPerRow } from '../../src/weights/packed_format.js';
+import { groupsPerRow, type QuantLayout, wordsPerRow } from '../../custom-kernels/packed_format.js';
 import { dequantizeMatrix, quantizeMatrix } from '../../src/weights/packing.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { expectClose } from '../support/compare.js';

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { type PackedWeight, quantizedMatMul } from '../../src/ops/quantized_matmul.js';
-import { groupsPerRow, type QuantLayout, symmetricZero, wordsPerRow } from '../../src/weights/packed_format.js';
+import { groupsPerRow, type QuantLayout, symmetricZero, wordsPerRow } from '../../custom-kernels/packed_format.js';
 import { type PackedMatrix, quantizeMatrix, unpackCodes } from '../../src/weights/packing.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
 import { makeRng, normal } from '../support/random.js';

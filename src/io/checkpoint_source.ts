@@ -1,0 +1,28 @@
+/**
+ * What a checkpoint is read from (a folder, an http(s) base URL, a Hub snapshot): the contract that
+ * the sources (source.ts, hub.ts) implement and the loaders read through.
+ */
+
+export interface ReadProgress {
+  file: string;
+  loaded: number;
+  total?: number;
+}
+
+export type ProgressCallback = (progress: ReadProgress) => void;
+
+export interface CheckpointSource {
+  /** The folder or URL, for messages. */
+  readonly location: string;
+  /** The file's bytes; throws `SourceFileNotFoundError` when it does not exist. */
+  read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array>;
+  exists(file: string): Promise<boolean>;
+}
+
+/** A file the source does not have (a missing local file, an HTTP 404). */
+export class SourceFileNotFoundError extends Error {
+  constructor(readonly file: string, readonly where: string) {
+    super(`${file} not found: ${where}`);
+    this.name = 'SourceFileNotFoundError';
+  }
+}
