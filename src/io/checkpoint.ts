@@ -13,7 +13,7 @@ import {
 
 export interface MambaCheckpoint {
   config: MambaConfig;
-  /** float32 tensors under HF names, in checkpointKeyShapes order; the caller disposes them. */
+  /** float32 tensors under HF names (in `expected`'s order when given); the caller disposes them. */
   weights: Map<string, tf.Tensor>;
   /** generation_config.json, when the checkpoint has one. */
   generationConfig?: Record<string, unknown>;
@@ -21,6 +21,14 @@ export interface MambaCheckpoint {
 
 export interface LoadCheckpointOptions extends OpenSourceOptions {
   onProgress?: ProgressCallback;
+  /**
+   * The state dict the checkpoint must hold, keys and shapes: a built model's (fromPretrained passes
+   * `model.namedLayerVariables()`, so the keys come from the model's own module tree, as HF checks a
+   * state dict against the model). Without it, every tensor of the file is returned.
+   */
+  expected?: Map<string, number[]>;
+  /** Keys the file may hold that are left out (an untied head under a backbone-only model). */
+  ignoredKeys?: string[];
 }
 
 const EMBEDDINGS = 'backbone.embeddings.weight';
@@ -28,34 +36,6 @@ const LM_HEAD = 'lm_head.weight';
 const SINGLE_FILE = 'model.safetensors';
 const INDEX_FILE = 'model.safetensors.index.json';
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
-
-/** Every state-dict key HF's MambaForCausalLM has for `config`, with its shape (lm_head only when untied). */
-export function checkpointKeyShapes(config: MambaConfig): Map<string, number[]> {
-  const H = config.hiddenSize;
-  const I = config.intermediateSize;
-  const N = config.stateSize;
-  const R = config.timeStepRank;
-  const K = config.convKernel;
-  const shapes = new Map<string, number[]>([[EMBEDDINGS, [config.vocabSize, H]]]);
-  for (let l = 0; l < config.numHiddenLayers; l++) {
-    const p = `backbone.layers.${l}.`;
-    shapes.set(`${p}norm.weight`, [H]);
-    shapes.set(`${p}mixer.A_log`, [I, N]);
-    shapes.set(`${p}mixer.D`, [I]);
-    shapes.set(`${p}mixer.conv1d.weight`, [I, 1, K]);
-    if (config.useConvBias) shapes.set(`${p}mixer.conv1d.bias`, [I]);
-    shapes.set(`${p}mixer.in_proj.weight`, [2 * I, H]);
-    if (config.useBias) shapes.set(`${p}mixer.in_proj.bias`, [2 * I]);
-    shapes.set(`${p}mixer.x_proj.weight`, [R + 2 * N, I]);
-    shapes.set(`${p}mixer.dt_proj.weight`, [I, R]);
-    shapes.set(`${p}mixer.dt_proj.bias`, [I]);
-    shapes.set(`${p}mixer.out_proj.weight`, [H, I]);
-    if (config.useBias) shapes.set(`${p}mixer.out_proj.bias`, [H]);
-  }
-  shapes.set('backbone.norm_f.weight', [H]);
-  if (!config.tieWordEmbeddings) shapes.set(LM_HEAD, [config.vocabSize, H]);
-  return shapes;
-}
 
 /** One error listing every missing, unexpected and misshapen key, or nothing. */
 function checkKeys(expected: Map<string, number[]>, actual: Map<string, number[]>, where: string): void {
@@ -68,7 +48,7 @@ function checkKeys(expected: Map<string, number[]>, actual: Map<string, number[]
     unexpected.length > 0 ? `unexpected keys: ${unexpected.join(', ')}` : '',
     misshapen.length > 0 ? `wrong shapes: ${misshapen.join('; ')}` : '',
   ].filter((p) => p !== '');
-  if (problems.length > 0) throw new Error(`${where} does not match its config: ${problems.join('. ')}`);
+  if (problems.length > 0) throw new Error(`${where} does not match the model: ${problems.join('. ')}`);
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -168,11 +148,15 @@ export async function loadCheckpoint(
     }
     infos.delete(LM_HEAD);
   }
-  const expected = checkpointKeyShapes(config);
-  checkKeys(expected, new Map([...infos].map(([k, v]) => [k, v.shape])), `the checkpoint at ${src.location}`);
+  for (const key of options.ignoredKeys ?? []) infos.delete(key);
+  const expected = options.expected;
+  if (expected != null) checkKeys(expected, new Map([...infos].map(([k, v]) => [k, v.shape])), `the checkpoint at ${src.location}`);
 
   const weights = new Map<string, tf.Tensor>();
-  for (const [name, shape] of expected) weights.set(name, tf.tensor(infos.get(name)!.toFloat32(), shape, 'float32'));
+  for (const name of expected?.keys() ?? infos.keys()) {
+    const info = infos.get(name)!;
+    weights.set(name, tf.tensor(info.toFloat32(), info.shape, 'float32'));
+  }
   return generationConfig === undefined ? { config, weights } : { config, weights, generationConfig };
 }
 
@@ -182,13 +166,13 @@ export interface SaveCheckpointOptions {
 }
 
 /**
- * Writes config.json and model.safetensors (F32, metadata format "pt") that HF transformers loads.
- * A tied lm_head is left out, as HF does; it must equal the embeddings if it is passed at all.
+ * Writes config.json and model.safetensors (F32, metadata format "pt") that HF transformers loads,
+ * from a model's named weights (savePretrained passes its module tree's). A tied lm_head is left out,
+ * as HF does; it must equal the embeddings if it is passed at all.
  */
 export async function saveCheckpoint(
   dir: string, config: MambaConfig, weights: Map<string, tf.Tensor>, options: SaveCheckpointOptions = {},
 ): Promise<void> {
-  const expected = checkpointKeyShapes(config);
   const kept = new Map(weights);
   const head = kept.get(LM_HEAD);
   const embeddings = kept.get(EMBEDDINGS);
@@ -198,10 +182,8 @@ export async function saveCheckpoint(
     if (!same) throw new Error(`${LM_HEAD} differs from ${EMBEDDINGS} but tie_word_embeddings is true`);
     kept.delete(LM_HEAD);
   }
-  checkKeys(expected, new Map([...kept].map(([k, t]) => [k, t.shape])), 'the weights to save');
   const entries = new Map<string, SafetensorsEntry>();
-  for (const name of expected.keys()) {
-    const tensor = kept.get(name)!;
+  for (const [name, tensor] of kept) {
     if (tensor.dtype !== 'float32') throw new Error(`${name} is ${tensor.dtype}; checkpoints are saved as float32`);
     entries.set(name, await tensorEntry(tensor));
   }

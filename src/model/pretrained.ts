@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
 import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
-import type { MambaConfig } from '../config.js';
+import { MambaConfig } from '../config.js';
 import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
 import type { QuantizableModel } from '../quantization/modules.js';
 import { quantize } from '../quantization/quantize.js';
@@ -56,15 +56,21 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
     }
     return loadQuantizedCheckpoint(src, configJSON, build, ignoredKeys, loadOptions.onProgress);
   }
-  const checkpoint = await loadCheckpoint(src, loadOptions);
-  let model: M;
+  // Built first, as HF builds the model before reading a state dict: the keys and shapes the file must
+  // hold are the model's own, from its module tree.
+  const model = build(MambaConfig.fromJSON(configJSON));
   try {
-    model = build(checkpoint.config);
-    const weights = new Map([...checkpoint.weights].filter(([name]) => !ignoredKeys.includes(name)));
-    assignWeights(model, weights);
-    model.generationConfig = checkpoint.generationConfig ?? {};
-  } finally {
-    tf.dispose([...checkpoint.weights.values()]);
+    const expected = new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.shape as number[]]));
+    const checkpoint = await loadCheckpoint(src, { ...loadOptions, expected, ignoredKeys });
+    try {
+      assignWeights(model, checkpoint.weights);
+      model.generationConfig = checkpoint.generationConfig ?? {};
+    } finally {
+      tf.dispose([...checkpoint.weights.values()]);
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
   if (dtype === 'int8' || dtype === 'int4') await quantize(model, { bits: DTYPE_BITS[dtype] });
   return model;
