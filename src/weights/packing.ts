@@ -1,4 +1,4 @@
-/** Quantizing a float32 matrix into the packed format of format.ts, and back (for tests and merging). */
+/** Quantizing a float32 matrix into the packed format of custom-kernels/packed_format.ts, and back. */
 import {
   type QuantBits, type QuantLayout, checkLayout, codesPerWord, groupsPerRow, symmetricZero, wordsPerRow,
 } from '../../custom-kernels/packed_format.js';
