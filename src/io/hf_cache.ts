@@ -98,7 +98,7 @@ export class RepoCache {
       real = await this.fs.realpath(existing).catch(() => null);
       if (real != null) break;
       // A link to nowhere on the way would have folders made (or files written) wherever it points.
-      if (existing !== target && (await this.fs.lstat(existing).catch(() => null))?.isSymbolicLink()) {
+      if ((await this.fs.lstat(existing).catch(() => null))?.isSymbolicLink()) {
         throw new HubUnsafePathError(`${existing} is a dangling link on the way to ${target}; refusing to use it`);
       }
       const parent = this.path.dirname(existing);
@@ -125,11 +125,15 @@ export class RepoCache {
     return expected;
   }
 
-  /** Makes the folder that will hold `file`, after checking the way there. */
+  /**
+   * Makes the folder that will hold `file`, after checking the way there. `file` itself is not followed:
+   * callers replace it by a rename, or remove what is there, never write through it.
+   */
   private async prepare(file: string): Promise<void> {
-    await this.assertInside(file);
-    await this.fs.mkdir(this.path.dirname(file), { recursive: true });
-    await this.assertInside(file);
+    const folder = this.path.dirname(file);
+    await this.assertInside(folder);
+    await this.fs.mkdir(folder, { recursive: true });
+    await this.assertInside(folder);
   }
 
   /** Writes `file` whole or not at all: a file beside it, renamed over it (which replaces a link, never its target). */
@@ -220,25 +224,33 @@ export class RepoCache {
    */
   async checkSnapshot(commit: string, filename: string, verify: boolean): Promise<SnapshotState> {
     const pointer = this.snapshotPath(commit, filename);
+    try {
+      await this.assertInside(this.path.dirname(pointer)); // before looking at anything through its folders
+    } catch (err) {
+      return { state: 'bad', error: err as Error };
+    }
     const info = await this.fs.lstat(pointer).catch(() => null);
     if (info == null) return { state: 'missing' };
+    let etag: string | null = null;
+    if (info.isSymbolicLink()) {
+      const target = this.path.resolve(this.path.dirname(pointer), await this.fs.readlink(pointer));
+      etag = this.path.basename(target);
+      if (blobHashKind(etag) == null || target !== this.path.join(this.dir, 'blobs', etag)) {
+        return { state: 'bad', error: new HubUnsafePathError(`${pointer} links to ${target}, not to a blob of the cache folder ${this.dir}`) };
+      }
+      if (!(await this.exists(target))) return { state: 'missing' }; // its blob was deleted
+    } else if (!info.isFile()) {
+      return { state: 'bad', error: new HubUnsafePathError(`${pointer} is not a file or a link to a blob`) };
+    }
     try {
       await this.assertInside(pointer);
     } catch (err) {
       return { state: 'bad', error: err as Error };
     }
-    if (info.isFile()) return { state: 'ok', path: pointer };
-    if (!info.isSymbolicLink()) return { state: 'bad', error: new HubUnsafePathError(`${pointer} is not a file or a link to a blob`) };
-    const target = this.path.resolve(this.path.dirname(pointer), await this.fs.readlink(pointer));
-    const etag = this.path.basename(target);
-    if (blobHashKind(etag) == null || target !== this.path.join(this.dir, 'blobs', etag)) {
-      return { state: 'bad', error: new HubUnsafePathError(`${pointer} links to ${target}, not to a blob of the cache folder ${this.dir}`) };
-    }
-    if (!(await this.exists(target))) return { state: 'missing' };
-    if (!verify) return { state: 'ok', path: pointer };
+    if (etag == null || !verify) return { state: 'ok', path: pointer };
     const actual = await this.blobMismatch(etag);
     if (actual == null) return { state: 'ok', path: pointer };
-    return { state: 'bad', error: integrityError(filename, etag, actual, `its cached blob ${target}`) };
+    return { state: 'bad', error: integrityError(filename, etag, actual, `its cached blob ${this.blobPath(etag)}`) };
   }
 
   /**

@@ -66,9 +66,11 @@ export const DEFAULT_MAX_RETRIES = 3;
 const STALL_RETRIES = 1;
 const MAX_REDIRECTS = 10;
 
+/** A number of seconds from an option (a number) or an environment variable (decimal digits). */
 function seconds(value: unknown, what: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
-  const n = typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+  const fromEnv = what.startsWith('HF_');
+  const n = fromEnv && typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 86_400) {
     throw new RangeError(`${what} must be a number of seconds above 0 (at most a day), got ${JSON.stringify(value)}`);
   }

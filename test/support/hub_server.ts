@@ -61,6 +61,8 @@ export interface FileBehavior {
   stall?: { bytes: number; count: number; method?: string };
   /** GETs of the resolve URL (not HEADs) answer 302 to this URL, absolute or relative. */
   redirectGet?: string;
+  /** GETs send `bytes` bytes, then wait for `until` before sending the rest (a download held open). */
+  pause?: { bytes: number; until: Promise<void> };
 }
 
 const isLfs = (file: string): boolean => file.endsWith('.safetensors');
@@ -104,6 +106,12 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       return;
     }
     if (req.method === 'HEAD') return void res.end();
+    const pause = behaviors.get(file)?.pause;
+    if (pause) {
+      res.write(body.subarray(0, pause.bytes));
+      void pause.until.then(() => res.end(body.subarray(pause.bytes)));
+      return;
+    }
     const cut = cuts.get(file);
     if (cut === undefined) return void res.end(body);
     cuts.delete(file);
@@ -120,7 +128,9 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       const failure = behaviors.get(file)?.fail;
       if (!failure || failure.count <= 0 || (failure.method ?? 'GET') !== req.method) return false;
       failure.count--;
-      res.writeHead(failure.status, failure.retryAfter !== undefined ? { 'Retry-After': failure.retryAfter } : {});
+      res.writeHead(failure.status, {
+        ...behaviors.get(file)?.headers, ...(failure.retryAfter !== undefined ? { 'Retry-After': failure.retryAfter } : {}),
+      });
       res.end();
       return true;
     };
