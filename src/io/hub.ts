@@ -79,7 +79,7 @@ function seconds(value: unknown, what: string, fallback: number): number {
 
 /** The timeouts (seconds) and retries a download of these options uses. */
 export function resolveHubLimits(options: HubDownloadOptions = {}): HubLimits {
-  const env = process.env;
+  const env: Record<string, string | undefined> = typeof process === 'undefined' ? {} : process.env; // browsers have none
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   if (!Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > 10) {
     throw new RangeError(`maxRetries must be an integer from 0 to 10, got ${JSON.stringify(options.maxRetries)}`);
