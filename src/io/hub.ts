@@ -337,15 +337,26 @@ function describe(err: unknown): string {
 
 /** Downloads the blob (retrying, resuming), then checks its hash and renames it into place. */
 async function downloadBlob(r: FileRequest, meta: FileMetadata, auth: Record<string, string>): Promise<void> {
-  try {
-    await retrying(r, STALL_RETRIES, () => downloadAttempt(r, meta, auth));
-  } catch (err) {
-    if (isNetworkError(err)) {
-      throw new HubConnectionError(`Hub: cannot download ${describeFile(r)} from ${meta.location} (${describe(err)})`, { cause: err });
+  const download = async (): Promise<void> => {
+    try {
+      await retrying(r, STALL_RETRIES, () => downloadAttempt(r, meta, auth));
+    } catch (err) {
+      if (isNetworkError(err)) {
+        throw new HubConnectionError(`Hub: cannot download ${describeFile(r)} from ${meta.location} (${describe(err)})`, { cause: err });
+      }
+      throw err;
     }
-    throw err;
+    await r.cache.commitIncomplete(meta.etag, r.filename);
+  };
+  const resumed = (await r.cache.incompleteSize(meta.etag)) > 0;
+  try {
+    await download();
+  } catch (err) {
+    // A partial file left by an earlier run may hold another version's bytes: the failed check discarded
+    // it, so one fresh download settles whether the server itself is wrong.
+    if (!(resumed && err instanceof HubIntegrityError)) throw err;
+    await download();
   }
-  await r.cache.commitIncomplete(meta.etag, r.filename);
 }
 
 /** Downloads of one blob already running in this process, so concurrent calls share one. */

@@ -29,7 +29,6 @@ export function isCommitHash(revision: string): boolean {
   return COMMIT_HASH.test(revision);
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** A file of a repository: a relative path of plain parts, `/`-separated, as the Hub lists them. */

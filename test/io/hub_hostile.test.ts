@@ -295,6 +295,18 @@ describe('hub against a hostile server and a tampered cache', function () {
       expectServed(await download('model.safetensors'), WEIGHTS);
     });
 
+    for (const [what, bytes, ranges] of [
+      ['of the full size', WEIGHTS.length, [undefined]],
+      ['shorter than the file', 30_000, ['bytes=30000-', undefined]],
+    ] as const) {
+      it(`starts over once when a partial file left ${what} does not make the right file`, async function () {
+        mkdirSync(join(repoDir, 'blobs'), { recursive: true });
+        writeFileSync(join(repoDir, 'blobs', `${sha256(WEIGHTS)}.incomplete`), Buffer.alloc(bytes, 7));
+        expectServed(await download('model.safetensors'), WEIGHTS);
+        expect(gets('model.safetensors').map((r) => r.range)).to.deep.equal(ranges);
+      });
+    }
+
     it('refuses a body longer than announced', async function () {
       server.behave('model.safetensors', { body: Buffer.concat([WEIGHTS, Buffer.alloc(10)]) });
       const err = await rejection(download('model.safetensors'));
