@@ -85,39 +85,41 @@ export class RepoCache {
     return this.path.join(this.dir, '.no_exist', checkedCommit(commit), ...checkFilename(filename).split('/'));
   }
 
-  /**
-   * Throws unless `target`, with every symlink on its way resolved, stays inside this repository's
-   * folder. Parts that do not exist yet count as plain names (they will be made as folders).
-   */
+  /** Throws unless `target`, with every symlink on its way resolved, stays inside this repository's folder. */
   async assertInside(target: string): Promise<void> {
     const root = await this.root();
+    const resolved = await this.resolveLinks(target);
+    if (resolved !== root && !resolved.startsWith(root + this.path.sep)) {
+      throw new HubUnsafePathError(`${target} leads to ${resolved}, outside the cache folder ${this.dir}; refusing to use it`);
+    }
+  }
+
+  /**
+   * `target` with every symlink on its way resolved; parts that do not exist yet count as plain names
+   * (they will be made as folders). Nothing is created: a read-only cache stays readable.
+   */
+  private async resolveLinks(target: string): Promise<string> {
     let existing = target;
     const rest: string[] = [];
-    let real: string | null = null;
-    while (real == null) {
-      real = await this.fs.realpath(existing).catch(() => null);
-      if (real != null) break;
+    for (;;) {
+      const real = await this.fs.realpath(existing).catch(() => null);
+      if (real != null) return this.path.join(real, ...rest);
       // A link to nowhere on the way would have folders made (or files written) wherever it points.
       if ((await this.fs.lstat(existing).catch(() => null))?.isSymbolicLink()) {
         throw new HubUnsafePathError(`${existing} is a dangling link on the way to ${target}; refusing to use it`);
       }
       const parent = this.path.dirname(existing);
-      if (parent === existing) break;
+      if (parent === existing) return this.path.join(existing, ...rest);
       rest.unshift(this.path.basename(existing));
       existing = parent;
-    }
-    const resolved = this.path.join(real ?? existing, ...rest);
-    if (resolved !== root && !resolved.startsWith(root + this.path.sep)) {
-      throw new HubUnsafePathError(`${target} leads to ${resolved}, outside the cache folder ${this.dir}; refusing to use it`);
     }
   }
 
   /** The repository folder's real path; the folder itself must not be a link elsewhere. */
   private async root(): Promise<string> {
     if (this.realDir != null) return this.realDir;
-    await this.fs.mkdir(this.path.dirname(this.dir), { recursive: true });
-    const expected = this.path.join(await this.fs.realpath(this.path.dirname(this.dir)), this.path.basename(this.dir));
-    const info = await this.fs.lstat(expected).catch(() => null);
+    const expected = this.path.join(await this.resolveLinks(this.path.dirname(this.dir)), this.path.basename(this.dir));
+    const info = await this.fs.lstat(this.dir).catch(() => null);
     if (info != null && !info.isDirectory()) {
       throw new HubUnsafePathError(`the cache folder ${this.dir} is not a folder (a link or a file); refusing to use it`);
     }

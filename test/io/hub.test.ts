@@ -152,6 +152,13 @@ describe('hub', function () {
     expect(server.requests).to.deep.equal([]);
   });
 
+  it('creates nothing when it only reads: offline, a missing cache folder stays missing', async function () {
+    const missing = join(cacheDir, 'not-made');
+    const err = await rejection(download('config.json', { cacheDir: missing, localFilesOnly: true }));
+    expect(err).to.be.instanceOf(HubCacheMissError);
+    expect(existsSync(missing)).to.equal(false);
+  });
+
   it('names the repository, revision and file on a 404', async function () {
     const missing = await rejection(download('nope.json'));
     expect(missing).to.be.instanceOf(HubNotFoundError);
