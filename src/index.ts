@@ -49,7 +49,10 @@ export { SourceFileNotFoundError, type CheckpointSource, type OpenSourceOptions,
 export {
   loadCheckpoint, saveCheckpoint, type MambaCheckpoint, type LoadCheckpointOptions, type SaveCheckpointOptions,
 } from './io/checkpoint.js';
-export { hubDownload, HubNotFoundError, HubCacheMissError, type HubDownloadOptions } from './io/hub.js';
+export {
+  hubDownload, HubNotFoundError, HubCacheMissError, HubInvalidNameError, HubUnsafePathError, HubIntegrityError,
+  HubHttpError, HubConnectionError, HubProtocolError, DownloadTimeoutError, type HubDownloadOptions,
+} from './io/hub.js';
 
 // LoRA (PEFT's files both ways)
 export { applyLora } from './lora/apply.js';

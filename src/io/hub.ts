@@ -2,10 +2,32 @@
  * Downloads files of Hugging Face Hub model repositories into the cache layout Python's huggingface_hub
  * uses (see hf_cache.ts), with the same rules: `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`, the resolve URL
  * `{endpoint}/{repo}/resolve/{revision}/{file}`, its `X-Repo-Commit` and `X-Linked-Etag`/`ETag` headers,
- * and `.incomplete` blobs resumed with a `Range` request.
+ * and `.incomplete` blobs resumed with a `Range` request. Nothing the server sends is trusted: names are
+ * checked before they become paths (hub_names.ts), a blob is renamed into place only once it hashes to its
+ * ETag, every read has a timeout (`HF_HUB_DOWNLOAD_TIMEOUT`, `HF_HUB_ETAG_TIMEOUT`), and 5xx answers,
+ * dropped connections and a stall are retried a bounded number of times, resuming where they stopped.
+ *
+ * Own code rather than npm's `@huggingface/hub`: its `downloadFileToCacheDir` (2.x) asks the paths-info API
+ * instead of the resolve URL's headers, has no offline mode, no `.no_exist` or refs/ entries, no resume, no
+ * read timeout or retries, no lock between processes, and neither checks the names it makes paths of nor
+ * the bytes it renames into place.
  */
-import { isCommitHash, nodeModules, openRepoCache, type RepoCache } from './hf_cache.js';
+import { type RepoCache, type SnapshotState, nodeModules, openRepoCache } from './hf_cache.js';
+import {
+  HubCacheMissError, HubConnectionError, HubHttpError, HubIntegrityError, HubNotFoundError, HubProtocolError,
+} from './hub_errors.js';
+import { checkCommit, checkEtag, checkFilename, checkRepoId, checkRevision, isCommitHash } from './hub_names.js';
 import { type CheckpointSource, type ProgressCallback, SourceFileNotFoundError } from './checkpoint_source.js';
+import {
+  DownloadTimeoutError, isNetworkError, isRetryableStatus, retryDelaySeconds, sleep, timedFetch, type TimedResponse,
+} from './timed_fetch.js';
+
+export { isHubId } from './hub_names.js';
+export {
+  HubCacheMissError, HubConnectionError, HubHttpError, HubIntegrityError, HubInvalidNameError, HubNotFoundError,
+  HubProtocolError, HubUnsafePathError,
+} from './hub_errors.js';
+export { DownloadTimeoutError } from './timed_fetch.js';
 
 export interface HubDownloadOptions {
   /** Branch, tag or commit hash; `main` by default. */
@@ -19,43 +41,72 @@ export interface HubDownloadOptions {
   /** `$HF_ENDPOINT` or https://huggingface.co by default. */
   endpoint?: string;
   onProgress?: ProgressCallback;
+  /** Seconds without a byte before a download is given up as stalled: `$HF_HUB_DOWNLOAD_TIMEOUT`, else 30. */
+  downloadTimeout?: number;
+  /** Seconds to wait for the answer to the metadata request (HEAD): `$HF_HUB_ETAG_TIMEOUT`, else 10. */
+  etagTimeout?: number;
+  /**
+   * Retries after a 5xx or 429 answer or a dropped connection, waiting 1, 2, 4 s (or the server's
+   * Retry-After, at most 10 s); a stall is retried once of these. 3 by default; 0 turns retries off.
+   */
+  maxRetries?: number;
 }
 
-/** The Hub answered 404: the repository, the revision or the file does not exist (or is private). */
-export class HubNotFoundError extends Error {
-  /** The commit at which the file itself is missing (its repository and revision exist). */
-  readonly missingAt?: string;
+/** The limits a download runs under, from the options, the environment and the defaults. */
+export interface HubLimits {
+  downloadTimeout: number;
+  etagTimeout: number;
+  maxRetries: number;
+}
 
-  constructor(message: string, missingAt?: string) {
-    super(message);
-    this.missingAt = missingAt;
-    this.name = 'HubNotFoundError';
+export const DEFAULT_DOWNLOAD_TIMEOUT_S = 30;
+export const DEFAULT_ETAG_TIMEOUT_S = 10;
+export const DEFAULT_MAX_RETRIES = 3;
+/** A stall costs a whole timeout: one retry keeps a stalled download's default total near 61 s. */
+const STALL_RETRIES = 1;
+const MAX_REDIRECTS = 10;
+
+/** A number of seconds from an option (a number) or an environment variable (decimal digits). */
+function seconds(value: unknown, what: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const fromEnv = what.startsWith('HF_');
+  const n = fromEnv && typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 86_400) {
+    throw new RangeError(`${what} must be a number of seconds above 0 (at most a day), got ${JSON.stringify(value)}`);
   }
+  return n;
 }
 
-/** The file is not in the cache and the network may not be used (offline mode or `localFilesOnly`). */
-export class HubCacheMissError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HubCacheMissError';
+/** The timeouts (seconds) and retries a download of these options uses. */
+export function resolveHubLimits(options: HubDownloadOptions = {}): HubLimits {
+  const env: Record<string, string | undefined> = typeof process === 'undefined' ? {} : process.env; // browsers have none
+  const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+  if (!Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > 10) {
+    throw new RangeError(`maxRetries must be an integer from 0 to 10, got ${JSON.stringify(options.maxRetries)}`);
   }
-}
-
-const REPO_PART = /^(?!.*(--|\.\.))[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9])?$/;
-const HEAD_TIMEOUT_MS = 10_000;
-
-/** Whether `source` is shaped like a Hub model id, `owner/name` (check for a local folder first: `a/b` is both). */
-export function isHubId(source: string): boolean {
-  const parts = source.split('/');
-  return parts.length === 2 && parts.every((part) => REPO_PART.test(part)) && !source.endsWith('.git');
+  return {
+    downloadTimeout: options.downloadTimeout !== undefined ? seconds(options.downloadTimeout, 'downloadTimeout', 0)
+      : seconds(env.HF_HUB_DOWNLOAD_TIMEOUT, 'HF_HUB_DOWNLOAD_TIMEOUT', DEFAULT_DOWNLOAD_TIMEOUT_S),
+    etagTimeout: options.etagTimeout !== undefined ? seconds(options.etagTimeout, 'etagTimeout', 0)
+      : seconds(env.HF_HUB_ETAG_TIMEOUT, 'HF_HUB_ETAG_TIMEOUT', DEFAULT_ETAG_TIMEOUT_S),
+    maxRetries,
+  };
 }
 
 function isOffline(): boolean {
   return ['1', 'on', 'yes', 'true'].includes((process.env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
 }
 
-function defaultEndpoint(): string {
-  return process.env.HF_ENDPOINT || 'https://huggingface.co';
+function resolveEndpoint(option: string | undefined): string {
+  const endpoint = (option ?? (process.env.HF_ENDPOINT || 'https://huggingface.co')).replace(/\/+$/, '');
+  let url: URL | null = null;
+  try {
+    url = new URL(endpoint);
+  } catch { /* reported below */ }
+  if (url == null || !/^https?:$/.test(url.protocol)) {
+    throw new RangeError(`the Hub endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`);
+  }
+  return endpoint;
 }
 
 /** `$HF_TOKEN`, else the file `huggingface-cli login` writes (`$HF_TOKEN_PATH`, `$HF_HOME/token`, `~/.cache/huggingface/token`). */
@@ -71,12 +122,16 @@ async function defaultToken(): Promise<string | undefined> {
   }
 }
 
-function checkFilename(filename: string): void {
-  const parts = filename.split('/');
-  if (filename === '' || filename.startsWith('/') || filename.includes('\\')
-      || parts.some((part) => part === '' || part === '.' || part === '..')) {
-    throw new Error(`invalid file name in a Hub repository: ${JSON.stringify(filename)}`);
-  }
+/** One file of one repository at one revision, and where the cache keeps it. */
+interface FileRequest {
+  repoId: string;
+  revision: string;
+  filename: string;
+  url: string;
+  cache: RepoCache;
+  endpoint: string;
+  limits: HubLimits;
+  options: HubDownloadOptions;
 }
 
 /** What a HEAD on the resolve URL says about the file. */
@@ -88,189 +143,268 @@ interface FileMetadata {
   size?: number;
 }
 
-interface Target {
-  repoId: string;
-  revision: string;
-  filename: string;
-  url: string;
+function describeFile(r: FileRequest): string {
+  return `"${r.filename}" of Hub repo ${r.repoId} at revision ${r.revision}`;
 }
 
-function describeFile(t: Target): string {
-  return `"${t.filename}" of Hub repo ${t.repoId} at revision ${t.revision}`;
+async function fileRequest(repoId: string, filename: string, options: HubDownloadOptions): Promise<FileRequest> {
+  checkRepoId(repoId);
+  checkFilename(filename);
+  const revision = checkRevision(options.revision ?? 'main');
+  const limits = resolveHubLimits(options);
+  const endpoint = resolveEndpoint(options.endpoint);
+  const cache = await openRepoCache(options.cacheDir, repoId);
+  const url = `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`
+    + filename.split('/').map(encodeURIComponent).join('/');
+  return { repoId, revision, filename, url, cache, endpoint, limits, options };
 }
 
-function statusError(t: Target, response: Response): Error {
+function statusError(r: FileRequest, response: Response, url: string): Error {
   const code = response.headers.get('x-error-code');
-  const where = `${describeFile(t)}, ${t.url}`;
+  const where = `${describeFile(r)}, ${url}`;
   // Unauthenticated, the Hub answers 401 RepoNotFound for private repositories as for missing ones.
   if (code === 'RepoNotFound' || (response.status === 404 && code === 'RevisionNotFound')) {
     const what = code === 'RepoNotFound'
-      ? `repository ${t.repoId} does not exist, or is private and needs a token (HF_TOKEN)`
-      : `revision ${t.revision} does not exist in ${t.repoId}`;
+      ? `repository ${r.repoId} does not exist, or is private and needs a token (HF_TOKEN)`
+      : `revision ${r.revision} does not exist in ${r.repoId}`;
     return new HubNotFoundError(`Hub: ${what} (HTTP ${response.status} for ${where})`);
   }
   if (response.status === 404) {
     const commit = response.headers.get('x-repo-commit');
     const missingAt = code === 'EntryNotFound' && commit != null && isCommitHash(commit) ? commit : undefined;
-    return new HubNotFoundError(`Hub: ${t.repoId} has no file "${t.filename}" at revision ${t.revision} (404 for ${where})`, missingAt);
+    return new HubNotFoundError(`Hub: ${r.repoId} has no file "${r.filename}" at revision ${r.revision} (404 for ${where})`, missingAt);
   }
   if (response.status === 401 || response.status === 403) {
-    const why = code === 'GatedRepo' ? `${t.repoId} is gated: accept its conditions on the Hub and set HF_TOKEN`
+    const why = code === 'GatedRepo' ? `${r.repoId} is gated: accept its conditions on the Hub and set HF_TOKEN`
       : `the repository may be private or gated: set HF_TOKEN or pass a token with access`;
-    return new Error(`Hub: access denied (HTTP ${response.status}) to ${where}; ${why}`);
+    return new HubHttpError(`Hub: access denied (HTTP ${response.status}) to ${where}; ${why}`, response.status);
   }
-  return new Error(`Hub: HTTP ${response.status} ${response.statusText} for ${where}`);
-}
-
-function isAbsoluteUrl(location: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:/i.test(location) || location.startsWith('//');
-}
-
-function normalizeEtag(etag: string): string {
-  return etag.replace(/^W\//, '').replace(/^"|"$/g, '');
+  return new HubHttpError(`Hub: HTTP ${response.status} ${response.statusText} for ${where}`, response.status,
+    response.headers.get('retry-after'));
 }
 
 function parseSize(value: string | null): number | undefined {
-  return value != null && /^\d+$/.test(value) ? Number(value) : undefined;
+  return value != null && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
 }
 
-/**
- * HEAD on the resolve URL. Like huggingface_hub, follows only relative redirects (a renamed repository)
- * and stops at an absolute one (an LFS file on the CDN), whose headers carry the metadata.
- */
-async function fetchMetadata(t: Target, headers: Record<string, string>): Promise<FileMetadata> {
-  let url = t.url;
-  for (let hops = 0; hops < 10; hops++) {
-    const response = await fetch(url, {
-      method: 'HEAD', headers: { ...headers, 'Accept-Encoding': 'identity' },
-      redirect: 'manual', signal: AbortSignal.timeout(HEAD_TIMEOUT_MS),
-    });
-    const location = response.headers.get('location');
-    if (response.status >= 300 && response.status < 400 && location != null && !isAbsoluteUrl(location)) {
-      url = new URL(location, url).href;
-      continue;
-    }
-    if (response.status >= 400) throw statusError({ ...t, url }, response);
-    const commit = response.headers.get('x-repo-commit');
-    const etag = response.headers.get('x-linked-etag') ?? response.headers.get('etag');
-    if (commit == null || !isCommitHash(commit)) {
-      throw new Error(`Hub: no X-Repo-Commit header for ${describeFile(t)} from ${url}; is the endpoint a Hugging Face Hub?`);
-    }
-    if (etag == null) throw new Error(`Hub: no ETag for ${describeFile(t)} from ${url}; cannot key the cache`);
-    const redirected = response.status >= 300 && response.status < 400 && location != null;
-    return {
-      commit, etag: normalizeEtag(etag), location: redirected ? new URL(location, url).href : url,
-      size: parseSize(response.headers.get('x-linked-size') ?? response.headers.get('content-length')),
-    };
+/** A redirect's target, which must be an http(s) URL. */
+function redirectTarget(r: FileRequest, from: string, location: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(location, from);
+  } catch { /* reported below */ }
+  if (url == null || !/^https?:$/.test(url.protocol)) {
+    throw new HubProtocolError(`Hub: ${from} redirects ${describeFile(r)} to ${JSON.stringify(location)}, not an http(s) URL`);
   }
-  throw new Error(`Hub: too many redirects fetching ${describeFile(t)} (${t.url})`);
+  return url.href;
 }
 
 /**
- * Streams the file into `<blob>.incomplete` (continuing it with a Range request when one is there), checks
- * its size, then renames it to the blob: a cut-off download never leaves a blob the cache would trust.
+ * A request that follows redirects itself (at most 10), sending the token only to the Hub's own origin:
+ * a redirect elsewhere (a CDN, another host) never carries it. `stopAt` ends the walk at a redirect that
+ * is itself the answer (the HEAD of an LFS file).
  */
-async function downloadBlob(
-  t: Target, meta: FileMetadata, blob: string, headers: Record<string, string>,
-  onProgress?: ProgressCallback,
-): Promise<void> {
-  const { fs, path } = await nodeModules();
-  const partial = `${blob}.incomplete`;
-  await fs.mkdir(path.dirname(blob), { recursive: true });
-  const existing = await fs.stat(partial).catch(() => null);
-  let offset = existing?.size ?? 0;
+async function request(
+  r: FileRequest, start: string, auth: Record<string, string>, init: { method: string; headers?: Record<string, string> },
+  timeoutS: number, stopAt: (response: Response) => boolean = () => false,
+): Promise<{ timed: TimedResponse; url: string }> {
+  const hub = new URL(r.endpoint).origin;
+  let url = start;
+  for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
+    const headers = { ...(new URL(url).origin === hub ? auth : {}), ...init.headers, 'Accept-Encoding': 'identity' };
+    const timed = await timedFetch(url, { method: init.method, headers, redirect: 'manual' }, timeoutS * 1000);
+    const { status } = timed.response;
+    const location = timed.response.headers.get('location');
+    if (status < 300 || status >= 400 || location == null || stopAt(timed.response)) return { timed, url };
+    timed.cancel();
+    url = redirectTarget(r, url, location);
+  }
+  throw new HubProtocolError(`Hub: more than ${MAX_REDIRECTS} redirects fetching ${describeFile(r)} (${start})`);
+}
+
+/** The download broke off before the end: worth resuming. */
+class CutOff extends HubConnectionError {}
+
+function isTransient(err: unknown): boolean {
+  return err instanceof CutOff || isNetworkError(err) || (err instanceof HubHttpError && isRetryableStatus(err.status));
+}
+
+/**
+ * Runs `body` again after transient failures, up to `maxRetries` times with backoff; a stall is retried
+ * at most `stallRetries` of those times.
+ */
+async function retrying<T>(r: FileRequest, stallRetries: number, body: () => Promise<T>): Promise<T> {
+  let stalls = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await body();
+    } catch (err) {
+      const stalled = err instanceof DownloadTimeoutError;
+      const again = attempt < r.limits.maxRetries && (stalled ? stalls++ < stallRetries : isTransient(err));
+      if (!again) throw err;
+      await sleep(retryDelaySeconds(attempt, err instanceof HubHttpError ? err.retryAfter : null));
+    }
+  }
+}
+
+/**
+ * HEAD on the resolve URL. Like huggingface_hub, follows redirects that carry no file metadata (a
+ * renamed repository), and stops at one that does (an LFS file on the CDN): its headers are the answer.
+ */
+async function fetchMetadata(r: FileRequest, auth: Record<string, string>): Promise<FileMetadata> {
+  const { timed, url } = await request(r, r.url, auth, { method: 'HEAD' }, r.limits.etagTimeout,
+    (response) => response.headers.has('x-repo-commit'));
+  timed.cancel();
+  const response = timed.response;
+  if (response.status >= 400) throw statusError(r, response, url);
+  if (response.status >= 300 && !response.headers.has('location')) throw new HubProtocolError(`Hub: HTTP ${response.status} without a Location for ${describeFile(r)} from ${url}`);
+  const what = `${describeFile(r)} from ${url}`;
+  const commit = checkCommit(response.headers.get('x-repo-commit'), what);
+  const rawEtag = response.headers.get('x-linked-etag') ?? response.headers.get('etag');
+  if (rawEtag == null) throw new HubProtocolError(`Hub: no ETag for ${what}; cannot key the cache`);
+  const location = response.headers.get('location');
+  return {
+    commit, etag: checkEtag(rawEtag, what),
+    location: response.status >= 300 && location != null ? redirectTarget(r, url, location) : url,
+    size: parseSize(response.headers.get('x-linked-size') ?? response.headers.get('content-length')),
+  };
+}
+
+/**
+ * One attempt at streaming the file into `<blob>.incomplete`, continuing what is there with a Range
+ * request. Ends with all the bytes written and synced, or throws (a `CutOff` when it can be resumed).
+ */
+async function downloadAttempt(r: FileRequest, meta: FileMetadata, auth: Record<string, string>): Promise<void> {
+  const { cache, filename, options: { onProgress } } = r;
+  let offset = await cache.incompleteSize(meta.etag);
   if (meta.size !== undefined && offset > meta.size) {
-    await fs.rm(partial, { force: true });
+    await cache.discardIncomplete(meta.etag);
     offset = 0;
   }
-  // A partial file of the full size is a download that ended just before its rename.
-  if (existing == null || meta.size === undefined || offset < meta.size) {
-    const response = await fetch(meta.location, {
-      headers: { ...headers, 'Accept-Encoding': 'identity', ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) },
-    }).catch((err: Error) => {
-      throw new Error(`Hub: cannot download ${describeFile(t)} from ${meta.location} `
-        + `(${err.cause instanceof Error ? err.cause.message : err.message})`, { cause: err });
-    });
-    if (response.status === 200) offset = 0; // the server ignored the range: start over
-    else if (response.status !== 206) throw statusError(t, response);
-    else if (!(response.headers.get('content-range') ?? '').startsWith(`bytes ${offset}-`)) {
-      throw new Error(`Hub: the server resumed ${describeFile(t)} at the wrong offset `
-        + `(asked for byte ${offset}, got "${response.headers.get('content-range')}")`);
-    }
-    const length = parseSize(response.headers.get('content-length'));
-    const total = meta.size ?? (length === undefined ? undefined : offset + length);
-    let loaded = offset;
-    const file = await fs.open(partial, offset > 0 ? 'a' : 'w');
-    try {
-      const reader = response.body!.getReader();
-      onProgress?.({ file: t.filename, loaded, total });
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        await file.write(chunk.value);
-        loaded += chunk.value.byteLength;
-        onProgress?.({ file: t.filename, loaded, total });
-      }
-    } catch (err) {
-      throw new Error(`Hub: the download of ${describeFile(t)} was cut off after ${loaded} of ${total ?? '?'} bytes `
-        + `(${(err as Error).message}); the partial file is kept and the next call resumes it`, { cause: err });
-    } finally {
-      await file.close();
-    }
-    if (total !== undefined && loaded !== total) {
-      if (loaded > total) await fs.rm(partial, { force: true });
-      throw new Error(`Hub: the download of ${describeFile(t)} ended after ${loaded} bytes, expected ${total}`
-        + (loaded < total ? '; the partial file is kept and the next call resumes it' : ''));
-    }
+  // A partial file of the full size is a download that ended just before its check and rename.
+  if (meta.size !== undefined && offset === meta.size && offset > 0) return;
+  const { timed, url } = await request(r, meta.location, auth,
+    { method: 'GET', headers: offset > 0 ? { Range: `bytes=${offset}-` } : {} }, r.limits.downloadTimeout);
+  const response = timed.response;
+  if (response.status === 200) {
+    offset = 0; // the server ignored the range: start over
+  } else if (response.status !== 206) {
+    timed.cancel();
+    throw statusError(r, response, url);
+  } else if (!(response.headers.get('content-range') ?? '').startsWith(`bytes ${offset}-`)) {
+    timed.cancel();
+    throw new HubProtocolError(`Hub: the server resumed ${describeFile(r)} at the wrong offset `
+      + `(asked ${url} for byte ${offset}, got "${response.headers.get('content-range')}")`);
   }
-  await fs.rename(partial, blob);
+  const length = parseSize(response.headers.get('content-length'));
+  const total = meta.size ?? (length === undefined ? undefined : offset + length);
+  let loaded = offset;
+  const file = await cache.openIncomplete(meta.etag, offset > 0);
+  try {
+    onProgress?.({ file: filename, loaded, total });
+    for await (const chunk of timed.chunks()) {
+      if (total !== undefined && loaded + chunk.byteLength > total) {
+        timed.cancel();
+        await cache.discardIncomplete(meta.etag);
+        throw new HubIntegrityError(`Hub: ${url} sent more than the ${total} bytes announced for ${describeFile(r)}`,
+          filename, `${total} bytes`, `more than ${total} bytes`);
+      }
+      await file.write(chunk);
+      loaded += chunk.byteLength;
+      onProgress?.({ file: filename, loaded, total });
+    }
+    await file.sync();
+  } catch (err) {
+    if (err instanceof DownloadTimeoutError) {
+      throw new DownloadTimeoutError(err.url, err.timeoutMs, err.loaded, `Hub: downloading ${describeFile(r)}: `);
+    }
+    if (!isNetworkError(err)) throw err;
+    throw new CutOff(`Hub: the download of ${describeFile(r)} from ${url} was cut off after ${loaded} of ${total ?? '?'} bytes `
+      + `(${describe(err)}); the partial file is kept and the next call resumes it`, { cause: err });
+  } finally {
+    await file.close();
+  }
+  if (total !== undefined && loaded < total) {
+    throw new CutOff(`Hub: the download of ${describeFile(r)} from ${url} ended after ${loaded} bytes, expected ${total}; `
+      + 'the partial file is kept and the next call resumes it');
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as Error;
+  return e.cause instanceof Error ? e.cause.message : e.message;
+}
+
+/** Downloads the blob (retrying, resuming), then checks its hash and renames it into place. */
+async function downloadBlob(r: FileRequest, meta: FileMetadata, auth: Record<string, string>): Promise<void> {
+  const download = async (): Promise<void> => {
+    try {
+      await retrying(r, STALL_RETRIES, () => downloadAttempt(r, meta, auth));
+    } catch (err) {
+      if (isNetworkError(err)) {
+        throw new HubConnectionError(`Hub: cannot download ${describeFile(r)} from ${meta.location} (${describe(err)})`, { cause: err });
+      }
+      throw err;
+    }
+    await r.cache.commitIncomplete(meta.etag, r.filename);
+  };
+  const resumed = (await r.cache.incompleteSize(meta.etag)) > 0;
+  try {
+    await download();
+  } catch (err) {
+    // A partial file left by an earlier run may hold another version's bytes: the failed check discarded
+    // it, so one fresh download settles whether the server itself is wrong.
+    if (!(resumed && err instanceof HubIntegrityError)) throw err;
+    await download();
+  }
 }
 
 /** Downloads of one blob already running in this process, so concurrent calls share one. */
 const inFlight = new Map<string, Promise<void>>();
 
-/** One file of one repository at one revision, and where the cache keeps it. */
-interface FileRequest extends Target {
-  cache: RepoCache;
-  endpoint: string;
-  options: HubDownloadOptions;
+/** Makes `blobs/<etag>` hold the file, checked against its hash, downloading it when needed. */
+async function ensureBlob(r: FileRequest, meta: FileMetadata, auth: Record<string, string>): Promise<void> {
+  const blob = r.cache.blobPath(meta.etag);
+  const good = async (): Promise<boolean> => (await r.cache.exists(blob)) && (await r.cache.blobMismatch(meta.etag)) == null;
+  if (await good()) return;
+  let running = inFlight.get(blob);
+  if (running === undefined) {
+    running = r.cache.withBlobLock(meta.etag, async () => {
+      // Another process may have finished it while this one waited for the lock.
+      if (!(await good())) await downloadBlob(r, meta, auth);
+    }).finally(() => inFlight.delete(blob));
+    inFlight.set(blob, running);
+  }
+  await running;
 }
 
-async function fileRequest(repoId: string, filename: string, options: HubDownloadOptions): Promise<FileRequest> {
-  if (!isHubId(repoId)) throw new Error(`not a Hub model id (owner/name): ${JSON.stringify(repoId)}`);
-  checkFilename(filename);
-  const cache = await openRepoCache(options.cacheDir, repoId);
-  const revision = options.revision ?? 'main';
-  const endpoint = (options.endpoint ?? defaultEndpoint()).replace(/\/+$/, '');
-  const url = `${endpoint}/${repoId}/resolve/${encodeURIComponent(revision)}/`
-    + filename.split('/').map(encodeURIComponent).join('/');
-  return { repoId, revision, filename, url, cache, endpoint, options };
-}
+const localOnly = (r: FileRequest): boolean => r.options.localFilesOnly === true || isOffline();
 
 /**
- * The cached file when the revision is a commit hash or a branch/tag the cache has resolved before;
- * a 404 remembered for it throws. No network.
+ * The cached snapshot entry when the revision is a commit hash or a branch/tag the cache has resolved
+ * before (checked against its hash when `verify`); a 404 remembered for it throws. No network.
  */
-async function cachedPath(r: FileRequest): Promise<string | null> {
+async function cachedSnapshot(r: FileRequest, verify: boolean): Promise<SnapshotState> {
   const commit = isCommitHash(r.revision) ? r.revision : await r.cache.readRef(r.revision);
-  if (commit == null) return null;
-  const cached = r.cache.snapshotPath(commit, r.filename);
-  if (await r.cache.exists(cached)) return cached;
-  if (await r.cache.exists(r.cache.noExistPath(commit, r.filename))) {
+  if (commit == null) return { state: 'missing' };
+  const state = await r.cache.checkSnapshot(commit, r.filename, verify);
+  if (state.state === 'missing' && await r.cache.isMarkedMissing(commit, r.filename)) {
     throw new HubNotFoundError(`Hub: ${r.repoId} has no file "${r.filename}" at revision ${r.revision} `
       + '(a 404 remembered in the cache)', commit);
   }
-  return null;
+  return state;
 }
 
 /** HEAD on the resolve URL, unless offline; records the revision's commit, or the file's absence, in the cache. */
 async function remoteMetadata(r: FileRequest): Promise<{ meta: FileMetadata; auth: Record<string, string> }> {
-  if (r.options.localFilesOnly || isOffline()) {
+  if (localOnly(r)) {
     const why = r.options.localFilesOnly ? 'localFilesOnly is set' : 'HF_HUB_OFFLINE is set';
     throw new HubCacheMissError(`${describeFile(r)} is not in the cache at ${r.cache.dir}, and ${why} so it cannot be downloaded`);
   }
   const token = r.options.token ?? await defaultToken();
   const auth: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
   try {
-    const meta = await fetchMetadata(r, auth);
+    const meta = await retrying(r, 0, () => fetchMetadata(r, auth));
     await r.cache.writeRef(r.revision, meta.commit);
     return { meta, auth };
   } catch (err) {
@@ -278,10 +412,8 @@ async function remoteMetadata(r: FileRequest): Promise<{ meta: FileMetadata; aut
       await r.cache.writeRef(r.revision, err.missingAt);
       await r.cache.markMissing(err.missingAt, r.filename);
     }
-    if (err instanceof TypeError || (err as Error).name === 'TimeoutError') {
-      const cause = (err as Error).cause;
-      throw new Error(`Hub: cannot reach ${r.endpoint} for ${describeFile(r)} `
-        + `(${cause instanceof Error ? cause.message : (err as Error).message}), `
+    if (isNetworkError(err) || err instanceof DownloadTimeoutError) {
+      throw new HubConnectionError(`Hub: cannot reach ${r.endpoint} for ${describeFile(r)} (${describe(err)}), `
         + `and it is not in the cache at ${r.cache.dir}`, { cause: err });
     }
     throw err;
@@ -291,30 +423,18 @@ async function remoteMetadata(r: FileRequest): Promise<{ meta: FileMetadata; aut
 /**
  * Returns the local path of `filename` in Hub repo `repoId`, downloading it into the cache when needed.
  * No network when the revision is a commit hash, or a branch/tag the cache has resolved before, and the
- * file is cached; never any in offline mode (`HF_HUB_OFFLINE=1`) or with `localFilesOnly`.
+ * file is cached; never any in offline mode (`HF_HUB_OFFLINE=1`) or with `localFilesOnly`. A cached file
+ * is served only while it matches its hash: otherwise it is downloaded again, or, offline, refused.
  */
 export async function hubDownload(repoId: string, filename: string, options: HubDownloadOptions = {}): Promise<string> {
   const r = await fileRequest(repoId, filename, options);
-  const cached = await cachedPath(r);
-  if (cached != null) return cached;
+  const cached = await cachedSnapshot(r, true);
+  if (cached.state === 'ok') return cached.path;
+  if (cached.state === 'bad' && localOnly(r)) throw cached.error;
   const { meta, auth } = await remoteMetadata(r);
-  const pointer = r.cache.snapshotPath(meta.commit, filename);
-  if (await r.cache.exists(pointer)) return pointer;
-
-  const blob = r.cache.blobPath(meta.etag);
-  if (!(await r.cache.exists(blob))) {
-    // The token goes to the Hub only, not to the CDN a large file redirects to.
-    const sameOrigin = new URL(meta.location).origin === new URL(r.endpoint).origin;
-    let running = inFlight.get(blob);
-    if (running === undefined) {
-      running = r.cache.withBlobLock(meta.etag, async () => {
-        // Another process may have finished it while this one waited for the lock.
-        if (!(await r.cache.exists(blob))) await downloadBlob(r, meta, blob, sameOrigin ? auth : {}, options.onProgress);
-      }).finally(() => inFlight.delete(blob));
-      inFlight.set(blob, running);
-    }
-    await running;
-  }
+  const pointer = await r.cache.checkSnapshot(meta.commit, filename, true);
+  if (pointer.state === 'ok') return pointer.path;
+  await ensureBlob(r, meta, auth);
   return r.cache.linkSnapshot(meta.commit, filename, meta.etag);
 }
 
@@ -325,7 +445,7 @@ export async function hubDownload(repoId: string, filename: string, options: Hub
 export async function hubFileExists(repoId: string, filename: string, options: HubDownloadOptions = {}): Promise<boolean> {
   const r = await fileRequest(repoId, filename, options);
   try {
-    if ((await cachedPath(r)) != null) return true;
+    if ((await cachedSnapshot(r, false)).state !== 'missing') return true;
     await remoteMetadata(r);
     return true;
   } catch (err) {

@@ -1,10 +1,12 @@
 /**
  * Where checkpoint files come from: a local folder or an http(s) base URL (Hub ids are resolved
  * by src/io/hub). Each file is read into one buffer of its final size, chunk by chunk, so a large
- * shard is held once and progress can be reported as it arrives.
+ * shard is held once and progress can be reported as it arrives; over HTTP every wait for bytes has the
+ * Hub's read timeout (`downloadTimeout`, `$HF_HUB_DOWNLOAD_TIMEOUT`, 30 s).
  */
 import { type CheckpointSource, type ProgressCallback, SourceFileNotFoundError } from './checkpoint_source.js';
-import { openHubSource, type HubDownloadOptions } from './hub.js';
+import { openHubSource, resolveHubLimits, type HubDownloadOptions } from './hub.js';
+import { DownloadTimeoutError, timedFetch } from './timed_fetch.js';
 
 export { type CheckpointSource, type ProgressCallback, type ReadProgress, SourceFileNotFoundError } from './checkpoint_source.js';
 
@@ -13,7 +15,7 @@ export { type CheckpointSource, type ProgressCallback, type ReadProgress, Source
 type Fs = typeof import('node:fs/promises');
 type Path = typeof import('node:path');
 
-/** `revision`, `cacheDir`, `localFilesOnly`, `token`, `endpoint`: used for Hub ids only. */
+/** `revision`, `cacheDir`, `localFilesOnly`, `token`, `endpoint`, `etagTimeout`, `maxRetries`: used for Hub ids only. `downloadTimeout` for URLs too. */
 export interface OpenSourceOptions extends HubDownloadOptions {
   /** Sent with every HTTP request (an Authorization header, say). */
   headers?: Record<string, string>;
@@ -47,7 +49,9 @@ const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 /** Opens a local directory, a file:// or http(s):// URL, or (through src/io/hub) a Hub id. */
 export async function openSource(source: string, options: OpenSourceOptions = {}): Promise<CheckpointSource> {
-  if (/^https?:\/\//i.test(source)) return new HttpSource(source, options.headers ?? {});
+  if (/^https?:\/\//i.test(source)) {
+    return new HttpSource(source, options.headers ?? {}, resolveHubLimits(options).downloadTimeout * 1000);
+  }
   const [fs, path, { fileURLToPath }] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:url')]);
   const dir = source.startsWith('file://') ? fileURLToPath(source) : source;
   const info = await fs.stat(dir).catch(() => null);
@@ -110,7 +114,8 @@ function allocate(size: number, where: string): Uint8Array {
 class HttpSource implements CheckpointSource {
   readonly location: string;
 
-  constructor(base: string, private readonly headers: Record<string, string>) {
+  /** `timeoutMs`: the longest wait for an answer, then between two chunks of a body. */
+  constructor(base: string, private readonly headers: Record<string, string>, private readonly timeoutMs: number) {
     this.location = base.endsWith('/') ? base : `${base}/`;
   }
 
@@ -123,7 +128,9 @@ class HttpSource implements CheckpointSource {
 
   async exists(file: string): Promise<boolean> {
     const url = this.url(file);
-    const response = await fetch(url, { method: 'HEAD', headers: this.headers });
+    const timed = await timedFetch(url, { method: 'HEAD', headers: this.headers }, this.timeoutMs);
+    timed.cancel();
+    const response = timed.response;
     if (response.status === 404) return false;
     if (!response.ok) throw new Error(`HEAD ${url} failed: HTTP ${response.status} ${response.statusText}`);
     return true;
@@ -131,18 +138,20 @@ class HttpSource implements CheckpointSource {
 
   async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {
     const url = this.url(file);
-    let response: Response;
+    let timed: Awaited<ReturnType<typeof timedFetch>>;
     try {
-      response = await fetch(url, { headers: this.headers });
+      timed = await timedFetch(url, { headers: this.headers }, this.timeoutMs);
     } catch (e) {
+      if (e instanceof DownloadTimeoutError) throw e;
       throw new Error(`GET ${url} failed: ${describe(e)}`);
     }
+    const response = timed.response;
     if (response.status === 404) {
-      await response.body?.cancel();
+      timed.cancel();
       throw new SourceFileNotFoundError(file, `HTTP 404 from ${url}`);
     }
     if (!response.ok) {
-      await response.body?.cancel();
+      timed.cancel();
       throw new Error(`GET ${url} failed: HTTP ${response.status} ${response.statusText}`);
     }
     // A compressed body's Content-Length counts the compressed bytes, not what the reader yields.
@@ -150,16 +159,17 @@ class HttpSource implements CheckpointSource {
     const lengthHeader = response.headers.get('content-length');
     const total = !encoded && lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
     if (response.body == null) throw new Error(`GET ${url} returned no body`);
-    const reader = response.body.getReader();
     const out = total !== undefined ? allocate(total, url) : null;
     const chunks: Uint8Array[] = [];
     let loaded = 0;
     onProgress?.({ file, loaded, total });
+    const body = timed.chunks();
     for (;;) {
-      let step: ReadableStreamReadResult<Uint8Array>;
+      let step: IteratorResult<Uint8Array>;
       try {
-        step = await reader.read();
+        step = await body.next();
       } catch (e) {
+        if (e instanceof DownloadTimeoutError) throw e;
         const got = total !== undefined ? `got ${loaded} of ${total} bytes` : `got ${loaded} bytes`;
         throw new Error(`truncated response from ${url}: ${got} (${describe(e)})`);
       }
@@ -167,7 +177,7 @@ class HttpSource implements CheckpointSource {
       const value = step.value;
       if (out != null) {
         if (loaded + value.byteLength > out.byteLength) {
-          await reader.cancel();
+          await body.return(undefined);
           throw new Error(`GET ${url}: more bytes than its Content-Length of ${total}`);
         }
         out.set(value, loaded);

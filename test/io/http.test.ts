@@ -24,7 +24,7 @@ async function expectSame(fromUrl: MambaCheckpoint, fromDisk: MambaCheckpoint): 
   }
 }
 
-async function expectError(load: Promise<MambaCheckpoint>, message: RegExp): Promise<void> {
+async function expectError(load: Promise<MambaCheckpoint>, message: RegExp): Promise<Error> {
   let error: Error | null = null;
   try {
     dispose(await load);
@@ -33,6 +33,7 @@ async function expectError(load: Promise<MambaCheckpoint>, message: RegExp): Pro
   }
   expect(error, `expected ${message}`).to.be.instanceOf(Error);
   expect(error!.message).to.match(message);
+  return error!;
 }
 
 describe('loadCheckpoint over HTTP (127.0.0.1)', () => {
@@ -131,6 +132,30 @@ describe('loadCheckpoint over HTTP (127.0.0.1)', () => {
       }
     } finally {
       await rm(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('gives up a response that stalls mid-body, naming the URL', async () => {
+    const stalling = await serveDirectory(FIXTURES, { stallAfter: { 'tiny/model.safetensors': 1000 } });
+    try {
+      const start = Date.now();
+      const err = await expectError(loadCheckpoint(`${stalling.url}tiny/`, { downloadTimeout: 0.3 }),
+        /^no data from http:\/\/127.0.0.1:\d+\/tiny\/model.safetensors for 0.3 s after 1000 bytes/);
+      expect(err.name).to.equal('DownloadTimeoutError');
+      expect(Date.now() - start).to.be.below(5000);
+    } finally {
+      await stalling.close();
+    }
+  });
+
+  it('gives up a request that gets no answer, naming the URL', async () => {
+    const silent = await serveDirectory(FIXTURES, { silent: ['tiny/config.json'] });
+    try {
+      const err = await expectError(loadCheckpoint(`${silent.url}tiny/`, { downloadTimeout: 0.3 }),
+        /^no data from http:\/\/127.0.0.1:\d+\/tiny\/config.json for 0.3 s waiting for the answer/);
+      expect(err.name).to.equal('DownloadTimeoutError');
+    } finally {
+      await silent.close();
     }
   });
 

@@ -4,25 +4,17 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync,
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HubCacheMissError, HubNotFoundError, hubDownload, isHubId } from '../../src/io/hub.js';
+import { HubCacheMissError, HubConnectionError, HubNotFoundError, hubDownload, isHubId } from '../../src/io/hub.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { RepoCache, nodeModules } from '../../src/io/hf_cache.js';
 import { openSource, readOptional, type ReadProgress } from '../../src/io/source.js';
 import { FIXTURE_COMMIT, isolateHubEnv, startHubServer, type HubServer } from '../support/hub_server.js';
+import { rejection } from '../support/rejection.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const TINY = join(FIXTURES, 'tiny');
 const REPO = 'test-org/tiny-mamba';
 const REPO_DIR = 'models--test-org--tiny-mamba';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('hub', function () {
   let server: HubServer;
@@ -87,8 +79,9 @@ describe('hub', function () {
     const noSymlinks = { ...modules, fs: { ...modules.fs, symlink: () => Promise.reject(new Error('EPERM: symlinks not allowed')) } };
     const cache = new RepoCache(noSymlinks, join(cacheDir, REPO_DIR));
     mkdirSync(join(cacheDir, REPO_DIR, 'blobs'), { recursive: true });
-    writeFileSync(cache.blobPath('abc'), 'contents');
-    const pointer = await cache.linkSnapshot(FIXTURE_COMMIT, 'sub/file.txt', 'abc');
+    const etag = createHash('sha1').update('blob 8\0contents').digest('hex');
+    writeFileSync(cache.blobPath(etag), 'contents');
+    const pointer = await cache.linkSnapshot(FIXTURE_COMMIT, 'sub/file.txt', etag);
     expect(lstatSync(pointer).isSymbolicLink()).to.equal(false);
     expect(readFileSync(pointer, 'utf8')).to.equal('contents');
   });
@@ -159,6 +152,13 @@ describe('hub', function () {
     expect(server.requests).to.deep.equal([]);
   });
 
+  it('creates nothing when it only reads: offline, a missing cache folder stays missing', async function () {
+    const missing = join(cacheDir, 'not-made');
+    const err = await rejection(download('config.json', { cacheDir: missing, localFilesOnly: true }));
+    expect(err).to.be.instanceOf(HubCacheMissError);
+    expect(existsSync(missing)).to.equal(false);
+  });
+
   it('names the repository, revision and file on a 404', async function () {
     const missing = await rejection(download('nope.json'));
     expect(missing).to.be.instanceOf(HubNotFoundError);
@@ -176,14 +176,23 @@ describe('hub', function () {
   });
 
   it('says which endpoint it could not reach', async function () {
-    const err = await rejection(hubDownload(REPO, 'config.json', { cacheDir, endpoint: 'http://127.0.0.1:9' }));
+    const err = await rejection(hubDownload(REPO, 'config.json', { cacheDir, endpoint: 'http://127.0.0.1:9', maxRetries: 0 }));
+    expect(err).to.be.instanceOf(HubConnectionError);
     expect(err.message).to.match(/cannot reach http:\/\/127\.0\.0\.1:9 for "config\.json" of Hub repo test-org\/tiny-mamba/);
   });
 
-  it('fails clearly on a truncated body, leaving no corrupt file, then resumes with a Range request', async function () {
+  it('resumes a download cut off mid-body with a Range request, within the same call', async function () {
+    server.cutNextDownload('model.safetensors', 1000);
+    const path = await download('model.safetensors');
+    expect(readFileSync(path)).to.deep.equal(readFileSync(join(TINY, 'model.safetensors')));
+    expect(server.requests.filter((r) => r.method === 'GET').map((r) => r.range)).to.deep.equal([undefined, 'bytes=1000-']);
+  });
+
+  it('without retries, fails clearly on a truncated body, leaving no corrupt file, then resumes with a Range request', async function () {
     const size = statSync(join(TINY, 'model.safetensors')).size;
     server.cutNextDownload('model.safetensors', 1000);
-    const err = await rejection(download('model.safetensors'));
+    const err = await rejection(download('model.safetensors', { maxRetries: 0 }));
+    expect(err).to.be.instanceOf(HubConnectionError);
     expect(err.message).to.match(new RegExp(`cut off after 1000 of ${size} bytes`));
     const repoDir = join(cacheDir, REPO_DIR);
     expect(existsSync(join(repoDir, 'snapshots', FIXTURE_COMMIT, 'model.safetensors'))).to.equal(false);
@@ -250,7 +259,7 @@ describe('hub', function () {
     const noRanges = await startHubServer({ repos: { [REPO]: TINY }, ranges: false });
     try {
       noRanges.cutNextDownload('model.safetensors', 1000);
-      await rejection(hubDownload(REPO, 'model.safetensors', { cacheDir, endpoint: noRanges.endpoint }));
+      await rejection(hubDownload(REPO, 'model.safetensors', { cacheDir, endpoint: noRanges.endpoint, maxRetries: 0 }));
       const path = await hubDownload(REPO, 'model.safetensors', { cacheDir, endpoint: noRanges.endpoint });
       expect(noRanges.requests.filter((r) => r.method === 'GET').at(-1)?.range).to.equal('bytes=1000-');
       expect(readFileSync(path)).to.deep.equal(readFileSync(join(TINY, 'model.safetensors')));

@@ -1,6 +1,7 @@
 /**
  * A static file server on 127.0.0.1 for tests that load over HTTP. It can cut a file short after
- * a number of bytes while still announcing the full Content-Length, to test truncated downloads.
+ * a number of bytes while still announcing the full Content-Length, to test truncated downloads, and
+ * stall (a few bytes, then silence; or no answer at all), to test read timeouts.
  */
 import { createServer, type Server } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -12,6 +13,10 @@ export interface StaticServerOptions {
   truncate?: Record<string, number>;
   /** Send bodies chunked, without a Content-Length, as servers streaming a file may. */
   noContentLength?: boolean;
+  /** Files (relative path) to send headers and this many bytes of, then nothing, keeping the connection open. */
+  stallAfter?: Record<string, number>;
+  /** Files (relative path) whose requests get no answer at all. */
+  silent?: string[];
 }
 
 export interface StaticServer {
@@ -29,6 +34,7 @@ export async function serveDirectory(root: string, options: StaticServerOptions 
     void (async () => {
       const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
       requests.push(`${req.method} ${rel}`);
+      if (options.silent?.includes(rel)) return;
       const file = path.resolve(base, rel);
       const info = file.startsWith(base + path.sep) ? await stat(file).catch(() => null) : null;
       if (info == null || !info.isFile()) {
@@ -44,6 +50,11 @@ export async function serveDirectory(root: string, options: StaticServerOptions 
       const body = await readFile(file);
       const cut = options.truncate?.[rel];
       res.writeHead(200, headers);
+      const stall = options.stallAfter?.[rel];
+      if (stall !== undefined) {
+        res.write(body.subarray(0, stall));
+        return;
+      }
       if (cut === undefined && options.noContentLength) {
         // Several writes, so the client sees several chunks.
         const step = Math.ceil(body.byteLength / 4) || 1;

@@ -3,7 +3,9 @@
  * shapes and headers the real one uses: `/{repo}/resolve/{revision}/{file}` with `X-Repo-Commit` and a
  * git-sha1 `ETag`; large files (`*.safetensors`, as LFS) redirected to a CDN URL with `X-Linked-Etag`
  * (sha256) and `X-Linked-Size`; `X-Error-Code` on 404s; `Range` requests. It records every request, can
- * require a bearer token, and can cut a response short to imitate a dropped connection.
+ * require a bearer token, and misbehaves on demand (`behave`): hostile headers, corrupt or short bodies,
+ * HTTP errors, stalls, redirects, a connection cut short. A renamed repository (`renamed`) answers with a
+ * relative redirect, as the real Hub does.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, existsSync, statSync } from 'node:fs';
@@ -23,6 +25,10 @@ export interface RecordedRequest {
 export interface HubServerOptions {
   /** Repository id -> the folder whose files it serves. */
   repos: Record<string, string>;
+  /** Old repository id -> the id it redirects to (relative `Location`, as the Hub does for renamed repositories). */
+  renamed?: Record<string, string>;
+  /** LFS files redirect to the CDN path on the Hub's own origin (an absolute URL to the same server). */
+  cdnOnHubOrigin?: boolean;
   /** When set, every request but the CDN's must carry `Authorization: Bearer <token>`. */
   token?: string;
   /** False: answer Range requests with the whole file (200), as servers without range support do. */
@@ -36,7 +42,27 @@ export interface HubServer {
   requests: RecordedRequest[];
   /** The next response carrying `file`'s bytes promises them all but sends only `bytes`, then drops the connection. */
   cutNextDownload(file: string, bytes: number): void;
+  /** Makes the server misbehave for `file` (its path in the repository) until `reset`. */
+  behave(file: string, behavior: FileBehavior): void;
+  /** Back to serving every file as it is. */
+  reset(): void;
   close(): Promise<void>;
+}
+
+/** How the server misbehaves for one file. */
+export interface FileBehavior {
+  /** Headers set on the resolve URL's answers (HEAD and GET): a hostile ETag, X-Repo-Commit, X-Linked-Etag... */
+  headers?: Record<string, string>;
+  /** Bytes sent instead of the file's, with the real file's hash and size still announced: corruption. */
+  body?: Buffer;
+  /** The next `count` requests with this method (GET by default) for the file, on the Hub or the CDN, answer `status`. */
+  fail?: { status: number; count: number; method?: string; retryAfter?: string };
+  /** The next `count` requests with this method (GET by default) send headers and `bytes` bytes, then nothing; a HEAD gets no answer at all. */
+  stall?: { bytes: number; count: number; method?: string };
+  /** GETs of the resolve URL (not HEADs) answer 302 to this URL, absolute or relative. */
+  redirectGet?: string;
+  /** GETs send `bytes` bytes, then wait for `until` before sending the rest (a download held open). */
+  pause?: { bytes: number; until: Promise<void> };
 }
 
 const isLfs = (file: string): boolean => file.endsWith('.safetensors');
@@ -52,7 +78,9 @@ function sha256(data: Buffer): string {
 export async function startHubServer(options: HubServerOptions): Promise<HubServer> {
   const requests: RecordedRequest[] = [];
   const cuts = new Map<string, number>();
-  let cdnEndpoint = ''; // known once the CDN listens, before any request
+  const behaviors = new Map<string, FileBehavior>();
+  let cdnEndpoint = ''; // known once the servers listen, before any request
+  let endpoint = '';
 
   const fail = (res: ServerResponse, status: number, code?: string): void => {
     res.writeHead(status, {
@@ -70,7 +98,20 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
       ...headers, 'Content-Length': String(body.length), 'Accept-Ranges': 'bytes',
       ...(range ? { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}),
     });
+    const stall = behaviors.get(file)?.stall;
+    if (stall && stall.count > 0 && (stall.method ?? 'GET') === req.method) {
+      stall.count--;
+      // Headers and a few bytes, then silence: the connection stays open until the client gives up.
+      res.write(body.subarray(0, stall.bytes));
+      return;
+    }
     if (req.method === 'HEAD') return void res.end();
+    const pause = behaviors.get(file)?.pause;
+    if (pause) {
+      res.write(body.subarray(0, pause.bytes));
+      void pause.until.then(() => res.end(body.subarray(pause.bytes)));
+      return;
+    }
     const cut = cuts.get(file);
     if (cut === undefined) return void res.end(body);
     cuts.delete(file);
@@ -82,32 +123,63 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     requests.push({ method: req.method ?? '', url: url.pathname, authorization: req.headers.authorization, range: req.headers.range });
 
+    /** Answers a pending `fail` for the file; true when it did. */
+    const failing = (file: string): boolean => {
+      const failure = behaviors.get(file)?.fail;
+      if (!failure || failure.count <= 0 || (failure.method ?? 'GET') !== req.method) return false;
+      failure.count--;
+      res.writeHead(failure.status, {
+        ...behaviors.get(file)?.headers, ...(failure.retryAfter !== undefined ? { 'Retry-After': failure.retryAfter } : {}),
+      });
+      res.end();
+      return true;
+    };
+    const contents = (file: string, data: Buffer): Buffer => behaviors.get(file)?.body ?? data;
+
     const cdn = /^\/cdn\/([^/]+\/[^/]+)\/(.+)$/.exec(url.pathname);
     if (cdn) {
       const [, repo, file] = cdn.map(decodeURIComponent);
       const path = join(options.repos[repo] ?? '/nonexistent', file);
       if (!existsSync(path)) return fail(res, 404);
-      return sendBytes(req, res, file, readFileSync(path), {});
+      if (failing(file)) return;
+      return sendBytes(req, res, file, contents(file, readFileSync(path)), {});
     }
 
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (!resolve) return fail(res, 404);
     if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) return fail(res, 401);
     const [, repo, revision, file] = resolve.map(decodeURIComponent);
+    const newName = options.renamed?.[repo];
+    if (newName !== undefined) {
+      res.writeHead(307, { Location: `/${newName}/resolve/${encodeURIComponent(revision)}/${file}` });
+      return void res.end();
+    }
     const folder = options.repos[repo];
     if (folder === undefined) return fail(res, 404, 'RepoNotFound');
     if (revision !== 'main' && revision !== FIXTURE_COMMIT) return fail(res, 404, 'RevisionNotFound');
     const path = join(folder, file);
     if (!existsSync(path) || !statSync(path).isFile()) return fail(res, 404, 'EntryNotFound');
+    if (failing(file)) return;
+    const headStall = behaviors.get(file)?.stall;
+    if (req.method === 'HEAD' && headStall?.method === 'HEAD' && headStall.count > 0) {
+      headStall.count--;
+      return; // no answer: the connection stays open until the client gives up
+    }
     const data = readFileSync(path);
+    const behavior = behaviors.get(file) ?? {};
     if (isLfs(file)) {
       res.writeHead(302, {
-        Location: `${cdnEndpoint}/cdn/${repo}/${file}`, 'X-Repo-Commit': FIXTURE_COMMIT,
-        'X-Linked-Etag': `"${sha256(data)}"`, 'X-Linked-Size': String(data.length), ETag: '"pointer"',
+        Location: `${options.cdnOnHubOrigin ? endpoint : cdnEndpoint}/cdn/${repo}/${file}`, 'X-Repo-Commit': FIXTURE_COMMIT,
+        'X-Linked-Etag': `"${sha256(data)}"`, 'X-Linked-Size': String(data.length), ETag: '"pointer"', ...behavior.headers,
       });
       return void res.end();
     }
-    sendBytes(req, res, file, data, { 'X-Repo-Commit': FIXTURE_COMMIT, ETag: `"${gitSha1(data)}"` });
+    const headers = { 'X-Repo-Commit': FIXTURE_COMMIT, ETag: `"${gitSha1(data)}"`, ...behavior.headers };
+    if (behavior.redirectGet !== undefined && req.method === 'GET') {
+      res.writeHead(302, { ...headers, Location: behavior.redirectGet });
+      return void res.end();
+    }
+    sendBytes(req, res, file, contents(file, data), headers);
   };
 
   const listen = async (server: Server): Promise<string> => {
@@ -116,7 +188,7 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   };
   const hub = createServer(handler);
   const cdn = createServer(handler);
-  const endpoint = await listen(hub);
+  endpoint = await listen(hub);
   cdnEndpoint = await listen(cdn);
   const stop = (server: Server): Promise<void> => new Promise((resolve) => {
     server.closeAllConnections();
@@ -127,13 +199,21 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     cdnEndpoint,
     requests,
     cutNextDownload: (file, bytes) => void cuts.set(file, bytes),
+    behave: (file, behavior) => void behaviors.set(file, behavior),
+    reset: () => {
+      behaviors.clear();
+      cuts.clear();
+    },
     close: async () => {
       await Promise.all([stop(hub), stop(cdn)]);
     },
   };
 }
 
-const HUB_ENV = ['HF_HUB_CACHE', 'HF_HOME', 'HF_HUB_OFFLINE', 'HF_ENDPOINT', 'HF_TOKEN', 'HF_TOKEN_PATH'] as const;
+const HUB_ENV = [
+  'HF_HUB_CACHE', 'HF_HOME', 'HF_HUB_OFFLINE', 'HF_ENDPOINT', 'HF_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_DOWNLOAD_TIMEOUT',
+  'HF_HUB_ETAG_TIMEOUT',
+] as const;
 
 /**
  * Clears the Hub's environment variables (and points HF_TOKEN_PATH nowhere, so that no developer's saved
