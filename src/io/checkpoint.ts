@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
+import { writeDirAtomic } from './atomic_dir.js';
 import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
 import { tensorEntry } from './tensor_entry.js';
 import {
@@ -208,16 +209,21 @@ export async function saveCheckpoint(
   await writeModelFolder(dir, config.toJSON(), entries, options.generationConfig);
 }
 
-/** config.json, generation_config.json (when given) and model.safetensors (metadata format "pt", as transformers wants). */
+/**
+ * config.json, generation_config.json (when given) and model.safetensors (metadata format "pt", as
+ * transformers wants), written atomically: `dir` holds the old model or the new one, never a mix.
+ */
 export async function writeModelFolder(
   dir: string, configJSON: Record<string, unknown>, entries: Map<string, SafetensorsEntry>,
   generationConfig?: Record<string, unknown>,
 ): Promise<void> {
-  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(configJSON, null, 2)}\n`);
-  if (generationConfig !== undefined) {
-    await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify(generationConfig, null, 2)}\n`);
-  }
-  await writeFile(path.join(dir, SINGLE_FILE), serializeSafetensors(entries, { format: 'pt' }));
+  const [{ writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+  const weights = serializeSafetensors(entries, { format: 'pt' });
+  await writeDirAtomic(dir, async (temp) => {
+    await writeFile(path.join(temp, 'config.json'), `${JSON.stringify(configJSON, null, 2)}\n`);
+    if (generationConfig !== undefined) {
+      await writeFile(path.join(temp, 'generation_config.json'), `${JSON.stringify(generationConfig, null, 2)}\n`);
+    }
+    await writeFile(path.join(temp, SINGLE_FILE), weights);
+  });
 }

@@ -4,6 +4,7 @@
  * openSource opens (a folder, an http(s) URL, a Hub id).
  */
 import * as tf from '@tensorflow/tfjs';
+import { writeDirAtomic } from '../io/atomic_dir.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
 import { openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
 import { tensorEntry } from '../io/tensor_entry.js';
@@ -35,7 +36,7 @@ export interface SaveAdapterOptions {
   baseModelNameOrPath?: string | null;
 }
 
-/** Writes adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") into `dir`. */
+/** Writes adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") into `dir`, atomically. */
 export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
   const state = loraState(model, 'saveAdapter');
   const entries = new Map<string, SafetensorsEntry>();
@@ -44,10 +45,11 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
   }
   const config = toPeftConfig(state.config, model.getClassName(),
     options.baseModelNameOrPath === undefined ? state.baseModelNameOrPath : options.baseModelNameOrPath);
-  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
-  await writeFile(path.join(dir, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+  const [{ writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+  await writeDirAtomic(dir, async (temp) => {
+    await writeFile(path.join(temp, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+    await writeFile(path.join(temp, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+  });
 }
 
 /**
