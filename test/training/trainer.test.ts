@@ -104,6 +104,6 @@ describeBackends('train', ['cpu'], () => {
     await fails({ batchSize: 6, gradientAccumulationSteps: 4 }, 'batchSize (6) must be a multiple of gradientAccumulationSteps (4)');
     await fails({ batchSize: 32 }, /fewer than one batch of 32/);
     await fails({ saveEvery: 2 }, 'saveEvery and resume need outDir');
-    await fails({ epochs: 0 }, 'epochs must be a positive integer');
+    await fails({ epochs: 0 }, "'epochs' must be a positive integer, got 0");
   });
 });
