@@ -22,6 +22,9 @@ function sideName(base: string, kind: string, pid: number): string {
   return `.${base}.${kind}-${pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
+/** Any writer's side folder, of whatever target. */
+const SIDE_ENTRY = /^\..+\.(?:saving|replaced)-\d+-[a-z0-9]+$/;
+
 function parseSide(base: string, entry: string): { kind: string; pid: number } | null {
   const prefix = `.${base}.`;
   if (!entry.startsWith(prefix)) return null;
@@ -74,6 +77,27 @@ export async function recoverDir(target: string): Promise<void> {
   }
 }
 
+/**
+ * Puts into `to` what `from` holds and `to` lacks (another process's side folders aside), as hard
+ * links: the old folder stays whole until the swap, and nothing large is copied. Where the file
+ * system has no hard links the files are copied.
+ */
+async function keepOldEntries(fs: Fs, path: Path, from: string, to: string): Promise<void> {
+  const present = new Set(await fs.readdir(to));
+  for (const entry of await fs.readdir(from, { withFileTypes: true })) {
+    if (present.has(entry.name) || SIDE_ENTRY.test(entry.name)) continue;
+    const [src, dst] = [path.join(from, entry.name), path.join(to, entry.name)];
+    if (entry.isDirectory()) {
+      await fs.mkdir(dst);
+      await keepOldEntries(fs, path, src, dst);
+    } else if (entry.isSymbolicLink()) {
+      await fs.symlink(await fs.readlink(src), dst);
+    } else if (entry.isFile()) {
+      await fs.link(src, dst).catch(() => fs.copyFile(src, dst));
+    }
+  }
+}
+
 /** fsyncs every file under `dir`, then each folder (so the names are durable too). */
 async function syncTree(fs: Fs, path: Path, dir: string): Promise<void> {
   for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
@@ -105,8 +129,9 @@ async function syncDir(fs: Fs, dir: string): Promise<void> {
 
 /**
  * Writes a folder atomically: `write` fills a new empty folder (its path is the argument), which
- * then replaces `target` whole. `target`, when it exists, must be a folder; whatever it held is
- * replaced (files `write` does not write are not kept). A failing `write` leaves the target as it was.
+ * then replaces `target` whole. `target`, when it exists, must be a folder; the files `write`
+ * writes replace their namesakes and everything else it held is kept (as save_pretrained keeps a
+ * folder's other files: a tokenizer, checkpoints). A failing `write` leaves the target as it was.
  */
 export async function writeDirAtomic(target: string, write: (dir: string) => Promise<void>): Promise<void> {
   if (typeof target !== 'string' || target === '') {
@@ -125,6 +150,7 @@ export async function writeDirAtomic(target: string, write: (dir: string) => Pro
   await fs.mkdir(temp);
   try {
     await write(temp);
+    if (existing != null) await keepOldEntries(fs, path, full, temp);
     await syncTree(fs, path, temp);
   } catch (e) {
     await fs.rm(temp, { recursive: true, force: true });

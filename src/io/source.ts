@@ -3,6 +3,7 @@
  * by src/io/hub). Each file is read into one buffer of its final size, chunk by chunk, so a large
  * shard is held once and progress can be reported as it arrives.
  */
+import { recoverDir } from './atomic_dir.js';
 import { openHubSource, type HubDownloadOptions } from './hub.js';
 
 // Node's fs, path and url are imported where a local folder is opened, so that browsers can
@@ -71,6 +72,7 @@ export async function openSource(source: string, options: OpenSourceOptions = {}
   if (/^https?:\/\//i.test(source)) return new HttpSource(source, options.headers ?? {});
   const [fs, path, { fileURLToPath }] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:url')]);
   const dir = source.startsWith('file://') ? fileURLToPath(source) : source;
+  await recoverDir(dir);   // a save killed mid-swap left the old folder aside: put it back
   const info = await fs.stat(dir).catch(() => null);
   if (info?.isDirectory()) return new LocalSource(path.resolve(dir), fs, path);
   if (info != null) throw new Error(`checkpoint source ${source} is a file; give the folder that holds config.json`);
