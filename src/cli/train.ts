@@ -11,10 +11,12 @@ import { loadTextDataset, type TextDataset } from '../data/dataset.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { AutoTokenizer } from '../tokenizer/auto_tokenizer.js';
 import type { PreTrainedTokenizer } from '../tokenizer/pretrained_tokenizer.js';
+import { checkpointDir } from '../training/checkpoint.js';
 import { withSeededMathRandom } from '../training/prng.js';
 import { train, type TrainableCausalLM, type TrainOptions, type TrainResult } from '../training/trainer.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { type CliIO, registerCommand, UsageError } from './command.js';
+import { interruptible } from './interrupt.js';
 import { selectBackend } from './text_generation.js';
 
 /** Flags both `train` and `finetune` take; each command sets its own defaults. */
@@ -71,26 +73,23 @@ export function trainOptionsFromFlags(args: ParsedArgs, defaults: TrainingDefaul
   return options;
 }
 
-/** Runs the trainer with Ctrl-C stopping it after the current step (a checkpoint is written); 130 then. */
+/** Runs the trainer with Ctrl-C stopping it within the current step (a checkpoint is written); 130 then, a second Ctrl-C at once. */
 export async function runTraining(
   model: TrainableCausalLM, data: TextDataset, options: TrainOptions, io: CliIO,
 ): Promise<{ result: TrainResult; exitCode: number }> {
   io.stderr.write(`data: ${data.train.length} training blocks of ${data.train[0].length} tokens `
     + `(${data.trainRecords} records), ${data.heldOut.length} held-out blocks (${data.heldOutRecords} records)\n`);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
-  try {
-    const result = await train(model, { train: data.train, heldOut: data.heldOut }, {
-      ...options, signal: controller.signal, logTo: io.stderr,
-    });
-    const val = result.valLoss === undefined ? '' : `, held-out loss ${result.valLoss.toFixed(4)}`;
-    io.stderr.write(`${result.stopped ? 'stopped' : 'done'} after ${result.steps} steps: `
-      + `training loss ${result.losses.at(-1)?.toFixed(4)}${val} (nats/token), ${Math.round(result.tokensPerSecond)} tokens/s\n`);
-    return { result, exitCode: result.stopped ? 130 : 0 };
-  } finally {
-    process.removeListener('SIGINT', onSigint);
+  const { value: result } = await interruptible(
+    (signal) => train(model, { train: data.train, heldOut: data.heldOut }, { ...options, signal, logTo: io.stderr }),
+    () => io.stderr.write('\nstopping within this step, then writing a checkpoint (Ctrl-C again to exit now)\n'),
+  );
+  const val = result.valLoss === undefined ? '' : `, held-out loss ${result.valLoss.toFixed(4)}`;
+  io.stderr.write(`${result.stopped ? 'stopped' : 'done'} after ${result.steps} steps: `
+    + `training loss ${result.losses.at(-1)?.toFixed(4) ?? 'none'}${val} (nats/token), ${Math.round(result.tokensPerSecond)} tokens/s\n`);
+  if (result.stopped && options.outDir != null && result.steps > 0) {
+    io.stderr.write(`checkpoint: ${checkpointDir(options.outDir, result.steps)} (resume with --resume)\n`);
   }
+  return { result, exitCode: result.stopped ? 130 : 0 };
 }
 
 /** Copies tokenizer.json (+ tokenizer_config.json) so the output folder is a complete model. */
