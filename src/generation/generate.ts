@@ -53,13 +53,14 @@ export async function* stream(
       const scores = logits;
       const chosen = tf.tidy(() => {
         const processed = processors.process(scores, step);
-        return rng ? sampleTokens(processed, uniforms(rng, batch)) : greedyTokens(processed);
+        const ids = rng ? sampleTokens(processed, uniforms(rng, batch)) : greedyTokens(processed);
+        return markNonFinite(scores, ids);
       });
       logits.dispose();
       logits = null;
       let next: number[];
       try {
-        next = finished.update(Array.from(await chosen.data()));
+        next = finished.update(checkChosen(Array.from(await chosen.data()), step));
       } finally {
         chosen.dispose();
       }
@@ -101,6 +102,30 @@ export async function generate(
 function maskFromPadding(rows: number[][], padTokenId: number | null, eosTokenIds: number[]): tf.Tensor2D | null {
   if (padTokenId == null || eosTokenIds.includes(padTokenId) || !rows.some((row) => row.includes(padTokenId))) return null;
   return tf.tensor2d(rows.map((row) => row.map((id) => (id === padTokenId ? 0 : 1))), undefined, 'int32');
+}
+
+/** The id that marks a row whose logits hold NaN or Inf (the choice is read back anyway: no extra readback). */
+const NON_FINITE = -2;
+
+function markNonFinite(logits: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D {
+  const finite = tf.all(tf.isFinite(logits), 1);
+  return tf.where(finite, ids, tf.fill(ids.shape, NON_FINITE, 'int32'));
+}
+
+/** The ids, or an error naming the step and rows where the model's logits were NaN/Inf or nothing could be chosen. */
+function checkChosen(ids: number[], step: number): number[] {
+  const rows = (id: number) => ids.flatMap((v, row) => (v === id ? [row] : []));
+  const broken = rows(NON_FINITE);
+  if (broken.length > 0) {
+    throw new Error(`the model produced NaN/Inf logits at new token ${step} (row${broken.length > 1 ? 's' : ''} ${broken.join(', ')}): `
+      + 'its weights or inputs hold non-finite values');
+  }
+  const empty = rows(-1);
+  if (empty.length > 0) {
+    throw new Error(`no token can be chosen at new token ${step} (row${empty.length > 1 ? 's' : ''} ${empty.join(', ')}): `
+      + 'the logits processors left every token with probability 0');
+  }
+  return ids;
 }
 
 function uniforms(rng: Mulberry32, batch: number): Float32Array {
