@@ -3,10 +3,11 @@
  * text or JSONL corpus and writes it in HF format (config.json, model.safetensors, tokenizer files).
  * The training flags and the run itself are shared with `finetune`.
  */
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MambaConfig } from '../config.js';
+import { checkSize, JSON_SIZE_LIMIT, parseJSON } from '../io/source.js';
 import { loadTextDataset, type TextDataset } from '../data/dataset.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { AutoTokenizer } from '../tokenizer/auto_tokenizer.js';
@@ -114,7 +115,8 @@ registerCommand({
     requireFlag(args, 'data', 'train');
     let config: MambaConfig;
     try {
-      config = MambaConfig.fromJSON(JSON.parse(await readFile(configPath, 'utf8')));
+      checkSize((await stat(configPath)).size, JSON_SIZE_LIMIT, configPath);   // before reading it whole
+      config = MambaConfig.fromJSON(parseJSON(await readFile(configPath), configPath));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new Error(code === 'ENOENT' ? `config file not found: ${configPath}` : `${configPath}: ${(err as Error).message}`);

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { writeDirAtomic } from './atomic_dir.js';
+import { checkFloatWeight } from './dtypes.js';
 import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
 import { tensorEntry } from './tensor_entry.js';
 import {
@@ -28,7 +29,6 @@ const EMBEDDINGS = 'backbone.embeddings.weight';
 const LM_HEAD = 'lm_head.weight';
 const SINGLE_FILE = 'model.safetensors';
 const INDEX_FILE = 'model.safetensors.index.json';
-const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 
 /** Every state-dict key HF's MambaForCausalLM has for `config`, with its shape (lm_head only when untied). */
 export function checkpointKeyShapes(config: MambaConfig): Map<string, number[]> {
@@ -148,9 +148,7 @@ export async function loadCheckpoint(
       stored.add(key);
       const name = rename(key);
       if (infos.has(name)) throw new Error(`${name} appears twice in the checkpoint at ${src.location} (as ${key})`);
-      if (!FLOAT_DTYPES.has(info.dtype)) {
-        throw new Error(`${key} in ${file} is ${info.dtype}; weights must be F32, F16, BF16 or F64`);
-      }
+      checkFloatWeight(key, info.dtype, file);
       infos.set(name, info);
     }
   }

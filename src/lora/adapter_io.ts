@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeDirAtomic } from '../io/atomic_dir.js';
+import { checkFloatWeight } from '../io/dtypes.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
 import { openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
 import { tensorEntry } from '../io/tensor_entry.js';
@@ -70,6 +71,7 @@ export async function loadAdapter(model: LoraModel, source: string, options: Ope
     throw new Error(`${WEIGHTS_FILE} at ${src.location} does not match ${what}: `
       + `missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
   }
+  for (const [key, info] of tensors) checkFloatWeight(key, info.dtype, `${WEIGHTS_FILE} at ${src.location}`);
   if (hasLora(model)) {
     const { layers, switches } = loraState(model, 'loadAdapter');
     if (switches.merged) throw new Error('loadAdapter: the adapters are merged into the base weights; call unmergeLora first');
