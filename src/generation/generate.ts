@@ -12,6 +12,7 @@ import { macrotask } from './macrotask.js';
 import { decodeStep, prefill } from './prefill.js';
 import { Mulberry32 } from '../prng.js';
 import { greedyTokens, sampleTokens } from './sampling.js';
+import { checkGenerationArgs } from '../validate/entry_args.js';
 import { FinishedRows } from './stopping.js';
 
 /**
@@ -21,6 +22,7 @@ import { FinishedRows } from './stopping.js';
 export async function* stream(
   model: MambaForCausalLM, inputIds: tf.Tensor2D, options: GenerationOptions = {},
 ): AsyncGenerator<number[], void, undefined> {
+  checkGenerationArgs('stream', inputIds, options);
   checkInputIds(inputIds, model.config.vocabSize);
   const [batch, promptLength] = inputIds.shape;
   const mask = options.attentionMask;
@@ -90,6 +92,7 @@ export async function* stream(
 export async function generate(
   model: MambaForCausalLM, inputIds: tf.Tensor2D, options: GenerationOptions = {},
 ): Promise<number[][]> {
+  checkGenerationArgs('generate', inputIds, options);
   const rows = (await inputIds.array()) as number[][];
   for await (const next of stream(model, inputIds, options)) next.forEach((id, row) => rows[row].push(id));
   return rows;

@@ -135,7 +135,7 @@ async function syncDir(fs: Fs, dir: string): Promise<void> {
  */
 export async function writeDirAtomic(target: string, write: (dir: string) => Promise<void>): Promise<void> {
   if (typeof target !== 'string' || target === '') {
-    throw new Error(`the folder to write must be a non-empty path string, got ${describe(target)}`);
+    throw new TypeError(`'dir' (the folder to write) must be a non-empty path string, got ${describe(target)}`);
   }
   const { fs, path } = await node();
   const full = path.resolve(target);

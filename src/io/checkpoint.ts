@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { writeDirAtomic } from './atomic_dir.js';
 import { checkFloatWeight } from './dtypes.js';
+import { describeValue } from '../validate/arguments.js';
+import { checkSourceOrOpened } from '../validate/entry_args.js';
 import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
 import { tensorEntry } from './tensor_entry.js';
 import {
@@ -123,6 +125,7 @@ async function weightFiles(source: CheckpointSource, onProgress?: ProgressCallba
 export async function loadCheckpoint(
   source: string | CheckpointSource, options: LoadCheckpointOptions = {},
 ): Promise<MambaCheckpoint> {
+  checkSourceOrOpened('loadCheckpoint', source, options);
   const src = typeof source === 'string' ? await openSource(source, options) : source;
   const config = MambaConfig.fromJSON(await readJSON(src, 'config.json'));
   const generationBytes = await readOptional(src, 'generation_config.json');
@@ -187,6 +190,10 @@ export interface SaveCheckpointOptions {
 export async function saveCheckpoint(
   dir: string, config: MambaConfig, weights: Map<string, tf.Tensor>, options: SaveCheckpointOptions = {},
 ): Promise<void> {
+  if (!(config instanceof MambaConfig)) throw new TypeError(`saveCheckpoint: 'config' must be a MambaConfig, got ${describeValue(config)}`);
+  if (!(weights instanceof Map) || ![...weights.values()].every((t) => t instanceof tf.Tensor)) {
+    throw new TypeError(`saveCheckpoint: 'weights' must be a Map of HF names to tf.Tensors, got ${describeValue(weights)}`);
+  }
   const expected = checkpointKeyShapes(config);
   const kept = new Map(weights);
   const head = kept.get(LM_HEAD);

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { writeDirAtomic } from '../io/atomic_dir.js';
 import { checkFloatWeight } from '../io/dtypes.js';
+import { checkLoadArgs, checkModelAndOptions } from '../validate/entry_args.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
 import { openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
 import { tensorEntry } from '../io/tensor_entry.js';
@@ -39,6 +40,7 @@ export interface SaveAdapterOptions {
 
 /** Writes adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") into `dir`, atomically. */
 export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
+  checkModelAndOptions('saveAdapter', model, options, '{ baseModelNameOrPath? }');
   const state = loraState(model, 'saveAdapter');
   const entries = new Map<string, SafetensorsEntry>();
   for (const [key, variable] of loraWeights(model)) {
@@ -58,6 +60,7 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
  * says; a model that has them must have the same ones (targets, ranks, scaling), and takes the weights.
  */
 export async function loadAdapter(model: LoraModel, source: string, options: OpenSourceOptions = {}): Promise<void> {
+  checkLoadArgs('loadAdapter', model, source, options);
   const src = await openSource(source, options);
   const what = `${CONFIG_FILE} at ${src.location}`;
   const { options: loraOptions, baseModelNameOrPath } = fromPeftConfig(await readJSON(src, CONFIG_FILE), what);

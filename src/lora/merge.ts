@@ -1,5 +1,6 @@
 /** mergeLora / unmergeLora fold the adapters into the base weights and out again; disableAdapters runs the base model. */
 import * as tf from '@tensorflow/tfjs';
+import { checkMambaModel } from '../validate/entry_args.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { quantizationOf } from '../quantization/quantize.js';
 import type { LoraLayer } from './lora_layer.js';
@@ -11,6 +12,7 @@ import type { LoraModel } from './targets.js';
  * merging `embeddings` changes the head as well (PEFT does the same and warns).
  */
 export function mergeLora(model: LoraModel): void {
+  checkMambaModel('mergeLora', model);
   const state = loraState(model, 'mergeLora');
   if (state.switches.merged) throw new Error('mergeLora: the adapters are already merged');
   if (quantizationOf(model) != null) {

@@ -5,6 +5,7 @@
  * `embeddingBits` codes, int8 by default, one group per row. Conv, norms, A_log, D and biases stay float32.
  */
 import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from './format.js';
+import { checkModelAndOptions } from '../validate/entry_args.js';
 import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules } from './modules.js';
 import { quantizeMatrix, type PackedMatrix } from './packing.js';
 
@@ -65,6 +66,7 @@ export function moduleLayout(module: QuantizableModule, s: QuantizationSettings)
  * because it reads each weight back from its backend (webgpu reads only so).
  */
 export async function quantize(model: QuantizableModel, options: QuantizeOptions): Promise<QuantizationSettings> {
+  checkModelAndOptions('quantize', model, options, '{ bits: 8 | 4, groupSize?, symmetric?, embeddingBits? }');
   const settings = resolveQuantizeOptions(options);
   if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');
   const modules = quantizableModules(model);
