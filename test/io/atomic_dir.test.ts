@@ -17,6 +17,7 @@ import { loadAdapter, loraWeights } from '../../src/lora/adapter_io.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { saveAdapter } from '../../src/lora/adapter_io.js';
 import { atomicTestModels } from '../support/atomic_models.js';
+import '../support/backends.js';   // registers the file:// router
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const KILLS = 40;
@@ -86,6 +87,36 @@ describe('writeDirAtomic', () => {
     await mkdir(join(dir, `.rec.replaced-${dead}-ghi`));
     await recoverDir(target);
     expect((await readdir(dir)).filter((n) => n.includes('rec'))).to.deep.equal(['rec']);
+  });
+
+  it('model.save(file://) and training checkpoints go through it: a save killed mid-swap is recovered on load', async () => {
+    await tf.setBackend('cpu');
+    const dead = await deadPid();
+    const [model] = atomicTestModels(false);
+    try {
+      const folder = join(dir, 'layers');
+      await model.save(`file://${folder}`);
+      await writeFile(join(folder, 'notes.txt'), 'mine');
+      await model.save(`file://${folder}`);
+      expect((await readdir(folder)).sort()).to.deep.equal(['model.json', 'notes.txt', 'weights.bin']);
+      // As if killed between moving the old folder aside and renaming the new one in.
+      const { rename } = await import('node:fs/promises');
+      await rename(folder, join(dir, `.layers.replaced-${dead}-x1`));
+      const loaded = await tf.loadLayersModel(`file://${folder}/model.json`);
+      expect(loaded.countParams()).to.equal(model.countParams());
+      loaded.dispose();
+      expect((await readdir(dir)).filter((n) => n.includes('layers'))).to.deep.equal(['layers']);
+
+      const { latestCheckpoint } = await import('../../src/training/checkpoint.js');
+      const runDir = join(dir, 'run');
+      await mkdir(join(runDir, `.checkpoint-4.replaced-${dead}-x2`), { recursive: true });
+      await writeFile(join(runDir, `.checkpoint-4.replaced-${dead}-x2`, 'trainer_state.json'), '{}');
+      await mkdir(join(runDir, `.checkpoint-6.saving-${dead}-x3`));   // a half-written newer one: not taken
+      expect(await latestCheckpoint(runDir)).to.equal(`${runDir}/checkpoint-4`);
+      expect((await readdir(runDir)).sort()).to.deep.equal(['checkpoint-4']);
+    } finally {
+      model.dispose();
+    }
   });
 
   it(`a child re-saving a model and an adapter, SIGKILLed at random moments ${KILLS} times: 0 broken folders`, async function () {
