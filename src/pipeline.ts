@@ -9,6 +9,8 @@ import { MambaForCausalLM } from './model/causal_lm.js';
 import type { FromPretrainedOptions } from './model/pretrained.js';
 import { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
 import { padBatch } from './tokenizer/pad_batch.js';
+import { checkOptions } from './validate/arguments.js';
+import { checkSourceArgs } from './validate/entry_args.js';
 import type { PreTrainedTokenizer } from './tokenizer/pretrained_tokenizer.js';
 
 export interface PipelineOptions extends FromPretrainedOptions {
@@ -41,16 +43,25 @@ export async function pipeline(
   if (task !== 'text-generation') {
     throw new Error(`pipeline: unsupported task '${String(task)}'; mamba-tfjs has 'text-generation'`);
   }
+  checkSourceArgs('pipeline', source, options);
   const { backend, ...loadOptions } = options;
   // Without a name, the active backend; tf.ready() starts it if it is one that initializes asynchronously (wasm).
   if (backend != null) await useBackend(backend);
   else await tf.ready();
-  const [tokenizer, model] = await Promise.all([
+  const [tokenizerResult, modelResult] = await Promise.allSettled([
     AutoTokenizer.fromPretrained(source, loadOptions),
     MambaForCausalLM.fromPretrained(source, loadOptions),
   ]);
+  // Both settle first, so a model that loaded beside a tokenizer that did not is disposed, not leaked.
+  if (tokenizerResult.status === 'rejected') {
+    if (modelResult.status === 'fulfilled') modelResult.value.dispose();
+    throw tokenizerResult.reason;
+  }
+  if (modelResult.status === 'rejected') throw modelResult.reason;
+  const [tokenizer, model] = [tokenizerResult.value, modelResult.value];
 
   async function run(input: string | string[], callOptions: TextGenerationCallOptions = {}) {
+    checkOptions('text-generation', 'options', callOptions);
     const texts = typeof input === 'string' ? [input] : input;
     if (!Array.isArray(texts) || texts.length === 0 || texts.some((t) => typeof t !== 'string')) {
       throw new TypeError('text-generation: the input must be a string or a non-empty array of strings');

@@ -11,6 +11,8 @@ export interface FlagSpec {
   metavar?: string;
   /** Another name for the same flag (`device` for `backend`). */
   alias?: string;
+  /** For numbers: 'positive' (> 0) or 'non-negative' (>= 0). */
+  range?: 'positive' | 'non-negative';
 }
 
 export interface ParsedArgs {
@@ -57,10 +59,20 @@ export function parseArgs(argv: readonly string[], specs: Record<string, FlagSpe
   return parsed;
 }
 
+/** Decimal notation only: Number() would also take '0x10', '0b1', ' 5 ', 'Infinity' and '' (as 0). */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INTEGER = /^[+-]?\d+$/;
+
 function convert(flag: string, raw: string, spec: FlagSpec): string | number {
   if (spec.type === 'string') return raw;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${flag} must be a number, got '${raw}'`);
-  if (spec.type === 'int' && !Number.isSafeInteger(value)) throw new UsageError(`--${flag} must be an integer, got '${raw}'`);
+  if (!DECIMAL.test(raw) || !Number.isFinite(value)) {
+    throw new UsageError(`--${flag} must be a number, got '${raw}'`);
+  }
+  if (spec.type === 'int' && (!INTEGER.test(raw) || !Number.isSafeInteger(value))) {
+    throw new UsageError(`--${flag} must be an integer, got '${raw}'`);
+  }
+  if (spec.range === 'positive' && !(value > 0)) throw new UsageError(`--${flag} must be greater than 0, got '${raw}'`);
+  if (spec.range === 'non-negative' && !(value >= 0)) throw new UsageError(`--${flag} must be 0 or more, got '${raw}'`);
   return value;
 }

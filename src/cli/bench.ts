@@ -23,7 +23,7 @@ registerCommand({
     backend: GENERATION_FLAGS.backend,
     prefill: { type: 'string', metavar: 'LENGTHS', help: 'prompt lengths to prefill, comma-separated (default: 128,512)' },
     decode: { type: 'string', metavar: 'POSITIONS', help: 'positions to decode at, comma-separated (default: 10,1000,10000)' },
-    batch: { type: 'int', metavar: 'N', help: 'batch size (default: 1)' },
+    batch: { type: 'int', range: 'positive', metavar: 'N', help: 'batch size (default: 1)' },
     machine: { type: 'string', metavar: 'TEXT', help: 'the machine named in the table (default: the CPU model)' },
     out: { type: 'string', metavar: 'FILE', help: 'also write the table to FILE' },
   },

@@ -19,9 +19,9 @@ registerCommand({
   usage: 'finetune --model SOURCE --data FILE --out DIR [--lora-r 8] [--lora-alpha 16] [--targets x_proj,embeddings,in_proj,out_proj] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B]',
   flags: {
     model: { type: 'string', metavar: 'SOURCE', help: 'base model: folder, http(s) URL or Hub id' },
-    'lora-r': { type: 'int', metavar: 'R', help: 'adapter rank (default 8)' },
-    'lora-alpha': { type: 'number', metavar: 'A', help: 'scaling alpha / r (default 16)' },
-    'lora-dropout': { type: 'number', metavar: 'P', help: 'dropout on the adapters\' input (default 0)' },
+    'lora-r': { type: 'int', range: 'positive', metavar: 'R', help: 'adapter rank (default 8)' },
+    'lora-alpha': { type: 'number', range: 'positive', metavar: 'A', help: 'scaling alpha / r (default 16)' },
+    'lora-dropout': { type: 'number', range: 'non-negative', metavar: 'P', help: 'dropout on the adapters\' input (default 0)' },
     targets: { type: 'string', metavar: 'LIST', help: `comma-separated target modules (default ${DEFAULT_TARGETS})` },
     ...TRAINING_FLAGS,
   },

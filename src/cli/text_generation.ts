@@ -13,14 +13,14 @@ import { createProgress, type Progress } from './progress.js';
 
 export const GENERATION_FLAGS: Record<string, FlagSpec> = {
   model: { type: 'string', metavar: 'SOURCE', help: 'model folder, http(s) URL or Hub id (state-spaces/mamba-130m-hf); default: the packaged models/mamba-quotes' },
-  'max-new-tokens': { type: 'int', metavar: 'N', help: 'tokens to generate (default: the checkpoint\'s, else up to 20 in all)' },
-  'min-new-tokens': { type: 'int', metavar: 'N', help: 'no end-of-sequence before this many new tokens' },
+  'max-new-tokens': { type: 'int', range: 'positive', metavar: 'N', help: 'tokens to generate (default: the checkpoint\'s, else up to 20 in all)' },
+  'min-new-tokens': { type: 'int', range: 'non-negative', metavar: 'N', help: 'no end-of-sequence before this many new tokens' },
   'do-sample': { type: 'boolean', help: 'sample instead of greedy decoding (implied by --temperature, --top-k, --top-p, --seed)' },
-  temperature: { type: 'number', metavar: 'T', help: 'sampling temperature (> 0)' },
-  'top-k': { type: 'int', metavar: 'K', help: 'sample from the K most likely tokens (0: all)' },
-  'top-p': { type: 'number', metavar: 'P', help: 'sample from the most likely tokens that reach probability P, in (0, 1]' },
-  'repetition-penalty': { type: 'number', metavar: 'R', help: '> 1 discourages repeating tokens' },
-  seed: { type: 'int', metavar: 'S', help: 'random seed: the same seed gives the same text' },
+  temperature: { type: 'number', range: 'positive', metavar: 'T', help: 'sampling temperature (> 0)' },
+  'top-k': { type: 'int', range: 'non-negative', metavar: 'K', help: 'sample from the K most likely tokens (0: all)' },
+  'top-p': { type: 'number', range: 'positive', metavar: 'P', help: 'sample from the most likely tokens that reach probability P, in (0, 1]' },
+  'repetition-penalty': { type: 'number', range: 'positive', metavar: 'R', help: '> 1 discourages repeating tokens' },
+  seed: { type: 'int', range: 'non-negative', metavar: 'S', help: 'random seed: the same seed gives the same text' },
   backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu or tensorflow; a GPU number means webgpu (default: wasm if installed, else cpu)' },
   revision: { type: 'string', metavar: 'REV', help: 'Hub branch, tag or commit (default: main)' },
 };

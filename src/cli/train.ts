@@ -3,36 +3,39 @@
  * text or JSONL corpus and writes it in HF format (config.json, model.safetensors, tokenizer files).
  * The training flags and the run itself are shared with `finetune`.
  */
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MambaConfig } from '../config.js';
+import { checkSize, JSON_SIZE_LIMIT, parseJSON } from '../io/source.js';
 import { loadTextDataset, type TextDataset } from '../data/dataset.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { AutoTokenizer } from '../tokenizer/auto_tokenizer.js';
 import type { PreTrainedTokenizer } from '../tokenizer/pretrained_tokenizer.js';
+import { checkpointDir } from '../training/checkpoint.js';
 import { withSeededMathRandom } from '../training/prng.js';
 import { train, type TrainableCausalLM, type TrainOptions, type TrainResult } from '../training/trainer.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { type CliIO, registerCommand, UsageError } from './command.js';
+import { interruptible } from './interrupt.js';
 import { selectBackend } from './text_generation.js';
 
 /** Flags both `train` and `finetune` take; each command sets its own defaults. */
 export const TRAINING_FLAGS: Record<string, FlagSpec> = {
   data: { type: 'string', metavar: 'FILE', help: 'corpus: text (records split on % lines or blank lines) or JSONL with a "text" field' },
   out: { type: 'string', metavar: 'DIR', help: 'output folder (the result and checkpoint-<step>/ folders)' },
-  epochs: { type: 'int', metavar: 'N', help: 'passes over the data' },
-  'max-steps': { type: 'int', metavar: 'N', help: 'stop after N optimizer steps' },
-  lr: { type: 'number', metavar: 'LR', help: 'peak learning rate (linear warmup, cosine decay)' },
-  'warmup-steps': { type: 'int', metavar: 'N', help: 'warmup steps (default: 2% of the run)' },
-  'batch-size': { type: 'int', metavar: 'B', help: 'sequences per optimizer step' },
-  'grad-accum': { type: 'int', metavar: 'N', help: 'split each batch into N micro-batches (default 1)' },
-  'seq-len': { type: 'int', metavar: 'L', help: 'tokens per training sequence' },
-  'max-grad-norm': { type: 'number', metavar: 'X', help: 'clip the global gradient norm (default 1; 0 disables)' },
-  'weight-decay': { type: 'number', metavar: 'X', help: 'decoupled weight decay (default 0)' },
-  seed: { type: 'int', metavar: 'S', help: 'seed for initialization and data order (default 0)' },
-  'save-every': { type: 'int', metavar: 'N', help: 'write a resumable checkpoint every N steps (default 0: only on Ctrl-C)' },
-  'eval-every': { type: 'int', metavar: 'N', help: 'held-out loss (last 2% of records) every N steps (default: at the end)' },
+  epochs: { type: 'int', range: 'positive', metavar: 'N', help: 'passes over the data' },
+  'max-steps': { type: 'int', range: 'positive', metavar: 'N', help: 'stop after N optimizer steps' },
+  lr: { type: 'number', range: 'positive', metavar: 'LR', help: 'peak learning rate (linear warmup, cosine decay)' },
+  'warmup-steps': { type: 'int', range: 'non-negative', metavar: 'N', help: 'warmup steps (default: 2% of the run)' },
+  'batch-size': { type: 'int', range: 'positive', metavar: 'B', help: 'sequences per optimizer step' },
+  'grad-accum': { type: 'int', range: 'positive', metavar: 'N', help: 'split each batch into N micro-batches (default 1)' },
+  'seq-len': { type: 'int', range: 'positive', metavar: 'L', help: 'tokens per training sequence' },
+  'max-grad-norm': { type: 'number', range: 'non-negative', metavar: 'X', help: 'clip the global gradient norm (default 1; 0 disables)' },
+  'weight-decay': { type: 'number', range: 'non-negative', metavar: 'X', help: 'decoupled weight decay (default 0)' },
+  seed: { type: 'int', range: 'non-negative', metavar: 'S', help: 'seed for initialization and data order (default 0)' },
+  'save-every': { type: 'int', range: 'non-negative', metavar: 'N', help: 'write a resumable checkpoint every N steps (default 0: only on Ctrl-C)' },
+  'eval-every': { type: 'int', range: 'non-negative', metavar: 'N', help: 'held-out loss (last 2% of records) every N steps (default: at the end)' },
   resume: { type: 'boolean', help: 'continue from the newest checkpoint in --out' },
   backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu or tensorflow (default: wasm if installed, else cpu)' },
 };
@@ -71,26 +74,23 @@ export function trainOptionsFromFlags(args: ParsedArgs, defaults: TrainingDefaul
   return options;
 }
 
-/** Runs the trainer with Ctrl-C stopping it after the current step (a checkpoint is written); 130 then. */
+/** Runs the trainer with Ctrl-C stopping it within the current step (a checkpoint is written); 130 then, a second Ctrl-C at once. */
 export async function runTraining(
   model: TrainableCausalLM, data: TextDataset, options: TrainOptions, io: CliIO,
 ): Promise<{ result: TrainResult; exitCode: number }> {
   io.stderr.write(`data: ${data.train.length} training blocks of ${data.train[0].length} tokens `
     + `(${data.trainRecords} records), ${data.heldOut.length} held-out blocks (${data.heldOutRecords} records)\n`);
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
-  try {
-    const result = await train(model, { train: data.train, heldOut: data.heldOut }, {
-      ...options, signal: controller.signal, logTo: io.stderr,
-    });
-    const val = result.valLoss === undefined ? '' : `, held-out loss ${result.valLoss.toFixed(4)}`;
-    io.stderr.write(`${result.stopped ? 'stopped' : 'done'} after ${result.steps} steps: `
-      + `training loss ${result.losses.at(-1)?.toFixed(4)}${val} (nats/token), ${Math.round(result.tokensPerSecond)} tokens/s\n`);
-    return { result, exitCode: result.stopped ? 130 : 0 };
-  } finally {
-    process.removeListener('SIGINT', onSigint);
+  const { value: result } = await interruptible(
+    (signal) => train(model, { train: data.train, heldOut: data.heldOut }, { ...options, signal, logTo: io.stderr }),
+    () => io.stderr.write('\nstopping within this step, then writing a checkpoint (Ctrl-C again to exit now)\n'),
+  );
+  const val = result.valLoss === undefined ? '' : `, held-out loss ${result.valLoss.toFixed(4)}`;
+  io.stderr.write(`${result.stopped ? 'stopped' : 'done'} after ${result.steps} steps: `
+    + `training loss ${result.losses.at(-1)?.toFixed(4) ?? 'none'}${val} (nats/token), ${Math.round(result.tokensPerSecond)} tokens/s\n`);
+  if (result.stopped && options.outDir != null && result.steps > 0) {
+    io.stderr.write(`checkpoint: ${checkpointDir(options.outDir, result.steps)} (resume with --resume)\n`);
   }
+  return { result, exitCode: result.stopped ? 130 : 0 };
 }
 
 /** Copies tokenizer.json (+ tokenizer_config.json) so the output folder is a complete model. */
@@ -115,7 +115,8 @@ registerCommand({
     requireFlag(args, 'data', 'train');
     let config: MambaConfig;
     try {
-      config = MambaConfig.fromJSON(JSON.parse(await readFile(configPath, 'utf8')));
+      checkSize((await stat(configPath)).size, JSON_SIZE_LIMIT, configPath);   // before reading it whole
+      config = MambaConfig.fromJSON(parseJSON(await readFile(configPath), configPath));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new Error(code === 'ENOENT' ? `config file not found: ${configPath}` : `${configPath}: ${(err as Error).message}`);

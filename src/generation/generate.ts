@@ -12,6 +12,7 @@ import { macrotask } from './macrotask.js';
 import { decodeStep, prefill } from './prefill.js';
 import { Mulberry32 } from '../prng.js';
 import { greedyTokens, sampleTokens } from './sampling.js';
+import { checkGenerationArgs } from '../validate/entry_args.js';
 import { FinishedRows } from './stopping.js';
 
 /**
@@ -21,6 +22,7 @@ import { FinishedRows } from './stopping.js';
 export async function* stream(
   model: GenerativeModel, inputIds: tf.Tensor2D, options: GenerationOptions = {},
 ): AsyncGenerator<number[], void, undefined> {
+  checkGenerationArgs('stream', inputIds, options);
   checkInputIds(inputIds, model.config.vocabSize);
   const [batch, promptLength] = inputIds.shape;
   const mask = options.attentionMask;
@@ -53,13 +55,14 @@ export async function* stream(
       const scores = logits;
       const chosen = tf.tidy(() => {
         const processed = processors.process(scores, step);
-        return rng ? sampleTokens(processed, uniforms(rng, batch)) : greedyTokens(processed);
+        const ids = rng ? sampleTokens(processed, uniforms(rng, batch)) : greedyTokens(processed);
+        return markNonFinite(scores, ids);
       });
       logits.dispose();
       logits = null;
       let next: number[];
       try {
-        next = finished.update(Array.from(await chosen.data()));
+        next = finished.update(checkChosen(Array.from(await chosen.data()), step));
       } finally {
         chosen.dispose();
       }
@@ -89,6 +92,7 @@ export async function* stream(
 export async function generate(
   model: GenerativeModel, inputIds: tf.Tensor2D, options: GenerationOptions = {},
 ): Promise<number[][]> {
+  checkGenerationArgs('generate', inputIds, options);
   const rows = (await inputIds.array()) as number[][];
   for await (const next of stream(model, inputIds, options)) next.forEach((id, row) => rows[row].push(id));
   return rows;
@@ -101,6 +105,30 @@ export async function generate(
 function maskFromPadding(rows: number[][], padTokenId: number | null, eosTokenIds: number[]): tf.Tensor2D | null {
   if (padTokenId == null || eosTokenIds.includes(padTokenId) || !rows.some((row) => row.includes(padTokenId))) return null;
   return tf.tensor2d(rows.map((row) => row.map((id) => (id === padTokenId ? 0 : 1))), undefined, 'int32');
+}
+
+/** The id that marks a row whose logits hold NaN or Inf (the choice is read back anyway: no extra readback). */
+const NON_FINITE = -2;
+
+function markNonFinite(logits: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D {
+  const finite = tf.all(tf.isFinite(logits), 1);
+  return tf.where(finite, ids, tf.fill(ids.shape, NON_FINITE, 'int32'));
+}
+
+/** The ids, or an error naming the step and rows where the model's logits were NaN/Inf or nothing could be chosen. */
+function checkChosen(ids: number[], step: number): number[] {
+  const rows = (id: number) => ids.flatMap((v, row) => (v === id ? [row] : []));
+  const broken = rows(NON_FINITE);
+  if (broken.length > 0) {
+    throw new Error(`the model produced NaN/Inf logits at new token ${step} (row${broken.length > 1 ? 's' : ''} ${broken.join(', ')}): `
+      + 'its weights or inputs hold non-finite values');
+  }
+  const empty = rows(-1);
+  if (empty.length > 0) {
+    throw new Error(`no token can be chosen at new token ${step} (row${empty.length > 1 ? 's' : ''} ${empty.join(', ')}): `
+      + 'the logits processors left every token with probability 0');
+  }
+  return ids;
 }
 
 function uniforms(rng: Mulberry32, batch: number): Float32Array {

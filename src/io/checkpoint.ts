@@ -5,6 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
+import { writeDirAtomic } from './atomic_dir.js';
+import { checkFloatWeight } from './dtypes.js';
+import { describeValue } from '../validate/arguments.js';
+import { checkSourceOrOpened } from '../validate/entry_args.js';
 import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
 import { tensorEntry } from './tensor_entry.js';
 import {
@@ -35,7 +39,6 @@ const EMBEDDINGS = 'backbone.embeddings.weight';
 const LM_HEAD = 'lm_head.weight';
 const SINGLE_FILE = 'model.safetensors';
 const INDEX_FILE = 'model.safetensors.index.json';
-const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 
 /** One error listing every missing, unexpected and misshapen key, or nothing. */
 function checkKeys(expected: Map<string, number[]>, actual: Map<string, number[]>, where: string): void {
@@ -102,6 +105,7 @@ async function weightFiles(source: CheckpointSource, onProgress?: ProgressCallba
 export async function loadCheckpoint(
   source: string | CheckpointSource, options: LoadCheckpointOptions = {},
 ): Promise<MambaCheckpoint> {
+  checkSourceOrOpened('loadCheckpoint', source, options);
   const src = typeof source === 'string' ? await openSource(source, options) : source;
   const config = MambaConfig.fromJSON(await readJSON(src, 'config.json'));
   const generationBytes = await readOptional(src, 'generation_config.json');
@@ -127,9 +131,7 @@ export async function loadCheckpoint(
       stored.add(key);
       const name = rename(key);
       if (infos.has(name)) throw new Error(`${name} appears twice in the checkpoint at ${src.location} (as ${key})`);
-      if (!FLOAT_DTYPES.has(info.dtype)) {
-        throw new Error(`${key} in ${file} is ${info.dtype}; weights must be F32, F16, BF16 or F64`);
-      }
+      checkFloatWeight(key, info.dtype, file);
       infos.set(name, info);
     }
   }
@@ -173,6 +175,10 @@ export interface SaveCheckpointOptions {
 export async function saveCheckpoint(
   dir: string, config: MambaConfig, weights: Map<string, tf.Tensor>, options: SaveCheckpointOptions = {},
 ): Promise<void> {
+  if (!(config instanceof MambaConfig)) throw new TypeError(`saveCheckpoint: 'config' must be a MambaConfig, got ${describeValue(config)}`);
+  if (!(weights instanceof Map) || ![...weights.values()].every((t) => t instanceof tf.Tensor)) {
+    throw new TypeError(`saveCheckpoint: 'weights' must be a Map of HF names to tf.Tensors, got ${describeValue(weights)}`);
+  }
   const kept = new Map(weights);
   const head = kept.get(LM_HEAD);
   const embeddings = kept.get(EMBEDDINGS);
@@ -190,16 +196,21 @@ export async function saveCheckpoint(
   await writeModelFolder(dir, config.toJSON(), entries, options.generationConfig);
 }
 
-/** config.json, generation_config.json (when given) and model.safetensors (metadata format "pt", as transformers wants). */
+/**
+ * config.json, generation_config.json (when given) and model.safetensors (metadata format "pt", as
+ * transformers wants), written atomically: `dir` holds the old model or the new one, never a mix.
+ */
 export async function writeModelFolder(
   dir: string, configJSON: Record<string, unknown>, entries: Map<string, SafetensorsEntry>,
   generationConfig?: Record<string, unknown>,
 ): Promise<void> {
-  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(configJSON, null, 2)}\n`);
-  if (generationConfig !== undefined) {
-    await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify(generationConfig, null, 2)}\n`);
-  }
-  await writeFile(path.join(dir, SINGLE_FILE), serializeSafetensors(entries, { format: 'pt' }));
+  const [{ writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+  const weights = serializeSafetensors(entries, { format: 'pt' });
+  await writeDirAtomic(dir, async (temp) => {
+    await writeFile(path.join(temp, 'config.json'), `${JSON.stringify(configJSON, null, 2)}\n`);
+    if (generationConfig !== undefined) {
+      await writeFile(path.join(temp, 'generation_config.json'), `${JSON.stringify(generationConfig, null, 2)}\n`);
+    }
+    await writeFile(path.join(temp, SINGLE_FILE), weights);
+  });
 }

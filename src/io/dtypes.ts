@@ -18,6 +18,16 @@ export function isSafetensorsDtype(name: string): name is SafetensorsDtype {
   return Object.hasOwn(DTYPE_BITS, name);
 }
 
+/** The dtypes a float weight (a model's, an adapter's) may be stored in; each reads as float32. */
+export const FLOAT_WEIGHT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
+
+/** A float weight stored as an integer or bool dtype is refused, naming the tensor, its file and dtype. */
+export function checkFloatWeight(key: string, dtype: string, file: string): void {
+  if (!FLOAT_WEIGHT_DTYPES.includes(dtype)) {
+    throw new Error(`${key} in ${file} is ${dtype}; weights must be ${FLOAT_WEIGHT_DTYPES.slice(0, -1).join(', ')} or F64`);
+  }
+}
+
 /** What `values()` gives for each dtype it can convert. */
 export type SafetensorsValues = Float32Array | Int32Array | Int16Array | Int8Array | Uint8Array
   | Uint16Array | Uint32Array;

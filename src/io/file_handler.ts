@@ -1,9 +1,11 @@
 /**
  * `file://` for tf.LayersModel.save / tf.loadLayersModel in Node without tfjs-node (which brings
  * its own and is then left in charge): `save('file://dir')` writes dir/model.json + dir/weights.bin,
- * `loadLayersModel('file://dir/model.json')` reads them back, in tfjs-node's layout.
+ * `loadLayersModel('file://dir/model.json')` reads them back, in tfjs-node's layout. The folder is
+ * written atomically (src/io/atomic_dir): a kill mid-save leaves the old model or the new one.
  */
 import * as tf from '@tensorflow/tfjs';
+import { recoverDir, writeDirAtomic } from './atomic_dir.js';
 
 const SCHEME = 'file://';
 const WEIGHTS_FILE = 'weights.bin';
@@ -12,12 +14,11 @@ export class NodeFileHandler implements tf.io.IOHandler {
   constructor(private readonly path: string) {}
 
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
-    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { writeFile } = await import('node:fs/promises');
     const { join } = await import('node:path');
     if (artifacts.modelTopology instanceof ArrayBuffer) {
       throw new Error('file:// saving needs a JSON model topology (a tf.LayersModel), not a binary graph');
     }
-    await mkdir(this.path, { recursive: true });
     const weightData = artifacts.weightData == null ? new ArrayBuffer(0)
       : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
     const manifest: tf.io.WeightsManifestConfig = [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }];
@@ -30,14 +31,17 @@ export class NodeFileHandler implements tf.io.IOHandler {
     };
     if (artifacts.trainingConfig != null) modelJSON.trainingConfig = artifacts.trainingConfig;
     if (artifacts.userDefinedMetadata != null) modelJSON.userDefinedMetadata = artifacts.userDefinedMetadata;
-    await writeFile(join(this.path, WEIGHTS_FILE), new Uint8Array(weightData));
-    await writeFile(join(this.path, 'model.json'), JSON.stringify(modelJSON));
+    await writeDirAtomic(this.path, async (temp) => {
+      await writeFile(join(temp, WEIGHTS_FILE), new Uint8Array(weightData));
+      await writeFile(join(temp, 'model.json'), JSON.stringify(modelJSON));
+    });
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
   }
 
   async load(): Promise<tf.io.ModelArtifacts> {
     const { readFile } = await import('node:fs/promises');
     const { dirname, join } = await import('node:path');
+    await recoverDir(dirname(this.path));
     let modelJSON: tf.io.ModelJSON;
     try {
       modelJSON = JSON.parse(await readFile(this.path, 'utf8')) as tf.io.ModelJSON;

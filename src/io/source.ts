@@ -4,6 +4,7 @@
  * shard is held once and progress can be reported as it arrives; over HTTP every wait for bytes has the
  * Hub's read timeout (`downloadTimeout`, `$HF_HUB_DOWNLOAD_TIMEOUT`, 30 s).
  */
+import { recoverDir } from './atomic_dir.js';
 import { type CheckpointSource, type ProgressCallback, SourceFileNotFoundError } from './checkpoint_source.js';
 import { openHubSource, resolveHubLimits, type HubDownloadOptions } from './hub.js';
 import { DownloadTimeoutError, timedFetch } from './timed_fetch.js';
@@ -33,7 +34,26 @@ export async function readOptional(
   }
 }
 
-export function parseJSON(bytes: Uint8Array, what: string): unknown {
+/** The most a JSON file may hold (config.json, generation_config.json, adapter_config.json, ...): real ones are kilobytes. */
+export const JSON_SIZE_LIMIT = 4 * 1024 * 1024;
+/** tokenizer.json holds the whole vocabulary and merges: tens of MB for large vocabularies. */
+export const TOKENIZER_JSON_SIZE_LIMIT = 128 * 1024 * 1024;
+
+/** The size limit a source applies to a file before reading it: JSON files only. */
+export function fileSizeLimit(file: string): number {
+  if (!file.endsWith('.json')) return Infinity;
+  return /(^|\/)tokenizer\.json$/.test(file) ? TOKENIZER_JSON_SIZE_LIMIT : JSON_SIZE_LIMIT;
+}
+
+/** Throws when `size` bytes exceed `limit`, naming `what` and both sizes. */
+export function checkSize(size: number, limit: number, what: string): void {
+  if (size > limit) {
+    throw new Error(`${what} is ${size} bytes, more than the ${limit / (1024 * 1024)} MiB allowed for it: not a file of this kind`);
+  }
+}
+
+export function parseJSON(bytes: Uint8Array, what: string, limit = JSON_SIZE_LIMIT): unknown {
+  checkSize(bytes.byteLength, limit, what);
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
@@ -42,7 +62,7 @@ export function parseJSON(bytes: Uint8Array, what: string): unknown {
 }
 
 export async function readJSON(source: CheckpointSource, file: string): Promise<unknown> {
-  return parseJSON(await source.read(file), `${file} at ${source.location}`);
+  return parseJSON(await source.read(file), `${file} at ${source.location}`, fileSizeLimit(file));
 }
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
@@ -54,6 +74,7 @@ export async function openSource(source: string, options: OpenSourceOptions = {}
   }
   const [fs, path, { fileURLToPath }] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:url')]);
   const dir = source.startsWith('file://') ? fileURLToPath(source) : source;
+  await recoverDir(dir);   // a save killed mid-swap left the old folder aside: put it back
   const info = await fs.stat(dir).catch(() => null);
   if (info?.isDirectory()) return new LocalSource(path.resolve(dir), fs, path);
   if (info != null) throw new Error(`checkpoint source ${source} is a file; give the folder that holds config.json`);
@@ -85,6 +106,7 @@ class LocalSource implements CheckpointSource {
     });
     try {
       const { size } = await handle.stat();
+      checkSize(size, fileSizeLimit(file), full);
       const out = allocate(size, full);
       const chunk = 16 * 1024 * 1024;
       let loaded = 0;
@@ -158,6 +180,11 @@ class HttpSource implements CheckpointSource {
     const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
     const lengthHeader = response.headers.get('content-length');
     const total = !encoded && lengthHeader != null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    const limit = fileSizeLimit(file);
+    if (total !== undefined && total > limit) {
+      await response.body?.cancel();
+      checkSize(total, limit, url);
+    }
     if (response.body == null) throw new Error(`GET ${url} returned no body`);
     const out = total !== undefined ? allocate(total, url) : null;
     const chunks: Uint8Array[] = [];
@@ -185,6 +212,10 @@ class HttpSource implements CheckpointSource {
         chunks.push(value);
       }
       loaded += value.byteLength;
+      if (loaded > limit) {
+        await body.return(undefined);
+        checkSize(loaded, limit, url);
+      }
       onProgress?.({ file, loaded, total });
     }
     if (out != null) {

@@ -4,6 +4,9 @@
  * openSource opens (a folder, an http(s) URL, a Hub id).
  */
 import * as tf from '@tensorflow/tfjs';
+import { writeDirAtomic } from '../io/atomic_dir.js';
+import { checkFloatWeight } from '../io/dtypes.js';
+import { checkLoadArgs, checkModelAndOptions } from '../validate/entry_args.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
 import { openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
 import { tensorEntry } from '../io/tensor_entry.js';
@@ -34,8 +37,9 @@ export interface SaveAdapterOptions {
   baseModelNameOrPath?: string | null;
 }
 
-/** Writes adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") into `dir`. */
+/** Writes adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") into `dir`, atomically. */
 export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
+  checkModelAndOptions('saveAdapter', model, options, '{ baseModelNameOrPath? }');
   const state = loraState(model, 'saveAdapter');
   const entries = new Map<string, SafetensorsEntry>();
   for (const [key, variable] of loraWeights(model)) {
@@ -43,10 +47,11 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
   }
   const config = toPeftConfig(state.config, model.getClassName(),
     options.baseModelNameOrPath === undefined ? state.baseModelNameOrPath : options.baseModelNameOrPath);
-  const [{ mkdir, writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
-  await writeFile(path.join(dir, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+  const [{ writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+  await writeDirAtomic(dir, async (temp) => {
+    await writeFile(path.join(temp, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
+    await writeFile(path.join(temp, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+  });
 }
 
 /**
@@ -54,6 +59,7 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
  * says; a model that has them must have the same ones (targets, ranks, scaling), and takes the weights.
  */
 export async function loadAdapter(model: LoraModel, source: string, options: OpenSourceOptions = {}): Promise<void> {
+  checkLoadArgs('loadAdapter', model, source, options);
   const src = await openSource(source, options);
   const what = `${CONFIG_FILE} at ${src.location}`;
   const { options: loraOptions, baseModelNameOrPath } = fromPeftConfig(await readJSON(src, CONFIG_FILE), what);
@@ -67,6 +73,7 @@ export async function loadAdapter(model: LoraModel, source: string, options: Ope
     throw new Error(`${WEIGHTS_FILE} at ${src.location} does not match ${what}: `
       + `missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
   }
+  for (const [key, info] of tensors) checkFloatWeight(key, info.dtype, `${WEIGHTS_FILE} at ${src.location}`);
   if (model.lora != null) {
     const { layers, switches } = loraState(model, 'loadAdapter');
     if (switches.merged) throw new Error('loadAdapter: the adapters are merged into the base weights; call unmergeLora first');

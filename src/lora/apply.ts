@@ -1,5 +1,6 @@
 /** applyLora: adapters on the target modules, every base weight frozen. */
 import { type LoraConfig, type LoraOptions, moduleSettings, resolveLoraConfig } from './config.js';
+import { checkModelAndOptions } from '../validate/entry_args.js';
 import { LoraConv1d } from './lora_conv1d.js';
 import { LoraEmbedding } from './lora_embedding.js';
 import type { LoraLayer, LoraLayerSettings, LoraSwitches } from './lora_layer.js';
@@ -27,6 +28,7 @@ const LAYER_CLASSES = { linear: LoraLinear, conv1d: LoraConv1d, embedding: LoraE
  * metrics, since tfjs-layers fixes the list of weights fit trains at compile time.
  */
 export function applyLora(model: LoraModel, options: LoraOptions): void {
+  checkModelAndOptions('applyLora', model, options, '{ r, alpha, targetModules, ... }');
   if (model.lora != null) throw new Error('applyLora: this model already has LoRA adapters (one adapter per model)');
   const config = resolveLoraConfig(options);
   const plan = planLora(model, config);

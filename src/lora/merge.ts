@@ -1,5 +1,6 @@
 /** mergeLora / unmergeLora fold the adapters into the base weights and out again; disableAdapters runs the base model. */
 import * as tf from '@tensorflow/tfjs';
+import { checkMambaModel } from '../validate/entry_args.js';
 import type { LoraLayer } from './lora_layer.js';
 import { type LoraModel, loraState } from './state.js';
 
@@ -8,6 +9,7 @@ import { type LoraModel, loraState } from './state.js';
  * merging `embeddings` changes the head as well (PEFT does the same and warns).
  */
 export function mergeLora(model: LoraModel): void {
+  checkMambaModel('mergeLora', model);
   const state = loraState(model, 'mergeLora');
   if (state.switches.merged) throw new Error('mergeLora: the adapters are already merged');
   if (state.layers.some((l) => l.target.module.baseVariable == null)) {

@@ -1,7 +1,7 @@
 /** Causal depthwise conv over the sequence as a tfjs op (mamba's conv1d with padding kernel-1, cut to seq). */
 import * as tf from '@tensorflow/tfjs';
 import { CausalConv1d, type CausalConv1dAttrs, type ConvActivation } from '../../custom-kernels/kernel_names.js';
-import { checkTensor, optionalInput } from './validate.js';
+import { checkActivation, checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 
 const OP = 'causalConv1d';
@@ -21,9 +21,7 @@ export function causalConv1d(
   if (weight.shape[0] !== dInner) {
     throw new Error(`${OP}: 'weight' must have shape [${dInner}, kernel], got [${weight.shape}]`);
   }
-  if (activation !== 'silu' && activation !== 'none') {
-    throw new Error(`${OP}: activation must be 'silu' or 'none', got '${activation}'`);
-  }
+  checkActivation(OP, activation);
   ensureKernels();
   return tf.tidy(() => {
     const inputs = { x, weight, bias: optionalInput(OP, 'bias', bias, [dInner]) };

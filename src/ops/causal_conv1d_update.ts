@@ -1,7 +1,7 @@
 /** One decoding step of the causal conv: shift the cached window, take the new input, convolve. */
 import * as tf from '@tensorflow/tfjs';
 import { CausalConv1dUpdate, type CausalConv1dAttrs, type ConvActivation } from '../../custom-kernels/kernel_names.js';
-import { checkShape, checkTensor, optionalInput } from './validate.js';
+import { checkActivation, checkShape, checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 
 const OP = 'causalConv1dUpdate';
@@ -19,6 +19,7 @@ export function causalConv1dUpdate(
   const [batch, dInner, kernel] = convState.shape;
   checkShape(OP, 'x', checkTensor(OP, 'x', x, 2), [batch, dInner]);
   checkShape(OP, 'weight', checkTensor(OP, 'weight', weight, 2), [dInner, kernel]);
+  checkActivation(OP, activation);
   ensureKernels();
   return tf.tidy(() => {
     const inputs = { convState, x, weight, bias: optionalInput(OP, 'bias', bias, [dInner]) };

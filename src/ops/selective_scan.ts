@@ -1,7 +1,7 @@
 /** The selective scan as a tfjs op: argument checks, then the backend's registered kernel. */
 import * as tf from '@tensorflow/tfjs';
 import { SelectiveScan, type SelectiveScanAttrs } from '../../custom-kernels/kernel_names.js';
-import { checkShape, checkTensor, optionalInput } from './validate.js';
+import { checkArgs, checkShape, checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 
 export interface SelectiveScanArgs {
@@ -34,6 +34,7 @@ export interface SelectiveScanResult {
 const OP = 'selectiveScan';
 
 export function selectiveScan(args: SelectiveScanArgs): SelectiveScanResult {
+  checkArgs(OP, args, 'deltaSoftplus');
   const u = checkTensor(OP, 'u', args.u, 3);
   const [batch, seq, dInner] = u.shape;
   if (seq === 0) throw new Error(`${OP}: empty sequence (u has shape [${u.shape}])`);

@@ -1,7 +1,7 @@
 /** One decoding step of the selective scan (mamba_ssm's selective_state_update) as a tfjs op. */
 import * as tf from '@tensorflow/tfjs';
 import { SelectiveStateUpdate, type SelectiveStateUpdateAttrs } from '../../custom-kernels/kernel_names.js';
-import { checkShape, checkTensor, optionalInput } from './validate.js';
+import { checkArgs, checkShape, checkTensor, optionalInput } from './validate.js';
 import { ensureKernels } from './ensure_kernels.js';
 
 export interface SelectiveStateUpdateArgs {
@@ -27,6 +27,7 @@ const OP = 'selectiveStateUpdate';
 
 /** Returns this step's output and the next state (a new tensor; `state` is left as it was). */
 export function selectiveStateUpdate(args: SelectiveStateUpdateArgs): { y: tf.Tensor2D; state: tf.Tensor3D } {
+  checkArgs(OP, args, 'dtSoftplus');
   const state = checkTensor(OP, 'state', args.state, 3);
   const [batch, dInner, dState] = state.shape;
   checkShape(OP, 'x', checkTensor(OP, 'x', args.x, 2), [batch, dInner]);

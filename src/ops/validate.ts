@@ -15,6 +15,22 @@ export function checkTensor(op: string, name: string, t: unknown, rank: number):
   return t;
 }
 
+/** An op's argument object, with its boolean `flag` (when given) a boolean. */
+export function checkArgs<T extends object>(op: string, args: T, flag: keyof T & string): T {
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+    throw new TypeError(`${op}: 'args' must be an object of tensors, got ${args === null ? 'null' : typeof args}`);
+  }
+  const value = (args as Record<string, unknown>)[flag];
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${op}: '${flag}' must be a boolean, got ${typeof value}`);
+  return args;
+}
+
+export function checkActivation(op: string, activation: unknown): void {
+  if (activation !== 'silu' && activation !== 'none') {
+    throw new Error(`${op}: activation must be 'silu' or 'none', got '${String(activation)}'`);
+  }
+}
+
 export function checkShape(op: string, name: string, t: tf.Tensor, expected: number[]): void {
   if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
     throw new Error(`${op}: '${name}' must have shape [${expected}], got [${t.shape}]`);

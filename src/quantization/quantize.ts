@@ -6,6 +6,7 @@
  */
 import { floatVariable } from '../layers/weight_holder.js';
 import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../../custom-kernels/packed_format.js';
+import { checkModelAndOptions } from '../validate/entry_args.js';
 import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules } from './modules.js';
 import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
 
@@ -60,6 +61,7 @@ export function moduleLayout(module: QuantizableModule, s: QuantizationSettings)
  * because it reads each weight back from its backend (webgpu reads only so).
  */
 export async function quantize(model: QuantizableModel, options: QuantizeOptions): Promise<QuantizationSettings> {
+  checkModelAndOptions('quantize', model, options, '{ bits: 8 | 4, groupSize?, symmetric?, embeddingBits? }');
   const settings = resolveQuantizeOptions(options);
   if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');
   const modules = quantizableModules(model);

@@ -2,12 +2,14 @@
 import {
   SourceFileNotFoundError, openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions,
 } from '../io/source.js';
+import { checkSourceOrOpened } from '../validate/entry_args.js';
 import { PreTrainedTokenizer } from './pretrained_tokenizer.js';
 import type { TokenizerConfig } from './tokenizer_config.js';
 
 export class AutoTokenizer {
   /** Reads `tokenizer.json` (required) and `tokenizer_config.json` (special tokens, padding side; optional). */
   static async fromPretrained(source: string | CheckpointSource, options: OpenSourceOptions = {}): Promise<PreTrainedTokenizer> {
+    checkSourceOrOpened('AutoTokenizer.fromPretrained', source, options);
     const src = typeof source === 'string' ? await openSource(source, options) : source;
     let tokenizerJson: unknown;
     try {

@@ -3,6 +3,7 @@
  * `@huggingface/tokenizers`, with transformers' names for the special tokens and its decode defaults.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
+import { checkOptionalBoolean, checkOptions, describeValue } from '../validate/arguments.js';
 import { padBatch, type PaddedBatch, type PaddingSide } from './pad_batch.js';
 import { extraSpecialTokens, tokenContent, type TokenizerConfig } from './tokenizer_config.js';
 
@@ -81,10 +82,16 @@ export class PreTrainedTokenizer {
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
+    if (typeof text !== 'string') throw new TypeError(`encode: 'text' must be a string, got ${describeValue(text)}`);
+    const o = checkOptions('encode', 'options', options);
+    checkOptionalBoolean('encode', 'addSpecialTokens', o.addSpecialTokens);
     return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
+  /** Ids past the vocabulary are skipped, as transformers' fast tokenizers do; ids that are not ids are refused. */
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    checkIds('decode', ids);
+    checkOptions('decode', 'options', options);
     const kept = options.skipSpecialTokens ? ids.filter((id) => !this.allSpecialIds.has(id)) : [...ids];
     // @huggingface/tokenizers rejects an empty list; transformers decodes it to ''.
     if (kept.length === 0) return '';
@@ -105,5 +112,19 @@ export class PreTrainedTokenizer {
       throw new Error('cannot pad a batch: the tokenizer has no pad_token (set one, e.g. the eos token, in tokenizer_config.json)');
     }
     return padBatch(sequences, this.padTokenId ?? 0, options.paddingSide ?? this.paddingSide);
+  }
+}
+
+/** Token ids: an array (or typed array) of non-negative integers. */
+function checkIds(where: string, ids: unknown): void {
+  if (!Array.isArray(ids) && !(ArrayBuffer.isView(ids) && !(ids instanceof DataView))) {
+    throw new TypeError(`${where}: 'ids' must be an array of token ids, got ${describeValue(ids)}`);
+  }
+  const list = ids as ArrayLike<unknown>;
+  for (let i = 0; i < list.length; i++) {
+    const id = list[i];
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+      throw new RangeError(`${where}: 'ids[${i}]' must be a non-negative integer token id, got ${describeValue(id)}`);
+    }
   }
 }

@@ -2,12 +2,15 @@
  * Resumable training checkpoints, `checkpoint-<step>/` as HF's Trainer names them: the model in its
  * own format (HF's config.json + model.safetensors, or a LoRA adapter), plus
  * `trainer_state.safetensors` (every trainable weight and Adam's two moments, by stable name) and
- * `trainer_state.json` (step, epoch, the shuffling PRNG's state, Adam's iteration count).
+ * `trainer_state.json` (step, epoch, the shuffling PRNG's state, Adam's iteration count, and the
+ * fingerprint of the run that resume checks). Each folder is written atomically (src/io/atomic_dir).
  * Node only: the node modules are loaded on use, so browsers can still import the package.
  */
 import * as tf from '@tensorflow/tfjs';
+import { recoverDir, writeDirAtomic } from '../io/atomic_dir.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
 import { tensorEntry } from '../io/tensor_entry.js';
+import { fingerprintDifferences, type TrainingFingerprint } from './fingerprint.js';
 import type { TrainableVariable } from './trainable.js';
 
 export const TRAINER_STATE_JSON = 'trainer_state.json';
@@ -24,6 +27,8 @@ export interface TrainerState {
   /** Mean training loss of every step so far, so a resumed run reports the whole curve. */
   losses: number[];
   valLosses: { step: number; loss: number }[];
+  /** The run this state belongs to; resume refuses a checkpoint whose fingerprint differs. */
+  fingerprint: TrainingFingerprint;
 }
 
 const fs = () => import('node:fs/promises');
@@ -33,12 +38,6 @@ export function checkpointDir(outDir: string, step: number): string {
   return `${outDir.replace(/[\\/]+$/, '')}/checkpoint-${step}`;
 }
 
-/** Creates `checkpoint-<step>` in outDir and returns its path. */
-export async function makeCheckpointDir(outDir: string, step: number): Promise<string> {
-  const dir = checkpointDir(outDir, step);
-  await (await fs()).mkdir(dir, { recursive: true });
-  return dir;
-}
 
 function join(dir: string, file: string): string {
   return `${dir}/${file}`;
@@ -53,6 +52,10 @@ export async function latestCheckpoint(outDir: string): Promise<string | null> {
   } catch {
     return null;
   }
+  // A writer killed while swapping a folder in may have left it aside: put it back first.
+  const swapped = new Set(names.map((n) => /^\.(checkpoint-\d+)\.(?:saving|replaced)-/.exec(n)?.[1]).filter((n) => n != null));
+  for (const name of swapped) await recoverDir(join(outDir, name!));
+  if (swapped.size > 0) names = await readdir(outDir);
   const steps = names.map((n) => /^checkpoint-(\d+)$/.exec(n)).filter((m) => m != null).map((m) => Number(m![1]));
   for (const step of steps.sort((a, b) => b - a)) {
     const dir = checkpointDir(outDir, step);
@@ -62,14 +65,26 @@ export async function latestCheckpoint(outDir: string): Promise<string | null> {
 }
 
 /**
- * Writes the trainer's files into `dir` (already holding the model's files). The JSON goes last
- * through a rename, so a checkpoint interrupted mid-write is never taken for a complete one.
+ * Writes `checkpoint-<step>` in outDir atomically: the model's files (`saveModel` into the folder it
+ * is given) and the trainer's. Returns the folder's path.
  */
-export async function saveTrainerState(
+export async function saveTrainingCheckpoint(
+  outDir: string, saveModel: (dir: string) => Promise<void>,
+  state: TrainerState, vars: TrainableVariable[], optimizer: tf.Optimizer,
+): Promise<string> {
+  const dir = checkpointDir(outDir, state.step);
+  await writeDirAtomic(dir, async (temp) => {
+    await saveModel(temp);
+    await writeTrainerState(temp, state, vars, optimizer);
+  });
+  return dir;
+}
+
+/** trainer_state.safetensors and trainer_state.json into `dir`. */
+async function writeTrainerState(
   dir: string, state: TrainerState, vars: TrainableVariable[], optimizer: tf.Optimizer,
 ): Promise<void> {
-  const { mkdir, rename, writeFile } = await fs();
-  await mkdir(dir, { recursive: true });
+  const { writeFile } = await fs();
   const entries = new Map<string, SafetensorsEntry>();
   const put = async (name: string, t: tf.Tensor) => entries.set(name, await tensorEntry(t));
   for (const { key, variable } of vars) await put(`param/${key}`, variable);
@@ -86,14 +101,19 @@ export async function saveTrainerState(
   const iterations = (await optimizerWeights[0].tensor.data())[0];
   tf.dispose(optimizerWeights[0].tensor); // a fresh scalar; the moments are the optimizer's own variables
   await writeFile(join(dir, TRAINER_STATE_TENSORS), serializeSafetensors(entries));
-  const tmp = join(dir, `${TRAINER_STATE_JSON}.tmp`);
-  await writeFile(tmp, `${JSON.stringify({ ...state, optimizerIterations: iterations }, null, 2)}\n`);
-  await rename(tmp, join(dir, TRAINER_STATE_JSON));
+  await writeFile(join(dir, TRAINER_STATE_JSON), `${JSON.stringify({ ...state, optimizerIterations: iterations }, null, 2)}\n`);
 }
 
-/** Restores the trainable weights and Adam's state from `dir`; returns the trainer state. */
-export async function loadTrainerState(dir: string, vars: TrainableVariable[], optimizer: tf.Optimizer): Promise<TrainerState> {
+/**
+ * Restores the trainable weights and Adam's state from `dir`; returns the trainer state. A checkpoint
+ * of another run (its fingerprint differs from `fingerprint`) is refused with every difference named,
+ * and nothing is restored unless every tensor fits.
+ */
+export async function loadTrainerState(
+  dir: string, vars: TrainableVariable[], optimizer: tf.Optimizer, fingerprint: TrainingFingerprint,
+): Promise<TrainerState> {
   const { readFile } = await fs();
+  await recoverDir(dir);
   let json: TrainerState & { optimizerIterations: number };
   let bytes: Uint8Array;
   try {
@@ -102,23 +122,30 @@ export async function loadTrainerState(dir: string, vars: TrainableVariable[], o
   } catch (err) {
     throw new Error(`cannot resume from ${dir}: ${(err as Error).message}`, { cause: err });
   }
+  const differences = fingerprintDifferences(json?.fingerprint, fingerprint);
+  if (differences.length > 0) {
+    throw new Error(`cannot resume from ${dir}: it belongs to another run (${differences.join('; ')})`);
+  }
   const { tensors } = parseSafetensors(bytes);
   const get = (name: string, shape: number[]): Float32Array => {
     const info = tensors.get(name);
     if (info == null) throw new Error(`cannot resume from ${dir}: ${TRAINER_STATE_TENSORS} has no '${name}' (a different model?)`);
+    if (info.dtype !== 'F32') throw new Error(`cannot resume from ${dir}: '${name}' in ${TRAINER_STATE_TENSORS} is ${info.dtype}, expected F32`);
     if (!tf.util.arraysEqual(info.shape, shape)) {
       throw new Error(`cannot resume from ${dir}: '${name}' has shape [${info.shape}], the model [${shape}]`);
     }
     return info.toFloat32();
   };
-  for (const { key, variable } of vars) {
-    tf.tidy(() => variable.assign(tf.tensor(get(`param/${key}`, variable.shape), variable.shape, 'float32')));
-  }
-  if (tensors.has(`adam_m/${vars[0].key}`)) {
-    const slot = (prefix: string) => vars.map(({ key, variable }) => ({
-      name: `${variable.name}/${prefix}`, tensor: tf.tensor(get(`adam_${prefix}/${key}`, variable.shape), variable.shape, 'float32'),
+  const params = vars.map(({ key, variable }) => get(`param/${key}`, variable.shape));
+  const hasMoments = tensors.has(`adam_m/${vars[0].key}`);
+  const moments = (prefix: string) => vars.map(({ key, variable }) => get(`adam_${prefix}/${key}`, variable.shape));
+  const [m, v] = hasMoments ? [moments('m'), moments('v')] : [[], []];
+  vars.forEach(({ variable }, i) => tf.tidy(() => variable.assign(tf.tensor(params[i], variable.shape, 'float32'))));
+  if (hasMoments) {
+    const slot = (prefix: string, values: Float32Array[]) => vars.map(({ variable }, i) => ({
+      name: `${variable.name}/${prefix}`, tensor: tf.tensor(values[i], variable.shape, 'float32'),
     }));
-    const weights = [{ name: 'iter', tensor: tf.scalar(json.optimizerIterations, 'int32') }, ...slot('m'), ...slot('v')];
+    const weights = [{ name: 'iter', tensor: tf.scalar(json.optimizerIterations, 'int32') }, ...slot('m', m), ...slot('v', v)];
     await optimizer.setWeights(weights);
     tf.dispose(weights.map((w) => w.tensor)); // setWeights keeps copies as its own variables
   }

@@ -6,11 +6,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
+import { macrotask } from '../generation/macrotask.js';
+import { checkTrainArgs } from '../validate/train_args.js';
 import {
-  latestCheckpoint, makeCheckpointDir, loadTrainerState, pruneCheckpoints, saveTrainerState, type TrainerState,
+  latestCheckpoint, loadTrainerState, pruneCheckpoints, saveTrainingCheckpoint, type TrainerState,
 } from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { evaluateLoss, stackBlocks } from './evaluate.js';
+import { trainingFingerprint } from './fingerprint.js';
 import { FusedAdam } from './fused_adam.js';
 import { Mulberry32 } from '../prng.js';
 import { formatStep, progressBar, type StepInfo } from './progress.js';
@@ -63,7 +66,12 @@ export interface TrainOptions {
   saveModel?: (dir: string) => Promise<void>;
   /** Called after every step. */
   onStep?: (info: StepInfo) => void;
-  /** Stops after the step in progress, writing a checkpoint first when outDir is set (Ctrl-C in the CLI). */
+  /**
+   * Stops the run within one optimizer step: checked before every step and between micro-batches
+   * (a step it interrupts is dropped whole, so the weights are those after the last full step), then a
+   * checkpoint of the last full step is written when outDir is set (Ctrl-C in the CLI). The event loop
+   * gets a turn before every micro-batch, so abort handlers and timers run during training.
+   */
   signal?: AbortSignal;
   /** Print progress: a bar on a TTY, else a line every `logEvery` steps (default true). */
   log?: boolean;
@@ -87,30 +95,25 @@ export interface TrainResult {
   seconds: number;
 }
 
-export type TrainableCausalLM = Pick<MambaForCausalLM, 'forward' | 'trainableWeights' | 'namedLayerVariables' | 'savePretrained'>;
+export type TrainableCausalLM = Pick<MambaForCausalLM, 'config' | 'forward' | 'trainableWeights' | 'namedLayerVariables' | 'savePretrained'>;
 
 /** Adam's learning rate is a plain field that every applyGradients reads: the schedule sets it per step. */
 type AdamWithLr = tf.AdamOptimizer & { learningRate: number };
 
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return v;
-}
-
-export async function train(model: TrainableCausalLM, data: TrainingData, options: TrainOptions = {}): Promise<TrainResult> {
-  const batchSize = positiveInt('batchSize', options.batchSize ?? 8);
-  const accumulation = positiveInt('gradientAccumulationSteps', options.gradientAccumulationSteps ?? 1);
+export async function train(model: TrainableCausalLM, data: TrainingData, trainOptions?: TrainOptions): Promise<TrainResult> {
+  const options = checkTrainArgs(model, data, trainOptions);
+  const batchSize = options.batchSize ?? 8;
+  const accumulation = options.gradientAccumulationSteps ?? 1;
   if (batchSize % accumulation !== 0) {
     throw new Error(`batchSize (${batchSize}) must be a multiple of gradientAccumulationSteps (${accumulation})`);
   }
   const microBatch = batchSize / accumulation;
-  const epochs = positiveInt('epochs', options.epochs ?? 1);
+  const epochs = options.epochs ?? 1;
   const blocks = data.train;
   if (blocks.length < batchSize) {
     throw new Error(`the training data has ${blocks.length} block(s), fewer than one batch of ${batchSize}: use a smaller batch size or sequence length, or more data`);
   }
   const seqLen = blocks[0].length;
-  if (blocks.some((b) => b.length !== seqLen)) throw new Error('every training block must have the same length');
   const stepsPerEpoch = Math.floor(blocks.length / batchSize);
   const totalSteps = Math.min(epochs * stepsPerEpoch, options.maxSteps ?? Infinity);
   const peakLr = options.lr ?? 1e-3;
@@ -132,19 +135,21 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
   const tty = log && logTo.isTTY === true;
 
   const hasHeldOut = (data.heldOut?.length ?? 0) > 0;   // a corpus too short for one held-out block has none
+  const { signal } = options;
   const vars = trainableVariables(model);
+  const fingerprint = await trainingFingerprint({
+    config: model.config.toJSON(), vars, train: blocks, seed, batchSize,
+  });
   const optimizer = new FusedAdam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as unknown as AdamWithLr;
   let state: TrainerState = {
-    step: 0, epochRngState: new Mulberry32(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [],
+    step: 0, epochRngState: new Mulberry32(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [], fingerprint,
   };
   try {
     const resumeFrom = typeof options.resume === 'string' ? options.resume
       : options.resume ? await latestCheckpoint(outDir!) : null;
     if (resumeFrom != null) {
-      state = await loadTrainerState(resumeFrom, vars, optimizer);
-      if (state.seed !== seed || state.stepsPerEpoch !== stepsPerEpoch) {
-        throw new Error(`cannot resume from ${resumeFrom}: it was trained with seed ${state.seed} and ${state.stepsPerEpoch} steps per epoch, this run has ${seed} and ${stepsPerEpoch}`);
-      }
+      // The fingerprint covers the seed, the batch size and the data, hence the steps per epoch.
+      state = await loadTrainerState(resumeFrom, vars, optimizer, fingerprint);
       state.totalSteps = totalSteps;
     }
 
@@ -152,11 +157,19 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
     let orderEpoch = -1;
     const started = performance.now();
     const firstStep = state.step;
+    let savedStep = state.step;   // the step the newest checkpoint on disk holds (or the start)
+    const save = async () => {
+      await saveTrainingCheckpoint(outDir!, saveModel, state, vars, optimizer);
+      savedStep = state.step;
+      if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit);
+    };
     const evaluate = async (): Promise<number> => evaluateLoss(model, data.heldOut!, {
       batchSize: options.evalBatchSize ?? microBatch, maxBlocks: options.evalMaxBlocks,
     });
 
     while (state.step < totalSteps) {
+      await macrotask();
+      if (signal?.aborted) break;
       const epoch = Math.floor(state.step / stepsPerEpoch);
       if (epoch !== orderEpoch) {
         ({ order, rngState: state.epochRngState } = epochOrder(seed, epoch, blocks.length));
@@ -164,13 +177,15 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
       }
       const first = (state.step % stepsPerEpoch) * batchSize;
       const lr = warmupCosineLr(state.step, schedule);
-      const { loss, gradNorm } = await trainStep(model, vars, optimizer, {
-        rows: order.slice(first, first + batchSize).map((i) => blocks[i]), microBatch, lr, maxGradNorm, weightDecay,
+      const done = await trainStep(model, vars, optimizer, {
+        rows: order.slice(first, first + batchSize).map((i) => blocks[i]), microBatch, lr, maxGradNorm, weightDecay, signal,
       });
+      if (done == null) break;   // aborted between micro-batches: the step is dropped
+      const { loss, gradNorm } = done;
       state.step += 1;
       state.losses.push(loss);
       let valLoss: number | undefined;
-      if (hasHeldOut && ((evalEvery > 0 && state.step % evalEvery === 0) || state.step === totalSteps)) {
+      if (hasHeldOut && !signal?.aborted && ((evalEvery > 0 && state.step % evalEvery === 0) || state.step === totalSteps)) {
         valLoss = await evaluate();
         state.valLosses.push({ step: state.step, loss: valLoss });
       }
@@ -186,20 +201,15 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
       else if (log && (state.step % logEvery === 0 || state.step === totalSteps || valLoss !== undefined)) {
         logTo.write(`${formatStep(info)}\n`);
       }
-      const stopping = options.signal?.aborted === true && state.step < totalSteps;
-      if (outDir != null && (stopping || (saveEvery > 0 && (state.step % saveEvery === 0 || state.step === totalSteps)))) {
-        const dir = await makeCheckpointDir(outDir!, state.step);
-        await saveModel(dir);
-        await saveTrainerState(dir, state, vars, optimizer);
-        if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit);
-      }
-      if (stopping) break;
+      if (outDir != null && saveEvery > 0 && (state.step % saveEvery === 0 || state.step === totalSteps)) await save();
     }
+    const stopped = state.step < totalSteps;
+    if (stopped && outDir != null && state.step !== savedStep) await save();
     if (tty) logTo.write('\n');
     const seconds = (performance.now() - started) / 1000;
     const last = state.valLosses.at(-1);
     return {
-      steps: state.step, losses: state.losses, valLosses: state.valLosses, stopped: state.step < totalSteps,
+      steps: state.step, losses: state.losses, valLosses: state.valLosses, stopped,
       ...(last != null && last.step === state.step ? { valLoss: last.loss } : {}),
       tokensPerSecond: ((state.step - firstStep) * batchSize * seqLen) / Math.max(seconds, 1e-9), seconds,
     };
@@ -229,6 +239,8 @@ interface StepArgs {
   lr: number;
   maxGradNorm: number | null;
   weightDecay: number;
+  /** Checked between micro-batches: once aborted, the step is dropped and trainStep resolves to null. */
+  signal?: AbortSignal;
 }
 
 export interface AccumulatedGradients {
@@ -246,41 +258,72 @@ export interface AccumulatedGradients {
 export function accumulateGradients(
   model: Pick<TrainableCausalLM, 'forward'>, varList: tf.Variable[], rows: readonly Int32Array[], microBatch: number,
 ): AccumulatedGradients {
+  const steps = microBatchGradients(model, varList, rows, microBatch);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * accumulateGradients one micro-batch at a time: it pauses (yields) between micro-batches, so a
+ * caller can give the event loop a turn or give up; giving up (`return()`) disposes the partial sums.
+ */
+function* microBatchGradients(
+  model: Pick<TrainableCausalLM, 'forward'>, varList: tf.Variable[], rows: readonly Int32Array[], microBatch: number,
+): Generator<void, AccumulatedGradients, void> {
   const micro = Math.ceil(rows.length / microBatch);
   if (micro * microBatch !== rows.length) throw new Error(`${rows.length} rows do not split into micro-batches of ${microBatch}`);
   let sum: tf.NamedTensorMap | null = null;
   let lossSum: tf.Scalar | null = null;
-  for (let m = 0; m < micro; m++) {
-    const ids = stackBlocks(rows.slice(m * microBatch, (m + 1) * microBatch));
-    const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids, training: true }).loss!, varList);
-    ids.dispose();
-    if (sum == null || lossSum == null) {
-      sum = grads;
-      lossSum = value;
-    } else {
-      const prev: tf.NamedTensorMap = sum;
-      const prevLoss: tf.Scalar = lossSum;
-      sum = Object.fromEntries(Object.keys(prev).map((name) => [name, tf.add(prev[name], grads[name])]));
-      lossSum = tf.add(prevLoss, value);
-      tf.dispose([...Object.values(prev), ...Object.values(grads), prevLoss, value]);
+  try {
+    for (let m = 0; m < micro; m++) {
+      if (m > 0) yield;
+      const ids = stackBlocks(rows.slice(m * microBatch, (m + 1) * microBatch));
+      const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids, training: true }).loss!, varList);
+      ids.dispose();
+      if (sum == null || lossSum == null) {
+        sum = grads;
+        lossSum = value;
+      } else {
+        const prev: tf.NamedTensorMap = sum;
+        const prevLoss: tf.Scalar = lossSum;
+        sum = Object.fromEntries(Object.keys(prev).map((name) => [name, tf.add(prev[name], grads[name])]));
+        lossSum = tf.add(prevLoss, value);
+        tf.dispose([...Object.values(prev), ...Object.values(grads), prevLoss, value]);
+      }
     }
+    const total = sum!;
+    const totalLoss = lossSum!;
+    return tf.tidy(() => ({
+      grads: Object.fromEntries(varList.map((v) => [v.name, tf.div(total[v.name], micro)])) as tf.NamedTensorMap,
+      loss: tf.div(totalLoss, micro) as tf.Scalar,
+    }));
+  } finally {
+    tf.dispose([...Object.values(sum ?? {}), ...(lossSum == null ? [] : [lossSum])]);
   }
-  const total = sum!;
-  const mean = tf.tidy(() => ({
-    grads: Object.fromEntries(varList.map((v) => [v.name, tf.div(total[v.name], micro)])) as tf.NamedTensorMap,
-    loss: tf.div(lossSum!, micro) as tf.Scalar,
-  }));
-  tf.dispose([...Object.values(total), lossSum!]);
-  return mean;
 }
 
-/** One optimizer step: accumulated gradients, clipped, applied with the step's learning rate. */
+/**
+ * One optimizer step: accumulated gradients, clipped, applied with the step's learning rate. The
+ * event loop gets a turn between micro-batches; an aborted `signal` there drops the step (null).
+ */
 export async function trainStep(
   model: Pick<TrainableCausalLM, 'forward'>, vars: TrainableVariable[], optimizer: AdamWithLr, args: StepArgs,
-): Promise<{ loss: number; gradNorm: number }> {
-  const { rows, microBatch, lr, maxGradNorm, weightDecay } = args;
+): Promise<{ loss: number; gradNorm: number } | null> {
+  const { rows, microBatch, lr, maxGradNorm, weightDecay, signal } = args;
   const varList = vars.map((v) => v.variable);
-  const { grads: averaged, loss } = accumulateGradients(model, varList, rows, microBatch);
+  const steps = microBatchGradients(model, varList, rows, microBatch);
+  let next = steps.next();
+  while (!next.done) {
+    await macrotask();
+    if (signal?.aborted) {
+      steps.return(undefined as never);
+      return null;
+    }
+    next = steps.next();
+  }
+  const { grads: averaged, loss } = next.value;
   const { grads, norm } = maxGradNorm == null
     ? { grads: averaged, norm: globalNorm(Object.values(averaged)) }
     : clipByGlobalNorm(averaged, maxGradNorm);

@@ -11,6 +11,8 @@ const SPECS: Record<string, FlagSpec> = {
   temperature: { type: 'number', help: '' },
   'do-sample': { type: 'boolean', help: '' },
   backend: { type: 'string', alias: 'device', help: '' },
+  lr: { type: 'number', range: 'positive', help: '' },
+  seed: { type: 'int', range: 'non-negative', help: '' },
 };
 
 describe('CLI flags', () => {
@@ -21,6 +23,7 @@ describe('CLI flags', () => {
     });
     expect(parseArgs(['-h'], SPECS, 'x').help).to.equal(true);
     expect(parseArgs(['-5'], SPECS, 'x').positionals).to.deep.equal(['-5']);
+    expect(parseArgs(['--lr', '2.5e-4', '--seed', '0', '--temperature', '-.5'], SPECS, 'x').flags).to.deep.equal({ lr: 2.5e-4, seed: 0, temperature: -0.5 });
   });
 
   it('names the flag in every error', () => {
@@ -31,6 +34,16 @@ describe('CLI flags', () => {
       [['--temperature', ''], /--temperature must be a number/],
       [['--model'], /--model needs a value/],
       [['--do-sample=1'], /--do-sample takes no value/],
+      [['--top-k', '0x10'], /--top-k must be a number, got '0x10'/],
+      [['--temperature', '1e999'], /--temperature must be a number, got '1e999'/],
+      [['--temperature', '12abc'], /--temperature must be a number, got '12abc'/],
+      [['--temperature', ' 5'], /--temperature must be a number, got ' 5'/],
+      [['--temperature', 'Infinity'], /--temperature must be a number, got 'Infinity'/],
+      [['--top-k', '1e3'], /--top-k must be an integer, got '1e3'/],
+      [['--top-k', '99999999999999999999'], /--top-k must be an integer/],
+      [['--lr', '-1'], /--lr must be greater than 0, got '-1'/],
+      [['--lr', '0'], /--lr must be greater than 0, got '0'/],
+      [['--seed', '-3'], /--seed must be 0 or more, got '-3'/],
     ];
     for (const [argv, message] of cases) {
       expect(() => parseArgs(argv, SPECS, 'x'), argv.join(' ')).to.throw(UsageError, message);

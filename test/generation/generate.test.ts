@@ -242,6 +242,26 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
     expect(launches.get(300)).to.deep.equal(launches.get(10));
   });
 
+  it('NaN in the weights: an error naming NaN/Inf logits, the step and the row, never id -1', async () => {
+    const broken = await MambaForCausalLM.fromPretrained(TINY);
+    try {
+      const embeddings = broken.namedLayerVariables().get('backbone.embeddings.weight')!;
+      const values = (await embeddings.read().data()).slice() as Float32Array;
+      const H = embeddings.shape[1] as number;
+      values.fill(NaN, 5 * H, 6 * H);   // token 5: NaN in its logit for every row (the head is tied)
+      embeddings.write(tf.tensor(values, embeddings.shape as number[]));
+      const ids = tf.tensor2d([[1, 2, 3], [1, 2, 5]], undefined, 'int32');
+      for (const opts of [{}, { doSample: true, seed: 1 }]) {
+        const error = await broken.generate(ids, { maxNewTokens: 3, ...opts }).then(() => null, (e: Error) => e);
+        expect(error?.message, JSON.stringify(opts)).to.equal(
+          'the model produced NaN/Inf logits at new token 0 (rows 0, 1): its weights or inputs hold non-finite values');
+      }
+      ids.dispose();
+    } finally {
+      broken.dispose();
+    }
+  });
+
   it('rejects bad options with errors that name them', async () => {
     const bad: [object, RegExp][] = [
       [{ maxNewTokens: -1 }, /maxNewTokens must be >= 1/],

@@ -54,6 +54,25 @@ describeBackends('train', ['cpu'], () => {
     expect(Math.abs(whole.losses[11] - whole.losses[0])).to.be.greaterThan(0.1); // it did train
   });
 
+  it('resume refuses a checkpoint of another config, data, seed or batch size, naming what differs', async () => {
+    const out = join(dir, 'fingerprint');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    const refused = (model: MambaForCausalLM, data: Int32Array[], opts: TrainOptions) =>
+      train(model, { train: data }, { ...base, outDir: out, resume: true, ...opts }).then(
+        () => expect.fail('resume should be refused'), (e: Error) => e.message);
+    const otherConfig = MambaConfig.fromJSON({ ...config.toJSON(), layer_norm_epsilon: 1e-6 });
+    const other = withSeededMathRandom(1, () => new MambaForCausalLM({ config: otherConfig }));
+    models.push(other);
+    expect(await refused(other, blocks, {})).to.match(/checkpoint-2: it belongs to another run \(config layer_norm_epsilon: checkpoint 0\.00001, this run 0\.000001\)/);
+    const shifted = blocks.map((b) => b.map((t) => (t + 1) % 64));
+    expect(await refused(fresh(), shifted, {})).to.match(/\(data: the token data differs \(sha256 [0-9a-f]{12}\.\.\. in the checkpoint, [0-9a-f]{12}\.\.\. now\)\)/);
+    expect(await refused(fresh(), blocks, { seed: 4 })).to.match(/\(seed: checkpoint 3, this run 4\)/);
+    expect(await refused(fresh(), blocks, { batchSize: 2 })).to.match(/\(batchSize: checkpoint 4, this run 2\)/);
+    // The same run resumes.
+    const resumed = await train(fresh(), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true });
+    expect(resumed.steps).to.equal(3);
+  });
+
   it('is deterministic given the seed, and the seed changes the block order', async () => {
     const a = await train(fresh(), { train: blocks }, { ...base, maxSteps: 3 });
     const b = await train(fresh(), { train: blocks }, { ...base, maxSteps: 3 });
@@ -104,6 +123,6 @@ describeBackends('train', ['cpu'], () => {
     await fails({ batchSize: 6, gradientAccumulationSteps: 4 }, 'batchSize (6) must be a multiple of gradientAccumulationSteps (4)');
     await fails({ batchSize: 32 }, /fewer than one batch of 32/);
     await fails({ saveEvery: 2 }, 'saveEvery and resume need outDir');
-    await fails({ epochs: 0 }, 'epochs must be a positive integer');
+    await fails({ epochs: 0 }, "'epochs' must be a positive integer, got 0");
   });
 });

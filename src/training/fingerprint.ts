@@ -1,0 +1,68 @@
+/**
+ * What a resumable checkpoint belongs to: the model's config, the weights being trained (names and
+ * shapes, so another LoRA setup is told apart), a hash of the token data, and the options that fix
+ * the data order (seed, batch size). `resume` compares it with the run at hand and names what differs,
+ * so a folder shared by two runs cannot hand one run the other's state.
+ */
+import type { TrainableVariable } from './trainable.js';
+
+export interface TrainingFingerprint {
+  /** The model's config.json, as MambaConfig.toJSON writes it. */
+  config: Record<string, unknown>;
+  /** `key [shape]` of every trained weight, in order. */
+  trainable: string[];
+  /** sha256 of the training blocks (with their lengths), hex; the held-out split changes no step, so it may differ. */
+  data: string;
+  seed: number;
+  batchSize: number;
+}
+
+export interface FingerprintInput {
+  config: Record<string, unknown>;
+  vars: readonly TrainableVariable[];
+  train: readonly Int32Array[];
+  seed: number;
+  batchSize: number;
+}
+
+export async function trainingFingerprint(input: FingerprintInput): Promise<TrainingFingerprint> {
+  const { createHash } = await import('node:crypto');
+  const hash = createHash('sha256');
+  hash.update(`${input.train.length}:`);
+  for (const block of input.train) {
+    hash.update(`${block.length};`);
+    hash.update(new Uint8Array(block.buffer, block.byteOffset, block.byteLength));
+  }
+  return {
+    config: JSON.parse(JSON.stringify(input.config)) as Record<string, unknown>,
+    trainable: input.vars.map(({ key, variable }) => `${key} [${variable.shape}]`),
+    data: hash.digest('hex'),
+    seed: input.seed,
+    batchSize: input.batchSize,
+  };
+}
+
+/** Every difference between a checkpoint's fingerprint and this run's, worded for an error; [] when they match. */
+export function fingerprintDifferences(saved: unknown, run: TrainingFingerprint): string[] {
+  if (saved == null || typeof saved !== 'object') {
+    return ['the checkpoint has no fingerprint (written by an older version, or not by this trainer)'];
+  }
+  const s = saved as Partial<TrainingFingerprint>;
+  const out: string[] = [];
+  const savedConfig = (s.config ?? {}) as Record<string, unknown>;
+  for (const key of [...new Set([...Object.keys(savedConfig), ...Object.keys(run.config)])].sort()) {
+    const [a, b] = [JSON.stringify(savedConfig[key]), JSON.stringify(run.config[key])];
+    if (a !== b) out.push(`config ${key}: checkpoint ${a ?? 'absent'}, this run ${b ?? 'absent'}`);
+  }
+  const savedTrainable = Array.isArray(s.trainable) ? s.trainable : [];
+  if (JSON.stringify(savedTrainable) !== JSON.stringify(run.trainable)) {
+    const missing = run.trainable.filter((t) => !savedTrainable.includes(t));
+    const extra = savedTrainable.filter((t) => !run.trainable.includes(t));
+    out.push(`trainable weights: this run has [${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}] `
+      + `that the checkpoint lacks, the checkpoint [${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', ...' : ''}]`);
+  }
+  if (s.data !== run.data) out.push(`data: the token data differs (sha256 ${String(s.data).slice(0, 12)}... in the checkpoint, ${run.data.slice(0, 12)}... now)`);
+  if (s.seed !== run.seed) out.push(`seed: checkpoint ${s.seed}, this run ${run.seed}`);
+  if (s.batchSize !== run.batchSize) out.push(`batchSize: checkpoint ${s.batchSize}, this run ${run.batchSize}`);
+  return out;
+}
