@@ -17,6 +17,7 @@ import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/deco
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
+import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaMixer } from '../layers/mixer.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import type { MambaCache } from './cache.js';
@@ -90,6 +91,12 @@ export class WebGPUDecoder {
   /** The LM head's kernel and its weight's buffers; the logits buffer joins them each step. */
   private head: { kernel: DecodeKernel; weight: GPUBuffer[] } | null = null;
   private boundTo: tf.DataId[] = [];
+  /**
+   * The model's parameters, walked once: a step compares their data with what its bind groups hold
+   * (an assignment is followed); the tree itself does not change under a decoder, whose cache lives
+   * for one generation.
+   */
+  private readonly parameters: LayerVariable[];
   private disposed = false;
 
   /** Why the fused path cannot decode this model with this cache, or null where it can. */
@@ -112,6 +119,7 @@ export class WebGPUDecoder {
       const got = cache.shape[field as keyof typeof expected];
       if (got !== size) throw new Error(`the cache was made for another model: its ${field} is ${got}, the model's ${size}`);
     }
+    this.parameters = [...model.namedLayerVariables().values()];
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
     this.batch = cache.batchSize;
@@ -226,8 +234,7 @@ export class WebGPUDecoder {
 
   /** Everything the dispatches read or write, in a fixed order: every parameter of the model tree and the states. */
   private boundTensors(): tf.Tensor[] {
-    return [...[...this.model.namedLayerVariables().values()].map((v) => v.read()),
-      ...this.cache.convStates, ...this.cache.ssmStates];
+    return [...this.parameters.map((v) => v.read()), ...this.cache.convStates, ...this.cache.ssmStates];
   }
 
   private rebindIfChanged(): void {
