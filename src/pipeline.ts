@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadCausalLM } from './auto/auto_model.js';
-import { AUTO_LOAD_OPTIONS, type AutoLoadOptions, openForLoad, resolveAutoLoad, startDevice } from './auto/load_options.js';
+import { AUTO_LOAD_OPTIONS, type AutoLoadOptionsInput, openForLoad, resolveAutoLoad, startDevice } from './auto/load_options.js';
 import { GENERATION_OPTIONS, type GenerationOptions } from './generation/generation_config.js';
 import type { MambaForCausalLM } from './model/causal_lm.js';
 import { normalizeOptions, type OptionTable, type WithSnakeCase } from './options/normalize_options.js';
@@ -12,8 +12,8 @@ import { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
 import { padBatch } from './tokenizer/pad_batch.js';
 import type { PreTrainedTokenizer } from './tokenizer/pretrained_tokenizer.js';
 
-/** AutoModelForCausalLM's options (device, dtype, progress_callback, revision, cache_dir, local_files_only, ...). */
-export type PipelineOptions = AutoLoadOptions;
+/** AutoModelForCausalLM's options (device, dtype, progress_callback, revision, cache_dir, local_files_only, ...), camelCase or snake_case. */
+export type PipelineOptions = AutoLoadOptionsInput;
 
 export interface TextGenerationCallOptions extends Omit<GenerationOptions, 'attentionMask'> {
   /** true (default): generated_text is the prompt followed by the continuation; false: the continuation only. */
@@ -40,7 +40,7 @@ export interface TextGenerationPipeline {
 }
 
 export async function pipeline(
-  task: 'text-generation', source: string, options?: WithSnakeCase<PipelineOptions>,
+  task: 'text-generation', source: string, options?: PipelineOptions,
 ): Promise<TextGenerationPipeline> {
   if (task !== 'text-generation') {
     throw new Error(`pipeline: unsupported task '${String(task)}'; mamba-tfjs has 'text-generation'`);

@@ -23,7 +23,12 @@ export interface AutoLoadOptions extends Omit<FromPretrainedOptions, 'dtype'> {
   progressCallback?: ProgressInfoCallback;
 }
 
-export type AutoLoadOptionsInput = WithSnakeCase<AutoLoadOptions>;
+export type AutoLoadOptionsInput = WithSnakeCase<AutoLoadOptions> & {
+  /** Synonym of device. */
+  backend?: string;
+  /** HF's synonym of dtype. */
+  torch_dtype?: string;
+};
 
 export const AUTO_LOAD_OPTIONS: OptionTable<AutoLoadOptions> = {
   revision: true, cacheDir: true, localFilesOnly: true, token: true, endpoint: true, headers: true, onProgress: true,
