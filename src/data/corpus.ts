@@ -4,8 +4,6 @@
  * TRL's `dataset_text_field`), or plain text split on lines holding only `%` (fortune files) or,
  * where there are none, on blank lines.
  */
-import { parse as parseCsvText } from 'csv-parse/sync';
-
 export const DEFAULT_TEXT_FIELD = 'text';
 
 export interface ReadCorpusOptions {
@@ -64,7 +62,9 @@ export function parseJsonArray(text: string, location = 'JSON', field = DEFAULT_
 }
 
 /** CSV with a header row: the `field` column of every row (RFC 4180 quoting, through csv-parse). */
-export function parseCsv(text: string, location = 'CSV', field = DEFAULT_TEXT_FIELD): string[] {
+export async function parseCsv(text: string, location = 'CSV', field = DEFAULT_TEXT_FIELD): Promise<string[]> {
+  // Imported when needed: csv-parse reads Node's Buffer as it loads, and browsers import this package too.
+  const { parse: parseCsvText } = await import('csv-parse/sync');
   let rows: string[][];
   try {
     rows = parseCsvText(text, { bom: true, skip_empty_lines: true, relax_column_count: false }) as string[][];
@@ -106,7 +106,7 @@ export async function readCorpus(path: string, options: ReadCorpusOptions = {}):
     throw new Error(`${path}: a text field applies to .jsonl, .json and .csv files; this one is read as plain text`);
   }
   // A .json file holds an array, or (as many datasets ship) one object per line.
-  const records = format === 'csv' ? parseCsv(text, path, field)
+  const records = format === 'csv' ? await parseCsv(text, path, field)
     : format === 'json' && text.trimStart().startsWith('[') ? parseJsonArray(text, path, field)
       : format === 'text' ? splitRecords(text) : parseJsonl(text, path, field);
   if (records.length === 0) throw new Error(`the corpus ${path} holds no records`);

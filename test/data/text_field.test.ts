@@ -36,7 +36,7 @@ describe('readCorpus with a text field', () => {
   it('"text" is the default field', async () => {
     const path = file('default.jsonl', QUOTES.map((q) => JSON.stringify({ text: q.quote })).join('\n'));
     expect(await readCorpus(path)).to.deep.equal(expected);
-    expect(parseCsv('text,other\nhello,1\n', 'x.csv')).to.deep.equal(['hello']);
+    expect(await parseCsv('text,other\nhello,1\n', 'x.csv')).to.deep.equal(['hello']);
   });
 
   it('a missing field names the fields the file has', async () => {
