@@ -10,7 +10,8 @@ const FLOORS = [
   ['custom-kernels/shared'],                           // typed-array kernels shared by cpu and wasm
   ['custom-kernels/cpu', 'custom-kernels/wasm', 'custom-kernels/webgpu', 'custom-kernels/webgpu/decode',
     'custom-kernels/composite'],                       // one folder per backend
-  ['src/config', 'src/prng', 'src/validate', 'src/io', 'src/webgpu'],  // config, argument checks, checkpoints and the Hub, WebGPU set-up
+  ['src/config', 'src/prng', 'src/options', 'src/validate', 'src/process_handlers', 'src/io', 'src/webgpu'],
+                                                       // config, option names and argument checks, checkpoints and the Hub, WebGPU set-up
   ['src/ops'],                                         // the ops: kernels, gradients, composite fallbacks
   ['src/register'],                                    // registers kernels, gradients, the file handler
   ['src/weights'],                                     // the LinearWeight seam: float and packed weights
@@ -19,6 +20,7 @@ const FLOORS = [
   ['src/generation'],                                  // decoding loops over a GenerativeModel
   ['src/model'],                                       // MambaModel, MambaForCausalLM, the cache, the fused decoder
   ['src/tokenizer', 'src/data', 'src/training', 'src/backend'],
+  ['src/auto'],                                        // AutoConfig, AutoModelForCausalLM: device, dtype, progress events
   ['src/pipeline'],
   ['src/index', 'src/kernels'],                        // the two public entry points
   ['bench/routines'],                                  // benchmarks

@@ -2,22 +2,26 @@
  * Stage 2 of the models/mamba-quotes recipe: more training on the wasm backend, from the stage-1
  * weights (examples/train-quotes.ts, on the H200 through WebGPU), at a lower learning rate.
  *
- *   npx tsx examples/continue-quotes.ts [STEPS] [MODEL_DIR] [DATA]   (defaults: 400, models/mamba-quotes, ../shared/data/quotes.txt)
+ *   npx tsx examples/continue-quotes.ts [STEPS] [MODEL_DIR] [DATA] [--quick]   (defaults: 400, models/mamba-quotes, ../shared/data/quotes.txt)
+ *
+ * It rewrites MODEL_DIR in place. --quick runs 2 steps on a copy of the model in a temporary folder,
+ * on examples/data/proverbs.txt (what CI runs).
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
-import { AutoTokenizer, MambaForCausalLM } from '../src/index.js';
-import { loadTextDataset } from '../src/data/dataset.js';
-import { train } from '../src/training/trainer.js';
+import { AutoTokenizer, loadTextDataset, MambaForCausalLM, train, useBackend } from '../src/index.js';
+import { EXAMPLE_TEXT, positionals, quick } from './support/args.js';
 
-const STAGE2 = { backend: 'wasm', seed: 1, seqLen: 256, batchSize: 16, lr: 1e-3, warmupSteps: 10, minLr: 1e-4, maxGradNorm: 1.0 };
-const steps = Number(process.argv[2] ?? 400);
-const modelDir = process.argv[3] ?? 'models/mamba-quotes';
-const dataPath = process.argv[4] ?? '../shared/data/quotes.txt';
+const FULL = { backend: 'wasm', seed: 1, seqLen: 256, batchSize: 16, lr: 1e-3, warmupSteps: 10, minLr: 1e-4, maxGradNorm: 1.0 };
+const STAGE2 = quick ? { ...FULL, seqLen: 32, batchSize: 4, warmupSteps: 1 } : FULL;
+const steps = quick ? 2 : Number(positionals[0] ?? 400);
+const scratch = quick ? await mkdtemp(join(tmpdir(), 'mamba-tfjs-stage2-')) : null;
+if (scratch) await cp(positionals[1] ?? 'models/mamba-quotes', scratch, { recursive: true });
+const modelDir = scratch ?? positionals[1] ?? 'models/mamba-quotes';
+const dataPath = quick ? EXAMPLE_TEXT : positionals[2] ?? '../shared/data/quotes.txt';
 
-await tf.setBackend(STAGE2.backend);
+await useBackend(STAGE2.backend);
 const tokenizer = await AutoTokenizer.fromPretrained(modelDir);
 const data = await loadTextDataset(dataPath, tokenizer, { seqLen: STAGE2.seqLen });
 const model = await MambaForCausalLM.fromPretrained(modelDir);
@@ -37,3 +41,4 @@ summary.stage2 = {
 await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
 await rm(checkpoints, { recursive: true, force: true });
 console.error(`held-out loss ${result.valLoss?.toFixed(4)} nats/token after ${result.steps} more steps (${Math.round(result.seconds)} s)`);
+if (scratch) await rm(scratch, { recursive: true, force: true });

@@ -2,12 +2,15 @@
  * The recipe behind models/mamba-quotes: a small Mamba trained from scratch on the quotes corpus
  * (all but the last 2% of records) with the fixture's 2,048-token byte-level BPE.
  *
- *   npx tsx examples/train-quotes.ts [OUT_DIR] [DATA]      (defaults: models/mamba-quotes, ../shared/data/quotes.txt)
+ *   npx tsx examples/train-quotes.ts [OUT_DIR] [DATA] [--quick]   (defaults: models/mamba-quotes, ../shared/data/quotes.txt)
  *
+ * --quick trains a much smaller model of the same kind for 3 steps on wasm, on examples/data/proverbs.txt,
+ * into a temporary folder (what CI runs); `npx mamba-tfjs train --config C --data F --out DIR` is the CLI's way.
  * Deterministic given the seed on one backend; checkpoints go to OUT_DIR/checkpoints, and
  * re-running the command resumes from the newest one.
  */
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AutoTokenizer, MambaConfig, MambaForCausalLM, type MambaConfigInit } from '../src/index.js';
@@ -15,6 +18,7 @@ import { loadTextDataset } from '../src/data/dataset.js';
 import { withSeededMathRandom } from '../src/training/prng.js';
 import { train } from '../src/training/trainer.js';
 import { useBackend } from '../src/backend.js';
+import { EXAMPLE_TEXT, positionals, quick } from './support/args.js';
 
 interface Recipe {
   /** Through useBackend: 'webgpu' is Dawn in Node. */
@@ -31,7 +35,7 @@ interface Recipe {
   weightDecay: number;
 }
 
-const RECIPE: Recipe = {
+const STAGE1: Recipe = {
   backend: 'webgpu',
   seed: 0,
   config: {
@@ -48,14 +52,20 @@ const RECIPE: Recipe = {
   weightDecay: 0,
 };
 
+/** --quick: the same recipe shrunk to seconds on a CPU. */
+const RECIPE: Recipe = quick
+  ? { ...STAGE1, backend: 'wasm', config: { ...STAGE1.config, hiddenSize: 32, numHiddenLayers: 2 }, seqLen: 32, batchSize: 4, epochs: 1, warmupSteps: 1 }
+  : STAGE1;
+
 const GENERATION_CONFIG = {
   bos_token_id: 0, eos_token_id: 0, pad_token_id: 1,
   do_sample: true, temperature: 0.8, top_k: 50, top_p: 0.95, repetition_penalty: 1.1, max_new_tokens: 60,
 };
 
 const TOKENIZER = 'test/fixtures/tokenizer';
-const outDir = process.argv[2] ?? 'models/mamba-quotes';
-const dataPath = process.argv[3] ?? '../shared/data/quotes.txt';
+const scratch = quick ? await mkdtemp(join(tmpdir(), 'mamba-tfjs-train-')) : null;
+const outDir = scratch ?? positionals[0] ?? 'models/mamba-quotes';
+const dataPath = quick ? EXAMPLE_TEXT : positionals[1] ?? '../shared/data/quotes.txt';
 
 await useBackend(RECIPE.backend);
 const tokenizer = await AutoTokenizer.fromPretrained(TOKENIZER);
@@ -71,7 +81,7 @@ const checkpoints = join(outDir, 'checkpoints');
 const result = await train(model, data, {
   epochs: RECIPE.epochs, batchSize: RECIPE.batchSize, lr: RECIPE.lr, warmupSteps: RECIPE.warmupSteps,
   minLr: RECIPE.minLr, maxGradNorm: RECIPE.maxGradNorm, weightDecay: RECIPE.weightDecay, seed: RECIPE.seed,
-  evalEvery: 100, outDir: checkpoints, saveEvery: 100, saveTotalLimit: 1, resume: true,
+  evalEvery: 100, outDir: checkpoints, saveEvery: 100, saveTotalLimit: 1, resume: true, ...(quick ? { maxSteps: 3 } : {}),
 });
 
 model.generationConfig = GENERATION_CONFIG;
@@ -86,3 +96,11 @@ const summary = {
 await writeFile(join(outDir, 'training_summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
 await rm(checkpoints, { recursive: true, force: true });
 console.error(`held-out loss ${result.valLoss?.toFixed(4)} nats/token after ${result.steps} steps (${Math.round(result.seconds)} s)`);
+if (scratch) {
+  // The folder is a complete model: it loads back and generates.
+  const reloaded = await MambaForCausalLM.fromPretrained(outDir);
+  const [ids] = await reloaded.generate(tokenizer('Love is'), { max_new_tokens: 5, do_sample: false });
+  console.error(`reloaded from ${outDir}: ${JSON.stringify(tokenizer.decode(ids, { skip_special_tokens: true }))}`);
+  reloaded.dispose();
+  await rm(scratch, { recursive: true, force: true });
+}

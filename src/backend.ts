@@ -4,10 +4,15 @@
  * package in Node), tensorflow (@tensorflow/tfjs-node or -gpu: libtensorflow, CUDA with -gpu).
  */
 import * as tf from '@tensorflow/tfjs';
-import { initWebGPU } from './webgpu/init.js';
+import { hasHardwareAdapter, initWebGPU } from './webgpu/init.js';
+import { keepProcessHandlers } from './process_handlers.js';
 
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+
+/** transformers.js' `device`: a backend, or 'auto' for the best that works here (bestBackend). */
+export const DEVICES = [...BACKENDS, 'auto'] as const;
+export type Device = (typeof DEVICES)[number];
 
 async function loadPackage(name: string, backend: string): Promise<void> {
   try {
@@ -27,7 +32,14 @@ export async function useBackend(name: string): Promise<BackendName> {
     await initWebGPU();
     return backend;
   }
-  if (backend === 'wasm') await loadPackage('@tensorflow/tfjs-backend-wasm', backend);
+  if (backend === 'wasm') {
+    // tfjs-backend-wasm's Emscripten glue installs process-wide uncaughtException / unhandledRejection
+    // handlers that rethrow, which ends the Node REPL (and a host's own handling) at the first error.
+    return keepProcessHandlers(async () => {
+      await loadPackage('@tensorflow/tfjs-backend-wasm', backend);
+      return activate(backend);
+    });
+  }
   if (backend === 'tensorflow' && tf.findBackendFactory('tensorflow') == null) {
     try {
       await loadPackage('@tensorflow/tfjs-node-gpu', backend);
@@ -35,6 +47,10 @@ export async function useBackend(name: string): Promise<BackendName> {
       await loadPackage('@tensorflow/tfjs-node', backend);
     }
   }
+  return activate(backend);
+}
+
+async function activate(backend: BackendName): Promise<BackendName> {
   if (!(await tf.setBackend(backend))) throw new Error(`backend '${backend}' failed to start`);
   await tf.ready();
   return backend;
@@ -47,4 +63,48 @@ export async function defaultBackend(): Promise<BackendName> {
   } catch {
     return useBackend('cpu');
   }
+}
+
+let announced = false;
+
+/**
+ * The best backend that works here, as transformers.js' device 'auto': webgpu where there is a
+ * hardware GPU adapter, else wasm, else cpu. Says once per process which one it chose (stderr in
+ * Node, console.info in browsers), so that a slow run is never a mystery.
+ */
+export async function bestBackend(): Promise<BackendName> {
+  let chosen: BackendName | null = null;
+  const skipped: string[] = [];
+  if (await hasHardwareAdapter()) {
+    try {
+      chosen = await useBackend('webgpu');
+    } catch (err) {
+      skipped.push(`webgpu failed: ${(err as Error).message}`);
+    }
+  } else {
+    skipped.push('no hardware WebGPU adapter');
+  }
+  chosen ??= await defaultBackend();
+  if (!announced) {
+    announced = true;
+    const line = `mamba-tfjs: running on the ${chosen} backend${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}; `
+      + "pass device ('webgpu', 'wasm', 'cpu') to choose";
+    if (typeof process !== 'undefined' && process.stderr?.write) process.stderr.write(`${line}\n`);
+    else console.info(line);
+  }
+  return chosen;
+}
+
+/** Makes `device` active: a backend name through useBackend, 'auto' through bestBackend. */
+export async function useDevice(device: string): Promise<BackendName> {
+  if (device === 'auto') return bestBackend();
+  if (!(BACKENDS as readonly string[]).includes(device)) {
+    throw new Error(`unknown device '${device}'; choose one of ${DEVICES.join(', ')}`);
+  }
+  return useBackend(device);
+}
+
+/** The backend the program already runs on (a tensor made, setBackend called), or null before any. */
+export function runningBackend(): string | null {
+  return (tf.engine() as unknown as { backendName: string | null }).backendName ?? null;
 }

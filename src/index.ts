@@ -23,7 +23,8 @@ export type { Adapter, AdaptableModule } from './layers/adapter.js';
 export type { LinearWeight, WeightBinding } from './weights/linear_weight.js';
 
 // Generation
-export { type GenerationOptions } from './generation/generation_config.js';
+export { type GenerationOptions, type GenerationOptionsInput } from './generation/generation_config.js';
+export type { GenerationInput, TokenIdsInput, TokenizedInput } from './generation/generation_inputs.js';
 export { type Streamer } from './generation/streamer.js';
 export { prefill, decodeStep, type PrefillOptions, type DecodeStepOptions } from './generation/prefill.js';
 export type { GenerativeModel } from './generation/generative_model.js';
@@ -31,8 +32,16 @@ export {
   pipeline, type PipelineOptions, type TextGenerationPipeline, type TextGenerationCallOptions, type TextGenerationOutput,
 } from './pipeline.js';
 
+// Auto classes (by config.json's model_type, with transformers.js' device / dtype / progress_callback)
+export { AutoConfig } from './auto/auto_config.js';
+export { AutoModelForCausalLM } from './auto/auto_model.js';
+export type { AutoLoadOptions, AutoLoadOptionsInput } from './auto/load_options.js';
+export type { ProgressInfo, ProgressInfoCallback } from './auto/progress_events.js';
+export type { WithSnakeCase } from './options/normalize_options.js';
+
 // Tokenizer
 export { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
+export type { BatchEncoding, TokenizerCallOptions } from './tokenizer/tokenizer_call.js';
 export {
   PreTrainedTokenizer, type EncodeOptions, type DecodeOptions, type BatchEncodeOptions,
 } from './tokenizer/pretrained_tokenizer.js';
@@ -78,5 +87,5 @@ export { latestCheckpoint, type TrainerState } from './training/checkpoint.js';
 export { loadTextDataset, type TextDataset, type LoadDatasetOptions } from './data/dataset.js';
 
 // Backends
-export { useBackend, defaultBackend, BACKENDS, type BackendName } from './backend.js';
+export { useBackend, defaultBackend, bestBackend, BACKENDS, type BackendName, type Device } from './backend.js';
 export { initWebGPU, type InitWebGPUOptions } from './webgpu/init.js';

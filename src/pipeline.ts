@@ -3,55 +3,55 @@
  * over MambaForCausalLM.generate and the checkpoint's tokenizer.
  */
 import * as tf from '@tensorflow/tfjs';
-import { useBackend } from './backend.js';
-import type { GenerationOptions } from './generation/generation_config.js';
-import { MambaForCausalLM } from './model/causal_lm.js';
-import type { FromPretrainedOptions } from './model/pretrained.js';
+import { loadCausalLM } from './auto/auto_model.js';
+import { AUTO_LOAD_OPTIONS, type AutoLoadOptionsInput, openForLoad, resolveAutoLoad, startDevice } from './auto/load_options.js';
+import { GENERATION_OPTIONS, type GenerationOptions } from './generation/generation_config.js';
+import type { MambaForCausalLM } from './model/causal_lm.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from './options/normalize_options.js';
 import { AutoTokenizer } from './tokenizer/auto_tokenizer.js';
 import { padBatch } from './tokenizer/pad_batch.js';
 import { checkOptions } from './validate/arguments.js';
 import { checkSourceArgs } from './validate/entry_args.js';
 import type { PreTrainedTokenizer } from './tokenizer/pretrained_tokenizer.js';
 
-export interface PipelineOptions extends FromPretrainedOptions {
-  /** cpu, wasm, webgpu or tensorflow: loaded (its package imported) and made active before the weights; the active backend otherwise. */
-  backend?: string;
-}
+/** AutoModelForCausalLM's options (device, dtype, progress_callback, revision, cache_dir, local_files_only, ...), camelCase or snake_case. */
+export type PipelineOptions = AutoLoadOptionsInput;
 
 export interface TextGenerationCallOptions extends Omit<GenerationOptions, 'attentionMask'> {
   /** true (default): generated_text is the prompt followed by the continuation; false: the continuation only. */
   returnFullText?: boolean;
 }
 
+const { attentionMask: _mask, ...PROMPT_GENERATION_OPTIONS } = GENERATION_OPTIONS;
+const CALL_OPTIONS: OptionTable<TextGenerationCallOptions> = { ...PROMPT_GENERATION_OPTIONS, returnFullText: true };
+
 export interface TextGenerationOutput {
   generated_text: string;
 }
 
 export interface TextGenerationPipeline {
-  /** One prompt gives `[{ generated_text }]`; a list gives one such array per prompt. */
-  (text: string, options?: TextGenerationCallOptions): Promise<TextGenerationOutput[]>;
-  (texts: string[], options?: TextGenerationCallOptions): Promise<TextGenerationOutput[][]>;
+  /** One prompt gives `[{ generated_text }]`; a list gives one such array per prompt. Options in camelCase or snake_case. */
+  (text: string, options?: WithSnakeCase<TextGenerationCallOptions>): Promise<TextGenerationOutput[]>;
+  (texts: string[], options?: WithSnakeCase<TextGenerationCallOptions>): Promise<TextGenerationOutput[][]>;
   readonly task: 'text-generation';
   readonly model: MambaForCausalLM;
   readonly tokenizer: PreTrainedTokenizer;
+  /** The backend the model runs on. */
+  readonly device: string;
   dispose(): void;
 }
 
 export async function pipeline(
-  task: 'text-generation', source: string, options: PipelineOptions = {},
+  task: 'text-generation', source: string, options?: PipelineOptions,
 ): Promise<TextGenerationPipeline> {
   if (task !== 'text-generation') {
     throw new Error(`pipeline: unsupported task '${String(task)}'; mamba-tfjs has 'text-generation'`);
   }
   checkSourceArgs('pipeline', source, options);
-  const { backend, ...loadOptions } = options;
-  // Without a name, the active backend; tf.ready() starts it if it is one that initializes asynchronously (wasm).
-  if (backend != null) await useBackend(backend);
-  else await tf.ready();
-  const [tokenizerResult, modelResult] = await Promise.allSettled([
-    AutoTokenizer.fromPretrained(source, loadOptions),
-    MambaForCausalLM.fromPretrained(source, loadOptions),
-  ]);
+  const load = resolveAutoLoad(options, 'pipeline', AUTO_LOAD_OPTIONS);
+  const device = await startDevice(load.device);
+  const opened = await openForLoad(source, load);
+  const [tokenizerResult, modelResult] = await Promise.allSettled([AutoTokenizer.fromPretrained(opened), loadCausalLM(opened, load)]);
   // Both settle first, so a model that loaded beside a tokenizer that did not is disposed, not leaked.
   if (tokenizerResult.status === 'rejected') {
     if (modelResult.status === 'fulfilled') modelResult.value.dispose();
@@ -59,18 +59,19 @@ export async function pipeline(
   }
   if (modelResult.status === 'rejected') throw modelResult.reason;
   const [tokenizer, model] = [tokenizerResult.value, modelResult.value];
+  load.progressCallback?.({ status: 'ready', task, model: source });
 
-  async function run(input: string | string[], callOptions: TextGenerationCallOptions = {}) {
-    checkOptions('text-generation', 'options', callOptions);
+  async function run(input: string | string[], given?: WithSnakeCase<TextGenerationCallOptions>) {
     const texts = typeof input === 'string' ? [input] : input;
     if (!Array.isArray(texts) || texts.length === 0 || texts.some((t) => typeof t !== 'string')) {
       throw new TypeError('text-generation: the input must be a string or a non-empty array of strings');
     }
+    const callOptions = normalizeOptions<TextGenerationCallOptions>(given, CALL_OPTIONS, 'text-generation');
     const outputs = await generateTexts(model, tokenizer, texts, callOptions);
     return typeof input === 'string' ? outputs[0] : outputs;
   }
   return Object.assign(run as TextGenerationPipeline, {
-    task, model, tokenizer, dispose: () => model.dispose(),
+    task, model, tokenizer, device, dispose: () => model.dispose(),
   });
 }
 

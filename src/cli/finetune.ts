@@ -8,6 +8,7 @@ import { formatTrainableParameters } from '../lora/trainable.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { AutoTokenizer } from '../tokenizer/auto_tokenizer.js';
 import { registerCommand, UsageError } from './command.js';
+import { PACKAGED_MODEL, packagedModelDir } from './packaged_model.js';
 import { loadCliDataset, requireFlag, runTraining, TRAINING_FLAGS, trainOptionsFromFlags } from './train.js';
 import { selectBackend } from './text_generation.js';
 
@@ -16,9 +17,9 @@ const DEFAULT_TARGETS = 'x_proj,embeddings,in_proj,out_proj';
 registerCommand({
   name: 'finetune',
   summary: 'Fine-tune a model with LoRA on a text or JSONL corpus; writes a PEFT adapter (adapter_config.json + adapter_model.safetensors).',
-  usage: 'finetune --model SOURCE --data FILE --out DIR [--lora-r 8] [--lora-alpha 16] [--targets x_proj,embeddings,in_proj,out_proj] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B]',
+  usage: 'finetune [--model SOURCE] --data FILE [--text-field NAME] --out DIR [--max-steps N] [--lora-r 8] [--lora-alpha 16] [--targets x_proj,embeddings,in_proj,out_proj] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B]',
   flags: {
-    model: { type: 'string', metavar: 'SOURCE', help: 'base model: folder, http(s) URL or Hub id' },
+    model: { type: 'string', metavar: 'SOURCE', help: `base model: folder, http(s) URL or Hub id (default: the packaged ${PACKAGED_MODEL})` },
     'lora-r': { type: 'int', range: 'positive', metavar: 'R', help: 'adapter rank (default 8)' },
     'lora-alpha': { type: 'number', range: 'positive', metavar: 'A', help: 'scaling alpha / r (default 16)' },
     'lora-dropout': { type: 'number', range: 'non-negative', metavar: 'P', help: 'dropout on the adapters\' input (default 0)' },
@@ -26,7 +27,8 @@ registerCommand({
     ...TRAINING_FLAGS,
   },
   async run(args, io) {
-    const source = requireFlag(args, 'model', 'finetune');
+    const source = (args.flags.model as string | undefined) ?? packagedModelDir();
+    if (!source) throw new UsageError(`finetune needs --model (a folder, URL or Hub id): this package has no ${PACKAGED_MODEL}`);
     const out = requireFlag(args, 'out', 'finetune');
     requireFlag(args, 'data', 'finetune');
     const r = (args.flags['lora-r'] as number | undefined) ?? 8;

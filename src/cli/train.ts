@@ -22,10 +22,11 @@ import { selectBackend } from './text_generation.js';
 
 /** Flags both `train` and `finetune` take; each command sets its own defaults. */
 export const TRAINING_FLAGS: Record<string, FlagSpec> = {
-  data: { type: 'string', metavar: 'FILE', help: 'corpus: text (records split on % lines or blank lines) or JSONL with a "text" field' },
+  data: { type: 'string', metavar: 'FILE', help: 'corpus: text (records split on % lines or blank lines), .jsonl / .json (objects with a "text" field) or .csv with a header' },
+  'text-field': { type: 'string', metavar: 'NAME', help: 'the JSONL / JSON field or CSV column holding the text (default: text; TRL\'s dataset_text_field)' },
   out: { type: 'string', metavar: 'DIR', help: 'output folder (the result and checkpoint-<step>/ folders)' },
   epochs: { type: 'int', range: 'positive', metavar: 'N', help: 'passes over the data' },
-  'max-steps': { type: 'int', range: 'positive', metavar: 'N', help: 'stop after N optimizer steps' },
+  'max-steps': { type: 'int', range: 'positive', metavar: 'N', help: 'run N optimizer steps in all, across as many epochs as that takes (overrides --epochs)' },
   lr: { type: 'number', range: 'positive', metavar: 'LR', help: 'peak learning rate (linear warmup, cosine decay)' },
   'warmup-steps': { type: 'int', range: 'non-negative', metavar: 'N', help: 'warmup steps (default: 2% of the run)' },
   'batch-size': { type: 'int', range: 'positive', metavar: 'B', help: 'sequences per optimizer step' },
@@ -56,7 +57,7 @@ export function requireFlag(args: ParsedArgs, name: string, command: string): st
 /** The corpus tokenized and packed as the flags say; a sequence length below 2 is a usage error. */
 export async function loadCliDataset(args: ParsedArgs, tokenizer: PreTrainedTokenizer, seqLen: number, command: string): Promise<TextDataset> {
   if (seqLen < 2) throw new UsageError(`--seq-len must be at least 2, got ${seqLen}`);
-  return loadTextDataset(requireFlag(args, 'data', command), tokenizer, { seqLen });
+  return loadTextDataset(requireFlag(args, 'data', command), tokenizer, { seqLen, textField: args.flags['text-field'] as string | undefined });
 }
 
 export function trainOptionsFromFlags(args: ParsedArgs, defaults: TrainingDefaults): TrainOptions {

@@ -1,5 +1,5 @@
 /** A corpus file as training data: records, the held-out split, tokenized and packed into blocks. */
-import { readCorpus } from './corpus.js';
+import { readCorpus, type ReadCorpusOptions } from './corpus.js';
 import { packBlocks, tokenizeRecords, type TextEncoder } from './pack.js';
 import { DEFAULT_HELD_OUT_FRACTION, splitHeldOut } from './split.js';
 
@@ -7,7 +7,7 @@ export interface TokenizerForData extends TextEncoder {
   readonly eosTokenId: number | null;
 }
 
-export interface LoadDatasetOptions {
+export interface LoadDatasetOptions extends ReadCorpusOptions {
   seqLen: number;
   /** The last fraction of records held out (default 0.02). */
   heldOutFraction?: number;
@@ -24,7 +24,7 @@ export interface TextDataset {
 }
 
 export async function loadTextDataset(path: string, tokenizer: TokenizerForData, options: LoadDatasetOptions): Promise<TextDataset> {
-  const records = await readCorpus(path);
+  const records = await readCorpus(path, { textField: options.textField });
   const { train, heldOut } = splitHeldOut(records, options.heldOutFraction ?? DEFAULT_HELD_OUT_FRACTION);
   const trainIds = tokenizeRecords(train, tokenizer, tokenizer.eosTokenId);
   const heldOutIds = tokenizeRecords(heldOut, tokenizer, tokenizer.eosTokenId);

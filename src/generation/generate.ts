@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GenerativeModel } from './generative_model.js';
 import { checkIdRange, checkInputIds } from '../layers/token_ids.js';
-import { type GenerationOptions, resolveGenerationConfig } from './generation_config.js';
+import { type GenerationOptionsInput, resolveGenerationConfig } from './generation_config.js';
+import { type GenerationInput, prepareGeneration, type ResolvedGenerationOptions } from './generation_inputs.js';
 import { LogitsProcessorList } from './logits_processors.js';
 import { macrotask } from './macrotask.js';
 import { decodeStep, prefill } from './prefill.js';
@@ -17,12 +18,24 @@ import { FinishedRows } from './stopping.js';
 
 /**
  * The new ids of every row, one step at a time ([batch] per step; rows that finished get the pad id).
- * Breaking out of the loop stops generation and frees its cache.
+ * Breaking out of the loop stops generation and frees its cache. The prompt is a tensor, `number[][]`
+ * or the tokenizer's `{ input_ids, attention_mask }` (src/generation/generation_inputs.ts).
  */
 export async function* stream(
-  model: GenerativeModel, inputIds: tf.Tensor2D, options: GenerationOptions = {},
+  model: GenerativeModel, input: GenerationInput, options?: GenerationOptionsInput,
 ): AsyncGenerator<number[], void, undefined> {
-  checkGenerationArgs('stream', inputIds, options);
+  const prepared = prepareGeneration(input, options, 'stream');
+  try {
+    yield* streamIds(model, prepared.inputIds, prepared.options, 'stream');
+  } finally {
+    prepared.dispose();
+  }
+}
+
+async function* streamIds(
+  model: GenerativeModel, inputIds: tf.Tensor2D, options: ResolvedGenerationOptions, where: 'generate' | 'stream',
+): AsyncGenerator<number[], void, undefined> {
+  checkGenerationArgs(where, inputIds, options);
   checkInputIds(inputIds, model.config.vocabSize);
   const [batch, promptLength] = inputIds.shape;
   const mask = options.attentionMask;
@@ -90,12 +103,16 @@ export async function* stream(
 
 /** Prompt + new tokens per row (number[][]), as HF's generate returns its sequences. */
 export async function generate(
-  model: GenerativeModel, inputIds: tf.Tensor2D, options: GenerationOptions = {},
+  model: GenerativeModel, input: GenerationInput, options?: GenerationOptionsInput,
 ): Promise<number[][]> {
-  checkGenerationArgs('generate', inputIds, options);
-  const rows = (await inputIds.array()) as number[][];
-  for await (const next of stream(model, inputIds, options)) next.forEach((id, row) => rows[row].push(id));
-  return rows;
+  const prepared = prepareGeneration(input, options, 'generate');
+  try {
+    const rows = (await prepared.inputIds.array()) as number[][];
+    for await (const next of streamIds(model, prepared.inputIds, prepared.options, 'generate')) next.forEach((id, row) => rows[row].push(id));
+    return rows;
+  } finally {
+    prepared.dispose();
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
  * errors that name the option.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import type { Streamer } from './streamer.js';
 
 export interface GenerationOptions {
@@ -24,8 +25,8 @@ export interface GenerationOptions {
   eosTokenId?: number | number[] | null;
   /** What rows that already finished emit; defaults to the first eos id. */
   padTokenId?: number | null;
-  /** [batch, seq] of 0/1: 0 marks (left) padding in the prompt. */
-  attentionMask?: tf.Tensor2D;
+  /** [batch, seq] of 0/1 (a tensor or nested arrays): 0 marks (left) padding in the prompt. */
+  attentionMask?: tf.Tensor2D | readonly (readonly number[])[] | readonly number[];
   /** Seeds the sampler, so that the same seed gives the same tokens. */
   seed?: number;
   /** Receives the prompt, then each step's ids, then end(). */
@@ -36,6 +37,21 @@ export interface GenerationOptions {
   prefillChunkSize?: number;
   /** Called after each prefill chunk with the prompt tokens done so far. */
   onPrefillProgress?: (done: number, total: number) => void;
+}
+
+/** GenerationOptions as users write them: camelCase or HF's / transformers.js' snake_case (`max_new_tokens`). */
+export type GenerationOptionsInput = WithSnakeCase<GenerationOptions>;
+
+/** Every option of generate/stream (each also under its snake_case name). */
+export const GENERATION_OPTIONS: OptionTable<GenerationOptions> = {
+  maxNewTokens: true, maxLength: true, minNewTokens: true, doSample: true, temperature: true, topK: true, topP: true,
+  repetitionPenalty: true, eosTokenId: true, padTokenId: true, attentionMask: true, seed: true, streamer: true,
+  signal: true, prefillChunkSize: true, onPrefillProgress: true,
+};
+
+/** The options under their camelCase names; an unknown name is an error naming the nearest known one. */
+export function normalizeGenerationOptions(options: GenerationOptionsInput | undefined, what = 'generate'): GenerationOptions {
+  return normalizeOptions<GenerationOptions>(options, GENERATION_OPTIONS, what);
 }
 
 /** Every knob with its value after the defaults, the checkpoint and the call are merged. */

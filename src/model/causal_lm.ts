@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { generate, stream } from '../generation/generate.js';
-import type { GenerationOptions } from '../generation/generation_config.js';
+import type { GenerationOptionsInput } from '../generation/generation_config.js';
+import type { GenerationInput } from '../generation/generation_inputs.js';
 import { MambaLMHead } from '../layers/lm_head.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { type MambaModule, namedParameters } from '../layers/module.js';
@@ -17,6 +18,7 @@ import { webgpuDecoderFor } from './webgpu_decoder.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
+import type { CheckpointSource } from '../io/source.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
@@ -67,7 +69,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   }
 
   /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL or a Hub id. */
-  static async fromPretrained(source: string, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
+  static async fromPretrained(source: string | CheckpointSource, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
     return fromPretrained(source, (config) => new MambaForCausalLM({ config }), options);
   }
 
@@ -156,12 +158,12 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   }
 
   /** Prompt + new tokens per row, as HF's generate (src/generation/generate.ts). */
-  generate(inputIds: tf.Tensor2D, options?: GenerationOptions): Promise<number[][]> {
+  generate(inputIds: GenerationInput, options?: GenerationOptionsInput): Promise<number[][]> {
     return generate(this, inputIds, options);
   }
 
   /** The new token ids, [batch] per step, as they come. */
-  stream(inputIds: tf.Tensor2D, options?: GenerationOptions): AsyncGenerator<number[], void, undefined> {
+  stream(inputIds: GenerationInput, options?: GenerationOptionsInput): AsyncGenerator<number[], void, undefined> {
     return stream(this, inputIds, options);
   }
 

@@ -1,10 +1,15 @@
 /**
  * A Hugging Face fast tokenizer (`tokenizer.json` + `tokenizer_config.json`) on top of
  * `@huggingface/tokenizers`, with transformers' names for the special tokens and its decode defaults.
+ * Callable as in transformers.js: `tokenizer(texts, { padding, return_tensors })` (tokenizer_call.ts).
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { checkOptionalBoolean, checkOptions, describeValue } from '../validate/arguments.js';
+import type * as tf from '@tensorflow/tfjs';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
+import { Callable } from './callable.js';
 import { padBatch, type PaddedBatch, type PaddingSide } from './pad_batch.js';
+import { type BatchEncoding, tokenizerCall, type TokenizerCallOptionsInput } from './tokenizer_call.js';
 import { extraSpecialTokens, tokenContent, type TokenizerConfig } from './tokenizer_config.js';
 
 export interface EncodeOptions {
@@ -23,11 +28,25 @@ export interface BatchEncodeOptions extends EncodeOptions {
   paddingSide?: PaddingSide;
 }
 
+const DECODE_OPTIONS: OptionTable<DecodeOptions> = { skipSpecialTokens: true, cleanUpTokenizationSpaces: true };
+
+type TensorRequest = { returnTensors: 'tf' } | { return_tensors: 'tf' } | { returnTensor: true } | { return_tensor: true };
+
+export interface PreTrainedTokenizer {
+  /** Int32 tensors [batch, seq] (the caller disposes them). */
+  (input: string | readonly string[], options: TokenizerCallOptionsInput & TensorRequest): BatchEncoding<tf.Tensor2D>;
+  /** One text: its ids (HF's lists). */
+  (input: string, options?: TokenizerCallOptionsInput): BatchEncoding<number[]>;
+  /** Several texts: one row each (padded with `padding: true`). */
+  (input: readonly string[], options?: TokenizerCallOptionsInput): BatchEncoding<number[][]>;
+}
+
 interface TokenizerJson {
   added_tokens?: { id: number; content: string; special?: boolean }[];
 }
 
-export class PreTrainedTokenizer {
+// The interface above adds the call signatures to this class's instances (declaration merging).
+export class PreTrainedTokenizer extends Callable<[string | readonly string[], TokenizerCallOptionsInput?], BatchEncoding<unknown>> {
   readonly bosToken: string | null;
   readonly eosToken: string | null;
   readonly unkToken: string | null;
@@ -46,6 +65,7 @@ export class PreTrainedTokenizer {
   private readonly cleanUpTokenizationSpaces: boolean;
 
   constructor(tokenizerJson: object, config: TokenizerConfig = {}) {
+    super();
     const extra = extraSpecialTokens(config);
     this.cleanUpTokenizationSpaces = config.clean_up_tokenization_spaces ?? false;
     this.tokenizer = new Tokenizer(tokenizerJson, {
@@ -88,10 +108,17 @@ export class PreTrainedTokenizer {
     return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
-  /** Ids past the vocabulary are skipped, as transformers' fast tokenizers do; ids that are not ids are refused. */
-  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+  protected _call(input: string | readonly string[], options?: TokenizerCallOptionsInput): BatchEncoding<unknown> {
+    return tokenizerCall(this, input, options);
+  }
+
+  /**
+   * `skipSpecialTokens` (or transformers.js' `skip_special_tokens`) drops special tokens. Ids past the
+   * vocabulary are skipped, as transformers' fast tokenizers do; ids that are not ids are refused.
+   */
+  decode(ids: readonly number[], given: WithSnakeCase<DecodeOptions> = {}): string {
     checkIds('decode', ids);
-    checkOptions('decode', 'options', options);
+    const options = normalizeOptions<DecodeOptions>(given, DECODE_OPTIONS, 'decode');
     const kept = options.skipSpecialTokens ? ids.filter((id) => !this.allSpecialIds.has(id)) : [...ids];
     // @huggingface/tokenizers rejects an empty list; transformers decodes it to ''.
     if (kept.length === 0) return '';
@@ -100,7 +127,7 @@ export class PreTrainedTokenizer {
     });
   }
 
-  batchDecode(batch: readonly (readonly number[])[], options: DecodeOptions = {}): string[] {
+  batchDecode(batch: readonly (readonly number[])[], options: WithSnakeCase<DecodeOptions> = {}): string[] {
     return batch.map((ids) => this.decode(ids, options));
   }
 

@@ -6,6 +6,7 @@
  * new ones), so a long generation costs the same per token at the end as at the start; the window's
  * first tokens give the context that decoders which strip a leading space need.
  */
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import type { PreTrainedTokenizer } from './pretrained_tokenizer.js';
 
 export interface TextStreamerOptions {
@@ -14,6 +15,26 @@ export interface TextStreamerOptions {
   skipSpecialTokens?: boolean;
   /** Called with each new piece of text, and once with `streamEnd` true from `end()`. */
   onText?: (text: string, streamEnd: boolean) => void;
+  /**
+   * transformers.js' callback: each new piece of text. Without it and without onText the text goes
+   * to stdout (console.log in browsers) with a newline at the end, as transformers' TextStreamer prints.
+   */
+  callbackFunction?: (text: string) => void;
+  /** transformers.js' per-step callback: the ids `put` received (after the prompt when skipPrompt). */
+  tokenCallbackFunction?: (ids: number[]) => void;
+  /** transformers.js' decode options (`{ skip_special_tokens: true }`). */
+  decodeKwargs?: { skip_special_tokens?: boolean; skipSpecialTokens?: boolean };
+}
+
+const TEXT_STREAMER_OPTIONS: OptionTable<TextStreamerOptions> = {
+  skipPrompt: true, skipSpecialTokens: true, onText: true, callbackFunction: true, tokenCallbackFunction: true, decodeKwargs: true,
+};
+
+/** transformers.js' default output: stdout in Node, the console in browsers. */
+function printText(text: string, streamEnd: boolean): void {
+  const stdout = typeof process !== 'undefined' ? process.stdout : undefined;
+  if (stdout?.write) stdout.write(streamEnd ? `${text}\n` : text);
+  else if (text !== '' || streamEnd) console.log(text);
 }
 
 const REPLACEMENT_CHARACTER = '\uFFFD';
@@ -24,9 +45,24 @@ export class TextStreamer {
   /** How many of `window`'s ids are context. */
   private contextLength = 0;
   private promptPending: boolean;
+  private readonly options: TextStreamerOptions;
+  private readonly emit: (text: string, streamEnd: boolean) => void;
 
-  constructor(private readonly tokenizer: PreTrainedTokenizer, private readonly options: TextStreamerOptions = {}) {
-    this.promptPending = options.skipPrompt ?? false;
+  constructor(private readonly tokenizer: PreTrainedTokenizer, options: WithSnakeCase<TextStreamerOptions> = {}) {
+    this.options = normalizeOptions<TextStreamerOptions>(options, TEXT_STREAMER_OPTIONS, 'TextStreamer');
+    const { onText, callbackFunction, decodeKwargs } = this.options;
+    if (decodeKwargs != null) {
+      this.options.skipSpecialTokens ??= decodeKwargs.skip_special_tokens ?? decodeKwargs.skipSpecialTokens;
+    }
+    this.emit = (text, streamEnd) => {
+      onText?.(text, streamEnd);
+      if (callbackFunction != null) {
+        if (text !== '') callbackFunction(text);
+      } else if (onText == null) {
+        printText(text, streamEnd);
+      }
+    };
+    this.promptPending = this.options.skipPrompt ?? false;
   }
 
   /** Adds ids; returns the text they complete ('' while a character is still incomplete). */
@@ -35,12 +71,14 @@ export class TextStreamer {
       this.promptPending = false;
       return '';
     }
-    this.window.push(...(typeof ids === 'number' ? [ids] : ids));
+    const list = typeof ids === 'number' ? [ids] : [...ids];
+    this.options.tokenCallbackFunction?.(list);
+    this.window.push(...list);
     const text = this.pending();
     if (text === '' || text.endsWith(REPLACEMENT_CHARACTER)) return '';
     this.window = this.window.slice(this.contextLength);
     this.contextLength = this.window.length;
-    this.options.onText?.(text, false);
+    this.emit(text, false);
     return text;
   }
 
@@ -50,7 +88,7 @@ export class TextStreamer {
     this.window = [];
     this.contextLength = 0;
     this.promptPending = this.options.skipPrompt ?? false;
-    this.options.onText?.(text, true);
+    this.emit(text, true);
     return text;
   }
 

@@ -28,8 +28,9 @@ export interface TrainingData {
 }
 
 export interface TrainOptions {
-  /** Passes over the training blocks (default 1); `maxSteps` stops earlier. */
+  /** Passes over the training blocks (default 1). */
   epochs?: number;
+  /** Optimizer steps in all, across as many epochs as that takes; overrides `epochs` (HF's max_steps). */
   maxSteps?: number;
   /** Sequences per optimizer step (default 8), split into `gradientAccumulationSteps` micro-batches. */
   batchSize?: number;
@@ -115,7 +116,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   }
   const seqLen = blocks[0].length;
   const stepsPerEpoch = Math.floor(blocks.length / batchSize);
-  const totalSteps = Math.min(epochs * stepsPerEpoch, options.maxSteps ?? Infinity);
+  const totalSteps = options.maxSteps === undefined ? epochs * stepsPerEpoch : options.maxSteps;
   const peakLr = options.lr ?? 1e-3;
   const schedule = {
     peakLr, totalSteps, minLr: options.minLr ?? 0,

@@ -35,6 +35,23 @@ export function initWebGPU(opts: InitWebGPUOptions = {}): Promise<void> {
   return ready;
 }
 
+/**
+ * Whether WebGPU here has a hardware adapter: false without WebGPU, without an adapter, or with only a
+ * fallback (software) one such as lavapipe or SwiftShader, where wasm is faster.
+ */
+export async function hasHardwareAdapter(opts: InitWebGPUOptions = {}): Promise<boolean> {
+  try {
+    if (globalThis.navigator?.gpu == null) await installNodeWebGPU(opts.dawnFlags ?? []);
+    const adapter = await globalThis.navigator.gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    const info = adapter?.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
+    const legacy = adapter as (GPUAdapter & { isFallbackAdapter?: boolean }) | null;
+    return adapter != null && info?.isFallbackAdapter !== true && legacy?.isFallbackAdapter !== true
+      && info?.architecture !== 'software';
+  } catch {
+    return false;
+  }
+}
+
 async function setUp(opts: InitWebGPUOptions): Promise<void> {
   if (globalThis.navigator?.gpu == null) await installNodeWebGPU(opts.dawnFlags ?? []);
   const gpu = globalThis.navigator.gpu;

@@ -30,7 +30,7 @@ describe('corpus reading', () => {
 
   it('reads JSONL text fields and names the bad line', () => {
     expect(parseJsonl('{"text": "a"}\n\n{"text": "b\\nc", "id": 2}\n')).to.deep.equal(['a', 'b\nc']);
-    expect(() => parseJsonl('{"text": "a"}\n{"txt": "b"}', 'f.jsonl')).to.throw('f.jsonl:2: expected an object with a string "text" field');
+    expect(() => parseJsonl('{"text": "a"}\n{"txt": "b"}', 'f.jsonl')).to.throw('f.jsonl:2: no "text" field; the record has "txt"');
     expect(() => parseJsonl('{"text": "a"}\nnot json', 'f.jsonl')).to.throw('f.jsonl:2: not valid JSON');
   });
 

@@ -9,6 +9,9 @@ const DIR = new URL('../fixtures/tokenizer/', import.meta.url).pathname;
 const ENCODINGS: { text: string; ids: number[]; decoded: string }[] = JSON.parse(readFileSync(join(DIR, 'encodings.json'), 'utf8'));
 const EMOJI = ENCODINGS.find((e) => e.text.includes('🚀'))!;
 
+/** Pieces come back from put/end here; without a callback the streamer would also print them, as transformers.js'. */
+const QUIET = { onText: () => undefined };
+
 /** Feeds ids one at a time; returns every piece, the final flush included. */
 function stream(streamer: TextStreamer, ids: number[]): string[] {
   const pieces = ids.map((id) => streamer.put(id));
@@ -23,7 +26,7 @@ describe('TextStreamer', function () {
   });
 
   it('streams the emoji and accents token by token without ever splitting a character', function () {
-    const pieces = stream(new TextStreamer(tok), EMOJI.ids);
+    const pieces = stream(new TextStreamer(tok, QUIET), EMOJI.ids);
     expect(pieces.join('')).to.equal(EMOJI.decoded);
     for (const piece of pieces) expect(piece).not.to.include('\uFFFD');
     expect(pieces.filter((p) => p === '').length, 'some tokens end inside a character and are held').to.be.greaterThan(0);
@@ -32,7 +35,7 @@ describe('TextStreamer', function () {
 
   it('streams every fixture text to its full decode', function () {
     for (const { ids, decoded } of ENCODINGS) {
-      const pieces = stream(new TextStreamer(tok), ids);
+      const pieces = stream(new TextStreamer(tok, QUIET), ids);
       expect(pieces.join(''), JSON.stringify(decoded)).to.equal(decoded);
       for (const piece of pieces) expect(piece).not.to.include('\uFFFD');
     }
@@ -58,14 +61,28 @@ describe('TextStreamer', function () {
 
   it('drops special tokens when asked', function () {
     const ids = [...tok.encode('Hello'), 0, ...tok.encode(' again'), 0];
-    expect(stream(new TextStreamer(tok, { skipSpecialTokens: true }), ids).join('')).to.equal('Hello again');
-    expect(stream(new TextStreamer(tok), ids).join('')).to.equal('Hello<|endoftext|> again<|endoftext|>');
+    expect(stream(new TextStreamer(tok, { ...QUIET, skipSpecialTokens: true }), ids).join('')).to.equal('Hello again');
+    expect(stream(new TextStreamer(tok, QUIET), ids).join('')).to.equal('Hello<|endoftext|> again<|endoftext|>');
   });
 
   it('flushes an incomplete character at the end as U+FFFD, and nothing for no tokens', function () {
-    const streamer = new TextStreamer(tok);
+    const streamer = new TextStreamer(tok, QUIET);
     expect(streamer.put(EMOJI.ids.slice(-3, -1))).to.equal('');
     expect(streamer.end()).to.match(/^\uFFFD+$/);
-    expect(new TextStreamer(tok).end()).to.equal('');
+    expect(new TextStreamer(tok, QUIET).end()).to.equal('');
+  });
+
+  it('prints to stdout without a callback, ending with a newline, as transformers.js and transformers do', function () {
+    const written: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => { written.push(String(chunk)); return true; }) as typeof process.stdout.write;
+    try {
+      const streamer = new TextStreamer(tok, { skip_special_tokens: true });
+      for (const id of [...tok.encode('Hello'), 0, ...tok.encode(' again')]) streamer.put(id);
+      streamer.end();
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(written.join('')).to.equal('Hello again\n');
   });
 });
