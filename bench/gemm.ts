@@ -102,7 +102,9 @@ async function timeGpu(record: (pass: GPUComputePassEncoder, repeat: number) => 
 
 /** tfjs' matMul(x, W, false, true): kernel time per call through tf.time where timestamps exist, else wall time. */
 async function timeTfjs(x: tf.Tensor2D, w: tf.Tensor2D, repeats: number): Promise<number> {
-  tf.tidy(() => tf.matMul(x, w, false, true)).dataSync();
+  const warm = tf.matMul(x, w, false, true);
+  await warm.data();
+  warm.dispose();
   const t0 = performance.now();
   const info = await tf.time(() => {
     for (let r = 0; r < repeats; r++) tf.tidy(() => tf.matMul(x, w, false, true));
