@@ -8,8 +8,7 @@
 const FLOORS = [
   ['custom-kernels'],                                  // the kernel contract: names, inputs, the packed format
   ['custom-kernels/shared'],                           // typed-array kernels shared by cpu and wasm
-  ['custom-kernels/cpu', 'custom-kernels/wasm', 'custom-kernels/webgpu', 'custom-kernels/webgpu/decode',
-    'custom-kernels/composite'],                       // one folder per backend
+  ['custom-kernels/cpu', 'custom-kernels/wasm', 'custom-kernels/webgpu', 'custom-kernels/composite'],   // one folder per backend
   ['src/config', 'src/prng', 'src/options', 'src/validate', 'src/process_handlers', 'src/io', 'src/webgpu'],
                                                        // config, option names and argument checks, checkpoints and the Hub, WebGPU set-up
   ['src/ops'],                                         // the ops: kernels, gradients, composite fallbacks
@@ -33,14 +32,22 @@ const { join } = require('node:path');
 /** A room is a folder, or a file directly in src/ (`src/config` is src/config.ts). */
 const isFileRoom = (room) => /^src\/[^/]+$/.test(room) && existsSync(join(__dirname, `${room}.ts`));
 
-/** The room a compiled file (`src/io/hub.js`) sits in. */
+/**
+ * The room a compiled file (`src/io/hub.js`) sits in: its folder; a file directly in src/; a backend's
+ * folder under custom-kernels/ with its subfolders (`webgpu/decode`, `webgpu/gemm`), whose files may
+ * share helpers both ways (cycles between their files are still refused).
+ */
 function roomOf(path) {
   const file = path.replace(/\.js$/, '');
-  return isFileRoom(file) ? file : path.split('/').slice(0, -1).join('/');
+  if (isFileRoom(file)) return file;
+  const parts = path.split('/');
+  if (parts[0] === 'custom-kernels' && parts.length > 3) return parts.slice(0, 2).join('/');
+  return parts.slice(0, -1).join('/');
 }
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const roomPattern = (room) => (isFileRoom(room) ? `^${escape(room)}\\.js$` : `^${escape(room)}/[^/]+\\.js$`);
+const roomPattern = (room) => (isFileRoom(room) ? `^${escape(room)}\\.js$`
+  : room.startsWith('custom-kernels/') ? `^${escape(room)}/.+\\.js$` : `^${escape(room)}/[^/]+\\.js$`);
 
 /** dependency-cruiser's rules for a plan: no file cycle, and no floor importing one above it. */
 function floorRules(floors) {

@@ -80,7 +80,7 @@ export const ALL_KERNELS = [
 
 /**
  * x @ W^T (or x @ W) with W [outFeatures, inFeatures] in the packed weight-only format of
- * src/quantization/format.ts: unsigned `bits`-bit codes, 32/bits per int32 word along the input dim,
+ * custom-kernels/packed_format.ts: unsigned `bits`-bit codes, 32/bits per int32 word along the input dim,
  * W[n, k] = (code[n, k] - zero[n, g]) * scale[n, g] per group g = floor(k / groupSize) (the last may
  * be shorter), zero = 2^(bits-1) when `zeros` is empty (symmetric). Accumulates in float32 or wider.
  * inputs:  x [M, inFeatures] (transposeWeight: [M, outFeatures]) float32;
@@ -143,3 +143,20 @@ export const ADAM_UPDATE_INPUTS = ['value', 'm', 'v', 'grad', 'hyper'] as const;
  */
 export const LinearRows = 'MambaLinearRows';
 export const LINEAR_ROWS_INPUTS = ['x', 'weight', 'bias'] as const;
+
+/**
+ * x @ W^T (+ bias) for any number of rows, W in PyTorch's [outFeatures, inFeatures] layout as
+ * float32, or as float16 halves two per int32 word (custom-kernels/webgpu/float16.ts): the
+ * prefill projection. Registered on webgpu only (a tiled GEMM), where linear() takes it for
+ * float32 weights from GEMM_MIN_ROWS rows; no other backend calls it.
+ * inputs:  x [M, inFeatures] float32; weight [outFeatures, inFeatures] float32, or with
+ *          weightDtype 'float16' [outFeatures, ceil(inFeatures / 2)] int32; bias [outFeatures] (may be empty)
+ * attrs:   weightDtype 'float32' | 'float16'
+ * outputs: y [M, outFeatures], y[m, o] = bias[o] + sum_i x[m, i] W[o, i], accumulated in float32
+ */
+export const Linear = 'MambaLinear';
+export const LINEAR_INPUTS = ['x', 'weight', 'bias'] as const;
+
+export interface LinearAttrs extends NamedAttrMap {
+  weightDtype: 'float32' | 'float16';
+}

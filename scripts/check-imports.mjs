@@ -30,10 +30,43 @@ export async function importViolations(dir, config, roots = ['src', 'custom-kern
     const homeless = new Set(output.modules.map((m) => m.source)
       .filter((s) => roots.some((r) => s.startsWith(`${r}/`))).map((s) => config.roomOf(s)).filter((r) => !floors.has(r)));
     for (const room of homeless) lines.push(`${room} is on no floor of the plan`);
+    for (const cycle of roomCycles(output.modules, config.roomOf, roots)) lines.push(`folder cycle: ${cycle.join(' -> ')}`);
     return lines;
   } finally {
     process.chdir(cwd);
   }
+}
+
+/** Cycles in the graph of rooms (folders, files directly in src/): rooms on one floor may not import each other both ways either. */
+function roomCycles(modules, roomOf, roots) {
+  const inRoots = (path) => roots.some((r) => path.startsWith(`${r}/`));
+  const edges = new Map();
+  for (const m of modules) {
+    if (!inRoots(m.source)) continue;
+    const from = roomOf(m.source);
+    for (const d of m.dependencies) {
+      if (!inRoots(d.resolved)) continue;
+      const to = roomOf(d.resolved);
+      if (to === from) continue;
+      if (!edges.has(from)) edges.set(from, new Set());
+      edges.get(from).add(to);
+    }
+  }
+  const cycles = [];
+  const state = new Map();   // 1: on the path, 2: done
+  const path = [];
+  const visit = (room) => {
+    state.set(room, 1);
+    path.push(room);
+    for (const next of edges.get(room) ?? []) {
+      if (state.get(next) === 1) cycles.push([...path.slice(path.indexOf(next)), next]);
+      else if (!state.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(room, 2);
+  };
+  for (const room of [...edges.keys()].sort()) if (!state.has(room)) visit(room);
+  return cycles;
 }
 
 function existsIn(dir, name) {

@@ -1,6 +1,6 @@
 /**
  * QuantizedMatMul over typed arrays: x @ W^T straight from the packed codes (format in
- * src/quantization/format.ts), so float32 W never exists. Per row and group:
+ * custom-kernels/packed_format.ts), so float32 W never exists. Per row and group:
  * sum_k x_k (c_k - z) s = s (sum_k x_k c_k - z sum_k x_k), with the x sums computed once; JS
  * numbers make every sum float64.
  */

@@ -1,4 +1,4 @@
-;; The decode-time projection (kernel contract LinearRows: src/ops/kernel_names.ts) in WebAssembly SIMD,
+;; The decode-time projection (kernel contract LinearRows: custom-kernels/kernel_names.ts) in WebAssembly SIMD,
 ;; run in place on tfjs-backend-wasm's memory: every pointer is a byte offset into the imported memory,
 ;; where tfjs keeps the tensors.
 ;;   y[n, o] = bias[o] + sum_i x[n, i] W[o, i]      x [rows, in], W [out, in], y [rows, out]

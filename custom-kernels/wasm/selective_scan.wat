@@ -1,4 +1,4 @@
-;; The selective scan's forward pass (kernel contract: src/ops/kernel_names.ts) in WebAssembly SIMD,
+;; The selective scan's forward pass (kernel contract: custom-kernels/kernel_names.ts) in WebAssembly SIMD,
 ;; run in place on tfjs-backend-wasm's memory: every pointer is a byte offset into the imported memory,
 ;; where tfjs keeps the tensors. Same math and layout as custom-kernels/shared/selective_scan.ts, but
 ;; the state is float32 (the contract's minimum) so that 4 states fit a vector. dState must be a

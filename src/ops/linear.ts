@@ -1,6 +1,6 @@
 /** x @ W^T (+ b) with W in PyTorch's [out, in] layout, so checkpoint weights are used as stored. */
 import * as tf from '@tensorflow/tfjs';
-import { LinearRows } from '../../custom-kernels/kernel_names.js';
+import { Linear, LinearRows } from '../../custom-kernels/kernel_names.js';
 
 /**
  * tfjs-backend-wasm 4.22 runs a matMul with a transposed operand on a slow path (10x here for a
@@ -11,6 +11,13 @@ import { LinearRows } from '../../custom-kernels/kernel_names.js';
  * dx = dy W, dW = (x^T dy)^T, db = the sum of dy's rows.
  */
 const FEW_ROWS = 8;
+
+/**
+ * On webgpu, from this many rows a projection goes through our tiled GEMM (the Linear kernel):
+ * tfjs-webgpu's matMul reached ~12 TFLOP/s on an H200 at prefill shapes. Fewer rows stay on
+ * tfjs' matMul, whose small-output programs suit them (decoding runs the fused matvecs anyway).
+ */
+export const GEMM_MIN_ROWS = 32;
 
 type Projection = (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor;
 
@@ -39,10 +46,17 @@ const manyRowsOnWasm = withProjectionGrad((x, w, b) => {
 const fewRowsOnWasm = withProjectionGrad((x, w, b) =>
   tf.engine().runKernel(LinearRows, { x, weight: w, bias: b }) as tf.Tensor);
 
+const gemmOnWebGPU = withProjectionGrad((x, w, b) =>
+  tf.engine().runKernel(Linear, { x, weight: w, bias: b }, { weightDtype: 'float32' }) as tf.Tensor);
+
 function project(x: tf.Tensor2D, weight: tf.Tensor2D, bias: tf.Tensor | null): tf.Tensor {
-  if (tf.getBackend() === 'wasm') {
+  const backend = tf.getBackend();
+  if (backend === 'wasm') {
     const b = (bias ?? tf.zeros([0])) as tf.Tensor1D;
     return x.shape[0] > FEW_ROWS ? manyRowsOnWasm(x, weight, b) : fewRowsOnWasm(x, weight, b);
+  }
+  if (backend === 'webgpu' && x.shape[0] >= GEMM_MIN_ROWS && weight.dtype === 'float32' && tf.getKernel(Linear, backend) != null) {
+    return gemmOnWebGPU(x, weight, (bias ?? tf.zeros([0])) as tf.Tensor1D);
   }
   const y = tf.matMul(x, weight, false, true);
   return bias != null ? tf.add(y, bias) : y;

@@ -1,5 +1,5 @@
 /**
- * x @ W^T with W in the packed weight-only format (src/quantization/format.ts), as a tfjs op over
+ * x @ W^T with W in the packed weight-only format (custom-kernels/packed_format.ts), as a tfjs op over
  * the QuantizedMatMul kernel. Its gradient reaches x only (the packed base is frozen, as in QLoRA):
  * dx = dy @ W is the same kernel with the weight transposed.
  */

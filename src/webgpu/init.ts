@@ -21,6 +21,9 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
+/** Features the kernels use where the adapter has them (names older WebGPU typings lack). */
+const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'];
+
 let ready: Promise<void> | null = null;
 
 /**
@@ -60,7 +63,8 @@ async function setUp(opts: InitWebGPUOptions): Promise<void> {
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
   // Timestamps let tf.time / tf.profile report GPU time per program; tfjs uses them only while timing.
-  const requiredFeatures = adapter.features.has('timestamp-query') ? ['timestamp-query' as const] : [];
+  // Subgroups speed up the decode matvecs' reductions; shader-f16 is what float16 weights ask for.
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   // Imported only now: the backend package reads navigator.gpu when it loads.
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu').catch((err: Error) => {

@@ -2,9 +2,10 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { type PackedWeight, quantizedMatMul } from '../../src/ops/quantized_matmul.js';
-import { groupsPerRow, type QuantLayout, symmetricZero, wordsPerRow } from '../../custom-kernels/packed_format.js';
-import { type PackedMatrix, quantizeMatrix, unpackCodes } from '../../src/weights/packing.js';
+import { groupsPerRow, type QuantLayout, wordsPerRow } from '../../custom-kernels/packed_format.js';
+import { type PackedMatrix, quantizeMatrix } from '../../src/weights/packing.js';
 import { describeBackends, expectNoLeaks, KERNEL_BACKENDS } from '../support/backends.js';
+import { dequantize64, expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, normal } from '../support/random.js';
 
 interface Case {
@@ -19,37 +20,6 @@ const CASES: Case[] = [
   { layout: { bits: 4, groupSize: 32, symmetric: false }, shape: [9, 300] },
   { layout: { bits: 4, groupSize: 128, symmetric: true }, shape: [5, 13] }, // one short group, a short last word
 ];
-
-/** W in float64 from the codes, (code - zero) * scale with the stored float32 scales and zeros. */
-function dequantize64(q: PackedMatrix, [rows, columns]: [number, number], { bits, groupSize }: QuantLayout): Float64Array {
-  const codes = unpackCodes(q.packed, [rows, columns], bits);
-  const groups = groupsPerRow(columns, groupSize);
-  const w = new Float64Array(rows * columns);
-  for (let n = 0; n < rows; n++) {
-    for (let k = 0; k < columns; k++) {
-      const g = n * groups + Math.floor(k / groupSize);
-      w[n * columns + k] = (codes[n * columns + k] - (q.zeros ? q.zeros[g] : symmetricZero(bits))) * q.scales[g];
-    }
-  }
-  return w;
-}
-
-/** Checks y against the float64 product, per element within float32 rounding of the sum of |terms|. */
-function expectMatmul(what: string, y: ArrayLike<number>, x: Float64Array, w: Float64Array, M: number, N: number, K: number,
-  transpose: boolean): void {
-  for (let m = 0; m < M; m++) {
-    for (let n = 0; n < (transpose ? K : N); n++) {
-      let want = 0, size = 0;
-      for (let k = 0; k < (transpose ? N : K); k++) {
-        const term = transpose ? x[m * N + k] * w[k * K + n] : x[m * K + k] * w[n * K + k];
-        want += term;
-        size += Math.abs(term);
-      }
-      const got = y[m * (transpose ? K : N) + n];
-      expect(Math.abs(got - want), `${what} [${m}, ${n}]: got ${got}, want ${want}`).to.be.at.most(1e-5 * size + 1e-7);
-    }
-  }
-}
 
 function packedWeight(q: PackedMatrix, [rows, columns]: [number, number], { bits, groupSize }: QuantLayout): PackedWeight {
   const groupShape = [rows, groupsPerRow(columns, groupSize)];

@@ -1,4 +1,5 @@
 /** Seeded random numbers for reproducible test inputs. */
+import { f16ToFloat32 } from '../../src/io/dtypes.js';
 
 /** mulberry32: a small, fast 32-bit generator; uniform in [0, 1). */
 export function makeRng(seed: number): () => number {
@@ -23,4 +24,13 @@ export function normal(rng: () => number, size: number, scale = 1): Float64Array
     const r = Math.sqrt(-2 * Math.log(1 - rng()));
     return Math.fround(scale * r * Math.cos(2 * Math.PI * rng()));
   });
+}
+
+/** `n` random finite float16 values of both signs, about 2^-6 to 2: their bits and exact values. */
+export function randomHalves(rng: () => number, n: number): { bits: Uint16Array; values: Float64Array } {
+  const bits = Uint16Array.from({ length: n }, () => {
+    const exponent = 9 + Math.floor(rng() * 7);
+    return (rng() < 0.5 ? 0x8000 : 0) | (exponent << 10) | Math.floor(rng() * 1024);
+  });
+  return { bits, values: Float64Array.from(f16ToFloat32(new Uint8Array(bits.buffer))) };
 }

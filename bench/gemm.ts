@@ -1,0 +1,204 @@
+/**
+ * The projection kernels alone on a WebGPU device, with GPU timestamps where the device has
+ * 'timestamp-query' (else wall time over the queue): the prefill GEMM (every tile shape, float32 and
+ * float16 W) against tfjs' matMul(x, W^T) in TFLOP/s at M = 128, 512, 2048, and the decode matvec
+ * (float32, float16, int8, int4 with group 128; subgroups on and off; unroll 1 and 2) at batch 1 and 8
+ * in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
+ * 2.8b (in_proj, x_proj, dt_proj, out_proj); BENCH_SHAPE=small runs a tiny shape (a smoke test on
+ * lavapipe, where timings mean nothing). Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
+ * On the H200: ../shared/gpu/pack.sh bench/gemm.ts, then source .gpu/setup.sh && node /tmp/gpu/bundle/gemm.mjs
+ */
+import { writeFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { hasSubgroups, matvecKernel } from '../custom-kernels/webgpu/decode/matvec.js';
+import { bindBuffers } from '../custom-kernels/webgpu/decode/pipeline.js';
+import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
+import { float16WordsPerRow } from '../custom-kernels/webgpu/float16.js';
+import { chooseGemmTile, GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } from '../custom-kernels/webgpu/gemm/gemm.js';
+import { MambaConfig } from '../src/config.js';
+import { initWebGPU } from '../src/webgpu/init.js';
+
+const PEAK_BYTES_PER_S = 4.8e12;
+const small = process.env.BENCH_SHAPE === 'small';
+const MODELS: Record<string, MambaConfig> = small
+  ? { small: new MambaConfig({ hiddenSize: 64, numHiddenLayers: 1, stateSize: 16, vocabSize: 256 }) }
+  : {
+    '130m': new MambaConfig({ hiddenSize: 768, numHiddenLayers: 24, stateSize: 16, vocabSize: 50280 }),
+    '1.4b': new MambaConfig({ hiddenSize: 2048, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
+    '2.8b': new MambaConfig({ hiddenSize: 2560, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 }),
+  };
+const ROWS = small ? [8, 40] : [128, 512, 2048];
+const BATCHES = small ? [1, 3] : [1, 8];
+
+/** [name, N (out), K (in)] of one layer's projections. */
+function projections(c: MambaConfig): [string, number, number][] {
+  const DI = c.intermediateSize, R = c.timeStepRank;
+  return [['in_proj', 2 * DI, c.hiddenSize], ['x_proj', R + 2 * c.stateSize, DI], ['dt_proj', DI, R], ['out_proj', c.hiddenSize, DI]];
+}
+
+const lines: string[] = [];
+const log = (line: string) => { console.log(line); lines.push(line); };
+
+await initWebGPU();
+const backend = tf.backend() as WebGPUBackend;
+const device = backend.device;
+const timestamps = device.features.has('timestamp-query');
+log(`# Projection kernels on ${JSON.stringify(backend.adapterInfo ?? {})}`);
+log(`timing: ${timestamps ? 'GPU timestamps around a pass of repeated dispatches' : 'wall time to queue completion (no timestamp-query)'}; subgroups: ${hasSubgroups(device)}`);
+
+function storage(bytes: number): GPUBuffer {
+  return device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+}
+
+/** A buffer of random 32-bit words (for float16 and packed codes: bit patterns of moderate halves / any codes). */
+function randomBuffer(words: number, kind: 'float32' | 'halves' | 'codes' | 'scales'): GPUBuffer {
+  const buffer = storage(words * 4);
+  const chunk = 1 << 20;
+  for (let start = 0; start < words; start += chunk) {
+    const n = Math.min(chunk, words - start);
+    const data = new Uint32Array(n);
+    const f = new Float32Array(data.buffer);
+    for (let i = 0; i < n; i++) {
+      if (kind === 'float32') f[i] = Math.random() * 2 - 1;
+      else if (kind === 'scales') f[i] = 0.01 * Math.random();
+      else if (kind === 'halves') data[i] = (0x3000 + ((Math.random() * 0x1000) | 0)) * 0x10001;
+      else data[i] = (Math.random() * 2 ** 32) >>> 0;
+    }
+    device.queue.writeBuffer(buffer, start * 4, data);
+  }
+  return buffer;
+}
+
+/** Milliseconds per repeat of `record`'s dispatches, after a warm-up run. */
+async function timeGpu(record: (pass: GPUComputePassEncoder, repeat: number) => void, repeats: number): Promise<number> {
+  const run = async (n: number, timed: boolean): Promise<number> => {
+    const querySet = timed && timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+    for (let r = 0; r < n; r++) record(pass, r);
+    pass.end();
+    let readable: GPUBuffer | null = null;
+    if (querySet) {
+      const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      readable = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
+      encoder.copyBufferToBuffer(resolved, 0, readable, 0, 16);
+    }
+    const t0 = performance.now();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    const wall = performance.now() - t0;
+    if (readable == null) return wall;
+    await readable.mapAsync(GPUMapMode.READ);
+    const [begin, end] = new BigUint64Array(readable.getMappedRange());
+    const ms = Number(end - begin) / 1e6;
+    readable.unmap();
+    return ms;
+  };
+  await run(1, false);
+  return (await run(repeats, true)) / repeats;
+}
+
+/** tfjs' matMul(x, W, false, true): kernel time per call through tf.time where timestamps exist, else wall time. */
+async function timeTfjs(x: tf.Tensor2D, w: tf.Tensor2D, repeats: number): Promise<number> {
+  const warm = tf.matMul(x, w, false, true);
+  await warm.data();
+  warm.dispose();
+  const t0 = performance.now();
+  const info = await tf.time(() => {
+    for (let r = 0; r < repeats; r++) tf.tidy(() => tf.matMul(x, w, false, true));
+  });
+  const wall = performance.now() - t0;
+  return (typeof info.kernelMs === 'number' && info.kernelMs > 0 ? info.kernelMs : wall) / repeats;
+}
+
+const fmt = (v: number, digits = 1) => v.toFixed(digits);
+
+log('\n## Prefill GEMM: y[M, N] = x[M, K] W[N, K]^T, TFLOP/s (ms per call)');
+const tileNames = Object.keys(GEMM_TILES);
+log(`| model | projection | N x K | M | tfjs matMul | ${tileNames.map((t) => `f32 ${t}`).join(' | ')} | f32 chosen | f16 chosen |`);
+log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|`);
+for (const [model, config] of Object.entries(MODELS)) {
+  for (const [name, N, K] of projections(config)) {
+    const w32 = randomBuffer(N * K, 'float32');
+    const w16 = randomBuffer(N * float16WordsPerRow(K), 'halves');
+    const wTensor = tf.randomUniform([N, K], -1, 1) as tf.Tensor2D;
+    for (const M of ROWS) {
+      const flops = 2 * M * N * K;
+      const repeats = Math.max(3, Math.min(50, Math.ceil(2e11 / flops)));
+      const x = randomBuffer(M * K, 'float32');
+      const y = storage(M * N * 4);
+      const cell = (ms: number) => `${fmt(flops / ms / 1e9)} (${fmt(ms, 3)})`;
+      const ours = async (weight: GemmWeight, tileName?: string) => {
+        const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight, tile: tileName ? GEMM_TILES[tileName] : undefined }, M);
+        const group = gemmBindGroup(device, kernel, M, { x, weight: weight === 'float32' ? w32 : w16, y });
+        const [gx, gy] = kernel.grid(M);
+        return timeGpu((pass) => { pass.setPipeline(kernel.pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(gx, gy); }, repeats);
+      };
+      const xTensor = tf.randomUniform([M, K], -1, 1) as tf.Tensor2D;
+      const tfjsMs = await timeTfjs(xTensor, wTensor, repeats);
+      xTensor.dispose();
+      const perTile: string[] = [];
+      for (const t of tileNames) perTile.push(cell(await ours('float32', t)));
+      const chosen = chooseGemmTile(M, N);
+      const chosenName = tileNames.find((t) => GEMM_TILES[t] === chosen);
+      log(`| ${model} | ${name} | ${N} x ${K} | ${M} | ${cell(tfjsMs)} | ${perTile.join(' | ')} | ${chosenName}: ${cell(await ours('float32'))} | ${cell(await ours('float16'))} |`);
+      x.destroy();
+      y.destroy();
+    }
+    w32.destroy();
+    w16.destroy();
+    wTensor.dispose();
+  }
+}
+
+log('\n## Decode matvec: y[b, o] = W[o, :] x[b, :], GB/s of weight read (% of 4.8 TB/s), weights rotated over copies that overflow the L2');
+const SOURCES: [string, WeightSource, (N: number, K: number) => [number, 'float32' | 'halves' | 'codes' | 'scales'][]][] = [
+  ['float32', null, (N, K) => [[N * K, 'float32']]],
+  ['float16', 'float16', (N, K) => [[N * float16WordsPerRow(K), 'halves']]],
+  ['int8 g128', { bits: 8, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 4), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
+  ['int4 g128', { bits: 4, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 8), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
+];
+const variants: [string, { subgroups: boolean; unroll: 1 | 2 }][] = [
+  ['tree, unroll 1', { subgroups: false, unroll: 1 }], ['tree, unroll 2', { subgroups: false, unroll: 2 }],
+  ...(hasSubgroups(device) ? [['subgroups, unroll 1', { subgroups: true, unroll: 1 }], ['subgroups, unroll 2', { subgroups: true, unroll: 2 }]] as [string, { subgroups: boolean; unroll: 1 | 2 }][] : []),
+];
+log(`| model | projection | N x K | weight | batch | ${variants.map(([v]) => v).join(' | ')} |`);
+log(`|---|---|---|---|---:|${variants.map(() => '---:').join('|')}|`);
+for (const [model, config] of Object.entries(MODELS)) {
+  for (const [name, N, K] of projections(config)) {
+    for (const [weightName, source0, layout] of SOURCES) {
+      if (source0 != null && source0 !== 'float16' && K % 128 !== 0) continue;   // group 128 needs whole groups here
+      const source: WeightSource = source0 == null || source0 === 'float16' ? source0 : { ...source0, inFeatures: K };
+      const parts = layout(N, K);
+      const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
+      const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
+      const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(words, kind)));
+      for (const batch of BATCHES) {
+        const x = randomBuffer(batch * K, 'float32');
+        const y = storage(batch * N * 4);
+        const cells: string[] = [];
+        for (const [, options] of variants) {
+          const kernel = matvecKernel(device, { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source, ...options });
+          const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y]));
+          const repeats = Math.max(copies, Math.min(200, Math.ceil(2e9 / bytes)));
+          const ms = await timeGpu((pass, r) => {
+            pass.setPipeline(kernel.pipeline);
+            pass.setBindGroup(0, groups[r % copies]);
+            pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
+          }, repeats);
+          const rate = bytes / (ms / 1e3);
+          cells.push(`${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%)`);
+        }
+        log(`| ${model} | ${name} | ${N} x ${K} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
+        x.destroy();
+        y.destroy();
+      }
+      weights.flat().forEach((b) => b.destroy());
+    }
+  }
+}
+
+if (process.env.OUT != null) await writeFile(`${process.env.OUT}/gemm.md`, `${lines.join('\n')}\n`);
+process.exit(0);

@@ -1,0 +1,168 @@
+/**
+ * The prefill GEMM (custom-kernels/webgpu/gemm/gemm.ts): its launcher on a device of the test's own
+ * and the Linear kernel through tfjs (linear() on webgpu), float32 and float16 weights, odd shapes
+ * (M x N x K: 1x1x1, 7x13x5, 65x129x257, 512x768x3072), every tile shape, against float64 products.
+ */
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import { packFloat16Rows } from '../../custom-kernels/webgpu/float16.js';
+import { Linear } from '../../custom-kernels/kernel_names.js';
+import { GEMM_MIN_ROWS, linear } from '../../src/ops/linear.js';
+import { describeBackends, expectNoLeaks } from '../support/backends.js';
+import { expectMatmul } from '../support/matmul_reference.js';
+import { makeRng, randomHalves, uniform } from '../support/random.js';
+import { compiled, rawDevice } from './raw_device.js';
+
+interface Operands {
+  x: Float64Array;
+  w64: Float64Array;
+  /** W as the kernel binds it */
+  wData: Float32Array | Int32Array;
+  bias: Float64Array | null;
+}
+
+function operands(seed: number, M: number, N: number, K: number, weight: GemmWeight, hasBias: boolean): Operands {
+  const rng = makeRng(seed);
+  const x = uniform(rng, M * K, -1, 1);
+  const bias = hasBias ? uniform(rng, N, -1, 1) : null;
+  if (weight === 'float32') {
+    const w64 = uniform(rng, N * K, -1, 1);
+    return { x, w64, wData: Float32Array.from(w64), bias };
+  }
+  const { bits, values } = randomHalves(rng, N * K);
+  return { x, w64: values, wData: packFloat16Rows(bits, N, K), bias };
+}
+
+/** Rows of y [M, N] kept for the float64 check (every row for small M). */
+function sampledRows(y: Float32Array, M: number, N: number, step: number): { rows: number[]; values: Float32Array } {
+  const rows = Array.from({ length: Math.ceil(M / step) }, (_, i) => i * step);
+  const values = new Float32Array(rows.length * N);
+  rows.forEach((m, i) => values.set(y.subarray(m * N, (m + 1) * N), i * N));
+  return { rows, values };
+}
+
+function expectProduct(what: string, y: Float32Array, o: Operands, M: number, N: number, K: number, step = 1): void {
+  const { rows, values } = sampledRows(y, M, N, step);
+  const x = new Float64Array(rows.length * K);
+  rows.forEach((m, i) => x.set(o.x.subarray(m * K, (m + 1) * K), i * K));
+  expectMatmul(what, values, x, o.w64, rows.length, N, K, false, { bias: o.bias });
+}
+
+async function runLauncher(device: GPUDevice, M: number, N: number, K: number, weight: GemmWeight, o: Operands, tileName?: string): Promise<Float32Array> {
+  const kernel = await compiled(device, () => gemmKernel(device, {
+    outFeatures: N, inFeatures: K, hasBias: o.bias != null, weight, tile: tileName ? GEMM_TILES[tileName] : undefined,
+  }, M));
+  const upload = (data: Float32Array | Int32Array) => {
+    const buffer = device.createBuffer({ size: Math.max(4, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, data);
+    return buffer;
+  };
+  const x = upload(Float32Array.from(o.x));
+  const w = upload(o.wData);
+  const bias = o.bias ? upload(Float32Array.from(o.bias)) : null;
+  // y larger than M rows: the bind group, not the buffer, tells the kernel M.
+  const y = device.createBuffer({ size: (M + 3) * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const readable = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(kernel.pipeline);
+  pass.setBindGroup(0, gemmBindGroup(device, kernel, M, { x, weight: w, bias, y }));
+  pass.dispatchWorkgroups(...kernel.grid(M));
+  pass.end();
+  encoder.copyBufferToBuffer(y, 0, readable, 0, M * N * 4);
+  device.queue.submit([encoder.finish()]);
+  await readable.mapAsync(GPUMapMode.READ);
+  const result = new Float32Array(readable.getMappedRange().slice(0));
+  for (const b of [x, w, bias, y, readable]) b?.destroy();
+  return result;
+}
+
+describe('gemm launcher', function () {
+  let device: GPUDevice;
+  before(async function () {
+    device = (await rawDevice([]))!;
+  });
+  after(() => device.destroy());
+
+  const CASES: [number, number, number, GemmWeight, boolean, string | undefined][] = [
+    [1, 1, 1, 'float32', false, undefined],
+    [1, 1, 1, 'float16', true, undefined],
+    [7, 13, 5, 'float32', true, '64x64'],
+    [7, 13, 5, 'float16', false, '32x64'],
+    [65, 129, 257, 'float32', true, '128x128'],
+    [65, 129, 257, 'float16', true, '128x64'],
+    [70, 136, 264, 'float16', false, '64x64'],   // K a multiple of 4: vec loads of half pairs
+    [33, 68, 48, 'float32', false, '32x64'],
+  ];
+  for (const [M, N, K, weight, hasBias, tile] of CASES) {
+    it(`${M}x${N}x${K}, ${weight} W${hasBias ? ', bias' : ''}, tile ${tile ?? 'chosen'}`, async function () {
+      const o = operands(M * N + K, M, N, K, weight, hasBias);
+      expectProduct(`${M}x${N}x${K}`, await runLauncher(device, M, N, K, weight, o, tile), o, M, N, K);
+    });
+  }
+
+  it('512x768x3072 float32 and float16 (rows sampled for the float64 check)', async function () {
+    for (const weight of ['float32', 'float16'] as const) {
+      const o = operands(3072 + weight.length, 512, 768, 3072, weight, true);
+      expectProduct(`512x768x3072 ${weight}`, await runLauncher(device, 512, 768, 3072, weight, o), o, 512, 768, 3072, 37);
+    }
+  });
+
+  it('refuses buffers too small for M and a bias the kernel was not made for', async function () {
+    const kernel = gemmKernel(device, { outFeatures: 8, inFeatures: 8, hasBias: false, weight: 'float32' });
+    const small = device.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE });
+    const big = device.createBuffer({ size: 1024, usage: GPUBufferUsage.STORAGE });
+    expect(() => gemmBindGroup(device, kernel, 4, { x: small, weight: big, y: big })).to.throw(/64 bytes is bound where 128 are needed/);
+    expect(() => gemmBindGroup(device, kernel, 1, { x: big, weight: big, bias: big, y: big })).to.throw(/made without a bias/);
+    small.destroy();
+    big.destroy();
+  });
+});
+
+describeBackends('Linear kernel (tfjs)', ['webgpu'], () => {
+  it(`linear() from ${GEMM_MIN_ROWS} rows runs the GEMM: 65x129x257 with bias, and its gradients`, async function () {
+    const [M, N, K] = [65, 129, 257];
+    const o = operands(1, M, N, K, 'float32', true);
+    const x = tf.tensor(Float32Array.from(o.x), [M, K]);
+    const w = tf.tensor(Float32Array.from(o.w64), [N, K]);
+    const b = tf.tensor(Float32Array.from(o.bias!), [N]);
+    const calls: string[] = [];
+    const y = await expectNoLeaks(async () => {
+      const profile = await tf.profile(() => linear(x, w, b));
+      calls.push(...profile.kernels.map((k) => k.name));
+      const out = profile.result as tf.Tensor;
+      const values = await out.data() as Float32Array;
+      out.dispose();
+      return values;
+    });
+    expect(calls).to.include(Linear);
+    expectProduct('linear', y, o, M, N, K);
+    // The gradient is the shared projection gradient: compare with tf.matMul's.
+    const [dx, dw, db] = tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(linear(a, c, d))))([x, w, b]);
+    const [ex, ew, eb] = tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+      tf.sum(tf.square(tf.add(tf.matMul(a, c, false, true), d))))([x, w, b]);
+    for (const [got, want] of [[dx, ex], [dw, ew], [db, eb]]) {
+      const [diff, scale] = await Promise.all([tf.max(tf.abs(tf.sub(got, want))).data(), tf.max(tf.abs(want)).data()]);
+      expect(diff[0] / Math.max(1, scale[0])).to.be.below(1e-5);
+    }
+    tf.dispose([x, w, b, dx, dw, db, ex, ew, eb]);
+  });
+
+  it('the Linear kernel takes float16 weights (half words): 70x136x264 and 7x13x5', async function () {
+    for (const [M, N, K] of [[70, 136, 264], [7, 13, 5]]) {
+      const o = operands(M, M, N, K, 'float16', M > 10);
+      const x = tf.tensor(Float32Array.from(o.x), [M, K]);
+      const w = tf.tensor(o.wData, [N, Math.ceil(K / 2)], 'int32');
+      const b = o.bias ? tf.tensor(Float32Array.from(o.bias), [N]) : tf.zeros([0]);
+      const y = await expectNoLeaks(async () => {
+        const out = tf.engine().runKernel(Linear, { x, weight: w, bias: b }, { weightDtype: 'float16' }) as tf.Tensor;
+        const values = await out.data() as Float32Array;
+        out.dispose();
+        return values;
+      });
+      expectProduct(`float16 ${M}x${N}x${K}`, y, o, M, N, K);
+      tf.dispose([x, w, b]);
+    }
+  });
+});
