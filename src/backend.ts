@@ -1,10 +1,15 @@
 /**
  * Picks a tfjs backend by name, loading its optional package first: cpu (built in), wasm
- * (@tensorflow/tfjs-backend-wasm), webgpu (@tensorflow/tfjs-backend-webgpu, and Dawn's `webgpu`
- * package in Node), tensorflow (@tensorflow/tfjs-node or -gpu: libtensorflow, CUDA with -gpu).
+ * (@tensorflow/tfjs-backend-wasm; on all cores unless told otherwise), webgpu
+ * (@tensorflow/tfjs-backend-webgpu, and Dawn's `webgpu` package in Node), tensorflow
+ * (@tensorflow/tfjs-node or -gpu: libtensorflow, CUDA with -gpu).
  */
 import * as tf from '@tensorflow/tfjs';
+import { replaceWasmKernels } from './register.js';
+import { prepareWasmThreads } from './wasm/threads.js';
 import { initWebGPU } from './webgpu/init.js';
+
+export { wasmThreads } from './wasm/threads.js';
 
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -17,17 +22,32 @@ async function loadPackage(name: string, backend: string): Promise<void> {
   }
 }
 
+export interface UseBackendOptions {
+  /**
+   * wasm only: threads for its matrix products (tfjs-backend-wasm's threaded build; at most 8).
+   * Default: every core. Fixed when the backend starts; 1 runs the single-threaded build.
+   */
+  threads?: number;
+}
+
 /** Loads and activates a backend; resolves to its name. */
-export async function useBackend(name: string): Promise<BackendName> {
+export async function useBackend(name: string, { threads }: UseBackendOptions = {}): Promise<BackendName> {
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new Error(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   }
   const backend = name as BackendName;
+  if (threads !== undefined && backend !== 'wasm') {
+    throw new Error(`the threads option is for the wasm backend; '${backend}' chooses its own`);
+  }
   if (backend === 'webgpu') {
     await initWebGPU();
     return backend;
   }
-  if (backend === 'wasm') await loadPackage('@tensorflow/tfjs-backend-wasm', backend);
+  if (backend === 'wasm') {
+    await loadPackage('@tensorflow/tfjs-backend-wasm', backend);
+    replaceWasmKernels();
+    await prepareWasmThreads(threads);
+  }
   if (backend === 'tensorflow' && tf.findBackendFactory('tensorflow') == null) {
     try {
       await loadPackage('@tensorflow/tfjs-node-gpu', backend);
@@ -40,10 +60,13 @@ export async function useBackend(name: string): Promise<BackendName> {
   return backend;
 }
 
-/** wasm where its package is installed (real work on a CPU means wasm), else the pure-JS cpu backend. */
-export async function defaultBackend(): Promise<BackendName> {
+/**
+ * wasm where its package is installed (real work on a CPU means wasm), else the pure-JS cpu backend.
+ * `threads` is wasm's (useBackend's option).
+ */
+export async function defaultBackend({ threads }: UseBackendOptions = {}): Promise<BackendName> {
   try {
-    return await useBackend('wasm');
+    return await useBackend('wasm', { threads });
   } catch {
     return useBackend('cpu');
   }

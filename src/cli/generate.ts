@@ -6,7 +6,7 @@ import { GENERATION_FLAGS, generationOptions, loadGenerator, streamCompletion } 
 registerCommand({
   name: 'generate',
   summary: 'Generate a continuation of the prompt and stream it to stdout.',
-  usage: 'generate [--model SOURCE] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--backend B] "prompt"',
+  usage: 'generate [--model SOURCE] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--backend B] [--threads N] "prompt"',
   flags: GENERATION_FLAGS,
   async run(args, io) {
     const prompt = args.positionals.join(' ');

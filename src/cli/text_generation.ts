@@ -22,6 +22,7 @@ export const GENERATION_FLAGS: Record<string, FlagSpec> = {
   'repetition-penalty': { type: 'number', metavar: 'R', help: '> 1 discourages repeating tokens' },
   seed: { type: 'int', metavar: 'S', help: 'random seed: the same seed gives the same text' },
   backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu or tensorflow; a GPU number means webgpu (default: wasm if installed, else cpu)' },
+  threads: { type: 'int', metavar: 'N', help: 'threads for the wasm backend (default: every core, at most 8)' },
   revision: { type: 'string', metavar: 'REV', help: 'Hub branch, tag or commit (default: main)' },
 };
 
@@ -42,14 +43,18 @@ export function generationOptions(args: ParsedArgs): GenerationOptions {
   return options;
 }
 
-/** The backend named by --backend/--device (a number is a GPU: webgpu), else wasm or cpu. */
-export async function selectBackend(flag: string | undefined): Promise<string> {
-  if (flag === undefined) return defaultBackend();
+/** The backend named by --backend/--device (a number is a GPU: webgpu), else wasm or cpu; --threads for wasm. */
+export async function selectBackend(flags: ParsedArgs['flags']): Promise<string> {
+  const flag = flags.backend as string | undefined;
+  const threads = flags.threads as number | undefined;
+  if (threads !== undefined && threads < 1) throw new UsageError(`--threads must be >= 1, got ${threads}`);
+  if (flag === undefined) return defaultBackend({ threads });
   const name = /^\d+$/.test(flag) ? 'webgpu' : flag;
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new UsageError(`--backend must be ${BACKENDS.join(', ')} or a GPU number, got '${flag}'`);
   }
-  return useBackend(name);
+  if (threads !== undefined && name !== 'wasm') throw new UsageError(`--threads is for the wasm backend, not ${name}`);
+  return useBackend(name, { threads });
 }
 
 export interface LoadedGenerator {
@@ -61,7 +66,7 @@ export async function loadGenerator(args: ParsedArgs, io: CliIO): Promise<Loaded
   const model = (args.flags.model as string | undefined) ?? packagedModelDir();
   if (!model) throw new UsageError(`--model is required (a model folder, URL or Hub id): this package has no ${PACKAGED_MODEL}`);
   const progress = createProgress(io.stderr);
-  await selectBackend(args.flags.backend as string | undefined);
+  await selectBackend(args.flags);
   try {
     const generator = await pipeline('text-generation', model, {
       revision: args.flags.revision as string | undefined, onProgress: (p) => progress.download(p),
