@@ -10,7 +10,7 @@ const FLOORS = [
   ['custom-kernels/shared'],                           // typed-array kernels shared by cpu and wasm
   ['custom-kernels/cpu', 'custom-kernels/wasm', 'custom-kernels/webgpu', 'custom-kernels/webgpu/decode',
     'custom-kernels/composite'],                       // one folder per backend
-  ['src/config', 'src/prng', 'src/io', 'src/webgpu'],  // config, checkpoints and the Hub, WebGPU set-up
+  ['src/config', 'src/prng', 'src/io', 'src/webgpu', 'src/wasm'],  // config, checkpoints and the Hub, WebGPU and wasm set-up
   ['src/ops'],                                         // the ops: kernels, gradients, composite fallbacks
   ['src/register'],                                    // registers kernels, gradients, the file handler
   ['src/weights'],                                     // the LinearWeight seam: float and packed weights

@@ -14,9 +14,14 @@ export { wasmThreads } from './wasm/threads.js';
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-async function loadPackage(name: string, backend: string): Promise<void> {
+// Not literals in import(): bundlers leave them out (libtensorflow is a native install of its own).
+const TFJS_NODE_GPU: string = '@tensorflow/tfjs-node-gpu';
+const TFJS_NODE: string = '@tensorflow/tfjs-node';
+
+/** Imports a backend's package (by a literal specifier in `load`, so that bundlers take it in). */
+async function loadPackage(load: () => Promise<unknown>, name: string, backend: string): Promise<void> {
   try {
-    await import(name);
+    await load();
   } catch (e) {
     throw new Error(`backend '${backend}' needs the package ${name} (npm install ${name}): ${(e as Error).message}`);
   }
@@ -44,15 +49,15 @@ export async function useBackend(name: string, { threads }: UseBackendOptions = 
     return backend;
   }
   if (backend === 'wasm') {
-    await loadPackage('@tensorflow/tfjs-backend-wasm', backend);
+    await loadPackage(() => import('@tensorflow/tfjs-backend-wasm'), '@tensorflow/tfjs-backend-wasm', backend);
     replaceWasmKernels();
     await prepareWasmThreads(threads);
   }
   if (backend === 'tensorflow' && tf.findBackendFactory('tensorflow') == null) {
     try {
-      await loadPackage('@tensorflow/tfjs-node-gpu', backend);
+      await loadPackage(() => import(TFJS_NODE_GPU), TFJS_NODE_GPU, backend);
     } catch {
-      await loadPackage('@tensorflow/tfjs-node', backend);
+      await loadPackage(() => import(TFJS_NODE), TFJS_NODE, backend);
     }
   }
   if (!(await tf.setBackend(backend))) throw new Error(`backend '${backend}' failed to start`);

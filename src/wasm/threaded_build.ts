@@ -16,8 +16,6 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 /** The threaded build starts this many Workers and tfjs uses at most this many threads. */
 export const MAX_WASM_THREADS = 8;
 
-const GLUE = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
-const WORKER = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
 const BINARY = 'tfjs-backend-wasm-threaded-simd.wasm';
 
 /** The part of Emscripten's module this file touches. */
@@ -39,8 +37,9 @@ async function startThreadedModule(): Promise<ThreadedModule> {
   const [{ mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync }, { tmpdir }, { join }] = await Promise.all([
     import('node:fs'), import('node:os'), import('node:path'),
   ]);
-  const factory = (await import(GLUE)).default as GlueFactory;
-  const { wasmWorkerContents } = await import(WORKER) as { wasmWorkerContents: string };
+  // literal specifiers, so that bundlers take both files in
+  const factory = (await import('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js')).default as unknown as GlueFactory;
+  const { wasmWorkerContents } = await import('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js');
 
   const dir = mkdtempSync(join(tmpdir(), 'mamba-tfjs-wasm-'));
   const write = (name: string, text: string) => {
@@ -53,8 +52,9 @@ async function startThreadedModule(): Promise<ThreadedModule> {
     // The worker source is kept in a template literal whose "\n" escapes became newlines inside
     // string literals; tfjs escapes them back before making its blob, and so does this.
     const workerPath = write('worker.cjs', wasmWorkerContents.replace(/\n/g, '\\n'));
-    // What each worker evaluates to get the factory (tfjs' blob holds the same text).
-    const gluePath = write('glue.js', `var WasmBackendModuleThreadedSimd = ${factory.toString()}`);
+    // What each worker evaluates to get the factory (tfjs' blob holds the same text). Bundled by
+    // esbuild, the factory's require() calls read `__require`: in a worker that is Node's require.
+    const gluePath = write('glue.js', `var __require = require;\nvar WasmBackendModuleThreadedSimd = ${factory.toString()}`);
     let binaryPath = '';
     let failStart: (e: Error) => void = () => {};
     const failed = new Promise<never>((_, reject) => { failStart = reject; });
