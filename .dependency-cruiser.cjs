@@ -9,8 +9,8 @@ const FLOORS = [
   ['custom-kernels'],                                  // the kernel contract: names, inputs, the packed format
   ['custom-kernels/shared'],                           // typed-array kernels shared by cpu and wasm
   ['custom-kernels/cpu', 'custom-kernels/wasm', 'custom-kernels/webgpu', 'custom-kernels/composite'],   // one folder per backend
-  ['src/config', 'src/prng', 'src/options', 'src/validate', 'src/process_handlers', 'src/io', 'src/webgpu'],
-                                                       // config, option names and argument checks, checkpoints and the Hub, WebGPU set-up
+  ['src/config', 'src/prng', 'src/options', 'src/validate', 'src/process_handlers', 'src/io', 'src/webgpu', 'src/wasm'],
+                                                       // config, option names and argument checks, checkpoints and the Hub, WebGPU and wasm set-up
   ['src/ops'],                                         // the ops: kernels, gradients, composite fallbacks
   ['src/register'],                                    // registers kernels, gradients, the file handler
   ['src/weights'],                                     // the LinearWeight seam: float and packed weights

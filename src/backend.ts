@@ -1,11 +1,16 @@
 /**
  * Picks a tfjs backend by name, loading its optional package first: cpu (built in), wasm
- * (@tensorflow/tfjs-backend-wasm), webgpu (@tensorflow/tfjs-backend-webgpu, and Dawn's `webgpu`
- * package in Node), tensorflow (@tensorflow/tfjs-node or -gpu: libtensorflow, CUDA with -gpu).
+ * (@tensorflow/tfjs-backend-wasm; on all cores unless told otherwise), webgpu
+ * (@tensorflow/tfjs-backend-webgpu, and Dawn's `webgpu` package in Node), tensorflow
+ * (@tensorflow/tfjs-node or -gpu: libtensorflow, CUDA with -gpu).
  */
 import * as tf from '@tensorflow/tfjs';
-import { hasHardwareAdapter, initWebGPU } from './webgpu/init.js';
 import { keepProcessHandlers } from './process_handlers.js';
+import { replaceWasmKernels } from './register.js';
+import { prepareWasmThreads } from './wasm/threads.js';
+import { hasHardwareAdapter, initWebGPU } from './webgpu/init.js';
+
+export { wasmThreads } from './wasm/threads.js';
 
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -14,20 +19,36 @@ export type BackendName = (typeof BACKENDS)[number];
 export const DEVICES = [...BACKENDS, 'auto'] as const;
 export type Device = (typeof DEVICES)[number];
 
-async function loadPackage(name: string, backend: string): Promise<void> {
+// Not literals in import(): bundlers leave them out (libtensorflow is a native install of its own).
+const TFJS_NODE_GPU: string = '@tensorflow/tfjs-node-gpu';
+const TFJS_NODE: string = '@tensorflow/tfjs-node';
+
+/** Imports a backend's package (by a literal specifier in `load`, so that bundlers take it in). */
+async function loadPackage(load: () => Promise<unknown>, name: string, backend: string): Promise<void> {
   try {
-    await import(name);
+    await load();
   } catch (e) {
     throw new Error(`backend '${backend}' needs the package ${name} (npm install ${name}): ${(e as Error).message}`);
   }
 }
 
+export interface UseBackendOptions {
+  /**
+   * wasm only: threads for its matrix products (tfjs-backend-wasm's threaded build; at most 8).
+   * Default: every core. Fixed when the backend starts; 1 runs the single-threaded build.
+   */
+  threads?: number;
+}
+
 /** Loads and activates a backend; resolves to its name. */
-export async function useBackend(name: string): Promise<BackendName> {
+export async function useBackend(name: string, { threads }: UseBackendOptions = {}): Promise<BackendName> {
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new Error(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
   }
   const backend = name as BackendName;
+  if (threads !== undefined && backend !== 'wasm') {
+    throw new Error(`the threads option is for the wasm backend; '${backend}' chooses its own`);
+  }
   if (backend === 'webgpu') {
     await initWebGPU();
     return backend;
@@ -36,15 +57,17 @@ export async function useBackend(name: string): Promise<BackendName> {
     // tfjs-backend-wasm's Emscripten glue installs process-wide uncaughtException / unhandledRejection
     // handlers that rethrow, which ends the Node REPL (and a host's own handling) at the first error.
     return keepProcessHandlers(async () => {
-      await loadPackage('@tensorflow/tfjs-backend-wasm', backend);
+      await loadPackage(() => import('@tensorflow/tfjs-backend-wasm'), '@tensorflow/tfjs-backend-wasm', backend);
+      replaceWasmKernels();
+      await prepareWasmThreads(threads);
       return activate(backend);
     });
   }
   if (backend === 'tensorflow' && tf.findBackendFactory('tensorflow') == null) {
     try {
-      await loadPackage('@tensorflow/tfjs-node-gpu', backend);
+      await loadPackage(() => import(TFJS_NODE_GPU), TFJS_NODE_GPU, backend);
     } catch {
-      await loadPackage('@tensorflow/tfjs-node', backend);
+      await loadPackage(() => import(TFJS_NODE), TFJS_NODE, backend);
     }
   }
   return activate(backend);
@@ -56,10 +79,13 @@ async function activate(backend: BackendName): Promise<BackendName> {
   return backend;
 }
 
-/** wasm where its package is installed (real work on a CPU means wasm), else the pure-JS cpu backend. */
-export async function defaultBackend(): Promise<BackendName> {
+/**
+ * wasm where its package is installed (real work on a CPU means wasm), else the pure-JS cpu backend.
+ * `threads` is wasm's (useBackend's option).
+ */
+export async function defaultBackend({ threads }: UseBackendOptions = {}): Promise<BackendName> {
   try {
-    return await useBackend('wasm');
+    return await useBackend('wasm', { threads });
   } catch {
     return useBackend('cpu');
   }

@@ -87,5 +87,5 @@ export { latestCheckpoint, type TrainerState } from './training/checkpoint.js';
 export { loadTextDataset, type TextDataset, type LoadDatasetOptions } from './data/dataset.js';
 
 // Backends
-export { useBackend, defaultBackend, bestBackend, BACKENDS, type BackendName, type Device } from './backend.js';
+export { useBackend, defaultBackend, bestBackend, wasmThreads, BACKENDS, type BackendName, type Device, type UseBackendOptions } from './backend.js';
 export { initWebGPU, type InitWebGPUOptions } from './webgpu/init.js';

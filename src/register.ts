@@ -24,6 +24,7 @@ import { causalConv1dUpdateConfig as wasmCausalConv1dUpdate } from '../custom-ke
 import { unsortedSegmentSumConfig as wasmUnsortedSegmentSum } from '../custom-kernels/wasm/UnsortedSegmentSum.js';
 import { quantizedMatMulConfig as wasmQuantizedMatMul } from '../custom-kernels/wasm/QuantizedMatMul.js';
 import { linearRowsConfig as wasmLinearRows } from '../custom-kernels/wasm/LinearRows.js';
+import { sliceKernelConfigs } from '../custom-kernels/wasm/Slice.js';
 import { webgpuKernelConfigs } from '../custom-kernels/webgpu/index.js';
 import { quantizedGatherConfig as webgpuQuantizedGather } from '../custom-kernels/webgpu/QuantizedGather.js';
 import { quantizedMatMulConfig as webgpuQuantizedMatMul } from '../custom-kernels/webgpu/QuantizedMatMul.js';
@@ -42,3 +43,21 @@ for (const config of configs) {
 }
 
 registerFileRouter();
+
+const ownKernelFuncs = new WeakSet<tf.KernelFunc>();
+
+/**
+ * Puts our Slice and SplitV (custom-kernels/wasm/Slice.ts) in place of tfjs-backend-wasm's, once
+ * its package has registered them (here when it was imported first, else by useBackend('wasm')).
+ */
+export function replaceWasmKernels(): void {
+  const slice = tf.getKernel('Slice', 'wasm'), splitV = tf.getKernel('SplitV', 'wasm');
+  if (slice == null || splitV == null || ownKernelFuncs.has(slice.kernelFunc)) return;
+  for (const config of sliceKernelConfigs({ slice, splitV })) {
+    ownKernelFuncs.add(config.kernelFunc);
+    tf.unregisterKernel(config.kernelName, config.backendName);
+    tf.registerKernel(config);
+  }
+}
+
+replaceWasmKernels();

@@ -1,4 +1,8 @@
-/** Prefill speed: a forward pass over a prompt with full logits, and the scan kernel's share of it. */
+/**
+ * Prefill speed: a forward pass over a prompt with logits at every position (and the scan kernel's
+ * share of it), or as `generate` runs it, into a fresh cache with the last position's logits only
+ * (what llama.cpp's prompt evaluation computes).
+ */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { randomIds } from './random_ids.js';
@@ -8,20 +12,25 @@ import { timeRuns } from './timing.js';
 export interface PrefillResult {
   seqLen: number;
   batch: number;
+  /** 'full': logits at every position (model.forward); 'last': generate's prefill, the last position's only. */
+  logits: 'full' | 'last';
   ms: number;
   tokensPerSecond: number;
   /** Fraction of kernel time in the selective scan (from tf.profile), when the backend reports kernel times. */
   scanShare: number | null;
 }
 
-export async function benchPrefill(model: MambaForCausalLM, seqLen: number, batch = 1, repeats = 3): Promise<PrefillResult> {
+export async function benchPrefill(
+  model: MambaForCausalLM, seqLen: number, batch = 1, repeats = 3, logits: 'full' | 'last' = 'full',
+): Promise<PrefillResult> {
   const ids = randomIds(batch, seqLen, model.config.vocabSize);
   try {
-    const { ms } = await timeRuns(() => model.forward(ids).logits, repeats);
+    const run = (): tf.Tensor => (logits === 'full' ? model.forward(ids).logits : lastLogits(model, ids));
+    const { ms } = await timeRuns(run, repeats);
     const profile = await tf.profile(async () => {
-      const logits = model.forward(ids).logits;
-      await logits.data();
-      logits.dispose();
+      const out = run();
+      await out.data();
+      out.dispose();
     });
     let scan = 0, total = 0;
     for (const k of profile.kernels) {
@@ -29,8 +38,20 @@ export async function benchPrefill(model: MambaForCausalLM, seqLen: number, batc
       total += t;
       if (k.name === SelectiveScan) scan += t;
     }
-    return { seqLen, batch, ms, tokensPerSecond: (batch * seqLen) / (ms / 1000), scanShare: total > 0 ? scan / total : null };
+    return {
+      seqLen, batch, logits, ms, tokensPerSecond: (batch * seqLen) / (ms / 1000), scanShare: total > 0 ? scan / total : null,
+    };
   } finally {
     ids.dispose();
+  }
+}
+
+/** generate's prefill of the whole prompt into a fresh cache, synchronously (no chunks, no abort). */
+function lastLogits(model: MambaForCausalLM, ids: tf.Tensor2D): tf.Tensor {
+  const cache = model.createCache(ids.shape[0]);
+  try {
+    return model.lastLogits(ids, { cache });
+  } finally {
+    cache.dispose();
   }
 }

@@ -6,6 +6,8 @@ export interface BenchReport {
   date: string;
   machine: string;
   backend: string;
+  /** The wasm backend's threads; null for other backends. */
+  threads: number | null;
   shape: string;
   prefill: PrefillResult[];
   decode: DecodeResult[];
@@ -15,7 +17,7 @@ const fmt = (n: number, digits = 1) => n.toLocaleString('en-US', { maximumFracti
 
 export function reportMarkdown(r: BenchReport): string {
   const lines = [
-    `### ${r.shape}, float32, \`${r.backend}\` backend`,
+    `### ${r.shape}, float32, \`${r.backend}\` backend${r.threads == null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}`}`,
     '',
     `${r.date}, ${r.machine}`,
     '',
@@ -24,7 +26,7 @@ export function reportMarkdown(r: BenchReport): string {
   ];
   for (const p of r.prefill) {
     const share = p.scanShare == null ? 'n/a' : `${fmt(100 * p.scanShare)}%`;
-    lines.push(`| prefill, batch ${p.batch} x ${p.seqLen}, full logits | ${fmt(p.tokensPerSecond)} | ${fmt(p.ms, 0)} | ${share} |`);
+    lines.push(`| prefill, batch ${p.batch} x ${p.seqLen}, ${p.logits} logits | ${fmt(p.tokensPerSecond)} | ${fmt(p.ms, 0)} | ${share} |`);
   }
   for (const d of r.decode) {
     lines.push(`| decode, batch ${d.batch}, at position ${fmt(d.position, 0)} | ${fmt(d.tokensPerSecond)} | ${fmt(d.msPerToken)} per step | |`);

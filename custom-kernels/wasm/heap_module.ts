@@ -60,6 +60,13 @@ export function heapModuleExport<F>(builds: ModuleBuilds, name: string): (backen
   };
 }
 
+/** The backend's whole memory as bytes, as it is now (a growth detaches earlier views). */
+export function heapBytes(backend: BackendWasm): Uint8Array {
+  const memory = heapMemory(backend);
+  if (memory == null) throw new Error('the wasm backend\'s memory was not found');
+  return new Uint8Array(memory.buffer);
+}
+
 /** Where a tensor's data starts in the backend's memory, in bytes. */
 export function heapOffset(backend: BackendWasm, info: TensorInfo): number {
   return backend.dataIdMap.get(info.dataId)!.memoryOffset;

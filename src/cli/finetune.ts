@@ -17,7 +17,7 @@ const DEFAULT_TARGETS = 'x_proj,embeddings,in_proj,out_proj';
 registerCommand({
   name: 'finetune',
   summary: 'Fine-tune a model with LoRA on a text or JSONL corpus; writes a PEFT adapter (adapter_config.json + adapter_model.safetensors).',
-  usage: 'finetune [--model SOURCE] --data FILE [--text-field NAME] --out DIR [--max-steps N] [--lora-r 8] [--lora-alpha 16] [--targets x_proj,embeddings,in_proj,out_proj] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B]',
+  usage: 'finetune [--model SOURCE] --data FILE [--text-field NAME] --out DIR [--max-steps N] [--lora-r 8] [--lora-alpha 16] [--targets x_proj,embeddings,in_proj,out_proj] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B] [--threads N]',
   flags: {
     model: { type: 'string', metavar: 'SOURCE', help: `base model: folder, http(s) URL or Hub id (default: the packaged ${PACKAGED_MODEL})` },
     'lora-r': { type: 'int', range: 'positive', metavar: 'R', help: 'adapter rank (default 8)' },
@@ -36,7 +36,7 @@ registerCommand({
     const targets = ((args.flags.targets as string | undefined) ?? DEFAULT_TARGETS).split(',').map((t) => t.trim()).filter(Boolean);
     if (targets.length === 0) throw new UsageError('--targets must name at least one module');
     const options = trainOptionsFromFlags(args, { epochs: 1, lr: 2e-3, batchSize: 4, seqLen: 256 });
-    const backend = await selectBackend(args.flags.backend as string | undefined);
+    const backend = await selectBackend(args.flags);
     const tokenizer = await AutoTokenizer.fromPretrained(source);
     const data = await loadCliDataset(args, tokenizer, (args.flags['seq-len'] as number | undefined) ?? 256, 'finetune');
     const model = await MambaForCausalLM.fromPretrained(source);

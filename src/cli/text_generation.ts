@@ -27,6 +27,7 @@ export const GENERATION_FLAGS: Record<string, FlagSpec> = {
   backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu, tensorflow or auto (webgpu on a GPU, else wasm); a GPU number means webgpu (default: wasm if installed, else cpu)' },
   dtype: { type: 'string', metavar: 'D', help: 'weights: fp32, q8 or q4 (int8 / int4 quantized at load; default: as stored)' },
   adapter: { type: 'string', metavar: 'DIR', help: 'a LoRA adapter folder (PEFT\'s adapter_config.json + adapter_model.safetensors, e.g. what finetune writes)' },
+  threads: { type: 'int', range: 'positive', metavar: 'N', help: 'threads for the wasm backend (default: every core, at most 8)' },
   revision: { type: 'string', metavar: 'REV', help: 'Hub branch, tag or commit (default: main)' },
 };
 
@@ -50,15 +51,19 @@ export function generationOptions(args: ParsedArgs): GenerationOptions {
   return options;
 }
 
-/** The backend named by --backend/--device (a number is a GPU: webgpu; auto: the best here), else wasm or cpu. */
-export async function selectBackend(flag: string | undefined): Promise<string> {
-  if (flag === undefined) return defaultBackend();
+/** The backend named by --backend/--device (a number is a GPU: webgpu; auto: the best here), else wasm or cpu; --threads for wasm. */
+export async function selectBackend(flags: ParsedArgs['flags']): Promise<string> {
+  const flag = flags.backend as string | undefined;
+  const threads = flags.threads as number | undefined;
+  if (threads !== undefined && threads < 1) throw new UsageError(`--threads must be >= 1, got ${threads}`);
+  if (flag === undefined) return defaultBackend({ threads });
   if (flag === 'auto') return bestBackend();
   const name = /^\d+$/.test(flag) ? 'webgpu' : flag;
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new UsageError(`--backend must be ${BACKENDS.join(', ')}, auto or a GPU number, got '${flag}'`);
   }
-  return useBackend(name);
+  if (threads !== undefined && name !== 'wasm') throw new UsageError(`--threads is for the wasm backend, not ${name}`);
+  return useBackend(name, { threads });
 }
 
 export interface LoadedGenerator {
@@ -74,7 +79,7 @@ export async function loadGenerator(args: ParsedArgs, io: CliIO): Promise<Loaded
     throw new UsageError(`--dtype must be one of ${Object.keys(DTYPES).join(', ')}, got '${dtype}'`);
   }
   const progress = createProgress(io.stderr);
-  await selectBackend(args.flags.backend as string | undefined);
+  await selectBackend(args.flags);
   try {
     const generator = await pipeline('text-generation', model, {
       revision: args.flags.revision as string | undefined, dtype, onProgress: (p) => progress.download(p),

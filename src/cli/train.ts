@@ -18,7 +18,7 @@ import { train, type TrainableCausalLM, type TrainOptions, type TrainResult } fr
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { type CliIO, registerCommand, UsageError } from './command.js';
 import { interruptible } from './interrupt.js';
-import { selectBackend } from './text_generation.js';
+import { GENERATION_FLAGS, selectBackend } from './text_generation.js';
 
 /** Flags both `train` and `finetune` take; each command sets its own defaults. */
 export const TRAINING_FLAGS: Record<string, FlagSpec> = {
@@ -39,6 +39,7 @@ export const TRAINING_FLAGS: Record<string, FlagSpec> = {
   'eval-every': { type: 'int', range: 'non-negative', metavar: 'N', help: 'held-out loss (last 2% of records) every N steps (default: at the end)' },
   resume: { type: 'boolean', help: 'continue from the newest checkpoint in --out' },
   backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu or tensorflow (default: wasm if installed, else cpu)' },
+  threads: GENERATION_FLAGS.threads,
 };
 
 export interface TrainingDefaults {
@@ -104,7 +105,7 @@ export async function copyTokenizerFiles(from: string, to: string): Promise<void
 registerCommand({
   name: 'train',
   summary: 'Train a Mamba from scratch on a text or JSONL corpus; writes an HF checkpoint.',
-  usage: 'train --config CONFIG.json --data FILE --out DIR [--tokenizer DIR] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B] [--seed S] [--save-every N] [--resume]',
+  usage: 'train --config CONFIG.json --data FILE --out DIR [--tokenizer DIR] [--epochs N] [--lr LR] [--batch-size B] [--seq-len L] [--backend B] [--threads N] [--seed S] [--save-every N] [--resume]',
   flags: {
     config: { type: 'string', metavar: 'FILE', help: 'the model\'s config.json (HF MambaConfig fields)' },
     tokenizer: { type: 'string', metavar: 'DIR', help: 'folder with tokenizer.json (default: the config\'s folder)' },
@@ -131,7 +132,7 @@ registerCommand({
       throw new Error(`the tokenizer has ${tokenizer.vocabSize} tokens, more than the config's vocab_size ${config.vocabSize}`);
     }
     const options = trainOptionsFromFlags(args, { epochs: 1, lr: 1e-3, batchSize: 8, seqLen: 256 });
-    const backend = await selectBackend(args.flags.backend as string | undefined);
+    const backend = await selectBackend(args.flags);
     const data = await loadCliDataset(args, tokenizer, (args.flags['seq-len'] as number | undefined) ?? 256, 'train');
     const model = withSeededMathRandom(options.seed ?? 0, () => new MambaForCausalLM({ config }));
     try {

@@ -2,10 +2,13 @@
  * Runs a suite on several backends: `cpu`, `wasm`, `webgpu` (Dawn over lavapipe in Node), and
  * `composite:<backend>`, that backend with this package's own kernels swapped for the composite
  * ones (what tfjs-node and webgl run), so the composite path is tested on real backends here.
+ * wasm starts as useBackend starts it, on one thread, or on MAMBA_TFJS_TEST_THREADS threads
+ * (tfjs-backend-wasm's threaded build: `MAMBA_TFJS_TEST_THREADS=2 npm test` runs every wasm suite so).
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import '../../src/index.js';
+import { useBackend } from '../../src/backend.js';
 import { compositeKernelConfigs } from '../../custom-kernels/composite/index.js';
 
 export type TestBackend = 'cpu' | 'wasm' | 'webgpu' | 'composite:cpu' | 'composite:wasm';
@@ -37,12 +40,19 @@ function useCompositeKernels(backendName: string): () => void {
   };
 }
 
+/** Threads of the wasm backend in this test run. */
+export const TEST_WASM_THREADS = Number(process.env.MAMBA_TFJS_TEST_THREADS ?? 1);
+if (!Number.isSafeInteger(TEST_WASM_THREADS) || TEST_WASM_THREADS < 1) {
+  throw new Error(`MAMBA_TFJS_TEST_THREADS must be a positive integer, got '${process.env.MAMBA_TFJS_TEST_THREADS}'`);
+}
+
 /** `describe` once per backend, with that backend active inside. */
 export function describeBackends(
   title: string, backends: TestBackend[], body: (backend: TestBackend) => void,
 ): void {
   for (const backend of backends) {
-    describe(`${title} [${backend}]`, function () {
+    const label = backend.endsWith('wasm') && TEST_WASM_THREADS > 1 ? `${backend}, ${TEST_WASM_THREADS} threads` : backend;
+    describe(`${title} [${label}]`, function () {
       let restore: (() => void) | null = null;
       let previous = 'cpu';
       before(async function () {
@@ -50,6 +60,7 @@ export function describeBackends(
         const [kind, base] = backend.startsWith('composite:')
           ? ['composite', backend.slice('composite:'.length)] : ['own', backend];
         if (base === 'webgpu') await setUpWebGPU();
+        if (base === 'wasm') await useBackend('wasm', { threads: TEST_WASM_THREADS });
         await tf.setBackend(base);
         await tf.ready();
         if (kind === 'composite') restore = useCompositeKernels(base);

@@ -1,0 +1,75 @@
+/**
+ * How many threads the wasm backend gets, settled before it starts (tfjs fixes the count then):
+ * in Node, tfjs-backend-wasm's threaded build through threaded_build.ts; in a cross-origin-isolated
+ * browser, tfjs' own threaded start; elsewhere (a page without isolation) one thread, said once.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { isNode, MAX_WASM_THREADS, threadedWasmFactory } from './threaded_build.js';
+
+type WasmPackage = typeof import('@tensorflow/tfjs-backend-wasm');
+type Factory = () => tf.KernelBackend | Promise<tf.KernelBackend>;
+
+/** tfjs-backend-wasm's own factory, kept while ours is registered in its place. */
+let tfjsFactory: Factory | null = null;
+let warnedIsolation = false;
+
+/** Every core: Node's available parallelism, a browser's hardwareConcurrency; 1 where neither is known. */
+export async function allCores(): Promise<number> {
+  const n = isNode()
+    ? await import('node:os').then((os) => os.availableParallelism?.() ?? os.cpus().length)
+    : (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return typeof n === 'number' && n >= 1 ? Math.floor(n) : 1;
+}
+
+/** Threads the running wasm backend uses; null before it starts. */
+export function wasmThreads(): number | null {
+  const backend = tf.engine().registry.wasm as { wasm?: { tfjs?: { getThreadsCount(): number } } } | undefined;
+  const count = backend?.wasm?.tfjs?.getThreadsCount();
+  // tfjs' single-threaded build has no pthreadpool and answers 0 or -1
+  return count == null ? null : Math.max(1, count);
+}
+
+function checkThreads(threads: number): void {
+  if (!Number.isSafeInteger(threads) || threads < 1) {
+    throw new Error(`threads must be a positive integer, got ${threads}`);
+  }
+}
+
+/**
+ * Registers the wasm backend's factory for `requested` threads (default: every core, at most
+ * MAX_WASM_THREADS) unless the backend already runs; then a count other than the one it runs on
+ * is an error, since tfjs cannot change it without disposing every tensor.
+ */
+export async function prepareWasmThreads(requested?: number): Promise<void> {
+  if (requested !== undefined) checkThreads(requested);
+  const running = wasmThreads();
+  if (running != null) {
+    if (requested !== undefined && Math.min(requested, MAX_WASM_THREADS) !== running) {
+      throw new Error(`the wasm backend already runs on ${running} thread(s) and tfjs fixes the count when it starts: `
+        + `ask for { threads: ${requested} } in the first useBackend('wasm')`);
+    }
+    return;
+  }
+  const wasm: WasmPackage = await import('@tensorflow/tfjs-backend-wasm');
+  tfjsFactory ??= tf.findBackendFactory('wasm') as Factory;
+  const threads = Math.min(requested ?? await allCores(), MAX_WASM_THREADS);
+  const priority = tf.engine().registryFactory.wasm?.priority ?? 2;
+  const register = (factory: Factory) => {
+    tf.removeBackend('wasm');
+    tf.registerBackend('wasm', factory, priority);
+  };
+  if (threads > 1 && isNode()) {
+    register(threadedWasmFactory(threads, wasm));
+    return;
+  }
+  register(tfjsFactory);
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  if (threads > 1 && !isolated && requested !== undefined && !warnedIsolation) {
+    warnedIsolation = true;
+    console.warn(`mamba-tfjs: the wasm backend runs on one thread, not ${threads}: threads need a cross-origin-isolated `
+      + 'page (served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)');
+  }
+  // tfjs' own start reads this; in an isolated browser it takes the threaded build (capped by tfjs
+  // at half of navigator.hardwareConcurrency), elsewhere the single-threaded one.
+  wasm.setThreadsCount(threads);
+}

@@ -1,0 +1,81 @@
+/**
+ * The wasm backend on several threads (tfjs-backend-wasm's threaded build, src/wasm/), each case in
+ * a process of its own: the thread count asked for is the one running, products are right, the
+ * process ends by itself as soon as its work is done and at once on Ctrl-C, a second count is a
+ * named error; and the wasm suites on HF's fixtures pass on 2 threads as they do on one.
+ */
+import { spawn } from 'node:child_process';
+import { expect } from 'chai';
+import { useBackend } from '../../src/backend.js';
+
+const CHILD = 'test/support/wasm_threads_child.ts';
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+
+/** Runs node (with tsx) on args; `onReady` runs once stdout says `ready`. */
+function node(args: string[], env: Record<string, string> = {}, onReady?: (kill: (s: NodeJS.Signals) => void) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      if (onReady && stdout.includes('ready')) {
+        const ready = onReady;
+        onReady = undefined;
+        ready((s) => child.kill(s));
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - start }));
+  });
+}
+
+describe('wasm on several threads', function () {
+  this.timeout(300_000);
+
+  it('runs on the threads asked for, computes as one thread does, and ends by itself', async () => {
+    const r = await node([CHILD, '3', 'product']);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(out.threads).to.equal(3);
+    expect(out.maxError).to.be.below(1e-4);
+    expect(out.tensors).to.equal(0);
+  });
+
+  it('ends at once on Ctrl-C', async () => {
+    let sent = 0;
+    const r = await node([CHILD, '2', 'wait'], {}, (kill) => { sent = performance.now(); kill('SIGINT'); });
+    expect(r.signal).to.equal('SIGINT');
+    expect(performance.now() - sent).to.be.below(5000);
+  });
+
+  it('names the error when another thread count is asked for once wasm runs', async () => {
+    const r = await node([CHILD, '2', 'refix']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/already runs on 2 thread\(s\) .*ask for \{ threads: 3 \} in the first useBackend\('wasm'\)/);
+  });
+
+  it('rejects a thread count that is not a positive integer, and threads for other backends', async () => {
+    for (const threads of [0, -1, 1.5, Number.NaN]) {
+      await useBackend('wasm', { threads }).then(() => expect.fail(`${threads} accepted`), (e: Error) => {
+        expect(e.message).to.match(/threads must be a positive integer/);
+      });
+    }
+    await useBackend('cpu', { threads: 2 }).then(() => expect.fail('accepted'), (e: Error) => {
+      expect(e.message).to.match(/the threads option is for the wasm backend; 'cpu' chooses its own/);
+    });
+  });
+
+  it('passes the wasm suites on HF\'s fixtures on 2 threads', async () => {
+    // the rest of the wasm suites: MAMBA_TFJS_TEST_THREADS=2 npm test
+    const suites = ['test/model/causal_lm.test.ts', 'test/ops/linear.test.ts', 'test/ops/wasm_slice.test.ts'];
+    const r = await node(['node_modules/mocha/bin/mocha.js', ...suites, '--grep', 'wasm, 2 threads'],
+      { MAMBA_TFJS_TEST_THREADS: '2' });
+    expect(r.code, r.stdout.slice(-3000) + r.stderr).to.equal(0);
+    const passing = Number(/(\d+) passing/.exec(r.stdout)?.[1] ?? 0);
+    expect(passing).to.be.above(10);
+    expect(r.stdout).to.not.match(/failing|pending/);
+  });
+});
