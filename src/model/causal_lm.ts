@@ -8,6 +8,7 @@ import { MambaConfig } from '../config.js';
 import type { MambaCache } from '../generation/cache.js';
 import { generate, stream } from '../generation/generate.js';
 import type { GenerationOptions } from '../generation/generation_config.js';
+import type { CheckpointSource } from '../io/source.js';
 import { MambaLMHead } from '../layers/lm_head.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { checkInputIds } from './inputs.js';
@@ -57,8 +58,8 @@ export class MambaForCausalLM extends tf.LayersModel {
     this.lmHead = lmHead;
   }
 
-  /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL or a Hub id. */
-  static async fromPretrained(source: string, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
+  /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL, a Hub id or an open CheckpointSource. */
+  static async fromPretrained(source: string | CheckpointSource, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
     return fromPretrained(source, (config) => new MambaForCausalLM({ config }), options);
   }
 

@@ -28,18 +28,18 @@ export interface PretrainedModel {
 }
 
 /**
- * Loads `source` (folder, http(s) base URL or Hub id) and builds the model with `build(config)`,
+ * Loads `source` (folder, http(s) base URL, Hub id or an open source) and builds the model with `build(config)`,
  * then writes every checkpoint tensor into the variable of the same HF name.
  */
 export async function fromPretrained<M extends PretrainedModel & QuantizableModel>(
-  source: string, build: (config: MambaConfig) => M, options: FromPretrainedOptions = {},
+  source: string | CheckpointSource, build: (config: MambaConfig) => M, options: FromPretrainedOptions = {},
   ignoredKeys: string[] = [],
 ): Promise<M> {
   const { dtype, ...loadOptions } = options;
   if (dtype !== undefined && dtype !== 'float32' && !(dtype in DTYPE_BITS)) {
     throw new Error(`fromPretrained: dtype must be 'float32', 'int8' or 'int4', got '${String(dtype)}'`);
   }
-  const opened = await openSource(source, loadOptions);
+  const opened = typeof source === 'string' ? await openSource(source, loadOptions) : source;
   const configBytes = await opened.read('config.json');
   const configJSON = parseJSON(configBytes, `config.json at ${opened.location}`) as Record<string, unknown>;
   // config.json is read once: the checkpoint loaders get these bytes back instead of a second download.
