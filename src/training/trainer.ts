@@ -61,14 +61,14 @@ export interface TrainOptions {
   resume?: boolean | string;
   /** Writes the model's own files into a checkpoint folder (default: model.savePretrained). */
   saveModel?: (dir: string) => Promise<void>;
-  /** Called after every step. */
-  onStep?: (info: StepInfo) => void;
+  /** Called after every step; a returned promise is awaited (a page redraws its chart and takes its events). */
+  onStep?: (info: StepInfo) => void | Promise<void>;
   /** Stops after the step in progress, writing a checkpoint first when outDir is set (Ctrl-C in the CLI). */
   signal?: AbortSignal;
   /** Print progress: a bar on a TTY, else a line every `logEvery` steps (default true). */
   log?: boolean;
   logEvery?: number;
-  /** Where progress goes (default process.stderr). */
+  /** Where progress goes (default process.stderr; not read when `log` is false, so browsers can train). */
   logTo?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
@@ -128,8 +128,8 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
   const saveModel = options.saveModel ?? ((dir: string) => model.savePretrained(dir));
   const log = options.log ?? true;
   const logEvery = options.logEvery ?? 10;
-  const logTo = options.logTo ?? process.stderr;
-  const tty = log && logTo.isTTY === true;
+  const logTo = log ? options.logTo ?? process.stderr : null;
+  const tty = logTo?.isTTY === true;
 
   const hasHeldOut = (data.heldOut?.length ?? 0) > 0;   // a corpus too short for one held-out block has none
   const vars = trainableVariables(model);
@@ -181,9 +181,9 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
         etaSeconds: ((totalSteps - state.step) * batchSize * seqLen) / tokensPerSecond,
         ...(valLoss === undefined ? {} : { valLoss }),
       };
-      options.onStep?.(info);
-      if (tty) logTo.write(`\r${progressBar(state.step, totalSteps)} ${formatStep(info)}\x1b[K`);
-      else if (log && (state.step % logEvery === 0 || state.step === totalSteps || valLoss !== undefined)) {
+      await options.onStep?.(info);
+      if (tty) logTo!.write(`\r${progressBar(state.step, totalSteps)} ${formatStep(info)}\x1b[K`);
+      else if (logTo != null && (state.step % logEvery === 0 || state.step === totalSteps || valLoss !== undefined)) {
         logTo.write(`${formatStep(info)}\n`);
       }
       const stopping = options.signal?.aborted === true && state.step < totalSteps;
@@ -195,7 +195,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, option
       }
       if (stopping) break;
     }
-    if (tty) logTo.write('\n');
+    if (tty) logTo!.write('\n');
     const seconds = (performance.now() - started) / 1000;
     const last = state.valLosses.at(-1);
     return {
