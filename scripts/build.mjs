@@ -22,4 +22,5 @@ await build({
 });
 writeFileSync('dist/cjs/index.d.cts', "export * from '../esm/src/index.js';\n");
 await import('./build-browser.mjs'); // dist/browser/mamba-tfjs.mjs
+await import('./build-demo.mjs'); // dist/demo: the page of `mamba-tfjs demo`
 console.log('built dist/esm (ESM + types) and dist/cjs/index.cjs (CommonJS)');

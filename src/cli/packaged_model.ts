@@ -13,11 +13,16 @@ export const PACKAGED_MODEL = 'models/mamba-quotes';
  * dist/esm/src/cli once built); null when the package has none.
  */
 export function packagedModelDir(from = dirname(fileURLToPath(import.meta.url))): string | null {
+  const root = packageRoot(from);
+  if (root == null) return null;
+  const model = join(root, PACKAGED_MODEL);
+  return existsSync(join(model, 'config.json')) ? model : null;
+}
+
+/** The mamba-tfjs package's folder (the one with its package.json) at or above `from`; null outside one. */
+export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string | null {
   for (let dir = from; ; dir = dirname(dir)) {
-    if (isPackageRoot(dir)) {
-      const model = join(dir, PACKAGED_MODEL);
-      return existsSync(join(model, 'config.json')) ? model : null;
-    }
+    if (isPackageRoot(dir)) return dir;
     if (dirname(dir) === dir) return null;
   }
 }

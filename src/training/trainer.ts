@@ -62,7 +62,7 @@ export interface TrainOptions {
   /** Writes the model's own files into a checkpoint folder (default: model.savePretrained). */
   saveModel?: (dir: string) => Promise<void>;
   /** Called after every step; a returned promise is awaited (a page redraws its chart and takes its events). */
-  onStep?: (info: StepInfo) => void | Promise<void>;
+  onStep?: (info: StepInfo) => unknown;
   /** Stops after the step in progress, writing a checkpoint first when outDir is set (Ctrl-C in the CLI). */
   signal?: AbortSignal;
   /** Print progress: a bar on a TTY, else a line every `logEvery` steps (default true). */
