@@ -182,6 +182,8 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
   });
 
   it('the page as a screenshot (test-artifacts/demo.png), with no page errors', async function () {
+    await generate();   // the generate card shows its speed line in the picture too
+    expect(await testId('output').textContent()).to.equal(adapterOutput);   // greedy, adapter on
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'demo.png'), fullPage: true });
     expect(pageErrors).to.deep.equal([]);

@@ -44,7 +44,7 @@ export function renderLossChart(figure: HTMLElement, history: LossHistory): void
   const x = (step: number) => PAD.left + (step / steps) * (W - PAD.left - PAD.right);
   const y = (v: number) => PAD.top + (1 - (v - y0) / (y1 - y0)) * (H - PAD.top - PAD.bottom);
 
-  for (const v of ticks(y0, y1, 4)) {
+  for (const v of ticks(y0, y1, 6)) {
     svg.append(el('line', { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), stroke: '#e6e8ec' }));
     svg.append(el('text', { x: PAD.left - 6, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 12, fill: '#667085' }, v.toString()));
   }
