@@ -219,7 +219,9 @@ async function onTrain(): Promise<void> {
         renderLossChart(chart, history);
         $('train-status').textContent = `step ${info.step}/${info.totalSteps} · loss ${info.loss.toFixed(3)}`
           + `${info.valLoss === undefined ? '' : ` · held-out ${info.valLoss.toFixed(3)}`} · ${Math.round(info.tokensPerSecond)} tokens/s`;
-        await new Promise((resolve) => setTimeout(resolve, 0));   // the page draws the chart and takes clicks (Stop)
+        // A task boundary: the page draws the chart and takes clicks (Stop) between steps. Not
+        // requestAnimationFrame, which a background tab never runs.
+        await new Promise((resolve) => setTimeout(resolve, 0));
       },
     });
     // A stopped run leaves no held-out point at its last step: add one so the chart ends where the adapter is.
