@@ -22,7 +22,7 @@ const FLOORS = [
   ['src/auto'],                                        // AutoConfig, AutoModelForCausalLM: device, dtype, progress events
   ['src/pipeline'],
   ['src/index', 'src/kernels'],                        // the two public entry points
-  ['bench/routines'],                                  // benchmarks
+  ['bench/routines', 'src/demo'],                      // benchmarks, the demo's server
   ['src/cli'],                                         // the command line
 ];
 

@@ -31,4 +31,5 @@ for (const [entry, namespace] of [['index', 'root'], ['kernels', 'kernels']]) {
   writeFileSync(`dist/cjs/${entry}.d.cts`, `export * from '../esm/src/${entry}.js';\n`);
 }
 await import('./build-browser.mjs'); // dist/browser/mamba-tfjs.mjs
+await import('./build-demo.mjs'); // dist/demo: the page of `mamba-tfjs demo`
 console.log('built dist/esm (ESM + types) and dist/cjs (CommonJS: index.cjs, kernels.cjs)');

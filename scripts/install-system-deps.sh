@@ -2,7 +2,9 @@
 # System packages the tests need on Debian bookworm (run as root):
 # - Mesa's lavapipe Vulkan driver from bookworm-backports: Dawn (the `webgpu` npm package) runs the
 #   WebGPU kernels on it in Node; bookworm's own Mesa 22 fails there.
-# - chromium, for the page test that runs the browser bundle on WebGPU and wasm.
+# - chromium, for the page tests (the browser bundle, the demo) on WebGPU and wasm.
+# - jupyter-nbconvert and jupyter-client, which execute examples/notebook.ipynb on Deno's kernel (the
+#   `deno` devDependency; the test registers the kernel itself, offline).
 set -euo pipefail
 sources=/etc/apt/sources.list.d/debian.sources
 if [ -f "$sources" ] && ! grep -q 'bookworm-backports' "$sources"; then
@@ -14,5 +16,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers >/dev/null
-apt-get install -y -qq chromium >/dev/null
-echo "system packages: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), chromium $(dpkg-query -W -f='${Version}' chromium)"
+apt-get install -y -qq chromium jupyter-nbconvert jupyter-client >/dev/null
+echo "system packages: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), chromium $(dpkg-query -W -f='${Version}' chromium), jupyter-nbconvert $(dpkg-query -W -f='${Version}' jupyter-nbconvert)"

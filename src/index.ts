@@ -68,7 +68,7 @@ export { applyLora } from './lora/apply.js';
 export { type LoraOptions } from './lora/config.js';
 export { TARGET_NAMES } from './lora/targets.js';
 export type { LoraModel, LoraState } from './lora/state.js';
-export { loadAdapter, loraWeights, saveAdapter, type SaveAdapterOptions } from './lora/adapter_io.js';
+export { adapterFiles, loadAdapter, loraWeights, saveAdapter, type SaveAdapterOptions } from './lora/adapter_io.js';
 export { disableAdapters, mergeLora, unmergeLora } from './lora/merge.js';
 export { formatTrainableParameters, printTrainableParameters, trainableParameters } from './lora/trainable.js';
 

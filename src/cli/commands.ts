@@ -4,3 +4,4 @@ import './run.js';
 import './bench.js';
 import './train.js';
 import './finetune.js';
+import './demo.js';

@@ -15,26 +15,31 @@ export const PACKAGED_MODEL = 'models/mamba-quotes';
 export function packagedModelDir(from = dirname(fileURLToPath(import.meta.url))): string | null {
   const root = packageRoot(from);
   if (root == null) return null;
-  const model = join(root.dir, PACKAGED_MODEL);
+  const model = join(root, PACKAGED_MODEL);
   return existsSync(join(model, 'config.json')) ? model : null;
 }
 
 /** This package's version (`mamba-tfjs --version`). */
 export function packageVersion(from = dirname(fileURLToPath(import.meta.url))): string {
-  const version = packageRoot(from)?.json.version;
+  const root = packageRoot(from);
+  const version = root == null ? undefined : readPackageJson(root)?.version;
   if (typeof version !== 'string') throw new Error('cannot find the mamba-tfjs package.json above this file');
   return version;
 }
 
-/** The nearest folder at or above `from` whose package.json is this package's. */
-function packageRoot(from: string): { dir: string; json: { name?: unknown; version?: unknown } } | null {
+/** The mamba-tfjs package's folder (the one with its package.json) at or above `from`; null outside one. */
+export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string | null {
   for (let dir = from; ; dir = dirname(dir)) {
-    try {
-      const json = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-      if (json.name === 'mamba-tfjs') return { dir, json };
-    } catch {
-      // no package.json here, or not JSON: keep going up
-    }
+    if (readPackageJson(dir)?.name === 'mamba-tfjs') return dir;
     if (dirname(dir) === dir) return null;
+  }
+}
+
+/** `dir`'s package.json, or null where it has none (or not JSON). */
+function readPackageJson(dir: string): { name?: unknown; version?: unknown } | null {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+  } catch {
+    return null;
   }
 }

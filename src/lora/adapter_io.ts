@@ -1,14 +1,14 @@
 /**
  * Adapters in PEFT's files: adapter_config.json and adapter_model.safetensors with PEFT's keys
  * (`base_model.model.backbone.layers.0.mixer.in_proj.lora_A.weight`), read from anything
- * openSource opens (a folder, an http(s) URL, a Hub id).
+ * openSource opens (a folder, an http(s) URL, a Hub id) or an open CheckpointSource.
  */
 import * as tf from '@tensorflow/tfjs';
 import { writeDirAtomic } from '../io/atomic_dir.js';
 import { checkFloatWeight } from '../io/dtypes.js';
 import { checkLoadArgs, checkModelAndOptions } from '../validate/entry_args.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
-import { openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
+import { type CheckpointSource, openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
 import { tensorEntry } from '../io/tensor_entry.js';
 import { applyLora, planLora } from './apply.js';
 import { resolveLoraConfig } from './config.js';
@@ -37,20 +37,30 @@ export interface SaveAdapterOptions {
   baseModelNameOrPath?: string | null;
 }
 
-/** Writes adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") into `dir`, atomically. */
-export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
-  checkModelAndOptions('saveAdapter', model, options, '{ baseModelNameOrPath? }');
-  const state = loraState(model, 'saveAdapter');
+/** adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") as bytes, by file name (a browser downloads these). */
+export async function adapterFiles(model: LoraModel, options: SaveAdapterOptions = {}): Promise<Map<string, Uint8Array>> {
+  checkModelAndOptions('adapterFiles', model, options, '{ baseModelNameOrPath? }');
+  const state = loraState(model, 'adapterFiles');
   const entries = new Map<string, SafetensorsEntry>();
   for (const [key, variable] of loraWeights(model)) {
     entries.set(key, await tensorEntry(variable));
   }
   const config = toPeftConfig(state.config, model.getClassName(),
     options.baseModelNameOrPath === undefined ? state.baseModelNameOrPath : options.baseModelNameOrPath);
+  return new Map([
+    [CONFIG_FILE, new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`)],
+    [WEIGHTS_FILE, serializeSafetensors(entries, { format: 'pt' })],
+  ]);
+}
+
+/** Writes adapterFiles' two files into `dir`, atomically. */
+export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
+  checkModelAndOptions('saveAdapter', model, options, '{ baseModelNameOrPath? }');
+  loraState(model, 'saveAdapter');
+  const files = await adapterFiles(model, options);
   const [{ writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
   await writeDirAtomic(dir, async (temp) => {
-    await writeFile(path.join(temp, CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`);
-    await writeFile(path.join(temp, WEIGHTS_FILE), serializeSafetensors(entries, { format: 'pt' }));
+    for (const [name, bytes] of files) await writeFile(path.join(temp, name), bytes);
   });
 }
 
@@ -58,9 +68,9 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
  * Reads an adapter PEFT (or saveAdapter) wrote. A model without adapters gets them as the config
  * says; a model that has them must have the same ones (targets, ranks, scaling), and takes the weights.
  */
-export async function loadAdapter(model: LoraModel, source: string, options: OpenSourceOptions = {}): Promise<void> {
+export async function loadAdapter(model: LoraModel, source: string | CheckpointSource, options: OpenSourceOptions = {}): Promise<void> {
   checkLoadArgs('loadAdapter', model, source, options);
-  const src = await openSource(source, options);
+  const src = typeof source === 'string' ? await openSource(source, options) : source;
   const what = `${CONFIG_FILE} at ${src.location}`;
   const { options: loraOptions, baseModelNameOrPath } = fromPeftConfig(await readJSON(src, CONFIG_FILE), what);
   const tensors = parseSafetensors(await src.read(WEIGHTS_FILE)).tensors;

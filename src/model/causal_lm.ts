@@ -8,6 +8,7 @@ import { MambaConfig } from '../config.js';
 import { generate, stream } from '../generation/generate.js';
 import type { GenerationOptionsInput } from '../generation/generation_config.js';
 import type { GenerationInput } from '../generation/generation_inputs.js';
+import type { CheckpointSource } from '../io/source.js';
 import { MambaLMHead } from '../layers/lm_head.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { type MambaModule, namedParameters } from '../layers/module.js';
@@ -18,7 +19,6 @@ import { webgpuDecoderFor } from './webgpu_decoder.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
-import type { CheckpointSource } from '../io/source.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
@@ -68,7 +68,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     this.lmHead = lmHead;
   }
 
-  /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL or a Hub id. */
+  /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL, a Hub id or an open CheckpointSource. */
   static async fromPretrained(source: string | CheckpointSource, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
     return fromPretrained(source, (config) => new MambaForCausalLM({ config }), options);
   }

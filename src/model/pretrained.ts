@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
 import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
-import { checkSourceArgs } from '../validate/entry_args.js';
+import { checkSourceOrOpened } from '../validate/entry_args.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { MambaConfig } from '../config.js';
 import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
@@ -36,7 +36,7 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
   source: string | CheckpointSource, build: (config: MambaConfig) => M, options: FromPretrainedOptions = {},
   ignoredKeys: string[] = [],
 ): Promise<M> {
-  checkSourceArgs('fromPretrained', source, options);
+  checkSourceOrOpened('fromPretrained', source, options);
   const { dtype, ...loadOptions } = options;
   if (dtype !== undefined && dtype !== 'float32' && !(dtype in DTYPE_BITS)) {
     throw new Error(`fromPretrained: dtype must be 'float32', 'int8' or 'int4', got '${String(dtype)}'`);

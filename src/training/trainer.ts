@@ -65,8 +65,8 @@ export interface TrainOptions {
   resume?: boolean | string;
   /** Writes the model's own files into a checkpoint folder (default: model.savePretrained). */
   saveModel?: (dir: string) => Promise<void>;
-  /** Called after every step. */
-  onStep?: (info: StepInfo) => void;
+  /** Called after every step; a returned promise is awaited (a page redraws its chart and takes its events). */
+  onStep?: (info: StepInfo) => unknown;
   /**
    * Stops the run within one optimizer step: checked before every step and between micro-batches
    * (a step it interrupts is dropped whole, so the weights are those after the last full step), then a
@@ -77,7 +77,7 @@ export interface TrainOptions {
   /** Print progress: a bar on a TTY, else a line every `logEvery` steps (default true). */
   log?: boolean;
   logEvery?: number;
-  /** Where progress goes (default process.stderr). */
+  /** Where progress goes (default process.stderr; not read when `log` is false, so browsers can train). */
   logTo?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
@@ -132,8 +132,8 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   const saveModel = options.saveModel ?? ((dir: string) => model.savePretrained(dir));
   const log = options.log ?? true;
   const logEvery = options.logEvery ?? 10;
-  const logTo = options.logTo ?? process.stderr;
-  const tty = log && logTo.isTTY === true;
+  const logTo = log ? options.logTo ?? process.stderr : null;
+  const tty = logTo?.isTTY === true;
 
   const hasHeldOut = (data.heldOut?.length ?? 0) > 0;   // a corpus too short for one held-out block has none
   const { signal } = options;
@@ -197,16 +197,16 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
         etaSeconds: ((totalSteps - state.step) * batchSize * seqLen) / tokensPerSecond,
         ...(valLoss === undefined ? {} : { valLoss }),
       };
-      options.onStep?.(info);
-      if (tty) logTo.write(`\r${progressBar(state.step, totalSteps)} ${formatStep(info)}\x1b[K`);
-      else if (log && (state.step % logEvery === 0 || state.step === totalSteps || valLoss !== undefined)) {
+      await options.onStep?.(info);
+      if (tty) logTo!.write(`\r${progressBar(state.step, totalSteps)} ${formatStep(info)}\x1b[K`);
+      else if (logTo != null && (state.step % logEvery === 0 || state.step === totalSteps || valLoss !== undefined)) {
         logTo.write(`${formatStep(info)}\n`);
       }
       if (outDir != null && saveEvery > 0 && (state.step % saveEvery === 0 || state.step === totalSteps)) await save();
     }
     const stopped = state.step < totalSteps;
     if (stopped && outDir != null && state.step !== savedStep) await save();
-    if (tty) logTo.write('\n');
+    if (tty) logTo!.write('\n');
     const seconds = (performance.now() - started) / 1000;
     const last = state.valLosses.at(-1);
     return {

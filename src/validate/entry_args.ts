@@ -51,7 +51,7 @@ export function checkModelAndOptions(where: string, model: unknown, options: unk
 /** A model and a source to load into it (loadAdapter). */
 export function checkLoadArgs(where: string, model: unknown, source: unknown, options: unknown): void {
   checkMambaModel(where, model);
-  checkSourceArgs(where, source, options);
+  checkSourceOrOpened(where, source, options);
 }
 
 /** generate / stream: the prompt ids and the options' kinds (their values are checked by resolveGenerationConfig). */

@@ -5,7 +5,7 @@
  * an empty npm cache: `npm ci` fetches tarballs but never the registry metadata that resolving a
  * version range offline would need.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -76,5 +76,28 @@ describe('the npm package, installed from its tarball', function () {
       files: ['use.ts'],
     }));
     execFileSync('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8' });
+  });
+
+  it('serves the demo from its own files: mamba-tfjs demo --port 0', async () => {
+    const bin = join(project, 'node_modules', 'mamba-tfjs', 'dist', 'esm', 'src', 'cli', 'main.js');
+    const child = spawn(process.execPath, [bin, 'demo', '--port', '0'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const found = /demo at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+          if (found) resolve(found[1]);
+        });
+        child.on('exit', (code) => reject(new Error(`demo exited with ${code}: ${out}`)));
+      });
+      for (const file of ['', 'app.js', 'app.css', 'wasm/tfjs-backend-wasm-simd.wasm', 'model/model.safetensors']) {
+        const response = await fetch(`${url}${file}`);
+        expect(response.status, file).to.equal(200);
+        expect((await response.arrayBuffer()).byteLength, file).to.be.greaterThan(100);
+      }
+    } finally {
+      child.kill('SIGINT');
+    }
   });
 });
