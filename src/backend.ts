@@ -125,7 +125,7 @@ export async function bestBackend(): Promise<BackendName> {
 export async function useDevice(device: string): Promise<BackendName> {
   if (device === 'auto') return bestBackend();
   if (!(BACKENDS as readonly string[]).includes(device)) {
-    throw new Error(`unknown device '${device}'; choose one of ${DEVICES.join(', ')}`);
+    throw new Error(`unknown device (backend) '${device}'; choose one of ${DEVICES.join(', ')}`);
   }
   return useBackend(device);
 }

@@ -47,7 +47,7 @@ describe('pipeline("text-generation")', () => {
 
   it('names what is wrong', async () => {
     await expectReject(pipeline('summarization' as 'text-generation', saved.dir), /unsupported task 'summarization'/);
-    await expectReject(pipeline('text-generation', saved.dir, { backend: 'tpu' }), /unknown device 'tpu'; choose one of cpu, wasm, webgpu, tensorflow, auto/);
+    await expectReject(pipeline('text-generation', saved.dir, { backend: 'tpu' }), /unknown device \(backend\) 'tpu'; choose one of cpu, wasm, webgpu, tensorflow, auto/);
     await expectReject(pipeline('text-generation', saved.dir, { devise: 'cpu' } as object), /pipeline: unknown option 'devise'; did you mean 'device'\?/);
     await expectReject(pipeline('text-generation', `${saved.dir}/missing`), /missing/);
     await expectReject(generator([]), /non-empty array of strings/);

@@ -45,7 +45,7 @@ export interface ResolvedAutoLoad {
 
 export function resolveAutoLoad(options: AutoLoadOptionsInput | undefined, what: string, table = AUTO_LOAD_OPTIONS): ResolvedAutoLoad {
   const { device, dtype, progressCallback, ...openOptions } = normalizeOptions<AutoLoadOptions>(options, table, what);
-  if (device !== undefined && typeof device !== 'string') throw new TypeError(`${what}: device must be a string, got ${typeof device}`);
+  if (device !== undefined && typeof device !== 'string') throw new TypeError(`${what}: device (backend) must be a string, got ${typeof device}`);
   return { device, dtype: resolveDtype(dtype, what), openOptions, progressCallback };
 }
 

@@ -44,16 +44,19 @@ export function prepareGeneration(input: GenerationInput, options?: GenerationOp
   const normalized = normalizeGenerationOptions(merged as GenerationOptionsInput, what);
   const made: tf.Tensor[] = [];
   const tensor = (value: unknown, name: string): tf.Tensor2D => {
-    if (value instanceof tf.Tensor) return value as tf.Tensor2D;
+    if (value instanceof tf.Tensor) {
+      if (value.isDisposed) throw new Error(`${what}: ${name} is a disposed tensor`);
+      return value as tf.Tensor2D;
+    }
     const t = idsTensor(value, name, what);
     made.push(t);
     return t;
   };
   try {
-    const inputIds = tensor(ids, 'input_ids');
+    const inputIds = tensor(ids, 'inputIds (input_ids)');
     const { attentionMask, ...rest } = normalized;
     const resolved: ResolvedGenerationOptions = rest;
-    if (attentionMask !== undefined) resolved.attentionMask = tensor(attentionMask, 'attention_mask');
+    if (attentionMask !== undefined) resolved.attentionMask = tensor(attentionMask, 'attentionMask (attention_mask)');
     return { inputIds, options: resolved, dispose: () => tf.dispose(made) };
   } catch (err) {
     tf.dispose(made);

@@ -26,9 +26,9 @@ export function snakeCase(name: string): string {
  * `what` names the call in messages ("generate", "pipeline").
  */
 export function normalizeOptions<T extends object>(given: unknown, table: OptionTable<T>, what: string): T {
-  if (given == null) return {} as T;
-  if (typeof given !== 'object' || Array.isArray(given)) {
-    throw new TypeError(`${what}: options must be an object, got ${Array.isArray(given) ? 'an array' : typeof given}`);
+  if (given === undefined) return {} as T;
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw new TypeError(`${what}: options must be an object, got ${given === null ? 'null' : Array.isArray(given) ? 'an array' : typeof given}`);
   }
   const byName = nameIndex(table);
   const out: Record<string, unknown> = {};

@@ -119,8 +119,8 @@ describe('AutoConfig, AutoModelForCausalLM and the callable tokenizer', () => {
   });
 
   it('generate names bad input', async () => {
-    await expectReject(model.generate([[1, 2], [3]]), /input_ids rows must have one length .*row 0 has 2, row 1 has 1/);
-    await expectReject(model.generate([[1, 2.5]]), /input_ids\[0\]\[1\] is 2.5, not an integer/);
+    await expectReject(model.generate([[1, 2], [3]]), /input_ids\) rows must have one length .*row 0 has 2, row 1 has 1/);
+    await expectReject(model.generate([[1, 2.5]]), /input_ids\)\[0\]\[1\] is 2.5, not an integer/);
     await expectReject(model.generate({ attention_mask: [[1]] } as never), /the input object has no input_ids \(keys: attention_mask\)/);
     await expectReject(model.generate([[1, 2]], { max_new_tokenz: 3 } as object), /generate: unknown option 'max_new_tokenz'; did you mean 'max_new_tokens'/);
   });
