@@ -26,17 +26,23 @@ export interface FingerprintInput {
 }
 
 export async function trainingFingerprint(input: FingerprintInput): Promise<TrainingFingerprint> {
-  const { createHash } = await import('node:crypto');
-  const hash = createHash('sha256');
-  hash.update(`${input.train.length}:`);
+  // Web Crypto, which Node and browsers share: training runs in a page too (the demo).
+  const parts: Uint8Array[] = [new TextEncoder().encode(`${input.train.length}:`)];
   for (const block of input.train) {
-    hash.update(`${block.length};`);
-    hash.update(new Uint8Array(block.buffer, block.byteOffset, block.byteLength));
+    parts.push(new TextEncoder().encode(`${block.length};`), new Uint8Array(block.buffer, block.byteOffset, block.byteLength));
   }
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.byteLength;
+  }
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   return {
     config: JSON.parse(JSON.stringify(input.config)) as Record<string, unknown>,
     trainable: input.vars.map(({ key, variable }) => `${key} [${variable.shape}]`),
-    data: hash.digest('hex'),
+    data: hex,
     seed: input.seed,
     batchSize: input.batchSize,
   };

@@ -1,7 +1,7 @@
 /**
  * How many threads the wasm backend gets, settled before it starts (tfjs fixes the count then):
  * in Node, tfjs-backend-wasm's threaded build through threaded_build.ts; in a cross-origin-isolated
- * browser, tfjs' own threaded start; elsewhere (a page without isolation) one thread, said once.
+ * browser, tfjs' own threaded start; elsewhere (a page without isolation, Deno) one thread.
  */
 import * as tf from '@tensorflow/tfjs';
 import { isNode, MAX_WASM_THREADS, threadedWasmFactory } from './threaded_build.js';
@@ -52,7 +52,14 @@ export async function prepareWasmThreads(requested?: number): Promise<void> {
   }
   const wasm: WasmPackage = await import('@tensorflow/tfjs-backend-wasm');
   tfjsFactory ??= tf.findBackendFactory('wasm') as Factory;
-  const threads = Math.min(requested ?? await allCores(), MAX_WASM_THREADS);
+  // Deno answers as Node, but its workers cannot start the threaded build (its glue sets a worker's
+  // location, which Deno's workers forbid): one thread there unless asked, and a clear error if asked.
+  const deno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
+  if (deno && requested !== undefined && requested > 1) {
+    throw new Error(`the wasm backend runs on one thread in Deno (its workers cannot start tfjs-backend-wasm's threaded build); `
+      + `asked for ${requested}`);
+  }
+  const threads = Math.min(requested ?? (deno ? 1 : await allCores()), MAX_WASM_THREADS);
   const priority = tf.engine().registryFactory.wasm?.priority ?? 2;
   const register = (factory: Factory) => {
     tf.removeBackend('wasm');
