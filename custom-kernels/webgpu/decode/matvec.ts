@@ -7,7 +7,7 @@
  */
 import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
-import { weightBindings, type WeightSource } from './weight_source.js';
+import { type HalfSource, isHalfSource, weightBindings, type WeightSource } from './weight_source.js';
 
 const THREADS = 64;
 /** Rows whose partial sums fit the 16 KiB of workgroup memory WebGPU guarantees. */
@@ -40,7 +40,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid
   if (o >= O) { return; }
   let t = lid.x;
   var acc : array<f32, ${batch}>;
-  ${weight == null ? floatLoop(xRowStride) : packedLoop(weight, xRowStride)}
+  ${weight == null ? floatLoop(xRowStride) : isHalfSource(weight) ? halfLoop(weight, xRowStride) : packedLoop(weight, xRowStride)}
   for (var b = 0u; b < B; b++) { partial[b * T + t] = acc[b]; }
   workgroupBarrier();
   for (var s = T / 2u; s > 0u; s >>= 1u) {
@@ -79,6 +79,18 @@ function packedLoop({ bits, groupSize, inFeatures, hasZeros }: PackedLayout, xRo
     for (var j = 0u; j < ${perWord}u && k0 + j < I; j++) {
       let wv = (f32((codes >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero) * scale;
       for (var b = 0u; b < B; b++) { acc[b] += wv * x[b * ${xRowStride}u + k0 + j]; }
+    }
+  }`;
+}
+
+/** The same over float16 halves, threads striding words: one load and one unpack2x16float per two weights. */
+function halfLoop({ inFeatures }: HalfSource, xRowStride: number): string {
+  return `for (var word = t; word < ${Math.ceil(inFeatures / 2)}u; word += T) {
+    let wv = unpack2x16float(u32(words[o * ${Math.ceil(inFeatures / 2)}u + word]));
+    let k = 2u * word;
+    for (var b = 0u; b < B; b++) {
+      acc[b] += wv.x * x[b * ${xRowStride}u + k];
+      if (k + 1u < I) { acc[b] += wv.y * x[b * ${xRowStride}u + k + 1u]; }
     }
   }`;
 }
