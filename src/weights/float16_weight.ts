@@ -9,13 +9,8 @@ import { halfWordsPerRow } from '../../custom-kernels/float16_format.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { float16Gather } from '../ops/float16_gather.js';
 import { float16MatMul, type HalfWeight } from '../ops/float16_matmul.js';
+import { addFrozenVariable } from './frozen_variable.js';
 import type { LinearWeight, WeightBinding } from './linear_weight.js';
-
-/** tf.layers.Layer.addWeight, public at run time but protected in tfjs-layers' typings. */
-interface AddWeight {
-  addWeight(name: string, shape: number[], dtype: tf.DataType, initializer: ReturnType<typeof tf.initializers.zeros>,
-    regularizer: undefined, trainable: boolean): LayerVariable;
-}
 
 export class Float16Weight implements LinearWeight {
   readonly dtype = 'float16';
@@ -28,10 +23,7 @@ export class Float16Weight implements LinearWeight {
    * a checkpoint's values are written into it.
    */
   static create(owner: tf.layers.Layer, name: string, shape: [number, number], words: Int32Array | null): Float16Weight {
-    const dims = [shape[0], halfWordsPerRow(shape[1])];
-    const variable = (owner as unknown as AddWeight).addWeight(`${name}.half`, dims, 'int32', tf.initializers.zeros(), undefined, false);
-    if (words != null) tf.tidy(() => { variable.write(tf.tensor(words, dims, 'int32')); });
-    return new Float16Weight(shape, variable);
+    return new Float16Weight(shape, addFrozenVariable(owner, `${name}.half`, [shape[0], halfWordsPerRow(shape[1])], 'int32', words));
   }
 
   /** The tensors as the ops take them. */
