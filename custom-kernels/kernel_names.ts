@@ -160,3 +160,30 @@ export const LINEAR_INPUTS = ['x', 'weight', 'bias'] as const;
 export interface LinearAttrs extends NamedAttrMap {
   weightDtype: 'float32' | 'float16';
 }
+
+/**
+ * x @ W^T (or x @ W) with W [outFeatures, inFeatures] float16, packed two halves to an int32 word
+ * (custom-kernels/float16_format.ts). Each half widens to float32 exactly; products and sums are float32.
+ * inputs:  x [M, inFeatures] (transposeWeight: [M, outFeatures]) float32;
+ *          words [outFeatures, ceil(inFeatures / 2)] int32
+ * attrs:   inFeatures, transposeWeight
+ * outputs: y [M, outFeatures] = x @ W^T, or with transposeWeight y [M, inFeatures] = x @ W (the gradient's)
+ */
+export const Float16MatMul = 'MambaFloat16MatMul';
+
+export interface Float16MatMulAttrs extends NamedAttrMap {
+  inFeatures: number;
+  transposeWeight: boolean;
+}
+
+/**
+ * Rows of a packed float16 weight (Float16MatMul's format), widened to float32: the embedding lookup.
+ * inputs:  indices [T] int32 (in [0, rows)); words [rows, ceil(inFeatures / 2)] int32
+ * attrs:   inFeatures
+ * outputs: y [T, inFeatures] float32, y[t, k] = W[indices[t], k]
+ */
+export const Float16Gather = 'MambaFloat16Gather';
+
+export interface Float16GatherAttrs extends NamedAttrMap {
+  inFeatures: number;
+}

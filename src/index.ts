@@ -74,6 +74,7 @@ export { formatTrainableParameters, printTrainableParameters, trainableParameter
 
 // Quantization
 export { quantize, quantizationOf, type QuantizeOptions, type QuantizationSettings } from './quantization/quantize.js';
+export { toFloat16, float16Modules } from './quantization/float16.js';
 export type { QuantBits, QuantLayout } from '../custom-kernels/packed_format.js';
 
 // Training and data

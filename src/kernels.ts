@@ -16,5 +16,7 @@ export { firstArgMax } from './ops/first_arg_max.js';
 export { adamUpdate } from './ops/adam_update.js';
 export { quantizedMatMul, type PackedWeight } from './ops/quantized_matmul.js';
 export { quantizedGather } from './ops/quantized_gather.js';
+export { float16MatMul, type HalfWeight } from './ops/float16_matmul.js';
+export { float16Gather } from './ops/float16_gather.js';
 export { quantizeMatrix, dequantizeMatrix, type PackedMatrix } from './weights/packing.js';
 export { WebGPUDecoder, webgpuDecoderFor } from './model/webgpu_decoder.js';

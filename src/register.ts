@@ -26,6 +26,8 @@ import { quantizedMatMulConfig as wasmQuantizedMatMul } from '../custom-kernels/
 import { linearRowsConfig as wasmLinearRows } from '../custom-kernels/wasm/LinearRows.js';
 import { sliceKernelConfigs } from '../custom-kernels/wasm/Slice.js';
 import { webgpuKernelConfigs } from '../custom-kernels/webgpu/index.js';
+import { float16GatherConfig as webgpuFloat16Gather } from '../custom-kernels/webgpu/Float16Gather.js';
+import { float16MatMulConfig as webgpuFloat16MatMul } from '../custom-kernels/webgpu/Float16MatMul.js';
 import { quantizedGatherConfig as webgpuQuantizedGather } from '../custom-kernels/webgpu/QuantizedGather.js';
 import { quantizedMatMulConfig as webgpuQuantizedMatMul } from '../custom-kernels/webgpu/QuantizedMatMul.js';
 
@@ -35,7 +37,7 @@ const configs: KernelConfig[] = [
   wasmSelectiveScan, wasmSelectiveScanGrad, wasmSelectiveStateUpdate,
   wasmCausalConv1d, wasmCausalConv1dGrad, wasmCausalConv1dUpdate, wasmUnsortedSegmentSum,
   cpuQuantizedMatMul, wasmQuantizedMatMul, wasmLinearRows,
-  ...webgpuKernelConfigs, webgpuQuantizedMatMul, webgpuQuantizedGather,
+  ...webgpuKernelConfigs, webgpuQuantizedMatMul, webgpuQuantizedGather, webgpuFloat16MatMul, webgpuFloat16Gather,
 ];
 
 for (const config of configs) {

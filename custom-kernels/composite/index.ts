@@ -8,11 +8,13 @@ import { causalConv1dGradConfig } from './causal_conv1d_grad.js';
 import { causalConv1dUpdateConfig } from './causal_conv1d_update.js';
 import { adamUpdateConfig } from './adam_update.js';
 import { firstArgMaxConfig } from './first_arg_max.js';
+import { float16GatherConfig } from './float16_gather.js';
+import { float16MatMulConfig } from './float16_matmul.js';
 import { quantizedGatherConfig } from './quantized_gather.js';
 import { quantizedMatMulConfig } from './quantized_matmul.js';
 
 export const compositeKernelConfigs: Omit<KernelConfig, 'backendName'>[] = [
   selectiveScanConfig, selectiveScanGradConfig, selectiveStateUpdateConfig,
   causalConv1dConfig, causalConv1dGradConfig, causalConv1dUpdateConfig, quantizedMatMulConfig,
-  quantizedGatherConfig, firstArgMaxConfig, adamUpdateConfig,
+  quantizedGatherConfig, float16MatMulConfig, float16GatherConfig, firstArgMaxConfig, adamUpdateConfig,
 ];

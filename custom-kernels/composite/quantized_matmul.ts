@@ -18,15 +18,15 @@ export function unpacksExactly(backend: string): boolean {
   return EXACT_DIVISION.has(backend) || EXACT_BITWISE_AND.has(backend);
 }
 
-/** Code i of every word, as float32. */
-function field(packed: tf.Tensor, i: number, bits: number, backend: string): tf.Tensor {
+/** Field i (`bits` wide, low bits first) of every word, as float32: a code, or a half's bits (float16 words). */
+export function packedField(packed: tf.Tensor, i: number, bits: number, backend: string): tf.Tensor {
   const shift = bits * i;
   if (EXACT_DIVISION.has(backend)) {
     const shifted = i === 0 ? packed : tf.floorDiv(packed, tf.scalar(2 ** shift, 'int32'));
     return tf.cast(tf.mod(shifted, tf.scalar(2 ** bits, 'int32')), 'float32');
   }
   if (!EXACT_BITWISE_AND.has(backend)) {
-    throw new Error(`${QuantizedMatMul} (composite): the ${backend} backend cannot unpack int32 words exactly`);
+    throw new Error(`composite kernel: the ${backend} backend cannot unpack int32 words exactly`);
   }
   // The top field's mask has the sign bit: a set top bit makes the masked value negative, 2^bits too low.
   const masked = tf.cast(tf.bitwiseAnd(packed, tf.fill(packed.shape, (((1 << bits) - 1) << shift) | 0, 'int32')), 'float32');
@@ -42,7 +42,7 @@ export function dequantizePacked(
   const [N, words] = packed.shape;
   const perWord = 32 / bits;
   const backend = tf.getBackend();
-  const fields = Array.from({ length: perWord }, (_, i) => field(packed, i, bits, backend));
+  const fields = Array.from({ length: perWord }, (_, i) => packedField(packed, i, bits, backend));
   const codes = tf.slice(tf.reshape(tf.stack(fields, 2), [N, words * perWord]), [0, 0], [N, inFeatures]);
   const G = scales.shape[1]!;
   // Each group's value repeated over its columns, cut to inFeatures (the last group may be short).

@@ -106,6 +106,28 @@ export async function loadCheckpoint(
   source: string | CheckpointSource, options: LoadCheckpointOptions = {},
 ): Promise<MambaCheckpoint> {
   checkSourceOrOpened('loadCheckpoint', source, options);
+  const { tensors, ...rest } = await readCheckpoint(source, options);
+  const weights = new Map<string, tf.Tensor>();
+  for (const [name, info] of tensors) weights.set(name, tf.tensor(info.toFloat32(), info.shape, 'float32'));
+  return { ...rest, weights };
+}
+
+/** A checkpoint read and checked, its tensors still as stored: views of the files' bytes. */
+export interface StoredCheckpoint {
+  config: MambaConfig;
+  /** Under HF names (in `expected`'s order when given), each in its file's dtype (F32, F16, BF16, F64). */
+  tensors: Map<string, SafeTensorInfo>;
+  generationConfig?: Record<string, unknown>;
+}
+
+/**
+ * What loadCheckpoint reads and checks, without making tensors: a caller converts one tensor at a
+ * time (float16 weights pack F16 as stored), so the model is never widened whole on the host.
+ */
+export async function readCheckpoint(
+  source: string | CheckpointSource, options: LoadCheckpointOptions = {},
+): Promise<StoredCheckpoint> {
+  checkSourceOrOpened('readCheckpoint', source, options);
   const src = typeof source === 'string' ? await openSource(source, options) : source;
   const config = MambaConfig.fromJSON(await readJSON(src, 'config.json'));
   const generationBytes = await readOptional(src, 'generation_config.json');
@@ -154,12 +176,8 @@ export async function loadCheckpoint(
   const expected = options.expected;
   if (expected != null) checkKeys(expected, new Map([...infos].map(([k, v]) => [k, v.shape])), `the checkpoint at ${src.location}`);
 
-  const weights = new Map<string, tf.Tensor>();
-  for (const name of expected?.keys() ?? infos.keys()) {
-    const info = infos.get(name)!;
-    weights.set(name, tf.tensor(info.toFloat32(), info.shape, 'float32'));
-  }
-  return generationConfig === undefined ? { config, weights } : { config, weights, generationConfig };
+  const tensors = new Map([...expected?.keys() ?? infos.keys()].map((name) => [name, infos.get(name)!]));
+  return generationConfig === undefined ? { config, tensors } : { config, tensors, generationConfig };
 }
 
 export interface SaveCheckpointOptions {

@@ -88,3 +88,33 @@ export function int64ToInt32(bytes: Uint8Array, signed: boolean, what: string): 
   }
   return out;
 }
+
+/**
+ * float32 values as IEEE half bits, rounded to nearest, ties to even (as torch's .half() and
+ * Math.f16round do): past the half range they become infinities, below it subnormals or zeros;
+ * NaN stays NaN. By hand: Node 20 has neither Math.f16round nor Float16Array.
+ */
+export function float32ToF16(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = halfBits(bits[i]);
+  return out;
+}
+
+function halfBits(b: number): number {
+  const sign = (b >>> 16) & 0x8000;
+  const exponent = (b >>> 23) & 0xff;
+  const mantissa = b & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa === 0 ? 0 : 0x200);
+  const e = exponent - 112;   // the half's biased exponent
+  if (e >= 31) return sign | 0x7c00;
+  // Normal halves keep the top 10 mantissa bits; subnormals shift the implicit 1 in as well.
+  const [m, shift] = e > 0 ? [mantissa, 13] : [mantissa | 0x800000, 14 - e];
+  if (shift > 24) return sign;   // below half the smallest subnormal: zero
+  const kept = m >>> shift;
+  const rest = m - kept * 2 ** shift;
+  const halfway = 2 ** (shift - 1);
+  // A carry out of the mantissa moves to the next exponent (or to infinity), as the encoding wants.
+  const rounded = (e > 0 ? (e << 10) | kept : kept) + (rest > halfway || (rest === halfway && (kept & 1) === 1) ? 1 : 0);
+  return sign | rounded;
+}

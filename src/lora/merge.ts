@@ -13,8 +13,8 @@ export function mergeLora(model: LoraModel): void {
   const state = loraState(model, 'mergeLora');
   if (state.switches.merged) throw new Error('mergeLora: the adapters are already merged');
   if (state.layers.some((l) => l.target.module.baseVariable == null)) {
-    throw new Error('mergeLora: the base weights are quantized (packed codes); adapters cannot be folded into them. '
-      + 'Merge into the float model, then quantize');
+    throw new Error('mergeLora: the base weights are quantized (packed int8/int4 codes or float16 halves); adapters cannot '
+      + 'be folded into them. Merge into the float32 model, then quantize or cast');
   }
   foldIn(state.layers, 'mergeLora', 1);
   if (model.lmHead?.tieWordEmbeddings && state.layers.some((l) => l.target.module.adapterKind === 'embedding')) {

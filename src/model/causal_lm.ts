@@ -13,6 +13,7 @@ import { MambaLMHead } from '../layers/lm_head.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { type MambaModule, namedParameters } from '../layers/module.js';
 import type { LoraState } from '../lora/state.js';
+import { float16Modules } from '../quantization/float16.js';
 import type { QuantizationSettings } from '../quantization/quantize.js';
 import type { MambaCache } from './cache.js';
 import { webgpuDecoderFor } from './webgpu_decoder.js';
@@ -102,6 +103,11 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     if (quantized != null) {
       throw new Error(`the model is quantized to int${quantized.bits}; its float weights were replaced `
         + 'by packed codes (they are in model.weights, and savePretrained writes them)');
+    }
+    const half = float16Modules(this);
+    if (half.length > 0) {
+      throw new Error(`the model holds float16 weights (${half[0].path} and ${half.length - 1} more), packed two halves `
+        + 'to an int32 word; savePretrained writes them as F16');
     }
     return new Map([...this.namedLayerVariables()].map(([name, v]) => [name, v.read() as tf.Variable]));
   }

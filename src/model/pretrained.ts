@@ -1,21 +1,26 @@
 /** Hugging Face checkpoints into and out of a built model, by HF weight name. */
 import * as tf from '@tensorflow/tfjs';
-import { loadCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
+import { readCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
+import type { SafeTensorInfo } from '../io/safetensors.js';
 import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { MambaConfig } from '../config.js';
 import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
-import type { QuantizableModel } from '../quantization/modules.js';
+import { checkFloat16Backend, float16Modules, installFloat16 } from '../quantization/float16.js';
+import { saveFloat16Checkpoint } from '../quantization/float16_checkpoint.js';
+import { type QuantizableModel, quantizableModules } from '../quantization/modules.js';
 import { quantize } from '../quantization/quantize.js';
+import { packCheckpointTensor } from '../weights/float16_packing.js';
 
-export type PretrainedDtype = 'float32' | 'int8' | 'int4';
+export type PretrainedDtype = 'float32' | 'float16' | 'int8' | 'int4';
 
 export interface FromPretrainedOptions extends Omit<LoadCheckpointOptions, 'expected' | 'ignoredKeys'> {
   /**
    * 'int8' / 'int4' quantize the projections and the LM head (asymmetric, groups of 128) and
-   * the embedding table (int8 rows) after loading. A quantized checkpoint loads as it was saved; by default
-   * a float one loads as float32.
+   * the embedding table (int8 rows) after loading. 'float16' (webgpu only) stores those matrices as
+   * halves, converted tensor by tensor as they are read (F16 packed as stored; F32 / BF16 rounded).
+   * A quantized checkpoint loads as it was saved; by default a float one (F16 and BF16 too) loads as float32.
    */
   dtype?: PretrainedDtype;
 }
@@ -38,9 +43,10 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
 ): Promise<M> {
   checkSourceOrOpened('fromPretrained', source, options);
   const { dtype, ...loadOptions } = options;
-  if (dtype !== undefined && dtype !== 'float32' && !(dtype in DTYPE_BITS)) {
-    throw new Error(`fromPretrained: dtype must be 'float32', 'int8' or 'int4', got '${String(dtype)}'`);
+  if (dtype !== undefined && dtype !== 'float32' && dtype !== 'float16' && !(dtype in DTYPE_BITS)) {
+    throw new Error(`fromPretrained: dtype must be 'float32', 'float16', 'int8' or 'int4', got '${String(dtype)}'`);
   }
+  if (dtype === 'float16') checkFloat16Backend('fromPretrained');
   const opened = typeof source === 'string' ? await openSource(source, loadOptions) : source;
   const configBytes = await opened.read('config.json');
   const configJSON = parseJSON(configBytes, `config.json at ${opened.location}`) as Record<string, unknown>;
@@ -63,13 +69,10 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
   const model = build(MambaConfig.fromJSON(configJSON));
   try {
     const expected = new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.shape as number[]]));
-    const checkpoint = await loadCheckpoint(src, { ...loadOptions, expected, ignoredKeys });
-    try {
-      assignWeights(model, checkpoint.weights);
-      model.generationConfig = checkpoint.generationConfig ?? {};
-    } finally {
-      tf.dispose([...checkpoint.weights.values()]);
-    }
+    const checkpoint = await readCheckpoint(src, { ...loadOptions, expected, ignoredKeys });
+    if (dtype === 'float16') for (const module of quantizableModules(model)) installFloat16(module, null);
+    writeStored(model, checkpoint.tensors, src.location);
+    model.generationConfig = checkpoint.generationConfig ?? {};
   } catch (e) {
     model.dispose();
     throw e;
@@ -78,31 +81,37 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
   return model;
 }
 
-/** Writes HF-named tensors into the model's variables; every variable must get exactly one. */
-export function assignWeights(model: PretrainedModel, weights: Map<string, tf.Tensor>): void {
-  const variables = model.namedLayerVariables();
-  const missing = [...variables.keys()].filter((name) => !weights.has(name));
-  const unexpected = [...weights.keys()].filter((name) => !variables.has(name));
-  if (missing.length > 0 || unexpected.length > 0) {
-    throw new Error(`weights do not match the model: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
-  }
-  for (const [name, variable] of variables) {
-    const value = weights.get(name)!;
-    if (!tf.util.arraysEqual(value.shape, variable.shape as number[])) {
-      throw new Error(`${name}: the model has shape [${variable.shape}], the weights [${value.shape}]`);
+/**
+ * Writes each variable from the checkpoint tensor of its name (readCheckpoint checked the names and
+ * shapes against the model's), one tensor at a time; float16 words take their tensor packed.
+ */
+function writeStored(model: PretrainedModel & QuantizableModel, tensors: Map<string, SafeTensorInfo>, where: string): void {
+  const halves = new Set(float16Modules(model).map((m) => `${m.path}.weight`));
+  for (const [name, variable] of model.namedLayerVariables()) {
+    const info = tensors.get(name)!;
+    let values: Float32Array | Int32Array;
+    try {
+      values = halves.has(name) ? packCheckpointTensor(info, info.shape as [number, number]) : info.toFloat32();
+    } catch (e) {
+      throw new Error(`${name} at ${where}: ${(e as Error).message}`);
     }
-    variable.write(value);
+    tf.tidy(() => { variable.write(tf.tensor(values, variable.shape as number[], variable.dtype)); });
   }
 }
 
 /**
  * config.json + model.safetensors (+ generation_config.json) that HF transformers loads; a
- * quantized model writes its packed weights and a quantization_config (src/quantization/checkpoint.ts).
+ * quantized model writes its packed weights and a quantization_config (src/quantization/checkpoint.ts),
+ * a float16 one F16 matrices (src/quantization/float16_checkpoint.ts).
  */
 export async function savePretrained(model: PretrainedModel & QuantizableModel, dir: string): Promise<void> {
   const generationConfig = Object.keys(model.generationConfig).length > 0 ? model.generationConfig : undefined;
   if (model.quantization != null) {
     await saveQuantizedCheckpoint(model, dir, generationConfig);
+    return;
+  }
+  if (float16Modules(model).length > 0) {
+    await saveFloat16Checkpoint(model, dir, generationConfig);
     return;
   }
   const weights = new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.read() as tf.Tensor]));

@@ -6,7 +6,7 @@
  * the LM head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
  * replaces them (a longer prompt continuing the cache) is picked up at the next step. Each weight is
- * read as its module's `binding()` says (float32, or int8/int4 codes decoded in the kernels); a module
+ * read as its module's `binding()` says (float32, float16 halves or int8/int4 codes decoded in the kernels); a module
  * that cannot be bound (an adapter that is on) keeps the step on the op-by-op path, with the reason.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -32,7 +32,9 @@ interface Matrix {
 /** The matrix a binding gives the kernels; null where the module cannot be bound. */
 function matrixOf(binding: WeightBinding): Matrix | null {
   if (binding.kind === 'unfusable') return null;
-  return { tensors: binding.tensors, source: binding.kind === 'packed' ? binding.layout : null };
+  const source: WeightSource = binding.kind === 'packed' ? binding.layout
+    : binding.kind === 'float16' ? 'float16' : null;
+  return { tensors: binding.tensors, source };
 }
 
 /** What every module the decoder reads can bind, by path. */
@@ -285,7 +287,7 @@ export class WebGPUDecoder {
         convStepKernel(device, { batch: B, dInner: DI, convKernel: c.convKernel, hasBias: convBias != null }),
         [s.xz, buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
       dispatches.push(project('x_proj', m.xProj, s.xz, 2 * DI, s.xBC));
-      // A float dt_proj is fused into the state step; a packed one runs as its own matvec first.
+      // A float32 dt_proj is fused into the state step; a packed or float16 one runs as its own matvec first.
       const dtMatrix = matrixOf(m.dtProj.binding())!;
       const dtGiven = dtMatrix.source != null;
       // Without its bias: the state step adds it before the softplus.

@@ -51,7 +51,7 @@ export function checkPackedWeightBackend(op: string, kernelName: string, composi
   if (tf.getKernel(kernelName, backend)?.kernelFunc === composite && !unpacksExactly(backend)) {
     throw new Error(`${op}: the ${backend} backend has no ${kernelName} kernel, and the composite one unpacks `
       + 'int32 words exactly only on cpu, wasm and tensorflow (webgl and webgpu compute int32 as float32); '
-      + 'run a quantized model on one of those or on webgpu');
+      + 'run the model on one of those or on webgpu');
   }
 }
 

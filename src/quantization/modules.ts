@@ -2,12 +2,13 @@
  * The modules weight-only quantization covers, found by walking the module tree: every module whose
  * matrix goes through the LinearWeight seam (the mixers' projections, the embedding table, which a
  * tied LM head reads too, and an untied LM head), under the paths a checkpoint names them by; and
- * how a packed weight takes a float one's place.
+ * how a packed or float16 weight takes a float one's place.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { namedModules, type MambaModule } from '../layers/module.js';
 import { isWeightHolder, type WeightHolder } from '../layers/weight_holder.js';
 import type { QuantLayout } from '../../custom-kernels/packed_format.js';
+import type { LinearWeight } from '../weights/linear_weight.js';
 import type { PackedMatrix } from '../weights/packing.js';
 import { QuantizedWeight } from '../weights/quantized_weight.js';
 import type { QuantizationSettings } from './quantize.js';
@@ -37,21 +38,36 @@ export function quantizableModules(model: QuantizableModel): QuantizableModule[]
 }
 
 /**
- * Puts packed codes in the module's place: the packed tensors join the owner's weights, the float
- * weight leaves them and is disposed, and the module reads through the packed one from now on.
- * Without `matrix` the packed tensors hold zeros until a checkpoint's values are written in.
+ * Puts packed codes in the module's place (replaceWeight). Without `matrix` the packed tensors hold
+ * zeros until a checkpoint's values are written in.
  */
 export function installQuantized(target: QuantizableModule, layout: QuantLayout, matrix: PackedMatrix | null): QuantizedWeight {
+  return replaceWeight(target, (owner, path, shape) => QuantizedWeight.create(owner, path, shape, layout, matrix));
+}
+
+/**
+ * Puts the weight `make` builds (packed codes, float16 halves) in the module's place: its variables
+ * join the owner's weights, the float weight leaves them and is disposed, and the module reads
+ * through the new one from now on.
+ */
+export function replaceWeight<W extends LinearWeight>(
+  target: QuantizableModule, make: (owner: tf.layers.Layer, path: string, shape: [number, number]) => W,
+): W {
   const { module, path } = target;
   const { owner } = module;
   const old = module.weight;
-  const q = QuantizedWeight.create(owner, path, old.shape, layout, matrix);
+  const replacement = make(owner, path, old.shape);
   const replaced = new Set(old.stored().map(([, v]) => v));
   // Every weight in one list keeps each one's trainable flag and the order `weights` reports.
   const kept = owner.weights.filter((w) => !replaced.has(w));
   owner.trainableWeights = kept;
   owner.nonTrainableWeights = [];
   for (const v of replaced) v.dispose();
-  module.weight = q;
-  return q;
+  module.weight = replacement;
+  return replacement;
+}
+
+/** tfjs-layers fixes the weights fit trains at compile time: a compiled model is compiled again after its weights were replaced. */
+export function recompile(model: QuantizableModel): void {
+  if (model.optimizer != null) model.compile({ optimizer: model.optimizer, loss: model.loss, metrics: model.metrics });
 }

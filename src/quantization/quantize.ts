@@ -7,7 +7,7 @@
 import { floatVariable } from '../layers/weight_holder.js';
 import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../../custom-kernels/packed_format.js';
 import { checkModelAndOptions } from '../validate/entry_args.js';
-import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules } from './modules.js';
+import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules, recompile } from './modules.js';
 import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
 
 export interface QuantizeOptions {
@@ -78,8 +78,7 @@ export async function quantize(model: QuantizableModel, options: QuantizeOptions
     }
   }
   for (const [module, layout, matrix] of packed) installQuantized(module, layout, matrix);
-  // tfjs-layers fixes the weights fit trains at compile time, and the float ones are gone.
-  if (model.optimizer != null) model.compile({ optimizer: model.optimizer, loss: model.loss, metrics: model.metrics });
+  recompile(model);
   const done = { ...settings, modules: modules.map((m) => m.path) };
   model.quantization = done;
   return done;

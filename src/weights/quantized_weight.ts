@@ -9,14 +9,9 @@ import type { LayerVariable } from '../layers/layer_args.js';
 import { quantizedGather } from '../ops/quantized_gather.js';
 import { type PackedWeight, quantizedMatMul } from '../ops/quantized_matmul.js';
 import { type QuantLayout, groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
+import { addFrozenVariable } from './frozen_variable.js';
 import type { LinearWeight, WeightBinding } from './linear_weight.js';
 import type { PackedMatrix } from './packing.js';
-
-/** tf.layers.Layer.addWeight, public at run time but protected in tfjs-layers' typings. */
-interface AddWeight {
-  addWeight(name: string, shape: number[], dtype: tf.DataType, initializer: ReturnType<typeof tf.initializers.zeros>,
-    regularizer: undefined, trainable: boolean): LayerVariable;
-}
 
 export class QuantizedWeight implements LinearWeight {
   private constructor(
@@ -38,12 +33,8 @@ export class QuantizedWeight implements LinearWeight {
   ): QuantizedWeight {
     const [outFeatures, inFeatures] = shape;
     const groupShape = [outFeatures, groupsPerRow(inFeatures, layout.groupSize)];
-    const add = (suffix: string, values: Int32Array | Float32Array | undefined, dims: number[], dtype: 'int32' | 'float32') => {
-      const variable = (owner as unknown as AddWeight)
-        .addWeight(`${name}.${suffix}`, dims, dtype, tf.initializers.zeros(), undefined, false);
-      if (values != null) tf.tidy(() => { variable.write(tf.tensor(values, dims, dtype)); });
-      return variable;
-    };
+    const add = (suffix: string, values: Int32Array | Float32Array | undefined, dims: number[], dtype: 'int32' | 'float32') =>
+      addFrozenVariable(owner, `${name}.${suffix}`, dims, dtype, values);
     const hasZeros = matrix == null ? !layout.symmetric : matrix.zeros != null;
     return new QuantizedWeight(shape, layout,
       add('packed', matrix?.packed, [outFeatures, wordsPerRow(inFeatures, layout.bits)], 'int32'),

@@ -1,7 +1,7 @@
 /**
  * The fused WebGPU decoder against the op-by-op decode step it replaces: logits and cache states
  * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
- * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed, follows weight changes
+ * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed and float16 halves, follows weight changes
  * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing.
  */
 import { expect } from 'chai';
@@ -12,6 +12,7 @@ import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
@@ -146,6 +147,14 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
       console.log(`      max relative logit error: ${err.toExponential(1)}`);
       model.dispose();
     });
+  });
+
+  it('reads float16 halves (odd widths: hidden 41, dt rank 5), equal to the op-by-op step', async () => {
+    const model = randomModel({ useBias: true, hiddenSize: 41, timeStepRank: 5 }, 60);
+    await toFloat16(model);
+    const err = await expectNoLeaks(() => compareSteps(model, 3, 4, 61));
+    console.log(`      max relative logit error: ${err.toExponential(1)}`);
+    model.dispose();
   });
 
   it('leaves adapters to the op-by-op path', async () => {

@@ -1,5 +1,7 @@
+import { Float16Array } from '@petamoriken/float16';
 import { expect } from 'chai';
-import { bf16ToFloat32, f16ToFloat32, int64ToInt32, viewAs } from '../../src/io/dtypes.js';
+import { bf16ToFloat32, f16ToFloat32, float32ToF16, int64ToInt32, viewAs } from '../../src/io/dtypes.js';
+import { makeRng } from '../support/random.js';
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -17,6 +19,23 @@ describe('dtype conversion', () => {
     expect(Array.from(out.subarray(0, 5))).to.deep.equal([1, -1, Infinity, 2 ** -133, -0]);
     expect(out[5]).to.equal(3.140625);
     expect(bf16ToFloat32(bytesOf(new Uint16Array([0x7fc0])))[0]).to.be.NaN;
+  });
+
+  it('rounds float32 to the nearest half, ties to even, as @petamoriken/float16 does, over every exponent', () => {
+    // Every float32 exponent with random mantissas, plus the edges: ties, the largest half, overflow, subnormals.
+    const rng = makeRng(5);
+    const bits = new Uint32Array(256 * 4096 + 16);
+    for (let i = 0; i < 256 * 4096; i++) bits[i] = (((i >> 12) << 23) | Math.floor(rng() * 2 ** 23) | (rng() < 0.5 ? 0x80000000 : 0)) >>> 0;
+    const edges = [65504, 65519.99, 65520, 2 ** -24, 2 ** -25, 2 ** -25 * 1.0001, 3 * 2 ** -25, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -14 - 2 ** -25,
+      Infinity, -Infinity, NaN, -0, 1e-10, 70000];
+    const floats = new Float32Array(bits.buffer);
+    floats.set(edges, 256 * 4096);
+    const ours = float32ToF16(floats);
+    const theirs = new Uint16Array(new Float16Array(floats).buffer);
+    const wrong = [...ours.keys()].filter((i) => ours[i] !== theirs[i] && !(Number.isNaN(floats[i]) && (ours[i] & 0x7fff) > 0x7c00));
+    expect(wrong.slice(0, 5).map((i) => `${floats[i]}: ${ours[i].toString(16)} vs ${theirs[i].toString(16)}`)).to.deep.equal([]);
+    expect([...float32ToF16(Float32Array.from([65504, 65520, 2 ** -25, 3 * 2 ** -25, 1 + 2 ** -11, 1 + 3 * 2 ** -11, NaN]))].map((h) => h.toString(16)))
+      .to.deep.equal(['7bff', '7c00', '0', '2', '3c00', '3c02', '7e00']);
   });
 
   it('reads half-precision data at an odd offset', () => {

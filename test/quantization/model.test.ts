@@ -246,7 +246,7 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     await expectReject(quantize(model, { bits: 8 }), /already quantized/);
     await model.savePretrained(dir);
     await expectReject(MambaForCausalLM.fromPretrained(dir, { dtype: 'int4' }), /quantized to int8; it loads as int8 only/);
-    await expectReject(MambaForCausalLM.fromPretrained(TINY, { dtype: 'int2' as 'int4' }), /dtype must be 'float32', 'int8' or 'int4'/);
+    await expectReject(MambaForCausalLM.fromPretrained(TINY, { dtype: 'int2' as 'int4' }), /dtype must be 'float32', 'float16', 'int8' or 'int4'/);
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config, quantization_config: { ...config.quantization_config, quant_method: 'gptq' } }));
     await expectReject(MambaForCausalLM.fromPretrained(dir), /quant_method 'gptq' is not one this library reads/);
