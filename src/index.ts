@@ -85,7 +85,7 @@ export { evaluateLoss, type EvaluateOptions } from './training/evaluate.js';
 export { warmupCosineLr, type WarmupCosineOptions } from './training/schedule.js';
 export { FusedAdam } from './training/fused_adam.js';
 export { latestCheckpoint, type TrainerState } from './training/checkpoint.js';
-export { loadTextDataset, type TextDataset, type LoadDatasetOptions } from './data/dataset.js';
+export { loadTextDataset, textDataset, type TextDataset, type LoadDatasetOptions, type TextDatasetOptions } from './data/dataset.js';
 
 // Backends
 export { useBackend, defaultBackend, bestBackend, wasmThreads, BACKENDS, type BackendName, type Device, type UseBackendOptions } from './backend.js';
