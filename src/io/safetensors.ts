@@ -2,7 +2,8 @@
  * The safetensors format, read and written as the reference (huggingface/safetensors, Rust)
  * defines it: u64 little-endian header length, a JSON header, then the tensors' bytes, contiguous
  * from offset 0 to the end of the file. The reader validates everything before touching tensor data
- * and hands out views into the caller's bytes, so a file is never copied by parsing it.
+ * and hands out views into the caller's bytes, so a file is never copied by parsing it; the header can
+ * also be read alone (its length, then the header) and the tensors later by their byte ranges.
  */
 import {
   DTYPE_BITS, DTYPE_ORDER, bf16ToFloat32, f16ToFloat32, int64ToInt32, isSafetensorsDtype, viewAs,
@@ -26,17 +27,34 @@ export class SafetensorsError extends Error {
   }
 }
 
+/** One tensor's header entry: where its bytes are and what they hold. */
+export interface SafeTensorEntry {
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: number[];
+  /** [begin, end) within the data section, as the header states them. */
+  readonly dataOffsets: [number, number];
+}
+
 /** One tensor of a parsed file: its header entry and a view of its bytes. */
-export class SafeTensorInfo {
+export class SafeTensorInfo implements SafeTensorEntry {
   constructor(
     readonly name: string,
     readonly dtype: SafetensorsDtype,
     readonly shape: number[],
     /** [begin, end) within the data section, as the header states them. */
     readonly dataOffsets: [number, number],
-    /** A view into the file's bytes, not a copy. */
+    /** A view into the file's bytes (or a range read of them), not a copy. */
     readonly bytes: Uint8Array,
   ) {}
+
+  /** An entry of a header read alone, with its bytes read separately (src/io/safetensors_file.ts). */
+  static of(entry: SafeTensorEntry, bytes: Uint8Array): SafeTensorInfo {
+    if (bytes.byteLength !== entry.dataOffsets[1] - entry.dataOffsets[0]) {
+      throw new SafetensorsError(`tensor '${entry.name}': ${bytes.byteLength} bytes given for data_offsets [${entry.dataOffsets}]`);
+    }
+    return new SafeTensorInfo(entry.name, entry.dtype, entry.shape, entry.dataOffsets, bytes);
+  }
 
   /**
    * The values in the typed array closest to the dtype: F32, F16, BF16, F64 -> Float32Array;
@@ -78,22 +96,57 @@ export interface ParsedSafetensors {
   headerLength: number;
 }
 
+/** A header read alone (the tensors' bytes not read yet): every rule checked against the file's size. */
+export interface SafetensorsHeader {
+  metadata: Record<string, string> | null;
+  /** By data offset, as stored. */
+  tensors: Map<string, SafeTensorEntry>;
+  /** Bytes of the JSON header (padding included), not counting the 8-byte length. */
+  headerLength: number;
+  /** Where the data section starts in the file: 8 + headerLength. */
+  dataStart: number;
+}
+
 /** Reads a whole safetensors file, strictly; the tensors are views of `bytes`. */
 export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
-  if (bytes.byteLength < 8) {
-    throw new SafetensorsError(`file is ${bytes.byteLength} bytes, too short for the 8-byte header length`);
+  const n = safetensorsHeaderLength(bytes.subarray(0, 8), bytes.byteLength);
+  const { metadata, tensors: entries, dataStart } = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.byteLength);
+  const tensors = new Map<string, SafeTensorInfo>();
+  for (const [name, e] of entries) {
+    const view = bytes.subarray(dataStart + e.dataOffsets[0], dataStart + e.dataOffsets[1]);
+    tensors.set(name, new SafeTensorInfo(name, e.dtype, e.shape, e.dataOffsets, view));
   }
-  const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  return { metadata, tensors, headerLength: n };
+}
+
+/**
+ * The header's length from a file's first 8 bytes (fewer when the file is shorter), checked against
+ * the reference's limit and the file's size: the first step of reading a file by byte ranges.
+ */
+export function safetensorsHeaderLength(first: Uint8Array, fileSize: number): number {
+  if (fileSize < 8 || first.byteLength < 8) {
+    throw new SafetensorsError(`file is ${fileSize} bytes, too short for the 8-byte header length`);
+  }
+  const declared = new DataView(first.buffer, first.byteOffset, 8).getBigUint64(0, true);
   if (declared > BigInt(MAX_HEADER_BYTES)) {
     throw new SafetensorsError(`header length ${declared} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   }
   const n = Number(declared);
-  if (8 + n > bytes.byteLength) {
-    throw new SafetensorsError(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
+  if (8 + n > fileSize) {
+    throw new SafetensorsError(`header length ${n} runs past the end of the file (${fileSize} bytes)`);
   }
+  return n;
+}
+
+/**
+ * The JSON header (the `headerLength` bytes after the first 8), strictly, against the size of the
+ * whole file: tensors contiguous from 0 to the file's end, each holding exactly its shape's bytes.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number): SafetensorsHeader {
+  const n = headerBytes.byteLength;
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
     throw new SafetensorsError('header is not valid UTF-8');
   }
@@ -116,8 +169,8 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   entries.sort((a, b) => (a.begin !== b.begin ? (a.begin < b.begin ? -1 : 1) : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
 
   const dataStart = 8 + n;
-  const dataLength = BigInt(bytes.byteLength - dataStart);
-  const tensors = new Map<string, SafeTensorInfo>();
+  const dataLength = BigInt(fileSize - dataStart);
+  const tensors = new Map<string, SafeTensorEntry>();
   let expectedBegin = 0n;
   for (const { name, dtype, shape, begin, end } of entries) {
     if (end < begin) throw new SafetensorsError(`tensor '${name}': data_offsets end ${end} is before begin ${begin}`);
@@ -145,14 +198,13 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
       throw new SafetensorsError(
         `tensor '${name}': data_offsets end ${end} is past the end of the data (${dataLength} bytes; file truncated?)`);
     }
-    const view = bytes.subarray(dataStart + Number(begin), dataStart + Number(end));
-    tensors.set(name, new SafeTensorInfo(name, dtype, shape, [Number(begin), Number(end)], view));
+    tensors.set(name, { name, dtype, shape, dataOffsets: [Number(begin), Number(end)] });
   }
   if (expectedBegin !== dataLength) {
     throw new SafetensorsError(
       `${dataLength - expectedBegin} trailing bytes after the last tensor (data ends at ${expectedBegin}, file has ${dataLength})`);
   }
-  return { metadata, tensors, headerLength: n };
+  return { metadata, tensors, headerLength: n, dataStart };
 }
 
 function readMetadata(value: JsonValue): Record<string, string> {
