@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import type { RangeReader } from './checkpoint_source.js';
+import { ownBuffer } from './dtypes.js';
 import { openRange, openRangeOptional } from './ranged_source.js';
 import { serializeSafetensors, type SafeTensorEntry, type SafetensorsEntry } from './safetensors.js';
 import { SafetensorsFile } from './safetensors_file.js';
@@ -204,7 +205,7 @@ export async function openCheckpoint(
         throw new Error(`${at.entry.name} in ${at.file} at ${src.location}: ${(e as Error).message}`);
       }
       // A view into a file read whole would keep all of it alive as long as the tensor lives.
-      return values.byteLength === values.buffer.byteLength ? values : values.slice();
+      return ownBuffer(values);
     },
     async close() {
       closed = true;

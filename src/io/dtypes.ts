@@ -78,3 +78,8 @@ export function int64ToInt32(bytes: Uint8Array, signed: boolean, what: string): 
   }
   return out;
 }
+
+/** `values` in a buffer of their own: a view into a larger one (a file read whole) is copied, so it can be dropped. */
+export function ownBuffer<T extends SafetensorsValues>(values: T): T {
+  return values.byteLength === values.buffer.byteLength ? values : values.slice() as T;
+}

@@ -1,20 +1,20 @@
 /** Hugging Face checkpoints into and out of a built model, by HF weight name. */
 import * as tf from '@tensorflow/tfjs';
-import { loadCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
+import { saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
 import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import { MambaConfig } from '../config.js';
 import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
 import type { QuantizableModel } from '../quantization/modules.js';
-import { quantize } from '../quantization/quantize.js';
+import { loadFloatCheckpoint, type ModelBuilder } from './streamed_load.js';
 
 export type PretrainedDtype = 'float32' | 'int8' | 'int4';
 
 export interface FromPretrainedOptions extends LoadCheckpointOptions {
   /**
    * 'int8' / 'int4' quantize the projections and the LM head (asymmetric, groups of 128) and
-   * the embedding table (int8 rows) after loading. A quantized checkpoint loads as it was saved; by default
-   * a float one loads as float32.
+   * the embedding table (int8 rows) as each tensor is read: the float32 model is never built. A quantized
+   * checkpoint loads as it was saved; by default a float one loads as float32.
    */
   dtype?: PretrainedDtype;
 }
@@ -28,11 +28,12 @@ export interface PretrainedModel {
 }
 
 /**
- * Loads `source` (folder, http(s) base URL or Hub id) and builds the model with `build(config)`,
- * then writes every checkpoint tensor into the variable of the same HF name.
+ * Loads `source` (folder, http(s) base URL or Hub id) into the model `build(config, quantization)`
+ * makes. A float checkpoint is read tensor by tensor into a model built as it will stay (packed from
+ * the start for 'int8' / 'int4'), after its headers showed that it fits the backend (streamed_load.ts).
  */
 export async function fromPretrained<M extends PretrainedModel & QuantizableModel>(
-  source: string, build: (config: MambaConfig) => M, options: FromPretrainedOptions = {},
+  source: string, build: ModelBuilder<M>, options: FromPretrainedOptions = {},
   ignoredKeys: string[] = [],
 ): Promise<M> {
   const { dtype, ...loadOptions } = options;
@@ -47,6 +48,7 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
     location: opened.location,
     exists: (file) => opened.exists(file),
     read: (file, onProgress) => (file === 'config.json' ? Promise.resolve(configBytes) : opened.read(file, onProgress)),
+    ...(opened.openRange == null ? {} : { openRange: opened.openRange.bind(opened) }),
   };
   const stored = readQuantizationConfig(configJSON, src.location);
   if (stored != null) {
@@ -56,24 +58,8 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
     }
     return loadQuantizedCheckpoint(src, configJSON, build, ignoredKeys, loadOptions.onProgress);
   }
-  // Built first, as HF builds the model before reading a state dict: the keys and shapes the file must
-  // hold are the model's own, from its module tree.
-  const model = build(MambaConfig.fromJSON(configJSON));
-  try {
-    const expected = new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.shape as number[]]));
-    const checkpoint = await loadCheckpoint(src, { ...loadOptions, expected, ignoredKeys });
-    try {
-      assignWeights(model, checkpoint.weights);
-      model.generationConfig = checkpoint.generationConfig ?? {};
-    } finally {
-      tf.dispose([...checkpoint.weights.values()]);
-    }
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  if (dtype === 'int8' || dtype === 'int4') await quantize(model, { bits: DTYPE_BITS[dtype] });
-  return model;
+  const quantization = dtype === 'int8' || dtype === 'int4' ? { bits: DTYPE_BITS[dtype] } : null;
+  return loadFloatCheckpoint(src, build, { quantization, ignoredKeys, onProgress: loadOptions.onProgress });
 }
 
 /** Writes HF-named tensors into the model's variables; every variable must get exactly one. */
