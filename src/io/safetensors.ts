@@ -286,18 +286,42 @@ export function serializeSafetensors(
   tensors: Map<string, SafetensorsEntry> | Record<string, SafetensorsEntry>,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  const list = [...(tensors instanceof Map ? tensors : Object.entries(tensors))];
+  const list = new Map(tensors instanceof Map ? tensors : Object.entries(tensors));
   for (const [name, { dtype, shape, data }] of list) {
+    const needed = isSafetensorsDtype(dtype) && shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+      ? shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[dtype] / 8 : data.byteLength;
+    if (needed !== data.byteLength) {
+      throw new SafetensorsError(`tensor '${name}': ${data.byteLength} bytes of data but shape [${shape}] x ${dtype} needs ${needed}`);
+    }
+  }
+  const { header, order, dataBytes } = safetensorsLayout(list, metadata);
+  const out = new Uint8Array(header.byteLength + dataBytes);
+  out.set(header);
+  for (const { name, begin } of order) {
+    const { data } = list.get(name)!;
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), header.byteLength + begin);
+  }
+  return out;
+}
+
+/**
+ * Where a file of these tensors puts each one (as serializeSafetensors writes it) and its first bytes
+ * (the 8-byte length and the padded header), so a large file can be written tensor by tensor.
+ */
+export function safetensorsLayout(
+  tensors: Map<string, Pick<SafetensorsEntry, 'dtype' | 'shape'>>, metadata?: Record<string, string>,
+): { header: Uint8Array; order: { name: string; begin: number; end: number }[]; dataBytes: number } {
+  const list = [...tensors];
+  const bytes = new Map<string, number>();
+  for (const [name, { dtype, shape }] of list) {
     if (name === METADATA_KEY) throw new SafetensorsError(`'${METADATA_KEY}' cannot be a tensor name`);
     if (!isSafetensorsDtype(dtype)) throw new SafetensorsError(`tensor '${name}': unknown dtype '${dtype}'`);
     for (const d of shape) {
       if (!Number.isSafeInteger(d) || d < 0) throw new SafetensorsError(`tensor '${name}': bad dimension ${d} in shape [${shape}]`);
     }
     const bits = shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[dtype];
-    if (bits % 8 !== 0 || bits / 8 !== data.byteLength) {
-      throw new SafetensorsError(
-        `tensor '${name}': ${data.byteLength} bytes of data but shape [${shape}] x ${dtype} needs ${bits / 8}`);
-    }
+    if (bits % 8 !== 0) throw new SafetensorsError(`tensor '${name}': shape [${shape}] x ${dtype} does not fill whole bytes`);
+    bytes.set(name, bits / 8);
   }
   // Names compare as UTF-8 bytes, as Rust's strings do (JS compares UTF-16 units).
   const rank = (d: SafetensorsDtype) => DTYPE_ORDER.indexOf(d);
@@ -305,30 +329,27 @@ export function serializeSafetensors(
   list.sort(([an, a], [bn, b]) => rank(b.dtype) - rank(a.dtype) || compareBytes(utf8.get(an)!, utf8.get(bn)!));
 
   // Pairs, not an object: JS would move integer-like keys (a tensor named "0") to the front.
-  const header: [string, string][] = [];
+  const entries: [string, string][] = [];
   if (metadata != null) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new SafetensorsError(`${METADATA_KEY}['${k}'] must be a string`);
     }
     const sorted = Object.entries(metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    header.push([METADATA_KEY, `{${sorted.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`]);
+    entries.push([METADATA_KEY, `{${sorted.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`]);
   }
+  const order: { name: string; begin: number; end: number }[] = [];
   let offset = 0;
-  for (const [name, { dtype, shape, data }] of list) {
-    header.push([name, JSON.stringify({ dtype, shape, data_offsets: [offset, offset + data.byteLength] })]);
-    offset += data.byteLength;
+  for (const [name, { dtype, shape }] of list) {
+    const end = offset + bytes.get(name)!;
+    entries.push([name, JSON.stringify({ dtype, shape, data_offsets: [offset, end] })]);
+    order.push({ name, begin: offset, end });
+    offset = end;
   }
-  const json = `{${header.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
-  const headerBytes = encoder.encode(json);
-  const padded = Math.ceil(headerBytes.byteLength / 8) * 8;
-  const out = new Uint8Array(8 + padded + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
-  out.set(headerBytes, 8);
-  out.fill(0x20, 8 + headerBytes.byteLength, 8 + padded);
-  let at = 8 + padded;
-  for (const [, { data }] of list) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
-    at += data.byteLength;
-  }
-  return out;
+  const json = encoder.encode(`{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`);
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const header = new Uint8Array(8 + padded);
+  new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
+  header.set(json, 8);
+  header.fill(0x20, 8 + json.byteLength);
+  return { header, order, dataBytes: offset };
 }
