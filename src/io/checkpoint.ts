@@ -1,15 +1,20 @@
 /**
  * Hugging Face Mamba checkpoints in and out: config.json + model.safetensors (or an index and its
  * shards), under HF's state-dict names. mamba_ssm's names map in, a tied lm_head is dropped as HF
- * does, and the weights must match the config's shapes exactly before any tensor is made.
+ * does, and the weights must match the config's shapes exactly before any tensor is made. Files are
+ * read by byte ranges, headers first, then one tensor at a time (openCheckpoint), so a large checkpoint
+ * is never held whole.
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { writeDirAtomic } from './atomic_dir.js';
-import { checkFloatWeight } from './dtypes.js';
+import type { RangeReader } from './checkpoint_source.js';
+import { checkFloatWeight, ownBuffer } from './dtypes.js';
 import { describeValue } from '../validate/arguments.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
-import { parseSafetensors, serializeSafetensors, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
+import { openRange, openRangeOptional } from './ranged_source.js';
+import { serializeSafetensors, type SafeTensorEntry, type SafetensorsEntry } from './safetensors.js';
+import { SafetensorsFile } from './safetensors_file.js';
 import { tensorEntry } from './tensor_entry.js';
 import {
   openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions, type ProgressCallback,
@@ -74,11 +79,11 @@ function renamer(keys: string[]): (key: string) => string {
   };
 }
 
-/** The files holding the weights: the single file, or the index's shards (all present). */
+/** The files holding the weights, opened by ranges: the single file, or the index's shards (all present). */
 async function weightFiles(source: CheckpointSource, onProgress?: ProgressCallback):
-  Promise<{ files: [string, Uint8Array | null][]; index: Map<string, string> | null }> {
-  const single = await readOptional(source, SINGLE_FILE, onProgress);
-  if (single != null) return { files: [[SINGLE_FILE, single]], index: null };
+  Promise<{ files: [string, () => Promise<RangeReader>][]; index: Map<string, string> | null }> {
+  const single = await openRangeOptional(source, SINGLE_FILE, onProgress);
+  if (single != null) return { files: [[SINGLE_FILE, () => Promise.resolve(single)]], index: null };
   if (!(await source.exists(INDEX_FILE))) {
     throw new Error(`no ${SINGLE_FILE} or ${INDEX_FILE} at ${source.location}`);
   }
@@ -95,39 +100,41 @@ async function weightFiles(source: CheckpointSource, onProgress?: ProgressCallba
   if (missing.length > 0) {
     throw new Error(`missing shards at ${source.location}: ${missing.join(', ')} (listed in ${INDEX_FILE})`);
   }
-  return { files: shards.map((s) => [s, null]), index };
+  return { files: shards.map((s) => [s, () => openRange(source, s, onProgress)]), index };
+}
+
+/** Where one checkpoint tensor is: its file and header entry. */
+interface Located {
+  file: string;
+  reader: SafetensorsFile;
+  entry: SafeTensorEntry;
 }
 
 /**
- * Reads a checkpoint from a local folder, an http(s) base URL or an open source; F32, F16, BF16
- * (and F64) weights come back as float32 tensors under HF names.
+ * A float checkpoint opened for reading tensor by tensor: config.json, generation_config.json and
+ * every safetensors header read and checked (names, dtypes, the index, a tied head), no weight read yet.
  */
-export async function loadCheckpoint(
-  source: string | CheckpointSource, options: LoadCheckpointOptions = {},
-): Promise<MambaCheckpoint> {
-  checkSourceOrOpened('loadCheckpoint', source, options);
-  const { tensors, ...rest } = await readCheckpoint(source, options);
-  const weights = new Map<string, tf.Tensor>();
-  for (const [name, info] of tensors) weights.set(name, tf.tensor(info.toFloat32(), info.shape, 'float32'));
-  return { ...rest, weights };
-}
-
-/** A checkpoint read and checked, its tensors still as stored: views of the files' bytes. */
-export interface StoredCheckpoint {
-  config: MambaConfig;
-  /** Under HF names (in `expected`'s order when given), each in its file's dtype (F32, F16, BF16, F64). */
-  tensors: Map<string, SafeTensorInfo>;
-  generationConfig?: Record<string, unknown>;
+export interface CheckpointReader {
+  readonly config: MambaConfig;
+  readonly generationConfig?: Record<string, unknown>;
+  /** Every tensor the model reads, by HF name, in file order (shard by shard, by offset): dtype and shape. */
+  readonly tensors: Map<string, SafeTensorEntry>;
+  /** Throws one error naming every missing, unexpected and misshapen key (`expected`: HF names and shapes). */
+  check(expected: Map<string, number[]>): void;
+  /** One tensor's values as float32 in an array of its own, read from its file now. */
+  readFloat32(name: string): Promise<Float32Array>;
+  /** Closes the files; every call after it fails. */
+  close(): Promise<void>;
 }
 
 /**
- * What loadCheckpoint reads and checks, without making tensors: a caller converts one tensor at a
- * time (float16 weights pack F16 as stored), so the model is never widened whole on the host.
+ * Opens a checkpoint from a local folder, an http(s) base URL or an open source: files are read by
+ * byte ranges where the source can (checkpoint_source.ts), the headers now and each tensor when asked.
  */
-export async function readCheckpoint(
-  source: string | CheckpointSource, options: LoadCheckpointOptions = {},
-): Promise<StoredCheckpoint> {
-  checkSourceOrOpened('readCheckpoint', source, options);
+export async function openCheckpoint(
+  source: string | CheckpointSource, options: Omit<LoadCheckpointOptions, 'expected'> = {},
+): Promise<CheckpointReader> {
+  checkSourceOrOpened('openCheckpoint', source, options);
   const src = typeof source === 'string' ? await openSource(source, options) : source;
   const config = MambaConfig.fromJSON(await readJSON(src, 'config.json'));
   const generationBytes = await readOptional(src, 'generation_config.json');
@@ -135,49 +142,119 @@ export async function readCheckpoint(
     : parseJSON(generationBytes, `generation_config.json at ${src.location}`) as Record<string, unknown>;
 
   const { files, index } = await weightFiles(src, options.onProgress);
-  const infos = new Map<string, SafeTensorInfo>();
-  const stored = new Set<string>();
-  for (const [file, preloaded] of files) {
-    const bytes = preloaded ?? await src.read(file, options.onProgress);
-    let parsed;
-    try {
-      parsed = parseSafetensors(bytes);
-    } catch (e) {
-      throw new Error(`${file} at ${src.location}: ${(e as Error).message}`);
-    }
-    const rename = renamer([...parsed.tensors.keys()]);
-    for (const [key, info] of parsed.tensors) {
-      if (index != null && index.has(key) && index.get(key) !== file) {
-        throw new Error(`${key} is in ${file} but ${INDEX_FILE} puts it in ${index.get(key)}`);
+  const opened: SafetensorsFile[] = [];
+  const closeAll = () => Promise.all(opened.map((f) => f.close())).then(() => undefined);
+  const located = new Map<string, Located>();
+  try {
+    const stored = new Set<string>();
+    for (const [file, open] of files) {
+      const range = await open();
+      let reader: SafetensorsFile;
+      try {
+        reader = await SafetensorsFile.open(range);
+      } catch (e) {
+        await range.close();
+        throw new Error(`${file} at ${src.location}: ${(e as Error).message}`);
       }
-      stored.add(key);
-      const name = rename(key);
-      if (infos.has(name)) throw new Error(`${name} appears twice in the checkpoint at ${src.location} (as ${key})`);
-      checkFloatWeight(key, info.dtype, file);
-      infos.set(name, info);
+      opened.push(reader);
+      const rename = renamer([...reader.tensors.keys()]);
+      for (const [key, entry] of reader.tensors) {
+        if (index != null && index.has(key) && index.get(key) !== file) {
+          throw new Error(`${key} is in ${file} but ${INDEX_FILE} puts it in ${index.get(key)}`);
+        }
+        stored.add(key);
+        const name = rename(key);
+        if (located.has(name)) throw new Error(`${name} appears twice in the checkpoint at ${src.location} (as ${key})`);
+        checkFloatWeight(key, entry.dtype, file);
+        located.set(name, { file, reader, entry });
+      }
     }
-  }
-  if (index != null) {
-    const absent = [...index].filter(([key]) => !stored.has(key));
-    if (absent.length > 0) {
-      throw new Error(`${INDEX_FILE} lists tensors its shards do not hold: ${absent.map(([k, f]) => `${k} (${f})`).join(', ')}`);
+    if (index != null) {
+      const absent = [...index].filter(([key]) => !stored.has(key));
+      if (absent.length > 0) {
+        throw new Error(`${INDEX_FILE} lists tensors its shards do not hold: ${absent.map(([k, f]) => `${k} (${f})`).join(', ')}`);
+      }
     }
+    const head = located.get(LM_HEAD);
+    const embeddings = located.get(EMBEDDINGS);
+    if (head != null && config.tieWordEmbeddings) {
+      if (embeddings == null || !(await sameValues(head, embeddings))) {
+        throw new Error(`${LM_HEAD} differs from ${EMBEDDINGS} but tie_word_embeddings is true`);
+      }
+      located.delete(LM_HEAD);
+    }
+    for (const key of options.ignoredKeys ?? []) located.delete(key);
+  } catch (e) {
+    await closeAll();
+    throw e;
   }
 
-  const head = infos.get(LM_HEAD);
-  const embeddings = infos.get(EMBEDDINGS);
-  if (head != null && config.tieWordEmbeddings) {
-    if (embeddings == null || !sameShape(head.shape, embeddings.shape) || !sameBits(head.toFloat32(), embeddings.toFloat32())) {
-      throw new Error(`${LM_HEAD} differs from ${EMBEDDINGS} but tie_word_embeddings is true`);
-    }
-    infos.delete(LM_HEAD);
-  }
-  for (const key of options.ignoredKeys ?? []) infos.delete(key);
-  const expected = options.expected;
-  if (expected != null) checkKeys(expected, new Map([...infos].map(([k, v]) => [k, v.shape])), `the checkpoint at ${src.location}`);
+  let closed = false;
+  return {
+    config,
+    ...(generationConfig === undefined ? {} : { generationConfig }),
+    tensors: new Map([...located].map(([name, { entry }]) => [name, entry])),
+    check: (expected) => checkKeys(expected, new Map([...located].map(([k, v]) => [k, v.entry.shape])), `the checkpoint at ${src.location}`),
+    async readFloat32(name) {
+      if (closed) throw new Error(`the checkpoint at ${src.location} was closed`);
+      const at = located.get(name);
+      if (at == null) throw new Error(`the checkpoint at ${src.location} has no ${name}`);
+      let values: Float32Array;
+      try {
+        values = (await at.reader.read(at.entry)).toFloat32();
+      } catch (e) {
+        throw new Error(`${at.entry.name} in ${at.file} at ${src.location}: ${(e as Error).message}`);
+      }
+      // A view into a file read whole would keep all of it alive as long as the tensor lives.
+      return ownBuffer(values);
+    },
+    async close() {
+      closed = true;
+      await closeAll();
+    },
+  };
+}
 
-  const tensors = new Map([...expected?.keys() ?? infos.keys()].map((name) => [name, infos.get(name)!]));
-  return generationConfig === undefined ? { config, tensors } : { config, tensors, generationConfig };
+/** Elements compared at once: two tensors as large as an embedding table are never both held. */
+const COMPARE_ELEMENTS = 1 << 20;
+
+/** Whether two tensors hold the same float32 values bit for bit (shape included), read in slices. */
+async function sameValues(a: Located, b: Located): Promise<boolean> {
+  if (!sameShape(a.entry.shape, b.entry.shape)) return false;
+  const count = a.entry.shape.reduce((x, y) => x * y, 1);
+  for (let first = 0; first < count; first += COMPARE_ELEMENTS) {
+    const n = Math.min(COMPARE_ELEMENTS, count - first);
+    const [x, y] = await Promise.all([a.reader.readElements(a.entry, first, n), b.reader.readElements(b.entry, first, n)]);
+    if (!sameBits(x.toFloat32(), y.toFloat32())) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads a checkpoint from a local folder, an http(s) base URL or an open source; F32, F16, BF16
+ * (and F64) weights come back as float32 tensors under HF names, each read from its file by itself.
+ */
+export async function loadCheckpoint(
+  source: string | CheckpointSource, options: LoadCheckpointOptions = {},
+): Promise<MambaCheckpoint> {
+  const checkpoint = await openCheckpoint(source, options);
+  const weights = new Map<string, tf.Tensor>();
+  try {
+    if (options.expected != null) checkpoint.check(options.expected);
+    // Read in file order, handed out in the model's.
+    for (const [name, entry] of checkpoint.tensors) {
+      weights.set(name, tf.tensor(await checkpoint.readFloat32(name), entry.shape, 'float32'));
+    }
+  } catch (e) {
+    tf.dispose([...weights.values()]);
+    throw e;
+  } finally {
+    await checkpoint.close();
+  }
+  const order = [...(options.expected?.keys() ?? weights.keys())];
+  const { config, generationConfig } = checkpoint;
+  const result = { config, weights: new Map(order.map((k) => [k, weights.get(k)!])) };
+  return generationConfig === undefined ? result : { ...result, generationConfig };
 }
 
 export interface SaveCheckpointOptions {

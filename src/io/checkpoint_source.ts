@@ -17,6 +17,21 @@ export interface CheckpointSource {
   /** The file's bytes; throws `SourceFileNotFoundError` when it does not exist. */
   read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array>;
   exists(file: string): Promise<boolean>;
+  /**
+   * The file opened for reads of byte ranges, so a large checkpoint is read tensor by tensor and
+   * never held whole; throws `SourceFileNotFoundError` when it does not exist. A source without it
+   * is read whole (src/io/ranged_source.ts).
+   */
+  openRange?(file: string, onProgress?: ProgressCallback): Promise<RangeReader>;
+}
+
+/** One file read by byte ranges. */
+export interface RangeReader {
+  /** The file's size in bytes. */
+  readonly size: number;
+  /** `length` bytes from `offset`: a buffer of their own, or a view where the file had to be read whole. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
 }
 
 /** A file the source does not have (a missing local file, an HTTP 404). */

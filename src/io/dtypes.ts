@@ -118,3 +118,8 @@ function halfBits(b: number): number {
   const rounded = (e > 0 ? (e << 10) | kept : kept) + (rest > halfway || (rest === halfway && (kept & 1) === 1) ? 1 : 0);
   return sign | rounded;
 }
+
+/** `values` in a buffer of their own: a view into a larger one (a file read whole) is copied, so it can be dropped. */
+export function ownBuffer<T extends SafetensorsValues>(values: T): T {
+  return values.byteLength === values.buffer.byteLength ? values : values.slice() as T;
+}

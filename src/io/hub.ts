@@ -22,6 +22,8 @@ import {
   DownloadTimeoutError, isNetworkError, isRetryableStatus, retryDelaySeconds, sleep, timedFetch, type TimedResponse,
 } from './timed_fetch.js';
 
+import { openLocalRange } from './ranged_source.js';
+
 export { isHubId } from './hub_names.js';
 export {
   HubCacheMissError, HubConnectionError, HubHttpError, HubIntegrityError, HubInvalidNameError, HubNotFoundError,
@@ -457,18 +459,19 @@ export async function hubFileExists(repoId: string, filename: string, options: H
 /** A Hub repository as a checkpoint source (src/io/source.ts): its files come through the cache. */
 export function openHubSource(repoId: string, options: HubDownloadOptions = {}): CheckpointSource {
   const location = `Hub repo ${repoId} at revision ${options.revision ?? 'main'}`;
+  const download = async (file: string, onProgress?: ProgressCallback): Promise<string> => {
+    try {
+      return await hubDownload(repoId, file, { ...options, onProgress: onProgress ?? options.onProgress });
+    } catch (err) {
+      if (err instanceof HubNotFoundError && err.missingAt !== undefined) throw new SourceFileNotFoundError(file, location);
+      throw err;
+    }
+  };
   return {
     location,
-    async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {
-      let path: string;
-      try {
-        path = await hubDownload(repoId, file, { ...options, onProgress: onProgress ?? options.onProgress });
-      } catch (err) {
-        if (err instanceof HubNotFoundError && err.missingAt !== undefined) throw new SourceFileNotFoundError(file, location);
-        throw err;
-      }
-      return (await nodeModules()).fs.readFile(path);
-    },
+    read: async (file, onProgress) => (await nodeModules()).fs.readFile(await download(file, onProgress)),
     exists: (file: string) => hubFileExists(repoId, file, options),
+    // Downloaded files are local: read by ranges from the snapshot.
+    openRange: async (file, onProgress) => openLocalRange(await download(file, onProgress), file, onProgress),
   };
 }

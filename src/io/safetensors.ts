@@ -2,7 +2,8 @@
  * The safetensors format, read and written as the reference (huggingface/safetensors, Rust)
  * defines it: u64 little-endian header length, a JSON header, then the tensors' bytes, contiguous
  * from offset 0 to the end of the file. The reader validates everything before touching tensor data
- * and hands out views into the caller's bytes, so a file is never copied by parsing it.
+ * and hands out views into the caller's bytes, so a file is never copied by parsing it; the header can
+ * also be read alone (its length, then the header) and the tensors later by their byte ranges.
  */
 import {
   DTYPE_BITS, DTYPE_ORDER, bf16ToFloat32, f16ToFloat32, int64ToInt32, isSafetensorsDtype, viewAs,
@@ -26,17 +27,34 @@ export class SafetensorsError extends Error {
   }
 }
 
+/** One tensor's header entry: where its bytes are and what they hold. */
+export interface SafeTensorEntry {
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: number[];
+  /** [begin, end) within the data section, as the header states them. */
+  readonly dataOffsets: [number, number];
+}
+
 /** One tensor of a parsed file: its header entry and a view of its bytes. */
-export class SafeTensorInfo {
+export class SafeTensorInfo implements SafeTensorEntry {
   constructor(
     readonly name: string,
     readonly dtype: SafetensorsDtype,
     readonly shape: number[],
     /** [begin, end) within the data section, as the header states them. */
     readonly dataOffsets: [number, number],
-    /** A view into the file's bytes, not a copy. */
+    /** A view into the file's bytes (or a range read of them), not a copy. */
     readonly bytes: Uint8Array,
   ) {}
+
+  /** An entry of a header read alone, with its bytes read separately (src/io/safetensors_file.ts). */
+  static of(entry: SafeTensorEntry, bytes: Uint8Array): SafeTensorInfo {
+    if (bytes.byteLength !== entry.dataOffsets[1] - entry.dataOffsets[0]) {
+      throw new SafetensorsError(`tensor '${entry.name}': ${bytes.byteLength} bytes given for data_offsets [${entry.dataOffsets}]`);
+    }
+    return new SafeTensorInfo(entry.name, entry.dtype, entry.shape, entry.dataOffsets, bytes);
+  }
 
   /**
    * The values in the typed array closest to the dtype: F32, F16, BF16, F64 -> Float32Array;
@@ -78,22 +96,57 @@ export interface ParsedSafetensors {
   headerLength: number;
 }
 
+/** A header read alone (the tensors' bytes not read yet): every rule checked against the file's size. */
+export interface SafetensorsHeader {
+  metadata: Record<string, string> | null;
+  /** By data offset, as stored. */
+  tensors: Map<string, SafeTensorEntry>;
+  /** Bytes of the JSON header (padding included), not counting the 8-byte length. */
+  headerLength: number;
+  /** Where the data section starts in the file: 8 + headerLength. */
+  dataStart: number;
+}
+
 /** Reads a whole safetensors file, strictly; the tensors are views of `bytes`. */
 export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
-  if (bytes.byteLength < 8) {
-    throw new SafetensorsError(`file is ${bytes.byteLength} bytes, too short for the 8-byte header length`);
+  const n = safetensorsHeaderLength(bytes.subarray(0, 8), bytes.byteLength);
+  const { metadata, tensors: entries, dataStart } = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.byteLength);
+  const tensors = new Map<string, SafeTensorInfo>();
+  for (const [name, e] of entries) {
+    const view = bytes.subarray(dataStart + e.dataOffsets[0], dataStart + e.dataOffsets[1]);
+    tensors.set(name, new SafeTensorInfo(name, e.dtype, e.shape, e.dataOffsets, view));
   }
-  const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  return { metadata, tensors, headerLength: n };
+}
+
+/**
+ * The header's length from a file's first 8 bytes (fewer when the file is shorter), checked against
+ * the reference's limit and the file's size: the first step of reading a file by byte ranges.
+ */
+export function safetensorsHeaderLength(first: Uint8Array, fileSize: number): number {
+  if (fileSize < 8 || first.byteLength < 8) {
+    throw new SafetensorsError(`file is ${fileSize} bytes, too short for the 8-byte header length`);
+  }
+  const declared = new DataView(first.buffer, first.byteOffset, 8).getBigUint64(0, true);
   if (declared > BigInt(MAX_HEADER_BYTES)) {
     throw new SafetensorsError(`header length ${declared} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   }
   const n = Number(declared);
-  if (8 + n > bytes.byteLength) {
-    throw new SafetensorsError(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`);
+  if (8 + n > fileSize) {
+    throw new SafetensorsError(`header length ${n} runs past the end of the file (${fileSize} bytes)`);
   }
+  return n;
+}
+
+/**
+ * The JSON header (the `headerLength` bytes after the first 8), strictly, against the size of the
+ * whole file: tensors contiguous from 0 to the file's end, each holding exactly its shape's bytes.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number): SafetensorsHeader {
+  const n = headerBytes.byteLength;
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
     throw new SafetensorsError('header is not valid UTF-8');
   }
@@ -116,8 +169,8 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   entries.sort((a, b) => (a.begin !== b.begin ? (a.begin < b.begin ? -1 : 1) : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
 
   const dataStart = 8 + n;
-  const dataLength = BigInt(bytes.byteLength - dataStart);
-  const tensors = new Map<string, SafeTensorInfo>();
+  const dataLength = BigInt(fileSize - dataStart);
+  const tensors = new Map<string, SafeTensorEntry>();
   let expectedBegin = 0n;
   for (const { name, dtype, shape, begin, end } of entries) {
     if (end < begin) throw new SafetensorsError(`tensor '${name}': data_offsets end ${end} is before begin ${begin}`);
@@ -145,14 +198,13 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
       throw new SafetensorsError(
         `tensor '${name}': data_offsets end ${end} is past the end of the data (${dataLength} bytes; file truncated?)`);
     }
-    const view = bytes.subarray(dataStart + Number(begin), dataStart + Number(end));
-    tensors.set(name, new SafeTensorInfo(name, dtype, shape, [Number(begin), Number(end)], view));
+    tensors.set(name, { name, dtype, shape, dataOffsets: [Number(begin), Number(end)] });
   }
   if (expectedBegin !== dataLength) {
     throw new SafetensorsError(
       `${dataLength - expectedBegin} trailing bytes after the last tensor (data ends at ${expectedBegin}, file has ${dataLength})`);
   }
-  return { metadata, tensors, headerLength: n };
+  return { metadata, tensors, headerLength: n, dataStart };
 }
 
 function readMetadata(value: JsonValue): Record<string, string> {
@@ -234,18 +286,42 @@ export function serializeSafetensors(
   tensors: Map<string, SafetensorsEntry> | Record<string, SafetensorsEntry>,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  const list = [...(tensors instanceof Map ? tensors : Object.entries(tensors))];
+  const list = new Map(tensors instanceof Map ? tensors : Object.entries(tensors));
   for (const [name, { dtype, shape, data }] of list) {
+    const needed = isSafetensorsDtype(dtype) && shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+      ? shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[dtype] / 8 : data.byteLength;
+    if (needed !== data.byteLength) {
+      throw new SafetensorsError(`tensor '${name}': ${data.byteLength} bytes of data but shape [${shape}] x ${dtype} needs ${needed}`);
+    }
+  }
+  const { header, order, dataBytes } = safetensorsLayout(list, metadata);
+  const out = new Uint8Array(header.byteLength + dataBytes);
+  out.set(header);
+  for (const { name, begin } of order) {
+    const { data } = list.get(name)!;
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), header.byteLength + begin);
+  }
+  return out;
+}
+
+/**
+ * Where a file of these tensors puts each one (as serializeSafetensors writes it) and its first bytes
+ * (the 8-byte length and the padded header), so a large file can be written tensor by tensor.
+ */
+export function safetensorsLayout(
+  tensors: Map<string, Pick<SafetensorsEntry, 'dtype' | 'shape'>>, metadata?: Record<string, string>,
+): { header: Uint8Array; order: { name: string; begin: number; end: number }[]; dataBytes: number } {
+  const list = [...tensors];
+  const bytes = new Map<string, number>();
+  for (const [name, { dtype, shape }] of list) {
     if (name === METADATA_KEY) throw new SafetensorsError(`'${METADATA_KEY}' cannot be a tensor name`);
     if (!isSafetensorsDtype(dtype)) throw new SafetensorsError(`tensor '${name}': unknown dtype '${dtype}'`);
     for (const d of shape) {
       if (!Number.isSafeInteger(d) || d < 0) throw new SafetensorsError(`tensor '${name}': bad dimension ${d} in shape [${shape}]`);
     }
     const bits = shape.reduce((a, b) => a * b, 1) * DTYPE_BITS[dtype];
-    if (bits % 8 !== 0 || bits / 8 !== data.byteLength) {
-      throw new SafetensorsError(
-        `tensor '${name}': ${data.byteLength} bytes of data but shape [${shape}] x ${dtype} needs ${bits / 8}`);
-    }
+    if (bits % 8 !== 0) throw new SafetensorsError(`tensor '${name}': shape [${shape}] x ${dtype} does not fill whole bytes`);
+    bytes.set(name, bits / 8);
   }
   // Names compare as UTF-8 bytes, as Rust's strings do (JS compares UTF-16 units).
   const rank = (d: SafetensorsDtype) => DTYPE_ORDER.indexOf(d);
@@ -253,30 +329,27 @@ export function serializeSafetensors(
   list.sort(([an, a], [bn, b]) => rank(b.dtype) - rank(a.dtype) || compareBytes(utf8.get(an)!, utf8.get(bn)!));
 
   // Pairs, not an object: JS would move integer-like keys (a tensor named "0") to the front.
-  const header: [string, string][] = [];
+  const entries: [string, string][] = [];
   if (metadata != null) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new SafetensorsError(`${METADATA_KEY}['${k}'] must be a string`);
     }
     const sorted = Object.entries(metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    header.push([METADATA_KEY, `{${sorted.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`]);
+    entries.push([METADATA_KEY, `{${sorted.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`]);
   }
+  const order: { name: string; begin: number; end: number }[] = [];
   let offset = 0;
-  for (const [name, { dtype, shape, data }] of list) {
-    header.push([name, JSON.stringify({ dtype, shape, data_offsets: [offset, offset + data.byteLength] })]);
-    offset += data.byteLength;
+  for (const [name, { dtype, shape }] of list) {
+    const end = offset + bytes.get(name)!;
+    entries.push([name, JSON.stringify({ dtype, shape, data_offsets: [offset, end] })]);
+    order.push({ name, begin: offset, end });
+    offset = end;
   }
-  const json = `{${header.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
-  const headerBytes = encoder.encode(json);
-  const padded = Math.ceil(headerBytes.byteLength / 8) * 8;
-  const out = new Uint8Array(8 + padded + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
-  out.set(headerBytes, 8);
-  out.fill(0x20, 8 + headerBytes.byteLength, 8 + padded);
-  let at = 8 + padded;
-  for (const [, { data }] of list) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
-    at += data.byteLength;
-  }
-  return out;
+  const json = encoder.encode(`{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`);
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const header = new Uint8Array(8 + padded);
+  new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
+  header.set(json, 8);
+  header.fill(0x20, 8 + json.byteLength);
+  return { header, order, dataBytes: offset };
 }

@@ -1,15 +1,18 @@
 /**
  * Where checkpoint files come from: a local folder or an http(s) base URL (Hub ids are resolved
  * by src/io/hub). Each file is read into one buffer of its final size, chunk by chunk, so a large
- * shard is held once and progress can be reported as it arrives; over HTTP every wait for bytes has the
- * Hub's read timeout (`downloadTimeout`, `$HF_HUB_DOWNLOAD_TIMEOUT`, 30 s).
+ * shard is held once and progress can be reported as it arrives, or by byte ranges (ranged_source.ts);
+ * over HTTP every wait for bytes has the Hub's read timeout (`downloadTimeout`, `$HF_HUB_DOWNLOAD_TIMEOUT`, 30 s).
  */
 import { recoverDir } from './atomic_dir.js';
-import { type CheckpointSource, type ProgressCallback, SourceFileNotFoundError } from './checkpoint_source.js';
+import { type CheckpointSource, type ProgressCallback, type RangeReader, SourceFileNotFoundError } from './checkpoint_source.js';
 import { openHubSource, resolveHubLimits, type HubDownloadOptions } from './hub.js';
+import { allocate, openHttpRange, openLocalRange } from './ranged_source.js';
 import { DownloadTimeoutError, timedFetch } from './timed_fetch.js';
 
-export { type CheckpointSource, type ProgressCallback, type ReadProgress, SourceFileNotFoundError } from './checkpoint_source.js';
+export {
+  type CheckpointSource, type ProgressCallback, type RangeReader, type ReadProgress, SourceFileNotFoundError,
+} from './checkpoint_source.js';
 
 // Node's fs, path and url are imported where a local folder is opened, so that browsers can
 // import this module and read over HTTP.
@@ -99,37 +102,17 @@ class LocalSource implements CheckpointSource {
   }
 
   async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {
-    const full = this.resolve(file);
-    const handle = await this.fs.open(full, 'r').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') throw new SourceFileNotFoundError(file, full);
-      throw e;
-    });
+    const reader = await this.openRange(file, onProgress);
     try {
-      const { size } = await handle.stat();
-      checkSize(size, fileSizeLimit(file), full);
-      const out = allocate(size, full);
-      const chunk = 16 * 1024 * 1024;
-      let loaded = 0;
-      onProgress?.({ file, loaded, total: size });
-      while (loaded < size) {
-        const { bytesRead } = await handle.read(out, loaded, Math.min(chunk, size - loaded), loaded);
-        if (bytesRead === 0) throw new Error(`${full} shrank while being read (${loaded} of ${size} bytes)`);
-        loaded += bytesRead;
-        onProgress?.({ file, loaded, total: size });
-      }
-      return out;
+      checkSize(reader.size, fileSizeLimit(file), this.resolve(file));
+      return await reader.read(0, reader.size);
     } finally {
-      await handle.close();
+      await reader.close();
     }
   }
-}
 
-/** One buffer of the size the file or server declares; a size that cannot be held is a clear error. */
-function allocate(size: number, where: string): Uint8Array {
-  try {
-    return new Uint8Array(size);
-  } catch {
-    throw new Error(`cannot allocate ${size} bytes to read ${where}`);
+  openRange(file: string, onProgress?: ProgressCallback): Promise<RangeReader> {
+    return openLocalRange(this.resolve(file), file, onProgress);
   }
 }
 
@@ -156,6 +139,10 @@ class HttpSource implements CheckpointSource {
     if (response.status === 404) return false;
     if (!response.ok) throw new Error(`HEAD ${url} failed: HTTP ${response.status} ${response.statusText}`);
     return true;
+  }
+
+  openRange(file: string, onProgress?: ProgressCallback): Promise<RangeReader> {
+    return openHttpRange(this.url(file), file, this.headers, () => this.read(file, onProgress), onProgress);
   }
 
   async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {

@@ -1,5 +1,6 @@
 /** MambaBlock: residual + mixer(norm(x)), the residual kept in float32 as HF's residual_in_fp32 asks. */
 import * as tf from '@tensorflow/tfjs';
+import type { QuantLayout } from '../../custom-kernels/packed_format.js';
 import { MambaConfig } from '../config.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import { MambaMixer, type MixerForwardOptions } from './mixer.js';
@@ -9,6 +10,8 @@ import { MambaRMSNorm } from './rms_norm.js';
 export interface MambaBlockArgs extends LayerArgs {
   config: MambaConfig | Record<string, unknown>;
   layerIdx: number;
+  /** The mixer's projections built packed in this layout (MambaMixerArgs.packed). */
+  packed?: QuantLayout | null;
 }
 
 export class MambaBlock extends tf.layers.Layer implements MambaModule {
@@ -23,7 +26,7 @@ export class MambaBlock extends tf.layers.Layer implements MambaModule {
     this.config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
     this.layerIdx = args.layerIdx;
     this.norm = new MambaRMSNorm({ eps: this.config.layerNormEpsilon, name: 'norm' });
-    this.mixer = new MambaMixer({ config: this.config, layerIdx: args.layerIdx, name: 'mixer' });
+    this.mixer = new MambaMixer({ config: this.config, layerIdx: args.layerIdx, name: 'mixer', packed: args.packed });
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {

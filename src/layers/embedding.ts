@@ -5,7 +5,8 @@
  * term, as in PEFT.
  */
 import * as tf from '@tensorflow/tfjs';
-import { FloatWeight } from '../weights/float_weight.js';
+import type { QuantLayout } from '../../custom-kernels/packed_format.js';
+import { createWeight } from '../weights/create_weight.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import type { AdaptableModule, Adapter } from './adapter.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
@@ -16,6 +17,8 @@ export interface MambaEmbeddingArgs extends LayerArgs {
   vocabSize: number;
   hiddenSize: number;
   initializerRange: number;
+  /** Build the table packed in this layout (zeros until written), never as float32. */
+  packed?: QuantLayout | null;
 }
 
 export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, WeightHolder {
@@ -25,6 +28,7 @@ export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, 
   readonly vocabSize: number;
   readonly hiddenSize: number;
   readonly initializerRange: number;
+  readonly packed: QuantLayout | null;
   weight!: LinearWeight;
   adapter: Adapter | null = null;
 
@@ -33,12 +37,13 @@ export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, 
     this.vocabSize = args.vocabSize;
     this.hiddenSize = args.hiddenSize;
     this.initializerRange = args.initializerRange;
+    this.packed = args.packed ?? null;
   }
 
   override build(_inputShape: tf.Shape | tf.Shape[]): void {
     // Named as tf.layers.embedding names it, so saved tfjs models keep their weight names.
-    this.weight = new FloatWeight(this.addWeight('embeddings', [this.vocabSize, this.hiddenSize], 'float32',
-      tf.initializers.randomNormal({ mean: 0, stddev: this.initializerRange })));
+    this.weight = createWeight(this, 'embeddings', [this.vocabSize, this.hiddenSize],
+      tf.initializers.randomNormal({ mean: 0, stddev: this.initializerRange }), this.packed);
     this.built = true;
   }
 

@@ -4,7 +4,8 @@
  * quantized table is the head's too.
  */
 import * as tf from '@tensorflow/tfjs';
-import { FloatWeight } from '../weights/float_weight.js';
+import type { QuantLayout } from '../../custom-kernels/packed_format.js';
+import { createWeight } from '../weights/create_weight.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import type { MambaModule } from './module.js';
@@ -13,12 +14,15 @@ import { type WeightHolder, weightParameters } from './weight_holder.js';
 export interface MambaLMHeadArgs extends LayerArgs {
   vocabSize: number;
   tieWordEmbeddings: boolean;
+  /** An untied head built packed in this layout (zeros until written), never as float32. */
+  packed?: QuantLayout | null;
 }
 
 export class MambaLMHead extends tf.layers.Layer implements WeightHolder {
   static className = 'MambaLMHead';
   readonly vocabSize: number;
   readonly tieWordEmbeddings: boolean;
+  readonly packed: QuantLayout | null;
   private tiedTo: WeightHolder | null = null;
   private ownWeight: LinearWeight | null = null;
 
@@ -26,6 +30,7 @@ export class MambaLMHead extends tf.layers.Layer implements WeightHolder {
     super(args);
     this.vocabSize = args.vocabSize;
     this.tieWordEmbeddings = args.tieWordEmbeddings;
+    this.packed = args.packed ?? null;
   }
 
   /** Ties the head to the embedding table: it multiplies by whatever weight the embeddings hold. */
@@ -75,8 +80,8 @@ export class MambaLMHead extends tf.layers.Layer implements WeightHolder {
     if (!this.tieWordEmbeddings) {
       const shape = inputShape as tf.Shape;
       const hidden = shape[shape.length - 1] as number;
-      this.ownWeight = new FloatWeight(this.addWeight('weight', [this.vocabSize, hidden], 'float32',
-        tf.initializers.randomNormal({ mean: 0, stddev: 0.02 })));
+      this.ownWeight = createWeight(this, 'weight', [this.vocabSize, hidden],
+        tf.initializers.randomNormal({ mean: 0, stddev: 0.02 }), this.packed);
     }
     this.built = true;
   }

@@ -15,7 +15,8 @@ import type { MambaCache } from '../model/cache.js';
 import { causalConv1dUpdate } from '../ops/causal_conv1d_update.js';
 import { selectiveScan } from '../ops/selective_scan.js';
 import { selectiveStateUpdate } from '../ops/selective_state_update.js';
-import { FloatWeight } from '../weights/float_weight.js';
+import type { QuantLayout } from '../../custom-kernels/packed_format.js';
+import { createWeight } from '../weights/create_weight.js';
 import { CausalConv1d } from './causal_conv1d.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import { Linear } from './linear.js';
@@ -25,6 +26,8 @@ import type { MambaModule } from './module.js';
 export interface MambaMixerArgs extends LayerArgs {
   config: MambaConfig | Record<string, unknown>;
   layerIdx: number;
+  /** Build the projections packed in this layout (zeros until written), never as float32. */
+  packed?: QuantLayout | null;
 }
 
 export interface MixerForwardOptions {
@@ -39,6 +42,7 @@ export class MambaMixer extends tf.layers.Layer implements MambaModule {
   static className = 'MambaMixer';
   readonly config: MambaConfig;
   readonly layerIdx: number;
+  readonly packed: QuantLayout | null;
 
   conv1d!: CausalConv1d;
   inProj!: Linear;
@@ -55,6 +59,7 @@ export class MambaMixer extends tf.layers.Layer implements MambaModule {
       throw new Error(`MambaMixer: layerIdx must be a non-negative integer, got ${args.layerIdx}`);
     }
     this.layerIdx = args.layerIdx;
+    this.packed = args.packed ?? null;
   }
 
   override build(_inputShape: tf.Shape | tf.Shape[]): void {
@@ -71,7 +76,7 @@ export class MambaMixer extends tf.layers.Layer implements MambaModule {
     const bias = (name: string, size: number, present: boolean) =>
       (present ? this.addWeight(name, [size], 'float32', tf.initializers.zeros()) : null);
     const linear = (name: string, shape: [number, number], init: ReturnType<typeof normal>, hasBias: boolean) =>
-      new Linear(this, new FloatWeight(weight(`${name}.weight`, shape, init)), bias(`${name}.bias`, shape[0], hasBias));
+      new Linear(this, createWeight(this, `${name}.weight`, shape, init, this.packed), bias(`${name}.bias`, shape[0], hasBias));
 
     this.inProj = linear('in_proj', [2 * I, H], normal(), c.useBias);
     this.conv1d = new CausalConv1d(this, weight('conv1d.weight', [I, 1, K], kaiming(K)), bias('conv1d.bias', I, c.useConvBias));

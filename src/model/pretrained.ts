@@ -1,7 +1,6 @@
 /** Hugging Face checkpoints into and out of a built model, by HF weight name. */
 import * as tf from '@tensorflow/tfjs';
-import { readCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
-import type { SafeTensorInfo } from '../io/safetensors.js';
+import { type CheckpointReader, openCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
 import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
 import type { LayerVariable } from '../layers/layer_args.js';
@@ -10,17 +9,18 @@ import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoin
 import { checkFloat16Backend, float16Modules, installFloat16 } from '../quantization/float16.js';
 import { saveFloat16Checkpoint } from '../quantization/float16_checkpoint.js';
 import { type QuantizableModel, quantizableModules } from '../quantization/modules.js';
-import { quantize } from '../quantization/quantize.js';
-import { packCheckpointTensor } from '../weights/float16_packing.js';
+import { packFloat16 } from '../weights/float16_packing.js';
+import { loadFloatCheckpoint, type ModelBuilder } from './streamed_load.js';
 
 export type PretrainedDtype = 'float32' | 'float16' | 'int8' | 'int4';
 
 export interface FromPretrainedOptions extends Omit<LoadCheckpointOptions, 'expected' | 'ignoredKeys'> {
   /**
    * 'int8' / 'int4' quantize the projections and the LM head (asymmetric, groups of 128) and
-   * the embedding table (int8 rows) after loading. 'float16' (webgpu only) stores those matrices as
-   * halves, converted tensor by tensor as they are read (F16 packed as stored; F32 / BF16 rounded).
-   * A quantized checkpoint loads as it was saved; by default a float one (F16 and BF16 too) loads as float32.
+   * the embedding table (int8 rows) as each tensor is read: the float32 model is never built. 'float16'
+   * (webgpu only) stores those matrices as halves, converted tensor by tensor as they are read (F16 packed
+   * as stored; F32 / BF16 rounded). A quantized checkpoint loads as it was saved; by default a float one
+   * (F16 and BF16 too) loads as float32.
    */
   dtype?: PretrainedDtype;
 }
@@ -34,11 +34,14 @@ export interface PretrainedModel {
 }
 
 /**
- * Loads `source` (folder, http(s) base URL, Hub id or an opened source) and builds the model with `build(config)`,
- * then writes every checkpoint tensor into the variable of the same HF name.
+ * Loads `source` (folder, http(s) base URL, Hub id or an opened source) into the model
+ * `build(config, quantization)` makes. A float checkpoint is read tensor by tensor into a model built as
+ * it will stay (packed from the start for 'int8' / 'int4'), after its headers showed that it fits the
+ * backend (streamed_load.ts); for 'float16' the model is built in float32 and its matrices replaced by
+ * halves as the tensors are read.
  */
 export async function fromPretrained<M extends PretrainedModel & QuantizableModel>(
-  source: string | CheckpointSource, build: (config: MambaConfig) => M, options: FromPretrainedOptions = {},
+  source: string | CheckpointSource, build: ModelBuilder<M>, options: FromPretrainedOptions = {},
   ignoredKeys: string[] = [],
 ): Promise<M> {
   checkSourceOrOpened('fromPretrained', source, options);
@@ -55,6 +58,7 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
     location: opened.location,
     exists: (file) => opened.exists(file),
     read: (file, onProgress) => (file === 'config.json' ? Promise.resolve(configBytes) : opened.read(file, onProgress)),
+    ...(opened.openRange == null ? {} : { openRange: opened.openRange.bind(opened) }),
   };
   const stored = readQuantizationConfig(configJSON, src.location);
   if (stored != null) {
@@ -64,34 +68,41 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
     }
     return loadQuantizedCheckpoint(src, configJSON, build, ignoredKeys, loadOptions.onProgress);
   }
+  if (dtype !== 'float16') {
+    const quantization = dtype === 'int8' || dtype === 'int4' ? { bits: DTYPE_BITS[dtype] } : null;
+    return loadFloatCheckpoint(src, build, { quantization, ignoredKeys, onProgress: loadOptions.onProgress });
+  }
   // Built first, as HF builds the model before reading a state dict: the keys and shapes the file must
   // hold are the model's own, from its module tree.
-  const model = build(MambaConfig.fromJSON(configJSON));
+  const model = build(MambaConfig.fromJSON(configJSON), null);
   try {
-    const expected = new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.shape as number[]]));
-    const checkpoint = await readCheckpoint(src, { ...loadOptions, expected, ignoredKeys });
-    if (dtype === 'float16') for (const module of quantizableModules(model)) installFloat16(module, null);
-    writeStored(model, checkpoint.tensors, src.location);
-    model.generationConfig = checkpoint.generationConfig ?? {};
+    const reader = await openCheckpoint(src, { ...loadOptions, ignoredKeys });
+    try {
+      reader.check(new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.shape as number[]])));
+      for (const module of quantizableModules(model)) installFloat16(module, null);
+      await writeHalves(model, reader, src.location);
+      model.generationConfig = reader.generationConfig ?? {};
+    } finally {
+      await reader.close();
+    }
   } catch (e) {
     model.dispose();
     throw e;
   }
-  if (dtype === 'int8' || dtype === 'int4') await quantize(model, { bits: DTYPE_BITS[dtype] });
   return model;
 }
 
 /**
- * Writes each variable from the checkpoint tensor of its name (readCheckpoint checked the names and
- * shapes against the model's), one tensor at a time; float16 words take their tensor packed.
+ * Each tensor read by itself and written into its variable: a float16 module's matrix packed as halves
+ * (an F16 file's values round-trip float32 exactly, so they pack as stored), the rest float32.
  */
-function writeStored(model: PretrainedModel & QuantizableModel, tensors: Map<string, SafeTensorInfo>, where: string): void {
+async function writeHalves(model: PretrainedModel & QuantizableModel, reader: CheckpointReader, where: string): Promise<void> {
   const halves = new Set(float16Modules(model).map((m) => `${m.path}.weight`));
   for (const [name, variable] of model.namedLayerVariables()) {
-    const info = tensors.get(name)!;
+    const floats = await reader.readFloat32(name);
     let values: Float32Array | Int32Array;
     try {
-      values = halves.has(name) ? packCheckpointTensor(info, info.shape as [number, number]) : info.toFloat32();
+      values = halves.has(name) ? packFloat16(floats, variable.shape as [number, number]) : floats;
     } catch (e) {
       throw new Error(`${name} at ${where}: ${(e as Error).message}`);
     }

@@ -8,12 +8,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
 import { writeModelFolder } from '../io/checkpoint.js';
-import { parseSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
+import { ownBuffer } from '../io/dtypes.js';
+import { openRangeOptional } from '../io/ranged_source.js';
+import type { SafetensorsEntry } from '../io/safetensors.js';
+import { SafetensorsFile } from '../io/safetensors_file.js';
 import { tensorEntry } from '../io/tensor_entry.js';
 import { type CheckpointSource, parseJSON, readOptional } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
-import { type QuantizableModel, installQuantized, quantizableModules } from './modules.js';
-import { type QuantizationSettings, moduleLayout, resolveQuantizeOptions } from './quantize.js';
+import { checkFitsBackend, plannedWeights } from '../weights/memory_budget.js';
+import type { QuantizableModel } from './modules.js';
+import { type QuantizationSettings, type QuantizeOptions, resolveQuantizeOptions } from './quantize.js';
 
 export const QUANT_METHOD = 'mamba-tfjs';
 const CONFIG_KEY = 'quantization_config';
@@ -75,56 +79,71 @@ export interface NamedModel {
 }
 
 /**
- * Builds the model from config.json (quantization_config left out of its config), puts empty packed
- * weights in the quantized modules' places, then fills every variable from the file by its name.
- * Keys in `ignoredKeys` (an untied head under a backbone-only model) may be in the file and are skipped.
+ * Builds the model from config.json (quantization_config left out of its config) packed from the
+ * start, after the file's header showed that it fits the backend, then fills every variable from the
+ * file by its name, each tensor read by itself. Keys in `ignoredKeys` (an untied head under a
+ * backbone-only model) may be in the file and are skipped.
  */
 export async function loadQuantizedCheckpoint<M extends QuantizableModel & NamedModel>(
-  src: CheckpointSource, configJSON: Record<string, unknown>, build: (config: MambaConfig) => M,
+  src: CheckpointSource, configJSON: Record<string, unknown>,
+  build: (config: MambaConfig, quantization: QuantizeOptions | null) => M,
   ignoredKeys: string[], onProgress?: Parameters<CheckpointSource['read']>[1],
 ): Promise<M> {
   const settings = readQuantizationConfig(configJSON, src.location)!;
   const { [CONFIG_KEY]: _, ...plain } = configJSON;
-  const bytes = await readOptional(src, WEIGHTS_FILE, onProgress);
-  if (bytes == null) throw new Error(`no ${WEIGHTS_FILE} at ${src.location} (quantized checkpoints are one file)`);
-  const tensors = parseSafetensors(bytes).tensors;
-  const generationBytes = await readOptional(src, 'generation_config.json');
+  const config = MambaConfig.fromJSON(plain);
+  const range = await openRangeOptional(src, WEIGHTS_FILE, onProgress);
+  if (range == null) throw new Error(`no ${WEIGHTS_FILE} at ${src.location} (quantized checkpoints are one file)`);
   const file = `${WEIGHTS_FILE} at ${src.location}`;
-
-  const model = build(MambaConfig.fromJSON(plain));
+  let weights: SafetensorsFile;
   try {
-    const modules = quantizableModules(model);
-    const listed = new Set(settings.modules);
-    const wanted = modules.filter((m) => listed.has(m.path));
-    const notInModel = settings.modules.filter((p) => !modules.some((m) => m.path === p) && !ignoredKeys.includes(`${p}.weight`));
-    const notListed = modules.filter((m) => !listed.has(m.path)).map((m) => m.path);
-    if (notInModel.length > 0 || notListed.length > 0) {
-      throw new Error(`${CONFIG_KEY} at ${src.location} does not match the model: modules not in the model [${notInModel.join(', ')}], `
-        + `modules it leaves out [${notListed.join(', ')}]`);
-    }
-    for (const module of wanted) installQuantized(module, moduleLayout(module, settings), null);
-    const used = new Set<string>();
-    for (const [name, variable] of model.namedLayerVariables()) {
-      const info = tensors.get(name);
-      if (info == null) throw new Error(`${file}: missing ${name}`);
-      const dtypes = variable.dtype === 'int32' ? INT_DTYPES : FLOAT_DTYPES;
-      if (!dtypes.has(info.dtype)) throw new Error(`${file}: ${name} is ${info.dtype}, expected ${[...dtypes].join(' or ')}`);
-      if (!tf.util.arraysEqual(info.shape, variable.shape as number[])) throw new Error(`${file}: ${name} is [${info.shape}], expected [${variable.shape}]`);
-      used.add(name);
-      // Copies: a view would keep the whole file's buffer alive.
-      const values = variable.dtype === 'int32' ? (info.values() as Int32Array).slice() : info.toFloat32().slice();
-      tf.tidy(() => { variable.write(tf.tensor(values, info.shape, variable.dtype)); });
-    }
-    const ignored = (k: string) => ignoredKeys.some((i) => k === i || k.startsWith(`${i}_`));
-    const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !ignored(k));
-    if (unexpected.length > 0) throw new Error(`${file}: unexpected tensors ${unexpected.join(', ')}`);
-    model.quantization = { ...settings, modules: wanted.map((m) => m.path) };
-    if (generationBytes != null) {
-      model.generationConfig = parseJSON(generationBytes, `generation_config.json at ${src.location}`) as Record<string, unknown>;
-    }
-    return model;
+    weights = await SafetensorsFile.open(range);
   } catch (e) {
-    model.dispose();
-    throw e;
+    await range.close();
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  try {
+    const tensors = weights.tensors;
+    const ignored = (k: string) => ignoredKeys.some((i) => k === i || k.startsWith(`${i}_`));
+    // Every tensor is stored as the model holds it (codes as int32, the rest as float32).
+    checkFitsBackend(plannedWeights([...tensors].filter(([k]) => !ignored(k)).map(([k, e]) => [k, e.shape]), () => null),
+      `the int${settings.bits} model at ${src.location}`);
+    const generationBytes = await readOptional(src, 'generation_config.json');
+    const model = build(config, settings);
+    try {
+      const modules = model.quantization?.modules ?? [];
+      const listed = new Set(settings.modules);
+      const notInModel = settings.modules.filter((p) => !modules.includes(p) && !ignoredKeys.includes(`${p}.weight`));
+      const notListed = modules.filter((p) => !listed.has(p));
+      if (notInModel.length > 0 || notListed.length > 0) {
+        throw new Error(`${CONFIG_KEY} at ${src.location} does not match the model: modules not in the model [${notInModel.join(', ')}], `
+          + `modules it leaves out [${notListed.join(', ')}]`);
+      }
+      const used = new Set<string>();
+      for (const [name, variable] of model.namedLayerVariables()) {
+        const entry = tensors.get(name);
+        if (entry == null) throw new Error(`${file}: missing ${name}`);
+        const dtypes = variable.dtype === 'int32' ? INT_DTYPES : FLOAT_DTYPES;
+        if (!dtypes.has(entry.dtype)) throw new Error(`${file}: ${name} is ${entry.dtype}, expected ${[...dtypes].join(' or ')}`);
+        if (!tf.util.arraysEqual(entry.shape, variable.shape as number[])) throw new Error(`${file}: ${name} is [${entry.shape}], expected [${variable.shape}]`);
+        used.add(name);
+        const info = await weights.read(entry);
+        // Own buffers: a view would keep a file read whole alive.
+        const values = ownBuffer(variable.dtype === 'int32' ? info.values() as Int32Array : info.toFloat32());
+        tf.tidy(() => { variable.write(tf.tensor(values, entry.shape, variable.dtype)); });
+      }
+      const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !ignored(k));
+      if (unexpected.length > 0) throw new Error(`${file}: unexpected tensors ${unexpected.join(', ')}`);
+      model.quantization = { ...settings, modules };
+      if (generationBytes != null) {
+        model.generationConfig = parseJSON(generationBytes, `generation_config.json at ${src.location}`) as Record<string, unknown>;
+      }
+      return model;
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  } finally {
+    await weights.close();
   }
 }

@@ -49,10 +49,14 @@ export function resolveQuantizeOptions(options: QuantizeOptions): QuantizationSe
 
 /** The layout of one module: int8 embedding rows are one group (rounded up to whole words). */
 export function moduleLayout(module: QuantizableModule, s: QuantizationSettings): QuantLayout {
-  if (module.module.weightRole !== 'embedding') return { bits: s.bits, groupSize: s.groupSize, symmetric: s.symmetric };
+  return roleLayout(module.module.weightRole, module.module.weight.shape[1], s);
+}
+
+/** The layout of a matrix used as `role` with `columns` input features (hidden size for the table). */
+export function roleLayout(role: 'linear' | 'embedding', columns: number, s: Omit<QuantizationSettings, 'modules'>): QuantLayout {
+  if (role !== 'embedding') return { bits: s.bits, groupSize: s.groupSize, symmetric: s.symmetric };
   if (s.embeddingBits === 4) return { bits: 4, groupSize: s.groupSize, symmetric: s.symmetric };
-  const hidden = module.module.weight.shape[1];
-  return { bits: 8, groupSize: Math.ceil(hidden / 4) * 4, symmetric: s.symmetric };
+  return { bits: 8, groupSize: Math.ceil(columns / 4) * 4, symmetric: s.symmetric };
 }
 
 /**
@@ -79,7 +83,12 @@ export async function quantize(model: QuantizableModel, options: QuantizeOptions
   }
   for (const [module, layout, matrix] of packed) installQuantized(module, layout, matrix);
   recompile(model);
-  const done = { ...settings, modules: modules.map((m) => m.path) };
+  const done = quantizedSettings(model, settings);
   model.quantization = done;
   return done;
+}
+
+/** `settings` with the modules a quantized model packs: every module quantization covers, by path. */
+export function quantizedSettings(model: QuantizableModel, settings: Omit<QuantizationSettings, 'modules'>): QuantizationSettings {
+  return { ...settings, modules: quantizableModules(model).map((m) => m.path) };
 }

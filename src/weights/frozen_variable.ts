@@ -4,18 +4,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LayerVariable } from '../layers/layer_args.js';
+import { addLayerWeight } from './add_weight.js';
 
-/** tf.layers.Layer.addWeight, public at run time but protected in tfjs-layers' typings. */
-interface AddWeight {
-  addWeight(name: string, shape: number[], dtype: tf.DataType, initializer: ReturnType<typeof tf.initializers.zeros>,
-    regularizer: undefined, trainable: boolean): LayerVariable;
-}
 
 /** `owner`'s new frozen weight `name` [dims], holding `values`, or zeros until something is written in. */
 export function addFrozenVariable(
   owner: tf.layers.Layer, name: string, dims: number[], dtype: 'int32' | 'float32', values?: Int32Array | Float32Array | null,
 ): LayerVariable {
-  const variable = (owner as unknown as AddWeight).addWeight(name, dims, dtype, tf.initializers.zeros(), undefined, false);
+  const variable = addLayerWeight(owner, name, dims, dtype, tf.initializers.zeros(), false);
   if (values != null) tf.tidy(() => { variable.write(tf.tensor(values, dims, dtype)); });
   return variable;
 }

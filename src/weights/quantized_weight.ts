@@ -33,13 +33,33 @@ export class QuantizedWeight implements LinearWeight {
   ): QuantizedWeight {
     const [outFeatures, inFeatures] = shape;
     const groupShape = [outFeatures, groupsPerRow(inFeatures, layout.groupSize)];
-    const add = (suffix: string, values: Int32Array | Float32Array | undefined, dims: number[], dtype: 'int32' | 'float32') =>
-      addFrozenVariable(owner, `${name}.${suffix}`, dims, dtype, values);
+    const add = (suffix: string, dims: number[], dtype: 'int32' | 'float32') => addFrozenVariable(owner, `${name}.${suffix}`, dims, dtype);
     const hasZeros = matrix == null ? !layout.symmetric : matrix.zeros != null;
-    return new QuantizedWeight(shape, layout,
-      add('packed', matrix?.packed, [outFeatures, wordsPerRow(inFeatures, layout.bits)], 'int32'),
-      add('scales', matrix?.scales, groupShape, 'float32'),
-      hasZeros ? add('zeros', matrix?.zeros ?? undefined, groupShape, 'float32') : null);
+    const weight = new QuantizedWeight(shape, layout,
+      add('packed', [outFeatures, wordsPerRow(inFeatures, layout.bits)], 'int32'),
+      add('scales', groupShape, 'float32'),
+      hasZeros ? add('zeros', groupShape, 'float32') : null);
+    if (matrix != null) weight.write(matrix);
+    return weight;
+  }
+
+  /** Writes packed codes, scales (and zeros) of this weight's shape and layout into its variables. */
+  write(matrix: PackedMatrix): void {
+    const parts: [LayerVariable | null, Int32Array | Float32Array | null, string][] = [
+      [this.packed, matrix.packed, 'packed'], [this.scales, matrix.scales, 'scales'], [this.zeros, matrix.zeros, 'zeros']];
+    for (const [variable, values, what] of parts) {
+      if ((variable == null) !== (values == null)) {
+        throw new Error(`QuantizedWeight: ${what} ${values == null ? 'missing' : 'given'} for ${this.layout.symmetric ? 'symmetric' : 'asymmetric'} codes`);
+      }
+      if (variable != null && values!.length !== tf.util.sizeFromShape(variable.shape as number[])) {
+        throw new Error(`QuantizedWeight: ${values!.length} ${what} values for [${variable.shape}]`);
+      }
+    }
+    tf.tidy(() => {
+      for (const [variable, values] of parts) {
+        if (variable != null) variable.write(tf.tensor(values!, variable.shape as number[], variable.dtype));
+      }
+    });
   }
 
   get inFeatures(): number {

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
+import { wholeFileReader } from '../../src/io/ranged_source.js';
+import { SafetensorsFile } from '../../src/io/safetensors_file.js';
 import {
   MAX_HEADER_BYTES, SafetensorsError, parseSafetensors, serializeSafetensors, type SafetensorsEntry,
 } from '../../src/io/safetensors.js';
@@ -24,6 +26,18 @@ function withByte(bytes: Uint8Array, at: number, value: number): Uint8Array {
 
 const f32 = (name: string, shape: (number | string)[], offsets: (number | string)[]) =>
   `"${name}":{"dtype":"F32","shape":[${shape}],"data_offsets":[${offsets}]}`;
+
+/** The same file through SafetensorsFile (8 bytes, then the header alone) must fail with the same message. */
+async function expectRangedRejected(bytes: Uint8Array, message: RegExp): Promise<void> {
+  let error: unknown = null;
+  try {
+    await SafetensorsFile.open(wholeFileReader(bytes));
+  } catch (e) {
+    error = e;
+  }
+  expect(error, `expected ${message} by ranges`).to.be.instanceOf(SafetensorsError);
+  expect((error as Error).message).to.match(message);
+}
 
 function expectRejected(bytes: Uint8Array, message: RegExp): void {
   let error: unknown = null;
@@ -252,23 +266,51 @@ describe('safetensors reader rejects malformed files', () => {
   it(`has at least 25 cases (${cases.length})`, () => expect(cases.length).to.be.at.least(25));
 
   for (const [what, bytes, message] of cases) {
-    it(`rejects ${what}`, function () {
+    it(`rejects ${what}, read whole or by ranges (header alone)`, async function () {
       this.timeout(2000);
       const before = process.memoryUsage().arrayBuffers;
       expectRejected(bytes, message);
+      await expectRangedRejected(bytes, message);
       // Nothing the size of a declared tensor or header may have been allocated.
       expect(process.memoryUsage().arrayBuffers - before).to.be.below(64 * 1024 * 1024);
     });
   }
 
-  it('rejects every truncation of a valid file with a SafetensorsError', () => {
+  it('rejects every truncation of a valid file with a SafetensorsError, by ranges with the same message', async () => {
     const whole = serializeSafetensors({
       a: { dtype: 'F32', shape: [2, 3], data: new Float32Array(6).fill(1) },
       b: { dtype: 'BF16', shape: [5], data: new Uint16Array(5) },
     }, { format: 'pt' });
     expect(parseSafetensors(whole).tensors.size).to.equal(2);
     for (let n = 0; n < whole.byteLength; n++) {
-      expect(() => parseSafetensors(whole.subarray(0, n)), `first ${n} bytes`).to.throw(SafetensorsError);
+      let message = '';
+      expect(() => {
+        try {
+          parseSafetensors(whole.subarray(0, n));
+        } catch (e) {
+          message = (e as Error).message;
+          throw e;
+        }
+      }, `first ${n} bytes`).to.throw(SafetensorsError);
+      await expectRangedRejected(whole.subarray(0, n), new RegExp(`^${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
     }
+  });
+
+  it('by ranges: the header alone, then each tensor\'s bytes equal the whole-file parse', async () => {
+    const whole = serializeSafetensors({
+      a: { dtype: 'F32', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) },
+      b: { dtype: 'BF16', shape: [5], data: new Uint16Array([1, 2, 3, 4, 5]) },
+    }, { format: 'pt' });
+    const parsed = parseSafetensors(whole);
+    const reads: [number, number][] = [];
+    const inner = wholeFileReader(whole);
+    const file = await SafetensorsFile.open({ ...inner, read: (at, n) => { reads.push([at, n]); return inner.read(at, n); } });
+    expect(reads).to.deep.equal([[0, 8], [8, parsed.headerLength]]);
+    expect(file.header.metadata).to.deep.equal(parsed.metadata);
+    for (const [name, info] of parsed.tensors) {
+      const read = await file.read(file.tensors.get(name)!);
+      expect([read.dtype, read.shape, read.dataOffsets, [...read.bytes]]).to.deep.equal([info.dtype, info.shape, info.dataOffsets, [...info.bytes]]);
+    }
+    expect([...(await file.readElements(file.tensors.get('a')!, 2, 3)).toFloat32()]).to.deep.equal([3, 4, 5]);
   });
 });

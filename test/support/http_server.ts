@@ -1,7 +1,7 @@
 /**
  * A static file server on 127.0.0.1 for tests that load over HTTP. It can cut a file short after
  * a number of bytes while still announcing the full Content-Length, to test truncated downloads, and
- * stall (a few bytes, then silence; or no answer at all), to test read timeouts.
+ * stall (a few bytes, then silence; or no answer at all), to test read timeouts; answer Range requests or ignore them.
  */
 import { createServer, type Server } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -17,12 +17,14 @@ export interface StaticServerOptions {
   stallAfter?: Record<string, number>;
   /** Files (relative path) whose requests get no answer at all. */
   silent?: string[];
+  /** Answer a single `Range: bytes=first-last` with 206 and that slice (otherwise the whole file, as servers that ignore it). */
+  ranges?: boolean;
 }
 
 export interface StaticServer {
   /** Base URL ending in '/'. */
   url: string;
-  /** Paths requested so far, with their method ("GET config.json"). */
+  /** Paths requested so far, with their method and any range ("GET config.json", "GET model.safetensors bytes=0-0"). */
   requests: string[];
   close(): Promise<void>;
 }
@@ -33,7 +35,8 @@ export async function serveDirectory(root: string, options: StaticServerOptions 
   const server: Server = createServer((req, res) => {
     void (async () => {
       const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
-      requests.push(`${req.method} ${rel}`);
+      const range = req.headers.range;
+      requests.push(range == null ? `${req.method} ${rel}` : `${req.method} ${rel} ${range}`);
       if (options.silent?.includes(rel)) return;
       const file = path.resolve(base, rel);
       const info = file.startsWith(base + path.sep) ? await stat(file).catch(() => null) : null;
@@ -48,6 +51,18 @@ export async function serveDirectory(root: string, options: StaticServerOptions 
         return;
       }
       const body = await readFile(file);
+      const slice = options.ranges && range != null ? /^bytes=(\d+)-(\d+)$/.exec(range) : null;
+      if (slice != null) {
+        const [first, last] = [Number(slice[1]), Math.min(Number(slice[2]), body.byteLength - 1)];
+        if (first > last) {
+          res.writeHead(416, { 'Content-Range': `bytes */${body.byteLength}` }).end();
+          return;
+        }
+        res.writeHead(206, {
+          ...headers, 'Content-Length': String(last - first + 1), 'Content-Range': `bytes ${first}-${last}/${body.byteLength}`,
+        }).end(body.subarray(first, last + 1));
+        return;
+      }
       const cut = options.truncate?.[rel];
       res.writeHead(200, headers);
       const stall = options.stallAfter?.[rel];

@@ -1,0 +1,95 @@
+/**
+ * A float checkpoint into a model tensor by tensor: the headers are read first and the model is
+ * refused if it cannot fit the backend (memory_budget.ts); then it is built as it will stay (packed
+ * from the start when quantized), and each tensor is read by its byte range, converted (quantized,
+ * or widened to float32) and written, then dropped before the next. Peak memory is the model as
+ * stored, one float tensor and its read buffer; the float32 model is never held.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../config.js';
+import { openCheckpoint, type CheckpointReader } from '../io/checkpoint.js';
+import type { CheckpointSource, ProgressCallback } from '../io/checkpoint_source.js';
+import { floatStateDict } from '../quantization/float_state_dict.js';
+import type { QuantizableModel } from '../quantization/modules.js';
+import { type QuantizationSettings, type QuantizeOptions, resolveQuantizeOptions, roleLayout } from '../quantization/quantize.js';
+import { quantizeMatrix } from '../weights/packing.js';
+import { checkFitsBackend, plannedWeights } from '../weights/memory_budget.js';
+
+/** Builds the model for a config, quantized (packed from the start) when asked. */
+export type ModelBuilder<M> = (config: MambaConfig, quantization: QuantizeOptions | null) => M;
+
+export interface StreamedLoadOptions {
+  /** quantize()'s options, or null for float32. */
+  quantization: QuantizeOptions | null;
+  /** Keys the file may hold that are left out (an untied head under a backbone-only model). */
+  ignoredKeys: string[];
+  onProgress?: ProgressCallback;
+}
+
+export async function loadFloatCheckpoint<M extends QuantizableModel & { generationConfig: Record<string, unknown> }>(
+  src: CheckpointSource, build: ModelBuilder<M>, options: StreamedLoadOptions,
+): Promise<M> {
+  const checkpoint = await openCheckpoint(src, { ignoredKeys: options.ignoredKeys, onProgress: options.onProgress });
+  try {
+    const settings = options.quantization == null ? null : resolveQuantizeOptions(options.quantization);
+    const roles = settings == null ? new Map<string, 'linear' | 'embedding'>() : packedRoles(checkpoint.config, build, settings);
+    const planned = plannedWeights([...checkpoint.tensors].map(([name, entry]) => [name, entry.shape]), (name, shape) => {
+      const role = roles.get(name);
+      return role == null || settings == null ? null : roleLayout(role, shape[1], settings);
+    });
+    checkFitsBackend(planned, `the model at ${src.location}${settings == null ? '' : ` as int${settings.bits}`}`);
+    const model = build(checkpoint.config, settings);
+    try {
+      await fill(model, checkpoint);
+      model.generationConfig = checkpoint.generationConfig ?? {};
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
+  } finally {
+    await checkpoint.close();
+  }
+}
+
+/** Reads every tensor in file order into its place; each float array is dropped before the next is read. */
+async function fill(model: QuantizableModel, checkpoint: CheckpointReader): Promise<void> {
+  const targets = floatStateDict(model);
+  checkpoint.check(new Map([...targets].map(([name, t]) => [name, t.shape])));
+  for (const name of checkpoint.tensors.keys()) {
+    const target = targets.get(name)!;
+    const values = await checkpoint.readFloat32(name);
+    if (target.kind === 'packed') {
+      let matrix;
+      try {
+        matrix = quantizeMatrix(values, target.shape, target.weight.layout);
+      } catch (e) {
+        throw new Error(`${name}: ${(e as Error).message}`);
+      }
+      target.weight.write(matrix);
+    } else {
+      tf.tidy(() => { target.variable.write(tf.tensor(values, target.shape, 'float32')); });
+    }
+  }
+}
+
+/**
+ * The HF names of the matrices a model of `config` packs, with their roles, from the module tree of
+ * the same model built at a few elements a weight: the tree's names and roles do not depend on the
+ * sizes, and the real one must not be built before the budget says it fits.
+ */
+function packedRoles<M extends QuantizableModel>(
+  config: MambaConfig, build: ModelBuilder<M>, settings: QuantizationSettings,
+): Map<string, 'linear' | 'embedding'> {
+  const small = MambaConfig.fromJSON({
+    ...config.toJSON(), hidden_size: 4, intermediate_size: 8, state_size: 2, time_step_rank: 1, vocab_size: 4, conv_kernel: 2,
+  });
+  const skeleton = build(small, settings);
+  try {
+    const roles = new Map<string, 'linear' | 'embedding'>();
+    for (const [name, target] of floatStateDict(skeleton)) if (target.kind === 'packed') roles.set(name, target.role);
+    return roles;
+  } finally {
+    skeleton.dispose();
+  }
+}

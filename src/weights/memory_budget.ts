@@ -1,0 +1,81 @@
+/**
+ * Whether a model's weights fit the active backend, decided from a checkpoint's headers before any
+ * weight is allocated: wasm's memory is one 32-bit heap (tfjs-backend-wasm 4.22 grows it to at most
+ * 4 GiB - 64 KiB) and aborts, not throws, past it; a WebGPU buffer is capped by the device's
+ * maxBufferSize and, to be bound, maxStorageBufferBindingSize. A model that cannot fit is refused
+ * with the numbers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type QuantLayout, groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
+
+/** emscripten's getHeapMax() in tfjs-backend-wasm 4.22 (MAXIMUM_MEMORY=4GB, less one 64 KiB page). */
+export const WASM_MAX_BYTES = 4294901760;
+
+/** One buffer a model's weights occupy on the backend. */
+export interface PlannedTensor {
+  name: string;
+  bytes: number;
+}
+
+/**
+ * The buffers of a model's weights: a float tensor as float32 (F16/BF16 widen on loading), an int32
+ * one at 4 bytes an element, a matrix packed in `layout` as its codes, scales and (asymmetric) zeros.
+ */
+export function plannedWeights(
+  tensors: Iterable<[name: string, shape: number[]]>, packedLayout: (name: string, shape: number[]) => QuantLayout | null,
+): PlannedTensor[] {
+  const planned: PlannedTensor[] = [];
+  for (const [name, shape] of tensors) {
+    const layout = shape.length === 2 ? packedLayout(name, shape) : null;
+    if (layout == null) {
+      planned.push({ name, bytes: 4 * shape.reduce((a, b) => a * b, 1) });
+      continue;
+    }
+    const [rows, columns] = shape;
+    const groups = 4 * rows * groupsPerRow(columns, layout.groupSize);
+    planned.push({ name: `${name} (codes)`, bytes: 4 * rows * wordsPerRow(columns, layout.bits) }, { name: `${name} (scales)`, bytes: groups });
+    if (!layout.symmetric) planned.push({ name: `${name} (zeros)`, bytes: groups });
+  }
+  return planned;
+}
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+function size(bytes: number): string {
+  return bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/**
+ * Throws, naming the numbers, when the weights cannot fit the active backend: on wasm, all of them
+ * plus the largest again (a tensor is made before the variable's old value is freed) plus what tfjs
+ * tensors hold already, against the heap's maximum; on webgpu, the largest against the device's limits.
+ * Other backends are not checked.
+ */
+export function checkFitsBackend(tensors: PlannedTensor[], what: string, backend = tf.getBackend()): void {
+  if (tensors.length === 0) return;
+  const largest = tensors.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  if (backend === 'wasm') {
+    const total = tensors.reduce((sum, t) => sum + t.bytes, 0);
+    const inUse = tf.memory().numBytes;
+    const needed = total + largest.bytes + inUse;
+    if (needed > WASM_MAX_BYTES) {
+      throw new Error(`${what} does not fit wasm's memory: its weights take ${size(total)} (${total} bytes), `
+        + `writing the largest (${largest.name}) ${size(largest.bytes)} more, tensors already in use ${size(inUse)}: `
+        + `${size(needed)} in all, past the ${size(WASM_MAX_BYTES)} (${WASM_MAX_BYTES} bytes) a wasm heap can grow to. `
+        + "Load it quantized (dtype 'int8' or 'int4') or on webgpu");
+    }
+    return;
+  }
+  if (backend === 'webgpu') {
+    const limits = (tf.backend() as unknown as { device?: GPUDevice }).device?.limits;
+    if (limits == null) return;
+    const cap = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+    if (largest.bytes > cap) {
+      const which = limits.maxBufferSize <= limits.maxStorageBufferBindingSize ? 'maxBufferSize' : 'maxStorageBufferBindingSize';
+      throw new Error(`${what} does not fit this WebGPU device: ${largest.name} takes ${size(largest.bytes)} (${largest.bytes} bytes) `
+        + `in one buffer, past its ${which} of ${size(cap)} (${cap} bytes; maxBufferSize ${limits.maxBufferSize}, `
+        + `maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}). Load it quantized (dtype 'int8' or 'int4')`);
+    }
+  }
+}
