@@ -14,7 +14,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { hasSubgroups, matvecKernel } from '../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers } from '../custom-kernels/webgpu/decode/pipeline.js';
 import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
-import { float16WordsPerRow } from '../custom-kernels/webgpu/float16.js';
+import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
 import { chooseGemmTile, GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } from '../custom-kernels/webgpu/gemm/gemm.js';
 import { MambaConfig } from '../src/config.js';
 import { initWebGPU } from '../src/webgpu/init.js';
@@ -122,7 +122,7 @@ log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|`)
 for (const [model, config] of Object.entries(MODELS)) {
   for (const [name, N, K] of projections(config)) {
     const w32 = randomBuffer(N * K, 'float32');
-    const w16 = randomBuffer(N * float16WordsPerRow(K), 'halves');
+    const w16 = randomBuffer(N * halfWordsPerRow(K), 'halves');
     const wTensor = tf.randomUniform([N, K], -1, 1) as tf.Tensor2D;
     for (const M of ROWS) {
       const flops = 2 * M * N * K;
@@ -156,7 +156,7 @@ for (const [model, config] of Object.entries(MODELS)) {
 log('\n## Decode matvec: y[b, o] = W[o, :] x[b, :], GB/s of weight read (% of 4.8 TB/s), weights rotated over copies that overflow the L2');
 const SOURCES: [string, WeightSource, (N: number, K: number) => [number, 'float32' | 'halves' | 'codes' | 'scales'][]][] = [
   ['float32', null, (N, K) => [[N * K, 'float32']]],
-  ['float16', 'float16', (N, K) => [[N * float16WordsPerRow(K), 'halves']]],
+  ['float16', 'float16', (N, K) => [[N * halfWordsPerRow(K), 'halves']]],
   ['int8 g128', { bits: 8, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 4), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
   ['int4 g128', { bits: 4, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 8), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
 ];

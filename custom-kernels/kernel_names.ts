@@ -146,7 +146,7 @@ export const LINEAR_ROWS_INPUTS = ['x', 'weight', 'bias'] as const;
 
 /**
  * x @ W^T (+ bias) for any number of rows, W in PyTorch's [outFeatures, inFeatures] layout as
- * float32, or as float16 halves two per int32 word (custom-kernels/webgpu/float16.ts): the
+ * float32, or as float16 halves two per int32 word (custom-kernels/float16_format.ts): the
  * prefill projection. Registered on webgpu only (a tiled GEMM), where linear() takes it for
  * float32 weights from GEMM_MIN_ROWS rows; no other backend calls it.
  * inputs:  x [M, inFeatures] float32; weight [outFeatures, inFeatures] float32, or with

@@ -5,6 +5,7 @@ import { pipeline, type TextGenerationPipeline } from '../src/pipeline.js';
 import type { ProgressInfo } from '../src/auto/progress_events.js';
 import { saveTinyTextModel, type TextModelDir } from './generation/tiny_text_model.js';
 import './support/backends.js';
+import { expectReject } from './support/rejection.js';
 
 describe('pipeline("text-generation")', () => {
   let saved: TextModelDir;
@@ -151,13 +152,3 @@ describe('pipeline: the options users of transformers.js and HF write', () => {
     }
   });
 });
-
-async function expectReject(promise: Promise<unknown>, message: RegExp): Promise<void> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (e) {
-    error = e;
-  }
-  expect(String(error)).to.match(message);
-}

@@ -97,12 +97,14 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
  * (an F16 file's values round-trip float32 exactly, so they pack as stored), the rest float32.
  */
 async function writeHalves(model: PretrainedModel & QuantizableModel, reader: CheckpointReader, where: string): Promise<void> {
-  const halves = new Set(float16Modules(model).map((m) => `${m.path}.weight`));
+  // The matrix's own shape: its variable holds the packed words [rows, ceil(columns / 2)].
+  const halves = new Map(float16Modules(model).map((m) => [`${m.path}.weight`, m.module.weight.shape]));
   for (const [name, variable] of model.namedLayerVariables()) {
     const floats = await reader.readFloat32(name);
+    const matrix = halves.get(name);
     let values: Float32Array | Int32Array;
     try {
-      values = halves.has(name) ? packFloat16(floats, variable.shape as [number, number]) : floats;
+      values = matrix != null ? packFloat16(floats, matrix) : floats;
     } catch (e) {
       throw new Error(`${name} at ${where}: ${(e as Error).message}`);
     }

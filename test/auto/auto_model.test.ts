@@ -16,6 +16,7 @@ import type { PreTrainedTokenizer } from '../../src/tokenizer/pretrained_tokeniz
 import { TextStreamer } from '../../src/tokenizer/text_streamer.js';
 import { saveTinyTextModel, type TextModelDir } from '../generation/tiny_text_model.js';
 import { expectNoLeaks } from '../support/backends.js';
+import { expectReject } from '../support/rejection.js';
 
 describe('AutoConfig, AutoModelForCausalLM and the callable tokenizer', () => {
   let saved: TextModelDir;
@@ -160,13 +161,3 @@ describe('AutoConfig, AutoModelForCausalLM and the callable tokenizer', () => {
     expect(lines[0]).to.match(/running on the wasm backend \(no hardware WebGPU adapter\)/);
   });
 });
-
-async function expectReject(promise: Promise<unknown>, message: RegExp): Promise<void> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (e) {
-    error = e;
-  }
-  expect(String(error)).to.match(message);
-}

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCsv, readCorpus } from '../../src/data/corpus.js';
+import { expectReject } from '../support/rejection.js';
 
 const QUOTES = [
   { quote: '“Be yourself; everyone else is already taken.”', author: 'Oscar Wilde', tags: ['be-yourself'] },
@@ -49,13 +50,3 @@ describe('readCorpus with a text field', () => {
     await expectReject(readCorpus(file('bad.csv', 'quote,author\n"unclosed,x\n')), /bad\.csv: not valid CSV/);
   });
 });
-
-async function expectReject(promise: Promise<unknown>, message: RegExp): Promise<void> {
-  let error: unknown;
-  try {
-    await promise;
-  } catch (e) {
-    error = e;
-  }
-  expect(String(error)).to.match(message);
-}

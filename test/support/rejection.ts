@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 /** The error a promise rejects with; fails the test when it resolves instead. */
 export async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -6,4 +7,9 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected a rejection');
+}
+
+/** Fails unless `promise` rejects with an error whose text (String(error)) matches `message`. */
+export async function expectReject(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  expect(String(await rejection(promise))).to.match(message);
 }

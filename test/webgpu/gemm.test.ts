@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
-import { packFloat16Rows } from '../../custom-kernels/webgpu/float16.js';
+import { packHalves } from '../../src/weights/float16_packing.js';
 import { Linear } from '../../custom-kernels/kernel_names.js';
 import { GEMM_MIN_ROWS, linear } from '../../src/ops/linear.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
@@ -31,7 +31,7 @@ function operands(seed: number, M: number, N: number, K: number, weight: GemmWei
     return { x, w64, wData: Float32Array.from(w64), bias };
   }
   const { bits, values } = randomHalves(rng, N * K);
-  return { x, w64: values, wData: packFloat16Rows(bits, N, K), bias };
+  return { x, w64: values, wData: packHalves(bits, [N, K]), bias };
 }
 
 /** Rows of y [M, N] kept for the float64 check (every row for small M). */

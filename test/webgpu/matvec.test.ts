@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
-import { packFloat16Rows } from '../../custom-kernels/webgpu/float16.js';
+import { packHalves } from '../../src/weights/float16_packing.js';
 import { type QuantLayout } from '../../custom-kernels/packed_format.js';
 import { quantizeMatrix } from '../../src/weights/packing.js';
 import { dequantize64, expectMatmul } from '../support/matmul_reference.js';
@@ -28,7 +28,7 @@ function float32Weight(rng: () => number, N: number, K: number): TestWeight {
 
 function float16Weight(rng: () => number, N: number, K: number): TestWeight {
   const { bits, values } = randomHalves(rng, N * K);
-  return { source: 'float16', bindings: [packFloat16Rows(bits, N, K)], w64: values };
+  return { source: 'float16', bindings: [packHalves(bits, [N, K])], w64: values };
 }
 
 function packedWeight(rng: () => number, N: number, K: number, layout: QuantLayout): TestWeight {

@@ -11,7 +11,7 @@
  */
 import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
-import { float16WordsPerRow } from '../float16.js';
+import { halfWordsPerRow } from '../../float16_format.js';
 import { weightBindings, type WeightSource } from './weight_source.js';
 
 /** Rows whose partial sums fit the 16 KiB of workgroup memory WebGPU guarantees. */
@@ -161,7 +161,7 @@ function float16Unit(K: number): RowUnit {
     };
   }
   // One word (two halves) per unit; the odd last half of a row is padding.
-  const words = float16WordsPerRow(K);
+  const words = halfWordsPerRow(K);
   return {
     count: words, vector: false, type: 'i32',
     load: (u, tag) => `let ${tag} = unpack2x16float(bitcast<u32>(w[o * ${words}u + ${u}]));`,

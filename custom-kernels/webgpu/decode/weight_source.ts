@@ -4,7 +4,7 @@
  * points) in QuantizedMatMul's format, decoded on the fly. Either way the kernel calls
  * `weight(row, k)` and binds the bindings below in their order.
  */
-import { float16WordsPerRow } from '../float16.js';
+import { halfWordsPerRow } from '../../float16_format.js';
 import { type PackedLayout, wgslWeight } from '../QuantizedMatMul.js';
 
 /** null: float32; 'float16': half words; otherwise the packed layout. */
@@ -25,7 +25,7 @@ export function weightFunction(source: WeightSource, inFeatures: number): string
   if (source == null) return `fn weight(row : i32, k : i32) -> f32 { return w[row * ${inFeatures} + k]; }`;
   if (source === 'float16') {
     return `fn weight(row : i32, k : i32) -> f32 {
-  return unpack2x16float(bitcast<u32>(w[row * ${float16WordsPerRow(inFeatures)} + k / 2]))[k % 2];
+  return unpack2x16float(bitcast<u32>(w[row * ${halfWordsPerRow(inFeatures)} + k / 2]))[k % 2];
 }`;
   }
   return wgslWeight(source);

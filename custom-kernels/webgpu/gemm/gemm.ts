@@ -11,7 +11,7 @@
  * groups over whole buffers) and the tfjs kernel (../Linear.ts).
  */
 import { computePipeline, declareBindings } from '../decode/pipeline.js';
-import { float16WordsPerRow } from '../float16.js';
+import { halfWordsPerRow } from '../../float16_format.js';
 
 export type GemmWeight = 'float32' | 'float16';
 
@@ -91,7 +91,7 @@ export function gemmBody(dims: GemmDims, out: string): string {
   const loadsA = Math.ceil((BM * BK) / 4 / threads), loadsB = Math.ceil((BN * BK) / 4 / threads);
   const tiles = Math.ceil(K / BK);
   const vecK = K % 4 === 0;
-  const words = float16WordsPerRow(K);
+  const words = halfWordsPerRow(K);
 
   const loadX = vecK
     ? `if (m < M && k < K) { return x[(m * K + k) / 4u]; }
@@ -243,7 +243,7 @@ export function gemmBindGroup(device: GPUDevice, kernel: GemmKernel, M: number,
   buffers: { x: GPUBuffer; weight: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer }): GPUBindGroup {
   const { inFeatures: K, outFeatures: N, hasBias, weight } = kernel.dims;
   if (hasBias !== (buffers.bias != null)) throw new Error(`gemm: the kernel was made ${hasBias ? 'with' : 'without'} a bias`);
-  const weightBytes = weight === 'float32' ? N * K * 4 : N * float16WordsPerRow(K) * 4;
+  const weightBytes = weight === 'float32' ? N * K * 4 : N * halfWordsPerRow(K) * 4;
   const entries: [GPUBuffer, number][] = [[buffers.x, M * K * 4], [buffers.weight, weightBytes],
     ...(buffers.bias != null ? [[buffers.bias, N * 4] as [GPUBuffer, number]] : []), [buffers.y, M * N * 4]];
   for (const [buffer, size] of entries) {
