@@ -3,7 +3,6 @@
  * processes: --version, help, --greedy, finetune then generate --adapter, pipes that close early.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,22 +15,15 @@ import { loadAdapter } from '../../src/lora/adapter_io.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { AutoTokenizer } from '../../src/tokenizer/auto_tokenizer.js';
 import '../support/backends.js';
+import { type ChildResult, runChild } from '../support/run_child.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-interface Result { code: number | null; stdout: string; stderr: string }
+type Result = ChildResult;
 
 function run(command: string, args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+  return runChild(command, args, ROOT);
 }
 
 const cli = (...args: string[]) => run(process.execPath, [...CLI, ...args]);

@@ -3,25 +3,17 @@
  * runs it with the command its header gives, so CI runs them all.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type ChildResult, runChild } from '../support/run_child.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const EXAMPLES = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.ts')).sort();
 
-function runExample(file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // What `npx tsx examples/NAME.ts` runs, without npx's own start-up.
-    const child = spawn(process.execPath, ['--import', 'tsx', join('examples', file), '--quick'], { cwd: ROOT });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+/** What `npx tsx examples/NAME.ts --quick` runs, without npx's own start-up. */
+function runExample(file: string): Promise<ChildResult> {
+  return runChild(process.execPath, ['--import', 'tsx', join('examples', file), '--quick'], ROOT);
 }
 
 describe('examples/*.ts --quick', function () {

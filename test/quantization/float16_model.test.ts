@@ -20,6 +20,7 @@ import { packFloat16, unpackHalves } from '../../src/weights/float16_packing.js'
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose } from '../support/compare.js';
 import { FIXTURES, ref, refIds, TINY } from '../support/reference.js';
+import { expectReject } from '../support/rejection.js';
 
 const QUOTES_MODEL = new URL('../../models/mamba-quotes', import.meta.url).pathname;
 
@@ -40,16 +41,6 @@ async function words(model: MambaForCausalLM): Promise<Map<string, Int32Array>> 
 /** Bytes of every variable the model holds (int32 words and float32 alike are 4 bytes an element). */
 function variableBytes(model: tf.LayersModel): number {
   return model.weights.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a! * b!, 1)!, 0);
-}
-
-async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  let error: Error | null = null;
-  try {
-    await promise;
-  } catch (e) {
-    error = e as Error;
-  }
-  expect(error?.message ?? 'no error').to.match(pattern);
 }
 
 describeBackends('float16 models', ['webgpu'], () => {

@@ -16,6 +16,7 @@ import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose, maxAbs, maxAbsDiff } from '../support/compare.js';
 import { refIds, TINY } from '../support/reference.js';
 import { dequantizedInPlace, seededModel } from './synthetic_model.js';
+import { expectReject } from '../support/rejection.js';
 
 /** The fixture tokenizer's vocabulary; every input dim a multiple of the group (dt_proj's too). */
 const TEXT_SHAPE: MambaConfigInit = {
@@ -259,16 +260,6 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
 
 function disposeAll(...items: (tf.LayersModel | tf.Tensor)[]): void {
   for (const item of items) item.dispose();
-}
-
-async function expectReject(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  let error: Error | null = null;
-  try {
-    await promise;
-  } catch (e) {
-    error = e as Error;
-  }
-  expect(error?.message ?? 'no error').to.match(pattern);
 }
 
 describe('namedWeights on a quantized model', () => {
