@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { Adapter, AdapterKind } from '../layers/adapter.js';
 import type { TargetModule } from './targets.js';
+import { addLayerWeight } from '../weights/add_weight.js';
 
 /** Shared by every layer of one model: disableAdapters and mergeLora switch them all at once. */
 export interface LoraSwitches {
@@ -35,12 +36,6 @@ export interface LoraWeightSpec {
 
 type Initializer = ReturnType<typeof tf.initializers.zeros>;
 
-/** tf.layers.Layer.addWeight, public at run time but protected in tfjs-layers' typings. */
-interface AddWeight {
-  addWeight(name: string, shape: number[], dtype: tf.DataType, initializer: Initializer,
-    regularizer: undefined, trainable: boolean): LayerVariable;
-}
-
 export abstract class LoraLayer implements Adapter {
   readonly loraA: LayerVariable;
   readonly loraB: LayerVariable;
@@ -56,9 +51,8 @@ export abstract class LoraLayer implements Adapter {
     this.weightNames = LORA_WEIGHT_NAMES[target.module.adapterKind];
     // The weights join the adapted layer, so its trainableWeights (and fit, and dispose) include them;
     // named by their PEFT path, so tf.Variable names (grads, optimizer state) say which weight they are.
-    const owner = target.module.owner as unknown as AddWeight;
     const add = (spec: LoraWeightSpec, name: string) =>
-      owner.addWeight(`${target.path}.${name}`, spec.shape, 'float32', spec.initializer, undefined, true);
+      addLayerWeight(target.module.owner, `${target.path}.${name}`, spec.shape, 'float32', spec.initializer, true);
     this.loraA = add(specA, this.weightNames[0]);
     this.loraB = add(specB, this.weightNames[1]);
   }

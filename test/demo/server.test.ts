@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { runCli } from '../../src/cli/dispatch.js';
 import { type DemoServer, startDemoServer } from '../../src/demo/server.js';
+import { demoUrl } from '../support/demo_child.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECRET = 'secret beside the served folders';
@@ -127,15 +128,7 @@ describe('mamba-tfjs demo (the command)', function () {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--port', '0', '--model', 'state-spaces/mamba-130m-hf'],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-          const found = /demo at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-          if (found) resolve(found[1]);
-        });
-        child.on('exit', (code) => reject(new Error(`demo exited with ${code} before listening: ${out}`)));
-      });
+      const url = await demoUrl(child);
       expect(await (await fetch(url)).text()).to.include('data-testid="generate"');
       expect(await (await fetch(`${url}demo-config.json`)).json()).to.deep.equal({ model: 'state-spaces/mamba-130m-hf' });
       expect((await fetch(`${url}model/config.json`)).status, 'the packaged model stays served').to.equal(200);

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { demoUrl } from '../support/demo_child.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The package's dependencies (from its package.json) and the peers a user installs beside it (README, Install). */
@@ -87,15 +88,7 @@ describe('the npm package, installed from its tarball', function () {
     const bin = join(project, 'node_modules', 'mamba-tfjs', 'dist', 'esm', 'src', 'cli', 'main.js');
     const child = spawn(process.execPath, [bin, 'demo', '--port', '0'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-          const found = /demo at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-          if (found) resolve(found[1]);
-        });
-        child.on('exit', (code) => reject(new Error(`demo exited with ${code}: ${out}`)));
-      });
+      const url = await demoUrl(child);
       for (const file of ['', 'app.js', 'app.css', 'wasm/tfjs-backend-wasm-simd.wasm', 'model/model.safetensors']) {
         const response = await fetch(`${url}${file}`);
         expect(response.status, file).to.equal(200);
