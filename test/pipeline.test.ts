@@ -71,12 +71,15 @@ describe('pipeline: the options users of transformers.js and HF write', () => {
   });
 
   it('snake_case call options give the same text as camelCase ones', async () => {
-    const camel = await generator(prompt, { maxNewTokens: 9, doSample: true, topK: 20, topP: 0.9, temperature: 0.7, seed: 3, eosTokenId: null, returnFullText: false });
+    // the streamer counts the ids generated: re-encoding a random model's text need not give them back
+    const puts: number[][] = [];
+    const streamer = { put: (ids: readonly number[]) => { puts.push([...ids]); }, end: () => {} };
+    const camel = await generator(prompt, { maxNewTokens: 9, doSample: true, topK: 20, topP: 0.9, temperature: 0.7, seed: 3, eosTokenId: null, returnFullText: false, streamer });
     const snake = await generator(prompt, { max_new_tokens: 9, do_sample: true, top_k: 20, top_p: 0.9, temperature: 0.7, seed: 3, eos_token_id: null, return_full_text: false });
     expect(snake).to.deep.equal(camel);
     // and the options took effect: 9 tokens, not the default length, and not the greedy continuation
     const greedy = await generator(prompt, { max_new_tokens: 9, eos_token_id: null, return_full_text: false });
-    expect(generator.tokenizer.encode(camel[0].generated_text, { addSpecialTokens: false }).length).to.be.within(7, 11);
+    expect(puts.slice(1).flat()).to.have.length(9);
     expect(camel).to.not.deep.equal(greedy);
   });
 
