@@ -25,6 +25,7 @@ import { unsortedSegmentSumConfig as wasmUnsortedSegmentSum } from '../custom-ke
 import { quantizedMatMulConfig as wasmQuantizedMatMul } from '../custom-kernels/wasm/QuantizedMatMul.js';
 import { linearRowsConfig as wasmLinearRows } from '../custom-kernels/wasm/LinearRows.js';
 import { sliceKernelConfigs } from '../custom-kernels/wasm/Slice.js';
+import { transposeKernelConfig } from '../custom-kernels/wasm/Transpose.js';
 import { webgpuKernelConfigs } from '../custom-kernels/webgpu/index.js';
 import { float16GatherConfig as webgpuFloat16Gather } from '../custom-kernels/webgpu/Float16Gather.js';
 import { float16MatMulConfig as webgpuFloat16MatMul } from '../custom-kernels/webgpu/Float16MatMul.js';
@@ -49,13 +50,14 @@ registerFileRouter();
 const ownKernelFuncs = new WeakSet<tf.KernelFunc>();
 
 /**
- * Puts our Slice and SplitV (custom-kernels/wasm/Slice.ts) in place of tfjs-backend-wasm's, once
- * its package has registered them (here when it was imported first, else by useBackend('wasm')).
+ * Puts our Slice, SplitV (custom-kernels/wasm/Slice.ts) and Transpose (Transpose.ts) in place of
+ * tfjs-backend-wasm's, once its package has registered them (here when it was imported first, else
+ * by useBackend('wasm')).
  */
 export function replaceWasmKernels(): void {
-  const slice = tf.getKernel('Slice', 'wasm'), splitV = tf.getKernel('SplitV', 'wasm');
-  if (slice == null || splitV == null || ownKernelFuncs.has(slice.kernelFunc)) return;
-  for (const config of sliceKernelConfigs({ slice, splitV })) {
+  const slice = tf.getKernel('Slice', 'wasm'), splitV = tf.getKernel('SplitV', 'wasm'), transpose = tf.getKernel('Transpose', 'wasm');
+  if (slice == null || splitV == null || transpose == null || ownKernelFuncs.has(slice.kernelFunc)) return;
+  for (const config of [...sliceKernelConfigs({ slice, splitV }), transposeKernelConfig(transpose)]) {
     ownKernelFuncs.add(config.kernelFunc);
     tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);

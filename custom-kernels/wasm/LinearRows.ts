@@ -1,23 +1,20 @@
 /**
  * The decode-time projection on wasm (LinearRows, custom-kernels/kernel_names.ts): linear_rows.wat run in
- * place on tfjs-backend-wasm's memory, or, where that module cannot run, the same dot products as a
+ * place on tfjs-backend-wasm's memory, on every thread (heap_pool.ts), or, where that module cannot run, the same dot products as a
  * JS loop over heap views.
  */
 import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { LINEAR_ROWS_INPUTS, LinearRows } from '../kernel_names.js';
 import type { TypedKernel } from '../shared/typed_kernel.js';
-import { heapModuleExport, heapOffset } from './heap_module.js';
-import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from './linear_rows_wasm.js';
+import { heapOffset } from './heap_module.js';
+import { linearRowsModule } from './heap_modules.js';
+import { runSplit } from './heap_pool.js';
 import { wasmKernelConfig } from './wasm_kernel.js';
 
-/** The module's export: byte offsets of x, W, bias and y, then rows, in, out and whether there is a bias. */
-type LinearRowsExport = (
-  x: number, w: number, bias: number, y: number, rows: number, inFeatures: number, outFeatures: number, hasBias: number,
-) => void;
+/** Multiply-adds below which a part is not worth a thread. */
+const MIN_PART_WORK = 1 << 22;
 
-const simdLinearRows = heapModuleExport<LinearRowsExport>(
-  { unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64 }, 'linearRows');
 let simdRuns = 0;
 
 /** How many products the SIMD module has run in this process (lets tests check which path ran). */
@@ -46,15 +43,18 @@ const fallback = wasmKernelConfig(linearRowsKernel).kernelFunc;
 
 const kernelFunc: KernelFunc = (args) => {
   const backend = args.backend as BackendWasm;
-  const run = simdLinearRows(backend);
+  const run = linearRowsModule.on(backend);
   if (run == null) return fallback(args);
   const [x, weight, bias] = LINEAR_ROWS_INPUTS.map((name) => args.inputs[name] as TensorInfo);
   const [rows, inFeatures] = x.shape, [outFeatures] = weight.shape;
   const y = backend.makeOutput([rows, outFeatures], 'float32');
   const hasBias = util.sizeFromShape(bias.shape) > 0;
   // offsets after makeOutput: allocating may grow the memory, but offsets (unlike views) stay valid
-  run(heapOffset(backend, x), heapOffset(backend, weight), hasBias ? heapOffset(backend, bias) : 0,
-    heapOffset(backend, y), rows, inFeatures, outFeatures, hasBias ? 1 : 0);
+  const pointers = [heapOffset(backend, x), heapOffset(backend, weight), hasBias ? heapOffset(backend, bias) : 0, heapOffset(backend, y)];
+  // threads share the outputs, split at multiples of 16 (linear_rows.wat's blocks)
+  runSplit(backend, linearRowsModule, run, {
+    from: 0, to: outFeatures, multiple: 16, minimum: Math.ceil(MIN_PART_WORK / Math.max(1, rows * inFeatures)),
+  }, (o0, o1) => [...pointers, rows, inFeatures, outFeatures, hasBias ? 1 : 0, o0, o1]);
   simdRuns++;
   return y;
 };

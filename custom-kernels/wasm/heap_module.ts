@@ -16,7 +16,7 @@ export interface ModuleBuilds {
 }
 
 /** The emscripten module's memory: its exports are `asm` in tfjs 4.22's build, `wasmExports` in newer emscripten. */
-function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
+export function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
   const module = backend.wasm as unknown as {
     asm?: { memory?: unknown }; wasmExports?: { memory?: unknown }; wasmMemory?: unknown;
   };
@@ -26,12 +26,17 @@ function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
   return null;
 }
 
-/**
- * The export `name` of the module, instantiated on a backend's memory; null where it cannot run
- * (an engine without SIMD, a backend whose memory is not found).
- */
-export function heapModuleExport<F>(builds: ModuleBuilds, name: string): (backend: BackendWasm) => F | null {
-  // each build compiled on first use; null where this engine rejects it
+/** One export of one of our modules: its builds compiled on first use, an instance per Memory. */
+export interface HeapModule<F> {
+  /** The export's name in the module. */
+  readonly name: string;
+  /** The build for a shared or an unshared memory, compiled; null where this engine rejects it (no SIMD). */
+  compiled(shared: boolean): WebAssembly.Module | null;
+  /** The export, instantiated on a backend's memory; null where it cannot run there. */
+  on(backend: BackendWasm): F | null;
+}
+
+export function heapModule<F>(builds: ModuleBuilds, name: string): HeapModule<F> {
   const compiled = new Map<boolean, WebAssembly.Module | null>();
   const instances = new WeakMap<WebAssembly.Memory, F | null>();
 
@@ -45,19 +50,28 @@ export function heapModuleExport<F>(builds: ModuleBuilds, name: string): (backen
 
   const instantiate = (memory: WebAssembly.Memory): F | null => {
     try {
-      const module = compile(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
+      const module = compile(isShared(memory));
       return module && (new WebAssembly.Instance(module, { env: { memory } }).exports[name] as F);
     } catch {
       return null; // an engine that will not compile or link it (none known): the caller's JS fallback
     }
   };
 
-  return (backend) => {
-    const memory = heapMemory(backend);
-    if (memory == null) return null;
-    if (!instances.has(memory)) instances.set(memory, instantiate(memory));
-    return instances.get(memory)!;
+  return {
+    name,
+    compiled: compile,
+    on(backend) {
+      const memory = heapMemory(backend);
+      if (memory == null) return null;
+      if (!instances.has(memory)) instances.set(memory, instantiate(memory));
+      return instances.get(memory)!;
+    },
   };
+}
+
+/** Whether a memory is shared (tfjs' threaded build), which its modules' import must declare. */
+export function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 }
 
 /** The backend's whole memory as bytes, as it is now (a growth detaches earlier views). */

@@ -6,8 +6,10 @@
 ;; float32 accumulation. A block of outputs shares each load of x; for a few rows the block's rows of W
 ;; stay in cache from one row of x to the next, so W is read from memory once and the kernel runs at
 ;; memory bandwidth. Any `in` (a scalar tail after the last whole vector), any `out` (blocks of 16
-;; outputs for one row, then of 4, then the last few one at a time). Assembled by scripts/build-wasm.mjs
-;; (npm run build:wasm) into linear_rows_wasm.ts.
+;; outputs for one row, then of 4, then the last few one at a time). A call computes the outputs
+;; o0 <= o < o1 of every row (y's rows stay `out` apart), so that threads can share a product
+;; (heap_pool.ts); split at multiples of 16, each output is summed as it is unsplit.
+;; Assembled by scripts/build-wasm.mjs (npm run build:wasm) into linear_rows_wasm.ts.
 (module
   (memory (import "env" "memory") 1)
 
@@ -52,7 +54,7 @@
 
   (func (export "linearRows")
     (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
-    (param $rows i32) (param $in i32) (param $out i32) (param $hasBias i32)
+    (param $rows i32) (param $in i32) (param $out i32) (param $hasBias i32) (param $o0 i32) (param $o1 i32)
     (local $rowBytes i32) (local $vecBytes i32)   ;; bytes in a row of x or W; in its whole vectors
     (local $o i32) (local $n i32) (local $i i32) (local $p i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)   ;; a block's rows of W
@@ -61,6 +63,7 @@
     (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128) (local $c7 v128)   ;; the one-row block's
     (local $c8 v128) (local $c9 v128) (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128) (local $c14 v128) (local $c15 v128)
     (local $s f32)
+    (local.set $o (local.get $o0))
     (local.set $rowBytes (i32.shl (local.get $in) (i32.const 2)))
     (local.set $vecBytes (i32.and (local.get $rowBytes) (i32.const -16)))
 
@@ -70,7 +73,7 @@
     ;; again from cache for every row, the spills cost more than that gains: blocks of 4 below.
     (if (i32.eq (local.get $rows) (i32.const 1)) (then
       (block $wideDone (loop $wide
-        (br_if $wideDone (i32.gt_u (i32.add (local.get $o) (i32.const 16)) (local.get $out)))
+        (br_if $wideDone (i32.gt_u (i32.add (local.get $o) (i32.const 16)) (local.get $o1)))
         (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rowBytes))))
         (local.set $c0 (v128.const i32x4 0 0 0 0))
         (local.set $c1 (v128.const i32x4 0 0 0 0))
@@ -143,7 +146,7 @@
 
     ;; blocks of 4 outputs
     (block $blocksDone (loop $blocks
-      (br_if $blocksDone (i32.gt_u (i32.add (local.get $o) (i32.const 4)) (local.get $out)))
+      (br_if $blocksDone (i32.gt_u (i32.add (local.get $o) (i32.const 4)) (local.get $o1)))
       (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rowBytes))))
       (local.set $w1 (i32.add (local.get $w0) (local.get $rowBytes)))
       (local.set $w2 (i32.add (local.get $w1) (local.get $rowBytes)))
@@ -177,7 +180,7 @@
 
     ;; the last out % 4 outputs, one at a time
     (block $outputsDone (loop $outputs
-      (br_if $outputsDone (i32.ge_u (local.get $o) (local.get $out)))
+      (br_if $outputsDone (i32.ge_u (local.get $o) (local.get $o1)))
       (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rowBytes))))
       (local.set $n (i32.const 0))
       (block $rowsDone (loop $eachRow

@@ -8,16 +8,10 @@ import { util, type KernelConfig, type KernelFunc, type NamedAttrMap, type Tenso
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { ScanDims } from '../shared/selective_scan.js';
 import type { TypedKernel } from '../shared/typed_kernel.js';
-import { heapModuleExport, heapOffset } from './heap_module.js';
-import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from './selective_scan_wasm.js';
+import { heapOffset } from './heap_module.js';
+import { scanModule } from './heap_modules.js';
+import { runSplit } from './heap_pool.js';
 import { wasmKernelConfig } from './wasm_kernel.js';
-
-/** The module's export: byte offsets of the 9 scan inputs, y and lastState, then dims and flags. */
-type ScanExport = (
-  u: number, delta: number, A: number, B: number, C: number, D: number, z: number, deltaBias: number,
-  initialState: number, y: number, lastState: number,
-  batch: number, seq: number, dInner: number, dState: number, flags: number,
-) => void;
 
 // Bits of the export's flags argument, as selective_scan.wat reads them.
 const SOFTPLUS = 1, HAS_D = 2, HAS_Z = 4, HAS_BIAS = 8, HAS_H0 = 16;
@@ -30,8 +24,10 @@ export function simdScanRuns(): number {
 }
 
 /** The SIMD scan on this backend's memory, or null where it cannot run. */
-export const simdScan = heapModuleExport<ScanExport>(
-  { unshared: SELECTIVE_SCAN_WASM_BASE64, shared: SELECTIVE_SCAN_SHARED_WASM_BASE64 }, 'scan');
+export const simdScan = (backend: BackendWasm) => scanModule.on(backend);
+
+/** State updates (seq x dState per channel) below which a part is not worth a thread. */
+const MIN_PART_WORK = 1 << 20;
 
 /** How a kernel's call maps onto the scan's. */
 export interface ScanCall {
@@ -63,8 +59,11 @@ export function simdScanKernelConfig(
     const present = (info: TensorInfo, bit: number) => (util.sizeFromShape(info.shape) > 0 ? bit : 0);
     const flags = (softplus ? SOFTPLUS : 0) | present(D, HAS_D) | present(z, HAS_Z)
       | present(deltaBias, HAS_BIAS) | present(initialState, HAS_H0);
-    scan(ptr(u), ptr(delta), ptr(A), ptr(B), ptr(C), ptr(D), ptr(z), ptr(deltaBias), ptr(initialState),
-      ptr(y), ptr(lastState), dims.batch, dims.seq, dims.dInner, dims.dState, flags);
+    const pointers = [u, delta, A, B, C, D, z, deltaBias, initialState, y, lastState].map(ptr);
+    // threads share the channels, in the recurrence's blocks of 16
+    runSplit(backend, scanModule, scan, {
+      from: 0, to: dims.dInner, multiple: 16, minimum: Math.ceil(MIN_PART_WORK / (dims.batch * dims.seq * dims.dState)),
+    }, (c0, c1) => [...pointers, dims.batch, dims.seq, dims.dInner, dims.dState, flags, c0, c1]);
     simdRuns++;
     return [y, lastState];
   };

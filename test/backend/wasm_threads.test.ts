@@ -1,7 +1,8 @@
 /**
  * The wasm backend on several threads (tfjs-backend-wasm's threaded build, src/wasm/), each case in
  * a process of its own: the thread count asked for is the one running, products are right, the
- * process ends by itself as soon as its work is done and at once on Ctrl-C, a second count is a
+ * process ends by itself as soon as its work is done and at once on Ctrl-C, our own kernels split
+ * over the threads compute what one thread does, a second count is a
  * named error; and the wasm suites on HF's fixtures pass on 2 threads as they do on one.
  */
 import { spawn } from 'node:child_process';
@@ -42,6 +43,20 @@ describe('wasm on several threads', function () {
     expect(out.threads).to.equal(3);
     expect(out.maxError).to.be.below(1e-4);
     expect(out.tensors).to.equal(0);
+  });
+
+  it('runs our kernels on every thread (the heap pool), computing exactly what one thread computes', async () => {
+    const runs = await Promise.all(['1', '2', '3'].map((threads) => node([CHILD, threads, 'ours'])));
+    const outs = runs.map((r) => {
+      expect(r.code, r.stderr).to.equal(0);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    });
+    expect(outs.map((o) => o.pool)).to.deep.equal([1, 2, 3]);
+    expect(outs[1].digest).to.equal(outs[0].digest);
+    expect(outs[2].digest).to.equal(outs[0].digest);
+    // a part that traps in a worker is an error on the calling thread, not a hang or a dead pool
+    expect(outs[1].failure).to.match(/a wasm worker thread failed in linearRows/);
+    expect(outs.map((o) => o.tensors)).to.deep.equal([0, 0, 0]);
   });
 
   it('ends at once on Ctrl-C', async () => {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { linear } from '../../src/ops/linear.js';
 import { linearRowsKernel, simdLinearRowsRuns } from '../../custom-kernels/wasm/LinearRows.js';
-import { heapModuleExport } from '../../custom-kernels/wasm/heap_module.js';
+import { linearRowsModule } from '../../custom-kernels/wasm/heap_modules.js';
 import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from '../../custom-kernels/wasm/linear_rows_wasm.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
@@ -131,10 +131,7 @@ describe('the LinearRows kernel outside tfjs', () => {
   it('runs on a shared memory (tfjs-backend-wasm\'s threaded build)', () => {
     const c = randomCase(12, 5, 770, 7, true);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true });
-    type Export = (x: number, w: number, b: number, y: number, rows: number, i: number, o: number, hasBias: number) => void;
-    const linearRows = heapModuleExport<Export>(
-      { unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64 }, 'linearRows',
-    )({ wasm: { wasmMemory: memory } } as unknown as BackendWasm);
+    const linearRows = linearRowsModule.on({ wasm: { wasmMemory: memory } } as unknown as BackendWasm);
     expect(linearRows).to.be.a('function');
     const heap = new Float32Array(memory.buffer);
     let end = 4; // byte offsets, one array after another, the first one not 16-byte aligned
@@ -145,7 +142,9 @@ describe('the LinearRows kernel outside tfjs', () => {
     };
     const [x, w, bias] = [c.x, c.w, c.bias!].map(place);
     const y = place(new Float32Array(c.rows * c.outFeatures).fill(NaN));
-    linearRows!(x, w, bias, y, c.rows, c.inFeatures, c.outFeatures, 1);
+    // in two calls of outputs, as two threads run it
+    linearRows!(x, w, bias, y, c.rows, c.inFeatures, c.outFeatures, 1, 0, 3);
+    linearRows!(x, w, bias, y, c.rows, c.inFeatures, c.outFeatures, 1, 3, c.outFeatures);
     expectCloseRel('y', heap.subarray(y / 4, y / 4 + c.rows * c.outFeatures), reference(c).y, 1e-5);
   });
 

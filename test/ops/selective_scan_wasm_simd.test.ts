@@ -112,7 +112,7 @@ describeBackends('selectiveScan, SIMD module', ['wasm'], () => {
 });
 
 describe('the SIMD module on a shared memory (tfjs-backend-wasm\'s threaded build)', () => {
-  it('scans in place, as the JS kernel does', () => {
+  it('scans in place, as the JS kernel does, also a channel range at a time', () => {
     const c = randomScanCase(47, { batch: 2, seq: 20, dInner: 7, dState: 8 }, ALL);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true });
     const scan = simdScan({ wasm: { wasmMemory: memory } } as unknown as BackendWasm);
@@ -130,8 +130,9 @@ describe('the SIMD module on a shared memory (tfjs-backend-wasm\'s threaded buil
     const [y, lastState] = [place(want.y.map(() => NaN)), place(want.lastState.map(() => NaN))];
     const { batch, seq, dInner, dState } = c.dims;
     const [p0, p1, p2, p3, p4, p5, p6, p7, p8] = pointers;
-    // flags 31: softplus, D, z, deltaBias, initialState
-    scan!(p0, p1, p2, p3, p4, p5, p6, p7, p8, y, lastState, batch, seq, dInner, dState, 31);
+    // flags 31: softplus, D, z, deltaBias, initialState; in two calls of channels, as two threads run it
+    scan!(p0, p1, p2, p3, p4, p5, p6, p7, p8, y, lastState, batch, seq, dInner, dState, 31, 0, 3);
+    scan!(p0, p1, p2, p3, p4, p5, p6, p7, p8, y, lastState, batch, seq, dInner, dState, 31, 3, dInner);
     expectCloseRel('y', heap.subarray(y / 4, y / 4 + want.y.length), want.y, 1e-5);
     expectCloseRel('lastState', heap.subarray(lastState / 4, lastState / 4 + want.lastState.length), want.lastState, 1e-5);
   });

@@ -4,9 +4,18 @@
  *   product   a 40 x 300 @ 300 x 50 product, printed as JSON with the thread count; then ends by itself
  *   wait      prints `ready` and waits (for a Ctrl-C)
  *   refix     asks for another thread count
+ *   ours      our kernels at sizes the heap pool splits (custom-kernels/wasm/heap_pool.ts), once its
+ *             workers run: a digest of their outputs, the pool's threads, and what a part that traps says
  */
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { useBackend, wasmThreads } from '../../src/backend.js';
+import { causalConv1d } from '../../src/ops/causal_conv1d.js';
+import { linear } from '../../src/ops/linear.js';
+import { selectiveScan } from '../../src/ops/selective_scan.js';
+import { linearRowsModule } from '../../custom-kernels/wasm/heap_modules.js';
+import { HeapPool } from '../../custom-kernels/wasm/heap_pool.js';
 
 const [threads, mode] = [Number(process.argv[2]), process.argv[3]];
 await useBackend('wasm', { threads });
@@ -29,4 +38,33 @@ if (mode === 'product') {
   setInterval(() => {}, 1000);
 } else if (mode === 'refix') {
   await useBackend('wasm', { threads: threads + 1 }).catch((e: Error) => console.log(e.message));
+} else if (mode === 'ours') {
+  const backend = tf.backend() as BackendWasm;
+  for (let i = 0; i < 100 && HeapPool.of(backend) == null && threads > 1; i++) await new Promise((r) => setTimeout(r, 50));
+  const pool = HeapPool.of(backend);
+  const r = (shape: number[], seed: number, lo = -1, hi = 1) => tf.randomUniform(shape, lo, hi, 'float32', seed);
+  const outputs = tf.tidy(() => {
+    const [L, D, N] = [512, 256, 16];
+    const scan = selectiveScan({
+      u: r([1, L, D], 1), delta: r([1, L, D], 2), A: r([D, N], 3, -2, -0.5), B: r([1, L, N], 4), C: r([1, L, N], 5),
+      D: r([D], 6), z: r([1, L, D], 7), deltaBias: r([D], 8), deltaSoftplus: true,
+    });
+    const conv = causalConv1d(r([1, 1024, 512], 9), r([512, 4], 10), r([512], 11), 'silu');
+    // 1024 rows: the transposes around tfjs' matMul; 1 row: our matvec
+    return [scan.y, scan.lastState, conv, linear(r([1024, 512], 12), r([640, 512], 13)), linear(r([1, 1024], 14), r([8192, 1024], 15))];
+  });
+  const hash = createHash('sha256');
+  for (const t of outputs) hash.update(new Uint8Array((await t.data() as Float32Array).buffer));
+  tf.dispose(outputs);
+  let failure = '';
+  if (pool != null) {
+    const own = linearRowsModule.on(backend)!;
+    // the worker's part writes past the end of the memory: a trap in the worker, named here
+    try {
+      pool.run(linearRowsModule, own, [[0, 0, 0, 0, 1, 4, 4, 0, 0, 0], [0, 0, 0, 0x7ffffff0, 1, 4, 16, 0, 0, 16]]);
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+  }
+  console.log(JSON.stringify({ digest: hash.digest('hex'), pool: pool?.threads ?? 1, failure, tensors: tf.memory().numTensors }));
 }

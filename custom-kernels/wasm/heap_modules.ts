@@ -1,0 +1,47 @@
+/**
+ * Our WebAssembly modules' exports, each with the signature it is called by: every pointer a byte
+ * offset into tfjs-backend-wasm's memory. One list, so that the thread pool's workers
+ * (heap_pool.ts) instantiate the same modules the main thread runs.
+ */
+import { CAUSAL_CONV1D_SHARED_WASM_BASE64, CAUSAL_CONV1D_WASM_BASE64 } from './causal_conv1d_wasm.js';
+import { heapModule } from './heap_module.js';
+import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from './linear_rows_wasm.js';
+import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from './selective_scan_wasm.js';
+import { TRANSPOSE_SHARED_WASM_BASE64, TRANSPOSE_WASM_BASE64 } from './transpose_wasm.js';
+
+/** linear_rows.wat: x, W, bias, y, then rows, in, out, whether there is a bias, and the outputs [o0, o1) to compute. */
+export type LinearRowsExport = (
+  x: number, w: number, bias: number, y: number, rows: number, inFeatures: number, outFeatures: number, hasBias: number,
+  o0: number, o1: number,
+) => void;
+
+/** selective_scan.wat: the 9 scan inputs, y and lastState, dims, flags and the channels [c0, c1) to scan. */
+export type ScanExport = (
+  u: number, delta: number, A: number, B: number, C: number, D: number, z: number, deltaBias: number,
+  initialState: number, y: number, lastState: number,
+  batch: number, seq: number, dInner: number, dState: number, flags: number, c0: number, c1: number,
+) => void;
+
+/** transpose.wat: x [batch, rows, cols] to y [batch, cols, rows], the rows [r0, r1) of x. */
+export type TransposeExport = (x: number, y: number, batch: number, rows: number, cols: number, r0: number, r1: number) => void;
+
+/** causal_conv1d.wat: x, weight, bias, y, then batch, seq, dInner, taps (<= 4), flags (1 a bias, 2 silu) and the channels [c0, c1). */
+export type CausalConv1dExport = (
+  x: number, w: number, bias: number, y: number, batch: number, seq: number, dInner: number, taps: number, flags: number,
+  c0: number, c1: number,
+) => void;
+
+export const linearRowsModule = heapModule<LinearRowsExport>(
+  { unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64 }, 'linearRows');
+
+export const scanModule = heapModule<ScanExport>(
+  { unshared: SELECTIVE_SCAN_WASM_BASE64, shared: SELECTIVE_SCAN_SHARED_WASM_BASE64 }, 'scan');
+
+export const transposeModule = heapModule<TransposeExport>(
+  { unshared: TRANSPOSE_WASM_BASE64, shared: TRANSPOSE_SHARED_WASM_BASE64 }, 'transpose');
+
+export const causalConv1dModule = heapModule<CausalConv1dExport>(
+  { unshared: CAUSAL_CONV1D_WASM_BASE64, shared: CAUSAL_CONV1D_SHARED_WASM_BASE64 }, 'conv');
+
+/** Every module a pool worker runs, by index. */
+export const HEAP_MODULES = [linearRowsModule, scanModule, transposeModule, causalConv1dModule] as const;

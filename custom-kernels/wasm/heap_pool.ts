@@ -1,0 +1,169 @@
+/**
+ * Our WebAssembly kernels on every thread tfjs-backend-wasm runs on. Its threaded build gives
+ * XNNPACK a pthreadpool, but our own modules (heap_modules.ts: the decode matvecs, the scan, the
+ * transposes) ran on the calling thread alone. Here worker threads instantiate the same modules on
+ * the same shared Memory, and a call is split into parts: the main thread writes each worker's
+ * arguments into a small shared control block, bumps a generation counter, runs part 0 itself and
+ * waits until every worker has counted itself done. The parts touch disjoint outputs, and each output
+ * is computed as it is unsplit, so results do not depend on the thread count.
+ *
+ * The pool starts on first use (workers take a few milliseconds to start; until all have, calls run
+ * on the calling thread) and only on a shared memory: the threaded build, in Node or a
+ * cross-origin-isolated page. Its workers never keep Node running.
+ */
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapMemory, isShared, type HeapModule } from './heap_module.js';
+import { HEAP_MODULES } from './heap_modules.js';
+import { CONTROL, POOL_WORKER_SOURCE } from './heap_pool_worker.js';
+
+/** Spins of the calling thread before it sleeps, waiting for the workers. */
+const MAIN_SPINS = 1 << 16;
+
+/** tfjs' threaded build answers its thread count; the single-threaded one has none. */
+function threadsOf(backend: BackendWasm): number {
+  const tfjs = (backend.wasm as unknown as { tfjs?: { getThreadsCount?(): number } }).tfjs;
+  return tfjs?.getThreadsCount?.() ?? 1;
+}
+
+/** Whether this thread may block in Atomics.wait (a browser's main thread may not: it spins). */
+function canBlock(control: Int32Array): boolean {
+  try {
+    Atomics.wait(control, CONTROL.FAILED, 1, 0); // FAILED is 0: returns at once where waiting is allowed
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class HeapPool {
+  private readonly control: Int32Array;
+  private readonly blocking: boolean;
+
+  private constructor(readonly threads: number, buffer: SharedArrayBuffer) {
+    this.control = new Int32Array(buffer);
+    this.blocking = canBlock(this.control);
+  }
+
+  /** Workers besides the calling thread. */
+  get workers(): number {
+    return this.threads - 1;
+  }
+
+  /** Whether every worker has started (calls before then stay on the calling thread). */
+  get ready(): boolean {
+    return Atomics.load(this.control, CONTROL.READY) === this.workers;
+  }
+
+  /**
+   * Runs `module` once per part, part 0 on this thread (`own`, the module on this backend) and the
+   * others on the workers, and returns when all are done. At most `threads` parts.
+   */
+  run<F extends (...args: number[]) => void>(module: HeapModule<F>, own: F, parts: number[][]): void {
+    const c = this.control;
+    if (parts.length > this.threads) throw new Error(`HeapPool: ${parts.length} parts for ${this.threads} threads`);
+    for (let w = 0; w < this.workers; w++) {
+      const args = parts[w + 1] ?? [];
+      if (args.length >= CONTROL.ARGS_PER_WORKER) throw new Error(`HeapPool: ${args.length} arguments is too many`);
+      const base = CONTROL.ARGS + w * CONTROL.ARGS_PER_WORKER;
+      c[base] = args.length;
+      c.set(args, base + 1);
+    }
+    c[CONTROL.MODULE] = HEAP_MODULES.indexOf(module as never);
+    Atomics.store(c, CONTROL.DONE, 0);
+    Atomics.add(c, CONTROL.GENERATION, 1);
+    Atomics.notify(c, CONTROL.GENERATION);
+    let failure: unknown = null;
+    try {
+      own(...parts[0]);
+    } catch (e) {
+      failure = e;
+    }
+    this.waitForWorkers();
+    if (failure != null) throw failure;
+    if (Atomics.exchange(c, CONTROL.FAILED, 0) !== 0) throw new Error(`a wasm worker thread failed in ${module.name}`);
+  }
+
+  private waitForWorkers(): void {
+    const c = this.control;
+    for (let spins = 0, done = Atomics.load(c, CONTROL.DONE); done < this.workers; done = Atomics.load(c, CONTROL.DONE)) {
+      if (++spins > MAIN_SPINS && this.blocking) Atomics.wait(c, CONTROL.DONE, done);
+    }
+  }
+
+  /** Starts `threads - 1` workers on `memory`; the pool is used once all have started. */
+  static async start(memory: WebAssembly.Memory, threads: number): Promise<HeapPool | null> {
+    const modules = HEAP_MODULES.map((m) => ({ module: m.compiled(true), name: m.name }));
+    if (modules.some((m) => m.module == null)) return null;
+    const pool = new HeapPool(threads, new SharedArrayBuffer(4 * (CONTROL.ARGS + (threads - 1) * CONTROL.ARGS_PER_WORKER)));
+    const data = (index: number) => ({ memory, modules, control: pool.control.buffer, index, workers: threads - 1 });
+    const node = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node != null;
+    if (node) {
+      const { Worker } = await import('node:worker_threads');
+      for (let i = 0; i < threads - 1; i++) {
+        const worker = new Worker(POOL_WORKER_SOURCE, { eval: true, workerData: data(i) });
+        worker.unref();
+        worker.on('error', () => {}); // one that fails to start leaves the pool unready: calls stay on this thread
+      }
+    } else {
+      const url = URL.createObjectURL(new Blob([POOL_WORKER_SOURCE], { type: 'text/javascript' }));
+      for (let i = 0; i < threads - 1; i++) new Worker(url).postMessage(data(i));
+    }
+    return pool;
+  }
+
+  /** The backend's pool once its workers have started (starting it on the first ask); null meanwhile, or where there is none. */
+  static of(backend: BackendWasm): HeapPool | null {
+    const memory = heapMemory(backend);
+    if (memory == null || !isShared(memory)) return null;
+    let entry = pools.get(memory);
+    if (entry === undefined) {
+      const threads = threadsOf(backend);
+      entry = threads > 1 ? HeapPool.start(memory, threads).catch(() => null) : null;
+      pools.set(memory, entry);
+      void entry?.then((pool) => pools.set(memory, pool));
+    }
+    return entry instanceof HeapPool && entry.ready ? entry : null;
+  }
+}
+
+const pools = new WeakMap<WebAssembly.Memory, HeapPool | Promise<HeapPool | null> | null>();
+
+/**
+ * [from, to) cut into at most `parts` ranges of whole `multiple`s (the last takes the rest), each
+ * worth at least `minimum` elements: small calls are not worth waking a thread for.
+ */
+export function splitRange(from: number, to: number, parts: number, multiple: number, minimum: number): [number, number][] {
+  const units = Math.ceil((to - from) / multiple);
+  const count = Math.max(1, Math.min(parts, units, Math.floor((to - from) / Math.max(1, minimum))));
+  const ranges: [number, number][] = [];
+  for (let k = 0, start = from; k < count; k++) {
+    const end = k === count - 1 ? to : from + Math.round((units * (k + 1)) / count) * multiple;
+    if (end > start) ranges.push([start, end]);
+    start = end;
+  }
+  return ranges;
+}
+
+/** How a call divides: its range of rows, outputs or channels, in whole `multiple`s of at least `minimum`. */
+export interface Split {
+  from: number;
+  to: number;
+  multiple: number;
+  minimum: number;
+}
+
+/**
+ * `own` (the module's export on this backend) over `split`, divided among the backend's threads
+ * where it has a pool: `argsOf(start, end)` gives the arguments of the part [start, end).
+ */
+export function runSplit<F extends (...args: number[]) => void>(
+  backend: BackendWasm, module: HeapModule<F>, own: F, split: Split, argsOf: (start: number, end: number) => number[],
+): void {
+  const pool = HeapPool.of(backend);
+  const ranges = pool == null ? [[split.from, split.to]] : splitRange(split.from, split.to, pool.threads, split.multiple, split.minimum);
+  if (pool == null || ranges.length === 1) {
+    own(...argsOf(split.from, split.to));
+    return;
+  }
+  pool.run(module, own, ranges.map(([start, end]) => argsOf(start, end)));
+}

@@ -1,0 +1,63 @@
+/**
+ * What a thread of the heap pool (heap_pool.ts) runs, as source text: Node starts it with
+ * `new Worker(source, { eval: true })`, a browser from a blob: URL. It instantiates our modules on
+ * tfjs-backend-wasm's shared memory, then waits for the generation counter to move and runs its part
+ * of each call.
+ */
+
+/** The control block's Int32 slots, shared by the pool and its workers. */
+export const CONTROL = {
+  /** bumped by the pool once a call's parts are written */
+  GENERATION: 0,
+  /** workers done with the current generation */
+  DONE: 1,
+  /** index of the call's module in HEAP_MODULES; -1 tells the workers to end */
+  MODULE: 2,
+  /** workers that have instantiated every module */
+  READY: 3,
+  /** set by a worker whose part threw */
+  FAILED: 4,
+  /** where worker w's part starts: ARGS + w * ARGS_PER_WORKER holds its argument count, then the arguments */
+  ARGS: 8,
+  ARGS_PER_WORKER: 24,
+} as const;
+
+/**
+ * Spins (Atomics.load calls) before a worker sleeps: a few microseconds. Longer spins slowed the
+ * other thread on this 2-core machine as much as they saved in wake-ups, so calls too small to
+ * repay a wake-up stay on the calling thread instead (each kernel's minimum part).
+ */
+export const WORKER_SPINS = 1 << 12;
+
+export const POOL_WORKER_SOURCE = `'use strict';
+const CONTROL = ${JSON.stringify(CONTROL)};
+function start({ memory, modules, control, index, workers }) {
+  const c = new Int32Array(control);
+  const exports = modules.map(({ module, name }) => new WebAssembly.Instance(module, { env: { memory } }).exports[name]);
+  const base = CONTROL.ARGS + index * CONTROL.ARGS_PER_WORKER;
+  let seen = Atomics.load(c, CONTROL.GENERATION);
+  Atomics.add(c, CONTROL.READY, 1);
+  for (;;) {
+    for (let spins = ${WORKER_SPINS}; Atomics.load(c, CONTROL.GENERATION) === seen;) {
+      if (--spins < 0) {
+        Atomics.wait(c, CONTROL.GENERATION, seen);
+        spins = ${WORKER_SPINS};
+      }
+    }
+    seen = Atomics.load(c, CONTROL.GENERATION);
+    const module = c[CONTROL.MODULE];
+    if (module < 0) return;
+    const count = c[base];
+    if (count > 0) {
+      try {
+        exports[module](...c.subarray(base + 1, base + 1 + count));
+      } catch {
+        Atomics.store(c, CONTROL.FAILED, 1);
+      }
+    }
+    if (Atomics.add(c, CONTROL.DONE, 1) === workers - 1) Atomics.notify(c, CONTROL.DONE);
+  }
+}
+if (typeof require === 'function') start(require('node:worker_threads').workerData);
+else self.onmessage = (event) => start(event.data);
+`;
