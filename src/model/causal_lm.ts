@@ -18,6 +18,7 @@ import {
   type QuantizationSettings, type QuantizeOptions, quantizedSettings, resolveQuantizeOptions, roleLayout,
 } from '../quantization/quantize.js';
 import type { MambaCache } from './cache.js';
+import { wasmDecoderFor } from './wasm_decoder.js';
 import { webgpuDecoderFor } from './webgpu_decoder.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
@@ -156,11 +157,12 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
 
   /**
    * One id per row through the filled cache: the next logits [batch, vocab]. On webgpu one fused
-   * submission per token where every module can be bound (src/model/webgpu_decoder.ts), unless
-   * `fused` is false; op by op otherwise.
+   * submission per token where every module can be bound (src/model/webgpu_decoder.ts), on wasm one
+   * pass of our modules for a float32 model at batch 1 (src/model/wasm_decoder.ts), unless `fused`
+   * is false; op by op otherwise.
    */
   decodeStep(ids: readonly number[], cache: MambaCache, { fused = true }: { fused?: boolean } = {}): tf.Tensor2D {
-    const decoder = fused ? webgpuDecoderFor(this, cache) : null;
+    const decoder = fused ? webgpuDecoderFor(this, cache) ?? wasmDecoderFor(this, cache) : null;
     if (decoder) return decoder.step(ids);
     const input = tf.tensor2d([...ids], [ids.length, 1], 'int32');
     try {

@@ -6,8 +6,6 @@
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { MambaConfig } from '../../src/config.js';
-import type { MambaCache } from '../../src/model/cache.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
@@ -16,60 +14,8 @@ import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
-import { makeRng, normal } from '../support/random.js';
+import { compareSteps, expectSameStates, promptIds, randomize, randomModel } from '../support/fused_decode.js';
 import { TINY } from '../support/reference.js';
-
-/** Every weight redrawn, biases included, so no term is zero by its initialisation. */
-function randomize(model: MambaForCausalLM, seed: number): void {
-  const rng = makeRng(seed);
-  for (const w of model.namedWeights().values()) {
-    tf.tidy(() => w.assign(tf.tensor(Float32Array.from(normal(rng, w.shape.reduce((a, b) => a * b, 1), 0.3)), w.shape)));
-  }
-}
-
-function randomModel(overrides: Record<string, unknown>, seed: number): MambaForCausalLM {
-  const config = new MambaConfig({
-    vocabSize: 97, hiddenSize: 40, stateSize: 5, numHiddenLayers: 2, timeStepRank: 6, ...overrides,
-  });
-  const model = new MambaForCausalLM({ config });
-  randomize(model, seed);
-  return model;
-}
-
-function promptIds(batch: number, seq: number, vocab: number, seed: number): tf.Tensor2D {
-  const rng = makeRng(seed);
-  return tf.tensor2d(Int32Array.from({ length: batch * seq }, () => Math.floor(rng() * vocab)), [batch, seq], 'int32');
-}
-
-/** Two caches prefilled alike, one stepped fused and one op by op; every step's logits and states compared. */
-async function compareSteps(model: MambaForCausalLM, batch: number, steps: number, seed: number): Promise<number> {
-  const V = model.config.vocabSize;
-  const prompt = promptIds(batch, 7, V, seed);
-  const caches = [model.backbone.createCache(batch), model.backbone.createCache(batch)];
-  const first = await Promise.all(caches.map((c) => prefill(model, prompt, c)));
-  tf.dispose([prompt, ...first.map((logits) => logits!)]);
-  const rng = makeRng(seed + 1);
-  let worst = 0;
-  for (let t = 0; t < steps; t++) {
-    const ids = Array.from({ length: batch }, () => Math.floor(rng() * V));
-    const fused = decodeStep(model, ids, caches[0]);
-    const plain = decodeStep(model, ids, caches[1], { fused: false });
-    worst = Math.max(worst, expectCloseRel(`logits at step ${t}`, await fused.data(), await plain.data(), 1e-5));
-    tf.dispose([fused, plain]);
-  }
-  expect(webgpuDecoderFor(model, caches[0]), 'fused path taken').to.not.equal(null);
-  await expectSameStates(caches[0], caches[1]);
-  caches.forEach((c) => c.dispose());
-  return worst;
-}
-
-async function expectSameStates(a: MambaCache, b: MambaCache): Promise<void> {
-  expect(a.seqLen).to.equal(b.seqLen);
-  for (let i = 0; i < a.shape.numLayers; i++) {
-    expectCloseRel(`conv state ${i}`, await a.convStates[i].data(), await b.convStates[i].data(), 1e-5);
-    expectCloseRel(`ssm state ${i}`, await a.ssmStates[i].data(), await b.ssmStates[i].data(), 1e-5);
-  }
-}
 
 describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   let tiny: MambaForCausalLM;
@@ -80,7 +26,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
 
   for (const batch of [1, 3]) {
     it(`equals the op-by-op step on the tiny fixture, batch ${batch}`, async () => {
-      const err = await expectNoLeaks(() => compareSteps(tiny, batch, 6, 10 + batch));
+      const err = await expectNoLeaks(() => compareSteps(tiny, batch, 6, 10 + batch, webgpuDecoderFor));
       console.log(`      max relative logit error over 6 steps: ${err.toExponential(1)}`);
     });
   }
@@ -93,7 +39,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   variants.forEach(([title, overrides], k) => {
     it(`equals the op-by-op step ${title}`, async () => {
       const model = randomModel(overrides, 100 + k);
-      const err = await compareSteps(model, k === 2 ? 9 : 2, 4, 200 + k);
+      const err = await compareSteps(model, k === 2 ? 9 : 2, 4, 200 + k, webgpuDecoderFor);
       console.log(`      max relative logit error: ${err.toExponential(1)}`);
       model.dispose();
     });
@@ -143,7 +89,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     it(`reads ${title} packed, equal to the op-by-op step`, async () => {
       const model = randomModel({ useBias: true, numHiddenLayers: 2 }, 40 + k);
       await quantize(model, options);
-      const err = await compareSteps(model, 2, 4, 50 + k);
+      const err = await compareSteps(model, 2, 4, 50 + k, webgpuDecoderFor);
       console.log(`      max relative logit error: ${err.toExponential(1)}`);
       model.dispose();
     });
@@ -152,7 +98,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   it('reads float16 halves (odd widths: hidden 41, dt rank 5), equal to the op-by-op step', async () => {
     const model = randomModel({ useBias: true, hiddenSize: 41, timeStepRank: 5 }, 60);
     await toFloat16(model);
-    const err = await expectNoLeaks(() => compareSteps(model, 3, 4, 61));
+    const err = await expectNoLeaks(() => compareSteps(model, 3, 4, 61, webgpuDecoderFor));
     console.log(`      max relative logit error: ${err.toExponential(1)}`);
     model.dispose();
   });

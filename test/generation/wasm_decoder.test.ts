@@ -1,0 +1,106 @@
+/**
+ * The wasm decoder (src/model/wasm_decoder.ts) against the op-by-op decode step it replaces: logits
+ * and cache states step by step on the tiny fixture and on random models with every optional bias
+ * and other conv widths; that it really runs (no tfjs kernel in a step), follows weight changes and a
+ * cache continued by a longer forward pass, and gives way to the op-by-op path, with the reason, for
+ * what it does not cover (a batch over 1, packed weights, an adapter).
+ */
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { decodeStep, prefill } from '../../src/generation/prefill.js';
+import { applyLora } from '../../src/lora/apply.js';
+import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { wasmDecoderFor, wasmUnfusable } from '../../src/model/wasm_decoder.js';
+import { quantize } from '../../src/quantization/quantize.js';
+import { describeBackends, expectNoLeaks } from '../support/backends.js';
+import { expectCloseRel } from '../support/compare.js';
+import { compareSteps, expectSameStates, promptIds, randomize, randomModel } from '../support/fused_decode.js';
+import { TINY } from '../support/reference.js';
+
+describeBackends('wasm decoder', ['wasm'], () => {
+  let tiny: MambaForCausalLM;
+  before(async () => {
+    tiny = await MambaForCausalLM.fromPretrained(TINY);
+  });
+  after(() => tiny.dispose());
+
+  it('equals the op-by-op step on the tiny fixture', async () => {
+    const err = await expectNoLeaks(() => compareSteps(tiny, 1, 8, 11, wasmDecoderFor));
+    console.log(`      max relative logit error over 8 steps: ${err.toExponential(1)}`);
+  });
+
+  const variants: [string, Record<string, unknown>][] = [
+    ['with in/out proj biases, without a conv bias', { useBias: true, useConvBias: false }],
+    ['conv width 3, dState 8, hidden 37', { hiddenSize: 37, convKernel: 3, stateSize: 8 }],
+    ['conv width 1, a vocab of 5,000', { convKernel: 1, vocabSize: 5000, stateSize: 4 }],
+  ];
+  variants.forEach(([title, overrides], k) => {
+    it(`equals the op-by-op step ${title}`, async () => {
+      const model = randomModel({ stateSize: 4, ...overrides }, 300 + k);
+      const err = await compareSteps(model, 1, 4, 400 + k, wasmDecoderFor);
+      console.log(`      max relative logit error: ${err.toExponential(1)}`);
+      model.dispose();
+    });
+  });
+
+  it('runs a step without tfjs kernels', async () => {
+    const cache = tiny.backbone.createCache(1);
+    const prompt = promptIds(1, 5, tiny.config.vocabSize, 3);
+    tf.dispose([prompt, (await prefill(tiny, prompt, cache))!]);
+    decodeStep(tiny, [1], cache).dispose();   // the first step copies the states it takes over
+    const kernelsOf = async (fused: boolean) => {
+      const info = await tf.profile(() => decodeStep(tiny, [2], cache, { fused }));
+      (info.result as tf.Tensor).dispose();
+      return info.kernels.map((k) => k.name);
+    };
+    expect(await kernelsOf(true)).to.deep.equal([]);
+    expect((await kernelsOf(false)).length).to.be.greaterThan(20);
+    cache.dispose();
+  });
+
+  it('follows weights assigned between steps and a cache continued by a longer forward pass', async () => {
+    const model = randomModel({ stateSize: 4 }, 7);
+    const caches = [model.backbone.createCache(1), model.backbone.createCache(1)];
+    const step = async (ids: number[]) => {
+      const [fused, plain] = [decodeStep(model, ids, caches[0]), decodeStep(model, ids, caches[1], { fused: false })];
+      expectCloseRel('logits', await fused.data(), await plain.data(), 1e-5);
+      tf.dispose([fused, plain]);
+    };
+    await step([1]);   // from empty caches: a one-token prefill
+    randomize(model, 8);
+    await step([3]);
+    const more = promptIds(1, 5, model.config.vocabSize, 9);
+    for (const c of caches) tf.dispose(model.backbone.forward(more, { cache: c }).lastHiddenState);
+    more.dispose();
+    await step([5]);
+    await expectSameStates(caches[0], caches[1]);
+    caches.forEach((c) => c.dispose());
+    model.dispose();
+  });
+
+  it('leaves a batch over 1, packed weights and adapters to the op-by-op path, naming why', async () => {
+    const batch = tiny.backbone.createCache(2);
+    expect(wasmDecoderFor(tiny, batch)).to.equal(null);
+    expect(wasmUnfusable(tiny, batch)).to.equal('the batch is 2, not 1');
+    batch.dispose();
+    const model = randomModel({ stateSize: 4 }, 9);
+    const cache = model.backbone.createCache(1);
+    await quantize(model, { bits: 8 });
+    expect(wasmUnfusable(model, cache)).to.match(/^backbone\.embeddings: its weight is packed, not float32$/);
+    const lora = randomModel({ stateSize: 4 }, 10);
+    applyLora(lora, { r: 2, alpha: 4, targetModules: ['x_proj'] });
+    expect(wasmUnfusable(lora, cache)).to.match(/^backbone\.layers\.0\.mixer\.x_proj: /);
+    const [a, b] = [decodeStep(lora, [1], cache), decodeStep(lora, [1], lora.backbone.createCache(1), { fused: false })];
+    expectCloseRel('logits with an adapter', await a.data(), await b.data(), 1e-6);
+    tf.dispose([a, b]);
+    [cache, model, lora].forEach((x) => x.dispose());
+  });
+
+  it('rejects an id out of range and a use after its cache is disposed', async () => {
+    const cache = tiny.backbone.createCache(1);
+    expect(() => decodeStep(tiny, [tiny.config.vocabSize], cache)).to.throw(RangeError, /input id \d+ at row 0 is outside/);
+    const decoder = wasmDecoderFor(tiny, cache)!;
+    cache.dispose();
+    expect(() => decoder.step([1])).to.throw(/used after its cache was disposed/);
+  });
+});

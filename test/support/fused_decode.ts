@@ -1,0 +1,66 @@
+/**
+ * A fused decoder (webgpu_decoder.ts, wasm_decoder.ts) against the op-by-op decode step it replaces:
+ * random models with every weight drawn, and two caches stepped side by side, logits and states compared.
+ */
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
+import { MambaConfig } from '../../src/config.js';
+import type { MambaCache } from '../../src/model/cache.js';
+import { decodeStep, prefill } from '../../src/generation/prefill.js';
+import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { expectCloseRel } from './compare.js';
+import { makeRng, normal } from './random.js';
+
+/** Every weight redrawn, biases included, so no term is zero by its initialisation. */
+export function randomize(model: MambaForCausalLM, seed: number): void {
+  const rng = makeRng(seed);
+  for (const w of model.namedWeights().values()) {
+    tf.tidy(() => w.assign(tf.tensor(Float32Array.from(normal(rng, w.shape.reduce((a, b) => a * b, 1), 0.3)), w.shape)));
+  }
+}
+
+export function randomModel(overrides: Record<string, unknown>, seed: number): MambaForCausalLM {
+  const config = new MambaConfig({
+    vocabSize: 97, hiddenSize: 40, stateSize: 5, numHiddenLayers: 2, timeStepRank: 6, ...overrides,
+  });
+  const model = new MambaForCausalLM({ config });
+  randomize(model, seed);
+  return model;
+}
+
+export function promptIds(batch: number, seq: number, vocab: number, seed: number): tf.Tensor2D {
+  const rng = makeRng(seed);
+  return tf.tensor2d(Int32Array.from({ length: batch * seq }, () => Math.floor(rng() * vocab)), [batch, seq], 'int32');
+}
+
+/** Two caches prefilled alike, one stepped fused and one op by op; every step's logits and states compared. */
+export async function compareSteps(
+  model: MambaForCausalLM, batch: number, steps: number, seed: number, decoderFor: (model: MambaForCausalLM, cache: MambaCache) => unknown,
+): Promise<number> {
+  const V = model.config.vocabSize;
+  const prompt = promptIds(batch, 7, V, seed);
+  const caches = [model.backbone.createCache(batch), model.backbone.createCache(batch)];
+  const first = await Promise.all(caches.map((c) => prefill(model, prompt, c)));
+  tf.dispose([prompt, ...first.map((logits) => logits!)]);
+  const rng = makeRng(seed + 1);
+  let worst = 0;
+  for (let t = 0; t < steps; t++) {
+    const ids = Array.from({ length: batch }, () => Math.floor(rng() * V));
+    const fused = decodeStep(model, ids, caches[0]);
+    const plain = decodeStep(model, ids, caches[1], { fused: false });
+    worst = Math.max(worst, expectCloseRel(`logits at step ${t}`, await fused.data(), await plain.data(), 1e-5));
+    tf.dispose([fused, plain]);
+  }
+  expect(decoderFor(model, caches[0]), 'fused path taken').to.not.equal(null);
+  await expectSameStates(caches[0], caches[1]);
+  caches.forEach((c) => c.dispose());
+  return worst;
+}
+
+export async function expectSameStates(a: MambaCache, b: MambaCache): Promise<void> {
+  expect(a.seqLen).to.equal(b.seqLen);
+  for (let i = 0; i < a.shape.numLayers; i++) {
+    expectCloseRel(`conv state ${i}`, await a.convStates[i].data(), await b.convStates[i].data(), 1e-5);
+    expectCloseRel(`ssm state ${i}`, await a.ssmStates[i].data(), await b.ssmStates[i].data(), 1e-5);
+  }
+}
