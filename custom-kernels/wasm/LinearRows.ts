@@ -15,13 +15,6 @@ import { wasmKernelConfig } from './wasm_kernel.js';
 /** Multiply-adds below which a part is not worth a thread. */
 const MIN_PART_WORK = 1 << 22;
 
-let simdRuns = 0;
-
-/** How many products the SIMD module has run in this process (lets tests check which path ran). */
-export function simdLinearRowsRuns(): number {
-  return simdRuns;
-}
-
 /** The JS fallback, for an engine without wasm SIMD. */
 export const linearRowsKernel: TypedKernel = {
   kernelName: LinearRows,
@@ -55,7 +48,6 @@ const kernelFunc: KernelFunc = (args) => {
   runSplit(backend, linearRowsModule, run, {
     from: 0, to: outFeatures, multiple: 16, minimum: Math.ceil(MIN_PART_WORK / Math.max(1, rows * inFeatures)),
   }, (o0, o1) => [...pointers, rows, inFeatures, outFeatures, hasBias ? 1 : 0, o0, o1]);
-  simdRuns++;
   return y;
 };
 

@@ -16,13 +16,6 @@ import { wasmKernelConfig } from './wasm_kernel.js';
 // Bits of the export's flags argument, as selective_scan.wat reads them.
 const SOFTPLUS = 1, HAS_D = 2, HAS_Z = 4, HAS_BIAS = 8, HAS_H0 = 16;
 
-let simdRuns = 0;
-
-/** How many scans the SIMD module has run in this process (lets tests check which path ran). */
-export function simdScanRuns(): number {
-  return simdRuns;
-}
-
 /** The SIMD scan on this backend's memory, or null where it cannot run. */
 export const simdScan = (backend: BackendWasm) => scanModule.on(backend);
 
@@ -64,7 +57,6 @@ export function simdScanKernelConfig(
     runSplit(backend, scanModule, scan, {
       from: 0, to: dims.dInner, multiple: 16, minimum: Math.ceil(MIN_PART_WORK / (dims.batch * dims.seq * dims.dState)),
     }, (c0, c1) => [...pointers, dims.batch, dims.seq, dims.dInner, dims.dState, flags, c0, c1]);
-    simdRuns++;
     return [y, lastState];
   };
   return { kernelName: kernel.kernelName, backendName: 'wasm', kernelFunc };

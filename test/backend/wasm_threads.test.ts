@@ -85,7 +85,8 @@ describe('wasm on several threads', function () {
 
   it('passes the wasm suites on HF\'s fixtures on 2 threads', async () => {
     // the rest of the wasm suites: MAMBA_TFJS_TEST_THREADS=2 npm test
-    const suites = ['test/model/causal_lm.test.ts', 'test/ops/linear.test.ts', 'test/ops/wasm_slice.test.ts'];
+    const suites = ['test/model/causal_lm.test.ts', 'test/ops/linear.test.ts', 'test/ops/wasm_slice.test.ts',
+      'test/ops/wasm_transpose.test.ts', 'test/generation/wasm_decoder.test.ts', 'test/ops/causal_conv1d.test.ts'];
     const r = await node(['node_modules/mocha/bin/mocha.js', ...suites, '--grep', 'wasm, 2 threads'],
       { MAMBA_TFJS_TEST_THREADS: '2' });
     expect(r.code, r.stdout.slice(-3000) + r.stderr).to.equal(0);

@@ -11,7 +11,9 @@ import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
 import { SELECTIVE_SCAN_INPUTS } from '../../custom-kernels/kernel_names.js';
 import { selectiveScanImpl, type ScanArrays } from '../../custom-kernels/shared/selective_scan.js';
-import { simdScan, simdScanRuns } from '../../custom-kernels/wasm/simd_module.js';
+import { simdScan } from '../../custom-kernels/wasm/simd_module.js';
+import { scanModule } from '../../custom-kernels/wasm/heap_modules.js';
+import { countModuleRuns } from '../support/module_runs.js';
 import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from '../../custom-kernels/wasm/selective_scan_wasm.js';
 import { describeBackends } from '../support/backends.js';
 import { growHeapOnNextOutput } from '../support/wasm_heap.js';
@@ -24,9 +26,8 @@ const ALL: ScanOptions = { D: true, z: true, deltaBias: true, deltaSoftplus: tru
 /** The forward scan through the op; also how many scans the SIMD module ran for it. */
 function forward(c: ScanCase): { y: Float32Array; lastState: Float32Array; simdRuns: number } {
   const inputs = scanTensors(c) as Parameters<typeof selectiveScan>[0];
-  const before = simdScanRuns();
-  const { y, lastState } = selectiveScan({ ...inputs, deltaSoftplus: c.deltaSoftplus });
-  const simdRuns = simdScanRuns() - before;
+  const { result: { y, lastState }, runs: simdRuns } = countModuleRuns(scanModule,
+    () => selectiveScan({ ...inputs, deltaSoftplus: c.deltaSoftplus }));
   const out = { y: y.dataSync() as Float32Array, lastState: lastState.dataSync() as Float32Array, simdRuns };
   tf.dispose([y, lastState, ...Object.values(inputs)]);
   return out;
@@ -103,9 +104,8 @@ describeBackends('selectiveScan, SIMD module', ['wasm'], () => {
       C: t(c.inputs.C, [batch, dState]), D: t(c.inputs.D, [dInner]), z: t(c.inputs.z, [batch, dInner]),
       dtBias: t(c.inputs.deltaBias, [dInner]),
     };
-    const before = simdScanRuns();
-    const { y, state } = selectiveStateUpdate({ ...args, dtSoftplus: true });
-    expect(simdScanRuns() - before).to.equal(1);
+    const { result: { y, state }, runs } = countModuleRuns(scanModule, () => selectiveStateUpdate({ ...args, dtSoftplus: true }));
+    expect(runs).to.equal(1);
     expectMatchesReference(c, { y: y.dataSync() as Float32Array, lastState: state.dataSync() as Float32Array });
     tf.dispose([y, state, ...Object.values(args)]);
   });
