@@ -16,6 +16,7 @@ const MODULES = [
   { name: 'linear_rows', constant: 'LINEAR_ROWS', include: [], inline: [] },
   { name: 'transpose', constant: 'TRANSPOSE', include: [], inline: [] },
   { name: 'causal_conv1d', constant: 'CAUSAL_CONV1D', include: ['vector'], inline: ['pow2', 'exp'] },
+  { name: 'residual_norm', constant: 'RESIDUAL_NORM', include: [], inline: [] },
 ];
 const memoryImport = '(memory (import "env" "memory") 1)';
 // a shared memory must declare a maximum; 65536 pages (4 GiB) admits any

@@ -6,6 +6,7 @@
 ;; of 4 weighs x[t - 3 + j]; with K < 4 the first 4 - K are zero) and a window of the last 3 inputs
 ;; slides along the sequence, so each input is read once. Float32 accumulation, the taps in order.
 ;; A call convolves the channels c0 <= d < c1, so that threads can share it (heap_pool.ts).
+;; convStep is one decoding step of the same conv (src/model/wasm_decoder.ts).
 ;; Assembled by scripts/build-wasm.mjs (with vector.wat) into causal_conv1d_wasm.ts.
 (module
   (memory (import "env" "memory") 1)
@@ -79,4 +80,37 @@
         (local.set $d (i32.add (local.get $d) (i32.const 4)))
         (br $block)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (br $eachBatch)))))
+      (br $eachBatch))))
+  ;; One decoding step of the conv for the channels c0 <= d < c1 of one row, state [dInner, K] (HF's
+  ;; conv_state, oldest first) updated in place: the window shifts left by one and takes x[d];
+  ;; y[d] = act(bias[d] + sum_k weight[d, k] state[d, k]), float32, the taps in order.
+  (func (export "convStep")
+    (param $state i32) (param $x i32) (param $w i32) (param $bias i32) (param $y i32)
+    (param $K i32) (param $flags i32) (param $c0 i32) (param $c1 i32)
+    (local $d i32) (local $k i32) (local $s i32) (local $wd i32) (local $acc f32) (local $v f32)
+    (local.set $d (local.get $c0))
+    (block $done (loop $channel
+      (br_if $done (i32.ge_u (local.get $d) (local.get $c1)))
+      (local.set $s (i32.add (local.get $state) (i32.shl (i32.mul (local.get $d) (local.get $K)) (i32.const 2))))
+      (local.set $wd (i32.add (local.get $w) (i32.shl (i32.mul (local.get $d) (local.get $K)) (i32.const 2))))
+      (local.set $acc (f32.const 0))
+      (if (i32.and (local.get $flags) (global.get $HAS_BIAS))
+        (then (local.set $acc (f32.load (i32.add (local.get $bias) (i32.shl (local.get $d) (i32.const 2)))))))
+      (local.set $k (i32.const 0))
+      (block $tapsDone (loop $tap
+        (br_if $tapsDone (i32.ge_u (local.get $k) (i32.sub (local.get $K) (i32.const 1))))
+        (local.set $v (f32.load offset=4 (local.get $s)))
+        (f32.store (local.get $s) (local.get $v))
+        (local.set $acc (f32.add (local.get $acc) (f32.mul (f32.load (local.get $wd)) (local.get $v))))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (local.set $wd (i32.add (local.get $wd) (i32.const 4)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $tap)))
+      (local.set $v (f32.load (i32.add (local.get $x) (i32.shl (local.get $d) (i32.const 2)))))
+      (f32.store (local.get $s) (local.get $v))
+      (local.set $acc (f32.add (local.get $acc) (f32.mul (f32.load (local.get $wd)) (local.get $v))))
+      (if (i32.and (local.get $flags) (global.get $SILU))
+        (then (local.set $acc (f32x4.extract_lane 0 (call $silu (f32x4.splat (local.get $acc)))))))
+      (f32.store (i32.add (local.get $y) (i32.shl (local.get $d) (i32.const 2))) (local.get $acc))
+      (local.set $d (i32.add (local.get $d) (i32.const 1)))
+      (br $channel)))))

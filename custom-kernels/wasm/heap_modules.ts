@@ -5,6 +5,7 @@
  */
 import { CAUSAL_CONV1D_SHARED_WASM_BASE64, CAUSAL_CONV1D_WASM_BASE64 } from './causal_conv1d_wasm.js';
 import { heapModule } from './heap_module.js';
+import { RESIDUAL_NORM_SHARED_WASM_BASE64, RESIDUAL_NORM_WASM_BASE64 } from './residual_norm_wasm.js';
 import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from './linear_rows_wasm.js';
 import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from './selective_scan_wasm.js';
 import { TRANSPOSE_SHARED_WASM_BASE64, TRANSPOSE_WASM_BASE64 } from './transpose_wasm.js';
@@ -31,6 +32,14 @@ export type CausalConv1dExport = (
   c0: number, c1: number,
 ) => void;
 
+/** causal_conv1d.wat's convStep: state [dInner, taps], x, weight, bias, y, then taps, flags and the channels [c0, c1). */
+export type ConvStepExport = (
+  state: number, x: number, w: number, bias: number, y: number, taps: number, flags: number, c0: number, c1: number,
+) => void;
+
+/** residual_norm.wat: h += delta, y = rmsnorm(h) w, over n floats; eps as its float32 bits. */
+export type ResidualNormExport = (h: number, delta: number, w: number, y: number, n: number, epsBits: number) => void;
+
 export const linearRowsModule = heapModule<LinearRowsExport>(
   { unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64 }, 'linearRows');
 
@@ -43,5 +52,11 @@ export const transposeModule = heapModule<TransposeExport>(
 export const causalConv1dModule = heapModule<CausalConv1dExport>(
   { unshared: CAUSAL_CONV1D_WASM_BASE64, shared: CAUSAL_CONV1D_SHARED_WASM_BASE64 }, 'conv');
 
+export const convStepModule = heapModule<ConvStepExport>(
+  { unshared: CAUSAL_CONV1D_WASM_BASE64, shared: CAUSAL_CONV1D_SHARED_WASM_BASE64 }, 'convStep');
+
+export const residualNormModule = heapModule<ResidualNormExport>(
+  { unshared: RESIDUAL_NORM_WASM_BASE64, shared: RESIDUAL_NORM_SHARED_WASM_BASE64 }, 'residualNorm');
+
 /** Every module a pool worker runs, by index. */
-export const HEAP_MODULES = [linearRowsModule, scanModule, transposeModule, causalConv1dModule] as const;
+export const HEAP_MODULES = [linearRowsModule, scanModule, transposeModule, causalConv1dModule, convStepModule, residualNormModule] as const;

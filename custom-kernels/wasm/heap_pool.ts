@@ -14,7 +14,7 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapMemory, isShared, type HeapModule } from './heap_module.js';
 import { HEAP_MODULES } from './heap_modules.js';
-import { CONTROL, POOL_WORKER_SOURCE } from './heap_pool_worker.js';
+import { CONTROL, POOL_WORKER_SOURCE, PROGRAM_INTS } from './heap_pool_worker.js';
 
 /** Spins of the calling thread before it sleeps, waiting for the workers. */
 const MAIN_SPINS = 1 << 16;
@@ -35,8 +35,11 @@ function canBlock(control: Int32Array): boolean {
   }
 }
 
+type Export = (...args: number[]) => void;
+
 export class HeapPool {
   private readonly control: Int32Array;
+  private readonly program = new Int32Array(new SharedArrayBuffer(4 * PROGRAM_INTS));
   private readonly blocking: boolean;
 
   private constructor(readonly threads: number, buffer: SharedArrayBuffer) {
@@ -68,19 +71,83 @@ export class HeapPool {
       c[base] = args.length;
       c.set(args, base + 1);
     }
-    c[CONTROL.MODULE] = HEAP_MODULES.indexOf(module as never);
-    Atomics.store(c, CONTROL.DONE, 0);
-    Atomics.add(c, CONTROL.GENERATION, 1);
-    Atomics.notify(c, CONTROL.GENERATION);
+    this.start(HEAP_MODULES.indexOf(module as never));
     let failure: unknown = null;
     try {
       own(...parts[0]);
     } catch (e) {
       failure = e;
     }
+    this.finish(failure, module.name);
+  }
+
+  /**
+   * Runs `calls` in order on every thread, each divided as its split says, with a barrier after
+   * each (so a call reads what the one before wrote); false, having run nothing, where the program
+   * does not fit the pool's buffer.
+   */
+  runProgram(calls: readonly ProgramCall[]): boolean {
+    const prog = this.program;
+    let p = 1;
+    const layouts = calls.map((call) => {
+      const ranges = splitRange(call.split.from, call.split.to, this.threads, call.split.multiple, call.split.minimum);
+      const parts = ranges.map(([start, end]) => call.argsOf(start, end));
+      const stride = 1 + Math.max(...parts.map((a) => a.length));
+      const at = p;
+      p += 2 + this.threads * stride;
+      return { call, parts, stride, at };
+    });
+    if (p > prog.length) return false;
+    prog[0] = calls.length;
+    for (const { call, parts, stride, at } of layouts) {
+      prog[at] = HEAP_MODULES.indexOf(call.module as never);
+      prog[at + 1] = stride;
+      for (let t = 0; t < this.threads; t++) {
+        const args = parts[t] ?? [];
+        prog[at + 2 + t * stride] = args.length;
+        prog.set(args, at + 3 + t * stride);
+      }
+    }
+    this.start(CONTROL.PROGRAM);
+    let failure: unknown = null;
+    for (const { call, parts } of layouts) {
+      try {
+        if (failure == null) call.own(...parts[0]);
+      } catch (e) {
+        failure = e;
+      }
+      this.barrier();
+    }
+    this.finish(failure, 'a program');
+    return true;
+  }
+
+  /** Tells the workers to run `module` (an index, or CONTROL.PROGRAM) from what is written. */
+  private start(module: number): void {
+    const c = this.control;
+    c[CONTROL.MODULE] = module;
+    Atomics.store(c, CONTROL.DONE, 0);
+    Atomics.add(c, CONTROL.GENERATION, 1);
+    Atomics.notify(c, CONTROL.GENERATION);
+  }
+
+  /** Waits for the workers, then throws this thread's failure or names a worker's. */
+  private finish(failure: unknown, what: string): void {
     this.waitForWorkers();
     if (failure != null) throw failure;
-    if (Atomics.exchange(c, CONTROL.FAILED, 0) !== 0) throw new Error(`a wasm worker thread failed in ${module.name}`);
+    if (Atomics.exchange(this.control, CONTROL.FAILED, 0) !== 0) throw new Error(`a wasm worker thread failed in ${what}`);
+  }
+
+  /** As the workers' barrier (heap_pool_worker.ts): the last thread to arrive moves the phase on. */
+  private barrier(): void {
+    const c = this.control;
+    const phase = Atomics.load(c, CONTROL.PHASE);
+    if (Atomics.add(c, CONTROL.ARRIVED, 1) === this.workers) {
+      Atomics.store(c, CONTROL.ARRIVED, 0);
+      Atomics.add(c, CONTROL.PHASE, 1);
+    } else {
+      while (Atomics.load(c, CONTROL.PHASE) === phase);
+    }
   }
 
   private waitForWorkers(): void {
@@ -95,7 +162,7 @@ export class HeapPool {
     const modules = HEAP_MODULES.map((m) => ({ module: m.compiled(true), name: m.name }));
     if (modules.some((m) => m.module == null)) return null;
     const pool = new HeapPool(threads, new SharedArrayBuffer(4 * (CONTROL.ARGS + (threads - 1) * CONTROL.ARGS_PER_WORKER)));
-    const data = (index: number) => ({ memory, modules, control: pool.control.buffer, index, workers: threads - 1 });
+    const data = (index: number) => ({ memory, modules, control: pool.control.buffer, program: pool.program.buffer, index, workers: threads - 1 });
     const node = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node != null;
     if (node) {
       const { Worker } = await import('node:worker_threads');
@@ -166,4 +233,21 @@ export function runSplit<F extends (...args: number[]) => void>(
     return;
   }
   pool.run(module, own, ranges.map(([start, end]) => argsOf(start, end)));
+}
+
+/** One call of a program (runProgram): its module, the export on this backend, and how it divides. */
+export interface ProgramCall {
+  module: HeapModule<Export>;
+  own: Export;
+  split: Split;
+  argsOf(start: number, end: number): number[];
+}
+
+/**
+ * `calls` in order: on every thread of the backend's pool where it has one (a barrier after each
+ * call), else on this thread, each call whole.
+ */
+export function runProgram(backend: BackendWasm, calls: readonly ProgramCall[]): void {
+  if (HeapPool.of(backend)?.runProgram(calls)) return;
+  for (const call of calls) call.own(...call.argsOf(call.split.from, call.split.to));
 }

@@ -11,16 +11,28 @@ export const CONTROL = {
   GENERATION: 0,
   /** workers done with the current generation */
   DONE: 1,
-  /** index of the call's module in HEAP_MODULES; -1 tells the workers to end */
+  /** index of the call's module in HEAP_MODULES; PROGRAM for a program of calls; -1 tells the workers to end */
   MODULE: 2,
   /** workers that have instantiated every module */
   READY: 3,
   /** set by a worker whose part threw */
   FAILED: 4,
+  /** a program's barrier: its phase, bumped by the last thread to arrive, and the threads arrived */
+  PHASE: 5,
+  ARRIVED: 6,
   /** where worker w's part starts: ARGS + w * ARGS_PER_WORKER holds its argument count, then the arguments */
   ARGS: 8,
   ARGS_PER_WORKER: 24,
+  /** MODULE's value for a program: the calls in the program buffer, a barrier after each */
+  PROGRAM: -2,
 } as const;
+
+/**
+ * A program in its buffer: [0] the number of calls, then each call as its module's index, its
+ * stride s, and one part per thread (thread 0 the calling one) of s ints: the argument count, then
+ * the arguments.
+ */
+export const PROGRAM_INTS = 1 << 18;
 
 /**
  * Spins (Atomics.load calls) before a worker sleeps: a few microseconds. Longer spins slowed the
@@ -31,10 +43,30 @@ export const WORKER_SPINS = 1 << 12;
 
 export const POOL_WORKER_SOURCE = `'use strict';
 const CONTROL = ${JSON.stringify(CONTROL)};
-function start({ memory, modules, control, index, workers }) {
+function start({ memory, modules, control, program, index, workers }) {
   const c = new Int32Array(control);
+  const prog = new Int32Array(program);
   const exports = modules.map(({ module, name }) => new WebAssembly.Instance(module, { env: { memory } }).exports[name]);
   const base = CONTROL.ARGS + index * CONTROL.ARGS_PER_WORKER;
+  const run = (module, args, at) => {
+    const count = args[at];
+    if (count === 0) return;
+    try {
+      exports[module](...args.subarray(at + 1, at + 1 + count));
+    } catch {
+      Atomics.store(c, CONTROL.FAILED, 1);
+    }
+  };
+  // every thread waits here until all have arrived, spinning: a program's calls are microseconds apart
+  const barrier = () => {
+    const phase = Atomics.load(c, CONTROL.PHASE);
+    if (Atomics.add(c, CONTROL.ARRIVED, 1) === workers) {
+      Atomics.store(c, CONTROL.ARRIVED, 0);
+      Atomics.add(c, CONTROL.PHASE, 1);
+    } else {
+      while (Atomics.load(c, CONTROL.PHASE) === phase);
+    }
+  };
   let seen = Atomics.load(c, CONTROL.GENERATION);
   Atomics.add(c, CONTROL.READY, 1);
   for (;;) {
@@ -46,14 +78,16 @@ function start({ memory, modules, control, index, workers }) {
     }
     seen = Atomics.load(c, CONTROL.GENERATION);
     const module = c[CONTROL.MODULE];
-    if (module < 0) return;
-    const count = c[base];
-    if (count > 0) {
-      try {
-        exports[module](...c.subarray(base + 1, base + 1 + count));
-      } catch {
-        Atomics.store(c, CONTROL.FAILED, 1);
+    if (module === -1) return;
+    if (module === CONTROL.PROGRAM) {
+      for (let k = 0, p = 1; k < prog[0]; k++) {
+        const stride = prog[p + 1];
+        run(prog[p], prog, p + 2 + (index + 1) * stride);
+        barrier();
+        p += 2 + (workers + 1) * stride;
       }
+    } else {
+      run(module, c, base);
     }
     if (Atomics.add(c, CONTROL.DONE, 1) === workers - 1) Atomics.notify(c, CONTROL.DONE);
   }

@@ -1,31 +1,34 @@
 /**
- * Decoding on wasm as one pass of our own modules per token: the op-by-op step runs ~540 tfjs ops a
- * token at 130m, each with the engine's bookkeeping, which cost as much as a tenth of the step.
- * Here a token is straight calls on tfjs-backend-wasm's heap, in HF's order:
- *   h = embedding[id]
- *   per layer:  x = rmsnorm(h) w;  xz = in_proj(x);  conv step (silu) on xz's first half;
- *               (dt, B, C) = x_proj;  dt = dt_proj(dt);  state step (softplus(dt + bias), D, silu(z));
- *               h = h + out_proj(y)
- *   logits = lm_head(rmsnorm(h) w_f)
- * The projections and the state step are the kernels the op path runs (linear_rows.wat, the scan
- * with seq = 1), the LM head on every thread; the norms and the conv step are loops over heap views.
+ * Decoding on wasm as one program of our modules per token: the op-by-op step runs ~540 tfjs ops a
+ * token at 130m, each with the engine's bookkeeping, and its projections ran on one thread (waking
+ * another for a 1 x 768 product costs more than it saves). Here a token is a list of calls on
+ * tfjs-backend-wasm's heap, in HF's order, that every thread of the heap pool runs together, each
+ * its share of every call, with a barrier between calls (custom-kernels/wasm/heap_pool.ts):
+ *   h = 0, delta = embedding[id]
+ *   per layer:  h += delta; x = rmsnorm(h) w            residual_norm.wat
+ *               xz = in_proj(x)                         linear_rows.wat, outputs shared
+ *               conv step on xz's first half, silu      causal_conv1d.wat convStep, channels shared
+ *               (dt, B, C) = x_proj;  dt = dt_proj(dt)  linear_rows.wat
+ *               state step: softplus(dt + bias), D, silu(z)   selective_scan.wat with seq = 1, channels shared
+ *               delta = out_proj(y)
+ *   h += delta; logits = lm_head(rmsnorm(h) w_f)
  * The cache's states are the decoder's own copies, updated in place, as the WebGPU decoder keeps them.
  * Float32 weights and batch 1 only: anything else keeps the op-by-op path, with the reason.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { causalConv1dUpdateImpl } from '../../custom-kernels/shared/causal_conv1d_update.js';
-import { heapBytes, heapOffset } from '../../custom-kernels/wasm/heap_module.js';
-import { linearRowsModule, scanModule } from '../../custom-kernels/wasm/heap_modules.js';
-import { runSplit } from '../../custom-kernels/wasm/heap_pool.js';
+import { heapBytes, heapOffset, type HeapModule } from '../../custom-kernels/wasm/heap_module.js';
+import { convStepModule, linearRowsModule, residualNormModule, scanModule } from '../../custom-kernels/wasm/heap_modules.js';
+import { runProgram, type ProgramCall, type Split } from '../../custom-kernels/wasm/heap_pool.js';
+import type { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 
 /** The scan's flags (selective_scan.wat): softplus, D, z, deltaBias and an initial state. */
 const STATE_STEP_FLAGS = 1 | 2 | 4 | 8 | 16;
-/** Multiply-adds below which a projection stays on this thread (the pool's wake-up costs more). */
-const MIN_PART_WORK = 1 << 22;
+/** Work (multiply-adds, or state and conv updates) below which a part is not worth a barrier. */
+const PART_WORK = 1 << 14;
 
 interface Bindable { binding(): WeightBinding }
 
@@ -102,50 +105,68 @@ export class WasmDecoder {
     this.ownStates();
     const backend = tf.backend() as BackendWasm;
     const logits = backend.makeOutput([1, c.vocabSize], 'float32');
-    // views after the last allocation of the step: a growth of the memory detaches earlier ones
+    // The first layer's residual: h = 0 + delta, with delta the id's embedding (exactly the row).
     const heap = new Float32Array(heapBytes(backend).buffer);
     const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-    const view = (t: tf.TensorInfo, length = t.shape.reduce((a, b) => a * b, 1)) => heap.subarray(at(t) / 4, at(t) / 4 + length);
-    const s = this.scratch;
-    const H = c.hiddenSize, I = c.intermediateSize, R = c.timeStepRank, N = c.stateSize, K = c.convKernel;
-    const linearRows = linearRowsModule.on(backend)!, scan = scanModule.on(backend)!;
-    /** y = x W^T (+ bias), one row, W [out, in]. */
-    const project = (x: tf.TensorInfo, weight: tf.Tensor, bias: tf.Tensor | null | undefined, y: tf.TensorInfo) => {
-      const [out, inFeatures] = weight.shape;
-      const pointers = [at(x), at(weight), bias == null ? 0 : at(bias), at(y)];
-      runSplit(backend, linearRowsModule, linearRows, { from: 0, to: out, multiple: 16, minimum: Math.ceil(MIN_PART_WORK / inFeatures) },
-        (o0, o1) => [...pointers, 1, inFeatures, out, bias == null ? 0 : 1, o0, o1]);
-    };
-    const { embeddings, blocks, normF } = this.model.backbone;
-
-    const h = view(s.h);
-    h.set(view(matrix(embeddings)).subarray(id * H, (id + 1) * H));
-    blocks.forEach((block, i) => {
-      const m = block.mixer;
-      // 1. norm, in_proj
-      rmsNorm(h, view(block.norm.weight.read()), block.norm.eps, view(s.normed));
-      project(s.normed, matrix(m.inProj), m.inProj.bias?.read(), s.xz);
-      // 2. the conv window shifted by one input, silu
-      const state = view(this.cache.convStates[i]);
-      causalConv1dUpdateImpl(state, view(s.xz, I), view(m.conv1d.weight.read()),
-        m.conv1d.bias == null ? EMPTY : view(m.conv1d.bias.read()), [1, I, K], 'silu', view(s.conv), state);
-      // 3. x_proj -> (dt, B, C); dt_proj without its bias (the state step adds it before the softplus)
-      project(s.conv, matrix(m.xProj), null, s.xBC);
-      project(s.xBC, matrix(m.dtProj), null, s.dt);
-      // 4. one state update, in place; y = (<h, C> + D x) silu(z)
-      const ssm = at(this.cache.ssmStates[i]);
-      scan(at(s.conv), at(s.dt), at(this.cache.negExpA(i, m.A_log.read())), at(s.xBC) + 4 * R, at(s.xBC) + 4 * (R + N),
-        at(m.D.read()), at(s.xz) + 4 * I, at(m.dtProj.bias!.read()), ssm, at(s.y), ssm,
-        1, 1, I, N, STATE_STEP_FLAGS, 0, I);
-      // 5. out_proj, and the residual
-      project(s.y, matrix(m.outProj), m.outProj.bias?.read(), s.delta);
-      const delta = view(s.delta);
-      for (let j = 0; j < H; j++) h[j] += delta[j];
-    });
-    rmsNorm(h, view(normF.weight.read()), normF.eps, view(s.normed));
-    project(s.normed, matrix(this.model.lmHead), null, logits);
+    const H = c.hiddenSize;
+    heap.fill(0, at(this.scratch.h) / 4, at(this.scratch.h) / 4 + H);
+    const embedding = at(matrix(this.model.backbone.embeddings)) / 4 + id * H;
+    heap.copyWithin(at(this.scratch.delta) / 4, embedding, embedding + H);
+    runProgram(backend, this.program(backend, logits));
     this.cache.seqLen += 1;
     return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
+  }
+
+  /** The token's calls, in HF's order, over the weights and states as they are now. */
+  private program(backend: BackendWasm, logits: tf.TensorInfo): ProgramCall[] {
+    const c = this.model.config;
+    const s = this.scratch;
+    const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+    const H = c.hiddenSize, I = c.intermediateSize, R = c.timeStepRank, N = c.stateSize, K = c.convKernel;
+    const calls: ProgramCall[] = [];
+    const whole = { from: 0, to: 1, multiple: 1, minimum: 1 };
+    const add = <F extends (...args: number[]) => void>(module: HeapModule<F>, split: Split, argsOf: (start: number, end: number) => number[]) => {
+      calls.push({ module: module as never, own: module.on(backend) as never, split, argsOf });
+    };
+    /** h += delta; normed = rmsnorm(h) w */
+    const residualNorm = (norm: MambaRMSNorm) => {
+      const args = [at(s.h), at(s.delta), at(norm.weight.read()), at(s.normed), H, float32Bits(norm.eps)];
+      add(residualNormModule, whole, () => args);
+    };
+    /** y = x W^T (+ bias), its outputs shared by the threads */
+    const project = (x: number, weight: tf.Tensor, bias: tf.Tensor | null | undefined, y: tf.TensorInfo) => {
+      const [out, inFeatures] = weight.shape;
+      const pointers = [x, at(weight), bias == null ? 0 : at(bias), at(y)];
+      add(linearRowsModule, { from: 0, to: out, multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
+        (o0, o1) => [...pointers, 1, inFeatures, out, bias == null ? 0 : 1, o0, o1]);
+    };
+    /** channels shared by the threads */
+    const channels = { from: 0, to: I, multiple: 16, minimum: Math.ceil(PART_WORK / Math.max(K, N)) };
+
+    const { blocks, normF } = this.model.backbone;
+    blocks.forEach((block, i) => {
+      const m = block.mixer;
+      // 1. residual, norm, in_proj
+      residualNorm(block.norm);
+      project(at(s.normed), matrix(m.inProj), m.inProj.bias?.read(), s.xz);
+      // 2. the conv window shifted by one input, silu
+      const conv = [at(this.cache.convStates[i]), at(s.xz), at(m.conv1d.weight.read()),
+        m.conv1d.bias == null ? 0 : at(m.conv1d.bias.read()), at(s.conv), K, (m.conv1d.bias == null ? 0 : 1) | 2];
+      add(convStepModule, channels, (c0, c1) => [...conv, c0, c1]);
+      // 3. x_proj -> (dt, B, C); dt_proj without its bias (the state step adds it before the softplus)
+      project(at(s.conv), matrix(m.xProj), null, s.xBC);
+      project(at(s.xBC), matrix(m.dtProj), null, s.dt);
+      // 4. one state update, in place; y = (<h, C> + D x) silu(z)
+      const ssm = at(this.cache.ssmStates[i]);
+      const step = [at(s.conv), at(s.dt), at(this.cache.negExpA(i, m.A_log.read())), at(s.xBC) + 4 * R, at(s.xBC) + 4 * (R + N),
+        at(m.D.read()), at(s.xz) + 4 * I, at(m.dtProj.bias!.read()), ssm, at(s.y), ssm, 1, 1, I, N, STATE_STEP_FLAGS];
+      add(scanModule, channels, (c0, c1) => [...step, c0, c1]);
+      // 5. out_proj (its residual is added by the next norm)
+      project(at(s.y), matrix(m.outProj), m.outProj.bias?.read(), s.delta);
+    });
+    residualNorm(normF);
+    project(at(s.normed), matrix(this.model.lmHead), null, logits);
+    return calls;
   }
 
   dispose(): void {
@@ -169,12 +190,7 @@ export class WasmDecoder {
   }
 }
 
-const EMPTY = new Float32Array(0);
-
-/** y = x rsqrt(mean(x^2) + eps) w over one row (sums in float64; stored in float32). */
-function rmsNorm(x: Float32Array, w: Float32Array, eps: number, y: Float32Array): void {
-  let sum = 0;
-  for (let i = 0; i < x.length; i++) sum += x[i] * x[i];
-  const r = 1 / Math.sqrt(sum / x.length + eps);
-  for (let i = 0; i < x.length; i++) y[i] = x[i] * r * w[i];
+/** A float32's bits as an int32, for the thread pool's integer arguments. */
+function float32Bits(x: number): number {
+  return new Int32Array(Float32Array.of(x).buffer)[0];
 }

@@ -4,8 +4,9 @@
  *   product   a 40 x 300 @ 300 x 50 product, printed as JSON with the thread count; then ends by itself
  *   wait      prints `ready` and waits (for a Ctrl-C)
  *   refix     asks for another thread count
- *   ours      our kernels at sizes the heap pool splits (custom-kernels/wasm/heap_pool.ts), once its
- *             workers run: a digest of their outputs, the pool's threads, and what a part that traps says
+ *   ours      our kernels at sizes the heap pool splits (custom-kernels/wasm/heap_pool.ts), and tokens
+ *             through the wasm decoder, once its workers run: a digest of their outputs, the pool's
+ *             threads, and what a part that traps says
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
@@ -16,6 +17,9 @@ import { linear } from '../../src/ops/linear.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { linearRowsModule } from '../../custom-kernels/wasm/heap_modules.js';
 import { HeapPool } from '../../custom-kernels/wasm/heap_pool.js';
+import { MambaConfig } from '../../src/config.js';
+import { decodeStep, prefill } from '../../src/generation/prefill.js';
+import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 
 const [threads, mode] = [Number(process.argv[2]), process.argv[3]];
 await useBackend('wasm', { threads });
@@ -53,6 +57,16 @@ if (mode === 'product') {
     // 1024 rows: the transposes around tfjs' matMul; 1 row: our matvec
     return [scan.y, scan.lastState, conv, linear(r([1024, 512], 12), r([640, 512], 13)), linear(r([1, 1024], 14), r([8192, 1024], 15))];
   });
+  // and a few tokens through the wasm decoder, whose program every thread runs
+  const model = new MambaForCausalLM({ config: new MambaConfig({ vocabSize: 4096, hiddenSize: 256, numHiddenLayers: 2, stateSize: 16 }) });
+  let seed = 100;   // the same weights in every process
+  for (const w of model.namedWeights().values()) tf.tidy(() => w.assign(r(w.shape, seed++, -0.2, 0.2)));
+  const cache = model.backbone.createCache(1);
+  const prompt = tf.tensor2d([[5, 6, 7]], [1, 3], 'int32');
+  tf.dispose([prompt, (await prefill(model, prompt, cache))!]);
+  for (const id of [8, 9, 10, 11]) outputs.push(decodeStep(model, [id], cache));
+  cache.dispose();
+  model.dispose();
   const hash = createHash('sha256');
   for (const t of outputs) hash.update(new Uint8Array((await t.data() as Float32Array).buffer));
   tf.dispose(outputs);
