@@ -19,10 +19,26 @@ import { CONTROL, POOL_WORKER_SOURCE, PROGRAM_INTS } from './heap_pool_worker.js
 /** Spins of the calling thread before it sleeps, waiting for the workers. */
 const MAIN_SPINS = 1 << 16;
 
-/** tfjs' threaded build answers its thread count; the single-threaded one has none. */
+/** Threads asked for the pool, where more than tfjs' threaded build runs (it stops at 8). */
+let poolThreads: number | null = null;
+
+/**
+ * Sets how many threads the heap pools started from now on use (src/wasm/threads.ts passes the
+ * count asked of useBackend): our kernels are not bound by tfjs' cap of 8.
+ */
+export function setHeapPoolThreads(threads: number | null): void {
+  poolThreads = threads;
+}
+
+/** The pool's threads: as asked, else as many as tfjs' threaded build runs (the single-threaded one has none). */
 function threadsOf(backend: BackendWasm): number {
   const tfjs = (backend.wasm as unknown as { tfjs?: { getThreadsCount?(): number } }).tfjs;
-  return tfjs?.getThreadsCount?.() ?? 1;
+  return poolThreads ?? tfjs?.getThreadsCount?.() ?? 1;
+}
+
+/** The threads of a backend's running pool; null where none runs (yet). */
+export function heapPoolThreads(backend: BackendWasm): number | null {
+  return HeapPool.of(backend)?.threads ?? null;
 }
 
 /** Whether this thread may block in Atomics.wait (a browser's main thread may not: it spins). */

@@ -4,9 +4,13 @@
  * browser, tfjs' own threaded start; elsewhere (a page without isolation, Deno) one thread.
  */
 import * as tf from '@tensorflow/tfjs';
+import { setHeapPoolThreads } from '../../custom-kernels/wasm/heap_pool.js';
 import { isNode, MAX_WASM_THREADS, threadedWasmFactory } from './threaded_build.js';
 
 type WasmPackage = typeof import('@tensorflow/tfjs-backend-wasm');
+
+/** The most threads our kernels' pool starts, however many cores there are. */
+const MAX_POOL_THREADS = 64;
 type Factory = () => tf.KernelBackend | Promise<tf.KernelBackend>;
 
 /** tfjs-backend-wasm's own factory, kept while ours is registered in its place. */
@@ -21,12 +25,18 @@ export async function allCores(): Promise<number> {
   return typeof n === 'number' && n >= 1 ? Math.floor(n) : 1;
 }
 
-/** Threads the running wasm backend uses; null before it starts. */
+/** Threads our kernels' pool was asked for (null: as many as tfjs runs). */
+let poolThreads: number | null = null;
+
+/**
+ * Threads the running wasm backend uses; null before it starts. Our kernels run on all of them;
+ * tfjs' products (XNNPACK) on at most MAX_WASM_THREADS.
+ */
 export function wasmThreads(): number | null {
   const backend = tf.engine().registry.wasm as { wasm?: { tfjs?: { getThreadsCount(): number } } } | undefined;
   const count = backend?.wasm?.tfjs?.getThreadsCount();
   // tfjs' single-threaded build has no pthreadpool and answers 0 or -1
-  return count == null ? null : Math.max(1, count);
+  return count == null ? null : Math.max(1, count, count > 1 ? poolThreads ?? 0 : 0);
 }
 
 function checkThreads(threads: number): void {
@@ -44,7 +54,7 @@ export async function prepareWasmThreads(requested?: number): Promise<void> {
   if (requested !== undefined) checkThreads(requested);
   const running = wasmThreads();
   if (running != null) {
-    if (requested !== undefined && Math.min(requested, MAX_WASM_THREADS) !== running) {
+    if (requested !== undefined && Math.min(requested, MAX_POOL_THREADS) !== running) {
       throw new Error(`the wasm backend already runs on ${running} thread(s) and tfjs fixes the count when it starts: `
         + `ask for { threads: ${requested} } in the first useBackend('wasm')`);
     }
@@ -59,7 +69,11 @@ export async function prepareWasmThreads(requested?: number): Promise<void> {
     throw new Error(`the wasm backend runs on one thread in Deno (its workers cannot start tfjs-backend-wasm's threaded build); `
       + `asked for ${requested}`);
   }
-  const threads = Math.min(requested ?? (deno ? 1 : await allCores()), MAX_WASM_THREADS);
+  const asked = requested ?? (deno ? 1 : await allCores());
+  const threads = Math.min(asked, MAX_WASM_THREADS);
+  // our own kernels' pool is not bound by tfjs' cap (custom-kernels/wasm/heap_pool.ts)
+  poolThreads = threads > 1 ? Math.min(asked, MAX_POOL_THREADS) : null;
+  setHeapPoolThreads(poolThreads);
   const priority = tf.engine().registryFactory.wasm?.priority ?? 2;
   const register = (factory: Factory) => {
     tf.removeBackend('wasm');
