@@ -26,11 +26,8 @@ export function checkFloat16Backend(where: string): void {
   }
 }
 
-/**
- * Puts float16 words in the module's place; without `words` they hold zeros until a checkpoint's
- * values are written in.
- */
-export function installFloat16(target: QuantizableModule, words: Int32Array | null): Float16Weight {
+/** Puts float16 words in the module's place. */
+export function installFloat16(target: QuantizableModule, words: Int32Array): Float16Weight {
   return replaceWeight(target, (owner, path, shape) => Float16Weight.create(owner, path, shape, words));
 }
 
