@@ -22,7 +22,7 @@ export function checkFloat16Backend(where: string): void {
   const backend = tf.getBackend();
   if (backend !== 'webgpu') {
     throw new Error(`${where}: float16 weights need the webgpu backend (its kernels read the halves packed), and the `
-      + `active backend is ${backend}; load with dtype 'float32' (or 'int8' / 'int4') here, or call initWebGPU() first`);
+      + `active backend is ${backend}; load with dtype 'float32' (or 'int8' / 'int4') here, or run on webgpu (device 'webgpu', or initWebGPU() first)`);
   }
 }
 
