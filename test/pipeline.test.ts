@@ -103,7 +103,7 @@ describe('pipeline: the options users of transformers.js and HF write', () => {
     }
   });
 
-  it('dtype takes effect: q8 / int4 quantize the weights, fp32 keeps them float, fp16 is named unsupported', async () => {
+  it('dtype takes effect: q8 / int4 quantize the weights, fp32 keeps them float, fp16 off webgpu names the backend it needs, q4f16 is named unsupported', async () => {
     for (const [dtype, bits] of [['q8', 8], ['int8', 8], ['q4', 4], ['int4', 4]] as const) {
       const quantized = await pipeline('text-generation', saved.dir, { device: 'cpu', dtype });
       expect(quantized.model.quantization?.bits, dtype).to.equal(bits);
@@ -114,7 +114,12 @@ describe('pipeline: the options users of transformers.js and HF write', () => {
     expect(float.model.quantization).to.equal(null);
     expect(float.model.weights.every((w) => w.dtype === 'float32')).to.equal(true);
     float.dispose();
-    await expectReject(pipeline('text-generation', saved.dir, { dtype: 'fp16' }), /dtype 'fp16': half-precision weights are not supported yet.*'q8' \/ 'q4'/);
+    // fp16 / bf16 load float16 weights on webgpu (test/model/float16_streamed_load.test.ts); here they name the backend they need.
+    for (const dtype of ['fp16', 'bfloat16']) {
+      await expectReject(pipeline('text-generation', saved.dir, { device: 'cpu', dtype }),
+        /fromPretrained: float16 weights need the webgpu backend .* the active backend is cpu; .*device 'webgpu'/);
+    }
+    await expectReject(pipeline('text-generation', saved.dir, { dtype: 'q4f16' }), /dtype 'q4f16': int4 codes with float16 scales are not supported; 'q4' is int4/);
     await expectReject(pipeline('text-generation', saved.dir, { dtype: 'fp64' }), /unknown dtype "fp64"; choose one of auto, fp32/);
   });
 

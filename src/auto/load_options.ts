@@ -17,7 +17,10 @@ export interface AutoLoadOptions extends Omit<FromPretrainedOptions, 'dtype'> {
    * GPU, then wasm, then cpu). Left out: the backend the program already runs on, else 'auto'. `backend` is a synonym.
    */
   device?: string;
-  /** 'fp32' | 'q8' | 'q4' | 'auto' and HF's 'float32' | 'int8' | 'int4' (src/auto/dtype.ts). */
+  /**
+   * 'fp32' | 'fp16' | 'q8' | 'q4' | 'auto' and HF's 'float32' | 'float16' | 'bfloat16' | 'int8' | 'int4'
+   * (src/auto/dtype.ts); float16 (and bfloat16, loaded as float16) on webgpu only.
+   */
   dtype?: string;
   /** transformers.js' events: initiate, download, progress, done (and ready from pipeline). */
   progressCallback?: ProgressInfoCallback;

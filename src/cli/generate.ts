@@ -6,7 +6,7 @@ import { GENERATION_FLAGS, generationOptions, loadGenerator, streamCompletion } 
 registerCommand({
   name: 'generate',
   summary: 'Generate a continuation of the prompt and stream it to stdout.',
-  usage: 'generate [--model SOURCE] [--adapter DIR] [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--dtype fp32|q8|q4] [--device B] [--threads N] "prompt"',
+  usage: 'generate [--model SOURCE] [--adapter DIR] [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S] [--dtype fp32|fp16|q8|q4] [--device B] [--threads N] "prompt"',
   flags: GENERATION_FLAGS,
   async run(args, io) {
     const prompt = args.positionals.join(' ');

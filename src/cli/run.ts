@@ -12,7 +12,7 @@ const TASKS = ['text-generation'];
 registerCommand({
   name: 'run',
   summary: 'Run a task on each line of stdin (text-generation: print the prompt and its continuation).',
-  usage: 'run --task text-generation [--model SOURCE] [--adapter DIR] [--device cpu|wasm|webgpu|tensorflow|auto|N] [--dtype fp32|q8|q4] [generation flags] < prompts.txt',
+  usage: 'run --task text-generation [--model SOURCE] [--adapter DIR] [--device cpu|wasm|webgpu|tensorflow|auto|N] [--dtype fp32|fp16|q8|q4] [generation flags] < prompts.txt',
   flags: { task: { type: 'string', metavar: 'TASK', help: `the pipeline task: ${TASKS.join(', ')}` }, ...GENERATION_FLAGS },
   async run(args, io) {
     const task = args.flags.task as string | undefined;

@@ -13,7 +13,7 @@ import { checkFloatWeight, ownBuffer } from './dtypes.js';
 import { describeValue } from '../validate/arguments.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
 import { openRange, openRangeOptional } from './ranged_source.js';
-import { serializeSafetensors, type SafeTensorEntry, type SafetensorsEntry } from './safetensors.js';
+import { serializeSafetensors, type SafeTensorEntry, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
 import { SafetensorsFile } from './safetensors_file.js';
 import { tensorEntry } from './tensor_entry.js';
 import {
@@ -121,6 +121,11 @@ export interface CheckpointReader {
   readonly tensors: Map<string, SafeTensorEntry>;
   /** Throws one error naming every missing, unexpected and misshapen key (`expected`: HF names and shapes). */
   check(expected: Map<string, number[]>): void;
+  /**
+   * One tensor as stored (dtype and bytes, which may view a file read whole), read from its file now
+   * and handed to `convert`; an error in either names the tensor, its file and the checkpoint.
+   */
+  readWith<T>(name: string, convert: (stored: SafeTensorInfo) => T): Promise<T>;
   /** One tensor's values as float32 in an array of its own, read from its file now. */
   readFloat32(name: string): Promise<Float32Array>;
   /** Closes the files; every call after it fails. */
@@ -190,24 +195,24 @@ export async function openCheckpoint(
   }
 
   let closed = false;
+  const readWith = async <T>(name: string, convert: (stored: SafeTensorInfo) => T): Promise<T> => {
+    if (closed) throw new Error(`the checkpoint at ${src.location} was closed`);
+    const at = located.get(name);
+    if (at == null) throw new Error(`the checkpoint at ${src.location} has no ${name}`);
+    try {
+      return convert(await at.reader.read(at.entry));
+    } catch (e) {
+      throw new Error(`${at.entry.name} in ${at.file} at ${src.location}: ${(e as Error).message}`);
+    }
+  };
   return {
     config,
     ...(generationConfig === undefined ? {} : { generationConfig }),
     tensors: new Map([...located].map(([name, { entry }]) => [name, entry])),
     check: (expected) => checkKeys(expected, new Map([...located].map(([k, v]) => [k, v.entry.shape])), `the checkpoint at ${src.location}`),
-    async readFloat32(name) {
-      if (closed) throw new Error(`the checkpoint at ${src.location} was closed`);
-      const at = located.get(name);
-      if (at == null) throw new Error(`the checkpoint at ${src.location} has no ${name}`);
-      let values: Float32Array;
-      try {
-        values = (await at.reader.read(at.entry)).toFloat32();
-      } catch (e) {
-        throw new Error(`${at.entry.name} in ${at.file} at ${src.location}: ${(e as Error).message}`);
-      }
-      // A view into a file read whole would keep all of it alive as long as the tensor lives.
-      return ownBuffer(values);
-    },
+    readWith,
+    // A view into a file read whole would keep all of it alive as long as the tensor lives.
+    readFloat32: (name) => readWith(name, (stored) => ownBuffer(stored.toFloat32())),
     async close() {
       closed = true;
       await closeAll();

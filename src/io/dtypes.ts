@@ -101,6 +101,18 @@ export function float32ToF16(values: Float32Array): Uint16Array {
   return out;
 }
 
+/**
+ * bfloat16 as IEEE half bits, each rounded once to the nearest half, ties to even: a bfloat16 widens
+ * to float32 exactly, so this is float32ToF16 of the widened value (torch's bf16 .half()) without
+ * holding the float32 tensor.
+ */
+export function bf16ToF16(bytes: Uint8Array): Uint16Array {
+  const stored = viewAs(Uint16Array, bytes);
+  const out = new Uint16Array(stored.length);
+  for (let i = 0; i < stored.length; i++) out[i] = halfBits(stored[i] << 16);
+  return out;
+}
+
 function halfBits(b: number): number {
   const sign = (b >>> 16) & 0x8000;
   const exponent = (b >>> 23) & 0xff;

@@ -1,7 +1,7 @@
 /** MambaBlock: residual + mixer(norm(x)), the residual kept in float32 as HF's residual_in_fp32 asks. */
 import * as tf from '@tensorflow/tfjs';
-import type { QuantLayout } from '../../custom-kernels/packed_format.js';
 import { MambaConfig } from '../config.js';
+import type { MatrixStorage } from '../weights/create_weight.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import { MambaMixer, type MixerForwardOptions } from './mixer.js';
 import type { MambaModule } from './module.js';
@@ -10,8 +10,8 @@ import { MambaRMSNorm } from './rms_norm.js';
 export interface MambaBlockArgs extends LayerArgs {
   config: MambaConfig | Record<string, unknown>;
   layerIdx: number;
-  /** The mixer's projections built packed in this layout (MambaMixerArgs.packed). */
-  packed?: QuantLayout | null;
+  /** How the mixer's projections are built: float16 halves or packed codes (MambaMixerArgs.packed). */
+  packed?: MatrixStorage;
 }
 
 export class MambaBlock extends tf.layers.Layer implements MambaModule {

@@ -1,12 +1,11 @@
 /**
  * The token embedding table [vocab, hidden] as a layer: rows read through the LinearWeight seam
- * (float32, or packed codes once quantized), with an adapter slot whose term is added to the looked-up
+ * (float32, float16 halves or packed codes), with an adapter slot whose term is added to the looked-up
  * rows (LoRA on `embeddings`). A tied LM head multiplies by the same weight but not the adapter's
  * term, as in PEFT.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { QuantLayout } from '../../custom-kernels/packed_format.js';
-import { createWeight } from '../weights/create_weight.js';
+import { createWeight, type MatrixStorage } from '../weights/create_weight.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import type { AdaptableModule, Adapter } from './adapter.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
@@ -17,8 +16,8 @@ export interface MambaEmbeddingArgs extends LayerArgs {
   vocabSize: number;
   hiddenSize: number;
   initializerRange: number;
-  /** Build the table packed in this layout (zeros until written), never as float32. */
-  packed?: QuantLayout | null;
+  /** Build the table as float16 halves ('float16') or packed codes in a layout (zeros until written), never as float32. */
+  packed?: MatrixStorage;
 }
 
 export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, WeightHolder {
@@ -28,7 +27,7 @@ export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, 
   readonly vocabSize: number;
   readonly hiddenSize: number;
   readonly initializerRange: number;
-  readonly packed: QuantLayout | null;
+  readonly packed: MatrixStorage;
   weight!: LinearWeight;
   adapter: Adapter | null = null;
 

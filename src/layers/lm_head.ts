@@ -4,8 +4,7 @@
  * quantized table is the head's too.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { QuantLayout } from '../../custom-kernels/packed_format.js';
-import { createWeight } from '../weights/create_weight.js';
+import { createWeight, type MatrixStorage } from '../weights/create_weight.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import type { MambaModule } from './module.js';
@@ -14,15 +13,15 @@ import { type WeightHolder, weightParameters } from './weight_holder.js';
 export interface MambaLMHeadArgs extends LayerArgs {
   vocabSize: number;
   tieWordEmbeddings: boolean;
-  /** An untied head built packed in this layout (zeros until written), never as float32. */
-  packed?: QuantLayout | null;
+  /** An untied head built as float16 halves ('float16') or packed codes in a layout (zeros until written), never as float32. */
+  packed?: MatrixStorage;
 }
 
 export class MambaLMHead extends tf.layers.Layer implements WeightHolder {
   static className = 'MambaLMHead';
   readonly vocabSize: number;
   readonly tieWordEmbeddings: boolean;
-  readonly packed: QuantLayout | null;
+  readonly packed: MatrixStorage;
   private tiedTo: WeightHolder | null = null;
   private ownWeight: LinearWeight | null = null;
 

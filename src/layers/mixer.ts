@@ -15,8 +15,7 @@ import type { MambaCache } from '../model/cache.js';
 import { causalConv1dUpdate } from '../ops/causal_conv1d_update.js';
 import { selectiveScan } from '../ops/selective_scan.js';
 import { selectiveStateUpdate } from '../ops/selective_state_update.js';
-import type { QuantLayout } from '../../custom-kernels/packed_format.js';
-import { createWeight } from '../weights/create_weight.js';
+import { createWeight, type MatrixStorage } from '../weights/create_weight.js';
 import { CausalConv1d } from './causal_conv1d.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import { Linear } from './linear.js';
@@ -26,8 +25,8 @@ import type { MambaModule } from './module.js';
 export interface MambaMixerArgs extends LayerArgs {
   config: MambaConfig | Record<string, unknown>;
   layerIdx: number;
-  /** Build the projections packed in this layout (zeros until written), never as float32. */
-  packed?: QuantLayout | null;
+  /** Build the projections as float16 halves ('float16') or packed codes in a layout (zeros until written), never as float32. */
+  packed?: MatrixStorage;
 }
 
 export interface MixerForwardOptions {
@@ -42,7 +41,7 @@ export class MambaMixer extends tf.layers.Layer implements MambaModule {
   static className = 'MambaMixer';
   readonly config: MambaConfig;
   readonly layerIdx: number;
-  readonly packed: QuantLayout | null;
+  readonly packed: MatrixStorage;
 
   conv1d!: CausalConv1d;
   inProj!: Linear;

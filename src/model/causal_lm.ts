@@ -14,9 +14,8 @@ import type { LayerVariable } from '../layers/layer_args.js';
 import { type MambaModule, namedParameters } from '../layers/module.js';
 import type { LoraState } from '../lora/state.js';
 import { float16Modules } from '../quantization/float16.js';
-import {
-  type QuantizationSettings, type QuantizeOptions, quantizedSettings, resolveQuantizeOptions, roleLayout,
-} from '../quantization/quantize.js';
+import { type QuantizationSettings, quantizedSettings } from '../quantization/quantize.js';
+import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../quantization/weight_format.js';
 import type { MambaCache } from './cache.js';
 import { wasmDecoderFor } from './wasm_decoder.js';
 import { webgpuDecoderFor } from './webgpu_decoder.js';
@@ -26,11 +25,10 @@ import { causalLmLoss } from './loss.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
-export interface MambaForCausalLMArgs {
+/** `dtype: 'float16'` or `quantization` build the matrices so from the start (MambaModelArgs); an untied head too. */
+export interface MambaForCausalLMArgs extends WeightFormatArgs {
   config: MambaConfig | Record<string, unknown>;
   name?: string;
-  /** Build it quantized, packed from the start (MambaModelArgs.quantization); an untied head is packed too. */
-  quantization?: QuantizeOptions | null;
 }
 
 export interface CausalLMForwardOptions extends BackboneForwardOptions {
@@ -61,11 +59,11 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
 
   constructor(args: MambaForCausalLMArgs) {
     const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
-    const settings = args.quantization == null ? null : resolveQuantizeOptions(args.quantization);
-    const backbone = new MambaModel({ config, name: 'backbone', quantization: settings });
+    const format = resolveWeightFormat(args, 'MambaForCausalLM');
+    const backbone = new MambaModel({ config, name: 'backbone', quantization: format.quantization, dtype: args.dtype });
     const lmHead = new MambaLMHead({
       vocabSize: config.vocabSize, tieWordEmbeddings: config.tieWordEmbeddings, name: 'lm_head',
-      packed: settings == null || config.tieWordEmbeddings ? null : roleLayout('linear', config.hiddenSize, settings),
+      packed: config.tieWordEmbeddings ? null : matrixStorage(format, 'linear', config.hiddenSize),
     });
     if (config.tieWordEmbeddings) lmHead.tie(backbone.embeddings);
     const inputIds = tf.input({ shape: [null], dtype: 'int32', name: 'input_ids' });
@@ -74,12 +72,12 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     this.config = config;
     this.backbone = backbone;
     this.lmHead = lmHead;
-    if (settings != null) this.quantization = quantizedSettings(this, settings);
+    if (format.quantization != null) this.quantization = quantizedSettings(this, format.quantization);
   }
 
   /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL, a Hub id or an open CheckpointSource. */
   static async fromPretrained(source: string | CheckpointSource, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
-    return fromPretrained(source, (config, quantization) => new MambaForCausalLM({ config, quantization }), options);
+    return fromPretrained(source, (config, weights) => new MambaForCausalLM({ config, ...weights }), options);
   }
 
   /** Writes config.json + model.safetensors that HF transformers loads. */

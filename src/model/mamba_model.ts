@@ -11,23 +11,21 @@ import type { LayerVariable } from '../layers/layer_args.js';
 import { type MambaModule, namedParameters } from '../layers/module.js';
 import { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { LoraState } from '../lora/state.js';
-import {
-  type QuantizationSettings, type QuantizeOptions, quantizedSettings, resolveQuantizeOptions, roleLayout,
-} from '../quantization/quantize.js';
+import { type QuantizationSettings, quantizedSettings } from '../quantization/quantize.js';
+import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../quantization/weight_format.js';
 import { MambaCache } from './cache.js';
 import { checkAttentionMask, checkInputIds, idsAreOnHost, idsOutOfRangeToNaN } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 
-export interface MambaModelArgs {
+/**
+ * `dtype: 'float16'` (webgpu) or `quantization` (quantize()'s options) build the projections and the
+ * embedding table as halves or packed codes from the start, holding zeros until a checkpoint's values
+ * are written (fromPretrained does): no float32 matrix of theirs is ever allocated.
+ */
+export interface MambaModelArgs extends WeightFormatArgs {
   config: MambaConfig | Record<string, unknown>;
   name?: string;
-  /**
-   * Build it quantized (quantize()'s options): the projections and the embedding table are packed
-   * from the start, holding zeros until a checkpoint's values are written (fromPretrained does), and
-   * no float32 matrix of theirs is ever allocated.
-   */
-  quantization?: QuantizeOptions | null;
 }
 
 export interface BackboneForwardOptions {
@@ -56,12 +54,12 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
 
   constructor(args: MambaModelArgs) {
     const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
-    const settings = args.quantization == null ? null : resolveQuantizeOptions(args.quantization);
+    const format = resolveWeightFormat(args, 'MambaModel');
     const embeddings = new MambaEmbedding({
       vocabSize: config.vocabSize, hiddenSize: config.hiddenSize, initializerRange: config.initializerRange,
-      name: 'backbone.embeddings', packed: settings == null ? null : roleLayout('embedding', config.hiddenSize, settings),
+      name: 'backbone.embeddings', packed: matrixStorage(format, 'embedding', config.hiddenSize),
     });
-    const packed = settings == null ? null : roleLayout('linear', config.hiddenSize, settings);
+    const packed = matrixStorage(format, 'linear', config.hiddenSize);
     const blocks = Array.from({ length: config.numHiddenLayers },
       (_, i) => new MambaBlock({ config, layerIdx: i, name: `backbone.layers.${i}`, packed }));
     const normF = new MambaRMSNorm({ eps: config.layerNormEpsilon, name: 'backbone.norm_f' });
@@ -76,7 +74,7 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
     this.embeddings = embeddings;
     this.blocks = blocks;
     this.normF = normF;
-    if (settings != null) this.quantization = quantizedSettings(this, settings);
+    if (format.quantization != null) this.quantization = quantizedSettings(this, format.quantization);
   }
 
   /** The checkpoint's generation_config.json, when it had one. */
@@ -96,7 +94,7 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
    * an untied LM head in it is left out, as HF's MambaModel does.
    */
   static async fromPretrained(source: string, options: FromPretrainedOptions = {}): Promise<MambaModel> {
-    return fromPretrained(source, (config, quantization) => new MambaModel({ config, quantization }), options, ['lm_head.weight']);
+    return fromPretrained(source, (config, weights) => new MambaModel({ config, ...weights }), options, ['lm_head.weight']);
   }
 
   async savePretrained(dir: string): Promise<void> {

@@ -1,26 +1,27 @@
 /** Hugging Face checkpoints into and out of a built model, by HF weight name. */
 import * as tf from '@tensorflow/tfjs';
-import { type CheckpointReader, openCheckpoint, saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
+import { saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
 import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
 import type { LayerVariable } from '../layers/layer_args.js';
-import { MambaConfig } from '../config.js';
+import type { MambaConfig } from '../config.js';
 import { loadQuantizedCheckpoint, readQuantizationConfig, saveQuantizedCheckpoint } from '../quantization/checkpoint.js';
-import { checkFloat16Backend, float16Modules, installFloat16 } from '../quantization/float16.js';
+import { checkFloat16Backend, float16Modules } from '../quantization/float16.js';
 import { saveFloat16Checkpoint } from '../quantization/float16_checkpoint.js';
-import { type QuantizableModel, quantizableModules } from '../quantization/modules.js';
-import { packFloat16 } from '../weights/float16_packing.js';
-import { loadFloatCheckpoint, type ModelBuilder } from './streamed_load.js';
+import type { QuantizableModel } from '../quantization/modules.js';
+import type { ModelBuilder } from '../quantization/weight_format.js';
+import { loadFloatCheckpoint } from './streamed_load.js';
 
 export type PretrainedDtype = 'float32' | 'float16' | 'int8' | 'int4';
 
 export interface FromPretrainedOptions extends Omit<LoadCheckpointOptions, 'expected' | 'ignoredKeys'> {
   /**
    * 'int8' / 'int4' quantize the projections and the LM head (asymmetric, groups of 128) and
-   * the embedding table (int8 rows) as each tensor is read: the float32 model is never built. 'float16'
-   * (webgpu only) stores those matrices as halves, converted tensor by tensor as they are read (F16 packed
-   * as stored; F32 / BF16 rounded). A quantized checkpoint loads as it was saved; by default a float one
-   * (F16 and BF16 too) loads as float32.
+   * the embedding table (int8 rows) as each tensor is read; 'float16' (webgpu only) stores those
+   * matrices as halves, converted tensor by tensor as they are read (F16 packed as stored, BF16 and F32
+   * rounded to the nearest half). Either way the model is built so from the start: the float32 model
+   * is never built. A quantized checkpoint loads as it was saved; by default a float one (F16 and BF16
+   * too) loads as float32.
    */
   dtype?: PretrainedDtype;
 }
@@ -35,10 +36,9 @@ export interface PretrainedModel {
 
 /**
  * Loads `source` (folder, http(s) base URL, Hub id or an opened source) into the model
- * `build(config, quantization)` makes. A float checkpoint is read tensor by tensor into a model built as
- * it will stay (packed from the start for 'int8' / 'int4'), after its headers showed that it fits the
- * backend (streamed_load.ts); for 'float16' the model is built in float32 and its matrices replaced by
- * halves as the tensors are read.
+ * `build(config, weights)` makes. A float checkpoint is read tensor by tensor into a model built as it
+ * will stay (halves from the start for 'float16', packed codes for 'int8' / 'int4'), after its headers
+ * showed that it fits the backend (streamed_load.ts).
  */
 export async function fromPretrained<M extends PretrainedModel & QuantizableModel>(
   source: string | CheckpointSource, build: ModelBuilder<M>, options: FromPretrainedOptions = {},
@@ -68,48 +68,9 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
     }
     return loadQuantizedCheckpoint(src, configJSON, build, ignoredKeys, loadOptions.onProgress);
   }
-  if (dtype !== 'float16') {
-    const quantization = dtype === 'int8' || dtype === 'int4' ? { bits: DTYPE_BITS[dtype] } : null;
-    return loadFloatCheckpoint(src, build, { quantization, ignoredKeys, onProgress: loadOptions.onProgress });
-  }
-  // Built first, as HF builds the model before reading a state dict: the keys and shapes the file must
-  // hold are the model's own, from its module tree.
-  const model = build(MambaConfig.fromJSON(configJSON), null);
-  try {
-    const reader = await openCheckpoint(src, { ...loadOptions, ignoredKeys });
-    try {
-      reader.check(new Map([...model.namedLayerVariables()].map(([name, v]) => [name, v.shape as number[]])));
-      for (const module of quantizableModules(model)) installFloat16(module, null);
-      await writeHalves(model, reader, src.location);
-      model.generationConfig = reader.generationConfig ?? {};
-    } finally {
-      await reader.close();
-    }
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model;
-}
-
-/**
- * Each tensor read by itself and written into its variable: a float16 module's matrix packed as halves
- * (an F16 file's values round-trip float32 exactly, so they pack as stored), the rest float32.
- */
-async function writeHalves(model: PretrainedModel & QuantizableModel, reader: CheckpointReader, where: string): Promise<void> {
-  // The matrix's own shape: its variable holds the packed words [rows, ceil(columns / 2)].
-  const halves = new Map(float16Modules(model).map((m) => [`${m.path}.weight`, m.module.weight.shape]));
-  for (const [name, variable] of model.namedLayerVariables()) {
-    const floats = await reader.readFloat32(name);
-    const matrix = halves.get(name);
-    let values: Float32Array | Int32Array;
-    try {
-      values = matrix != null ? packFloat16(floats, matrix) : floats;
-    } catch (e) {
-      throw new Error(`${name} at ${where}: ${(e as Error).message}`);
-    }
-    tf.tidy(() => { variable.write(tf.tensor(values, variable.shape as number[], variable.dtype)); });
-  }
+  const weights = dtype === 'float16' ? { dtype }
+    : dtype === 'int8' || dtype === 'int4' ? { quantization: { bits: DTYPE_BITS[dtype] } } : {};
+  return loadFloatCheckpoint(src, build, { weights, ignoredKeys, onProgress: loadOptions.onProgress });
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * A float checkpoint into a model tensor by tensor: the headers are read first and the model is
- * refused if it cannot fit the backend (memory_budget.ts); then it is built as it will stay (packed
- * from the start when quantized), and each tensor is read by its byte range, converted (quantized,
- * or widened to float32) and written, then dropped before the next. Peak memory is the model as
- * stored, one float tensor and its read buffer; the float32 model is never held.
+ * refused if it cannot fit the backend (memory_budget.ts); then it is built as it will stay (float16
+ * halves or packed codes from the start when asked), and each tensor is read by its byte range,
+ * converted (packed as halves, quantized, or widened to float32) and written, then dropped before the
+ * next. Peak memory is the model as stored, one tensor and its read buffer; the float32 model is
+ * never held.
  */
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../config.js';
@@ -11,16 +12,14 @@ import { openCheckpoint, type CheckpointReader } from '../io/checkpoint.js';
 import type { CheckpointSource, ProgressCallback } from '../io/checkpoint_source.js';
 import { floatStateDict } from '../quantization/float_state_dict.js';
 import type { QuantizableModel } from '../quantization/modules.js';
-import { type QuantizationSettings, type QuantizeOptions, resolveQuantizeOptions, roleLayout } from '../quantization/quantize.js';
+import { matrixStorage, type ModelBuilder, resolveWeightFormat, type WeightFormatArgs } from '../quantization/weight_format.js';
+import { packCheckpointTensor } from '../weights/float16_packing.js';
 import { quantizeMatrix } from '../weights/packing.js';
 import { checkFitsBackend, plannedWeights } from '../weights/memory_budget.js';
 
-/** Builds the model for a config, quantized (packed from the start) when asked. */
-export type ModelBuilder<M> = (config: MambaConfig, quantization: QuantizeOptions | null) => M;
-
 export interface StreamedLoadOptions {
-  /** quantize()'s options, or null for float32. */
-  quantization: QuantizeOptions | null;
+  /** What the matrices are built as: float32 ({}), float16 or quantized. */
+  weights: WeightFormatArgs;
   /** Keys the file may hold that are left out (an untied head under a backbone-only model). */
   ignoredKeys: string[];
   onProgress?: ProgressCallback;
@@ -31,14 +30,16 @@ export async function loadFloatCheckpoint<M extends QuantizableModel & { generat
 ): Promise<M> {
   const checkpoint = await openCheckpoint(src, { ignoredKeys: options.ignoredKeys, onProgress: options.onProgress });
   try {
-    const settings = options.quantization == null ? null : resolveQuantizeOptions(options.quantization);
-    const roles = settings == null ? new Map<string, 'linear' | 'embedding'>() : packedRoles(checkpoint.config, build, settings);
+    const format = resolveWeightFormat(options.weights, 'fromPretrained');
+    const roles = format.float16 || format.quantization != null ? matrixRoles(checkpoint.config, build, options.weights)
+      : new Map<string, 'linear' | 'embedding'>();
     const planned = plannedWeights([...checkpoint.tensors].map(([name, entry]) => [name, entry.shape]), (name, shape) => {
       const role = roles.get(name);
-      return role == null || settings == null ? null : roleLayout(role, shape[1], settings);
+      return role == null ? null : matrixStorage(format, role, shape[1]);
     });
-    checkFitsBackend(planned, `the model at ${src.location}${settings == null ? '' : ` as int${settings.bits}`}`);
-    const model = build(checkpoint.config, settings);
+    const as = format.quantization != null ? ` as int${format.quantization.bits}` : format.float16 ? ' as float16' : '';
+    checkFitsBackend(planned, `the model at ${src.location}${as}`);
+    const model = build(checkpoint.config, options.weights);
     try {
       await fill(model, checkpoint);
       model.generationConfig = checkpoint.generationConfig ?? {};
@@ -52,12 +53,16 @@ export async function loadFloatCheckpoint<M extends QuantizableModel & { generat
   }
 }
 
-/** Reads every tensor in file order into its place; each float array is dropped before the next is read. */
+/** Reads every tensor in file order into its place; each array is dropped before the next is read. */
 async function fill(model: QuantizableModel, checkpoint: CheckpointReader): Promise<void> {
   const targets = floatStateDict(model);
   checkpoint.check(new Map([...targets].map(([name, t]) => [name, t.shape])));
   for (const name of checkpoint.tensors.keys()) {
     const target = targets.get(name)!;
+    if (target.kind === 'half') {
+      target.weight.write(await checkpoint.readWith(name, (stored) => packCheckpointTensor(stored, target.shape)));
+      continue;
+    }
     const values = await checkpoint.readFloat32(name);
     if (target.kind === 'packed') {
       let matrix;
@@ -74,20 +79,20 @@ async function fill(model: QuantizableModel, checkpoint: CheckpointReader): Prom
 }
 
 /**
- * The HF names of the matrices a model of `config` packs, with their roles, from the module tree of
- * the same model built at a few elements a weight: the tree's names and roles do not depend on the
- * sizes, and the real one must not be built before the budget says it fits.
+ * The HF names of the matrices a model of `config` keeps as halves or codes, with their roles, from
+ * the module tree of the same model built at a few elements a weight: the tree's names and roles do
+ * not depend on the sizes, and the real one must not be built before the budget says it fits.
  */
-function packedRoles<M extends QuantizableModel>(
-  config: MambaConfig, build: ModelBuilder<M>, settings: QuantizationSettings,
+function matrixRoles<M extends QuantizableModel>(
+  config: MambaConfig, build: ModelBuilder<M>, weights: WeightFormatArgs,
 ): Map<string, 'linear' | 'embedding'> {
   const small = MambaConfig.fromJSON({
     ...config.toJSON(), hidden_size: 4, intermediate_size: 8, state_size: 2, time_step_rank: 1, vocab_size: 4, conv_kernel: 2,
   });
-  const skeleton = build(small, settings);
+  const skeleton = build(small, weights);
   try {
     const roles = new Map<string, 'linear' | 'embedding'>();
-    for (const [name, target] of floatStateDict(skeleton)) if (target.kind === 'packed') roles.set(name, target.role);
+    for (const [name, target] of floatStateDict(skeleton)) if (target.kind !== 'float') roles.set(name, target.role);
     return roles;
   } finally {
     skeleton.dispose();

@@ -17,7 +17,8 @@ import { type CheckpointSource, parseJSON, readOptional } from '../io/source.js'
 import type { LayerVariable } from '../layers/layer_args.js';
 import { checkFitsBackend, plannedWeights } from '../weights/memory_budget.js';
 import type { QuantizableModel } from './modules.js';
-import { type QuantizationSettings, type QuantizeOptions, resolveQuantizeOptions } from './quantize.js';
+import { type QuantizationSettings, resolveQuantizeOptions } from './quantize.js';
+import type { ModelBuilder } from './weight_format.js';
 
 export const QUANT_METHOD = 'mamba-tfjs';
 const CONFIG_KEY = 'quantization_config';
@@ -86,7 +87,7 @@ export interface NamedModel {
  */
 export async function loadQuantizedCheckpoint<M extends QuantizableModel & NamedModel>(
   src: CheckpointSource, configJSON: Record<string, unknown>,
-  build: (config: MambaConfig, quantization: QuantizeOptions | null) => M,
+  build: ModelBuilder<M>,
   ignoredKeys: string[], onProgress?: Parameters<CheckpointSource['read']>[1],
 ): Promise<M> {
   const settings = readQuantizationConfig(configJSON, src.location)!;
@@ -109,7 +110,7 @@ export async function loadQuantizedCheckpoint<M extends QuantizableModel & Named
     checkFitsBackend(plannedWeights([...tensors].filter(([k]) => !ignored(k)).map(([k, e]) => [k, e.shape]), () => null),
       `the int${settings.bits} model at ${src.location}`);
     const generationBytes = await readOptional(src, 'generation_config.json');
-    const model = build(config, settings);
+    const model = build(config, { quantization: settings });
     try {
       const modules = model.quantization?.modules ?? [];
       const listed = new Set(settings.modules);

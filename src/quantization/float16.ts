@@ -22,15 +22,12 @@ export function checkFloat16Backend(where: string): void {
   const backend = tf.getBackend();
   if (backend !== 'webgpu') {
     throw new Error(`${where}: float16 weights need the webgpu backend (its kernels read the halves packed), and the `
-      + `active backend is ${backend}; load with dtype 'float32' (or 'int8' / 'int4') here, or call initWebGPU() first`);
+      + `active backend is ${backend}; load with dtype 'float32' (or 'int8' / 'int4') here, or run on webgpu (device 'webgpu', or initWebGPU() first)`);
   }
 }
 
-/**
- * Puts float16 words in the module's place; without `words` they hold zeros until a checkpoint's
- * values are written in.
- */
-export function installFloat16(target: QuantizableModule, words: Int32Array | null): Float16Weight {
+/** Puts float16 words in the module's place. */
+export function installFloat16(target: QuantizableModule, words: Int32Array): Float16Weight {
   return replaceWeight(target, (owner, path, shape) => Float16Weight.create(owner, path, shape, words));
 }
 

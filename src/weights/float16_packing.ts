@@ -1,6 +1,6 @@
 /** float16 matrices into and out of the packed words of custom-kernels/float16_format.ts. */
 import { halfWordsPerRow } from '../../custom-kernels/float16_format.js';
-import { float32ToF16, viewAs } from '../io/dtypes.js';
+import { bf16ToF16, bf16ToFloat32, float32ToF16, viewAs } from '../io/dtypes.js';
 import type { SafeTensorInfo } from '../io/safetensors.js';
 
 /** Half bits of W [rows, columns] -> words [rows, ceil(columns / 2)]. */
@@ -32,18 +32,28 @@ export function unpackHalves(words: Int32Array, [rows, columns]: [number, number
  */
 export function packFloat16(values: Float32Array, shape: [number, number]): Int32Array {
   const halves = float32ToF16(values);
-  for (let i = 0; i < halves.length; i++) {
-    if ((halves[i] & 0x7fff) === 0x7c00 && Number.isFinite(values[i])) {
-      throw new Error(`weight ${values[i]} at [${Math.floor(i / shape[1])}, ${i % shape[1]}] is past float16's range (max 65504)`);
-    }
-  }
+  checkHalfRange(halves, (i) => values[i], shape);
   return packHalves(halves, shape);
 }
 
 /**
- * A checkpoint tensor as packed words, one tensor at a time: F16 is packed as stored (no widening);
- * BF16, F32 and F64 go through float32 and round to the nearest half.
+ * A checkpoint tensor as packed words, one tensor at a time and never widened whole: F16 is packed
+ * as stored; BF16 is rounded to the nearest half straight from its bits; F32 (and F64, through
+ * float32) round as packFloat16 does. BF16 and F32 refuse a finite value past float16's range.
  */
-export function packCheckpointTensor(info: SafeTensorInfo, shape: [number, number]): Int32Array {
-  return info.dtype === 'F16' ? packHalves(viewAs(Uint16Array, info.bytes), shape) : packFloat16(info.toFloat32(), shape);
+export function packCheckpointTensor(stored: SafeTensorInfo, shape: [number, number]): Int32Array {
+  if (stored.dtype === 'F16') return packHalves(viewAs(Uint16Array, stored.bytes), shape);
+  if (stored.dtype !== 'BF16') return packFloat16(stored.toFloat32(), shape);
+  const halves = bf16ToF16(stored.bytes);
+  checkHalfRange(halves, (i) => bf16ToFloat32(stored.bytes.subarray(2 * i, 2 * i + 2))[0], shape);
+  return packHalves(halves, shape);
+}
+
+/** Throws at the first half that became an infinity from a finite `value(i)`, naming it and where it is. */
+function checkHalfRange(halves: Uint16Array, value: (i: number) => number, [, columns]: [number, number]): void {
+  for (let i = 0; i < halves.length; i++) {
+    if ((halves[i] & 0x7fff) === 0x7c00 && Number.isFinite(value(i))) {
+      throw new Error(`weight ${value(i)} at [${Math.floor(i / columns)}, ${i % columns}] is past float16's range (max 65504)`);
+    }
+  }
 }

@@ -26,6 +26,13 @@ export class Float16Weight implements LinearWeight {
     return new Float16Weight(shape, addFrozenVariable(owner, `${name}.half`, [shape[0], halfWordsPerRow(shape[1])], 'int32', words));
   }
 
+  /** Writes packed words of this weight's shape (float16_packing.ts) into its variable. */
+  write(words: Int32Array): void {
+    const size = tf.util.sizeFromShape(this.words.shape as number[]);
+    if (words.length !== size) throw new Error(`Float16Weight: ${words.length} words for [${this.words.shape}]`);
+    tf.tidy(() => { this.words.write(tf.tensor(words, this.words.shape as number[], 'int32')); });
+  }
+
   /** The tensors as the ops take them. */
   tensors(): HalfWeight {
     return { words: this.words.read(), inFeatures: this.shape[1] };

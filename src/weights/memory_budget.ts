@@ -6,7 +6,9 @@
  * with the numbers.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type QuantLayout, groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
+import { halfWordsPerRow } from '../../custom-kernels/float16_format.js';
+import { groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
+import type { MatrixStorage } from './create_weight.js';
 
 /** emscripten's getHeapMax() in tfjs-backend-wasm 4.22 (MAXIMUM_MEMORY=4GB, less one 64 KiB page). */
 export const WASM_MAX_BYTES = 4294901760;
@@ -19,19 +21,24 @@ export interface PlannedTensor {
 
 /**
  * The buffers of a model's weights: a float tensor as float32 (F16/BF16 widen on loading), an int32
- * one at 4 bytes an element, a matrix packed in `layout` as its codes, scales and (asymmetric) zeros.
+ * one at 4 bytes an element, a matrix `storage` names as float16 words (two halves to an int32) or as
+ * packed codes, scales and (asymmetric) zeros.
  */
 export function plannedWeights(
-  tensors: Iterable<[name: string, shape: number[]]>, packedLayout: (name: string, shape: number[]) => QuantLayout | null,
+  tensors: Iterable<[name: string, shape: number[]]>, storage: (name: string, shape: number[]) => MatrixStorage,
 ): PlannedTensor[] {
   const planned: PlannedTensor[] = [];
   for (const [name, shape] of tensors) {
-    const layout = shape.length === 2 ? packedLayout(name, shape) : null;
+    const layout = shape.length === 2 ? storage(name, shape) : null;
     if (layout == null) {
       planned.push({ name, bytes: 4 * shape.reduce((a, b) => a * b, 1) });
       continue;
     }
     const [rows, columns] = shape;
+    if (layout === 'float16') {
+      planned.push({ name: `${name} (float16)`, bytes: 4 * rows * halfWordsPerRow(columns) });
+      continue;
+    }
     const groups = 4 * rows * groupsPerRow(columns, layout.groupSize);
     planned.push({ name: `${name} (codes)`, bytes: 4 * rows * wordsPerRow(columns, layout.bits) }, { name: `${name} (scales)`, bytes: groups });
     if (!layout.symmetric) planned.push({ name: `${name} (zeros)`, bytes: groups });

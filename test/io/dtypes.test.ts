@@ -1,6 +1,6 @@
 import { Float16Array } from '@petamoriken/float16';
 import { expect } from 'chai';
-import { bf16ToFloat32, f16ToFloat32, float32ToF16, int64ToInt32, viewAs } from '../../src/io/dtypes.js';
+import { bf16ToF16, bf16ToFloat32, f16ToFloat32, float32ToF16, int64ToInt32, viewAs } from '../../src/io/dtypes.js';
 import { makeRng } from '../support/random.js';
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -36,6 +36,26 @@ describe('dtype conversion', () => {
     expect(wrong.slice(0, 5).map((i) => `${floats[i]}: ${ours[i].toString(16)} vs ${theirs[i].toString(16)}`)).to.deep.equal([]);
     expect([...float32ToF16(Float32Array.from([65504, 65520, 2 ** -25, 3 * 2 ** -25, 1 + 2 ** -11, 1 + 3 * 2 ** -11, NaN]))].map((h) => h.toString(16)))
       .to.deep.equal(['7bff', '7c00', '0', '2', '3c00', '3c02', '7e00']);
+  });
+
+  it('rounds every bfloat16 to the nearest half, ties to even, overflow to infinity, as @petamoriken/float16 does', () => {
+    const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const ours = bf16ToF16(bytesOf(all));
+    // The bfloat16's value from its bits by arithmetic, not by widening the bits.
+    const value = (b: number) => {
+      const sign = b & 0x8000 ? -1 : 1;
+      const exponent = (b >> 7) & 0xff;
+      const mantissa = b & 0x7f;
+      if (exponent === 0xff) return mantissa === 0 ? sign * Infinity : NaN;
+      return exponent === 0 ? sign * mantissa * 2 ** -133 : sign * (1 + mantissa / 128) * 2 ** (exponent - 127);
+    };
+    const theirs = new Uint16Array(new Float16Array(Array.from(all, value)).buffer);
+    const wrong = [...all].filter((b) => ours[b] !== theirs[b] && !(Number.isNaN(value(b)) && (ours[b] & 0x7fff) > 0x7c00));
+    expect(wrong.slice(0, 5).map((b) => `${b.toString(16)}: ${ours[b].toString(16)} vs ${theirs[b].toString(16)}`)).to.deep.equal([]);
+    // 65280 is the largest bfloat16 below the half range's end; 65536 becomes an infinity; 1.5 x 2^-24 is a tie, to even.
+    expect([...bf16ToF16(bytesOf(new Uint16Array([0x477f, 0x4780, 0xc780, 0x33c0, 0x3340, 0x7fc0])))].map((h) => h.toString(16)))
+      .to.deep.equal(['7bf8', '7c00', 'fc00', '2', '1', '7e00']);
+    expect([...bf16ToF16(new Uint8Array([0, 0x80, 0x3f]).subarray(1))]).to.deep.equal([0x3c00]);   // at an odd offset
   });
 
   it('reads half-precision data at an odd offset', () => {

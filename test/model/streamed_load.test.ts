@@ -19,6 +19,7 @@ import { quantize } from '../../src/quantization/quantize.js';
 import { WASM_MAX_BYTES } from '../../src/weights/memory_budget.js';
 import { writeSyntheticCheckpoint } from '../../bench/routines/synthetic_checkpoint.js';
 import { watchAllocations } from '../support/allocations.js';
+import { logitsOf, variableBits } from '../support/model_bits.js';
 import { describeBackends } from '../support/backends.js';
 import { serveDirectory } from '../support/http_server.js';
 import { seededModel } from '../quantization/synthetic_model.js';
@@ -32,24 +33,7 @@ const SHAPE: MambaConfigInit = {
 };
 const IDS = [[1, 17, 250, 3, 999, 42, 7, 1500], [5, 6, 7, 8, 9, 10, 11, 2047]];
 
-async function logits(model: MambaForCausalLM): Promise<Float32Array> {
-  const input = tf.tensor2d(IDS, undefined, 'int32');
-  const out = model.forward(input).logits;
-  const values = await out.data() as Float32Array;
-  tf.dispose([input, out]);
-  return values;
-}
-
-/** Every variable by HF name: dtype, shape and bits. */
-async function variables(model: MambaForCausalLM | MambaModel): Promise<[string, string, number[], number[]][]> {
-  const out: [string, string, number[], number[]][] = [];
-  for (const [name, v] of model.namedLayerVariables()) {
-    const data = await v.read().data();
-    const bits = data instanceof Float32Array ? new Uint32Array(data.buffer, data.byteOffset, data.length) : data;
-    out.push([name, v.dtype, v.shape as number[], [...bits as Int32Array | Uint32Array]]);
-  }
-  return out;
-}
+const logits = (model: MambaForCausalLM) => logitsOf(model, IDS);
 
 async function loadThenQuantize(dir: string, bits: 8 | 4): Promise<MambaForCausalLM> {
   const model = await MambaForCausalLM.fromPretrained(dir);
@@ -81,7 +65,7 @@ describeBackends('fromPretrained(dtype) streamed into a packed model', ['cpu', '
       const [model, ref] = [streamed.result, reference.result];
       try {
         expect(model.quantization).to.deep.equal(ref.quantization);
-        expect(await variables(model)).to.deep.equal(await variables(ref));
+        expect(await variableBits(model)).to.deep.equal(await variableBits(ref));
         expect([...await logits(model)]).to.deep.equal([...await logits(ref)]);
 
         // What no float32 buffer may be: a quantized module's matrix [rows, columns].
@@ -147,7 +131,7 @@ describeBackends('streamed loading: files, sources, saving', ['cpu'], () => {
     const sharded = await MambaForCausalLM.fromPretrained(dir, { dtype: 'int4', onProgress: (p) => progress.push({ ...p }) });
     const single = await MambaForCausalLM.fromPretrained(join(root, 'tied'), { dtype: 'int4' });
     try {
-      expect(await variables(sharded)).to.deep.equal(await variables(single));
+      expect(await variableBits(sharded)).to.deep.equal(await variableBits(single));
       for (let i = 1; i <= 3; i++) {
         const file = `model-0000${i}-of-00003.safetensors`;
         const events = progress.filter((p) => p.file === file);
@@ -162,13 +146,13 @@ describeBackends('streamed loading: files, sources, saving', ['cpu'], () => {
 
   it('over HTTP: Range requests where the server honours them, whole files where it does not, the same model', async () => {
     const local = await MambaForCausalLM.fromPretrained(join(root, 'tied'), { dtype: 'int8' });
-    const expected = await variables(local);
+    const expected = await variableBits(local);
     local.dispose();
     for (const ranges of [true, false]) {
       const server = await serveDirectory(root, { ranges });
       try {
         const model = await MambaForCausalLM.fromPretrained(`${server.url}tied/`, { dtype: 'int8' });
-        expect(await variables(model), `ranges: ${ranges}`).to.deep.equal(expected);
+        expect(await variableBits(model), `ranges: ${ranges}`).to.deep.equal(expected);
         model.dispose();
         const weights = server.requests.filter((r) => r.startsWith('GET tied/model.safetensors'));
         if (ranges) {
