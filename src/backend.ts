@@ -51,7 +51,8 @@ export async function useBackend(name: string, { threads }: UseBackendOptions = 
   }
   if (backend === 'webgpu') {
     await initWebGPU();
-    return backend;
+    // initWebGPU sets the device up once; coming back to webgpu from another backend activates it again
+    return tf.getBackend() === 'webgpu' ? backend : activate(backend);
   }
   if (backend === 'wasm') {
     // tfjs-backend-wasm's Emscripten glue installs process-wide uncaughtException / unhandledRejection
