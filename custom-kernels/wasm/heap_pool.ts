@@ -14,7 +14,7 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapMemory, isShared, type HeapModule } from './heap_module.js';
 import { HEAP_MODULES } from './heap_modules.js';
-import { CONTROL, POOL_WORKER_SOURCE, PROGRAM_INTS } from './heap_pool_worker.js';
+import { BARRIER_SPINS, CONTROL, POOL_WORKER_SOURCE, PROGRAM_INTS } from './heap_pool_worker.js';
 
 /** Spins of the calling thread before it sleeps, waiting for the workers. */
 const MAIN_SPINS = 1 << 16;
@@ -161,8 +161,11 @@ export class HeapPool {
     if (Atomics.add(c, CONTROL.ARRIVED, 1) === this.workers) {
       Atomics.store(c, CONTROL.ARRIVED, 0);
       Atomics.add(c, CONTROL.PHASE, 1);
-    } else {
-      while (Atomics.load(c, CONTROL.PHASE) === phase);
+      Atomics.notify(c, CONTROL.PHASE);
+      return;
+    }
+    for (let spins = 0; Atomics.load(c, CONTROL.PHASE) === phase;) {
+      if (++spins > BARRIER_SPINS && this.blocking) Atomics.wait(c, CONTROL.PHASE, phase);
     }
   }
 

@@ -41,6 +41,9 @@ export const PROGRAM_INTS = 1 << 18;
  */
 export const WORKER_SPINS = 1 << 12;
 
+/** Spins at a program's barrier before a thread sleeps there (tens of microseconds). */
+export const BARRIER_SPINS = 1 << 15;
+
 export const POOL_WORKER_SOURCE = `'use strict';
 const CONTROL = ${JSON.stringify(CONTROL)};
 function start({ memory, modules, control, program, index, workers }) {
@@ -57,14 +60,18 @@ function start({ memory, modules, control, program, index, workers }) {
       Atomics.store(c, CONTROL.FAILED, 1);
     }
   };
-  // every thread waits here until all have arrived, spinning: a program's calls are microseconds apart
+  // every thread waits here until all have arrived: spinning, as a program's calls are microseconds
+  // apart, then sleeping, for a thread the system has descheduled
   const barrier = () => {
     const phase = Atomics.load(c, CONTROL.PHASE);
     if (Atomics.add(c, CONTROL.ARRIVED, 1) === workers) {
       Atomics.store(c, CONTROL.ARRIVED, 0);
       Atomics.add(c, CONTROL.PHASE, 1);
-    } else {
-      while (Atomics.load(c, CONTROL.PHASE) === phase);
+      Atomics.notify(c, CONTROL.PHASE);
+      return;
+    }
+    for (let spins = 0; Atomics.load(c, CONTROL.PHASE) === phase;) {
+      if (++spins > ${BARRIER_SPINS}) Atomics.wait(c, CONTROL.PHASE, phase);
     }
   };
   let seen = Atomics.load(c, CONTROL.GENERATION);
