@@ -34,8 +34,8 @@ async function loadPackage(load: () => Promise<unknown>, name: string, backend: 
 
 export interface UseBackendOptions {
   /**
-   * wasm only: threads for its matrix products (tfjs-backend-wasm's threaded build; at most 8).
-   * Default: every core. Fixed when the backend starts; 1 runs the single-threaded build.
+   * wasm only: threads for its matrix products (tfjs-backend-wasm's threaded build) and our kernels
+   * (at most 64). Default: every core. Fixed when the backend starts; 1 runs the single-threaded build.
    */
   threads?: number;
 }

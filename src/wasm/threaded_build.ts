@@ -6,22 +6,32 @@
  * Here both are written to a private temporary folder, the build is started on them, and the folder
  * is removed as soon as the build's pool of workers has loaded them.
  *
- * Two more things differ from tfjs' own start: tfjs caps the thread count at half of
+ * Three more things differ from tfjs' own start: tfjs caps the thread count at half of
  * `emscripten_num_logical_cores` (for hyper-threads; on a 2-core machine that is 1), so the build
- * is told of enough cores for the count asked for to decide; and the pthreadpool's workers are
- * unref'd, so they never keep Node running (Node ends them at exit; Ctrl-C works as ever).
+ * is told of enough cores for the count asked for to decide; the glue's pool of 8 Workers gets the
+ * rest of the count asked for before the backend starts (so a 16-core host runs 16, not 8); and the
+ * pthreadpool's workers are unref'd, so they never keep Node running (Node ends them at exit;
+ * Ctrl-C works as ever).
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
-/** The threaded build starts this many Workers and tfjs uses at most this many threads. */
-export const MAX_WASM_THREADS = 8;
+/** The most threads tfjs' products get here (their pthreadpool's, the caller included). */
+export const MAX_WASM_THREADS = 64;
+
+/** Workers tfjs 4.22's glue starts before it resolves (Emscripten's PTHREAD_POOL_SIZE). */
+const GLUE_POOL_SIZE = 8;
 
 const BINARY = 'tfjs-backend-wasm-threaded-simd.wasm';
 
 /** The part of Emscripten's module this file touches. */
 interface ThreadedModule {
   cwrap(name: string, returns: string | null, args: string[]): (...args: number[]) => number;
-  PThread?: { runningWorkers: { unref(): void }[] };
+  PThread?: {
+    runningWorkers: { unref(): void }[];
+    unusedWorkers: unknown[];
+    allocateUnusedWorker(): void;
+    loadWasmModuleToWorker(worker: unknown, onFinishedLoading: () => void): void;
+  };
 }
 
 type GlueFactory = (config: Record<string, unknown>) => Promise<ThreadedModule>;
@@ -32,8 +42,12 @@ export function isNode(): boolean {
   return typeof p?.versions?.node === 'string';
 }
 
-/** The threaded build's Emscripten module, started in Node on files it can read. */
-async function startThreadedModule(): Promise<ThreadedModule> {
+/**
+ * The threaded build's Emscripten module, started in Node on files it can read, with Workers for
+ * `threads` (the glue starts 8; a pthread beyond its pool could not start while the main thread
+ * waits for it, as pthreadpool's creation does, so the rest are loaded here first).
+ */
+async function startThreadedModule(threads: number): Promise<ThreadedModule> {
   const [{ mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync }, { tmpdir }, { join }] = await Promise.all([
     import('node:fs'), import('node:os'), import('node:path'),
   ]);
@@ -77,9 +91,18 @@ async function startThreadedModule(): Promise<ThreadedModule> {
       },
       onAbort: (what: unknown) => failStart(new Error(`tfjs-backend-wasm's threaded build aborted: ${String(what)}`)),
     });
-    return await Promise.race([started, failed]);
+    const module = await Promise.race([started, failed]);
+    const pthread = module.PThread;
+    const more = threads - 1 - GLUE_POOL_SIZE;
+    if (more > 0 && pthread != null) {
+      await Promise.race([failed, Promise.all(Array.from({ length: more }, () => new Promise<void>((loaded) => {
+        pthread.allocateUnusedWorker();
+        pthread.loadWasmModuleToWorker(pthread.unusedWorkers.at(-1), loaded);
+      })))]);
+    }
+    return module;
   } finally {
-    // The factory resolves once its pool of MAX_WASM_THREADS workers has read both files.
+    // The factory resolves once its pool of workers has read both files (and so have those added above).
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -92,7 +115,7 @@ export function threadedWasmFactory(
   threads: number, wasm: { BackendWasm: typeof BackendWasm; setThreadsCount(n: number): void },
 ): () => Promise<BackendWasm> {
   return async () => {
-    const module = await startThreadedModule();
+    const module = await startThreadedModule(threads);
     (module as unknown as { tfjs: Record<string, unknown> }).tfjs = {
       init: module.cwrap('init', null, []),
       initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),

@@ -9,8 +9,6 @@ import { isNode, MAX_WASM_THREADS, threadedWasmFactory } from './threaded_build.
 
 type WasmPackage = typeof import('@tensorflow/tfjs-backend-wasm');
 
-/** The most threads our kernels' pool starts, however many cores there are. */
-const MAX_POOL_THREADS = 64;
 type Factory = () => tf.KernelBackend | Promise<tf.KernelBackend>;
 
 /** tfjs-backend-wasm's own factory, kept while ours is registered in its place. */
@@ -29,8 +27,8 @@ export async function allCores(): Promise<number> {
 let poolThreads: number | null = null;
 
 /**
- * Threads the running wasm backend uses; null before it starts. Our kernels run on all of them;
- * tfjs' products (XNNPACK) on at most MAX_WASM_THREADS.
+ * Threads the running wasm backend uses; null before it starts. In a browser, tfjs' products may
+ * run on fewer (its own start caps them) than our kernels.
  */
 export function wasmThreads(): number | null {
   const backend = tf.engine().registry.wasm as { wasm?: { tfjs?: { getThreadsCount(): number } } } | undefined;
@@ -54,7 +52,7 @@ export async function prepareWasmThreads(requested?: number): Promise<void> {
   if (requested !== undefined) checkThreads(requested);
   const running = wasmThreads();
   if (running != null) {
-    if (requested !== undefined && Math.min(requested, MAX_POOL_THREADS) !== running) {
+    if (requested !== undefined && Math.min(requested, MAX_WASM_THREADS) !== running) {
       throw new Error(`the wasm backend already runs on ${running} thread(s) and tfjs fixes the count when it starts: `
         + `ask for { threads: ${requested} } in the first useBackend('wasm')`);
     }
@@ -69,10 +67,9 @@ export async function prepareWasmThreads(requested?: number): Promise<void> {
     throw new Error(`the wasm backend runs on one thread in Deno (its workers cannot start tfjs-backend-wasm's threaded build); `
       + `asked for ${requested}`);
   }
-  const asked = requested ?? (deno ? 1 : await allCores());
-  const threads = Math.min(asked, MAX_WASM_THREADS);
-  // our own kernels' pool is not bound by tfjs' cap (custom-kernels/wasm/heap_pool.ts)
-  poolThreads = threads > 1 ? Math.min(asked, MAX_POOL_THREADS) : null;
+  const threads = Math.min(requested ?? (deno ? 1 : await allCores()), MAX_WASM_THREADS);
+  // in a browser tfjs' own start caps its products lower; our kernels' pool takes the count asked for
+  poolThreads = threads > 1 ? threads : null;
   setHeapPoolThreads(poolThreads);
   const priority = tf.engine().registryFactory.wasm?.priority ?? 2;
   const register = (factory: Factory) => {

@@ -43,6 +43,10 @@ describe('wasm on several threads', function () {
     expect(out.threads).to.equal(3);
     expect(out.maxError).to.be.below(1e-4);
     expect(out.tensors).to.equal(0);
+    // more than the 8 Workers tfjs' glue starts with
+    const many = await node([CHILD, '10', 'product']);
+    expect(many.code, many.stderr).to.equal(0);
+    expect(JSON.parse(many.stdout.trim().split('\n').at(-1)!)).to.include({ threads: 10, tensors: 0 });
   });
 
   it('runs our kernels on every thread (the heap pool), computing exactly what one thread computes', async () => {
