@@ -7,14 +7,14 @@
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { decodeStep, prefill } from '../../src/generation/prefill.js';
+import { decodeStep } from '../../src/generation/prefill.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { wasmDecoderFor, wasmUnfusable } from '../../src/model/wasm_decoder.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
-import { compareSteps, expectSameStates, promptIds, randomize, randomModel } from '../support/fused_decode.js';
+import { compareSteps, expectFollowsChanges, randomModel, stepKernels } from '../support/fused_decode.js';
 import { TINY } from '../support/reference.js';
 
 describeBackends('wasm decoder', ['wasm'], () => {
@@ -44,39 +44,12 @@ describeBackends('wasm decoder', ['wasm'], () => {
   });
 
   it('runs a step without tfjs kernels', async () => {
-    const cache = tiny.backbone.createCache(1);
-    const prompt = promptIds(1, 5, tiny.config.vocabSize, 3);
-    tf.dispose([prompt, (await prefill(tiny, prompt, cache))!]);
-    decodeStep(tiny, [1], cache).dispose();   // the first step copies the states it takes over
-    const kernelsOf = async (fused: boolean) => {
-      const info = await tf.profile(() => decodeStep(tiny, [2], cache, { fused }));
-      (info.result as tf.Tensor).dispose();
-      return info.kernels.map((k) => k.name);
-    };
-    expect(await kernelsOf(true)).to.deep.equal([]);
-    expect((await kernelsOf(false)).length).to.be.greaterThan(20);
-    cache.dispose();
+    const { fused, plain } = await stepKernels(tiny);
+    expect(fused).to.deep.equal([]);
+    expect(plain.length).to.be.greaterThan(20);
   });
 
-  it('follows weights assigned between steps and a cache continued by a longer forward pass', async () => {
-    const model = randomModel({ stateSize: 4 }, 7);
-    const caches = [model.backbone.createCache(1), model.backbone.createCache(1)];
-    const step = async (ids: number[]) => {
-      const [fused, plain] = [decodeStep(model, ids, caches[0]), decodeStep(model, ids, caches[1], { fused: false })];
-      expectCloseRel('logits', await fused.data(), await plain.data(), 1e-5);
-      tf.dispose([fused, plain]);
-    };
-    await step([1]);   // from empty caches: a one-token prefill
-    randomize(model, 8);
-    await step([3]);
-    const more = promptIds(1, 5, model.config.vocabSize, 9);
-    for (const c of caches) tf.dispose(model.backbone.forward(more, { cache: c }).lastHiddenState);
-    more.dispose();
-    await step([5]);
-    await expectSameStates(caches[0], caches[1]);
-    caches.forEach((c) => c.dispose());
-    model.dispose();
-  });
+  it('follows weights assigned between steps and a cache continued by a longer forward pass', () => expectFollowsChanges(1, { stateSize: 4 }));
 
   it('leaves a batch over 1, packed weights and adapters to the op-by-op path, naming why', async () => {
     const batch = tiny.backbone.createCache(2);

@@ -5,16 +5,14 @@
  * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing.
  */
 import { expect } from 'chai';
-import * as tf from '@tensorflow/tfjs';
-import { decodeStep, prefill } from '../../src/generation/prefill.js';
+import { decodeStep } from '../../src/generation/prefill.js';
 import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
-import { expectCloseRel } from '../support/compare.js';
-import { compareSteps, expectSameStates, promptIds, randomize, randomModel } from '../support/fused_decode.js';
+import { compareSteps, expectFollowsChanges, randomModel, stepKernels } from '../support/fused_decode.js';
 import { TINY } from '../support/reference.js';
 
 describeBackends('WebGPU fused decoder', ['webgpu'], () => {
@@ -46,40 +44,12 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   }, 60_000);
 
   it('runs a step as one submission of its own: no tfjs kernel in it', async () => {
-    const cache = tiny.backbone.createCache(1);
-    const prompt = promptIds(1, 5, tiny.config.vocabSize, 3);
-    tf.dispose([prompt, (await prefill(tiny, prompt, cache))!]);
-    decodeStep(tiny, [1], cache).dispose();   // the first step copies the states it takes over
-    // tf.profile hands back one shared record, so each run's kernel names are taken before the next.
-    const kernelsOf = async (fused: boolean) => {
-      const info = await tf.profile(() => decodeStep(tiny, [2], cache, { fused }));
-      (info.result as tf.Tensor).dispose();
-      return info.kernels.map((k) => k.name);
-    };
-    expect(await kernelsOf(true)).to.deep.equal([]);
-    expect((await kernelsOf(false)).length).to.be.greaterThan(20);
-    cache.dispose();
+    const { fused, plain } = await stepKernels(tiny);
+    expect(fused).to.deep.equal([]);
+    expect(plain.length).to.be.greaterThan(20);
   });
 
-  it('follows weights assigned between steps and a cache continued by a longer forward pass', async () => {
-    const model = randomModel({}, 7);
-    const caches = [model.backbone.createCache(2), model.backbone.createCache(2)];
-    const step = async (ids: number[]) => {
-      const [fused, plain] = [decodeStep(model, ids, caches[0]), decodeStep(model, ids, caches[1], { fused: false })];
-      expectCloseRel('logits', await fused.data(), await plain.data(), 1e-5);
-      tf.dispose([fused, plain]);
-    };
-    await step([1, 2]);   // from empty caches: a one-token prefill
-    randomize(model, 8);
-    await step([3, 4]);
-    const more = promptIds(2, 5, model.config.vocabSize, 9);
-    for (const c of caches) tf.dispose(model.backbone.forward(more, { cache: c }).lastHiddenState);
-    more.dispose();
-    await step([5, 6]);
-    await expectSameStates(caches[0], caches[1]);
-    caches.forEach((c) => c.dispose());
-    model.dispose();
-  });
+  it('follows weights assigned between steps and a cache continued by a longer forward pass', () => expectFollowsChanges(2, {}));
 
   const quantized: [string, Parameters<typeof quantize>[1]][] = [
     ['int8 weights (asymmetric), int8 embedding rows', { bits: 8, groupSize: 32 }],

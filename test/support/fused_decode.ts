@@ -64,3 +64,46 @@ export async function expectSameStates(a: MambaCache, b: MambaCache): Promise<vo
     expectCloseRel(`ssm state ${i}`, await a.ssmStates[i].data(), await b.ssmStates[i].data(), 1e-5);
   }
 }
+
+/** The kernels tfjs runs for one step, fused and op by op, after a prefill and a first step (which copies the states). */
+export async function stepKernels(model: MambaForCausalLM): Promise<{ fused: string[]; plain: string[] }> {
+  const cache = model.backbone.createCache(1);
+  const prompt = promptIds(1, 5, model.config.vocabSize, 3);
+  tf.dispose([prompt, (await prefill(model, prompt, cache))!]);
+  decodeStep(model, [1], cache).dispose();
+  // tf.profile hands back one shared record, so each run's kernel names are taken before the next.
+  const kernelsOf = async (fused: boolean) => {
+    const info = await tf.profile(() => decodeStep(model, [2], cache, { fused }));
+    (info.result as tf.Tensor).dispose();
+    return info.kernels.map((k) => k.name);
+  };
+  const fused = await kernelsOf(true), plain = await kernelsOf(false);
+  cache.dispose();
+  return { fused, plain };
+}
+
+/**
+ * A random model stepped fused and op by op through weights assigned between steps and a cache
+ * continued by a longer forward pass: logits and states equal.
+ */
+export async function expectFollowsChanges(batch: number, overrides: Record<string, unknown>): Promise<void> {
+  const model = randomModel(overrides, 7);
+  const caches = [model.backbone.createCache(batch), model.backbone.createCache(batch)];
+  let next = 1;
+  const step = async () => {
+    const ids = Array.from({ length: batch }, () => next++);
+    const [fused, plain] = [decodeStep(model, ids, caches[0]), decodeStep(model, ids, caches[1], { fused: false })];
+    expectCloseRel('logits', await fused.data(), await plain.data(), 1e-5);
+    tf.dispose([fused, plain]);
+  };
+  await step();   // from empty caches: a one-token prefill
+  randomize(model, 8);
+  await step();
+  const more = promptIds(batch, 5, model.config.vocabSize, 9);
+  for (const c of caches) tf.dispose(model.backbone.forward(more, { cache: c }).lastHiddenState);
+  more.dispose();
+  await step();
+  await expectSameStates(caches[0], caches[1]);
+  caches.forEach((c) => c.dispose());
+  model.dispose();
+}
