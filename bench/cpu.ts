@@ -6,7 +6,8 @@
  *   node .bench/cpu.mjs --threads 1,2 --llama /path/with/node-llama-cpp --gguf mamba130m-f32.gguf
  * The GGUF (mamba-130m-hf shape, random float32) comes from ../shared/peers/mkgguf_mamba.mjs;
  * node-llama-cpp@3.22.1 is installed in a folder of its own (--llama). Without --llama, ours only.
- * Each thread count runs in a process of its own (tfjs fixes wasm's count when it starts).
+ * Each thread count runs in a process of its own (tfjs fixes wasm's count when it starts);
+ * `--repeat N` runs ours and llama.cpp N times each, in turns, and reports the medians.
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { spawnSync } from 'node:child_process';
@@ -23,7 +24,7 @@ const { values: opts } = parseArgs({
   options: {
     threads: { type: 'string', default: '1' }, prefill: { type: 'string', default: '128,512' },
     llama: { type: 'string' }, gguf: { type: 'string' }, shape: { type: 'string', default: '130m' },
-    child: { type: 'string' },
+    child: { type: 'string' }, repeat: { type: 'string', default: '1' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
@@ -39,7 +40,7 @@ async function ours(threads: number): Promise<Record<string, number>> {
   for (const L of lengths) {
     for (const logits of ['full', 'last'] as const) r[`prefill ${L}, ${logits} logits`] = (await benchPrefill(model, L, 1, 3, logits)).tokensPerSecond;
   }
-  r['decode at 10'] = (await benchDecode(model, 10)).tokensPerSecond;
+  r['decode at 10'] = (await benchDecode(model, 10, { steps: 64, warmup: 4 })).tokensPerSecond;
   model.dispose();
   return r;
 }
@@ -81,9 +82,20 @@ const run = (who: string, threads: number): Record<string, number> => {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 };
 const fmt = (n: number | undefined) => (n == null ? '' : n.toFixed(1));
-const rows: Row[] = list(opts.threads!).map((threads) => ({
-  threads, ours: run('ours', threads), llama: opts.llama && opts.gguf ? run('llama', threads) : null,
+/** Each figure's median over `repeat` runs, ours and llama.cpp's taking turns so that a machine's drift falls on both. */
+const median = (runs: Record<string, number>[]): Record<string, number> => Object.fromEntries(Object.keys(runs[0]).map((key) => {
+  const sorted = runs.map((r) => r[key]).sort((a, b) => a - b);
+  return [key, sorted[Math.floor((sorted.length - 1) / 2)]];
 }));
+const repeat = Number(opts.repeat);
+const rows: Row[] = list(opts.threads!).map((threads) => {
+  const ourRuns: Record<string, number>[] = [], llamaRuns: Record<string, number>[] = [];
+  for (let i = 0; i < repeat; i++) {
+    ourRuns.push(run('ours', threads));
+    if (opts.llama && opts.gguf) llamaRuns.push(run('llama', threads));
+  }
+  return { threads, ours: median(ourRuns), llama: llamaRuns.length > 0 ? median(llamaRuns) : null };
+});
 const out = [`| threads | measurement | mamba-tfjs wasm tok/s | llama.cpp tok/s | ratio |`, '| ---: | --- | ---: | ---: | ---: |'];
 for (const { threads, ours: o, llama: l } of rows) {
   const shown = o.threads === threads ? `${threads}` : `${threads} (wasm: ${o.threads})`;
