@@ -1,7 +1,7 @@
 /**
  * mamba-tfjs/kernels: the kernel plumbing under the models, for those who build on the ops
  * themselves: kernel names and their input contracts (custom-kernels/kernel_names.ts), the ops with
- * their registered kernels and gradients, the packed-weight format, and the fused WebGPU decoder.
+ * their registered kernels and gradients, the packed-weight format, and the fused WebGPU and wasm decoders.
  */
 import './register.js';
 
@@ -20,3 +20,4 @@ export { float16MatMul, type HalfWeight } from './ops/float16_matmul.js';
 export { float16Gather } from './ops/float16_gather.js';
 export { quantizeMatrix, dequantizeMatrix, type PackedMatrix } from './weights/packing.js';
 export { WebGPUDecoder, webgpuDecoderFor } from './model/webgpu_decoder.js';
+export { WasmDecoder, wasmDecoderFor, wasmUnfusable } from './model/wasm_decoder.js';
