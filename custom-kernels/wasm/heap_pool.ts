@@ -19,12 +19,12 @@ import { BARRIER_SPINS, CONTROL, POOL_WORKER_SOURCE, PROGRAM_INTS } from './heap
 /** Spins of the calling thread before it sleeps, waiting for the workers. */
 const MAIN_SPINS = 1 << 16;
 
-/** Threads asked for the pool, where more than tfjs' threaded build runs (it stops at 8). */
+/** Threads asked for the pool (null: as many as tfjs' threaded build runs). */
 let poolThreads: number | null = null;
 
 /**
  * Sets how many threads the heap pools started from now on use (src/wasm/threads.ts passes the
- * count asked of useBackend): our kernels are not bound by tfjs' cap of 8.
+ * count asked of useBackend): in a browser tfjs' own start runs its products on fewer.
  */
 export function setHeapPoolThreads(threads: number | null): void {
   poolThreads = threads;
@@ -34,11 +34,6 @@ export function setHeapPoolThreads(threads: number | null): void {
 function threadsOf(backend: BackendWasm): number {
   const tfjs = (backend.wasm as unknown as { tfjs?: { getThreadsCount?(): number } }).tfjs;
   return poolThreads ?? tfjs?.getThreadsCount?.() ?? 1;
-}
-
-/** The threads of a backend's running pool; null where none runs (yet). */
-export function heapPoolThreads(backend: BackendWasm): number | null {
-  return HeapPool.of(backend)?.threads ?? null;
 }
 
 /** Whether this thread may block in Atomics.wait (a browser's main thread may not: it spins). */
@@ -52,6 +47,13 @@ function canBlock(control: Int32Array): boolean {
 }
 
 type Export = (...args: number[]) => void;
+
+/** A module's index in HEAP_MODULES, which the workers instantiated. */
+function moduleIndex(module: { name: string }): number {
+  const index = HEAP_MODULES.indexOf(module as never);
+  if (index < 0) throw new Error(`HeapPool: ${module.name} is not one of HEAP_MODULES`);
+  return index;
+}
 
 export class HeapPool {
   private readonly control: Int32Array;
@@ -87,7 +89,7 @@ export class HeapPool {
       c[base] = args.length;
       c.set(args, base + 1);
     }
-    this.start(HEAP_MODULES.indexOf(module as never));
+    this.start(moduleIndex(module));
     let failure: unknown = null;
     try {
       own(...parts[0]);
@@ -116,7 +118,7 @@ export class HeapPool {
     if (p > prog.length) return false;
     prog[0] = calls.length;
     for (const { call, parts, stride, at } of layouts) {
-      prog[at] = HEAP_MODULES.indexOf(call.module as never);
+      prog[at] = moduleIndex(call.module);
       prog[at + 1] = stride;
       for (let t = 0; t < this.threads; t++) {
         const args = parts[t] ?? [];

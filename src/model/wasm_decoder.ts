@@ -87,6 +87,12 @@ export class WasmDecoder {
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
     const c = model.config;
+    // the program writes the states in place by the model's sizes: a cache of other sizes would be overrun
+    const expected = { numLayers: c.numHiddenLayers, intermediateSize: c.intermediateSize, stateSize: c.stateSize, convKernel: c.convKernel };
+    for (const [field, size] of Object.entries(expected)) {
+      const got = cache.shape[field as keyof typeof expected];
+      if (got !== size) throw new Error(`the cache was made for another model: its ${field} is ${got}, the model's ${size}`);
+    }
     const I = c.intermediateSize;
     const zeros = (n: number) => tf.keep(tf.zeros([n]));
     this.scratch = {

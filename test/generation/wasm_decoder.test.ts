@@ -69,7 +69,12 @@ describeBackends('wasm decoder', ['wasm'], () => {
     [cache, model, lora].forEach((x) => x.dispose());
   });
 
-  it('rejects an id out of range and a use after its cache is disposed', async () => {
+  it('rejects an id out of range, a cache not made for the model and a use after its cache is disposed', async () => {
+    const other = randomModel({ stateSize: 4, intermediateSize: 80 }, 12);
+    const foreign = other.backbone.createCache(1);
+    expect(() => decodeStep(tiny, [0], foreign)).to.throw(/the cache was made for another model: its intermediateSize is 80, the model's 64/);
+    foreign.dispose();
+    other.dispose();
     const cache = tiny.backbone.createCache(1);
     expect(() => decodeStep(tiny, [tiny.config.vocabSize], cache)).to.throw(RangeError, /input id \d+ at row 0 is outside/);
     const decoder = wasmDecoderFor(tiny, cache)!;
