@@ -8,7 +8,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { CAUSAL_CONV1D_INPUTS, type CausalConv1dAttrs } from '../kernel_names.js';
 import { causalConv1dKernel } from '../shared/causal_conv1d.js';
 import { heapOffset } from './heap_module.js';
-import { causalConv1dModule } from './heap_modules.js';
+import { CONV_FLAGS, causalConv1dModule } from './heap_modules.js';
 import { runSplit } from './heap_pool.js';
 import { wasmKernelConfig } from './wasm_kernel.js';
 
@@ -27,7 +27,7 @@ const kernelFunc: KernelFunc = (args) => {
   if (run == null) return fallback(args);
   const y = backend.makeOutput(x.shape, 'float32');
   const hasBias = util.sizeFromShape(bias.shape) > 0;
-  const flags = (hasBias ? 1 : 0) | ((args.attrs as CausalConv1dAttrs).activation === 'silu' ? 2 : 0);
+  const flags = (hasBias ? CONV_FLAGS.HAS_BIAS : 0) | ((args.attrs as CausalConv1dAttrs).activation === 'silu' ? CONV_FLAGS.SILU : 0);
   const pointers = [heapOffset(backend, x), heapOffset(backend, weight), hasBias ? heapOffset(backend, bias) : 0, heapOffset(backend, y)];
   // threads share the channels, 4 to a vector
   runSplit(backend, causalConv1dModule, run, {

@@ -16,6 +16,12 @@ export type LinearRowsExport = (
   o0: number, o1: number,
 ) => void;
 
+/** Bits of the scan's flags argument, as selective_scan.wat reads them. */
+export const SCAN_FLAGS = { SOFTPLUS: 1, HAS_D: 2, HAS_Z: 4, HAS_BIAS: 8, HAS_H0: 16 } as const;
+
+/** Bits of the conv's (and its step's) flags argument, as causal_conv1d.wat reads them. */
+export const CONV_FLAGS = { HAS_BIAS: 1, SILU: 2 } as const;
+
 /** selective_scan.wat: the 9 scan inputs, y and lastState, dims, flags and the channels [c0, c1) to scan. */
 export type ScanExport = (
   u: number, delta: number, A: number, B: number, C: number, D: number, z: number, deltaBias: number,
@@ -26,7 +32,7 @@ export type ScanExport = (
 /** transpose.wat: x [batch, rows, cols] to y [batch, cols, rows], the rows [r0, r1) of x. */
 export type TransposeExport = (x: number, y: number, batch: number, rows: number, cols: number, r0: number, r1: number) => void;
 
-/** causal_conv1d.wat: x, weight, bias, y, then batch, seq, dInner, taps (<= 4), flags (1 a bias, 2 silu) and the channels [c0, c1). */
+/** causal_conv1d.wat: x, weight, bias, y, then batch, seq, dInner, taps (<= 4), flags (CONV_FLAGS) and the channels [c0, c1). */
 export type CausalConv1dExport = (
   x: number, w: number, bias: number, y: number, batch: number, seq: number, dInner: number, taps: number, flags: number,
   c0: number, c1: number,

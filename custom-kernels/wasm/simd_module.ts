@@ -9,12 +9,9 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { ScanDims } from '../shared/selective_scan.js';
 import type { TypedKernel } from '../shared/typed_kernel.js';
 import { heapOffset } from './heap_module.js';
-import { scanModule } from './heap_modules.js';
+import { SCAN_FLAGS, scanModule } from './heap_modules.js';
 import { runSplit } from './heap_pool.js';
 import { wasmKernelConfig } from './wasm_kernel.js';
-
-// Bits of the export's flags argument, as selective_scan.wat reads them.
-const SOFTPLUS = 1, HAS_D = 2, HAS_Z = 4, HAS_BIAS = 8, HAS_H0 = 16;
 
 /** The SIMD scan on this backend's memory, or null where it cannot run. */
 export const simdScan = (backend: BackendWasm) => scanModule.on(backend);
@@ -50,8 +47,8 @@ export function simdScanKernelConfig(
     const ptr = (info: TensorInfo) => heapOffset(backend, info);
     const [u, delta, A, B, C, D, z, deltaBias, initialState] = scanInputs.map((i) => infos[i]);
     const present = (info: TensorInfo, bit: number) => (util.sizeFromShape(info.shape) > 0 ? bit : 0);
-    const flags = (softplus ? SOFTPLUS : 0) | present(D, HAS_D) | present(z, HAS_Z)
-      | present(deltaBias, HAS_BIAS) | present(initialState, HAS_H0);
+    const flags = (softplus ? SCAN_FLAGS.SOFTPLUS : 0) | present(D, SCAN_FLAGS.HAS_D) | present(z, SCAN_FLAGS.HAS_Z)
+      | present(deltaBias, SCAN_FLAGS.HAS_BIAS) | present(initialState, SCAN_FLAGS.HAS_H0);
     const pointers = [u, delta, A, B, C, D, z, deltaBias, initialState, y, lastState].map(ptr);
     // threads share the channels, in the recurrence's blocks of 16
     runSplit(backend, scanModule, scan, {

@@ -18,15 +18,17 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapBytes, heapOffset, type HeapModule } from '../../custom-kernels/wasm/heap_module.js';
-import { convStepModule, linearRowsModule, residualNormModule, scanModule } from '../../custom-kernels/wasm/heap_modules.js';
+import {
+  CONV_FLAGS, convStepModule, linearRowsModule, residualNormModule, SCAN_FLAGS, scanModule,
+} from '../../custom-kernels/wasm/heap_modules.js';
 import { runProgram, type ProgramCall, type Split } from '../../custom-kernels/wasm/heap_pool.js';
 import type { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 
-/** The scan's flags (selective_scan.wat): softplus, D, z, deltaBias and an initial state. */
-const STATE_STEP_FLAGS = 1 | 2 | 4 | 8 | 16;
+/** The state step's scan: softplus, D, z, deltaBias and an initial state (the state itself). */
+const STATE_STEP_FLAGS = SCAN_FLAGS.SOFTPLUS | SCAN_FLAGS.HAS_D | SCAN_FLAGS.HAS_Z | SCAN_FLAGS.HAS_BIAS | SCAN_FLAGS.HAS_H0;
 /** Work (multiply-adds, or state and conv updates) below which a part is not worth a barrier. */
 const PART_WORK = 1 << 14;
 
@@ -157,7 +159,7 @@ export class WasmDecoder {
       project(at(s.normed), matrix(m.inProj), m.inProj.bias?.read(), s.xz);
       // 2. the conv window shifted by one input, silu
       const conv = [at(this.cache.convStates[i]), at(s.xz), at(m.conv1d.weight.read()),
-        m.conv1d.bias == null ? 0 : at(m.conv1d.bias.read()), at(s.conv), K, (m.conv1d.bias == null ? 0 : 1) | 2];
+        m.conv1d.bias == null ? 0 : at(m.conv1d.bias.read()), at(s.conv), K, (m.conv1d.bias == null ? 0 : CONV_FLAGS.HAS_BIAS) | CONV_FLAGS.SILU];
       add(convStepModule, channels, (c0, c1) => [...conv, c0, c1]);
       // 3. x_proj -> (dt, B, C); dt_proj without its bias (the state step adds it before the softplus)
       project(at(s.conv), matrix(m.xProj), null, s.xBC);
