@@ -12,6 +12,20 @@ export interface MambaCacheShape {
   convKernel: number;
 }
 
+/** A decoder that steps one model through a cache of its own (src/model/webgpu_decoder.ts, wasm_decoder.ts). */
+export interface FusedDecoder {
+  readonly model: object;
+  dispose(): void;
+}
+
+/** The model sizes a cache's states are laid out by. */
+export interface CacheSizes {
+  numHiddenLayers: number;
+  intermediateSize: number;
+  stateSize: number;
+  convKernel: number;
+}
+
 export class MambaCache {
   readonly shape: MambaCacheShape;
   /** [batch, dInner, convKernel] per layer: the last convKernel conv inputs, oldest first */
@@ -23,8 +37,8 @@ export class MambaCache {
   private disposed = false;
   /** A = -exp(A_log) per layer for decode steps, with the A_log data it came from. */
   private readonly negExpAs = new Map<number, { source: object; A: tf.Tensor }>();
-  /** The fused decoder working on this cache (webgpu), with its bind groups and buffers; disposed with it. */
-  fusedDecoder: { dispose(): void } | null = null;
+  /** The fused decoder working on this cache (webgpu's or wasm's), with what it holds; disposed with it. */
+  fusedDecoder: FusedDecoder | null = null;
 
   constructor(shape: MambaCacheShape) {
     this.shape = { ...shape };
@@ -42,6 +56,27 @@ export class MambaCache {
   /** True after dispose(): the cache holds no states any more. */
   get isDisposed(): boolean {
     return this.disposed;
+  }
+
+  /**
+   * This cache's fused decoder of class `kind` for `model`, made by `make` on first use and kept (disposed
+   * with the cache); one of another class or model is disposed first.
+   */
+  fusedDecoderFor<D extends FusedDecoder>(kind: abstract new (...args: never[]) => D, model: object, make: () => D): D {
+    if (this.fusedDecoder instanceof kind && this.fusedDecoder.model === model) return this.fusedDecoder;
+    this.fusedDecoder?.dispose();
+    const decoder = make();
+    this.fusedDecoder = decoder;
+    return decoder;
+  }
+
+  /** Throws, naming the size, unless the states were laid out for a model of these sizes (a fused decoder writes them in place). */
+  checkMadeFor(sizes: CacheSizes): void {
+    const expected = { numLayers: sizes.numHiddenLayers, intermediateSize: sizes.intermediateSize, stateSize: sizes.stateSize, convKernel: sizes.convKernel };
+    for (const [field, size] of Object.entries(expected)) {
+      const got = this.shape[field as keyof typeof expected];
+      if (got !== size) throw new Error(`the cache was made for another model: its ${field} is ${got}, the model's ${size}`);
+    }
   }
 
   /** True once a forward pass has filled the states (a later pass continues from them). */

@@ -70,13 +70,7 @@ export function wasmUnfusable(model: MambaForCausalLM, cache: MambaCache): strin
  */
 export function wasmDecoderFor(model: MambaForCausalLM, cache: MambaCache): WasmDecoder | null {
   if (tf.getBackend() !== 'wasm' || cache.isDisposed || wasmUnfusable(model, cache) != null) return null;
-  let decoder = cache.fusedDecoder instanceof WasmDecoder ? cache.fusedDecoder : null;
-  if (decoder == null || decoder.model !== model) {
-    cache.fusedDecoder?.dispose();
-    decoder = new WasmDecoder(model, cache);
-    cache.fusedDecoder = decoder;
-  }
-  return decoder;
+  return cache.fusedDecoderFor(WasmDecoder, model, () => new WasmDecoder(model, cache));
 }
 
 /** Scratch between the steps of a token, as tensors on the heap: their byte offsets are stable. */
@@ -89,12 +83,7 @@ export class WasmDecoder {
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
     const c = model.config;
-    // the program writes the states in place by the model's sizes: a cache of other sizes would be overrun
-    const expected = { numLayers: c.numHiddenLayers, intermediateSize: c.intermediateSize, stateSize: c.stateSize, convKernel: c.convKernel };
-    for (const [field, size] of Object.entries(expected)) {
-      const got = cache.shape[field as keyof typeof expected];
-      if (got !== size) throw new Error(`the cache was made for another model: its ${field} is ${got}, the model's ${size}`);
-    }
+    cache.checkMadeFor(c);   // the program writes the states in place by these sizes
     const I = c.intermediateSize;
     const zeros = (n: number) => tf.keep(tf.zeros([n]));
     this.scratch = {

@@ -72,13 +72,7 @@ interface Dispatch {
 export function webgpuDecoderFor(model: MambaForCausalLM, cache: MambaCache): WebGPUDecoder | null {
   // Asked at every step: an adapter applied between steps changes no weight the decoder would notice.
   if (tf.getBackend() !== 'webgpu' || cache.isDisposed || WebGPUDecoder.unfusable(model, cache) != null) return null;
-  let decoder = cache.fusedDecoder instanceof WebGPUDecoder ? cache.fusedDecoder : null;
-  if (decoder == null || decoder.model !== model) {
-    cache.fusedDecoder?.dispose();
-    decoder = new WebGPUDecoder(model, cache);
-    cache.fusedDecoder = decoder;
-  }
-  return decoder;
+  return cache.fusedDecoderFor(WebGPUDecoder, model, () => new WebGPUDecoder(model, cache));
 }
 
 export class WebGPUDecoder {
@@ -116,11 +110,7 @@ export class WebGPUDecoder {
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
     const c = model.config;
-    const expected = { numLayers: c.numHiddenLayers, intermediateSize: c.intermediateSize, stateSize: c.stateSize, convKernel: c.convKernel };
-    for (const [field, size] of Object.entries(expected)) {
-      const got = cache.shape[field as keyof typeof expected];
-      if (got !== size) throw new Error(`the cache was made for another model: its ${field} is ${got}, the model's ${size}`);
-    }
+    cache.checkMadeFor(c);
     this.parameters = [...model.namedLayerVariables().values()];
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
