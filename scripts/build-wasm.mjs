@@ -17,6 +17,7 @@ const MODULES = [
   { name: 'transpose', constant: 'TRANSPOSE', include: [], inline: [] },
   { name: 'causal_conv1d', constant: 'CAUSAL_CONV1D', include: ['vector'], inline: ['pow2', 'exp'] },
   { name: 'residual_norm', constant: 'RESIDUAL_NORM', include: [], inline: [] },
+  { name: 'packed_rows', constant: 'PACKED_ROWS', include: [], inline: [] },
 ];
 const memoryImport = '(memory (import "env" "memory") 1)';
 // a shared memory must declare a maximum; 65536 pages (4 GiB) admits any

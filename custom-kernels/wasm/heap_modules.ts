@@ -5,6 +5,7 @@
  */
 import { CAUSAL_CONV1D_SHARED_WASM_BASE64, CAUSAL_CONV1D_WASM_BASE64 } from './causal_conv1d_wasm.js';
 import { heapModule } from './heap_module.js';
+import { PACKED_ROWS_SHARED_WASM_BASE64, PACKED_ROWS_WASM_BASE64 } from './packed_rows_wasm.js';
 import { RESIDUAL_NORM_SHARED_WASM_BASE64, RESIDUAL_NORM_WASM_BASE64 } from './residual_norm_wasm.js';
 import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from './linear_rows_wasm.js';
 import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from './selective_scan_wasm.js';
@@ -46,6 +47,15 @@ export type ConvStepExport = (
 /** residual_norm.wat: h += delta, y = rmsnorm(h) w, over n floats; eps as its float32 bits. */
 export type ResidualNormExport = (h: number, delta: number, w: number, y: number, n: number, epsBits: number) => void;
 
+/**
+ * packed_rows.wat: x, codes, scales, zeros (0: symmetric), bias (0: none), y, then in, bits, groupSize,
+ * whether there are zeros and a bias, and the outputs [o0, o1); one row of x.
+ */
+export type PackedRowsExport = (
+  x: number, codes: number, scale: number, zero: number, bias: number, y: number,
+  inFeatures: number, bits: number, groupSize: number, hasZero: number, hasBias: number, o0: number, o1: number,
+) => void;
+
 export const linearRowsModule = heapModule<LinearRowsExport>(
   { unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64 }, 'linearRows');
 
@@ -64,5 +74,10 @@ export const convStepModule = heapModule<ConvStepExport>(
 export const residualNormModule = heapModule<ResidualNormExport>(
   { unshared: RESIDUAL_NORM_WASM_BASE64, shared: RESIDUAL_NORM_SHARED_WASM_BASE64 }, 'residualNorm');
 
+export const packedRowsModule = heapModule<PackedRowsExport>(
+  { unshared: PACKED_ROWS_WASM_BASE64, shared: PACKED_ROWS_SHARED_WASM_BASE64 }, 'packedRows');
+
 /** Every module a pool worker runs, by index. */
-export const HEAP_MODULES = [linearRowsModule, scanModule, transposeModule, causalConv1dModule, convStepModule, residualNormModule] as const;
+export const HEAP_MODULES = [
+  linearRowsModule, scanModule, transposeModule, causalConv1dModule, convStepModule, residualNormModule, packedRowsModule,
+] as const;

@@ -13,14 +13,16 @@
  *               delta = out_proj(y)
  *   h += delta; logits = lm_head(rmsnorm(h) w_f)
  * The cache's states are the decoder's own copies, updated in place, as the WebGPU decoder keeps them.
- * Float32 weights and batch 1 only: anything else keeps the op-by-op path, with the reason.
+ * Float32 or packed int8/int4 weights (packed_rows.wat reads the codes) and batch 1 only: anything
+ * else keeps the op-by-op path, with the reason.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapBytes, heapOffset, type HeapModule } from '../../custom-kernels/wasm/heap_module.js';
 import {
-  CONV_FLAGS, convStepModule, linearRowsModule, residualNormModule, SCAN_FLAGS, scanModule,
+  CONV_FLAGS, convStepModule, linearRowsModule, packedRowsModule, residualNormModule, SCAN_FLAGS, scanModule,
 } from '../../custom-kernels/wasm/heap_modules.js';
+import { codesPerWord, symmetricZero, wordsPerRow } from '../../custom-kernels/packed_format.js';
 import { runProgram, type ProgramCall, type Split } from '../../custom-kernels/wasm/heap_pool.js';
 import type { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
@@ -34,11 +36,11 @@ const PART_WORK = 1 << 14;
 
 interface Bindable { binding(): WeightBinding }
 
-/** A module's float32 matrix (the embeddings' own for a tied head); wasmUnfusable checked the kind. */
-function matrix(module: Bindable): tf.Tensor {
+/** A module's weight as the program reads it: a float32 matrix or packed int8/int4 codes (wasmUnfusable checked the kind). */
+function readable(module: Bindable): Extract<WeightBinding, { kind: 'float32' | 'packed' }> {
   const binding = module.binding();
-  if (binding.kind !== 'float32') throw new Error(`WasmDecoder: a ${binding.kind} weight`);
-  return binding.tensors[0];
+  if (binding.kind !== 'float32' && binding.kind !== 'packed') throw new Error(`WasmDecoder: a ${binding.kind} weight`);
+  return binding;
 }
 
 /** Why the wasm decoder cannot decode this model with this cache, or null where it can. */
@@ -59,7 +61,7 @@ export function wasmUnfusable(model: MambaForCausalLM, cache: MambaCache): strin
   for (const [path, module] of weights) {
     const binding = module.binding();
     if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
-    if (binding.kind !== 'float32') return `${path}: its weight is ${binding.kind}, not float32`;
+    if (binding.kind !== 'float32' && binding.kind !== 'packed') return `${path}: its weight is ${binding.kind}, not float32 or packed int8/int4`;
   }
   return null;
 }
@@ -107,8 +109,7 @@ export class WasmDecoder {
     const at = (t: tf.TensorInfo) => heapOffset(backend, t);
     const H = c.hiddenSize;
     heap.fill(0, at(this.scratch.h) / 4, at(this.scratch.h) / 4 + H);
-    const embedding = at(matrix(this.model.backbone.embeddings)) / 4 + id * H;
-    heap.copyWithin(at(this.scratch.delta) / 4, embedding, embedding + H);
+    writeRow(heap, at, readable(this.model.backbone.embeddings), id, H, at(this.scratch.delta) / 4);
     runProgram(backend, this.program(backend, logits));
     this.cache.seqLen += 1;
     return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
@@ -130,12 +131,22 @@ export class WasmDecoder {
       const args = [at(s.h), at(s.delta), at(norm.weight.read()), at(s.normed), H, float32Bits(norm.eps)];
       add(residualNormModule, whole, () => args);
     };
-    /** y = x W^T (+ bias), its outputs shared by the threads */
-    const project = (x: number, weight: tf.Tensor, bias: tf.Tensor | null | undefined, y: tf.TensorInfo) => {
-      const [out, inFeatures] = weight.shape;
-      const pointers = [x, at(weight), bias == null ? 0 : at(bias), at(y)];
-      add(linearRowsModule, { from: 0, to: out, multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
-        (o0, o1) => [...pointers, 1, inFeatures, out, bias == null ? 0 : 1, o0, o1]);
+    /** y = x W^T (+ bias), W float32 or packed, its outputs shared by the threads */
+    const project = (x: number, module: Bindable, bias: tf.Tensor | null | undefined, y: tf.TensorInfo) => {
+      const weight = readable(module);
+      const b = bias == null ? 0 : at(bias), hasBias = bias == null ? 0 : 1;
+      if (weight.kind === 'float32') {
+        const [out, inFeatures] = weight.tensors[0].shape;
+        const pointers = [x, at(weight.tensors[0]), b, at(y)];
+        add(linearRowsModule, { from: 0, to: out, multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
+          (o0, o1) => [...pointers, 1, inFeatures, out, hasBias, o0, o1]);
+        return;
+      }
+      const { bits, groupSize, inFeatures, hasZeros } = weight.layout;
+      const [codes, scales, zeros] = weight.tensors;
+      const pointers = [x, at(codes), at(scales), zeros == null ? 0 : at(zeros), b, at(y), inFeatures, bits, groupSize, hasZeros ? 1 : 0, hasBias];
+      add(packedRowsModule, { from: 0, to: codes.shape[0], multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
+        (o0, o1) => [...pointers, o0, o1]);
     };
     /** channels shared by the threads */
     const channels = { from: 0, to: I, multiple: 16, minimum: Math.ceil(PART_WORK / Math.max(K, N)) };
@@ -145,24 +156,24 @@ export class WasmDecoder {
       const m = block.mixer;
       // 1. residual, norm, in_proj
       residualNorm(block.norm);
-      project(at(s.normed), matrix(m.inProj), m.inProj.bias?.read(), s.xz);
+      project(at(s.normed), m.inProj, m.inProj.bias?.read(), s.xz);
       // 2. the conv window shifted by one input, silu
       const conv = [at(this.cache.convStates[i]), at(s.xz), at(m.conv1d.weight.read()),
         m.conv1d.bias == null ? 0 : at(m.conv1d.bias.read()), at(s.conv), K, (m.conv1d.bias == null ? 0 : CONV_FLAGS.HAS_BIAS) | CONV_FLAGS.SILU];
       add(convStepModule, channels, (c0, c1) => [...conv, c0, c1]);
       // 3. x_proj -> (dt, B, C); dt_proj without its bias (the state step adds it before the softplus)
-      project(at(s.conv), matrix(m.xProj), null, s.xBC);
-      project(at(s.xBC), matrix(m.dtProj), null, s.dt);
+      project(at(s.conv), m.xProj, null, s.xBC);
+      project(at(s.xBC), m.dtProj, null, s.dt);
       // 4. one state update, in place; y = (<h, C> + D x) silu(z)
       const ssm = at(this.cache.ssmStates[i]);
       const step = [at(s.conv), at(s.dt), at(this.cache.negExpA(i, m.A_log.read())), at(s.xBC) + 4 * R, at(s.xBC) + 4 * (R + N),
         at(m.D.read()), at(s.xz) + 4 * I, at(m.dtProj.bias!.read()), ssm, at(s.y), ssm, 1, 1, I, N, STATE_STEP_FLAGS];
       add(scanModule, channels, (c0, c1) => [...step, c0, c1]);
       // 5. out_proj (its residual is added by the next norm)
-      project(at(s.y), matrix(m.outProj), m.outProj.bias?.read(), s.delta);
+      project(at(s.y), m.outProj, m.outProj.bias?.read(), s.delta);
     });
     residualNorm(normF);
-    project(at(s.normed), matrix(this.model.lmHead), null, logits);
+    project(at(s.normed), this.model.lmHead, null, logits);
     return calls;
   }
 
@@ -184,6 +195,26 @@ export class WasmDecoder {
       if (!owned.has(ssmStates[i].dataId)) this.cache.updateSsmState(i, tf.tidy(() => tf.add(ssmStates[i], 0)));
     }
     this.owned = [...convStates, ...ssmStates].map((t) => t.dataId);
+  }
+}
+
+/** Row `id` of an embedding table, float32 or packed (decoded as QuantizedGather does), into heap[to .. to + H). */
+function writeRow(heap: Float32Array, at: (t: tf.TensorInfo) => number, table: ReturnType<typeof readable>, id: number, H: number, to: number): void {
+  if (table.kind === 'float32') {
+    const from = at(table.tensors[0]) / 4 + id * H;
+    heap.copyWithin(to, from, from + H);
+    return;
+  }
+  const { bits, groupSize, hasZeros } = table.layout;
+  const [codes, scales, zeros] = table.tensors;
+  const words = new Int32Array(heap.buffer, at(codes) + 4 * id * wordsPerRow(H, bits), wordsPerRow(H, bits));
+  const groups = scales.shape[1] ?? 1;
+  const perWord = codesPerWord(bits), mask = (1 << bits) - 1;
+  for (let k = 0; k < H; k++) {
+    const g = id * groups + Math.floor(k / groupSize);
+    const code = (words[Math.floor(k / perWord)] >>> ((k % perWord) * bits)) & mask;
+    const zero = hasZeros ? heap[at(zeros) / 4 + g] : symmetricZero(bits);
+    heap[to + k] = (code - zero) * heap[at(scales) / 4 + g];
   }
 }
 

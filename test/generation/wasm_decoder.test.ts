@@ -2,8 +2,8 @@
  * The wasm decoder (src/model/wasm_decoder.ts) against the op-by-op decode step it replaces: logits
  * and cache states step by step on the tiny fixture and on random models with every optional bias
  * and other conv widths; that it really runs (no tfjs kernel in a step), follows weight changes and a
- * cache continued by a longer forward pass, and gives way to the op-by-op path, with the reason, for
- * what it does not cover (a batch over 1, packed weights, an adapter).
+ * cache continued by a longer forward pass, reads packed int8/int4 codes, and gives way to the op-by-op
+ * path, with the reason, for what it does not cover (a batch over 1, an odd state size, an adapter).
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
@@ -51,15 +51,34 @@ describeBackends('wasm decoder', ['wasm'], () => {
 
   it('follows weights assigned between steps and a cache continued by a longer forward pass', () => expectFollowsChanges(1, { stateSize: 4 }));
 
-  it('leaves a batch over 1, packed weights and adapters to the op-by-op path, naming why', async () => {
+  const quantized: [string, Record<string, unknown>, Parameters<typeof quantize>[1]][] = [
+    ['int8, asymmetric groups of 32, int8 embedding rows', { useBias: true }, { bits: 8, groupSize: 32 }],
+    ['int4, symmetric groups of 8, widths that end mid-word (hidden 37, dt rank 6)',
+      { hiddenSize: 37, timeStepRank: 6, vocabSize: 300 }, { bits: 4, groupSize: 8, symmetric: true }],
+    ['int4 with int8 embedding rows, an untied head', { tieWordEmbeddings: false }, { bits: 4, groupSize: 16, embeddingBits: 8 }],
+  ];
+  quantized.forEach(([title, overrides, options], k) => {
+    it(`reads ${title} as codes, equal to the op-by-op step`, async () => {
+      const model = randomModel({ stateSize: 4, ...overrides }, 500 + k);
+      await quantize(model, options);
+      const err = await expectNoLeaks(() => compareSteps(model, 1, 4, 600 + k, wasmDecoderFor));
+      console.log(`      max relative logit error: ${err.toExponential(1)}`);
+      model.dispose();
+    });
+  });
+
+  it('leaves a batch over 1, a state size not a multiple of 4 and adapters to the op-by-op path, naming why', async () => {
     const batch = tiny.backbone.createCache(2);
     expect(wasmDecoderFor(tiny, batch)).to.equal(null);
     expect(wasmUnfusable(tiny, batch)).to.equal('the batch is 2, not 1');
     batch.dispose();
+    const odd = randomModel({ stateSize: 5 }, 9);
+    const oddCache = odd.backbone.createCache(1);
+    expect(wasmUnfusable(odd, oddCache)).to.equal('the state size (5) is not a multiple of 4');
+    oddCache.dispose();
+    odd.dispose();
     const model = randomModel({ stateSize: 4 }, 9);
     const cache = model.backbone.createCache(1);
-    await quantize(model, { bits: 8 });
-    expect(wasmUnfusable(model, cache)).to.match(/^backbone\.embeddings: its weight is packed, not float32$/);
     const lora = randomModel({ stateSize: 4 }, 10);
     applyLora(lora, { r: 2, alpha: 4, targetModules: ['x_proj'] });
     expect(wasmUnfusable(lora, cache)).to.match(/^backbone\.layers\.0\.mixer\.x_proj: /);
