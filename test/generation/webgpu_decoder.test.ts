@@ -6,7 +6,6 @@
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { MambaConfig } from '../../src/config.js';
 import type { MambaCache } from '../../src/model/cache.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
@@ -16,30 +15,9 @@ import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
-import { makeRng, normal } from '../support/random.js';
+import { makeRng } from '../support/random.js';
+import { promptIds, randomize, randomModel } from '../support/random_model.js';
 import { TINY } from '../support/reference.js';
-
-/** Every weight redrawn, biases included, so no term is zero by its initialisation. */
-function randomize(model: MambaForCausalLM, seed: number): void {
-  const rng = makeRng(seed);
-  for (const w of model.namedWeights().values()) {
-    tf.tidy(() => w.assign(tf.tensor(Float32Array.from(normal(rng, w.shape.reduce((a, b) => a * b, 1), 0.3)), w.shape)));
-  }
-}
-
-function randomModel(overrides: Record<string, unknown>, seed: number): MambaForCausalLM {
-  const config = new MambaConfig({
-    vocabSize: 97, hiddenSize: 40, stateSize: 5, numHiddenLayers: 2, timeStepRank: 6, ...overrides,
-  });
-  const model = new MambaForCausalLM({ config });
-  randomize(model, seed);
-  return model;
-}
-
-function promptIds(batch: number, seq: number, vocab: number, seed: number): tf.Tensor2D {
-  const rng = makeRng(seed);
-  return tf.tensor2d(Int32Array.from({ length: batch * seq }, () => Math.floor(rng() * vocab)), [batch, seq], 'int32');
-}
 
 /** Two caches prefilled alike, one stepped fused and one op by op; every step's logits and states compared. */
 async function compareSteps(model: MambaForCausalLM, batch: number, steps: number, seed: number): Promise<number> {
