@@ -296,16 +296,19 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
     }
   });
 
-  it('leaks no tensors and no GPU buffers, over 300 tokens at batch 3, after a break out of stream, at the same cost per generation', async () => {
+  it('leaks no tensors and no GPU buffers, over 1,000 tokens at batch 3, after a break out of stream, at the same cost per generation', async () => {
     const prompt = randomPrompt(3, 6, tiny.config.vocabSize, 18);
     await tiny.generate(prompt, options({ maxNewTokens: 4 }));   // tfjs' pool and the pipelines warmed up
     const run = (maxNewTokens: number) => watchGpuBuffers(() => expectNoLeaks(() => tiny.generate(prompt, options({ maxNewTokens }))));
     const short = await run(30);
-    const long = await run(300);
-    expect(long.result.map((row) => row.length)).to.deep.equal([306, 306, 306]);
+    const long = await run(1000);
+    expect(long.result.map((row) => row.length)).to.deep.equal([1006, 1006, 1006]);
     expect(short.record.leaked).to.deep.equal([]);
     expect(long.record.leaked).to.deep.equal([]);
-    expect(long.record.created, 'buffers made per generation, not per token').to.equal(short.record.created);
+    // tfjs' pool may grow by a buffer or two with the timing of its submissions; the decoder's own buffers may not.
+    expect(long.record.destroyed, 'buffers made per generation, not per token').to.equal(short.record.destroyed);
+    // The decoder's ten scratch buffers and its logits, and one mappable buffer per read in flight.
+    expect(short.record.destroyed).to.be.within(11 + 1, 11 + READBACK_LAG + 1);
     const broken = await watchGpuBuffers(() => expectNoLeaks(async () => {
       let n = 0;
       for await (const _ of tiny.stream(prompt, options({ maxNewTokens: 50 }))) if (++n === 2) break;

@@ -8,6 +8,8 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
 export interface GpuBufferRecord {
   created: number;
+  /** Created and destroyed during the body: what the body made for itself rather than took from tfjs' pool. */
+  destroyed: number;
   /** Created during the body, not destroyed and not in tfjs' pool afterwards. */
   leaked: { size: number; usage: number }[];
 }
@@ -44,5 +46,5 @@ export async function watchGpuBuffers<T>(body: () => Promise<T>): Promise<{ resu
   const pool = backend.bufferManager as unknown as PoolInternals;
   const pooled = new Set([...pool.freeBuffers.values(), ...pool.usedBuffers.values()].flat());
   const leaked = created.filter((b) => !destroyed.has(b) && !pooled.has(b)).map((b) => ({ size: b.size, usage: b.usage }));
-  return { result, record: { created: created.length, leaked } };
+  return { result, record: { created: created.length, destroyed: created.filter((b) => destroyed.has(b)).length, leaked } };
 }
