@@ -6,6 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchDecode } from './routines/decode.js';
+import { READBACK_LAG } from '../src/generation/device_tokens.js';
 import { benchPrefill } from './routines/prefill.js';
 import { randomIds } from './routines/random_ids.js';
 import { firstElements } from './routines/timing.js';
@@ -69,6 +70,12 @@ if (only.has('decode')) {
       log(`| decode, batch ${batch}, at position 10, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     }
   }
+  // Greedy generate's path on the fused decoder: ids kept on the GPU, read back READBACK_LAG steps behind.
+  for (const batch of [1, 8]) {
+    const d = await benchDecode(model, 10, { batch, steps: 64, warmup: 16, lagged: true });
+    results[`decode_b${batch}_lagged`] = d;
+    log(`| decode, batch ${batch}, at position 10, fused decoder, ids on the GPU (read back ${READBACK_LAG} steps behind) | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
+  }
   const far = await benchDecode(model, 2000, { batch: 1, steps: 64, warmup: 16, prefillChunk: 1000 });
   results.decode_b1_2000 = far;
   log(`| decode, batch 1, at position 2,000, fused decoder | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(2)} ms/step |`);
@@ -89,6 +96,9 @@ if (only.has('quant')) {
       results[`decode_int${bits}${fused ? '' : '_op_by_op'}`] = d;
       log(`| decode, batch 1, int${bits} weights, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     }
+    const d = await benchDecode(q, 10, { batch: 1, steps: 64, warmup: 16, lagged: true });
+    results[`decode_int${bits}_lagged`] = d;
+    log(`| decode, batch 1, int${bits} weights, fused decoder, ids on the GPU | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     q.dispose();
   }
 }

@@ -1,10 +1,14 @@
 /**
  * Decode speed at a given position: a prompt of that length is prefilled (in chunks) for real, then
- * generation's own single-token steps through the cache are timed. Flat across positions is the point.
+ * generation's own single-token steps through the cache are timed: with the chosen ids read back
+ * before each next step (every backend), or, with `lagged`, kept on the GPU and read back
+ * READBACK_LAG steps behind as greedy generate does on webgpu's fused decoder
+ * (src/generation/device_tokens.ts). Flat across positions is the point.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { randomIds } from './random_ids.js';
+import { DeviceTokens } from '../../src/generation/device_tokens.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { greedyTokens } from '../../src/generation/sampling.js';
 
@@ -13,31 +17,47 @@ export interface DecodeResult {
   batch: number;
   /** Whether WebGPU's fused decoder was asked for (see decodeStep). */
   fused: boolean;
+  /** Whether the ids stayed on the GPU, read back a few steps behind. */
+  lagged: boolean;
   msPerToken: number;
   tokensPerSecond: number;
 }
 
 export async function benchDecode(
-  model: MambaForCausalLM, position: number, { batch = 1, steps = 16, warmup = 1, prefillChunk = 512, fused = true } = {},
+  model: MambaForCausalLM, position: number,
+  { batch = 1, steps = 16, warmup = 1, prefillChunk = 512, fused = true, lagged = false } = {},
 ): Promise<DecodeResult> {
   const cache = model.backbone.createCache(batch);
   try {
     const prompt = randomIds(batch, position, model.config.vocabSize);
-    let logits = await prefill(model, prompt, cache, { chunkSize: prefillChunk });
+    let logits = (await prefill(model, prompt, cache, { chunkSize: prefillChunk }))!;
     prompt.dispose();
-    // What generate does per token, greedily: one step through the cache, the chosen ids read back.
-    const step = async () => {
-      const chosen = tf.tidy(() => greedyTokens(logits!));
-      const next = Array.from(await chosen.data());
-      tf.dispose([chosen, logits!]);
-      logits = decodeStep(model, next, cache, { fused });
-    };
+    let step: () => Promise<unknown>;
+    let end = async () => { logits.dispose(); };
+    if (lagged) {
+      const decoder = fused ? model.deviceGreedyDecoder(cache) : null;
+      if (decoder == null) throw new Error('benchDecode: lagged readback needs the fused WebGPU decoder (webgpu, fused: true)');
+      // What greedy generate does there: one token taken per step, the steps recorded ahead of it.
+      const tokens = new DeviceTokens(decoder, logits, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 }, 1 + warmup + steps);
+      logits.dispose();
+      await tokens.first();
+      step = () => tokens.next([]);
+      end = () => tokens.dispose();
+    } else {
+      // What generate does per token on the host's path: one step through the cache, the chosen ids read back.
+      step = async () => {
+        const chosen = tf.tidy(() => greedyTokens(logits));
+        const next = Array.from(await chosen.data());
+        tf.dispose([chosen, logits]);
+        logits = decodeStep(model, next, cache, { fused });
+      };
+    }
     for (let i = 0; i < warmup; i++) await step();
     const start = performance.now();
     for (let i = 0; i < steps; i++) await step();
     const msPerToken = (performance.now() - start) / steps;
-    logits!.dispose();
-    return { position, batch, fused, msPerToken, tokensPerSecond: (1000 * batch) / msPerToken };
+    await end();
+    return { position, batch, fused, lagged, msPerToken, tokensPerSecond: (1000 * batch) / msPerToken };
   } finally {
     cache.dispose();
   }

@@ -1,11 +1,13 @@
 /**
  * FirstArgMax on WebGPU: one workgroup per row; each thread keeps the first maximum of its strided
- * share, then a tree reduction keeps the larger value and, on ties, the smaller index. One dispatch
- * where the portable form (max, compare, where, min) takes six with a range of the vocabulary uploaded.
+ * share, then a tree reduction keeps the larger value and, on ties, the smaller index (first_max.ts).
+ * One dispatch where the portable form (max, compare, where, min) takes six with a range of the
+ * vocabulary uploaded.
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { FirstArgMax } from '../kernel_names.js';
+import { firstMaxDeclarations, firstMaxReduce } from './first_max.js';
 
 const THREADS = 256;
 
@@ -27,12 +29,7 @@ class FirstArgMaxProgram implements WebGPUProgram {
     const V = this.cols;
     // Index V marks "nothing yet"; NaN is never taken, so it never wins.
     return `
-      var<workgroup> bestValue : array<f32, ${THREADS}>;
-      var<workgroup> bestIndex : array<i32, ${THREADS}>;
-
-      fn better(v : f32, i : i32, than : f32, j : i32) -> bool {
-        return i != ${V} && (j == ${V} || v > than || (v == than && i < j));
-      }
+      ${firstMaxDeclarations(THREADS, V)}
 
       fn main(index : i32) {
         let row = i32(workgroupId.x);
@@ -44,16 +41,7 @@ class FirstArgMaxProgram implements WebGPUProgram {
           let v = scores[row * ${V} + k];
           if (v == v && (best == ${V} || v > value)) { value = v; best = k; }
         }
-        bestValue[t] = value;
-        bestIndex[t] = best;
-        workgroupBarrier();
-        for (var s = ${THREADS / 2}; s > 0; s = s / 2) {
-          if (t < s && better(bestValue[t + s], bestIndex[t + s], bestValue[t], bestIndex[t])) {
-            bestValue[t] = bestValue[t + s];
-            bestIndex[t] = bestIndex[t + s];
-          }
-          workgroupBarrier();
-        }
+        ${firstMaxReduce(THREADS, 't', 'value', 'best')}
         if (t == 0) { result[row] = select(bestIndex[0], 0, bestIndex[0] == ${V}); }
       }`;
   }

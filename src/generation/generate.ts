@@ -1,20 +1,27 @@
 /**
  * The decoding loop behind model.generate and model.stream: prefill the prompt once into a cache,
- * then one token per step through it (a fixed amount of work per token); the scores are processed
- * and the token chosen on the device, and the chosen ids [batch] are the only readback of a step.
+ * then one token per step through it (a fixed amount of work per token). The scores are processed
+ * and the token chosen on the device; the chosen ids [batch] are the only readback of a step, made
+ * either before the next step is recorded (host_tokens.ts) or, for greedy decoding on webgpu's fused
+ * decoder, a few steps behind it (device_tokens.ts). Either way this loop sees every token in order
+ * and applies the stopping rules (eos, length, abort) and the streamer to each.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GenerativeModel } from './generative_model.js';
 import { checkIdRange, checkInputIds } from '../layers/token_ids.js';
-import { type GenerationOptionsInput, resolveGenerationConfig } from './generation_config.js';
 import { type GenerationInput, prepareGeneration, type ResolvedGenerationOptions } from './generation_inputs.js';
+import { type GenerationOptionsInput, resolveGenerationConfig, type ResolvedGenerationConfig } from './generation_config.js';
+import { checkChosen } from './chosen_ids.js';
+import { DeviceTokens, deviceGreedyDecoder } from './device_tokens.js';
+import { HostTokens } from './host_tokens.js';
 import { LogitsProcessorList } from './logits_processors.js';
 import { macrotask } from './macrotask.js';
-import { decodeStep, prefill } from './prefill.js';
+import { prefill } from './prefill.js';
 import { Mulberry32 } from '../prng.js';
-import { greedyTokens, sampleTokens } from './sampling.js';
 import { checkGenerationArgs } from '../validate/entry_args.js';
 import { FinishedRows } from './stopping.js';
+import type { TokenSource } from './token_source.js';
+import type { MambaCache } from '../model/cache.js';
 
 /**
  * The new ids of every row, one step at a time ([batch] per step; rows that finished get the pad id).
@@ -51,54 +58,62 @@ async function* streamIds(
   const promptRows = (await inputIds.array()) as number[][];
   checkIdRange(promptRows.flat(), model.config.vocabSize);
   const inferredMask = mask == null ? maskFromPadding(promptRows, config.padTokenId, config.eosTokenIds) : null;
-  const rng = config.doSample ? new Mulberry32(config.seed ?? Mulberry32.randomSeed()) : null;
   const finished = new FinishedRows(batch, config.eosTokenIds, config.padTokenId);
 
   const cache = model.createCache(batch);
-  const processors = new LogitsProcessorList(config, model.config.vocabSize, promptRows);
-  let logits: tf.Tensor2D | null = null;
+  let source: TokenSource | null = null;
   let failed = false;
   try {
     streamer?.put(promptRows.flat());
-    logits = await prefill(model, inputIds, cache, {
+    const logits = await prefill(model, inputIds, cache, {
       attentionMask: mask ?? inferredMask ?? undefined, chunkSize: config.prefillChunkSize, signal,
       onProgress: options.onPrefillProgress,
     });
-    for (let step = 0; logits != null && !signal?.aborted; step++) {
-      const scores = logits;
-      const chosen = tf.tidy(() => {
-        const processed = processors.process(scores, step);
-        const ids = rng ? sampleTokens(processed, uniforms(rng, batch)) : greedyTokens(processed);
-        return markNonFinite(scores, ids);
-      });
+    if (logits == null) return;
+    if (signal?.aborted) {
       logits.dispose();
-      logits = null;
-      let next: number[];
-      try {
-        next = finished.update(checkChosen(Array.from(await chosen.data()), step));
-      } finally {
-        chosen.dispose();
-      }
+      return;
+    }
+    source = tokenSource(model, cache, logits, config, promptRows);
+    let chosen = await source.first();
+    for (let step = 0; ; step++) {
+      const next = finished.update(checkChosen(chosen, step));
       streamer?.put(next);
       yield next;
       if (finished.all || step + 1 >= config.maxNewTokens) break;
       await macrotask();
       if (signal?.aborted) break;
-      logits = decodeStep(model, next, cache);
-      const nextIds = tf.tensor1d(next, 'int32');
-      processors.observe(nextIds);
-      nextIds.dispose();
+      chosen = await source.next(next);
     }
   } catch (err) {
     failed = true;
     throw err;
   } finally {
-    logits?.dispose();
+    await source?.dispose();
     inferredMask?.dispose();
-    processors.dispose();
     cache.dispose();
     if (!failed) streamer?.end();
   }
+}
+
+/**
+ * Where the new tokens come from (src/generation/token_source.ts): chosen on the device and read back
+ * a few steps behind where the model and options allow (device_tokens.ts), else one readback per token.
+ * Takes over `logits`.
+ */
+function tokenSource(
+  model: GenerativeModel, cache: MambaCache, logits: tf.Tensor2D, config: ResolvedGenerationConfig, promptRows: number[][],
+): TokenSource {
+  const device = deviceGreedyDecoder(model, cache, config);
+  if (device != null) {
+    try {
+      return new DeviceTokens(device, logits, config, config.maxNewTokens);
+    } finally {
+      logits.dispose();
+    }
+  }
+  const rng = config.doSample ? new Mulberry32(config.seed ?? Mulberry32.randomSeed()) : null;
+  return new HostTokens(model, cache, logits, new LogitsProcessorList(config, model.config.vocabSize, promptRows), rng);
 }
 
 /** Prompt + new tokens per row (number[][]), as HF's generate returns its sequences. */
@@ -122,32 +137,4 @@ export async function generate(
 function maskFromPadding(rows: number[][], padTokenId: number | null, eosTokenIds: number[]): tf.Tensor2D | null {
   if (padTokenId == null || eosTokenIds.includes(padTokenId) || !rows.some((row) => row.includes(padTokenId))) return null;
   return tf.tensor2d(rows.map((row) => row.map((id) => (id === padTokenId ? 0 : 1))), undefined, 'int32');
-}
-
-/** The id that marks a row whose logits hold NaN or Inf (the choice is read back anyway: no extra readback). */
-const NON_FINITE = -2;
-
-function markNonFinite(logits: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D {
-  const finite = tf.all(tf.isFinite(logits), 1);
-  return tf.where(finite, ids, tf.fill(ids.shape, NON_FINITE, 'int32'));
-}
-
-/** The ids, or an error naming the step and rows where the model's logits were NaN/Inf or nothing could be chosen. */
-function checkChosen(ids: number[], step: number): number[] {
-  const rows = (id: number) => ids.flatMap((v, row) => (v === id ? [row] : []));
-  const broken = rows(NON_FINITE);
-  if (broken.length > 0) {
-    throw new Error(`the model produced NaN/Inf logits at new token ${step} (row${broken.length > 1 ? 's' : ''} ${broken.join(', ')}): `
-      + 'its weights or inputs hold non-finite values');
-  }
-  const empty = rows(-1);
-  if (empty.length > 0) {
-    throw new Error(`no token can be chosen at new token ${step} (row${empty.length > 1 ? 's' : ''} ${empty.join(', ')}): `
-      + 'the logits processors left every token with probability 0');
-  }
-  return ids;
-}
-
-function uniforms(rng: Mulberry32, batch: number): Float32Array {
-  return Float32Array.from({ length: batch }, () => rng.nextFloat24());
 }

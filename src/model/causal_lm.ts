@@ -18,7 +18,7 @@ import { type QuantizationSettings, quantizedSettings } from '../quantization/qu
 import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../quantization/weight_format.js';
 import type { MambaCache } from './cache.js';
 import { wasmDecoderFor } from './wasm_decoder.js';
-import { webgpuDecoderFor } from './webgpu_decoder.js';
+import { type WebGPUDecoder, webgpuDecoderFor } from './webgpu_decoder.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
@@ -168,6 +168,14 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     } finally {
       input.dispose();
     }
+  }
+
+  /**
+   * The fused WebGPU decoder for `cache` where it applies: generation's greedy decoding then keeps the
+   * chosen ids on the GPU and reads them back a few steps behind (src/generation/device_tokens.ts).
+   */
+  deviceGreedyDecoder(cache: MambaCache): WebGPUDecoder | null {
+    return webgpuDecoderFor(this, cache);
   }
 
   /** Prompt + new tokens per row, as HF's generate (src/generation/generate.ts). */

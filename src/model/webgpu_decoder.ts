@@ -8,17 +8,25 @@
  * replaces them (a longer prompt continuing the cache) is picked up at the next step. Each weight is
  * read as its module's `binding()` says (float32, float16 halves or int8/int4 codes decoded in the kernels); a module
  * that cannot be bound (an adapter that is on) keeps the step on the op-by-op path, with the reason.
+ * For greedy generation (src/generation/device_tokens.ts) the step can also take its ids from the
+ * device: `startGreedy` / `stepFromDevice` end the pass with the greedy choice, written into the ids
+ * buffer the next step reads, and read the chosen ids back through a pool of mappable buffers
+ * without holding up the steps recorded after them.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel } from '../../custom-kernels/webgpu/decode/conv_step.js';
+import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
 import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
+import { NON_FINITE_ID } from '../generation/chosen_ids.js';
+import type { DeviceGreedyDecoder, DeviceGreedyRules } from '../generation/device_tokens.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaMixer } from '../layers/mixer.js';
+import { ReadbackPool } from '../webgpu/readback_pool.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
@@ -58,7 +66,7 @@ function bindings(model: MambaForCausalLM): { path: string; binding: WeightBindi
 
 /** One dispatch of the token's pass. */
 interface Dispatch {
-  /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'ssm', 'out_proj', 'head'. */
+  /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'ssm', 'out_proj', 'head', 'choice'. */
   name: string;
   kernel: DecodeKernel;
   bindGroup: GPUBindGroup;
@@ -75,13 +83,29 @@ export function webgpuDecoderFor(model: MambaForCausalLM, cache: MambaCache): We
   return cache.fusedDecoderFor(WebGPUDecoder, model, () => new WebGPUDecoder(model, cache));
 }
 
-export class WebGPUDecoder {
+/** A greedy generation on the device: its rules, how many tokens were chosen, the choice's dispatches over `logits`. */
+interface GreedyRun {
+  rules: DeviceGreedyRules;
+  chosenSoFar: number;
+  /** The choice over the decoder's own logits buffer, with and without eos held back, made once each. */
+  choices: Map<boolean, Dispatch>;
+}
+
+export class WebGPUDecoder implements DeviceGreedyDecoder {
   private readonly backend: WebGPUBackend;
   private readonly device: GPUDevice;
   private readonly batch: number;
   /** Scratch between kernels: ids, residual stream, normed, mixer output, in_proj output, x_proj output,
-   * dt_proj output (when it runs as its own matvec), y. */
-  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'delta' | 'xz' | 'xBC' | 'dt' | 'y', GPUBuffer>;
+   * dt_proj output (when it runs as its own matvec), y; for greedy generation on the device, the ids
+   * chosen (copied out for reading) and which rows finished. */
+  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'delta' | 'xz' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
+  /** stepFromDevice's logits [batch, vocab], made on its first step (the host's step returns a tensor instead). */
+  private deviceLogits: GPUBuffer | null = null;
+  /** The LM head over deviceLogits, for the head it was bound with. */
+  private deviceHead: { for: WebGPUDecoder['head']; dispatch: Dispatch } | null = null;
+  /** The greedy generation stepFromDevice continues; null until startGreedy, and after a step with host ids. */
+  private greedy: GreedyRun | null = null;
+  private readonly readback: ReadbackPool;
   /** The layers' dispatches and the final norm, rebuilt when a weight or a state tensor changes. */
   private dispatches: Dispatch[] = [];
   /** The LM head's kernel and its weight's buffers; the logits buffer joins them each step. */
@@ -115,15 +139,15 @@ export class WebGPUDecoder {
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
     this.batch = cache.batchSize;
-    const B = this.batch, f32 = 4;
-    const buffer = (elements: number) => this.device.createBuffer({
-      size: Math.max(4, elements * f32), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-    });
+    const B = this.batch;
+    const buffer = (elements: number) => this.buffer(elements);
     this.scratch = {
       ids: buffer(B), h: buffer(B * c.hiddenSize), normed: buffer(B * c.hiddenSize), delta: buffer(B * c.hiddenSize),
       xz: buffer(B * 2 * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize)),
       dt: buffer(B * c.intermediateSize), y: buffer(B * c.intermediateSize),
+      chosen: this.buffer(B, GPUBufferUsage.COPY_SRC), finished: buffer(B),
     };
+    this.readback = new ReadbackPool(this.device, 4 * B);
   }
 
   /** ids [batch] through the cache: the next logits [batch, vocab], as decodeStep returns them. */
@@ -136,6 +160,52 @@ export class WebGPUDecoder {
     this.device.queue.submit([encoder.finish()]);
     this.cache.seqLen += 1;
     return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
+  }
+
+  /**
+   * Greedy generation on the device, new token 0: chooses from `logits` [batch, vocab] (the prompt's;
+   * they may be disposed once this returns) into the ids buffer, under `rules` (eos/pad, min_new_tokens,
+   * greedy_choice.ts). Resolves to the chosen ids once read back (NON_FINITE_ID where a row's logits
+   * held NaN/Inf); stepFromDevice continues from them.
+   */
+  startGreedy(logits: tf.Tensor2D, rules: DeviceGreedyRules): Promise<Int32Array> {
+    this.checkAlive();
+    const expected = [this.batch, this.model.config.vocabSize];
+    if (!tf.util.arraysEqual(logits.shape, expected) || logits.dtype !== 'float32') {
+      throw new Error(`startGreedy: logits must be float32 [${expected}], got ${logits.dtype} [${logits.shape}]`);
+    }
+    const run: GreedyRun = { rules: { ...rules, eosTokenIds: [...rules.eosTokenIds] }, chosenSoFar: 0, choices: new Map() };
+    this.greedy = run;
+    const choice = this.choice(run, this.gpuBuffer(logits));
+    this.flushTfjs();   // after the upload, should the logits still have been in JS
+    this.device.queue.writeBuffer(this.scratch.finished, 0, new Int32Array(this.batch));
+    return this.submitChoice([choice]);
+  }
+
+  /**
+   * One step from the ids the last greedy choice left in the ids buffer, recorded at once without
+   * reading them, ending with the choice of the next token; resolves to its ids once read back.
+   */
+  stepFromDevice(): Promise<Int32Array> {
+    this.checkAlive();
+    const run = this.greedy;
+    if (run == null) {
+      throw new Error('stepFromDevice: no ids chosen on the device to continue from: startGreedy chooses the first '
+        + '(a step with ids from the host, step(ids), ends a greedy run)');
+    }
+    const dispatches = this.prepareStep();
+    const logits = this.deviceLogits ??= this.buffer(this.batch * this.model.config.vocabSize);
+    if (this.deviceHead?.for !== this.head) {
+      const { kernel, weight } = this.head!;
+      const bindGroup = bindBuffers(this.device, kernel.pipeline, [...weight, this.scratch.normed, logits]);
+      this.deviceHead = { for: this.head, dispatch: { name: 'head', kernel, bindGroup } };
+    }
+    const suppress = this.suppressesEos(run);
+    let choice = run.choices.get(suppress);
+    if (choice == null) run.choices.set(suppress, choice = this.choice(run, logits));
+    const read = this.submitChoice([...dispatches, this.deviceHead.dispatch, choice]);
+    this.cache.seqLen += 1;
+    return read;
   }
 
   /**
@@ -176,12 +246,75 @@ export class WebGPUDecoder {
     if (this.disposed) return;
     this.disposed = true;
     for (const b of Object.values(this.scratch)) b.destroy();
+    this.deviceLogits?.destroy();
+    this.readback.dispose();
     this.dispatches = [];
+    this.deviceHead = null;
+    this.greedy = null;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error('WebGPUDecoder: used after its cache was disposed');
+  }
+
+  /** A float32/int32 storage buffer of `elements` words that the queue can write. */
+  private buffer(elements: number, extraUsage = 0): GPUBuffer {
+    return this.device.createBuffer({
+      size: Math.max(4, elements * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extraUsage,
+    });
+  }
+
+  /** Eos ids are held back at the token about to be chosen (min_new_tokens). */
+  private suppressesEos(run: GreedyRun): boolean {
+    return run.chosenSoFar < run.rules.minNewTokens && run.rules.eosTokenIds.length > 0;
+  }
+
+  /** The greedy choice over `logits`, for the token about to be chosen. */
+  private choice(run: GreedyRun, logits: GPUBuffer): Dispatch {
+    const { eosTokenIds, padTokenId } = run.rules;
+    const kernel = greedyChoiceKernel(this.device, {
+      batch: this.batch, vocab: this.model.config.vocabSize, eosTokenIds, padTokenId,
+      suppressEos: this.suppressesEos(run), nonFiniteId: NON_FINITE_ID,
+    });
+    const s = this.scratch;
+    return { name: 'choice', kernel, bindGroup: bindBuffers(this.device, kernel.pipeline, [logits, s.finished, s.ids, s.chosen]) };
+  }
+
+  /** Records `dispatches` (ending with a choice) in one pass and the copy of the chosen ids, submits: their read. */
+  private submitChoice(dispatches: Dispatch[]): Promise<Int32Array> {
+    const encoder = this.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const d of dispatches) record(pass, d);
+    pass.end();
+    const read = this.readback.record(encoder, this.scratch.chosen);
+    this.device.queue.submit([encoder.finish()]);
+    this.greedy!.chosenSoFar += 1;
+    return read();
+  }
+
+  /** Takes the states over, follows weight changes, flushes tfjs' pending work: the layers' dispatches. */
+  private prepareStep(): Dispatch[] {
+    this.ownStates();
+    this.rebindIfChanged();
+    this.flushTfjs();
+    return this.dispatches;
+  }
+
+  /**
+   * Work tfjs recorded but has not submitted (the prefill that filled the cache) goes first. Skipped
+   * when tfjs holds no command encoder (the private field is null then): nothing is pending, and a
+   * token saves an empty submission.
+   */
+  private flushTfjs(): void {
+    if ((this.backend as unknown as { commandEncoder: unknown }).commandEncoder === null) return;
+    this.backend.ensureCommandEncoderReady();
+    this.backend.endComputePassEncoder();
+    this.backend.submitQueue();
   }
 
   /** Checks ids, takes the states over, flushes tfjs' pending work; the token's dispatches and its logits. */
   private prepare(ids: readonly number[]): { logits: tf.TensorInfo; dispatches: Dispatch[] } {
-    if (this.disposed) throw new Error('WebGPUDecoder: used after its cache was disposed');
+    this.checkAlive();
     const { vocabSize } = this.model.config;
     if (ids.length !== this.batch) {
       throw new Error(`cache was made for batch ${this.batch}, got ${ids.length} ids`);
@@ -191,12 +324,8 @@ export class WebGPUDecoder {
         throw new RangeError(`input id ${id} at row ${i} is outside [0, ${vocabSize})`);
       }
     });
-    this.ownStates();
-    this.rebindIfChanged();
-    // Work tfjs recorded but has not submitted (the prefill that filled the cache) goes first.
-    this.backend.ensureCommandEncoderReady();
-    this.backend.endComputePassEncoder();
-    this.backend.submitQueue();
+    const dispatches = this.prepareStep();
+    this.greedy = null;   // the ids buffer now holds the host's ids
     this.device.queue.writeBuffer(this.scratch.ids, 0, Int32Array.from(ids));
 
     const logits = this.backend.makeTensorInfo([this.batch, vocabSize], 'float32');
@@ -205,7 +334,7 @@ export class WebGPUDecoder {
     const head = {
       name: 'head', kernel, bindGroup: bindBuffers(this.device, kernel.pipeline, [...weight, this.scratch.normed, this.gpuBuffer(logits)]),
     };
-    return { logits, dispatches: [...this.dispatches, head] };
+    return { logits, dispatches: [...dispatches, head] };
   }
 
   /**

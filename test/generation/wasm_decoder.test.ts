@@ -14,7 +14,8 @@ import { wasmDecoderFor, wasmUnfusable } from '../../src/model/wasm_decoder.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
-import { compareSteps, expectFollowsChanges, randomModel, stepKernels } from '../support/fused_decode.js';
+import { compareSteps, expectFollowsChanges, stepKernels } from '../support/fused_decode.js';
+import { randomModel } from '../support/random_model.js';
 import { TINY } from '../support/reference.js';
 
 describeBackends('wasm decoder', ['wasm'], () => {

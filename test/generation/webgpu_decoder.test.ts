@@ -12,7 +12,8 @@ import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
-import { compareSteps, expectFollowsChanges, randomModel, stepKernels } from '../support/fused_decode.js';
+import { compareSteps, expectFollowsChanges, stepKernels } from '../support/fused_decode.js';
+import { randomModel } from '../support/random_model.js';
 import { TINY } from '../support/reference.js';
 
 describeBackends('WebGPU fused decoder', ['webgpu'], () => {

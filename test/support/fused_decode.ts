@@ -4,34 +4,12 @@
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { MambaConfig } from '../../src/config.js';
 import type { MambaCache } from '../../src/model/cache.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { expectCloseRel } from './compare.js';
-import { makeRng, normal } from './random.js';
-
-/** Every weight redrawn, biases included, so no term is zero by its initialisation. */
-export function randomize(model: MambaForCausalLM, seed: number): void {
-  const rng = makeRng(seed);
-  for (const w of model.namedWeights().values()) {
-    tf.tidy(() => w.assign(tf.tensor(Float32Array.from(normal(rng, w.shape.reduce((a, b) => a * b, 1), 0.3)), w.shape)));
-  }
-}
-
-export function randomModel(overrides: Record<string, unknown>, seed: number): MambaForCausalLM {
-  const config = new MambaConfig({
-    vocabSize: 97, hiddenSize: 40, stateSize: 5, numHiddenLayers: 2, timeStepRank: 6, ...overrides,
-  });
-  const model = new MambaForCausalLM({ config });
-  randomize(model, seed);
-  return model;
-}
-
-export function promptIds(batch: number, seq: number, vocab: number, seed: number): tf.Tensor2D {
-  const rng = makeRng(seed);
-  return tf.tensor2d(Int32Array.from({ length: batch * seq }, () => Math.floor(rng() * vocab)), [batch, seq], 'int32');
-}
+import { makeRng } from './random.js';
+import { promptIds, randomize, randomModel } from './random_model.js';
 
 /** Two caches prefilled alike, one stepped fused and one op by op; every step's logits and states compared. */
 export async function compareSteps(
