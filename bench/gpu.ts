@@ -14,7 +14,7 @@ import { prefill } from '../src/generation/prefill.js';
 import { benchScan } from './routines/scan.js';
 import { benchShape } from './routines/shapes.js';
 import { benchTrainStep } from './routines/train_step.js';
-import { MambaForCausalLM, quantize } from '../src/index.js';
+import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
 
 const out = process.env.OUT ?? '.';
@@ -43,6 +43,11 @@ if (only.has('prefill')) {
     const p = await benchPrefill(model, seqLen, 1, 3);
     results[`prefill${seqLen}`] = p;
     log(`| forward, batch 1 x ${seqLen}, logits at every position | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(0)} ms |`);
+  }
+  for (const seqLen of [128, 512]) {
+    const p = await benchPrefill(model, seqLen, 1, 5, 'last');
+    results[`prefill${seqLen}_last`] = p;
+    log(`| prefill 1 x ${seqLen}, last logits (as generate; ${seqLen === 128 ? 'time to first token' : 'llama-bench pp'}) | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(1)} ms |`);
   }
   // What generate does with a prompt: the cache filled, logits for the last position only.
   const ids = randomIds(1, 2048, model.config.vocabSize);
@@ -101,6 +106,20 @@ if (only.has('quant')) {
     log(`| decode, batch 1, int${bits} weights, fused decoder, ids on the GPU | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     q.dispose();
   }
+}
+if (only.has('float16')) {
+  // Halves in the projections and the head (shader-f16), float32 state and sums.
+  const h = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  await toFloat16(h);
+  const p = await benchPrefill(h, 512, 1, 3, 'last');
+  results.float16_prefill512 = p;
+  log(`| prefill 1 x 512, last logits, float16 weights | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(1)} ms |`);
+  for (const batch of [1, 8]) {
+    const d = await benchDecode(h, 10, { batch, steps: 64, warmup: 16, lagged: true });
+    results[`float16_decode_b${batch}_lagged`] = d;
+    log(`| decode, batch ${batch}, float16 weights, fused decoder, ids on the GPU | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
+  }
+  h.dispose();
 }
 log(`tensors left: ${tf.memory().numTensors}`);
 await writeFile(`${out}/gpu.md`, `${rows.join('\n')}\n`);
