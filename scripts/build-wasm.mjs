@@ -18,6 +18,7 @@ const MODULES = [
   { name: 'causal_conv1d', constant: 'CAUSAL_CONV1D', include: ['vector'], inline: ['pow2', 'exp'] },
   { name: 'residual_norm', constant: 'RESIDUAL_NORM', include: [], inline: [] },
   { name: 'packed_rows', constant: 'PACKED_ROWS', include: [], inline: [] },
+  { name: 'gemm', constant: 'GEMM', include: [], inline: [] },
 ];
 const memoryImport = '(memory (import "env" "memory") 1)';
 // a shared memory must declare a maximum; 65536 pages (4 GiB) admits any

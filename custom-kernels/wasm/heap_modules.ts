@@ -4,6 +4,7 @@
  * (heap_pool.ts) instantiate the same modules the main thread runs.
  */
 import { CAUSAL_CONV1D_SHARED_WASM_BASE64, CAUSAL_CONV1D_WASM_BASE64 } from './causal_conv1d_wasm.js';
+import { GEMM_SHARED_WASM_BASE64, GEMM_WASM_BASE64 } from './gemm_wasm.js';
 import { heapModule } from './heap_module.js';
 import { PACKED_ROWS_SHARED_WASM_BASE64, PACKED_ROWS_WASM_BASE64 } from './packed_rows_wasm.js';
 import { RESIDUAL_NORM_SHARED_WASM_BASE64, RESIDUAL_NORM_WASM_BASE64 } from './residual_norm_wasm.js';
@@ -74,10 +75,30 @@ export const convStepModule = heapModule<ConvStepExport>(
 export const residualNormModule = heapModule<ResidualNormExport>(
   { unshared: RESIDUAL_NORM_WASM_BASE64, shared: RESIDUAL_NORM_SHARED_WASM_BASE64 }, 'residualNorm');
 
+/** residual_norm.wat's residualNormRows: the same for the rows [r0, r1) of [rows, n] matrices. */
+export type ResidualNormRowsExport = (
+  h: number, delta: number, w: number, y: number, n: number, epsBits: number, r0: number, r1: number,
+) => void;
+
+export const residualNormRowsModule = heapModule<ResidualNormRowsExport>(
+  { unshared: RESIDUAL_NORM_WASM_BASE64, shared: RESIDUAL_NORM_SHARED_WASM_BASE64 }, 'residualNormRows');
+
 export const packedRowsModule = heapModule<PackedRowsExport>(
   { unshared: PACKED_ROWS_WASM_BASE64, shared: PACKED_ROWS_SHARED_WASM_BASE64 }, 'packedRows');
+
+/**
+ * gemm.wat: y[t, n] = bias[n] + x[t, :] . W[n, :] for the tokens [t0, t1) and outputs [n0, n1);
+ * x and y rows ldx and ldy floats apart, W rows K (a multiple of 4).
+ */
+export type GemmExport = (
+  x: number, ldx: number, w: number, bias: number, y: number, ldy: number, K: number, hasBias: number,
+  t0: number, t1: number, n0: number, n1: number,
+) => void;
+
+export const gemmModule = heapModule<GemmExport>({ unshared: GEMM_WASM_BASE64, shared: GEMM_SHARED_WASM_BASE64 }, 'gemm');
 
 /** Every module a pool worker runs, by index. */
 export const HEAP_MODULES = [
   linearRowsModule, scanModule, transposeModule, causalConv1dModule, convStepModule, residualNormModule, packedRowsModule,
+  gemmModule, residualNormRowsModule,
 ] as const;

@@ -7,7 +7,7 @@
 (module
   (memory (import "env" "memory") 1)
 
-  (func (export "residualNorm")
+  (func $residualNorm (export "residualNorm")
     (param $h i32) (param $delta i32) (param $w i32) (param $y i32) (param $n i32) (param $epsBits i32)
     (local $i i32) (local $end i32) (local $v f32) (local $sum f64) (local $r f32)
     (local.set $end (i32.shl (local.get $n) (i32.const 2)))
@@ -33,4 +33,18 @@
           (f32.load (i32.add (local.get $w) (local.get $i)))))
       (local.set $i (i32.add (local.get $i) (i32.const 4)))
       (br $scale))))
+
+  ;; The same for the rows r0 <= r < r1 of h, delta and y ([rows, n]), as a prompt's prefill runs it
+  ;; (src/model/wasm_decoder.ts), so that threads can share the rows.
+  (func (export "residualNormRows")
+    (param $h i32) (param $delta i32) (param $w i32) (param $y i32) (param $n i32) (param $epsBits i32)
+    (param $r0 i32) (param $r1 i32)
+    (local $at i32)
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $r0) (local.get $r1)))
+      (local.set $at (i32.mul (local.get $r0) (i32.shl (local.get $n) (i32.const 2))))
+      (call $residualNorm (i32.add (local.get $h) (local.get $at)) (i32.add (local.get $delta) (local.get $at))
+        (local.get $w) (i32.add (local.get $y) (local.get $at)) (local.get $n) (local.get $epsBits))
+      (local.set $r0 (i32.add (local.get $r0) (i32.const 1)))
+      (br $row))))
 )

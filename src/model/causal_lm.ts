@@ -17,7 +17,7 @@ import { float16Modules } from '../quantization/float16.js';
 import { type QuantizationSettings, quantizedSettings } from '../quantization/quantize.js';
 import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../quantization/weight_format.js';
 import type { MambaCache } from './cache.js';
-import { wasmDecoderFor } from './wasm_decoder.js';
+import { wasmDecoderFor, wasmPrefillFor } from './wasm_decoder.js';
 import { type WebGPUDecoder, webgpuDecoderFor } from './webgpu_decoder.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
@@ -139,8 +139,14 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     return this.backbone.createCache(batchSize);
   }
 
-  /** ids [batch, seq] through the model into `cache`: the last position's logits [batch, vocab] (the head runs on it alone). */
-  lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask }: { cache: MambaCache; attentionMask?: tf.Tensor2D }): tf.Tensor2D {
+  /**
+   * ids [batch, seq] through the model into `cache`: the last position's logits [batch, vocab] (the
+   * head runs on it alone). On wasm with a pool of 8 threads or more, a float32 model's prompt at batch
+   * 1 runs as one program of our modules (src/model/wasm_decoder.ts), unless `fused` is false.
+   */
+  lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask, fused = true }: { cache: MambaCache; attentionMask?: tf.Tensor2D; fused?: boolean }): tf.Tensor2D {
+    const program = fused ? wasmPrefillFor(this, cache, inputIds, attentionMask) : null;
+    if (program) return program.prefill(Array.from(inputIds.dataSync()));
     const hidden = this.backbone.forward(inputIds, { attentionMask, cache }).lastHiddenState;
     try {
       return tf.tidy(() => {
@@ -164,7 +170,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     if (decoder) return decoder.step(ids);
     const input = tf.tensor2d([...ids], [ids.length, 1], 'int32');
     try {
-      return this.lastLogits(input, { cache });
+      return this.lastLogits(input, { cache, fused });
     } finally {
       input.dispose();
     }

@@ -18,30 +18,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapBytes, heapOffset, type HeapModule } from '../../custom-kernels/wasm/heap_module.js';
-import {
-  CONV_FLAGS, convStepModule, linearRowsModule, packedRowsModule, residualNormModule, SCAN_FLAGS, scanModule,
-} from '../../custom-kernels/wasm/heap_modules.js';
-import { codesPerWord, symmetricZero, wordsPerRow } from '../../custom-kernels/packed_format.js';
-import { runProgram, type ProgramCall, type Split } from '../../custom-kernels/wasm/heap_pool.js';
+import { heapBytes, heapOffset } from '../../custom-kernels/wasm/heap_module.js';
+import { CONV_FLAGS, convStepModule, SCAN_FLAGS, scanModule } from '../../custom-kernels/wasm/heap_modules.js';
+import { HeapPool, runProgram, type ProgramCall } from '../../custom-kernels/wasm/heap_pool.js';
 import type { MambaRMSNorm } from '../layers/rms_norm.js';
-import type { WeightBinding } from '../weights/linear_weight.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
-
-/** The state step's scan: softplus, D, z, deltaBias and an initial state (the state itself). */
-const STATE_STEP_FLAGS = SCAN_FLAGS.SOFTPLUS | SCAN_FLAGS.HAS_D | SCAN_FLAGS.HAS_Z | SCAN_FLAGS.HAS_BIAS | SCAN_FLAGS.HAS_H0;
-/** Work (multiply-adds, or state and conv updates) below which a part is not worth a barrier. */
-const PART_WORK = 1 << 14;
-
-interface Bindable { binding(): WeightBinding }
-
-/** A module's weight as the program reads it: a float32 matrix or packed int8/int4 codes (wasmUnfusable checked the kind). */
-function readable(module: Bindable): Extract<WeightBinding, { kind: 'float32' | 'packed' }> {
-  const binding = module.binding();
-  if (binding.kind !== 'float32' && binding.kind !== 'packed') throw new Error(`WasmDecoder: a ${binding.kind} weight`);
-  return binding;
-}
+import { prefillBuffers, prefillProgram, wasmPrefillUnfusable } from './wasm_prefill.js';
+import {
+  addProjection, addResidualNorm, type Bindable, PART_WORK, programBuilder, readable, STATE_STEP_FLAGS, writeRow,
+} from './wasm_program.js';
 
 /** Why the wasm decoder cannot decode this model with this cache, or null where it can. */
 export function wasmUnfusable(model: MambaForCausalLM, cache: MambaCache): string | null {
@@ -73,6 +59,26 @@ export function wasmUnfusable(model: MambaForCausalLM, cache: MambaCache): strin
 export function wasmDecoderFor(model: MambaForCausalLM, cache: MambaCache): WasmDecoder | null {
   if (tf.getBackend() !== 'wasm' || cache.isDisposed || wasmUnfusable(model, cache) != null) return null;
   return cache.fusedDecoderFor(WasmDecoder, model, () => new WasmDecoder(model, cache));
+}
+
+/**
+ * Pool threads from which a prompt runs as a program (WasmDecoder.prefill) rather than op by op. Per
+ * core tfjs' XNNPACK products are faster than gemm.wat (36 GFLOP/s against 25 on one thread here),
+ * which the op path's transposes and per-op costs do not make up for on a few threads; on many the
+ * program wins: on a 16-thread Xeon gemm.wat on the pool reached 133 GFLOP/s to XNNPACK's 112, and the
+ * op path's pool kernels ran 2.5x slower between XNNPACK's products than alone.
+ */
+export const PREFILL_PROGRAM_MIN_THREADS = 8;
+
+/**
+ * The decoder that runs `inputIds` through `cache` as one program, where that applies (wasm, batch 1,
+ * no mask, float32 projections, a pool of PREFILL_PROGRAM_MIN_THREADS or more); null otherwise.
+ */
+export function wasmPrefillFor(model: MambaForCausalLM, cache: MambaCache, inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): WasmDecoder | null {
+  if (attentionMask != null || inputIds.shape[0] !== 1 || tf.getBackend() !== 'wasm') return null;
+  if ((HeapPool.of(tf.backend() as BackendWasm)?.threads ?? 1) < PREFILL_PROGRAM_MIN_THREADS) return null;
+  if (wasmPrefillUnfusable(model) != null) return null;
+  return wasmDecoderFor(model, cache);
 }
 
 /** Scratch between the steps of a token, as tensors on the heap: their byte offsets are stable. */
@@ -115,39 +121,50 @@ export class WasmDecoder {
     return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
   }
 
+  /**
+   * ids [L] (L >= 1) of row 0 through the cache, continuing it: the last position's logits [1, vocab],
+   * as the model's lastLogits gives them, with the cache's states advanced L steps. Float32
+   * projections (wasmPrefillUnfusable names what else it needs).
+   */
+  prefill(ids: readonly number[]): tf.Tensor2D {
+    if (this.disposed) throw new Error('WasmDecoder: used after its cache was disposed');
+    const c = this.model.config;
+    if (ids.length === 0) throw new Error('WasmDecoder.prefill: no ids');
+    ids.forEach((id, t) => {
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`input id ${id} at position ${t} is outside [0, ${c.vocabSize})`);
+    });
+    const why = wasmPrefillUnfusable(this.model);
+    if (why != null) throw new Error(`WasmDecoder.prefill: ${why}`);
+    this.ownStates();
+    const backend = tf.backend() as BackendWasm;
+    const buffers = prefillBuffers(this.model, ids.length);
+    try {
+      const logits = backend.makeOutput([1, c.vocabSize], 'float32');
+      // h starts at 0 (the buffers are zeros); delta holds the embedding rows
+      const heap = new Float32Array(heapBytes(backend).buffer);
+      const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+      const table = readable(this.model.backbone.embeddings);
+      ids.forEach((id, t) => writeRow(heap, at, table, id, c.hiddenSize, at(buffers.delta) / 4 + t * c.hiddenSize));
+      runProgram(backend, prefillProgram(backend, this.model, this.cache, buffers, ids.length, logits));
+      this.cache.seqLen += ids.length;
+      return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
+    } finally {
+      tf.dispose(Object.values(buffers));
+    }
+  }
+
   /** The token's calls, in HF's order, over the weights and states as they are now. */
   private program(backend: BackendWasm, logits: tf.TensorInfo): ProgramCall[] {
     const c = this.model.config;
     const s = this.scratch;
-    const at = (t: tf.TensorInfo) => heapOffset(backend, t);
     const H = c.hiddenSize, I = c.intermediateSize, R = c.timeStepRank, N = c.stateSize, K = c.convKernel;
-    const calls: ProgramCall[] = [];
-    const whole = { from: 0, to: 1, multiple: 1, minimum: 1 };
-    const add = <F extends (...args: number[]) => void>(module: HeapModule<F>, split: Split, argsOf: (start: number, end: number) => number[]) => {
-      calls.push({ module: module as never, own: module.on(backend) as never, split, argsOf });
-    };
+    const program = programBuilder(backend);
+    const { add, at } = program;
     /** h += delta; normed = rmsnorm(h) w */
-    const residualNorm = (norm: MambaRMSNorm) => {
-      const args = [at(s.h), at(s.delta), at(norm.weight.read()), at(s.normed), H, float32Bits(norm.eps)];
-      add(residualNormModule, whole, () => args);
-    };
+    const residualNorm = (norm: MambaRMSNorm) => addResidualNorm(program, norm, at(s.h), at(s.delta), at(s.normed), H);
     /** y = x W^T (+ bias), W float32 or packed, its outputs shared by the threads */
-    const project = (x: number, module: Bindable, bias: tf.Tensor | null | undefined, y: tf.TensorInfo) => {
-      const weight = readable(module);
-      const b = bias == null ? 0 : at(bias), hasBias = bias == null ? 0 : 1;
-      if (weight.kind === 'float32') {
-        const [out, inFeatures] = weight.tensors[0].shape;
-        const pointers = [x, at(weight.tensors[0]), b, at(y)];
-        add(linearRowsModule, { from: 0, to: out, multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
-          (o0, o1) => [...pointers, 1, inFeatures, out, hasBias, o0, o1]);
-        return;
-      }
-      const { bits, groupSize, inFeatures, hasZeros } = weight.layout;
-      const [codes, scales, zeros] = weight.tensors;
-      const pointers = [x, at(codes), at(scales), zeros == null ? 0 : at(zeros), b, at(y), inFeatures, bits, groupSize, hasZeros ? 1 : 0, hasBias];
-      add(packedRowsModule, { from: 0, to: codes.shape[0], multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
-        (o0, o1) => [...pointers, o0, o1]);
-    };
+    const project = (x: number, module: Bindable, bias: tf.Tensor | null | undefined, y: tf.TensorInfo) =>
+      addProjection(program, x, module, bias, y);
     /** channels shared by the threads */
     const channels = { from: 0, to: I, multiple: 16, minimum: Math.ceil(PART_WORK / Math.max(K, N)) };
 
@@ -174,7 +191,7 @@ export class WasmDecoder {
     });
     residualNorm(normF);
     project(at(s.normed), this.model.lmHead, null, logits);
-    return calls;
+    return program.calls;
   }
 
   dispose(): void {
@@ -196,29 +213,4 @@ export class WasmDecoder {
     }
     this.owned = [...convStates, ...ssmStates].map((t) => t.dataId);
   }
-}
-
-/** Row `id` of an embedding table, float32 or packed (decoded as QuantizedGather does), into heap[to .. to + H). */
-function writeRow(heap: Float32Array, at: (t: tf.TensorInfo) => number, table: ReturnType<typeof readable>, id: number, H: number, to: number): void {
-  if (table.kind === 'float32') {
-    const from = at(table.tensors[0]) / 4 + id * H;
-    heap.copyWithin(to, from, from + H);
-    return;
-  }
-  const { bits, groupSize, hasZeros } = table.layout;
-  const [codes, scales, zeros] = table.tensors;
-  const words = new Int32Array(heap.buffer, at(codes) + 4 * id * wordsPerRow(H, bits), wordsPerRow(H, bits));
-  const groups = scales.shape[1] ?? 1;
-  const perWord = codesPerWord(bits), mask = (1 << bits) - 1;
-  for (let k = 0; k < H; k++) {
-    const g = id * groups + Math.floor(k / groupSize);
-    const code = (words[Math.floor(k / perWord)] >>> ((k % perWord) * bits)) & mask;
-    const zero = hasZeros ? heap[at(zeros) / 4 + g] : symmetricZero(bits);
-    heap[to + k] = (code - zero) * heap[at(scales) / 4 + g];
-  }
-}
-
-/** A float32's bits as an int32, for the thread pool's integer arguments. */
-function float32Bits(x: number): number {
-  return new Int32Array(Float32Array.of(x).buffer)[0];
 }

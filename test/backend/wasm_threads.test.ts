@@ -2,12 +2,15 @@
  * The wasm backend on several threads (tfjs-backend-wasm's threaded build, src/wasm/), each case in
  * a process of its own: the thread count asked for is the one running, products are right, the
  * process ends by itself as soon as its work is done and at once on Ctrl-C, our own kernels split
- * over the threads compute what one thread does, a second count is a
- * named error; and the wasm suites on HF's fixtures pass on 2 threads as they do on one.
+ * over the threads compute what one thread does, a prompt runs as one program where the pool has
+ * enough threads (with HF's greedy ids), a second count is a named error; and the wasm suites on HF's
+ * fixtures pass on 2 threads as they do on one.
  */
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { useBackend } from '../../src/backend.js';
+import { PREFILL_PROGRAM_MIN_THREADS } from '../../src/model/wasm_decoder.js';
+import { ref } from '../support/reference.js';
 
 const CHILD = 'test/support/wasm_threads_child.ts';
 
@@ -61,6 +64,20 @@ describe('wasm on several threads', function () {
     // a part that traps in a worker is an error on the calling thread, not a hang or a dead pool
     expect(outs[1].failure).to.match(/a wasm worker thread failed in linearRows/);
     expect(outs.map((o) => o.tensors)).to.deep.equal([0, 0, 0]);
+  });
+
+  it(`runs a prompt as one program from ${PREFILL_PROGRAM_MIN_THREADS} threads, with HF's greedy ids; op by op below`, async () => {
+    const want = ref('generate.output_ids');
+    const expected = [Array.from(want.values)];
+    const runs = await Promise.all(['2', String(PREFILL_PROGRAM_MIN_THREADS)].map((threads) => node([CHILD, threads, 'generate'])));
+    const [few, many] = runs.map((r) => {
+      expect(r.code, r.stderr).to.equal(0);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    });
+    expect(few).to.deep.include({ ids: expected, programCalls: 0, tensors: 0 });
+    expect(many).to.deep.include({ ids: expected, pool: PREFILL_PROGRAM_MIN_THREADS, tensors: 0 });
+    // 2 layers x 7 products for the prompt; decoding runs linear_rows.wat, not gemm.wat
+    expect(many.programCalls).to.be.at.least(14);
   });
 
   it('ends at once on Ctrl-C', async () => {

@@ -4,9 +4,11 @@
  *   product   a 40 x 300 @ 300 x 50 product, printed as JSON with the thread count; then ends by itself
  *   wait      prints `ready` and waits (for a Ctrl-C)
  *   refix     asks for another thread count
- *   ours      our kernels at sizes the heap pool splits (custom-kernels/wasm/heap_pool.ts), and tokens
- *             through the wasm decoder, once its workers run: a digest of their outputs, the pool's
- *             threads, and what a part that traps says
+ *   ours      our kernels at sizes the heap pool splits (custom-kernels/wasm/heap_pool.ts), tokens
+ *             and a prompt through the wasm decoder, once its workers run: a digest of their outputs,
+ *             the pool's threads, and what a part that traps says
+ *   generate  greedy generation on the tiny fixture: the ids, and how many gemm.wat calls (the
+ *             prefill program's) it made
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
@@ -15,11 +17,13 @@ import { useBackend, wasmThreads } from '../../src/backend.js';
 import { causalConv1d } from '../../src/ops/causal_conv1d.js';
 import { linear } from '../../src/ops/linear.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
-import { linearRowsModule } from '../../custom-kernels/wasm/heap_modules.js';
+import { gemmModule, linearRowsModule } from '../../custom-kernels/wasm/heap_modules.js';
 import { HeapPool } from '../../custom-kernels/wasm/heap_pool.js';
 import { MambaConfig } from '../../src/config.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { wasmDecoderFor } from '../../src/model/wasm_decoder.js';
+import { refIds, TINY } from './reference.js';
 
 const [threads, mode] = [Number(process.argv[2]), process.argv[3]];
 await useBackend('wasm', { threads });
@@ -65,6 +69,10 @@ if (mode === 'product') {
   const prompt = tf.tensor2d([[5, 6, 7]], [1, 3], 'int32');
   tf.dispose([prompt, (await prefill(model, prompt, cache))!]);
   for (const id of [8, 9, 10, 11]) outputs.push(decodeStep(model, [id], cache));
+  // and a 60-token prompt as one program (WasmDecoder.prefill), which every thread runs too
+  const programCache = model.backbone.createCache(1);
+  outputs.push(wasmDecoderFor(model, programCache)!.prefill(Array.from({ length: 60 }, (_, t) => (t * 37) % 4096)));
+  outputs.push(...programCache.convStates, ...programCache.ssmStates);
   cache.dispose();
   model.dispose();
   const hash = createHash('sha256');
@@ -80,5 +88,23 @@ if (mode === 'product') {
       failure = (e as Error).message;
     }
   }
+  programCache.dispose();
   console.log(JSON.stringify({ digest: hash.digest('hex'), pool: pool?.threads ?? 1, failure, tensors: tf.memory().numTensors }));
+} else if (mode === 'generate') {
+  // greedy generation on the tiny fixture, its prompt through whichever path lastLogits takes at this count
+  const backend = tf.backend() as BackendWasm;
+  for (let i = 0; i < 100 && HeapPool.of(backend) == null && threads > 1; i++) await new Promise((r) => setTimeout(r, 50));
+  const model = await MambaForCausalLM.fromPretrained(TINY);
+  const prompt = refIds('generate.prompt_ids');
+  const on = gemmModule.on;
+  let programCalls = 0;
+  gemmModule.on = (b) => {
+    const run = on.call(gemmModule, b) as ((...args: number[]) => void) | null;
+    return run && ((...args: number[]) => { programCalls++; run(...args); }) as never;
+  };
+  const ids = await model.generate(prompt, { maxNewTokens: 12 });
+  gemmModule.on = on;
+  tf.dispose(prompt);
+  model.dispose();
+  console.log(JSON.stringify({ ids, programCalls, pool: HeapPool.of(backend)?.threads ?? 1, tensors: tf.memory().numTensors }));
 }
