@@ -21,3 +21,4 @@ export { float16Gather } from './ops/float16_gather.js';
 export { quantizeMatrix, dequantizeMatrix, type PackedMatrix } from './weights/packing.js';
 export { WebGPUDecoder, webgpuDecoderFor } from './model/webgpu_decoder.js';
 export { WasmDecoder, wasmDecoderFor, wasmUnfusable } from './model/wasm_decoder.js';
+export { wasmPrefillUnfusable } from './model/wasm_prefill.js';

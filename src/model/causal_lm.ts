@@ -141,8 +141,8 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
 
   /**
    * ids [batch, seq] through the model into `cache`: the last position's logits [batch, vocab] (the
-   * head runs on it alone). On wasm with a pool of 8 threads or more, a float32 model's prompt at batch
-   * 1 runs as one program of our modules (src/model/wasm_decoder.ts), unless `fused` is false.
+   * head runs on it alone). On wasm a float32 model's prompt at batch 1 without a mask runs as one
+   * program of our modules (src/model/wasm_prefill.ts), unless `fused` is false.
    */
   lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask, fused = true }: { cache: MambaCache; attentionMask?: tf.Tensor2D; fused?: boolean }): tf.Tensor2D {
     const program = fused ? wasmPrefillFor(this, cache, inputIds, attentionMask) : null;

@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapBytes, heapOffset } from '../../custom-kernels/wasm/heap_module.js';
 import { CONV_FLAGS, convStepModule, SCAN_FLAGS, scanModule } from '../../custom-kernels/wasm/heap_modules.js';
-import { HeapPool, runProgram, type ProgramCall } from '../../custom-kernels/wasm/heap_pool.js';
+import { runProgram, type ProgramCall } from '../../custom-kernels/wasm/heap_pool.js';
 import type { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
@@ -62,21 +62,11 @@ export function wasmDecoderFor(model: MambaForCausalLM, cache: MambaCache): Wasm
 }
 
 /**
- * Pool threads from which a prompt runs as a program (WasmDecoder.prefill) rather than op by op. Per
- * core tfjs' XNNPACK products are faster than gemm.wat (36 GFLOP/s against 25 on one thread here),
- * which the op path's transposes and per-op costs do not make up for on a few threads; on many the
- * program wins: on a 16-thread Xeon gemm.wat on the pool reached 133 GFLOP/s to XNNPACK's 112, and the
- * op path's pool kernels ran 2.5x slower between XNNPACK's products than alone.
- */
-export const PREFILL_PROGRAM_MIN_THREADS = 8;
-
-/**
  * The decoder that runs `inputIds` through `cache` as one program, where that applies (wasm, batch 1,
- * no mask, float32 projections, a pool of PREFILL_PROGRAM_MIN_THREADS or more); null otherwise.
+ * no mask, float32 projections); null otherwise.
  */
 export function wasmPrefillFor(model: MambaForCausalLM, cache: MambaCache, inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): WasmDecoder | null {
   if (attentionMask != null || inputIds.shape[0] !== 1 || tf.getBackend() !== 'wasm') return null;
-  if ((HeapPool.of(tf.backend() as BackendWasm)?.threads ?? 1) < PREFILL_PROGRAM_MIN_THREADS) return null;
   if (wasmPrefillUnfusable(model) != null) return null;
   return wasmDecoderFor(model, cache);
 }
