@@ -3,10 +3,10 @@
 ;; where tfjs keeps the tensors.
 ;;   y[n, o] = bias[o] + sum_i x[n, i] W[o, i]      x [rows, in], W [out, in], y [rows, out]
 ;; W in PyTorch's [out, in] layout makes every output a contiguous dot product: 4 floats to a vector,
-;; float32 accumulation. A block of outputs shares each load of x; for a few rows the block's rows of W
-;; stay in cache from one row of x to the next, so W is read from memory once and the kernel runs at
-;; memory bandwidth. Any `in` (a scalar tail after the last whole vector), any `out` (blocks of 16
-;; outputs for one row, then of 4, then the last few one at a time). A call computes the outputs
+;; float32 accumulation. One row of x (decoding) streams W row after row; for a few rows a block of 4
+;; outputs shares each load of x and its rows of W stay in cache from one row of x to the next, so W
+;; is read from memory once and the kernel runs at memory bandwidth. Any `in` (a scalar tail after
+;; the last whole vector), any `out` (blocks of 4, then the last few one at a time). A call computes the outputs
 ;; o0 <= o < o1 of every row (y's rows stay `out` apart), so that threads can share a product
 ;; (heap_pool.ts); split at multiples of 16, each output is summed as it is unsplit.
 ;; Assembled by scripts/build-wasm.mjs (npm run build:wasm) into linear_rows_wasm.ts.
@@ -60,89 +60,58 @@
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)   ;; a block's rows of W
     (local $xRow i32) (local $xv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
-    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $c4 v128) (local $c5 v128) (local $c6 v128) (local $c7 v128)   ;; the one-row block's
-    (local $c8 v128) (local $c9 v128) (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128) (local $c14 v128) (local $c15 v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)   ;; one row's 4 sums
     (local $s f32)
     (local.set $o (local.get $o0))
     (local.set $rowBytes (i32.shl (local.get $in) (i32.const 2)))
     (local.set $vecBytes (i32.and (local.get $rowBytes) (i32.const -16)))
 
-    ;; One row (batch-1 decoding): blocks of 16 outputs. W streams from memory, and 16 rows of it read
-    ;; side by side keep more loads in flight than 4 do: 0.68 ms against 0.77 for 1 x 768 @ (3072 x 768)^T
-    ;; here (W past the caches), though 16 accumulators spill. With more rows, where each block is read
-    ;; again from cache for every row, the spills cost more than that gains: blocks of 4 below.
+    ;; One row (batch-1 decoding): one output at a time, its row of W read as one stream, 16 floats a
+    ;; step into 4 sums. W's rows lie end to end, so a thread's outputs are one contiguous read, which
+    ;; the prefetchers follow: 25-26 GB/s on one core here for 1 x 768 @ (3072 x 768)^T with W past the
+    ;; caches, against 13-19 for blocks of 16 rows read side by side (16 sums spilled to the stack under
+    ;; V8, and 16 short streams). x stays in L1.
     (if (i32.eq (local.get $rows) (i32.const 1)) (then
-      (block $wideDone (loop $wide
-        (br_if $wideDone (i32.gt_u (i32.add (local.get $o) (i32.const 16)) (local.get $o1)))
+      (block $streamsDone (loop $streams
+        (br_if $streamsDone (i32.ge_u (local.get $o) (local.get $o1)))
         (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $o) (local.get $rowBytes))))
         (local.set $c0 (v128.const i32x4 0 0 0 0))
         (local.set $c1 (v128.const i32x4 0 0 0 0))
         (local.set $c2 (v128.const i32x4 0 0 0 0))
         (local.set $c3 (v128.const i32x4 0 0 0 0))
-        (local.set $c4 (v128.const i32x4 0 0 0 0))
-        (local.set $c5 (v128.const i32x4 0 0 0 0))
-        (local.set $c6 (v128.const i32x4 0 0 0 0))
-        (local.set $c7 (v128.const i32x4 0 0 0 0))
-        (local.set $c8 (v128.const i32x4 0 0 0 0))
-        (local.set $c9 (v128.const i32x4 0 0 0 0))
-        (local.set $c10 (v128.const i32x4 0 0 0 0))
-        (local.set $c11 (v128.const i32x4 0 0 0 0))
-        (local.set $c12 (v128.const i32x4 0 0 0 0))
-        (local.set $c13 (v128.const i32x4 0 0 0 0))
-        (local.set $c14 (v128.const i32x4 0 0 0 0))
-        (local.set $c15 (v128.const i32x4 0 0 0 0))
         (local.set $i (i32.const 0))
+        (block $wideDone (loop $wide
+          (br_if $wideDone (i32.gt_u (i32.add (local.get $i) (i32.const 64)) (local.get $vecBytes)))
+          (local.set $p (i32.add (local.get $w0) (local.get $i)))
+          (local.set $n (i32.add (local.get $x) (local.get $i)))
+          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (v128.load (local.get $n)) (v128.load (local.get $p)))))
+          (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (v128.load offset=16 (local.get $n)) (v128.load offset=16 (local.get $p)))))
+          (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (v128.load offset=32 (local.get $n)) (v128.load offset=32 (local.get $p)))))
+          (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (v128.load offset=48 (local.get $n)) (v128.load offset=48 (local.get $p)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 64)))
+          (br $wide)))
+        ;; the row's last whole vectors, then (c0 + c1) + (c2 + c3), its lanes, the scalar tail, the bias
         (block $vecDone (loop $vec
           (br_if $vecDone (i32.ge_u (local.get $i) (local.get $vecBytes)))
-          (local.set $xv (v128.load (i32.add (local.get $x) (local.get $i))))
-          (local.set $p (i32.add (local.get $w0) (local.get $i)))
-          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c4 (f32x4.add (local.get $c4) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c5 (f32x4.add (local.get $c5) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c6 (f32x4.add (local.get $c6) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c7 (f32x4.add (local.get $c7) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c8 (f32x4.add (local.get $c8) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c9 (f32x4.add (local.get $c9) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c12 (f32x4.add (local.get $c12) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c13 (f32x4.add (local.get $c13) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c14 (f32x4.add (local.get $c14) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
-          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
-          (local.set $c15 (f32x4.add (local.get $c15) (f32x4.mul (local.get $xv) (v128.load (local.get $p)))))
+          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul
+            (v128.load (i32.add (local.get $x) (local.get $i))) (v128.load (i32.add (local.get $w0) (local.get $i))))))
           (local.set $i (i32.add (local.get $i) (i32.const 16)))
           (br $vec)))
-        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 0))
-          (f32x4.add (call $sum4 (local.get $c0) (local.get $c1) (local.get $c2) (local.get $c3))
-            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 0) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
-        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 4))
-          (f32x4.add (call $sum4 (local.get $c4) (local.get $c5) (local.get $c6) (local.get $c7))
-            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 4) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
-        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 8))
-          (f32x4.add (call $sum4 (local.get $c8) (local.get $c9) (local.get $c10) (local.get $c11))
-            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 8) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
-        (call $store4 (local.get $y) (local.get $bias) (local.get $hasBias) (i32.add (local.get $o) (i32.const 12))
-          (f32x4.add (call $sum4 (local.get $c12) (local.get $c13) (local.get $c14) (local.get $c15))
-            (call $tail4 (local.get $x) (i32.add (local.get $w0) (i32.mul (i32.const 12) (local.get $rowBytes))) (local.get $rowBytes) (local.get $vecBytes))))
-        (local.set $o (i32.add (local.get $o) (i32.const 16)))
-        (br $wide)))))
+        (local.set $c0 (f32x4.add (f32x4.add (local.get $c0) (local.get $c1)) (f32x4.add (local.get $c2) (local.get $c3))))
+        (local.set $s (f32.add
+          (f32.add (f32x4.extract_lane 0 (local.get $c0)) (f32x4.extract_lane 2 (local.get $c0)))
+          (f32.add (f32x4.extract_lane 1 (local.get $c0)) (f32x4.extract_lane 3 (local.get $c0)))))
+        (block $tailDone (loop $tail
+          (br_if $tailDone (i32.ge_u (local.get $i) (local.get $rowBytes)))
+          (local.set $s (f32.add (local.get $s) (f32.mul
+            (f32.load (i32.add (local.get $x) (local.get $i))) (f32.load (i32.add (local.get $w0) (local.get $i))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $tail)))
+        (if (local.get $hasBias) (then
+          (local.set $s (f32.add (local.get $s) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $o) (i32.const 2))))))))
+        (f32.store (i32.add (local.get $y) (i32.shl (local.get $o) (i32.const 2))) (local.get $s))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $streams)))))
 
     ;; blocks of 4 outputs
     (block $blocksDone (loop $blocks
