@@ -5,7 +5,7 @@
  * 1 / 3 / 9 / 64, with and without bias, x rows strided.
  */
 import { expect } from 'chai';
-import { matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { matvecKernel, type MatvecDims } from '../../custom-kernels/webgpu/decode/matvec.js';
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
 import { packHalves } from '../../src/weights/float16_packing.js';
 import { type QuantLayout } from '../../custom-kernels/packed_format.js';
@@ -63,7 +63,7 @@ const CASES: Case[] = [
 
 /** One dispatch of the kernel on `device` against the float64 product. */
 async function check(device: GPUDevice, name: string, { N, K, make }: Case, batch: number, stride: number, hasBias: boolean,
-  options: { subgroups: boolean; unroll: 1 | 2 }): Promise<void> {
+  options: { subgroups: boolean; layout?: MatvecDims["layout"] }): Promise<void> {
   const rng = makeRng(N * 1000 + K + batch);
   const weight = make(rng, N, K);
   const x = uniform(rng, batch * stride, -1, 1);
@@ -92,22 +92,22 @@ for (const subgroups of [true, false]) {
     for (const c of CASES) {
       if (subgroups) {
         it(`${c.name}: batch 1, and batch 9 with a bias, equal the float64 product`, async function () {
-          await check(device!, c.name, c, 1, c.K, false, { subgroups, unroll: 1 });
-          await check(device!, c.name, c, 9, c.K, true, { subgroups, unroll: 1 });
+          await check(device!, c.name, c, 1, c.K, false, { subgroups, layout: { unitsInFlight: 1 } });
+          await check(device!, c.name, c, 9, c.K, true, { subgroups, layout: { unitsInFlight: 1 } });
         });
       } else {
         it(`${c.name}: batch 3, x rows strided, with a bias, equals the float64 product`, async function () {
-          await check(device!, c.name, c, 3, c.K + 8, true, { subgroups, unroll: 1 });
+          await check(device!, c.name, c, 3, c.K + 8, true, { subgroups, layout: { unitsInFlight: 1 } });
         });
       }
     }
 
     it('two units in flight per thread (unroll 2): float32, float16, int8, int4 at batch 3', async function () {
-      for (const i of [0, 2, 5, 8]) await check(device!, CASES[i].name, CASES[i], 3, CASES[i].K, !subgroups, { subgroups, unroll: 2 });
+      for (const i of [0, 2, 5, 8]) await check(device!, CASES[i].name, CASES[i], 3, CASES[i].K, !subgroups, { subgroups, layout: { unitsInFlight: 2 } });
     });
 
     it('batch 64 (the workgroup-memory limit) with a float16 weight', async function () {
-      await check(device!, 'batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false, { subgroups, unroll: 1 });
+      await check(device!, 'batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false, { subgroups, layout: { unitsInFlight: 1 } });
     });
   });
 }
