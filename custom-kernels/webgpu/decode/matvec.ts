@@ -104,16 +104,16 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const rowFloor = device.subgroups == null ? 4 : nextPow2(Math.max(4, device.subgroups.maxSize ?? 32));
   const threadsPerRow = given.threadsPerRow
     ?? Math.min(maxThreads, Math.max(rowFloor, nextPow2(Math.ceil(units / UNITS_PER_THREAD))));
-  let rowsPerGroup = given.rowsPerGroup ?? Math.max(1, maxThreads / threadsPerRow);
+  const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+  let rowsPerGroup = given.rowsPerGroup ?? (isPow2(threadsPerRow) ? Math.max(1, maxThreads / threadsPerRow) : 1);
   if (given.rowsPerGroup == null) {
     while (rowsPerGroup > 1 && Math.ceil(outFeatures / rowsPerGroup) < MIN_GROUPS) rowsPerGroup /= 2;
   }
-  const unitsInFlight = given.unitsInFlight ?? Math.min(MAX_IN_FLIGHT, Math.ceil(units / threadsPerRow));
-  const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
   if (!isPow2(threadsPerRow) || !isPow2(rowsPerGroup) || threadsPerRow * rowsPerGroup > device.maxThreads) {
     throw new Error(`matvec: ${threadsPerRow} threads a row x ${rowsPerGroup} rows is not powers of two within `
       + `${device.maxThreads} threads a workgroup`);
   }
+  const unitsInFlight = given.unitsInFlight ?? Math.min(MAX_IN_FLIGHT, Math.ceil(units / threadsPerRow));
   if (!Number.isInteger(unitsInFlight) || unitsInFlight < 1) {
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
   }
