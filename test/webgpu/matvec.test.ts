@@ -9,39 +9,10 @@
  */
 import { expect } from 'chai';
 import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
-import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
-import { packHalves } from '../../src/weights/float16_packing.js';
-import { type QuantLayout } from '../../custom-kernels/packed_format.js';
-import { quantizeMatrix } from '../../src/weights/packing.js';
-import { dequantize64, expectMatmul } from '../support/matmul_reference.js';
-import { makeRng, normal, randomHalves, uniform } from '../support/random.js';
-import { type Binding, compiled, dispatchOnce, rawDevice } from './raw_device.js';
-
-/** A weight as the kernel binds it and as float64 for the reference. */
-interface TestWeight {
-  source: WeightSource;
-  bindings: Binding[];
-  w64: Float64Array;
-}
-
-function float32Weight(rng: () => number, N: number, K: number): TestWeight {
-  const w64 = normal(rng, N * K, 0.2);
-  return { source: null, bindings: [Float32Array.from(w64)], w64 };
-}
-
-function float16Weight(rng: () => number, N: number, K: number): TestWeight {
-  const { bits, values } = randomHalves(rng, N * K);
-  return { source: 'float16', bindings: [packHalves(bits, [N, K])], w64: values };
-}
-
-function packedWeight(rng: () => number, N: number, K: number, layout: QuantLayout): TestWeight {
-  const q = quantizeMatrix(Float32Array.from(normal(rng, N * K, 0.2)), [N, K], layout);
-  return {
-    source: { bits: layout.bits, groupSize: layout.groupSize, inFeatures: K, hasZeros: !layout.symmetric },
-    bindings: [q.packed, q.scales, ...(q.zeros ? [q.zeros] : [])],
-    w64: dequantize64(q, [N, K], layout),
-  };
-}
+import { expectMatmul } from '../support/matmul_reference.js';
+import { makeRng, uniform } from '../support/random.js';
+import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
+import { compiled, dispatchOnce, rawDevice } from './raw_device.js';
 
 interface Case {
   name: string;
@@ -139,6 +110,11 @@ for (const subgroups of [true, false]) {
       for (let batch = 1; batch <= 8; batch++) {
         await check(device!, c.name, c, batch, c.K + 4, batch % 2 === 1, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 1 } });
       }
+    });
+
+    it('more workgroups than a grid dimension holds (65,600 rows, one a workgroup): a second row of workgroups', async function () {
+      const c: Case = { name: 'float32', N: 65_600, K: 8, make: float32Weight };
+      await check(device!, c.name, c, 1, c.K, true, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 1 } });
     });
 
     it('batch 64 (the workgroup-memory limit): float16 in the plan\'s layout, int4 at 256 threads (the tree in batch chunks)', async function () {
