@@ -125,7 +125,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   };
 }
 
-export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel {
+/** The kernel for `dims`, with the layout it was made with. */
+export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel & { plan: MatvecPlan } {
   const { batch, inFeatures, outFeatures, xRowStride, hasBias, weight } = dims;
   if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
     throw new Error(`matvec: batch ${batch} is not in [1, ${MATVEC_MAX_BATCH}]`);
@@ -235,7 +236,7 @@ ${subgroups ? `
     workgroupBarrier();
   }
 }`;
-  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / R)) };
+  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / R)), plan };
 }
 
 function range(n: number): number[] {
