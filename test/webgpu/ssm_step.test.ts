@@ -1,8 +1,9 @@
 /**
  * The fused decoder's state step (custom-kernels/webgpu/decode/ssm_step.ts) on Dawn over lavapipe
  * against a float64 step: dt_proj read in the step from float32, float16 and packed int8/int4
- * weights, or given computed before; batch 2, dState 3, an odd dt rank. And the choice the decoder
- * makes from it: a packed dt_proj with zero points does not fit WebGPU's default 8 storage buffers.
+ * weights (a word at a time over several words and groups, the last cut short), or given computed
+ * before; batch 2, dState 3, dt rank 13. And the choice the decoder makes from it: a packed dt_proj
+ * with zero points does not fit WebGPU's default 8 storage buffers.
  */
 import { expect } from 'chai';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -11,7 +12,7 @@ import { makeRng, normal, uniform } from '../support/random.js';
 import { packedWeight, float16Weight, float32Weight, type TestWeight } from './test_weights.js';
 import { compiled, dispatchOnce, rawDevice } from './raw_device.js';
 
-const B = 2, DI = 12, N = 3, R = 5, P = R + 2 * N;
+const B = 2, DI = 12, N = 3, R = 13, P = R + 2 * N;
 
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 const silu = (v: number) => v / (1 + Math.exp(-v));

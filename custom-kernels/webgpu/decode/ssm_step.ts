@@ -3,15 +3,15 @@
  *   dt = softplus(dt_proj.weight[c] . dtLow + dt_proj.bias[c]),  A = -exp(A_log)
  *   h[n] = exp(dt A[n]) h[n] + dt B[n] x,   y = (sum_n h[n] C[n] + D x) silu(z)
  * float32 state, updated in place. xBC holds x_proj's output [batch, R + 2N] (dtLow, B, C); x and
- * z are the two halves of xz. dt_proj's weight is read as its source says (float32, float16 halves
- * or packed codes, weight_source.ts). Bindings: xBC, xz, dt_proj's weight (1 to 3), dtBias, A_log,
- * D, state, y. Where the device allows too few storage buffers for a packed dt_proj (WebGPU's
- * default is 8), a matvec computes dt_proj(dtLow) into `dt` [batch, dInner] first and `dt` takes
- * the weight's binding (`dtProj: 'given'`).
+ * z are the two halves of xz. dt_proj's weight row is read as its source says (float32, float16
+ * halves or packed codes, a word at a time: weight_source.ts's rowDot). Bindings: xBC, xz, dt_proj's
+ * weight (1 to 3), dtBias, A_log, D, state, y. Where the device allows too few storage buffers for
+ * a packed dt_proj (WebGPU's default is 8), a matvec computes dt_proj(dtLow) into `dt` [batch,
+ * dInner] first and `dt` takes the weight's binding (`dtProj: 'given'`).
  */
 import { WGSL_ACTIVATIONS } from '../program.js';
 import { computePipeline, declareBindings, type DecodeKernel, perChannelGrid, perChannelMain } from './pipeline.js';
-import { weightBindings, weightFunction, type WeightSource } from './weight_source.js';
+import { rowDot, weightBindings, type WeightSource } from './weight_source.js';
 
 export interface SsmStepDims {
   batch: number;
@@ -41,14 +41,13 @@ export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeSt
 ${declareBindings([['xBC', 'f32', false], ['xz', 'f32', false], ...(given ? [['dt', 'f32', false] as [string, string, boolean]] : weightBindings(dtProj)),
     ['dtBias', 'f32', false], ['A_log', 'f32', false], ['D', 'f32', false], ['state', 'f32', true], ['y', 'f32', true]])}
 ${WGSL_ACTIVATIONS}
-${given ? '' : weightFunction(dtProj, R)}
 const DI = ${dInner}u;
 const N = ${N}u;
 const R = ${R}u;
 const P = ${R + 2 * N}u;
 ${perChannelMain(batch, dInner, `
   ${given ? 'let dtLinear = dt[index];' : `var dtLinear = 0.0;
-  for (var r = 0u; r < R; r++) { dtLinear += weight(i32(c), i32(r)) * xBC[b * P + r]; }`}
+  ${rowDot(dtProj, R, 'c', (k) => `xBC[b * P + ${k}]`, 'dtLinear')}`}
   let delta = softplus(dtLinear + dtBias[c]);
   let x = xz[b * 2u * DI + c];
   let z = xz[b * 2u * DI + DI + c];
