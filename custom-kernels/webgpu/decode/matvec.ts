@@ -5,7 +5,8 @@
  * threads r * threadsPerRow ..). A row's threads stride it in wide units (a vec4 of float32, 8
  * halves in a vec4 of words, or 4 packed words: 16 int8 / 32 int4 codes, decoded in registers with
  * one scale and zero per group), adjacent threads reading adjacent units, `unitsInFlight` units
- * loaded into registers before any is used; each weight is read once per token whatever the batch.
+ * loaded into registers before any is used (unrolled in the text: no driver has to keep an array
+ * in registers); each weight is read once per token whatever the batch.
  * A row's partial sums meet through subgroupAdd and one slot per subgroup in workgroup memory where
  * the device has `subgroups` and every subgroup lies within one row (checked at run time: WGSL
  * promises no layout of subgroups), else through a workgroup-memory tree per row, `treeBatch` x
@@ -144,7 +145,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const xVec = unit.vector && xRowStride % 4 === 0;
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
-  const partialFloats = Math.max(T * BC, subgroups ? (T / minSubgroup) * batch : 0);
+  const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * batch : 0);
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
     ['x', xVec ? 'vec4<f32>' : 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []),
@@ -185,17 +186,14 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   let o = min(row0 + t / TPR, O - 1u);
   var acc : array<f32, B>;
   for (var u0 = l; u0 < U; u0 += F * TPR) {
-${unit.fields.map((f) => `    var ${f.name} : array<${f.type}, F>;`).join('\n')}
-    for (var i = 0u; i < F; i++) {
-      let u = ${ragged ? 'min(u0 + i * TPR, U - 1u)' : 'u0 + i * TPR'};
-${unit.fields.map((f) => `      ${f.name}[i] = ${f.load('u')};`).join('\n')}
-    }
-    for (var i = 0u; i < F; i++) {
-      let u = u0 + i * TPR;
+${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
+${unit.fields.map((f) => `    let ${f.name}${i} = ${f.load(`at${i}`)};`).join('\n')}`).join('\n')}
+${range(F).map((i) => `    {
+      let u = u0 + ${i}u * TPR;
       ${ragged ? 'if (u < U) ' : ''}{
-        ${unit.accumulate('u', 'i', xVec)}
+        ${unit.accumulate('u', String(i), xVec)}
       }
-    }
+    }`).join('\n')}
   }
 ${subgroups ? `
   // Each subgroup's sums go to its slot, row r's slots being r * S .. where every subgroup is TPR / S
@@ -251,7 +249,7 @@ function perRow(statement: string): string {
   return `for (var b = 0u; b < B; b++) { ${statement} }`;
 }
 
-/** Registers a unit is loaded into before use: an array of F of `type` named `name`, element i loaded by `load(u)`. */
+/** Registers a unit is loaded into before use: `name` + i for the i-th unit of a sweep, loaded by `load(u)`. */
 interface UnitField {
   name: string;
   type: string;
@@ -261,7 +259,7 @@ interface UnitField {
 /**
  * A row as `count` units of weights for row `o`. `fields` are what a unit's loads fill (the weight
  * words, and where a unit has one group, its scale and zero); `accumulate(u, i)` adds the products
- * of unit u (loaded into element i of the fields) with every x row b to acc[b].
+ * of unit u (loaded into the fields' registers named with i) with every x row b to acc[b].
  */
 interface RowUnit {
   count: number;
@@ -292,13 +290,13 @@ function float32Unit(K: number): RowUnit {
     return {
       count: K / 4, vector: true, type: 'vec4<f32>',
       fields: [{ name: 'wv', type: 'vec4<f32>', load: (u) => `w[o * U + ${u}]` }],
-      accumulate: (u, i, xVec) => perRow(`acc[b] += ${dotTerms(`${u} * 4u`, xVec, [0], () => `wv[${i}]`)};`),
+      accumulate: (u, i, xVec) => perRow(`acc[b] += ${dotTerms(`${u} * 4u`, xVec, [0], () => `wv${i}`)};`),
     };
   }
   return {
     count: K, vector: false, type: 'f32',
     fields: [{ name: 'wv', type: 'f32', load: (u) => `w[o * I + ${u}]` }],
-    accumulate: (u, i) => perRow(`acc[b] += wv[${i}] * xAt(b, ${u});`),
+    accumulate: (u, i) => perRow(`acc[b] += wv${i} * xAt(b, ${u});`),
   };
 }
 
@@ -307,8 +305,8 @@ function float16Unit(K: number): RowUnit {
     return {
       count: K / 8, vector: true, type: 'vec4<i32>',
       fields: [{ name: 'wv', type: 'vec4<u32>', load: (u) => `bitcast<vec4<u32>>(w[o * U + ${u}])` }],
-      accumulate: (u, i, xVec) => `let h0 = vec4<f32>(unpack2x16float(wv[${i}].x), unpack2x16float(wv[${i}].y));
-        let h1 = vec4<f32>(unpack2x16float(wv[${i}].z), unpack2x16float(wv[${i}].w));
+      accumulate: (u, i, xVec) => `let h0 = vec4<f32>(unpack2x16float(wv${i}.x), unpack2x16float(wv${i}.y));
+        let h1 = vec4<f32>(unpack2x16float(wv${i}.z), unpack2x16float(wv${i}.w));
         ${perRow(`acc[b] += ${dotTerms(`${u} * 8u`, xVec, [0, 4], (s) => `h${s}`)};`)}`,
     };
   }
@@ -317,7 +315,7 @@ function float16Unit(K: number): RowUnit {
   return {
     count: words, vector: false, type: 'i32',
     fields: [{ name: 'wv', type: 'u32', load: (u) => `bitcast<u32>(w[o * ${words}u + ${u}])` }],
-    accumulate: (u, i) => `let h = unpack2x16float(wv[${i}]);
+    accumulate: (u, i) => `let h = unpack2x16float(wv${i});
         let k = 2u * ${u};
         let k1 = min(k + 1u, I - 1u);
         let odd = select(0.0, h.y, k + 1u < I);
@@ -359,14 +357,14 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout):
         ['x', 'y', 'z', 'w'].forEach((c, j) => {
           const g = `g${j}`;
           if (!oneGroup) lines.push(`let ${g} = ${groupOf(`${k0} + ${j * perWord}u`)};`);
-          const z = oneGroup ? (hasZeros ? `zv[${i}]` : zeroAt('')) : zeroAt(g);
-          segments(`wv[${i}].${c}`, z).forEach((seg, s) => {
+          const z = oneGroup ? (hasZeros ? `zv${i}` : zeroAt('')) : zeroAt(g);
+          segments(`wv${i}.${c}`, z).forEach((seg, s) => {
             names.push(`c${j}_${s}`);
             lines.push(`let c${j}_${s} = ${oneGroup ? seg : `${seg} * scales[${g}]`};`);
           });
         });
         const sum = dotTerms(k0, xVec, names.map((_, n) => 4 * n), (n) => names[n]);
-        lines.push(perRow(oneGroup ? `acc[b] += sv[${i}] * (${sum});` : `acc[b] += ${sum};`));
+        lines.push(perRow(oneGroup ? `acc[b] += sv${i} * (${sum});` : `acc[b] += ${sum};`));
         return lines.join('\n        ');
       },
     };
@@ -381,7 +379,7 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout):
         for (var j = 0u; j < ${perWord}u; j++) {
           let k = ${u} * ${perWord}u + j;
           if (k < I) {
-            let wk = (f32((wv[${i}] >> (j * ${bits}u)) & ${mask}u) - z) * sc;
+            let wk = (f32((wv${i} >> (j * ${bits}u)) & ${mask}u) - z) * sc;
             ${perRow('acc[b] += wk * xAt(b, k);')}
           }
         }`,
