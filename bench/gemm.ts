@@ -2,16 +2,17 @@
  * The projection kernels alone on a WebGPU device, with GPU timestamps where the device has
  * 'timestamp-query' (else wall time over the queue): the prefill GEMM (every tile shape, float32 and
  * float16 W) against tfjs' matMul(x, W^T) in TFLOP/s at M = 128, 512, 2048, and the decode matvec
- * (float32, float16, int8, int4 with group 128; subgroups on and off; unroll 1 and 2) at batch 1 and 8
- * in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
- * 2.8b (in_proj, x_proj, dt_proj, out_proj); BENCH_SHAPE=small runs a tiny shape (a smoke test on
+ * (float32, float16, int8, int4 with group 128; matvecPlan's layout with subgroups and without, and
+ * with one of its numbers varied: threads a row halved and doubled, one unit in flight) at batch 1 and
+ * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
+ * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
  * lavapipe, where timings mean nothing). Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
  * On the H200: ../shared/gpu/pack.sh bench/gemm.ts, then source .gpu/setup.sh && node /tmp/gpu/bundle/gemm.mjs
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { hasSubgroups, matvecKernel } from '../custom-kernels/webgpu/decode/matvec.js';
+import { hasSubgroups, matvecKernel, type MatvecDims, type MatvecPlan } from '../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers } from '../custom-kernels/webgpu/decode/pipeline.js';
 import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
 import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
@@ -154,20 +155,28 @@ for (const [model, config] of Object.entries(MODELS)) {
 }
 
 log('\n## Decode matvec: y[b, o] = W[o, :] x[b, :], GB/s of weight read (% of 4.8 TB/s), weights rotated over copies that overflow the L2');
+log('Cells: GB/s (% of peak) [threads a row x rows a workgroup, units in flight]; "plan" is matvecPlan\'s choice, the others vary one of its numbers.');
 const SOURCES: [string, WeightSource, (N: number, K: number) => [number, 'float32' | 'halves' | 'codes' | 'scales'][]][] = [
   ['float32', null, (N, K) => [[N * K, 'float32']]],
   ['float16', 'float16', (N, K) => [[N * halfWordsPerRow(K), 'halves']]],
   ['int8 g128', { bits: 8, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 4), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
   ['int4 g128', { bits: 4, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 8), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
 ];
-const variants: [string, { subgroups: boolean; unroll: 1 | 2 }][] = [
-  ['tree, unroll 1', { subgroups: false, unroll: 1 }], ['tree, unroll 2', { subgroups: false, unroll: 2 }],
-  ...(hasSubgroups(device) ? [['subgroups, unroll 1', { subgroups: true, unroll: 1 }], ['subgroups, unroll 2', { subgroups: true, unroll: 2 }]] as [string, { subgroups: boolean; unroll: 1 | 2 }][] : []),
+type MatvecOptions = Pick<MatvecDims, 'subgroups' | 'layout'>;
+/** matvecPlan's choice with and without subgroups, and (with them where the device has them) one number of it varied. */
+const variants: [string, (plan: MatvecPlan) => MatvecOptions][] = [
+  ['tree, plan', () => ({ subgroups: false })],
+  ...(hasSubgroups(device) ? [
+    ['subgroups, plan', () => ({ subgroups: true })],
+    ['threads a row / 2', (p) => ({ subgroups: true, layout: { threadsPerRow: Math.max(1, p.threadsPerRow / 2) } })],
+    ['threads a row x 2', (p) => ({ subgroups: true, layout: { threadsPerRow: p.threadsPerRow * 2 } })],
+    ['1 unit in flight', () => ({ subgroups: true, layout: { unitsInFlight: 1 } })],
+  ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
 ];
 log(`| model | projection | N x K | weight | batch | ${variants.map(([v]) => v).join(' | ')} |`);
 log(`|---|---|---|---|---:|${variants.map(() => '---:').join('|')}|`);
 for (const [model, config] of Object.entries(MODELS)) {
-  for (const [name, N, K] of projections(config)) {
+  for (const [name, N, K] of [...projections(config), ['lm_head', config.vocabSize, config.hiddenSize] as [string, number, number]]) {
     for (const [weightName, source0, layout] of SOURCES) {
       if (source0 != null && source0 !== 'float16' && K % 128 !== 0) continue;   // group 128 needs whole groups here
       const source: WeightSource = source0 == null || source0 === 'float16' ? source0 : { ...source0, inFeatures: K };
@@ -178,9 +187,17 @@ for (const [model, config] of Object.entries(MODELS)) {
       for (const batch of BATCHES) {
         const x = randomBuffer(batch * K, 'float32');
         const y = storage(batch * N * 4);
+        const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
+        const chosen = matvecKernel(device, dims).plan;
         const cells: string[] = [];
         for (const [, options] of variants) {
-          const kernel = matvecKernel(device, { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source, ...options });
+          let kernel: ReturnType<typeof matvecKernel>;
+          try {
+            kernel = matvecKernel(device, { ...dims, ...options(chosen) });
+          } catch {
+            cells.push('-');   // a variation past the workgroup limit
+            continue;
+          }
           const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y]));
           const repeats = Math.max(copies, Math.min(200, Math.ceil(2e9 / bytes)));
           const ms = await timeGpu((pass, r) => {
@@ -189,7 +206,8 @@ for (const [model, config] of Object.entries(MODELS)) {
             pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
           }, repeats);
           const rate = bytes / (ms / 1e3);
-          cells.push(`${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%)`);
+          const { threadsPerRow, rowsPerGroup, unitsInFlight } = kernel.plan;
+          cells.push(`${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%) [${threadsPerRow}x${rowsPerGroup}, ${unitsInFlight}]`);
         }
         log(`| ${model} | ${name} | ${N} x ${K} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
         x.destroy();

@@ -2,7 +2,8 @@
  * Decoding on WebGPU as one submission per token: tfjs records each op as its own dispatch with a
  * fresh bind group and uniforms, about 25 per layer, so a token of mamba-130m costs ~550 dispatches
  * and host time bounds it. Here each layer is six dispatches (norm, in_proj, conv step, x_proj,
- * state step with dt_proj, out_proj) over bind groups made once, recorded in one compute pass with
+ * state step with dt_proj, out_proj; seven where the device's storage buffers per stage are too few
+ * for a packed dt_proj in the state step) over bind groups made once, recorded in one compute pass with
  * the LM head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
  * replaces them (a longer prompt continuing the cache) is picked up at the next step. Each weight is
@@ -20,7 +21,7 @@ import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_ch
 import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
-import { ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
+import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
 import { NON_FINITE_ID } from '../generation/chosen_ids.js';
 import type { DeviceGreedyDecoder, DeviceGreedyRules } from '../generation/device_tokens.js';
@@ -96,7 +97,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   private readonly device: GPUDevice;
   private readonly batch: number;
   /** Scratch between kernels: ids, residual stream, normed, mixer output, in_proj output, x_proj output,
-   * dt_proj output (when it runs as its own matvec), y; for greedy generation on the device, the ids
+   * dt_proj output (where it runs as its own matvec), y; for greedy generation on the device, the ids
    * chosen (copied out for reading) and which rows finished. */
   private readonly scratch: Record<'ids' | 'h' | 'normed' | 'delta' | 'xz' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
   /** stepFromDevice's logits [batch, vocab], made on its first step (the host's step returns a tensor instead). */
@@ -406,14 +407,15 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
         convStepKernel(device, { batch: B, dInner: DI, convKernel: c.convKernel, hasBias: convBias != null }),
         [s.xz, buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
       dispatches.push(project('x_proj', m.xProj, s.xz, 2 * DI, s.xBC));
-      // A float32 dt_proj is fused into the state step; a packed or float16 one runs as its own matvec first.
+      // dt_proj is fused into the state step where the device has the storage buffers for its weight;
+      // else (a packed one under WebGPU's default 8) it runs as its own matvec first.
       const dtMatrix = matrixOf(m.dtProj.binding())!;
-      const dtGiven = dtMatrix.source != null;
+      const dtFolded = ssmStepFoldsDtProj(device, dtMatrix.source);
       // Without its bias: the state step adds it before the softplus.
-      if (dtGiven) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt, false));
+      if (!dtFolded) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt, false));
       dispatches.push(dispatch('ssm',
-        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtGiven }),
-        [s.xBC, s.xz, dtGiven ? s.dt : buf(dtMatrix.tensors[0]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
+        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given' }),
+        [s.xBC, s.xz, ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
           buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
       dispatches.push(project('out_proj', m.outProj, s.y, DI, s.delta));
     });

@@ -33,7 +33,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   const variants: [string, Record<string, unknown>][] = [
     ['with in/out proj biases, without a conv bias', { useBias: true, useConvBias: false }],
     ['a hidden size over the norm\'s 256 threads, conv width 3, dState 1', { hiddenSize: 300, convKernel: 3, stateSize: 1 }],
-    ['batch 9 of a 3-layer model with vocab 70,000 (two rows of workgroups for the head)', { numHiddenLayers: 3, vocabSize: 70_000, hiddenSize: 8 }],
+    ['batch 9 of a 3-layer model with vocab 70,000', { numHiddenLayers: 3, vocabSize: 70_000, hiddenSize: 8 }],
   ];
   variants.forEach(([title, overrides], k) => {
     it(`equals the op-by-op step ${title}`, async () => {

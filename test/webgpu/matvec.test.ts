@@ -2,43 +2,17 @@
  * The decode matvec (custom-kernels/webgpu/decode/matvec.ts) on Dawn over lavapipe, on devices with
  * and without `subgroups`: float32, float16, int8 and int4 weights (symmetric and asymmetric, short
  * last groups and words, the vector and the scalar unit paths) against float64 products, batches
- * 1 / 3 / 9 / 64, with and without bias, x rows strided.
+ * 1 to 9 and 64, with and without bias, x rows strided; several rows a workgroup with outFeatures
+ * not a multiple of them, sweeps ending past a row, both subgroup reductions (a row of whole
+ * subgroups, and the tree a subgroup kernel falls back to where a subgroup spans rows); the plan's
+ * rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
-import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
-import { packHalves } from '../../src/weights/float16_packing.js';
-import { type QuantLayout } from '../../custom-kernels/packed_format.js';
-import { quantizeMatrix } from '../../src/weights/packing.js';
-import { dequantize64, expectMatmul } from '../support/matmul_reference.js';
-import { makeRng, normal, randomHalves, uniform } from '../support/random.js';
-import { type Binding, compiled, dispatchOnce, rawDevice } from './raw_device.js';
-
-/** A weight as the kernel binds it and as float64 for the reference. */
-interface TestWeight {
-  source: WeightSource;
-  bindings: Binding[];
-  w64: Float64Array;
-}
-
-function float32Weight(rng: () => number, N: number, K: number): TestWeight {
-  const w64 = normal(rng, N * K, 0.2);
-  return { source: null, bindings: [Float32Array.from(w64)], w64 };
-}
-
-function float16Weight(rng: () => number, N: number, K: number): TestWeight {
-  const { bits, values } = randomHalves(rng, N * K);
-  return { source: 'float16', bindings: [packHalves(bits, [N, K])], w64: values };
-}
-
-function packedWeight(rng: () => number, N: number, K: number, layout: QuantLayout): TestWeight {
-  const q = quantizeMatrix(Float32Array.from(normal(rng, N * K, 0.2)), [N, K], layout);
-  return {
-    source: { bits: layout.bits, groupSize: layout.groupSize, inFeatures: K, hasZeros: !layout.symmetric },
-    bindings: [q.packed, q.scales, ...(q.zeros ? [q.zeros] : [])],
-    w64: dequantize64(q, [N, K], layout),
-  };
-}
+import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { expectMatmul } from '../support/matmul_reference.js';
+import { makeRng, uniform } from '../support/random.js';
+import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
+import { compiled, dispatchOnce, rawDevice } from './raw_device.js';
 
 interface Case {
   name: string;
@@ -63,7 +37,7 @@ const CASES: Case[] = [
 
 /** One dispatch of the kernel on `device` against the float64 product. */
 async function check(device: GPUDevice, name: string, { N, K, make }: Case, batch: number, stride: number, hasBias: boolean,
-  options: { subgroups: boolean; unroll: 1 | 2 }): Promise<void> {
+  options: { subgroups: boolean; layout?: MatvecDims['layout'] }): Promise<void> {
   const rng = makeRng(N * 1000 + K + batch);
   const weight = make(rng, N, K);
   const x = uniform(rng, batch * stride, -1, 1);
@@ -74,11 +48,28 @@ async function check(device: GPUDevice, name: string, { N, K, make }: Case, batc
   const y = await dispatchOnce(device, kernel.pipeline, kernel.grid,
     [...weight.bindings, Float32Array.from(x), ...(bias ? [Float32Array.from(bias)] : []), { output: batch * N }]);
   const dense = Float64Array.from({ length: batch * K }, (_, i) => x[Math.floor(i / K) * stride + (i % K)]);
-  expectMatmul(`${name} batch ${batch}`, y, dense, weight.w64, batch, N, K, false, { bias });
+  expectMatmul(`${name} batch ${batch} ${JSON.stringify(options.layout ?? {})}`, y, dense, weight.w64, batch, N, K, false, { bias });
 }
 
-// lavapipe compiles these shaders slowly (seconds each), so the reduction paths and the unrolled
-// loop are crossed with every weight layout once rather than with every batch.
+const int4g32 = (r: () => number, n: number, k: number) => packedWeight(r, n, k, { bits: 4, groupSize: 32, symmetric: false });
+const int8g64 = (r: () => number, n: number, k: number) => packedWeight(r, n, k, { bits: 8, groupSize: 64, symmetric: true });
+
+/**
+ * Several rows a workgroup (out 37 or 45: not a multiple of the rows), each weight kind. On lavapipe
+ * (subgroups of 8) 4 threads a row make subgroups that span rows (the tree in a subgroup kernel), 8 a
+ * row one subgroup a row, 16 two subgroups a row; 3 units in flight over 66 units end past the row.
+ */
+const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
+  { layout: { threadsPerRow: 4, rowsPerGroup: 8 }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3 }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
+  { layout: { threadsPerRow: 16, rowsPerGroup: 16, unitsInFlight: 2 }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2 }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3 }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 2 }, c: { name: 'float16 words (odd K 13)', N: 37, K: 13, make: float16Weight } },
+];
+
+// lavapipe compiles these shaders slowly (seconds each), so the reduction paths and the layouts are
+// crossed with every weight layout once rather than with every batch.
 for (const subgroups of [true, false]) {
   describe(`matvec kernel [${subgroups ? 'subgroups' : 'no subgroups'}]`, function () {
     let device: GPUDevice | null = null;
@@ -92,33 +83,91 @@ for (const subgroups of [true, false]) {
     for (const c of CASES) {
       if (subgroups) {
         it(`${c.name}: batch 1, and batch 9 with a bias, equal the float64 product`, async function () {
-          await check(device!, c.name, c, 1, c.K, false, { subgroups, unroll: 1 });
-          await check(device!, c.name, c, 9, c.K, true, { subgroups, unroll: 1 });
+          await check(device!, c.name, c, 1, c.K, false, { subgroups, layout: { unitsInFlight: 1 } });
+          await check(device!, c.name, c, 9, c.K, true, { subgroups, layout: { unitsInFlight: 1 } });
         });
       } else {
         it(`${c.name}: batch 3, x rows strided, with a bias, equals the float64 product`, async function () {
-          await check(device!, c.name, c, 3, c.K + 8, true, { subgroups, unroll: 1 });
+          await check(device!, c.name, c, 3, c.K + 8, true, { subgroups, layout: { unitsInFlight: 1 } });
         });
       }
     }
 
-    it('two units in flight per thread (unroll 2): float32, float16, int8, int4 at batch 3', async function () {
-      for (const i of [0, 2, 5, 8]) await check(device!, CASES[i].name, CASES[i], 3, CASES[i].K, !subgroups, { subgroups, unroll: 2 });
+    for (const { layout, c } of LAYOUTS) {
+      it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
+        + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight: batch 2 with x strided and a bias equals the float64 product`, async function () {
+        await check(device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
+      });
+    }
+
+    it('the plan\'s own layout (units in flight too) at a head-like shape [2,113 x 768]: float32 and int4, batch 1, no bias', async function () {
+      await check(device!, 'float32', { name: 'float32', N: 2113, K: 768, make: float32Weight }, 1, 768, false, { subgroups });
+      await check(device!, 'int4', { name: 'int4', N: 2113, K: 768, make: int4g32 }, 1, 768, false, { subgroups });
     });
 
-    it('batch 64 (the workgroup-memory limit) with a float16 weight', async function () {
-      await check(device!, 'batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false, { subgroups, unroll: 1 });
+    it('batches 1 to 8, x strided, bias on odd batches (4 rows of 8 threads a workgroup)', async function () {
+      const c: Case = { name: 'float32', N: 45, K: 96, make: float32Weight };
+      for (let batch = 1; batch <= 8; batch++) {
+        await check(device!, c.name, c, batch, c.K + 4, batch % 2 === 1, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 1 } });
+      }
+    });
+
+    it('more workgroups than a grid dimension holds (65,600 rows, one a workgroup): a second row of workgroups', async function () {
+      const c: Case = { name: 'float32', N: 65_600, K: 8, make: float32Weight };
+      await check(device!, c.name, c, 1, c.K, true, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 1 } });
+    });
+
+    it('batch 64 (the workgroup-memory limit): float16 in the plan\'s layout, int4 at 256 threads (the tree in batch chunks)', async function () {
+      await check(device!, 'batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false, { subgroups, layout: { unitsInFlight: 1 } });
+      await check(device!, 'batch 64', { name: 'int4', N: 37, K: 256, make: int4g32 }, 64, 260, true,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 64, unitsInFlight: 1 } });
     });
   });
 }
 
+describe('matvec plan', function () {
+  /** An H200 as Dawn describes it: subgroups of 32, 1,024 threads a workgroup. */
+  const h200: MatvecDevice = { maxThreads: 1024, subgroups: { minSize: 32, maxSize: 32 } };
+  const plan = (units: number, rows: number, batch: number, device = h200) => {
+    const { threadsPerRow, rowsPerGroup, unitsInFlight } = matvecPlan(units, rows, batch, device);
+    return [threadsPerRow, rowsPerGroup, unitsInFlight];
+  };
+
+  it('short rows share a workgroup; long rows take more threads; few rows take fewer rows a workgroup', function () {
+    expect(plan(768 / 4, 50280, 1), '130m LM head, float32').to.deep.equal([32, 8, 6]);
+    expect(plan(768 / 4, 3072, 1), '130m in_proj, float32').to.deep.equal([32, 8, 6]);
+    expect(plan(1536 / 4, 768, 1), '130m out_proj, float32: 384 workgroups').to.deep.equal([64, 2, 6]);
+    expect(plan(1536 / 4, 80, 1), '130m x_proj, float32').to.deep.equal([64, 1, 6]);
+    expect(plan(768 / 32, 3072, 1), '130m in_proj, int4: whole subgroups a row').to.deep.equal([32, 8, 1]);
+    expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32').to.deep.equal([128, 2, 5]);
+    expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([256, 1, 5]);
+    expect(plan(5120 / 8, 2560, 1), '2.8b out_proj, float16').to.deep.equal([128, 2, 5]);
+    expect(plan(40960 / 4, 512, 1), 'rows longer than 256 threads x 8 units loop').to.deep.equal([256, 1, 8]);
+    const noSubgroups = { maxThreads: 256, subgroups: null };
+    expect(plan(768 / 32, 3072, 1, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([4, 8, 6]);
+  });
+
+  it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {
+    const at = (units: number, rows: number, batch: number, device: MatvecDevice) => matvecPlan(units, rows, batch, device);
+    expect(at(640, 10240, 64, h200)).to.include({ treeBatch: 8, minSubgroup: 32 });
+    const small = { maxThreads: 256, subgroups: { minSize: 4, maxSize: 64 } };
+    const p = at(5120, 512, 64, small);
+    expect(p).to.include({ threadsPerRow: 256, rowsPerGroup: 1, treeBatch: 8, minSubgroup: 8 });
+    expect((256 / p.minSubgroup) * 64).to.be.at.most(2048);
+    expect(at(24, 3072, 3, { maxThreads: 256, subgroups: { minSize: 4, maxSize: 64 } })).to.include({ threadsPerRow: 64, minSubgroup: 4 });
+  });
+});
+
 describe('matvec kernel: bad dimensions', function () {
-  it('refuses a batch over 64, a short x stride, and subgroups on a device without them', async function () {
+  it('refuses a batch over 64, a short x stride, subgroups on a device without them, and a layout that is not one', async function () {
     const device = (await rawDevice([]))!;
     const dims = { batch: 1, inFeatures: 8, outFeatures: 4, xRowStride: 8, hasBias: false, weight: null };
     expect(() => matvecKernel(device, { ...dims, batch: 65 })).to.throw(/batch 65 is not in \[1, 64\]/);
     expect(() => matvecKernel(device, { ...dims, xRowStride: 4 })).to.throw(/xRowStride 4 is under inFeatures 8/);
     expect(() => matvecKernel(device, { ...dims, subgroups: true })).to.throw(/without the subgroups feature/);
+    expect(() => matvecKernel(device, { ...dims, layout: { threadsPerRow: 12 } })).to.throw(/12 threads a row x \d+ rows is not powers of two/);
+    expect(() => matvecKernel(device, { ...dims, layout: { threadsPerRow: 256, rowsPerGroup: 1024 } })).to.throw(/within \d+ threads a workgroup/);
+    expect(() => matvecKernel(device, { ...dims, layout: { unitsInFlight: 0 } })).to.throw(/unitsInFlight 0 is not a positive integer/);
     device.destroy();
   });
 });

@@ -2,7 +2,8 @@
  * Where a decode kernel reads a weight matrix W [rows, inFeatures]: float32 as stored, float16
  * (two halves per word, ../float16.ts), or packed int8/int4 codes with their scales (and zero
  * points) in QuantizedMatMul's format, decoded on the fly. Either way the kernel calls
- * `weight(row, k)` and binds the bindings below in their order.
+ * `weight(row, k)` (or, for a whole row against a vector, rowDot's loop over words) and binds the
+ * bindings below in their order.
  */
 import { halfWordsPerRow } from '../../float16_format.js';
 import { type PackedLayout, wgslWeight } from '../QuantizedMatMul.js';
@@ -29,4 +30,39 @@ export function weightFunction(source: WeightSource, inFeatures: number): string
 }`;
   }
   return wgslWeight(source);
+}
+
+/**
+ * WGSL statements adding sum_k W[row, k] x(k) over a row of `inFeatures` to the f32 var `acc`, a
+ * word at a time: one load per float32, per two halves, or per 4 / 8 codes with their group's
+ * scale and zero (groups hold whole words), where `weight(row, k)` would load a word per element.
+ * `row` is a u32 expression; `x(k)` a f32 expression of the u32 `k`.
+ */
+export function rowDot(source: WeightSource, inFeatures: number, row: string, x: (k: string) => string, acc: string): string {
+  const K = inFeatures;
+  if (source == null) return `for (var k = 0u; k < ${K}u; k++) { ${acc} += w[${row} * ${K}u + k] * ${x('k')}; }`;
+  if (source === 'float16') {
+    const words = halfWordsPerRow(K);
+    return `for (var i = 0u; i < ${words}u; i++) {
+    let h = unpack2x16float(bitcast<u32>(w[${row} * ${words}u + i]));
+    let k = 2u * i;
+    ${acc} += h.x * ${x('k')};
+    if (k + 1u < ${K}u) { ${acc} += h.y * ${x('k + 1u')}; }
+  }`;
+  }
+  const { bits, groupSize, hasZeros } = source;
+  const perWord = 32 / bits;
+  const words = Math.ceil(K / perWord);
+  const groups = Math.ceil(K / groupSize);
+  return `for (var i = 0u; i < ${words}u; i++) {
+    let word = u32(packed[${row} * ${words}u + i]);
+    let g = ${row} * ${groups}u + i * ${perWord}u / ${groupSize}u;
+    let zero = ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`};
+    var part = 0.0;
+    for (var j = 0u; j < ${perWord}u; j++) {
+      let k = i * ${perWord}u + j;
+      if (k < ${K}u) { part += (f32((word >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero) * ${x('k')}; }
+    }
+    ${acc} += part * scales[g];
+  }`;
 }

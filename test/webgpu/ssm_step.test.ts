@@ -1,0 +1,92 @@
+/**
+ * The fused decoder's state step (custom-kernels/webgpu/decode/ssm_step.ts) on Dawn over lavapipe
+ * against a float64 step: dt_proj read in the step from float32, float16 and packed int8/int4
+ * weights (a word at a time over several words and groups, the last cut short), or given computed
+ * before; batch 2, dState 3, dt rank 13. And the choice the decoder makes from it: a packed dt_proj
+ * with zero points does not fit WebGPU's default 8 storage buffers.
+ */
+import { expect } from 'chai';
+import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
+import { initWebGPU } from '../../src/webgpu/init.js';
+import { makeRng, normal, uniform } from '../support/random.js';
+import { packedWeight, float16Weight, float32Weight, type TestWeight } from './test_weights.js';
+import { compiled, dispatchOnce, rawDevice } from './raw_device.js';
+
+const B = 2, DI = 12, N = 3, R = 13, P = R + 2 * N;
+
+const softplus = (v: number) => Math.log1p(Math.exp(v));
+const silu = (v: number) => v / (1 + Math.exp(-v));
+
+/** y [B, DI] of one step in float64. */
+function reference(xBC: Float64Array, xz: Float64Array, dt: Float64Array, dtBias: Float64Array, aLog: Float64Array,
+  D: Float64Array, state: Float64Array): Float64Array {
+  const y = new Float64Array(B * DI);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < DI; c++) {
+      const delta = softplus(dt[b * DI + c] + dtBias[c]);
+      const x = xz[b * 2 * DI + c], z = xz[b * 2 * DI + DI + c];
+      let acc = 0;
+      for (let n = 0; n < N; n++) {
+        const h = Math.exp(-delta * Math.exp(aLog[c * N + n])) * state[(b * DI + c) * N + n] + delta * xBC[b * P + R + n] * x;
+        acc += h * xBC[b * P + R + N + n];
+      }
+      y[b * DI + c] = (acc + D[c] * x) * silu(z);
+    }
+  }
+  return y;
+}
+
+const WEIGHTS: [string, (rng: () => number) => TestWeight][] = [
+  ['float32', (rng) => float32Weight(rng, DI, R)],
+  ['float16', (rng) => float16Weight(rng, DI, R)],
+  ['int8 asymmetric', (rng) => packedWeight(rng, DI, R, { bits: 8, groupSize: 4, symmetric: false })],
+  ['int4 symmetric', (rng) => packedWeight(rng, DI, R, { bits: 4, groupSize: 8, symmetric: true })],
+];
+
+describe('ssm step kernel', function () {
+  let device: GPUDevice;
+  before(async function () {
+    device = (await rawDevice([]))!;
+  });
+  after(() => device.destroy());
+
+  for (const given of [false, true]) {
+    for (const [name, make] of given ? WEIGHTS.slice(0, 1) : WEIGHTS) {
+      it(given ? 'with dt given (a matvec before) equals the float64 step' : `reading a ${name} dt_proj equals the float64 step`, async function () {
+        const rng = makeRng(given ? 7 : name.length);
+        const weight = make(rng);
+        const xBC = uniform(rng, B * P, -1, 1), xz = uniform(rng, B * 2 * DI, -2, 2);
+        const dtBias = uniform(rng, DI, -1, 1), aLog = uniform(rng, DI * N, -1, 1), D = uniform(rng, DI, -1, 1);
+        const state = normal(rng, B * DI * N);
+        const dt = Float64Array.from({ length: B * DI }, (_, i) => {
+          const b = Math.floor(i / DI), c = i % DI;
+          let s = 0;
+          for (let r = 0; r < R; r++) s += weight.w64[c * R + r] * xBC[b * P + r];
+          return s;
+        });
+        const kernel = await compiled(device, () => ssmStepKernel(device, {
+          batch: B, dInner: DI, dState: N, timeStepRank: R, dtProj: given ? 'given' : weight.source,
+        }));
+        const f32 = (a: Float64Array) => Float32Array.from(a);
+        const y = await dispatchOnce(device, kernel.pipeline, kernel.grid, [f32(xBC), f32(xz), ...(given ? [f32(dt)] : weight.bindings),
+          f32(dtBias), f32(aLog), f32(D), f32(state), { output: B * DI }]);
+        const want = reference(xBC, xz, dt, dtBias, aLog, D, state);
+        want.forEach((v, i) => expect(y[i], `y[${i}]`).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
+      });
+    }
+  }
+
+  it('folds dt_proj only where its bindings fit the storage buffers per stage, and says so otherwise', async function () {
+    await initWebGPU();
+    const adapter = (await navigator.gpu.requestAdapter())!;
+    const plain = await adapter.requestDevice();   // WebGPU's default limits: 8 storage buffers per stage
+    const packed = { bits: 4 as const, groupSize: 8, inFeatures: R, hasZeros: true };
+    expect(plain.limits.maxStorageBuffersPerShaderStage).to.equal(8);
+    expect(ssmStepFoldsDtProj(plain, 'float16')).to.equal(true);
+    expect(ssmStepFoldsDtProj(plain, packed)).to.equal(false);
+    expect(ssmStepFoldsDtProj(device, packed)).to.equal(device.limits.maxStorageBuffersPerShaderStage >= 10);
+    expect(() => ssmStepKernel(plain, { batch: 1, dInner: 4, dState: 2, timeStepRank: R, dtProj: packed }))
+      .to.throw(/dt_proj's 3 bindings exceed the device's 8 storage buffers per stage/);
+    plain.destroy();
+  });
+});
