@@ -19,6 +19,7 @@ import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../qu
 import type { MambaCache } from './cache.js';
 import { wasmDecoderFor } from './wasm_decoder.js';
 import { type WebGPUDecoder, webgpuDecoderFor } from './webgpu_decoder.js';
+import { disposeWebGPUPrefiller, webgpuPrefillerFor } from './webgpu_prefill.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
@@ -139,8 +140,20 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     return this.backbone.createCache(batchSize);
   }
 
-  /** ids [batch, seq] through the model into `cache`: the last position's logits [batch, vocab] (the head runs on it alone). */
-  lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask }: { cache: MambaCache; attentionMask?: tf.Tensor2D }): tf.Tensor2D {
+  /**
+   * ids [batch, seq] through the model into `cache`: the last position's logits [batch, vocab] (the
+   * head runs on it alone). On webgpu, without an attention mask, a few raw dispatches per layer
+   * where every module can be bound (src/model/webgpu_prefill.ts), unless `fused` is false; op by op
+   * otherwise (WebGPUPrefiller.unfusable says why).
+   */
+  lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask, fused = true }: { cache: MambaCache; attentionMask?: tf.Tensor2D; fused?: boolean }):
+    tf.Tensor2D {
+    if (fused && attentionMask == null) {
+      checkInputIds(inputIds, this.config.vocabSize);
+      if (cache.isDisposed) throw new Error('lastLogits: the cache was disposed (MambaCache.dispose); make a new one with createCache');
+      const prefiller = webgpuPrefillerFor(this, inputIds.shape[0]);
+      if (prefiller != null) return prefiller.lastLogits(inputIds, cache);
+    }
     const hidden = this.backbone.forward(inputIds, { attentionMask, cache }).lastHiddenState;
     try {
       return tf.tidy(() => {
@@ -164,7 +177,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     if (decoder) return decoder.step(ids);
     const input = tf.tensor2d([...ids], [ids.length, 1], 'int32');
     try {
-      return this.lastLogits(input, { cache });
+      return this.lastLogits(input, { cache, fused });
     } finally {
       input.dispose();
     }
@@ -186,6 +199,12 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   /** The new token ids, [batch] per step, as they come. */
   stream(inputIds: GenerationInput, options?: GenerationOptionsInput): AsyncGenerator<number[], void, undefined> {
     return stream(this, inputIds, options);
+  }
+
+  /** Frees the fused prefill's buffers with the model's weights. */
+  override dispose(): ReturnType<tf.LayersModel['dispose']> {
+    disposeWebGPUPrefiller(this);
+    return super.dispose();
   }
 
   /** Logits [batch, seq, vocab] for int32 ids [batch, seq], as tf.LayersModel.predict. */

@@ -1,0 +1,371 @@
+/**
+ * A prompt through the model on WebGPU as a few raw dispatches per layer: tfjs records each op of
+ * the op path (about 25 a layer) with a fresh bind group and uniforms, so at 130m a prompt costs
+ * the same ~75 ms at 128 tokens as at 2048, host time. Here each layer is the norm, in_proj (tiled
+ * GEMM, gemm/gemm.ts), the conv window and the conv (CausalConv1d.ts, ConvWindow.ts), x_proj and
+ * dt_proj (GEMMs, dt_proj reading x_proj's output in place), the chunked scan (SelectiveScan.ts'
+ * programs, B, C and the gate read in place) and out_proj (GEMM), over pipelines and bind groups
+ * made once per model and chunk length, recorded in one compute pass; the final norm and the LM head
+ * (the decoder's matvec) run on the last position only. The flat programs run through
+ * flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
+ *
+ * The cache's states are copied into buffers of the prefiller's own before the pass and out into
+ * new tensors after it, which replace the cache's (as the op path replaces them), so the bind groups
+ * never change with the cache. A prompt longer than the scratch holds (MAX_ROWS rows of batch x
+ * tokens) runs in chunks, each continuing the states the one before left. Each projection is read as
+ * its module's `binding()` says: float32 or float16 weights; packed int8/int4 ones, an adapter that is
+ * on, a batch over the head's 64 keep the op path, with the reason (WebGPUPrefiller.unfusable).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js';
+import { ConvWindowProgram } from '../../custom-kernels/webgpu/ConvWindow.js';
+import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
+import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
+import { type FlatKernel, flatBindGroup, flatKernel } from '../../custom-kernels/webgpu/flat_kernel.js';
+import { chooseGemmTile, gemmBindGroup, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
+import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, scanTuning } from '../../custom-kernels/webgpu/SelectiveScan.js';
+import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
+import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
+import type { LayerVariable } from '../layers/layer_args.js';
+import type { Linear } from '../layers/linear.js';
+import { emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
+import type { MambaCache } from './cache.js';
+import type { MambaForCausalLM } from './causal_lm.js';
+import { matrixOf } from './webgpu_decoder.js';
+
+/**
+ * Rows (batch x tokens) one pass holds in scratch: longer prompts run in chunks of MAX_ROWS / batch
+ * tokens. At 130m the scratch is then ~60 MB, at 2.8b ~340 MB.
+ */
+export const MAX_ROWS = 4096;
+
+/** Plans (bind groups for one chunk length) kept per prefiller; the oldest goes first. */
+const MAX_PLANS = 8;
+
+/** One dispatch of a pass. */
+interface Dispatch {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: [number, number];
+}
+
+/** The dispatches for chunks of `tokens` tokens, with the uniform buffers they own. */
+interface Plan {
+  tokens: number;
+  dispatches: Dispatch[];
+  uniformBuffers: GPUBuffer[];
+}
+
+
+const PROJECTIONS = [['in_proj', 'inProj'], ['x_proj', 'xProj'], ['dt_proj', 'dtProj'], ['out_proj', 'outProj']] as const;
+
+/** The model's prefiller for `batch`, kept per model (made again for another batch); null where the op path must run. */
+export function webgpuPrefillerFor(model: MambaForCausalLM, batch: number): WebGPUPrefiller | null {
+  if (tf.getBackend() !== 'webgpu' || WebGPUPrefiller.unfusable(model, batch) != null) return null;
+  let prefiller = prefillers.get(model);
+  if (prefiller?.batch !== batch) {
+    prefiller?.dispose();
+    prefiller = new WebGPUPrefiller(model, batch);
+    prefillers.set(model, prefiller);
+  }
+  return prefiller;
+}
+
+/** Frees the model's prefiller, if it has one (MambaForCausalLM.dispose). */
+export function disposeWebGPUPrefiller(model: MambaForCausalLM): void {
+  prefillers.get(model)?.dispose();
+  prefillers.delete(model);
+}
+
+const prefillers = new WeakMap<MambaForCausalLM, WebGPUPrefiller>();
+
+export class WebGPUPrefiller {
+  private readonly backend: WebGPUBackend;
+  private readonly device: GPUDevice;
+  /** Scratch between the kernels, by name, grown as longer chunks come (which drops the plans). */
+  private readonly scratch = new Map<string, GPUBuffer>();
+  /** Per layer: the states copied in from the cache, and those the pass leaves. */
+  private readonly states: Record<'convIn' | 'convOut' | 'ssmIn' | 'ssmOut', GPUBuffer[]>;
+  private plans = new Map<number, Plan>();
+  /** Per layer, A (read as -exp(A_log)), D and dt_proj's bias as the scan programs read them: packed or bound. */
+  private layerScans: ScanParams[] = [];
+  /** The head's kernel, over the last positions' normed rows, the logits buffer joining each call. */
+  private head: { kernel: ReturnType<typeof matvecKernel>; weight: GPUBuffer[] } | null = null;
+  private readonly parameters: LayerVariable[];
+  private boundTo: tf.DataId[] = [];
+  private disposed = false;
+
+  /** Why the fused prefill cannot run this model at this batch, or null where it can. */
+  static unfusable(model: MambaForCausalLM, batch: number): string | null {
+    if (batch > MATVEC_MAX_BATCH) return `the batch (${batch}) is over ${MATVEC_MAX_BATCH}`;
+    const { backbone, lmHead } = model;
+    for (const [path, binding] of [['backbone.embeddings', backbone.embeddings.binding()], ['lm_head', lmHead.binding()]] as const) {
+      if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
+    }
+    for (const [i, block] of backbone.blocks.entries()) {
+      const m = block.mixer;
+      for (const [name, key] of PROJECTIONS) {
+        const binding = m[key].binding();
+        const path = `backbone.layers.${i}.mixer.${name}`;
+        if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
+        if (binding.kind === 'packed') {
+          return `${path}: its int${binding.layout.bits} codes are not read by the prefill's GEMM (float32 and float16 weights are)`;
+        }
+      }
+      if (m.conv1d.adapter?.active) return `backbone.layers.${i}.mixer.conv1d: it carries a LoRA adapter that is not merged`;
+    }
+    return null;
+  }
+
+  constructor(readonly model: MambaForCausalLM, readonly batch: number) {
+    this.backend = tf.backend() as WebGPUBackend;
+    this.device = this.backend.device;
+    this.parameters = [...model.namedLayerVariables().values()];
+    const c = model.config;
+    const layerBuffers = (elements: number) => Array.from({ length: c.numHiddenLayers }, () => this.buffer(elements));
+    const conv = batch * c.intermediateSize * c.convKernel, ssm = batch * c.intermediateSize * c.stateSize;
+    this.states = { convIn: layerBuffers(conv), convOut: layerBuffers(conv), ssmIn: layerBuffers(ssm), ssmOut: layerBuffers(ssm) };
+  }
+
+  /**
+   * ids [batch, seq] through the model, continuing `cache` (zeros before a prefill), which is left as
+   * the op path leaves it: the last position's logits [batch, vocab].
+   */
+  lastLogits(inputIds: tf.Tensor2D, cache: MambaCache): tf.Tensor2D {
+    if (this.disposed) throw new Error('WebGPUPrefiller: used after dispose()');
+    const c = this.model.config;
+    cache.checkMadeFor(c);
+    const [batch, seq] = inputIds.shape;
+    if (batch !== this.batch || cache.batchSize !== batch) {
+      throw new Error(`WebGPUPrefiller: made for batch ${this.batch}, got ids of batch ${batch} and a cache of ${cache.batchSize}`);
+    }
+    this.followWeights();
+    const tokensPerChunk = Math.max(1, Math.floor(MAX_ROWS / batch));
+    const chunks: [number, number][] = [];
+    for (let start = 0; start < seq; start += tokensPerChunk) chunks.push([start, Math.min(seq, start + tokensPerChunk)]);
+    // Scratch first: growing it drops the plans, which must then all be made over the new buffers.
+    this.reserve(Math.min(seq, tokensPerChunk));
+    const plans = chunks.map(([start, end]) => this.plan(end - start));
+
+    const { backend, device, states } = this;
+    const ids = gpuBufferOf(backend, inputIds);
+    flushTfjs(backend);
+    const H = c.hiddenSize;
+    const convBytes = states.convIn[0].size, ssmBytes = states.ssmIn[0].size;
+    const encoder = device.createCommandEncoder();
+    const copyStates = (from: GPUBuffer[] | tf.Tensor[], to: GPUBuffer[], bytes: number) => from.forEach((f, i) =>
+      encoder.copyBufferToBuffer(f instanceof tf.Tensor ? gpuBufferOf(backend, f) : f, 0, to[i], 0, bytes));
+    copyStates(cache.convStates, states.convIn, convBytes);
+    copyStates(cache.ssmStates, states.ssmIn, ssmBytes);
+    const s = (name: string) => this.scratch.get(name)!;
+    chunks.forEach(([start, end], k) => {
+      const L = end - start;
+      if (chunks.length === 1) encoder.copyBufferToBuffer(ids, 0, s('ids'), 0, 4 * batch * seq);
+      else for (let b = 0; b < batch; b++) encoder.copyBufferToBuffer(ids, 4 * (b * seq + start), s('ids'), 4 * b * L, 4 * L);
+      if (k > 0) {
+        copyStates(states.convOut, states.convIn, convBytes);
+        copyStates(states.ssmOut, states.ssmIn, ssmBytes);
+      }
+      const pass = encoder.beginComputePass();
+      for (const d of plans[k].dispatches) record(pass, d);
+      pass.end();
+    });
+    const L = chunks[chunks.length - 1][1] - chunks[chunks.length - 1][0];
+    for (let b = 0; b < batch; b++) encoder.copyBufferToBuffer(s('normed'), 4 * (b * L + L - 1) * H, s('last'), 4 * b * H, 4 * H);
+
+    const logits = emptyGpuTensor(backend, [batch, c.vocabSize]);
+    const { kernel, weight } = this.head!;
+    const pass = encoder.beginComputePass();
+    record(pass, { pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]) });
+    pass.end();
+    const outStates = (from: GPUBuffer[], shape: number[]) => from.map((buffer) => {
+      const t = emptyGpuTensor(backend, shape);
+      encoder.copyBufferToBuffer(buffer, 0, t.buffer, 0, buffer.size);
+      return tf.engine().makeTensorFromTensorInfo(t.info);
+    });
+    const convStates = outStates(states.convOut, cache.convStates[0].shape);
+    const ssmStates = outStates(states.ssmOut, cache.ssmStates[0].shape);
+    device.queue.submit([encoder.finish()]);
+    convStates.forEach((t, i) => cache.updateConvState(i, t));
+    ssmStates.forEach((t, i) => cache.updateSsmState(i, t));
+    cache.seqLen += seq;
+    return tf.engine().makeTensorFromTensorInfo(logits.info) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.dropPlans();
+    this.dropLayerScans();
+    for (const b of this.scratch.values()) b.destroy();
+    this.scratch.clear();
+    for (const list of Object.values(this.states)) list.forEach((b) => b.destroy());
+  }
+
+  /** A float32/int32 storage buffer of `elements` words. */
+  private buffer(elements: number): GPUBuffer {
+    return this.device.createBuffer({
+      size: Math.max(16, elements * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+  }
+
+  /** Scratch for chunks of up to `tokens` tokens; a buffer grown drops every plan (they bind the old one). */
+  private reserve(tokens: number): void {
+    const c = this.model.config;
+    const B = this.batch, rows = B * tokens;
+    const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank;
+    // The scan's chunk count is largest at the shortest chunks it takes.
+    const scanChunks = Math.ceil(tokens / scanTuning.minChunk);
+    const sizes: Record<string, number> = {
+      ids: rows, h: rows * H, normed: rows * H, delta: rows * H, last: B * H,
+      xz: rows * 2 * DI, u: rows * DI, xBC: rows * (R + 2 * N), dt: rows * DI, y: rows * DI,
+      ends: B * scanChunks * DI * (N + 1), starts: B * scanChunks * DI * N,
+    };
+    for (const [name, elements] of Object.entries(sizes)) {
+      const old = this.scratch.get(name);
+      if (old != null && old.size >= elements * 4) continue;
+      this.dropPlans();
+      old?.destroy();
+      this.scratch.set(name, this.buffer(elements));
+    }
+  }
+
+  private dropPlans(): void {
+    for (const plan of this.plans.values()) plan.uniformBuffers.forEach((b) => b.destroy());
+    this.plans.clear();
+  }
+
+  private dropLayerScans(): void {
+    for (const params of this.layerScans) params.dispose(this.backend);
+    this.layerScans = [];
+  }
+
+  /** Drops what was bound to weights that were assigned since (a weight's data changed). */
+  private followWeights(): void {
+    const ids = this.parameters.map((v) => v.read().dataId);
+    if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
+    this.dropPlans();
+    this.dropLayerScans();
+    this.head = null;
+    this.boundTo = ids;
+  }
+
+  /** The plan for chunks of `tokens` tokens, made on first use. */
+  private plan(tokens: number): Plan {
+    let plan = this.plans.get(tokens);
+    if (plan != null) {
+      // Most recently used last, so the first is the one to drop.
+      this.plans.delete(tokens);
+      this.plans.set(tokens, plan);
+      return plan;
+    }
+    if (this.plans.size >= MAX_PLANS) {
+      const [oldest, old] = this.plans.entries().next().value!;
+      old.uniformBuffers.forEach((b) => b.destroy());
+      this.plans.delete(oldest);
+    }
+    plan = this.build(tokens);
+    this.plans.set(tokens, plan);
+    return plan;
+  }
+
+  private build(L: number): Plan {
+    const { model, device, backend, batch: B } = this;
+    const c = model.config;
+    const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank, K = c.convKernel;
+    const M = B * L;
+    const buf = (t: tf.TensorInfo) => gpuBufferOf(backend, t);
+    const s = (name: string) => this.scratch.get(name)!;
+    const dispatches: Dispatch[] = [];
+    const uniformBuffers: GPUBuffer[] = [];
+    const flat = (program: FlatProgram, buffers: Record<string, GPUBuffer>) => {
+      const kernel: FlatKernel = flatKernel(device, program);
+      const { bindGroup, uniformBuffer } = flatBindGroup(device, kernel, buffers);
+      uniformBuffers.push(uniformBuffer);
+      dispatches.push({ pipeline: kernel.pipeline, bindGroup, grid: kernel.grid });
+    };
+    /** y = x W^T (+ bias), x rows `xRowStride` apart. */
+    const project = (p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
+      const binding = p.binding();
+      if (binding.kind !== 'float32' && binding.kind !== 'float16') throw new Error(`WebGPUPrefiller: a ${binding.kind} projection`);
+      const [outFeatures, inFeatures] = p.weight.shape;
+      const b = bias ? p.bias?.read() : undefined;
+      const kernel = gemmKernel(device, {
+        outFeatures, inFeatures, hasBias: b != null, weight: binding.kind, xRowStride, tile: chooseGemmTile(M, outFeatures),
+      });
+      const bindGroup = gemmBindGroup(device, kernel, M, { x, weight: buf(binding.tensors[0]), bias: b == null ? null : buf(b), y });
+      dispatches.push({ pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
+    };
+    const norm = (source: Parameters<typeof rmsNormStepKernel>[1]['source'], buffers: GPUBuffer[]) => {
+      const kernel = rmsNormStepKernel(device, { batch: M, hidden: H, eps: c.layerNormEpsilon, source });
+      dispatches.push({ pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, buffers), grid: kernel.grid });
+    };
+
+    const embedding = matrixOf(model.backbone.embeddings.binding())!;
+    if (this.head == null) {
+      const headWeight = matrixOf(model.lmHead.binding())!;
+      this.head = {
+        kernel: matvecKernel(device, { batch: B, inFeatures: H, outFeatures: c.vocabSize, xRowStride: H, hasBias: false, weight: headWeight.source }),
+        weight: headWeight.tensors.map(buf),
+      };
+    }
+    if (this.layerScans.length === 0) {
+      this.layerScans = model.backbone.blocks.map(({ mixer: m }) =>
+        new ScanParams(backend, m.A_log.read(), m.D.read(), m.dtProj.bias!.read(), { aIsLog: true }));
+    }
+    const { blocks, normF } = model.backbone;
+    const st = this.states;
+    const dims: ScanDims = {
+      batch: B, seq: L, dInner: DI, dState: N,
+      layout: { bStride: R + 2 * N, bOffset: R, cStride: R + 2 * N, cOffset: R + N, zStride: 2 * DI, zOffset: DI },
+    };
+    const chunkLen = chunkLength(dims);
+    const scanChunks = Math.ceil(L / chunkLen);
+    blocks.forEach((block, i) => {
+      const m = block.mixer;
+      const gamma = buf(block.norm.weight.read());
+      if (i === 0) norm({ embed: embedding.source, vocab: c.vocabSize }, [s('ids'), ...embedding.tensors.map(buf), gamma, s('h'), s('normed')]);
+      else norm('add', [s('delta'), gamma, s('h'), s('normed')]);
+      project(m.inProj, s('normed'), s('xz'));
+      // The conv reads x in place (the first half of in_proj's rows), continuing the cached window.
+      flat(new ConvWindowProgram(B, L, DI, K, 2 * DI), { x: s('xz'), past: st.convIn[i], result: st.convOut[i] });
+      const convBias = m.conv1d.bias?.read();
+      flat(new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true }), {
+        x: s('xz'), weight: buf(m.conv1d.weight.read()), ...(convBias != null && { bias: buf(convBias) }), past: st.convIn[i], result: s('u'),
+      });
+      project(m.xProj, s('u'), s('xBC'));
+      // Without its bias: the scan adds it before the softplus.
+      project(m.dtProj, s('xBC'), s('dt'), { bias: false, xRowStride: R + 2 * N });
+
+      // The scan as SelectiveScan.ts' scanForward runs it, from the cached state.
+      const params = this.layerScans[i];
+      const use = params.use(['a', 'skip', 'bias']);
+      const paramBuffers: Record<string, GPUBuffer> = Object.fromEntries(use.names.map((name, j) => [name, buf(use.tensors[j])]));
+      const walk = { u: s('u'), delta: s('dt'), bmat: s('xBC'), ...paramBuffers };
+      if (scanChunks === 1) {
+        flat(new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
+          { ...walk, cmat: s('xBC'), z: s('xz'), start: st.ssmIn[i], result: s('y') });
+        flat(new ChunkEndProgram(dims, params, chunkLen, true, true, false), { ...walk, start: st.ssmIn[i], result: st.ssmOut[i] });
+      } else {
+        flat(new ChunkEndProgram(dims, params, chunkLen, true, false, true), { ...walk, result: s('ends') });
+        const chain = { ends: s('ends'), ...paramBuffers, initial: st.ssmIn[i] };
+        flat(new ChunkChainProgram(dims, params, scanChunks, true, false), { ...chain, result: s('starts') });
+        flat(new ChunkChainProgram(dims, params, scanChunks, true, true), { ...chain, result: st.ssmOut[i] });
+        flat(new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
+          { ...walk, cmat: s('xBC'), z: s('xz'), start: s('starts'), result: s('y') });
+      }
+      project(m.outProj, s('y'), s('delta'));
+    });
+    norm('add', [s('delta'), buf(normF.weight.read()), s('h'), s('normed')]);
+    return { tokens: L, dispatches, uniformBuffers };
+  }
+}
+
+function record(pass: GPUComputePassEncoder, { pipeline, bindGroup, grid }: Dispatch): void {
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(grid[0], grid[1]);
+}
