@@ -159,7 +159,9 @@ export class WebGPUPrefiller {
     const copyStates = (from: GPUBuffer[] | tf.Tensor[], to: GPUBuffer[], bytes: number) => from.forEach((f, i) =>
       encoder.copyBufferToBuffer(f instanceof tf.Tensor ? gpuBufferOf(backend, f) : f, 0, to[i], 0, bytes));
     copyStates(cache.convStates, states.convIn, convBytes);
-    copyStates(cache.ssmStates, states.ssmIn, ssmBytes);
+    // As the op path: the scan starts from zeros until the cache is filled (a fresh cache's zeros need no upload).
+    if (cache.isFilled) copyStates(cache.ssmStates, states.ssmIn, ssmBytes);
+    else states.ssmIn.forEach((b) => encoder.clearBuffer(b));
     const s = (name: string) => this.scratch.get(name)!;
     chunks.forEach(([start, end], k) => {
       const L = end - start;
