@@ -40,23 +40,23 @@ fn flatStart(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgr
   };
 }
 
-/**
- * A bind group for `kernel` over `buffers` (each input by name, and `result`), with a new uniform
- * buffer holding its values: the caller destroys that buffer with the bind group's last use.
- */
-export function flatBindGroup(device: GPUDevice, kernel: FlatKernel, buffers: Record<string, GPUBuffer>):
-  { bindGroup: GPUBindGroup; uniformBuffer: GPUBuffer } {
+/** A uniform buffer holding the kernel's values: the caller destroys it with the last bind group over it. */
+export function flatUniforms(device: GPUDevice, kernel: FlatKernel): GPUBuffer {
+  const buffer = device.createBuffer({
+    size: Math.ceil(kernel.uniforms.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
+  device.queue.writeBuffer(buffer, 0, kernel.uniforms);
+  return buffer;
+}
+
+/** A bind group for `kernel` over `buffers` (each input by name, and `result`) and its uniforms (flatUniforms). */
+export function flatBindGroup(device: GPUDevice, kernel: FlatKernel, buffers: Record<string, GPUBuffer>, uniforms: GPUBuffer): GPUBindGroup {
   const names = [...kernel.inputs, 'result'];
   const missing = names.filter((name) => buffers[name] == null);
   if (missing.length > 0) throw new Error(`flatBindGroup: no buffer for ${missing.join(', ')}`);
-  const uniformBuffer = device.createBuffer({
-    size: Math.ceil(kernel.uniforms.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-  });
-  device.queue.writeBuffer(uniformBuffer, 0, kernel.uniforms);
-  const bindGroup = device.createBindGroup({
+  return device.createBindGroup({
     layout: kernel.pipeline.getBindGroupLayout(0),
     entries: [...names.map((name, binding) => ({ binding, resource: { buffer: buffers[name] } })),
-      { binding: names.length, resource: { buffer: uniformBuffer } }],
+      { binding: names.length, resource: { buffer: uniforms } }],
   });
-  return { bindGroup, uniformBuffer };
 }

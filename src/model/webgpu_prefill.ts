@@ -23,7 +23,7 @@ import { ConvWindowProgram } from '../../custom-kernels/webgpu/ConvWindow.js';
 import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
-import { type FlatKernel, flatBindGroup, flatKernel } from '../../custom-kernels/webgpu/flat_kernel.js';
+import { type FlatKernel, flatBindGroup, flatKernel, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
 import { chooseGemmTile, gemmBindGroup, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
 import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, scanTuning } from '../../custom-kernels/webgpu/SelectiveScan.js';
@@ -52,10 +52,13 @@ interface Dispatch {
   grid: [number, number];
 }
 
-/** The dispatches for chunks of `tokens` tokens, with the uniform buffers they own. */
+/**
+ * Chunks of `tokens` tokens: the flat programs' uniform buffers (which depend on the length only), and
+ * the dispatches over them, null once a weight or a scratch buffer they bind was replaced.
+ */
 interface Plan {
   tokens: number;
-  dispatches: Dispatch[];
+  dispatches: Dispatch[] | null;
   uniformBuffers: GPUBuffer[];
 }
 
@@ -89,7 +92,8 @@ export class WebGPUPrefiller {
   private readonly scratch = new Map<string, GPUBuffer>();
   /** Per layer: the states copied in from the cache, and those the pass leaves. */
   private readonly states: Record<'convIn' | 'convOut' | 'ssmIn' | 'ssmOut', GPUBuffer[]>;
-  private plans = new Map<number, Plan>();
+  /** By chunk length and the scan's tuning (which sets the chunking its uniforms hold). */
+  private plans = new Map<string, Plan>();
   /** Per layer, A (read as -exp(A_log)), D and dt_proj's bias as the scan programs read them: packed or bound. */
   private layerScans: ScanParams[] = [];
   /** The head's kernel, over the last positions' normed rows, the logits buffer joining each call. */
@@ -214,7 +218,7 @@ export class WebGPUPrefiller {
     });
   }
 
-  /** Scratch for chunks of up to `tokens` tokens; a buffer grown drops every plan (they bind the old one). */
+  /** Scratch for chunks of up to `tokens` tokens; a buffer grown unbinds every plan (they bind the old one). */
   private reserve(tokens: number): void {
     const c = this.model.config;
     const B = this.batch, rows = B * tokens;
@@ -229,10 +233,14 @@ export class WebGPUPrefiller {
     for (const [name, elements] of Object.entries(sizes)) {
       const old = this.scratch.get(name);
       if (old != null && old.size >= elements * 4) continue;
-      this.dropPlans();
+      this.unbindPlans();
       old?.destroy();
       this.scratch.set(name, this.buffer(elements));
     }
+  }
+
+  private unbindPlans(): void {
+    for (const plan of this.plans.values()) plan.dispatches = null;
   }
 
   private dropPlans(): void {
@@ -249,45 +257,49 @@ export class WebGPUPrefiller {
   private followWeights(): void {
     const ids = this.parameters.map((v) => v.read().dataId);
     if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
-    this.dropPlans();
+    this.unbindPlans();
     this.dropLayerScans();
     this.head = null;
     this.boundTo = ids;
   }
 
-  /** The plan for chunks of `tokens` tokens, made on first use. */
-  private plan(tokens: number): Plan {
-    let plan = this.plans.get(tokens);
+  /** The plan for chunks of `tokens` tokens, made on first use, bound again after a weight or scratch change. */
+  private plan(tokens: number): Plan & { dispatches: Dispatch[] } {
+    const key = `${tokens} ${Object.values(scanTuning).join(' ')}`;
+    let plan = this.plans.get(key);
     if (plan != null) {
       // Most recently used last, so the first is the one to drop.
-      this.plans.delete(tokens);
-      this.plans.set(tokens, plan);
-      return plan;
+      this.plans.delete(key);
+    } else {
+      if (this.plans.size >= MAX_PLANS) {
+        const [oldest, old] = this.plans.entries().next().value!;
+        old.uniformBuffers.forEach((b) => b.destroy());
+        this.plans.delete(oldest);
+      }
+      plan = { tokens, dispatches: null, uniformBuffers: [] };
     }
-    if (this.plans.size >= MAX_PLANS) {
-      const [oldest, old] = this.plans.entries().next().value!;
-      old.uniformBuffers.forEach((b) => b.destroy());
-      this.plans.delete(oldest);
-    }
-    plan = this.build(tokens);
-    this.plans.set(tokens, plan);
-    return plan;
+    this.plans.set(key, plan);
+    plan.dispatches ??= this.bind(plan);
+    return plan as Plan & { dispatches: Dispatch[] };
   }
 
-  private build(L: number): Plan {
+  /** The dispatches for `plan`'s length over the weights and scratch as they are, making its uniform buffers on first use. */
+  private bind(plan: Plan): Dispatch[] {
     const { model, device, backend, batch: B } = this;
+    const L = plan.tokens;
     const c = model.config;
     const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank, K = c.convKernel;
     const M = B * L;
     const buf = (t: tf.TensorInfo) => gpuBufferOf(backend, t);
     const s = (name: string) => this.scratch.get(name)!;
     const dispatches: Dispatch[] = [];
-    const uniformBuffers: GPUBuffer[] = [];
+    let flats = 0;
     const flat = (program: FlatProgram, buffers: Record<string, GPUBuffer>) => {
       const kernel: FlatKernel = flatKernel(device, program);
-      const { bindGroup, uniformBuffer } = flatBindGroup(device, kernel, buffers);
-      uniformBuffers.push(uniformBuffer);
-      dispatches.push({ pipeline: kernel.pipeline, bindGroup, grid: kernel.grid });
+      // The same programs in the same order for a length: the k-th flat dispatch's uniforms are the k-th buffer.
+      const uniforms = plan.uniformBuffers[flats] ??= flatUniforms(device, kernel);
+      flats += 1;
+      dispatches.push({ pipeline: kernel.pipeline, bindGroup: flatBindGroup(device, kernel, buffers, uniforms), grid: kernel.grid });
     };
     /** y = x W^T (+ bias), x rows `xRowStride` apart. */
     const project = (p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
@@ -362,7 +374,7 @@ export class WebGPUPrefiller {
       project(m.outProj, s('y'), s('delta'));
     });
     norm('add', [s('delta'), buf(normF.weight.read()), s('h'), s('normed')]);
-    return { tokens: L, dispatches, uniformBuffers };
+    return dispatches;
   }
 }
 
