@@ -29,7 +29,6 @@ import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
 import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, scanTuning } from '../../custom-kernels/webgpu/SelectiveScan.js';
 import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
 import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
-import type { LayerVariable } from '../layers/layer_args.js';
 import type { Linear } from '../layers/linear.js';
 import { emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { MambaCache } from './cache.js';
@@ -98,7 +97,6 @@ export class WebGPUPrefiller {
   private layerScans: ScanParams[] = [];
   /** The head's kernel, over the last positions' normed rows, the logits buffer joining each call. */
   private head: { kernel: ReturnType<typeof matvecKernel>; weight: GPUBuffer[] } | null = null;
-  private readonly parameters: LayerVariable[];
   private boundTo: tf.DataId[] = [];
   private disposed = false;
 
@@ -127,7 +125,6 @@ export class WebGPUPrefiller {
   constructor(readonly model: MambaForCausalLM, readonly batch: number) {
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
-    this.parameters = [...model.namedLayerVariables().values()];
     const c = model.config;
     const layerBuffers = (elements: number) => Array.from({ length: c.numHiddenLayers }, () => this.buffer(elements));
     const conv = batch * c.intermediateSize * c.convKernel, ssm = batch * c.intermediateSize * c.stateSize;
@@ -253,9 +250,12 @@ export class WebGPUPrefiller {
     this.layerScans = [];
   }
 
-  /** Drops what was bound to weights that were assigned since (a weight's data changed). */
+  /**
+   * Unbinds what was bound to weights that were assigned or replaced since (toFloat16 swaps a module's
+   * variables): the tree is walked each call, as the prefiller lives as long as the model.
+   */
   private followWeights(): void {
-    const ids = this.parameters.map((v) => v.read().dataId);
+    const ids = [...this.model.namedLayerVariables().values()].map((v) => v.read().dataId);
     if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
     this.unbindPlans();
     this.dropLayerScans();

@@ -182,15 +182,32 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     ids.dispose();
   });
 
-  it('follows weights assigned between prompts', async () => {
+  it('follows weights assigned between prompts, and weights made float16 after its first prompt', async () => {
     const model = randomModel({}, 31);
     const ids = promptIds(1, 12, model.config.vocabSize, 2);
     await comparePrefill(model, ids);
     const w = model.backbone.blocks[1].mixer.xProj.weight.stored()[0][1];
     tf.tidy(() => w.write(tf.mul(w.read(), -0.5)));
     await comparePrefill(model, ids);
+    await toFloat16(model);
+    await comparePrefill(model, ids);
     ids.dispose();
     model.dispose();
+  });
+
+  it('gives NaN logits for an id outside the vocabulary, as the op path does', async () => {
+    const V = tiny.config.vocabSize;
+    const ids = tf.tensor2d([[1, 2, 3], [4, V, 5]], undefined, 'int32');
+    for (const fused of [true, false]) {
+      const cache = tiny.createCache(2);
+      const logits = tiny.lastLogits(ids, { cache, fused });
+      const values = await logits.data();
+      expect(Array.from(values.slice(0, V)).every(Number.isFinite), `row 0, fused ${fused}`).to.equal(true);
+      expect(Array.from(values.slice(V)).every(Number.isNaN), `row 1, fused ${fused}`).to.equal(true);
+      logits.dispose();
+      cache.dispose();
+    }
+    ids.dispose();
   });
 
   it('gives way to the op path, naming why: int8/int4 projections, an adapter that is on, a batch over 64', async () => {
