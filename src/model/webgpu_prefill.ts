@@ -152,16 +152,19 @@ export class WebGPUPrefiller {
     const plans = chunks.map(([start, end]) => this.plan(end - start));
 
     const { backend, device, states } = this;
+    // Uploads first (tfjs may record them in its own encoder), then tfjs' pending work is submitted ahead of ours.
     const ids = gpuBufferOf(backend, inputIds);
+    const cachedConv = cache.convStates.map((t) => gpuBufferOf(backend, t));
+    // As the op path: the scan starts from zeros until the cache is filled (a fresh cache's zeros need no upload).
+    const cachedSsm = cache.isFilled ? cache.ssmStates.map((t) => gpuBufferOf(backend, t)) : null;
     flushTfjs(backend);
     const H = c.hiddenSize;
-    const convBytes = states.convIn[0].size, ssmBytes = states.ssmIn[0].size;
+    const convBytes = 4 * batch * c.intermediateSize * c.convKernel, ssmBytes = 4 * batch * c.intermediateSize * c.stateSize;
     const encoder = device.createCommandEncoder();
-    const copyStates = (from: GPUBuffer[] | tf.Tensor[], to: GPUBuffer[], bytes: number) => from.forEach((f, i) =>
-      encoder.copyBufferToBuffer(f instanceof tf.Tensor ? gpuBufferOf(backend, f) : f, 0, to[i], 0, bytes));
-    copyStates(cache.convStates, states.convIn, convBytes);
-    // As the op path: the scan starts from zeros until the cache is filled (a fresh cache's zeros need no upload).
-    if (cache.isFilled) copyStates(cache.ssmStates, states.ssmIn, ssmBytes);
+    const copyStates = (from: GPUBuffer[], to: GPUBuffer[], bytes: number) =>
+      from.forEach((f, i) => encoder.copyBufferToBuffer(f, 0, to[i], 0, bytes));
+    copyStates(cachedConv, states.convIn, convBytes);
+    if (cachedSsm != null) copyStates(cachedSsm, states.ssmIn, ssmBytes);
     else states.ssmIn.forEach((b) => encoder.clearBuffer(b));
     const s = (name: string) => this.scratch.get(name)!;
     chunks.forEach(([start, end], k) => {
@@ -184,13 +187,13 @@ export class WebGPUPrefiller {
     const pass = encoder.beginComputePass();
     record(pass, { pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]) });
     pass.end();
-    const outStates = (from: GPUBuffer[], shape: number[]) => from.map((buffer) => {
+    const outStates = (from: GPUBuffer[], shape: number[], bytes: number) => from.map((buffer) => {
       const t = emptyGpuTensor(backend, shape);
-      encoder.copyBufferToBuffer(buffer, 0, t.buffer, 0, buffer.size);
+      encoder.copyBufferToBuffer(buffer, 0, t.buffer, 0, bytes);
       return tf.engine().makeTensorFromTensorInfo(t.info);
     });
-    const convStates = outStates(states.convOut, cache.convStates[0].shape);
-    const ssmStates = outStates(states.ssmOut, cache.ssmStates[0].shape);
+    const convStates = outStates(states.convOut, cache.convStates[0].shape, convBytes);
+    const ssmStates = outStates(states.ssmOut, cache.ssmStates[0].shape, ssmBytes);
     device.queue.submit([encoder.finish()]);
     convStates.forEach((t, i) => cache.updateConvState(i, t));
     ssmStates.forEach((t, i) => cache.updateSsmState(i, t));
