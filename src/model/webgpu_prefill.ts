@@ -46,6 +46,8 @@ const MAX_PLANS = 8;
 
 /** One dispatch of a pass. */
 interface Dispatch {
+  /** What it computes, for timings: 'norm', 'in_proj', 'conv_window', 'conv', 'x_proj', 'dt_proj', 'scan', 'out_proj', 'head'. */
+  name: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   grid: [number, number];
@@ -136,6 +138,33 @@ export class WebGPUPrefiller {
    * the op path leaves it: the last position's logits [batch, vocab].
    */
   lastLogits(inputIds: tf.Tensor2D, cache: MambaCache): tf.Tensor2D {
+    return this.run(inputIds, cache, null);
+  }
+
+  /**
+   * lastLogits with each dispatch in a pass of its own between GPU timestamps: microseconds per kind
+   * of dispatch, summed over layers (and passes). Needs the 'timestamp-query' feature.
+   */
+  async timeLastLogits(inputIds: tf.Tensor2D, cache: MambaCache): Promise<{ logits: tf.Tensor2D; micros: Map<string, number> }> {
+    if (!this.device.features.has('timestamp-query')) throw new Error('timeLastLogits: the device has no timestamp-query');
+    const timer: Timer = { querySet: null, names: [] };
+    const logits = this.run(inputIds, cache, timer);
+    const count = 2 * timer.names.length;
+    const readable = this.device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // run() resolved the stamps at the end of its submission; they are copied out after it.
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(timer.resolved!, 0, readable, 0, 8 * count);
+    this.device.queue.submit([encoder.finish()]);
+    await readable.mapAsync(GPUMapMode.READ);
+    const stamps = new BigUint64Array(readable.getMappedRange());
+    const micros = new Map<string, number>();
+    timer.names.forEach((name, i) => micros.set(name, (micros.get(name) ?? 0) + Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000));
+    readable.unmap();
+    [timer.querySet!, timer.resolved!, readable].forEach((r) => r.destroy());
+    return { logits, micros };
+  }
+
+  private run(inputIds: tf.Tensor2D, cache: MambaCache, timer: Timer | null): tf.Tensor2D {
     if (this.disposed) throw new Error('WebGPUPrefiller: used after dispose()');
     const c = this.model.config;
     cache.checkMadeFor(c);
@@ -152,6 +181,11 @@ export class WebGPUPrefiller {
     const plans = chunks.map(([start, end]) => this.plan(end - start));
 
     const { backend, device, states } = this;
+    if (timer != null) {
+      const count = 2 * (plans.reduce((n, p) => n + p.dispatches.length, 0) + 1);
+      timer.querySet = device.createQuerySet({ type: 'timestamp', count });
+      timer.resolved = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    }
     // Uploads first (tfjs may record them in its own encoder), then tfjs' pending work is submitted ahead of ours.
     const ids = gpuBufferOf(backend, inputIds);
     const cachedConv = cache.convStates.map((t) => gpuBufferOf(backend, t));
@@ -175,18 +209,17 @@ export class WebGPUPrefiller {
         copyStates(states.convOut, states.convIn, convBytes);
         copyStates(states.ssmOut, states.ssmIn, ssmBytes);
       }
-      const pass = encoder.beginComputePass();
-      for (const d of plans[k].dispatches) record(pass, d);
-      pass.end();
+      recordPasses(encoder, plans[k].dispatches, timer);
     });
     const L = chunks[chunks.length - 1][1] - chunks[chunks.length - 1][0];
     for (let b = 0; b < batch; b++) encoder.copyBufferToBuffer(s('normed'), 4 * (b * L + L - 1) * H, s('last'), 4 * b * H, 4 * H);
 
     const logits = emptyGpuTensor(backend, [batch, c.vocabSize]);
     const { kernel, weight } = this.head!;
-    const pass = encoder.beginComputePass();
-    record(pass, { pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]) });
-    pass.end();
+    recordPasses(encoder, [{
+      name: 'head', pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]),
+    }], timer);
+    if (timer != null) encoder.resolveQuerySet(timer.querySet!, 0, 2 * timer.names.length, timer.resolved!, 0);
     const outStates = (from: GPUBuffer[], shape: number[], bytes: number) => from.map((buffer) => {
       const t = emptyGpuTensor(backend, shape);
       encoder.copyBufferToBuffer(buffer, 0, t.buffer, 0, bytes);
@@ -297,15 +330,15 @@ export class WebGPUPrefiller {
     const s = (name: string) => this.scratch.get(name)!;
     const dispatches: Dispatch[] = [];
     let flats = 0;
-    const flat = (program: FlatProgram, buffers: Record<string, GPUBuffer>) => {
+    const flat = (name: string, program: FlatProgram, buffers: Record<string, GPUBuffer>) => {
       const kernel: FlatKernel = flatKernel(device, program);
       // The same programs in the same order for a length: the k-th flat dispatch's uniforms are the k-th buffer.
       const uniforms = plan.uniformBuffers[flats] ??= flatUniforms(device, kernel);
       flats += 1;
-      dispatches.push({ pipeline: kernel.pipeline, bindGroup: flatBindGroup(device, kernel, buffers, uniforms), grid: kernel.grid });
+      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: flatBindGroup(device, kernel, buffers, uniforms), grid: kernel.grid });
     };
     /** y = x W^T (+ bias), x rows `xRowStride` apart. */
-    const project = (p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
+    const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
       const binding = p.binding();
       if (binding.kind !== 'float32' && binding.kind !== 'float16') throw new Error(`WebGPUPrefiller: a ${binding.kind} projection`);
       const [outFeatures, inFeatures] = p.weight.shape;
@@ -314,11 +347,11 @@ export class WebGPUPrefiller {
         outFeatures, inFeatures, hasBias: b != null, weight: binding.kind, xRowStride, tile: chooseGemmTile(M, outFeatures),
       });
       const bindGroup = gemmBindGroup(device, kernel, M, { x, weight: buf(binding.tensors[0]), bias: b == null ? null : buf(b), y });
-      dispatches.push({ pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
+      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
     };
     const norm = (source: Parameters<typeof rmsNormStepKernel>[1]['source'], buffers: GPUBuffer[]) => {
       const kernel = rmsNormStepKernel(device, { batch: M, hidden: H, eps: c.layerNormEpsilon, source });
-      dispatches.push({ pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, buffers), grid: kernel.grid });
+      dispatches.push({ name: 'norm', pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, buffers), grid: kernel.grid });
     };
 
     const embedding = matrixOf(model.backbone.embeddings.binding())!;
@@ -346,16 +379,16 @@ export class WebGPUPrefiller {
       const gamma = buf(block.norm.weight.read());
       if (i === 0) norm({ embed: embedding.source, vocab: c.vocabSize }, [s('ids'), ...embedding.tensors.map(buf), gamma, s('h'), s('normed')]);
       else norm('add', [s('delta'), gamma, s('h'), s('normed')]);
-      project(m.inProj, s('normed'), s('xz'));
+      project('in_proj', m.inProj, s('normed'), s('xz'));
       // The conv reads x in place (the first half of in_proj's rows), continuing the cached window.
-      flat(new ConvWindowProgram(B, L, DI, K, 2 * DI), { x: s('xz'), past: st.convIn[i], result: st.convOut[i] });
+      flat('conv_window', new ConvWindowProgram(B, L, DI, K, 2 * DI), { x: s('xz'), past: st.convIn[i], result: st.convOut[i] });
       const convBias = m.conv1d.bias?.read();
-      flat(new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true }), {
+      flat('conv', new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true }), {
         x: s('xz'), weight: buf(m.conv1d.weight.read()), ...(convBias != null && { bias: buf(convBias) }), past: st.convIn[i], result: s('u'),
       });
-      project(m.xProj, s('u'), s('xBC'));
+      project('x_proj', m.xProj, s('u'), s('xBC'));
       // Without its bias: the scan adds it before the softplus.
-      project(m.dtProj, s('xBC'), s('dt'), { bias: false, xRowStride: R + 2 * N });
+      project('dt_proj', m.dtProj, s('xBC'), s('dt'), { bias: false, xRowStride: R + 2 * N });
 
       // The scan as SelectiveScan.ts' scanForward runs it, from the cached state.
       const params = this.layerScans[i];
@@ -363,21 +396,47 @@ export class WebGPUPrefiller {
       const paramBuffers: Record<string, GPUBuffer> = Object.fromEntries(use.names.map((name, j) => [name, buf(use.tensors[j])]));
       const walk = { u: s('u'), delta: s('dt'), bmat: s('xBC'), ...paramBuffers };
       if (scanChunks === 1) {
-        flat(new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
+        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
           { ...walk, cmat: s('xBC'), z: s('xz'), start: st.ssmIn[i], result: s('y') });
-        flat(new ChunkEndProgram(dims, params, chunkLen, true, true, false), { ...walk, start: st.ssmIn[i], result: st.ssmOut[i] });
+        flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, true, false), { ...walk, start: st.ssmIn[i], result: st.ssmOut[i] });
       } else {
-        flat(new ChunkEndProgram(dims, params, chunkLen, true, false, true), { ...walk, result: s('ends') });
+        flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, false, true), { ...walk, result: s('ends') });
         const chain = { ends: s('ends'), ...paramBuffers, initial: st.ssmIn[i] };
-        flat(new ChunkChainProgram(dims, params, scanChunks, true, false), { ...chain, result: s('starts') });
-        flat(new ChunkChainProgram(dims, params, scanChunks, true, true), { ...chain, result: st.ssmOut[i] });
-        flat(new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
+        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, false), { ...chain, result: s('starts') });
+        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, true), { ...chain, result: st.ssmOut[i] });
+        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
           { ...walk, cmat: s('xBC'), z: s('xz'), start: s('starts'), result: s('y') });
       }
-      project(m.outProj, s('y'), s('delta'));
+      project('out_proj', m.outProj, s('y'), s('delta'));
     });
     norm('add', [s('delta'), buf(normF.weight.read()), s('h'), s('normed')]);
     return dispatches;
+  }
+}
+
+/** Timestamps around each dispatch (timeLastLogits): the query set and its resolve buffer, made once the count is known. */
+interface Timer {
+  querySet: GPUQuerySet | null;
+  resolved?: GPUBuffer;
+  names: string[];
+}
+
+/** Records `dispatches` in one compute pass, or with `timer` each in a pass of its own between timestamps. */
+function recordPasses(encoder: GPUCommandEncoder, dispatches: Dispatch[], timer: Timer | null): void {
+  if (timer == null) {
+    const pass = encoder.beginComputePass();
+    for (const d of dispatches) record(pass, d);
+    pass.end();
+    return;
+  }
+  for (const d of dispatches) {
+    const i = timer.names.length;
+    timer.names.push(d.name);
+    const pass = encoder.beginComputePass({
+      timestampWrites: { querySet: timer.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+    });
+    record(pass, d);
+    pass.end();
   }
 }
 

@@ -19,6 +19,7 @@ import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose, expectCloseRel } from '../support/compare.js';
 import { watchGpuBuffers } from '../support/gpu_buffers.js';
+import { expectReject } from '../support/rejection.js';
 import { promptIds, randomModel } from '../support/random_model.js';
 import { ref, refIds, TINY } from '../support/reference.js';
 
@@ -175,6 +176,28 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
       ids.dispose();
     }
     model.dispose();
+  });
+
+  it('times its dispatches by kind (timestamp queries), leaving the same logits and cache', async () => {
+    const ids = promptIds(2, 40, tiny.config.vocabSize, 8);
+    const prefiller = webgpuPrefillerFor(tiny, 2)!;
+    if (!(tf.backend() as unknown as { device: GPUDevice }).device.features.has('timestamp-query')) {
+      const cache = tiny.createCache(2);
+      await expectReject(prefiller.timeLastLogits(ids, cache), /timestamp-query/);
+      tf.dispose(ids);
+      cache.dispose();
+      return;
+    }
+    const caches = [tiny.createCache(2), tiny.createCache(2)];
+    const { logits, micros } = await prefiller.timeLastLogits(ids, caches[0]);
+    expect([...micros.keys()].sort()).to.deep.equal(['conv', 'conv_window', 'dt_proj', 'head', 'in_proj', 'norm', 'out_proj', 'scan', 'x_proj']);
+    for (const us of micros.values()) expect(us).to.be.at.least(0);
+    const plain = tiny.lastLogits(ids, { cache: caches[1], fused: false });
+    expectCloseRel('logits', await logits.data(), await plain.data(), OP_RTOL);
+    const [a, b] = [await states(caches[0]), await states(caches[1])];
+    a.forEach((values, i) => expectCloseRel(`state ${i}`, values, b[i], OP_RTOL));
+    tf.dispose([ids, logits, plain]);
+    caches.forEach((c) => c.dispose());
   });
 
   it('runs a prefill as its own submission: no tfjs kernel in it', async () => {
