@@ -63,7 +63,6 @@ interface Plan {
   uniformBuffers: GPUBuffer[];
 }
 
-
 const PROJECTIONS = [['in_proj', 'inProj'], ['x_proj', 'xProj'], ['dt_proj', 'dtProj'], ['out_proj', 'outProj']] as const;
 
 /** The model's prefiller for `batch`, kept per model (made again for another batch); null where the op path must run. */
@@ -89,7 +88,7 @@ const prefillers = new WeakMap<MambaForCausalLM, WebGPUPrefiller>();
 export class WebGPUPrefiller {
   private readonly backend: WebGPUBackend;
   private readonly device: GPUDevice;
-  /** Scratch between the kernels, by name, grown as longer chunks come (which drops the plans). */
+  /** Scratch between the kernels, by name, grown as longer chunks come (which unbinds the plans). */
   private readonly scratch = new Map<string, GPUBuffer>();
   /** Per layer: the states copied in from the cache, and those the pass leaves. */
   private readonly states: Record<'convIn' | 'convOut' | 'ssmIn' | 'ssmOut', GPUBuffer[]>;
@@ -176,7 +175,7 @@ export class WebGPUPrefiller {
     const tokensPerChunk = Math.max(1, Math.floor(MAX_ROWS / batch));
     const chunks: [number, number][] = [];
     for (let start = 0; start < seq; start += tokensPerChunk) chunks.push([start, Math.min(seq, start + tokensPerChunk)]);
-    // Scratch first: growing it drops the plans, which must then all be made over the new buffers.
+    // Scratch first: growing it unbinds the plans, which are then all bound over the new buffers.
     this.reserve(Math.min(seq, tokensPerChunk));
     const plans = chunks.map(([start, end]) => this.plan(end - start));
 
