@@ -36,8 +36,9 @@ import type { MambaForCausalLM } from './causal_lm.js';
 import { matrixOf } from './webgpu_decoder.js';
 
 /**
- * Rows (batch x tokens) one pass holds in scratch: longer prompts run in chunks of MAX_ROWS / batch
- * tokens. At 130m the scratch is then ~60 MB, at 2.8b ~340 MB.
+ * Rows (batch x tokens) one pass holds in scratch, fewer where in_proj's output would not fit the
+ * device's binding size: longer prompts run in chunks of rows / batch tokens. The scratch is sized to
+ * the longest chunk seen: at 4,096 rows ~170 MB at 130m, ~720 MB at 2.8b.
  */
 export const MAX_ROWS = 4096;
 
@@ -172,7 +173,10 @@ export class WebGPUPrefiller {
       throw new Error(`WebGPUPrefiller: made for batch ${this.batch}, got ids of batch ${batch} and a cache of ${cache.batchSize}`);
     }
     this.followWeights();
-    const tokensPerChunk = Math.max(1, Math.floor(MAX_ROWS / batch));
+    // in_proj's output is the widest scratch (2 x intermediate per row): it must fit one binding.
+    const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits;
+    const rows = Math.min(MAX_ROWS, Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (8 * c.intermediateSize)));
+    const tokensPerChunk = Math.max(1, Math.floor(rows / batch));
     const chunks: [number, number][] = [];
     for (let start = 0; start < seq; start += tokensPerChunk) chunks.push([start, Math.min(seq, start + tokensPerChunk)]);
     // Scratch first: growing it unbinds the plans, which are then all bound over the new buffers.
