@@ -150,8 +150,8 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     tf.Tensor2D {
     if (fused && attentionMask == null) {
       checkInputIds(inputIds, this.config.vocabSize);
-      if (cache.isDisposed) throw new Error('lastLogits: the cache was disposed (MambaCache.dispose); make a new one with createCache');
-      const prefiller = webgpuPrefillerFor(this, inputIds.shape[0]);
+      // A disposed cache or one of another batch: the op path names the error.
+      const prefiller = cache.isDisposed || cache.batchSize !== inputIds.shape[0] ? null : webgpuPrefillerFor(this, inputIds.shape[0]);
       if (prefiller != null) return prefiller.lastLogits(inputIds, cache);
     }
     const hidden = this.backbone.forward(inputIds, { attentionMask, cache }).lastHiddenState;

@@ -3,7 +3,7 @@
  * it replaces: the last position's logits and every cache state it leaves, on the tiny fixture and on
  * random models (biases on and off, conv widths, dState, dt rank), batch 1 and 3, prompts of 1, 2, odd
  * and many-chunk lengths, prompts run in chunks continuing a cache, prompts longer than its scratch,
- * float16 weights; that it is the path taken (no tfjs kernel in a prefill), the reasons it gives way
+ * float16 weights (and HF's F16 checkpoint loaded so); that it is the path taken (no tfjs kernel in a prefill), the reasons it gives way
  * to the op path (int8/int4 projections, an adapter, a mask), and that nothing leaks.
  */
 import { expect } from 'chai';
@@ -21,7 +21,7 @@ import { expectClose, expectCloseRel } from '../support/compare.js';
 import { watchGpuBuffers } from '../support/gpu_buffers.js';
 import { expectReject } from '../support/rejection.js';
 import { promptIds, randomModel } from '../support/random_model.js';
-import { ref, refIds, TINY } from '../support/reference.js';
+import { FIXTURES, ref, refIds, TINY } from '../support/reference.js';
 
 /** Fixture tolerance for logits and states (../shared/fixtures/README.md). */
 const HF_ATOL = 1e-4;
@@ -95,6 +95,26 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     expect(cache.seqLen).to.equal(seq);
     tf.dispose([ids, logits]);
     cache.dispose();
+  });
+
+  it('gives HF\'s last logits within 2e-2 for the F16 checkpoint loaded as float16 weights, and its greedy ids', async () => {
+    const half = await MambaForCausalLM.fromPretrained(`${FIXTURES}tiny-float16`, { dtype: 'float16' });
+    const ids = refIds('input_ids');
+    const [batch, seq] = ids.shape;
+    expect(WebGPUPrefiller.unfusable(half, batch)).to.equal(null);
+    const cache = half.createCache(batch);
+    const logits = half.lastLogits(ids, { cache });
+    const full = ref('logits');
+    const vocab = full.shape[2];
+    const last = Float32Array.from({ length: batch * vocab }, (_, i) =>
+      full.values[(Math.floor(i / vocab) * seq + seq - 1) * vocab + (i % vocab)]);
+    expectClose('last logits', await logits.data(), last, 2e-2);
+    const prompt = Array.from(ref('generate.prompt_ids').values);
+    const expected = Array.from(ref('generate.output_ids').values);
+    expect((await half.generate([prompt], { maxNewTokens: expected.length - prompt.length, eosTokenId: null }))[0]).to.deep.equal(expected);
+    tf.dispose([ids, logits]);
+    cache.dispose();
+    half.dispose();
   });
 
   it('greedy generate equals HF\'s greedy ids on the tiny fixture', async () => {
@@ -249,6 +269,22 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     lora.dispose();
 
     expect(WebGPUPrefiller.unfusable(tiny, 65)).to.equal('the batch (65) is over 64');
+    ids.dispose();
+  });
+
+  it('names a cache of another batch, a disposed cache and a cache of another model as the op path does', async () => {
+    const ids = promptIds(2, 5, tiny.config.vocabSize, 4);
+    const other = tiny.createCache(3);
+    expect(() => tiny.lastLogits(ids, { cache: other })).to.throw('cache was made for batch 3, inputIds has batch 2');
+    other.dispose();
+    const disposed = tiny.createCache(2);
+    disposed.dispose();
+    expect(() => tiny.lastLogits(ids, { cache: disposed })).to.throw(/the cache was disposed/);
+    const model = randomModel({}, 71);
+    const foreign = model.createCache(2);
+    expect(() => tiny.lastLogits(ids, { cache: foreign })).to.throw(/the cache was made for another model: its intermediateSize is 80, the model's 64/);
+    foreign.dispose();
+    model.dispose();
     ids.dispose();
   });
 
