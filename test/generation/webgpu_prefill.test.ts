@@ -3,8 +3,10 @@
  * it replaces: the last position's logits and every cache state it leaves, on the tiny fixture and on
  * random models (biases on and off, conv widths, dState, dt rank), batch 1 and 3, prompts of 1, 2, odd
  * and many-chunk lengths, prompts run in chunks continuing a cache, prompts longer than its scratch,
- * float16 weights (and HF's F16 checkpoint loaded so); that it is the path taken (no tfjs kernel in a prefill), the reasons it gives way
- * to the op path (int8/int4 projections, an adapter, a mask), and that nothing leaks.
+ * float16 weights (and HF's F16 checkpoint loaded so), the scan's packed parameters; that it is the
+ * path taken (no tfjs kernel in a prefill), its timings by dispatch, the reasons it gives way to the op
+ * path (int8/int4 projections, an adapter, a mask, fused: false), errors named as the op path names
+ * them, and that nothing leaks.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
