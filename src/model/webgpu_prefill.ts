@@ -30,7 +30,7 @@ import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, sca
 import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
 import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
 import type { Linear } from '../layers/linear.js';
-import { emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
+import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 import { matrixOf } from './webgpu_decoder.js';
@@ -223,13 +223,8 @@ export class WebGPUPrefiller {
       name: 'head', pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]),
     }], timer);
     if (timer != null) encoder.resolveQuerySet(timer.querySet!, 0, 2 * timer.names.length, timer.resolved!, 0);
-    const outStates = (from: GPUBuffer[], shape: number[], bytes: number) => from.map((buffer) => {
-      const t = emptyGpuTensor(backend, shape);
-      encoder.copyBufferToBuffer(buffer, 0, t.buffer, 0, bytes);
-      return tf.engine().makeTensorFromTensorInfo(t.info);
-    });
-    const convStates = outStates(states.convOut, cache.convStates[0].shape, convBytes);
-    const ssmStates = outStates(states.ssmOut, cache.ssmStates[0].shape, ssmBytes);
+    const convStates = states.convOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.convStates[0].shape));
+    const ssmStates = states.ssmOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.ssmStates[0].shape));
     device.queue.submit([encoder.finish()]);
     convStates.forEach((t, i) => cache.updateConvState(i, t));
     ssmStates.forEach((t, i) => cache.updateSsmState(i, t));

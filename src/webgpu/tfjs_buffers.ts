@@ -3,6 +3,7 @@
  * backend to record their own dispatches around its work: the GPU buffer behind a tensor, and the
  * work tfjs recorded but has not submitted, which must run before theirs.
  */
+import * as tf from '@tensorflow/tfjs';
 import type { TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
@@ -27,4 +28,14 @@ export function flushTfjs(backend: WebGPUBackend): void {
 export function emptyGpuTensor(backend: WebGPUBackend, shape: number[]): { info: TensorInfo; buffer: GPUBuffer } {
   const info = backend.makeTensorInfo(shape, 'float32');
   return { info, buffer: gpuBufferOf(backend, info) };
+}
+
+/**
+ * A new float32 tensor of `shape` that `encoder` fills with a copy of the start of `source` (no tfjs
+ * op: the fused paths hand states to the cache, or take them over, this way).
+ */
+export function copyIntoNewTensor(backend: WebGPUBackend, encoder: GPUCommandEncoder, source: GPUBuffer, shape: number[]): tf.Tensor {
+  const { info, buffer } = emptyGpuTensor(backend, shape);
+  encoder.copyBufferToBuffer(source, 0, buffer, 0, 4 * shape.reduce((a, b) => a * b, 1));
+  return tf.engine().makeTensorFromTensorInfo(info);
 }
