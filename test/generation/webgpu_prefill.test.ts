@@ -264,6 +264,10 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     const ids = promptIds(1, 9, q8.config.vocabSize, 3);
     expect((await prefillKernels(q8, ids)).length, 'op path kernels').to.be.greaterThan(20);
     q8.dispose();
+    const q4 = randomModel({}, 43);
+    await quantize(q4, { bits: 4, groupSize: 32 });
+    expect(WebGPUPrefiller.unfusable(q4, 1)).to.match(/in_proj: its int4 codes are not read by the prefill's GEMM/);
+    q4.dispose();
 
     const lora = randomModel({}, 42);
     applyLora(lora, { r: 2, alpha: 4, targetModules: ['x_proj'] });
