@@ -44,10 +44,14 @@ if (only.has('prefill')) {
     results[`prefill${seqLen}`] = p;
     log(`| forward, batch 1 x ${seqLen}, logits at every position | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(0)} ms |`);
   }
-  for (const seqLen of [128, 512]) {
-    const p = await benchPrefill(model, seqLen, 1, 5, 'last');
-    results[`prefill${seqLen}_last`] = p;
-    log(`| prefill 1 x ${seqLen}, last logits (as generate; ${seqLen === 128 ? 'time to first token' : 'llama-bench pp'}) | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(1)} ms |`);
+  // The fused prefill (src/model/webgpu_prefill.ts) against the op path it replaces, batch 1 and 8.
+  for (const [batch, seqLen] of [[1, 128], [1, 512], [1, 2048], [8, 512]]) {
+    for (const fused of [true, false]) {
+      const p = await benchPrefill(model, seqLen, batch, fused ? 20 : 5, 'last', fused);
+      results[`prefill${batch > 1 ? `_b${batch}_` : ''}${seqLen}_last${fused ? '' : '_op_by_op'}`] = p;
+      const what = batch === 1 && seqLen === 128 ? 'time to first token' : batch === 1 && seqLen === 512 ? 'llama-bench pp' : 'as generate';
+      log(`| prefill ${batch} x ${seqLen}, last logits (${what}), ${fused ? 'fused prefill' : 'op by op'} | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(2)} ms |`);
+    }
   }
   // What generate does with a prompt: the cache filled, logits for the last position only.
   const ids = randomIds(1, 2048, model.config.vocabSize);
@@ -111,9 +115,13 @@ if (only.has('float16')) {
   // Halves in the projections and the head (shader-f16), float32 state and sums.
   const h = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await toFloat16(h);
-  const p = await benchPrefill(h, 512, 1, 3, 'last');
-  results.float16_prefill512 = p;
-  log(`| prefill 1 x 512, last logits, float16 weights | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(1)} ms |`);
+  for (const seqLen of [128, 512]) {
+    for (const fused of [true, false]) {
+      const p = await benchPrefill(h, seqLen, 1, fused ? 20 : 3, 'last', fused);
+      results[`float16_prefill${seqLen}${fused ? '' : '_op_by_op'}`] = p;
+      log(`| prefill 1 x ${seqLen}, last logits, float16 weights, ${fused ? 'fused prefill' : 'op by op'} | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(2)} ms |`);
+    }
+  }
   for (const batch of [1, 8]) {
     const d = await benchDecode(h, 10, { batch, steps: 64, warmup: 16, lagged: true });
     results[`float16_decode_b${batch}_lagged`] = d;

@@ -1,7 +1,8 @@
 /**
  * Where the time goes on a WebGPU device: GPU time per kernel (timestamp queries through tf.profile)
- * for one decode step, one forward pass and one forward + backward, against their wall time.
- * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,forward,train,quant); writes $OUT/profile.md.
+ * for one decode step, one forward pass and one forward + backward, against their wall time; the fused
+ * prefill's GPU time per kind of dispatch.
+ * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,prefill,forward,train,quant); writes $OUT/profile.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -10,6 +11,7 @@ import { randomIds } from './routines/random_ids.js';
 import { firstElements } from './routines/timing.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
+import { webgpuPrefillerFor } from '../src/model/webgpu_prefill.js';
 import { FusedAdam } from '../src/training/fused_adam.js';
 import { MambaForCausalLM, quantize } from '../src/index.js';
 import { initWebGPU } from '../src/webgpu/init.js';
@@ -56,7 +58,7 @@ async function report(title: string, work: Work): Promise<void> {
   }
 }
 
-const only = new Set((process.argv[2] ?? 'decode,forward,train').split(','));
+const only = new Set((process.argv[2] ?? 'decode,prefill,forward,train').split(','));
 
 /** The fused decoder's step: back-to-back wall time, and GPU time per kind of dispatch. */
 async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, opByOp: boolean): Promise<void> {
@@ -84,6 +86,33 @@ async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, 
 }
 
 for (const batch of only.has('decode') ? [1, 8] : []) await reportDecoder(`batch ${batch}`, model, batch, true);
+
+/** The fused prefill (generate's, last logits): back-to-back wall time, and GPU time per kind of dispatch. */
+async function reportPrefiller(batch: number, seq: number): Promise<void> {
+  const prefiller = webgpuPrefillerFor(model, batch)!;
+  const ids = randomIds(batch, seq, vocab);
+  const once = () => {
+    const cache = model.createCache(batch);
+    const logits = model.lastLogits(ids, { cache });
+    cache.dispose();
+    return logits;
+  };
+  await finish([once()]);
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) once().dispose();
+  await finish([once()]);
+  const wall = (performance.now() - t0) / 21;
+  const cache = model.createCache(batch);
+  const { logits, micros } = await prefiller.timeLastLogits(ids, cache);
+  const total = [...micros.values()].reduce((a, b) => a + b, 0);
+  log(`\n### prefill ${batch} x ${seq}, last logits, fused prefill: wall ${wall.toFixed(2)} ms back to back; GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
+  log('| dispatches | GPU us (all layers) |');
+  log('|---|---|');
+  for (const [name, us] of micros) log(`| ${name} | ${us.toFixed(0)} |`);
+  tf.dispose([logits, ids]);
+  cache.dispose();
+}
+for (const seq of only.has('prefill') ? [128, 512] : []) await reportPrefiller(1, seq);
 if (only.has('quant')) {
   const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await quantize(q, { bits: 8 });

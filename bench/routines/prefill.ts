@@ -18,14 +18,16 @@ export interface PrefillResult {
   tokensPerSecond: number;
   /** Fraction of kernel time in the selective scan (from tf.profile), when the backend reports kernel times. */
   scanShare: number | null;
+  /** For 'last': whether the fused prefill was allowed (webgpu: src/model/webgpu_prefill.ts). */
+  fused?: boolean;
 }
 
 export async function benchPrefill(
-  model: MambaForCausalLM, seqLen: number, batch = 1, repeats = 3, logits: 'full' | 'last' = 'full',
+  model: MambaForCausalLM, seqLen: number, batch = 1, repeats = 3, logits: 'full' | 'last' = 'full', fused = true,
 ): Promise<PrefillResult> {
   const ids = randomIds(batch, seqLen, model.config.vocabSize);
   try {
-    const run = (): tf.Tensor => (logits === 'full' ? model.forward(ids).logits : lastLogits(model, ids));
+    const run = (): tf.Tensor => (logits === 'full' ? model.forward(ids).logits : lastLogits(model, ids, fused));
     const { ms } = await timeRuns(run, repeats);
     const profile = await tf.profile(async () => {
       const out = run();
@@ -40,6 +42,7 @@ export async function benchPrefill(
     }
     return {
       seqLen, batch, logits, ms, tokensPerSecond: (batch * seqLen) / (ms / 1000), scanShare: total > 0 ? scan / total : null,
+      ...(logits === 'last' && { fused }),
     };
   } finally {
     ids.dispose();
@@ -47,10 +50,10 @@ export async function benchPrefill(
 }
 
 /** generate's prefill of the whole prompt into a fresh cache, synchronously (no chunks, no abort). */
-function lastLogits(model: MambaForCausalLM, ids: tf.Tensor2D): tf.Tensor {
+function lastLogits(model: MambaForCausalLM, ids: tf.Tensor2D, fused: boolean): tf.Tensor {
   const cache = model.createCache(ids.shape[0]);
   try {
-    return model.lastLogits(ids, { cache });
+    return model.lastLogits(ids, { cache, fused });
   } finally {
     cache.dispose();
   }

@@ -7,24 +7,43 @@ import { FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
 /** What is done with s = bias + conv: returned as is, through silu, or as dy * silu'(s) (backward). */
 export type ConvEpilogue = 'none' | 'silu' | 'siluGrad';
 
+/** How the fused prefill (src/model/webgpu_prefill.ts) reads the conv's input. */
+export interface ConvInputLayout {
+  /** Elements between consecutive x rows (channels unless given): x read in place from in_proj's output. */
+  xRowStride?: number;
+  /**
+   * Whether a `past` input [batch, channels, width] (the cache's conv state, oldest first) supplies the
+   * inputs before t = 0 instead of zeros: a prompt continuing a cache.
+   */
+  past?: boolean;
+}
+
 /**
  * s[b, t, d] = bias[d] + sum_k weight[d, k] * x[b, t - width + 1 + k, d], then the epilogue.
- * Inputs: x [batch, seq, channels], weight [channels, width], bias? [channels], dy? (siluGrad).
+ * Inputs: x [batch, seq, channels] (rows xRowStride apart), weight [channels, width], bias? [channels],
+ * dy? (siluGrad), past? (see ConvInputLayout).
  */
 export class CausalConv1dProgram extends FlatProgram {
   private readonly channels: number;
   private readonly width: number;
   private readonly hasBias: boolean;
   private readonly epilogue: ConvEpilogue;
+  private readonly xRowStride: number;
+  private readonly past: boolean;
 
-  constructor(xShape: number[], width: number, hasBias: boolean, epilogue: ConvEpilogue) {
+  constructor(xShape: number[], width: number, hasBias: boolean, epilogue: ConvEpilogue, layout: ConvInputLayout = {}) {
     const [batch, seq, channels] = xShape;
-    const inputs = ['x', 'weight', ...(hasBias ? ['bias'] : []), ...(epilogue === 'siluGrad' ? ['dy'] : [])];
-    super('conv1d', xShape, inputs, batch * seq * channels, { seqLen: seq }, [channels, width, hasBias, epilogue]);
+    const xRowStride = layout.xRowStride ?? channels;
+    const past = layout.past ?? false;
+    const inputs = ['x', 'weight', ...(hasBias ? ['bias'] : []), ...(epilogue === 'siluGrad' ? ['dy'] : []), ...(past ? ['past'] : [])];
+    super('conv1d', [batch, seq, channels], inputs, batch * seq * channels, { seqLen: seq },
+      [channels, width, hasBias, epilogue, xRowStride, past]);
     this.channels = channels;
     this.width = width;
     this.hasBias = hasBias;
     this.epilogue = epilogue;
+    this.xRowStride = xRowStride;
+    this.past = past;
   }
 
   protected helpers(): string {
@@ -33,12 +52,21 @@ export class CausalConv1dProgram extends FlatProgram {
 
   protected body(): string {
     const out = { none: 's', silu: 'silu(s)', siluGrad: 'dy[index] * siluGrad(s)' }[this.epilogue];
+    const W = this.width, C = this.channels;
+    // Inputs before t = 0: zeros, or the past's newest width - 1 (at W + j for j = -(W - 1) .. -1).
+    const before = this.past ? `else {
+          s += weight[d * ${W} + k] * past[((row / uniforms.seqLen) * ${C} + d) * ${W} + ${W} + j];
+        }` : '';
     return `
-      let d = index % ${this.channels};
-      let t = (index / ${this.channels}) % uniforms.seqLen;
+      let d = index % ${C};
+      let row = index / ${C};
+      let t = row % uniforms.seqLen;
       var s = ${this.hasBias ? 'bias[d]' : '0.0'};
-      for (var k = max(0, ${this.width - 1} - t); k < ${this.width}; k++) {
-        s += weight[d * ${this.width} + k] * x[index + (k - ${this.width - 1}) * ${this.channels}];
+      for (var k = ${this.past ? '0' : `max(0, ${W - 1} - t)`}; k < ${W}; k++) {
+        let j = t + k - ${W - 1};
+        if (j >= 0) {
+          s += weight[d * ${W} + k] * x[(row + k - ${W - 1}) * ${this.xRowStride} + d];
+        } ${before}
       }
       result[index] = ${out};`;
   }

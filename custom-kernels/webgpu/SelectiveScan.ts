@@ -17,7 +17,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { SelectiveScan, type SelectiveScanAttrs } from '../kernel_names.js';
 import { disposeAll, FlatProgram, isAbsent } from './program.js';
 import { ScanParams, type ScanParamsUse } from './scan_params.js';
-import { type ScanDims, type ScanTensors, ScanWalkProgram } from './scan_walk.js';
+import { rowLayout, type ScanDims, type ScanTensors, ScanWalkProgram } from './scan_walk.js';
 
 /**
  * The chunking: enough (batch, chunk, channel) threads to fill a large GPU, chunks no shorter than
@@ -133,10 +133,11 @@ export class ScanOutputProgram extends ScanWalkProgram {
   }
 
   protected step(): string {
+    const { cStride, cOffset, zStride, zOffset } = rowLayout(this.dims);
     return `
       var y = skipD * u[x];
-      for (var n = 0; n < ${this.dims.dState}; n++) { y += h[n] * cmat[row * ${this.dims.dState} + n]; }
-      ${this.hasZ ? 'y *= silu(z[x]);' : ''}
+      for (var n = 0; n < ${this.dims.dState}; n++) { y += h[n] * cmat[row * ${cStride} + ${cOffset} + n]; }
+      ${this.hasZ ? `y *= silu(z[row * ${zStride} + ${zOffset} + d]);` : ''}
       result[x] = y;`;
   }
 

@@ -21,7 +21,8 @@ export abstract class FlatProgram implements WebGPUProgram {
   dispatch: [number, number, number];
   readonly workgroupSize: [number, number, number] = [WORKGROUP_SIZE, 1, 1];
   readonly uniforms: string;
-  private readonly uniformValues: number[];
+  /** The uniforms' values in declaration order, `threads` first (flat_kernel.ts writes them to a buffer of its own). */
+  readonly uniformValues: number[];
 
   /**
    * @param name unique per program class (class names do not survive minifiers)

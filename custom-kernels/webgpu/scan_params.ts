@@ -5,6 +5,7 @@
  * Bound as they are where the device has 10+ storage buffers per shader stage; on WebGPU's default
  * of 8 (the scan's output program would bind 9 inputs and its output), first packed into one buffer
  * params[d] = [A[d, :], D[d], deltaBias[d]], at the cost of one more dispatch.
+ * Given A_log instead of A (`aIsLog`, the fused prefill: no tensor of A to keep), aAt reads -exp(A_log).
  */
 import type { TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -63,11 +64,13 @@ export class ScanParams {
   private readonly packed: boolean;
   private readonly hasD: boolean;
   private readonly hasBias: boolean;
+  private readonly aIsLog: boolean;
   /** The packed buffer, or the given tensors by parameter. */
   private readonly tensors: Partial<Record<ScanParam | 'params', TensorInfo>>;
 
-  constructor(backend: WebGPUBackend, A: TensorInfo, D: TensorInfo, deltaBias: TensorInfo) {
+  constructor(backend: WebGPUBackend, A: TensorInfo, D: TensorInfo, deltaBias: TensorInfo, { aIsLog = false } = {}) {
     const [dInner, dState] = A.shape;
+    this.aIsLog = aIsLog;
     this.dState = dState;
     this.hasD = !isAbsent(D);
     this.hasBias = !isAbsent(deltaBias);
@@ -81,16 +84,17 @@ export class ScanParams {
   /** The bindings and accessors for a program that reads `params` (their order does not matter). */
   use(params: ScanParam[]): ScanParamsUse {
     const n = this.dState;
-    const key = `${this.packed ? 'packed' : 'bound'}${this.hasD ? 'D' : ''}${this.hasBias ? 'b' : ''}_${params.join('')}`;
+    const key = `${this.packed ? 'packed' : 'bound'}${this.hasD ? 'D' : ''}${this.hasBias ? 'b' : ''}${this.aIsLog ? 'log' : ''}_${params.join('')}`;
+    const a = (read: string) => (this.aIsLog ? `-exp(${read})` : read);
     if (this.packed && params.length > 0) {
       const at = { a: `d * ${n + 2} + n`, skip: `d * ${n + 2} + ${n}`, bias: `d * ${n + 2} + ${n + 1}` };
-      const wgsl = accessors(params, (p) => `params[${at[p]}]`);
+      const wgsl = accessors(params, (p) => (p === 'a' ? a(`params[${at.a}]`) : `params[${at[p]}]`));
       return { names: ['params'], tensors: [this.tensors.params!], key, wgsl };
     }
     const bound = this.packed ? [] : params.filter((p) => this.tensors[p] != null);
     return {
       names: bound, tensors: bound.map((p) => this.tensors[p]!), key,
-      wgsl: accessors(params, (p) => (this.tensors[p] == null ? '0.0' : p === 'a' ? `a[d * ${n} + n]` : `${p}[d]`)),
+      wgsl: accessors(params, (p) => (this.tensors[p] == null ? '0.0' : p === 'a' ? a(`a[d * ${n} + n]`) : `${p}[d]`)),
     };
   }
 

@@ -15,6 +15,25 @@ export interface ScanDims {
   seq: number;
   dInner: number;
   dState: number;
+  /** Where rows of B, C and z lie; each its own [batch * seq, width] tensor unless given. */
+  layout?: ScanRowLayout;
+}
+
+/**
+ * Row strides and column offsets of B, C (dState wide) and z (dInner wide): the fused prefill
+ * (src/model/webgpu_prefill.ts) reads them in place from x_proj's and in_proj's outputs.
+ */
+export interface ScanRowLayout {
+  bStride: number;
+  bOffset: number;
+  cStride: number;
+  cOffset: number;
+  zStride: number;
+  zOffset: number;
+}
+
+export function rowLayout({ dInner, dState, layout }: ScanDims): ScanRowLayout {
+  return layout ?? { bStride: dState, bOffset: 0, cStride: dState, cOffset: 0, zStride: dInner, zOffset: 0 };
 }
 
 /**
@@ -60,7 +79,8 @@ export abstract class ScanWalkProgram extends FlatProgram {
     const chunks = Math.ceil(dims.seq / chunkLen);
     const use = params.use(['a', 'bias', ...reads]);
     super(name, outputShape, ['u', 'delta', ...use.names, 'bmat', ...inputs], lanes.rows * chunks * lanes.width,
-      { seqLen: dims.seq, chunks, chunkLen, ...lanes }, [dims.dInner, dims.dState, use.key, softplus, ...key]);
+      { seqLen: dims.seq, chunks, chunkLen, ...lanes },
+      [dims.dInner, dims.dState, use.key, softplus, ...Object.values(rowLayout(dims)), ...key]);
     this.dims = dims;
     this.params = use;
     this.softplus = softplus;
@@ -83,6 +103,7 @@ export abstract class ScanWalkProgram extends FlatProgram {
 
   protected body(): string {
     const { dInner, dState } = this.dims;
+    const { bStride, bOffset } = rowLayout(this.dims);
     const dt = this.softplus ? 'softplus(delta[x] + bias)' : 'delta[x] + bias';
     return `
       let dl = index % uniforms.width;
@@ -102,7 +123,7 @@ export abstract class ScanWalkProgram extends FlatProgram {
         let dt = ${dt};
         let du = dt * u[x];
         for (var n = 0; n < ${dState}; n++) {
-          h[n] = exp(dt * a[n]) * h[n] + du * bmat[row * ${dState} + n];
+          h[n] = exp(dt * a[n]) * h[n] + du * bmat[row * ${bStride} + ${bOffset} + n];
         }
         ${this.step()}
       }

@@ -15,7 +15,10 @@ export interface GenerativeModel {
   generationConfig: Record<string, unknown>;
   /** A cache for `batchSize` rows. */
   createCache(batchSize: number): MambaCache;
-  /** Runs ids [batch, seq] through the model into `cache` (filling or continuing it): the last position's logits [batch, vocab]. */
+  /**
+   * Runs ids [batch, seq] through the model into `cache` (filling or continuing it): the last position's
+   * logits [batch, vocab]; fused where the model can unless `fused` is false.
+   */
   lastLogits(inputIds: tf.Tensor2D, options: { cache: MambaCache; attentionMask?: tf.Tensor2D; fused?: boolean }): tf.Tensor2D;
   /** One id per row through the filled cache: the next logits [batch, vocab]; fused where the model can. */
   decodeStep(ids: readonly number[], cache: MambaCache, options?: { fused?: boolean }): tf.Tensor2D;

@@ -15,6 +15,8 @@ export interface PrefillOptions {
   chunkSize?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** On webgpu, a few raw dispatches per layer where the model allows (src/model/webgpu_prefill.ts); default true. */
+  fused?: boolean;
 }
 
 /** Logits [batch, vocab] of the next token after inputIds, with `cache` filled; null if aborted. */
@@ -33,7 +35,7 @@ export async function prefill(
     const mask = options.attentionMask?.slice([0, start], [batch, end - start]);
     try {
       logits?.dispose();
-      logits = model.lastLogits(ids, { attentionMask: mask, cache });
+      logits = model.lastLogits(ids, { attentionMask: mask, cache, fused: options.fused });
     } finally {
       tf.dispose([ids, mask ?? []]);
     }

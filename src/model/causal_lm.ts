@@ -19,6 +19,7 @@ import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../qu
 import type { MambaCache } from './cache.js';
 import { wasmDecoderFor, wasmPrefillFor } from './wasm_decoder.js';
 import { type WebGPUDecoder, webgpuDecoderFor } from './webgpu_decoder.js';
+import { disposeWebGPUPrefiller, webgpuPrefillerFor } from './webgpu_prefill.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
@@ -141,12 +142,23 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
 
   /**
    * ids [batch, seq] through the model into `cache`: the last position's logits [batch, vocab] (the
-   * head runs on it alone). On wasm a float32 model's prompt at batch 1 without a mask runs as one
-   * program of our modules (src/model/wasm_prefill.ts), unless `fused` is false.
+   * head runs on it alone). Without an attention mask, unless `fused` is false: on webgpu a few raw
+   * dispatches per layer where every module can be bound (src/model/webgpu_prefill.ts;
+   * WebGPUPrefiller.unfusable says why not), on wasm a float32 model's prompt at batch 1 as one
+   * program of our modules (src/model/wasm_prefill.ts; wasmPrefillUnfusable says why not); op by op
+   * otherwise.
    */
-  lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask, fused = true }: { cache: MambaCache; attentionMask?: tf.Tensor2D; fused?: boolean }): tf.Tensor2D {
-    const program = fused ? wasmPrefillFor(this, cache, inputIds, attentionMask) : null;
-    if (program) return program.prefill(Array.from(inputIds.dataSync()));
+  lastLogits(inputIds: tf.Tensor2D, { cache, attentionMask, fused = true }: { cache: MambaCache; attentionMask?: tf.Tensor2D; fused?: boolean }):
+    tf.Tensor2D {
+    if (fused && attentionMask == null) {
+      checkInputIds(inputIds, this.config.vocabSize);
+      // A disposed cache or one of another batch: the op path names the error.
+      const usable = !cache.isDisposed && cache.batchSize === inputIds.shape[0];
+      const prefiller = usable ? webgpuPrefillerFor(this, inputIds.shape[0]) : null;
+      if (prefiller != null) return prefiller.lastLogits(inputIds, cache);
+      const program = usable ? wasmPrefillFor(this, cache, inputIds) : null;
+      if (program != null) return program.prefill(Array.from(inputIds.dataSync()));
+    }
     const hidden = this.backbone.forward(inputIds, { attentionMask, cache }).lastHiddenState;
     try {
       return tf.tidy(() => {
@@ -192,6 +204,12 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   /** The new token ids, [batch] per step, as they come. */
   stream(inputIds: GenerationInput, options?: GenerationOptionsInput): AsyncGenerator<number[], void, undefined> {
     return stream(this, inputIds, options);
+  }
+
+  /** Frees the fused prefill's buffers with the model's weights. */
+  override dispose(): ReturnType<tf.LayersModel['dispose']> {
+    disposeWebGPUPrefiller(this);
+    return super.dispose();
   }
 
   /** Logits [batch, seq, vocab] for int32 ids [batch, seq], as tf.LayersModel.predict. */

@@ -13,16 +13,17 @@ export interface DecodeKernel {
 const MAX_GROUPS_X = 65535;
 const cache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-/** A pipeline for `code` (entry point `main`), made once per device and source. */
-export function computePipeline(device: GPUDevice, code: string): GPUComputePipeline {
+/** A pipeline for `code` (entry point `entryPoint`, `main` unless said), made once per device and source. */
+export function computePipeline(device: GPUDevice, code: string, entryPoint = 'main'): GPUComputePipeline {
   let byCode = cache.get(device);
   if (byCode == null) cache.set(device, byCode = new Map());
-  let pipeline = byCode.get(code);
+  const key = `${entryPoint}\n${code}`;
+  let pipeline = byCode.get(key);
   if (pipeline == null) {
     pipeline = device.createComputePipeline({
-      layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
+      layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint },
     });
-    byCode.set(code, pipeline);
+    byCode.set(key, pipeline);
   }
   return pipeline;
 }

@@ -49,6 +49,8 @@ export interface GemmDims {
   hasBias: boolean;
   weight: GemmWeight;
   tile: GemmTile;
+  /** Elements between consecutive x rows, inFeatures unless given (the fused prefill's dt_proj reads x_proj's output in place). */
+  xRowStride?: number;
 }
 
 /** How the shader binds x, W and y: element types (vec4 where rows allow whole vec4s). */
@@ -58,10 +60,10 @@ export interface GemmIo {
   yType: 'vec4<f32>' | 'f32';
 }
 
-export function gemmIo({ inFeatures: K, outFeatures: N, weight }: Pick<GemmDims, 'inFeatures' | 'outFeatures' | 'weight'>): GemmIo {
+export function gemmIo({ inFeatures: K, outFeatures: N, weight, xRowStride }: Pick<GemmDims, 'inFeatures' | 'outFeatures' | 'weight' | 'xRowStride'>): GemmIo {
   const vecK = K % 4 === 0;
   return {
-    xType: vecK ? 'vec4<f32>' : 'f32',
+    xType: vecK && (xRowStride ?? K) % 4 === 0 ? 'vec4<f32>' : 'f32',
     wType: weight === 'float32' ? (vecK ? 'vec4<f32>' : 'f32') : (vecK ? 'vec2<i32>' : 'i32'),
     yType: N % 4 === 0 ? 'vec4<f32>' : 'f32',
   };
@@ -84,6 +86,8 @@ export function gemmBody(dims: GemmDims, out: string): string {
   const { tileM: BM, tileN: BN, tileK: BK, threadM: TM, threadN: TN } = tile;
   if (TM % 4 !== 0 || TN % 4 !== 0 || BK % 4 !== 0) throw new Error('gemm: threadM, threadN and tileK must be multiples of 4');
   const io = gemmIo(dims);
+  const XS = dims.xRowStride ?? K;
+  if (XS < K) throw new Error(`gemm: xRowStride ${XS} is under inFeatures ${K}`);
   const threads = gemmThreads(tile);
   const TX = BN / TN;
   // Rows of the k-major tiles are padded by a vec4, so that the transposing stores spread over banks.
@@ -93,11 +97,11 @@ export function gemmBody(dims: GemmDims, out: string): string {
   const vecK = K % 4 === 0;
   const words = halfWordsPerRow(K);
 
-  const loadX = vecK
-    ? `if (m < M && k < K) { return x[(m * K + k) / 4u]; }
+  const loadX = io.xType === 'vec4<f32>'
+    ? `if (m < M && k < K) { return x[(m * ${XS}u + k) / 4u]; }
   return vec4<f32>();`
     : `var v = vec4<f32>();
-  if (m < M) { for (var c = 0u; c < 4u; c++) { if (k + c < K) { v[c] = x[m * K + k + c]; } } }
+  if (m < M) { for (var c = 0u; c < 4u; c++) { if (k + c < K) { v[c] = x[m * ${XS}u + k + c]; } } }
   return v;`;
   let loadW: string;
   if (weight === 'float32') {
@@ -244,7 +248,8 @@ export function gemmBindGroup(device: GPUDevice, kernel: GemmKernel, M: number,
   const { inFeatures: K, outFeatures: N, hasBias, weight } = kernel.dims;
   if (hasBias !== (buffers.bias != null)) throw new Error(`gemm: the kernel was made ${hasBias ? 'with' : 'without'} a bias`);
   const weightBytes = weight === 'float32' ? N * K * 4 : N * halfWordsPerRow(K) * 4;
-  const entries: [GPUBuffer, number][] = [[buffers.x, M * K * 4], [buffers.weight, weightBytes],
+  const xElements = (M - 1) * (kernel.dims.xRowStride ?? K) + K;
+  const entries: [GPUBuffer, number][] = [[buffers.x, xElements * 4], [buffers.weight, weightBytes],
     ...(buffers.bias != null ? [[buffers.bias, N * 4] as [GPUBuffer, number]] : []), [buffers.y, M * N * 4]];
   for (const [buffer, size] of entries) {
     if (buffer.size < size) throw new Error(`gemm: a buffer of ${buffer.size} bytes is bound where ${size} are needed (M = ${M})`);

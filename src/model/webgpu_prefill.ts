@@ -1,0 +1,445 @@
+/**
+ * A prompt through the model on WebGPU as a few raw dispatches per layer: tfjs records each op of
+ * the op path (about 25 a layer) with a fresh bind group and uniforms, so at 130m a prompt costs
+ * the same ~75 ms at 128 tokens as at 2048, host time. Here each layer is the norm, in_proj (tiled
+ * GEMM, gemm/gemm.ts), the conv window and the conv (CausalConv1d.ts, ConvWindow.ts), x_proj and
+ * dt_proj (GEMMs, dt_proj reading x_proj's output in place), the chunked scan (SelectiveScan.ts'
+ * programs, B, C and the gate read in place) and out_proj (GEMM), over pipelines and bind groups
+ * made once per model and chunk length, recorded in one compute pass; the final norm and the LM head
+ * (the decoder's matvec) run on the last position only. The flat programs run through
+ * flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
+ *
+ * The cache's states are copied into buffers of the prefiller's own before the pass and out into
+ * new tensors after it, which replace the cache's (as the op path replaces them), so the bind groups
+ * never change with the cache. A prompt longer than the scratch holds (MAX_ROWS rows of batch x
+ * tokens) runs in chunks, each continuing the states the one before left. Each projection is read as
+ * its module's `binding()` says: float32 or float16 weights; packed int8/int4 ones, an adapter that is
+ * on, a batch over the head's 64 keep the op path, with the reason (WebGPUPrefiller.unfusable).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js';
+import { ConvWindowProgram } from '../../custom-kernels/webgpu/ConvWindow.js';
+import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
+import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
+import { type FlatKernel, flatBindGroup, flatKernel, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
+import { chooseGemmTile, gemmBindGroup, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
+import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, scanTuning } from '../../custom-kernels/webgpu/SelectiveScan.js';
+import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
+import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
+import type { Linear } from '../layers/linear.js';
+import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
+import type { MambaCache } from './cache.js';
+import type { MambaForCausalLM } from './causal_lm.js';
+import { matrixOf } from './webgpu_decoder.js';
+
+/**
+ * Rows (batch x tokens) one pass holds in scratch, fewer where in_proj's output would not fit the
+ * device's binding size: longer prompts run in chunks of rows / batch tokens. The scratch is sized to
+ * the longest chunk seen: at 4,096 rows ~170 MB at 130m, ~720 MB at 2.8b.
+ */
+export const MAX_ROWS = 4096;
+
+/** Plans (bind groups for one chunk length) kept per prefiller; the oldest goes first. */
+const MAX_PLANS = 8;
+
+/** One dispatch of a pass. */
+interface Dispatch {
+  /** What it computes, for timings: 'norm', 'in_proj', 'conv_window', 'conv', 'x_proj', 'dt_proj', 'scan', 'out_proj', 'head'. */
+  name: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: [number, number];
+}
+
+/**
+ * Chunks of `tokens` tokens: the flat programs' uniform buffers (which depend on the length only), and
+ * the dispatches over them, null once a weight or a scratch buffer they bind was replaced.
+ */
+interface Plan {
+  tokens: number;
+  dispatches: Dispatch[] | null;
+  uniformBuffers: GPUBuffer[];
+}
+
+const PROJECTIONS = [['in_proj', 'inProj'], ['x_proj', 'xProj'], ['dt_proj', 'dtProj'], ['out_proj', 'outProj']] as const;
+
+/** The model's prefiller for `batch`, kept per model (made again for another batch); null where the op path must run. */
+export function webgpuPrefillerFor(model: MambaForCausalLM, batch: number): WebGPUPrefiller | null {
+  if (tf.getBackend() !== 'webgpu' || WebGPUPrefiller.unfusable(model, batch) != null) return null;
+  let prefiller = prefillers.get(model);
+  if (prefiller?.batch !== batch) {
+    prefiller?.dispose();
+    prefiller = new WebGPUPrefiller(model, batch);
+    prefillers.set(model, prefiller);
+  }
+  return prefiller;
+}
+
+/** Frees the model's prefiller, if it has one (MambaForCausalLM.dispose). */
+export function disposeWebGPUPrefiller(model: MambaForCausalLM): void {
+  prefillers.get(model)?.dispose();
+  prefillers.delete(model);
+}
+
+const prefillers = new WeakMap<MambaForCausalLM, WebGPUPrefiller>();
+
+export class WebGPUPrefiller {
+  private readonly backend: WebGPUBackend;
+  private readonly device: GPUDevice;
+  /** Scratch between the kernels, by name, grown as longer chunks come (which unbinds the plans). */
+  private readonly scratch = new Map<string, GPUBuffer>();
+  /** Per layer: the states copied in from the cache, and those the pass leaves. */
+  private readonly states: Record<'convIn' | 'convOut' | 'ssmIn' | 'ssmOut', GPUBuffer[]>;
+  /** By chunk length and the scan's tuning (which sets the chunking its uniforms hold). */
+  private plans = new Map<string, Plan>();
+  /** Per layer, A (read as -exp(A_log)), D and dt_proj's bias as the scan programs read them: packed or bound. */
+  private layerScans: ScanParams[] = [];
+  /** The head's kernel, over the last positions' normed rows, the logits buffer joining each call. */
+  private head: { kernel: ReturnType<typeof matvecKernel>; weight: GPUBuffer[] } | null = null;
+  private boundTo: tf.DataId[] = [];
+  private disposed = false;
+
+  /** Why the fused prefill cannot run this model at this batch, or null where it can. */
+  static unfusable(model: MambaForCausalLM, batch: number): string | null {
+    if (batch > MATVEC_MAX_BATCH) return `the batch (${batch}) is over ${MATVEC_MAX_BATCH}`;
+    const { backbone, lmHead } = model;
+    for (const [path, binding] of [['backbone.embeddings', backbone.embeddings.binding()], ['lm_head', lmHead.binding()]] as const) {
+      if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
+    }
+    for (const [i, block] of backbone.blocks.entries()) {
+      const m = block.mixer;
+      for (const [name, key] of PROJECTIONS) {
+        const binding = m[key].binding();
+        const path = `backbone.layers.${i}.mixer.${name}`;
+        if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
+        if (binding.kind === 'packed') {
+          return `${path}: its int${binding.layout.bits} codes are not read by the prefill's GEMM (float32 and float16 weights are)`;
+        }
+      }
+      if (m.conv1d.adapter?.active) return `backbone.layers.${i}.mixer.conv1d: it carries a LoRA adapter that is not merged`;
+    }
+    return null;
+  }
+
+  constructor(readonly model: MambaForCausalLM, readonly batch: number) {
+    this.backend = tf.backend() as WebGPUBackend;
+    this.device = this.backend.device;
+    const c = model.config;
+    const layerBuffers = (elements: number) => Array.from({ length: c.numHiddenLayers }, () => this.buffer(elements));
+    const conv = batch * c.intermediateSize * c.convKernel, ssm = batch * c.intermediateSize * c.stateSize;
+    this.states = { convIn: layerBuffers(conv), convOut: layerBuffers(conv), ssmIn: layerBuffers(ssm), ssmOut: layerBuffers(ssm) };
+  }
+
+  /**
+   * ids [batch, seq] through the model, continuing `cache` (zeros before a prefill), which is left as
+   * the op path leaves it: the last position's logits [batch, vocab].
+   */
+  lastLogits(inputIds: tf.Tensor2D, cache: MambaCache): tf.Tensor2D {
+    return this.run(inputIds, cache, null);
+  }
+
+  /**
+   * lastLogits with each dispatch in a pass of its own between GPU timestamps: microseconds per kind
+   * of dispatch, summed over layers (and passes). Needs the 'timestamp-query' feature.
+   */
+  async timeLastLogits(inputIds: tf.Tensor2D, cache: MambaCache): Promise<{ logits: tf.Tensor2D; micros: Map<string, number> }> {
+    if (!this.device.features.has('timestamp-query')) throw new Error('timeLastLogits: the device has no timestamp-query');
+    const timer: Timer = { querySet: null, names: [] };
+    const logits = this.run(inputIds, cache, timer);
+    const count = 2 * timer.names.length;
+    const readable = this.device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // run() resolved the stamps at the end of its submission; they are copied out after it.
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(timer.resolved!, 0, readable, 0, 8 * count);
+    this.device.queue.submit([encoder.finish()]);
+    await readable.mapAsync(GPUMapMode.READ);
+    const stamps = new BigUint64Array(readable.getMappedRange());
+    const micros = new Map<string, number>();
+    timer.names.forEach((name, i) => micros.set(name, (micros.get(name) ?? 0) + Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000));
+    readable.unmap();
+    [timer.querySet!, timer.resolved!, readable].forEach((r) => r.destroy());
+    return { logits, micros };
+  }
+
+  private run(inputIds: tf.Tensor2D, cache: MambaCache, timer: Timer | null): tf.Tensor2D {
+    if (this.disposed) throw new Error('WebGPUPrefiller: used after dispose()');
+    const c = this.model.config;
+    cache.checkMadeFor(c);
+    const [batch, seq] = inputIds.shape;
+    if (batch !== this.batch || cache.batchSize !== batch) {
+      throw new Error(`WebGPUPrefiller: made for batch ${this.batch}, got ids of batch ${batch} and a cache of ${cache.batchSize}`);
+    }
+    this.followWeights();
+    // in_proj's output is the widest scratch (2 x intermediate per row): it must fit one binding.
+    const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits;
+    const rows = Math.min(MAX_ROWS, Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (8 * c.intermediateSize)));
+    const tokensPerChunk = Math.max(1, Math.floor(rows / batch));
+    const chunks: [number, number][] = [];
+    for (let start = 0; start < seq; start += tokensPerChunk) chunks.push([start, Math.min(seq, start + tokensPerChunk)]);
+    // Scratch first: growing it unbinds the plans, which are then all bound over the new buffers.
+    this.reserve(Math.min(seq, tokensPerChunk));
+    const plans = chunks.map(([start, end]) => this.plan(end - start));
+
+    const { backend, device, states } = this;
+    if (timer != null) {
+      const count = 2 * (plans.reduce((n, p) => n + p.dispatches.length, 0) + 1);
+      timer.querySet = device.createQuerySet({ type: 'timestamp', count });
+      timer.resolved = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    }
+    // Uploads first (tfjs may record them in its own encoder), then tfjs' pending work is submitted ahead of ours.
+    const ids = gpuBufferOf(backend, inputIds);
+    const cachedConv = cache.convStates.map((t) => gpuBufferOf(backend, t));
+    // As the op path: the scan starts from zeros until the cache is filled (a fresh cache's zeros need no upload).
+    const cachedSsm = cache.isFilled ? cache.ssmStates.map((t) => gpuBufferOf(backend, t)) : null;
+    flushTfjs(backend);
+    const H = c.hiddenSize;
+    const convBytes = 4 * batch * c.intermediateSize * c.convKernel, ssmBytes = 4 * batch * c.intermediateSize * c.stateSize;
+    const encoder = device.createCommandEncoder();
+    const copyStates = (from: GPUBuffer[], to: GPUBuffer[], bytes: number) =>
+      from.forEach((f, i) => encoder.copyBufferToBuffer(f, 0, to[i], 0, bytes));
+    copyStates(cachedConv, states.convIn, convBytes);
+    if (cachedSsm != null) copyStates(cachedSsm, states.ssmIn, ssmBytes);
+    else states.ssmIn.forEach((b) => encoder.clearBuffer(b));
+    const s = (name: string) => this.scratch.get(name)!;
+    chunks.forEach(([start, end], k) => {
+      const L = end - start;
+      if (chunks.length === 1) encoder.copyBufferToBuffer(ids, 0, s('ids'), 0, 4 * batch * seq);
+      else for (let b = 0; b < batch; b++) encoder.copyBufferToBuffer(ids, 4 * (b * seq + start), s('ids'), 4 * b * L, 4 * L);
+      if (k > 0) {
+        copyStates(states.convOut, states.convIn, convBytes);
+        copyStates(states.ssmOut, states.ssmIn, ssmBytes);
+      }
+      recordPasses(encoder, plans[k].dispatches, timer);
+    });
+    const L = chunks[chunks.length - 1][1] - chunks[chunks.length - 1][0];
+    for (let b = 0; b < batch; b++) encoder.copyBufferToBuffer(s('normed'), 4 * (b * L + L - 1) * H, s('last'), 4 * b * H, 4 * H);
+
+    const logits = emptyGpuTensor(backend, [batch, c.vocabSize]);
+    const { kernel, weight } = this.head!;
+    recordPasses(encoder, [{
+      name: 'head', pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]),
+    }], timer);
+    if (timer != null) encoder.resolveQuerySet(timer.querySet!, 0, 2 * timer.names.length, timer.resolved!, 0);
+    const convStates = states.convOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.convStates[0].shape));
+    const ssmStates = states.ssmOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.ssmStates[0].shape));
+    device.queue.submit([encoder.finish()]);
+    convStates.forEach((t, i) => cache.updateConvState(i, t));
+    ssmStates.forEach((t, i) => cache.updateSsmState(i, t));
+    cache.seqLen += seq;
+    return tf.engine().makeTensorFromTensorInfo(logits.info) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.dropPlans();
+    this.dropLayerScans();
+    for (const b of this.scratch.values()) b.destroy();
+    this.scratch.clear();
+    for (const list of Object.values(this.states)) list.forEach((b) => b.destroy());
+  }
+
+  /** A float32/int32 storage buffer of `elements` words. */
+  private buffer(elements: number): GPUBuffer {
+    return this.device.createBuffer({
+      size: Math.max(16, elements * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+  }
+
+  /** Scratch for chunks of up to `tokens` tokens; a buffer grown unbinds every plan (they bind the old one). */
+  private reserve(tokens: number): void {
+    const c = this.model.config;
+    const B = this.batch, rows = B * tokens;
+    const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank;
+    // The scan's chunk count is largest at the shortest chunks it takes.
+    const scanChunks = Math.ceil(tokens / scanTuning.minChunk);
+    const sizes: Record<string, number> = {
+      ids: rows, h: rows * H, normed: rows * H, delta: rows * H, last: B * H,
+      xz: rows * 2 * DI, u: rows * DI, xBC: rows * (R + 2 * N), dt: rows * DI, y: rows * DI,
+      ends: B * scanChunks * DI * (N + 1), starts: B * scanChunks * DI * N,
+    };
+    for (const [name, elements] of Object.entries(sizes)) {
+      const old = this.scratch.get(name);
+      if (old != null && old.size >= elements * 4) continue;
+      this.unbindPlans();
+      old?.destroy();
+      this.scratch.set(name, this.buffer(elements));
+    }
+  }
+
+  private unbindPlans(): void {
+    for (const plan of this.plans.values()) plan.dispatches = null;
+  }
+
+  private dropPlans(): void {
+    for (const plan of this.plans.values()) plan.uniformBuffers.forEach((b) => b.destroy());
+    this.plans.clear();
+  }
+
+  private dropLayerScans(): void {
+    for (const params of this.layerScans) params.dispose(this.backend);
+    this.layerScans = [];
+  }
+
+  /**
+   * Unbinds what was bound to weights that were assigned or replaced since (toFloat16 swaps a module's
+   * variables): the tree is walked each call, as the prefiller lives as long as the model.
+   */
+  private followWeights(): void {
+    const ids = [...this.model.namedLayerVariables().values()].map((v) => v.read().dataId);
+    if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
+    this.unbindPlans();
+    this.dropLayerScans();
+    this.head = null;
+    this.boundTo = ids;
+  }
+
+  /** The plan for chunks of `tokens` tokens, made on first use, bound again after a weight or scratch change. */
+  private plan(tokens: number): Plan & { dispatches: Dispatch[] } {
+    const key = `${tokens} ${Object.values(scanTuning).join(' ')}`;
+    let plan = this.plans.get(key);
+    if (plan != null) {
+      // Most recently used last, so the first is the one to drop.
+      this.plans.delete(key);
+    } else {
+      if (this.plans.size >= MAX_PLANS) {
+        const [oldest, old] = this.plans.entries().next().value!;
+        old.uniformBuffers.forEach((b) => b.destroy());
+        this.plans.delete(oldest);
+      }
+      plan = { tokens, dispatches: null, uniformBuffers: [] };
+    }
+    this.plans.set(key, plan);
+    plan.dispatches ??= this.bind(plan);
+    return plan as Plan & { dispatches: Dispatch[] };
+  }
+
+  /** The dispatches for `plan`'s length over the weights and scratch as they are, making its uniform buffers on first use. */
+  private bind(plan: Plan): Dispatch[] {
+    const { model, device, backend, batch: B } = this;
+    const L = plan.tokens;
+    const c = model.config;
+    const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank, K = c.convKernel;
+    const M = B * L;
+    const buf = (t: tf.TensorInfo) => gpuBufferOf(backend, t);
+    const s = (name: string) => this.scratch.get(name)!;
+    const dispatches: Dispatch[] = [];
+    let flats = 0;
+    const flat = (name: string, program: FlatProgram, buffers: Record<string, GPUBuffer>) => {
+      const kernel: FlatKernel = flatKernel(device, program);
+      // The same programs in the same order for a length: the k-th flat dispatch's uniforms are the k-th buffer.
+      const uniforms = plan.uniformBuffers[flats] ??= flatUniforms(device, kernel);
+      flats += 1;
+      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: flatBindGroup(device, kernel, buffers, uniforms), grid: kernel.grid });
+    };
+    /** y = x W^T (+ bias), x rows `xRowStride` apart. */
+    const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
+      const binding = p.binding();
+      if (binding.kind !== 'float32' && binding.kind !== 'float16') throw new Error(`WebGPUPrefiller: a ${binding.kind} projection`);
+      const [outFeatures, inFeatures] = p.weight.shape;
+      const b = bias ? p.bias?.read() : undefined;
+      const kernel = gemmKernel(device, {
+        outFeatures, inFeatures, hasBias: b != null, weight: binding.kind, xRowStride, tile: chooseGemmTile(M, outFeatures),
+      });
+      const bindGroup = gemmBindGroup(device, kernel, M, { x, weight: buf(binding.tensors[0]), bias: b == null ? null : buf(b), y });
+      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
+    };
+    const norm = (source: Parameters<typeof rmsNormStepKernel>[1]['source'], buffers: GPUBuffer[]) => {
+      const kernel = rmsNormStepKernel(device, { batch: M, hidden: H, eps: c.layerNormEpsilon, source });
+      dispatches.push({ name: 'norm', pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, buffers), grid: kernel.grid });
+    };
+
+    const embedding = matrixOf(model.backbone.embeddings.binding())!;
+    if (this.head == null) {
+      const headWeight = matrixOf(model.lmHead.binding())!;
+      this.head = {
+        kernel: matvecKernel(device, { batch: B, inFeatures: H, outFeatures: c.vocabSize, xRowStride: H, hasBias: false, weight: headWeight.source }),
+        weight: headWeight.tensors.map(buf),
+      };
+    }
+    if (this.layerScans.length === 0) {
+      this.layerScans = model.backbone.blocks.map(({ mixer: m }) =>
+        new ScanParams(backend, m.A_log.read(), m.D.read(), m.dtProj.bias!.read(), { aIsLog: true }));
+    }
+    const { blocks, normF } = model.backbone;
+    const st = this.states;
+    const dims: ScanDims = {
+      batch: B, seq: L, dInner: DI, dState: N,
+      layout: { bStride: R + 2 * N, bOffset: R, cStride: R + 2 * N, cOffset: R + N, zStride: 2 * DI, zOffset: DI },
+    };
+    const chunkLen = chunkLength(dims);
+    const scanChunks = Math.ceil(L / chunkLen);
+    blocks.forEach((block, i) => {
+      const m = block.mixer;
+      const gamma = buf(block.norm.weight.read());
+      if (i === 0) norm({ embed: embedding.source, vocab: c.vocabSize }, [s('ids'), ...embedding.tensors.map(buf), gamma, s('h'), s('normed')]);
+      else norm('add', [s('delta'), gamma, s('h'), s('normed')]);
+      project('in_proj', m.inProj, s('normed'), s('xz'));
+      // The conv reads x in place (the first half of in_proj's rows), continuing the cached window.
+      flat('conv_window', new ConvWindowProgram(B, L, DI, K, 2 * DI), { x: s('xz'), past: st.convIn[i], result: st.convOut[i] });
+      const convBias = m.conv1d.bias?.read();
+      flat('conv', new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true }), {
+        x: s('xz'), weight: buf(m.conv1d.weight.read()), ...(convBias != null && { bias: buf(convBias) }), past: st.convIn[i], result: s('u'),
+      });
+      project('x_proj', m.xProj, s('u'), s('xBC'));
+      // Without its bias: the scan adds it before the softplus.
+      project('dt_proj', m.dtProj, s('xBC'), s('dt'), { bias: false, xRowStride: R + 2 * N });
+
+      // The scan as SelectiveScan.ts' scanForward runs it, from the cached state.
+      const params = this.layerScans[i];
+      const use = params.use(['a', 'skip', 'bias']);
+      const paramBuffers: Record<string, GPUBuffer> = Object.fromEntries(use.names.map((name, j) => [name, buf(use.tensors[j])]));
+      const walk = { u: s('u'), delta: s('dt'), bmat: s('xBC'), ...paramBuffers };
+      if (scanChunks === 1) {
+        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
+          { ...walk, cmat: s('xBC'), z: s('xz'), start: st.ssmIn[i], result: s('y') });
+        flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, true, false), { ...walk, start: st.ssmIn[i], result: st.ssmOut[i] });
+      } else {
+        flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, false, true), { ...walk, result: s('ends') });
+        const chain = { ends: s('ends'), ...paramBuffers, initial: st.ssmIn[i] };
+        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, false), { ...chain, result: s('starts') });
+        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, true), { ...chain, result: st.ssmOut[i] });
+        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
+          { ...walk, cmat: s('xBC'), z: s('xz'), start: s('starts'), result: s('y') });
+      }
+      project('out_proj', m.outProj, s('y'), s('delta'));
+    });
+    norm('add', [s('delta'), buf(normF.weight.read()), s('h'), s('normed')]);
+    return dispatches;
+  }
+}
+
+/** Timestamps around each dispatch (timeLastLogits): the query set and its resolve buffer, made once the count is known. */
+interface Timer {
+  querySet: GPUQuerySet | null;
+  resolved?: GPUBuffer;
+  names: string[];
+}
+
+/** Records `dispatches` in one compute pass, or with `timer` each in a pass of its own between timestamps. */
+function recordPasses(encoder: GPUCommandEncoder, dispatches: Dispatch[], timer: Timer | null): void {
+  if (timer == null) {
+    const pass = encoder.beginComputePass();
+    for (const d of dispatches) record(pass, d);
+    pass.end();
+    return;
+  }
+  for (const d of dispatches) {
+    const i = timer.names.length;
+    timer.names.push(d.name);
+    const pass = encoder.beginComputePass({
+      timestampWrites: { querySet: timer.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+    });
+    record(pass, d);
+    pass.end();
+  }
+}
+
+function record(pass: GPUComputePassEncoder, { pipeline, bindGroup, grid }: Dispatch): void {
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(grid[0], grid[1]);
+}
