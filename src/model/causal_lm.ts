@@ -19,7 +19,7 @@ import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../qu
 import type { MambaCache } from './cache.js';
 import { wasmDecoderFor, wasmPrefillFor } from './wasm_decoder.js';
 import { type WebGPUDecoder, webgpuDecoderFor } from './webgpu_decoder.js';
-import { disposeWebGPUPrefiller, webgpuPrefillerFor } from './webgpu_prefill.js';
+import { type WebGPUPrefiller, webgpuPrefillerFor } from './webgpu_prefill.js';
 import { checkInputIds } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss } from './loss.js';
@@ -55,6 +55,8 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   lora: LoraState | null = null;
   /** How this model was quantized (src/quantization), or null for float weights. */
   quantization: QuantizationSettings | null = null;
+  /** The fused WebGPU prefill's pipelines and buffers (src/model/webgpu_prefill.ts), made on first use; freed by dispose(). */
+  fusedPrefiller: WebGPUPrefiller | null = null;
   /** Its keys in checkpoints are HF's state-dict names as they are. */
   readonly stateDictPrefix = '';
 
@@ -208,7 +210,8 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
 
   /** Frees the fused prefill's buffers with the model's weights. */
   override dispose(): ReturnType<tf.LayersModel['dispose']> {
-    disposeWebGPUPrefiller(this);
+    this.fusedPrefiller?.dispose();
+    this.fusedPrefiller = null;
     return super.dispose();
   }
 

@@ -66,25 +66,18 @@ interface Plan {
 
 const PROJECTIONS = [['in_proj', 'inProj'], ['x_proj', 'xProj'], ['dt_proj', 'dtProj'], ['out_proj', 'outProj']] as const;
 
-/** The model's prefiller for `batch`, kept per model (made again for another batch); null where the op path must run. */
+/**
+ * The model's prefiller for `batch`, kept on the model (`model.fusedPrefiller`, disposed with it; made
+ * again for another batch); null where the op path must run.
+ */
 export function webgpuPrefillerFor(model: MambaForCausalLM, batch: number): WebGPUPrefiller | null {
   if (tf.getBackend() !== 'webgpu' || WebGPUPrefiller.unfusable(model, batch) != null) return null;
-  let prefiller = prefillers.get(model);
-  if (prefiller?.batch !== batch) {
-    prefiller?.dispose();
-    prefiller = new WebGPUPrefiller(model, batch);
-    prefillers.set(model, prefiller);
+  if (model.fusedPrefiller?.batch !== batch) {
+    model.fusedPrefiller?.dispose();
+    model.fusedPrefiller = new WebGPUPrefiller(model, batch);
   }
-  return prefiller;
+  return model.fusedPrefiller;
 }
-
-/** Frees the model's prefiller, if it has one (MambaForCausalLM.dispose). */
-export function disposeWebGPUPrefiller(model: MambaForCausalLM): void {
-  prefillers.get(model)?.dispose();
-  prefillers.delete(model);
-}
-
-const prefillers = new WeakMap<MambaForCausalLM, WebGPUPrefiller>();
 
 export class WebGPUPrefiller {
   private readonly backend: WebGPUBackend;
