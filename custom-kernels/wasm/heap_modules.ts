@@ -88,7 +88,7 @@ export const packedRowsModule = heapModule<PackedRowsExport>(
 
 /**
  * gemm.wat: y[t, n] = bias[n] + x[t, :] . W[n, :] for the tokens [t0, t1) and outputs [n0, n1);
- * x and y rows ldx and ldy floats apart, W rows K (a multiple of 4).
+ * x and y rows ldx and ldy floats apart, W rows K floats (any K: the last K % 4 products are scalar).
  */
 export type GemmExport = (
   x: number, ldx: number, w: number, bias: number, y: number, ldy: number, K: number, hasBias: number,

@@ -58,7 +58,7 @@
     (local $rowBytes i32) (local $vecBytes i32)   ;; bytes in a row of x or W; in its whole vectors
     (local $o i32) (local $n i32) (local $i i32) (local $p i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)   ;; a block's rows of W
-    (local $xRow i32) (local $xv v128)
+    (local $xRow i32) (local $xAt i32) (local $xv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128)   ;; one row's 4 sums
     (local $s f32)
@@ -83,11 +83,11 @@
         (block $wideDone (loop $wide
           (br_if $wideDone (i32.gt_u (i32.add (local.get $i) (i32.const 64)) (local.get $vecBytes)))
           (local.set $p (i32.add (local.get $w0) (local.get $i)))
-          (local.set $n (i32.add (local.get $x) (local.get $i)))
-          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (v128.load (local.get $n)) (v128.load (local.get $p)))))
-          (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (v128.load offset=16 (local.get $n)) (v128.load offset=16 (local.get $p)))))
-          (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (v128.load offset=32 (local.get $n)) (v128.load offset=32 (local.get $p)))))
-          (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (v128.load offset=48 (local.get $n)) (v128.load offset=48 (local.get $p)))))
+          (local.set $xAt (i32.add (local.get $x) (local.get $i)))
+          (local.set $c0 (f32x4.add (local.get $c0) (f32x4.mul (v128.load (local.get $xAt)) (v128.load (local.get $p)))))
+          (local.set $c1 (f32x4.add (local.get $c1) (f32x4.mul (v128.load offset=16 (local.get $xAt)) (v128.load offset=16 (local.get $p)))))
+          (local.set $c2 (f32x4.add (local.get $c2) (f32x4.mul (v128.load offset=32 (local.get $xAt)) (v128.load offset=32 (local.get $p)))))
+          (local.set $c3 (f32x4.add (local.get $c3) (f32x4.mul (v128.load offset=48 (local.get $xAt)) (v128.load offset=48 (local.get $p)))))
           (local.set $i (i32.add (local.get $i) (i32.const 64)))
           (br $wide)))
         ;; the row's last whole vectors, then (c0 + c1) + (c2 + c3), its lanes, the scalar tail, the bias

@@ -1,5 +1,5 @@
 ;; The residual and the RMSNorm between the layers of a decode step (src/model/wasm_decoder.ts), one
-;; row, in place on tfjs-backend-wasm's memory (pointers are byte offsets into it):
+;; row, or of a prompt's rows (residualNormRows, src/model/wasm_prefill.ts), in place on tfjs-backend-wasm's memory (pointers are byte offsets into it):
 ;;   h = h + delta;   y = h rsqrt(mean(h^2) + eps) w
 ;; The sum of squares in float64 (as the row is short, for free), the rest in float32 as tfjs' ops
 ;; compute it. eps comes as its float32 bits: the thread pool passes integers.

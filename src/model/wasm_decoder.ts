@@ -14,7 +14,8 @@
  *   h += delta; logits = lm_head(rmsnorm(h) w_f)
  * The cache's states are the decoder's own copies, updated in place, as the WebGPU decoder keeps them.
  * Float32 or packed int8/int4 weights (packed_rows.wat reads the codes) and batch 1 only: anything
- * else keeps the op-by-op path, with the reason.
+ * else keeps the op-by-op path, with the reason. `prefill` runs a prompt through the same cache as one
+ * program too (its calls in wasm_prefill.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
