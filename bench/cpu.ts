@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { useBackend, wasmThreads } from '../src/backend.js';
+import { useBackend, wasmFusedMultiplyAdd, wasmThreads } from '../src/backend.js';
 import { MambaForCausalLM } from '../src/model/causal_lm.js';
 import { benchDecode } from './routines/decode.js';
 import { benchPrefill } from './routines/prefill.js';
@@ -36,7 +36,7 @@ interface Row { threads: number; ours: Record<string, number>; llama: Record<str
 async function ours(threads: number): Promise<Record<string, number>> {
   await useBackend('wasm', { threads });
   const model = new MambaForCausalLM({ config: benchShape(opts.shape!) });
-  const r: Record<string, number> = { threads: wasmThreads() ?? 1 };
+  const r: Record<string, number> = { threads: wasmThreads() ?? 1, fma: wasmFusedMultiplyAdd() ? 1 : 0 };
   for (const L of lengths) {
     for (const logits of ['full', 'last'] as const) r[`prefill ${L}, ${logits} logits`] = (await benchPrefill(model, L, 1, 3, logits)).tokensPerSecond;
   }
@@ -98,7 +98,7 @@ const rows: Row[] = list(opts.threads!).map((threads) => {
 });
 const out = [`| threads | measurement | mamba-tfjs wasm tok/s | llama.cpp tok/s | ratio |`, '| ---: | --- | ---: | ---: | ---: |'];
 for (const { threads, ours: o, llama: l } of rows) {
-  const shown = o.threads === threads ? `${threads}` : `${threads} (wasm: ${o.threads})`;
+  const shown = `${o.threads === threads ? threads : `${threads} (wasm: ${o.threads})`}${o.fma ? ', fma' : ''}`;
   for (const L of lengths) {
     out.push(`| ${shown} | prefill ${L}, full logits | ${fmt(o[`prefill ${L}, full logits`])} | | |`);
     const ratio = l ? (o[`prefill ${L}, last logits`] / l[`prefill ${L}`]).toFixed(2) : '';

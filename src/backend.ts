@@ -11,6 +11,8 @@ import { prepareWasmThreads } from './wasm/threads.js';
 import { hasHardwareAdapter, initWebGPU } from './webgpu/init.js';
 
 export { wasmThreads } from './wasm/threads.js';
+/** Whether wasm's kernels run fused multiply-adds (relaxed SIMD: Chrome 114+, Node 22+; Node 20 with --experimental-wasm-relaxed-simd). */
+export { relaxedSimd as wasmFusedMultiplyAdd } from '../custom-kernels/wasm/heap_module.js';
 
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKENDS)[number];

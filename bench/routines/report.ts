@@ -8,6 +8,8 @@ export interface BenchReport {
   backend: string;
   /** The wasm backend's threads; null for other backends. */
   threads: number | null;
+  /** wasm only: whether its kernels ran fused multiply-adds (relaxed SIMD). */
+  fusedMultiplyAdd?: boolean;
   shape: string;
   prefill: PrefillResult[];
   decode: DecodeResult[];
@@ -17,7 +19,7 @@ const fmt = (n: number, digits = 1) => n.toLocaleString('en-US', { maximumFracti
 
 export function reportMarkdown(r: BenchReport): string {
   const lines = [
-    `### ${r.shape}, float32, \`${r.backend}\` backend${r.threads == null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}`}`,
+    `### ${r.shape}, float32, \`${r.backend}\` backend${r.threads == null ? '' : `, ${r.threads} thread${r.threads === 1 ? '' : 's'}`}${r.fusedMultiplyAdd ? ', fused multiply-add' : ''}`,
     '',
     `${r.date}, ${r.machine}`,
     '',

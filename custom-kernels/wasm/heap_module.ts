@@ -13,7 +13,23 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 export interface ModuleBuilds {
   unshared: string;
   shared: string;
+  /**
+   * The same with fused multiply-adds (relaxed SIMD), where the text has products to fuse: taken
+   * wherever the engine validates them (Chrome 114+, Node 22+; Node 20 with
+   * --experimental-wasm-relaxed-simd), else the plain builds.
+   */
+  relaxed?: { unshared: string; shared: string };
 }
+
+const bytesOf = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+/** Whether this engine runs relaxed SIMD (fused multiply-adds in our modules), checked once. */
+export const relaxedSimd: () => boolean = (() => {
+  let known: boolean | undefined;
+  // (module (func (result v128) (f32x4.relaxed_madd (v128.const i32x4 0 0 0 0) x3))), assembled
+  const probe = 'AGFzbQEAAAABBQFgAAF7AwIBAAo9ATsA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAAAAAAAAAAAAAAAA/QwAAAAAAAAAAAAAAAAAAAAA/YUCCw==';
+  return () => (known ??= WebAssembly.validate(bytesOf(probe)));
+})();
 
 /** The emscripten module's memory: its exports are `asm` in tfjs 4.22's build, `wasmExports` in newer emscripten. */
 export function heapMemory(backend: BackendWasm): WebAssembly.Memory | null {
@@ -42,7 +58,8 @@ export function heapModule<F>(builds: ModuleBuilds, name: string): HeapModule<F>
 
   const compile = (shared: boolean): WebAssembly.Module | null => {
     if (!compiled.has(shared)) {
-      const bytes = Uint8Array.from(atob(shared ? builds.shared : builds.unshared), (c) => c.charCodeAt(0));
+      const chosen = builds.relaxed != null && relaxedSimd() ? builds.relaxed : builds;
+      const bytes = bytesOf(shared ? chosen.shared : chosen.unshared);
       compiled.set(shared, WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
     }
     return compiled.get(shared)!;

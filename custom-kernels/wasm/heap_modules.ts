@@ -3,13 +3,23 @@
  * offset into tfjs-backend-wasm's memory. One list, so that the thread pool's workers
  * (heap_pool.ts) instantiate the same modules the main thread runs.
  */
-import { CAUSAL_CONV1D_SHARED_WASM_BASE64, CAUSAL_CONV1D_WASM_BASE64 } from './causal_conv1d_wasm.js';
-import { GEMM_SHARED_WASM_BASE64, GEMM_WASM_BASE64 } from './gemm_wasm.js';
+import {
+  CAUSAL_CONV1D_RELAXED_SHARED_WASM_BASE64, CAUSAL_CONV1D_RELAXED_WASM_BASE64, CAUSAL_CONV1D_SHARED_WASM_BASE64, CAUSAL_CONV1D_WASM_BASE64,
+} from './causal_conv1d_wasm.js';
+import {
+  GEMM_RELAXED_SHARED_WASM_BASE64, GEMM_RELAXED_WASM_BASE64, GEMM_SHARED_WASM_BASE64, GEMM_WASM_BASE64,
+} from './gemm_wasm.js';
 import { heapModule } from './heap_module.js';
-import { PACKED_ROWS_SHARED_WASM_BASE64, PACKED_ROWS_WASM_BASE64 } from './packed_rows_wasm.js';
+import {
+  PACKED_ROWS_RELAXED_SHARED_WASM_BASE64, PACKED_ROWS_RELAXED_WASM_BASE64, PACKED_ROWS_SHARED_WASM_BASE64, PACKED_ROWS_WASM_BASE64,
+} from './packed_rows_wasm.js';
 import { RESIDUAL_NORM_SHARED_WASM_BASE64, RESIDUAL_NORM_WASM_BASE64 } from './residual_norm_wasm.js';
-import { LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64 } from './linear_rows_wasm.js';
-import { SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64 } from './selective_scan_wasm.js';
+import {
+  LINEAR_ROWS_RELAXED_SHARED_WASM_BASE64, LINEAR_ROWS_RELAXED_WASM_BASE64, LINEAR_ROWS_SHARED_WASM_BASE64, LINEAR_ROWS_WASM_BASE64,
+} from './linear_rows_wasm.js';
+import {
+  SELECTIVE_SCAN_RELAXED_SHARED_WASM_BASE64, SELECTIVE_SCAN_RELAXED_WASM_BASE64, SELECTIVE_SCAN_SHARED_WASM_BASE64, SELECTIVE_SCAN_WASM_BASE64,
+} from './selective_scan_wasm.js';
 import { TRANSPOSE_SHARED_WASM_BASE64, TRANSPOSE_WASM_BASE64 } from './transpose_wasm.js';
 
 /** linear_rows.wat: x, W, bias, y, then rows, in, out, whether there is a bias, and the outputs [o0, o1) to compute. */
@@ -58,19 +68,31 @@ export type PackedRowsExport = (
 ) => void;
 
 export const linearRowsModule = heapModule<LinearRowsExport>(
-  { unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64 }, 'linearRows');
+  {
+    unshared: LINEAR_ROWS_WASM_BASE64, shared: LINEAR_ROWS_SHARED_WASM_BASE64,
+    relaxed: { unshared: LINEAR_ROWS_RELAXED_WASM_BASE64, shared: LINEAR_ROWS_RELAXED_SHARED_WASM_BASE64 },
+  }, 'linearRows');
 
 export const scanModule = heapModule<ScanExport>(
-  { unshared: SELECTIVE_SCAN_WASM_BASE64, shared: SELECTIVE_SCAN_SHARED_WASM_BASE64 }, 'scan');
+  {
+    unshared: SELECTIVE_SCAN_WASM_BASE64, shared: SELECTIVE_SCAN_SHARED_WASM_BASE64,
+    relaxed: { unshared: SELECTIVE_SCAN_RELAXED_WASM_BASE64, shared: SELECTIVE_SCAN_RELAXED_SHARED_WASM_BASE64 },
+  }, 'scan');
 
 export const transposeModule = heapModule<TransposeExport>(
   { unshared: TRANSPOSE_WASM_BASE64, shared: TRANSPOSE_SHARED_WASM_BASE64 }, 'transpose');
 
 export const causalConv1dModule = heapModule<CausalConv1dExport>(
-  { unshared: CAUSAL_CONV1D_WASM_BASE64, shared: CAUSAL_CONV1D_SHARED_WASM_BASE64 }, 'conv');
+  {
+    unshared: CAUSAL_CONV1D_WASM_BASE64, shared: CAUSAL_CONV1D_SHARED_WASM_BASE64,
+    relaxed: { unshared: CAUSAL_CONV1D_RELAXED_WASM_BASE64, shared: CAUSAL_CONV1D_RELAXED_SHARED_WASM_BASE64 },
+  }, 'conv');
 
 export const convStepModule = heapModule<ConvStepExport>(
-  { unshared: CAUSAL_CONV1D_WASM_BASE64, shared: CAUSAL_CONV1D_SHARED_WASM_BASE64 }, 'convStep');
+  {
+    unshared: CAUSAL_CONV1D_WASM_BASE64, shared: CAUSAL_CONV1D_SHARED_WASM_BASE64,
+    relaxed: { unshared: CAUSAL_CONV1D_RELAXED_WASM_BASE64, shared: CAUSAL_CONV1D_RELAXED_SHARED_WASM_BASE64 },
+  }, 'convStep');
 
 export const residualNormModule = heapModule<ResidualNormExport>(
   { unshared: RESIDUAL_NORM_WASM_BASE64, shared: RESIDUAL_NORM_SHARED_WASM_BASE64 }, 'residualNorm');
@@ -84,7 +106,10 @@ export const residualNormRowsModule = heapModule<ResidualNormRowsExport>(
   { unshared: RESIDUAL_NORM_WASM_BASE64, shared: RESIDUAL_NORM_SHARED_WASM_BASE64 }, 'residualNormRows');
 
 export const packedRowsModule = heapModule<PackedRowsExport>(
-  { unshared: PACKED_ROWS_WASM_BASE64, shared: PACKED_ROWS_SHARED_WASM_BASE64 }, 'packedRows');
+  {
+    unshared: PACKED_ROWS_WASM_BASE64, shared: PACKED_ROWS_SHARED_WASM_BASE64,
+    relaxed: { unshared: PACKED_ROWS_RELAXED_WASM_BASE64, shared: PACKED_ROWS_RELAXED_SHARED_WASM_BASE64 },
+  }, 'packedRows');
 
 /**
  * gemm.wat: y[t, n] = bias[n] + x[t, :] . W[n, :] for the tokens [t0, t1) and outputs [n0, n1);
@@ -95,7 +120,10 @@ export type GemmExport = (
   t0: number, t1: number, n0: number, n1: number,
 ) => void;
 
-export const gemmModule = heapModule<GemmExport>({ unshared: GEMM_WASM_BASE64, shared: GEMM_SHARED_WASM_BASE64 }, 'gemm');
+export const gemmModule = heapModule<GemmExport>({
+    unshared: GEMM_WASM_BASE64, shared: GEMM_SHARED_WASM_BASE64,
+    relaxed: { unshared: GEMM_RELAXED_WASM_BASE64, shared: GEMM_RELAXED_SHARED_WASM_BASE64 },
+  }, 'gemm');
 
 /** Every module a pool worker runs, by index. */
 export const HEAP_MODULES = [

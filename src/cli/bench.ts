@@ -8,7 +8,7 @@ import { benchDecode } from '../../bench/routines/decode.js';
 import { benchPrefill } from '../../bench/routines/prefill.js';
 import { reportMarkdown } from '../../bench/routines/report.js';
 import { BENCH_SHAPES, benchShape } from '../../bench/routines/shapes.js';
-import { wasmThreads } from '../backend.js';
+import { wasmFusedMultiplyAdd, wasmThreads } from '../backend.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { registerCommand, UsageError } from './command.js';
 import { createProgress } from './progress.js';
@@ -64,7 +64,7 @@ registerCommand({
       const table = reportMarkdown({
         date: new Date().toISOString().slice(0, 10),
         machine: (f.machine as string | undefined) ?? `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}`,
-        backend, threads: backend === 'wasm' ? wasmThreads() : null, shape: (f.model as string | undefined) ?? shapeName, prefill, decode,
+        backend, threads: backend === 'wasm' ? wasmThreads() : null, fusedMultiplyAdd: backend === 'wasm' && wasmFusedMultiplyAdd(), shape: (f.model as string | undefined) ?? shapeName, prefill, decode,
       });
       io.stdout.write(table);
       if (f.out !== undefined) await writeFile(f.out as string, table);

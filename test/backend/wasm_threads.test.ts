@@ -4,7 +4,7 @@
  * process ends by itself as soon as its work is done and at once on Ctrl-C, our own kernels split
  * over the threads compute what one thread does, a prompt runs as one program where the pool has
  * enough threads (with HF's greedy ids), a second count is a named error; and the wasm suites on HF's
- * fixtures pass on 2 threads as they do on one.
+ * fixtures pass on 2 threads as they do on one, and with our modules' fused multiply-add builds.
  */
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
@@ -100,15 +100,28 @@ describe('wasm on several threads', function () {
     });
   });
 
-  it('passes the wasm suites on HF\'s fixtures on 2 threads', async () => {
-    // the rest of the wasm suites: MAMBA_TFJS_TEST_THREADS=2 npm test
-    const suites = ['test/model/causal_lm.test.ts', 'test/ops/linear.test.ts', 'test/ops/wasm_slice.test.ts',
-      'test/ops/wasm_transpose.test.ts', 'test/generation/wasm_decoder.test.ts', 'test/ops/causal_conv1d.test.ts'];
-    const r = await node(['node_modules/mocha/bin/mocha.js', ...suites, '--grep', 'wasm, 2 threads'],
+  // the rest of the wasm suites: MAMBA_TFJS_TEST_THREADS=2 npm test
+  const suites = ['test/model/causal_lm.test.ts', 'test/ops/linear.test.ts', 'test/ops/wasm_slice.test.ts',
+    'test/ops/wasm_transpose.test.ts', 'test/generation/wasm_decoder.test.ts', 'test/ops/causal_conv1d.test.ts'];
+  const passesWasmSuites = async (nodeFlags: string[]) => {
+    const r = await node([...nodeFlags, 'node_modules/mocha/bin/mocha.js', ...suites, '--grep', 'wasm, 2 threads'],
       { MAMBA_TFJS_TEST_THREADS: '2' });
     expect(r.code, r.stdout.slice(-3000) + r.stderr).to.equal(0);
     const passing = Number(/(\d+) passing/.exec(r.stdout)?.[1] ?? 0);
     expect(passing).to.be.above(10);
     expect(r.stdout).to.not.match(/failing|pending/);
+  };
+
+  it('passes the wasm suites on HF\'s fixtures on 2 threads', () => passesWasmSuites([]));
+
+  it('passes them too with fused multiply-adds (relaxed SIMD; Node 20 needs the flag)', async () => {
+    const flag = '--experimental-wasm-relaxed-simd';
+    const probe = (flags: string[]) => node([...flags, '--input-type=module', '-e',
+      "const { wasmFusedMultiplyAdd } = await import('./src/backend.ts'); console.log(wasmFusedMultiplyAdd())"]);
+    // the flag is what turns them on in Node 20 (V8 11.3); V8 11.4 on runs them without it
+    const [withFlag, without] = await Promise.all([probe([flag]), probe([])]);
+    expect(withFlag.stdout.trim(), withFlag.stderr).to.equal('true');
+    expect(without.stdout.trim(), without.stderr).to.equal(parseFloat(process.versions.v8) >= 11.4 ? 'true' : 'false');
+    await passesWasmSuites([flag]);
   });
 });
