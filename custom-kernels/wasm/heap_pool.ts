@@ -14,7 +14,9 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapMemory, isShared, type HeapModule } from './heap_module.js';
 import { HEAP_MODULES } from './heap_modules.js';
-import { BARRIER_SPINS, CONTROL, POOL_WORKER_SOURCE, PROGRAM_INTS } from './heap_pool_worker.js';
+import {
+  argsSlot, ARGS_PER_WORKER, BARRIER_SPINS, CONTROL, MAX_ARGS, POOL_WORKER_SOURCE, PROGRAM, PROGRAM_INTS,
+} from './heap_pool_worker.js';
 
 /** Spins of the calling thread before it sleeps, waiting for the workers. */
 const MAIN_SPINS = 1 << 16;
@@ -48,6 +50,16 @@ function canBlock(control: Int32Array): boolean {
 
 type Export = (...args: number[]) => void;
 
+/** Refuses a part with more arguments than a worker passes on. */
+function checkArgs(args: readonly number[], most: number): void {
+  if (args.length > most) throw new Error(`HeapPool: ${args.length} arguments is too many (at most ${most})`);
+}
+
+/** Whether two splits cut the same ranges (a call and its successor run without a barrier between). */
+function sameSplit(a: Split, b: Split): boolean {
+  return a.from === b.from && a.to === b.to && a.multiple === b.multiple && a.minimum === b.minimum;
+}
+
 /** A module's index in HEAP_MODULES, which the workers instantiated. */
 function moduleIndex(module: { name: string }): number {
   const index = HEAP_MODULES.indexOf(module as never);
@@ -59,6 +71,8 @@ export class HeapPool {
   private readonly control: Int32Array;
   private readonly program = new Int32Array(new SharedArrayBuffer(4 * PROGRAM_INTS));
   private readonly blocking: boolean;
+  /** Barriers passed, as every thread counts them (heap_pool_worker.ts). */
+  private epoch = 0;
 
   private constructor(readonly threads: number, buffer: SharedArrayBuffer) {
     this.control = new Int32Array(buffer);
@@ -84,8 +98,8 @@ export class HeapPool {
     if (parts.length > this.threads) throw new Error(`HeapPool: ${parts.length} parts for ${this.threads} threads`);
     for (let w = 0; w < this.workers; w++) {
       const args = parts[w + 1] ?? [];
-      if (args.length >= CONTROL.ARGS_PER_WORKER) throw new Error(`HeapPool: ${args.length} arguments is too many`);
-      const base = CONTROL.ARGS + w * CONTROL.ARGS_PER_WORKER;
+      checkArgs(args, ARGS_PER_WORKER - 1);
+      const base = argsSlot(this.workers, w);
       c[base] = args.length;
       c.set(args, base + 1);
     }
@@ -101,46 +115,54 @@ export class HeapPool {
 
   /**
    * Runs `calls` in order on every thread, each divided as its split says, with a barrier after
-   * each (so a call reads what the one before wrote); false, having run nothing, where the program
-   * does not fit the pool's buffer.
+   * each (so a call reads what the one before wrote) unless the call says its successor reads
+   * only what the same thread wrote, or nothing; false, having run nothing, where the program does
+   * not fit the pool's buffer.
    */
   runProgram(calls: readonly ProgramCall[]): boolean {
     const prog = this.program;
     let p = 1;
-    const layouts = calls.map((call) => {
+    const layouts = calls.map((call, k) => {
       const ranges = splitRange(call.split.from, call.split.to, this.threads, call.split.multiple, call.split.minimum);
+      const next = calls[k + 1];
+      const barrier = (call.next ?? 'waits') === 'waits' || next == null;
+      if (call.next === 'reads-own-part' && next != null && !sameSplit(call.split, next.split)) {
+        throw new Error(`HeapPool: ${next.module.name} reads the part of ${call.module.name} its thread wrote, but they divide differently`);
+      }
       const parts = ranges.map(([start, end]) => call.argsOf(start, end));
+      parts.forEach((args) => checkArgs(args, MAX_ARGS));
       const stride = 1 + Math.max(...parts.map((a) => a.length));
       const at = p;
-      p += 2 + this.threads * stride;
-      return { call, parts, stride, at };
+      p += 3 + this.threads * stride;
+      return { call, parts, stride, at, barrier };
     });
     if (p > prog.length) return false;
     prog[0] = calls.length;
-    for (const { call, parts, stride, at } of layouts) {
+    for (const { call, parts, stride, at, barrier } of layouts) {
       prog[at] = moduleIndex(call.module);
       prog[at + 1] = stride;
+      prog[at + 2] = barrier ? 1 : 0;
       for (let t = 0; t < this.threads; t++) {
         const args = parts[t] ?? [];
-        prog[at + 2 + t * stride] = args.length;
-        prog.set(args, at + 3 + t * stride);
+        prog[at + 3 + t * stride] = args.length;
+        prog.set(args, at + 4 + t * stride);
       }
     }
-    this.start(CONTROL.PROGRAM);
+    this.start(PROGRAM);
     let failure: unknown = null;
-    for (const { call, parts } of layouts) {
+    for (const { call, parts, barrier } of layouts) {
       try {
         if (failure == null) call.own(...parts[0]);
       } catch (e) {
         failure = e;
       }
-      this.barrier();
+      if (barrier) this.barrier();
     }
     this.finish(failure, 'a program');
     return true;
   }
 
-  /** Tells the workers to run `module` (an index, or CONTROL.PROGRAM) from what is written. */
+  /** Tells the workers to run `module` (an index, or PROGRAM) from what is written. */
   private start(module: number): void {
     const c = this.control;
     c[CONTROL.MODULE] = module;
@@ -156,19 +178,23 @@ export class HeapPool {
     if (Atomics.exchange(this.control, CONTROL.FAILED, 0) !== 0) throw new Error(`a wasm worker thread failed in ${what}`);
   }
 
-  /** As the workers' barrier (heap_pool_worker.ts): the last thread to arrive moves the phase on. */
+  /**
+   * As the workers' barrier (heap_pool_worker.ts): this thread waits until every worker has
+   * arrived, then releases them, waking those asleep. It spins, then naps for 50 us at a time:
+   * a worker that arrives does not wake it.
+   */
   private barrier(): void {
     const c = this.control;
-    const phase = Atomics.load(c, CONTROL.PHASE);
-    if (Atomics.add(c, CONTROL.ARRIVED, 1) === this.workers) {
-      Atomics.store(c, CONTROL.ARRIVED, 0);
-      Atomics.add(c, CONTROL.PHASE, 1);
-      Atomics.notify(c, CONTROL.PHASE);
-      return;
+    const k = (this.epoch + 1) | 0;
+    this.epoch = k;
+    for (let w = 0; w < this.workers; w++) {
+      const slot = CONTROL.ARRIVALS + w * CONTROL.LINE;
+      for (let spins = 0; Atomics.load(c, slot) !== k;) {
+        if (++spins > BARRIER_SPINS && this.blocking) Atomics.wait(c, slot, Atomics.load(c, slot), 0.05);
+      }
     }
-    for (let spins = 0; Atomics.load(c, CONTROL.PHASE) === phase;) {
-      if (++spins > BARRIER_SPINS && this.blocking) Atomics.wait(c, CONTROL.PHASE, phase);
-    }
+    Atomics.store(c, CONTROL.PHASE, k);
+    if (Atomics.load(c, CONTROL.SLEEPERS) > 0) Atomics.notify(c, CONTROL.PHASE);
   }
 
   private waitForWorkers(): void {
@@ -182,7 +208,7 @@ export class HeapPool {
   static async start(memory: WebAssembly.Memory, threads: number): Promise<HeapPool | null> {
     const modules = HEAP_MODULES.map((m) => ({ module: m.compiled(true), name: m.name }));
     if (modules.some((m) => m.module == null)) return null;
-    const pool = new HeapPool(threads, new SharedArrayBuffer(4 * (CONTROL.ARGS + (threads - 1) * CONTROL.ARGS_PER_WORKER)));
+    const pool = new HeapPool(threads, new SharedArrayBuffer(4 * (argsSlot(threads - 1, threads - 1) + ARGS_PER_WORKER)));
     const data = (index: number) => ({ memory, modules, control: pool.control.buffer, program: pool.program.buffer, index, workers: threads - 1 });
     const node = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node != null;
     if (node) {
@@ -262,7 +288,15 @@ export interface ProgramCall {
   own: Export;
   split: Split;
   argsOf(start: number, end: number): number[];
+  /**
+   * What the next call reads of this one's outputs, and so whether the threads wait for each other
+   * between them: 'waits' (the default) anything, after a barrier; 'reads-own-part' only what this
+   * call's part over the same range wrote (the two must divide alike); 'reads-none' nothing.
+   */
+  next?: NextCall;
 }
+
+export type NextCall = 'waits' | 'reads-own-part' | 'reads-none';
 
 /**
  * `calls` in order: on every thread of the backend's pool where it has one (a barrier after each

@@ -17,20 +17,37 @@ export const CONTROL = {
   READY: 3,
   /** set by a worker whose part threw */
   FAILED: 4,
-  /** a program's barrier: its phase, bumped by the last thread to arrive, and the threads arrived */
-  PHASE: 5,
-  ARRIVED: 6,
-  /** where worker w's part starts: ARGS + w * ARGS_PER_WORKER holds its argument count, then the arguments */
-  ARGS: 8,
-  ARGS_PER_WORKER: 24,
-  /** MODULE's value for a program: the calls in the program buffer, a barrier after each */
-  PROGRAM: -2,
+  /**
+   * A program's barriers, each on a cache line of its own (16 ints): the calling thread releases
+   * barrier k by setting PHASE to k, once every worker has set its arrival slot to k; SLEEPERS
+   * counts workers asleep at a barrier, so that a release wakes them only when there are some. A
+   * counter every thread bumped, beside the word they all spun on, moved that line between all
+   * cores at every arrival: 7 us a barrier at 16 threads.
+   */
+  PHASE: 16,
+  SLEEPERS: 32,
+  /** worker w's arrival slot: ARRIVALS + 16 w */
+  ARRIVALS: 48,
+  /** ints per cache line, between slots that different threads write */
+  LINE: 16,
 } as const;
+
+/** Where worker w's part of a single call starts (its argument count, then the arguments), for `workers` workers. */
+export function argsSlot(workers: number, w: number): number {
+  return CONTROL.ARRIVALS + workers * CONTROL.LINE + w * ARGS_PER_WORKER;
+}
+
+/** Ints for a single call's part: its count and at most ARGS_PER_WORKER - 1 arguments. */
+export const ARGS_PER_WORKER = 24;
+
+/** MODULE's value for a program: the calls in the program buffer. */
+export const PROGRAM = -2;
 
 /**
  * A program in its buffer: [0] the number of calls, then each call as its module's index, its
- * stride s, and one part per thread (thread 0 the calling one) of s ints: the argument count, then
- * the arguments.
+ * stride s, whether a barrier follows it (1) or the next call's part t reads only what this
+ * call's part t wrote (0), and one part per thread (thread 0 the calling one) of s ints: the
+ * argument count, then the arguments.
  */
 export const PROGRAM_INTS = 1 << 18;
 
@@ -44,34 +61,40 @@ export const WORKER_SPINS = 1 << 12;
 /** Spins at a program's barrier before a thread sleeps there (tens of microseconds). */
 export const BARRIER_SPINS = 1 << 15;
 
+/** Arguments a worker passes to every export (those past a part's count are ignored by the module): the most a part may have. */
+export const MAX_ARGS = 20;
+
 export const POOL_WORKER_SOURCE = `'use strict';
 const CONTROL = ${JSON.stringify(CONTROL)};
 function start({ memory, modules, control, program, index, workers }) {
   const c = new Int32Array(control);
   const prog = new Int32Array(program);
   const exports = modules.map(({ module, name }) => new WebAssembly.Instance(module, { env: { memory } }).exports[name]);
-  const base = CONTROL.ARGS + index * CONTROL.ARGS_PER_WORKER;
-  const run = (module, args, at) => {
-    const count = args[at];
+  const base = ${CONTROL.ARRIVALS} + workers * ${CONTROL.LINE} + index * ${ARGS_PER_WORKER};
+  const arrival = ${CONTROL.ARRIVALS} + index * ${CONTROL.LINE};
+  // a part's arguments straight from the buffer: no array made for each call
+  const run = (module, a, at) => {
+    const count = a[at];
     if (count === 0) return;
     try {
-      exports[module](...args.subarray(at + 1, at + 1 + count));
+      exports[module](${Array.from({ length: MAX_ARGS }, (_, i) => `a[at + ${i + 1}]`).join(', ')});
     } catch {
       Atomics.store(c, CONTROL.FAILED, 1);
     }
   };
-  // every thread waits here until all have arrived: spinning, as a program's calls are microseconds
-  // apart, then sleeping, for a thread the system has descheduled
+  // barrier k: this worker says it has arrived, then waits for the calling thread to release k,
+  // spinning (a program's calls are microseconds apart), then asleep, for a thread descheduled
+  let epoch = 0;
   const barrier = () => {
-    const phase = Atomics.load(c, CONTROL.PHASE);
-    if (Atomics.add(c, CONTROL.ARRIVED, 1) === workers) {
-      Atomics.store(c, CONTROL.ARRIVED, 0);
-      Atomics.add(c, CONTROL.PHASE, 1);
-      Atomics.notify(c, CONTROL.PHASE);
-      return;
-    }
-    for (let spins = 0; Atomics.load(c, CONTROL.PHASE) === phase;) {
-      if (++spins > ${BARRIER_SPINS}) Atomics.wait(c, CONTROL.PHASE, phase);
+    const k = (epoch + 1) | 0;
+    epoch = k;
+    Atomics.store(c, arrival, k);
+    for (let spins = 0; Atomics.load(c, CONTROL.PHASE) !== k;) {
+      if (++spins > ${BARRIER_SPINS}) {
+        Atomics.add(c, CONTROL.SLEEPERS, 1);
+        Atomics.wait(c, CONTROL.PHASE, (k - 1) | 0);
+        Atomics.sub(c, CONTROL.SLEEPERS, 1);
+      }
     }
   };
   let seen = Atomics.load(c, CONTROL.GENERATION);
@@ -86,12 +109,12 @@ function start({ memory, modules, control, program, index, workers }) {
     seen = Atomics.load(c, CONTROL.GENERATION);
     const module = c[CONTROL.MODULE];
     if (module === -1) return;
-    if (module === CONTROL.PROGRAM) {
+    if (module === ${PROGRAM}) {
       for (let k = 0, p = 1; k < prog[0]; k++) {
         const stride = prog[p + 1];
-        run(prog[p], prog, p + 2 + (index + 1) * stride);
-        barrier();
-        p += 2 + (workers + 1) * stride;
+        run(prog[p], prog, p + 3 + (index + 1) * stride);
+        if (prog[p + 2] === 1) barrier();
+        p += 3 + (workers + 1) * stride;
       }
     } else {
       run(module, c, base);

@@ -156,22 +156,29 @@ export class WasmDecoder {
     /** y = x W^T (+ bias), W float32 or packed, its outputs shared by the threads */
     const project = (x: number, module: Bindable, bias: tf.Tensor | null | undefined, y: tf.TensorInfo) =>
       addProjection(program, x, module, bias, y);
-    /** channels shared by the threads */
+    /**
+     * Channels shared by the threads. A channel's conv step reads only its own in_proj output, and
+     * its state step only its own dt (besides what earlier barriers settled): a thread runs both
+     * halves of each pair over the same channels, with no barrier between them.
+     */
     const channels = { from: 0, to: I, multiple: 16, minimum: Math.ceil(PART_WORK / Math.max(K, N)) };
+    const zChannels = { ...channels, from: I, to: 2 * I };
 
     const { blocks, normF } = this.model.backbone;
     blocks.forEach((block, i) => {
       const m = block.mixer;
-      // 1. residual, norm, in_proj
+      // 1. residual, norm, in_proj: its z half, then its x half, which the conv step reads by channel
       residualNorm(block.norm);
-      project(at(s.normed), m.inProj, m.inProj.bias?.read(), s.xz);
+      const inBias = m.inProj.bias?.read();
+      addProjection(program, at(s.normed), m.inProj, inBias, s.xz, { outputs: zChannels, next: 'reads-none' });
+      addProjection(program, at(s.normed), m.inProj, inBias, s.xz, { outputs: channels, next: 'reads-own-part' });
       // 2. the conv window shifted by one input, silu
       const conv = [at(this.cache.convStates[i]), at(s.xz), at(m.conv1d.weight.read()),
         m.conv1d.bias == null ? 0 : at(m.conv1d.bias.read()), at(s.conv), K, (m.conv1d.bias == null ? 0 : CONV_FLAGS.HAS_BIAS) | CONV_FLAGS.SILU];
       add(convStepModule, channels, (c0, c1) => [...conv, c0, c1]);
       // 3. x_proj -> (dt, B, C); dt_proj without its bias (the state step adds it before the softplus)
       project(at(s.conv), m.xProj, null, s.xBC);
-      project(at(s.xBC), m.dtProj, null, s.dt);
+      addProjection(program, at(s.xBC), m.dtProj, null, s.dt, { outputs: channels, next: 'reads-own-part' });
       // 4. one state update, in place; y = (<h, C> + D x) silu(z)
       const ssm = at(this.cache.ssmStates[i]);
       const step = [at(s.conv), at(s.dt), at(this.cache.negExpA(i, m.A_log.read())), at(s.xBC) + 4 * R, at(s.xBC) + 4 * (R + N),

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapOffset, type HeapModule } from '../../custom-kernels/wasm/heap_module.js';
 import { codesPerWord, symmetricZero, wordsPerRow } from '../../custom-kernels/packed_format.js';
-import type { ProgramCall, Split } from '../../custom-kernels/wasm/heap_pool.js';
+import type { NextCall, ProgramCall, Split } from '../../custom-kernels/wasm/heap_pool.js';
 import type { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import { linearRowsModule, packedRowsModule, residualNormModule, SCAN_FLAGS } from '../../custom-kernels/wasm/heap_modules.js';
@@ -35,14 +35,15 @@ export function readable(module: Bindable): Extract<WeightBinding, { kind: 'floa
 /** A program's calls as they are added: `add(module, split, argsOf)`, and byte offsets of tensors. */
 export function programBuilder(backend: BackendWasm): {
   calls: ProgramCall[];
-  add: <F extends (...args: number[]) => void>(module: HeapModule<F>, split: Split, argsOf: (start: number, end: number) => number[]) => void;
+  add: <F extends (...args: number[]) => void>(
+    module: HeapModule<F>, split: Split, argsOf: (start: number, end: number) => number[], next?: NextCall) => void;
   at: (t: tf.TensorInfo) => number;
 } {
   const calls: ProgramCall[] = [];
   return {
     calls,
-    add: (module, split, argsOf) => {
-      calls.push({ module: module as never, own: module.on(backend) as never, split, argsOf });
+    add: (module, split, argsOf, next) => {
+      calls.push({ module: module as never, own: module.on(backend) as never, split, argsOf, next });
     },
     at: (t) => heapOffset(backend, t),
   };
@@ -59,23 +60,29 @@ export function addResidualNorm(program: Program, norm: MambaRMSNorm, h: number,
   program.add(residualNormModule, WHOLE, () => args);
 }
 
-/** One row: y = x W^T (+ bias), W float32 or packed int8/int4, its outputs shared by the threads. */
-export function addProjection(program: Program, x: number, module: Bindable, bias: tf.Tensor | null | undefined, y: tf.TensorInfo): void {
+/**
+ * One row: y = x W^T (+ bias), W float32 or packed int8/int4, its outputs shared by the threads:
+ * all of them, or those of `outputs` (divided as it says), with `next` as the pool's calls take it.
+ */
+export function addProjection(
+  program: Program, x: number, module: Bindable, bias: tf.Tensor | null | undefined, y: tf.TensorInfo,
+  { outputs, next }: { outputs?: Split; next?: NextCall } = {},
+): void {
   const { at, add } = program;
   const weight = readable(module);
   const b = bias == null ? 0 : at(bias), hasBias = bias == null ? 0 : 1;
+  const [rows, columns] = weight.tensors[0].shape as [number, number];
+  const inFeatures = weight.kind === 'float32' ? columns : weight.layout.inFeatures;
+  const split = outputs ?? { from: 0, to: rows, multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) };
   if (weight.kind === 'float32') {
-    const [out, inFeatures] = weight.tensors[0].shape;
     const pointers = [x, at(weight.tensors[0]), b, at(y)];
-    add(linearRowsModule, { from: 0, to: out, multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
-      (o0, o1) => [...pointers, 1, inFeatures, out, hasBias, o0, o1]);
+    add(linearRowsModule, split, (o0, o1) => [...pointers, 1, inFeatures, rows, hasBias, o0, o1], next);
     return;
   }
-  const { bits, groupSize, inFeatures, hasZeros } = weight.layout;
+  const { bits, groupSize, hasZeros } = weight.layout;
   const [codes, scales, zeros] = weight.tensors;
   const pointers = [x, at(codes), at(scales), zeros == null ? 0 : at(zeros), b, at(y), inFeatures, bits, groupSize, hasZeros ? 1 : 0, hasBias];
-  add(packedRowsModule, { from: 0, to: codes.shape[0], multiple: 16, minimum: Math.ceil(PART_WORK / inFeatures) },
-    (o0, o1) => [...pointers, o0, o1]);
+  add(packedRowsModule, split, (o0, o1) => [...pointers, o0, o1], next);
 }
 
 /** Row `id` of an embedding table, float32 or packed (decoded as QuantizedGather does), into heap[to .. to + H). */
