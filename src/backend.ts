@@ -5,6 +5,8 @@
  * (@tensorflow/tfjs-node or -gpu: libtensorflow, CUDA with -gpu).
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { HeapPool } from '../custom-kernels/wasm/heap_pool.js';
 import { keepProcessHandlers } from './process_handlers.js';
 import { replaceWasmKernels } from './register.js';
 import { prepareWasmThreads } from './wasm/threads.js';
@@ -63,7 +65,10 @@ export async function useBackend(name: string, { threads }: UseBackendOptions = 
       await loadPackage(() => import('@tensorflow/tfjs-backend-wasm'), '@tensorflow/tfjs-backend-wasm', backend);
       replaceWasmKernels();
       await prepareWasmThreads(threads);
-      return activate(backend);
+      await activate(backend);
+      // our kernels' threads start with the backend, not on the first call that wants them
+      await HeapPool.started(tf.backend() as BackendWasm);
+      return backend;
     });
   }
   if (backend === 'tensorflow' && tf.findBackendFactory('tensorflow') == null) {

@@ -73,6 +73,8 @@ export class HeapPool {
   private readonly blocking: boolean;
   /** Barriers passed, as every thread counts them (heap_pool_worker.ts). */
   private epoch = 0;
+  /** Set when a worker failed to start: the pool will not be ready. */
+  private failed = false;
 
   private constructor(readonly threads: number, buffer: SharedArrayBuffer) {
     this.control = new Int32Array(buffer);
@@ -216,13 +218,32 @@ export class HeapPool {
       for (let i = 0; i < threads - 1; i++) {
         const worker = new Worker(POOL_WORKER_SOURCE, { eval: true, workerData: data(i) });
         worker.unref();
-        worker.on('error', () => {}); // one that fails to start leaves the pool unready: calls stay on this thread
+        // one that fails to start leaves the pool unready: calls stay on this thread
+        worker.on('error', () => { pool.failed = true; });
       }
     } else {
       const url = URL.createObjectURL(new Blob([POOL_WORKER_SOURCE], { type: 'text/javascript' }));
-      for (let i = 0; i < threads - 1; i++) new Worker(url).postMessage(data(i));
+      for (let i = 0; i < threads - 1; i++) {
+        const worker = new Worker(url);
+        worker.onerror = () => { pool.failed = true; };
+        worker.postMessage(data(i));
+      }
     }
     return pool;
+  }
+
+  /**
+   * Starts the backend's pool and resolves once its workers have all started (or after `timeoutMs`,
+   * or at once where there is no pool to start), so that a caller that then runs synchronously for
+   * a while (a decode loop without awaits) has its threads from the first call.
+   */
+  static async started(backend: BackendWasm, timeoutMs = 10_000): Promise<void> {
+    if (HeapPool.of(backend) != null) return;
+    const memory = heapMemory(backend);
+    const pool = memory == null ? null : await pools.get(memory);
+    for (const end = performance.now() + timeoutMs; pool instanceof HeapPool && !pool.ready && !pool.failed && performance.now() < end;) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
   }
 
   /** The backend's pool once its workers have started (starting it on the first ask); null meanwhile, or where there is none. */

@@ -5,7 +5,7 @@
  *   wait      prints `ready` and waits (for a Ctrl-C)
  *   refix     asks for another thread count
  *   ours      our kernels at sizes the heap pool splits (custom-kernels/wasm/heap_pool.ts), tokens
- *             and a prompt through the wasm decoder, once its workers run: a digest of their outputs,
+ *             and a prompt through the wasm decoder, on the workers running when useBackend resolved: a digest of their outputs,
  *             the pool's threads, and what a part that traps says
  *   generate  greedy generation on the tiny fixture: the ids, and how many gemm.wat calls (the
  *             prefill program's) it made
@@ -48,7 +48,7 @@ if (mode === 'product') {
   await useBackend('wasm', { threads: threads + 1 }).catch((e: Error) => console.log(e.message));
 } else if (mode === 'ours') {
   const backend = tf.backend() as BackendWasm;
-  for (let i = 0; i < 100 && HeapPool.of(backend) == null && threads > 1; i++) await new Promise((r) => setTimeout(r, 50));
+  // useBackend resolved once the pool's workers had started
   const pool = HeapPool.of(backend);
   const r = (shape: number[], seed: number, lo = -1, hi = 1) => tf.randomUniform(shape, lo, hi, 'float32', seed);
   const outputs = tf.tidy(() => {
