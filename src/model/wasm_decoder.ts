@@ -21,13 +21,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapBytes, heapOffset } from '../../custom-kernels/wasm/heap_module.js';
 import { CONV_FLAGS, convStepModule, SCAN_FLAGS, scanModule } from '../../custom-kernels/wasm/heap_modules.js';
-import { runProgram, type ProgramCall } from '../../custom-kernels/wasm/heap_pool.js';
+import { PreparedProgram, runProgram } from '../../custom-kernels/wasm/heap_pool.js';
 import type { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 import { prefillBuffers, prefillProgram, wasmPrefillUnfusable } from './wasm_prefill.js';
 import {
-  addProjection, addResidualNorm, type Bindable, PART_WORK, programBuilder, readable, STATE_STEP_FLAGS, writeRow,
+  addProjection, addResidualNorm, type Bindable, PART_WORK, programBuilder, readable, STATE_STEP_FLAGS, stillBound, writeRow,
 } from './wasm_program.js';
 
 /** Why the wasm decoder cannot decode this model with this cache, or null where it can. */
@@ -72,13 +72,19 @@ export function wasmPrefillFor(model: MambaForCausalLM, cache: MambaCache, input
   return wasmDecoderFor(model, cache);
 }
 
-/** Scratch between the steps of a token, as tensors on the heap: their byte offsets are stable. */
-type Scratch = Record<'h' | 'normed' | 'xz' | 'conv' | 'xBC' | 'dt' | 'y' | 'delta', tf.Tensor>;
+/**
+ * Scratch between the steps of a token, as tensors on the heap: their byte offsets are stable.
+ * The logits too, copied out to a tensor of the caller's each token, so that the token's program
+ * is the same from one token to the next.
+ */
+type Scratch = Record<'h' | 'normed' | 'xz' | 'conv' | 'xBC' | 'dt' | 'y' | 'delta' | 'logits', tf.Tensor>;
 
 export class WasmDecoder {
   private readonly scratch: Scratch;
   private owned: tf.DataId[] = [];
   private disposed = false;
+  /** The token's program as last built, and the tensors it was built over. */
+  private token: { program: PreparedProgram; used: ReadonlyMap<tf.TensorInfo, tf.DataId> } | null = null;
 
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
     const c = model.config;
@@ -88,6 +94,7 @@ export class WasmDecoder {
     this.scratch = {
       h: zeros(c.hiddenSize), normed: zeros(c.hiddenSize), xz: zeros(2 * I), conv: zeros(I),
       xBC: zeros(c.timeStepRank + 2 * c.stateSize), dt: zeros(I), y: zeros(I), delta: zeros(c.hiddenSize),
+      logits: zeros(c.vocabSize),
     };
   }
 
@@ -98,17 +105,24 @@ export class WasmDecoder {
     if (ids.length !== 1) throw new Error(`cache was made for batch 1, got ${ids.length} ids`);
     const [id] = ids;
     if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new RangeError(`input id ${id} at row 0 is outside [0, ${c.vocabSize})`);
-    this.ownStates();
+    const statesMoved = this.ownStates();
     const backend = tf.backend() as BackendWasm;
-    const logits = backend.makeOutput([1, c.vocabSize], 'float32');
+    if (statesMoved || this.token == null || !stillBound(backend, this.token.used)) {
+      const program = programBuilder(backend);
+      this.addToken(program);
+      this.token = { program: new PreparedProgram(program.calls), used: program.used };
+    }
     // The first layer's residual: h = 0 + delta, with delta the id's embedding (exactly the row).
-    const heap = new Float32Array(heapBytes(backend).buffer);
+    let heap = new Float32Array(heapBytes(backend).buffer);
     const at = (t: tf.TensorInfo) => heapOffset(backend, t);
     const H = c.hiddenSize;
     heap.fill(0, at(this.scratch.h) / 4, at(this.scratch.h) / 4 + H);
     writeRow(heap, at, readable(this.model.backbone.embeddings), id, H, at(this.scratch.delta) / 4);
-    runProgram(backend, this.program(backend, logits));
+    this.token.program.run(backend);
     this.cache.seqLen += 1;
+    const logits = backend.makeOutput([1, c.vocabSize], 'float32');
+    heap = new Float32Array(heapBytes(backend).buffer); // makeOutput may have grown the memory
+    heap.copyWithin(at(logits) / 4, at(this.scratch.logits) / 4, at(this.scratch.logits) / 4 + c.vocabSize);
     return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
   }
 
@@ -145,11 +159,10 @@ export class WasmDecoder {
   }
 
   /** The token's calls, in HF's order, over the weights and states as they are now. */
-  private program(backend: BackendWasm, logits: tf.TensorInfo): ProgramCall[] {
+  private addToken(program: ReturnType<typeof programBuilder>): void {
     const c = this.model.config;
     const s = this.scratch;
     const H = c.hiddenSize, I = c.intermediateSize, R = c.timeStepRank, N = c.stateSize, K = c.convKernel;
-    const program = programBuilder(backend);
     const { add, at } = program;
     /** h += delta; normed = rmsnorm(h) w */
     const residualNorm = (norm: MambaRMSNorm) => addResidualNorm(program, norm, at(s.h), at(s.delta), at(s.normed), H);
@@ -188,8 +201,7 @@ export class WasmDecoder {
       project(at(s.y), m.outProj, m.outProj.bias?.read(), s.delta);
     });
     residualNorm(normF);
-    project(at(s.normed), this.model.lmHead, null, logits);
-    return program.calls;
+    project(at(s.normed), this.model.lmHead, null, s.logits);
   }
 
   dispose(): void {
@@ -200,15 +212,18 @@ export class WasmDecoder {
 
   /**
    * Makes the cache's states tensors only this decoder holds, so that updating them in place changes
-   * nothing anyone else sees: a state another pass produced is copied once.
+   * nothing anyone else sees: a state another pass produced is copied once. True where any moved.
    */
-  private ownStates(): void {
-    const owned = new Set(this.owned);
+  private ownStates(): boolean {
     const { convStates, ssmStates } = this.cache;
+    const current = [...convStates, ...ssmStates].map((t) => t.dataId);
+    if (current.length === this.owned.length && current.every((id, k) => id === this.owned[k])) return false;
+    const owned = new Set(this.owned);
     for (let i = 0; i < this.cache.shape.numLayers; i++) {
       if (!owned.has(convStates[i].dataId)) this.cache.updateConvState(i, tf.tidy(() => tf.add(convStates[i], 0)));
       if (!owned.has(ssmStates[i].dataId)) this.cache.updateSsmState(i, tf.tidy(() => tf.add(ssmStates[i], 0)));
     }
     this.owned = [...convStates, ...ssmStates].map((t) => t.dataId);
+    return true;
   }
 }

@@ -32,21 +32,41 @@ export function readable(module: Bindable): Extract<WeightBinding, { kind: 'floa
   return binding;
 }
 
-/** A program's calls as they are added: `add(module, split, argsOf)`, and byte offsets of tensors. */
+/**
+ * A program's calls as they are added: `add(module, split, argsOf)`; byte offsets of tensors
+ * (`at`), and the tensors whose offsets the program holds, with the data each had (`used`).
+ */
 export function programBuilder(backend: BackendWasm): {
   calls: ProgramCall[];
   add: <F extends (...args: number[]) => void>(
     module: HeapModule<F>, split: Split, argsOf: (start: number, end: number) => number[], next?: NextCall) => void;
   at: (t: tf.TensorInfo) => number;
+  used: Map<tf.TensorInfo, tf.DataId>;
 } {
   const calls: ProgramCall[] = [];
+  const used = new Map<tf.TensorInfo, tf.DataId>();
   return {
     calls,
     add: (module, split, argsOf, next) => {
       calls.push({ module: module as never, own: module.on(backend) as never, split, argsOf, next });
     },
-    at: (t) => heapOffset(backend, t),
+    at: (t) => {
+      used.set(t, t.dataId);
+      return heapOffset(backend, t);
+    },
+    used,
   };
+}
+
+/**
+ * Whether every tensor a program was built over still holds the data it did (none disposed, no
+ * variable assigned since): a program kept from one token to the next must be built again otherwise.
+ */
+export function stillBound(backend: BackendWasm, used: ReadonlyMap<tf.TensorInfo, tf.DataId>): boolean {
+  for (const [t, dataId] of used) {
+    if (t.dataId !== dataId || !backend.dataIdMap.has(dataId)) return false;
+  }
+  return true;
 }
 
 /** A call run whole, by one thread. */
