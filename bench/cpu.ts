@@ -7,7 +7,9 @@
  * The GGUF (mamba-130m-hf shape, random float32) comes from ../shared/peers/mkgguf_mamba.mjs;
  * node-llama-cpp@3.22.1 is installed in a folder of its own (--llama). Without --llama, ours only.
  * Each thread count runs in a process of its own (tfjs fixes wasm's count when it starts);
- * `--repeat N` runs ours and llama.cpp N times each, in turns, and reports the medians.
+ * `--repeat N` runs ours and llama.cpp N times each, in turns, and reports the medians. Node 20
+ * runs our modules' fused multiply-adds only with --experimental-wasm-relaxed-simd (the table's
+ * `fma`; on by default from V8 11.4: Node 22, Chrome 114).
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { useBackend, wasmFusedMultiplyAdd, wasmThreads } from '../src/backend.js';
 import { MambaForCausalLM } from '../src/model/causal_lm.js';
-import { benchDecode } from './routines/decode.js';
+import { benchDecode, DECODE_WARMUP } from './routines/decode.js';
 import { benchPrefill } from './routines/prefill.js';
 import { benchShape } from './routines/shapes.js';
 
@@ -40,7 +42,7 @@ async function ours(threads: number): Promise<Record<string, number>> {
   for (const L of lengths) {
     for (const logits of ['full', 'last'] as const) r[`prefill ${L}, ${logits} logits`] = (await benchPrefill(model, L, 1, 3, logits)).tokensPerSecond;
   }
-  r['decode at 10'] = (await benchDecode(model, 10, { steps: 64, warmup: 4 })).tokensPerSecond;
+  r['decode at 10'] = (await benchDecode(model, 10, { steps: 64, warmup: DECODE_WARMUP })).tokensPerSecond;
   model.dispose();
   return r;
 }

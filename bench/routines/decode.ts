@@ -12,6 +12,13 @@ import { DeviceTokens } from '../../src/generation/device_tokens.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { greedyTokens } from '../../src/generation/sampling.js';
 
+/**
+ * Decode steps run before the timed ones, as llama-bench warms up before it times: a process's first
+ * ~32 tokens on all 16 cores of the GPU host ran at 27-39 ms against 8 after (with or without V8's
+ * wasm tier-up: the engine settling while every core is busy), 0.3-0.9 s once per process.
+ */
+export const DECODE_WARMUP = 32;
+
 export interface DecodeResult {
   position: number;
   batch: number;

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { benchDecode } from '../../bench/routines/decode.js';
+import { benchDecode, DECODE_WARMUP } from '../../bench/routines/decode.js';
 import { benchPrefill } from '../../bench/routines/prefill.js';
 import { reportMarkdown } from '../../bench/routines/report.js';
 import { BENCH_SHAPES, benchShape } from '../../bench/routines/shapes.js';
@@ -58,7 +58,7 @@ registerCommand({
       }
       const decode = [];
       for (const position of decodePositions) {
-        decode.push(await benchDecode(model, position, { batch }));
+        decode.push(await benchDecode(model, position, { batch, warmup: DECODE_WARMUP }));
         io.stderr.write(`decode at ${position}: ${decode.at(-1)!.tokensPerSecond.toFixed(1)} tokens/s\n`);
       }
       const table = reportMarkdown({
