@@ -88,5 +88,5 @@ export { latestCheckpoint, type TrainerState } from './training/checkpoint.js';
 export { loadTextDataset, textDataset, type TextDataset, type LoadDatasetOptions, type TextDatasetOptions } from './data/dataset.js';
 
 // Backends
-export { useBackend, defaultBackend, bestBackend, wasmThreads, BACKENDS, type BackendName, type Device, type UseBackendOptions } from './backend.js';
+export { useBackend, defaultBackend, bestBackend, wasmThreads, wasmFusedMultiplyAdd, BACKENDS, type BackendName, type Device, type UseBackendOptions } from './backend.js';
 export { initWebGPU, type InitWebGPUOptions } from './webgpu/init.js';
