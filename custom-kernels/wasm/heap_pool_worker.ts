@@ -22,7 +22,7 @@ export const CONTROL = {
    * barrier k by setting PHASE to k, once every worker has set its arrival slot to k; SLEEPERS
    * counts workers asleep at a barrier, so that a release wakes them only when there are some. A
    * counter every thread bumped, beside the word they all spun on, moved that line between all
-   * cores at every arrival: 7 us a barrier at 16 threads.
+   * cores at every arrival: 10.5 us a barrier at 16 threads of the GPU host, 5.4 this way.
    */
   PHASE: 16,
   SLEEPERS: 32,
