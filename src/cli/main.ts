@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `mamba-tfjs` command (package.json `bin`). Commands are listed in commands.ts. */
+import './relaxed_simd.js';
 import * as tf from '@tensorflow/tfjs';
 import '../index.js';
 import { exitQuietlyOnClosedPipe } from './closed_pipe.js';

@@ -94,6 +94,12 @@ describe('mamba-tfjs CLI', function () {
     it('a bad flag: one line on stderr, exit 2', async () => {
       expectOneLineError(await cliProcess(['generate', '--tmperature', '2', 'hi']), 2, /unknown flag --tmperature/);
     });
+
+    it('bench on wasm runs our modules\' fused multiply-adds, on Node 20 too (the command sets V8\'s flag for itself)', async () => {
+      const r = await cliProcess(['bench', '--model', saved.dir, '--backend', 'wasm', '--threads', '1', '--prefill', '4', '--decode', '2']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.match(/`wasm` backend, 1 thread, fused multiply-add/);
+    });
   });
 
   describe('in process', () => {
