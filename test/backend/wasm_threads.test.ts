@@ -102,7 +102,8 @@ describe('wasm on several threads', function () {
 
   // the rest of the wasm suites: MAMBA_TFJS_TEST_THREADS=2 npm test
   const suites = ['test/model/causal_lm.test.ts', 'test/ops/linear.test.ts', 'test/ops/wasm_slice.test.ts',
-    'test/ops/wasm_transpose.test.ts', 'test/generation/wasm_decoder.test.ts', 'test/ops/causal_conv1d.test.ts'];
+    'test/ops/wasm_transpose.test.ts', 'test/generation/wasm_decoder.test.ts', 'test/generation/wasm_prefill.test.ts',
+    'test/ops/causal_conv1d.test.ts'];
   const passesWasmSuites = async (nodeFlags: string[]) => {
     const r = await node([...nodeFlags, 'node_modules/mocha/bin/mocha.js', ...suites, '--grep', 'wasm, 2 threads'],
       { MAMBA_TFJS_TEST_THREADS: '2' });
