@@ -104,8 +104,8 @@ describe('wasm on several threads', function () {
   const suites = ['test/model/causal_lm.test.ts', 'test/ops/linear.test.ts', 'test/ops/wasm_slice.test.ts',
     'test/ops/wasm_transpose.test.ts', 'test/generation/wasm_decoder.test.ts', 'test/generation/wasm_prefill.test.ts',
     'test/ops/causal_conv1d.test.ts'];
-  const passesWasmSuites = async (nodeFlags: string[]) => {
-    const r = await node([...nodeFlags, 'node_modules/mocha/bin/mocha.js', ...suites, '--grep', 'wasm, 2 threads'],
+  const passesWasmSuites = async (nodeFlags: string[], only = suites) => {
+    const r = await node([...nodeFlags, 'node_modules/mocha/bin/mocha.js', ...only, '--grep', 'wasm, 2 threads'],
       { MAMBA_TFJS_TEST_THREADS: '2' });
     expect(r.code, r.stdout.slice(-3000) + r.stderr).to.equal(0);
     const passing = Number(/(\d+) passing/.exec(r.stdout)?.[1] ?? 0);
@@ -123,6 +123,7 @@ describe('wasm on several threads', function () {
     const [withFlag, without] = await Promise.all([probe([flag]), probe([])]);
     expect(withFlag.stdout.trim(), withFlag.stderr).to.equal('true');
     expect(without.stdout.trim(), without.stderr).to.equal(parseFloat(process.versions.v8) >= 11.4 ? 'true' : 'false');
-    await passesWasmSuites([flag]);
+    // the suites of the modules that have fused builds (slices and transposes have none)
+    await passesWasmSuites([flag], suites.filter((suite) => !/wasm_slice|wasm_transpose/.test(suite)));
   });
 });
