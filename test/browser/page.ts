@@ -29,6 +29,8 @@ export interface AdapterReport {
 export interface PageResult {
   /** tf.getBackend() while the model ran. */
   ranOn: string;
+  /** Whether our wasm modules ran their fused multiply-add builds (relaxed SIMD). */
+  fusedMultiplyAdd: boolean;
   logits: number[];
   logitsShape: number[];
   generated: number[];
@@ -92,7 +94,7 @@ window.runTiny = async (request) => {
     logits.dispose();
     const [generated] = await model.generate(prompt, { maxNewTokens: request.maxNewTokens });
     const result: PageResult = {
-      ranOn: tf.getBackend(), logits: Array.from(values), logitsShape, generated,
+      ranOn: tf.getBackend(), fusedMultiplyAdd: mamba.wasmFusedMultiplyAdd(), logits: Array.from(values), logitsShape, generated,
       adapter: request.backend === 'webgpu' ? await adapterReport() : null, ms: performance.now() - start,
     };
     show(result, request.backend);
