@@ -6,7 +6,10 @@
  * with one of its numbers varied: threads a row halved and doubled, one unit in flight) at batch 1 and
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
  * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
- * lavapipe, where timings mean nothing). Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
+ * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm or matvec runs one table;
+ * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight) at batch 1 and prints
+ * the fastest few beside the plan's (for tuning matvecPlan). Writes markdown tables to stdout and, where OUT
+ * is set, $OUT/gemm.md.
  * On the H200: ../shared/gpu/pack.sh bench/gemm.ts, then source .gpu/setup.sh && node /tmp/gpu/bundle/gemm.mjs
  */
 import { writeFile } from 'node:fs/promises';
@@ -22,13 +25,21 @@ import { initWebGPU } from '../src/webgpu/init.js';
 
 const PEAK_BYTES_PER_S = 4.8e12;
 const small = process.env.BENCH_SHAPE === 'small';
+const ALL_MODELS: Record<string, MambaConfig> = {
+  '130m': new MambaConfig({ hiddenSize: 768, numHiddenLayers: 24, stateSize: 16, vocabSize: 50280 }),
+  '1.4b': new MambaConfig({ hiddenSize: 2048, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
+  '2.8b': new MambaConfig({ hiddenSize: 2560, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 }),
+};
 const MODELS: Record<string, MambaConfig> = small
   ? { small: new MambaConfig({ hiddenSize: 64, numHiddenLayers: 1, stateSize: 16, vocabSize: 256 }) }
-  : {
-    '130m': new MambaConfig({ hiddenSize: 768, numHiddenLayers: 24, stateSize: 16, vocabSize: 50280 }),
-    '1.4b': new MambaConfig({ hiddenSize: 2048, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
-    '2.8b': new MambaConfig({ hiddenSize: 2560, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 }),
-  };
+  : process.env.BENCH_SHAPE == null ? ALL_MODELS
+    : Object.fromEntries(process.env.BENCH_SHAPE.split(',').map((name) => {
+      if (ALL_MODELS[name] == null) throw new Error(`BENCH_SHAPE: no shape ${name} (${Object.keys(ALL_MODELS).join(', ')}, small)`);
+      return [name, ALL_MODELS[name]];
+    }));
+const PART = process.env.BENCH_PART ?? 'all';
+if (!['all', 'gemm', 'matvec'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec or all`);
+const GRID = process.env.MATVEC_GRID === '1';
 const ROWS = small ? [8, 40] : [128, 512, 2048];
 const BATCHES = small ? [1, 3] : [1, 8];
 
@@ -116,104 +127,139 @@ async function timeTfjs(x: tf.Tensor2D, w: tf.Tensor2D, repeats: number): Promis
 
 const fmt = (v: number, digits = 1) => v.toFixed(digits);
 
-log('\n## Prefill GEMM: y[M, N] = x[M, K] W[N, K]^T, TFLOP/s (ms per call)');
-const tileNames = Object.keys(GEMM_TILES);
-log(`| model | projection | N x K | M | tfjs matMul | ${tileNames.map((t) => `f32 ${t}`).join(' | ')} | f32 chosen | f16 chosen |`);
-log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|`);
-for (const [model, config] of Object.entries(MODELS)) {
-  for (const [name, N, K] of projections(config)) {
-    const w32 = randomBuffer(N * K, 'float32');
-    const w16 = randomBuffer(N * halfWordsPerRow(K), 'halves');
-    const wTensor = tf.randomUniform([N, K], -1, 1) as tf.Tensor2D;
-    for (const M of ROWS) {
-      const flops = 2 * M * N * K;
-      const repeats = Math.max(3, Math.min(50, Math.ceil(2e11 / flops)));
-      const x = randomBuffer(M * K, 'float32');
-      const y = storage(M * N * 4);
-      const cell = (ms: number) => `${fmt(flops / ms / 1e9)} (${fmt(ms, 3)})`;
-      const ours = async (weight: GemmWeight, tileName?: string) => {
-        const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight, tile: tileName ? GEMM_TILES[tileName] : undefined }, M);
-        const group = gemmBindGroup(device, kernel, M, { x, weight: weight === 'float32' ? w32 : w16, y });
-        const [gx, gy] = kernel.grid(M);
-        return timeGpu((pass) => { pass.setPipeline(kernel.pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(gx, gy); }, repeats);
-      };
-      const xTensor = tf.randomUniform([M, K], -1, 1) as tf.Tensor2D;
-      const tfjsMs = await timeTfjs(xTensor, wTensor, repeats);
-      xTensor.dispose();
-      const perTile: string[] = [];
-      for (const t of tileNames) perTile.push(cell(await ours('float32', t)));
-      const chosen = chooseGemmTile(M, N);
-      const chosenName = tileNames.find((t) => GEMM_TILES[t] === chosen);
-      log(`| ${model} | ${name} | ${N} x ${K} | ${M} | ${cell(tfjsMs)} | ${perTile.join(' | ')} | ${chosenName}: ${cell(await ours('float32'))} | ${cell(await ours('float16'))} |`);
-      x.destroy();
-      y.destroy();
-    }
-    w32.destroy();
-    w16.destroy();
-    wTensor.dispose();
-  }
-}
+if (PART !== 'matvec') await gemmTable();
+if (PART !== 'gemm') await matvecTable();
 
-log('\n## Decode matvec: y[b, o] = W[o, :] x[b, :], GB/s of weight read (% of 4.8 TB/s), weights rotated over copies that overflow the L2');
-log('Cells: GB/s (% of peak) [threads a row x rows a workgroup, units in flight]; "plan" is matvecPlan\'s choice, the others vary one of its numbers.');
-const SOURCES: [string, WeightSource, (N: number, K: number) => [number, 'float32' | 'halves' | 'codes' | 'scales'][]][] = [
-  ['float32', null, (N, K) => [[N * K, 'float32']]],
-  ['float16', 'float16', (N, K) => [[N * halfWordsPerRow(K), 'halves']]],
-  ['int8 g128', { bits: 8, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 4), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
-  ['int4 g128', { bits: 4, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 8), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
-];
-type MatvecOptions = Pick<MatvecDims, 'subgroups' | 'layout'>;
-/** matvecPlan's choice with and without subgroups, and (with them where the device has them) one number of it varied. */
-const variants: [string, (plan: MatvecPlan) => MatvecOptions][] = [
-  ['tree, plan', () => ({ subgroups: false })],
-  ...(hasSubgroups(device) ? [
-    ['subgroups, plan', () => ({ subgroups: true })],
-    ['threads a row / 2', (p) => ({ subgroups: true, layout: { threadsPerRow: Math.max(1, p.threadsPerRow / 2) } })],
-    ['threads a row x 2', (p) => ({ subgroups: true, layout: { threadsPerRow: p.threadsPerRow * 2 } })],
-    ['1 unit in flight', () => ({ subgroups: true, layout: { unitsInFlight: 1 } })],
-  ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
-];
-log(`| model | projection | N x K | weight | batch | ${variants.map(([v]) => v).join(' | ')} |`);
-log(`|---|---|---|---|---:|${variants.map(() => '---:').join('|')}|`);
-for (const [model, config] of Object.entries(MODELS)) {
-  for (const [name, N, K] of [...projections(config), ['lm_head', config.vocabSize, config.hiddenSize] as [string, number, number]]) {
-    for (const [weightName, source0, layout] of SOURCES) {
-      if (source0 != null && source0 !== 'float16' && K % 128 !== 0) continue;   // group 128 needs whole groups here
-      const source: WeightSource = source0 == null || source0 === 'float16' ? source0 : { ...source0, inFeatures: K };
-      const parts = layout(N, K);
-      const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
-      const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
-      const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(words, kind)));
-      for (const batch of BATCHES) {
-        const x = randomBuffer(batch * K, 'float32');
-        const y = storage(batch * N * 4);
-        const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
-        const chosen = matvecKernel(device, dims).plan;
-        const cells: string[] = [];
-        for (const [, options] of variants) {
-          let kernel: ReturnType<typeof matvecKernel>;
-          try {
-            kernel = matvecKernel(device, { ...dims, ...options(chosen) });
-          } catch {
-            cells.push('-');   // a variation past the workgroup limit
-            continue;
-          }
-          const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y]));
-          const repeats = Math.max(copies, Math.min(200, Math.ceil(2e9 / bytes)));
-          const ms = await timeGpu((pass, r) => {
-            pass.setPipeline(kernel.pipeline);
-            pass.setBindGroup(0, groups[r % copies]);
-            pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
-          }, repeats);
-          const rate = bytes / (ms / 1e3);
-          const { threadsPerRow, rowsPerGroup, unitsInFlight } = kernel.plan;
-          cells.push(`${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%) [${threadsPerRow}x${rowsPerGroup}, ${unitsInFlight}]`);
-        }
-        log(`| ${model} | ${name} | ${N} x ${K} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
+async function gemmTable(): Promise<void> {
+  log('\n## Prefill GEMM: y[M, N] = x[M, K] W[N, K]^T, TFLOP/s (ms per call)');
+  const tileNames = Object.keys(GEMM_TILES);
+  log(`| model | projection | N x K | M | tfjs matMul | ${tileNames.map((t) => `f32 ${t}`).join(' | ')} | f32 chosen | f16 chosen |`);
+  log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|`);
+  for (const [model, config] of Object.entries(MODELS)) {
+    for (const [name, N, K] of projections(config)) {
+      const w32 = randomBuffer(N * K, 'float32');
+      const w16 = randomBuffer(N * halfWordsPerRow(K), 'halves');
+      const wTensor = tf.randomUniform([N, K], -1, 1) as tf.Tensor2D;
+      for (const M of ROWS) {
+        const flops = 2 * M * N * K;
+        const repeats = Math.max(3, Math.min(50, Math.ceil(2e11 / flops)));
+        const x = randomBuffer(M * K, 'float32');
+        const y = storage(M * N * 4);
+        const cell = (ms: number) => `${fmt(flops / ms / 1e9)} (${fmt(ms, 3)})`;
+        const ours = async (weight: GemmWeight, tileName?: string) => {
+          const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight, tile: tileName ? GEMM_TILES[tileName] : undefined }, M);
+          const group = gemmBindGroup(device, kernel, M, { x, weight: weight === 'float32' ? w32 : w16, y });
+          const [gx, gy] = kernel.grid(M);
+          return timeGpu((pass) => { pass.setPipeline(kernel.pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(gx, gy); }, repeats);
+        };
+        const xTensor = tf.randomUniform([M, K], -1, 1) as tf.Tensor2D;
+        const tfjsMs = await timeTfjs(xTensor, wTensor, repeats);
+        xTensor.dispose();
+        const perTile: string[] = [];
+        for (const t of tileNames) perTile.push(cell(await ours('float32', t)));
+        const chosen = chooseGemmTile(M, N);
+        const chosenName = tileNames.find((t) => GEMM_TILES[t] === chosen);
+        log(`| ${model} | ${name} | ${N} x ${K} | ${M} | ${cell(tfjsMs)} | ${perTile.join(' | ')} | ${chosenName}: ${cell(await ours('float32'))} | ${cell(await ours('float16'))} |`);
         x.destroy();
         y.destroy();
       }
-      weights.flat().forEach((b) => b.destroy());
+      w32.destroy();
+      w16.destroy();
+      wTensor.dispose();
+    }
+  }
+}
+
+async function matvecTable(): Promise<void> {
+  log('\n## Decode matvec: y[b, o] = W[o, :] x[b, :], GB/s of weight read (% of 4.8 TB/s), weights rotated over copies that overflow the L2');
+  log('Cells: GB/s (% of peak) [threads a row x rows a workgroup, units in flight]; "plan" is matvecPlan\'s choice, the others vary one of its numbers.');
+  const SOURCES: [string, WeightSource, (N: number, K: number) => [number, 'float32' | 'halves' | 'codes' | 'scales'][]][] = [
+    ['float32', null, (N, K) => [[N * K, 'float32']]],
+    ['float16', 'float16', (N, K) => [[N * halfWordsPerRow(K), 'halves']]],
+    ['int8 g128', { bits: 8, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 4), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
+    ['int4 g128', { bits: 4, groupSize: 128, inFeatures: 0, hasZeros: false }, (N, K) => [[N * Math.ceil(K / 8), 'codes'], [N * Math.ceil(K / 128), 'scales']]],
+  ];
+  type MatvecOptions = Pick<MatvecDims, 'subgroups' | 'layout'>;
+  /** matvecPlan's choice with and without subgroups, and (with them where the device has them) one number of it varied. */
+  const variants: [string, (plan: MatvecPlan) => MatvecOptions][] = [
+    ['tree, plan', () => ({ subgroups: false })],
+    ...(hasSubgroups(device) ? [
+      ['subgroups, plan', () => ({ subgroups: true })],
+      ['threads a row / 2', (p) => ({ subgroups: true, layout: { threadsPerRow: Math.max(1, p.threadsPerRow / 2) } })],
+      ['threads a row x 2', (p) => ({ subgroups: true, layout: { threadsPerRow: p.threadsPerRow * 2 } })],
+      ['1 unit in flight', () => ({ subgroups: true, layout: { unitsInFlight: 1 } })],
+    ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
+  ];
+  /** Every layout within the device's workgroup (MATVEC_GRID=1): threads a row x rows x units in flight. */
+  const maxThreads = Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
+  const grid: MatvecOptions[] = [];
+  for (const threadsPerRow of [32, 64, 128, 256, 512]) {
+    for (const rowsPerGroup of [1, 2, 4, 8, 16]) {
+      if (threadsPerRow * rowsPerGroup > maxThreads) continue;
+      for (const unitsInFlight of [1, 2, 4, 8]) grid.push({ subgroups: hasSubgroups(device), layout: { threadsPerRow, rowsPerGroup, unitsInFlight } });
+    }
+  }
+  const columns = GRID ? ['plan', 'fastest', 'second', 'third', 'layouts timed'] : variants.map(([v]) => v);
+  if (GRID) log('Grid: every layout timed; the fastest three beside the plan\'s.');
+  log(`| model | projection | N x K | weight | batch | ${columns.join(' | ')} |`);
+  log(`|---|---|---|---|---:|${columns.map(() => '---:').join('|')}|`);
+  for (const [model, config] of Object.entries(MODELS)) {
+    for (const [name, N, K] of [...projections(config), ['lm_head', config.vocabSize, config.hiddenSize] as [string, number, number]]) {
+      for (const [weightName, source0, layout] of SOURCES) {
+        if (source0 != null && source0 !== 'float16' && K % 128 !== 0) continue;   // group 128 needs whole groups here
+        const source: WeightSource = source0 == null || source0 === 'float16' ? source0 : { ...source0, inFeatures: K };
+        const parts = layout(N, K);
+        const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
+        const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
+        const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(words, kind)));
+        for (const batch of GRID ? [1] : BATCHES) {
+          const x = randomBuffer(batch * K, 'float32');
+          const y = storage(batch * N * 4);
+          const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
+          const chosen = matvecKernel(device, dims).plan;
+          // a row's wide units (matvec.ts): a vec4 of float32, 8 halves, 4 words of codes
+          const units = source == null ? K / 4 : source === 'float16' ? K / 8 : K / (128 / source.bits);
+          /** GB/s of one layout, with the layout it ran; null for one past the workgroup's limits. */
+          const timeLayout = async (options: MatvecOptions): Promise<{ rate: number; cell: string } | null> => {
+            let kernel: ReturnType<typeof matvecKernel>;
+            try {
+              kernel = matvecKernel(device, { ...dims, ...options });
+            } catch {
+              return null;
+            }
+            const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y]));
+            const repeats = Math.max(copies, Math.min(200, Math.ceil(2e9 / bytes)));
+            const ms = await timeGpu((pass, r) => {
+              pass.setPipeline(kernel.pipeline);
+              pass.setBindGroup(0, groups[r % copies]);
+              pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
+            }, repeats);
+            const rate = bytes / (ms / 1e3);
+            const { threadsPerRow, rowsPerGroup, unitsInFlight } = kernel.plan;
+            return { rate, cell: `${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%) [${threadsPerRow}x${rowsPerGroup}, ${unitsInFlight}]` };
+          };
+          const cells: string[] = [];
+          if (GRID) {
+            const plan = await timeLayout({});
+            const timed: { rate: number; cell: string }[] = [];
+            for (const options of grid) {
+              // more units in flight than a thread has of its row only repeats loads
+              const { threadsPerRow = 1, unitsInFlight = 1 } = options.layout ?? {};
+              if (unitsInFlight > 1 && unitsInFlight > Math.ceil(units / threadsPerRow)) continue;
+              const t = await timeLayout(options);
+              if (t != null) timed.push(t);
+            }
+            timed.sort((a, b) => b.rate - a.rate);
+            cells.push(plan?.cell ?? '-', ...[0, 1, 2].map((k) => timed[k]?.cell ?? '-'), String(timed.length));
+          } else {
+            for (const [, options] of variants) cells.push((await timeLayout(options(chosen)))?.cell ?? '-');   // '-': past the workgroup limit
+          }
+          log(`| ${model} | ${name} | ${N} x ${K} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
+          x.destroy();
+          y.destroy();
+        }
+        weights.flat().forEach((b) => b.destroy());
+      }
     }
   }
 }
