@@ -66,6 +66,11 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2 }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3 }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2 }, c: { name: 'float16 words (odd K 13)', N: 37, K: 13, make: float16Weight } },
+  // several rows a thread: 37 and 45 rows end inside a thread's rows
+  { layout: { threadsPerRow: 8, rowsPerGroup: 4, rowsPerThread: 3 }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
+  { layout: { threadsPerRow: 16, rowsPerGroup: 2, unitsInFlight: 2, rowsPerThread: 2 }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4 }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2 }, c: CASES[6] },
 ];
 
 // lavapipe compiles these shaders slowly (seconds each), so the reduction paths and the layouts are
@@ -95,7 +100,7 @@ for (const subgroups of [true, false]) {
 
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
-        + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight: batch 2 with x strided and a bias equals the float64 product`, async function () {
+        + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }
@@ -128,23 +133,28 @@ for (const subgroups of [true, false]) {
 describe('matvec plan', function () {
   /** An H200 as Dawn describes it: subgroups of 32, 1,024 threads a workgroup. */
   const h200: MatvecDevice = { maxThreads: 1024, subgroups: { minSize: 32, maxSize: 32 } };
-  const plan = (units: number, rows: number, batch: number, device = h200) => {
-    const { threadsPerRow, rowsPerGroup, unitsInFlight } = matvecPlan(units, rows, batch, device);
-    return [threadsPerRow, rowsPerGroup, unitsInFlight];
+  const plan = (units: number, rows: number, batch: number, xVectors = 1, device: MatvecDevice = h200) => {
+    const { threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread } = matvecPlan(units, rows, batch, device, {}, xVectors);
+    return [threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread];
   };
 
-  it('short rows share a workgroup; long rows take more threads; few rows take fewer rows a workgroup', function () {
-    expect(plan(768 / 4, 50280, 1), '130m LM head, float32').to.deep.equal([32, 8, 6]);
-    expect(plan(768 / 4, 3072, 1), '130m in_proj, float32').to.deep.equal([32, 8, 6]);
-    expect(plan(1536 / 4, 768, 1), '130m out_proj, float32: 384 workgroups').to.deep.equal([64, 2, 6]);
-    expect(plan(1536 / 4, 80, 1), '130m x_proj, float32').to.deep.equal([64, 1, 6]);
-    expect(plan(768 / 32, 3072, 1), '130m in_proj, int4: whole subgroups a row').to.deep.equal([32, 8, 1]);
-    expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32').to.deep.equal([128, 2, 5]);
-    expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([256, 1, 5]);
-    expect(plan(5120 / 8, 2560, 1), '2.8b out_proj, float16').to.deep.equal([128, 2, 5]);
-    expect(plan(40960 / 4, 512, 1), 'rows longer than 256 threads x 8 units loop').to.deep.equal([256, 1, 8]);
+  it('short rows share a workgroup; long rows, or few of them, take more threads; x vectors shared by several rows a thread', function () {
+    expect(plan(768 / 4, 50280, 1), '130m LM head, float32').to.deep.equal([32, 8, 6, 1]);
+    expect(plan(768 / 4, 3072, 1), '130m in_proj, float32').to.deep.equal([32, 8, 6, 1]);
+    expect(plan(1536 / 4, 768, 1), '130m out_proj, float32: few rows, 128 threads a row').to.deep.equal([128, 2, 3, 1]);
+    expect(plan(1536 / 4, 80, 1), '130m x_proj, float32').to.deep.equal([256, 1, 2, 1]);
+    expect(plan(768 / 32, 3072, 1, 8), '130m in_proj, int4: whole subgroups a row, 4 rows a thread').to.deep.equal([32, 2, 1, 4]);
+    expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32').to.deep.equal([64, 4, 8, 1]);
+    expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 8, 1]);
+    expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 2 rows a thread').to.deep.equal([64, 1, 4, 2]);
+    expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: rows of 640 units, 2 rows a thread').to.deep.equal([64, 1, 4, 2]);
+    expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 2, 2, 4]);
+    expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row').to.deep.equal([128, 1, 2, 4]);
+    expect(plan(40960 / 4, 512, 1), 'rows longer than 256 threads x 8 units loop').to.deep.equal([256, 1, 8, 1]);
+    expect(plan(2560 / 4, 10240, 64), 'batch 64: one row a thread (its sums in registers)').to.deep.equal([64, 4, 8, 1]);
     const noSubgroups = { maxThreads: 256, subgroups: null };
-    expect(plan(768 / 32, 3072, 1, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([4, 8, 6]);
+    expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 2, 1, 4]);
+    expect(plan(768 / 4, 50280, 1, 1, noSubgroups), '130m LM head, float32, no subgroups').to.deep.equal([16, 16, 8, 1]);
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {
@@ -168,6 +178,7 @@ describe('matvec kernel: bad dimensions', function () {
     expect(() => matvecKernel(device, { ...dims, layout: { threadsPerRow: 12 } })).to.throw(/12 threads a row x \d+ rows is not powers of two/);
     expect(() => matvecKernel(device, { ...dims, layout: { threadsPerRow: 256, rowsPerGroup: 1024 } })).to.throw(/within \d+ threads a workgroup/);
     expect(() => matvecKernel(device, { ...dims, layout: { unitsInFlight: 0 } })).to.throw(/unitsInFlight 0 is not a positive integer/);
+    expect(() => matvecKernel(device, { ...dims, layout: { rowsPerThread: 1.5 } })).to.throw(/rowsPerThread 1.5 is not a positive integer/);
     device.destroy();
   });
 });

@@ -1,8 +1,9 @@
 /**
  * A projection of a few rows at the memory bandwidth, W in PyTorch's [out, in] layout as stored:
  *   y[b, o] = sum_i W[o, i] x[b, i] (+ bias[o]),   b < batch <= 64
- * A workgroup computes `rowsPerGroup` rows with `threadsPerRow` threads each (row r of the group is
- * threads r * threadsPerRow ..). A row's threads stride it in wide units (a vec4 of float32, 8
+ * A workgroup has `rowsPerGroup` groups of `threadsPerRow` threads; each group computes
+ * `rowsPerThread` adjacent rows, every thread the same units of each, so that a load of x serves
+ * them all (a packed unit's 32 codes take 8 loads of x). A row's threads stride it in wide units (a vec4 of float32, 8
  * halves in a vec4 of words, or 4 packed words: 16 int8 / 32 int4 codes, decoded in registers with
  * one scale and zero per group), adjacent threads reading adjacent units, `unitsInFlight` units
  * loaded into registers before any is used (unrolled in the text: no driver has to keep an array
@@ -14,14 +15,22 @@
  * in_proj's output in place). Bindings: the weight's (weight_source.ts), x, bias?, y.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
+ * - rowsPerThread: 1 where a unit of weights meets one vector of x (float32 at batch 1); else (a
+ *   unit of halves or codes takes 2 to 8 vectors of x, a batch more) 4, or 2 for rows of 512 units
+ *   or more (registers).
  * - threadsPerRow: the power of two that leaves each thread about UNITS_PER_THREAD units of its row,
  *   at least the adapter's largest subgroup (so that a row's threads are whole subgroups) or 4
- *   without subgroups, at most GROUP_THREADS.
- * - rowsPerGroup: GROUP_THREADS / threadsPerRow, halved while that leaves under MIN_GROUPS
- *   workgroups (long rows, few of them: x_proj, out_proj at 130m).
- * - unitsInFlight: the units a thread has per row, at most MAX_IN_FLIGHT.
+ *   without subgroups, doubled while the whole matvec has under MIN_THREADS threads (few rows), at
+ *   most GROUP_THREADS.
+ * - rowsPerGroup: GROUP_THREADS / threadsPerRow (SHARED_GROUP_THREADS with several rows a thread),
+ *   halved while that leaves under MIN_GROUPS workgroups (long rows, few of them: x_proj, out_proj
+ *   at 130m).
+ * - unitsInFlight: the units a thread has per row, at most MAX_IN_FLIGHT / rowsPerThread.
  * At 130m the LM head (50,280 x 768 float32: 192 units a row) takes 32 threads a row, 8 rows a
- * workgroup, 6 units a thread; at 2.8b in_proj (10,240 x 2,560: 640 units) 128 threads a row, 2 rows.
+ * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
+ * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
+ * in_proj from 76 to 208 GB/s as int4, 261 to 509 as int8, 693 to 1,114 as float16, and at batch 8
+ * in float32 from 348 to 593; float32 at batch 1 gained nothing from it.
  */
 import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
@@ -33,12 +42,21 @@ export const MATVEC_MAX_BATCH = 64;
 
 /** Threads of a workgroup at most (WebGPU guarantees 256). Untuned on the H200. */
 const GROUP_THREADS = 256;
-/** Units a thread should have of its row: enough loads in flight to cover the memory's latency. Untuned on the H200. */
-const UNITS_PER_THREAD = 8;
+/** Units a thread should have of its row: enough loads in flight to cover the memory's latency (H200: 6 to 20 did best). */
+const UNITS_PER_THREAD = 16;
 /** Fewer workgroups than this leave SMs idle (2 per SM of an H200's 132; WebGPU does not say the count). Untuned on the H200. */
 const MIN_GROUPS = 264;
 /** Units loaded before use at most (registers: 4 words each). Untuned on the H200. */
 const MAX_IN_FLIGHT = 8;
+/**
+ * Threads of a whole matvec at least, where rows are few (out_proj, x_proj): a row takes more threads
+ * until the GPU has enough loads in flight (H200: the 2.8b out_proj as int4 took 128 threads a row).
+ */
+const MIN_THREADS = 1 << 16;
+/** A thread's sums (rows a thread x batch) at most, where the plan chooses the rows. */
+const MAX_SUMS = 32;
+/** Threads of a workgroup whose threads compute several rows each (H200: 32 to 128 did best). */
+const SHARED_GROUP_THREADS = 64;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 
@@ -57,7 +75,7 @@ export interface MatvecDims {
    * compile (unitsInFlight 1 compiles fastest on lavapipe): powers of two for threads and rows, at
    * most the device's workgroup size together.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread'>>;
 }
 
 /** How matvecKernel lays the work out; see the file header for the rules. */
@@ -65,7 +83,9 @@ export interface MatvecPlan {
   threadsPerRow: number;
   rowsPerGroup: number;
   unitsInFlight: number;
-  /** x rows whose partial sums go through the workgroup-memory tree at once. */
+  /** Adjacent rows a group of threadsPerRow threads computes together, sharing its loads of x. */
+  rowsPerThread: number;
+  /** Partial sums of x rows whose partial sums go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
   minSubgroup: number;
@@ -96,33 +116,46 @@ function nextPow2(n: number): number {
 
 /**
  * The layout of a matvec over rows of `units` units (rowUnit's count), for `batch` x rows; `given`
- * replaces the choice of threads, rows or units in flight (MatvecDims.layout).
+ * replaces the choice of threads, rows or units in flight (MatvecDims.layout); `xVectorsPerUnit`: the
+ * vectors of x a unit of weights meets (RowUnit.xVectors).
  */
 export function matvecPlan(units: number, outFeatures: number, batch: number, device: MatvecDevice,
-  given: MatvecDims['layout'] = {}): MatvecPlan {
+  given: MatvecDims['layout'] = {}, xVectorsPerUnit = 1): MatvecPlan {
   const maxThreads = Math.min(GROUP_THREADS, 2 ** Math.floor(Math.log2(device.maxThreads)));
   // Where the adapter does not say, 32 (NVIDIA's, Apple's, AMD's wave32): a larger subgroup takes the tree.
   const rowFloor = device.subgroups == null ? 4 : nextPow2(Math.max(4, device.subgroups.maxSize ?? 32));
-  const threadsPerRow = given.threadsPerRow
+  // a thread's sums (rows x batch) stay within MAX_SUMS registers
+  const rowsPerThread = given.rowsPerThread
+    ?? Math.max(1, Math.min(xVectorsPerUnit * batch === 1 ? 1 : units >= 512 ? 2 : 4, Math.floor(MAX_SUMS / batch)));
+  if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1) {
+    throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
+  }
+  let threadsPerRow = given.threadsPerRow
     ?? Math.min(maxThreads, Math.max(rowFloor, nextPow2(Math.ceil(units / UNITS_PER_THREAD))));
+  if (given.threadsPerRow == null) {
+    const rowGroups = Math.ceil(outFeatures / rowsPerThread);
+    while (threadsPerRow < maxThreads && threadsPerRow < units && rowGroups * threadsPerRow < MIN_THREADS) threadsPerRow *= 2;
+  }
   const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
-  let rowsPerGroup = given.rowsPerGroup ?? (isPow2(threadsPerRow) ? Math.max(1, maxThreads / threadsPerRow) : 1);
+  const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
+  let rowsPerGroup = given.rowsPerGroup ?? (isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
   if (given.rowsPerGroup == null) {
-    while (rowsPerGroup > 1 && Math.ceil(outFeatures / rowsPerGroup) < MIN_GROUPS) rowsPerGroup /= 2;
+    while (rowsPerGroup > 1 && Math.ceil(outFeatures / (rowsPerGroup * rowsPerThread)) < MIN_GROUPS) rowsPerGroup /= 2;
   }
   if (!isPow2(threadsPerRow) || !isPow2(rowsPerGroup) || threadsPerRow * rowsPerGroup > device.maxThreads) {
     throw new Error(`matvec: ${threadsPerRow} threads a row x ${rowsPerGroup} rows is not powers of two within `
       + `${device.maxThreads} threads a workgroup`);
   }
-  const unitsInFlight = given.unitsInFlight ?? Math.min(MAX_IN_FLIGHT, Math.ceil(units / threadsPerRow));
+  const unitsInFlight = given.unitsInFlight ?? Math.min(Math.max(1, Math.floor(MAX_IN_FLIGHT / rowsPerThread)), Math.ceil(units / threadsPerRow));
   if (!Number.isInteger(unitsInFlight) || unitsInFlight < 1) {
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
   }
   const threads = threadsPerRow * rowsPerGroup;
+  const sums = batch * rowsPerThread;   // a thread's sums
   return {
-    threadsPerRow, rowsPerGroup, unitsInFlight,
-    treeBatch: Math.min(batch, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
-    minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * batch) / REDUCTION_FLOATS))),
+    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread,
+    treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
+    minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
 }
 
@@ -139,18 +172,32 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, dims.layout);
-  const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, treeBatch: BC, minSubgroup } = plan;
+  }, unit.vector ? dims.layout : { ...dims.layout, rowsPerThread: 1 }, unit.xVectors);   // a scalar unit (odd K): one row a thread
+  const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup } = plan;
   const T = TPR * R;
+  const Q = batch * RT;
   const xVec = unit.vector && xRowStride % 4 === 0;
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
-  const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * batch : 0);
+  const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * Q : 0);
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
     ['x', xVec ? 'vec4<f32>' : 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []),
     ['y', 'f32', true]];
   const biasAt = (row: string) => (hasBias ? ` + bias[${row}]` : '');
+  /** Unit `u` (loaded into the registers suffixed i) of every row of the thread, added to its sums. */
+  const accumulate = (u: string, i: number): string => {
+    if (unit.segments == null) return unit.accumulate!(u, `${i}_0`, 'o0');
+    const rows = range(RT).map((r) => unit.segments!(u, `${i}_${r}`, `o${r}`));
+    const { k0, offsets } = rows[0];
+    const xs = offsets.map((off, n) => `let x${n} = ${xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`);
+    const sums = rows.map(({ values, scale }, r) => {
+      const dots = values.map((v, n) => `dot(${v}, x${n})`).join(' + ');
+      return `acc[${r}u * B + b] += ${scale == null ? dots : `${scale} * (${dots})`};`;
+    });
+    return `${rows.flatMap((row) => row.lines).join('\n        ')}
+        ${perRow([...xs, ...sums].join(' '))}`;
+  };
   const code = `
 ${subgroups ? 'enable subgroups;' : ''}
 ${declareBindings(bindings)}
@@ -159,6 +206,8 @@ const I = ${inFeatures}u;
 const O = ${outFeatures}u;
 const TPR = ${TPR}u;
 const R = ${R}u;
+const RT = ${RT}u;
+const Q = ${Q}u;
 const T = ${T}u;
 const U = ${unit.count}u;
 const F = ${F}u;
@@ -179,46 +228,49 @@ ${unit.vector && !xVec ? `fn x4(b : u32, k : u32) -> vec4<f32> {
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32${
   subgroups ? ', @builtin(subgroup_size) sgSize : u32, @builtin(subgroup_invocation_id) lane : u32' : ''}) {
-  let row0 = ${GROUP_INDEX} * R;
+  let row0 = ${GROUP_INDEX} * R * RT;
   let l = t % TPR;
-  // Rows past O (in the last workgroup) are computed on a copy of row O - 1 and not written: every
-  // thread stays for the reduction's barriers.
-  let o = min(row0 + t / TPR, O - 1u);
-  var acc : array<f32, B>;
+  // This thread's rows: base .. base + RT - 1. Rows past O (in the last workgroup) are computed on a
+  // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
+  let base = row0 + (t / TPR) * RT;
+${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
+  // acc[r * B + b]: row base + r against x row b
+  var acc : array<f32, Q>;
   for (var u0 = l; u0 < U; u0 += F * TPR) {
 ${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
-${unit.fields.map((f) => `    let ${f.name}${i} = ${f.load(`at${i}`)};`).join('\n')}`).join('\n')}
+${range(RT).flatMap((r) => unit.fields.map((f) => `    let ${f.name}${i}_${r} = ${f.load(`at${i}`, `o${r}`)};`)).join('\n')}`).join('\n')}
 ${range(F).map((i) => `    {
       let u = u0 + ${i}u * TPR;
       ${ragged ? 'if (u < U) ' : ''}{
-        ${unit.accumulate('u', String(i), xVec)}
+        ${accumulate('u', i)}
       }
     }`).join('\n')}
   }
 ${subgroups ? `
-  // Each subgroup's sums go to its slot, row r's slots being r * S .. where every subgroup is TPR / S
-  // aligned threads of one row; otherwise (any other layout) the tree below.
+  // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
+  // TPR / S aligned threads of one row group; otherwise (any other layout) the tree below.
   if (lane != t % sgSize || TPR % sgSize != 0u || sgSize < MIN_SUBGROUP) { atomicStore(&treeInstead, 1u); }
-  for (var b = 0u; b < B; b++) {
-    let s = subgroupAdd(acc[b]);
-    if (lane == 0u && t / sgSize < T / MIN_SUBGROUP) { partial[(t / sgSize) * B + b] = s; }
+  for (var q = 0u; q < Q; q++) {
+    let s = subgroupAdd(acc[q]);
+    if (lane == 0u && t / sgSize < T / MIN_SUBGROUP) { partial[(t / sgSize) * Q + q] = s; }
   }
   if (workgroupUniformLoad(&treeInstead) == 0u) {
     let S = TPR / sgSize;
-    for (var p = t; p < R * B; p += T) {
-      let r = p / B;
-      let b = p % B;
+    for (var p = t; p < R * Q; p += T) {
+      let g = p / Q;
+      let q = p % Q;
       var sum = 0.0;
-      for (var s = 0u; s < S; s++) { sum += partial[(r * S + s) * B + b]; }
-      if (row0 + r < O) { y[b * O + row0 + r] = sum${biasAt('row0 + r')}; }
+      for (var s = 0u; s < S; s++) { sum += partial[(g * S + s) * Q + q]; }
+      let row = row0 + g * RT + q / B;
+      if (row < O) { y[(q % B) * O + row] = sum${biasAt('row')}; }
     }
     return;
   }
 ` : ''}
-  // A tree per row over its TPR threads, BC x rows at a time.
-  for (var b0 = 0u; b0 < B; b0 += BC) {
+  // A tree per row group over its TPR threads, BC of a thread's sums at a time.
+  for (var q0 = 0u; q0 < Q; q0 += BC) {
     for (var j = 0u; j < BC; j++) {
-      if (b0 + j < B) { partial[j * T + t] = acc[b0 + j]; }
+      if (q0 + j < Q) { partial[j * T + t] = acc[q0 + j]; }
     }
     workgroupBarrier();
     for (var s = TPR / 2u; s > 0u; s >>= 1u) {
@@ -229,12 +281,14 @@ ${subgroups ? `
     }
     let first = t - l;
     for (var j = l; j < BC; j += TPR) {
-      if (b0 + j < B && row0 + t / TPR < O) { y[(b0 + j) * O + o] = partial[j * T + first]${biasAt('o')}; }
+      let q = q0 + j;
+      let row = base + q / B;
+      if (q < Q && row < O) { y[(q % B) * O + row] = partial[j * T + first]${biasAt('row')}; }
     }
     workgroupBarrier();
   }
 }`;
-  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / R)), plan };
+  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / (R * RT))), plan };
 }
 
 function range(n: number): number[] {
@@ -249,17 +303,28 @@ function perRow(statement: string): string {
   return `for (var b = 0u; b < B; b++) { ${statement} }`;
 }
 
-/** Registers a unit is loaded into before use: `name` + i for the i-th unit of a sweep, loaded by `load(u)`. */
+/** Registers a unit is loaded into before use: `name` + suffix (the unit of the sweep, the row), loaded by `load(u, o)` for row o. */
 interface UnitField {
   name: string;
   type: string;
-  load(u: string): string;
+  load(u: string, o: string): string;
+}
+
+/** A vector unit of one row as vec4<f32> values, each against x[b, k0 + offsets[n] ..], all times `scale` where set. */
+interface UnitSegments {
+  lines: string[];
+  values: string[];
+  k0: string;
+  offsets: number[];
+  scale?: string;
 }
 
 /**
- * A row as `count` units of weights for row `o`. `fields` are what a unit's loads fill (the weight
- * words, and where a unit has one group, its scale and zero); `accumulate(u, i)` adds the products
- * of unit u (loaded into the fields' registers named with i) with every x row b to acc[b].
+ * A row as `count` units of weights. `fields` are what a unit's loads fill (the weight words, and
+ * where a unit has one group, its scale and zero), into registers named with a suffix. A vector
+ * unit gives its `segments`: decoded from the registers suffixed `sfx` of row `o`, named with that
+ * suffix too, for the kernel to take their dot products with x (one load of x serving every row of
+ * the thread). A scalar unit (one row a thread) adds its own products to acc[b] (`accumulate`).
  */
 interface RowUnit {
   count: number;
@@ -267,8 +332,11 @@ interface RowUnit {
   vector: boolean;
   /** The element type of the weight's first binding. */
   type: string;
+  /** Vectors (vec4) of x a unit's products take: float32 1, halves 2, int8 4, int4 8 (scalar units 1). */
+  xVectors: number;
   fields: UnitField[];
-  accumulate(u: string, i: string, xVec: boolean): string;
+  segments?(u: string, sfx: string, o: string): UnitSegments;
+  accumulate?(u: string, sfx: string, o: string): string;
 }
 
 function rowUnit(source: WeightSource, K: number): RowUnit {
@@ -277,45 +345,39 @@ function rowUnit(source: WeightSource, K: number): RowUnit {
   return packedUnit(source);
 }
 
-/** sum over segments of dot(weights, x[b, k0 + offset .. + 3]) for vec4 segments at `offsets`. */
-function dotTerms(k0: string, xVec: boolean, offsets: number[], weights: (i: number) => string): string {
-  return offsets.map((off, i) => {
-    const xs = xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`;
-    return `dot(${weights(i)}, ${xs})`;
-  }).join(' + ');
-}
-
 function float32Unit(K: number): RowUnit {
   if (K % 4 === 0) {
     return {
-      count: K / 4, vector: true, type: 'vec4<f32>',
-      fields: [{ name: 'wv', type: 'vec4<f32>', load: (u) => `w[o * U + ${u}]` }],
-      accumulate: (u, i, xVec) => perRow(`acc[b] += ${dotTerms(`${u} * 4u`, xVec, [0], () => `wv${i}`)};`),
+      count: K / 4, vector: true, type: 'vec4<f32>', xVectors: 1,
+      fields: [{ name: 'wv', type: 'vec4<f32>', load: (u, o) => `w[${o} * U + ${u}]` }],
+      segments: (u, sfx) => ({ lines: [], values: [`wv${sfx}`], k0: `${u} * 4u`, offsets: [0] }),
     };
   }
   return {
-    count: K, vector: false, type: 'f32',
-    fields: [{ name: 'wv', type: 'f32', load: (u) => `w[o * I + ${u}]` }],
-    accumulate: (u, i) => perRow(`acc[b] += wv${i} * xAt(b, ${u});`),
+    count: K, vector: false, type: 'f32', xVectors: 1,
+    fields: [{ name: 'wv', type: 'f32', load: (u, o) => `w[${o} * I + ${u}]` }],
+    accumulate: (u, sfx) => perRow(`acc[b] += wv${sfx} * xAt(b, ${u});`),
   };
 }
 
 function float16Unit(K: number): RowUnit {
   if (K % 8 === 0) {
     return {
-      count: K / 8, vector: true, type: 'vec4<i32>',
-      fields: [{ name: 'wv', type: 'vec4<u32>', load: (u) => `bitcast<vec4<u32>>(w[o * U + ${u}])` }],
-      accumulate: (u, i, xVec) => `let h0 = vec4<f32>(unpack2x16float(wv${i}.x), unpack2x16float(wv${i}.y));
-        let h1 = vec4<f32>(unpack2x16float(wv${i}.z), unpack2x16float(wv${i}.w));
-        ${perRow(`acc[b] += ${dotTerms(`${u} * 8u`, xVec, [0, 4], (s) => `h${s}`)};`)}`,
+      count: K / 8, vector: true, type: 'vec4<i32>', xVectors: 2,
+      fields: [{ name: 'wv', type: 'vec4<u32>', load: (u, o) => `bitcast<vec4<u32>>(w[${o} * U + ${u}])` }],
+      segments: (u, sfx) => ({
+        lines: [`let h0_${sfx} = vec4<f32>(unpack2x16float(wv${sfx}.x), unpack2x16float(wv${sfx}.y));`,
+          `let h1_${sfx} = vec4<f32>(unpack2x16float(wv${sfx}.z), unpack2x16float(wv${sfx}.w));`],
+        values: [`h0_${sfx}`, `h1_${sfx}`], k0: `${u} * 8u`, offsets: [0, 4],
+      }),
     };
   }
   // One word (two halves) per unit; the odd last half of a row is padding.
   const words = halfWordsPerRow(K);
   return {
-    count: words, vector: false, type: 'i32',
-    fields: [{ name: 'wv', type: 'u32', load: (u) => `bitcast<u32>(w[o * ${words}u + ${u}])` }],
-    accumulate: (u, i) => `let h = unpack2x16float(wv${i});
+    count: words, vector: false, type: 'i32', xVectors: 1,
+    fields: [{ name: 'wv', type: 'u32', load: (u, o) => `bitcast<u32>(w[${o} * ${words}u + ${u}])` }],
+    accumulate: (u, sfx) => `let h = unpack2x16float(wv${sfx});
         let k = 2u * ${u};
         let k1 = min(k + 1u, I - 1u);
         let odd = select(0.0, h.y, k + 1u < I);
@@ -342,44 +404,43 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout):
   const unitElements = 4 * perWord;
   if (K % unitElements === 0) {
     const oneGroup = groupSize % unitElements === 0;
-    const groupOf = (k: string) => `o * ${groups}u + (${k}) / ${groupSize}u`;
-    const fields: UnitField[] = [{ name: 'wv', type: 'vec4<u32>', load: (u) => `bitcast<vec4<u32>>(packed[o * U + ${u}])` }];
+    const groupOf = (o: string, k: string) => `${o} * ${groups}u + (${k}) / ${groupSize}u`;
+    const fields: UnitField[] = [{ name: 'wv', type: 'vec4<u32>', load: (u, o) => `bitcast<vec4<u32>>(packed[${o} * U + ${u}])` }];
     if (oneGroup) {
-      fields.push({ name: 'sv', type: 'f32', load: (u) => `scales[${groupOf(`${u} * ${unitElements}u`)}]` });
-      if (hasZeros) fields.push({ name: 'zv', type: 'f32', load: (u) => `zeros[${groupOf(`${u} * ${unitElements}u`)}]` });
+      fields.push({ name: 'sv', type: 'f32', load: (u, o) => `scales[${groupOf(o, `${u} * ${unitElements}u`)}]` });
+      if (hasZeros) fields.push({ name: 'zv', type: 'f32', load: (u, o) => `zeros[${groupOf(o, `${u} * ${unitElements}u`)}]` });
     }
     return {
-      count: words / 4, vector: true, type: 'vec4<i32>', fields,
-      accumulate: (u, i, xVec) => {
+      count: words / 4, vector: true, type: 'vec4<i32>', xVectors: perWord, fields,
+      segments: (u, sfx, o) => {
         const k0 = `${u} * ${unitElements}u`;
         const lines: string[] = [];
-        const names: string[] = [];
+        const values: string[] = [];
         ['x', 'y', 'z', 'w'].forEach((c, j) => {
-          const g = `g${j}`;
-          if (!oneGroup) lines.push(`let ${g} = ${groupOf(`${k0} + ${j * perWord}u`)};`);
-          const z = oneGroup ? (hasZeros ? `zv${i}` : zeroAt('')) : zeroAt(g);
-          segments(`wv${i}.${c}`, z).forEach((seg, s) => {
-            names.push(`c${j}_${s}`);
-            lines.push(`let c${j}_${s} = ${oneGroup ? seg : `${seg} * scales[${g}]`};`);
+          const g = `g${j}_${sfx}`;
+          if (!oneGroup) lines.push(`let ${g} = ${groupOf(o, `${k0} + ${j * perWord}u`)};`);
+          const z = oneGroup ? (hasZeros ? `zv${sfx}` : zeroAt('')) : zeroAt(g);
+          segments(`wv${sfx}.${c}`, z).forEach((seg, s) => {
+            const name = `c${j}_${s}_${sfx}`;
+            values.push(name);
+            lines.push(`let ${name} = ${oneGroup ? seg : `${seg} * scales[${g}]`};`);
           });
         });
-        const sum = dotTerms(k0, xVec, names.map((_, n) => 4 * n), (n) => names[n]);
-        lines.push(perRow(oneGroup ? `acc[b] += sv${i} * (${sum});` : `acc[b] += ${sum};`));
-        return lines.join('\n        ');
+        return { lines, values, k0, offsets: values.map((_, n) => 4 * n), scale: oneGroup ? `sv${sfx}` : undefined };
       },
     };
   }
   // Groups hold whole words (the format's rule), so a word has one scale and zero.
   return {
-    count: words, vector: false, type: 'i32',
-    fields: [{ name: 'wv', type: 'u32', load: (u) => `u32(packed[o * ${words}u + ${u}])` }],
-    accumulate: (u, i) => `let g = o * ${groups}u + ${u} * ${perWord}u / ${groupSize}u;
+    count: words, vector: false, type: 'i32', xVectors: 1,
+    fields: [{ name: 'wv', type: 'u32', load: (u, o) => `u32(packed[${o} * ${words}u + ${u}])` }],
+    accumulate: (u, sfx, o) => `let g = ${o} * ${groups}u + ${u} * ${perWord}u / ${groupSize}u;
         let sc = scales[g];
         let z = ${zeroAt('g')};
         for (var j = 0u; j < ${perWord}u; j++) {
           let k = ${u} * ${perWord}u + j;
           if (k < I) {
-            let wk = (f32((wv${i} >> (j * ${bits}u)) & ${mask}u) - z) * sc;
+            let wk = (f32((wv${sfx} >> (j * ${bits}u)) & ${mask}u) - z) * sc;
             ${perRow('acc[b] += wk * xAt(b, k);')}
           }
         }`,
