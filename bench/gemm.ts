@@ -172,7 +172,7 @@ async function gemmTable(): Promise<void> {
 
 async function matvecTable(): Promise<void> {
   log('\n## Decode matvec: y[b, o] = W[o, :] x[b, :], GB/s of weight read (% of 4.8 TB/s), weights rotated over copies that overflow the L2');
-  log('Cells: GB/s (% of peak) [threads a row x rows a workgroup, units in flight]; "plan" is matvecPlan\'s choice, the others vary one of its numbers.');
+  log('Cells: GB/s (% of peak) [threads a row x rows a workgroup, units in flight, rows a thread]; "plan" is matvecPlan\'s choice, the others vary one of its numbers.');
   const SOURCES: [string, WeightSource, (N: number, K: number) => [number, 'float32' | 'halves' | 'codes' | 'scales'][]][] = [
     ['float32', null, (N, K) => [[N * K, 'float32']]],
     ['float16', 'float16', (N, K) => [[N * halfWordsPerRow(K), 'halves']]],
@@ -188,15 +188,24 @@ async function matvecTable(): Promise<void> {
       ['threads a row / 2', (p) => ({ subgroups: true, layout: { threadsPerRow: Math.max(1, p.threadsPerRow / 2) } })],
       ['threads a row x 2', (p) => ({ subgroups: true, layout: { threadsPerRow: p.threadsPerRow * 2 } })],
       ['1 unit in flight', () => ({ subgroups: true, layout: { unitsInFlight: 1 } })],
+      ['rows a thread x 2', (p) => ({ subgroups: true, layout: { rowsPerThread: p.rowsPerThread * 2 } })],
     ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
   ];
-  /** Every layout within the device's workgroup (MATVEC_GRID=1): threads a row x rows x units in flight. */
+  /**
+   * Every layout within the device's workgroup (MATVEC_GRID=1): threads a row x rows a workgroup x
+   * units in flight x rows a thread, on the big projections (in_proj, out_proj, the LM head) at batch
+   * 1, and for float32 at batch 8 too.
+   */
   const maxThreads = Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
   const grid: MatvecOptions[] = [];
-  for (const threadsPerRow of [32, 64, 128, 256, 512]) {
-    for (const rowsPerGroup of [1, 2, 4, 8, 16]) {
+  for (const threadsPerRow of [32, 64, 128, 256]) {
+    for (const rowsPerGroup of [1, 2, 4]) {
       if (threadsPerRow * rowsPerGroup > maxThreads) continue;
-      for (const unitsInFlight of [1, 2, 4, 8]) grid.push({ subgroups: hasSubgroups(device), layout: { threadsPerRow, rowsPerGroup, unitsInFlight } });
+      for (const unitsInFlight of [1, 2, 4]) {
+        for (const rowsPerThread of [1, 2, 4, 8]) {
+          grid.push({ subgroups: hasSubgroups(device), layout: { threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread } });
+        }
+      }
     }
   }
   const columns = GRID ? ['plan', 'fastest', 'second', 'third', 'layouts timed'] : variants.map(([v]) => v);
@@ -205,6 +214,7 @@ async function matvecTable(): Promise<void> {
   log(`|---|---|---|---|---:|${columns.map(() => '---:').join('|')}|`);
   for (const [model, config] of Object.entries(MODELS)) {
     for (const [name, N, K] of [...projections(config), ['lm_head', config.vocabSize, config.hiddenSize] as [string, number, number]]) {
+      if (GRID && (name === 'x_proj' || name === 'dt_proj')) continue;
       for (const [weightName, source0, layout] of SOURCES) {
         if (source0 != null && source0 !== 'float16' && K % 128 !== 0) continue;   // group 128 needs whole groups here
         const source: WeightSource = source0 == null || source0 === 'float16' ? source0 : { ...source0, inFeatures: K };
@@ -212,7 +222,7 @@ async function matvecTable(): Promise<void> {
         const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
         const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(words, kind)));
-        for (const batch of GRID ? [1] : BATCHES) {
+        for (const batch of GRID ? (source0 == null ? BATCHES : [1]) : BATCHES) {
           const x = randomBuffer(batch * K, 'float32');
           const y = storage(batch * N * 4);
           const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
@@ -235,8 +245,8 @@ async function matvecTable(): Promise<void> {
               pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
             }, repeats);
             const rate = bytes / (ms / 1e3);
-            const { threadsPerRow, rowsPerGroup, unitsInFlight } = kernel.plan;
-            return { rate, cell: `${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%) [${threadsPerRow}x${rowsPerGroup}, ${unitsInFlight}]` };
+            const { threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread } = kernel.plan;
+            return { rate, cell: `${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%) [${threadsPerRow}x${rowsPerGroup}, ${unitsInFlight}, ${rowsPerThread}]` };
           };
           const cells: string[] = [];
           if (GRID) {

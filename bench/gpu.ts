@@ -1,7 +1,9 @@
 /**
  * The GPU benchmark (issue 5), bundled by ../shared/gpu/pack.sh and run on the device machine:
  *   source .gpu/setup.sh && node /tmp/gpu/bundle/gpu.mjs
- * mamba-130m-hf shape, random float32 weights, webgpu over Dawn/Vulkan. Writes $OUT/gpu.md and gpu.json.
+ * mamba-130m-hf shape (BENCH_SHAPE another: 2.8b), random float32 weights, webgpu over Dawn/Vulkan; the
+ * sections to run as the first argument (scan,prefill,decode,train,quant,float16); BENCH_OP_BY_OP=0 leaves
+ * out the op-by-op rows, BENCH_BITS=4 the int8 ones. Writes $OUT/gpu.md and gpu.json.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -19,6 +21,13 @@ import { initWebGPU } from '../src/webgpu/init.js';
 
 const out = process.env.OUT ?? '.';
 const only = new Set((process.argv[2] ?? 'scan,prefill,decode,train,quant').split(','));
+// BENCH_OP_BY_OP=0 leaves out the op-by-op rows (minutes at 2.8b); BENCH_BITS=4 or 8 picks the packed widths
+const opByOp = process.env.BENCH_OP_BY_OP !== '0';
+const bitWidths = (process.env.BENCH_BITS ?? '8,4').split(',').map((b) => {
+  if (b !== '8' && b !== '4') throw new Error(`BENCH_BITS: ${b} is not 8 or 4`);
+  return Number(b) as 8 | 4;
+});
+const pathsToTime = opByOp ? [true, false] : [true];
 const results: Record<string, unknown> = {};
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
@@ -46,7 +55,7 @@ if (only.has('prefill')) {
   }
   // The fused prefill (src/model/webgpu_prefill.ts) against the op path it replaces, batch 1 and 8.
   for (const [batch, seqLen] of [[1, 128], [1, 512], [1, 2048], [8, 512]]) {
-    for (const fused of [true, false]) {
+    for (const fused of pathsToTime) {
       const p = await benchPrefill(model, seqLen, batch, fused ? 20 : 5, 'last', fused);
       results[`prefill${batch > 1 ? `_b${batch}_` : ''}${seqLen}_last${fused ? '' : '_op_by_op'}`] = p;
       const what = batch === 1 && seqLen === 128 ? 'time to first token' : batch === 1 && seqLen === 512 ? 'llama-bench pp' : 'as generate';
@@ -72,7 +81,7 @@ if (only.has('prefill')) {
   cache.dispose();
 }
 if (only.has('decode')) {
-  for (const fused of [true, false]) {
+  for (const fused of pathsToTime) {
     for (const batch of [1, 8]) {
       const d = await benchDecode(model, 10, { batch, steps: 64, warmup: 16, fused });
       results[`decode_b${batch}${fused ? '' : '_op_by_op'}`] = d;
@@ -97,10 +106,10 @@ if (only.has('train')) {
 model.dispose();
 if (only.has('quant')) {
   // The fused decoder reads the packed codes; the op-by-op step runs the QuantizedMatMul kernel.
-  for (const bits of [8, 4] as const) {
+  for (const bits of bitWidths) {
     const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
     await quantize(q, { bits });
-    for (const fused of [true, false]) {
+    for (const fused of pathsToTime) {
       const d = await benchDecode(q, 10, { batch: 1, steps: 64, warmup: 16, fused });
       results[`decode_int${bits}${fused ? '' : '_op_by_op'}`] = d;
       log(`| decode, batch 1, int${bits} weights, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
@@ -116,7 +125,7 @@ if (only.has('float16')) {
   const h = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await toFloat16(h);
   for (const seqLen of [128, 512]) {
-    for (const fused of [true, false]) {
+    for (const fused of pathsToTime) {
       const p = await benchPrefill(h, seqLen, 1, fused ? 20 : 3, 'last', fused);
       results[`float16_prefill${seqLen}${fused ? '' : '_op_by_op'}`] = p;
       log(`| prefill 1 x ${seqLen}, last logits, float16 weights, ${fused ? 'fused prefill' : 'op by op'} | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(2)} ms |`);
