@@ -18,10 +18,10 @@
  * - rowsPerThread: 1 where a unit of weights meets one vector of x (float32 at batch 1); else (a
  *   unit of halves or codes takes 2 to 8 vectors of x, a batch more) 4, or 2 for rows of 512 units
  *   or more (registers).
- * - threadsPerRow: the power of two that leaves each thread about UNITS_PER_THREAD units of its row,
- *   at least the adapter's largest subgroup (so that a row's threads are whole subgroups) or 4
- *   without subgroups, doubled while the whole matvec has under MIN_THREADS threads (few rows), at
- *   most GROUP_THREADS.
+ * - threadsPerRow: the power of two that leaves each thread about UNITS_PER_THREAD units of its row
+ *   (twice that for several x rows), at least the adapter's largest subgroup (so that a row's
+ *   threads are whole subgroups) or 4 without subgroups, at batch 1 doubled while the whole matvec
+ *   has under MIN_THREADS threads (few rows), at most GROUP_THREADS.
  * - rowsPerGroup: GROUP_THREADS / threadsPerRow (SHARED_GROUP_THREADS with several rows a thread),
  *   halved while that leaves under MIN_GROUPS workgroups (long rows, few of them: x_proj, out_proj
  *   at 130m).
@@ -30,7 +30,8 @@
  * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
  * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
  * in_proj from 76 to 208 GB/s as int4, 261 to 509 as int8, 693 to 1,114 as float16, and at batch 8
- * in float32 from 348 to 593; float32 at batch 1 gained nothing from it.
+ * in float32 from 348 to 593 (with 32 threads a row: 64 did 432); float32 at batch 1 gained nothing
+ * from it.
  */
 import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
@@ -130,9 +131,11 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1) {
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
+  // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
+  const unitsPerThread = batch > 1 ? 2 * UNITS_PER_THREAD : UNITS_PER_THREAD;
   let threadsPerRow = given.threadsPerRow
-    ?? Math.min(maxThreads, Math.max(rowFloor, nextPow2(Math.ceil(units / UNITS_PER_THREAD))));
-  if (given.threadsPerRow == null) {
+    ?? Math.min(maxThreads, Math.max(rowFloor, nextPow2(Math.ceil(units / unitsPerThread))));
+  if (given.threadsPerRow == null && batch === 1) {
     const rowGroups = Math.ceil(outFeatures / rowsPerThread);
     while (threadsPerRow < maxThreads && threadsPerRow < units && rowGroups * threadsPerRow < MIN_THREADS) threadsPerRow *= 2;
   }
