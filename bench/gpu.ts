@@ -37,7 +37,9 @@ const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-perf
 const { vendor, architecture, device, description } = adapter!.info;
 results.adapter = { vendor, architecture, device, description, date: new Date().toISOString() };
 log(`adapter: ${JSON.stringify(results.adapter)}`);
-const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+// the float32 model only where a section times it (a 2.8b one takes minutes to make)
+const model = ['prefill', 'decode', 'train'].some((section) => only.has(section))
+  ? new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') }) : null;
 
 if (only.has('scan')) {
   for (const batch of [1, 8]) {
@@ -49,27 +51,27 @@ if (only.has('scan')) {
 }
 if (only.has('prefill')) {
   for (const seqLen of [512, 2048]) {
-    const p = await benchPrefill(model, seqLen, 1, 3);
+    const p = await benchPrefill(model!, seqLen, 1, 3);
     results[`prefill${seqLen}`] = p;
     log(`| forward, batch 1 x ${seqLen}, logits at every position | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(0)} ms |`);
   }
   // The fused prefill (src/model/webgpu_prefill.ts) against the op path it replaces, batch 1 and 8.
   for (const [batch, seqLen] of [[1, 128], [1, 512], [1, 2048], [8, 512]]) {
     for (const fused of pathsToTime) {
-      const p = await benchPrefill(model, seqLen, batch, fused ? 20 : 5, 'last', fused);
+      const p = await benchPrefill(model!, seqLen, batch, fused ? 20 : 5, 'last', fused);
       results[`prefill${batch > 1 ? `_b${batch}_` : ''}${seqLen}_last${fused ? '' : '_op_by_op'}`] = p;
       const what = batch === 1 && seqLen === 128 ? 'time to first token' : batch === 1 && seqLen === 512 ? 'llama-bench pp' : 'as generate';
       log(`| prefill ${batch} x ${seqLen}, last logits (${what}), ${fused ? 'fused prefill' : 'op by op'} | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(2)} ms |`);
     }
   }
   // What generate does with a prompt: the cache filled, logits for the last position only.
-  const ids = randomIds(1, 2048, model.config.vocabSize);
-  const cache = model.backbone.createCache(1);
+  const ids = randomIds(1, 2048, model!.config.vocabSize);
+  const cache = model!.backbone.createCache(1);
   const runs: number[] = [];
   for (let i = 0; i < 4; i++) {
     cache.reset();
     const start = performance.now();
-    const logits = (await prefill(model, ids, cache))!;
+    const logits = (await prefill(model!, ids, cache))!;
     await firstElements([logits]);
     logits.dispose();
     if (i > 0) runs.push(performance.now() - start);
@@ -83,27 +85,27 @@ if (only.has('prefill')) {
 if (only.has('decode')) {
   for (const fused of pathsToTime) {
     for (const batch of [1, 8]) {
-      const d = await benchDecode(model, 10, { batch, steps: 64, warmup: 16, fused });
+      const d = await benchDecode(model!, 10, { batch, steps: 64, warmup: 16, fused });
       results[`decode_b${batch}${fused ? '' : '_op_by_op'}`] = d;
       log(`| decode, batch ${batch}, at position 10, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     }
   }
   // Greedy generate's path on the fused decoder: ids kept on the GPU, read back READBACK_LAG steps behind.
   for (const batch of [1, 8]) {
-    const d = await benchDecode(model, 10, { batch, steps: 64, warmup: 16, lagged: true });
+    const d = await benchDecode(model!, 10, { batch, steps: 64, warmup: 16, lagged: true });
     results[`decode_b${batch}_lagged`] = d;
     log(`| decode, batch ${batch}, at position 10, fused decoder, ids on the GPU (read back ${READBACK_LAG} steps behind) | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
   }
-  const far = await benchDecode(model, 2000, { batch: 1, steps: 64, warmup: 16, prefillChunk: 1000 });
+  const far = await benchDecode(model!, 2000, { batch: 1, steps: 64, warmup: 16, prefillChunk: 1000 });
   results.decode_b1_2000 = far;
   log(`| decode, batch 1, at position 2,000, fused decoder | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(2)} ms/step |`);
 }
 if (only.has('train')) {
-  const t = await benchTrainStep(model, 4, 512, { steps: 3 });
+  const t = await benchTrainStep(model!, 4, 512, { steps: 3 });
   results.train = t;
   log(`| training step (forward + backward + Adam), 4 x 512 | ${t.tokensPerSecond.toFixed(0)} tokens/s | ${t.msPerStep.toFixed(0)} ms/step |`);
 }
-model.dispose();
+model?.dispose();
 if (only.has('quant')) {
   // The fused decoder reads the packed codes; the op-by-op step runs the QuantizedMatMul kernel.
   for (const bits of bitWidths) {
