@@ -95,7 +95,8 @@ export function int64ToInt32(bytes: Uint8Array, signed: boolean, what: string): 
  * NaN stays NaN. By hand: Node 20 has neither Math.f16round nor Float16Array.
  */
 export function float32ToF16(values: Float32Array): Uint16Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  // int32 views: V8 keeps them small integers (a uint32 past 2^31, any negative weight, is a double)
+  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = halfBits(bits[i]);
   return out;
@@ -113,6 +114,10 @@ export function bf16ToF16(bytes: Uint8Array): Uint16Array {
   return out;
 }
 
+/**
+ * The half nearest float32 bits `b`, ties to even. Integer arithmetic only, no allocation: it runs
+ * once per weight (2.8 billion for a 2.8b model; an array-returning form took 155 ns a weight).
+ */
 function halfBits(b: number): number {
   const sign = (b >>> 16) & 0x8000;
   const exponent = (b >>> 23) & 0xff;
@@ -120,15 +125,22 @@ function halfBits(b: number): number {
   if (exponent === 0xff) return sign | 0x7c00 | (mantissa === 0 ? 0 : 0x200);
   const e = exponent - 112;   // the half's biased exponent
   if (e >= 31) return sign | 0x7c00;
-  // Normal halves keep the top 10 mantissa bits; subnormals shift the implicit 1 in as well.
-  const [m, shift] = e > 0 ? [mantissa, 13] : [mantissa | 0x800000, 14 - e];
-  if (shift > 24) return sign;   // below half the smallest subnormal: zero
+  if (e > 0) {
+    // A normal half keeps the top 10 mantissa bits; a carry out of them moves to the next exponent
+    // (or to infinity), as the encoding wants.
+    // Rounding without a branch (random weights mispredict one): the dropped 13 bits plus 0xfff, plus 1
+    // where the kept bits are odd, carry into bit 13 exactly when they round up.
+    const kept = mantissa >>> 13;
+    return sign | (((e << 10) | kept) + (((mantissa & 0x1fff) + 0xfff + (kept & 1)) >>> 13));
+  }
+  // A subnormal half shifts the implicit 1 in as well; below half the smallest one: zero.
+  const shift = 14 - e;
+  if (shift > 24) return sign;
+  const m = mantissa | 0x800000;
   const kept = m >>> shift;
-  const rest = m - kept * 2 ** shift;
-  const halfway = 2 ** (shift - 1);
-  // A carry out of the mantissa moves to the next exponent (or to infinity), as the encoding wants.
-  const rounded = (e > 0 ? (e << 10) | kept : kept) + (rest > halfway || (rest === halfway && (kept & 1) === 1) ? 1 : 0);
-  return sign | rounded;
+  const rest = m & ((1 << shift) - 1);
+  const halfway = 1 << (shift - 1);
+  return sign | (kept + (rest > halfway || (rest === halfway && (kept & 1) === 1) ? 1 : 0));
 }
 
 /** `values` in a buffer of their own: a view into a larger one (a file read whole) is copied, so it can be dropped. */
