@@ -80,6 +80,7 @@ const FIELDS = [
 ] as const satisfies readonly (readonly [keyof MambaConfigInit, string, unknown, Kind])[];
 
 const KNOWN_KEYS = new Set<string>([...FIELDS.map((f) => f[1]), 'model_type']);
+const CAMEL_KEYS = new Set<string>([...FIELDS.map((f) => f[0]), 'extra']);
 
 function fail(camel: string, snake: string, problem: string): never {
   throw new Error(`MambaConfig: ${snake} (${camel}) ${problem}`);
@@ -174,6 +175,28 @@ export class MambaConfig {
     for (const key of Object.keys(this.extra)) {
       if (KNOWN_KEYS.has(key)) throw new Error(`MambaConfig: extra key '${key}' is a field; pass it by its camelCase name`);
     }
+  }
+
+  /**
+   * The config a layer's `config` argument names: a MambaConfig; HF's config.json object (snake_case,
+   * as tfjs-layers' getConfig stores it for tf.loadLayersModel); or MambaConfigInit (camelCase, as
+   * tfjs users write layer arguments: `{ hiddenSize: 64 }`, which read as config.json would be an
+   * unknown key and a default model). A mix of the two spellings is an error naming a key of each.
+   */
+  static from(value: MambaConfig | MambaConfigInit | Record<string, unknown>): MambaConfig {
+    if (value instanceof MambaConfig) return value;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new Error(`MambaConfig: a config must be a MambaConfig or an object of its fields, got ${JSON.stringify(value)}`);
+    }
+    const keys = Object.keys(value);
+    const camel = keys.filter((k) => CAMEL_KEYS.has(k) && !KNOWN_KEYS.has(k));   // 'expand' is both
+    if (camel.length === 0) return MambaConfig.fromJSON(value);
+    const snake = keys.filter((k) => KNOWN_KEYS.has(k) && !CAMEL_KEYS.has(k));
+    if (snake.length > 0) {
+      throw new Error(`MambaConfig: '${camel[0]}' is a camelCase field (MambaConfigInit) and '${snake[0]}' a config.json key: `
+        + 'give every field in one spelling');
+    }
+    return new MambaConfig(value as MambaConfigInit);
   }
 
   /**

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { MambaConfig } from '../src/config.js';
+import { MambaForCausalLM } from '../src/model/causal_lm.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 const TINY_DIRS = readdirSync(FIXTURES).filter((d) => d.startsWith('tiny'));
@@ -122,5 +123,26 @@ describe('MambaConfig', () => {
   it('validates camelCase input too', () => {
     expect(() => new MambaConfig({ convKernel: 0 })).to.throw(/conv_kernel \(convKernel\) must be a positive integer/);
     expect(() => new MambaConfig({ extra: { hidden_size: 3 } })).to.throw(/extra key 'hidden_size' is a field/);
+  });
+
+  it('from(): a layer\'s config argument in either spelling, never a mix, never silently the default model', () => {
+    const given = new MambaConfig({ hiddenSize: 64 });
+    expect(MambaConfig.from(given)).to.equal(given);
+    const camel = MambaConfig.from({ hiddenSize: 64, numHiddenLayers: 2, vocabSize: 100, expand: 3 });
+    const snake = MambaConfig.from({ hidden_size: 64, num_hidden_layers: 2, vocab_size: 100, expand: 3, architectures: ['MambaForCausalLM'] });
+    for (const c of [camel, snake]) {
+      expect([c.hiddenSize, c.numHiddenLayers, c.vocabSize, c.intermediateSize]).to.deep.equal([64, 2, 100, 192]);
+    }
+    expect(snake.extra).to.deep.equal({ architectures: ['MambaForCausalLM'] });
+    expect(() => MambaConfig.from({ hiddenSize: 64, vocab_size: 100 })).to.throw(/'hiddenSize' is a camelCase field .* 'vocab_size' a config.json key/);
+    expect(() => MambaConfig.from([] as never)).to.throw(/must be a MambaConfig or an object/);
+    // the tfjs way of writing layer arguments builds that model (before: a 130m-default one)
+    const model = new MambaForCausalLM({ config: { hiddenSize: 16, numHiddenLayers: 1, vocabSize: 40, stateSize: 4 } });
+    try {
+      expect(model.backbone.embeddings.weight.shape).to.deep.equal([40, 16]);
+      expect(model.backbone.blocks.length).to.equal(1);
+    } finally {
+      model.dispose();
+    }
   });
 });

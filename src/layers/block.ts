@@ -1,6 +1,6 @@
 /** MambaBlock: residual + mixer(norm(x)), the residual kept in float32 as HF's residual_in_fp32 asks. */
 import * as tf from '@tensorflow/tfjs';
-import { MambaConfig } from '../config.js';
+import { MambaConfig, type MambaConfigInit } from '../config.js';
 import type { MatrixStorage } from '../weights/create_weight.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import { MambaMixer, type MixerForwardOptions } from './mixer.js';
@@ -8,7 +8,8 @@ import type { MambaModule } from './module.js';
 import { MambaRMSNorm } from './rms_norm.js';
 
 export interface MambaBlockArgs extends LayerArgs {
-  config: MambaConfig | Record<string, unknown>;
+  /** A MambaConfig, its fields (camelCase) or config.json's keys (snake_case): MambaConfig.from. */
+  config: MambaConfig | MambaConfigInit | Record<string, unknown>;
   layerIdx: number;
   /** How the mixer's projections are built: float16 halves or packed codes (MambaMixerArgs.packed). */
   packed?: MatrixStorage;
@@ -23,7 +24,7 @@ export class MambaBlock extends tf.layers.Layer implements MambaModule {
 
   constructor(args: MambaBlockArgs) {
     super(args);
-    this.config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
+    this.config = MambaConfig.from(args.config);
     this.layerIdx = args.layerIdx;
     this.norm = new MambaRMSNorm({ eps: this.config.layerNormEpsilon, name: 'norm' });
     this.mixer = new MambaMixer({ config: this.config, layerIdx: args.layerIdx, name: 'mixer', packed: args.packed });

@@ -10,7 +10,7 @@
  * Its children are HF's modules (conv1d, in_proj, x_proj, dt_proj, out_proj); it owns A_log and D.
  */
 import * as tf from '@tensorflow/tfjs';
-import { MambaConfig } from '../config.js';
+import { MambaConfig, type MambaConfigInit } from '../config.js';
 import type { MambaCache } from '../model/cache.js';
 import { causalConv1dUpdate } from '../ops/causal_conv1d_update.js';
 import { selectiveScan } from '../ops/selective_scan.js';
@@ -23,7 +23,8 @@ import { initialA_log, initialDtBias } from './mixer_init.js';
 import type { MambaModule } from './module.js';
 
 export interface MambaMixerArgs extends LayerArgs {
-  config: MambaConfig | Record<string, unknown>;
+  /** A MambaConfig, its fields (camelCase) or config.json's keys (snake_case): MambaConfig.from. */
+  config: MambaConfig | MambaConfigInit | Record<string, unknown>;
   layerIdx: number;
   /** Build the projections as float16 halves ('float16') or packed codes in a layout (zeros until written), never as float32. */
   packed?: MatrixStorage;
@@ -53,7 +54,7 @@ export class MambaMixer extends tf.layers.Layer implements MambaModule {
 
   constructor(args: MambaMixerArgs) {
     super(args);
-    this.config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
+    this.config = MambaConfig.from(args.config);
     if (!Number.isInteger(args.layerIdx) || args.layerIdx < 0) {
       throw new Error(`MambaMixer: layerIdx must be a non-negative integer, got ${args.layerIdx}`);
     }

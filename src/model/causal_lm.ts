@@ -4,7 +4,7 @@
  * and checkpoint loading under HF's weight names.
  */
 import * as tf from '@tensorflow/tfjs';
-import { MambaConfig } from '../config.js';
+import { MambaConfig, type MambaConfigInit } from '../config.js';
 import { generate, stream } from '../generation/generate.js';
 import type { GenerationOptionsInput } from '../generation/generation_config.js';
 import type { GenerationInput } from '../generation/generation_inputs.js';
@@ -28,7 +28,8 @@ import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
 /** `dtype: 'float16'` or `quantization` build the matrices so from the start (MambaModelArgs); an untied head too. */
 export interface MambaForCausalLMArgs extends WeightFormatArgs {
-  config: MambaConfig | Record<string, unknown>;
+  /** A MambaConfig, its fields (camelCase) or config.json's keys (snake_case): MambaConfig.from. */
+  config: MambaConfig | MambaConfigInit | Record<string, unknown>;
   name?: string;
 }
 
@@ -61,7 +62,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   readonly stateDictPrefix = '';
 
   constructor(args: MambaForCausalLMArgs) {
-    const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
+    const config = MambaConfig.from(args.config);
     const format = resolveWeightFormat(args, 'MambaForCausalLM');
     const backbone = new MambaModel({ config, name: 'backbone', quantization: format.quantization, dtype: args.dtype });
     const lmHead = new MambaLMHead({

@@ -4,7 +4,7 @@
  * (attention mask, cache, hidden states).
  */
 import * as tf from '@tensorflow/tfjs';
-import { MambaConfig } from '../config.js';
+import { MambaConfig, type MambaConfigInit } from '../config.js';
 import { MambaBlock } from '../layers/block.js';
 import { MambaEmbedding } from '../layers/embedding.js';
 import type { LayerVariable } from '../layers/layer_args.js';
@@ -24,7 +24,8 @@ import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pr
  * are written (fromPretrained does): no float32 matrix of theirs is ever allocated.
  */
 export interface MambaModelArgs extends WeightFormatArgs {
-  config: MambaConfig | Record<string, unknown>;
+  /** A MambaConfig, its fields (camelCase) or config.json's keys (snake_case): MambaConfig.from. */
+  config: MambaConfig | MambaConfigInit | Record<string, unknown>;
   name?: string;
 }
 
@@ -53,7 +54,7 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
   readonly normF: MambaRMSNorm;
 
   constructor(args: MambaModelArgs) {
-    const config = args.config instanceof MambaConfig ? args.config : MambaConfig.fromJSON(args.config);
+    const config = MambaConfig.from(args.config);
     const format = resolveWeightFormat(args, 'MambaModel');
     const embeddings = new MambaEmbedding({
       vocabSize: config.vocabSize, hiddenSize: config.hiddenSize, initializerRange: config.initializerRange,
