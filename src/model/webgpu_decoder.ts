@@ -31,6 +31,7 @@ import { ReadbackPool } from '../webgpu/readback_pool.js';
 import { copyIntoNewTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import type { MambaCache } from './cache.js';
+import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 
 /** A weight matrix as the kernels read it: its tensors in binding order, and how they are laid out. */
@@ -137,7 +138,9 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
     const c = model.config;
     cache.checkMadeFor(c);
-    this.parameters = [...model.namedLayerVariables().values()];
+    const named = model.namedLayerVariables();
+    checkBindable(named, 'this model');
+    this.parameters = [...named.values()];
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
     this.batch = cache.batchSize;

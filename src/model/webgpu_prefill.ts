@@ -32,6 +32,7 @@ import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
 import type { Linear } from '../layers/linear.js';
 import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { MambaCache } from './cache.js';
+import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 import { matrixOf } from './webgpu_decoder.js';
 
@@ -118,6 +119,7 @@ export class WebGPUPrefiller {
   }
 
   constructor(readonly model: MambaForCausalLM, readonly batch: number) {
+    checkBindable(model.namedLayerVariables(), 'this model');
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
     const c = model.config;

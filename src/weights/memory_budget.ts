@@ -59,7 +59,8 @@ function size(bytes: number): string {
  * tensors hold already, against the heap's maximum; on webgpu, the largest against the device's limits.
  * Other backends are not checked.
  */
-export function checkFitsBackend(tensors: PlannedTensor[], what: string, backend = tf.getBackend()): void {
+export function checkFitsBackend(tensors: PlannedTensor[], what: string, backend = tf.getBackend(),
+  advice = "Load it quantized (dtype 'int8' or 'int4')"): void {
   if (tensors.length === 0) return;
   const largest = tensors.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   if (backend === 'wasm') {
@@ -82,7 +83,21 @@ export function checkFitsBackend(tensors: PlannedTensor[], what: string, backend
       const which = limits.maxBufferSize <= limits.maxStorageBufferBindingSize ? 'maxBufferSize' : 'maxStorageBufferBindingSize';
       throw new Error(`${what} does not fit this WebGPU device: ${largest.name} takes ${size(largest.bytes)} (${largest.bytes} bytes) `
         + `in one buffer, past its ${which} of ${size(cap)} (${cap} bytes; maxBufferSize ${limits.maxBufferSize}, `
-        + `maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}). Load it quantized (dtype 'int8' or 'int4')`);
+        + `maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}). ${advice}`);
     }
   }
+}
+
+/**
+ * Throws, naming the numbers, where a weight of a model already in memory (`named`: names and
+ * variables) is larger than the webgpu device can bind: a model made in memory, not loaded (loading
+ * checks first), would otherwise compute garbage, Dawn only logging the invalid bind groups. The
+ * fused paths check every weight they bind; the op path checks the tables (embedding, LM head), the
+ * only matrices of Mamba's sizes near the limits. Other backends: nothing to check.
+ */
+export function checkBindable(named: Iterable<[string, { shape: readonly (number | null)[] }]>, what: string): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  // float32, int32 and the words of float16 or packed codes: 4 bytes an element
+  const tensors = [...named].map(([name, v]) => ({ name, bytes: 4 * v.shape.reduce((a: number, b) => a * (b ?? 1), 1) }));
+  checkFitsBackend(tensors, what, 'webgpu', "Quantize it (quantize(model, { bits: 8 })) or load it quantized (dtype 'int8' or 'int4')");
 }
