@@ -7,9 +7,9 @@
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
  * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
  * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm or matvec runs one table;
- * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight) at batch 1 and prints
- * the fastest few beside the plan's (for tuning matvecPlan). Writes markdown tables to stdout and, where OUT
- * is set, $OUT/gemm.md.
+ * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
+ * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
+ * matvecPlan was tuned). Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
  * On the H200: ../shared/gpu/pack.sh bench/gemm.ts, then source .gpu/setup.sh && node /tmp/gpu/bundle/gemm.mjs
  */
 import { writeFile } from 'node:fs/promises';

@@ -3,11 +3,11 @@
  *   y[b, o] = sum_i W[o, i] x[b, i] (+ bias[o]),   b < batch <= 64
  * A workgroup has `rowsPerGroup` groups of `threadsPerRow` threads; each group computes
  * `rowsPerThread` adjacent rows, every thread the same units of each, so that a load of x serves
- * them all (a packed unit's 32 codes take 8 loads of x). A row's threads stride it in wide units (a vec4 of float32, 8
- * halves in a vec4 of words, or 4 packed words: 16 int8 / 32 int4 codes, decoded in registers with
- * one scale and zero per group), adjacent threads reading adjacent units, `unitsInFlight` units
- * loaded into registers before any is used (unrolled in the text: no driver has to keep an array
- * in registers); each weight is read once per token whatever the batch.
+ * them all (a packed unit's 32 codes take 8 loads of x). A row's threads stride it in wide units
+ * (a vec4 of float32, 8 halves in a vec4 of words, or 4 packed words: 16 int8 / 32 int4 codes,
+ * decoded in registers with one scale and zero per group), adjacent threads reading adjacent units,
+ * `unitsInFlight` units loaded into registers before any is used (unrolled in the text: no driver
+ * has to keep an array in registers); each weight is read once per token whatever the batch.
  * A row's partial sums meet through subgroupAdd and one slot per subgroup in workgroup memory where
  * the device has `subgroups` and every subgroup lies within one row (checked at run time: WGSL
  * promises no layout of subgroups), else through a workgroup-memory tree per row, `treeBatch` x
@@ -74,7 +74,8 @@ export interface MatvecDims {
   /**
    * The layout instead of matvecPlan's choice, for tuning (bench/gemm.ts sweeps it) and for a small
    * compile (unitsInFlight 1 compiles fastest on lavapipe): powers of two for threads and rows, at
-   * most the device's workgroup size together.
+   * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
+   * (a row not of whole vectors: odd K) takes one row a thread.
    */
   layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread'>>;
 }
@@ -86,7 +87,7 @@ export interface MatvecPlan {
   unitsInFlight: number;
   /** Adjacent rows a group of threadsPerRow threads computes together, sharing its loads of x. */
   rowsPerThread: number;
-  /** Partial sums of x rows whose partial sums go through the workgroup-memory tree at once. */
+  /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
   minSubgroup: number;
