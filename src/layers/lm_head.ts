@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createWeight, type MatrixStorage } from '../weights/create_weight.js';
-import { checkBindable } from '../weights/memory_budget.js';
+import { checkBindable, checkResultBindable } from '../weights/memory_budget.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import type { MambaModule } from './module.js';
@@ -88,7 +88,10 @@ export class MambaLMHead extends tf.layers.Layer implements WeightHolder {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
     if (!this.tieWordEmbeddings) checkBindable(weightParameters(this.weight).map(([name, v]) => [`${this.name}.${name}`, v]), 'this model');
-    return this.weight.matmul(onlyTensor('MambaLMHead', inputs));
+    const x = onlyTensor('MambaLMHead', inputs);
+    checkResultBindable([...x.shape.slice(0, -1), this.vocabSize], 'the logits',
+      'ask for the last position\'s (model.lastLogits, generate) or run fewer tokens at a time');
+    return this.weight.matmul(x);
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {

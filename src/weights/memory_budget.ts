@@ -101,3 +101,19 @@ export function checkBindable(named: Iterable<[string, { shape: readonly (number
   const tensors = [...named].map(([name, v]) => ({ name, bytes: 4 * v.shape.reduce((a: number, b) => a * (b ?? 1), 1) }));
   checkFitsBackend(tensors, what, 'webgpu', "Quantize it (quantize(model, { bits: 8 })) or load it quantized (dtype 'int8' or 'int4')");
 }
+
+/**
+ * Throws, naming the numbers, where a float32 result of `shape` would be larger than the webgpu
+ * device can bind: tfjs-backend-webgpu writes it through one binding, and past the limit Dawn only
+ * logs an invalid bind group and the values read back as zeros. `what` names the result, `instead`
+ * says what to ask for. Other backends: nothing to check.
+ */
+export function checkResultBindable(shape: readonly number[], what: string, instead: string): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  const limit = (tf.backend() as unknown as { device?: GPUDevice }).device?.limits.maxStorageBufferBindingSize;
+  const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+  if (limit != null && bytes > limit) {
+    throw new Error(`${what} [${shape.join(', ')}] would take ${size(bytes)} (${bytes} bytes), past this WebGPU device's `
+      + `maxStorageBufferBindingSize of ${size(limit)} (${limit} bytes): ${instead}`);
+  }
+}
