@@ -6,12 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createWeight, type MatrixStorage } from '../weights/create_weight.js';
-import { checkBindable } from '../weights/memory_budget.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import type { AdaptableModule, Adapter } from './adapter.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import type { MambaModule } from './module.js';
-import { floatVariable, type WeightHolder, weightParameters } from './weight_holder.js';
+import { checkWeightBindable, floatVariable, type WeightHolder, weightParameters } from './weight_holder.js';
 
 export interface MambaEmbeddingArgs extends LayerArgs {
   vocabSize: number;
@@ -75,7 +74,7 @@ export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, 
 
   /** int ids [...] -> [..., hidden] */
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor {
-    checkBindable(weightParameters(this.weight).map(([name, v]) => [`${this.name}.${name}`, v]), 'this model');
+    checkWeightBindable(this, this.weight);
     return tf.tidy(() => {
       const ids = tf.cast(onlyTensor('MambaEmbedding', inputs), 'int32');
       const rows = this.weight.gather(ids);

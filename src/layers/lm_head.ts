@@ -5,11 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createWeight, type MatrixStorage } from '../weights/create_weight.js';
-import { checkBindable, checkResultBindable } from '../weights/memory_budget.js';
+import { checkResultBindable } from '../weights/memory_budget.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import type { MambaModule } from './module.js';
-import { type WeightHolder, weightParameters } from './weight_holder.js';
+import { checkWeightBindable, type WeightHolder, weightParameters } from './weight_holder.js';
 
 export interface MambaLMHeadArgs extends LayerArgs {
   vocabSize: number;
@@ -87,7 +87,7 @@ export class MambaLMHead extends tf.layers.Layer implements WeightHolder {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor {
-    if (!this.tieWordEmbeddings) checkBindable(weightParameters(this.weight).map(([name, v]) => [`${this.name}.${name}`, v]), 'this model');
+    if (!this.tieWordEmbeddings) checkWeightBindable(this, this.weight);
     const x = onlyTensor('MambaLMHead', inputs);
     checkResultBindable([...x.shape.slice(0, -1), this.vocabSize], 'the logits',
       'ask for the last position\'s (model.lastLogits, generate) or run fewer tokens at a time');

@@ -4,6 +4,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { LinearWeight } from '../weights/linear_weight.js';
+import { checkBindable } from '../weights/memory_budget.js';
 import type { LayerVariable } from './layer_args.js';
 import type { MambaModule } from './module.js';
 
@@ -27,4 +28,9 @@ export function weightParameters(weight: LinearWeight): [string, LayerVariable][
 /** The float variable behind a weight, or null where it is packed. */
 export function floatVariable(weight: LinearWeight): LayerVariable | null {
   return weight.dtype === 'float32' ? weight.stored()[0][1] : null;
+}
+
+/** Throws where the layer's matrix is past what the webgpu device binds (checkBindable), naming it `layer.weight...`. */
+export function checkWeightBindable(layer: tf.layers.Layer, weight: LinearWeight): void {
+  checkBindable(weightParameters(weight).map(([name, v]) => [`${layer.name}.${name}`, v]), 'this model');
 }

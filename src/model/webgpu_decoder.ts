@@ -30,8 +30,8 @@ import type { MambaMixer } from '../layers/mixer.js';
 import { ReadbackPool } from '../webgpu/readback_pool.js';
 import { copyIntoNewTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
-import type { MambaCache } from './cache.js';
 import { checkBindable } from '../weights/memory_budget.js';
+import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 
 /** A weight matrix as the kernels read it: its tensors in binding order, and how they are laid out. */

@@ -31,8 +31,8 @@ import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
 import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
 import type { Linear } from '../layers/linear.js';
 import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
-import type { MambaCache } from './cache.js';
 import { checkBindable } from '../weights/memory_budget.js';
+import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 import { matrixOf } from './webgpu_decoder.js';
 
