@@ -15,7 +15,7 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { hasSubgroups, matvecKernel, type MatvecDims, type MatvecPlan } from '../custom-kernels/webgpu/decode/matvec.js';
+import { hasSubgroups, matvecKernel, type MatvecDims, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers } from '../custom-kernels/webgpu/decode/pipeline.js';
 import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
 import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
@@ -227,8 +227,7 @@ async function matvecTable(): Promise<void> {
           const y = storage(batch * N * 4);
           const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
           const chosen = matvecKernel(device, dims).plan;
-          // a row's wide units (matvec.ts): a vec4 of float32, 8 halves, 4 words of codes
-          const units = source == null ? K / 4 : source === 'float16' ? K / 8 : K / (128 / source.bits);
+          const units = matvecUnits(source, K);
           /** GB/s of one layout, with the layout it ran; null for one past the workgroup's limits. */
           const timeLayout = async (options: MatvecOptions): Promise<{ rate: number; cell: string } | null> => {
             let kernel: ReturnType<typeof matvecKernel>;

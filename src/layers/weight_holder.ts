@@ -2,7 +2,7 @@
  * A module whose matrix goes through the LinearWeight seam (the projections, the embedding table, an
  * untied LM head): quantization puts a packed weight in its place, and every reader follows.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { LinearWeight } from '../weights/linear_weight.js';
 import { checkBindable } from '../weights/memory_budget.js';
 import type { LayerVariable } from './layer_args.js';
@@ -32,5 +32,6 @@ export function floatVariable(weight: LinearWeight): LayerVariable | null {
 
 /** Throws where the layer's matrix is past what the webgpu device binds (checkBindable), naming it `layer.weight...`. */
 export function checkWeightBindable(layer: tf.layers.Layer, weight: LinearWeight): void {
+  if (tf.getBackend() !== 'webgpu') return;   // a layer's every call: no list made elsewhere
   checkBindable(weightParameters(weight).map(([name, v]) => [`${layer.name}.${name}`, v]), 'this model');
 }

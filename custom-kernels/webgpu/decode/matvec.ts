@@ -343,6 +343,11 @@ interface RowUnit {
   accumulate?(u: string, sfx: string, o: string): string;
 }
 
+/** The wide units a row of `K` weights is read in (matvecPlan's `units`). */
+export function matvecUnits(source: WeightSource, K: number): number {
+  return rowUnit(source, K).count;
+}
+
 function rowUnit(source: WeightSource, K: number): RowUnit {
   if (source == null) return float32Unit(K);
   if (source === 'float16') return float16Unit(K);
