@@ -21,7 +21,7 @@ import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source
 import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
 import { chooseGemmTile, GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } from '../custom-kernels/webgpu/gemm/gemm.js';
 import { MambaConfig } from '../src/config.js';
-import { initWebGPU } from '../src/webgpu/init.js';
+import { setUpWebGPU } from './routines/webgpu_setup.js';
 
 const PEAK_BYTES_PER_S = 4.8e12;
 const small = process.env.BENCH_SHAPE === 'small';
@@ -52,7 +52,7 @@ function projections(c: MambaConfig): [string, number, number][] {
 const lines: string[] = [];
 const log = (line: string) => { console.log(line); lines.push(line); };
 
-await initWebGPU();
+await setUpWebGPU();
 const backend = tf.backend() as WebGPUBackend;
 const device = backend.device;
 const timestamps = device.features.has('timestamp-query');

@@ -17,7 +17,7 @@ import { benchScan } from './routines/scan.js';
 import { benchShape } from './routines/shapes.js';
 import { benchTrainStep } from './routines/train_step.js';
 import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
-import { initWebGPU } from '../src/webgpu/init.js';
+import { setUpWebGPU } from './routines/webgpu_setup.js';
 
 const out = process.env.OUT ?? '.';
 const only = new Set((process.argv[2] ?? 'scan,prefill,decode,train,quant').split(','));
@@ -32,7 +32,7 @@ const results: Record<string, unknown> = {};
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
 
-await initWebGPU();
+await setUpWebGPU();
 const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
 const { vendor, architecture, device, description } = adapter!.info;
 results.adapter = { vendor, architecture, device, description, date: new Date().toISOString() };

@@ -1,0 +1,40 @@
+/**
+ * Set-up shared by the GPU benchmarks: the webgpu backend with Dawn flags from BENCH_DAWN_FLAGS
+ * (space-separated, e.g. `enable-dawn-features=allow_unsafe_apis,disable_robustness` to time what
+ * Dawn's checks cost), and random weights made on the device: tfjs' initializers draw every value
+ * in JS, minutes for a 2.8b model. Speed does not depend on the values; the device's draws keep the
+ * initializers' mean and spread (uniform, from a hash of the index). BENCH_INIT=js keeps tfjs' own.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initWebGPU } from '../../src/webgpu/init.js';
+
+export async function setUpWebGPU(): Promise<void> {
+  await initWebGPU({ dawnFlags: process.env.BENCH_DAWN_FLAGS?.split(' ').filter((f) => f !== '') });
+  if (process.env.BENCH_INIT !== 'js') drawWeightsOnDevice();
+}
+
+/** Uniform in [lo, hi) for each of `shape`'s elements: fract(sin(i * a + seed) * b), the usual shader hash. */
+function deviceUniform(shape: number[], lo: number, hi: number, seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    // the index wraps every 2^20 so that float32 keeps its low digits
+    const i = tf.range(0, n, 1, 'float32').mod(1 << 20);
+    const s = tf.sin(i.mul(12.9898).add(seed)).mul(43758.5453);
+    return s.sub(s.floor()).mul(hi - lo).add(lo).reshape(shape);
+  });
+}
+
+let seeds = 0;
+
+function drawWeightsOnDevice(): void {
+  type Init = { apply(shape: number[], dtype?: tf.DataType): tf.Tensor };
+  const normal = Object.getPrototypeOf(tf.initializers.randomNormal({})) as Init;
+  const uniform = Object.getPrototypeOf(tf.initializers.randomUniform({})) as Init;
+  normal.apply = function apply(this: { mean: number; stddev: number }, shape: number[]) {
+    const half = this.stddev * Math.sqrt(3);   // a uniform's spread with the normal's standard deviation
+    return deviceUniform(shape, this.mean - half, this.mean + half, (seeds += 1.7));
+  };
+  uniform.apply = function apply(this: { minval: number; maxval: number }, shape: number[]) {
+    return deviceUniform(shape, this.minval, this.maxval, (seeds += 1.7));
+  };
+}
