@@ -25,6 +25,13 @@ export type Binding = Float32Array | Int32Array | { output: number };
  * data exactly), and reads the output binding back.
  */
 export async function dispatchOnce(device: GPUDevice, pipeline: GPUComputePipeline, grid: [number, number], bindings: Binding[]): Promise<Float32Array> {
+  const [result] = await dispatchReading(device, pipeline, grid, bindings, [bindings.findIndex((b) => 'output' in b)]);
+  return result;
+}
+
+/** dispatchOnce, reading back the bindings at `read` (an input the kernel updates in place too). */
+export async function dispatchReading(device: GPUDevice, pipeline: GPUComputePipeline, grid: [number, number], bindings: Binding[],
+  read: number[]): Promise<Float32Array[]> {
   device.pushErrorScope('validation');
   const buffers = bindings.map((b) => {
     const bytes = 'output' in b ? b.output * 4 : b.byteLength;
@@ -32,9 +39,7 @@ export async function dispatchOnce(device: GPUDevice, pipeline: GPUComputePipeli
     if (!('output' in b) && bytes > 0) device.queue.writeBuffer(buffer, 0, b);
     return { buffer, bytes: Math.max(4, bytes) };
   });
-  const outIndex = bindings.findIndex((b) => 'output' in b);
-  const out = buffers[outIndex];
-  const readable = device.createBuffer({ size: out.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const readables = read.map((i) => device.createBuffer({ size: buffers[i].bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   pass.setPipeline(pipeline);
@@ -44,15 +49,18 @@ export async function dispatchOnce(device: GPUDevice, pipeline: GPUComputePipeli
   }));
   pass.dispatchWorkgroups(grid[0], grid[1]);
   pass.end();
-  encoder.copyBufferToBuffer(out.buffer, 0, readable, 0, out.bytes);
+  read.forEach((i, n) => encoder.copyBufferToBuffer(buffers[i].buffer, 0, readables[n], 0, buffers[i].bytes));
   device.queue.submit([encoder.finish()]);
   const error = await device.popErrorScope();
   if (error != null) throw new Error(`WebGPU validation: ${error.message}`);
-  await readable.mapAsync(GPUMapMode.READ);
-  const result = new Float32Array(readable.getMappedRange().slice(0));
-  readable.destroy();
+  const results = await Promise.all(readables.map(async (readable) => {
+    await readable.mapAsync(GPUMapMode.READ);
+    const result = new Float32Array(readable.getMappedRange().slice(0));
+    readable.destroy();
+    return result;
+  }));
   for (const { buffer } of buffers) buffer.destroy();
-  return result;
+  return results;
 }
 
 /** Runs `make` (which creates pipelines) and fails with WebGPU's message if a shader does not compile. */

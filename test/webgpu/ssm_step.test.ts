@@ -3,24 +3,25 @@
  * against a float64 step: dt_proj read in the step from float32, float16 and packed int8/int4
  * weights (a word at a time over several words and groups, the last cut short), or given computed
  * before; batch 2, dState 3, dt rank 13. And the choice the decoder makes from it: a packed dt_proj
- * with zero points does not fit WebGPU's default 8 storage buffers.
+ * with zero points does not fit WebGPU's default 8 storage buffers. The state it leaves is checked too.
  */
 import { expect } from 'chai';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 import { makeRng, normal, uniform } from '../support/random.js';
 import { packedWeight, float16Weight, float32Weight, type TestWeight } from './test_weights.js';
-import { compiled, dispatchOnce, rawDevice } from './raw_device.js';
+import { compiled, dispatchReading, rawDevice } from './raw_device.js';
 
 const B = 2, DI = 12, N = 3, R = 13, P = R + 2 * N;
 
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 const silu = (v: number) => v / (1 + Math.exp(-v));
 
-/** y [B, DI] of one step in float64. */
+/** y [B, DI] of one step in float64, and the state it leaves. */
 function reference(xBC: Float64Array, xz: Float64Array, dt: Float64Array, dtBias: Float64Array, aLog: Float64Array,
-  D: Float64Array, state: Float64Array): Float64Array {
+  D: Float64Array, state: Float64Array): { y: Float64Array; next: Float64Array } {
   const y = new Float64Array(B * DI);
+  const next = new Float64Array(state.length);
   for (let b = 0; b < B; b++) {
     for (let c = 0; c < DI; c++) {
       const delta = softplus(dt[b * DI + c] + dtBias[c]);
@@ -28,12 +29,13 @@ function reference(xBC: Float64Array, xz: Float64Array, dt: Float64Array, dtBias
       let acc = 0;
       for (let n = 0; n < N; n++) {
         const h = Math.exp(-delta * Math.exp(aLog[c * N + n])) * state[(b * DI + c) * N + n] + delta * xBC[b * P + R + n] * x;
+        next[(b * DI + c) * N + n] = h;
         acc += h * xBC[b * P + R + N + n];
       }
       y[b * DI + c] = (acc + D[c] * x) * silu(z);
     }
   }
-  return y;
+  return { y, next };
 }
 
 const WEIGHTS: [string, (rng: () => number) => TestWeight][] = [
@@ -68,10 +70,11 @@ describe('ssm step kernel', function () {
           batch: B, dInner: DI, dState: N, timeStepRank: R, dtProj: given ? 'given' : weight.source,
         }));
         const f32 = (a: Float64Array) => Float32Array.from(a);
-        const y = await dispatchOnce(device, kernel.pipeline, kernel.grid, [f32(xBC), f32(xz), ...(given ? [f32(dt)] : weight.bindings),
-          f32(dtBias), f32(aLog), f32(D), f32(state), { output: B * DI }]);
+        const bindings = [f32(xBC), f32(xz), ...(given ? [f32(dt)] : weight.bindings), f32(dtBias), f32(aLog), f32(D), f32(state), { output: B * DI }];
+        const [y, next] = await dispatchReading(device, kernel.pipeline, kernel.grid, bindings, [bindings.length - 1, bindings.length - 2]);
         const want = reference(xBC, xz, dt, dtBias, aLog, D, state);
-        want.forEach((v, i) => expect(y[i], `y[${i}]`).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
+        want.y.forEach((v, i) => expect(y[i], `y[${i}]`).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
+        want.next.forEach((v, i) => expect(next[i], `state[${i}]`).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
       });
     }
   }

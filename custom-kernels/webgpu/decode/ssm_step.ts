@@ -1,7 +1,11 @@
 /**
- * One step of the selective state space, thread per (batch, channel), with dt_proj fused in:
+ * One step of the selective state space, with dt_proj fused in:
  *   dt = softplus(dt_proj.weight[c] . dtLow + dt_proj.bias[c]),  A = -exp(A_log)
  *   h[n] = exp(dt A[n]) h[n] + dt B[n] x,   y = (sum_n h[n] C[n] + D x) silu(z)
+ * A group of TPC threads per (batch, channel), one per state index n (TPC: dState rounded up to a
+ * power of two, at most a workgroup): they split dt_proj's row (adjacent threads, adjacent words)
+ * and the sum over n, each sum met in workgroup memory. A thread a channel walked the row and the
+ * states alone, its loads strided by a row apart: on the H200 the step took more time than in_proj.
  * float32 state, updated in place. xBC holds x_proj's output [batch, R + 2N] (dtLow, B, C); x and
  * z are the two halves of xz. dt_proj's weight row is read as its source says (float32, float16
  * halves or packed codes, a word at a time: weight_source.ts's rowDot). Bindings: xBC, xz, dt_proj's
@@ -10,7 +14,7 @@
  * dInner] first and `dt` takes the weight's binding (`dtProj: 'given'`).
  */
 import { WGSL_ACTIVATIONS } from '../program.js';
-import { computePipeline, declareBindings, type DecodeKernel, perChannelGrid, perChannelMain } from './pipeline.js';
+import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX } from './pipeline.js';
 import { rowDot, weightBindings, type WeightSource } from './weight_source.js';
 
 export interface SsmStepDims {
@@ -21,6 +25,9 @@ export interface SsmStepDims {
   /** How dt_proj's weight is read here, or 'given': its product computed before into `dt`. */
   dtProj: WeightSource | 'given';
 }
+
+/** Threads of a workgroup. */
+const GROUP_THREADS = 64;
 
 /** The step's bindings besides dt_proj's weight. */
 const OTHER_BINDINGS = 7;
@@ -37,6 +44,10 @@ export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeSt
     throw new Error(`ssm step: dt_proj's ${weightBindings(dtProj).length} bindings exceed the device's `
       + `${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage; compute it before ('given')`);
   }
+  // threads a channel: one per state index, a power of two (the sums' trees), within a workgroup
+  let TPC = 1;
+  while (TPC < N && TPC < GROUP_THREADS) TPC *= 2;
+  const channels = batch * dInner;
   const code = `
 ${declareBindings([['xBC', 'f32', false], ['xz', 'f32', false], ...(given ? [['dt', 'f32', false] as [string, string, boolean]] : weightBindings(dtProj)),
     ['dtBias', 'f32', false], ['A_log', 'f32', false], ['D', 'f32', false], ['state', 'f32', true], ['y', 'f32', true]])}
@@ -45,19 +56,48 @@ const DI = ${dInner}u;
 const N = ${N}u;
 const R = ${R}u;
 const P = ${R + 2 * N}u;
-${perChannelMain(batch, dInner, `
-  ${given ? 'let dtLinear = dt[index];' : `var dtLinear = 0.0;
-  ${rowDot(dtProj, R, 'c', (k) => `xBC[b * P + ${k}]`, 'dtLinear')}`}
-  let delta = softplus(dtLinear + dtBias[c]);
+const TPC = ${TPC}u;
+const CHANNELS = ${channels}u;
+var<workgroup> part : array<f32, ${GROUP_THREADS}>;
+
+/** The sum of v over the TPC threads of thread t's channel (j: t's place among them), for each of them. */
+fn channelSum(t : u32, j : u32, v : f32) -> f32 {
+  part[t] = v;
+  workgroupBarrier();
+  for (var s = TPC / 2u; s > 0u; s >>= 1u) {
+    if (j < s) { part[t] += part[t + s]; }
+    workgroupBarrier();
+  }
+  let sum = part[t - j];
+  workgroupBarrier();
+  return sum;
+}
+
+@compute @workgroup_size(${GROUP_THREADS})
+fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32) {
+  // Channels past the last (in the last workgroup) compute on a copy of it and write nothing:
+  // every thread stays for the barriers.
+  let slot = ${GROUP_INDEX} * ${GROUP_THREADS / TPC}u + t / TPC;
+  let live = slot < CHANNELS;
+  let index = min(slot, CHANNELS - 1u);
+  let b = index / DI;
+  let c = index % DI;
+  let j = t % TPC;
+  var dtPart = 0.0;
+  ${given ? 'if (j == 0u) { dtPart = dt[index]; }'
+    : rowDot(dtProj, R, 'c', (k) => `xBC[b * P + ${k}]`, 'dtPart', { first: 'j', step: TPC })}
+  let delta = softplus(channelSum(t, j, dtPart) + dtBias[c]);
   let x = xz[b * 2u * DI + c];
   let z = xz[b * 2u * DI + DI + c];
-  var acc = 0.0;
-  for (var n = 0u; n < N; n++) {
+  var yPart = 0.0;
+  for (var n = j; n < N; n += TPC) {
     let s = index * N + n;
     let h = exp(-delta * exp(A_log[c * N + n])) * state[s] + delta * xBC[b * P + R + n] * x;
-    state[s] = h;
-    acc += h * xBC[b * P + R + N + n];
+    if (live) { state[s] = h; }
+    yPart += h * xBC[b * P + R + N + n];
   }
-  y[index] = (acc + D[c] * x) * silu(z);`)}`;
-  return { pipeline: computePipeline(device, code), grid: perChannelGrid(batch, dInner) };
+  let acc = channelSum(t, j, yPart);
+  if (live && j == 0u) { y[index] = (acc + D[c] * x) * silu(z); }
+}`;
+  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(channels / (GROUP_THREADS / TPC))) };
 }

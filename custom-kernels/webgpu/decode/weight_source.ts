@@ -36,14 +36,17 @@ export function weightFunction(source: WeightSource, inFeatures: number): string
  * WGSL statements adding sum_k W[row, k] x(k) over a row of `inFeatures` to the f32 var `acc`, a
  * word at a time: one load per float32, per two halves, or per 4 / 8 codes with their group's
  * scale and zero (groups hold whole words), where `weight(row, k)` would load a word per element.
- * `row` is a u32 expression; `x(k)` a f32 expression of the u32 `k`.
+ * `row` is a u32 expression; `x(k)` a f32 expression of the u32 `k`. With `split`, the words
+ * `first`, `first + step`, ... only (a row shared by `step` threads, adjacent ones reading adjacent words).
  */
-export function rowDot(source: WeightSource, inFeatures: number, row: string, x: (k: string) => string, acc: string): string {
+export function rowDot(source: WeightSource, inFeatures: number, row: string, x: (k: string) => string, acc: string,
+  split: { first: string; step: number } = { first: '0u', step: 1 }): string {
   const K = inFeatures;
-  if (source == null) return `for (var k = 0u; k < ${K}u; k++) { ${acc} += w[${row} * ${K}u + k] * ${x('k')}; }`;
+  const over = (i: string, words: number) => `for (var ${i} = ${split.first}; ${i} < ${words}u; ${i} += ${split.step}u)`;
+  if (source == null) return `${over('k', K)} { ${acc} += w[${row} * ${K}u + k] * ${x('k')}; }`;
   if (source === 'float16') {
     const words = halfWordsPerRow(K);
-    return `for (var i = 0u; i < ${words}u; i++) {
+    return `${over('i', words)} {
     let h = unpack2x16float(bitcast<u32>(w[${row} * ${words}u + i]));
     let k = 2u * i;
     ${acc} += h.x * ${x('k')};
@@ -54,7 +57,7 @@ export function rowDot(source: WeightSource, inFeatures: number, row: string, x:
   const perWord = 32 / bits;
   const words = Math.ceil(K / perWord);
   const groups = Math.ceil(K / groupSize);
-  return `for (var i = 0u; i < ${words}u; i++) {
+  return `${over('i', words)} {
     let word = u32(packed[${row} * ${words}u + i]);
     let g = ${row} * ${groups}u + i * ${perWord}u / ${groupSize}u;
     let zero = ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`};
