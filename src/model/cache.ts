@@ -28,10 +28,12 @@ export interface CacheSizes {
 
 export class MambaCache {
   readonly shape: MambaCacheShape;
-  /** [batch, dInner, convKernel] per layer: the last convKernel conv inputs, oldest first */
-  readonly convStates: tf.Tensor3D[];
-  /** [batch, dInner, dState] per layer */
-  readonly ssmStates: tf.Tensor3D[];
+  /**
+   * Per layer, null until read or replaced: a fresh cache's zeros are made on first use, as the fused
+   * prefills replace every state without reading them (a 2.8b cache's zeros are 26 MB uploaded).
+   */
+  private readonly conv: (tf.Tensor3D | null)[];
+  private readonly ssm: (tf.Tensor3D | null)[];
   /** Tokens consumed since the last reset. */
   seqLen = 0;
   private disposed = false;
@@ -42,11 +44,28 @@ export class MambaCache {
 
   constructor(shape: MambaCacheShape) {
     this.shape = { ...shape };
-    const { numLayers, batchSize, intermediateSize, stateSize, convKernel } = shape;
-    this.convStates = Array.from({ length: numLayers }, () =>
-      tf.keep(tf.zeros([batchSize, intermediateSize, convKernel])) as tf.Tensor3D);
-    this.ssmStates = Array.from({ length: numLayers }, () =>
-      tf.keep(tf.zeros([batchSize, intermediateSize, stateSize])) as tf.Tensor3D);
+    this.conv = new Array<null>(shape.numLayers).fill(null);
+    this.ssm = new Array<null>(shape.numLayers).fill(null);
+  }
+
+  /** [batch, dInner, convKernel] per layer: the last convKernel conv inputs, oldest first */
+  get convStates(): readonly tf.Tensor3D[] {
+    return this.materialized(this.conv, this.convShape);
+  }
+
+  /** [batch, dInner, dState] per layer */
+  get ssmStates(): readonly tf.Tensor3D[] {
+    return this.materialized(this.ssm, this.ssmShape);
+  }
+
+  /** A conv state's shape, [batch, dInner, convKernel]. */
+  get convShape(): [number, number, number] {
+    return [this.shape.batchSize, this.shape.intermediateSize, this.shape.convKernel];
+  }
+
+  /** An SSM state's shape, [batch, dInner, dState]. */
+  get ssmShape(): [number, number, number] {
+    return [this.shape.batchSize, this.shape.intermediateSize, this.shape.stateSize];
   }
 
   get batchSize(): number {
@@ -79,26 +98,30 @@ export class MambaCache {
     }
   }
 
+  /** False while no conv state was read or set: all are still the zeros a fresh cache starts from. */
+  get hasConvStates(): boolean {
+    return this.conv.some((t) => t != null);
+  }
+
   /** True once a forward pass has filled the states (a later pass continues from them). */
   get isFilled(): boolean {
     return this.seqLen > 0;
   }
 
   updateConvState(layerIdx: number, state: tf.Tensor): void {
-    this.replace(this.convStates, layerIdx, state, [this.shape.batchSize, this.shape.intermediateSize, this.shape.convKernel]);
+    this.replace(this.conv, layerIdx, state, this.convShape);
   }
 
   updateSsmState(layerIdx: number, state: tf.Tensor): void {
-    this.replace(this.ssmStates, layerIdx, state, [this.shape.batchSize, this.shape.intermediateSize, this.shape.stateSize]);
+    this.replace(this.ssm, layerIdx, state, this.ssmShape);
   }
 
   /** Zeroes every state, for a new sequence of the same batch size. */
   reset(): void {
     this.checkAlive();
-    for (let i = 0; i < this.shape.numLayers; i++) {
-      this.updateConvState(i, tf.zeros(this.convStates[i].shape));
-      this.updateSsmState(i, tf.zeros(this.ssmStates[i].shape));
-    }
+    tf.dispose([...this.conv, ...this.ssm].filter((t): t is tf.Tensor3D => t != null));
+    this.conv.fill(null);
+    this.ssm.fill(null);
     this.seqLen = 0;
   }
 
@@ -121,11 +144,21 @@ export class MambaCache {
     if (this.disposed) return;
     this.fusedDecoder?.dispose();
     this.fusedDecoder = null;
-    tf.dispose([...this.convStates, ...this.ssmStates, ...[...this.negExpAs.values()].map((c) => c.A)]);
+    tf.dispose([...this.conv, ...this.ssm].filter((t): t is tf.Tensor3D => t != null));
+    tf.dispose([...this.negExpAs.values()].map((c) => c.A));
     this.disposed = true;
   }
 
-  private replace(states: tf.Tensor3D[], layerIdx: number, state: tf.Tensor, expected: number[]): void {
+  /** `states` with zeros of `shape` where none was made yet. */
+  private materialized(states: (tf.Tensor3D | null)[], shape: [number, number, number]): readonly tf.Tensor3D[] {
+    this.checkAlive();
+    states.forEach((t, i) => {
+      if (t == null) states[i] = tf.keep(tf.zeros(shape));
+    });
+    return states as tf.Tensor3D[];
+  }
+
+  private replace(states: (tf.Tensor3D | null)[], layerIdx: number, state: tf.Tensor, expected: number[]): void {
     this.checkAlive();
     if (!Number.isInteger(layerIdx) || layerIdx < 0 || layerIdx >= this.shape.numLayers) {
       throw new RangeError(`MambaCache: layer index ${layerIdx} is outside [0, ${this.shape.numLayers})`);
@@ -135,7 +168,7 @@ export class MambaCache {
     }
     const old = states[layerIdx];
     states[layerIdx] = tf.keep(state) as tf.Tensor3D;
-    if (old !== state) old.dispose();
+    if (old != null && old !== state) old.dispose();
   }
 
   private checkAlive(): void {

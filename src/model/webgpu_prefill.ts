@@ -186,8 +186,9 @@ export class WebGPUPrefiller {
     }
     // Uploads first (tfjs may record them in its own encoder), then tfjs' pending work is submitted ahead of ours.
     const ids = gpuBufferOf(backend, inputIds);
-    const cachedConv = cache.convStates.map((t) => gpuBufferOf(backend, t));
-    // As the op path: the scan starts from zeros until the cache is filled (a fresh cache's zeros need no upload).
+    // As the op path: the conv continues the cached window (zeros where the cache has not made its own: cleared
+    // here), the scan starts from zeros until the cache is filled.
+    const cachedConv = cache.hasConvStates ? cache.convStates.map((t) => gpuBufferOf(backend, t)) : null;
     const cachedSsm = cache.isFilled ? cache.ssmStates.map((t) => gpuBufferOf(backend, t)) : null;
     flushTfjs(backend);
     const H = c.hiddenSize;
@@ -195,7 +196,8 @@ export class WebGPUPrefiller {
     const encoder = device.createCommandEncoder();
     const copyStates = (from: GPUBuffer[], to: GPUBuffer[], bytes: number) =>
       from.forEach((f, i) => encoder.copyBufferToBuffer(f, 0, to[i], 0, bytes));
-    copyStates(cachedConv, states.convIn, convBytes);
+    if (cachedConv != null) copyStates(cachedConv, states.convIn, convBytes);
+    else states.convIn.forEach((b) => encoder.clearBuffer(b));
     if (cachedSsm != null) copyStates(cachedSsm, states.ssmIn, ssmBytes);
     else states.ssmIn.forEach((b) => encoder.clearBuffer(b));
     const s = (name: string) => this.scratch.get(name)!;
@@ -218,8 +220,8 @@ export class WebGPUPrefiller {
       name: 'head', pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]),
     }], timer);
     if (timer != null) encoder.resolveQuerySet(timer.querySet!, 0, 2 * timer.names.length, timer.resolved!, 0);
-    const convStates = states.convOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.convStates[0].shape));
-    const ssmStates = states.ssmOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.ssmStates[0].shape));
+    const convStates = states.convOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.convShape));
+    const ssmStates = states.ssmOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.ssmShape));
     device.queue.submit([encoder.finish()]);
     convStates.forEach((t, i) => cache.updateConvState(i, t));
     ssmStates.forEach((t, i) => cache.updateSsmState(i, t));

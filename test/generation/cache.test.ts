@@ -1,4 +1,4 @@
-/** MambaCache's own bookkeeping: shapes, reset, dispose, and the per-cache A = -exp(A_log). */
+/** MambaCache's own bookkeeping: shapes, reset, dispose, zero states made on first read, and the per-cache A = -exp(A_log). */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { MambaCache } from '../../src/model/cache.js';
@@ -26,6 +26,31 @@ describeBackends('MambaCache', ['cpu'], () => {
     expect(second.isDisposed).to.equal(true);
     tf.dispose([A_log, initial, zeros]);
     expect(tf.memory().numTensors).to.equal(before);
+  });
+
+  it('makes its zero states on first read, not before; a state set first is kept, reset drops them all', async () => {
+    const before = tf.memory().numTensors;
+    const cache = new MambaCache(SHAPE);
+    expect(tf.memory().numTensors, 'a fresh cache holds no tensors').to.equal(before);
+    expect(cache.hasConvStates).to.equal(false);
+    const set = tf.fill([1, 3, 2], 7);
+    cache.updateSsmState(1, set);
+    expect(tf.memory().numTensors).to.equal(before + 1);
+    const ssm = cache.ssmStates;
+    expect(ssm[1]).to.equal(set);
+    expectClose('layer 0 state, made on read', await ssm[0].data(), new Array(6).fill(0), 0);
+    expect(tf.memory().numTensors).to.equal(before + 2);
+    expect(cache.hasConvStates, 'conv states still unmade').to.equal(false);
+    expect(cache.convStates.map((t) => t.shape)).to.deep.equal([[1, 3, 4], [1, 3, 4]]);
+    expect(cache.hasConvStates).to.equal(true);
+    expect(tf.memory().numTensors).to.equal(before + 4);
+    cache.reset();
+    expect(set.isDisposed).to.equal(true);
+    expect(tf.memory().numTensors, 'reset frees them; zeros come again on read').to.equal(before);
+    expectClose('after reset', await cache.ssmStates[1].data(), new Array(6).fill(0), 0);
+    cache.dispose();
+    expect(tf.memory().numTensors).to.equal(before);
+    expect(() => cache.convStates).to.throw(/used after dispose/);
   });
 
   it('rejects a state of the wrong shape and use after dispose', () => {

@@ -145,6 +145,31 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     ids.dispose();
   });
 
+  it('continues conv states set on a cache not yet filled, as the op path does, and makes none for a fresh one', async () => {
+    const model = randomModel({}, 77);
+    const ids = promptIds(2, 6, model.config.vocabSize, 3);
+    const caches = [model.createCache(2), model.createCache(2)];
+    const before = tf.memory().numTensors;
+    const window = tf.randomNormal(caches[0].convShape, 0, 1, 'float32', 5);
+    for (const cache of caches) cache.updateConvState(1, window.clone());
+    const fused = model.lastLogits(ids, { cache: caches[0] });
+    const plain = model.lastLogits(ids, { cache: caches[1], fused: false });
+    expectCloseRel('last logits', await fused.data(), await plain.data(), OP_RTOL);
+    const [a, b] = [await states(caches[0]), await states(caches[1])];
+    a.forEach((values, i) => expectCloseRel(`state ${i}`, values, b[i], OP_RTOL));
+    tf.dispose([fused, plain, window]);
+    caches.forEach((c) => c.dispose());
+    expect(tf.memory().numTensors).to.equal(before);
+    // A fresh cache's zeros are never made: the prefill's states replace them.
+    const fresh = model.createCache(2);
+    const logits = model.lastLogits(ids, { cache: fresh });
+    expect(tf.memory().numTensors, 'logits and the states the prefill left').to.equal(before + 1 + 2 * model.config.numHiddenLayers);
+    tf.dispose(logits);
+    fresh.dispose();
+    ids.dispose();
+    model.dispose();
+  });
+
   const variants: [string, Record<string, unknown>][] = [
     ['with in/out proj biases, without a conv bias', { useBias: true, useConvBias: false }],
     ['conv width 3, dState 1, hidden 300 (odd widths for the GEMM\'s vec4 loads)', { hiddenSize: 300, convKernel: 3, stateSize: 1 }],
