@@ -1,11 +1,13 @@
 /**
  * The prefill GEMM (custom-kernels/webgpu/gemm/gemm.ts): its launcher on a device of the test's own
  * and the Linear kernel through tfjs (linear() on webgpu), float32 and float16 weights, odd shapes
- * (M x N x K: 1x1x1, 7x13x5, 65x129x257, 512x768x3072), every tile shape, against float64 products.
+ * (M x N x K: 1x1x1, 7x13x5, 65x129x257, 512x768x3072), every tile shape, K split in parts summed by
+ * the reduction (with and without bias, N whole vec4s or not, the last part shorter), against float64
+ * products; and the choice of parts.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import { chooseSplitK, GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel, gemmReduceKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import { packHalves } from '../../src/weights/float16_packing.js';
 import { Linear } from '../../custom-kernels/kernel_names.js';
 import { GEMM_MIN_ROWS, linear } from '../../src/ops/linear.js';
@@ -49,10 +51,13 @@ function expectProduct(what: string, y: Float32Array, o: Operands, M: number, N:
   expectMatmul(what, values, x, o.w64, rows.length, N, K, false, { bias: o.bias });
 }
 
-async function runLauncher(device: GPUDevice, M: number, N: number, K: number, weight: GemmWeight, o: Operands, tileName?: string): Promise<Float32Array> {
+async function runLauncher(device: GPUDevice, M: number, N: number, K: number, weight: GemmWeight, o: Operands, tileName?: string,
+  splitK = 1): Promise<Float32Array> {
+  const hasBias = o.bias != null;
   const kernel = await compiled(device, () => gemmKernel(device, {
-    outFeatures: N, inFeatures: K, hasBias: o.bias != null, weight, tile: tileName ? GEMM_TILES[tileName] : undefined,
+    outFeatures: N, inFeatures: K, hasBias: hasBias && splitK === 1, weight, tile: tileName ? GEMM_TILES[tileName] : undefined, splitK,
   }, M));
+  const reduce = splitK > 1 ? await compiled(device, () => gemmReduceKernel(device, { outFeatures: N, splitK, hasBias })) : null;
   const upload = (data: Float32Array | Int32Array) => {
     const buffer = device.createBuffer({ size: Math.max(4, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(buffer, 0, data);
@@ -63,18 +68,27 @@ async function runLauncher(device: GPUDevice, M: number, N: number, K: number, w
   const bias = o.bias ? upload(Float32Array.from(o.bias)) : null;
   // y larger than M rows: the bind group, not the buffer, tells the kernel M.
   const y = device.createBuffer({ size: (M + 3) * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const partials = reduce ? device.createBuffer({ size: splitK * (M + 3) * N * 4, usage: GPUBufferUsage.STORAGE }) : null;
   const readable = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   pass.setPipeline(kernel.pipeline);
-  pass.setBindGroup(0, gemmBindGroup(device, kernel, M, { x, weight: w, bias, y }));
+  pass.setBindGroup(0, gemmBindGroup(device, kernel, M, { x, weight: w, bias: reduce ? null : bias, y: partials ?? y }));
   pass.dispatchWorkgroups(...kernel.grid(M));
+  if (reduce) {
+    pass.setPipeline(reduce.pipeline);
+    const bound = [partials!, ...(bias ? [bias] : []), y].map((buffer, binding, all) => ({
+      binding, resource: { buffer, size: binding === 0 ? splitK * M * N * 4 : binding === all.length - 1 ? M * N * 4 : N * 4 },
+    }));
+    pass.setBindGroup(0, device.createBindGroup({ layout: reduce.pipeline.getBindGroupLayout(0), entries: bound }));
+    pass.dispatchWorkgroups(...reduce.grid(M));
+  }
   pass.end();
   encoder.copyBufferToBuffer(y, 0, readable, 0, M * N * 4);
   device.queue.submit([encoder.finish()]);
   await readable.mapAsync(GPUMapMode.READ);
   const result = new Float32Array(readable.getMappedRange().slice(0));
-  for (const b of [x, w, bias, y, readable]) b?.destroy();
+  for (const b of [x, w, bias, y, partials, readable]) b?.destroy();
   return result;
 }
 
@@ -101,6 +115,36 @@ describe('gemm launcher', function () {
       expectProduct(`${M}x${N}x${K}`, await runLauncher(device, M, N, K, weight, o, tile), o, M, N, K);
     });
   }
+
+  const SPLITS: [number, number, number, GemmWeight, boolean, string, number][] = [
+    [7, 13, 257, 'float32', true, '32x64', 2],    // N not whole vec4s; the last part shorter (9 tiles: 5 + 4)
+    [33, 80, 1536, 'float32', false, '32x64', 12],   // x_proj at 130m, a 33-token prompt
+    [65, 68, 520, 'float16', true, '64x64', 3],
+  ];
+  for (const [M, N, K, weight, hasBias, tile, splitK] of SPLITS) {
+    it(`${M}x${N}x${K}, ${weight} W${hasBias ? ', bias' : ''}, tile ${tile}, K split in ${splitK}`, async function () {
+      const o = operands(M + N * K, M, N, K, weight, hasBias);
+      expectProduct(`${M}x${N}x${K} / ${splitK}`, await runLauncher(device, M, N, K, weight, o, tile, splitK), o, M, N, K);
+    });
+  }
+
+  it('splits K where M x N gives too few workgroups, in parts of 4 tiles or more, none empty; refuses a split with an empty part', function () {
+    const small = GEMM_TILES['32x64'];
+    expect(chooseSplitK(128, 80, 1536, small), 'x_proj at 130m, 128 tokens: 8 workgroups').to.equal(12);
+    expect(chooseSplitK(128, 768, 1536, small), 'out_proj, 48 workgroups').to.equal(6);
+    expect(chooseSplitK(512, 3072, 768, GEMM_TILES['64x64']), 'in_proj at 512: 384 workgroups').to.equal(1);
+    expect(chooseSplitK(128, 1536, 48, small), 'dt_proj: K of 2 tiles').to.equal(1);
+    for (const [M, N, K] of [[1, 1, 1], [7, 13, 257], [33, 80, 1536], [128, 5120, 160], [3, 192, 5120]]) {
+      const S = chooseSplitK(M, N, K, small);
+      const tiles = Math.ceil(K / small.tileK);
+      const per = Math.ceil(tiles / S);
+      expect(S === 1 || (per >= 4 && (S - 1) * per < tiles), `${M}x${N}x${K}: ${S} parts of ${per} of ${tiles} tiles`).to.equal(true);
+    }
+    expect(() => gemmKernel(device, { outFeatures: 8, inFeatures: 320, hasBias: false, weight: 'float32', tile: small, splitK: 6 }))
+      .to.throw(/splitK 6 does not split K's 10 tiles/);   // parts of 2: five
+    expect(() => gemmKernel(device, { outFeatures: 8, inFeatures: 320, hasBias: true, weight: 'float32', tile: small, splitK: 2 }))
+      .to.throw(/adds no bias/);
+  });
 
   it('512x768x3072 float32 and float16 (rows sampled for the float64 check)', async function () {
     for (const weight of ['float32', 'float16'] as const) {

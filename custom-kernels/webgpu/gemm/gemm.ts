@@ -7,10 +7,13 @@
  * current one is multiplied), store them k-major in workgroup memory, and each thread accumulates
  * a threadM x threadN block (vec4 rows of y). Edges of M, N, K are zero-filled or skipped. N and K
  * are compiled in (one pipeline per projection), M is read from the bound sizes, so one pipeline
- * serves every prompt length. The WGSL body is shared by the launcher here (own pipeline, bind
+ * serves every prompt length. Where M x N makes too few workgroups to fill the GPU (a short prompt,
+ * x_proj's 80 to 192 outputs), K is split (splitK): each workgroup sums its part of K into a slab
+ * of `partials` [splitK, M, N], and gemmReduceKernel adds the slabs (and the bias) into y. On the
+ * H200 a 128-token x_proj at 130m took 48 us on 8 workgroups walking K = 1,536 alone. The WGSL body is shared by the launcher here (own pipeline, bind
  * groups over whole buffers) and the tfjs kernel (../Linear.ts).
  */
-import { computePipeline, declareBindings } from '../decode/pipeline.js';
+import { computePipeline, declareBindings, grid } from '../decode/pipeline.js';
 import { halfWordsPerRow } from '../../float16_format.js';
 
 export type GemmWeight = 'float32' | 'float16';
@@ -43,6 +46,22 @@ export function chooseGemmTile(M: number, N: number): GemmTile {
   return tiles.find((t) => Math.ceil(M / t.tileM) * Math.ceil(N / t.tileN) >= ENOUGH_WORKGROUPS) ?? tiles[tiles.length - 1];
 }
 
+/** K tiles a part of a split K walks at least: fewer, and the slabs' traffic outweighs the walk saved. */
+const MIN_SPLIT_TILES = 4;
+
+/**
+ * The parts to split K into for M rows with `tile`: 1 where M x N gives enough workgroups, else as
+ * many as bring the count to ENOUGH_WORKGROUPS, each walking MIN_SPLIT_TILES tiles of K or more (and
+ * none empty).
+ */
+export function chooseSplitK(M: number, N: number, K: number, tile: GemmTile): number {
+  const groups = Math.ceil(M / tile.tileM) * Math.ceil(N / tile.tileN);
+  const kTiles = Math.ceil(K / tile.tileK);
+  const wanted = Math.min(Math.ceil(ENOUGH_WORKGROUPS / groups), Math.floor(kTiles / MIN_SPLIT_TILES));
+  if (groups >= ENOUGH_WORKGROUPS || wanted < 2) return 1;
+  return Math.ceil(kTiles / Math.ceil(kTiles / wanted));
+}
+
 export interface GemmDims {
   outFeatures: number;
   inFeatures: number;
@@ -51,6 +70,8 @@ export interface GemmDims {
   tile: GemmTile;
   /** Elements between consecutive x rows, inFeatures unless given (the fused prefill's dt_proj reads x_proj's output in place). */
   xRowStride?: number;
+  /** Parts K is split into (chooseSplitK), each written to its slab of the output without the bias; 1 unless given. */
+  splitK?: number;
 }
 
 /** How the shader binds x, W and y: element types (vec4 where rows allow whole vec4s). */
@@ -94,6 +115,11 @@ export function gemmBody(dims: GemmDims, out: string): string {
   const AS = BM + 4, BS = BN + 4;
   const loadsA = Math.ceil((BM * BK) / 4 / threads), loadsB = Math.ceil((BN * BK) / 4 / threads);
   const tiles = Math.ceil(K / BK);
+  const S = dims.splitK ?? 1;
+  const tilesPerPart = Math.ceil(tiles / S);
+  if (!Number.isInteger(S) || S < 1 || (S > 1 && Math.ceil(tiles / tilesPerPart) !== S)) {
+    throw new Error(`gemm: splitK ${S} does not split K's ${tiles} tiles into parts none of which is empty`);
+  }
   const vecK = K % 4 === 0;
   const words = halfWordsPerRow(K);
 
@@ -131,13 +157,15 @@ export function gemmBody(dims: GemmDims, out: string): string {
   }
   return v;`;
   }
-  const biasAt = hasBias ? (io.yType === 'vec4<f32>'
+  // a part of a split K: no bias (the reduction adds it), into the part's slab
+  const biasAt = hasBias && S === 1 ? (io.yType === 'vec4<f32>'
     ? 'vec4<f32>(bias[n], bias[n + 1u], bias[n + 2u], bias[n + 3u])'
     : 'vec4<f32>(bias[n], bias[min(n + 1u, N - 1u)], bias[min(n + 2u, N - 1u)], bias[min(n + 3u, N - 1u)])') : 'vec4<f32>()';
+  const at = S === 1 ? 'm * N + n' : 'slab + m * N + n';
   const store = io.yType === 'vec4<f32>'
-    ? `${out}[(m * N + n) / 4u] = v + ${biasAt};`
+    ? `${out}[(${at}) / 4u] = v + ${biasAt};`
     : `let r = v + ${biasAt};
-  for (var c = 0u; c < 4u; c++) { if (n + c < N) { ${out}[m * N + n + c] = r[c]; } }`;
+  for (var c = 0u; c < 4u; c++) { if (n + c < N) { ${out}[${at} + c] = r[c]; } }`;
 
   /** Thread t's part of a tile load: vec4 `i` of the tile is row i / (BK/4), k offset 4 (i % (BK/4)). */
   const tileLoads = (side: 'A' | 'B', count: number, size: number, kBase: string) => range(count).map((r) => {
@@ -170,6 +198,7 @@ const N = ${N}u;
 const K = ${K}u;
 var<workgroup> As : array<vec4<f32>, ${(BK * AS) / 4}>;
 var<workgroup> Bs : array<vec4<f32>, ${(BK * BS) / 4}>;
+${S > 1 ? 'var<private> slab : u32;   // where this part of K writes: its slab of M x N' : ''}
 
 fn loadX(m : u32, k : u32, M : u32) -> vec4<f32> {
   ${loadX}
@@ -186,19 +215,26 @@ fn storeY(m : u32, n : u32, v : vec4<f32>) {
 fn gemm(t : u32, wg : vec3<u32>, M : u32) {
   let tx = t % ${TX}u;
   let ty = t / ${TX}u;
-  let m0 = wg.y * ${BM}u;
+  // K's tiles first .. end - 1: all of them, or (split K) part wg.y % S's
+  ${S === 1 ? `let m0 = wg.y * ${BM}u;
+  let first = 0u;
+  let end = ${tiles}u;` : `let part = wg.y % ${S}u;
+  let m0 = wg.y / ${S}u * ${BM}u;
+  let first = part * ${tilesPerPart}u;
+  let end = min(first + ${tilesPerPart}u, ${tiles}u);
+  slab = part * M * N;`}
   let n0 = wg.x * ${BN}u;
   ${accs.map((a) => `var ${a} = vec4<f32>();`).join(' ')}
   ${range(loadsA).map((r) => `var rA${r} = vec4<f32>();`).join(' ')}
   ${range(loadsB).map((r) => `var rB${r} = vec4<f32>();`).join(' ')}
-  ${tileLoads('A', loadsA, (BM * BK) / 4, '0u')}
-  ${tileLoads('B', loadsB, (BN * BK) / 4, '0u')}
-  for (var tile = 0u; tile < ${tiles}u; tile++) {
+  ${tileLoads('A', loadsA, (BM * BK) / 4, `first * ${BK}u`)}
+  ${tileLoads('B', loadsB, (BN * BK) / 4, `first * ${BK}u`)}
+  for (var tile = first; tile < end; tile++) {
     workgroupBarrier();
     ${tileStores('A', loadsA, (BM * BK) / 4, AS)}
     ${tileStores('B', loadsB, (BN * BK) / 4, BS)}
     workgroupBarrier();
-    if (tile + 1u < ${tiles}u) {
+    if (tile + 1u < end) {
       let kNext = (tile + 1u) * ${BK}u;
       ${tileLoads('A', loadsA, (BM * BK) / 4, 'kNext')}
       ${tileLoads('B', loadsB, (BN * BK) / 4, 'kNext')}
@@ -222,10 +258,13 @@ export interface GemmKernel {
 
 /**
  * The launcher's pipeline. Bindings: x [M, K], W ([N, K] float32 or [N, ceil(K / 2)] half words),
- * bias? [N], y [M, N]; bind them with gemmBindGroup, which sizes y's binding to M rows.
+ * bias? [N] (not with splitK: gemmReduceKernel's), y [M, N] (with splitK: [splitK, M, N] partials);
+ * bind them with gemmBindGroup, which sizes y's binding to M rows.
  */
 export function gemmKernel(device: GPUDevice, dims: Omit<GemmDims, 'tile'> & { tile?: GemmTile }, M = 512): GemmKernel {
   const full: GemmDims = { ...dims, tile: dims.tile ?? chooseGemmTile(M, dims.outFeatures) };
+  const S = full.splitK ?? 1;
+  if (S > 1 && full.hasBias) throw new Error('gemm: a split K adds no bias (gemmReduceKernel does)');
   const io = gemmIo(full);
   const code = `
 ${declareBindings([['x', io.xType, false], ['w', io.wType, false], ...(full.hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', io.yType, true]])}
@@ -233,24 +272,53 @@ ${gemmBody(full, 'y')}
 
 @compute @workgroup_size(${gemmThreads(full.tile)})
 fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wg : vec3<u32>) {
-  gemm(t, wg, arrayLength(&y) / ${io.yType === 'vec4<f32>' ? full.outFeatures / 4 : full.outFeatures}u);
+  gemm(t, wg, arrayLength(&y) / ${(io.yType === 'vec4<f32>' ? full.outFeatures / 4 : full.outFeatures) * S}u);
 }`;
   return { pipeline: computePipeline(device, code), dims: full, grid: (rows) => gemmGrid(full, rows) };
 }
 
-export function gemmGrid({ outFeatures, tile }: GemmDims, M: number): [number, number] {
-  return [Math.ceil(outFeatures / tile.tileN), Math.ceil(M / tile.tileM)];
+export function gemmGrid({ outFeatures, tile, splitK = 1 }: GemmDims, M: number): [number, number] {
+  return [Math.ceil(outFeatures / tile.tileN), Math.ceil(M / tile.tileM) * splitK];
+}
+
+const REDUCE_THREADS = 64;
+
+/**
+ * y [M, N] = the sum of a split K's slabs [splitK, M, N] (+ bias [N]), a thread per vec4 of y (per
+ * element where N is not whole vec4s), the slabs added in order. Bindings: partials, bias?, y;
+ * M from y's bound size. Dispatch reduceGrid(M).
+ */
+export function gemmReduceKernel(device: GPUDevice, { outFeatures: N, splitK: S, hasBias }: { outFeatures: number; splitK: number; hasBias: boolean }):
+  { pipeline: GPUComputePipeline; grid(M: number): [number, number] } {
+  const V = N % 4 === 0 ? 4 : 1;
+  const type = V === 4 ? 'vec4<f32>' : 'f32';
+  const bias = V === 4 ? 'vec4<f32>(bias[n], bias[n + 1u], bias[n + 2u], bias[n + 3u])' : 'bias[n]';
+  const code = `
+${declareBindings([['partials', type, false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', type, true]])}
+
+@compute @workgroup_size(${REDUCE_THREADS})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>) {
+  let i = gid.y * groups.x * ${REDUCE_THREADS}u + gid.x;
+  let size = arrayLength(&y);
+  if (i >= size) { return; }
+  var sum = partials[i];
+  for (var s = 1u; s < ${S}u; s++) { sum += partials[s * size + i]; }
+  ${hasBias ? `let n = i % ${N / V}u * ${V}u;
+  sum += ${bias};` : ''}
+  y[i] = sum;
+}`;
+  return { pipeline: computePipeline(device, code), grid: (M) => grid(Math.ceil((M * N) / V / REDUCE_THREADS)) };
 }
 
 /** A bind group for M rows: x, W, bias?, y, each bound at offset 0 with the size M rows need. */
 export function gemmBindGroup(device: GPUDevice, kernel: GemmKernel, M: number,
   buffers: { x: GPUBuffer; weight: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer }): GPUBindGroup {
-  const { inFeatures: K, outFeatures: N, hasBias, weight } = kernel.dims;
+  const { inFeatures: K, outFeatures: N, hasBias, weight, splitK = 1 } = kernel.dims;
   if (hasBias !== (buffers.bias != null)) throw new Error(`gemm: the kernel was made ${hasBias ? 'with' : 'without'} a bias`);
   const weightBytes = weight === 'float32' ? N * K * 4 : N * halfWordsPerRow(K) * 4;
   const xElements = (M - 1) * (kernel.dims.xRowStride ?? K) + K;
   const entries: [GPUBuffer, number][] = [[buffers.x, xElements * 4], [buffers.weight, weightBytes],
-    ...(buffers.bias != null ? [[buffers.bias, N * 4] as [GPUBuffer, number]] : []), [buffers.y, M * N * 4]];
+    ...(buffers.bias != null ? [[buffers.bias, N * 4] as [GPUBuffer, number]] : []), [buffers.y, splitK * M * N * 4]];
   for (const [buffer, size] of entries) {
     if (buffer.size < size) throw new Error(`gemm: a buffer of ${buffer.size} bytes is bound where ${size} are needed (M = ${M})`);
   }
