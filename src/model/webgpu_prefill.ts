@@ -24,7 +24,7 @@ import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/deco
 import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { type FlatKernel, flatBindGroup, flatKernel, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
-import { chooseGemmTile, gemmBindGroup, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import { chooseGemmTile, chooseSplitK, gemmBindGroup, gemmKernel, gemmReduceKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
 import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, scanTuning } from '../../custom-kernels/webgpu/SelectiveScan.js';
 import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
@@ -174,8 +174,8 @@ export class WebGPUPrefiller {
     const tokensPerChunk = Math.max(1, Math.floor(rows / batch));
     const chunks: [number, number][] = [];
     for (let start = 0; start < seq; start += tokensPerChunk) chunks.push([start, Math.min(seq, start + tokensPerChunk)]);
-    // Scratch first: growing it unbinds the plans, which are then all bound over the new buffers.
-    this.reserve(Math.min(seq, tokensPerChunk));
+    // Scratch first, for every chunk length: growing it unbinds the plans, which are then all bound over the new buffers.
+    for (const [start, end] of chunks.slice(-2)) this.reserve(end - start);
     const plans = chunks.map(([start, end]) => this.plan(end - start));
 
     const { backend, device, states } = this;
@@ -253,10 +253,13 @@ export class WebGPUPrefiller {
     const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank;
     // The scan's chunk count is largest at the shortest chunks it takes.
     const scanChunks = Math.ceil(tokens / scanTuning.minChunk);
+    // the projections' slabs where K is split (the longest chunk makes the most rows, but splits the least)
+    const slabs = (M: number) => Math.max(...[[2 * DI, H], [R + 2 * N, DI], [DI, R], [H, DI]].map(([outFeatures, inFeatures]) =>
+      chooseSplitK(M, outFeatures, inFeatures, chooseGemmTile(M, outFeatures)) * M * outFeatures));
     const sizes: Record<string, number> = {
       ids: rows, h: rows * H, normed: rows * H, delta: rows * H, last: B * H,
       xz: rows * 2 * DI, u: rows * DI, xBC: rows * (R + 2 * N), dt: rows * DI, y: rows * DI,
-      ends: B * scanChunks * DI * (N + 1), starts: B * scanChunks * DI * N,
+      ends: B * scanChunks * DI * (N + 1), starts: B * scanChunks * DI * N, partials: slabs(rows),
     };
     for (const [name, elements] of Object.entries(sizes)) {
       const old = this.scratch.get(name);
@@ -332,17 +335,28 @@ export class WebGPUPrefiller {
       flats += 1;
       dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: flatBindGroup(device, kernel, buffers, uniforms), grid: kernel.grid });
     };
-    /** y = x W^T (+ bias), x rows `xRowStride` apart. */
+    /** y = x W^T (+ bias), x rows `xRowStride` apart; K split in parts where M x N gives few workgroups (gemm.ts). */
     const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
       const binding = p.binding();
       if (binding.kind !== 'float32' && binding.kind !== 'float16') throw new Error(`WebGPUPrefiller: a ${binding.kind} projection`);
       const [outFeatures, inFeatures] = p.weight.shape;
       const b = bias ? p.bias?.read() : undefined;
-      const kernel = gemmKernel(device, {
-        outFeatures, inFeatures, hasBias: b != null, weight: binding.kind, xRowStride, tile: chooseGemmTile(M, outFeatures),
-      });
-      const bindGroup = gemmBindGroup(device, kernel, M, { x, weight: buf(binding.tensors[0]), bias: b == null ? null : buf(b), y });
-      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
+      const tile = chooseGemmTile(M, outFeatures);
+      const splitK = chooseSplitK(M, outFeatures, inFeatures, tile);
+      const kernel = gemmKernel(device, { outFeatures, inFeatures, hasBias: b != null && splitK === 1, weight: binding.kind, xRowStride, tile, splitK });
+      const weight = buf(binding.tensors[0]);
+      if (splitK === 1) {
+        const bindGroup = gemmBindGroup(device, kernel, M, { x, weight, bias: b == null ? null : buf(b), y });
+        dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
+        return;
+      }
+      const partials = s('partials');
+      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight, y: partials }), grid: kernel.grid(M) });
+      const reduce = gemmReduceKernel(device, { outFeatures, splitK, hasBias: b != null });
+      const sized = (buffer: GPUBuffer, floats: number) => ({ buffer, size: 4 * floats });
+      const bindGroup = bindBuffers(device, reduce.pipeline,
+        [sized(partials, splitK * M * outFeatures), ...(b == null ? [] : [sized(buf(b), outFeatures)]), sized(y, M * outFeatures)]);
+      dispatches.push({ name, pipeline: reduce.pipeline, bindGroup, grid: reduce.grid(M) });
     };
     const norm = (source: Parameters<typeof rmsNormStepKernel>[1]['source'], buffers: GPUBuffer[]) => {
       const kernel = rmsNormStepKernel(device, { batch: M, hidden: H, eps: c.layerNormEpsilon, source });

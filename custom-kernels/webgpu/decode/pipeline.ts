@@ -35,11 +35,11 @@ export function grid(count: number): [number, number] {
 
 export const GROUP_INDEX = `(wg.y * ${MAX_GROUPS_X}u + wg.x)`;
 
-/** A bind group over whole buffers, in binding order. */
-export function bindBuffers(device: GPUDevice, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+/** A bind group over whole buffers (or the bindings given: a buffer's first `size` bytes), in binding order. */
+export function bindBuffers(device: GPUDevice, pipeline: GPUComputePipeline, buffers: (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup {
   return device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
   });
 }
 
