@@ -1,9 +1,10 @@
 /**
  * Decoding on WebGPU as one submission per token: tfjs records each op as its own dispatch with a
  * fresh bind group and uniforms, about 25 per layer, so a token of mamba-130m costs ~550 dispatches
- * and host time bounds it. Here each layer is six dispatches (norm, in_proj, conv step, x_proj,
- * state step with dt_proj, out_proj; seven where the device's storage buffers per stage are too few
- * for a packed dt_proj in the state step) over bind groups made once, recorded in one compute pass with
+ * and host time bounds it. Here each layer is five dispatches (norm, in_proj with the conv step as
+ * its output stage, x_proj, state step with dt_proj, out_proj; six or seven where the device's storage
+ * buffers per stage are too few for the conv step in in_proj or a packed dt_proj in the state step:
+ * each then runs on its own) over bind groups made once, recorded in one compute pass with
  * the LM head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
  * replaces them (a longer prompt continuing the cache) is picked up at the next step. Each weight is
@@ -16,9 +17,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { convStepKernel } from '../../custom-kernels/webgpu/decode/conv_step.js';
+import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
-import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -376,13 +377,14 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       ({ name, kernel, bindGroup: bindBuffers(device, kernel.pipeline, buffers) });
     const norm = (source: { embed: WeightSource; vocab: number } | 'add') =>
       rmsNormStepKernel(device, { batch: B, hidden: H, eps: c.layerNormEpsilon, source });
-    /** y = x W^T (+ bias) with x rows `xRowStride` apart. */
-    const project = (name: string, p: MambaMixer['inProj'], x: GPUBuffer, xRowStride: number, y: GPUBuffer, addBias = true): Dispatch => {
+    /** y = x W^T (+ bias) with x rows `xRowStride` apart; through `output` where given, binding `outputBuffers` after y. */
+    const project = (name: string, p: MambaMixer['inProj'], x: GPUBuffer, xRowStride: number, y: GPUBuffer,
+      { addBias = true, output, outputBuffers = [] }: { addBias?: boolean; output?: MatvecOutput; outputBuffers?: GPUBuffer[] } = {}): Dispatch => {
       const matrix = matrixOf(p.binding())!;
       const [outFeatures, inFeatures] = p.weight.shape;
       const bias = addBias ? p.bias?.read() : undefined;
-      const kernel = matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source });
-      return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y]);
+      const kernel = matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source, output });
+      return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y, ...outputBuffers]);
     };
 
     const embedding = matrixOf(this.model.backbone.embeddings.binding())!;
@@ -401,18 +403,24 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       dispatches.push(i === 0
         ? dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed])
         : dispatch('norm', norm('add'), [s.delta, gamma, s.h, s.normed]));
-      dispatches.push(project('in_proj', m.inProj, s.normed, H, s.xz));
+      // The conv step is in_proj's output stage where the device has the storage buffers for both; else a dispatch after.
       const convBias = m.conv1d.bias?.read();
-      dispatches.push(dispatch('conv',
-        convStepKernel(device, { batch: B, dInner: DI, convKernel: c.convKernel, hasBias: convBias != null }),
-        [s.xz, buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])]));
+      const conv = { dInner: DI, convKernel: c.convKernel, hasBias: convBias != null };
+      const convBuffers = [buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])];
+      const convOutput = convStepOutput(conv);
+      if (matvecBindingCount(matrixOf(m.inProj.binding())!.source, m.inProj.bias != null, convOutput) <= device.limits.maxStorageBuffersPerShaderStage) {
+        dispatches.push(project('in_proj', m.inProj, s.normed, H, s.xz, { output: convOutput, outputBuffers: convBuffers }));
+      } else {
+        dispatches.push(project('in_proj', m.inProj, s.normed, H, s.xz));
+        dispatches.push(dispatch('conv', convStepKernel(device, { batch: B, ...conv }), [s.xz, ...convBuffers]));
+      }
       dispatches.push(project('x_proj', m.xProj, s.xz, 2 * DI, s.xBC));
       // dt_proj is fused into the state step where the device has the storage buffers for its weight;
       // else (a packed one under WebGPU's default 8) it runs as its own matvec first.
       const dtMatrix = matrixOf(m.dtProj.binding())!;
       const dtFolded = ssmStepFoldsDtProj(device, dtMatrix.source);
       // Without its bias: the state step adds it before the softplus.
-      if (!dtFolded) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt, false));
+      if (!dtFolded) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt, { addBias: false }));
       dispatches.push(dispatch('ssm',
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given' }),
         [s.xBC, s.xz, ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),

@@ -12,7 +12,9 @@
  * the device has `subgroups` and every subgroup lies within one row (checked at run time: WGSL
  * promises no layout of subgroups), else through a workgroup-memory tree per row, `treeBatch` x
  * rows at a time. Accumulation is float32. x rows may be strided (x_proj reads the x half of
- * in_proj's output in place). Bindings: the weight's (weight_source.ts), x, bias?, y.
+ * in_proj's output in place). Each sum leaves through an output stage, y[b, o] unless the caller
+ * gives one (in_proj's takes the conv step). Bindings: the weight's (weight_source.ts), x, bias?,
+ * y, the output stage's.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
  * - rowsPerThread: 1 where a unit of weights meets one vector of x (float32 at batch 1); else (a
@@ -78,6 +80,22 @@ export interface MatvecDims {
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
   layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread'>>;
+  /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
+  output?: MatvecOutput;
+}
+
+/**
+ * A matvec's output stage: WGSL `fn store(b : u32, row : u32, v : f32)` taking each finished sum
+ * (bias added), and the bindings it reads beside y, declared after it.
+ */
+export interface MatvecOutput {
+  bindings: [string, string, boolean][];
+  store: string;
+}
+
+/** Storage bindings a matvec over `weight` takes: the weight's, x, bias?, y and its output stage's. */
+export function matvecBindingCount(weight: WeightSource, hasBias: boolean, output?: MatvecOutput): number {
+  return weightBindings(weight).length + 2 + (hasBias ? 1 : 0) + (output?.bindings.length ?? 0);
 }
 
 /** How matvecKernel lays the work out; see the file header for the rules. */
@@ -187,7 +205,10 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
     ['x', xVec ? 'vec4<f32>' : 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []),
-    ['y', 'f32', true]];
+    ['y', 'f32', true], ...(dims.output?.bindings ?? [])];
+  if (bindings.length > device.limits.maxStorageBuffersPerShaderStage) {
+    throw new Error(`matvec: ${bindings.length} storage bindings exceed the device's ${device.limits.maxStorageBuffersPerShaderStage} per stage`);
+  }
   const biasAt = (row: string) => (hasBias ? ` + bias[${row}]` : '');
   /** Unit `u` (loaded into the registers suffixed i) of every row of the thread, added to its sums. */
   const accumulate = (u: string, i: number): string => {
@@ -218,6 +239,9 @@ const F = ${F}u;
 const XS = ${xRowStride}u;
 const BC = ${BC}u;
 var<workgroup> partial : array<f32, ${partialFloats}>;
+${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
+  y[b * O + row] = v;
+}`}
 ${subgroups ? `const MIN_SUBGROUP = ${minSubgroup}u;
 var<workgroup> treeInstead : atomic<u32>;` : ''}
 
@@ -266,7 +290,7 @@ ${subgroups ? `
       var sum = 0.0;
       for (var s = 0u; s < S; s++) { sum += partial[(g * S + s) * Q + q]; }
       let row = row0 + g * RT + q / B;
-      if (row < O) { y[(q % B) * O + row] = sum${biasAt('row')}; }
+      if (row < O) { store(q % B, row, sum${biasAt('row')}); }
     }
     return;
   }
@@ -287,7 +311,7 @@ ${subgroups ? `
     for (var j = l; j < BC; j += TPR) {
       let q = q0 + j;
       let row = base + q / B;
-      if (q < Q && row < O) { y[(q % B) * O + row] = partial[j * T + first]${biasAt('row')}; }
+      if (q < Q && row < O) { store(q % B, row, partial[j * T + first]${biasAt('row')}); }
     }
     workgroupBarrier();
   }
