@@ -4,13 +4,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { initWebGPU } from '../src/webgpu/init.js';
+import { setUpWebGPU } from './routines/webgpu_setup.js';
 
 const out = process.env.OUT ?? '.';
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
 
-await initWebGPU();
+await setUpWebGPU();
 const backend = tf.backend() as unknown as { device: GPUDevice };
 const device = backend.device;
 

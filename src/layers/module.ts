@@ -29,6 +29,13 @@ export function namedParameters(root: MambaModule, prefix = ''): Map<string, Lay
   return named;
 }
 
+/** Every parameter under `root`, in namedParameters' order, without building names (a walk per prompt). */
+export function parameters(root: MambaModule, into: LayerVariable[] = []): LayerVariable[] {
+  for (const [, variable] of root.ownParameters()) into.push(variable);
+  for (const [, child] of root.children()) parameters(child, into);
+  return into;
+}
+
 function join(path: string, name: string): string {
   return path === '' ? name : `${path}.${name}`;
 }

@@ -30,11 +30,19 @@ import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, sca
 import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
 import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
 import type { Linear } from '../layers/linear.js';
+import { parameters } from '../layers/module.js';
 import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
+import { StreamedSubmission } from '../webgpu/streamed_submission.js';
 import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 import { matrixOf } from './webgpu_decoder.js';
+
+/**
+ * Dispatches a submission holds: the GPU starts on the first layers while the host records the
+ * rest (StreamedSubmission). About four layers at 130m.
+ */
+const SUBMIT_EVERY = 48;
 
 /**
  * Rows (batch x tokens) one pass holds in scratch, fewer where in_proj's output would not fit the
@@ -193,36 +201,43 @@ export class WebGPUPrefiller {
     flushTfjs(backend);
     const H = c.hiddenSize;
     const convBytes = 4 * batch * c.intermediateSize * c.convKernel, ssmBytes = 4 * batch * c.intermediateSize * c.stateSize;
-    const encoder = device.createCommandEncoder();
+    // Timed: one submission, a pass per dispatch between timestamps. Else submitted as recorded.
+    const stream = new StreamedSubmission(device, timer == null ? SUBMIT_EVERY : Infinity);
+    const record = (dispatches: Dispatch[]) => {
+      if (timer == null) dispatches.forEach((d) => stream.dispatch(d));
+      else recordTimed(stream.commands, dispatches, timer);
+    };
     const copyStates = (from: GPUBuffer[], to: GPUBuffer[], bytes: number) =>
-      from.forEach((f, i) => encoder.copyBufferToBuffer(f, 0, to[i], 0, bytes));
+      from.forEach((f, i) => stream.commands.copyBufferToBuffer(f, 0, to[i], 0, bytes));
     if (cachedConv != null) copyStates(cachedConv, states.convIn, convBytes);
-    else states.convIn.forEach((b) => encoder.clearBuffer(b));
+    else states.convIn.forEach((b) => stream.commands.clearBuffer(b));
     if (cachedSsm != null) copyStates(cachedSsm, states.ssmIn, ssmBytes);
-    else states.ssmIn.forEach((b) => encoder.clearBuffer(b));
+    else states.ssmIn.forEach((b) => stream.commands.clearBuffer(b));
     const s = (name: string) => this.scratch.get(name)!;
     chunks.forEach(([start, end], k) => {
       const L = end - start;
+      const encoder = stream.commands;
       if (chunks.length === 1) encoder.copyBufferToBuffer(ids, 0, s('ids'), 0, 4 * batch * seq);
       else for (let b = 0; b < batch; b++) encoder.copyBufferToBuffer(ids, 4 * (b * seq + start), s('ids'), 4 * b * L, 4 * L);
       if (k > 0) {
         copyStates(states.convOut, states.convIn, convBytes);
         copyStates(states.ssmOut, states.ssmIn, ssmBytes);
       }
-      recordPasses(encoder, plans[k].dispatches, timer);
+      record(plans[k].dispatches);
     });
     const L = chunks[chunks.length - 1][1] - chunks[chunks.length - 1][0];
-    for (let b = 0; b < batch; b++) encoder.copyBufferToBuffer(s('normed'), 4 * (b * L + L - 1) * H, s('last'), 4 * b * H, 4 * H);
+    for (let b = 0; b < batch; b++) stream.commands.copyBufferToBuffer(s('normed'), 4 * (b * L + L - 1) * H, s('last'), 4 * b * H, 4 * H);
 
     const logits = emptyGpuTensor(backend, [batch, c.vocabSize]);
     const { kernel, weight } = this.head!;
-    recordPasses(encoder, [{
+    record([{
       name: 'head', pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]),
-    }], timer);
+    }]);
+    const encoder = stream.commands;
     if (timer != null) encoder.resolveQuerySet(timer.querySet!, 0, 2 * timer.names.length, timer.resolved!, 0);
     const convStates = states.convOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.convShape));
     const ssmStates = states.ssmOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.ssmShape));
-    device.queue.submit([encoder.finish()]);
+    stream.finish();
     convStates.forEach((t, i) => cache.updateConvState(i, t));
     ssmStates.forEach((t, i) => cache.updateSsmState(i, t));
     cache.seqLen += seq;
@@ -289,7 +304,7 @@ export class WebGPUPrefiller {
    * variables): the tree is walked each call, as the prefiller lives as long as the model.
    */
   private followWeights(): void {
-    const ids = [...this.model.namedLayerVariables().values()].map((v) => v.read().dataId);
+    const ids = parameters(this.model).map((v) => v.read().dataId);
     if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
     this.unbindPlans();
     this.dropLayerScans();
@@ -430,14 +445,8 @@ interface Timer {
   names: string[];
 }
 
-/** Records `dispatches` in one compute pass, or with `timer` each in a pass of its own between timestamps. */
-function recordPasses(encoder: GPUCommandEncoder, dispatches: Dispatch[], timer: Timer | null): void {
-  if (timer == null) {
-    const pass = encoder.beginComputePass();
-    for (const d of dispatches) record(pass, d);
-    pass.end();
-    return;
-  }
+/** Records `dispatches` each in a pass of its own between timestamps. */
+function recordTimed(encoder: GPUCommandEncoder, dispatches: Dispatch[], timer: Timer): void {
   for (const d of dispatches) {
     const i = timer.names.length;
     timer.names.push(d.name);
