@@ -2,7 +2,7 @@
  * Where the time goes on a WebGPU device: GPU time per kernel (timestamp queries through tf.profile)
  * for one decode step, one forward pass and one forward + backward, against their wall time; the fused
  * prefill's GPU time per kind of dispatch.
- * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,prefill,forward,train,quant); writes $OUT/profile.md.
+ * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,prefill,float16,forward,train,quant); writes $OUT/profile.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -13,7 +13,7 @@ import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
 import { webgpuPrefillerFor } from '../src/model/webgpu_prefill.js';
 import { FusedAdam } from '../src/training/fused_adam.js';
-import { MambaForCausalLM, quantize } from '../src/index.js';
+import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 
 const out = process.env.OUT ?? '.';
@@ -88,12 +88,12 @@ async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, 
 for (const batch of only.has('decode') ? [1, 8] : []) await reportDecoder(`batch ${batch}`, model, batch, true);
 
 /** The fused prefill (generate's, last logits): back-to-back wall time, and GPU time per kind of dispatch. */
-async function reportPrefiller(batch: number, seq: number): Promise<void> {
-  const prefiller = webgpuPrefillerFor(model, batch)!;
+async function reportPrefiller(batch: number, seq: number, m = model, title = ''): Promise<void> {
+  const prefiller = webgpuPrefillerFor(m, batch)!;
   const ids = randomIds(batch, seq, vocab);
   const once = () => {
-    const cache = model.createCache(batch);
-    const logits = model.lastLogits(ids, { cache });
+    const cache = m.createCache(batch);
+    const logits = m.lastLogits(ids, { cache });
     cache.dispose();
     return logits;
   };
@@ -113,10 +113,10 @@ async function reportPrefiller(batch: number, seq: number): Promise<void> {
     waits.push(performance.now() - s1);
   }
   const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
-  const cache = model.createCache(batch);
+  const cache = m.createCache(batch);
   const { logits, micros } = await prefiller.timeLastLogits(ids, cache);
   const total = [...micros.values()].reduce((a, b) => a + b, 0);
-  log(`\n### prefill ${batch} x ${seq}, last logits, fused prefill: wall ${wall.toFixed(2)} ms back to back, one at a time ${(median(hosts) + median(waits)).toFixed(2)} ms (host ${median(hosts).toFixed(2)}, wait ${median(waits).toFixed(2)}); GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
+  log(`\n### prefill ${batch} x ${seq}, last logits, fused prefill${title}: wall ${wall.toFixed(2)} ms back to back, one at a time ${(median(hosts) + median(waits)).toFixed(2)} ms (host ${median(hosts).toFixed(2)}, wait ${median(waits).toFixed(2)}); GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
   log('| dispatches | GPU us (all layers) |');
   log('|---|---|');
   for (const [name, us] of micros) log(`| ${name} | ${us.toFixed(0)} |`);
@@ -124,6 +124,12 @@ async function reportPrefiller(batch: number, seq: number): Promise<void> {
   cache.dispose();
 }
 for (const seq of only.has('prefill') ? [128, 512] : []) await reportPrefiller(1, seq);
+if (only.has('float16')) {
+  const half = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  await toFloat16(half);
+  for (const seq of [128, 512]) await reportPrefiller(1, seq, half, ', float16 weights');
+  half.dispose();
+}
 if (only.has('quant')) {
   const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await quantize(q, { bits: 8 });
