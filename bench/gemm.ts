@@ -148,7 +148,7 @@ async function gemmTable(): Promise<void> {
         const cell = (ms: number) => `${fmt(flops / ms / 1e9)} (${fmt(ms, 3)})`;
         const ours = async (weight: GemmWeight, tileName?: string) => {
           const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight, tile: tileName ? GEMM_TILES[tileName] : undefined }, M);
-          const group = gemmBindGroup(device, kernel, M, { x, weight: weight === 'float32' ? w32 : w16, y });
+          const group = gemmBindGroup(device, kernel, M, { x, weight: [weight === 'float32' ? w32 : w16], y });
           const [gx, gy] = kernel.grid(M);
           return timeGpu((pass) => { pass.setPipeline(kernel.pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(gx, gy); }, repeats);
         };

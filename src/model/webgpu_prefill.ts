@@ -13,8 +13,9 @@
  * new tensors after it, which replace the cache's (as the op path replaces them), so the bind groups
  * never change with the cache. A prompt longer than the scratch holds (MAX_ROWS rows of batch x
  * tokens) runs in chunks, each continuing the states the one before left. Each projection is read as
- * its module's `binding()` says: float32 or float16 weights; packed int8/int4 ones, an adapter that is
- * on, a batch over the head's 64 keep the op path, with the reason (WebGPUPrefiller.unfusable).
+ * its module's `binding()` says: float32, float16 or packed int8/int4 weights (the GEMM decodes codes as
+ * it loads its tiles); an adapter that is on, a batch over the head's 64 keep the op path, with the
+ * reason (WebGPUPrefiller.unfusable).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -117,9 +118,6 @@ export class WebGPUPrefiller {
         const binding = m[key].binding();
         const path = `backbone.layers.${i}.mixer.${name}`;
         if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
-        if (binding.kind === 'packed') {
-          return `${path}: its int${binding.layout.bits} codes are not read by the prefill's GEMM (float32 and float16 weights are)`;
-        }
       }
       if (m.conv1d.adapter?.active) return `backbone.layers.${i}.mixer.conv1d: it carries a LoRA adapter that is not merged`;
     }
@@ -353,13 +351,15 @@ export class WebGPUPrefiller {
     /** y = x W^T (+ bias), x rows `xRowStride` apart; K split in parts where M x N gives few workgroups (gemm.ts). */
     const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
       const binding = p.binding();
-      if (binding.kind !== 'float32' && binding.kind !== 'float16') throw new Error(`WebGPUPrefiller: a ${binding.kind} projection`);
+      if (binding.kind === 'unfusable') throw new Error(`WebGPUPrefiller: ${binding.reason}`);
       const [outFeatures, inFeatures] = p.weight.shape;
       const b = bias ? p.bias?.read() : undefined;
       const tile = chooseGemmTile(M, outFeatures);
       const splitK = chooseSplitK(M, outFeatures, inFeatures, tile);
-      const kernel = gemmKernel(device, { outFeatures, inFeatures, hasBias: b != null && splitK === 1, weight: binding.kind, xRowStride, tile, splitK });
-      const weight = buf(binding.tensors[0]);
+      const kernel = gemmKernel(device, {
+        outFeatures, inFeatures, hasBias: b != null && splitK === 1, weight: binding.kind === 'packed' ? binding.layout : binding.kind, xRowStride, tile, splitK,
+      });
+      const weight = binding.tensors.map(buf);
       if (splitK === 1) {
         const bindGroup = gemmBindGroup(device, kernel, M, { x, weight, bias: b == null ? null : buf(b), y });
         dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });

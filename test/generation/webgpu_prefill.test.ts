@@ -3,10 +3,10 @@
  * it replaces: the last position's logits and every cache state it leaves, on the tiny fixture and on
  * random models (biases on and off, conv widths, dState, dt rank), batch 1 and 3, prompts of 1, 2, odd
  * and many-chunk lengths, prompts run in chunks continuing a cache, prompts longer than its scratch,
- * float16 weights (and HF's F16 checkpoint loaded so), the scan's packed parameters; that it is the
- * path taken (no tfjs kernel in a prefill), its timings by dispatch, the reasons it gives way to the op
- * path (int8/int4 projections, an adapter, a mask, fused: false), errors named as the op path names
- * them, and that nothing leaks.
+ * float16 weights (and HF's F16 checkpoint loaded so), int8 and int4 weights, the scan's packed
+ * parameters; that it is the path taken (no tfjs kernel in a prefill), its timings by dispatch, the
+ * reasons it gives way to the op path (an adapter, a mask, fused: false), errors named as the op path
+ * names them, and that nothing leaks.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
@@ -281,22 +281,34 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     ids.dispose();
   });
 
-  it('gives way to the op path, naming why: int8/int4 projections, an adapter that is on, a batch over 64', async () => {
-    const q8 = randomModel({}, 41);
-    await quantize(q8, { bits: 8, groupSize: 32 });
-    expect(WebGPUPrefiller.unfusable(q8, 1)).to.match(/backbone\.layers\.0\.mixer\.in_proj: its int8 codes are not read by the prefill's GEMM/);
-    expect(webgpuPrefillerFor(q8, 1)).to.equal(null);
-    const ids = promptIds(1, 9, q8.config.vocabSize, 3);
-    expect((await prefillKernels(q8, ids)).length, 'op path kernels').to.be.greaterThan(20);
-    q8.dispose();
-    const q4 = randomModel({}, 43);
-    await quantize(q4, { bits: 4, groupSize: 32 });
-    expect(WebGPUPrefiller.unfusable(q4, 1)).to.match(/in_proj: its int4 codes are not read by the prefill's GEMM/);
-    q4.dispose();
+  const packings: [string, Record<string, unknown>, Parameters<typeof quantize>[1]][] = [
+    ['int8 codes (zero points, groups of 32)', { useBias: true }, { bits: 8, groupSize: 32, symmetric: false }],
+    ['int4 codes (symmetric, groups of 8, rows of 33 ending inside a word)', { hiddenSize: 33, timeStepRank: 5 }, { bits: 4, groupSize: 8, symmetric: true }],
+  ];
+  packings.forEach(([title, overrides, settings], k) => {
+    it(`reads ${title}, equal to the op path of the same model, with no tfjs kernel`, async () => {
+      const model = randomModel(overrides, 41 + k);
+      await quantize(model, settings);
+      expect(WebGPUPrefiller.unfusable(model, 2)).to.equal(null);
+      for (const seq of [1, 7, 40]) {
+        const ids = promptIds(2, seq, model.config.vocabSize, seq + k);
+        await comparePrefill(model, ids);
+        ids.dispose();
+      }
+      const ids = promptIds(1, 9, model.config.vocabSize, 3);
+      expect(await prefillKernels(model, ids)).to.deep.equal([]);
+      ids.dispose();
+      model.dispose();
+    });
+  });
 
+  it('gives way to the op path, naming why: an adapter that is on, a batch over 64', async () => {
     const lora = randomModel({}, 42);
     applyLora(lora, { r: 2, alpha: 4, targetModules: ['x_proj'] });
     expect(WebGPUPrefiller.unfusable(lora, 1)).to.match(/x_proj: it carries a LoRA adapter/);
+    expect(webgpuPrefillerFor(lora, 1)).to.equal(null);
+    const ids = promptIds(1, 9, lora.config.vocabSize, 3);
+    expect((await prefillKernels(lora, ids)).length, 'op path kernels').to.be.greaterThan(20);
     lora.dispose();
 
     expect(WebGPUPrefiller.unfusable(tiny, 65)).to.equal('the batch (65) is over 64');

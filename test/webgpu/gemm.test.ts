@@ -1,6 +1,6 @@
 /**
  * The prefill GEMM (custom-kernels/webgpu/gemm/gemm.ts): its launcher on a device of the test's own
- * and the Linear kernel through tfjs (linear() on webgpu), float32 and float16 weights, odd shapes
+ * and the Linear kernel through tfjs (linear() on webgpu), float32, float16 and packed int8/int4 weights, odd shapes
  * (M x N x K: 1x1x1, 7x13x5, 65x129x257, 512x768x3072), every tile shape, K split in parts summed by
  * the reduction (with and without bias, N whole vec4s or not, the last part shorter), against float64
  * products; and the choice of parts.
@@ -15,12 +15,13 @@ import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, randomHalves, uniform } from '../support/random.js';
 import { compiled, rawDevice } from './raw_device.js';
+import { packedWeight } from './test_weights.js';
 
 interface Operands {
   x: Float64Array;
   w64: Float64Array;
-  /** W as the kernel binds it */
-  wData: Float32Array | Int32Array;
+  /** W as the kernel binds it (packed: codes, scales, zeros) */
+  wData: Float32Array | Int32Array | (Float32Array | Int32Array)[];
   bias: Float64Array | null;
 }
 
@@ -28,6 +29,10 @@ function operands(seed: number, M: number, N: number, K: number, weight: GemmWei
   const rng = makeRng(seed);
   const x = uniform(rng, M * K, -1, 1);
   const bias = hasBias ? uniform(rng, N, -1, 1) : null;
+  if (typeof weight === 'object') {
+    const packed = packedWeight(rng, N, K, { bits: weight.bits, groupSize: weight.groupSize, symmetric: !weight.hasZeros });
+    return { x, w64: packed.w64, wData: packed.bindings as (Float32Array | Int32Array)[], bias };
+  }
   if (weight === 'float32') {
     const w64 = uniform(rng, N * K, -1, 1);
     return { x, w64, wData: Float32Array.from(w64), bias };
@@ -64,7 +69,7 @@ async function runLauncher(device: GPUDevice, M: number, N: number, K: number, w
     return buffer;
   };
   const x = upload(Float32Array.from(o.x));
-  const w = upload(o.wData);
+  const w = (Array.isArray(o.wData) ? o.wData : [o.wData]).map(upload);
   const bias = o.bias ? upload(Float32Array.from(o.bias)) : null;
   // y larger than M rows: the bind group, not the buffer, tells the kernel M.
   const y = device.createBuffer({ size: (M + 3) * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
@@ -88,7 +93,7 @@ async function runLauncher(device: GPUDevice, M: number, N: number, K: number, w
   device.queue.submit([encoder.finish()]);
   await readable.mapAsync(GPUMapMode.READ);
   const result = new Float32Array(readable.getMappedRange().slice(0));
-  for (const b of [x, w, bias, y, partials, readable]) b?.destroy();
+  for (const b of [x, ...w, bias, y, partials, readable]) b?.destroy();
   return result;
 }
 
@@ -113,6 +118,21 @@ describe('gemm launcher', function () {
     it(`${M}x${N}x${K}, ${weight} W${hasBias ? ', bias' : ''}, tile ${tile ?? 'chosen'}`, async function () {
       const o = operands(M * N + K, M, N, K, weight, hasBias);
       expectProduct(`${M}x${N}x${K}`, await runLauncher(device, M, N, K, weight, o, tile), o, M, N, K);
+    });
+  }
+
+  const int8 = (K: number) => ({ bits: 8 as const, groupSize: 32, inFeatures: K, hasZeros: true });
+  const int4 = (K: number) => ({ bits: 4 as const, groupSize: 8, inFeatures: K, hasZeros: false });
+  const PACKED: [number, number, number, GemmWeight, boolean, string, number][] = [
+    [65, 68, 96, int8(96), true, '64x64', 1],
+    [7, 13, 37, int4(37), false, '32x64', 1],   // rows end inside a word: padding codes read as zeros
+    [33, 80, 520, int4(520), true, '32x64', 3],   // and K split
+  ];
+  for (const [M, N, K, weight, hasBias, tile, splitK] of PACKED) {
+    const { bits, hasZeros } = weight as { bits: number; hasZeros: boolean };
+    it(`${M}x${N}x${K}, int${bits} codes${hasZeros ? ' with zeros' : ''}${hasBias ? ', bias' : ''}, tile ${tile}${splitK > 1 ? `, K split in ${splitK}` : ''}`, async function () {
+      const o = operands(M + N + K, M, N, K, weight, hasBias);
+      expectProduct(`${M}x${N}x${K} int${bits}`, await runLauncher(device, M, N, K, weight, o, tile, splitK), o, M, N, K);
     });
   }
 
@@ -157,8 +177,8 @@ describe('gemm launcher', function () {
     const kernel = gemmKernel(device, { outFeatures: 8, inFeatures: 8, hasBias: false, weight: 'float32' });
     const small = device.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE });
     const big = device.createBuffer({ size: 1024, usage: GPUBufferUsage.STORAGE });
-    expect(() => gemmBindGroup(device, kernel, 4, { x: small, weight: big, y: big })).to.throw(/64 bytes is bound where 128 are needed/);
-    expect(() => gemmBindGroup(device, kernel, 1, { x: big, weight: big, bias: big, y: big })).to.throw(/made without a bias/);
+    expect(() => gemmBindGroup(device, kernel, 4, { x: small, weight: [big], y: big })).to.throw(/64 bytes is bound where 128 are needed/);
+    expect(() => gemmBindGroup(device, kernel, 1, { x: big, weight: [big], bias: big, y: big })).to.throw(/made without a bias/);
     small.destroy();
     big.destroy();
   });

@@ -1,8 +1,9 @@
 /**
  * The prefill projection as a tiled GEMM, W in PyTorch's [out, in] layout as stored:
  *   y[M, N] = x[M, K] W[N, K]^T (+ bias[N]),   batch folded into M
- * W is float32, or float16 as half words (../float16.ts) widened with unpack2x16float; products
- * and sums are float32. A workgroup computes a tileM x tileN block of y, walking K in tileK steps:
+ * W is float32, float16 as half words (../float16.ts) widened with unpack2x16float, or packed
+ * int8/int4 codes (../QuantizedMatMul.ts' format) made (code - zero) x scale as the tile is loaded;
+ * products and sums are float32. A workgroup computes a tileM x tileN block of y, walking K in tileK steps:
  * its threads load the x and W tiles as vec4 along K (registers hold the next tile while the
  * current one is multiplied), store them k-major in workgroup memory, and each thread accumulates
  * a threadM x threadN block (vec4 rows of y). Edges of M, N, K are zero-filled or skipped. N and K
@@ -15,8 +16,20 @@
  */
 import { computePipeline, declareBindings, grid } from '../decode/pipeline.js';
 import { halfWordsPerRow } from '../../float16_format.js';
+import type { PackedLayout } from '../QuantizedMatMul.js';
 
-export type GemmWeight = 'float32' | 'float16';
+/** float32 as stored, float16 half words, or packed int8/int4 codes with their scales (and zeros). */
+export type GemmWeight = 'float32' | 'float16' | PackedLayout;
+
+function isPacked(weight: GemmWeight): weight is PackedLayout {
+  return typeof weight === 'object';
+}
+
+/** The weight's bindings after x: w (float32, half words or packed words), then a packed weight's scales and zeros. */
+function weightBindingList(weight: GemmWeight, wType: string): [string, string, boolean][] {
+  return [['w', wType, false], ...(isPacked(weight)
+    ? [['scales', 'f32', false], ...(weight.hasZeros ? [['zeros', 'f32', false]] : [])] as [string, string, boolean][] : [])];
+}
 
 /** A block shape: threads = (tileM / threadM) * (tileN / threadN), threadM and threadN multiples of 4. */
 export interface GemmTile {
@@ -85,7 +98,7 @@ export function gemmIo({ inFeatures: K, outFeatures: N, weight, xRowStride }: Pi
   const vecK = K % 4 === 0;
   return {
     xType: vecK && (xRowStride ?? K) % 4 === 0 ? 'vec4<f32>' : 'f32',
-    wType: weight === 'float32' ? (vecK ? 'vec4<f32>' : 'f32') : (vecK ? 'vec2<i32>' : 'i32'),
+    wType: isPacked(weight) ? 'i32' : weight === 'float32' ? (vecK ? 'vec4<f32>' : 'f32') : (vecK ? 'vec2<i32>' : 'i32'),
     yType: N % 4 === 0 ? 'vec4<f32>' : 'f32',
   };
 }
@@ -130,7 +143,21 @@ export function gemmBody(dims: GemmDims, out: string): string {
   if (m < M) { for (var c = 0u; c < 4u; c++) { if (k + c < K) { v[c] = x[m * ${XS}u + k + c]; } } }
   return v;`;
   let loadW: string;
-  if (weight === 'float32') {
+  if (isPacked(weight)) {
+    // Four codes along K from one word (a group holds whole words, so one scale and zero); codes past
+    // K in the row's last word are padding, read as zeros.
+    const { bits, groupSize, hasZeros } = weight;
+    const perWord = 32 / bits;
+    const groups = Math.ceil(K / groupSize);
+    loadW = `if (n >= N || k >= K) { return vec4<f32>(); }
+  let word = u32(w[n * ${Math.ceil(K / perWord)}u + k / ${perWord}u]);
+  let shift = (k % ${perWord}u) * ${bits}u;
+  let codes = (vec4<u32>(word) >> (vec4<u32>(shift) + vec4<u32>(0u, ${bits}u, ${2 * bits}u, ${3 * bits}u))) & vec4<u32>(${(1 << bits) - 1}u);
+  let g = n * ${groups}u + k / ${groupSize}u;
+  var v = (vec4<f32>(codes) - ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`}) * scales[g];
+  ${K % 4 === 0 ? '' : `for (var c = 0u; c < 4u; c++) { if (k + c >= K) { v[c] = 0.0; } }`}
+  return v;`;
+  } else if (weight === 'float32') {
     loadW = vecK
       ? `if (n < N && k < K) { return w[(n * K + k) / 4u]; }
   return vec4<f32>();`
@@ -267,7 +294,7 @@ export function gemmKernel(device: GPUDevice, dims: Omit<GemmDims, 'tile'> & { t
   if (S > 1 && full.hasBias) throw new Error('gemm: a split K adds no bias (gemmReduceKernel does)');
   const io = gemmIo(full);
   const code = `
-${declareBindings([['x', io.xType, false], ['w', io.wType, false], ...(full.hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', io.yType, true]])}
+${declareBindings([['x', io.xType, false], ...weightBindingList(full.weight, io.wType), ...(full.hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', io.yType, true]])}
 ${gemmBody(full, 'y')}
 
 @compute @workgroup_size(${gemmThreads(full.tile)})
@@ -310,14 +337,22 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
   return { pipeline: computePipeline(device, code), grid: (M) => grid(Math.ceil((M * N) / V / REDUCE_THREADS)) };
 }
 
-/** A bind group for M rows: x, W, bias?, y, each bound at offset 0 with the size M rows need. */
+/**
+ * A bind group for M rows: x, the weight's buffers (one; a packed weight's codes, scales and zeros),
+ * bias?, y, each bound at offset 0 with the size M rows need.
+ */
 export function gemmBindGroup(device: GPUDevice, kernel: GemmKernel, M: number,
-  buffers: { x: GPUBuffer; weight: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer }): GPUBindGroup {
+  buffers: { x: GPUBuffer; weight: GPUBuffer[]; bias?: GPUBuffer | null; y: GPUBuffer }): GPUBindGroup {
   const { inFeatures: K, outFeatures: N, hasBias, weight, splitK = 1 } = kernel.dims;
   if (hasBias !== (buffers.bias != null)) throw new Error(`gemm: the kernel was made ${hasBias ? 'with' : 'without'} a bias`);
-  const weightBytes = weight === 'float32' ? N * K * 4 : N * halfWordsPerRow(K) * 4;
+  const weightBytes = isPacked(weight)
+    ? [N * Math.ceil(K / (32 / weight.bits)) * 4, ...Array<number>(weight.hasZeros ? 2 : 1).fill(N * Math.ceil(K / weight.groupSize) * 4)]
+    : [weight === 'float32' ? N * K * 4 : N * halfWordsPerRow(K) * 4];
+  if (buffers.weight.length !== weightBytes.length) {
+    throw new Error(`gemm: the weight takes ${weightBytes.length} buffers, got ${buffers.weight.length}`);
+  }
   const xElements = (M - 1) * (kernel.dims.xRowStride ?? K) + K;
-  const entries: [GPUBuffer, number][] = [[buffers.x, xElements * 4], [buffers.weight, weightBytes],
+  const entries: [GPUBuffer, number][] = [[buffers.x, xElements * 4], ...buffers.weight.map((b, i): [GPUBuffer, number] => [b, weightBytes[i]]),
     ...(buffers.bias != null ? [[buffers.bias, N * 4] as [GPUBuffer, number]] : []), [buffers.y, splitK * M * N * 4]];
   for (const [buffer, size] of entries) {
     if (buffer.size < size) throw new Error(`gemm: a buffer of ${buffer.size} bytes is bound where ${size} are needed (M = ${M})`);
