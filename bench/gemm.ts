@@ -189,6 +189,7 @@ async function matvecTable(): Promise<void> {
       ['threads a row x 2', (p) => ({ subgroups: true, layout: { threadsPerRow: p.threadsPerRow * 2 } })],
       ['1 unit in flight', () => ({ subgroups: true, layout: { unitsInFlight: 1 } })],
       ['rows a thread x 2', (p) => ({ subgroups: true, layout: { rowsPerThread: p.rowsPerThread * 2 } })],
+      ['decoded inline', () => ({ subgroups: true, layout: { decodeInline: true } })],
     ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
   ];
   /**

@@ -4,8 +4,8 @@
  * last groups and words, the vector and the scalar unit paths) against float64 products, batches
  * 1 to 9 and 64, with and without bias, x rows strided; several rows a workgroup with outFeatures
  * not a multiple of them, sweeps ending past a row, both subgroup reductions (a row of whole
- * subgroups, and the tree a subgroup kernel falls back to where a subgroup spans rows); the plan's
- * rules on the shapes of mamba 130m and 2.8b.
+ * subgroups, and the tree a subgroup kernel falls back to where a subgroup spans rows); halves and
+ * codes decoded inside the products; the plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
 import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
@@ -71,6 +71,10 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 16, rowsPerGroup: 2, unitsInFlight: 2, rowsPerThread: 2 }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4 }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2 }, c: CASES[6] },
+  // halves and codes decoded inside each product rather than ahead of them
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 4, decodeInline: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: CASES[6] },
 ];
 
 // lavapipe compiles these shaders slowly (seconds each), so the reduction paths and the layouts are
@@ -100,7 +104,8 @@ for (const subgroups of [true, false]) {
 
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
-        + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+        + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
+          layout.decodeInline ? ', decoded inline' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }

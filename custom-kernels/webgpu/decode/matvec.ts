@@ -79,7 +79,7 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'decodeInline'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
 }
@@ -105,6 +105,12 @@ export interface MatvecPlan {
   unitsInFlight: number;
   /** Adjacent rows a group of threadsPerRow threads computes together, sharing its loads of x. */
   rowsPerThread: number;
+  /**
+   * Whether a vector unit's halves or codes are decoded inside each product (again for every x row)
+   * rather than all of a thread's rows first, which keeps them live at once (an int4 unit: 8 vec4 a
+   * row). Off unless given: on trial (bench/gemm.ts' column), not yet timed on the H200.
+   */
+  decodeInline: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
@@ -175,7 +181,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const threads = threadsPerRow * rowsPerGroup;
   const sums = batch * rowsPerThread;   // a thread's sums
   return {
-    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread,
+    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? false,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
@@ -216,11 +222,13 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     const rows = range(RT).map((r) => unit.segments!(u, `${i}_${r}`, `o${r}`));
     const { k0, offsets } = rows[0];
     const xs = offsets.map((off, n) => `let x${n} = ${xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`);
-    const sums = rows.map(({ values, scale }, r) => {
-      const dots = values.map((v, n) => `dot(${v}, x${n})`).join(' + ');
+    const sums = rows.map(({ values, decoded, scale }, r) => {
+      const dots = (plan.decodeInline ? decoded : values).map((v, n) => `dot(${v}, x${n})`).join(' + ');
       return `acc[${r}u * B + b] += ${scale == null ? dots : `${scale} * (${dots})`};`;
     });
-    return `${rows.flatMap((row) => row.lines).join('\n        ')}
+    // (a float32 unit's value is its loaded register: nothing to define)
+    const defs = plan.decodeInline ? [] : rows.flatMap((row) => row.values.flatMap((v, n) => (v === row.decoded[n] ? [] : [`let ${v} = ${row.decoded[n]};`])));
+    return `${[...rows.flatMap((row) => row.lines), ...defs].join('\n        ')}
         ${perRow([...xs, ...sums].join(' '))}`;
   };
   const code = `
@@ -338,10 +346,15 @@ interface UnitField {
   load(u: string, o: string): string;
 }
 
-/** A vector unit of one row as vec4<f32> values, each against x[b, k0 + offsets[n] ..], all times `scale` where set. */
+/**
+ * A vector unit of one row as vec4<f32> values, each against x[b, k0 + offsets[n] ..], all times
+ * `scale` where set: `decoded[n]` is the expression of value n, named values[n] where it is decoded
+ * ahead of the products; `lines` what the expressions need first.
+ */
 interface UnitSegments {
   lines: string[];
   values: string[];
+  decoded: string[];
   k0: string;
   offsets: number[];
   scale?: string;
@@ -383,7 +396,7 @@ function float32Unit(K: number): RowUnit {
     return {
       count: K / 4, vector: true, type: 'vec4<f32>', xVectors: 1,
       fields: [{ name: 'wv', type: 'vec4<f32>', load: (u, o) => `w[${o} * U + ${u}]` }],
-      segments: (u, sfx) => ({ lines: [], values: [`wv${sfx}`], k0: `${u} * 4u`, offsets: [0] }),
+      segments: (u, sfx) => ({ lines: [], values: [`wv${sfx}`], decoded: [`wv${sfx}`], k0: `${u} * 4u`, offsets: [0] }),
     };
   }
   return {
@@ -399,9 +412,11 @@ function float16Unit(K: number): RowUnit {
       count: K / 8, vector: true, type: 'vec4<i32>', xVectors: 2,
       fields: [{ name: 'wv', type: 'vec4<u32>', load: (u, o) => `bitcast<vec4<u32>>(w[${o} * U + ${u}])` }],
       segments: (u, sfx) => ({
-        lines: [`let h0_${sfx} = vec4<f32>(unpack2x16float(wv${sfx}.x), unpack2x16float(wv${sfx}.y));`,
-          `let h1_${sfx} = vec4<f32>(unpack2x16float(wv${sfx}.z), unpack2x16float(wv${sfx}.w));`],
-        values: [`h0_${sfx}`, `h1_${sfx}`], k0: `${u} * 8u`, offsets: [0, 4],
+        lines: [],
+        values: [`h0_${sfx}`, `h1_${sfx}`],
+        decoded: [`vec4<f32>(unpack2x16float(wv${sfx}.x), unpack2x16float(wv${sfx}.y))`,
+          `vec4<f32>(unpack2x16float(wv${sfx}.z), unpack2x16float(wv${sfx}.w))`],
+        k0: `${u} * 8u`, offsets: [0, 4],
       }),
     };
   }
@@ -449,17 +464,17 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout):
         const k0 = `${u} * ${unitElements}u`;
         const lines: string[] = [];
         const values: string[] = [];
+        const decoded: string[] = [];
         ['x', 'y', 'z', 'w'].forEach((c, j) => {
           const g = `g${j}_${sfx}`;
           if (!oneGroup) lines.push(`let ${g} = ${groupOf(o, `${k0} + ${j * perWord}u`)};`);
           const z = oneGroup ? (hasZeros ? `zv${sfx}` : zeroAt('')) : zeroAt(g);
           segments(`wv${sfx}.${c}`, z).forEach((seg, s) => {
-            const name = `c${j}_${s}_${sfx}`;
-            values.push(name);
-            lines.push(`let ${name} = ${oneGroup ? seg : `${seg} * scales[${g}]`};`);
+            values.push(`c${j}_${s}_${sfx}`);
+            decoded.push(oneGroup ? seg : `${seg} * scales[${g}]`);
           });
         });
-        return { lines, values, k0, offsets: values.map((_, n) => 4 * n), scale: oneGroup ? `sv${sfx}` : undefined };
+        return { lines, values, decoded, k0, offsets: values.map((_, n) => 4 * n), scale: oneGroup ? `sv${sfx}` : undefined };
       },
     };
   }
