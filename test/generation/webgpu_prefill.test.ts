@@ -170,6 +170,16 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     model.dispose();
   });
 
+  it('equals the op path for a model of 6 layers, whose prompt goes in several submissions (every 48 dispatches)', async () => {
+    const model = randomModel({ numHiddenLayers: 6 }, 61);
+    for (const [seq, chunkSize] of [[1, undefined], [40, undefined], [40, 13]] as const) {
+      const ids = promptIds(2, seq, model.config.vocabSize, seq);
+      await comparePrefill(model, ids, chunkSize);
+      ids.dispose();
+    }
+    model.dispose();
+  });
+
   const variants: [string, Record<string, unknown>][] = [
     ['with in/out proj biases, without a conv bias', { useBias: true, useConvBias: false }],
     ['conv width 3, dState 1, hidden 300 (odd widths for the GEMM\'s vec4 loads)', { hiddenSize: 300, convKernel: 3, stateSize: 1 }],
