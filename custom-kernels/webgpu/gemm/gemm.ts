@@ -3,16 +3,17 @@
  *   y[M, N] = x[M, K] W[N, K]^T (+ bias[N]),   batch folded into M
  * W is float32, float16 as half words (../float16.ts) widened with unpack2x16float, or packed
  * int8/int4 codes (../QuantizedMatMul.ts' format) made (code - zero) x scale as the tile is loaded;
- * products and sums are float32. A workgroup computes a tileM x tileN block of y, walking K in tileK steps:
- * its threads load the x and W tiles as vec4 along K (registers hold the next tile while the
+ * products and sums are float32. A workgroup computes a tileM x tileN block of y, walking K in
+ * tileK steps: its threads load the x and W tiles as vec4 along K (registers hold the next tile while the
  * current one is multiplied), store them k-major in workgroup memory, and each thread accumulates
  * a threadM x threadN block (vec4 rows of y). Edges of M, N, K are zero-filled or skipped. N and K
  * are compiled in (one pipeline per projection), M is read from the bound sizes, so one pipeline
  * serves every prompt length. Where M x N makes too few workgroups to fill the GPU (a short prompt,
  * x_proj's 80 to 192 outputs), K is split (splitK): each workgroup sums its part of K into a slab
- * of `partials` [splitK, M, N], and gemmReduceKernel adds the slabs (and the bias) into y. On the
- * H200 a 128-token x_proj at 130m took 48 us on 8 workgroups walking K = 1,536 alone. The WGSL body is shared by the launcher here (own pipeline, bind
- * groups over whole buffers) and the tfjs kernel (../Linear.ts).
+ * of `partials` [splitK, M, N], and gemmReduceKernel adds the slabs (and the bias) into y (on the
+ * H200 a 128-token x_proj at 130m took 48 us on 8 workgroups, each walking K = 1,536 alone). The
+ * WGSL body is shared by the launcher here (own pipeline, bind groups over whole buffers) and the
+ * tfjs kernel (../Linear.ts).
  */
 import { computePipeline, declareBindings, grid } from '../decode/pipeline.js';
 import { halfWordsPerRow } from '../../float16_format.js';
