@@ -8,6 +8,8 @@ export const BENCH_SHAPES: Record<string, () => MambaConfig> = {
   '370m': () => new MambaConfig({ hiddenSize: 1024, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
   /** state-spaces/mamba-790m-hf */
   '790m': () => new MambaConfig({ hiddenSize: 1536, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
+  /** state-spaces/mamba-1.4b-hf */
+  '1.4b': () => new MambaConfig({ hiddenSize: 2048, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
   /** state-spaces/mamba-2.8b-hf */
   '2.8b': () => new MambaConfig({ hiddenSize: 2560, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 }),
   /** A model small enough for the pure-JS cpu backend. */
