@@ -266,9 +266,12 @@ export class WebGPUPrefiller {
     const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank;
     // The scan's chunk count is largest at the shortest chunks it takes.
     const scanChunks = Math.ceil(tokens / scanTuning.minChunk);
-    // the projections' slabs where K is split (the longest chunk makes the most rows, but splits the least)
-    const slabs = (M: number) => Math.max(...[[2 * DI, H], [R + 2 * N, DI], [DI, R], [H, DI]].map(([outFeatures, inFeatures]) =>
-      chooseSplitK(M, outFeatures, inFeatures, chooseGemmTile(M, outFeatures)) * M * outFeatures));
+    // the projections' slabs where K is split, as project() splits them (every layer's are the first's shapes)
+    const { mixer } = this.model.backbone.blocks[0];
+    const slabs = (M: number) => Math.max(...PROJECTIONS.map(([, key]) => {
+      const [outFeatures, inFeatures] = mixer[key].weight.shape;
+      return chooseSplitK(M, outFeatures, inFeatures, chooseGemmTile(M, outFeatures)) * M * outFeatures;
+    }));
     const sizes: Record<string, number> = {
       ids: rows, h: rows * H, normed: rows * H, delta: rows * H, last: B * H,
       xz: rows * 2 * DI, u: rows * DI, xBC: rows * (R + 2 * N), dt: rows * DI, y: rows * DI,

@@ -34,6 +34,15 @@ async function states(cache: MambaCache): Promise<Float32Array[]> {
   return Promise.all([...cache.convStates, ...cache.ssmStates].map(async (t) => (await t.data()) as Float32Array));
 }
 
+/** The fused path's logits and cache against the op path's, within OP_RTOL: the worst relative error. */
+async function expectSameAsOpPath(fused: tf.Tensor, plain: tf.Tensor, fusedCache: MambaCache, plainCache: MambaCache): Promise<number> {
+  let worst = expectCloseRel('last logits', await fused.data(), await plain.data(), OP_RTOL);
+  expect(fusedCache.seqLen).to.equal(plainCache.seqLen);
+  const [a, b] = [await states(fusedCache), await states(plainCache)];
+  a.forEach((values, i) => { worst = Math.max(worst, expectCloseRel(`state ${i}`, values, b[i], OP_RTOL)); });
+  return worst;
+}
+
 /**
  * The prompt `ids` into two fresh caches, fused and op by op, in chunks of `chunkSize` tokens (whole
  * when not given); logits and states compared. The worst relative error.
@@ -42,10 +51,7 @@ async function comparePrefill(model: MambaForCausalLM, ids: tf.Tensor2D, chunkSi
   const caches = [model.createCache(ids.shape[0]), model.createCache(ids.shape[0])];
   const fused = (await prefill(model, ids, caches[0], { chunkSize }))!;
   const plain = (await prefill(model, ids, caches[1], { chunkSize, fused: false }))!;
-  let worst = expectCloseRel('last logits', await fused.data(), await plain.data(), OP_RTOL);
-  expect(caches[0].seqLen).to.equal(caches[1].seqLen);
-  const [a, b] = [await states(caches[0]), await states(caches[1])];
-  a.forEach((values, i) => { worst = Math.max(worst, expectCloseRel(`state ${i}`, values, b[i], OP_RTOL)); });
+  const worst = await expectSameAsOpPath(fused, plain, caches[0], caches[1]);
   tf.dispose([fused, plain]);
   caches.forEach((c) => c.dispose());
   return worst;
@@ -154,9 +160,7 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     for (const cache of caches) cache.updateConvState(1, window.clone());
     const fused = model.lastLogits(ids, { cache: caches[0] });
     const plain = model.lastLogits(ids, { cache: caches[1], fused: false });
-    expectCloseRel('last logits', await fused.data(), await plain.data(), OP_RTOL);
-    const [a, b] = [await states(caches[0]), await states(caches[1])];
-    a.forEach((values, i) => expectCloseRel(`state ${i}`, values, b[i], OP_RTOL));
+    await expectSameAsOpPath(fused, plain, caches[0], caches[1]);
     tf.dispose([fused, plain, window]);
     caches.forEach((c) => c.dispose());
     expect(tf.memory().numTensors).to.equal(before);
@@ -250,9 +254,7 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     expect([...micros.keys()].sort()).to.deep.equal(['conv', 'conv_window', 'dt_proj', 'head', 'in_proj', 'norm', 'out_proj', 'scan', 'x_proj']);
     for (const us of micros.values()) expect(us).to.be.at.least(0);
     const plain = tiny.lastLogits(ids, { cache: caches[1], fused: false });
-    expectCloseRel('logits', await logits.data(), await plain.data(), OP_RTOL);
-    const [a, b] = [await states(caches[0]), await states(caches[1])];
-    a.forEach((values, i) => expectCloseRel(`state ${i}`, values, b[i], OP_RTOL));
+    await expectSameAsOpPath(logits, plain, caches[0], caches[1]);
     tf.dispose([ids, logits, plain]);
     caches.forEach((c) => c.dispose());
   });
