@@ -16,6 +16,12 @@ export interface ConvInputLayout {
    * inputs before t = 0 instead of zeros: a prompt continuing a cache.
    */
   past?: boolean;
+  /**
+   * Whether the program also writes `window` [batch, channels, width] (with `past`): the last width
+   * inputs of past ++ x, oldest first, the conv state the prompt leaves (as the op path's concat and
+   * slice make it).
+   */
+  window?: boolean;
 }
 
 /**
@@ -30,20 +36,24 @@ export class CausalConv1dProgram extends FlatProgram {
   private readonly epilogue: ConvEpilogue;
   private readonly xRowStride: number;
   private readonly past: boolean;
+  private readonly window: boolean;
 
   constructor(xShape: number[], width: number, hasBias: boolean, epilogue: ConvEpilogue, layout: ConvInputLayout = {}) {
     const [batch, seq, channels] = xShape;
     const xRowStride = layout.xRowStride ?? channels;
     const past = layout.past ?? false;
+    const window = layout.window ?? false;
+    if (window && !past) throw new Error('CausalConv1dProgram: the window a prompt leaves continues a past: window needs past');
     const inputs = ['x', 'weight', ...(hasBias ? ['bias'] : []), ...(epilogue === 'siluGrad' ? ['dy'] : []), ...(past ? ['past'] : [])];
     super('conv1d', [batch, seq, channels], inputs, batch * seq * channels, { seqLen: seq },
-      [channels, width, hasBias, epilogue, xRowStride, past]);
+      [channels, width, hasBias, epilogue, xRowStride, past, window], window ? ['window'] : []);
     this.channels = channels;
     this.width = width;
     this.hasBias = hasBias;
     this.epilogue = epilogue;
     this.xRowStride = xRowStride;
     this.past = past;
+    this.window = window;
   }
 
   protected helpers(): string {
@@ -68,7 +78,21 @@ export class CausalConv1dProgram extends FlatProgram {
           s += weight[d * ${W} + k] * x[(row + k - ${W - 1}) * ${this.xRowStride} + d];
         } ${before}
       }
-      result[index] = ${out};`;
+      result[index] = ${out};${this.window ? this.windowBody() : ''}`;
+  }
+
+  /** window[b, d, k] = (past ++ x)[seq + k]: x's last min(width, seq) inputs, before them the past's newest. */
+  private windowBody(): string {
+    const W = this.width, C = this.channels;
+    const at = `(row / uniforms.seqLen * ${C} + d) * ${W}`;
+    return `
+      let slot = t + ${W} - uniforms.seqLen;
+      if (slot >= 0) { window[${at} + slot] = x[row * ${this.xRowStride} + d]; }
+      if (t == 0) {
+        for (var k = 0; k < ${W} - uniforms.seqLen; k++) {
+          window[${at} + k] = past[${at} + uniforms.seqLen + k];
+        }
+      }`;
   }
 }
 

@@ -10,14 +10,15 @@
  *      D skip and the silu(z) gate fused.
  * A sequence of one chunk (every decoding step) skips 2 and 3: the walk from the initial state gives
  * the last state directly. So 2 dispatches per call up to one chunk of tokens (see chunkLength), 4 above
- * (one more to pack the params on an 8-buffer device).
+ * (one more to pack the params on an 8-buffer device). The fused prefill (src/model/webgpu_prefill.ts)
+ * has step 4's last chunk leave the last state as a side output: 1 dispatch, and 3 above.
  */
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { SelectiveScan, type SelectiveScanAttrs } from '../kernel_names.js';
 import { disposeAll, FlatProgram, isAbsent } from './program.js';
 import { ScanParams, type ScanParamsUse } from './scan_params.js';
-import { rowLayout, type ScanDims, type ScanTensors, ScanWalkProgram } from './scan_walk.js';
+import { allLanes, rowLayout, type ScanDims, type ScanTensors, ScanWalkProgram } from './scan_walk.js';
 
 /**
  * The chunking: enough (batch, chunk, channel) threads to fill a large GPU, chunks no shorter than
@@ -114,17 +115,23 @@ export class ChunkChainProgram extends FlatProgram {
   }
 }
 
-/** y = (<h_t, C_t> + D * u_t) * silu(z_t), each chunk walked from `start` (or zeros). */
+/**
+ * y = (<h_t, C_t> + D * u_t) * silu(z_t), each chunk walked from `start` (or zeros). With `writesLast`
+ * the last chunk's threads also leave the last state in `last` [batch, dInner, dState] (the fused
+ * prefill's: a pass over the chunks fewer; tfjs' runner binds one output, so the op path chains again).
+ */
 export class ScanOutputProgram extends ScanWalkProgram {
   private readonly hasZ: boolean;
   private readonly hasStart: boolean;
+  private readonly writesLast: boolean;
 
   constructor(dims: ScanDims, params: ScanParams, chunkLen: number, softplus: boolean, hasZ: boolean,
-    hasStart: boolean, outputShape: number[]) {
+    hasStart: boolean, outputShape: number[], writesLast = false) {
     super('scanOutput', outputShape, ['cmat', ...(hasZ ? ['z'] : []), ...(hasStart ? ['start'] : [])], dims,
-      params, ['skip'], chunkLen, softplus, [hasZ, hasStart]);
+      params, ['skip'], chunkLen, softplus, [hasZ, hasStart, writesLast], allLanes(dims), writesLast ? ['last'] : []);
     this.hasZ = hasZ;
     this.hasStart = hasStart;
+    this.writesLast = writesLast;
   }
 
   protected init(): string {
@@ -142,7 +149,11 @@ export class ScanOutputProgram extends ScanWalkProgram {
   }
 
   protected finish(): string {
-    return '';
+    const { dInner, dState } = this.dims;
+    return this.writesLast ? `
+      if (c == uniforms.chunks - 1) {
+        for (var n = 0; n < ${dState}; n++) { last[(b * ${dInner} + d) * ${dState} + n] = h[n]; }
+      }` : '';
   }
 }
 

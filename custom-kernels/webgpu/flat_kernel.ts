@@ -1,7 +1,7 @@
 /**
  * A FlatProgram (program.ts) run outside tfjs' program runner, as the fused prefill
  * (src/model/webgpu_prefill.ts) records it: the program's own WGSL (getUserCode) with its inputs,
- * `result` and uniforms declared here, a pipeline made once per device and shader, and a bind group
+ * side outputs, `result` and uniforms declared here, a pipeline made once per device and shader, and a bind group
  * made once over whole buffers with a uniform buffer holding the program's values. So the conv and
  * the scan run the same shader whether tfjs dispatches them or the fused path does.
  */
@@ -12,7 +12,7 @@ export interface FlatKernel {
   pipeline: GPUComputePipeline;
   /** Workgroups, [x, y]. */
   grid: [number, number];
-  /** The program's input names, in binding order (`result` follows, then the uniforms). */
+  /** The program's input and side output names, in binding order (`result` follows, then the uniforms). */
   inputs: string[];
   /** The uniforms' values, int32. */
   uniforms: Int32Array;
@@ -21,10 +21,11 @@ export interface FlatKernel {
 /** The program's pipeline (the same WGSL tfjs would run, without tfjs' shape uniforms, which no FlatProgram reads). */
 export function flatKernel(device: GPUDevice, program: FlatProgram): FlatKernel {
   const [threads] = program.workgroupSize;
-  const inputs = program.variableNames;
+  const inputs = [...program.variableNames, ...program.sideOutputs];
+  const written = new Set([...program.sideOutputs, 'result']);
   const code = `
 struct Uniforms { ${program.uniforms} };
-${declareBindings([...inputs.map((name): [string, string, boolean] => [name, 'f32', false]), ['result', 'f32', true]])}
+${declareBindings([...inputs, 'result'].map((name): [string, string, boolean] => [name, 'f32', written.has(name)]))}
 @group(0) @binding(${inputs.length + 1}) var<uniform> uniforms : Uniforms;
 ${program.getUserCode()}
 
@@ -49,7 +50,7 @@ export function flatUniforms(device: GPUDevice, kernel: FlatKernel): GPUBuffer {
   return buffer;
 }
 
-/** A bind group for `kernel` over `buffers` (each input by name, and `result`) and its uniforms (flatUniforms). */
+/** A bind group for `kernel` over `buffers` (each input and side output by name, and `result`) and its uniforms (flatUniforms). */
 export function flatBindGroup(device: GPUDevice, kernel: FlatKernel, buffers: Record<string, GPUBuffer>, uniforms: GPUBuffer): GPUBindGroup {
   const names = [...kernel.inputs, 'result'];
   const missing = names.filter((name) => buffers[name] == null);

@@ -11,7 +11,9 @@ const WORKGROUP_SIZE = 64;
 
 /**
  * A program of `threads` invocations; its `body` sees the flat thread index as `index` and the
- * uniforms as `uniforms.<name>`, and it writes `result[...]`, the output buffer, directly.
+ * uniforms as `uniforms.<name>`, and it writes `result[...]`, the output buffer, directly. A program
+ * may also write side outputs (the fused prefill's conv leaves the conv window, its scan the last
+ * state, in the same pass): only flat_kernel.ts binds those, as tfjs' runner binds one output.
  */
 export abstract class FlatProgram implements WebGPUProgram {
   readonly outputShape: number[];
@@ -23,18 +25,22 @@ export abstract class FlatProgram implements WebGPUProgram {
   readonly uniforms: string;
   /** The uniforms' values in declaration order, `threads` first (flat_kernel.ts writes them to a buffer of its own). */
   readonly uniformValues: number[];
+  /** Buffers written beside `result`, by name (read_write, bound after the inputs). */
+  readonly sideOutputs: string[];
 
   /**
    * @param name unique per program class (class names do not survive minifiers)
    * @param key the compile-time choices that shape the WGSL (sizes, flags): programs with equal
    *   keys share a pipeline
+   * @param sideOutputs buffers written beside `result` (the key must tell programs with and without them apart)
    */
   protected constructor(
     name: string, outputShape: number[], variableNames: string[], threads: number,
-    uniforms: Record<string, number>, key: unknown[],
+    uniforms: Record<string, number>, key: unknown[], sideOutputs: string[] = [],
   ) {
     this.outputShape = outputShape;
     this.variableNames = variableNames;
+    this.sideOutputs = sideOutputs;
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
     this.dispatch = [Math.max(1, Math.ceil(threads / WORKGROUP_SIZE)), 1, 1];
     const all = { threads, ...uniforms };
@@ -60,6 +66,9 @@ export abstract class FlatProgram implements WebGPUProgram {
 
   /** @param output a tensor to write into (scratch reused, a result filled in parts); a new one when not given */
   run(backend: WebGPUBackend, inputs: TensorInfo[], output?: TensorInfo): TensorInfo {
+    if (this.sideOutputs.length > 0) {
+      throw new Error(`${this.shaderKey}: writes ${this.sideOutputs.join(', ')} beside its result, which tfjs' runner cannot bind (flat_kernel.ts can)`);
+    }
     const uniforms = this.uniformValues.map((v) => ({ type: 'int32', data: [v] }));
     return backend.runWebGPUProgram(this, inputs, 'float32', uniforms, output);
   }

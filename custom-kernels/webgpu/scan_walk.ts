@@ -71,16 +71,17 @@ export abstract class ScanWalkProgram extends FlatProgram {
    * @param chunkLen steps per chunk; chunks = ceil(seq / chunkLen) threads per (batch, channel)
    * @param reads the params the subclass reads beyond A and deltaBias
    * @param lanes the (batch, channel) lanes it walks; all by default
+   * @param sideOutputs buffers written beside the result (program.ts)
    */
   protected constructor(
     name: string, outputShape: number[], inputs: string[], dims: ScanDims, params: ScanParams, reads: ScanParam[],
-    chunkLen: number, softplus: boolean, key: unknown[], lanes = allLanes(dims),
+    chunkLen: number, softplus: boolean, key: unknown[], lanes = allLanes(dims), sideOutputs: string[] = [],
   ) {
     const chunks = Math.ceil(dims.seq / chunkLen);
     const use = params.use(['a', 'bias', ...reads]);
     super(name, outputShape, ['u', 'delta', ...use.names, 'bmat', ...inputs], lanes.rows * chunks * lanes.width,
       { seqLen: dims.seq, chunks, chunkLen, ...lanes },
-      [dims.dInner, dims.dState, use.key, softplus, ...Object.values(rowLayout(dims)), ...key]);
+      [dims.dInner, dims.dState, use.key, softplus, ...Object.values(rowLayout(dims)), ...key], sideOutputs);
     this.dims = dims;
     this.params = use;
     this.softplus = softplus;

@@ -2,9 +2,10 @@
  * A prompt through the model on WebGPU as a few raw dispatches per layer: tfjs records each op of
  * the op path (about 25 a layer) with a fresh bind group and uniforms, so at 130m a prompt costs
  * the same ~75 ms at 128 tokens as at 2048, host time. Here each layer is the norm, in_proj (tiled
- * GEMM, gemm/gemm.ts), the conv window and the conv (CausalConv1d.ts, ConvWindow.ts), x_proj and
- * dt_proj (GEMMs, dt_proj reading x_proj's output in place), the chunked scan (SelectiveScan.ts'
- * programs, B, C and the gate read in place) and out_proj (GEMM), over pipelines and bind groups
+ * GEMM, gemm/gemm.ts), the conv (CausalConv1d.ts, leaving the conv window as a side output), x_proj
+ * and dt_proj (GEMMs, dt_proj reading x_proj's output in place), the chunked scan (SelectiveScan.ts'
+ * programs, B, C and the gate read in place, the last chunk's walk leaving the state: 1 dispatch up
+ * to one chunk, 3 above) and out_proj (GEMM), over pipelines and bind groups
  * made once per model and chunk length, recorded in one compute pass; the final norm and the LM head
  * (the decoder's matvec) run on the last position only. The flat programs run through
  * flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
@@ -20,7 +21,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js';
-import { ConvWindowProgram } from '../../custom-kernels/webgpu/ConvWindow.js';
 import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
@@ -57,7 +57,7 @@ const MAX_PLANS = 8;
 
 /** One dispatch of a pass. */
 interface Dispatch {
-  /** What it computes, for timings: 'norm', 'in_proj', 'conv_window', 'conv', 'x_proj', 'dt_proj', 'scan', 'out_proj', 'head'. */
+  /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'scan', 'out_proj', 'head'. */
   name: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
@@ -407,11 +407,11 @@ export class WebGPUPrefiller {
       if (i === 0) norm({ embed: embedding.source, vocab: c.vocabSize }, [s('ids'), ...embedding.tensors.map(buf), gamma, s('h'), s('normed')]);
       else norm('add', [s('delta'), gamma, s('h'), s('normed')]);
       project('in_proj', m.inProj, s('normed'), s('xz'));
-      // The conv reads x in place (the first half of in_proj's rows), continuing the cached window.
-      flat('conv_window', new ConvWindowProgram(B, L, DI, K, 2 * DI), { x: s('xz'), past: st.convIn[i], result: st.convOut[i] });
+      // The conv reads x in place (the first half of in_proj's rows), continuing the cached window, and leaves the new one.
       const convBias = m.conv1d.bias?.read();
-      flat('conv', new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true }), {
-        x: s('xz'), weight: buf(m.conv1d.weight.read()), ...(convBias != null && { bias: buf(convBias) }), past: st.convIn[i], result: s('u'),
+      flat('conv', new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true, window: true }), {
+        x: s('xz'), weight: buf(m.conv1d.weight.read()), ...(convBias != null && { bias: buf(convBias) }), past: st.convIn[i],
+        window: st.convOut[i], result: s('u'),
       });
       project('x_proj', m.xProj, s('u'), s('xBC'));
       // Without its bias: the scan adds it before the softplus.
@@ -422,18 +422,16 @@ export class WebGPUPrefiller {
       const use = params.use(['a', 'skip', 'bias']);
       const paramBuffers: Record<string, GPUBuffer> = Object.fromEntries(use.names.map((name, j) => [name, buf(use.tensors[j])]));
       const walk = { u: s('u'), delta: s('dt'), bmat: s('xBC'), ...paramBuffers };
-      if (scanChunks === 1) {
-        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
-          { ...walk, cmat: s('xBC'), z: s('xz'), start: st.ssmIn[i], result: s('y') });
-        flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, true, false), { ...walk, start: st.ssmIn[i], result: st.ssmOut[i] });
-      } else {
+      let starts = st.ssmIn[i];
+      if (scanChunks > 1) {
         flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, false, true), { ...walk, result: s('ends') });
-        const chain = { ends: s('ends'), ...paramBuffers, initial: st.ssmIn[i] };
-        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, false), { ...chain, result: s('starts') });
-        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, true), { ...chain, result: st.ssmOut[i] });
-        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]),
-          { ...walk, cmat: s('xBC'), z: s('xz'), start: s('starts'), result: s('y') });
+        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, false),
+          { ends: s('ends'), ...paramBuffers, initial: st.ssmIn[i], result: s('starts') });
+        starts = s('starts');
       }
+      // y, and from the last chunk's walk the state the prompt leaves
+      flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI], true),
+        { ...walk, cmat: s('xBC'), z: s('xz'), start: starts, last: st.ssmOut[i], result: s('y') });
       project('out_proj', m.outProj, s('y'), s('delta'));
     });
     norm('add', [s('delta'), buf(normF.weight.read()), s('h'), s('normed')]);

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { loadScanFixture } from '../support/scan_fixtures.js';
 import { webgpuKernelConfigs } from '../../custom-kernels/webgpu/index.js';
+import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js';
 import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
 import { ALL_KERNELS } from '../../custom-kernels/kernel_names.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
@@ -279,5 +280,14 @@ describeBackends('webgpu kernels', ['webgpu'], () => {
         tf.dispose([out.y, out.convState, state, xT, t.x, t.weight, ...(t.bias ? [t.bias] : [])]);
       });
     }
+  });
+
+  it('a program writing a side output (the conv window) names why tfjs\' runner cannot run it', () => {
+    expect(() => new CausalConv1dProgram([1, 3, 8], 4, false, 'silu', { window: true })).to.throw(/window needs past/);
+    const program = new CausalConv1dProgram([1, 3, 8], 4, false, 'silu', { past: true, window: true });
+    const [x, weight, past] = [tf.zeros([1, 3, 8]), tf.zeros([8, 4]), tf.zeros([1, 8, 4])];
+    const backend = tf.backend() as unknown as Parameters<CausalConv1dProgram['run']>[0];
+    expect(() => program.run(backend, [x, weight, past])).to.throw(/writes window beside its result.*flat_kernel/);
+    tf.dispose([x, weight, past]);
   });
 });
