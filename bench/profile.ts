@@ -1,7 +1,7 @@
 /**
  * Where the time goes on a WebGPU device: GPU time per kernel (timestamp queries through tf.profile)
  * for one decode step, one forward pass and one forward + backward, against their wall time; the fused
- * prefill's GPU time per kind of dispatch.
+ * prefill's GPU time per kind of dispatch, also with the scan's loads made a step ahead (scanTuning.prefetch).
  * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,prefill,float16,forward,train,quant); writes $OUT/profile.md.
  */
 import { writeFile } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { webgpuPrefillerFor } from '../src/model/webgpu_prefill.js';
 import { FusedAdam } from '../src/training/fused_adam.js';
 import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { scanTuning } from '../custom-kernels/webgpu/scan_walk.js';
 
 const out = process.env.OUT ?? '.';
 const rows: string[] = [];
@@ -124,6 +125,12 @@ async function reportPrefiller(batch: number, seq: number, m = model, title = ''
   cache.dispose();
 }
 for (const seq of only.has('prefill') ? [128, 512] : []) await reportPrefiller(1, seq);
+// The scan's loads a step ahead (scanTuning.prefetch, off by default until these rows say otherwise).
+if (only.has('prefill')) {
+  scanTuning.prefetch = true;
+  for (const seq of [128, 512]) await reportPrefiller(1, seq, model, ', scan loads a step ahead');
+  scanTuning.prefetch = false;
+}
 if (only.has('float16')) {
   const half = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await toFloat16(half);

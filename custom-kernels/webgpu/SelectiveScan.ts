@@ -18,22 +18,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { SelectiveScan, type SelectiveScanAttrs } from '../kernel_names.js';
 import { disposeAll, FlatProgram, isAbsent } from './program.js';
 import { ScanParams, type ScanParamsUse } from './scan_params.js';
-import { allLanes, rowLayout, type ScanDims, type ScanTensors, ScanWalkProgram } from './scan_walk.js';
-
-/**
- * The chunking: enough (batch, chunk, channel) threads to fill a large GPU, chunks no shorter than
- * `minChunk` steps (the chaining costs a pass over the chunks) nor longer than `maxChunk`.
- * Exported mutable for benchmarks.
- */
-export const scanTuning = { targetThreads: 1 << 16, minChunk: 16, maxChunk: 256 };
-
-/** Steps per chunk (a power of two) for a scan of these dims. */
-export function chunkLength(dims: ScanDims): number {
-  const wanted = Math.ceil(scanTuning.targetThreads / (dims.batch * dims.dInner));
-  let len = scanTuning.maxChunk;
-  while (len > scanTuning.minChunk && Math.ceil(dims.seq / len) < wanted) len /= 2;
-  return len;
-}
+import { allLanes, chunkLength, rowLayout, type ScanDims, scanTuning, type ScanTensors, type StepLoad, ScanWalkProgram } from './scan_walk.js';
 
 /**
  * The end state of each chunk, walked from `start` (or zeros), with the chunk's sum of dt:
@@ -82,16 +67,19 @@ export class ChunkChainProgram extends FlatProgram {
   private readonly hasInitial: boolean;
   private readonly lastOnly: boolean;
 
+  private readonly prefetch: boolean;
+
   constructor(dims: ScanDims, params: ScanParams, chunks: number, hasInitial: boolean, lastOnly: boolean) {
     const { batch, dInner, dState } = dims;
     const use = params.use(['a']);
     super('scanChunkChain', lastOnly ? [batch, dInner, dState] : [batch, chunks, dInner, dState],
       ['ends', ...use.names, ...(hasInitial ? ['initial'] : [])], batch * dInner * dState, { chunks },
-      [dInner, dState, use.key, hasInitial, lastOnly]);
+      [dInner, dState, use.key, hasInitial, lastOnly, scanTuning.prefetch]);
     this.dims = dims;
     this.params = use;
     this.hasInitial = hasInitial;
     this.lastOnly = lastOnly;
+    this.prefetch = scanTuning.prefetch;
   }
 
   protected helpers(): string {
@@ -106,12 +94,28 @@ export class ChunkChainProgram extends FlatProgram {
       let b = index / (${dState} * ${dInner});
       let a = aAt(d, n);
       var h = ${this.hasInitial ? 'initial[index]' : '0.0'};
+      // chunk c's dt sum and end state (with scanTuning.prefetch loaded a chunk ahead, as the walk's steps)
+      var dtSumAhead : f32;
+      var endAhead : f32;
+      ${this.prefetch ? this.load('b * uniforms.chunks * ' + dInner + ' + d') : ''}
       for (var c = 0; c < uniforms.chunks; c++) {
         let at = (b * uniforms.chunks + c) * ${dInner} + d;
+        ${this.prefetch ? `let dtSum = dtSumAhead;
+        let end = endAhead;
+        if (c + 1 < uniforms.chunks) { ${this.load(`at + ${dInner}`)} }` : `${this.load('at')}
+        let dtSum = dtSumAhead;
+        let end = endAhead;`}
         ${this.lastOnly ? '' : `result[at * ${dState} + n] = h;`}
-        h = exp(a * ends[at * ${dState + 1} + ${dState}]) * h + ends[at * ${dState + 1} + n];
+        h = exp(a * dtSum) * h + end;
       }
       ${this.lastOnly ? 'result[index] = h;' : ''}`;
+  }
+
+  /** The dt sum and end state of the chunk at `at` ((b * chunks + c) * dInner + d) into the ahead registers. */
+  private load(at: string): string {
+    const { dState } = this.dims;
+    return `dtSumAhead = ends[(${at}) * ${dState + 1} + ${dState}];
+        endAhead = ends[(${at}) * ${dState + 1} + n];`;
   }
 }
 
@@ -139,12 +143,19 @@ export class ScanOutputProgram extends ScanWalkProgram {
       let skipD = skipAt(d);`;
   }
 
-  protected step(): string {
+  protected stepLoads(): StepLoad[] {
     const { cStride, cOffset, zStride, zOffset } = rowLayout(this.dims);
+    return [
+      { name: 'cRow', count: this.dims.dState, at: (row) => `cmat[${row} * ${cStride} + ${cOffset} + n]` },
+      ...(this.hasZ ? [{ name: 'zNow', at: (row: string) => `z[${row} * ${zStride} + ${zOffset} + d]` }] : []),
+    ];
+  }
+
+  protected step(): string {
     return `
-      var y = skipD * u[x];
-      for (var n = 0; n < ${this.dims.dState}; n++) { y += h[n] * cmat[row * ${cStride} + ${cOffset} + n]; }
-      ${this.hasZ ? `y *= silu(z[row * ${zStride} + ${zOffset} + d]);` : ''}
+      var y = skipD * uNow;
+      for (var n = 0; n < ${this.dims.dState}; n++) { y += h[n] * cRow[n]; }
+      ${this.hasZ ? 'y *= silu(zNow);' : ''}
       result[x] = y;`;
   }
 

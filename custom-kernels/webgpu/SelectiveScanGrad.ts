@@ -26,8 +26,8 @@ import { SelectiveScanGrad, type SelectiveScanAttrs } from '../kernel_names.js';
 import { columnSum, ROW_BLOCK } from './column_sum.js';
 import { disposeAll, emptyGradient, FlatProgram, isAbsent, WGSL_ACTIVATIONS } from './program.js';
 import { type ScanParam, ScanParams, type ScanParamsUse } from './scan_params.js';
-import { allLanes, type ScanDims, type ScanLanes, ScanWalkProgram } from './scan_walk.js';
-import { chunkLength, chunkStarts } from './SelectiveScan.js';
+import { allLanes, chunkLength, type ScanDims, type ScanLanes, ScanWalkProgram } from './scan_walk.js';
+import { chunkStarts } from './SelectiveScan.js';
 
 /**
  * The cap on the bytes of hs and dhs together (each also within the device's largest storage binding):

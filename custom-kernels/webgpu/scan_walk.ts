@@ -2,13 +2,43 @@
  * The scan's inner loop as a program base: one thread per (batch, chunk, channel) walks its chunk of
  * the sequence with the dState states in registers, h = exp(dt * A) * h + dt * B_t * u_t, where
  * dt = softplus(delta + deltaBias) or delta + deltaBias. Subclasses add what happens before, at each
- * step and after. Inputs: u, delta, the params it reads (scan_params.ts), bmat, then the subclass's.
+ * step and after, and what a step loads beyond delta_t, u_t and B_t (C_t, z_t). Inputs: u, delta, the
+ * params it reads (scan_params.ts), bmat, then the subclass's.
+ * A step's loads depend on no state, so with `scanTuning.prefetch` they are made a step ahead: a
+ * short prompt has few threads a multiprocessor (130m at 128 tokens: about 3 warps on an H200's), and
+ * none to switch to while a load is out.
  * A program may cover only some (batch, channel) lanes (ScanLanes): the backward's slices.
  */
 import type { TensorInfo } from '@tensorflow/tfjs';
 import { FlatProgram, WGSL_ACTIVATIONS } from './program.js';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { ScanParam, ScanParams, ScanParamsUse } from './scan_params.js';
+
+/**
+ * The chunking: enough (batch, chunk, channel) threads to fill a large GPU, chunks no shorter than
+ * `minChunk` steps (the chaining costs a pass over the chunks) nor longer than `maxChunk`; whether a
+ * step's loads are made a step ahead (off until timed on the H200: bench/profile.ts prints both).
+ * Exported mutable for benchmarks.
+ */
+export const scanTuning = { targetThreads: 1 << 16, minChunk: 16, maxChunk: 256, prefetch: false };
+
+/** Steps per chunk (a power of two) for a scan of these dims. */
+export function chunkLength(dims: ScanDims): number {
+  const wanted = Math.ceil(scanTuning.targetThreads / (dims.batch * dims.dInner));
+  let len = scanTuning.maxChunk;
+  while (len > scanTuning.minChunk && Math.ceil(dims.seq / len) < wanted) len /= 2;
+  return len;
+}
+
+/**
+ * A value a step loads, as `name` (an array of `count` where given, its expression indexed by `n`),
+ * from the expression `at` gives for a row (b * seq + t); `x` = row * dInner + d.
+ */
+export interface StepLoad {
+  name: string;
+  count?: number;
+  at: (row: string, x: string) => string;
+}
 
 export interface ScanDims {
   batch: number;
@@ -66,6 +96,7 @@ export abstract class ScanWalkProgram extends FlatProgram {
   protected readonly dims: ScanDims;
   private readonly softplus: boolean;
   private readonly params: ScanParamsUse;
+  private readonly prefetch: boolean;
 
   /**
    * @param chunkLen steps per chunk; chunks = ceil(seq / chunkLen) threads per (batch, channel)
@@ -81,10 +112,11 @@ export abstract class ScanWalkProgram extends FlatProgram {
     const use = params.use(['a', 'bias', ...reads]);
     super(name, outputShape, ['u', 'delta', ...use.names, 'bmat', ...inputs], lanes.rows * chunks * lanes.width,
       { seqLen: dims.seq, chunks, chunkLen, ...lanes },
-      [dims.dInner, dims.dState, use.key, softplus, ...Object.values(rowLayout(dims)), ...key], sideOutputs);
+      [dims.dInner, dims.dState, use.key, softplus, ...Object.values(rowLayout(dims)), scanTuning.prefetch, ...key], sideOutputs);
     this.dims = dims;
     this.params = use;
     this.softplus = softplus;
+    this.prefetch = scanTuning.prefetch;
   }
 
   protected helpers(): string {
@@ -98,6 +130,10 @@ export abstract class ScanWalkProgram extends FlatProgram {
 
   /** Before the loop: `h` is zeros; `d`, `c`, `b` are known, and `dl`, `bl`, the lane's place in the slice. */
   protected abstract init(): string;
+  /** What a step loads beyond deltaNow, uNow and bRow (the walk's), each read in step() as its name. */
+  protected stepLoads(): StepLoad[] {
+    return [];
+  }
   /** After the update of step t: `row` = b * seq + t, `x` = row * dInner + d, `dt`. */
   protected abstract step(): string;
   protected abstract finish(): string;
@@ -105,7 +141,19 @@ export abstract class ScanWalkProgram extends FlatProgram {
   protected body(): string {
     const { dInner, dState } = this.dims;
     const { bStride, bOffset } = rowLayout(this.dims);
-    const dt = this.softplus ? 'softplus(delta[x] + bias)' : 'delta[x] + bias';
+    const loads: StepLoad[] = [
+      { name: 'deltaNow', at: (_, x) => `delta[${x}]` },
+      { name: 'uNow', at: (_, x) => `u[${x}]` },
+      { name: 'bRow', count: dState, at: (row) => `bmat[${row} * ${bStride} + ${bOffset} + n]` },
+      ...this.stepLoads(),
+    ];
+    // Each load into `<name>Ahead`, for the row and x given; the step reads `<name>` (a copy).
+    const declare = loads.map(({ name, count }) => `var ${name}Ahead : ${count == null ? 'f32' : `array<f32, ${count}>`};`).join('\n      ');
+    const load = (row: string, x: string) => loads.map(({ name, count, at }) => (count == null
+      ? `${name}Ahead = ${at(row, x)};`
+      : `for (var n = 0; n < ${count}; n++) { ${name}Ahead[n] = ${at(row, x)}; }`)).join('\n        ');
+    const take = loads.map(({ name }) => `let ${name} = ${name}Ahead;`).join('\n        ');
+    const dt = this.softplus ? 'softplus(deltaNow + bias)' : 'deltaNow + bias';
     return `
       let dl = index % uniforms.width;
       let c = (index / uniforms.width) % uniforms.chunks;
@@ -117,14 +165,25 @@ export abstract class ScanWalkProgram extends FlatProgram {
       let bias = biasAt(d);
       var h : array<f32, ${dState}>;
       ${this.init()}
-      let tEnd = min((c + 1) * uniforms.chunkLen, uniforms.seqLen);
-      for (var t = c * uniforms.chunkLen; t < tEnd; t++) {
+      let tStart = c * uniforms.chunkLen;
+      let tEnd = min(tStart + uniforms.chunkLen, uniforms.seqLen);
+      ${declare}
+      ${this.prefetch ? `if (tStart < tEnd) {
+        let row0 = b * uniforms.seqLen + tStart;
+        ${load('row0', `row0 * ${dInner} + d`)}
+      }` : ''}
+      for (var t = tStart; t < tEnd; t++) {
         let row = b * uniforms.seqLen + t;
         let x = row * ${dInner} + d;
+        ${this.prefetch ? `${take}
+        if (t + 1 < tEnd) {
+          ${load('(row + 1)', `(x + ${dInner})`)}
+        }` : `${load('row', 'x')}
+        ${take}`}
         let dt = ${dt};
-        let du = dt * u[x];
+        let du = dt * uNow;
         for (var n = 0; n < ${dState}; n++) {
-          h[n] = exp(dt * a[n]) * h[n] + du * bmat[row * ${bStride} + ${bOffset} + n];
+          h[n] = exp(dt * a[n]) * h[n] + du * bRow[n];
         }
         ${this.step()}
       }

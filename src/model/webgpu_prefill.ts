@@ -27,9 +27,9 @@ import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_s
 import { type FlatKernel, flatBindGroup, flatKernel, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
 import { chooseGemmTile, chooseSplitK, gemmBindGroup, gemmKernel, gemmReduceKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
-import { ChunkChainProgram, ChunkEndProgram, chunkLength, ScanOutputProgram, scanTuning } from '../../custom-kernels/webgpu/SelectiveScan.js';
+import { ChunkChainProgram, ChunkEndProgram, ScanOutputProgram } from '../../custom-kernels/webgpu/SelectiveScan.js';
 import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
-import type { ScanDims } from '../../custom-kernels/webgpu/scan_walk.js';
+import { chunkLength, type ScanDims, scanTuning } from '../../custom-kernels/webgpu/scan_walk.js';
 import type { Linear } from '../layers/linear.js';
 import { parameters } from '../layers/module.js';
 import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';

@@ -18,6 +18,7 @@ import { MAX_ROWS, WebGPUPrefiller, webgpuPrefillerFor } from '../../src/model/w
 import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
+import { scanTuning } from '../../custom-kernels/webgpu/scan_walk.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose, expectCloseRel } from '../support/compare.js';
 import { watchGpuBuffers } from '../support/gpu_buffers.js';
@@ -224,6 +225,21 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
       model.dispose();
     } finally {
       scanParamsLayout.forcePacked = false;
+    }
+  });
+
+  it('equals the op path with the scan\'s loads made a step ahead (one chunk, and four)', async () => {
+    scanTuning.prefetch = true;
+    try {
+      const model = randomModel({ useBias: true }, 62);
+      for (const seq of [5, 50]) {
+        const ids = promptIds(2, seq, model.config.vocabSize, seq + 1);
+        await comparePrefill(model, ids);
+        ids.dispose();
+      }
+      model.dispose();
+    } finally {
+      scanTuning.prefetch = false;
     }
   });
 

@@ -9,6 +9,7 @@ import { loadScanFixture } from '../support/scan_fixtures.js';
 import { webgpuKernelConfigs } from '../../custom-kernels/webgpu/index.js';
 import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js';
 import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
+import { scanTuning } from '../../custom-kernels/webgpu/scan_walk.js';
 import { ALL_KERNELS } from '../../custom-kernels/kernel_names.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
@@ -97,10 +98,10 @@ describeBackends('webgpu kernels', ['webgpu'], () => {
 
   after(() => console.log(`      max errors:\n${report.map((l) => `        ${l}`).join('\n')}`));
 
-  for (const packed of [false, true]) {
-    describe(packed ? 'scan params packed (8 storage buffers)' : 'scan params bound as they are', () => {
-      before(() => { scanParamsLayout.forcePacked = packed; });
-      after(() => { scanParamsLayout.forcePacked = false; });
+  for (const [packed, prefetch] of [[false, false], [true, false], [false, true]]) {
+    describe(`${packed ? 'scan params packed (8 storage buffers)' : 'scan params bound as they are'}${prefetch ? ', loads a step ahead' : ''}`, () => {
+      before(() => { scanParamsLayout.forcePacked = packed; scanTuning.prefetch = prefetch; });
+      after(() => { scanParamsLayout.forcePacked = false; scanTuning.prefetch = false; });
 
       const scanShapes: [number, number, number, number][] = [
         [1, 1, 8, 16], [3, 2, 8, 16], [1, 255, 8, 64], [3, 256, 8, 1], [1, 257, 16, 16], [3, 257, 4, 64],
