@@ -5,10 +5,10 @@
  * GEMM, gemm/gemm.ts), the conv (CausalConv1d.ts, leaving the conv window as a side output), x_proj
  * and dt_proj (GEMMs, dt_proj reading x_proj's output in place), the chunked scan (SelectiveScan.ts'
  * programs, B, C and the gate read in place, the last chunk's walk leaving the state: 1 dispatch up
- * to one chunk, 3 above) and out_proj (GEMM), over pipelines and bind groups
- * made once per model and chunk length, recorded in one compute pass; the final norm and the LM head
- * (the decoder's matvec) run on the last position only. The flat programs run through
- * flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
+ * to one chunk, 3 above) and out_proj (GEMM; where its K is split, the next norm adds the parts and
+ * no reduction runs), over pipelines and bind groups made once per model and chunk length, recorded
+ * in one compute pass; the LM head (the decoder's matvec) runs on the last position only. The flat
+ * programs run through flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
  *
  * The cache's states are copied into buffers of the prefiller's own before the pass and out into
  * new tensors after it, which replace the cache's (as the op path replaces them), so the bind groups
@@ -23,7 +23,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js';
 import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
-import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
+import { type RmsNormStepDims, rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { type FlatKernel, flatBindGroup, flatKernel, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
 import { chooseGemmTile, chooseSplitK, gemmBindGroup, gemmKernel, gemmReduceKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
@@ -351,8 +351,14 @@ export class WebGPUPrefiller {
       flats += 1;
       dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: flatBindGroup(device, kernel, buffers, uniforms), grid: kernel.grid });
     };
-    /** y = x W^T (+ bias), x rows `xRowStride` apart; K split in parts where M x N gives few workgroups (gemm.ts). */
-    const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer, { bias = true, xRowStride }: { bias?: boolean; xRowStride?: number } = {}) => {
+    const sized = (buffer: GPUBuffer, floats: number) => ({ buffer, size: 4 * floats });
+    /**
+     * y = x W^T (+ bias), x rows `xRowStride` apart; K split in parts where M x N gives few workgroups
+     * (gemm.ts), which a reduction adds unless `partsToNorm`: then the parts stay in 'partials' for the
+     * next norm to add (out_proj), and what it needs is returned.
+     */
+    const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer,
+      { bias = true, xRowStride, partsToNorm = false }: { bias?: boolean; xRowStride?: number; partsToNorm?: boolean } = {}): MixerOutput => {
       const binding = p.binding();
       if (binding.kind === 'unfusable') throw new Error(`WebGPUPrefiller: ${binding.reason}`);
       const [outFeatures, inFeatures] = p.weight.shape;
@@ -366,19 +372,19 @@ export class WebGPUPrefiller {
       if (splitK === 1) {
         const bindGroup = gemmBindGroup(device, kernel, M, { x, weight, bias: b == null ? null : buf(b), y });
         dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
-        return;
+        return { source: 'add', buffers: [y] };
       }
       const partials = s('partials');
       dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight, y: partials }), grid: kernel.grid(M) });
+      const parts = [sized(partials, splitK * M * outFeatures), ...(b == null ? [] : [sized(buf(b), outFeatures)])];
+      if (partsToNorm) return { source: { parts: splitK, bias: b != null }, buffers: parts };
       const reduce = gemmReduceKernel(device, { outFeatures, splitK, hasBias: b != null });
-      const sized = (buffer: GPUBuffer, floats: number) => ({ buffer, size: 4 * floats });
-      const bindGroup = bindBuffers(device, reduce.pipeline,
-        [sized(partials, splitK * M * outFeatures), ...(b == null ? [] : [sized(buf(b), outFeatures)]), sized(y, M * outFeatures)]);
-      dispatches.push({ name, pipeline: reduce.pipeline, bindGroup, grid: reduce.grid(M) });
+      dispatches.push({ name, pipeline: reduce.pipeline, bindGroup: bindBuffers(device, reduce.pipeline, [...parts, sized(y, M * outFeatures)]), grid: reduce.grid(M) });
+      return { source: 'add', buffers: [y] };
     };
-    const norm = (source: Parameters<typeof rmsNormStepKernel>[1]['source'], buffers: GPUBuffer[]) => {
+    const norm = ({ source, buffers }: { source: RmsNormStepDims['source']; buffers: (GPUBuffer | GPUBufferBinding)[] }, gamma: GPUBuffer) => {
       const kernel = rmsNormStepKernel(device, { batch: M, hidden: H, eps: c.layerNormEpsilon, source });
-      dispatches.push({ name: 'norm', pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, buffers), grid: kernel.grid });
+      dispatches.push({ name: 'norm', pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, [...buffers, gamma, s('h'), s('normed')]), grid: kernel.grid });
     };
 
     const embedding = matrixOf(model.backbone.embeddings.binding())!;
@@ -401,11 +407,12 @@ export class WebGPUPrefiller {
     };
     const chunkLen = chunkLength(dims);
     const scanChunks = Math.ceil(L / chunkLen);
+    /** What the next norm adds to h: the layer before's out_proj, as y or as its split-K parts. */
+    let mixerOut: MixerOutput | null = null;
     blocks.forEach((block, i) => {
       const m = block.mixer;
       const gamma = buf(block.norm.weight.read());
-      if (i === 0) norm({ embed: embedding.source, vocab: c.vocabSize }, [s('ids'), ...embedding.tensors.map(buf), gamma, s('h'), s('normed')]);
-      else norm('add', [s('delta'), gamma, s('h'), s('normed')]);
+      norm(i === 0 ? { source: { embed: embedding.source, vocab: c.vocabSize }, buffers: [s('ids'), ...embedding.tensors.map(buf)] } : mixerOut!, gamma);
       project('in_proj', m.inProj, s('normed'), s('xz'));
       // The conv reads x in place (the first half of in_proj's rows), continuing the cached window, and leaves the new one.
       const convBias = m.conv1d.bias?.read();
@@ -432,11 +439,17 @@ export class WebGPUPrefiller {
       // y, and from the last chunk's walk the state the prompt leaves
       flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI], true),
         { ...walk, cmat: s('xBC'), z: s('xz'), start: starts, last: st.ssmOut[i], result: s('y') });
-      project('out_proj', m.outProj, s('y'), s('delta'));
+      mixerOut = project('out_proj', m.outProj, s('y'), s('delta'), { partsToNorm: true });
     });
-    norm('add', [s('delta'), buf(normF.weight.read()), s('h'), s('normed')]);
+    norm(mixerOut!, buf(normF.weight.read()));
     return dispatches;
   }
+}
+
+/** How a projection left its output for the norm after it (rms_norm_step.ts' sources): its bindings before gamma. */
+interface MixerOutput {
+  source: 'add' | { parts: number; bias: boolean };
+  buffers: (GPUBuffer | GPUBufferBinding)[];
 }
 
 /** Timestamps around each dispatch (timeLastLogits): the query set and its resolve buffer, made once the count is known. */

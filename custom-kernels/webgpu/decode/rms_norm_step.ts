@@ -4,7 +4,11 @@
  *   idsOutOfRangeToNaN);  later: h = h + mixer output of the layer before;
  *   normed = h * rsqrt(mean(h^2) + eps) * gamma (the norm's weight)
  * (the final norm_f is the `add` form with its weight). h stays float32 (residual_in_fp32).
- * Bindings, embed: ids, the table's (weight_source.ts), gamma, h, normed; add: delta, gamma, h, normed.
+ * The mixer output may come as the parts of out_proj's split K (gemm/gemm.ts' slabs, each rows x
+ * hidden, bound at exactly their size) and its bias, which the norm adds: the fused prefill then
+ * runs no reduction of its own for out_proj.
+ * Bindings, embed: ids, the table's (weight_source.ts), gamma, h, normed; add: delta, gamma, h, normed;
+ * parts: delta (the slabs), bias?, gamma, h, normed.
  * `batch` only sizes the grid: the fused prefill runs it over batch x sequence rows.
  */
 import { computePipeline, declareBindings, type DecodeKernel } from './pipeline.js';
@@ -16,26 +20,50 @@ export interface RmsNormStepDims {
   batch: number;
   hidden: number;
   eps: number;
-  /** Where h comes from: the embedding rows of the ids (a table of `vocab` rows stored as `embed`), or h plus the previous mixer's output. */
-  source: { embed: WeightSource; vocab: number } | 'add';
+  /**
+   * Where h comes from: the embedding rows of the ids (a table of `vocab` rows stored as `embed`), h
+   * plus the previous mixer's output, or h plus the sum of its `parts` split-K slabs (and a bias).
+   */
+  source: { embed: WeightSource; vocab: number } | 'add' | { parts: number; bias: boolean };
 }
 
-export function rmsNormStepKernel(device: GPUDevice, { batch, hidden, eps, source }: RmsNormStepDims): DecodeKernel {
-  const inputs: [string, string, boolean][] = source === 'add'
-    ? [['delta', 'f32', false]]
-    : [['ids', 'i32', false], ...weightBindings(source.embed)];
-  const load = source === 'add' ? `h[b * H + i] + delta[b * H + i]` : `embedAt(ids[b], i)`;
-  // NaN from a private's bits at run time: a constant NaN is a shader-creation error.
-  const embedAt = source === 'add' ? '' : `var<private> nanBits : u32 = 0x7fc00000u;
+/** The bindings before gamma, the WGSL helpers and the expression of h at row b, column i, for `source`. */
+function sourceCode(source: RmsNormStepDims['source'], hidden: number): { inputs: [string, string, boolean][]; helpers: string; load: string } {
+  if (source === 'add') return { inputs: [['delta', 'f32', false]], helpers: '', load: 'h[b * H + i] + delta[b * H + i]' };
+  if ('parts' in source) {
+    const { parts, bias } = source;
+    if (!Number.isInteger(parts) || parts < 1) throw new Error(`rmsNormStep: parts ${parts} is not a positive integer`);
+    // summed as gemmReduceKernel sums them: the slabs in order, then the bias
+    return {
+      inputs: [['delta', 'f32', false], ...(bias ? [['bias', 'f32', false] as [string, string, boolean]] : [])],
+      helpers: `fn mixerOut(b : u32, i : u32) -> f32 {
+  let slab = arrayLength(&delta) / ${parts}u;
+  var v = delta[b * H + i];
+  for (var p = 1u; p < ${parts}u; p++) { v += delta[p * slab + b * H + i]; }
+  return v${bias ? ' + bias[i]' : ''};
+}`,
+      load: 'h[b * H + i] + mixerOut(b, i)',
+    };
+  }
+  return {
+    inputs: [['ids', 'i32', false], ...weightBindings(source.embed)],
+    // NaN from a private's bits at run time: a constant NaN is a shader-creation error.
+    helpers: `${weightFunction(source.embed, hidden)}
+var<private> nanBits : u32 = 0x7fc00000u;
 fn embedAt(id : i32, i : u32) -> f32 {
   if (id < 0 || id >= ${source.vocab}) { return bitcast<f32>(nanBits); }
   return weight(id, i32(i));
-}`;
+}`,
+    load: 'embedAt(ids[b], i)',
+  };
+}
+
+export function rmsNormStepKernel(device: GPUDevice, { batch, hidden, eps, source }: RmsNormStepDims): DecodeKernel {
+  const { inputs, helpers, load } = sourceCode(source, hidden);
   const code = `
 ${declareBindings([...inputs, ['gamma', 'f32', false], ['h', 'f32', true], ['normed', 'f32', true]])}
-${source === 'add' ? '' : weightFunction(source.embed, hidden)}
-${embedAt}
 const H = ${hidden}u;
+${helpers}
 var<workgroup> partial : array<f32, ${THREADS}>;
 
 @compute @workgroup_size(${THREADS})
