@@ -66,7 +66,6 @@ export class ChunkChainProgram extends FlatProgram {
   readonly params: ScanParamsUse;
   private readonly hasInitial: boolean;
   private readonly lastOnly: boolean;
-
   private readonly prefetch: boolean;
 
   constructor(dims: ScanDims, params: ScanParams, chunks: number, hasInitial: boolean, lastOnly: boolean) {

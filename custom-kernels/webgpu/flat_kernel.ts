@@ -1,9 +1,9 @@
 /**
  * A FlatProgram (program.ts) run outside tfjs' program runner, as the fused prefill
  * (src/model/webgpu_prefill.ts) records it: the program's own WGSL (getUserCode) with its inputs,
- * side outputs, `result` and uniforms declared here, a pipeline made once per device and shader, and a bind group
- * made once over whole buffers with a uniform buffer holding the program's values. So the conv and
- * the scan run the same shader whether tfjs dispatches them or the fused path does.
+ * side outputs, `result` and uniforms declared here, a pipeline made once per device and shader,
+ * and a bind group made once over whole buffers with a uniform buffer holding the program's values.
+ * So the conv and the scan run the same shader whether tfjs dispatches them or the fused path does.
  */
 import { computePipeline, declareBindings, grid } from './decode/pipeline.js';
 import type { FlatProgram } from './program.js';
@@ -18,8 +18,16 @@ export interface FlatKernel {
   uniforms: Int32Array;
 }
 
+/** Storage buffers the program binds: its inputs, side outputs and result. */
+export function flatStorageBindings(program: FlatProgram): number {
+  return program.variableNames.length + program.sideOutputs.length + 1;
+}
+
 /** The program's pipeline (the same WGSL tfjs would run, without tfjs' shape uniforms, which no FlatProgram reads). */
 export function flatKernel(device: GPUDevice, program: FlatProgram): FlatKernel {
+  const bindings = flatStorageBindings(program), limit = device.limits.maxStorageBuffersPerShaderStage;
+  // past the limit the pipeline is invalid and Dawn only logs it: the dispatches would compute nothing
+  if (bindings > limit) throw new Error(`flatKernel: ${program.shaderKey} binds ${bindings} storage buffers, the device ${limit} per stage`);
   const [threads] = program.workgroupSize;
   const inputs = [...program.variableNames, ...program.sideOutputs];
   const written = new Set([...program.sideOutputs, 'result']);

@@ -134,7 +134,7 @@ export abstract class ScanWalkProgram extends FlatProgram {
   protected stepLoads(): StepLoad[] {
     return [];
   }
-  /** After the update of step t: `row` = b * seq + t, `x` = row * dInner + d, `dt`. */
+  /** After the update of step t: `row` = b * seq + t, `x` = row * dInner + d, `dt`, and the step's loads by name (uNow, stepLoads'). */
   protected abstract step(): string;
   protected abstract finish(): string;
 

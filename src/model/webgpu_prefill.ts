@@ -5,7 +5,7 @@
  * GEMM, gemm/gemm.ts), the conv (CausalConv1d.ts, leaving the conv window as a side output), x_proj
  * and dt_proj (GEMMs, dt_proj reading x_proj's output in place), the chunked scan (SelectiveScan.ts'
  * programs, B, C and the gate read in place, the last chunk's walk leaving the state: 1 dispatch up
- * to one chunk, 3 above) and out_proj (GEMM; where its K is split, the next norm adds the parts and
+ * to one chunk, 3 above; where the device binds too few storage buffers, one more for the state) and out_proj (GEMM; where its K is split, the next norm adds the parts and
  * no reduction runs), over pipelines and bind groups made once per model and chunk length, recorded
  * in one compute pass; the LM head (the decoder's matvec) runs on the last position only. The flat
  * programs run through flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
@@ -24,7 +24,7 @@ import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js
 import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { type RmsNormStepDims, rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
-import { type FlatKernel, flatBindGroup, flatKernel, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
+import { type FlatKernel, flatBindGroup, flatKernel, flatStorageBindings, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
 import { chooseGemmTile, chooseSplitK, gemmBindGroup, gemmKernel, gemmReduceKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
 import { ChunkChainProgram, ChunkEndProgram, ScanOutputProgram } from '../../custom-kernels/webgpu/SelectiveScan.js';
@@ -429,16 +429,23 @@ export class WebGPUPrefiller {
       const use = params.use(['a', 'skip', 'bias']);
       const paramBuffers: Record<string, GPUBuffer> = Object.fromEntries(use.names.map((name, j) => [name, buf(use.tensors[j])]));
       const walk = { u: s('u'), delta: s('dt'), bmat: s('xBC'), ...paramBuffers };
+      const chain = { ends: s('ends'), ...paramBuffers, initial: st.ssmIn[i] };
       let starts = st.ssmIn[i];
       if (scanChunks > 1) {
         flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, false, true), { ...walk, result: s('ends') });
-        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, false),
-          { ends: s('ends'), ...paramBuffers, initial: st.ssmIn[i], result: s('starts') });
+        flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, false), { ...chain, result: s('starts') });
         starts = s('starts');
       }
-      // y, and from the last chunk's walk the state the prompt leaves
-      flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI], true),
-        { ...walk, cmat: s('xBC'), z: s('xz'), start: starts, last: st.ssmOut[i], result: s('y') });
+      // y, and from the last chunk's walk the state the prompt leaves, where the device binds one buffer more
+      const output = new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI], true);
+      const out = { ...walk, cmat: s('xBC'), z: s('xz'), start: starts, result: s('y') };
+      if (flatStorageBindings(output) <= device.limits.maxStorageBuffersPerShaderStage) {
+        flat('scan', output, { ...out, last: st.ssmOut[i] });
+      } else {
+        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]), out);
+        if (scanChunks > 1) flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, true), { ...chain, result: st.ssmOut[i] });
+        else flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, true, false), { ...walk, start: st.ssmIn[i], result: st.ssmOut[i] });
+      }
       mixerOut = project('out_proj', m.outProj, s('y'), s('delta'), { partsToNorm: true });
     });
     norm(mixerOut!, buf(normF.weight.read()));

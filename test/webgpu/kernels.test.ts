@@ -8,6 +8,7 @@ import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { loadScanFixture } from '../support/scan_fixtures.js';
 import { webgpuKernelConfigs } from '../../custom-kernels/webgpu/index.js';
 import { CausalConv1dProgram } from '../../custom-kernels/webgpu/CausalConv1d.js';
+import { flatKernel, flatStorageBindings } from '../../custom-kernels/webgpu/flat_kernel.js';
 import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
 import { scanTuning } from '../../custom-kernels/webgpu/scan_walk.js';
 import { ALL_KERNELS } from '../../custom-kernels/kernel_names.js';
@@ -290,5 +291,13 @@ describeBackends('webgpu kernels', ['webgpu'], () => {
     const backend = tf.backend() as unknown as Parameters<CausalConv1dProgram['run']>[0];
     expect(() => program.run(backend, [x, weight, past])).to.throw(/writes window beside its result.*flat_kernel/);
     tf.dispose([x, weight, past]);
+  });
+
+  it('flatKernel refuses a program binding more storage buffers than the device takes a stage, naming both', () => {
+    // x, weight, bias, past, window and result: 6
+    const program = new CausalConv1dProgram([1, 3, 8], 4, true, 'silu', { past: true, window: true });
+    expect(flatStorageBindings(program)).to.equal(6);
+    const device = { limits: { maxStorageBuffersPerShaderStage: 5 } } as unknown as GPUDevice;
+    expect(() => flatKernel(device, program)).to.throw(/conv1d.* binds 6 storage buffers, the device 5 per stage/);
   });
 });
