@@ -22,6 +22,11 @@ export interface ConvInputLayout {
    * slice make it).
    */
   window?: boolean;
+  /**
+   * x as the sum of this many slabs of batch x seq rows (in_proj's split-K parts, gemm/gemm.ts, added in
+   * the order its reduction adds them): the fused prefill then runs no reduction for in_proj. 1 unless given.
+   */
+  xParts?: number;
 }
 
 /**
@@ -37,6 +42,7 @@ export class CausalConv1dProgram extends FlatProgram {
   private readonly xRowStride: number;
   private readonly past: boolean;
   private readonly window: boolean;
+  private readonly xParts: number;
 
   constructor(xShape: number[], width: number, hasBias: boolean, epilogue: ConvEpilogue, layout: ConvInputLayout = {}) {
     const [batch, seq, channels] = xShape;
@@ -44,9 +50,11 @@ export class CausalConv1dProgram extends FlatProgram {
     const past = layout.past ?? false;
     const window = layout.window ?? false;
     if (window && !past) throw new Error('CausalConv1dProgram: the window a prompt leaves continues a past: window needs past');
+    const xParts = layout.xParts ?? 1;
+    if (!Number.isInteger(xParts) || xParts < 1) throw new Error(`CausalConv1dProgram: xParts ${xParts} is not a positive integer`);
     const inputs = ['x', 'weight', ...(hasBias ? ['bias'] : []), ...(epilogue === 'siluGrad' ? ['dy'] : []), ...(past ? ['past'] : [])];
     super('conv1d', [batch, seq, channels], inputs, batch * seq * channels, { seqLen: seq },
-      [channels, width, hasBias, epilogue, xRowStride, past, window], window ? ['window'] : []);
+      [channels, width, hasBias, epilogue, xRowStride, past, window, xParts], window ? ['window'] : []);
     this.channels = channels;
     this.width = width;
     this.hasBias = hasBias;
@@ -54,10 +62,23 @@ export class CausalConv1dProgram extends FlatProgram {
     this.xRowStride = xRowStride;
     this.past = past;
     this.window = window;
+    this.xParts = xParts;
   }
 
   protected helpers(): string {
-    return WGSL_ACTIVATIONS;
+    // a slab: every row (threads / channels of them) of xRowStride
+    return `${WGSL_ACTIVATIONS}${this.xParts === 1 ? '' : `
+  fn xAt(i : i32) -> f32 {
+    let slab = uniforms.threads / ${this.channels} * ${this.xRowStride};
+    var v = x[i];
+    for (var p = 1; p < ${this.xParts}; p++) { v += x[p * slab + i]; }
+    return v;
+  }`}`;
+  }
+
+  /** x at flat index `i` of a slab (summed over the parts). */
+  private x(i: string): string {
+    return this.xParts === 1 ? `x[${i}]` : `xAt(${i})`;
   }
 
   protected body(): string {
@@ -75,7 +96,7 @@ export class CausalConv1dProgram extends FlatProgram {
       for (var k = ${this.past ? '0' : `max(0, ${W - 1} - t)`}; k < ${W}; k++) {
         let j = t + k - ${W - 1};
         if (j >= 0) {
-          s += weight[d * ${W} + k] * x[(row + k - ${W - 1}) * ${this.xRowStride} + d];
+          s += weight[d * ${W} + k] * ${this.x(`(row + k - ${W - 1}) * ${this.xRowStride} + d`)};
         } ${before}
       }
       result[index] = ${out};${this.window ? this.windowBody() : ''}`;
@@ -87,7 +108,7 @@ export class CausalConv1dProgram extends FlatProgram {
     const at = `(row / uniforms.seqLen * ${C} + d) * ${W}`;
     return `
       let slot = t + ${W} - uniforms.seqLen;
-      if (slot >= 0) { window[${at} + slot] = x[row * ${this.xRowStride} + d]; }
+      if (slot >= 0) { window[${at} + slot] = ${this.x(`row * ${this.xRowStride} + d`)}; }
       if (t == 0) {
         for (var k = 0; k < ${W} - uniforms.seqLen; k++) {
           window[${at} + k] = past[${at} + uniforms.seqLen + k];

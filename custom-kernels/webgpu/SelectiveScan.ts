@@ -118,35 +118,50 @@ export class ChunkChainProgram extends FlatProgram {
   }
 }
 
-/**
- * y = (<h_t, C_t> + D * u_t) * silu(z_t), each chunk walked from `start` (or zeros). With `writesLast`
- * the last chunk's threads also leave the last state in `last` [batch, dInner, dState] (the fused
- * prefill's: a pass over the chunks fewer; tfjs' runner binds one output, so the op path chains again).
- */
+/** The fused prefill's ways of running the scan output (ScanOutputProgram). */
+export interface ScanOutputOptions {
+  /**
+   * The last chunk's threads also leave the last state in `last` [batch, dInner, dState]: a pass over
+   * the chunks fewer (tfjs' runner binds one output, so the op path chains again).
+   */
+  writesLast?: boolean;
+  /** z as the sum of this many slabs of batch x seq rows (in_proj's split-K parts, as CausalConv1d's xParts). */
+  zParts?: number;
+}
+
+/** y = (<h_t, C_t> + D * u_t) * silu(z_t), each chunk walked from `start` (or zeros). */
 export class ScanOutputProgram extends ScanWalkProgram {
   private readonly hasZ: boolean;
   private readonly hasStart: boolean;
   private readonly writesLast: boolean;
+  private readonly zParts: number;
 
   constructor(dims: ScanDims, params: ScanParams, chunkLen: number, softplus: boolean, hasZ: boolean,
-    hasStart: boolean, outputShape: number[], writesLast = false) {
+    hasStart: boolean, outputShape: number[], { writesLast = false, zParts = 1 }: ScanOutputOptions = {}) {
+    if (!Number.isInteger(zParts) || zParts < 1) throw new Error(`ScanOutputProgram: zParts ${zParts} is not a positive integer`);
     super('scanOutput', outputShape, ['cmat', ...(hasZ ? ['z'] : []), ...(hasStart ? ['start'] : [])], dims,
-      params, ['skip'], chunkLen, softplus, [hasZ, hasStart, writesLast], allLanes(dims), writesLast ? ['last'] : []);
+      params, ['skip'], chunkLen, softplus, [hasZ, hasStart, writesLast, zParts], allLanes(dims), writesLast ? ['last'] : []);
     this.hasZ = hasZ;
     this.hasStart = hasStart;
     this.writesLast = writesLast;
+    this.zParts = zParts;
   }
 
   protected init(): string {
+    const { zStride } = rowLayout(this.dims);
+    // a slab of z's parts: every row (all lanes: uniforms.rows is the batch)
     return `${this.hasStart ? this.loadStart() : ''}
-      let skipD = skipAt(d);`;
+      let skipD = skipAt(d);
+      ${this.zParts > 1 ? `let zSlab = uniforms.rows * uniforms.seqLen * ${zStride};` : ''}`;
   }
 
   protected stepLoads(): StepLoad[] {
     const { cStride, cOffset, zStride, zOffset } = rowLayout(this.dims);
+    const zAt = (row: string) => Array.from({ length: this.zParts },
+      (_, p) => `z[${p === 0 ? '' : `${p} * zSlab + `}${row} * ${zStride} + ${zOffset} + d]`).join(' + ');
     return [
       { name: 'cRow', count: this.dims.dState, at: (row) => `cmat[${row} * ${cStride} + ${cOffset} + n]` },
-      ...(this.hasZ ? [{ name: 'zNow', at: (row: string) => `z[${row} * ${zStride} + ${zOffset} + d]` }] : []),
+      ...(this.hasZ ? [{ name: 'zNow', at: zAt }] : []),
     ];
   }
 

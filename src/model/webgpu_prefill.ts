@@ -1,14 +1,19 @@
 /**
  * A prompt through the model on WebGPU as a few raw dispatches per layer: tfjs records each op of
  * the op path (about 25 a layer) with a fresh bind group and uniforms, so at 130m a prompt costs
- * the same ~75 ms at 128 tokens as at 2048, host time. Here each layer is the norm, in_proj (tiled
- * GEMM, gemm/gemm.ts), the conv (CausalConv1d.ts, leaving the conv window as a side output), x_proj
- * and dt_proj (GEMMs, dt_proj reading x_proj's output in place), the chunked scan (SelectiveScan.ts'
- * programs, B, C and the gate read in place, the last chunk's walk leaving the state: 1 dispatch up
- * to one chunk, 3 above; where the device binds too few storage buffers, one more for the state) and out_proj (GEMM; where its K is split, the next norm adds the parts and
- * no reduction runs), over pipelines and bind groups made once per model and chunk length, recorded
- * in one compute pass; the LM head (the decoder's matvec) runs on the last position only. The flat
- * programs run through flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
+ * the same ~75 ms at 128 tokens as at 2048, host time. Here each layer is
+ * - the norm (adding the layer before's out_proj, or the parts of its split K, to the residual stream);
+ * - in_proj (tiled GEMM, gemm/gemm.ts; where K is split and there is no bias, the conv and the scan
+ *   add its parts as they read x and z);
+ * - the conv (CausalConv1d.ts, leaving the conv window as a side output);
+ * - x_proj and dt_proj (GEMMs, dt_proj reading x_proj's output in place);
+ * - the chunked scan (SelectiveScan.ts' programs, B, C and the gate read in place, the last chunk's
+ *   walk leaving the state: 1 dispatch up to one chunk, 3 above; one more for the state where the
+ *   device binds too few storage buffers);
+ * - out_proj (GEMM; where its K is split, the next norm adds the parts and no reduction runs);
+ * over pipelines and bind groups made once per model and chunk length, recorded in one compute pass;
+ * the LM head (the decoder's matvec) runs on the last position only. The flat programs run through
+ * flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
  *
  * The cache's states are copied into buffers of the prefiller's own before the pass and out into
  * new tensors after it, which replace the cache's (as the op path replaces them), so the bind groups
@@ -266,16 +271,17 @@ export class WebGPUPrefiller {
     const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank;
     // The scan's chunk count is largest at the shortest chunks it takes.
     const scanChunks = Math.ceil(tokens / scanTuning.minChunk);
-    // the projections' slabs where K is split, as project() splits them (every layer's are the first's shapes)
+    // a projection's slabs where K is split, as project() splits it (every layer's are the first's shapes):
+    // in 'partials' (any), or in xz (in_proj's, which the conv and the scan add)
     const { mixer } = this.model.backbone.blocks[0];
-    const slabs = (M: number) => Math.max(...PROJECTIONS.map(([, key]) => {
+    const slabs = (key: typeof PROJECTIONS[number][1]) => {
       const [outFeatures, inFeatures] = mixer[key].weight.shape;
-      return chooseSplitK(M, outFeatures, inFeatures, chooseGemmTile(M, outFeatures)) * M * outFeatures;
-    }));
+      return chooseSplitK(rows, outFeatures, inFeatures, chooseGemmTile(rows, outFeatures)) * rows * outFeatures;
+    };
     const sizes: Record<string, number> = {
       ids: rows, h: rows * H, normed: rows * H, delta: rows * H, last: B * H,
-      xz: rows * 2 * DI, u: rows * DI, xBC: rows * (R + 2 * N), dt: rows * DI, y: rows * DI,
-      ends: B * scanChunks * DI * (N + 1), starts: B * scanChunks * DI * N, partials: slabs(rows),
+      xz: slabs('inProj'), u: rows * DI, xBC: rows * (R + 2 * N), dt: rows * DI, y: rows * DI,
+      ends: B * scanChunks * DI * (N + 1), starts: B * scanChunks * DI * N, partials: Math.max(...PROJECTIONS.map(([, key]) => slabs(key))),
     };
     for (const [name, elements] of Object.entries(sizes)) {
       const old = this.scratch.get(name);
@@ -354,11 +360,13 @@ export class WebGPUPrefiller {
     const sized = (buffer: GPUBuffer, floats: number) => ({ buffer, size: 4 * floats });
     /**
      * y = x W^T (+ bias), x rows `xRowStride` apart; K split in parts where M x N gives few workgroups
-     * (gemm.ts), which a reduction adds unless `partsToNorm`: then the parts stay in 'partials' for the
-     * next norm to add (out_proj), and what it needs is returned.
+     * (gemm.ts), which a reduction adds unless `parts` says who does: 'norm', the norm after it (out_proj:
+     * the parts stay in 'partials'); 'readers', the kernels reading y (in_proj without a bias: the parts
+     * are y's slabs). Returns how y was left.
      */
     const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer,
-      { bias = true, xRowStride, partsToNorm = false }: { bias?: boolean; xRowStride?: number; partsToNorm?: boolean } = {}): MixerOutput => {
+      { bias = true, xRowStride, parts: addedBy = 'reduction' }:
+      { bias?: boolean; xRowStride?: number; parts?: 'reduction' | 'norm' | 'readers' } = {}): ProjectionOutput => {
       const binding = p.binding();
       if (binding.kind === 'unfusable') throw new Error(`WebGPUPrefiller: ${binding.reason}`);
       const [outFeatures, inFeatures] = p.weight.shape;
@@ -374,15 +382,19 @@ export class WebGPUPrefiller {
         dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
         return { source: 'add', buffers: [y] };
       }
+      if (addedBy === 'readers' && b == null) {
+        dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight, y }), grid: kernel.grid(M) });
+        return { source: { parts: splitK, bias: false }, buffers: [y] };
+      }
       const partials = s('partials');
       dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight, y: partials }), grid: kernel.grid(M) });
       const parts = [sized(partials, splitK * M * outFeatures), ...(b == null ? [] : [sized(buf(b), outFeatures)])];
-      if (partsToNorm) return { source: { parts: splitK, bias: b != null }, buffers: parts };
+      if (addedBy === 'norm') return { source: { parts: splitK, bias: b != null }, buffers: parts };
       const reduce = gemmReduceKernel(device, { outFeatures, splitK, hasBias: b != null });
       dispatches.push({ name, pipeline: reduce.pipeline, bindGroup: bindBuffers(device, reduce.pipeline, [...parts, sized(y, M * outFeatures)]), grid: reduce.grid(M) });
       return { source: 'add', buffers: [y] };
     };
-    const norm = ({ source, buffers }: { source: RmsNormStepDims['source']; buffers: (GPUBuffer | GPUBufferBinding)[] }, gamma: GPUBuffer) => {
+    const norm = ({ source, buffers }: { source: RmsNormStepDims['source']; buffers: ProjectionOutput['buffers'] }, gamma: GPUBuffer) => {
       const kernel = rmsNormStepKernel(device, { batch: M, hidden: H, eps: c.layerNormEpsilon, source });
       dispatches.push({ name: 'norm', pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, [...buffers, gamma, s('h'), s('normed')]), grid: kernel.grid });
     };
@@ -408,15 +420,17 @@ export class WebGPUPrefiller {
     const chunkLen = chunkLength(dims);
     const scanChunks = Math.ceil(L / chunkLen);
     /** What the next norm adds to h: the layer before's out_proj, as y or as its split-K parts. */
-    let mixerOut: MixerOutput | null = null;
+    let mixerOut: ProjectionOutput | null = null;
     blocks.forEach((block, i) => {
       const m = block.mixer;
       const gamma = buf(block.norm.weight.read());
       norm(i === 0 ? { source: { embed: embedding.source, vocab: c.vocabSize }, buffers: [s('ids'), ...embedding.tensors.map(buf)] } : mixerOut!, gamma);
-      project('in_proj', m.inProj, s('normed'), s('xz'));
+      // in_proj's output, or the parts of its split K that the conv and the scan add as they read x and z
+      const xz = project('in_proj', m.inProj, s('normed'), s('xz'), { parts: 'readers' });
+      const xzParts = xz.source === 'add' ? 1 : xz.source.parts;
       // The conv reads x in place (the first half of in_proj's rows), continuing the cached window, and leaves the new one.
       const convBias = m.conv1d.bias?.read();
-      flat('conv', new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true, window: true }), {
+      flat('conv', new CausalConv1dProgram([B, L, DI], K, convBias != null, 'silu', { xRowStride: 2 * DI, past: true, window: true, xParts: xzParts }), {
         x: s('xz'), weight: buf(m.conv1d.weight.read()), ...(convBias != null && { bias: buf(convBias) }), past: st.convIn[i],
         window: st.convOut[i], result: s('u'),
       });
@@ -437,24 +451,27 @@ export class WebGPUPrefiller {
         starts = s('starts');
       }
       // y, and from the last chunk's walk the state the prompt leaves, where the device binds one buffer more
-      const output = new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI], true);
+      const output = new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI], { writesLast: true, zParts: xzParts });
       const out = { ...walk, cmat: s('xBC'), z: s('xz'), start: starts, result: s('y') };
       if (flatStorageBindings(output) <= device.limits.maxStorageBuffersPerShaderStage) {
         flat('scan', output, { ...out, last: st.ssmOut[i] });
       } else {
-        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI]), out);
+        flat('scan', new ScanOutputProgram(dims, params, chunkLen, true, true, true, [B, L, DI], { zParts: xzParts }), out);
         if (scanChunks > 1) flat('scan', new ChunkChainProgram(dims, params, scanChunks, true, true), { ...chain, result: st.ssmOut[i] });
         else flat('scan', new ChunkEndProgram(dims, params, chunkLen, true, true, false), { ...walk, start: st.ssmIn[i], result: st.ssmOut[i] });
       }
-      mixerOut = project('out_proj', m.outProj, s('y'), s('delta'), { partsToNorm: true });
+      mixerOut = project('out_proj', m.outProj, s('y'), s('delta'), { parts: 'norm' });
     });
     norm(mixerOut!, buf(normF.weight.read()));
     return dispatches;
   }
 }
 
-/** How a projection left its output for the norm after it (rms_norm_step.ts' sources): its bindings before gamma. */
-interface MixerOutput {
+/**
+ * How a projection left y: whole ('add', as the norm after it reads it), or as the parts of its split
+ * K with or without the bias to add (rms_norm_step.ts' sources); the buffers a norm binds before gamma.
+ */
+interface ProjectionOutput {
   source: 'add' | { parts: number; bias: boolean };
   buffers: (GPUBuffer | GPUBufferBinding)[];
 }

@@ -188,7 +188,7 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
   const variants: [string, Record<string, unknown>][] = [
     ['with in/out proj biases, without a conv bias', { useBias: true, useConvBias: false }],
     ['with biases, hidden 264 (out_proj\'s K split in parts, which the norm after it adds with the bias)', { useBias: true, hiddenSize: 264 }],
-    ['conv width 3, dState 1, hidden 300 (odd widths for the GEMM\'s vec4 loads)', { hiddenSize: 300, convKernel: 3, stateSize: 1 }],
+    ['conv width 3, dState 1, hidden 300 (odd widths for the GEMM\'s vec4 loads; in_proj\'s K split, its parts added by the conv and the scan)', { hiddenSize: 300, convKernel: 3, stateSize: 1 }],
     ['conv width 2, dState 16, dt rank 5, hidden 33', { hiddenSize: 33, convKernel: 2, stateSize: 16, timeStepRank: 5 }],
     ['hidden 1, dState 1, conv width 2, dt rank 1 (states of a few bytes)', { hiddenSize: 1, convKernel: 2, stateSize: 1, timeStepRank: 1 }],
   ];
