@@ -229,16 +229,18 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     }
   });
 
-  it('equals the op path with the scan\'s loads made a step ahead (one chunk, and four)', async () => {
+  it('equals the op path with the scan\'s loads made a step ahead (one chunk, and four; z whole and in parts)', async () => {
     scanTuning.prefetch = true;
     try {
-      const model = randomModel({ useBias: true }, 62);
-      for (const seq of [5, 50]) {
-        const ids = promptIds(2, seq, model.config.vocabSize, seq + 1);
-        await comparePrefill(model, ids);
-        ids.dispose();
+      for (const [overrides, seed] of [[{ useBias: true }, 62], [{ hiddenSize: 300 }, 63]] as const) {
+        const model = randomModel(overrides, seed);
+        for (const seq of [5, 50]) {
+          const ids = promptIds(2, seq, model.config.vocabSize, seq + 1);
+          await comparePrefill(model, ids);
+          ids.dispose();
+        }
+        model.dispose();
       }
-      model.dispose();
     } finally {
       scanTuning.prefetch = false;
     }
