@@ -94,27 +94,26 @@ export class ChunkChainProgram extends FlatProgram {
       let a = aAt(d, n);
       var h = ${this.hasInitial ? 'initial[index]' : '0.0'};
       // chunk c's dt sum and end state (with scanTuning.prefetch loaded a chunk ahead, as the walk's steps)
-      var dtSumAhead : f32;
+      ${this.prefetch ? `var dtSumAhead : f32;
       var endAhead : f32;
-      ${this.prefetch ? this.load('b * uniforms.chunks * ' + dInner + ' + d') : ''}
+      ${this.load('b * uniforms.chunks * ' + dInner + ' + d', 'Ahead')}` : ''}
       for (var c = 0; c < uniforms.chunks; c++) {
         let at = (b * uniforms.chunks + c) * ${dInner} + d;
         ${this.prefetch ? `let dtSum = dtSumAhead;
         let end = endAhead;
-        if (c + 1 < uniforms.chunks) { ${this.load(`at + ${dInner}`)} }` : `${this.load('at')}
-        let dtSum = dtSumAhead;
-        let end = endAhead;`}
+        if (c + 1 < uniforms.chunks) { ${this.load(`at + ${dInner}`, 'Ahead')} }` : this.load('at', '')}
         ${this.lastOnly ? '' : `result[at * ${dState} + n] = h;`}
         h = exp(a * dtSum) * h + end;
       }
       ${this.lastOnly ? 'result[index] = h;' : ''}`;
   }
 
-  /** The dt sum and end state of the chunk at `at` ((b * chunks + c) * dInner + d) into the ahead registers. */
-  private load(at: string): string {
+  /** The dt sum and end state of the chunk at `at` ((b * chunks + c) * dInner + d): as dtSum and end, or into the ahead registers. */
+  private load(at: string, suffix: '' | 'Ahead'): string {
     const { dState } = this.dims;
-    return `dtSumAhead = ends[(${at}) * ${dState + 1} + ${dState}];
-        endAhead = ends[(${at}) * ${dState + 1} + n];`;
+    const declare = suffix === '' ? 'let ' : '';
+    return `${declare}dtSum${suffix} = ends[(${at}) * ${dState + 1} + ${dState}];
+        ${declare}end${suffix} = ends[(${at}) * ${dState + 1} + n];`;
   }
 }
 

@@ -147,11 +147,16 @@ export abstract class ScanWalkProgram extends FlatProgram {
       { name: 'bRow', count: dState, at: (row) => `bmat[${row} * ${bStride} + ${bOffset} + n]` },
       ...this.stepLoads(),
     ];
-    // Each load into `<name>Ahead`, for the row and x given; the step reads `<name>` (a copy).
-    const declare = loads.map(({ name, count }) => `var ${name}Ahead : ${count == null ? 'f32' : `array<f32, ${count}>`};`).join('\n      ');
-    const load = (row: string, x: string) => loads.map(({ name, count, at }) => (count == null
-      ? `${name}Ahead = ${at(row, x)};`
-      : `for (var n = 0; n < ${count}; n++) { ${name}Ahead[n] = ${at(row, x)}; }`)).join('\n        ');
+    /**
+     * WGSL loading each value for `row` and `x`: declared as `<name>` at the step, or a step ahead into
+     * `<name>Ahead`, which the step copies to `<name>` (`take`) before loading the next.
+     */
+    const load = (row: string, x: string, ahead: boolean) => loads.map(({ name, count, at }) => {
+      const to = ahead ? `${name}Ahead` : name;
+      if (count == null) return `${ahead ? '' : 'let '}${to} = ${at(row, x)};`;
+      return `${ahead ? '' : `var ${to} : array<f32, ${count}>;\n        `}for (var n = 0; n < ${count}; n++) { ${to}[n] = ${at(row, x)}; }`;
+    }).join('\n        ');
+    const declareAhead = loads.map(({ name, count }) => `var ${name}Ahead : ${count == null ? 'f32' : `array<f32, ${count}>`};`).join('\n      ');
     const take = loads.map(({ name }) => `let ${name} = ${name}Ahead;`).join('\n        ');
     const dt = this.softplus ? 'softplus(deltaNow + bias)' : 'deltaNow + bias';
     return `
@@ -167,19 +172,18 @@ export abstract class ScanWalkProgram extends FlatProgram {
       ${this.init()}
       let tStart = c * uniforms.chunkLen;
       let tEnd = min(tStart + uniforms.chunkLen, uniforms.seqLen);
-      ${declare}
-      ${this.prefetch ? `if (tStart < tEnd) {
+      ${this.prefetch ? `${declareAhead}
+      if (tStart < tEnd) {
         let row0 = b * uniforms.seqLen + tStart;
-        ${load('row0', `row0 * ${dInner} + d`)}
+        ${load('row0', `row0 * ${dInner} + d`, true)}
       }` : ''}
       for (var t = tStart; t < tEnd; t++) {
         let row = b * uniforms.seqLen + t;
         let x = row * ${dInner} + d;
         ${this.prefetch ? `${take}
         if (t + 1 < tEnd) {
-          ${load('(row + 1)', `(x + ${dInner})`)}
-        }` : `${load('row', 'x')}
-        ${take}`}
+          ${load('(row + 1)', `(x + ${dInner})`, true)}
+        }` : load('row', 'x', false)}
         let dt = ${dt};
         let du = dt * uNow;
         for (var n = 0; n < ${dState}; n++) {

@@ -179,7 +179,8 @@ export class WebGPUPrefiller {
       throw new Error(`WebGPUPrefiller: made for batch ${this.batch}, got ids of batch ${batch} and a cache of ${cache.batchSize}`);
     }
     this.followWeights();
-    // in_proj's output is the widest scratch (2 x intermediate per row): it must fit one binding.
+    // in_proj's output is the widest scratch (2 x intermediate per row): it must fit one binding. (Its
+    // split-K slabs come only where rows x outputs leave under 264 workgroups: a few MB at most.)
     const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits;
     const rows = Math.min(MAX_ROWS, Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (8 * c.intermediateSize)));
     const tokensPerChunk = Math.max(1, Math.floor(rows / batch));

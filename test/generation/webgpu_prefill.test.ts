@@ -19,6 +19,8 @@ import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { scanParamsLayout } from '../../custom-kernels/webgpu/scan_params.js';
 import { scanTuning } from '../../custom-kernels/webgpu/scan_walk.js';
+import { chooseGemmTile, chooseSplitK } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import { withStorageBuffersPerStage } from '../support/device_limits.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose, expectCloseRel } from '../support/compare.js';
 import { watchGpuBuffers } from '../support/gpu_buffers.js';
@@ -244,6 +246,36 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     } finally {
       scanTuning.prefetch = false;
     }
+  });
+
+  it('on a device of 8 storage buffers a stage, takes the last state from a pass of its own (one scan chunk and several, from zeros and continuing; z whole and in parts)', async () => {
+    await withStorageBuffersPerStage(8, async () => {
+      for (const [overrides, seed] of [[{ useBias: true }, 64], [{ hiddenSize: 300 }, 65]] as const) {
+        const model = randomModel(overrides, seed);
+        // prompts of 5; 45 + 45 (three scan chunks each); 13 + 7 (one each)
+        for (const [seq, chunkSize] of [[5, undefined], [90, 45], [20, 13]] as const) {
+          const ids = promptIds(2, seq, model.config.vocabSize, seq + 2);
+          await comparePrefill(model, ids, chunkSize);
+          ids.dispose();
+        }
+        model.dispose();
+      }
+    });
+  });
+
+  it('equals the op path where K is split in 3 parts and more (in_proj\'s added by the conv and the scan, out_proj\'s by the norm)', async () => {
+    const model = randomModel({ hiddenSize: 512 }, 66);
+    const { hiddenSize: H, intermediateSize: DI } = model.config;
+    const parts = (M: number, N: number, K: number) => chooseSplitK(M, N, K, chooseGemmTile(M, N));
+    for (const [batch, seq] of [[1, 1], [1, 9], [2, 20]]) {
+      const M = batch * seq;
+      expect(parts(M, 2 * DI, H), `in_proj's parts at ${M} rows`).to.be.at.least(3);
+      expect(parts(M, H, DI), `out_proj's parts at ${M} rows`).to.be.at.least(3);
+      const ids = promptIds(batch, seq, model.config.vocabSize, seq + 3);
+      await comparePrefill(model, ids);
+      ids.dispose();
+    }
+    model.dispose();
   });
 
   it('reads float16 weights, equal to the op path of the same model', async () => {

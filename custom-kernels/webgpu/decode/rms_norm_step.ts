@@ -4,9 +4,9 @@
  *   idsOutOfRangeToNaN);  later: h = h + mixer output of the layer before;
  *   normed = h * rsqrt(mean(h^2) + eps) * gamma (the norm's weight)
  * (the final norm_f is the `add` form with its weight). h stays float32 (residual_in_fp32).
- * The mixer output may come as the parts of out_proj's split K (gemm/gemm.ts' slabs, each rows x
- * hidden, bound at exactly their size) and its bias, which the norm adds: the fused prefill then
- * runs no reduction of its own for out_proj.
+ * The mixer output may come as the parts of out_proj's split K (gemm/gemm.ts' slabs, each of the
+ * grid's rows x hidden) and its bias, which the norm adds: the fused prefill then runs no reduction of
+ * its own for out_proj.
  * Bindings, embed: ids, the table's (weight_source.ts), gamma, h, normed; add: delta, gamma, h, normed;
  * parts: delta (the slabs), bias?, gamma, h, normed.
  * `batch` only sizes the grid: the fused prefill runs it over batch x sequence rows.
@@ -36,13 +36,12 @@ function sourceCode(source: RmsNormStepDims['source'], hidden: number): { inputs
     // summed as gemmReduceKernel sums them: the slabs in order, then the bias
     return {
       inputs: [['delta', 'f32', false], ...(bias ? [['bias', 'f32', false] as [string, string, boolean]] : [])],
-      helpers: `fn mixerOut(b : u32, i : u32) -> f32 {
-  let slab = arrayLength(&delta) / ${parts}u;
+      helpers: `fn mixerOut(b : u32, i : u32, rows : u32) -> f32 {
   var v = delta[b * H + i];
-  for (var p = 1u; p < ${parts}u; p++) { v += delta[p * slab + b * H + i]; }
+  for (var p = 1u; p < ${parts}u; p++) { v += delta[p * rows * H + b * H + i]; }
   return v${bias ? ' + bias[i]' : ''};
 }`,
-      load: 'h[b * H + i] + mixerOut(b, i)',
+      load: 'h[b * H + i] + mixerOut(b, i, groups.x)',
     };
   }
   return {
@@ -67,7 +66,7 @@ ${helpers}
 var<workgroup> partial : array<f32, ${THREADS}>;
 
 @compute @workgroup_size(${THREADS})
-fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>) {
+fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>) {
   let b = wg.x;
   let t = lid.x;
   var sum = 0.0;
