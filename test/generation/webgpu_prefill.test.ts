@@ -60,6 +60,22 @@ async function comparePrefill(model: MambaForCausalLM, ids: tf.Tensor2D, chunkSi
   return worst;
 }
 
+/**
+ * For each random model (config overrides, seed), prompts of 2 rows of `seq` tokens (run in chunks of
+ * `chunkSize` continuing the cache where given) through the fused prefill and the op path: comparePrefill.
+ */
+async function comparePrompts(models: [Record<string, unknown>, number][], prompts: [number, number?][]): Promise<void> {
+  for (const [overrides, seed] of models) {
+    const model = randomModel(overrides, seed);
+    for (const [seq, chunkSize] of prompts) {
+      const ids = promptIds(2, seq, model.config.vocabSize, seq + seed);
+      await comparePrefill(model, ids, chunkSize);
+      ids.dispose();
+    }
+    model.dispose();
+  }
+}
+
 /** The kernels tfjs runs for a prefill of `ids` (the fused path's are made once, so a second call is measured). */
 async function prefillKernels(model: MambaForCausalLM, ids: tf.Tensor2D): Promise<string[]> {
   const run = () => {
@@ -219,13 +235,7 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
   it('equals the op path with the scan\'s parameters packed (the layout of devices with 8 storage buffers)', async () => {
     scanParamsLayout.forcePacked = true;
     try {
-      const model = randomModel({ useBias: true }, 61);
-      for (const seq of [5, 50]) {
-        const ids = promptIds(2, seq, model.config.vocabSize, seq);
-        await comparePrefill(model, ids);
-        ids.dispose();
-      }
-      model.dispose();
+      await comparePrompts([[{ useBias: true }, 61]], [[5], [50]]);
     } finally {
       scanParamsLayout.forcePacked = false;
     }
@@ -234,33 +244,15 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
   it('equals the op path with the scan\'s loads made a step ahead (one chunk, and four; z whole and in parts)', async () => {
     scanTuning.prefetch = true;
     try {
-      for (const [overrides, seed] of [[{ useBias: true }, 62], [{ hiddenSize: 300 }, 63]] as const) {
-        const model = randomModel(overrides, seed);
-        for (const seq of [5, 50]) {
-          const ids = promptIds(2, seq, model.config.vocabSize, seq + 1);
-          await comparePrefill(model, ids);
-          ids.dispose();
-        }
-        model.dispose();
-      }
+      await comparePrompts([[{ useBias: true }, 62], [{ hiddenSize: 300 }, 63]], [[5], [50]]);
     } finally {
       scanTuning.prefetch = false;
     }
   });
 
   it('on a device of 8 storage buffers a stage, takes the last state from a pass of its own (one scan chunk and several, from zeros and continuing; z whole and in parts)', async () => {
-    await withStorageBuffersPerStage(8, async () => {
-      for (const [overrides, seed] of [[{ useBias: true }, 64], [{ hiddenSize: 300 }, 65]] as const) {
-        const model = randomModel(overrides, seed);
-        // prompts of 5; 45 + 45 (three scan chunks each); 13 + 7 (one each)
-        for (const [seq, chunkSize] of [[5, undefined], [90, 45], [20, 13]] as const) {
-          const ids = promptIds(2, seq, model.config.vocabSize, seq + 2);
-          await comparePrefill(model, ids, chunkSize);
-          ids.dispose();
-        }
-        model.dispose();
-      }
-    });
+    // prompts of 5; 45 + 45 (three scan chunks each); 13 + 7 (one each)
+    await withStorageBuffersPerStage(8, () => comparePrompts([[{ useBias: true }, 64], [{ hiddenSize: 300 }, 65]], [[5], [90, 45], [20, 13]]));
   });
 
   it('equals the op path where K is split in 3 parts and more (in_proj\'s added by the conv and the scan, out_proj\'s by the norm)', async () => {
