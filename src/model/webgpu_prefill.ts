@@ -395,7 +395,7 @@ export class WebGPUPrefiller {
       dispatches.push({ name, pipeline: reduce.pipeline, bindGroup: bindBuffers(device, reduce.pipeline, [...parts, sized(y, M * outFeatures)]), grid: reduce.grid(M) });
       return { source: 'add', buffers: [y] };
     };
-    const norm = ({ source, buffers }: { source: RmsNormStepDims['source']; buffers: ProjectionOutput['buffers'] }, gamma: GPUBuffer) => {
+    const norm = ({ source, buffers }: NormInput, gamma: GPUBuffer) => {
       const kernel = rmsNormStepKernel(device, { batch: M, hidden: H, eps: c.layerNormEpsilon, source });
       dispatches.push({ name: 'norm', pipeline: kernel.pipeline, bindGroup: bindBuffers(device, kernel.pipeline, [...buffers, gamma, s('h'), s('normed')]), grid: kernel.grid });
     };
@@ -468,13 +468,18 @@ export class WebGPUPrefiller {
   }
 }
 
-/**
- * How a projection left y: whole ('add', as the norm after it reads it), or as the parts of its split
- * K with or without the bias to add (rms_norm_step.ts' sources); the buffers a norm binds before gamma.
- */
-interface ProjectionOutput {
-  source: 'add' | { parts: number; bias: boolean };
+/** Where a norm takes h from (rms_norm_step.ts' sources) and the buffers it binds for it, before gamma. */
+interface NormInput {
+  source: RmsNormStepDims['source'];
   buffers: (GPUBuffer | GPUBufferBinding)[];
+}
+
+/**
+ * How a projection left y, as the norm after it would read it: whole ('add'), or as the parts of its
+ * split K with or without the bias to add.
+ */
+interface ProjectionOutput extends NormInput {
+  source: 'add' | { parts: number; bias: boolean };
 }
 
 /** Timestamps around each dispatch (timeLastLogits): the query set and its resolve buffer, made once the count is known. */
