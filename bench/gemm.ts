@@ -1,7 +1,7 @@
 /**
  * The projection kernels alone on a WebGPU device, with GPU timestamps where the device has
  * 'timestamp-query' (else wall time over the queue): the prefill GEMM (every tile shape, float32 and
- * float16 W) against tfjs' matMul(x, W^T) in TFLOP/s at M = 128, 512, 2048, and the decode matvec
+ * float16 W; float16 W on subgroup matrices, each layout, where the device has them) against tfjs' matMul(x, W^T) in TFLOP/s at M = 128, 512, 2048, and the decode matvec
  * (float32, float16, int8, int4 with group 128; matvecPlan's layout with subgroups and without, and
  * with one of its numbers varied: threads a row halved and doubled, one unit in flight) at batch 1 and
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
@@ -19,7 +19,8 @@ import { hasSubgroups, matvecKernel, type MatvecDims, type MatvecPlan, matvecUni
 import { bindBuffers } from '../custom-kernels/webgpu/decode/pipeline.js';
 import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
 import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
-import { chooseGemmTile, GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } from '../custom-kernels/webgpu/gemm/gemm.js';
+import { chooseGemmTile, GEMM_TILES, type GemmTile, type GemmWeight, gemmBindGroup, gemmKernel } from '../custom-kernels/webgpu/gemm/gemm.js';
+import { MATRIX_LAYOUTS, type MatrixTile, matrixTile, matrixTileBytes, subgroupMatrixShape } from '../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { MambaConfig } from '../src/config.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 
@@ -133,8 +134,13 @@ if (PART !== 'gemm') await matvecTable();
 async function gemmTable(): Promise<void> {
   log('\n## Prefill GEMM: y[M, N] = x[M, K] W[N, K]^T, TFLOP/s (ms per call)');
   const tileNames = Object.keys(GEMM_TILES);
-  log(`| model | projection | N x K | M | tfjs matMul | ${tileNames.map((t) => `f32 ${t}`).join(' | ')} | f32 chosen | f16 chosen |`);
-  log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|`);
+  // float16 W on subgroup matrices (x rounded to float16), each layout that fits the workgroup memory, where the device has them
+  const shape = subgroupMatrixShape(device);
+  const matrixTiles: [string, MatrixTile][] = shape == null ? [] : Object.entries(MATRIX_LAYOUTS).map(([name, l]): [string, MatrixTile] => [name, matrixTile(shape, l)])
+    .filter(([, t]) => matrixTileBytes(t) <= device.limits.maxComputeWorkgroupStorageSize);
+  log(`subgroup matrices (float16 -> float32): ${shape == null ? 'none' : `${shape.M}x${shape.N}x${shape.K}, subgroups of ${shape.subgroupSize}`}`);
+  log(`| model | projection | N x K | M | tfjs matMul | ${tileNames.map((t) => `f32 ${t}`).join(' | ')} | f32 chosen | f16 ${shape ? 'simt ' : ''}chosen |${matrixTiles.map(([n, t]) => ` f16 matrices ${n} (${t.tileM}x${t.tileN}) |`).join('')}${shape ? ' f16 chosen |' : ''}`);
+  log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|${matrixTiles.map(() => '---:|').join('')}${shape ? '---:|' : ''}`);
   for (const [model, config] of Object.entries(MODELS)) {
     for (const [name, N, K] of projections(config)) {
       const w32 = randomBuffer(N * K, 'float32');
@@ -146,8 +152,8 @@ async function gemmTable(): Promise<void> {
         const x = randomBuffer(M * K, 'float32');
         const y = storage(M * N * 4);
         const cell = (ms: number) => `${fmt(flops / ms / 1e9)} (${fmt(ms, 3)})`;
-        const ours = async (weight: GemmWeight, tileName?: string) => {
-          const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight, tile: tileName ? GEMM_TILES[tileName] : undefined }, M);
+        const ours = async (weight: GemmWeight, tile?: GemmTile | MatrixTile) => {
+          const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight, tile }, M);
           const group = gemmBindGroup(device, kernel, M, { x, weight: [weight === 'float32' ? w32 : w16], y });
           const [gx, gy] = kernel.grid(M);
           return timeGpu((pass) => { pass.setPipeline(kernel.pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(gx, gy); }, repeats);
@@ -156,10 +162,13 @@ async function gemmTable(): Promise<void> {
         const tfjsMs = await timeTfjs(xTensor, wTensor, repeats);
         xTensor.dispose();
         const perTile: string[] = [];
-        for (const t of tileNames) perTile.push(cell(await ours('float32', t)));
+        for (const t of tileNames) perTile.push(cell(await ours('float32', GEMM_TILES[t])));
         const chosen = chooseGemmTile(M, N);
         const chosenName = tileNames.find((t) => GEMM_TILES[t] === chosen);
-        log(`| ${model} | ${name} | ${N} x ${K} | ${M} | ${cell(tfjsMs)} | ${perTile.join(' | ')} | ${chosenName}: ${cell(await ours('float32'))} | ${cell(await ours('float16'))} |`);
+        const matrices: string[] = [];
+        for (const [, t] of matrixTiles) matrices.push(cell(await ours('float16', t)));
+        log(`| ${model} | ${name} | ${N} x ${K} | ${M} | ${cell(tfjsMs)} | ${perTile.join(' | ')} | ${chosenName}: ${cell(await ours('float32'))} | ${cell(await ours('float16', chosen))} |${
+          matrices.map((m) => ` ${m} |`).join('')}${shape ? ` ${cell(await ours('float16'))} |` : ''}`);
         x.destroy();
         y.destroy();
       }

@@ -30,7 +30,7 @@ import { MATVEC_MAX_BATCH, matvecKernel } from '../../custom-kernels/webgpu/deco
 import { bindBuffers } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { type RmsNormStepDims, rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { type FlatKernel, flatBindGroup, flatKernel, flatStorageBindings, flatUniforms } from '../../custom-kernels/webgpu/flat_kernel.js';
-import { chooseGemmTile, chooseSplitK, gemmBindGroup, gemmKernel, gemmReduceKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import { chooseSplitK, chooseTile, gemmBindGroup, gemmKernel, gemmReduceKernel, type GemmWeight } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import type { FlatProgram } from '../../custom-kernels/webgpu/program.js';
 import { ChunkChainProgram, ChunkEndProgram, ScanOutputProgram } from '../../custom-kernels/webgpu/SelectiveScan.js';
 import { ScanParams } from '../../custom-kernels/webgpu/scan_params.js';
@@ -39,6 +39,7 @@ import type { Linear } from '../layers/linear.js';
 import { parameters } from '../layers/module.js';
 import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import { StreamedSubmission } from '../webgpu/streamed_submission.js';
+import type { WeightBinding } from '../weights/linear_weight.js';
 import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
@@ -277,7 +278,8 @@ export class WebGPUPrefiller {
     const { mixer } = this.model.backbone.blocks[0];
     const slabs = (key: typeof PROJECTIONS[number][1]) => {
       const [outFeatures, inFeatures] = mixer[key].weight.shape;
-      return chooseSplitK(rows, outFeatures, inFeatures, chooseGemmTile(rows, outFeatures)) * rows * outFeatures;
+      const tile = chooseTile(this.device, rows, outFeatures, gemmWeight(mixer[key].binding()));
+      return chooseSplitK(rows, outFeatures, inFeatures, tile) * rows * outFeatures;
     };
     const sizes: Record<string, number> = {
       ids: rows, h: rows * H, normed: rows * H, delta: rows * H, last: B * H,
@@ -372,23 +374,22 @@ export class WebGPUPrefiller {
       if (binding.kind === 'unfusable') throw new Error(`WebGPUPrefiller: ${binding.reason}`);
       const [outFeatures, inFeatures] = p.weight.shape;
       const b = bias ? p.bias?.read() : undefined;
-      const tile = chooseGemmTile(M, outFeatures);
+      const weight = gemmWeight(binding);
+      const tile = chooseTile(device, M, outFeatures, weight);
       const splitK = chooseSplitK(M, outFeatures, inFeatures, tile);
-      const kernel = gemmKernel(device, {
-        outFeatures, inFeatures, hasBias: b != null && splitK === 1, weight: binding.kind === 'packed' ? binding.layout : binding.kind, xRowStride, tile, splitK,
-      });
-      const weight = binding.tensors.map(buf);
+      const kernel = gemmKernel(device, { outFeatures, inFeatures, hasBias: b != null && splitK === 1, weight, xRowStride, tile, splitK });
+      const weights = binding.tensors.map(buf);
       if (splitK === 1) {
-        const bindGroup = gemmBindGroup(device, kernel, M, { x, weight, bias: b == null ? null : buf(b), y });
+        const bindGroup = gemmBindGroup(device, kernel, M, { x, weight: weights, bias: b == null ? null : buf(b), y });
         dispatches.push({ name, pipeline: kernel.pipeline, bindGroup, grid: kernel.grid(M) });
         return { source: 'add', buffers: [y] };
       }
       if (addedBy === 'readers' && b == null) {
-        dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight, y }), grid: kernel.grid(M) });
+        dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight: weights, y }), grid: kernel.grid(M) });
         return { source: { parts: splitK, bias: false }, buffers: [y] };
       }
       const partials = s('partials');
-      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight, y: partials }), grid: kernel.grid(M) });
+      dispatches.push({ name, pipeline: kernel.pipeline, bindGroup: gemmBindGroup(device, kernel, M, { x, weight: weights, y: partials }), grid: kernel.grid(M) });
       const parts = [sized(partials, splitK * M * outFeatures), ...(b == null ? [] : [sized(buf(b), outFeatures)])];
       if (addedBy === 'norm') return { source: { parts: splitK, bias: b != null }, buffers: parts };
       const reduce = gemmReduceKernel(device, { outFeatures, splitK, hasBias: b != null });
@@ -506,4 +507,10 @@ function record(pass: GPUComputePassEncoder, { pipeline, bindGroup, grid }: Disp
   pass.setPipeline(pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(grid[0], grid[1]);
+}
+
+/** The GEMM's weight format for a projection's binding. */
+function gemmWeight(binding: WeightBinding): GemmWeight {
+  if (binding.kind === 'unfusable') throw new Error(`WebGPUPrefiller: ${binding.reason}`);
+  return binding.kind === 'packed' ? binding.layout : binding.kind;
 }

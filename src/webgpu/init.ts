@@ -5,6 +5,7 @@
  * In Node, the optional `webgpu` package (Dawn) provides `navigator.gpu`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { noteAdapterInfo, SUBGROUP_MATRIX_FEATURE } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { withQueueUploads } from './queue_uploads.js';
 
 export interface InitWebGPUOptions {
@@ -22,7 +23,7 @@ const RAISED_LIMITS = [
 ] as const;
 
 /** Features the kernels use where the adapter has them (names older WebGPU typings lack). */
-const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'];
+const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16', SUBGROUP_MATRIX_FEATURE];
 
 let ready: Promise<void> | null = null;
 
@@ -63,9 +64,12 @@ async function setUp(opts: InitWebGPUOptions): Promise<void> {
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
   // Timestamps let tf.time / tf.profile report GPU time per program; tfjs uses them only while timing.
-  // Subgroups speed up the decode matvecs' reductions; shader-f16 is what float16 weights ask for.
+  // Subgroups speed up the decode matvecs' reductions; shader-f16 is what float16 weights ask for;
+  // subgroup matrices (tensor cores; Dawn offers them with `enable-dawn-features=allow_unsafe_apis`)
+  // run float16 prompts' projections.
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  noteAdapterInfo(device, adapter.info);
   // Imported only now: the backend package reads navigator.gpu when it loads.
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu').catch((err: Error) => {
     throw new Error(`initWebGPU needs the optional peer @tensorflow/tfjs-backend-webgpu: ${err.message}`);

@@ -7,9 +7,9 @@ export interface ChildResult {
   stderr: string;
 }
 
-export function runChild(command: string, args: string[], cwd: string): Promise<ChildResult> {
+export function runChild(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd });
+    const child = spawn(command, args, { cwd, env });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });

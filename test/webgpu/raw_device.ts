@@ -2,6 +2,7 @@
  * WebGPU devices of the tests' own (Dawn over lavapipe), with or without optional features, and one
  * dispatch of a kernel over plain buffers: the fused kernels are tested outside tfjs as they run.
  */
+import { noteAdapterInfo } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 
 /** A device with the adapter's limits and those of `features` it offers; null where it lacks one. */
@@ -14,7 +15,9 @@ export async function rawDevice(features: string[]): Promise<GPUDevice | null> {
     'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'] as const) {
     requiredLimits[name] = adapter.limits[name];
   }
-  return adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits });
+  const device = await adapter.requestDevice({ requiredFeatures: features as GPUFeatureName[], requiredLimits });
+  noteAdapterInfo(device, adapter.info);
+  return device;
 }
 
 /** A binding: the data to upload, or the float32 length of the output (zero-filled). */

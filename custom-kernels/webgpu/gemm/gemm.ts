@@ -13,33 +13,17 @@
  * of `partials` [splitK, M, N], and gemmReduceKernel adds the slabs (and the bias) into y (on the
  * H200 a 128-token x_proj at 130m took 48 us on 8 workgroups, each walking K = 1,536 alone). The
  * WGSL body is shared by the launcher here (own pipeline, bind groups over whole buffers) and the
- * tfjs kernel (../Linear.ts).
+ * tfjs kernel (../Linear.ts). For float16 W on a device with subgroup matrices, chooseTile gives the
+ * launcher subgroup_matrix_gemm.ts' body instead (tensor cores; x rounded to float16); tile_walk.ts
+ * is what the two bodies share, gemm_dims.ts what both are asked.
  */
 import { computePipeline, declareBindings, grid } from '../decode/pipeline.js';
 import { halfWordsPerRow } from '../../float16_format.js';
-import type { PackedLayout } from '../QuantizedMatMul.js';
+import { type GemmDims, type GemmTile, type GemmWeight, gemmIo, isPacked, weightBindingList } from './gemm_dims.js';
+import { chooseMatrixTile, isMatrixTile, MATRIX_ENABLES, matrixGemmBody, matrixThreads, type MatrixTile, matrixTileBytes, subgroupMatrixShape } from './subgroup_matrix_gemm.js';
+import { partOfK, range, tileAccess, walkK } from './tile_walk.js';
 
-/** float32 as stored, float16 half words, or packed int8/int4 codes with their scales (and zeros). */
-export type GemmWeight = 'float32' | 'float16' | PackedLayout;
-
-function isPacked(weight: GemmWeight): weight is PackedLayout {
-  return typeof weight === 'object';
-}
-
-/** The weight's bindings after x: w (float32, half words or packed words), then a packed weight's scales and zeros. */
-function weightBindingList(weight: GemmWeight, wType: string): [string, string, boolean][] {
-  return [['w', wType, false], ...(isPacked(weight)
-    ? [['scales', 'f32', false], ...(weight.hasZeros ? [['zeros', 'f32', false]] : [])] as [string, string, boolean][] : [])];
-}
-
-/** A block shape: threads = (tileM / threadM) * (tileN / threadN), threadM and threadN multiples of 4. */
-export interface GemmTile {
-  tileM: number;
-  tileN: number;
-  tileK: number;
-  threadM: number;
-  threadN: number;
-}
+export { type GemmDims, type GemmIo, type GemmTile, type GemmWeight, gemmIo } from './gemm_dims.js';
 
 /** The block shapes tried, largest first. */
 export const GEMM_TILES: Record<string, GemmTile> = {
@@ -68,7 +52,7 @@ const MIN_SPLIT_TILES = 4;
  * many as bring the count to ENOUGH_WORKGROUPS, each walking MIN_SPLIT_TILES tiles of K or more (and
  * none empty).
  */
-export function chooseSplitK(M: number, N: number, K: number, tile: GemmTile): number {
+export function chooseSplitK(M: number, N: number, K: number, tile: Pick<GemmTile, 'tileM' | 'tileN' | 'tileK'>): number {
   const groups = Math.ceil(M / tile.tileM) * Math.ceil(N / tile.tileN);
   const kTiles = Math.ceil(K / tile.tileK);
   const wanted = Math.min(Math.ceil(ENOUGH_WORKGROUPS / groups), Math.floor(kTiles / MIN_SPLIT_TILES));
@@ -76,143 +60,34 @@ export function chooseSplitK(M: number, N: number, K: number, tile: GemmTile): n
   return Math.ceil(kTiles / Math.ceil(kTiles / wanted));
 }
 
-export interface GemmDims {
-  outFeatures: number;
-  inFeatures: number;
-  hasBias: boolean;
-  weight: GemmWeight;
-  tile: GemmTile;
-  /** Elements between consecutive x rows, inFeatures unless given (the fused prefill's dt_proj reads x_proj's output in place). */
-  xRowStride?: number;
-  /** Parts K is split into (chooseSplitK), each written to its slab of the output without the bias; 1 unless given. */
-  splitK?: number;
-}
-
-/** How the shader binds x, W and y: element types (vec4 where rows allow whole vec4s). */
-export interface GemmIo {
-  xType: 'vec4<f32>' | 'f32';
-  wType: 'vec4<f32>' | 'f32' | 'vec2<i32>' | 'i32';
-  yType: 'vec4<f32>' | 'f32';
-}
-
-export function gemmIo({ inFeatures: K, outFeatures: N, weight, xRowStride }: Pick<GemmDims, 'inFeatures' | 'outFeatures' | 'weight' | 'xRowStride'>): GemmIo {
-  const vecK = K % 4 === 0;
-  return {
-    xType: vecK && (xRowStride ?? K) % 4 === 0 ? 'vec4<f32>' : 'f32',
-    wType: isPacked(weight) ? 'i32' : weight === 'float32' ? (vecK ? 'vec4<f32>' : 'f32') : (vecK ? 'vec2<i32>' : 'i32'),
-    yType: N % 4 === 0 ? 'vec4<f32>' : 'f32',
-  };
-}
-
-export function gemmThreads({ tileM, tileN, threadM, threadN }: GemmTile): number {
-  return (tileM / threadM) * (tileN / threadN);
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
+export function gemmThreads(tile: GemmTile | MatrixTile): number {
+  return isMatrixTile(tile) ? matrixThreads(tile) : (tile.tileM / tile.threadM) * (tile.tileN / tile.threadN);
 }
 
 /**
- * WGSL of `fn gemm(t : u32, wg : vec3<u32>, M : u32)` (t: the local invocation index, wg: the
- * workgroup id) and what it needs, reading bindings `x`, `w`, `bias` (if any) and writing `out`.
+ * WGSL of `fn gemm(t : u32, wg : vec3<u32>, M : u32${'$'}{', sid : u32, lane : u32' on subgroup matrices})`
+ * (t: the local invocation index, wg: the workgroup id; sid, lane: the subgroup's id and the
+ * thread's place in it) and what it needs, reading bindings `x`, `w`, `bias` (if any) and writing
+ * `out`; on subgroup matrices after gemmEnables' lines.
  */
 export function gemmBody(dims: GemmDims, out: string): string {
-  const { outFeatures: N, inFeatures: K, hasBias, weight, tile } = dims;
-  const { tileM: BM, tileN: BN, tileK: BK, threadM: TM, threadN: TN } = tile;
-  if (TM % 4 !== 0 || TN % 4 !== 0 || BK % 4 !== 0) throw new Error('gemm: threadM, threadN and tileK must be multiples of 4');
-  const io = gemmIo(dims);
-  const XS = dims.xRowStride ?? K;
-  if (XS < K) throw new Error(`gemm: xRowStride ${XS} is under inFeatures ${K}`);
-  const threads = gemmThreads(tile);
+  const { tile } = dims;
+  return `${tileAccess(dims, out)}
+${isMatrixTile(tile) ? matrixGemmBody({ ...dims, tile }) : simtGemmBody({ ...dims, tile })}`;
+}
+
+/** The WGSL extensions a GEMM of `dims` enables, to open its module. */
+export function gemmEnables({ tile }: Pick<GemmDims, 'tile'>): string {
+  return isMatrixTile(tile) ? MATRIX_ENABLES : '';
+}
+
+/** The float32 body: products of vec4s from k-major tiles in workgroup memory, threadM x threadN sums a thread (the file header). */
+function simtGemmBody(dims: GemmDims & { tile: GemmTile }): string {
+  const { tileM: BM, tileN: BN, tileK: BK, threadM: TM, threadN: TN } = dims.tile;
+  if (TM % 4 !== 0 || TN % 4 !== 0) throw new Error('gemm: threadM and threadN must be multiples of 4');
   const TX = BN / TN;
   // Rows of the k-major tiles are padded by a vec4, so that the transposing stores spread over banks.
   const AS = BM + 4, BS = BN + 4;
-  const loadsA = Math.ceil((BM * BK) / 4 / threads), loadsB = Math.ceil((BN * BK) / 4 / threads);
-  const tiles = Math.ceil(K / BK);
-  const S = dims.splitK ?? 1;
-  const tilesPerPart = Math.ceil(tiles / S);
-  if (!Number.isInteger(S) || S < 1 || (S > 1 && Math.ceil(tiles / tilesPerPart) !== S)) {
-    throw new Error(`gemm: splitK ${S} does not split K's ${tiles} tiles into parts none of which is empty`);
-  }
-  const vecK = K % 4 === 0;
-  const words = halfWordsPerRow(K);
-
-  const loadX = io.xType === 'vec4<f32>'
-    ? `if (m < M && k < K) { return x[(m * ${XS}u + k) / 4u]; }
-  return vec4<f32>();`
-    : `var v = vec4<f32>();
-  if (m < M) { for (var c = 0u; c < 4u; c++) { if (k + c < K) { v[c] = x[m * ${XS}u + k + c]; } } }
-  return v;`;
-  let loadW: string;
-  if (isPacked(weight)) {
-    // Four codes along K from one word (a group holds whole words, so one scale and zero); codes past
-    // K in the row's last word are padding, read as zeros.
-    const { bits, groupSize, hasZeros } = weight;
-    const perWord = 32 / bits;
-    const groups = Math.ceil(K / groupSize);
-    loadW = `if (n >= N || k >= K) { return vec4<f32>(); }
-  let word = u32(w[n * ${Math.ceil(K / perWord)}u + k / ${perWord}u]);
-  let shift = (k % ${perWord}u) * ${bits}u;
-  let codes = (vec4<u32>(word) >> (vec4<u32>(shift) + vec4<u32>(0u, ${bits}u, ${2 * bits}u, ${3 * bits}u))) & vec4<u32>(${(1 << bits) - 1}u);
-  let g = n * ${groups}u + k / ${groupSize}u;
-  var v = (vec4<f32>(codes) - ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`}) * scales[g];
-  ${K % 4 === 0 ? '' : `for (var c = 0u; c < 4u; c++) { if (k + c >= K) { v[c] = 0.0; } }`}
-  return v;`;
-  } else if (weight === 'float32') {
-    loadW = vecK
-      ? `if (n < N && k < K) { return w[(n * K + k) / 4u]; }
-  return vec4<f32>();`
-      : `var v = vec4<f32>();
-  if (n < N) { for (var c = 0u; c < 4u; c++) { if (k + c < K) { v[c] = w[n * K + k + c]; } } }
-  return v;`;
-  } else {
-    loadW = vecK
-      ? `if (n < N && k < K) {
-    let q = bitcast<vec2<u32>>(w[(n * K + k) / 4u]);
-    return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-  }
-  return vec4<f32>();`
-      : `var v = vec4<f32>();
-  if (n < N && k < K) {
-    let lo = unpack2x16float(bitcast<u32>(w[n * ${words}u + k / 2u]));
-    v.x = lo.x;
-    if (k + 1u < K) { v.y = lo.y; }
-    if (k + 2u < K) {
-      let hi = unpack2x16float(bitcast<u32>(w[n * ${words}u + k / 2u + 1u]));
-      v.z = hi.x;
-      if (k + 3u < K) { v.w = hi.y; }
-    }
-  }
-  return v;`;
-  }
-  // a part of a split K: no bias (the reduction adds it), into the part's slab
-  const biasAt = hasBias && S === 1 ? (io.yType === 'vec4<f32>'
-    ? 'vec4<f32>(bias[n], bias[n + 1u], bias[n + 2u], bias[n + 3u])'
-    : 'vec4<f32>(bias[n], bias[min(n + 1u, N - 1u)], bias[min(n + 2u, N - 1u)], bias[min(n + 3u, N - 1u)])') : 'vec4<f32>()';
-  const at = S === 1 ? 'm * N + n' : 'slab + m * N + n';
-  const store = io.yType === 'vec4<f32>'
-    ? `${out}[(${at}) / 4u] = v + ${biasAt};`
-    : `let r = v + ${biasAt};
-  for (var c = 0u; c < 4u; c++) { if (n + c < N) { ${out}[${at} + c] = r[c]; } }`;
-
-  /** Thread t's part of a tile load: vec4 `i` of the tile is row i / (BK/4), k offset 4 (i % (BK/4)). */
-  const tileLoads = (side: 'A' | 'B', count: number, size: number, kBase: string) => range(count).map((r) => {
-    const i = `(t + ${r * threads}u)`;
-    const fetch = side === 'A' ? `loadX(m0 + ${i} / ${BK / 4}u, ${kBase} + ${i} % ${BK / 4}u * 4u, M)` : `loadW(n0 + ${i} / ${BK / 4}u, ${kBase} + ${i} % ${BK / 4}u * 4u)`;
-    return size % threads === 0 || (r + 1) * threads <= size
-      ? `r${side}${r} = ${fetch};`
-      : `if (${i} < ${size}u) { r${side}${r} = ${fetch}; }`;
-  }).join('\n    ');
-  const tileStores = (side: 'A' | 'B', count: number, size: number, stride: number) => range(count).map((r) => {
-    const i = `(t + ${r * threads}u)`;
-    const body = `{
-      let row = ${i} / ${BK / 4}u;
-      let k4 = ${i} % ${BK / 4}u * 4u;
-      for (var c = 0u; c < 4u; c++) { let e = (k4 + c) * ${stride}u + row; ${side}s[e / 4u][e % 4u] = r${side}${r}[c]; }
-    }`;
-    return (r + 1) * threads <= size ? body : `if (${i} < ${size}u) ${body}`;
-  }).join('\n    ');
-
   const accs = range(TM).flatMap((i) => range(TN / 4).map((j) => `acc${i}_${j}`));
   const products = [
     ...range(TM / 4).map((i) => `let a${i} = As[(k * ${AS}u + ty * ${TM}u) / 4u + ${i}u];`),
@@ -220,57 +95,24 @@ export function gemmBody(dims: GemmDims, out: string): string {
     ...range(TM).flatMap((i) => range(TN / 4).map((j) =>
       `acc${i}_${j} = fma(vec4<f32>(a${Math.floor(i / 4)}[${i % 4}]), b${j}, acc${i}_${j});`)),
   ].join('\n      ');
-
+  const walk = walkK(dims, {
+    threads: gemmThreads(dims.tile),
+    store: (side, reg) => `for (var c = 0u; c < 4u; c++) { let e = (k4 + c) * ${side === 'A' ? AS : BS}u + row; ${side}s[e / 4u][e % 4u] = ${reg}[c]; }`,
+    multiply: `for (var k = 0u; k < ${BK}u; k++) {
+      ${products}
+    }`,
+  });
   return `
-const N = ${N}u;
-const K = ${K}u;
 var<workgroup> As : array<vec4<f32>, ${(BK * AS) / 4}>;
 var<workgroup> Bs : array<vec4<f32>, ${(BK * BS) / 4}>;
-${S > 1 ? 'var<private> slab : u32;   // where this part of K writes: its slab of M x N' : ''}
-
-fn loadX(m : u32, k : u32, M : u32) -> vec4<f32> {
-  ${loadX}
-}
-
-fn loadW(n : u32, k : u32) -> vec4<f32> {
-  ${loadW}
-}
-
-fn storeY(m : u32, n : u32, v : vec4<f32>) {
-  ${store}
-}
 
 fn gemm(t : u32, wg : vec3<u32>, M : u32) {
   let tx = t % ${TX}u;
   let ty = t / ${TX}u;
-  // K's tiles first .. end - 1: all of them, or (split K) part wg.y % S's
-  ${S === 1 ? `let m0 = wg.y * ${BM}u;
-  let first = 0u;
-  let end = ${tiles}u;` : `let part = wg.y % ${S}u;
-  let m0 = wg.y / ${S}u * ${BM}u;
-  let first = part * ${tilesPerPart}u;
-  let end = min(first + ${tilesPerPart}u, ${tiles}u);
-  slab = part * M * N;`}
+  ${partOfK(dims)}
   let n0 = wg.x * ${BN}u;
   ${accs.map((a) => `var ${a} = vec4<f32>();`).join(' ')}
-  ${range(loadsA).map((r) => `var rA${r} = vec4<f32>();`).join(' ')}
-  ${range(loadsB).map((r) => `var rB${r} = vec4<f32>();`).join(' ')}
-  ${tileLoads('A', loadsA, (BM * BK) / 4, `first * ${BK}u`)}
-  ${tileLoads('B', loadsB, (BN * BK) / 4, `first * ${BK}u`)}
-  for (var tile = first; tile < end; tile++) {
-    workgroupBarrier();
-    ${tileStores('A', loadsA, (BM * BK) / 4, AS)}
-    ${tileStores('B', loadsB, (BN * BK) / 4, BS)}
-    workgroupBarrier();
-    if (tile + 1u < end) {
-      let kNext = (tile + 1u) * ${BK}u;
-      ${tileLoads('A', loadsA, (BM * BK) / 4, 'kNext')}
-      ${tileLoads('B', loadsB, (BN * BK) / 4, 'kNext')}
-    }
-    for (var k = 0u; k < ${BK}u; k++) {
-      ${products}
-    }
-  }
+  ${walk}
   ${range(TM).map((i) => `if (m0 + ty * ${TM}u + ${i}u < M) {
     ${range(TN / 4).map((j) => `if (n0 + tx * ${TN}u + ${4 * j}u < N) { storeY(m0 + ty * ${TM}u + ${i}u, n0 + tx * ${TN}u + ${4 * j}u, acc${i}_${j}); }`).join('\n    ')}
   }`).join('\n  ')}
@@ -285,22 +127,37 @@ export interface GemmKernel {
 }
 
 /**
+ * The block for M rows of N outputs on `device`: on subgroup matrices where the weight is float16
+ * and the device offers them (subgroupMatrixShape), else chooseGemmTile's.
+ */
+export function chooseTile(device: GPUDevice, M: number, N: number, weight: GemmWeight): GemmTile | MatrixTile {
+  const shape = weight === 'float16' ? subgroupMatrixShape(device) : null;
+  const matrix = shape && chooseMatrixTile(M, N, shape, device.limits.maxComputeWorkgroupStorageSize, ENOUGH_WORKGROUPS);
+  return matrix ?? chooseGemmTile(M, N);
+}
+
+/**
  * The launcher's pipeline. Bindings: x [M, K], W ([N, K] float32 or [N, ceil(K / 2)] half words),
  * bias? [N] (not with splitK: gemmReduceKernel's), y [M, N] (with splitK: [splitK, M, N] partials);
- * bind them with gemmBindGroup, which sizes y's binding to M rows.
+ * bind them with gemmBindGroup, which sizes y's binding to M rows. The tile is chooseTile's unless given.
  */
-export function gemmKernel(device: GPUDevice, dims: Omit<GemmDims, 'tile'> & { tile?: GemmTile }, M = 512): GemmKernel {
-  const full: GemmDims = { ...dims, tile: dims.tile ?? chooseGemmTile(M, dims.outFeatures) };
+export function gemmKernel(device: GPUDevice, dims: Omit<GemmDims, 'tile'> & { tile?: GemmTile | MatrixTile }, M = 512): GemmKernel {
+  const full: GemmDims = { ...dims, tile: dims.tile ?? chooseTile(device, M, dims.outFeatures, dims.weight) };
   const S = full.splitK ?? 1;
   if (S > 1 && full.hasBias) throw new Error('gemm: a split K adds no bias (gemmReduceKernel does)');
+  const matrix = isMatrixTile(full.tile);
+  if (matrix && matrixTileBytes(full.tile as MatrixTile) > device.limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(`gemm: the tile takes ${matrixTileBytes(full.tile as MatrixTile)} bytes of workgroup memory, over the device's ${device.limits.maxComputeWorkgroupStorageSize}`);
+  }
   const io = gemmIo(full);
-  const code = `
+  const code = `${gemmEnables(full)}
 ${declareBindings([['x', io.xType, false], ...weightBindingList(full.weight, io.wType), ...(full.hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', io.yType, true]])}
 ${gemmBody(full, 'y')}
 
 @compute @workgroup_size(${gemmThreads(full.tile)})
-fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wg : vec3<u32>) {
-  gemm(t, wg, arrayLength(&y) / ${(io.yType === 'vec4<f32>' ? full.outFeatures / 4 : full.outFeatures) * S}u);
+fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wg : vec3<u32>${
+  matrix ? ', @builtin(subgroup_id) sid : u32, @builtin(subgroup_invocation_id) lane : u32' : ''}) {
+  gemm(t, wg, arrayLength(&y) / ${(io.yType === 'vec4<f32>' ? full.outFeatures / 4 : full.outFeatures) * S}u${matrix ? ', sid, lane' : ''});
 }`;
   return { pipeline: computePipeline(device, code), dims: full, grid: (rows) => gemmGrid(full, rows) };
 }

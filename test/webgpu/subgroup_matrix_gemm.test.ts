@@ -1,0 +1,70 @@
+/**
+ * The prefill GEMM on subgroup matrices (custom-kernels/webgpu/gemm/subgroup_matrix_gemm.ts), on
+ * Mesa 26's lavapipe (8 x 8 x 8 float16 -> float32 matrices, subgroups of 8): every layout, odd
+ * shapes (edges of M, N and K in every tile), bias, N not whole vec4s, K split in parts, against
+ * the float64 product of x rounded to float16 and W; which tile the launcher picks, and when.
+ */
+import { expect } from 'chai';
+import { chooseTile, gemmKernel } from '../../custom-kernels/webgpu/gemm/gemm.js';
+import { isMatrixTile, MATRIX_LAYOUTS, matrixTile, matrixTileBytes, SUBGROUP_MATRIX_FEATURE, subgroupMatrixShape, type MatrixShape }
+  from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
+import { f16ToFloat32, float32ToF16 } from '../../src/io/dtypes.js';
+import { initWebGPU } from '../../src/webgpu/init.js';
+import { describeOnSubgroupMatrices, UNSAFE_APIS } from '../support/subgroup_matrices.js';
+import { expectProduct, type Operands, operands, runLauncher } from './gemm_runs.js';
+import { rawDevice } from './raw_device.js';
+
+/** `o` with x rounded to float16, as the kernel rounds it. */
+function halfX(o: Operands): Operands {
+  const halves = float32ToF16(Float32Array.from(o.x));
+  return { ...o, x: Float64Array.from(f16ToFloat32(new Uint8Array(halves.buffer))) };
+}
+
+describeOnSubgroupMatrices('gemm on subgroup matrices', import.meta.url, () => {
+  let device: GPUDevice;
+  let shape: MatrixShape;
+  before(async function () {
+    await initWebGPU({ dawnFlags: [UNSAFE_APIS] });
+    device = (await rawDevice([SUBGROUP_MATRIX_FEATURE, 'subgroups', 'shader-f16']))!;
+    expect(device, 'the adapter offers subgroup matrices').to.not.equal(null);
+    shape = subgroupMatrixShape(device)!;
+    expect(shape, 'float16 -> float32 matrices').to.not.equal(null);
+  });
+  after(() => device.destroy());
+
+  const CASES: [number, number, number, boolean, number][] = [
+    [1, 4, 8, false, 1],
+    [7, 13, 5, true, 1],        // N not whole vec4s, K under one matrix
+    [65, 129, 257, true, 1],     // past a tile's edge in M, N and K
+    [70, 136, 264, false, 1],
+    [33, 80, 520, false, 3],     // K split, the last part shorter
+    [9, 68, 1000, true, 4],
+  ];
+  for (const name of Object.keys(MATRIX_LAYOUTS)) {
+    for (const [M, N, K, hasBias, splitK] of CASES) {
+      it(`${name}: ${M}x${N}x${K}${hasBias ? ', bias' : ''}${splitK > 1 ? `, K split in ${splitK}` : ''}`, async function () {
+        const o = operands(M * 7 + N + K, M, N, K, 'float16', hasBias);
+        const y = await runLauncher(device, M, N, K, 'float16', o, matrixTile(shape, MATRIX_LAYOUTS[name]), splitK);
+        expectProduct(`${name} ${M}x${N}x${K}`, y, halfX(o), M, N, K);
+      });
+    }
+  }
+
+  it('512x768x3072 with the chosen tile (rows sampled for the float64 check)', async function () {
+    const tile = chooseTile(device, 512, 768, 'float16');
+    expect(isMatrixTile(tile)).to.equal(true);
+    const o = operands(5, 512, 768, 3072, 'float16', true);
+    expectProduct('512x768x3072', await runLauncher(device, 512, 768, 3072, 'float16', o), halfX(o), 512, 768, 3072, 37);
+  });
+
+  it('takes subgroup matrices for float16 weights only, with tiles that fit the workgroup memory', function () {
+    expect(isMatrixTile(chooseTile(device, 512, 768, 'float32'))).to.equal(false);
+    expect(isMatrixTile(chooseTile(device, 512, 768, { bits: 4, groupSize: 32, inFeatures: 768, hasZeros: false }))).to.equal(false);
+    const big = matrixTile(shape, MATRIX_LAYOUTS['2x2 of 4x2']);
+    expect(chooseTile(device, 4096, 4096, 'float16')).to.deep.equal(big);
+    expect(matrixTileBytes(big)).to.be.at.most(device.limits.maxComputeWorkgroupStorageSize);
+    expect(() => gemmKernel(device, { outFeatures: 8, inFeatures: 8, hasBias: false, weight: 'float32', tile: big }))
+      .to.throw(/subgroup matrices take float16 weights/);
+    expect(() => matrixTile(shape, { ...MATRIX_LAYOUTS['1x2 of 2x2'], tileK: shape.K + 2 })).to.throw(/not a multiple/);
+  });
+});
