@@ -60,7 +60,7 @@ describeOnSubgroupMatrices('gemm on subgroup matrices', import.meta.url, () => {
   it('takes subgroup matrices for float16 weights only, with tiles that fit the workgroup memory', function () {
     expect(isMatrixTile(chooseTile(device, 512, 768, 'float32'))).to.equal(false);
     expect(isMatrixTile(chooseTile(device, 512, 768, { bits: 4, groupSize: 32, inFeatures: 768, hasZeros: false }))).to.equal(false);
-    const big = matrixTile(shape, MATRIX_LAYOUTS['2x2 of 4x2']);
+    const big = matrixTile(shape, MATRIX_LAYOUTS['2x2 of 4x4']);
     expect(chooseTile(device, 4096, 4096, 'float16')).to.deep.equal(big);
     expect(matrixTileBytes(big)).to.be.at.most(device.limits.maxComputeWorkgroupStorageSize);
     expect(() => gemmKernel(device, { outFeatures: 8, inFeatures: 8, hasBias: false, weight: 'float32', tile: big }))

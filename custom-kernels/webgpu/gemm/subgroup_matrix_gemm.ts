@@ -49,8 +49,12 @@ enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);`;
 
-/** Layouts tried, largest block first (at 16 x 16 matrices: 128 x 64, 64 x 64, 32 x 64; at 8 x 8 half those). */
+/**
+ * Layouts tried, largest block first (at 16 x 16 matrices: 128 x 128, 128 x 64, 64 x 64, 32 x 64; at 8 x 8
+ * half those). A subgroup of 4 x 4 holds 16 result matrices (at 16 x 16 on 32 threads, 128 registers a thread).
+ */
 export const MATRIX_LAYOUTS: Record<string, MatrixLayout> = {
+  '2x2 of 4x4': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 4, fragmentsN: 4, tileK: 32 },
   '2x2 of 4x2': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 4, fragmentsN: 2, tileK: 32 },
   '2x2 of 2x2': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 2, fragmentsN: 2, tileK: 32 },
   '1x2 of 2x2': { subgroupsM: 1, subgroupsN: 2, fragmentsM: 2, fragmentsN: 2, tileK: 32 },
