@@ -7,6 +7,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { subgroupMatrixShape } from '../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { benchDecode } from './routines/decode.js';
 import { READBACK_LAG } from '../src/generation/device_tokens.js';
 import { benchPrefill } from './routines/prefill.js';
@@ -124,7 +126,10 @@ if (only.has('quant')) {
   }
 }
 if (only.has('float16')) {
-  // Halves in the projections and the head (shader-f16), float32 state and sums.
+  // Halves in the projections and the head (shader-f16), float32 state and sums; prompts' projections on
+  // subgroup matrices where the device has them (Dawn: BENCH_DAWN_FLAGS=enable-dawn-features=allow_unsafe_apis).
+  const shape = subgroupMatrixShape((tf.backend() as WebGPUBackend).device);
+  log(`float16 prompts' projections: ${shape == null ? 'float32 products (no subgroup matrices)' : `subgroup matrices ${shape.M}x${shape.N}x${shape.K}, x rounded to float16`}`);
   const h = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await toFloat16(h);
   for (const seqLen of [128, 512]) {
