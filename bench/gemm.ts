@@ -138,7 +138,7 @@ async function gemmTable(): Promise<void> {
   const shape = subgroupMatrixShape(device);
   const matrixTiles: [string, MatrixTile][] = shape == null ? [] : Object.entries(MATRIX_LAYOUTS).map(([name, l]): [string, MatrixTile] => [name, matrixTile(shape, l)])
     .filter(([, t]) => matrixTileBytes(t) <= device.limits.maxComputeWorkgroupStorageSize);
-  log(`subgroup matrices (float16 -> float32): ${shape == null ? 'none' : `${shape.M}x${shape.N}x${shape.K}, subgroups of ${shape.subgroupSize}`}`);
+  log(`subgroup matrices (float16 -> float32): ${shape == null ? 'none' : `${shape.M}x${shape.N}x${shape.K}, subgroups of ${shape.subgroupSize}; [their largest difference from the float32 products, relative to the largest |y|]`}`);
   log(`| model | projection | N x K | M | tfjs matMul | ${tileNames.map((t) => `f32 ${t}`).join(' | ')} | f32 chosen | f16 ${shape ? 'simt ' : ''}chosen |${matrixTiles.map(([n, t]) => ` f16 matrices ${n} (${t.tileM}x${t.tileN}) |`).join('')}${shape ? ' f16 chosen |' : ''}`);
   log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|${matrixTiles.map(() => '---:|').join('')}${shape ? '---:|' : ''}`);
   for (const [model, config] of Object.entries(MODELS)) {
@@ -158,6 +158,25 @@ async function gemmTable(): Promise<void> {
           const [gx, gy] = kernel.grid(M);
           return timeGpu((pass) => { pass.setPipeline(kernel.pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(gx, gy); }, repeats);
         };
+        /** y for float16 W through `tile`, read back. */
+        const product = async (tile: GemmTile | MatrixTile): Promise<Float32Array> => {
+          const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight: 'float16', tile }, M);
+          const out = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+          const readable = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+          const encoder = device.createCommandEncoder();
+          const pass = encoder.beginComputePass();
+          pass.setPipeline(kernel.pipeline);
+          pass.setBindGroup(0, gemmBindGroup(device, kernel, M, { x, weight: [w16], y: out }));
+          pass.dispatchWorkgroups(...kernel.grid(M));
+          pass.end();
+          encoder.copyBufferToBuffer(out, 0, readable, 0, M * N * 4);
+          device.queue.submit([encoder.finish()]);
+          await readable.mapAsync(GPUMapMode.READ);
+          const values = new Float32Array(readable.getMappedRange().slice(0));
+          out.destroy();
+          readable.destroy();
+          return values;
+        };
         const xTensor = tf.randomUniform([M, K], -1, 1) as tf.Tensor2D;
         const tfjsMs = await timeTfjs(xTensor, wTensor, repeats);
         xTensor.dispose();
@@ -165,8 +184,10 @@ async function gemmTable(): Promise<void> {
         for (const t of tileNames) perTile.push(cell(await ours('float32', GEMM_TILES[t])));
         const chosen = chooseGemmTile(M, N);
         const chosenName = tileNames.find((t) => GEMM_TILES[t] === chosen);
+        // each layout's y beside the float32 products' (x rounded to float16: about 1e-3 of the largest |y|; a wrong kernel, about 1)
+        const reference = matrixTiles.length > 0 ? await product(chosen) : null;
         const matrices: string[] = [];
-        for (const [, t] of matrixTiles) matrices.push(cell(await ours('float16', t)));
+        for (const [, t] of matrixTiles) matrices.push(`${cell(await ours('float16', t))} [${relativeError(await product(t), reference!).toExponential(0)}]`);
         log(`| ${model} | ${name} | ${N} x ${K} | ${M} | ${cell(tfjsMs)} | ${perTile.join(' | ')} | ${chosenName}: ${cell(await ours('float32'))} | ${cell(await ours('float16', chosen))} |${
           matrices.map((m) => ` ${m} |`).join('')}${shape ? ` ${cell(await ours('float16'))} |` : ''}`);
         x.destroy();
@@ -177,6 +198,16 @@ async function gemmTable(): Promise<void> {
       wTensor.dispose();
     }
   }
+}
+
+/** max |a - b| / max |b|. */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let err = 0, scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return err / (scale || 1);
 }
 
 async function matvecTable(): Promise<void> {
