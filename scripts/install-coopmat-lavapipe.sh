@@ -4,15 +4,21 @@
 # subgroup_matrix_gemm.ts) are tested on a CPU. Bookworm's backports stop at Mesa 25.0, without them.
 # Mesa 26 needs trixie's glibc, so apt fetches it and its libraries with a configuration of its own
 # into PREFIX (nothing is installed into the system), and PREFIX/node runs Node through trixie's
-# loader with that lavapipe as its only Vulkan driver. Usage: install-coopmat-lavapipe.sh [PREFIX]
+# loader with that lavapipe as its only Vulkan driver. The tree is built beside PREFIX, checked, then
+# put in its place. Usage: install-coopmat-lavapipe.sh [PREFIX]   (amd64, as root)
 set -euo pipefail
 PREFIX=${1:-/opt/lavapipe-coopmat}
-if [ -x "$PREFIX/node" ] && "$PREFIX/node" -e '' 2>/dev/null; then
-  echo "lavapipe with cooperative matrices: $PREFIX (already there)"
+MIN_MESA=26   # the first major version seen offering the matrices here (26.1.6)
+if [ "$(dpkg --print-architecture)" != amd64 ]; then
+  echo "install-coopmat-lavapipe: amd64 only (this is $(dpkg --print-architecture))" >&2
+  exit 1
+fi
+if [ -f "$PREFIX/mesa-version" ] && "$PREFIX/node" -e '' 2>/dev/null; then
+  echo "lavapipe with cooperative matrices: $PREFIX (Mesa $(cat "$PREFIX/mesa-version"), already there)"
   exit 0
 fi
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$PREFIX.new"' EXIT
 mkdir -p "$work"/{parts,prefs,state/lists/partial,cache/archives/partial}
 touch "$work/state/status"   # nothing installed: apt fetches every dependency
 cat > "$work/sources.list" <<'EOF'
@@ -25,21 +31,32 @@ apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts
   -o "APT::Sandbox::User=root")   # the private folders are root's
 apt-get "${apt_opts[@]}" update -qq
 apt-get "${apt_opts[@]}" install --download-only -y -qq -t trixie-backports mesa-vulkan-drivers >/dev/null
+version=$(dpkg-deb -f "$work"/cache/archives/mesa-vulkan-drivers_*.deb Version)
+if ! dpkg --compare-versions "$version" ge "$MIN_MESA"; then
+  echo "install-coopmat-lavapipe: trixie-backports has Mesa $version, older than $MIN_MESA" >&2
+  exit 1
+fi
 rm -rf "$PREFIX.new"
 mkdir -p "$PREFIX.new/root"
 for deb in "$work"/cache/archives/*.deb; do dpkg-deb -x "$deb" "$PREFIX.new/root"; done
-lib="$PREFIX/root/usr/lib/x86_64-linux-gnu"
-cat > "$PREFIX.new/lvp_icd.json" <<EOF
-{ "file_format_version": "1.0.1", "ICD": { "library_path": "$lib/libvulkan_lvp.so", "api_version": "1.4.0" } }
+# A relative library path is relative to the manifest: the tree works wherever it lies.
+cat > "$PREFIX.new/lvp_icd.json" <<'EOF'
+{ "file_format_version": "1.0.1", "ICD": { "library_path": "root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so", "api_version": "1.4.0" } }
 EOF
-cat > "$PREFIX.new/node" <<EOF
+cat > "$PREFIX.new/node" <<'EOF'
 #!/bin/sh
 # Node on trixie's glibc, with Mesa 26's lavapipe as its only Vulkan driver (scripts/install-coopmat-lavapipe.sh)
-exec env VK_DRIVER_FILES="$PREFIX/lvp_icd.json" VK_ICD_FILENAMES="$PREFIX/lvp_icd.json" \\
-  "$lib/ld-linux-x86-64.so.2" --library-path "$lib:$PREFIX/root/usr/lib" "\$(command -v node)" "\$@"
+here=$(dirname "$(readlink -f "$0")")
+lib="$here/root/usr/lib/x86_64-linux-gnu"
+node=$(command -v node) || { echo "$0: no node on PATH" >&2; exit 127; }
+exec env VK_DRIVER_FILES="$here/lvp_icd.json" VK_ICD_FILENAMES="$here/lvp_icd.json" \
+  "$lib/ld-linux-x86-64.so.2" --library-path "$lib:$here/root/usr/lib" "$node" "$@"
 EOF
 chmod +x "$PREFIX.new/node"
-rm -rf "$PREFIX"
+"$PREFIX.new/node" -e '' || { echo "install-coopmat-lavapipe: Node does not start on trixie's glibc" >&2; exit 1; }
+echo "$version" > "$PREFIX.new/mesa-version"
+rm -rf "$PREFIX.old"
+if [ -e "$PREFIX" ]; then mv "$PREFIX" "$PREFIX.old"; fi
 mv "$PREFIX.new" "$PREFIX"
-"$PREFIX/node" -e '' || { echo "install-coopmat-lavapipe: $PREFIX/node does not start" >&2; exit 1; }
-echo "lavapipe with cooperative matrices: $PREFIX (mesa-vulkan-drivers $(dpkg-deb -f "$work"/cache/archives/mesa-vulkan-drivers_*.deb Version))"
+rm -rf "$PREFIX.old"
+echo "lavapipe with cooperative matrices: $PREFIX (Mesa $version)"

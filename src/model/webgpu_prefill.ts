@@ -278,7 +278,7 @@ export class WebGPUPrefiller {
     const { mixer } = this.model.backbone.blocks[0];
     const slabs = (key: typeof PROJECTIONS[number][1]) => {
       const [outFeatures, inFeatures] = mixer[key].weight.shape;
-      const tile = chooseTile(this.device, rows, outFeatures, gemmWeight(mixer[key].binding()));
+      const tile = chooseTile(this.device, rows, outFeatures, gemmWeight(fusable(mixer[key].binding())));
       return chooseSplitK(rows, outFeatures, inFeatures, tile) * rows * outFeatures;
     };
     const sizes: Record<string, number> = {
@@ -370,8 +370,7 @@ export class WebGPUPrefiller {
     const project = (name: string, p: Linear, x: GPUBuffer, y: GPUBuffer,
       { bias = true, xRowStride, parts: addedBy = 'reduction' }:
       { bias?: boolean; xRowStride?: number; parts?: 'reduction' | 'norm' | 'readers' } = {}): ProjectionOutput => {
-      const binding = p.binding();
-      if (binding.kind === 'unfusable') throw new Error(`WebGPUPrefiller: ${binding.reason}`);
+      const binding = fusable(p.binding());
       const [outFeatures, inFeatures] = p.weight.shape;
       const b = bias ? p.bias?.read() : undefined;
       const weight = gemmWeight(binding);
@@ -509,8 +508,15 @@ function record(pass: GPUComputePassEncoder, { pipeline, bindGroup, grid }: Disp
   pass.dispatchWorkgroups(grid[0], grid[1]);
 }
 
-/** The GEMM's weight format for a projection's binding. */
-function gemmWeight(binding: WeightBinding): GemmWeight {
+type FusableBinding = Exclude<WeightBinding, { kind: 'unfusable' }>;
+
+/** `binding`, or an error naming why the prefill cannot bind it. */
+function fusable(binding: WeightBinding): FusableBinding {
   if (binding.kind === 'unfusable') throw new Error(`WebGPUPrefiller: ${binding.reason}`);
+  return binding;
+}
+
+/** The GEMM's weight format for a projection's binding. */
+function gemmWeight(binding: FusableBinding): GemmWeight {
   return binding.kind === 'packed' ? binding.layout : binding.kind;
 }

@@ -20,10 +20,11 @@ import { type ChildResult, runChild } from '../support/run_child.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-type Result = ChildResult;
+type Result = Omit<ChildResult, 'signal'>;
 
-function run(command: string, args: string[]): Promise<Result> {
-  return runChild(command, args, ROOT);
+async function run(command: string, args: string[]): Promise<Result> {
+  const { code, stdout, stderr } = await runChild(command, args, ROOT);
+  return { code, stdout, stderr };
 }
 
 const cli = (...args: string[]) => run(process.execPath, [...CLI, ...args]);

@@ -24,9 +24,10 @@ import { withStorageBuffersPerStage } from '../support/device_limits.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose, expectCloseRel } from '../support/compare.js';
 import { watchGpuBuffers } from '../support/gpu_buffers.js';
+import { expectF16FixtureLikeHF } from '../support/f16_fixture.js';
 import { expectReject } from '../support/rejection.js';
 import { promptIds, randomModel } from '../support/random_model.js';
-import { FIXTURES, ref, refIds, TINY } from '../support/reference.js';
+import { ref, refIds, TINY } from '../support/reference.js';
 
 /** Fixture tolerance for logits and states (../shared/fixtures/README.md). */
 const HF_ATOL = 1e-4;
@@ -124,25 +125,7 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
     cache.dispose();
   });
 
-  it('gives HF\'s last logits within 2e-2 for the F16 checkpoint loaded as float16 weights, and its greedy ids', async () => {
-    const half = await MambaForCausalLM.fromPretrained(`${FIXTURES}tiny-float16`, { dtype: 'float16' });
-    const ids = refIds('input_ids');
-    const [batch, seq] = ids.shape;
-    expect(WebGPUPrefiller.unfusable(half, batch)).to.equal(null);
-    const cache = half.createCache(batch);
-    const logits = half.lastLogits(ids, { cache });
-    const full = ref('logits');
-    const vocab = full.shape[2];
-    const last = Float32Array.from({ length: batch * vocab }, (_, i) =>
-      full.values[(Math.floor(i / vocab) * seq + seq - 1) * vocab + (i % vocab)]);
-    expectClose('last logits', await logits.data(), last, 2e-2);
-    const prompt = Array.from(ref('generate.prompt_ids').values);
-    const expected = Array.from(ref('generate.output_ids').values);
-    expect((await half.generate([prompt], { maxNewTokens: expected.length - prompt.length, eosTokenId: null }))[0]).to.deep.equal(expected);
-    tf.dispose([ids, logits]);
-    cache.dispose();
-    half.dispose();
-  });
+  it('gives HF\'s last logits within 2e-2 for the F16 checkpoint loaded as float16 weights, and its greedy ids', expectF16FixtureLikeHF);
 
   it('greedy generate equals HF\'s greedy ids on the tiny fixture', async () => {
     const prompt = Array.from(ref('generate.prompt_ids').values);

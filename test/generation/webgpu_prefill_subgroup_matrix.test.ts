@@ -12,14 +12,12 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { chooseTile } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import { isMatrixTile } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { prefill } from '../../src/generation/prefill.js';
-import { MambaForCausalLM } from '../../src/model/causal_lm.js';
-import { WebGPUPrefiller } from '../../src/model/webgpu_prefill.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
-import { expectClose, expectCloseRel } from '../support/compare.js';
+import { expectCloseRel } from '../support/compare.js';
+import { expectF16FixtureLikeHF } from '../support/f16_fixture.js';
 import { promptIds, randomModel } from '../support/random_model.js';
-import { FIXTURES, ref, refIds } from '../support/reference.js';
 import { describeOnSubgroupMatrices, UNSAFE_APIS } from '../support/subgroup_matrices.js';
 
 /** The fused path (x rounded to float16 on matrices) against the op path (float32 x): relative to each tensor's largest value. */
@@ -36,25 +34,7 @@ describeOnSubgroupMatrices('WebGPU fused prefill on subgroup matrices', import.m
       for (const [M, N] of [[1, 8], [40, 64], [512, 3072]]) expect(isMatrixTile(chooseTile(device, M, N, 'float16')), `${M}x${N}`).to.equal(true);
     });
 
-    it('gives HF\'s last logits within 2e-2 for the F16 checkpoint loaded as float16 weights, and its greedy ids', async () => {
-      const half = await MambaForCausalLM.fromPretrained(`${FIXTURES}tiny-float16`, { dtype: 'float16' });
-      const ids = refIds('input_ids');
-      const [batch, seq] = ids.shape;
-      expect(WebGPUPrefiller.unfusable(half, batch)).to.equal(null);
-      const cache = half.createCache(batch);
-      const logits = half.lastLogits(ids, { cache });
-      const full = ref('logits');
-      const vocab = full.shape[2];
-      const last = Float32Array.from({ length: batch * vocab }, (_, i) =>
-        full.values[(Math.floor(i / vocab) * seq + seq - 1) * vocab + (i % vocab)]);
-      expectClose('last logits', await logits.data(), last, 2e-2);
-      const prompt = Array.from(ref('generate.prompt_ids').values);
-      const expected = Array.from(ref('generate.output_ids').values);
-      expect((await half.generate([prompt], { maxNewTokens: expected.length - prompt.length, eosTokenId: null }))[0]).to.deep.equal(expected);
-      tf.dispose([ids, logits]);
-      cache.dispose();
-      half.dispose();
-    });
+    it('gives HF\'s last logits within 2e-2 for the F16 checkpoint loaded as float16 weights, and its greedy ids', expectF16FixtureLikeHF);
 
     const MODELS: [string, Record<string, unknown>][] = [
       ['with biases', { useBias: true }],
@@ -82,6 +62,8 @@ describeOnSubgroupMatrices('WebGPU fused prefill on subgroup matrices', import.m
           }
         });
         console.log(`      worst relative difference from the op path: ${worst.toExponential(1)}`);
+        // float32 products would agree to about 1e-6: a larger difference is x rounded, the matrices' doing
+        expect(worst, 'the projections ran on subgroup matrices').to.be.above(1e-4);
         model.dispose();
       });
     });

@@ -65,9 +65,9 @@ export function gemmThreads(tile: GemmTile | MatrixTile): number {
 }
 
 /**
- * WGSL of `fn gemm(t : u32, wg : vec3<u32>, M : u32${'$'}{', sid : u32, lane : u32' on subgroup matrices})`
- * (t: the local invocation index, wg: the workgroup id; sid, lane: the subgroup's id and the
- * thread's place in it) and what it needs, reading bindings `x`, `w`, `bias` (if any) and writing
+ * WGSL of `fn gemm(t : u32, wg : vec3<u32>, M : u32)`, on subgroup matrices `fn gemm(t, wg, M, sid : u32,
+ * lane : u32)` (t: the local invocation index, wg: the workgroup id; sid, lane: the subgroup's id and
+ * the thread's place in it), and what it needs, reading bindings `x`, `w`, `bias` (if any) and writing
  * `out`; on subgroup matrices after gemmEnables' lines.
  */
 export function gemmBody(dims: GemmDims, out: string): string {
@@ -132,7 +132,11 @@ export interface GemmKernel {
  */
 export function chooseTile(device: GPUDevice, M: number, N: number, weight: GemmWeight): GemmTile | MatrixTile {
   const shape = weight === 'float16' ? subgroupMatrixShape(device) : null;
-  const matrix = shape && chooseMatrixTile(M, N, shape, device.limits.maxComputeWorkgroupStorageSize, ENOUGH_WORKGROUPS);
+  const limits = {
+    maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
+    maxBytes: device.limits.maxComputeWorkgroupStorageSize,
+  };
+  const matrix = shape && chooseMatrixTile(M, N, shape, limits, ENOUGH_WORKGROUPS);
   return matrix ?? chooseGemmTile(M, N);
 }
 
@@ -143,14 +147,19 @@ export function chooseTile(device: GPUDevice, M: number, N: number, weight: Gemm
  */
 export function gemmKernel(device: GPUDevice, dims: Omit<GemmDims, 'tile'> & { tile?: GemmTile | MatrixTile }, M = 512): GemmKernel {
   const full: GemmDims = { ...dims, tile: dims.tile ?? chooseTile(device, M, dims.outFeatures, dims.weight) };
+  if (isMatrixTile(full.tile) && matrixTileBytes(full.tile) > device.limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(`gemm: the tile takes ${matrixTileBytes(full.tile)} bytes of workgroup memory, over the device's ${device.limits.maxComputeWorkgroupStorageSize}`);
+  }
+  return { pipeline: computePipeline(device, gemmModule(full)), dims: full, grid: (rows) => gemmGrid(full, rows) };
+}
+
+/** The launcher's WGSL module for `dims` (gemmKernel compiles it). */
+export function gemmModule(full: GemmDims): string {
   const S = full.splitK ?? 1;
   if (S > 1 && full.hasBias) throw new Error('gemm: a split K adds no bias (gemmReduceKernel does)');
   const matrix = isMatrixTile(full.tile);
-  if (matrix && matrixTileBytes(full.tile as MatrixTile) > device.limits.maxComputeWorkgroupStorageSize) {
-    throw new Error(`gemm: the tile takes ${matrixTileBytes(full.tile as MatrixTile)} bytes of workgroup memory, over the device's ${device.limits.maxComputeWorkgroupStorageSize}`);
-  }
   const io = gemmIo(full);
-  const code = `${gemmEnables(full)}
+  return `${gemmEnables(full)}
 ${declareBindings([['x', io.xType, false], ...weightBindingList(full.weight, io.wType), ...(full.hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', io.yType, true]])}
 ${gemmBody(full, 'y')}
 
@@ -159,7 +168,6 @@ fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wg : ve
   matrix ? ', @builtin(subgroup_id) sid : u32, @builtin(subgroup_invocation_id) lane : u32' : ''}) {
   gemm(t, wg, arrayLength(&y) / ${(io.yType === 'vec4<f32>' ? full.outFeatures / 4 : full.outFeatures) * S}u${matrix ? ', sid, lane' : ''});
 }`;
-  return { pipeline: computePipeline(device, code), dims: full, grid: (rows) => gemmGrid(full, rows) };
 }
 
 export function gemmGrid({ outFeatures, tile, splitK = 1 }: GemmDims, M: number): [number, number] {

@@ -49,15 +49,18 @@ enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);`;
 
+/** The layouts' K step: two 16-deep matrices (NVIDIA's), four 8-deep (lavapipe's, Apple's). */
+const MATRIX_TILE_K = 32;
+
 /**
  * Layouts tried, largest block first (at 16 x 16 matrices: 128 x 128, 128 x 64, 64 x 64, 32 x 64; at 8 x 8
  * half those). A subgroup of 4 x 4 holds 16 result matrices (at 16 x 16 on 32 threads, 128 registers a thread).
  */
 export const MATRIX_LAYOUTS: Record<string, MatrixLayout> = {
-  '2x2 of 4x4': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 4, fragmentsN: 4, tileK: 32 },
-  '2x2 of 4x2': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 4, fragmentsN: 2, tileK: 32 },
-  '2x2 of 2x2': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 2, fragmentsN: 2, tileK: 32 },
-  '1x2 of 2x2': { subgroupsM: 1, subgroupsN: 2, fragmentsM: 2, fragmentsN: 2, tileK: 32 },
+  '2x2 of 4x4': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 4, fragmentsN: 4, tileK: MATRIX_TILE_K },
+  '2x2 of 4x2': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 4, fragmentsN: 2, tileK: MATRIX_TILE_K },
+  '2x2 of 2x2': { subgroupsM: 2, subgroupsN: 2, fragmentsM: 2, fragmentsN: 2, tileK: MATRIX_TILE_K },
+  '1x2 of 2x2': { subgroupsM: 1, subgroupsN: 2, fragmentsM: 2, fragmentsN: 2, tileK: MATRIX_TILE_K },
 };
 
 /** Halves a tile row is padded by, so that the rows of a matrix load start in different banks (16 bytes keep loads aligned). */
@@ -85,8 +88,9 @@ export function noteAdapterInfo(device: GPUDevice, info: GPUAdapterInfo): void {
 }
 
 /**
- * The float16 -> float32 matrices a device created with the feature (and `shader-f16`) offers, the
- * largest first, with its subgroup size; null where it lacks either, or where its subgroups vary in size.
+ * The largest float16 -> float32 matrices a device created with the feature (and `shader-f16`) offers
+ * whose K the layouts' step holds and whose N whole vec4s of y (storeY's), with its subgroup size;
+ * null where there are none, or where its subgroups vary in size.
  */
 export function subgroupMatrixShape(device: GPUDevice): MatrixShape | null {
   if (!device.features.has(SUBGROUP_MATRIX_FEATURE as GPUFeatureName) || !device.features.has('shader-f16')) return null;
@@ -96,7 +100,7 @@ export function subgroupMatrixShape(device: GPUDevice): MatrixShape | null {
   const size = info?.subgroupMaxSize;
   if (size == null || info?.subgroupMinSize !== size) return null;
   const configs = (info?.subgroupMatrixConfigs ?? []).filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32'
-    && c.N % 4 === 0 && c.M * c.N >= 4 * size);
+    && c.N % 4 === 0 && MATRIX_TILE_K % c.K === 0);
   configs.sort((a, b) => b.M * b.N * b.K - a.M * a.N * a.K);
   return configs.length === 0 ? null : { M: configs[0].M, N: configs[0].N, K: configs[0].K, subgroupSize: size };
 }
@@ -119,12 +123,19 @@ export function matrixTileBytes(tile: MatrixTile): number {
   return 2 * (tile.tileM + tile.tileN) * rowHalves + 4 * tile.subgroupsM * tile.subgroupsN * tile.shape.M * tile.shape.N;
 }
 
+/** What a device allows a workgroup: its threads and its bytes of workgroup memory. */
+export interface WorkgroupLimits {
+  maxThreads: number;
+  maxBytes: number;
+}
+
 /**
- * The largest layout that gives `enough` workgroups for M x N and fits `maxBytes` of workgroup
- * memory, else the smallest that fits; null where none does.
+ * The largest layout that gives `enough` workgroups for M x N and fits the device's workgroup,
+ * else the smallest that fits; null where none does.
  */
-export function chooseMatrixTile(M: number, N: number, shape: MatrixShape, maxBytes: number, enough: number): MatrixTile | null {
-  const tiles = Object.values(MATRIX_LAYOUTS).map((l) => matrixTile(shape, l)).filter((t) => matrixTileBytes(t) <= maxBytes);
+export function chooseMatrixTile(M: number, N: number, shape: MatrixShape, { maxThreads, maxBytes }: WorkgroupLimits, enough: number): MatrixTile | null {
+  const tiles = Object.values(MATRIX_LAYOUTS).map((l) => matrixTile(shape, l))
+    .filter((t) => matrixTileBytes(t) <= maxBytes && matrixThreads(t) <= maxThreads);
   return tiles.find((t) => Math.ceil(M / t.tileM) * Math.ceil(N / t.tileN) >= enough) ?? tiles[tiles.length - 1] ?? null;
 }
 
