@@ -97,6 +97,7 @@ function simtGemmBody(dims: GemmDims & { tile: GemmTile }): string {
   ].join('\n      ');
   const walk = walkK(dims, {
     threads: gemmThreads(dims.tile),
+    registers: 'vec4<f32>',
     store: (side, reg) => `for (var c = 0u; c < 4u; c++) { let e = (k4 + c) * ${side === 'A' ? AS : BS}u + row; ${side}s[e / 4u][e % 4u] = ${reg}[c]; }`,
     multiply: `for (var k = 0u; k < ${BK}u; k++) {
       ${products}

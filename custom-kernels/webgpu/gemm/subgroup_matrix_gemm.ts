@@ -2,7 +2,7 @@
  * The prefill projection on subgroup matrices, float16 weights (tensor cores on NVIDIA: Dawn's
  * `chromium-experimental-subgroup-matrix` over Vulkan's cooperative matrices):
  *   y[M, N] = half(x)[M, K] W[N, K]^T (+ bias[N]),   products and sums float32
- * x is rounded to float16 as its tile is loaded, as half-precision GEMMs do (llama.cpp's and
+ * x is rounded to float16 as its tile is loaded (into registers, a tile ahead), as half-precision GEMMs do (llama.cpp's and
  * PyTorch's); W is float16 as stored; the device's result matrices are float32.
  * A workgroup computes a tileM x tileN block of y with subgroupsM x subgroupsN subgroups, each a
  * block of fragmentsM x fragmentsN result matrices (the device's M x N), walking K in tileK steps
@@ -158,7 +158,9 @@ export function matrixGemmBody(dims: GemmDims & { tile: MatrixTile }): string {
     }`;
   const walk = walkK(dims, {
     threads: matrixThreads(tile),
-    store: (side, reg) => `for (var c = 0u; c < 4u; c++) { ${side}s[row * ${KP}u + k4 + c] = f16(${reg}[c]); }`,
+    // halves from the load on: x rounded there, W's halves exactly
+    registers: 'vec4<f16>',
+    store: (side, reg) => `for (var c = 0u; c < 4u; c++) { ${side}s[row * ${KP}u + k4 + c] = ${reg}[c]; }`,
     multiply,
   });
   const C = shape.M * shape.N;

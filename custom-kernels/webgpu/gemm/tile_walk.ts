@@ -125,8 +125,10 @@ fn storeY(m : u32, n : u32, v : vec4<f32>) {
 /** How a body lays the walk out: its threads, and what it does with a tile in workgroup memory. */
 export interface TileWalk {
   threads: number;
+  /** What registers hold a tile's vec4s in (loadX / loadW's float32 converted): halves take half the registers. */
+  registers: 'vec4<f32>' | 'vec4<f16>';
   /**
-   * WGSL putting register `reg` (vec4<f32>: x's row `row` of the tile (side A) or W's (side B),
+   * WGSL putting register `reg` (x's row `row` of the tile (side A) or W's (side B),
    * from k offset `k4` in the tile) into workgroup memory.
    */
   store(side: 'A' | 'B', reg: string): string;
@@ -139,7 +141,7 @@ export interface TileWalk {
  * loads vec4s t, t + threads, .. of each tile (vec4 i: row i / (tileK / 4), k offset 4 (i % (tileK / 4))),
  * a tile ahead, between barriers stores them, then the workgroup multiplies.
  */
-export function walkK(dims: GemmDims, { threads, store, multiply }: TileWalk): string {
+export function walkK(dims: GemmDims, { threads, registers, store, multiply }: TileWalk): string {
   const { tileM: BM, tileN: BN, tileK: BK } = dims.tile;
   if (BK % 4 !== 0) throw new Error('gemm: tileK must be a multiple of 4');
   const sides = [['A', (BM * BK) / 4], ['B', (BN * BK) / 4]] as const;
@@ -148,13 +150,13 @@ export function walkK(dims: GemmDims, { threads, store, multiply }: TileWalk): s
   const loads = (kBase: string) => sides.map(([side, size]) => range(count(size)).map((r) => {
     const i = `(t + ${r * threads}u)`;
     const fetch = side === 'A' ? `loadX(m0 + ${i} / ${BK / 4}u, ${kBase} + ${i} % ${BK / 4}u * 4u, M)` : `loadW(n0 + ${i} / ${BK / 4}u, ${kBase} + ${i} % ${BK / 4}u * 4u)`;
-    return each(size, r, `r${side}${r} = ${fetch};`);
+    return each(size, r, `r${side}${r} = ${registers === 'vec4<f32>' ? fetch : `${registers}(${fetch})`};`);
   }).join('\n    ')).join('\n    ');
   const stores = sides.map(([side, size]) => range(count(size)).map((r) => each(size, r, `
       let row = (t + ${r * threads}u) / ${BK / 4}u;
       let k4 = (t + ${r * threads}u) % ${BK / 4}u * 4u;
       ${store(side, `r${side}${r}`)}`)).join('\n    ')).join('\n    ');
-  return `${sides.map(([side, size]) => range(count(size)).map((r) => `var r${side}${r} = vec4<f32>();`).join(' ')).join(' ')}
+  return `${sides.map(([side, size]) => range(count(size)).map((r) => `var r${side}${r} = ${registers}();`).join(' ')).join(' ')}
   ${loads(`first * ${BK}u`)}
   for (var tile = first; tile < end; tile++) {
     workgroupBarrier();
