@@ -13,6 +13,7 @@ import { chooseTile } from '../../custom-kernels/webgpu/gemm/gemm.js';
 import { isMatrixTile } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { prefill } from '../../src/generation/prefill.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
+import { quantize } from '../../src/quantization/quantize.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectCloseRel } from '../support/compare.js';
@@ -28,22 +29,29 @@ describeOnSubgroupMatrices('WebGPU fused prefill on subgroup matrices', import.m
     await initWebGPU({ dawnFlags: [UNSAFE_APIS] });   // before describeBackends starts webgpu without the toggle
   });
 
-  describeBackends('float16 weights', ['webgpu'], () => {
-    it('projects on subgroup matrices: the device offers them, and every projection of a float16 model takes them', () => {
+  describeBackends('float16 and packed weights', ['webgpu'], () => {
+    it('projects on subgroup matrices: the device offers them, and every projection of a float16 or packed model takes them', () => {
       const device = (tf.backend() as WebGPUBackend).device;
-      for (const [M, N] of [[1, 8], [40, 64], [512, 3072]]) expect(isMatrixTile(chooseTile(device, M, N, 'float16')), `${M}x${N}`).to.equal(true);
+      for (const [M, N] of [[1, 8], [40, 64], [512, 3072]]) {
+        expect(isMatrixTile(chooseTile(device, M, N, 'float16')), `${M}x${N}`).to.equal(true);
+        expect(isMatrixTile(chooseTile(device, M, N, { bits: 4, groupSize: 32, inFeatures: 64, hasZeros: false })), `${M}x${N} int4`).to.equal(true);
+      }
     });
 
     it('gives HF\'s last logits within 2e-2 for the F16 checkpoint loaded as float16 weights, and its greedy ids', expectF16FixtureLikeHF);
 
-    const MODELS: [string, Record<string, unknown>][] = [
-      ['with biases', { useBias: true }],
-      ['hidden 300 (tiles with edges, in_proj and out_proj split in K at short prompts)', { hiddenSize: 300 }],
+    /** [title, config overrides, the model's weights: float16, or packed codes] */
+    const MODELS: [string, Record<string, unknown>, 'float16' | { bits: 8 | 4; symmetric: boolean }][] = [
+      ['float16, with biases', { useBias: true }, 'float16'],
+      ['float16, hidden 300 (tiles with edges, in_proj and out_proj split in K at short prompts)', { hiddenSize: 300 }, 'float16'],
+      ['int8 codes with zero points', { useBias: true }, { bits: 8, symmetric: false }],
+      ['int4 codes, symmetric, hidden 300', { hiddenSize: 300 }, { bits: 4, symmetric: true }],
     ];
-    MODELS.forEach(([title, overrides], k) => {
+    MODELS.forEach(([title, overrides, weights], k) => {
       it(`equals the op path within ${MATRIX_RTOL}, ${title}: prompts of 1, 6, 40 and 90 tokens (in chunks of 45)`, async () => {
         const model = randomModel(overrides, 70 + k);
-        await toFloat16(model);
+        if (weights === 'float16') await toFloat16(model);
+        else await quantize(model, { ...weights, groupSize: 32 });
         let worst = 0;
         await expectNoLeaks(async () => {
           for (const [seq, chunkSize] of [[1], [6], [40], [90, 45]]) {
@@ -62,7 +70,7 @@ describeOnSubgroupMatrices('WebGPU fused prefill on subgroup matrices', import.m
           }
         });
         console.log(`      worst relative difference from the op path: ${worst.toExponential(1)}`);
-        // float32 products would agree to about 1e-6: a larger difference is x rounded, the matrices' doing
+        // float32 products would agree to about 1e-6: a larger difference is x (and W) rounded, the matrices' doing
         expect(worst, 'the projections ran on subgroup matrices').to.be.above(1e-4);
         model.dispose();
       });

@@ -11,7 +11,7 @@ import { chooseSplitK, GEMM_TILES, type GemmWeight, gemmBindGroup, gemmKernel } 
 import { Linear } from '../../custom-kernels/kernel_names.js';
 import { GEMM_MIN_ROWS, linear } from '../../src/ops/linear.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
-import { expectProduct, operands, runLauncher } from './gemm_runs.js';
+import { expectProduct, operands, PACKED_CASES, packedTitle, runLauncher } from './gemm_runs.js';
 import { rawDevice } from './raw_device.js';
 
 describe('gemm launcher', function () {
@@ -38,20 +38,15 @@ describe('gemm launcher', function () {
     });
   }
 
-  const int8 = (K: number) => ({ bits: 8 as const, groupSize: 32, inFeatures: K, hasZeros: true });
-  const int4 = (K: number) => ({ bits: 4 as const, groupSize: 8, inFeatures: K, hasZeros: false });
-  const PACKED: [number, number, number, GemmWeight, boolean, string, number][] = [
-    [65, 68, 96, int8(96), true, '64x64', 1],
-    [7, 13, 37, int4(37), false, '32x64', 1],   // rows end inside a word: padding codes read as zeros
-    [33, 80, 520, int4(520), true, '32x64', 3],   // and K split
-  ];
-  for (const [M, N, K, weight, hasBias, tile, splitK] of PACKED) {
-    const { bits, hasZeros } = weight as { bits: number; hasZeros: boolean };
-    it(`${M}x${N}x${K}, int${bits} codes${hasZeros ? ' with zeros' : ''}${hasBias ? ', bias' : ''}, tile ${tile}${splitK > 1 ? `, K split in ${splitK}` : ''}`, async function () {
+  // the tile for each of PACKED_CASES
+  const packedTiles = ['64x64', '32x64', '32x64'];
+  PACKED_CASES.forEach((c, i) => {
+    it(`${packedTitle(c)}, tile ${packedTiles[i]}`, async function () {
+      const { M, N, K, weight, hasBias, splitK } = c;
       const o = operands(M + N + K, M, N, K, weight, hasBias);
-      expectProduct(`${M}x${N}x${K} int${bits}`, await runLauncher(device, M, N, K, weight, o, GEMM_TILES[tile], splitK), o, M, N, K);
+      expectProduct(`${M}x${N}x${K} int${weight.bits}`, await runLauncher(device, M, N, K, weight, o, GEMM_TILES[packedTiles[i]], splitK), o, M, N, K);
     });
-  }
+  });
 
   const SPLITS: [number, number, number, GemmWeight, boolean, string, number][] = [
     [7, 13, 257, 'float32', true, '32x64', 2],    // N not whole vec4s; the last part shorter (9 tiles: 5 + 4)

@@ -85,3 +85,27 @@ export async function runLauncher(device: GPUDevice, M: number, N: number, K: nu
   for (const b of [x, ...w, bias, y, partials, readable]) b?.destroy();
   return result;
 }
+
+/** A packed-weight case both GEMM suites run. */
+export interface PackedCase {
+  M: number;
+  N: number;
+  K: number;
+  weight: GemmWeight & object;
+  hasBias: boolean;
+  splitK: number;
+}
+
+const int8 = (K: number) => ({ bits: 8 as const, groupSize: 32, inFeatures: K, hasZeros: true });
+const int4 = (K: number) => ({ bits: 4 as const, groupSize: 8, inFeatures: K, hasZeros: false });
+
+/** int8 codes with zeros; int4 rows ending inside a word (padding codes read as zeros); int4 with K split. */
+export const PACKED_CASES: PackedCase[] = [
+  { M: 65, N: 68, K: 96, weight: int8(96), hasBias: true, splitK: 1 },
+  { M: 7, N: 13, K: 37, weight: int4(37), hasBias: false, splitK: 1 },
+  { M: 33, N: 80, K: 520, weight: int4(520), hasBias: true, splitK: 3 },
+];
+
+export function packedTitle({ M, N, K, weight, hasBias, splitK }: PackedCase): string {
+  return `${M}x${N}x${K}, int${weight.bits} codes${weight.hasZeros ? ' with zeros' : ''}${hasBias ? ', bias' : ''}${splitK > 1 ? `, K split in ${splitK}` : ''}`;
+}

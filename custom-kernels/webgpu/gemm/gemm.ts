@@ -128,11 +128,12 @@ export interface GemmKernel {
 }
 
 /**
- * The block for M rows of N outputs on `device`: on subgroup matrices where the weight is float16
- * and the device offers them (subgroupMatrixShape), else chooseGemmTile's.
+ * The block for M rows of N outputs on `device`: on subgroup matrices where the weight is float16 or
+ * packed (already rounded: halves add little to it) and the device offers them (subgroupMatrixShape),
+ * else chooseGemmTile's; float32 weights keep float32 products.
  */
 export function chooseTile(device: GPUDevice, M: number, N: number, weight: GemmWeight): GemmTile | MatrixTile {
-  const shape = weight === 'float16' ? subgroupMatrixShape(device) : null;
+  const shape = weight === 'float32' ? null : subgroupMatrixShape(device);
   const limits = {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     maxBytes: device.limits.maxComputeWorkgroupStorageSize,

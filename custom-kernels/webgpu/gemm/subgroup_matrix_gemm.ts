@@ -1,9 +1,11 @@
 /**
- * The prefill projection on subgroup matrices, float16 weights (tensor cores on NVIDIA: Dawn's
- * `chromium-experimental-subgroup-matrix` over Vulkan's cooperative matrices):
- *   y[M, N] = half(x)[M, K] W[N, K]^T (+ bias[N]),   products and sums float32
- * x is rounded to float16 as its tile is loaded (into registers, a tile ahead), as half-precision GEMMs do (llama.cpp's and
- * PyTorch's); W is float16 as stored; the device's result matrices are float32.
+ * The prefill projection on subgroup matrices, float16 or packed int8/int4 weights (tensor cores on
+ * NVIDIA: Dawn's `chromium-experimental-subgroup-matrix` over Vulkan's cooperative matrices):
+ *   y[M, N] = half(x)[M, K] half(W)[N, K]^T (+ bias[N]),   products and sums float32
+ * x is rounded to float16 as its tile is loaded (into registers, a tile ahead), as half-precision
+ * GEMMs do (llama.cpp's and PyTorch's); float16 W is used as stored, packed W is dequantized in
+ * float32 ((code - zero) x scale, as the other kernels do) and rounded to float16, an error far
+ * under the codes' own; the device's result matrices are float32.
  * A workgroup computes a tileM x tileN block of y with subgroupsM x subgroupsN subgroups, each a
  * block of fragmentsM x fragmentsN result matrices (the device's M x N), walking K in tileK steps
  * (tile_walk.ts): its threads store the x tile and the W tile as halves in workgroup memory, rows
@@ -142,7 +144,7 @@ export function chooseMatrixTile(M: number, N: number, shape: MatrixShape, { max
 /** The body (gemm.ts' gemmBody): `fn gemm(t, wg, M, sid, lane)`, sid the subgroup's id, lane the thread's index in it. */
 export function matrixGemmBody(dims: GemmDims & { tile: MatrixTile }): string {
   const { tile } = dims;
-  if (dims.weight !== 'float16') throw new Error('gemm: subgroup matrices take float16 weights');
+  if (dims.weight === 'float32') throw new Error('gemm: subgroup matrices take float16 or packed weights, not float32 (its products stay float32)');
   const { shape, subgroupsN: WN, fragmentsM: FM, fragmentsN: FN, tileM: BM, tileN: BN, tileK: BK } = tile;
   const KP = BK + ROW_PAD;
   const SG = shape.subgroupSize;
@@ -158,7 +160,7 @@ export function matrixGemmBody(dims: GemmDims & { tile: MatrixTile }): string {
     }`;
   const walk = walkK(dims, {
     threads: matrixThreads(tile),
-    // halves from the load on: x rounded there, W's halves exactly
+    // halves from the load on: x and dequantized codes rounded there, float16 W's halves exactly
     registers: 'vec4<f16>',
     store: (side, reg) => `for (var c = 0u; c < 4u; c++) { ${side}s[row * ${KP}u + k4 + c] = ${reg}[c]; }`,
     multiply,
