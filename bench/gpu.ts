@@ -111,9 +111,13 @@ if (only.has('train')) {
 model?.dispose();
 if (only.has('quant')) {
   // The fused decoder reads the packed codes; the op-by-op step runs the QuantizedMatMul kernel.
+  logPromptProducts('int8/int4');
   for (const bits of bitWidths) {
     const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
     await quantize(q, { bits });
+    const p = await benchPrefill(q, 512, 1, 20, 'last', true);
+    results[`prefill512_int${bits}`] = p;
+    log(`| prefill 1 x 512, last logits, int${bits} weights, fused prefill | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(2)} ms |`);
     for (const fused of pathsToTime) {
       const d = await benchDecode(q, 10, { batch: 1, steps: 64, warmup: 16, fused });
       results[`decode_int${bits}${fused ? '' : '_op_by_op'}`] = d;
@@ -126,10 +130,8 @@ if (only.has('quant')) {
   }
 }
 if (only.has('float16')) {
-  // Halves in the projections and the head (shader-f16), float32 state and sums; prompts' projections on
-  // subgroup matrices where the device has them (Dawn: BENCH_DAWN_FLAGS=enable-dawn-features=allow_unsafe_apis).
-  const shape = subgroupMatrixShape((tf.backend() as WebGPUBackend).device);
-  log(`float16 prompts' projections: ${shape == null ? 'float32 products (no subgroup matrices)' : `subgroup matrices ${shape.M}x${shape.N}x${shape.K}, x rounded to float16`}`);
+  // Halves in the projections and the head, float32 state and sums.
+  logPromptProducts('float16');
   const h = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await toFloat16(h);
   for (const seqLen of [128, 512]) {
@@ -147,5 +149,14 @@ if (only.has('float16')) {
   h.dispose();
 }
 log(`tensors left: ${tf.memory().numTensors}`);
+
+/**
+ * Says how prompts of `weights` multiply here: on subgroup matrices (tensor cores) where the device
+ * has them (Dawn: BENCH_DAWN_FLAGS=enable-dawn-features=allow_unsafe_apis), else float32 products.
+ */
+function logPromptProducts(weights: string): void {
+  const shape = subgroupMatrixShape((tf.backend() as WebGPUBackend).device);
+  log(`${weights} prompts' projections: ${shape == null ? 'float32 products (no subgroup matrices)' : `subgroup matrices ${shape.M}x${shape.N}x${shape.K}, x and W in halves`}`);
+}
 await writeFile(`${out}/gpu.md`, `${rows.join('\n')}\n`);
 await writeFile(`${out}/gpu.json`, JSON.stringify(results, null, 2));
