@@ -20,7 +20,7 @@
 import { computePipeline, declareBindings, grid } from '../decode/pipeline.js';
 import { halfWordsPerRow } from '../../float16_format.js';
 import { type GemmDims, type GemmTile, type GemmWeight, gemmIo, isPacked, weightBindingList } from './gemm_dims.js';
-import { chooseMatrixTile, isMatrixTile, MATRIX_ENABLES, matrixGemmBody, matrixThreads, type MatrixTile, matrixTileBytes, subgroupMatrixShape } from './subgroup_matrix_gemm.js';
+import { fittingMatrixTiles, isMatrixTile, MATRIX_ENABLES, matrixGemmBody, matrixThreads, type MatrixTile, matrixTileBytes, subgroupMatrixShape } from './subgroup_matrix_gemm.js';
 import { partOfK, range, tileAccess, walkK } from './tile_walk.js';
 
 export { type GemmDims, type GemmIo, type GemmTile, type GemmWeight, gemmIo } from './gemm_dims.js';
@@ -40,7 +40,11 @@ export const GEMM_TILES: Record<string, GemmTile> = {
 const ENOUGH_WORKGROUPS = 264;
 
 export function chooseGemmTile(M: number, N: number): GemmTile {
-  const tiles = Object.values(GEMM_TILES);
+  return largestFilling(Object.values(GEMM_TILES), M, N)!;
+}
+
+/** Of `tiles` (largest first), the first giving ENOUGH_WORKGROUPS for M x N, else the last; undefined where there are none. */
+function largestFilling<T extends Pick<GemmTile, 'tileM' | 'tileN'>>(tiles: T[], M: number, N: number): T | undefined {
   return tiles.find((t) => Math.ceil(M / t.tileM) * Math.ceil(N / t.tileN) >= ENOUGH_WORKGROUPS) ?? tiles[tiles.length - 1];
 }
 
@@ -68,17 +72,12 @@ export function gemmThreads(tile: GemmTile | MatrixTile): number {
  * WGSL of `fn gemm(t : u32, wg : vec3<u32>, M : u32)`, on subgroup matrices `fn gemm(t, wg, M, sid : u32,
  * lane : u32)` (t: the local invocation index, wg: the workgroup id; sid, lane: the subgroup's id and
  * the thread's place in it), and what it needs, reading bindings `x`, `w`, `bias` (if any) and writing
- * `out`; on subgroup matrices after gemmEnables' lines.
+ * `out`; on subgroup matrices after MATRIX_ENABLES' lines.
  */
 export function gemmBody(dims: GemmDims, out: string): string {
   const { tile } = dims;
   return `${tileAccess(dims, out)}
 ${isMatrixTile(tile) ? matrixGemmBody({ ...dims, tile }) : simtGemmBody({ ...dims, tile })}`;
-}
-
-/** The WGSL extensions a GEMM of `dims` enables, to open its module. */
-export function gemmEnables({ tile }: Pick<GemmDims, 'tile'>): string {
-  return isMatrixTile(tile) ? MATRIX_ENABLES : '';
 }
 
 /** The float32 body: products of vec4s from k-major tiles in workgroup memory, threadM x threadN sums a thread (the file header). */
@@ -138,8 +137,7 @@ export function chooseTile(device: GPUDevice, M: number, N: number, weight: Gemm
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     maxBytes: device.limits.maxComputeWorkgroupStorageSize,
   };
-  const matrix = shape && chooseMatrixTile(M, N, shape, limits, ENOUGH_WORKGROUPS);
-  return matrix ?? chooseGemmTile(M, N);
+  return (shape && largestFilling(fittingMatrixTiles(shape, limits), M, N)) ?? chooseGemmTile(M, N);
 }
 
 /**
@@ -161,7 +159,7 @@ export function gemmModule(full: GemmDims): string {
   if (S > 1 && full.hasBias) throw new Error('gemm: a split K adds no bias (gemmReduceKernel does)');
   const matrix = isMatrixTile(full.tile);
   const io = gemmIo(full);
-  return `${gemmEnables(full)}
+  return `${matrix ? MATRIX_ENABLES : ''}
 ${declareBindings([['x', io.xType, false], ...weightBindingList(full.weight, io.wType), ...(full.hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []), ['y', io.yType, true]])}
 ${gemmBody(full, 'y')}
 

@@ -131,14 +131,10 @@ export interface WorkgroupLimits {
   maxBytes: number;
 }
 
-/**
- * The largest layout that gives `enough` workgroups for M x N and fits the device's workgroup,
- * else the smallest that fits; null where none does.
- */
-export function chooseMatrixTile(M: number, N: number, shape: MatrixShape, { maxThreads, maxBytes }: WorkgroupLimits, enough: number): MatrixTile | null {
-  const tiles = Object.values(MATRIX_LAYOUTS).map((l) => matrixTile(shape, l))
+/** The layouts on `shape` that fit the device's workgroup, largest block first. */
+export function fittingMatrixTiles(shape: MatrixShape, { maxThreads, maxBytes }: WorkgroupLimits): MatrixTile[] {
+  return Object.values(MATRIX_LAYOUTS).map((l) => matrixTile(shape, l))
     .filter((t) => matrixTileBytes(t) <= maxBytes && matrixThreads(t) <= maxThreads);
-  return tiles.find((t) => Math.ceil(M / t.tileM) * Math.ceil(N / t.tileN) >= enough) ?? tiles[tiles.length - 1] ?? null;
 }
 
 /** The body (gemm.ts' gemmBody): `fn gemm(t, wg, M, sid, lane)`, sid the subgroup's id, lane the thread's index in it. */
