@@ -66,7 +66,7 @@ async function setUp(opts: InitWebGPUOptions): Promise<void> {
   // Timestamps let tf.time / tf.profile report GPU time per program; tfjs uses them only while timing.
   // Subgroups speed up the decode matvecs' reductions; shader-f16 is what float16 weights ask for;
   // subgroup matrices (tensor cores; Dawn offers them with `enable-dawn-features=allow_unsafe_apis`)
-  // run float16 prompts' projections.
+  // run float16 and int8/int4 prompts' projections.
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   noteAdapterInfo(device, adapter.info);
