@@ -14,6 +14,7 @@ import { floatStateDict } from '../quantization/float_state_dict.js';
 import type { QuantizableModel } from '../quantization/modules.js';
 import { matrixStorage, type ModelBuilder, resolveWeightFormat, type WeightFormatArgs } from '../quantization/weight_format.js';
 import { packCheckpointTensor } from '../weights/float16_packing.js';
+import { uploadNow } from '../weights/device_upload.js';
 import { quantizeMatrix } from '../weights/packing.js';
 import { checkFitsBackend, plannedWeights } from '../weights/memory_budget.js';
 
@@ -53,7 +54,7 @@ export async function loadFloatCheckpoint<M extends QuantizableModel & { generat
   }
 }
 
-/** Reads every tensor in file order into its place; each array is dropped before the next is read. */
+/** Reads every tensor in file order into its place; each array is dropped (and on a GPU uploaded) before the next is read. */
 async function fill(model: QuantizableModel, checkpoint: CheckpointReader): Promise<void> {
   const targets = floatStateDict(model);
   checkpoint.check(new Map([...targets].map(([name, t]) => [name, t.shape])));
@@ -61,6 +62,7 @@ async function fill(model: QuantizableModel, checkpoint: CheckpointReader): Prom
     const target = targets.get(name)!;
     if (target.kind === 'half') {
       target.weight.write(await checkpoint.readWith(name, (stored) => packCheckpointTensor(stored, target.shape)));
+      await uploadNow(target.weight.stored().map(([, v]) => v));
       continue;
     }
     const values = await checkpoint.readFloat32(name);
@@ -72,8 +74,10 @@ async function fill(model: QuantizableModel, checkpoint: CheckpointReader): Prom
         throw new Error(`${name}: ${(e as Error).message}`);
       }
       target.weight.write(matrix);
+      await uploadNow(target.weight.stored().map(([, v]) => v));
     } else {
       tf.tidy(() => { target.variable.write(tf.tensor(values, target.shape, 'float32')); });
+      await uploadNow([target.variable]);
     }
   }
 }

@@ -242,3 +242,29 @@ describeBackends('models that cannot fit are refused before loading', ['webgpu']
     }
   });
 });
+
+describeBackends('streamed loading leaves no weight in JS', ['webgpu'], () => {
+  for (const dtype of ['float32', 'float16', 'int4'] as const) {
+    it(`${dtype}: every variable is on the device when fromPretrained returns, and the logits are those of a model whose weights were uploaded by its first op`, async () => {
+      const backend = tf.backend() as unknown as { tensorMap: { get(id: object): { values: unknown; resource: unknown } } };
+      const inJs = (model: MambaForCausalLM) => model.weights.filter((w) => backend.tensorMap.get(w.read().dataId).values != null).map((w) => w.name);
+      const model = await MambaForCausalLM.fromPretrained(join(root, 'untied'), { dtype });
+      try {
+        expect(inJs(model), 'weights whose values are still in JS').to.deep.equal([]);
+        expect(model.weights.every((w) => backend.tensorMap.get(w.read().dataId).resource != null)).to.equal(true);
+        // The same weights written without uploads (saved from the model and read back on cpu's values) give the same logits.
+        const reference = seededModel({ ...SHAPE, tieWordEmbeddings: false }, 4);
+        try {
+          if (dtype === 'int4') await quantize(reference, { bits: 4 });
+          if (dtype === 'float16') await (await import('../../src/quantization/float16.js')).toFloat16(reference);
+          expect(inJs(reference).length, 'a model built from values holds them in JS until used').to.be.above(0);
+          expect([...await logits(model)]).to.deep.equal([...await logits(reference)]);
+        } finally {
+          reference.dispose();
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+});
