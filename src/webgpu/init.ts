@@ -6,12 +6,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { noteAdapterInfo, SUBGROUP_MATRIX_FEATURE } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
+import { dawnFlags } from './dawn_flags.js';
 import { withQueueUploads } from './queue_uploads.js';
 
 export interface InitWebGPUOptions {
   /** Adapter choice; 'high-performance' picks the discrete GPU where there are several. */
   powerPreference?: GPUPowerPreference;
-  /** Dawn toggles for `create()` in Node, e.g. ['backend=vulkan']. */
+  /**
+   * Flags for Dawn's `create()` in Node, e.g. ['backend=vulkan'] or ['enable-dawn-features=allow_unsafe_apis']
+   * (subgroup matrices); `vulkan_enable_f16_on_nvidia` is added (dawn_flags.ts).
+   */
   dawnFlags?: string[];
 }
 
@@ -104,5 +108,5 @@ async function installNodeWebGPU(flags: string[]): Promise<void> {
   // Node 20 has no navigator; Node 21+ has one without `gpu`.
   const holder = globalThis as unknown as { navigator?: { gpu?: GPU } };
   holder.navigator ??= {};
-  holder.navigator.gpu = dawn.create(flags);
+  holder.navigator.gpu = dawn.create(dawnFlags(flags));
 }

@@ -1,0 +1,25 @@
+/**
+ * The flags this package gives Dawn's `create()` in Node. Dawn keeps one value a key, so the toggles
+ * of every `enable-dawn-features=` (and `disable-dawn-features=`) entry are merged into one entry.
+ * `vulkan_enable_f16_on_nvidia` is on unless the caller disables it: Dawn withholds `shader-f16` on
+ * NVIDIA's Vulkan driver pending a conformance investigation of render paths (crbug.com/42251215;
+ * ONNX Runtime's WebGPU provider turns it on too), and without it a float16 model there has neither
+ * half arithmetic nor float16 subgroup matrices. Our kernels are compute shaders, and the float16
+ * fixture tests check their numerics.
+ */
+const DEFAULT_TOGGLES = ['vulkan_enable_f16_on_nvidia'];
+const ENABLE = 'enable-dawn-features=';
+const DISABLE = 'disable-dawn-features=';
+
+export function dawnFlags(flags: readonly string[]): string[] {
+  const toggles = (prefix: string) => flags.filter((f) => f.startsWith(prefix))
+    .flatMap((f) => f.slice(prefix.length).split(',')).map((t) => t.trim()).filter((t) => t !== '');
+  const disabled = toggles(DISABLE);
+  const enabled = [...new Set([...toggles(ENABLE), ...DEFAULT_TOGGLES.filter((t) => !disabled.includes(t))])];
+  const rest = flags.filter((f) => !f.startsWith(ENABLE) && !f.startsWith(DISABLE));
+  return [
+    ...rest,
+    ...(enabled.length > 0 ? [ENABLE + enabled.join(',')] : []),
+    ...(disabled.length > 0 ? [DISABLE + [...new Set(disabled)].join(',')] : []),
+  ];
+}
