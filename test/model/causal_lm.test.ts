@@ -101,7 +101,10 @@ describeBackends('MambaForCausalLM: masks, formats, training, errors', ['cpu', '
       const ids = refIds('input_ids');
       const a = model.predict(ids) as tf.Tensor;
       const b = loaded.predict(ids) as tf.Tensor;
-      expectClose('loaded logits', await b.data(), await a.data(), 0);
+      for (const [i, w] of model.weights.entries()) expectClose(`loaded ${w.name}`, await loaded.weights[i].read().data(), await w.read().data(), 0);
+      // Within rounding, not bit for bit: a GPU backend runs small ops on the CPU while a weight's values
+      // are still in JS (tfjs-webgpu's CPU hand-off), and fromPretrained uploads its weights as it loads.
+      expectClose('loaded logits', await b.data(), await a.data(), 1e-5);
       await model.savePretrained(`${dir}/hf`);
       const again = await MambaForCausalLM.fromPretrained(`${dir}/hf`);
       for (const [name, v] of model.namedWeights()) {
