@@ -15,6 +15,7 @@ import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { MambaModel } from '../../src/model/mamba_model.js';
 import { floatStateDict } from '../../src/quantization/float_state_dict.js';
 import { quantizableModules } from '../../src/quantization/modules.js';
+import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { WASM_MAX_BYTES } from '../../src/weights/memory_budget.js';
 import { writeSyntheticCheckpoint } from '../../bench/routines/synthetic_checkpoint.js';
@@ -252,11 +253,13 @@ describeBackends('streamed loading leaves no weight in JS', ['webgpu'], () => {
       try {
         expect(inJs(model), 'weights whose values are still in JS').to.deep.equal([]);
         expect(model.weights.every((w) => backend.tensorMap.get(w.read().dataId).resource != null)).to.equal(true);
-        // The same weights written without uploads (saved from the model and read back on cpu's values) give the same logits.
+        // The model the checkpoint was saved from, built from values (so they stay in JS until its first op) and
+        // cast or quantized in memory, gives the same logits bit for bit. (Bit for bit at this shape: tfjs-webgpu
+        // runs an op on the CPU only when every input is in JS and small, and every weight-only op here is large.)
         const reference = seededModel({ ...SHAPE, tieWordEmbeddings: false }, 4);
         try {
           if (dtype === 'int4') await quantize(reference, { bits: 4 });
-          if (dtype === 'float16') await (await import('../../src/quantization/float16.js')).toFloat16(reference);
+          if (dtype === 'float16') await toFloat16(reference);
           expect(inJs(reference).length, 'a model built from values holds them in JS until used').to.be.above(0);
           expect([...await logits(model)]).to.deep.equal([...await logits(reference)]);
         } finally {
