@@ -2,13 +2,17 @@
  * Where the time goes on a WebGPU device: GPU time per kernel (timestamp queries through tf.profile)
  * for one decode step, one forward pass and one forward + backward, against their wall time; the fused
  * prefill's GPU time per kind of dispatch, also with the scan's loads made a step ahead (scanTuning.prefetch).
- * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,prefill,float16,forward,train,quant); writes $OUT/profile.md.
+ * Run like bench/gpu.ts (BENCH_SHAPE picks the shape; argv[2] the sections: decode,dtypes,prefill,float16,
+ * forward,train,quant; BENCH_OP_BY_OP=0 leaves out the op-by-op decode step); writes $OUT/profile.md.
+ * Per-dispatch GPU times want Dawn's timestamp quantization off
+ * (BENCH_DAWN_FLAGS=disable-dawn-features=timestamp_quantization).
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
 import { randomIds } from './routines/random_ids.js';
 import { firstElements } from './routines/timing.js';
+import { benchDecode } from './routines/decode.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
 import { webgpuPrefillerFor } from '../src/model/webgpu_prefill.js';
@@ -61,7 +65,45 @@ async function report(title: string, work: Work): Promise<void> {
 
 const only = new Set((process.argv[2] ?? 'decode,prefill,forward,train').split(','));
 
-/** The fused decoder's step: back-to-back wall time, and GPU time per kind of dispatch. */
+/**
+ * GPU microseconds of a pass with one empty dispatch between timestamps, the mean of 64: what each row of
+ * timeStep's (a pass per dispatch) carries beside its kernel.
+ */
+async function passOverheadMicros(): Promise<number> {
+  const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+  const module = device.createShaderModule({ code: '@compute @workgroup_size(1) fn main() {}' });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const count = 128;
+  const querySet = device.createQuerySet({ type: 'timestamp', count });
+  const resolved = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const readable = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  for (let i = 0; i < count / 2; i++) {
+    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    pass.setPipeline(pipeline);
+    pass.dispatchWorkgroups(1);
+    pass.end();
+  }
+  encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
+  encoder.copyBufferToBuffer(resolved, 0, readable, 0, 8 * count);
+  device.queue.submit([encoder.finish()]);
+  await readable.mapAsync(GPUMapMode.READ);
+  const stamps = new BigUint64Array(readable.getMappedRange());
+  let ns = 0;
+  for (let i = 0; i < count / 2; i++) ns += Number(stamps[2 * i + 1] - stamps[2 * i]);
+  readable.unmap();
+  [querySet, resolved, readable].forEach((r) => r.destroy());
+  return ns / 1000 / (count / 2);
+}
+
+const opByOpDecode = process.env.BENCH_OP_BY_OP !== '0';
+const passOverhead = only.has('decode') || only.has('dtypes') ? await passOverheadMicros() : 0;
+
+/**
+ * The fused decoder's step: back-to-back wall time and the host's share of it (recording and
+ * submitting, before any wait), the greedy path's time a step (ids on the GPU), and GPU time per kind
+ * of dispatch, with a column less the pass each dispatch is timed in (passOverheadMicros).
+ */
 async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, opByOp: boolean): Promise<void> {
   const cache = m.backbone.createCache(batch);
   const prompt = randomIds(batch, 16, vocab);
@@ -70,23 +112,43 @@ async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, 
   if (opByOp) await report(`decode step, batch ${batch}, op by op`, () => [decodeStep(m, ids, cache, { fused: false })]);
   const decoder = webgpuDecoderFor(m, cache)!;
   decodeStep(m, ids, cache).dispose();
+  const steps = 40;
+  const logits: tf.Tensor[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < 20; i++) decodeStep(m, ids, cache).dispose();
-  const last = decodeStep(m, ids, cache);
-  await firstElements([last]);
-  last.dispose();
-  const wall = (performance.now() - t0) / 21;
+  for (let i = 0; i < steps; i++) logits.push(decodeStep(m, ids, cache));
+  const host = (performance.now() - t0) / steps;
+  await firstElements([logits[steps - 1]]);
+  const wall = (performance.now() - t0) / steps;
+  tf.dispose(logits);
+  const greedy = await benchDecode(m, 10, { batch, steps: 128, warmup: 32, lagged: true });
   const micros = await decoder.timeStep(ids);
   const total = [...micros.values()].reduce((a, b) => a + b, 0);
-  log(`\n### decode step, ${title}, fused decoder: wall ${wall.toFixed(2)} ms per step back to back; GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
-  log('| dispatches | GPU us (all layers) |');
-  log('|---|---|');
-  for (const [name, us] of micros) log(`| ${name} | ${us.toFixed(0)} |`);
+  const layers = m.config.numHiddenLayers;
+  log(`\n### decode step, ${title}, fused decoder: wall ${wall.toFixed(2)} ms a step back to back (host ${host.toFixed(2)} ms of it); `
+    + `ids on the GPU ${greedy.msPerToken.toFixed(2)} ms (${greedy.tokensPerSecond.toFixed(1)} tok/s); GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
+  log('| dispatches | GPU us (all layers) | us a call, less a pass\'s own |');
+  log('|---|---|---|');
+  for (const [name, us] of micros) {
+    const calls = name === 'head' ? 1 : name === 'norm' ? layers + 1 : layers;
+    log(`| ${name} | ${us.toFixed(0)} | ${(us / calls - passOverhead).toFixed(1)} |`);
+  }
   prompt.dispose();
   cache.dispose();
 }
 
-for (const batch of only.has('decode') ? [1, 8] : []) await reportDecoder(`batch ${batch}`, model, batch, true);
+if (only.has('decode') || only.has('dtypes')) log(`a pass with one empty dispatch between timestamps: ${passOverhead.toFixed(1)} us of GPU time`);
+for (const batch of only.has('decode') ? [1, 8] : []) await reportDecoder(`batch ${batch}`, model, batch, opByOpDecode);
+// The same model's weights as float16 and as int4, converted on the device.
+if (only.has('dtypes')) {
+  const half = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  await toFloat16(half);
+  for (const batch of [1, 8]) await reportDecoder(`batch ${batch}, float16 weights`, half, batch, false);
+  half.dispose();
+  const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  await quantize(q, { bits: 4 });
+  for (const batch of [1, 8]) await reportDecoder(`batch ${batch}, int4 weights`, q, batch, false);
+  q.dispose();
+}
 
 /** The fused prefill (generate's, last logits): back-to-back wall time, and GPU time per kind of dispatch. */
 async function reportPrefiller(batch: number, seq: number, m = model, title = ''): Promise<void> {

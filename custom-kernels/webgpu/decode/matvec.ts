@@ -433,6 +433,10 @@ function float16Unit(K: number): RowUnit {
   };
 }
 
+/** 2^23 and its float32 bits: a code c < 2^23 in the low bits of those is 2^23 + c. */
+const TWO_POW_23 = 8388608;
+const TWO_POW_23_BITS = '0x4b000000';
+
 /**
  * Packed codes: a vector unit is 4 words (of one group when the group size allows, so one scale
  * and zero per unit, loaded with the words and applied after the dot products); otherwise one word
@@ -444,10 +448,15 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout):
   const groups = Math.ceil(K / groupSize);
   const mask = (1 << bits) - 1;
   const zeroAt = (g: string) => (hasZeros ? `zeros[${g}]` : `${1 << (bits - 1)}.0`);
-  /** The codes of word `wd` as vec4<f32> segments (int8: 1, int4: 2), zero subtracted. */
+  /**
+   * The codes of word `wd` as vec4<f32> segments (int8: 1, int4: 2), zero subtracted. A code becomes a
+   * float without an integer conversion (quarter rate on NVIDIA, where it bounded int4 decoding): its
+   * bits under the exponent of 2^23 are exactly 2^23 + code, and 2^23 + zero is exact for the fixed zero.
+   */
   const segments = (wd: string, z: string) => range(perWord / 4).map((s) => {
     const shifts = range(4).map((j) => `${(s * 4 + j) * bits}u`).join(', ');
-    return `(vec4<f32>((vec4<u32>(${wd}) >> vec4<u32>(${shifts})) & vec4<u32>(${mask}u)) - ${z})`;
+    const biased = `bitcast<vec4<f32>>(((vec4<u32>(${wd}) >> vec4<u32>(${shifts})) & vec4<u32>(${mask}u)) | vec4<u32>(${TWO_POW_23_BITS}u))`;
+    return hasZeros ? `((${biased} - ${TWO_POW_23}.0) - ${z})` : `(${biased} - ${TWO_POW_23 + (1 << (bits - 1))}.0)`;
   });
   const unitElements = 4 * perWord;
   if (K % unitElements === 0) {
