@@ -121,17 +121,13 @@ async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, 
   const wall = (performance.now() - t0) / steps;
   tf.dispose(logits);
   const greedy = await benchDecode(m, 10, { batch, steps: 128, warmup: 32, lagged: true });
-  const micros = await decoder.timeStep(ids);
-  const total = [...micros.values()].reduce((a, b) => a + b, 0);
-  const layers = m.config.numHiddenLayers;
+  const kinds = await decoder.timeStep(ids);
+  const total = [...kinds.values()].reduce((a, k) => a + k.micros, 0);
   log(`\n### decode step, ${title}, fused decoder: wall ${wall.toFixed(2)} ms a step back to back (host ${host.toFixed(2)} ms of it); `
     + `ids on the GPU ${greedy.msPerToken.toFixed(2)} ms (${greedy.tokensPerSecond.toFixed(1)} tok/s); GPU ${(total / 1000).toFixed(2)} ms with a pass per dispatch`);
-  log('| dispatches | GPU us (all layers) | us a call, less a pass\'s own |');
-  log('|---|---|---|');
-  for (const [name, us] of micros) {
-    const calls = name === 'head' ? 1 : name === 'norm' ? layers + 1 : layers;
-    log(`| ${name} | ${us.toFixed(0)} | ${(us / calls - passOverhead).toFixed(1)} |`);
-  }
+  log('| dispatches | calls | GPU us (all) | us a call, less a pass\'s own |');
+  log('|---|---:|---:|---:|');
+  for (const [name, { micros, calls }] of kinds) log(`| ${name} | ${calls} | ${micros.toFixed(0)} | ${(micros / calls - passOverhead).toFixed(1)} |`);
   prompt.dispose();
   cache.dispose();
 }

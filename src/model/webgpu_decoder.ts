@@ -1,11 +1,13 @@
 /**
  * Decoding on WebGPU as one submission per token: tfjs records each op as its own dispatch with a
  * fresh bind group and uniforms, about 25 per layer, so a token of mamba-130m costs ~550 dispatches
- * and host time bounds it. Here each layer is five dispatches (norm, in_proj with the conv step as
- * its output stage, x_proj, state step with dt_proj, out_proj; six or seven where the device's storage
- * buffers per stage are too few for the conv step in in_proj or a packed dt_proj in the state step:
- * each then runs on its own) over bind groups made once, recorded in one compute pass with
- * the LM head, and the logits come back as a tfjs tensor for generation's processors and sampling.
+ * and host time bounds it. Here each layer is four dispatches (in_proj with the norm on its way in
+ * and the conv step as its output stage, x_proj, state step with dt_proj, out_proj adding to the
+ * residual stream; a fifth to seventh where the batch is over NORM_IN_PROJ_MAX_BATCH or the device's
+ * storage buffers per stage are too few for the norm or the conv step in in_proj, or for a packed
+ * dt_proj in the state step: each then runs on its own) over bind groups made once, recorded in one
+ * compute pass with the embedding, the final norm and the LM head, and the logits come back as a
+ * tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
  * replaces them (a longer prompt continuing the cache) is picked up at the next step. Each weight is
  * read as its module's `binding()` says (float32, float16 halves or int8/int4 codes decoded in the kernels); a module
@@ -19,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
-import { MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -68,6 +70,12 @@ function bindings(model: MambaForCausalLM): { path: string; binding: WeightBindi
   return list;
 }
 
+/**
+ * Batches up to which in_proj norms its x itself: each of its workgroups reads every x row to find
+ * the rows' scales, which costs more than the norm's own dispatch once the rows are many.
+ */
+export const NORM_IN_PROJ_MAX_BATCH = 4;
+
 /** One dispatch of the token's pass. */
 interface Dispatch {
   /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'ssm', 'out_proj', 'head', 'choice'. */
@@ -99,10 +107,10 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   private readonly backend: WebGPUBackend;
   private readonly device: GPUDevice;
   private readonly batch: number;
-  /** Scratch between kernels: ids, residual stream, normed, mixer output, in_proj output, x_proj output,
-   * dt_proj output (where it runs as its own matvec), y; for greedy generation on the device, the ids
-   * chosen (copied out for reading) and which rows finished. */
-  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'delta' | 'xz' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
+  /** Scratch between kernels: ids, residual stream, normed (where the norm runs on its own, and for the
+   * head), in_proj output, x_proj output, dt_proj output (where it runs as its own matvec), y; for
+   * greedy generation on the device, the ids chosen (copied out for reading) and which rows finished. */
+  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'xz' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
   /** stepFromDevice's logits [batch, vocab], made on its first step (the host's step returns a tensor instead). */
   private deviceLogits: GPUBuffer | null = null;
   /** The LM head over deviceLogits, for the head it was bound with. */
@@ -148,7 +156,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const B = this.batch;
     const buffer = (elements: number) => this.buffer(elements);
     this.scratch = {
-      ids: buffer(B), h: buffer(B * c.hiddenSize), normed: buffer(B * c.hiddenSize), delta: buffer(B * c.hiddenSize),
+      ids: buffer(B), h: buffer(B * c.hiddenSize), normed: buffer(B * c.hiddenSize),
       xz: buffer(B * 2 * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize)),
       dt: buffer(B * c.intermediateSize), y: buffer(B * c.intermediateSize),
       chosen: this.buffer(B, GPUBufferUsage.COPY_SRC), finished: buffer(B),
@@ -216,9 +224,9 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
 
   /**
    * A step as `step` takes it, with each dispatch in a pass of its own between GPU timestamps:
-   * microseconds per kind of dispatch, summed over layers. Needs the 'timestamp-query' feature.
+   * microseconds per kind of dispatch, summed over layers, and its count. Needs the 'timestamp-query' feature.
    */
-  async timeStep(ids: readonly number[]): Promise<Map<string, number>> {
+  async timeStep(ids: readonly number[]): Promise<Map<string, { micros: number; calls: number }>> {
     if (!this.device.features.has('timestamp-query')) throw new Error('timeStep: the device has no timestamp-query');
     const { logits, dispatches } = this.prepare(ids);
     const count = 2 * dispatches.length;
@@ -239,13 +247,17 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     this.cache.seqLen += 1;
     await readable.mapAsync(GPUMapMode.READ);
     const stamps = new BigUint64Array(readable.getMappedRange());
-    const micros = new Map<string, number>();
-    dispatches.forEach((d, i) =>
-      micros.set(d.name, (micros.get(d.name) ?? 0) + Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000));
+    const byKind = new Map<string, { micros: number; calls: number }>();
+    dispatches.forEach((d, i) => {
+      const kind = byKind.get(d.name) ?? { micros: 0, calls: 0 };
+      kind.micros += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000;
+      kind.calls += 1;
+      byKind.set(d.name, kind);
+    });
     readable.unmap();
     [querySet, resolved, readable].forEach((r) => r.destroy());
     this.backend.disposeData(logits.dataId);
-    return micros;
+    return byKind;
   }
 
   dispose(): void {
@@ -375,17 +387,24 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const bufs = (m: Matrix) => m.tensors.map(buf);
     const dispatch = (name: string, kernel: DecodeKernel, buffers: GPUBuffer[]): Dispatch =>
       ({ name, kernel, bindGroup: bindBuffers(device, kernel.pipeline, buffers) });
-    const norm = (source: { embed: WeightSource; vocab: number } | 'add') =>
-      rmsNormStepKernel(device, { batch: B, hidden: H, eps: c.layerNormEpsilon, source });
-    /** y = x W^T (+ bias) with x rows `xRowStride` apart; through `output` where given, binding `outputBuffers` after y. */
+    const eps = c.layerNormEpsilon;
+    const norm = (source: { embed: WeightSource; vocab: number } | 'residual') => rmsNormStepKernel(device, { batch: B, hidden: H, eps, source });
+    /**
+     * y = x W^T (+ bias) with x rows `xRowStride` apart; through `output` where given, binding
+     * `outputBuffers` after y; with `normGamma`, x normed on the way in by that weight.
+     */
     const project = (name: string, p: MambaMixer['inProj'], x: GPUBuffer, xRowStride: number, y: GPUBuffer,
-      { addBias = true, output, outputBuffers = [] }: { addBias?: boolean; output?: MatvecOutput; outputBuffers?: GPUBuffer[] } = {}): Dispatch => {
+      { addBias = true, output, outputBuffers = [], normGamma }:
+      { addBias?: boolean; output?: MatvecOutput; outputBuffers?: GPUBuffer[]; normGamma?: GPUBuffer } = {}): Dispatch => {
       const matrix = matrixOf(p.binding())!;
       const [outFeatures, inFeatures] = p.weight.shape;
       const bias = addBias ? p.bias?.read() : undefined;
-      const kernel = matvecKernel(device, { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source, output });
-      return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y, ...outputBuffers]);
+      const kernel = matvecKernel(device, {
+        batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source, output, norm: normGamma ? { eps } : undefined,
+      });
+      return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y, ...outputBuffers, ...(normGamma ? [normGamma] : [])]);
     };
+    const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
 
     const embedding = matrixOf(this.model.backbone.embeddings.binding())!;
     const headWeight = matrixOf(this.model.lmHead.binding())!;
@@ -400,20 +419,21 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     blocks.forEach((block, i) => {
       const m: MambaMixer = block.mixer;
       const gamma = buf(block.norm.weight.read());
-      dispatches.push(i === 0
-        ? dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed])
-        : dispatch('norm', norm('add'), [s.delta, gamma, s.h, s.normed]));
-      // The conv step is in_proj's output stage where the device has the storage buffers for both; else a dispatch after.
+      // The conv step is in_proj's output stage, and the norm its input's, where the device has the
+      // storage buffers (the conv step first: it saves more); else each is a dispatch of its own.
       const convBias = m.conv1d.bias?.read();
       const conv = { dInner: DI, convKernel: c.convKernel, hasBias: convBias != null };
       const convBuffers = [buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])];
-      const convOutput = convStepOutput(conv);
-      if (matvecBindingCount(matrixOf(m.inProj.binding())!.source, m.inProj.bias != null, convOutput) <= device.limits.maxStorageBuffersPerShaderStage) {
-        dispatches.push(project('in_proj', m.inProj, s.normed, H, s.xz, { output: convOutput, outputBuffers: convBuffers }));
-      } else {
-        dispatches.push(project('in_proj', m.inProj, s.normed, H, s.xz));
-        dispatches.push(dispatch('conv', convStepKernel(device, { batch: B, ...conv }), [s.xz, ...convBuffers]));
-      }
+      const inProjSource = matrixOf(m.inProj.binding())!.source;
+      const convOutput = matvecBindingCount(inProjSource, m.inProj.bias != null, convStepOutput(conv)) <= storageLimit ? convStepOutput(conv) : undefined;
+      const normIn = B <= NORM_IN_PROJ_MAX_BATCH && matvecBindingCount(inProjSource, m.inProj.bias != null, convOutput, true) <= storageLimit;
+      // The token's h: the embedding rows (normed too, for an in_proj that does not norm); later, out_proj has added to h.
+      if (i === 0) dispatches.push(dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed]));
+      else if (!normIn) dispatches.push(dispatch('norm', norm('residual'), [gamma, s.h, s.normed]));
+      dispatches.push(project('in_proj', m.inProj, normIn ? s.h : s.normed, H, s.xz, {
+        output: convOutput, outputBuffers: convOutput ? convBuffers : [], normGamma: normIn ? gamma : undefined,
+      }));
+      if (convOutput == null) dispatches.push(dispatch('conv', convStepKernel(device, { batch: B, ...conv }), [s.xz, ...convBuffers]));
       dispatches.push(project('x_proj', m.xProj, s.xz, 2 * DI, s.xBC));
       // dt_proj is fused into the state step where the device has the storage buffers for its weight;
       // else (a packed one under WebGPU's default 8) it runs as its own matvec first.
@@ -425,9 +445,9 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given' }),
         [s.xBC, s.xz, ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
           buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
-      dispatches.push(project('out_proj', m.outProj, s.y, DI, s.delta));
+      dispatches.push(project('out_proj', m.outProj, s.y, DI, s.h, { output: ACCUMULATE_OUTPUT }));
     });
-    dispatches.push(dispatch('norm', norm('add'), [s.delta, buf(normF.weight.read()), s.h, s.normed]));
+    dispatches.push(dispatch('norm', norm('residual'), [buf(normF.weight.read()), s.h, s.normed]));
     return dispatches;
   }
 

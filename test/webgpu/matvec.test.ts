@@ -35,20 +35,32 @@ const CASES: Case[] = [
   { name: 'int4 asym group 32, short last group and word', N: 19, K: 300, make: (r, n, k) => packedWeight(r, n, k, { bits: 4, groupSize: 32, symmetric: false }) },
 ];
 
-/** One dispatch of the kernel on `device` against the float64 product. */
+/**
+ * One dispatch of the kernel on `device` against the float64 product; with `norm`, of the x rows
+ * normed in float64 (x * rsqrt(mean(x^2) + eps) * gamma, gamma drawn here).
+ */
 async function check(device: GPUDevice, name: string, { N, K, make }: Case, batch: number, stride: number, hasBias: boolean,
-  options: { subgroups: boolean; layout?: MatvecDims['layout'] }): Promise<void> {
+  options: { subgroups: boolean; layout?: MatvecDims['layout']; norm?: { eps: number } }): Promise<void> {
   const rng = makeRng(N * 1000 + K + batch);
   const weight = make(rng, N, K);
-  const x = uniform(rng, batch * stride, -1, 1);
+  const x = uniform(rng, batch * stride, -1, 1).map((v, i) => (options.norm && i % 5 === 0 ? 40 * v : v));   // some large: the scale matters
   const bias = hasBias ? uniform(rng, N, -1, 1) : null;
+  const gamma = options.norm ? uniform(rng, K, 0.5, 1.5) : null;
   const kernel = await compiled(device, () => matvecKernel(device, {
     batch, inFeatures: K, outFeatures: N, xRowStride: stride, hasBias, weight: weight.source, ...options,
   }));
   const y = await dispatchOnce(device, kernel.pipeline, kernel.grid,
-    [...weight.bindings, Float32Array.from(x), ...(bias ? [Float32Array.from(bias)] : []), { output: batch * N }]);
+    [...weight.bindings, Float32Array.from(x), ...(bias ? [Float32Array.from(bias)] : []), { output: batch * N },
+      ...(gamma ? [Float32Array.from(gamma)] : [])]);
   const dense = Float64Array.from({ length: batch * K }, (_, i) => x[Math.floor(i / K) * stride + (i % K)]);
-  expectMatmul(`${name} batch ${batch} ${JSON.stringify(options.layout ?? {})}`, y, dense, weight.w64, batch, N, K, false, { bias });
+  if (options.norm) {
+    for (let b = 0; b < batch; b++) {
+      const row = dense.subarray(b * K, (b + 1) * K);
+      const scale = 1 / Math.sqrt(row.reduce((a, v) => a + v * v, 0) / K + options.norm.eps);
+      row.forEach((v, k) => { row[k] = v * scale * gamma![k]; });
+    }
+  }
+  expectMatmul(`${name} batch ${batch} ${JSON.stringify(options.layout ?? {})}${options.norm ? ' normed' : ''}`, y, dense, weight.w64, batch, N, K, false, { bias });
 }
 
 const int4g32 = (r: () => number, n: number, k: number) => packedWeight(r, n, k, { bits: 4, groupSize: 32, symmetric: false });
@@ -125,6 +137,18 @@ for (const subgroups of [true, false]) {
     it('more workgroups than a grid dimension holds (65,600 rows, one a workgroup): a second row of workgroups', async function () {
       const c: Case = { name: 'float32', N: 65_600, K: 8, make: float32Weight };
       await check(device!, c.name, c, 1, c.K, true, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 1 } });
+    });
+
+    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4 and odd K), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks)', async function () {
+      const norm = { eps: 1e-5 };
+      const layout = { unitsInFlight: 1 };
+      await check(device!, 'float32', { name: 'float32', N: 37, K: 256, make: float32Weight }, 1, 256, false, { subgroups, layout, norm });
+      await check(device!, 'float32', { name: 'float32', N: 37, K: 256, make: float32Weight }, 3, 260, true, { subgroups, layout, norm });
+      await check(device!, 'float32 odd K', { name: 'float32', N: 21, K: 13, make: float32Weight }, 2, 13, false, { subgroups, layout, norm });
+      await check(device!, 'int4', { name: 'int4', N: 45, K: 480, make: int4g32 }, 2, 484, false,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 2 }, norm });
+      await check(device!, 'float16 batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false,
+        { subgroups, layout: { threadsPerRow: 64, rowsPerGroup: 4, unitsInFlight: 1 }, norm });
     });
 
     it('batch 64 (the workgroup-memory limit): float16 in the plan\'s layout, int4 at 256 threads (the tree in batch chunks)', async function () {

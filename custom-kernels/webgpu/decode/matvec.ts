@@ -12,9 +12,10 @@
  * the device has `subgroups` and every subgroup lies within one row (checked at run time: WGSL
  * promises no layout of subgroups), else through a workgroup-memory tree per row, `treeBatch` x
  * rows at a time. Accumulation is float32. x rows may be strided (x_proj reads the x half of
- * in_proj's output in place). Each sum leaves through an output stage, y[b, o] unless the caller
- * gives one (in_proj's takes the conv step). Bindings: the weight's (weight_source.ts), x, bias?,
- * y, the output stage's.
+ * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
+ * stream, each workgroup finding the rows' scales itself). Each sum leaves through an output stage,
+ * y[b, o] unless the caller gives one (in_proj's takes the conv step, out_proj's adds to the residual
+ * stream). Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
  * - rowsPerThread: 1 where a unit of weights meets one vector of x (float32 at batch 1); else (a
@@ -82,6 +83,12 @@ export interface MatvecDims {
   layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'decodeInline'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
+  /**
+   * RMSNorm of the x rows on the way in: the products take x * rsqrt(mean(x^2) + eps) * gamma[k],
+   * each workgroup finding the rows' scales itself (in_proj reading the residual stream, so that the
+   * norm needs no dispatch of its own). gamma [inFeatures] is bound last.
+   */
+  norm?: { eps: number };
 }
 
 /**
@@ -93,9 +100,17 @@ export interface MatvecOutput {
   store: string;
 }
 
-/** Storage bindings a matvec over `weight` takes: the weight's, x, bias?, y and its output stage's. */
-export function matvecBindingCount(weight: WeightSource, hasBias: boolean, output?: MatvecOutput): number {
-  return weightBindings(weight).length + 2 + (hasBias ? 1 : 0) + (output?.bindings.length ?? 0);
+/** The output stage that adds each sum to y as it was (out_proj adding the mixer's output to the residual stream). */
+export const ACCUMULATE_OUTPUT: MatvecOutput = {
+  bindings: [],
+  store: `fn store(b : u32, row : u32, v : f32) {
+  y[b * O + row] = y[b * O + row] + v;
+}`,
+};
+
+/** Storage bindings a matvec over `weight` takes: the weight's, x, bias?, y, its output stage's and the norm's gamma. */
+export function matvecBindingCount(weight: WeightSource, hasBias: boolean, output?: MatvecOutput, norm = false): number {
+  return weightBindings(weight).length + 2 + (hasBias ? 1 : 0) + (output?.bindings.length ?? 0) + (norm ? 1 : 0);
 }
 
 /** How matvecKernel lays the work out; see the file header for the rules. */
@@ -211,7 +226,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
     ['x', xVec ? 'vec4<f32>' : 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []),
-    ['y', 'f32', true], ...(dims.output?.bindings ?? [])];
+    ['y', 'f32', true], ...(dims.output?.bindings ?? []), ...(dims.norm ? [['gamma', xVec ? 'vec4<f32>' : 'f32', false] as [string, string, boolean]] : [])];
   if (bindings.length > device.limits.maxStorageBuffersPerShaderStage) {
     throw new Error(`matvec: ${bindings.length} storage bindings exceed the device's ${device.limits.maxStorageBuffersPerShaderStage} per stage`);
   }
@@ -253,12 +268,12 @@ ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
 ${subgroups ? `const MIN_SUBGROUP = ${minSubgroup}u;
 var<workgroup> treeInstead : atomic<u32>;` : ''}
 
-fn xAt(b : u32, k : u32) -> ${xVec ? 'vec4<f32>' : 'f32'} {
-  return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}];
+${dims.norm ? `var<workgroup> rowScale : array<f32, B>;
+` : ''}fn xAt(b : u32, k : u32) -> ${xVec ? 'vec4<f32>' : 'f32'} {
+  return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]${dims.norm ? ` * rowScale[b] * gamma[${xVec ? 'k / 4u' : 'k'}]` : ''};
 }
 ${unit.vector && !xVec ? `fn x4(b : u32, k : u32) -> vec4<f32> {
-  let i = b * XS + k;
-  return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
+  return vec4<f32>(xAt(b, k), xAt(b, k + 1u), xAt(b, k + 2u), xAt(b, k + 3u));
 }` : ''}
 
 @compute @workgroup_size(${T})
@@ -270,6 +285,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
   let base = row0 + (t / TPR) * RT;
 ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
+${dims.norm ? normScales(xVec, dims.norm.eps) : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;
   for (var u0 = l; u0 < U; u0 += F * TPR) {
@@ -325,6 +341,34 @@ ${subgroups ? `
   }
 }`;
   return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / (R * RT))), plan };
+}
+
+/**
+ * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row, BC rows at a time through a
+ * tree over the workgroup's threads in `partial` (free until the products' reduction).
+ */
+function normScales(xVec: boolean, eps: number): string {
+  const squares = xVec
+    ? 'for (var k = t; k < I / 4u; k += T) { let v = x[(b * XS) / 4u + k]; s += dot(v, v); }'
+    : 'for (var k = t; k < I; k += T) { let v = x[b * XS + k]; s += v * v; }';
+  return `  // the x rows' RMS norm scales
+  for (var b0 = 0u; b0 < B; b0 += BC) {
+    for (var j = 0u; j < BC; j++) {
+      let b = b0 + j;
+      var s = 0.0;
+      if (b < B) { ${squares} }
+      partial[j * T + t] = s;
+    }
+    workgroupBarrier();
+    for (var h = T / 2u; h > 0u; h >>= 1u) {
+      if (t < h) {
+        for (var j = 0u; j < BC; j++) { partial[j * T + t] += partial[j * T + t + h]; }
+      }
+      workgroupBarrier();
+    }
+    if (t < BC && b0 + t < B) { rowScale[b0 + t] = inverseSqrt(partial[t * T] / f32(I) + ${eps.toExponential()}); }
+    workgroupBarrier();
+  }`;
 }
 
 function range(n: number): number[] {

@@ -1,14 +1,15 @@
 /**
  * The residual stream and the norm ahead of each mixer, one workgroup per batch row:
  *   first layer: h = embeddings[id] (NaN for an id outside the table, as the op path's
- *   idsOutOfRangeToNaN);  later: h = h + mixer output of the layer before;
+ *   idsOutOfRangeToNaN);  later: h = h + mixer output of the layer before, or h as it is where
+ *   out_proj added its output itself (the decoder's `residual`);
  *   normed = h * rsqrt(mean(h^2) + eps) * gamma (the norm's weight)
  * (the final norm_f is the `add` form with its weight). h stays float32 (residual_in_fp32).
  * The mixer output may come as the parts of out_proj's split K (gemm/gemm.ts' slabs, each of the
  * grid's rows x hidden) and its bias, which the norm adds: the fused prefill then runs no reduction of
  * its own for out_proj.
  * Bindings, embed: ids, the table's (weight_source.ts), gamma, h, normed; add: delta, gamma, h, normed;
- * parts: delta (the slabs), bias?, gamma, h, normed.
+ * residual: gamma, h, normed; parts: delta (the slabs), bias?, gamma, h, normed.
  * `batch` only sizes the grid: the fused prefill runs it over batch x sequence rows.
  */
 import { computePipeline, declareBindings, type DecodeKernel } from './pipeline.js';
@@ -24,12 +25,13 @@ export interface RmsNormStepDims {
    * Where h comes from: the embedding rows of the ids (a table of `vocab` rows stored as `embed`), h
    * plus the previous mixer's output, or h plus the sum of its `parts` split-K slabs (and a bias).
    */
-  source: { embed: WeightSource; vocab: number } | 'add' | { parts: number; bias: boolean };
+  source: { embed: WeightSource; vocab: number } | 'add' | 'residual' | { parts: number; bias: boolean };
 }
 
 /** The bindings before gamma, the WGSL helpers and the expression of h at row b, column i, for `source`. */
 function sourceCode(source: RmsNormStepDims['source'], hidden: number): { inputs: [string, string, boolean][]; helpers: string; load: string } {
   if (source === 'add') return { inputs: [['delta', 'f32', false]], helpers: '', load: 'h[b * H + i] + delta[b * H + i]' };
+  if (source === 'residual') return { inputs: [], helpers: '', load: 'h[b * H + i]' };
   if ('parts' in source) {
     const { parts, bias } = source;
     if (!Number.isInteger(parts) || parts < 1) throw new Error(`rmsNormStep: parts ${parts} is not a positive integer`);
