@@ -11,6 +11,18 @@ const DEFAULT_TOGGLES = ['vulkan_enable_f16_on_nvidia'];
 const ENABLE = 'enable-dawn-features=';
 const DISABLE = 'disable-dawn-features=';
 
+/**
+ * The variable whose flags (whitespace-separated) join the caller's: how the CLI, and scripts that
+ * leave initWebGPU to useBackend, reach Dawn, e.g. MAMBA_TFJS_DAWN_FLAGS=enable-dawn-features=allow_unsafe_apis
+ * for subgroup matrices (tensor cores) on NVIDIA.
+ */
+export const DAWN_FLAGS_VARIABLE = 'MAMBA_TFJS_DAWN_FLAGS';
+
+/** The flags in that variable's value. */
+export function environmentDawnFlags(value: string | undefined): string[] {
+  return (value ?? '').split(/\s+/).filter((f) => f !== '');
+}
+
 export function dawnFlags(flags: readonly string[]): string[] {
   const toggles = (prefix: string) => flags.filter((f) => f.startsWith(prefix))
     .flatMap((f) => f.slice(prefix.length).split(',')).map((t) => t.trim()).filter((t) => t !== '');

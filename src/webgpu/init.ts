@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { noteAdapterInfo, SUBGROUP_MATRIX_FEATURE } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
-import { dawnFlags } from './dawn_flags.js';
+import { DAWN_FLAGS_VARIABLE, dawnFlags, environmentDawnFlags } from './dawn_flags.js';
 import { withQueueUploads } from './queue_uploads.js';
 
 export interface InitWebGPUOptions {
@@ -14,7 +14,8 @@ export interface InitWebGPUOptions {
   powerPreference?: GPUPowerPreference;
   /**
    * Flags for Dawn's `create()` in Node, e.g. ['backend=vulkan'] or ['enable-dawn-features=allow_unsafe_apis']
-   * (subgroup matrices); `vulkan_enable_f16_on_nvidia` is added (dawn_flags.ts).
+   * (subgroup matrices), joined by those in MAMBA_TFJS_DAWN_FLAGS; `vulkan_enable_f16_on_nvidia` is
+   * added (dawn_flags.ts).
    */
   dawnFlags?: string[];
 }
@@ -108,5 +109,5 @@ async function installNodeWebGPU(flags: string[]): Promise<void> {
   // Node 20 has no navigator; Node 21+ has one without `gpu`.
   const holder = globalThis as unknown as { navigator?: { gpu?: GPU } };
   holder.navigator ??= {};
-  holder.navigator.gpu = dawn.create(dawnFlags(flags));
+  holder.navigator.gpu = dawn.create(dawnFlags([...flags, ...environmentDawnFlags(process.env[DAWN_FLAGS_VARIABLE])]));
 }

@@ -5,7 +5,15 @@
  * for allow_unsafe_apis through initWebGPU and get the feature only if it arrives.
  */
 import { expect } from 'chai';
-import { dawnFlags } from '../../src/webgpu/dawn_flags.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SUBGROUP_MATRIX_FEATURE } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
+import { DAWN_FLAGS_VARIABLE, dawnFlags, environmentDawnFlags } from '../../src/webgpu/dawn_flags.js';
+import { childFailure, runChild } from '../support/run_child.js';
+import { COOPMAT_NODE, UNSAFE_APIS } from '../support/subgroup_matrices.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('dawnFlags', () => {
   it('adds vulkan_enable_f16_on_nvidia to no flags', () => {
@@ -20,10 +28,36 @@ describe('dawnFlags', () => {
         'disable-dawn-features=timestamp_quantization']);
   });
 
+  it('reads MAMBA_TFJS_DAWN_FLAGS as whitespace-separated flags, which merge with the caller\'s', () => {
+    expect(environmentDawnFlags(undefined)).to.deep.equal([]);
+    expect(environmentDawnFlags('  ')).to.deep.equal([]);
+    const env = environmentDawnFlags(' enable-dawn-features=allow_unsafe_apis\tbackend=vulkan\n');
+    expect(env).to.deep.equal(['enable-dawn-features=allow_unsafe_apis', 'backend=vulkan']);
+    expect(dawnFlags(['enable-dawn-features=disable_robustness', ...env])).to.deep.equal(['backend=vulkan',
+      'enable-dawn-features=disable_robustness,allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
+  });
+
   it('leaves the float16 toggle out where the caller disables it', () => {
     expect(dawnFlags(['disable-dawn-features=vulkan_enable_f16_on_nvidia']))
       .to.deep.equal(['disable-dawn-features=vulkan_enable_f16_on_nvidia']);
     expect(dawnFlags(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia']))
       .to.deep.equal(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia']);
+  });
+
+  it(`${DAWN_FLAGS_VARIABLE} reaches Dawn: over Mesa 26's lavapipe initWebGPU() gets subgroup matrices with allow_unsafe_apis there, none without`, async function () {
+    this.timeout(180_000);
+    if (!existsSync(COOPMAT_NODE)) expect.fail(`${COOPMAT_NODE} is missing: scripts/install-coopmat-lavapipe.sh installs it`);
+    const script = `import * as tf from '@tensorflow/tfjs';
+import { initWebGPU } from './src/webgpu/init.ts';
+await initWebGPU();
+console.log('subgroup matrices: ' + tf.backend().device.features.has('${SUBGROUP_MATRIX_FEATURE}'));`;
+    for (const [value, offered] of [[UNSAFE_APIS, true], [undefined, false]] as const) {
+      const env = { ...process.env };
+      delete env[DAWN_FLAGS_VARIABLE];
+      if (value != null) env[DAWN_FLAGS_VARIABLE] = value;
+      const child = await runChild(COOPMAT_NODE, ['--import', 'tsx', '--input-type=module', '-e', script], ROOT, { env, timeoutMs: 150_000 });
+      expect(child.code, childFailure(child)).to.equal(0);
+      expect(child.stdout, `with ${DAWN_FLAGS_VARIABLE}=${value}`).to.include(`subgroup matrices: ${offered}`);
+    }
   });
 });
