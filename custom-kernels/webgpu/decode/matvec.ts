@@ -28,7 +28,8 @@
  * - rowsPerGroup: GROUP_THREADS / threadsPerRow (SHARED_GROUP_THREADS with several rows a thread),
  *   halved while that leaves under MIN_GROUPS workgroups (long rows, few of them: x_proj, out_proj
  *   at 130m).
- * - unitsInFlight: the units a thread has per row, at most MAX_IN_FLIGHT / rowsPerThread.
+ * - unitsInFlight: the units a thread has per row, split evenly over the fewest sweeps that keep it
+ *   at most MAX_IN_FLIGHT / rowsPerThread (no sweep loads units past the row only to skip them).
  * At 130m the LM head (50,280 x 768 float32: 192 units a row) takes 32 threads a row, 8 rows a
  * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
  * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
@@ -57,6 +58,11 @@ const MAX_IN_FLIGHT = 8;
  * until the GPU has enough loads in flight (H200: the 2.8b out_proj as int4 took 128 threads a row).
  */
 const MIN_THREADS = 1 << 16;
+/**
+ * x rows up to which the vector units' products are written out a row at a time rather than looped
+ * over (perRowUnrolled). Untimed on the H200.
+ */
+const UNROLLED_BATCH = 8;
 /** A thread's sums (rows a thread x batch) at most, where the plan chooses the rows. */
 const MAX_SUMS = 32;
 /** Threads of a workgroup whose threads compute several rows each (H200: 32 to 128 did best). */
@@ -189,7 +195,10 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: ${threadsPerRow} threads a row x ${rowsPerGroup} rows is not powers of two within `
       + `${device.maxThreads} threads a workgroup`);
   }
-  const unitsInFlight = given.unitsInFlight ?? Math.min(Math.max(1, Math.floor(MAX_IN_FLIGHT / rowsPerThread)), Math.ceil(units / threadsPerRow));
+  // as many sweeps as the cap asks, each with the same units (10 units a thread: 2 sweeps of 5, not 8 and 2 of 8 loaded)
+  const perThread = Math.ceil(units / threadsPerRow);
+  const sweeps = Math.ceil(perThread / Math.max(1, Math.floor(MAX_IN_FLIGHT / rowsPerThread)));
+  const unitsInFlight = given.unitsInFlight ?? Math.ceil(perThread / sweeps);
   if (!Number.isInteger(unitsInFlight) || unitsInFlight < 1) {
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
   }
@@ -244,7 +253,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     // (a float32 unit's value is its loaded register: nothing to define)
     const defs = plan.decodeInline ? [] : rows.flatMap((row) => row.values.flatMap((v, n) => (v === row.decoded[n] ? [] : [`let ${v} = ${row.decoded[n]};`])));
     return `${[...rows.flatMap((row) => row.lines), ...defs].join('\n        ')}
-        ${perRow([...xs, ...sums].join(' '))}`;
+        ${perRowUnrolled(batch, [...xs, ...sums].join(' '))}`;
   };
   const code = `
 ${subgroups ? 'enable subgroups;' : ''}
@@ -376,11 +385,20 @@ function range(n: number): number[] {
 }
 
 /**
- * `statement` for every x row b. A WGSL loop rather than unrolled text: the driver unrolls it, and
- * lavapipe's compiler (CI) takes minutes over the unrolled form at batch 9.
+ * `statement` for every x row b, as a WGSL loop: the scalar units' (odd K), and the vector units' past
+ * UNROLLED_BATCH rows (lavapipe's compiler, in CI, took minutes over the unrolled form at batch 9).
  */
 function perRow(statement: string): string {
   return `for (var b = 0u; b < B; b++) { ${statement} }`;
+}
+
+/**
+ * `statement` for every x row b, written out once a row up to UNROLLED_BATCH rows (a loop above):
+ * with b a constant in each copy, a thread's sums are registers whatever the driver makes of a loop.
+ */
+function perRowUnrolled(batch: number, statement: string): string {
+  if (batch > UNROLLED_BATCH) return perRow(statement);
+  return range(batch).map((b) => `{ let b = ${b}u; ${statement} }`).join('\n        ');
 }
 
 /** Registers a unit is loaded into before use: `name` + suffix (the unit of the sweep, the row), loaded by `load(u, o)` for row o. */
