@@ -230,6 +230,7 @@ async function matvecTable(): Promise<void> {
       ['1 unit in flight', () => ({ subgroups: true, layout: { unitsInFlight: 1 } })],
       ['rows a thread x 2', (p) => ({ subgroups: true, layout: { rowsPerThread: p.rowsPerThread * 2 } })],
       ['decoded inline', () => ({ subgroups: true, layout: { decodeInline: true } })],
+      ...(device.features.has('shader-f16') ? [['halves cast through f16', () => ({ subgroups: true, layout: { halfCast: true } })] as [string, (plan: MatvecPlan) => MatvecOptions]] : []),
     ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
   ];
   /**
@@ -302,7 +303,10 @@ async function matvecTable(): Promise<void> {
             timed.sort((a, b) => b.rate - a.rate);
             cells.push(plan?.cell ?? '-', ...[0, 1, 2].map((k) => timed[k]?.cell ?? '-'), String(timed.length));
           } else {
-            for (const [, options] of variants) cells.push((await timeLayout(options(chosen)))?.cell ?? '-');   // '-': past the workgroup limit
+            for (const [variant, options] of variants) {
+              // '-': past the workgroup limit, or halves cast where there are no halves
+              cells.push(variant.startsWith('halves') && source !== 'float16' ? '-' : (await timeLayout(options(chosen)))?.cell ?? '-');
+            }
           }
           log(`| ${model} | ${name} | ${N} x ${K} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
           x.destroy();

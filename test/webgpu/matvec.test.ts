@@ -87,6 +87,9 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 4, decodeInline: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: CASES[6] },
+  // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
+  { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
 ];
 
 // lavapipe compiles these shaders slowly (seconds each), so the reduction paths and the layouts are
@@ -95,8 +98,8 @@ for (const subgroups of [true, false]) {
   describe(`matvec kernel [${subgroups ? 'subgroups' : 'no subgroups'}]`, function () {
     let device: GPUDevice | null = null;
     before(async function () {
-      device = await rawDevice(subgroups ? ['subgroups'] : []);
-      if (device == null) throw new Error('this adapter lacks the subgroups feature');
+      device = await rawDevice(subgroups ? ['subgroups', 'shader-f16'] : ['shader-f16']);
+      if (device == null) throw new Error('this adapter lacks the subgroups or shader-f16 feature');
       expect(device.features.has('subgroups' as GPUFeatureName)).to.equal(subgroups);
     });
     after(() => device?.destroy());
@@ -117,7 +120,7 @@ for (const subgroups of [true, false]) {
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
         + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
-          layout.decodeInline ? ', decoded inline' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+          layout.decodeInline ? ', decoded inline' : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }
@@ -209,6 +212,8 @@ describe('matvec kernel: bad dimensions', function () {
     expect(() => matvecKernel(device, { ...dims, layout: { threadsPerRow: 256, rowsPerGroup: 1024 } })).to.throw(/within \d+ threads a workgroup/);
     expect(() => matvecKernel(device, { ...dims, layout: { unitsInFlight: 0 } })).to.throw(/unitsInFlight 0 is not a positive integer/);
     expect(() => matvecKernel(device, { ...dims, layout: { rowsPerThread: 1.5 } })).to.throw(/rowsPerThread 1.5 is not a positive integer/);
+    expect(() => matvecKernel(device, { ...dims, inFeatures: 16, xRowStride: 16, weight: 'float16', layout: { halfCast: true } }))
+      .to.throw(/halfCast needs the shader-f16 feature/);
     device.destroy();
   });
 });

@@ -86,7 +86,7 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'decodeInline'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'decodeInline' | 'halfCast'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
@@ -132,6 +132,12 @@ export interface MatvecPlan {
    * row). Off unless given: on trial (bench/gemm.ts' column), not yet timed on the H200.
    */
   decodeInline: boolean;
+  /**
+   * Whether a float16 unit's halves become float32 through WGSL's f16 (a cast of 4 halves at once,
+   * which needs `shader-f16`) rather than unpack2x16float (2 at once). Off unless given: on trial
+   * (bench/gemm.ts' column), not yet timed on the H200.
+   */
+  halfCast: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
@@ -205,7 +211,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const threads = threadsPerRow * rowsPerGroup;
   const sums = batch * rowsPerThread;   // a thread's sums
   return {
-    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? false,
+    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? false, halfCast: given.halfCast ?? false,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
@@ -220,7 +226,9 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   if (xRowStride < inFeatures) throw new Error(`matvec: xRowStride ${xRowStride} is under inFeatures ${inFeatures}`);
   const subgroups = dims.subgroups ?? hasSubgroups(device);
   if (subgroups && !hasSubgroups(device)) throw new Error('matvec: the device was created without the subgroups feature');
-  const unit = rowUnit(weight, inFeatures);
+  const halfCast = weight === 'float16' && dims.layout?.halfCast === true;
+  if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
+  const unit = rowUnit(weight, inFeatures, halfCast);
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
@@ -257,6 +265,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   };
   const code = `
 ${subgroups ? 'enable subgroups;' : ''}
+${halfCast && unit.vector ? 'enable f16;' : ''}
 ${declareBindings(bindings)}
 const B = ${batch}u;
 const I = ${inFeatures}u;
@@ -447,9 +456,9 @@ export function matvecUnits(source: WeightSource, K: number): number {
   return rowUnit(source, K).count;
 }
 
-function rowUnit(source: WeightSource, K: number): RowUnit {
+function rowUnit(source: WeightSource, K: number, halfCast = false): RowUnit {
   if (source == null) return float32Unit(K);
-  if (source === 'float16') return float16Unit(K);
+  if (source === 'float16') return float16Unit(K, halfCast);
   return packedUnit(source);
 }
 
@@ -468,16 +477,17 @@ function float32Unit(K: number): RowUnit {
   };
 }
 
-function float16Unit(K: number): RowUnit {
+function float16Unit(K: number, halfCast: boolean): RowUnit {
   if (K % 8 === 0) {
+    const halves = (a: string, b: string) => (halfCast ? `vec4<f32>(bitcast<vec4<f16>>(vec2<u32>(${a}, ${b})))`
+      : `vec4<f32>(unpack2x16float(${a}), unpack2x16float(${b}))`);
     return {
       count: K / 8, vector: true, type: 'vec4<i32>', xVectors: 2,
       fields: [{ name: 'wv', type: 'vec4<u32>', load: (u, o) => `bitcast<vec4<u32>>(w[${o} * U + ${u}])` }],
       segments: (u, sfx) => ({
         lines: [],
         values: [`h0_${sfx}`, `h1_${sfx}`],
-        decoded: [`vec4<f32>(unpack2x16float(wv${sfx}.x), unpack2x16float(wv${sfx}.y))`,
-          `vec4<f32>(unpack2x16float(wv${sfx}.z), unpack2x16float(wv${sfx}.w))`],
+        decoded: [halves(`wv${sfx}.x`, `wv${sfx}.y`), halves(`wv${sfx}.z`, `wv${sfx}.w`)],
         k0: `${u} * 8u`, offsets: [0, 4],
       }),
     };
