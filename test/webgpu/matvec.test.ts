@@ -180,6 +180,7 @@ describe('matvec plan', function () {
     expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 5, 1]);
     expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 2 rows a thread, fewer threads').to.deep.equal([32, 2, 4, 2]);
     expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8').to.deep.equal([64, 1, 4, 2]);
+    expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch').to.deep.equal([256, 1, 3, 2]);
     expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: rows of 640 units, 2 rows a thread').to.deep.equal([64, 1, 4, 2]);
     expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 2, 2, 4]);
     expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row').to.deep.equal([128, 1, 2, 4]);

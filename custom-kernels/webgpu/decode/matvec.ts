@@ -23,8 +23,8 @@
  *   or more (registers).
  * - threadsPerRow: the power of two that leaves each thread about UNITS_PER_THREAD units of its row
  *   (twice that for several x rows), at least the adapter's largest subgroup (so that a row's
- *   threads are whole subgroups) or 4 without subgroups, at batch 1 doubled while the whole matvec
- *   has under MIN_THREADS threads (few rows), at most GROUP_THREADS.
+ *   threads are whole subgroups) or 4 without subgroups, doubled while the whole matvec has under
+ *   MIN_THREADS threads (few rows), at most GROUP_THREADS.
  * - rowsPerGroup: GROUP_THREADS / threadsPerRow (SHARED_GROUP_THREADS with several rows a thread),
  *   halved while that leaves under MIN_GROUPS workgroups (long rows, few of them: x_proj, out_proj
  *   at 130m).
@@ -187,7 +187,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const unitsPerThread = batch > 1 ? 2 * UNITS_PER_THREAD : UNITS_PER_THREAD;
   let threadsPerRow = given.threadsPerRow
     ?? Math.min(maxThreads, Math.max(rowFloor, nextPow2(Math.ceil(units / unitsPerThread))));
-  if (given.threadsPerRow == null && batch === 1) {
+  // (at every batch: x_proj's 192 rows at batch 8 had 96 workgroups of 64 threads for the H200's 132 SMs)
+  if (given.threadsPerRow == null) {
     const rowGroups = Math.ceil(outFeatures / rowsPerThread);
     while (threadsPerRow < maxThreads && threadsPerRow < units && rowGroups * threadsPerRow < MIN_THREADS) threadsPerRow *= 2;
   }
