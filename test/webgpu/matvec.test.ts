@@ -142,7 +142,7 @@ for (const subgroups of [true, false]) {
       await check(device!, c.name, c, 1, c.K, true, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 1 } });
     });
 
-    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4 and odd K), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks)', async function () {
+    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4, odd K, a long row over few threads), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks)', async function () {
       const norm = { eps: 1e-5 };
       const layout = { unitsInFlight: 1 };
       await check(device!, 'float32', { name: 'float32', N: 37, K: 256, make: float32Weight }, 1, 256, false, { subgroups, layout, norm });
@@ -152,6 +152,9 @@ for (const subgroups of [true, false]) {
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 2 }, norm });
       await check(device!, 'float16 batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false,
         { subgroups, layout: { threadsPerRow: 64, rowsPerGroup: 4, unitsInFlight: 1 }, norm });
+      // 8 threads over 512 vec4 of a row: the scales' loads in a loop rather than written out
+      await check(device!, 'float32 long row, small workgroup', { name: 'float32', N: 9, K: 2048, make: float32Weight }, 2, 2052, false,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm });
     });
 
     it('batch 64 (the workgroup-memory limit): float16 in the plan\'s layout, int4 at 256 threads (the tree in batch chunks)', async function () {

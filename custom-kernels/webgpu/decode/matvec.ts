@@ -304,7 +304,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
   let base = row0 + (t / TPR) * RT;
 ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
-${dims.norm ? normScales(xVec, dims.norm.eps) : ''}
+${dims.norm ? normScales(xVec, dims.norm.eps, inFeatures, T) : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;
   for (var u0 = l; u0 < U; u0 += F * TPR) {
@@ -366,8 +366,17 @@ ${subgroups ? `
  * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row, BC rows at a time through a
  * tree over the workgroup's threads in `partial` (free until the products' reduction).
  */
-function normScales(xVec: boolean, eps: number): string {
-  const squares = xVec
+function normScales(xVec: boolean, eps: number, inFeatures: number, threads: number): string {
+  // A thread's loads written out (their count is known), clamped rather than branched on, so that all
+  // of them are in flight at once: a loop's next load waits for the last one's sum on some drivers.
+  const elements = xVec ? inFeatures / 4 : inFeatures;
+  const loads = range(Math.ceil(elements / threads)).map((c) => {
+    const k = `t + ${c * threads}u`;
+    const at = xVec ? `(b * XS) / 4u + min(${k}, ${elements - 1}u)` : `b * XS + min(${k}, ${elements - 1}u)`;
+    return `let v${c} = x[${at}]; s += select(0.0, ${xVec ? `dot(v${c}, v${c})` : `v${c} * v${c}`}, ${k} < ${elements}u);`;
+  });
+  // (a loop past 16 a thread: a small workgroup over a long row would make a long shader)
+  const squares = loads.length <= 16 ? loads.join(' ') : xVec
     ? 'for (var k = t; k < I / 4u; k += T) { let v = x[(b * XS) / 4u + k]; s += dot(v, v); }'
     : 'for (var k = t; k < I; k += T) { let v = x[b * XS + k]; s += v * v; }';
   return `  // the x rows' RMS norm scales

@@ -59,8 +59,31 @@ fn embedAt(id : i32, i : u32) -> f32 {
   };
 }
 
+/** Elements a thread takes up to which its loads are written out, all in flight at once (a loop above). */
+const UNROLLED = 16;
+
 export function rmsNormStepKernel(device: GPUDevice, { batch, hidden, eps, source }: RmsNormStepDims): DecodeKernel {
   const { inputs, helpers, load } = sourceCode(source, hidden);
+  const perThread = Math.ceil(hidden / THREADS);
+  // A loop's next load waits for the last one's sum on some drivers: where the count allows, a thread's
+  // elements are written out, loaded at clamped columns and kept in registers for the second pass.
+  const at = (c: number) => `t + ${c * THREADS}u`;
+  const body = perThread <= UNROLLED ? `${range(perThread).map((c) => `  let i${c} = min(${at(c)}, H - 1u);
+  let v${c} = ${load.replaceAll(/\bi\b/g, `i${c}`)};`).join('\n')}
+  var sum = 0.0;
+${range(perThread).map((c) => `  if (${at(c)} < H) { h[b * H + i${c}] = v${c}; sum += v${c} * v${c}; }`).join('\n')}
+  ${reduction(eps)}
+${range(perThread).map((c) => `  if (${at(c)} < H) { normed[b * H + i${c}] = v${c} * scale * gamma[i${c}]; }`).join('\n')}`
+    : `  var sum = 0.0;
+  for (var i = t; i < H; i += ${THREADS}u) {
+    let v = ${load};
+    h[b * H + i] = v;
+    sum += v * v;
+  }
+  ${reduction(eps)}
+  for (var i = t; i < H; i += ${THREADS}u) {
+    normed[b * H + i] = h[b * H + i] * scale * gamma[i];
+  }`;
   const code = `
 ${declareBindings([...inputs, ['gamma', 'f32', false], ['h', 'f32', true], ['normed', 'f32', true]])}
 const H = ${hidden}u;
@@ -71,22 +94,22 @@ var<workgroup> partial : array<f32, ${THREADS}>;
 fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(num_workgroups) groups : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>) {
   let b = wg.x;
   let t = lid.x;
-  var sum = 0.0;
-  for (var i = t; i < H; i += ${THREADS}u) {
-    let v = ${load};
-    h[b * H + i] = v;
-    sum += v * v;
-  }
-  partial[t] = sum;
+${body}
+}`;
+  return { pipeline: computePipeline(device, code), grid: [batch, 1] };
+}
+
+/** The workgroup's sum of `sum` and the row's `scale` from it. */
+function reduction(eps: number): string {
+  return `partial[t] = sum;
   workgroupBarrier();
   for (var s = ${THREADS / 2}u; s > 0u; s >>= 1u) {
     if (t < s) { partial[t] += partial[t + s]; }
     workgroupBarrier();
   }
-  let scale = inverseSqrt(partial[0] / f32(H) + ${eps.toExponential()});
-  for (var i = t; i < H; i += ${THREADS}u) {
-    normed[b * H + i] = h[b * H + i] * scale * gamma[i];
-  }
-}`;
-  return { pipeline: computePipeline(device, code), grid: [batch, 1] };
+  let scale = inverseSqrt(partial[0] / f32(H) + ${eps.toExponential()});`;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
 }
