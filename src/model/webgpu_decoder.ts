@@ -422,7 +422,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const m: MambaMixer = block.mixer;
       const gamma = buf(block.norm.weight.read());
       // The conv step is in_proj's output stage, and the norm its input's, where the device has the
-      // storage buffers (the conv step first: it saves more); else each is a dispatch of its own.
+      // storage buffers (the conv step first); else each is a dispatch of its own.
       const convBias = m.conv1d.bias?.read();
       const conv = { dInner: DI, convKernel: c.convKernel, hasBias: convBias != null };
       const convBuffers = [buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])];
