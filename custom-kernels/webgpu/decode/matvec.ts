@@ -63,6 +63,8 @@ const MIN_THREADS = 1 << 16;
  * over (perRowUnrolled). Untimed on the H200.
  */
 const UNROLLED_BATCH = 8;
+/** Loads of the norm's row scales a thread writes out at most (normScales). */
+const UNROLLED_LOADS = 16;
 /** A thread's sums (rows a thread x batch) at most, where the plan chooses the rows. */
 const MAX_SUMS = 32;
 /** Threads of a workgroup whose threads compute several rows each (H200: 32 to 128 did best). */
@@ -375,8 +377,8 @@ function normScales(xVec: boolean, eps: number, inFeatures: number, threads: num
     const at = xVec ? `(b * XS) / 4u + min(${k}, ${elements - 1}u)` : `b * XS + min(${k}, ${elements - 1}u)`;
     return `let v${c} = x[${at}]; s += select(0.0, ${xVec ? `dot(v${c}, v${c})` : `v${c} * v${c}`}, ${k} < ${elements}u);`;
   });
-  // (a loop past 16 a thread: a small workgroup over a long row would make a long shader)
-  const squares = loads.length <= 16 ? loads.join(' ') : xVec
+  // (a loop past UNROLLED_LOADS a thread: a small workgroup over a long row would make a long shader)
+  const squares = loads.length <= UNROLLED_LOADS ? loads.join(' ') : xVec
     ? 'for (var k = t; k < I / 4u; k += T) { let v = x[(b * XS) / 4u + k]; s += dot(v, v); }'
     : 'for (var k = t; k < I; k += T) { let v = x[b * XS + k]; s += v * v; }';
   return `  // the x rows' RMS norm scales
