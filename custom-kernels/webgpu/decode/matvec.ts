@@ -396,7 +396,9 @@ function normScales(xVec: boolean, eps: number, inFeatures: number, threads: num
       }
       workgroupBarrier();
     }
-    if (t < BC && b0 + t < B) { rowScale[b0 + t] = inverseSqrt(partial[t * T] / f32(I) + ${eps.toExponential()}); }
+    for (var j = t; j < BC; j += T) {
+      if (b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(I) + ${eps.toExponential()}); }
+    }
     workgroupBarrier();
   }`;
 }

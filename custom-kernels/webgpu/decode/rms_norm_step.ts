@@ -64,6 +64,8 @@ const UNROLLED = 16;
 
 export function rmsNormStepKernel(device: GPUDevice, { batch, hidden, eps, source }: RmsNormStepDims): DecodeKernel {
   const { inputs, helpers, load } = sourceCode(source, hidden);
+  // h is written where it changes (not for `residual`, which reads it as it is)
+  const keep = (v: string, i: string) => (source === 'residual' ? '' : `h[b * H + ${i}] = ${v}; `);
   const perThread = Math.ceil(hidden / THREADS);
   // A loop's next load waits for the last one's sum on some drivers: where the count allows, a thread's
   // elements are written out, loaded at clamped columns and kept in registers for the second pass.
@@ -71,14 +73,13 @@ export function rmsNormStepKernel(device: GPUDevice, { batch, hidden, eps, sourc
   const body = perThread <= UNROLLED ? `${range(perThread).map((c) => `  let i${c} = min(${at(c)}, H - 1u);
   let v${c} = ${load.replaceAll(/\bi\b/g, `i${c}`)};`).join('\n')}
   var sum = 0.0;
-${range(perThread).map((c) => `  if (${at(c)} < H) { h[b * H + i${c}] = v${c}; sum += v${c} * v${c}; }`).join('\n')}
+${range(perThread).map((c) => `  if (${at(c)} < H) { ${keep(`v${c}`, `i${c}`)}sum += v${c} * v${c}; }`).join('\n')}
   ${reduction(eps)}
 ${range(perThread).map((c) => `  if (${at(c)} < H) { normed[b * H + i${c}] = v${c} * scale * gamma[i${c}]; }`).join('\n')}`
     : `  var sum = 0.0;
   for (var i = t; i < H; i += ${THREADS}u) {
     let v = ${load};
-    h[b * H + i] = v;
-    sum += v * v;
+    ${keep('v', 'i')}sum += v * v;
   }
   ${reduction(eps)}
   for (var i = t; i < H; i += ${THREADS}u) {
