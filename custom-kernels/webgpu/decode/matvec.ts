@@ -37,7 +37,7 @@
  * in float32 from 348 to 593 (with 32 threads a row: 64 did 432); float32 at batch 1 gained nothing
  * from it.
  */
-import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX } from './pipeline.js';
+import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, range } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
 import { halfWordsPerRow } from '../../float16_format.js';
 import { weightBindings, type WeightSource } from './weight_source.js';
@@ -401,10 +401,6 @@ function normScales(xVec: boolean, eps: number, inFeatures: number, threads: num
     }
     workgroupBarrier();
   }`;
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
 }
 
 /**

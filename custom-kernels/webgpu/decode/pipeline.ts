@@ -28,6 +28,11 @@ export function computePipeline(device: GPUDevice, code: string, entryPoint = 'm
   return pipeline;
 }
 
+/** 0 .. n - 1, for writing WGSL out a copy per index. */
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
 /** `count` workgroups laid out within the per-dimension limit; WGSL finds its index with `GROUP_INDEX`. */
 export function grid(count: number): [number, number] {
   return [Math.min(count, MAX_GROUPS_X), Math.ceil(count / MAX_GROUPS_X)];

@@ -4,7 +4,7 @@
  *   idsOutOfRangeToNaN);  later: h = h + mixer output of the layer before, or h as it is where
  *   out_proj added its output itself (the decoder's `residual`);
  *   normed = h * rsqrt(mean(h^2) + eps) * gamma (the norm's weight)
- * (the final norm_f is the `add` form with its weight). h stays float32 (residual_in_fp32).
+ * (the final norm_f is one of these forms with its weight). h stays float32 (residual_in_fp32).
  * The mixer output may come as the parts of out_proj's split K (gemm/gemm.ts' slabs, each of the
  * grid's rows x hidden) and its bias, which the norm adds: the fused prefill then runs no reduction of
  * its own for out_proj.
@@ -12,7 +12,7 @@
  * residual: gamma, h, normed; parts: delta (the slabs), bias?, gamma, h, normed.
  * `batch` only sizes the grid: the fused prefill runs it over batch x sequence rows.
  */
-import { computePipeline, declareBindings, type DecodeKernel } from './pipeline.js';
+import { computePipeline, declareBindings, type DecodeKernel, range } from './pipeline.js';
 import { weightBindings, weightFunction, type WeightSource } from './weight_source.js';
 
 const THREADS = 256;
@@ -109,8 +109,4 @@ function reduction(eps: number): string {
     workgroupBarrier();
   }
   let scale = inverseSqrt(partial[0] / f32(H) + ${eps.toExponential()});`;
-}
-
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
 }

@@ -17,11 +17,11 @@
  * launcher subgroup_matrix_gemm.ts' body instead (tensor cores; x rounded to float16); tile_walk.ts
  * is what the two bodies share, gemm_dims.ts what both are asked.
  */
-import { computePipeline, declareBindings, grid } from '../decode/pipeline.js';
+import { computePipeline, declareBindings, grid, range } from '../decode/pipeline.js';
 import { halfWordsPerRow } from '../../float16_format.js';
 import { type GemmDims, type GemmTile, type GemmWeight, gemmIo, isPacked, weightBindingList } from './gemm_dims.js';
 import { fittingMatrixTiles, isMatrixTile, MATRIX_ENABLES, matrixGemmBody, matrixThreads, type MatrixTile, matrixTileBytes, subgroupMatrixShape } from './subgroup_matrix_gemm.js';
-import { partOfK, range, tileAccess, walkK } from './tile_walk.js';
+import { partOfK, tileAccess, walkK } from './tile_walk.js';
 
 export { type GemmDims, type GemmIo, type GemmTile, type GemmWeight, gemmIo } from './gemm_dims.js';
 

@@ -15,8 +15,9 @@
  * The work a subgroup does depends on its id, so the device must keep one subgroup size
  * (subgroupMinSize = subgroupMaxSize; NVIDIA's 32): subgroupMatrixShape says whether it does.
  */
+import { range } from '../decode/pipeline.js';
 import type { GemmDims } from './gemm_dims.js';
-import { partOfK, range, walkK } from './tile_walk.js';
+import { partOfK, walkK } from './tile_walk.js';
 
 /** The device's float16 x float16 -> float32 matrices (GPUSubgroupMatrixConfig) and its one subgroup size. */
 export interface MatrixShape {

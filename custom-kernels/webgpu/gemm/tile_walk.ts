@@ -6,11 +6,8 @@
  * workgroup multiplies the current ones from workgroup memory.
  */
 import { halfWordsPerRow } from '../../float16_format.js';
+import { range } from '../decode/pipeline.js';
 import { type GemmDims, gemmIo, isPacked } from './gemm_dims.js';
-
-export function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
-}
 
 /**
  * K's tiles the workgroup walks, `first` .. `end` - 1 (all, or with splitK part wg.y % S's, which
