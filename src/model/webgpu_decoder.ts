@@ -427,7 +427,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const conv = { dInner: DI, convKernel: c.convKernel, hasBias: convBias != null };
       const convBuffers = [buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])];
       const inProjSource = matrixOf(m.inProj.binding())!.source;
-      const convOutput = matvecBindingCount(inProjSource, m.inProj.bias != null, convStepOutput(conv)) <= storageLimit ? convStepOutput(conv) : undefined;
+      const convStage = convStepOutput(conv);
+      const convOutput = matvecBindingCount(inProjSource, m.inProj.bias != null, convStage) <= storageLimit ? convStage : undefined;
       const normIn = B <= NORM_IN_PROJ_MAX_BATCH && matvecBindingCount(inProjSource, m.inProj.bias != null, convOutput, true) <= storageLimit;
       // The token's h: the embedding rows (normed too, for an in_proj that does not norm); later, out_proj has added to h.
       if (i === 0) dispatches.push(dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed]));
