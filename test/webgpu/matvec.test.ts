@@ -5,10 +5,11 @@
  * 1 to 9 and 64, with and without bias, x rows strided; several rows a workgroup with outFeatures
  * not a multiple of them, sweeps ending past a row, both subgroup reductions (a row of whole
  * subgroups, and the tree a subgroup kernel falls back to where a subgroup spans rows); halves and
- * codes decoded inside the products; the plan's rules on the shapes of mamba 130m and 2.8b.
+ * codes decoded inside the products; x staged in workgroup memory; the plan's rules on the shapes of
+ * mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan, X_SHARED_VECTORS } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
 import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
@@ -90,6 +91,13 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
+  // each sweep's stretch of x in workgroup memory (sweeps ending past the row but the int8 one's);
+  // ignored by a scalar unit
+  { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3, xShared: true }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
+  { layout: { threadsPerRow: 16, rowsPerGroup: 2, unitsInFlight: 2, rowsPerThread: 2, xShared: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, xShared: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 2, xShared: true }, c: { name: 'float16 words (odd K 13)', N: 37, K: 13, make: float16Weight } },
 ];
 
 // lavapipe compiles these shaders slowly (seconds each), so the reduction paths and the layouts are
@@ -130,7 +138,7 @@ for (const subgroups of [true, false]) {
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
         + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
-          layout.decodeInline ? ', decoded inline' : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+          layout.decodeInline ? ', decoded inline' : ''}${layout.halfCast ? ', halves cast through f16' : ''}${layout.xShared ? ', x in workgroup memory' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(layout.halfCast ? await withF16() : device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }
@@ -138,6 +146,12 @@ for (const subgroups of [true, false]) {
     it('the plan\'s own layout (units in flight too) at a head-like shape [2,113 x 768]: float32 and int4, batch 1, no bias', async function () {
       await check(device!, 'float32', { name: 'float32', N: 2113, K: 768, make: float32Weight }, 1, 768, false, { subgroups });
       await check(device!, 'int4', { name: 'int4', N: 2113, K: 768, make: int4g32 }, 1, 768, false, { subgroups });
+    });
+
+    it('x in workgroup memory, in the plan\'s layout: float32 and int4 at batch 1 over a head-like shape [2,113 x 768], float32 at batch 8 over x rows not of whole vec4s (left to the caches)', async function () {
+      await check(device!, 'float32', { name: 'float32', N: 2113, K: 768, make: float32Weight }, 1, 768, false, { subgroups, layout: { xShared: true } });
+      await check(device!, 'int4', { name: 'int4', N: 2113, K: 768, make: int4g32 }, 1, 768, false, { subgroups, layout: { xShared: true } });
+      await check(device!, 'float32', { name: 'float32', N: 45, K: 96, make: float32Weight }, 8, 97, true, { subgroups, layout: { xShared: true } });
     });
 
     it('batches 1 to 8, x strided, bias on odd batches (4 rows of 8 threads a workgroup)', async function () {
@@ -165,6 +179,9 @@ for (const subgroups of [true, false]) {
       // 4 threads a workgroup for 8 x rows: each thread sets the scales of two
       await check(device!, 'float32 batch 8, 4 threads', { name: 'float32', N: 5, K: 64, make: float32Weight }, 8, 64, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 1, unitsInFlight: 1 }, norm });
+      // x in workgroup memory, staged normed: 3 x rows, the plan's units in flight under its cap
+      await check(device!, 'float32, x shared', { name: 'float32', N: 37, K: 256, make: float32Weight }, 3, 260, true,
+        { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, xShared: true }, norm });
       // 8 threads over 512 vec4 of a row: the scales' loads in a loop rather than written out
       await check(device!, 'float32 long row, small workgroup', { name: 'float32', N: 9, K: 2048, make: float32Weight }, 2, 2052, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm });
@@ -205,6 +222,20 @@ describe('matvec plan', function () {
     const noSubgroups = { maxThreads: 256, subgroups: null };
     expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 2, 1, 4]);
     expect(plan(768 / 4, 50280, 1, 1, noSubgroups), '130m LM head, float32, no subgroups: 12 units a thread, two sweeps of 6').to.deep.equal([16, 16, 6, 1]);
+  });
+
+  it('with x in workgroup memory, caps units in flight so that a sweep\'s stretch of x fits it', function () {
+    const shared = (units: number, rows: number, batch: number, xVectors = 1) => {
+      const p = matvecPlan(units, rows, batch, h200, { xShared: true }, xVectors);
+      expect(batch * p.threadsPerRow * xVectors * p.unitsInFlight, 'vec4s of x held').to.be.at.most(X_SHARED_VECTORS);
+      return [p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
+    };
+    expect(shared(2560 / 4, 10240, 1), '2.8b in_proj, float32: 64 threads x 5 units, as without').to.deep.equal([64, 4, 5, 1]);
+    expect(shared(5120 / 4, 2560, 1), '2.8b out_proj, float32: 10 units a thread in 4 sweeps of 3').to.deep.equal([128, 2, 3, 1]);
+    expect(shared(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 20 units a thread, 1 in flight').to.deep.equal([32, 2, 1, 2]);
+    expect(shared(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 2, 1, 4]);
+    expect(() => shared(2560 / 32, 10240, 8, 8), 'int4 at batch 8: a unit in flight is 2,048 vec4s').to.throw(/x in workgroup memory takes 2048 vec4s a unit in flight/);
+    expect(() => matvecPlan(640, 10240, 1, h200, { xShared: true, unitsInFlight: 8 })).to.throw(/8 units in flight over x in workgroup memory/);
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

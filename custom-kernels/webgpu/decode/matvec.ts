@@ -15,7 +15,9 @@
  * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
  * stream, each workgroup finding the rows' scales itself). Each sum leaves through an output stage,
  * y[b, o] unless the caller gives one (in_proj's takes the conv step, out_proj's adds to the residual
- * stream). Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
+ * stream). Where the layout asks (xShared), each sweep's stretch of x is staged in workgroup memory
+ * between two barriers rather than read through the caches by every row group.
+ * Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
  * - rowsPerThread: 1 where a unit of weights meets one vector of x (float32 at batch 1); else (a
@@ -71,6 +73,17 @@ const MAX_SUMS = 32;
 const SHARED_GROUP_THREADS = 64;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
+/**
+ * The layout's switches where the caller gives none: each off while on trial (bench/gemm.ts' columns;
+ * untimed on the H200). On, halfCast applies where the device has shader-f16 and xShared where a
+ * unit in flight's stretch of x fits.
+ */
+const TRIAL_DEFAULTS = { decodeInline: false, halfCast: false, xShared: false };
+/**
+ * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
+ * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
+ */
+export const X_SHARED_VECTORS = 448;
 
 export interface MatvecDims {
   batch: number;
@@ -88,7 +101,7 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'decodeInline' | 'halfCast'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'decodeInline' | 'halfCast' | 'xShared'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
@@ -131,15 +144,23 @@ export interface MatvecPlan {
   /**
    * Whether a vector unit's halves or codes are decoded inside each product (again for every x row)
    * rather than all of a thread's rows first, which keeps them live at once (an int4 unit: 8 vec4 a
-   * row). Off unless given: on trial (bench/gemm.ts' column), not yet timed on the H200.
+   * row). Unless given, TRIAL_DEFAULTS' (off).
    */
   decodeInline: boolean;
   /**
    * Whether a float16 unit's halves become float32 through WGSL's f16 (a cast of 4 halves at once,
-   * which needs `shader-f16`) rather than unpack2x16float (2 at once). Off unless given: on trial
-   * (bench/gemm.ts' column), not yet timed on the H200.
+   * which needs `shader-f16`) rather than unpack2x16float (2 at once). Unless given, TRIAL_DEFAULTS' (off).
    */
   halfCast: boolean;
+  /**
+   * Whether each sweep's stretch of x (every x row) is copied into workgroup memory once for the
+   * workgroup, its row groups then reading it there, rather than each of them loading it through the
+   * caches, where the weights streaming past may have evicted it (the reads of x are the weights'
+   * bytes again at batch 1 in float32, 4x them at batch 8 over 2 rows a thread). Units in flight are
+   * capped so that the stretch fits X_SHARED_VECTORS. Vector units over x of whole vec4 rows only (a
+   * scalar unit, or x rows not of whole vec4s, ignores it). Unless given, TRIAL_DEFAULTS' (off).
+   */
+  xShared: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
@@ -204,17 +225,29 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: ${threadsPerRow} threads a row x ${rowsPerGroup} rows is not powers of two within `
       + `${device.maxThreads} threads a workgroup`);
   }
+  // a shared stretch of x holds a sweep's units of every x row
+  const fits = Math.floor(X_SHARED_VECTORS / (batch * threadsPerRow * xVectorsPerUnit));
+  const xShared = given.xShared ?? (TRIAL_DEFAULTS.xShared && fits >= 1);
+  const sharedCap = xShared ? fits : Infinity;
+  if (sharedCap < 1) {
+    throw new Error(`matvec: x in workgroup memory takes ${batch * threadsPerRow * xVectorsPerUnit} vec4s a unit in flight `
+      + `(${batch} x rows x ${threadsPerRow} threads a row x ${xVectorsPerUnit} a unit), over the ${X_SHARED_VECTORS} it may hold`);
+  }
   // as many sweeps as the cap asks, each with the same units (10 units a thread: 2 sweeps of 5, not 8 and 2 of 8 loaded)
   const perThread = Math.ceil(units / threadsPerRow);
-  const sweeps = Math.ceil(perThread / Math.max(1, Math.floor(MAX_IN_FLIGHT / rowsPerThread)));
+  const sweeps = Math.ceil(perThread / Math.max(1, Math.min(sharedCap, Math.floor(MAX_IN_FLIGHT / rowsPerThread))));
   const unitsInFlight = given.unitsInFlight ?? Math.ceil(perThread / sweeps);
   if (!Number.isInteger(unitsInFlight) || unitsInFlight < 1) {
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
   }
+  if (unitsInFlight > sharedCap) {
+    throw new Error(`matvec: ${unitsInFlight} units in flight over x in workgroup memory take more than its ${X_SHARED_VECTORS} vec4s (at most ${sharedCap})`);
+  }
   const threads = threadsPerRow * rowsPerGroup;
   const sums = batch * rowsPerThread;   // a thread's sums
   return {
-    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? false, halfCast: given.halfCast ?? false,
+    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? TRIAL_DEFAULTS.decodeInline,
+    halfCast: given.halfCast ?? TRIAL_DEFAULTS.halfCast, xShared,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
@@ -229,17 +262,19 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   if (xRowStride < inFeatures) throw new Error(`matvec: xRowStride ${xRowStride} is under inFeatures ${inFeatures}`);
   const subgroups = dims.subgroups ?? hasSubgroups(device);
   if (subgroups && !hasSubgroups(device)) throw new Error('matvec: the device was created without the subgroups feature');
-  const halfCast = weight === 'float16' && dims.layout?.halfCast === true;
+  const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (TRIAL_DEFAULTS.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
   const unit = rowUnit(weight, inFeatures, halfCast);
+  const xVec = unit.vector && xRowStride % 4 === 0;
+  // a scalar unit (odd K): one row a thread; x shared only as whole vec4s
+  const layout = unit.vector ? { ...dims.layout, xShared: xVec && dims.layout?.xShared } : { ...dims.layout, rowsPerThread: 1, xShared: false };
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, unit.vector ? dims.layout : { ...dims.layout, rowsPerThread: 1 }, unit.xVectors);   // a scalar unit (odd K): one row a thread
-  const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup } = plan;
+  }, layout, unit.xVectors);
+  const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup, xShared } = plan;
   const T = TPR * R;
   const Q = batch * RT;
-  const xVec = unit.vector && xRowStride % 4 === 0;
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
   const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * Q : 0);
@@ -256,7 +291,8 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     if (unit.segments == null) return unit.accumulate!(u, `${i}_0`, 'o0');
     const rows = range(RT).map((r) => unit.segments!(u, `${i}_${r}`, `o${r}`));
     const { k0, offsets } = rows[0];
-    const xs = offsets.map((off, n) => `let x${n} = ${xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`);
+    const xs = offsets.map((off, n) => `let x${n} = ${xShared ? `xs[(b * XV + ${n}u) * FT + ${u} - s0]`
+      : xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`);
     const sums = rows.map(({ values, decoded, scale }, r) => {
       const dots = (plan.decodeInline ? decoded : values).map((v, n) => `dot(${v}, x${n})`).join(' + ');
       return `acc[${r}u * B + b] += ${scale == null ? dots : `${scale} * (${dots})`};`;
@@ -283,6 +319,10 @@ const F = ${F}u;
 const XS = ${xRowStride}u;
 const BC = ${BC}u;
 var<workgroup> partial : array<f32, ${partialFloats}>;
+${xShared ? `const XV = ${unit.xVectors}u;
+const FT = F * TPR;
+// a sweep's stretch of x, every row: [b][segment][unit] (adjacent threads read adjacent vec4s)
+var<workgroup> xs : array<vec4<f32>, ${batch * F * TPR * unit.xVectors}>;` : ''}
 ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
   y[b * O + row] = v;
 }`}
@@ -309,15 +349,23 @@ ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
 ${dims.norm ? normScales(xVec, dims.norm.eps, inFeatures, T) : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;
-  for (var u0 = l; u0 < U; u0 += F * TPR) {
+  ${xShared ? `for (var s0 = 0u; s0 < U; s0 += FT) {
+    let u0 = s0 + l;` : 'for (var u0 = l; u0 < U; u0 += F * TPR) {'}
 ${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
 ${range(RT).flatMap((r) => unit.fields.map((f) => `    let ${f.name}${i}_${r} = ${f.load(`at${i}`, `o${r}`)};`)).join('\n')}`).join('\n')}
+${xShared ? `    for (var v = t; v < B * FT * XV; v += T) {
+      let b = v / (FT * XV);
+      let c = v % (FT * XV);   // the stretch's vec4 c: segment c % XV of its unit c / XV
+      xs[(b * XV + c % XV) * FT + c / XV] = xAt(b, min(s0 * XV + c, I / 4u - 1u) * 4u);
+    }
+    workgroupBarrier();` : ''}
 ${range(F).map((i) => `    {
       let u = u0 + ${i}u * TPR;
       ${ragged ? 'if (u < U) ' : ''}{
         ${accumulate('u', i)}
       }
     }`).join('\n')}
+${xShared ? '    workgroupBarrier();' : ''}
   }
 ${subgroups ? `
   // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
