@@ -35,6 +35,7 @@ step() {
   timeout $(( want < left ? want : left )) "$@"
 }
 BUILD=
+rm -f /tmp/llama-build.txt
 if [[ " $STEPS " == *" llama "* ]]; then
   # llama.cpp's build (~150 s on 16 cores) beside our first steps, which the GPU bounds; "none" writes no model
   (nice -n 10 bash "$R/.peers/llamacpp_cuda.sh" "none:f32" > /tmp/llama-build.txt 2>&1) &
