@@ -166,7 +166,7 @@ for (const subgroups of [true, false]) {
       await check(device!, c.name, c, 1, c.K, true, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 1 } });
     });
 
-    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4, odd K, a long row over few threads, 8 rows over 4 threads), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks)', async function () {
+    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4, odd K, a long row over few threads, 8 rows over 4 threads), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks); x staged with its squares', async function () {
       const norm = { eps: 1e-5 };
       const layout = { unitsInFlight: 1 };
       await check(device!, 'float32', { name: 'float32', N: 37, K: 256, make: float32Weight }, 1, 256, false, { subgroups, layout, norm });
@@ -179,9 +179,14 @@ for (const subgroups of [true, false]) {
       // 4 threads a workgroup for 8 x rows: each thread sets the scales of two
       await check(device!, 'float32 batch 8, 4 threads', { name: 'float32', N: 5, K: 64, make: float32Weight }, 8, 64, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 1, unitsInFlight: 1 }, norm });
-      // x in workgroup memory, staged normed: 3 x rows, the plan's units in flight under its cap
+      // x in workgroup memory, the squares summed as it is staged: 3 x rows in the plan's units in flight
+      // under its cap; sweeps ending past the row; int4 at batch 8
       await check(device!, 'float32, x shared', { name: 'float32', N: 37, K: 256, make: float32Weight }, 3, 260, true,
         { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, xShared: true }, norm });
+      await check(device!, 'float32 ragged, x shared', { name: 'float32', N: 37, K: 264, make: float32Weight }, 2, 268, false,
+        { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3, xShared: true }, norm });
+      await check(device!, 'int4 batch 8, x shared', { name: 'int4', N: 45, K: 480, make: int4g32 }, 8, 484, true,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 2, xShared: true }, norm });
       // 8 threads over 512 vec4 of a row: the scales' loads in a loop rather than written out
       await check(device!, 'float32 long row, small workgroup', { name: 'float32', N: 9, K: 2048, make: float32Weight }, 2, 2052, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm });

@@ -16,7 +16,8 @@
  * stream, each workgroup finding the rows' scales itself). Each sum leaves through an output stage,
  * y[b, o] unless the caller gives one (in_proj's takes the conv step, out_proj's adds to the residual
  * stream). Where the layout asks (xShared), each sweep's stretch of x is staged in workgroup memory
- * between two barriers rather than read through the caches by every row group.
+ * between two barriers rather than read through the caches by every row group (and a norm's squares
+ * summed from it on the way, reading x only once).
  * Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
@@ -107,7 +108,9 @@ export interface MatvecDims {
   /**
    * RMSNorm of the x rows on the way in: the products take x * rsqrt(mean(x^2) + eps) * gamma[k],
    * each workgroup finding the rows' scales itself (in_proj reading the residual stream, so that the
-   * norm needs no dispatch of its own). gamma [inFeatures] is bound last.
+   * norm needs no dispatch of its own): from a read of every x row ahead of the products, or, where x
+   * is staged (xShared), from the staging as it goes, each sum scaled as it leaves. gamma [inFeatures]
+   * is bound last.
    */
   norm?: { eps: number };
 }
@@ -253,9 +256,16 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   };
 }
 
-/** The kernel for `dims`, with the layout it was made with. */
-export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel & { plan: MatvecPlan } {
-  const { batch, inFeatures, outFeatures, xRowStride, hasBias, weight } = dims;
+/**
+ * The layout matvecKernel makes `dims` with on `device` (the decoder asks it whether in_proj stages
+ * x, and so finds the norm's scales at no cost), with what the kernel needs of the way there.
+ */
+export function matvecLayout(device: GPUDevice, dims: MatvecDims): MatvecPlan {
+  return layoutOf(device, dims).plan;
+}
+
+function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit: RowUnit; xVec: boolean; subgroups: boolean; halfCast: boolean } {
+  const { batch, inFeatures, outFeatures, xRowStride, weight } = dims;
   if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
     throw new Error(`matvec: batch ${batch} is not in [1, ${MATVEC_MAX_BATCH}]`);
   }
@@ -272,9 +282,19 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
   }, layout, unit.xVectors);
+  return { plan, unit, xVec, subgroups, halfCast };
+}
+
+/** The kernel for `dims`, with the layout it was made with. */
+export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel & { plan: MatvecPlan } {
+  const { batch, inFeatures, outFeatures, xRowStride, hasBias, weight } = dims;
+  const { plan, unit, xVec, subgroups, halfCast } = layoutOf(device, dims);
   const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup, xShared } = plan;
   const T = TPR * R;
   const Q = batch * RT;
+  // Where x is staged, the norm's squares are summed from it as it goes: the products take x * gamma
+  // and each sum is scaled as it leaves.
+  const foldedNorm = dims.norm != null && xShared;
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
   const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * Q : 0);
@@ -286,6 +306,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     throw new Error(`matvec: ${bindings.length} storage bindings exceed the device's ${device.limits.maxStorageBuffersPerShaderStage} per stage`);
   }
   const biasAt = (row: string) => (hasBias ? ` + bias[${row}]` : '');
+  const scaled = (b: string) => (foldedNorm ? ` * rowScale[${b}]` : '');
   /** Unit `u` (loaded into the registers suffixed i) of every row of the thread, added to its sums. */
   const accumulate = (u: string, i: number): string => {
     if (unit.segments == null) return unit.accumulate!(u, `${i}_0`, 'o0');
@@ -331,7 +352,7 @@ var<workgroup> treeInstead : atomic<u32>;` : ''}
 
 ${dims.norm ? `var<workgroup> rowScale : array<f32, B>;
 ` : ''}fn xAt(b : u32, k : u32) -> ${xVec ? 'vec4<f32>' : 'f32'} {
-  return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]${dims.norm ? ` * rowScale[b] * gamma[${xVec ? 'k / 4u' : 'k'}]` : ''};
+  return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]${dims.norm ? `${foldedNorm ? '' : ' * rowScale[b]'} * gamma[${xVec ? 'k / 4u' : 'k'}]` : ''};
 }
 ${unit.vector && !xVec ? `fn x4(b : u32, k : u32) -> vec4<f32> {
   return vec4<f32>(xAt(b, k), xAt(b, k + 1u), xAt(b, k + 2u), xAt(b, k + 3u));
@@ -346,9 +367,11 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
   let base = row0 + (t / TPR) * RT;
 ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
-${dims.norm ? normScales(xVec, dims.norm.eps, inFeatures, T) : ''}
+${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T)) : ''}
   // acc[r * B + b]: row base + r against x row b
-  var acc : array<f32, Q>;
+  var acc : array<f32, Q>;${foldedNorm ? `
+  // this thread's part of each x row's sum of squares, from what it stages
+  var squares : array<f32, B>;` : ''}
   ${xShared ? `for (var s0 = 0u; s0 < U; s0 += FT) {
     let u0 = s0 + l;` : 'for (var u0 = l; u0 < U; u0 += F * TPR) {'}
 ${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
@@ -356,7 +379,11 @@ ${range(RT).flatMap((r) => unit.fields.map((f) => `    let ${f.name}${i}_${r} = 
 ${xShared ? `    for (var v = t; v < B * FT * XV; v += T) {
       let b = v / (FT * XV);
       let c = v % (FT * XV);   // the stretch's vec4 c: segment c % XV of its unit c / XV
-      xs[(b * XV + c % XV) * FT + c / XV] = xAt(b, min(s0 * XV + c, I / 4u - 1u) * 4u);
+      xs[(b * XV + c % XV) * FT + c / XV] = xAt(b, min(s0 * XV + c, I / 4u - 1u) * 4u);${foldedNorm ? `
+      if (s0 * XV + c < I / 4u) {
+        let v = x[(b * XS) / 4u + s0 * XV + c];
+        squares[b] += dot(v, v);
+      }` : ''}
     }
     workgroupBarrier();` : ''}
 ${range(F).map((i) => `    {
@@ -367,6 +394,7 @@ ${range(F).map((i) => `    {
     }`).join('\n')}
 ${xShared ? '    workgroupBarrier();' : ''}
   }
+${foldedNorm ? normScales(dims.norm!.eps, 'if (b < B) { s = squares[b]; }') : ''}
 ${subgroups ? `
   // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
   // TPR / S aligned threads of one row group; otherwise (any other layout) the tree below.
@@ -383,7 +411,7 @@ ${subgroups ? `
       var sum = 0.0;
       for (var s = 0u; s < S; s++) { sum += partial[(g * S + s) * Q + q]; }
       let row = row0 + g * RT + q / B;
-      if (row < O) { store(q % B, row, sum${biasAt('row')}); }
+      if (row < O) { store(q % B, row, sum${scaled('q % B')}${biasAt('row')}); }
     }
     return;
   }
@@ -404,7 +432,7 @@ ${subgroups ? `
     for (var j = l; j < BC; j += TPR) {
       let q = q0 + j;
       let row = base + q / B;
-      if (q < Q && row < O) { store(q % B, row, partial[j * T + first]${biasAt('row')}); }
+      if (q < Q && row < O) { store(q % B, row, partial[j * T + first]${scaled('q % B')}${biasAt('row')}); }
     }
     workgroupBarrier();
   }
@@ -414,27 +442,16 @@ ${subgroups ? `
 
 /**
  * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row, BC rows at a time through a
- * tree over the workgroup's threads in `partial` (free until the products' reduction).
+ * tree over the workgroup's threads in `partial` (free but for the products' reduction), from
+ * `squares`: a statement setting a thread's part of row b's sum of squares, s, for b < B.
  */
-function normScales(xVec: boolean, eps: number, inFeatures: number, threads: number): string {
-  // A thread's loads written out (their count is known), clamped rather than branched on, so that all
-  // of them are in flight at once: a loop's next load waits for the last one's sum on some drivers.
-  const elements = xVec ? inFeatures / 4 : inFeatures;
-  const loads = range(Math.ceil(elements / threads)).map((c) => {
-    const k = `t + ${c * threads}u`;
-    const at = xVec ? `(b * XS) / 4u + min(${k}, ${elements - 1}u)` : `b * XS + min(${k}, ${elements - 1}u)`;
-    return `let v${c} = x[${at}]; s += select(0.0, ${xVec ? `dot(v${c}, v${c})` : `v${c} * v${c}`}, ${k} < ${elements}u);`;
-  });
-  // (a loop past UNROLLED_LOADS a thread: a small workgroup over a long row would make a long shader)
-  const squares = loads.length <= UNROLLED_LOADS ? loads.join(' ') : xVec
-    ? 'for (var k = t; k < I / 4u; k += T) { let v = x[(b * XS) / 4u + k]; s += dot(v, v); }'
-    : 'for (var k = t; k < I; k += T) { let v = x[b * XS + k]; s += v * v; }';
+function normScales(eps: number, squares: string): string {
   return `  // the x rows' RMS norm scales
   for (var b0 = 0u; b0 < B; b0 += BC) {
     for (var j = 0u; j < BC; j++) {
       let b = b0 + j;
       var s = 0.0;
-      if (b < B) { ${squares} }
+      ${squares}
       partial[j * T + t] = s;
     }
     workgroupBarrier();
@@ -449,6 +466,23 @@ function normScales(xVec: boolean, eps: number, inFeatures: number, threads: num
     }
     workgroupBarrier();
   }`;
+}
+
+/** normScales' squares read from x: thread t's share of row b's, as a statement. */
+function squaresOfX(xVec: boolean, inFeatures: number, threads: number): string {
+  // A thread's loads written out (their count is known), clamped rather than branched on, so that all
+  // of them are in flight at once: a loop's next load waits for the last one's sum on some drivers.
+  const elements = xVec ? inFeatures / 4 : inFeatures;
+  const loads = range(Math.ceil(elements / threads)).map((c) => {
+    const k = `t + ${c * threads}u`;
+    const at = xVec ? `(b * XS) / 4u + min(${k}, ${elements - 1}u)` : `b * XS + min(${k}, ${elements - 1}u)`;
+    return `let v${c} = x[${at}]; s += select(0.0, ${xVec ? `dot(v${c}, v${c})` : `v${c} * v${c}`}, ${k} < ${elements}u);`;
+  });
+  // (a loop past UNROLLED_LOADS a thread: a small workgroup over a long row would make a long shader)
+  const squares = loads.length <= UNROLLED_LOADS ? loads.join(' ') : xVec
+    ? 'for (var k = t; k < I / 4u; k += T) { let v = x[(b * XS) / 4u + k]; s += dot(v, v); }'
+    : 'for (var k = t; k < I; k += T) { let v = x[b * XS + k]; s += v * v; }';
+  return `if (b < B) { ${squares} }`;
 }
 
 /**
