@@ -7,7 +7,8 @@
 #   new     bench/gpu.ts decode: float32 b1 / b8                                       -> new.txt
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts)                -> matvec.txt
-#   trials  decode (float32) and float16 with each .gpu-trials/SWITCH.mjs               -> trial-SWITCH.txt
+#   trials  decode (float32) and float16 with each matvec trial on (TRIALS, default
+#           "xShared halfCast decodeInline"; TRIAL_MODES, default decode,float16)      -> trial-SWITCH.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 # env.txt has the driver, clocks and when each step ended.
@@ -15,9 +16,9 @@
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
 #   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts   # -> .gpu/
 #   mkdir -p .peers && cp ../shared/peers/* .peers/                     # llama.cpp's source and GGUF writer
-#   optional: bash bench/bundle_at.sh old REV; bash bench/bundle_at.sh trial xShared (and halfCast, decodeInline)
-#   (.gpu/, .gpu-old/, .gpu-trials/ and .peers/ listed in .git/info/exclude)
-# The device call: carry [".gpu", ".gpu-old", ".gpu-trials", ".peers"], command `LIMIT=470 bash bench/h200_call.sh`
+#   optional, for "old": bash bench/bundle_old.sh REV
+#   (.gpu/, .gpu-old/ and .peers/ listed in .git/info/exclude)
+# The device call: carry [".gpu", ".gpu-old", ".peers"], command `LIMIT=470 bash bench/h200_call.sh`
 # (or STEPS="..." LIMIT=470 bash bench/h200_call.sh), timeout_s 530.
 R=$(pwd)
 source .gpu/setup.sh
@@ -50,10 +51,8 @@ for s in $STEPS; do
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
     matvec) step 60 env BENCH_PART=matvec node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     trials)
-      for f in "$R"/.gpu-trials/*.mjs; do
-        [ -f "$f" ] || continue
-        t=$(basename "$f" .mjs); cp "$f" "trial_$t.mjs"
-        step 100 node "trial_$t.mjs" decode,float16 > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
+      for t in ${TRIALS:-xShared halfCast decodeInline}; do
+        step 100 env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-decode,float16}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
       done ;;
     int4) step 150 node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;

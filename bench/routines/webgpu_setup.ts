@@ -4,13 +4,21 @@
  * Dawn's checks cost), and random weights made on the device: tfjs' initializers draw every value
  * in JS, minutes for a 2.8b model. Speed does not depend on the values; the device's draws keep the
  * initializers' mean and spread (uniform, from a hash of the index). BENCH_INIT=js keeps tfjs' own.
+ * BENCH_MATVEC_TRIALS (comma-separated: xShared, halfCast, decodeInline) turns the decode matvec's
+ * trial switches on, to time a trial end to end beside a run without it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 
 export async function setUpWebGPU(): Promise<void> {
   await initWebGPU({ dawnFlags: process.env.BENCH_DAWN_FLAGS?.split(' ').filter((f) => f !== '') });
   if (process.env.BENCH_INIT !== 'js') drawWeightsOnDevice();
+  for (const name of (process.env.BENCH_MATVEC_TRIALS ?? '').split(',').filter((n) => n !== '')) {
+    if (!(name in matvecTrials)) throw new Error(`BENCH_MATVEC_TRIALS: ${name} is not one of ${Object.keys(matvecTrials).join(', ')}`);
+    matvecTrials[name as keyof typeof matvecTrials] = true;
+    console.log(`matvec trial on: ${name}`);
+  }
 }
 
 /** Uniform in [lo, hi) for each of `shape`'s elements: fract(sin(i * a + seed) * b), the usual shader hash. */

@@ -77,9 +77,10 @@ const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none: each off while on trial (bench/gemm.ts' columns;
  * untimed on the H200). On, halfCast applies where the device has shader-f16 and xShared where a
- * unit in flight's stretch of x fits.
+ * unit in flight's stretch of x fits. Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
+ * scanTuning is: kernels made after a change take it.
  */
-const TRIAL_DEFAULTS = { decodeInline: false, halfCast: false, xShared: false };
+export const matvecTrials = { decodeInline: false, halfCast: false, xShared: false };
 /**
  * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
  * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
@@ -147,12 +148,12 @@ export interface MatvecPlan {
   /**
    * Whether a vector unit's halves or codes are decoded inside each product (again for every x row)
    * rather than all of a thread's rows first, which keeps them live at once (an int4 unit: 8 vec4 a
-   * row). Unless given, TRIAL_DEFAULTS' (off).
+   * row). Unless given, matvecTrials' (off).
    */
   decodeInline: boolean;
   /**
    * Whether a float16 unit's halves become float32 through WGSL's f16 (a cast of 4 halves at once,
-   * which needs `shader-f16`) rather than unpack2x16float (2 at once). Unless given, TRIAL_DEFAULTS' (off).
+   * which needs `shader-f16`) rather than unpack2x16float (2 at once). Unless given, matvecTrials' (off).
    */
   halfCast: boolean;
   /**
@@ -161,7 +162,7 @@ export interface MatvecPlan {
    * caches, where the weights streaming past may have evicted it (the reads of x are the weights'
    * bytes again at batch 1 in float32, 4x them at batch 8 over 2 rows a thread). Units in flight are
    * capped so that the stretch fits X_SHARED_VECTORS. Vector units over x of whole vec4 rows only (a
-   * scalar unit, or x rows not of whole vec4s, ignores it). Unless given, TRIAL_DEFAULTS' (off).
+   * scalar unit, or x rows not of whole vec4s, ignores it). Unless given, matvecTrials' (off).
    */
   xShared: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
@@ -230,7 +231,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   }
   // a shared stretch of x holds a sweep's units of every x row
   const fits = Math.floor(X_SHARED_VECTORS / (batch * threadsPerRow * xVectorsPerUnit));
-  const xShared = given.xShared ?? (TRIAL_DEFAULTS.xShared && fits >= 1);
+  const xShared = given.xShared ?? (matvecTrials.xShared && fits >= 1);
   const sharedCap = xShared ? fits : Infinity;
   if (sharedCap < 1) {
     throw new Error(`matvec: x in workgroup memory takes ${batch * threadsPerRow * xVectorsPerUnit} vec4s a unit in flight `
@@ -249,8 +250,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const threads = threadsPerRow * rowsPerGroup;
   const sums = batch * rowsPerThread;   // a thread's sums
   return {
-    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? TRIAL_DEFAULTS.decodeInline,
-    halfCast: given.halfCast ?? TRIAL_DEFAULTS.halfCast, xShared,
+    threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? matvecTrials.decodeInline,
+    halfCast: given.halfCast ?? matvecTrials.halfCast, xShared,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
@@ -272,7 +273,7 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   if (xRowStride < inFeatures) throw new Error(`matvec: xRowStride ${xRowStride} is under inFeatures ${inFeatures}`);
   const subgroups = dims.subgroups ?? hasSubgroups(device);
   if (subgroups && !hasSubgroups(device)) throw new Error('matvec: the device was created without the subgroups feature');
-  const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (TRIAL_DEFAULTS.halfCast && device.features.has('shader-f16')));
+  const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
   const unit = rowUnit(weight, inFeatures, halfCast);
   const xVec = unit.vector && xRowStride % 4 === 0;
