@@ -2,9 +2,11 @@
  * The fused WebGPU decoder against the op-by-op decode step it replaces: logits and cache states
  * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
  * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed and float16 halves, follows weight changes
- * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing.
+ * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing;
+ * in_proj norming its x at any batch where it stages x.
  */
 import { expect } from 'chai';
+import { matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { decodeStep } from '../../src/generation/prefill.js';
 import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
@@ -72,6 +74,24 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     const err = await expectNoLeaks(() => compareSteps(model, 3, 4, 61, webgpuDecoderFor));
     console.log(`      max relative logit error: ${err.toExponential(1)}`);
     model.dispose();
+  });
+
+  it('with x staged in in_proj (the matvec\'s xShared trial), norms in in_proj at batch 9 too, equal to the op-by-op step', async () => {
+    const before = { ...matvecTrials };
+    matvecTrials.xShared = true;
+    try {
+      const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 70);
+      const err = await compareSteps(model, 9, 3, 71, webgpuDecoderFor);
+      console.log(`      max relative logit error: ${err.toExponential(1)}`);
+      // the norm as a dispatch only for the embedding rows and at the end, not for each layer
+      const cache = model.createCache(9);
+      const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: 9 }, (_, i) => i));
+      expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(2);
+      cache.dispose();
+      model.dispose();
+    } finally {
+      Object.assign(matvecTrials, before);
+    }
   });
 
   it('leaves adapters to the op-by-op path', async () => {
