@@ -382,8 +382,8 @@ ${xShared ? `    for (var v = t; v < B * FT * XV; v += T) {
       let c = v % (FT * XV);   // the stretch's vec4 c: segment c % XV of its unit c / XV
       xs[(b * XV + c % XV) * FT + c / XV] = xAt(b, min(s0 * XV + c, I / 4u - 1u) * 4u);${foldedNorm ? `
       if (s0 * XV + c < I / 4u) {
-        let v = x[(b * XS) / 4u + s0 * XV + c];
-        squares[b] += dot(v, v);
+        let raw = x[(b * XS) / 4u + s0 * XV + c];
+        squares[b] += dot(raw, raw);
       }` : ''}
     }
     workgroupBarrier();` : ''}
