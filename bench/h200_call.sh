@@ -11,7 +11,8 @@
 #           "xShared halfCast decodeInline"; TRIAL_MODES, default decode,float16)      -> trial-SWITCH.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
-# env.txt has the driver, clocks and when each step ended.
+# env.txt has the driver, clocks and when each step ended. BENCH_MATVEC_TRIALS set for the call applies
+# to every step (e.g. a trial the matvec table and the trials step found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
 #   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts   # -> .gpu/
@@ -49,7 +50,7 @@ for s in $STEPS; do
     llama) wait $BUILD; stamp build; step 45 bash "$R/.peers/llamacpp_cuda.sh" "2.8b:f16" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
     new) step 75 node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
-    matvec) step 60 env BENCH_PART=matvec node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
+    matvec) step 90 env BENCH_PART=matvec node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     trials)
       for t in ${TRIALS:-xShared halfCast decodeInline}; do
         step 100 env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-decode,float16}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
