@@ -7,6 +7,7 @@
 #   new     bench/gpu.ts decode: float32 b1 / b8                                       -> new.txt
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts)                -> matvec.txt
+#   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
 #   trials  decode (float32) and float16 with each matvec trial on (TRIALS, default
 #           "xShared halfCast decodeInline"; TRIAL_MODES, default decode,float16)      -> trial-SWITCH.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
@@ -51,6 +52,7 @@ for s in $STEPS; do
     new) step 75 node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
     matvec) step 90 env BENCH_PART=matvec node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
+    grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
     trials)
       for t in ${TRIALS:-xShared halfCast decodeInline}; do
         step 100 env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-decode,float16}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
