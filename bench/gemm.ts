@@ -4,7 +4,7 @@
  * float16 W; float16 W on subgroup matrices, each layout, where the device has them) against tfjs' matMul(x, W^T) in TFLOP/s at M = 128, 512, 2048, and the decode matvec
  * (float32, float16, int8, int4 with group 128; matvecPlan's layout with subgroups and without, and
  * with one of its numbers varied: threads a row halved and doubled, one unit in flight, rows a thread
- * doubled, halves or codes decoded inline, halves cast through f16, x in workgroup memory with the plan's
+ * doubled and halved, halves or codes decoded inline, halves cast through f16, x in workgroup memory with the plan's
  * rows a thread and twice them) at batch 1 and
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
  * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
@@ -231,6 +231,7 @@ async function matvecTable(): Promise<void> {
       ['threads a row x 2', (p) => ({ subgroups: true, layout: { threadsPerRow: p.threadsPerRow * 2 } })],
       ['1 unit in flight', () => ({ subgroups: true, layout: { unitsInFlight: 1 } })],
       ['rows a thread x 2', (p) => ({ subgroups: true, layout: { rowsPerThread: p.rowsPerThread * 2 } })],
+      ['rows a thread / 2', (p) => ({ subgroups: true, layout: { rowsPerThread: Math.max(1, p.rowsPerThread / 2) } })],
       ['decoded inline', () => ({ subgroups: true, layout: { decodeInline: true } })],
       ['x in workgroup memory', () => ({ subgroups: true, layout: { xShared: true } })],
       ['x in workgroup memory, rows a thread x 2', (p) => ({ subgroups: true, layout: { xShared: true, rowsPerThread: p.rowsPerThread * 2 } })],
