@@ -8,8 +8,9 @@
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts)                -> matvec.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
-#   trials  decode (float32) and float16 with each matvec trial on (TRIALS, default
-#           "xShared halfCast decodeInline"; TRIAL_MODES, default decode,float16)      -> trial-SWITCH.txt
+#   trials  bench/gpu.ts with each matvec trial on (TRIALS, default "xShared halfCast decodeInline"),
+#           in the modes it bears on: xShared decode,float16 (float32 b1 / b8, float16), halfCast
+#           float16, decodeInline float16,quant (int4); TRIAL_MODES for all instead      -> trial-SWITCH.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 # env.txt has the driver, clocks and when each step ended. BENCH_MATVEC_TRIALS set for the call applies
@@ -55,7 +56,8 @@ for s in $STEPS; do
     grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
     trials)
       for t in ${TRIALS:-xShared halfCast decodeInline}; do
-        step 100 env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-decode,float16}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
+        case $t in halfCast) modes=float16; want=70 ;; decodeInline) modes=float16,quant; want=200 ;; *) modes=decode,float16; want=120 ;; esac
+        step $want env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
       done ;;
     int4) step 150 node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
