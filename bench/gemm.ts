@@ -24,6 +24,7 @@ import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
 import { chooseGemmTile, GEMM_TILES, type GemmTile, type GemmWeight, gemmBindGroup, gemmKernel } from '../custom-kernels/webgpu/gemm/gemm.js';
 import { MATRIX_LAYOUTS, type MatrixTile, matrixTile, matrixTileBytes, subgroupMatrixShape } from '../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { MambaConfig } from '../src/config.js';
+import { PassTimer } from '../src/webgpu/pass_timer.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 
 const PEAK_BYTES_PER_S = 4.8e12;
@@ -88,28 +89,22 @@ function randomBuffer(words: number, kind: 'float32' | 'halves' | 'codes' | 'sca
 /** Milliseconds per repeat of `record`'s dispatches, after a warm-up run. */
 async function timeGpu(record: (pass: GPUComputePassEncoder, repeat: number) => void, repeats: number): Promise<number> {
   const run = async (n: number, timed: boolean): Promise<number> => {
-    const querySet = timed && timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+    const timer = timed && timestamps ? new PassTimer(device, 1) : null;
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
-    for (let r = 0; r < n; r++) record(pass, r);
-    pass.end();
-    let readable: GPUBuffer | null = null;
-    if (querySet) {
-      const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-      readable = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
-      encoder.copyBufferToBuffer(resolved, 0, readable, 0, 16);
+    const all = (pass: GPUComputePassEncoder) => { for (let r = 0; r < n; r++) record(pass, r); };
+    if (timer == null) {
+      const pass = encoder.beginComputePass();
+      all(pass);
+      pass.end();
+    } else {
+      timer.pass(encoder, 'all', all);
+      timer.resolve(encoder);
     }
     const t0 = performance.now();
     device.queue.submit([encoder.finish()]);
     await device.queue.onSubmittedWorkDone();
     const wall = performance.now() - t0;
-    if (readable == null) return wall;
-    await readable.mapAsync(GPUMapMode.READ);
-    const [begin, end] = new BigUint64Array(readable.getMappedRange());
-    const ms = Number(end - begin) / 1e6;
-    readable.unmap();
-    return ms;
+    return timer == null ? wall : (await timer.read()).get('all')!.micros / 1e3;
   };
   await run(1, false);
   return (await run(repeats, true)) / repeats;

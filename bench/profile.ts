@@ -19,6 +19,7 @@ import { webgpuPrefillerFor } from '../src/model/webgpu_prefill.js';
 import { FusedAdam } from '../src/training/fused_adam.js';
 import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { PassTimer } from '../src/webgpu/pass_timer.js';
 import { scanTuning } from '../custom-kernels/webgpu/scan_walk.js';
 
 const out = process.env.OUT ?? '.';
@@ -73,27 +74,18 @@ async function passOverheadMicros(): Promise<number> {
   const device = (tf.backend() as unknown as { device: GPUDevice }).device;
   const module = device.createShaderModule({ code: '@compute @workgroup_size(1) fn main() {}' });
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const count = 128;
-  const querySet = device.createQuerySet({ type: 'timestamp', count });
-  const resolved = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const readable = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const passes = 64;
+  const timer = new PassTimer(device, passes);
   const encoder = device.createCommandEncoder();
-  for (let i = 0; i < count / 2; i++) {
-    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-    pass.setPipeline(pipeline);
-    pass.dispatchWorkgroups(1);
-    pass.end();
+  for (let i = 0; i < passes; i++) {
+    timer.pass(encoder, 'empty', (pass) => {
+      pass.setPipeline(pipeline);
+      pass.dispatchWorkgroups(1);
+    });
   }
-  encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
-  encoder.copyBufferToBuffer(resolved, 0, readable, 0, 8 * count);
+  timer.resolve(encoder);
   device.queue.submit([encoder.finish()]);
-  await readable.mapAsync(GPUMapMode.READ);
-  const stamps = new BigUint64Array(readable.getMappedRange());
-  let ns = 0;
-  for (let i = 0; i < count / 2; i++) ns += Number(stamps[2 * i + 1] - stamps[2 * i]);
-  readable.unmap();
-  [querySet, resolved, readable].forEach((r) => r.destroy());
-  return ns / 1000 / (count / 2);
+  return (await timer.read()).get('empty')!.micros / passes;
 }
 
 const opByOpDecode = process.env.BENCH_OP_BY_OP !== '0';

@@ -30,6 +30,7 @@ import { NON_FINITE_ID } from '../generation/chosen_ids.js';
 import type { DeviceGreedyDecoder, DeviceGreedyRules } from '../generation/device_tokens.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaMixer } from '../layers/mixer.js';
+import { PassTimer } from '../webgpu/pass_timer.js';
 import { ReadbackPool } from '../webgpu/readback_pool.js';
 import { copyIntoNewTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
@@ -232,33 +233,13 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   async timeStep(ids: readonly number[]): Promise<Map<string, { micros: number; calls: number }>> {
     if (!this.device.features.has('timestamp-query')) throw new Error('timeStep: the device has no timestamp-query');
     const { logits, dispatches } = this.prepare(ids);
-    const count = 2 * dispatches.length;
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count });
-    const resolved = this.device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    const readable = this.device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const timer = new PassTimer(this.device, dispatches.length);
     const encoder = this.device.createCommandEncoder();
-    dispatches.forEach((d, i) => {
-      const pass = encoder.beginComputePass({
-        timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
-      });
-      record(pass, d);
-      pass.end();
-    });
-    encoder.resolveQuerySet(querySet, 0, count, resolved, 0);
-    encoder.copyBufferToBuffer(resolved, 0, readable, 0, 8 * count);
+    dispatches.forEach((d) => timer.pass(encoder, d.name, (pass) => record(pass, d)));
+    timer.resolve(encoder);
     this.device.queue.submit([encoder.finish()]);
     this.cache.seqLen += 1;
-    await readable.mapAsync(GPUMapMode.READ);
-    const stamps = new BigUint64Array(readable.getMappedRange());
-    const byKind = new Map<string, { micros: number; calls: number }>();
-    dispatches.forEach((d, i) => {
-      const kind = byKind.get(d.name) ?? { micros: 0, calls: 0 };
-      kind.micros += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000;
-      kind.calls += 1;
-      byKind.set(d.name, kind);
-    });
-    readable.unmap();
-    [querySet, resolved, readable].forEach((r) => r.destroy());
+    const byKind = await timer.read();
     this.backend.disposeData(logits.dataId);
     return byKind;
   }

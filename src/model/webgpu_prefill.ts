@@ -38,7 +38,8 @@ import { chunkLength, type ScanDims, scanTuning } from '../../custom-kernels/web
 import type { Linear } from '../layers/linear.js';
 import { parameters } from '../layers/module.js';
 import { copyIntoNewTensor, emptyGpuTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
-import { StreamedSubmission } from '../webgpu/streamed_submission.js';
+import { PassTimer } from '../webgpu/pass_timer.js';
+import { recordDispatch, StreamedSubmission } from '../webgpu/streamed_submission.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaCache } from './cache.js';
@@ -154,24 +155,14 @@ export class WebGPUPrefiller {
    */
   async timeLastLogits(inputIds: tf.Tensor2D, cache: MambaCache): Promise<{ logits: tf.Tensor2D; micros: Map<string, number> }> {
     if (!this.device.features.has('timestamp-query')) throw new Error('timeLastLogits: the device has no timestamp-query');
-    const timer: Timer = { querySet: null, names: [] };
-    const logits = this.run(inputIds, cache, timer);
-    const count = 2 * timer.names.length;
-    const readable = this.device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    // run() resolved the stamps at the end of its submission; they are copied out after it.
-    const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(timer.resolved!, 0, readable, 0, 8 * count);
-    this.device.queue.submit([encoder.finish()]);
-    await readable.mapAsync(GPUMapMode.READ);
-    const stamps = new BigUint64Array(readable.getMappedRange());
-    const micros = new Map<string, number>();
-    timer.names.forEach((name, i) => micros.set(name, (micros.get(name) ?? 0) + Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000));
-    readable.unmap();
-    [timer.querySet!, timer.resolved!, readable].forEach((r) => r.destroy());
+    const timing: Timing = {};
+    const logits = this.run(inputIds, cache, timing);
+    const kinds = await timing.timer!.read();
+    const micros = new Map([...kinds].map(([name, { micros: us }]) => [name, us]));
     return { logits, micros };
   }
 
-  private run(inputIds: tf.Tensor2D, cache: MambaCache, timer: Timer | null): tf.Tensor2D {
+  private run(inputIds: tf.Tensor2D, cache: MambaCache, timing: Timing | null): tf.Tensor2D {
     if (this.disposed) throw new Error('WebGPUPrefiller: used after dispose()');
     const c = this.model.config;
     cache.checkMadeFor(c);
@@ -192,11 +183,8 @@ export class WebGPUPrefiller {
     const plans = chunks.map(([start, end]) => this.plan(end - start));
 
     const { backend, device, states } = this;
-    if (timer != null) {
-      const count = 2 * (plans.reduce((n, p) => n + p.dispatches.length, 0) + 1);
-      timer.querySet = device.createQuerySet({ type: 'timestamp', count });
-      timer.resolved = device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    }
+    // (the head is the one dispatch past the plans')
+    const timer = timing == null ? null : (timing.timer = new PassTimer(device, plans.reduce((n, p) => n + p.dispatches.length, 0) + 1));
     // Uploads first (tfjs may record them in its own encoder), then tfjs' pending work is submitted ahead of ours.
     const ids = gpuBufferOf(backend, inputIds);
     // As the op path: the conv continues the cached window (zeros where the cache has not made its own: cleared
@@ -210,7 +198,7 @@ export class WebGPUPrefiller {
     const stream = new StreamedSubmission(device, timer == null ? SUBMIT_EVERY : Infinity);
     const record = (dispatches: Dispatch[]) => {
       if (timer == null) dispatches.forEach((d) => stream.dispatch(d));
-      else recordTimed(stream.commands, dispatches, timer);
+      else dispatches.forEach((d) => timer.pass(stream.commands, d.name, (pass) => recordDispatch(pass, d)));
     };
     const copyStates = (from: GPUBuffer[], to: GPUBuffer[], bytes: number) =>
       from.forEach((f, i) => stream.commands.copyBufferToBuffer(f, 0, to[i], 0, bytes));
@@ -239,7 +227,7 @@ export class WebGPUPrefiller {
       name: 'head', pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]),
     }]);
     const encoder = stream.commands;
-    if (timer != null) encoder.resolveQuerySet(timer.querySet!, 0, 2 * timer.names.length, timer.resolved!, 0);
+    timer?.resolve(encoder);
     const convStates = states.convOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.convShape));
     const ssmStates = states.ssmOut.map((b) => copyIntoNewTensor(backend, encoder, b, cache.ssmShape));
     stream.finish();
@@ -482,30 +470,9 @@ interface ProjectionOutput extends NormInput {
   source: 'add' | { parts: number; bias: boolean };
 }
 
-/** Timestamps around each dispatch (timeLastLogits): the query set and its resolve buffer, made once the count is known. */
-interface Timer {
-  querySet: GPUQuerySet | null;
-  resolved?: GPUBuffer;
-  names: string[];
-}
-
-/** Records `dispatches` each in a pass of its own between timestamps. */
-function recordTimed(encoder: GPUCommandEncoder, dispatches: Dispatch[], timer: Timer): void {
-  for (const d of dispatches) {
-    const i = timer.names.length;
-    timer.names.push(d.name);
-    const pass = encoder.beginComputePass({
-      timestampWrites: { querySet: timer.querySet!, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
-    });
-    record(pass, d);
-    pass.end();
-  }
-}
-
-function record(pass: GPUComputePassEncoder, { pipeline, bindGroup, grid }: Dispatch): void {
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(grid[0], grid[1]);
+/** Where run() leaves the timer of a timed run (timeLastLogits), made once the count of dispatches is known. */
+interface Timing {
+  timer?: PassTimer;
 }
 
 type FusableBinding = Exclude<WeightBinding, { kind: 'unfusable' }>;

@@ -11,6 +11,13 @@ export interface RecordedDispatch {
   grid: [number, number];
 }
 
+/** Records `d` into `pass`. */
+export function recordDispatch(pass: GPUComputePassEncoder, { pipeline, bindGroup, grid }: RecordedDispatch): void {
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(grid[0], grid[1]);
+}
+
 export class StreamedSubmission {
   private encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | null = null;
@@ -26,11 +33,9 @@ export class StreamedSubmission {
     return this.encoder;
   }
 
-  dispatch({ pipeline, bindGroup, grid }: RecordedDispatch): void {
+  dispatch(d: RecordedDispatch): void {
     this.pass ??= this.encoder.beginComputePass();
-    this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, bindGroup);
-    this.pass.dispatchWorkgroups(grid[0], grid[1]);
+    recordDispatch(this.pass, d);
     if (++this.sinceSubmit >= this.every) this.submit();
   }
 
