@@ -1,7 +1,7 @@
 /**
  * Set-up shared by the GPU benchmarks: the webgpu backend with Dawn flags from BENCH_DAWN_FLAGS
- * (space-separated, e.g. `enable-dawn-features=allow_unsafe_apis,disable_robustness` to time what
- * Dawn's checks cost), and random weights made on the device: tfjs' initializers draw every value
+ * (whitespace-separated, as MAMBA_TFJS_DAWN_FLAGS, e.g. `enable-dawn-features=allow_unsafe_apis,disable_robustness`
+ * to time what Dawn's checks cost), and random weights made on the device: tfjs' initializers draw every value
  * in JS, minutes for a 2.8b model. Speed does not depend on the values; the device's draws keep the
  * initializers' mean and spread (uniform, from a hash of the index). BENCH_INIT=js keeps tfjs' own.
  * BENCH_MATVEC_TRIALS (comma-separated: xShared, halfCast, decodeInline) turns the decode matvec's
@@ -9,10 +9,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { environmentDawnFlags } from '../../src/webgpu/dawn_flags.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 
 export async function setUpWebGPU(): Promise<void> {
-  await initWebGPU({ dawnFlags: process.env.BENCH_DAWN_FLAGS?.split(' ').filter((f) => f !== '') });
+  await initWebGPU({ dawnFlags: environmentDawnFlags(process.env.BENCH_DAWN_FLAGS) });
   if (process.env.BENCH_INIT !== 'js') drawWeightsOnDevice();
   for (const name of (process.env.BENCH_MATVEC_TRIALS ?? '').split(',').filter((n) => n !== '')) {
     if (!(name in matvecTrials)) throw new Error(`BENCH_MATVEC_TRIALS: ${name} is not one of ${Object.keys(matvecTrials).join(', ')}`);
