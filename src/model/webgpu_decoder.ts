@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
-import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, matvecLayout, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, matvecLayout, type MatvecDims, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -32,6 +32,7 @@ import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaMixer } from '../layers/mixer.js';
 import { PassTimer } from '../webgpu/pass_timer.js';
 import { ReadbackPool } from '../webgpu/readback_pool.js';
+import { type RecordedDispatch, recordDispatch } from '../webgpu/streamed_submission.js';
 import { copyIntoNewTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import { checkBindable } from '../weights/memory_budget.js';
@@ -81,11 +82,14 @@ function bindings(model: MambaForCausalLM): { path: string; binding: WeightBindi
 export const NORM_IN_PROJ_MAX_BATCH = 4;
 
 /** One dispatch of the token's pass. */
-interface Dispatch {
+interface Dispatch extends RecordedDispatch {
   /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'ssm', 'out_proj', 'head', 'choice'. */
   name: string;
-  kernel: DecodeKernel;
-  bindGroup: GPUBindGroup;
+}
+
+/** `kernel` over `buffers` in binding order, as the pass records it. */
+function dispatchOf(device: GPUDevice, name: string, { pipeline, grid }: DecodeKernel, buffers: GPUBuffer[]): Dispatch {
+  return { name, pipeline, grid, bindGroup: bindBuffers(device, pipeline, buffers) };
 }
 
 /**
@@ -173,7 +177,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const { logits, dispatches } = this.prepare(ids);
     const encoder = this.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    for (const d of dispatches) record(pass, d);
+    for (const d of dispatches) recordDispatch(pass, d);
     pass.end();
     this.device.queue.submit([encoder.finish()]);
     this.cache.seqLen += 1;
@@ -215,8 +219,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const logits = this.deviceLogits ??= this.buffer(this.batch * this.model.config.vocabSize);
     if (this.deviceHead?.for !== this.head) {
       const { kernel, weight } = this.head!;
-      const bindGroup = bindBuffers(this.device, kernel.pipeline, [...weight, this.scratch.normed, logits]);
-      this.deviceHead = { for: this.head, dispatch: { name: 'head', kernel, bindGroup } };
+      this.deviceHead = { for: this.head, dispatch: dispatchOf(this.device, 'head', kernel, [...weight, this.scratch.normed, logits]) };
     }
     const suppress = this.suppressesEos(run);
     let choice = run.choices.get(suppress);
@@ -235,7 +238,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const { logits, dispatches } = this.prepare(ids);
     const timer = new PassTimer(this.device, dispatches.length);
     const encoder = this.device.createCommandEncoder();
-    dispatches.forEach((d) => timer.pass(encoder, d.name, (pass) => record(pass, d)));
+    dispatches.forEach((d) => timer.pass(encoder, d.name, (pass) => recordDispatch(pass, d)));
     timer.resolve(encoder);
     this.device.queue.submit([encoder.finish()]);
     this.cache.seqLen += 1;
@@ -279,14 +282,14 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       suppressEos: this.suppressesEos(run), nonFiniteId: NON_FINITE_ID,
     });
     const s = this.scratch;
-    return { name: 'choice', kernel, bindGroup: bindBuffers(this.device, kernel.pipeline, [logits, s.finished, s.ids, s.chosen]) };
+    return dispatchOf(this.device, 'choice', kernel, [logits, s.finished, s.ids, s.chosen]);
   }
 
   /** Records `dispatches` (ending with a choice) in one pass and the copy of the chosen ids, submits: their read. */
   private submitChoice(dispatches: Dispatch[]): Promise<Int32Array> {
     const encoder = this.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    for (const d of dispatches) record(pass, d);
+    for (const d of dispatches) recordDispatch(pass, d);
     pass.end();
     const read = this.readback.record(encoder, this.scratch.chosen);
     this.device.queue.submit([encoder.finish()]);
@@ -326,9 +329,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const logits = this.backend.makeTensorInfo([this.batch, vocabSize], 'float32');
     this.backend.uploadToGPU(logits.dataId);   // no values: just takes a buffer from tfjs' pool
     const { kernel, weight } = this.head!;
-    const head = {
-      name: 'head', kernel, bindGroup: bindBuffers(this.device, kernel.pipeline, [...weight, this.scratch.normed, this.gpuBuffer(logits)]),
-    };
+    const head = dispatchOf(this.device, 'head', kernel, [...weight, this.scratch.normed, this.gpuBuffer(logits)]);
     return { logits, dispatches: [...dispatches, head] };
   }
 
@@ -369,24 +370,22 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const B = this.batch, H = c.hiddenSize, DI = c.intermediateSize, R = c.timeStepRank;
     const buf = (t: tf.Tensor) => this.gpuBuffer(t);
     const bufs = (m: Matrix) => m.tensors.map(buf);
-    const dispatch = (name: string, kernel: DecodeKernel, buffers: GPUBuffer[]): Dispatch =>
-      ({ name, kernel, bindGroup: bindBuffers(device, kernel.pipeline, buffers) });
+    const dispatch = (name: string, kernel: DecodeKernel, buffers: GPUBuffer[]) => dispatchOf(device, name, kernel, buffers);
     const eps = c.layerNormEpsilon;
     const norm = (source: { embed: WeightSource; vocab: number } | 'residual') => rmsNormStepKernel(device, { batch: B, hidden: H, eps, source });
-    /**
-     * y = x W^T (+ bias) with x rows `xRowStride` apart; through `output` where given, binding
-     * `outputBuffers` after y; with `normGamma`, x normed on the way in by that weight.
-     */
-    const project = (name: string, p: MambaMixer['inProj'], x: GPUBuffer, xRowStride: number, y: GPUBuffer,
-      { addBias = true, output, outputBuffers = [], normGamma }:
-      { addBias?: boolean; output?: MatvecOutput; outputBuffers?: GPUBuffer[]; normGamma?: GPUBuffer } = {}): Dispatch => {
+    /** A projection as the matvec reads it (x rows `xRowStride` apart), and its buffers around x: the weight's, the bias'. */
+    const projection = (p: MambaMixer['inProj'], xRowStride: number, addBias = true) => {
       const matrix = matrixOf(p.binding())!;
       const [outFeatures, inFeatures] = p.weight.shape;
       const bias = addBias ? p.bias?.read() : undefined;
-      const kernel = matvecKernel(device, {
-        batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source, output, norm: normGamma ? { eps } : undefined,
-      });
-      return dispatch(name, kernel, [...bufs(matrix), x, ...(bias == null ? [] : [buf(bias)]), y, ...outputBuffers, ...(normGamma ? [normGamma] : [])]);
+      const dims: MatvecDims = { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source };
+      return { dims, weights: bufs(matrix), bias: bias == null ? [] : [buf(bias)] };
+    };
+    /** y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `normGamma`, x normed on the way in by that weight. */
+    const project = (name: string, { dims, weights, bias }: ReturnType<typeof projection>, x: GPUBuffer, y: GPUBuffer,
+      { output, outputBuffers = [], normGamma }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; normGamma?: GPUBuffer } = {}): Dispatch => {
+      const kernel = matvecKernel(device, { ...dims, output, norm: normGamma ? { eps } : undefined });
+      return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normGamma ? [normGamma] : [])]);
     };
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
 
@@ -408,34 +407,33 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const convBias = m.conv1d.bias?.read();
       const conv = { dInner: DI, convKernel: c.convKernel, hasBias: convBias != null };
       const convBuffers = [buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])];
-      const inProjSource = matrixOf(m.inProj.binding())!.source;
+      const inProj = projection(m.inProj, H);
+      const { weight: inProjSource, hasBias: inProjBias } = inProj.dims;
       const convStage = convStepOutput(conv);
-      const convOutput = matvecBindingCount(inProjSource, m.inProj.bias != null, convStage) <= storageLimit ? convStage : undefined;
+      const convOutput = matvecBindingCount(inProjSource, inProjBias, convStage) <= storageLimit ? convStage : undefined;
       // (where in_proj stages x, it sums the squares on the way, at no cost whatever the batch)
-      const stagesX = matvecLayout(device, {
-        batch: B, inFeatures: H, outFeatures: 2 * DI, xRowStride: H, hasBias: m.inProj.bias != null, weight: inProjSource, norm: { eps },
-      }).xShared;
+      const stagesX = matvecLayout(device, inProj.dims).xShared;
       const normIn = (B <= NORM_IN_PROJ_MAX_BATCH || stagesX)
-        && matvecBindingCount(inProjSource, m.inProj.bias != null, convOutput, true) <= storageLimit;
+        && matvecBindingCount(inProjSource, inProjBias, convOutput, true) <= storageLimit;
       // The token's h: the embedding rows (normed too, for an in_proj that does not norm); later, out_proj has added to h.
       if (i === 0) dispatches.push(dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed]));
       else if (!normIn) dispatches.push(dispatch('norm', norm('residual'), [gamma, s.h, s.normed]));
-      dispatches.push(project('in_proj', m.inProj, normIn ? s.h : s.normed, H, s.xz, {
+      dispatches.push(project('in_proj', inProj, normIn ? s.h : s.normed, s.xz, {
         output: convOutput, outputBuffers: convOutput ? convBuffers : [], normGamma: normIn ? gamma : undefined,
       }));
       if (convOutput == null) dispatches.push(dispatch('conv', convStepKernel(device, { batch: B, ...conv }), [s.xz, ...convBuffers]));
-      dispatches.push(project('x_proj', m.xProj, s.xz, 2 * DI, s.xBC));
+      dispatches.push(project('x_proj', projection(m.xProj, 2 * DI), s.xz, s.xBC));
       // dt_proj is fused into the state step where the device has the storage buffers for its weight;
       // else (a packed one under WebGPU's default 8) it runs as its own matvec first.
       const dtMatrix = matrixOf(m.dtProj.binding())!;
       const dtFolded = ssmStepFoldsDtProj(device, dtMatrix.source);
       // Without its bias: the state step adds it before the softplus.
-      if (!dtFolded) dispatches.push(project('dt_proj', m.dtProj, s.xBC, R + 2 * c.stateSize, s.dt, { addBias: false }));
+      if (!dtFolded) dispatches.push(project('dt_proj', projection(m.dtProj, R + 2 * c.stateSize, false), s.xBC, s.dt));
       dispatches.push(dispatch('ssm',
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given' }),
         [s.xBC, s.xz, ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
           buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
-      dispatches.push(project('out_proj', m.outProj, s.y, DI, s.h, { output: ACCUMULATE_OUTPUT }));
+      dispatches.push(project('out_proj', projection(m.outProj, DI), s.y, s.h, { output: ACCUMULATE_OUTPUT }));
     });
     dispatches.push(dispatch('norm', norm('residual'), [buf(normF.weight.read()), s.h, s.normed]));
     return dispatches;
@@ -446,8 +444,3 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   }
 }
 
-function record(pass: GPUComputePassEncoder, { kernel, bindGroup }: Dispatch): void {
-  pass.setPipeline(kernel.pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
-}
