@@ -4,10 +4,13 @@
  * tokens, and decoding a prefix that ends inside one gives U+FFFD, so such output is held back until the
  * character is complete. Each step decodes only a short window (the tokens of the last piece and the
  * new ones), so a long generation costs the same per token at the end as at the start; the window's
- * first tokens give the context that decoders which strip a leading space need.
+ * first tokens give the context that decoders which strip a leading space need. Windows are decoded
+ * without the clean-up of spaces (a window's text must be its context's and then more); where the
+ * tokenizer cleans up, the text goes through StreamingCleanUp, so that the pieces add up to `decode`.
  */
 import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import type { PreTrainedTokenizer } from './pretrained_tokenizer.js';
+import { StreamingCleanUp } from './streaming_clean_up.js';
 
 export interface TextStreamerOptions {
   /** The first `put` carries the prompt (as `generate` sends it): do not output its text. */
@@ -45,6 +48,8 @@ export class TextStreamer {
   /** How many of `window`'s ids are context. */
   private contextLength = 0;
   private promptPending: boolean;
+  /** Where the tokenizer cleans up spaces (clean_up_tokenization_spaces); else null. */
+  private readonly cleanUp: StreamingCleanUp | null;
   private readonly options: TextStreamerOptions;
   private readonly emit: (text: string, streamEnd: boolean) => void;
 
@@ -63,6 +68,7 @@ export class TextStreamer {
       }
     };
     this.promptPending = this.options.skipPrompt ?? false;
+    this.cleanUp = tokenizer.cleanUpTokenizationSpaces ? new StreamingCleanUp() : null;
   }
 
   /** Adds ids; returns the text they complete ('' while a character is still incomplete). */
@@ -74,17 +80,19 @@ export class TextStreamer {
     const list = typeof ids === 'number' ? [ids] : [...ids];
     this.options.tokenCallbackFunction?.(list);
     this.window.push(...list);
-    const text = this.pending();
-    if (text === '' || text.endsWith(REPLACEMENT_CHARACTER)) return '';
+    const raw = this.pending();
+    if (raw === '' || raw.endsWith(REPLACEMENT_CHARACTER)) return '';
     this.window = this.window.slice(this.contextLength);
     this.contextLength = this.window.length;
-    this.emit(text, false);
+    const text = this.cleanUp == null ? raw : this.cleanUp.push(raw);
+    if (text !== '') this.emit(text, false);
     return text;
   }
 
   /** Flushes whatever is held back (an incomplete character comes out as U+FFFD) and readies the streamer for another sequence. */
   end(): string {
-    const text = this.pending();
+    const raw = this.pending();
+    const text = this.cleanUp == null ? raw : this.cleanUp.push(raw) + this.cleanUp.flush();
     this.window = [];
     this.contextLength = 0;
     this.promptPending = this.options.skipPrompt ?? false;
@@ -94,7 +102,9 @@ export class TextStreamer {
 
   /** The text the ids after the context add to it. */
   private pending(): string {
-    const decode = (ids: number[]): string => this.tokenizer.decode(ids, { skipSpecialTokens: this.options.skipSpecialTokens });
+    const decode = (ids: number[]): string => this.tokenizer.decode(ids, {
+      skipSpecialTokens: this.options.skipSpecialTokens, cleanUpTokenizationSpaces: false,
+    });
     const context = decode(this.window.slice(0, this.contextLength));
     const all = decode(this.window);
     return all.length > context.length ? all.slice(context.length) : '';

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoTokenizer } from '../../src/tokenizer/auto_tokenizer.js';
-import type { PreTrainedTokenizer } from '../../src/tokenizer/pretrained_tokenizer.js';
+import { PreTrainedTokenizer } from '../../src/tokenizer/pretrained_tokenizer.js';
+import { Mulberry32 } from '../../src/prng.js';
 import { TextStreamer } from '../../src/tokenizer/text_streamer.js';
 
 const DIR = new URL('../fixtures/tokenizer/', import.meta.url).pathname;
@@ -84,5 +85,32 @@ describe('TextStreamer', function () {
       process.stdout.write = write;
     }
     expect(written.join('')).to.equal('Hello again\n');
+  });
+
+  it('adds up to decode where the tokenizer cleans up spaces (clean_up_tokenization_spaces), token by token and at random', function () {
+    const json = (name: string) => JSON.parse(readFileSync(join(DIR, name), 'utf8'));
+    const cleaning = new PreTrainedTokenizer(json('tokenizer.json'), { ...json('tokenizer_config.json'), clean_up_tokenization_spaces: true });
+    const text = "Wait , what ? I do n't know . It 's x ' y ! We 've seen , they 're here . I 'm sure";
+    const ids = cleaning.encode(text);
+    expect(cleaning.decode(ids), 'the tokenizer cleans').to.equal("Wait, what? I don't know. It's x'y! We've seen, they're here. I'm sure");
+    expect(stream(new TextStreamer(cleaning, QUIET), ids).join('')).to.equal(cleaning.decode(ids));
+    // the same tokens in random orders and runs: every pattern split over pieces in every way
+    const prng = new Mulberry32(7);
+    const random = () => prng.next();
+    for (let trial = 0; trial < 200; trial++) {
+      const shuffled = Array.from({ length: 1 + Math.floor(random() * 40) }, () => ids[Math.floor(random() * ids.length)]);
+      const streamer = new TextStreamer(cleaning, QUIET);
+      const pieces: string[] = [];
+      for (let i = 0; i < shuffled.length;) {
+        const run = 1 + Math.floor(random() * 3);
+        pieces.push(streamer.put(shuffled.slice(i, i + run)));
+        i += run;
+      }
+      pieces.push(streamer.end());
+      expect(pieces.join(''), JSON.stringify(shuffled)).to.equal(cleaning.decode(shuffled));
+    }
+    for (const { ids: fixture } of ENCODINGS) {
+      expect(stream(new TextStreamer(cleaning, QUIET), fixture).join('')).to.equal(cleaning.decode(fixture));
+    }
   });
 });
