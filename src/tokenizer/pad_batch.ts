@@ -5,6 +5,12 @@
  */
 export type PaddingSide = 'left' | 'right';
 
+/** `value` as a padding side; where it is not one, an error naming `what` (a silent 'right' would misplace a batch's prompts). */
+export function checkPaddingSide(what: string, value: unknown): PaddingSide {
+  if (value === 'left' || value === 'right') return value;
+  throw new Error(`${what} must be 'left' or 'right', got ${JSON.stringify(value)}`);
+}
+
 export interface PaddedBatch {
   inputIds: number[][];
   attentionMask: number[][];

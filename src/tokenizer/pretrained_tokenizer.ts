@@ -8,7 +8,7 @@ import { checkOptionalBoolean, checkOptions, describeValue } from '../validate/a
 import type * as tf from '@tensorflow/tfjs';
 import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import { Callable } from './callable.js';
-import { padBatch, type PaddedBatch, type PaddingSide } from './pad_batch.js';
+import { checkPaddingSide, padBatch, type PaddedBatch, type PaddingSide } from './pad_batch.js';
 import { type BatchEncoding, tokenizerCall, type TokenizerCallOptionsInput } from './tokenizer_call.js';
 import { extraSpecialTokens, tokenContent, type TokenizerConfig } from './tokenizer_config.js';
 
@@ -61,8 +61,9 @@ export class PreTrainedTokenizer extends Callable<[string | readonly string[], T
   readonly paddingSide: PaddingSide;
   /** The vocabulary size, added tokens included. */
   readonly vocabSize: number;
+  /** Whether decode drops spaces before punctuation and contractions by default (tokenizer_config's clean_up_tokenization_spaces). */
+  readonly cleanUpTokenizationSpaces: boolean;
   private readonly tokenizer: Tokenizer;
-  private readonly cleanUpTokenizationSpaces: boolean;
 
   constructor(tokenizerJson: object, config: TokenizerConfig = {}) {
     super();
@@ -79,7 +80,7 @@ export class PreTrainedTokenizer extends Callable<[string | readonly string[], T
     this.eosTokenId = this.eosToken == null ? null : this.tokenToId(this.eosToken);
     this.unkTokenId = this.unkToken == null ? null : this.tokenToId(this.unkToken);
     this.padTokenId = this.padToken == null ? null : this.tokenToId(this.padToken);
-    this.paddingSide = config.padding_side ?? 'right';
+    this.paddingSide = checkPaddingSide("tokenizer_config.json's padding_side", config.padding_side ?? 'right');
 
     const special = new Set<number>();
     for (const token of (tokenizerJson as TokenizerJson).added_tokens ?? []) if (token.special) special.add(token.id);
@@ -119,7 +120,8 @@ export class PreTrainedTokenizer extends Callable<[string | readonly string[], T
   decode(ids: readonly number[], given: WithSnakeCase<DecodeOptions> = {}): string {
     checkIds('decode', ids);
     const options = normalizeOptions<DecodeOptions>(given, DECODE_OPTIONS, 'decode');
-    const kept = options.skipSpecialTokens ? ids.filter((id) => !this.allSpecialIds.has(id)) : [...ids];
+    // (a plain array either way: @huggingface/tokenizers refuses typed arrays, which tensor.data() gives)
+    const kept = Array.from(ids).filter((id) => !options.skipSpecialTokens || !this.allSpecialIds.has(id));
     // @huggingface/tokenizers rejects an empty list; transformers decodes it to ''.
     if (kept.length === 0) return '';
     return this.tokenizer.decode(kept, {
@@ -128,17 +130,20 @@ export class PreTrainedTokenizer extends Callable<[string | readonly string[], T
   }
 
   batchDecode(batch: readonly (readonly number[])[], options: WithSnakeCase<DecodeOptions> = {}): string[] {
+    if (!Array.isArray(batch)) throw new TypeError(`batchDecode: 'batch' must be an array of id sequences, got ${describeValue(batch)}`);
     return batch.map((ids) => this.decode(ids, options));
   }
 
   /** Encodes several texts into one padded batch with its attention mask. */
   batchEncode(texts: readonly string[], options: BatchEncodeOptions = {}): PaddedBatch {
+    if (!Array.isArray(texts)) throw new TypeError(`batchEncode: 'texts' must be an array of strings, got ${describeValue(texts)}`);
+    const side = checkPaddingSide('batchEncode: paddingSide', options.paddingSide ?? this.paddingSide);
     const sequences = texts.map((text) => this.encode(text, options));
     const lengths = new Set(sequences.map((ids) => ids.length));
     if (this.padTokenId == null && lengths.size > 1) {
       throw new Error('cannot pad a batch: the tokenizer has no pad_token (set one, e.g. the eos token, in tokenizer_config.json)');
     }
-    return padBatch(sequences, this.padTokenId ?? 0, options.paddingSide ?? this.paddingSide);
+    return padBatch(sequences, this.padTokenId ?? 0, side);
   }
 }
 

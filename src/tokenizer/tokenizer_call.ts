@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
-import { padBatch, type PaddingSide } from './pad_batch.js';
+import { checkPaddingSide, padBatch, type PaddingSide } from './pad_batch.js';
 
 export interface TokenizerCallOptions {
   /** true or 'longest': pad every row to the longest; false (default): rows must have one length for tensors. */
@@ -63,6 +63,7 @@ export function tokenizerCall(
   if (padding !== true && padding !== false && padding !== 'longest') {
     throw new Error(`tokenizer: padding must be true, false or 'longest', got ${JSON.stringify(padding)}`);
   }
+  const side = checkPaddingSide('tokenizer: padding_side', options.paddingSide ?? tokenizer.paddingSide);
   let rows = texts.map((text) => tokenizer.encode(text, { addSpecialTokens: options.addSpecialTokens ?? true }));
   if (options.truncation) {
     const max = options.maxLength;
@@ -76,7 +77,7 @@ export function tokenizerCall(
     if (tokenizer.padTokenId == null) {
       throw new Error('tokenizer: cannot pad: the tokenizer has no pad_token (set one, e.g. the eos token, in tokenizer_config.json)');
     }
-    ({ inputIds, attentionMask } = padBatch(rows, tokenizer.padTokenId, options.paddingSide ?? tokenizer.paddingSide));
+    ({ inputIds, attentionMask } = padBatch(rows, tokenizer.padTokenId, side));
   } else if (tensors && lengths.size > 1) {
     throw new Error(`tokenizer: the texts encode to different lengths (${[...lengths].join(', ')}); pass padding: true`);
   }

@@ -43,6 +43,9 @@ describe('AutoTokenizer', function () {
     expect(tok.decode(ids, { skipSpecialTokens: true })).to.equal('special in text');
     expect(tok.decode([0, 1, 0], { skipSpecialTokens: true })).to.equal('');
     expect(tok.batchDecode([[0, 41], [41, 1]], { skipSpecialTokens: true })).to.deep.equal(['H', 'H']);
+    // typed arrays (what tensor.data() gives) decode as arrays do, special tokens skipped or kept
+    expect(tok.decode(Int32Array.from(ids) as unknown as number[], { skipSpecialTokens: true })).to.equal('special in text');
+    expect(tok.decode(Int32Array.from(ids) as unknown as number[])).to.equal(tok.decode(ids));
   });
 
   it('handles empty input both ways', function () {
@@ -67,6 +70,17 @@ describe('AutoTokenizer', function () {
     const right = tok.batchEncode(['Hello, world!', 'Plants create energy']);
     expect(right.inputIds[0]).to.deep.equal([...a, ...new Array(n - a.length).fill(1)]);
     expect(padBatch([[5], [6, 7, 8]], 9, 'left')).to.deep.equal({ inputIds: [[9, 9, 5], [6, 7, 8]], attentionMask: [[0, 0, 1], [1, 1, 1]] });
+  });
+
+  it('refuses a padding side that is not left or right, and batches that are not arrays, naming them', function () {
+    const texts = ['Hello, world!', 'Plants create energy'];
+    expect(() => tok.batchEncode(texts, { paddingSide: 'middle' as 'left' })).to.throw(/paddingSide must be 'left' or 'right', got "middle"/);
+    expect(() => tok(texts, { padding: true, padding_side: 'up' as 'left' })).to.throw(/padding_side must be 'left' or 'right', got "up"/);
+    expect(() => new PreTrainedTokenizer(readJson('tokenizer.json'), { padding_side: 'Left' as 'left' }))
+      .to.throw(/tokenizer_config.json's padding_side must be 'left' or 'right', got "Left"/);
+    expect(() => tok.batchEncode('Hello' as unknown as string[])).to.throw(/batchEncode: 'texts' must be an array of strings, got/);
+    expect(() => tok.batchDecode([1, 2] as unknown as number[][])).to.throw(/'ids' must be an array of token ids/);
+    expect(() => tok.batchDecode('12' as unknown as number[][])).to.throw(/batchDecode: 'batch' must be an array of id sequences/);
   });
 
   it('reads config variants: AddedToken objects, extra special tokens, padding side, no pad token', function () {
