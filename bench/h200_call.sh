@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device call on the H200 (2.8b shape, random weights): the steps named in STEPS, in that order, each
+# One device call on the H200 (2.8b shape unless BENCH_SHAPE says, random weights): the steps named in STEPS, in that order, each
 # only while the call has time left (LIMIT seconds, default 480). The steps (default "f16 llama new matvec
 # trials int4"):
 #   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8   -> f16.txt
@@ -13,6 +13,8 @@
 #           float16, decodeInline float16,quant (int4); TRIAL_MODES for all instead      -> trial-SWITCH.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
+#   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
+#           timestamp quantization off                                                 -> profile.txt
 # env.txt has the driver, clocks and when each step ended. BENCH_MATVEC_TRIALS set for the call applies
 # to every step (e.g. a trial the matvec table and the trials step found faster, beside llama.cpp).
 #
@@ -45,7 +47,7 @@ if [[ " $STEPS " == *" llama "* ]]; then
   (nice -n 10 bash "$R/.peers/llamacpp_cuda.sh" "none:f32" > /tmp/llama-build.txt 2>&1) &
   BUILD=$!
 fi
-export BENCH_SHAPE=2.8b BENCH_OP_BY_OP=0 BENCH_BITS=4 BENCH_DAWN_FLAGS="enable-dawn-features=allow_unsafe_apis"
+export BENCH_SHAPE=${BENCH_SHAPE:-2.8b} BENCH_OP_BY_OP=0 BENCH_BITS=4 BENCH_DAWN_FLAGS="enable-dawn-features=allow_unsafe_apis"
 for s in $STEPS; do
   case $s in
     f16) step 100 node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
@@ -60,6 +62,7 @@ for s in $STEPS; do
         step $want env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
       done ;;
     int4) step 150 node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
+    profile) step 150 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=timestamp_quantization" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
   esac
