@@ -26,21 +26,26 @@ export async function prefill(
   const [batch, seq] = inputIds.shape;
   const bounds = chunkBounds(seq, options.chunkSize ?? seq);
   let logits: tf.Tensor2D | null = null;
-  for (const [start, end] of bounds) {
-    if (options.signal?.aborted) {
-      logits?.dispose();
-      return null;
+  try {
+    for (const [start, end] of bounds) {
+      if (options.signal?.aborted) {
+        logits?.dispose();
+        return null;
+      }
+      const ids = inputIds.slice([0, start], [batch, end - start]);
+      const mask = options.attentionMask?.slice([0, start], [batch, end - start]);
+      try {
+        logits?.dispose();
+        logits = model.lastLogits(ids, { attentionMask: mask, cache, fused: options.fused });
+      } finally {
+        tf.dispose([ids, mask ?? []]);
+      }
+      options.onProgress?.(end, seq);
+      if (bounds.length > 1) await macrotask();
     }
-    const ids = inputIds.slice([0, start], [batch, end - start]);
-    const mask = options.attentionMask?.slice([0, start], [batch, end - start]);
-    try {
-      logits?.dispose();
-      logits = model.lastLogits(ids, { attentionMask: mask, cache, fused: options.fused });
-    } finally {
-      tf.dispose([ids, mask ?? []]);
-    }
-    options.onProgress?.(end, seq);
-    if (bounds.length > 1) await macrotask();
+  } catch (error) {
+    logits?.dispose();   // (a callback that threw, or a later chunk's failure)
+    throw error;
   }
   return logits;
 }

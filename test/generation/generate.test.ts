@@ -134,6 +134,16 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
     });
     expect(out).to.deep.equal(rows('batch_generate.output_ids'));
     expect(progress).to.deep.equal([4, 9]);
+    // a progress callback that throws: its error, and nothing left behind (the chunk's logits included)
+    for (const at of [4, 9]) {
+      await expectNoLeaks(async () => {
+        const error = await model.generate(ids, {
+          attentionMask: mask, maxNewTokens: 3, prefillChunkSize: 4,
+          onPrefillProgress: (done) => { if (done === at) throw new Error(`progress failed at ${done}`); },
+        }).then(() => null, (e: Error) => e);
+        expect(error?.message).to.equal(`progress failed at ${at}`);
+      });
+    }
     tf.dispose([ids, mask]);
   });
 
