@@ -30,12 +30,15 @@ export function topKFilter(logits: tf.Tensor2D, k: number): tf.Tensor2D {
 /**
  * HF's TopPLogitsWarper: keeps the most likely tokens until their probability reaches topP (at least
  * one). HF drops a token when the ascending cumulative probability up to it is <= 1 - topP, which is
- * when the probability of the tokens ranked above it is >= topP. `candidates` bounds the sort when an
- * earlier top-k left only that many finite logits.
+ * when the probability of the tokens ranked above it is >= topP; tokens tied with the last one kept
+ * are all kept (HF's sort leaves their order open). `candidates` bounds the sort when an earlier
+ * top-k left about that many finite logits; the probabilities are normalized over the whole row, so
+ * that tokens tied with the k-th (which top-k keeps too) count though the sort leaves them out.
  */
 export function topPFilter(logits: tf.Tensor2D, topP: number, candidates = logits.shape[1]): tf.Tensor2D {
   const sorted = tf.topk(logits, Math.min(candidates, logits.shape[1])).values;
-  const above = tf.cumsum(tf.softmax(sorted), 1, true); // exclusive; tfjs's Cumsum takes no negative axis
+  const probabilities = tf.exp(tf.sub(sorted, tf.logSumExp(logits, -1, true)));
+  const above = tf.cumsum(probabilities, 1, true); // exclusive; tfjs's Cumsum takes no negative axis
   const kept = tf.less(above, topP);
   const smallestKept = tf.min(where(tf.logicalNot(kept), Infinity, sorted), -1, true);
   return where(tf.less(logits, smallestKept), -Infinity, logits);

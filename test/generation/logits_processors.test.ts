@@ -42,6 +42,20 @@ describeBackends('logits processors and sampling', ['cpu', 'wasm'], () => {
     tf.dispose([logits, p]);
   });
 
+  it('top-p after top-k counts the tokens tied with the k-th that top-k keeps', () => {
+    // top-2 of [2, 1, 1, 1, 0] keeps 2 and the three 1s: p(2) = e^2 / (e^2 + 3e) = 0.475 < 0.5, so a 1 is
+    // needed too, and the tied 1s are all kept; normalized over the two sorted values alone, p(2) was
+    // 0.73 and top-p kept the 2 only.
+    const logits = tf.tensor2d([[2, 1, 1, 1, 0], [1, 1, 1, 2, 0]]);
+    const topK = topKFilter(logits, 2);
+    expect(values(topPFilter(topK, 0.5, 2))).to.deep.equal([2, 1, 1, 1, NEG, 1, 1, 1, 2, NEG]);
+    // over the whole row, the same
+    expect(values(topPFilter(topK, 0.5))).to.deep.equal([2, 1, 1, 1, NEG, 1, 1, 1, 2, NEG]);
+    // p(2) = 0.475 >= 0.45: the 2 alone
+    expect(values(topPFilter(topK, 0.45, 2))).to.deep.equal([2, NEG, NEG, NEG, NEG, NEG, NEG, NEG, 2, NEG]);
+    tf.dispose([logits, topK]);
+  });
+
   it('the processor list applies HF\'s order and leaks nothing', async () => {
     const config: ResolvedGenerationConfig = {
       maxNewTokens: 5, minNewTokens: 2, doSample: true, temperature: 0.5, topK: 2, topP: 1, repetitionPenalty: 2,
