@@ -55,8 +55,13 @@ async function* streamIds(
     generationConfig: model.generationConfig, vocabSize: model.config.vocabSize,
   }, promptLength, options);
   const { streamer, signal } = options;
+  if (streamer?.maxBatchSize != null && batch > streamer.maxBatchSize) {
+    throw new Error(`${where}: the streamer follows at most ${streamer.maxBatchSize} row(s) (a TextStreamer one sequence), `
+      + `got a batch of ${batch}`);
+  }
   const promptRows = (await inputIds.array()) as number[][];
   checkIdRange(promptRows.flat(), model.config.vocabSize);
+  warnIfRightPadded(where, promptRows, config.padTokenId);
   const inferredMask = mask == null ? maskFromPadding(promptRows, config.padTokenId, config.eosTokenIds) : null;
   const finished = new FinishedRows(batch, config.eosTokenIds, config.padTokenId);
 
@@ -134,6 +139,17 @@ export async function generate(
  * HF's mask when none is given: where the prompt holds the pad id and the pad id is not an eos id,
  * its positions are padding; otherwise every position counts (null).
  */
+/**
+ * transformers' warning where a batch's prompts end in the pad id: new tokens follow each row's last
+ * column, so right padding (a tokenizer's default) puts pads between a prompt and its continuation.
+ */
+function warnIfRightPadded(where: string, rows: number[][], padTokenId: number | null): void {
+  if (rows.length > 1 && padTokenId != null && rows.some((row) => row.at(-1) === padTokenId)) {
+    console.warn(`${where}: a prompt ends in the pad id (${padTokenId}): right padding puts pads before the new tokens, which `
+      + "gives wrong continuations; pad on the left (tokenizer(texts, { padding: true, padding_side: 'left' }))");
+  }
+}
+
 function maskFromPadding(rows: number[][], padTokenId: number | null, eosTokenIds: number[]): tf.Tensor2D | null {
   if (padTokenId == null || eosTokenIds.includes(padTokenId) || !rows.some((row) => row.includes(padTokenId))) return null;
   return tf.tensor2d(rows.map((row) => row.map((id) => (id === padTokenId ? 0 : 1))), undefined, 'int32');

@@ -6,4 +6,6 @@
 export interface Streamer {
   put(ids: readonly number[]): void;
   end(): void;
+  /** The most rows it can follow (TextStreamer: 1, for which transformers' raises too); any where absent. */
+  readonly maxBatchSize?: number;
 }

@@ -43,6 +43,8 @@ function printText(text: string, streamEnd: boolean): void {
 const REPLACEMENT_CHARACTER = '\uFFFD';
 
 export class TextStreamer {
+  /** One sequence: a batch's ids, a row after another each step, would interleave into nonsense. */
+  readonly maxBatchSize = 1;
   /** Token ids of the last emitted piece (the context) followed by those not yet emitted. */
   private window: number[] = [];
   /** How many of `window`'s ids are context. */

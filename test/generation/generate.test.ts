@@ -299,6 +299,32 @@ describeBackends('generate on the tiny fixture', KERNEL_BACKENDS, (backend) => {
     }
     wrongMask.dispose();
   });
+
+  it('refuses a batch to a streamer of one sequence; warns, as transformers does, where prompts end in the pad id', async () => {
+    const ids = refIds('batch_generate.input_ids');
+    const mask = refIds('batch_generate.attention_mask');
+    const oneRow = { put: () => undefined, end: () => undefined, maxBatchSize: 1 };
+    const error = await model.generate(ids, { attentionMask: mask, maxNewTokens: 2, streamer: oneRow }).then(() => null, (e: Error) => e);
+    expect(error?.message).to.match(/generate: the streamer follows at most 1 row\(s\) .*got a batch of 2/);
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (message: string) => warnings.push(message);
+    try {
+      await model.generate(ids, { attentionMask: mask, maxNewTokens: 2 });   // left-padded: no warning
+      expect(warnings).to.deep.equal([]);
+      // the same prompts padded on the right with the fixture's pad id (0)
+      const masks = await mask.array();
+      const rows = (await ids.array()).map((row, i) => row.filter((_, j) => masks[i][j] === 1));
+      const right = tf.tensor2d(rows.map((row) => [...row, ...new Array(ids.shape[1] - row.length).fill(0)]), undefined, 'int32');
+      await model.generate(right, { maxNewTokens: 2 });
+      right.dispose();
+    } finally {
+      console.warn = warn;
+    }
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.match(/generate: a prompt ends in the pad id \(0\).*pad on the left/);
+    tf.dispose([ids, mask]);
+  });
 });
 
 async function expectCacheClose(actual: MambaCache, expected: MambaCache, atol: number): Promise<void> {
