@@ -81,10 +81,15 @@ const JSON_KEYS: Record<string, keyof GenerationOptions> = {
   eos_token_id: 'eosTokenId', pad_token_id: 'padTokenId',
 };
 
-/** generation_config.json (snake_case) as options; keys this package does not use are left out. */
+/** Keys whose null means "none" (no eos, no pad); any other key's null means unset, as in transformers. */
+const NULLABLE_KEYS = new Set(['eos_token_id', 'pad_token_id']);
+
+/** generation_config.json (snake_case) as options; keys this package does not use, and unset ones, are left out. */
 export function optionsFromGenerationConfig(json: Record<string, unknown>): GenerationOptions {
   const options: Record<string, unknown> = {};
-  for (const [key, name] of Object.entries(JSON_KEYS)) if (json[key] !== undefined) options[name] = json[key];
+  for (const [key, name] of Object.entries(JSON_KEYS)) {
+    if (json[key] !== undefined && (json[key] !== null || NULLABLE_KEYS.has(key))) options[name] = json[key];
+  }
   return options as GenerationOptions;
 }
 

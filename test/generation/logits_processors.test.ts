@@ -121,6 +121,10 @@ describe('generation bookkeeping', () => {
     expect(resolveGenerationConfig(checkpoint, 5, {})).to.include({ maxNewTokens: 7, doSample: true, topK: 3, padTokenId: 4 });
     expect(resolveGenerationConfig(checkpoint, 5, { maxLength: 9, topK: 0 })).to.include({ maxNewTokens: 4, topK: 0 });
     expect(resolveGenerationConfig(checkpoint, 5, { eosTokenId: null }).eosTokenIds).to.deep.equal([]);
+    // null in generation_config.json: unset (the default holds), but no eos / no pad for those two
+    const nulls = { ...model, generationConfig: { top_k: null, temperature: null, max_length: null, do_sample: null, eos_token_id: null } };
+    expect(resolveGenerationConfig(nulls, 5, {})).to.include({ maxNewTokens: 15, topK: 50, temperature: 1, doSample: false });
+    expect(resolveGenerationConfig(nulls, 5, {}).eosTokenIds).to.deep.equal([]);
   });
 
   it('finished rows emit the pad id', () => {
