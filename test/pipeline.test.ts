@@ -2,7 +2,9 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { pipeline, type TextGenerationPipeline } from '../src/pipeline.js';
+import { AutoModelForCausalLM } from '../src/auto/auto_model.js';
 import type { ProgressInfo } from '../src/auto/progress_events.js';
+import { openSource, type CheckpointSource } from '../src/io/source.js';
 import { saveTinyTextModel, type TextModelDir } from './generation/tiny_text_model.js';
 import './support/backends.js';
 import { expectReject } from './support/rejection.js';
@@ -143,6 +145,26 @@ describe('pipeline: the options users of transformers.js and HF write', () => {
     expect(last.loaded).to.equal(last.total).and.be.greaterThan(0);
     expect(events.at(-1)).to.deep.equal({ status: 'ready', task: 'text-generation', model: saved.dir });
     expect(events.every((e) => e.status === 'ready' || e.name === saved.dir)).to.equal(true);
+  });
+
+  it('progress_callback keeps the weights read by byte ranges (tensor by tensor), their progress counting the bytes read', async () => {
+    const opened = await openSource(saved.dir);
+    const calls: string[] = [];
+    const spy: CheckpointSource = {
+      location: opened.location,
+      exists: (file) => opened.exists(file),
+      read: (file, onProgress) => { calls.push(`read ${file}`); return opened.read(file, onProgress); },
+      openRange: (file, onProgress) => { calls.push(`openRange ${file}`); return opened.openRange!(file, onProgress); },
+    };
+    const events: ProgressInfo[] = [];
+    const model = await AutoModelForCausalLM.fromPretrained(spy, { device: 'cpu', progress_callback: (e: ProgressInfo) => events.push(e) });
+    model.dispose();
+    expect(calls).to.include('openRange model.safetensors');
+    expect(calls).not.to.include('read model.safetensors');
+    const weights = events.filter((e) => 'file' in e && e.file === 'model.safetensors').map((e) => e.status);
+    expect([weights[0], weights[1], weights.at(-1)]).to.deep.equal(['initiate', 'download', 'done']);
+    const last = events.filter((e) => e.status === 'progress' && e.file === 'model.safetensors').at(-1) as Extract<ProgressInfo, { status: 'progress' }>;
+    expect(last.loaded).to.equal(last.total);
   });
 
   it('revision, cache_dir and local_files_only reach the Hub loader (a Hub id offline with an empty cache is a cache miss)', async () => {
