@@ -16,6 +16,7 @@ import { openRange, openRangeOptional } from './ranged_source.js';
 import { serializeSafetensors, type SafeTensorEntry, type SafeTensorInfo, type SafetensorsEntry } from './safetensors.js';
 import { SafetensorsFile } from './safetensors_file.js';
 import { tensorEntry } from './tensor_entry.js';
+import { DownloadTimeoutError } from './timed_fetch.js';
 import {
   openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions, type ProgressCallback,
 } from './source.js';
@@ -159,6 +160,7 @@ export async function openCheckpoint(
         reader = await SafetensorsFile.open(range);
       } catch (e) {
         await range.close();
+        if (e instanceof DownloadTimeoutError) throw e;   // (it names the file's URL, and callers tell it by its class)
         throw new Error(`${file} at ${src.location}: ${(e as Error).message}`);
       }
       opened.push(reader);
@@ -202,6 +204,7 @@ export async function openCheckpoint(
     try {
       return convert(await at.reader.read(at.entry));
     } catch (e) {
+      if (e instanceof DownloadTimeoutError) throw e;
       throw new Error(`${at.entry.name} in ${at.file} at ${src.location}: ${(e as Error).message}`);
     }
   };

@@ -5,6 +5,7 @@
  * Progress counts the bytes actually read, so tensors that are skipped never count.
  */
 import { type CheckpointSource, type ProgressCallback, type RangeReader, SourceFileNotFoundError } from './checkpoint_source.js';
+import { DownloadTimeoutError, timedFetch, type TimedResponse } from './timed_fetch.js';
 
 /** Bytes read from disk at once: progress comes at least this often. */
 const CHUNK_BYTES = 16 * 1024 * 1024;
@@ -92,19 +93,21 @@ export async function openLocalRange(full: string, file: string, onProgress?: Pr
  * An http(s) file by `Range` requests. A first request for one byte asks whether the server honours
  * ranges (206 with a Content-Range naming the size); any other answer (200 with the whole body, a
  * 404, a failure) goes to `readWhole`, the source's ordinary read, which reports it as it always does.
+ * Every wait for bytes has the read timeout `timeoutMs`, as the whole read's does.
  */
 export async function openHttpRange(
-  url: string, file: string, headers: Record<string, string>, readWhole: () => Promise<Uint8Array>,
+  url: string, file: string, headers: Record<string, string>, timeoutMs: number, readWhole: () => Promise<Uint8Array>,
   onProgress?: ProgressCallback,
 ): Promise<RangeReader> {
   // Ranges apply to the encoded body; ask for none.
   const rangeHeaders = (first: number, last: number) => ({ ...headers, range: `bytes=${first}-${last}`, 'accept-encoding': 'identity' });
   let size: number | null = null;
   try {
-    const probe = await fetch(url, { headers: rangeHeaders(0, 0) });
-    size = probe.status === 206 && isIdentity(probe) ? contentRange(probe)?.size ?? null : null;
-    await probe.body?.cancel();
-  } catch {
+    const probe = await timedFetch(url, { headers: rangeHeaders(0, 0) }, timeoutMs);
+    size = probe.response.status === 206 && isIdentity(probe.response) ? contentRange(probe.response)?.size ?? null : null;
+    probe.cancel();
+  } catch (e) {
+    if (e instanceof DownloadTimeoutError) throw e;   // the whole read would wait as long again
     size = null;
   }
   if (size == null) return wholeFileReader(await readWhole());
@@ -119,27 +122,35 @@ export async function openHttpRange(
       if (length === 0) return new Uint8Array(0);
       const last = offset + length - 1;
       const what = `GET ${url} (bytes ${offset}-${last})`;
-      let response: Response;
+      let timed: TimedResponse;
       try {
-        response = await fetch(url, { headers: rangeHeaders(offset, last) });
+        timed = await timedFetch(url, { headers: rangeHeaders(offset, last) }, timeoutMs);
       } catch (e) {
+        if (e instanceof DownloadTimeoutError) throw e;
         throw new Error(`${what} failed: ${(e as Error).message}`);
       }
+      const { response } = timed;
       const range = response.status === 206 && isIdentity(response) ? contentRange(response) : null;
       if (range == null || range.first !== offset || range.last !== last || range.size !== total) {
-        await response.body?.cancel();
+        timed.cancel();
         const got = response.headers.get('content-range');
         throw new Error(`${what}: expected 206 for bytes ${offset}-${last}/${total}, got HTTP ${response.status}`
           + `${got == null ? '' : ` with Content-Range ${got}`} (did the file change on the server?)`);
       }
-      let body: Uint8Array;
+      const body = allocate(length, url);
+      let at = 0;
       try {
-        body = new Uint8Array(await response.arrayBuffer());
+        for await (const chunk of timed.chunks()) {
+          if (at + chunk.byteLength > length) throw new Error(`more than the ${length} bytes asked for`);
+          body.set(chunk, at);
+          at += chunk.byteLength;
+        }
       } catch (e) {
+        if (e instanceof DownloadTimeoutError) throw e;
         throw new Error(`truncated response from ${url} (bytes ${offset}-${last}): ${(e as Error).message}`);
       }
-      if (body.byteLength !== length) {
-        throw new Error(`truncated response from ${url} (bytes ${offset}-${last}): got ${body.byteLength} of ${length} bytes`);
+      if (at !== length) {
+        throw new Error(`truncated response from ${url} (bytes ${offset}-${last}): got ${at} of ${length} bytes`);
       }
       loaded += length;
       onProgress?.({ file, loaded, total });

@@ -142,7 +142,7 @@ class HttpSource implements CheckpointSource {
   }
 
   openRange(file: string, onProgress?: ProgressCallback): Promise<RangeReader> {
-    return openHttpRange(this.url(file), file, this.headers, () => this.read(file, onProgress), onProgress);
+    return openHttpRange(this.url(file), file, this.headers, this.timeoutMs, () => this.read(file, onProgress), onProgress);
   }
 
   async read(file: string, onProgress?: ProgressCallback): Promise<Uint8Array> {

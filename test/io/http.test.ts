@@ -148,6 +148,20 @@ describe('loadCheckpoint over HTTP (127.0.0.1)', () => {
     }
   });
 
+  it('gives up a byte range that stalls mid-body, naming the URL (reads by ranges have the read timeout too)', async () => {
+    const stalling = await serveDirectory(FIXTURES, { ranges: true, stallRanges: 10 });
+    try {
+      const start = Date.now();
+      const err = await expectError(loadCheckpoint(`${stalling.url}tiny/`, { downloadTimeout: 0.3 }),
+        /no data from http:\/\/127.0.0.1:\d+\/tiny\/model.safetensors for 0.3 s after 10 bytes/);
+      expect(err.name).to.equal('DownloadTimeoutError');
+      expect(stalling.requests.some((r) => r.startsWith('GET tiny/model.safetensors bytes=') && r !== 'GET tiny/model.safetensors bytes=0-0')).to.equal(true);
+      expect(Date.now() - start).to.be.below(5000);
+    } finally {
+      await stalling.close();
+    }
+  });
+
   it('gives up a request that gets no answer, naming the URL', async () => {
     const silent = await serveDirectory(FIXTURES, { silent: ['tiny/config.json'] });
     try {

@@ -19,6 +19,8 @@ export interface StaticServerOptions {
   silent?: string[];
   /** Answer a single `Range: bytes=first-last` with 206 and that slice (otherwise the whole file, as servers that ignore it). */
   ranges?: boolean;
+  /** With `ranges`: a range other than the one-byte probe (bytes=0-0) gets its 206 headers and this many bytes, then nothing. */
+  stallRanges?: number;
 }
 
 export interface StaticServer {
@@ -60,7 +62,9 @@ export async function serveDirectory(root: string, options: StaticServerOptions 
         }
         res.writeHead(206, {
           ...headers, 'Content-Length': String(last - first + 1), 'Content-Range': `bytes ${first}-${last}/${body.byteLength}`,
-        }).end(body.subarray(first, last + 1));
+        });
+        if (options.stallRanges !== undefined && range !== 'bytes=0-0') res.write(body.subarray(first, first + options.stallRanges));
+        else res.end(body.subarray(first, last + 1));
         return;
       }
       const cut = options.truncate?.[rel];
