@@ -36,12 +36,28 @@ export function nodeModules(): Promise<NodeModules> {
   return node;
 }
 
-/** `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub` (read at call time, as tests change them). */
-function defaultHubCacheDir({ path, os }: NodeModules): string {
+/**
+ * A path from the environment as huggingface_hub reads it: a leading `~` is the home folder, and
+ * `$NAME` / `${NAME}` are expanded where NAME is set (os.path.expanduser, then expandvars).
+ */
+export function expandPath(value: string, { path, os }: NodeModules): string {
+  const home = value === '~' || value.startsWith('~/') || value.startsWith(`~${path.sep}`) ? os.homedir() + value.slice(1) : value;
+  return home.replace(/\$(\w+)|\$\{(\w+)\}/g, (whole, a?: string, b?: string) => process.env[(a ?? b)!] ?? whole);
+}
+
+/** `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`: where huggingface_hub keeps its cache and token. */
+export function hfHome(modules: NodeModules): string {
   const env = process.env;
-  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
-  if (env.HF_HOME) return path.join(env.HF_HOME, 'hub');
-  return path.join(os.homedir(), '.cache', 'huggingface', 'hub');
+  return expandPath(env.HF_HOME || modules.path.join(env.XDG_CACHE_HOME || modules.path.join(modules.os.homedir(), '.cache'), 'huggingface'), modules);
+}
+
+/**
+ * `$HF_HUB_CACHE`, else `$HUGGINGFACE_HUB_CACHE` (the older name), else hfHome's `hub`, as huggingface_hub
+ * reads them, so that both share one cache (read at call time, as tests change them).
+ */
+function defaultHubCacheDir(modules: NodeModules): string {
+  const env = process.env;
+  return expandPath(env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || modules.path.join(hfHome(modules), 'hub'), modules);
 }
 
 /** The cache folder of one model repository, under `cacheDir` or the default hub cache. */

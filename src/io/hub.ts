@@ -12,7 +12,7 @@
  * read timeout or retries, no lock between processes, and neither checks the names it makes paths of nor
  * the bytes it renames into place.
  */
-import { type RepoCache, type SnapshotState, nodeModules, openRepoCache } from './hf_cache.js';
+import { expandPath, hfHome, type RepoCache, type SnapshotState, nodeModules, openRepoCache } from './hf_cache.js';
 import {
   HubCacheMissError, HubConnectionError, HubHttpError, HubIntegrityError, HubNotFoundError, HubProtocolError,
 } from './hub_errors.js';
@@ -95,8 +95,10 @@ export function resolveHubLimits(options: HubDownloadOptions = {}): HubLimits {
   };
 }
 
+/** `$HF_HUB_OFFLINE`, else transformers' `$TRANSFORMERS_OFFLINE`, as huggingface_hub reads them. */
 function isOffline(): boolean {
-  return ['1', 'on', 'yes', 'true'].includes((process.env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
+  const value = process.env.HF_HUB_OFFLINE || process.env.TRANSFORMERS_OFFLINE || '';
+  return ['1', 'on', 'yes', 'true'].includes(value.trim().toLowerCase());
 }
 
 function resolveEndpoint(option: string | undefined): string {
@@ -111,14 +113,14 @@ function resolveEndpoint(option: string | undefined): string {
   return endpoint;
 }
 
-/** `$HF_TOKEN`, else the file `huggingface-cli login` writes (`$HF_TOKEN_PATH`, `$HF_HOME/token`, `~/.cache/huggingface/token`). */
+/** `$HF_TOKEN`, else the file `huggingface-cli login` writes (`$HF_TOKEN_PATH`, else hfHome's `token`). */
 async function defaultToken(): Promise<string | undefined> {
   const env = process.env;
   if (env.HF_TOKEN) return env.HF_TOKEN;
-  const { fs, path, os } = await nodeModules();
-  const file = env.HF_TOKEN_PATH ?? path.join(env.HF_HOME ?? path.join(os.homedir(), '.cache', 'huggingface'), 'token');
+  const modules = await nodeModules();
+  const file = env.HF_TOKEN_PATH ? expandPath(env.HF_TOKEN_PATH, modules) : modules.path.join(hfHome(modules), 'token');
   try {
-    return (await fs.readFile(file, 'utf8')).trim() || undefined;
+    return (await modules.fs.readFile(file, 'utf8')).trim() || undefined;
   } catch {
     return undefined;
   }

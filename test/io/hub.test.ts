@@ -125,12 +125,26 @@ describe('hub', function () {
     expect(server.requests.map((r) => r.method)).to.deep.equal(['HEAD']);
   });
 
-  it('finds the cache through HF_HUB_CACHE, else HF_HOME/hub, and the Hub through HF_ENDPOINT', async function () {
+  it('finds the cache as huggingface_hub does (HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME; ~ and $VAR expanded), and the Hub through HF_ENDPOINT', async function () {
     process.env.HF_ENDPOINT = server.endpoint;
-    process.env.HF_HOME = join(cacheDir, 'home');
-    expect(await hubDownload(REPO, 'config.json')).to.equal(join(cacheDir, 'home', 'hub', REPO_DIR, 'snapshots', FIXTURE_COMMIT, 'config.json'));
-    process.env.HF_HUB_CACHE = join(cacheDir, 'hub-cache');
-    expect(await hubDownload(REPO, 'config.json')).to.equal(join(cacheDir, 'hub-cache', REPO_DIR, 'snapshots', FIXTURE_COMMIT, 'config.json'));
+    const at = (...parts: string[]) => join(cacheDir, ...parts, REPO_DIR, 'snapshots', FIXTURE_COMMIT, 'config.json');
+    const home = process.env.HOME;
+    process.env.HOME = join(cacheDir, 'user');   // os.homedir(), where ~ leads
+    try {
+      expect(await hubDownload(REPO, 'config.json')).to.equal(at('user', '.cache', 'huggingface', 'hub'));
+      process.env.XDG_CACHE_HOME = join(cacheDir, 'xdg');
+      expect(await hubDownload(REPO, 'config.json')).to.equal(at('xdg', 'huggingface', 'hub'));
+      process.env.HF_HOME = '~/home';
+      expect(await hubDownload(REPO, 'config.json')).to.equal(at('user', 'home', 'hub'));
+      process.env.HUGGINGFACE_HUB_CACHE = join(cacheDir, 'legacy');
+      expect(await hubDownload(REPO, 'config.json')).to.equal(at('legacy'));
+      process.env.CACHE_ROOT = cacheDir;
+      process.env.HF_HUB_CACHE = '${CACHE_ROOT}/hub-cache';
+      expect(await hubDownload(REPO, 'config.json')).to.equal(at('hub-cache'));
+    } finally {
+      process.env.HOME = home;
+      delete process.env.CACHE_ROOT;
+    }
   });
 
   it('never touches the network in offline mode or with localFilesOnly', async function () {
@@ -148,6 +162,10 @@ describe('hub', function () {
     process.env.HF_HUB_OFFLINE = 'true';
     expect(await download('config.json')).to.equal(path);
     delete process.env.HF_HUB_OFFLINE;
+    process.env.TRANSFORMERS_OFFLINE = '1';   // transformers' name counts too, as in huggingface_hub
+    expect(await rejection(download('other.json'))).to.be.instanceOf(HubCacheMissError);
+    expect(server.requests).to.deep.equal([]);
+    delete process.env.TRANSFORMERS_OFFLINE;
     expect(await download('config.json', { localFilesOnly: true })).to.equal(path);
     expect(server.requests).to.deep.equal([]);
   });
