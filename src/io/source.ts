@@ -121,7 +121,15 @@ class HttpSource implements CheckpointSource {
 
   /** `timeoutMs`: the longest wait for an answer, then between two chunks of a body. */
   constructor(base: string, private readonly headers: Record<string, string>, private readonly timeoutMs: number) {
-    this.location = base.endsWith('/') ? base : `${base}/`;
+    // As the URL class writes it (scheme and host lower case, dot segments and spaces resolved), so that
+    // files' URLs, written the same way, compare with it.
+    let href: string;
+    try {
+      href = new URL(base).href;
+    } catch {
+      throw new Error(`checkpoint source ${base} is not a valid URL`);
+    }
+    this.location = href.endsWith('/') ? href : `${href}/`;
   }
 
   /** A file's URL, which must stay under the base: an index must not send requests elsewhere. */

@@ -69,6 +69,17 @@ describe('loadCheckpoint over HTTP (127.0.0.1)', () => {
     });
   }
 
+  it('takes a base URL however it is written (a scheme in capitals, no last slash, dot segments)', async () => {
+    const fromDisk = await loadCheckpoint(path.join(FIXTURES, 'tiny'));
+    const port = new URL(server.url).port;
+    for (const base of [`HTTP://127.0.0.1:${port}/tiny/`, `http://127.0.0.1:${port}/tiny`, `http://127.0.0.1:${port}/x/../tiny/`]) {
+      const fromUrl = await loadCheckpoint(base);
+      await expectSame(fromUrl, fromDisk);
+      dispose(fromUrl);
+    }
+    dispose(fromDisk);
+  });
+
   it('reads a body sent without a Content-Length', async () => {
     const chunked = await serveDirectory(FIXTURES, { noContentLength: true });
     try {
