@@ -40,7 +40,7 @@ export class NodeFileHandler implements tf.io.IOHandler {
 
   async load(): Promise<tf.io.ModelArtifacts> {
     const { readFile } = await import('node:fs/promises');
-    const { dirname, join } = await import('node:path');
+    const { dirname, resolve, sep } = await import('node:path');
     await recoverDir(dirname(this.path));
     let modelJSON: tf.io.ModelJSON;
     try {
@@ -52,10 +52,14 @@ export class NodeFileHandler implements tf.io.IOHandler {
     return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
       const specs: tf.io.WeightsManifestEntry[] = [];
       const buffers: ArrayBuffer[] = [];
+      const folder = resolve(dirname(this.path));
       for (const group of manifest) {
         specs.push(...group.weights);
         for (const file of group.paths) {
-          const bytes = await readFile(join(dirname(this.path), file));
+          // A manifest names files beside it: never one elsewhere ('../', an absolute path).
+          const full = resolve(folder, file);
+          if (!full.startsWith(folder + sep)) throw new Error(`${this.path}: weights file ${JSON.stringify(file)} leaves ${folder}`);
+          const bytes = await readFile(full);
           buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
         }
       }

@@ -106,6 +106,13 @@ describe('writeDirAtomic', () => {
       expect(loaded.countParams()).to.equal(model.countParams());
       loaded.dispose();
       expect((await readdir(dir)).filter((n) => n.includes('layers'))).to.deep.equal(['layers']);
+      // a manifest that names a file outside its folder is refused, not read
+      const manifest = JSON.parse(await readFile(join(folder, 'model.json'), 'utf8'));
+      await writeFile(join(dir, 'outside.bin'), await readFile(join(folder, 'weights.bin')));
+      manifest.weightsManifest[0].paths = ['../outside.bin'];
+      await writeFile(join(folder, 'model.json'), JSON.stringify(manifest));
+      const escaped = await tf.loadLayersModel(`file://${folder}/model.json`).then(() => null, (e: Error) => e);
+      expect(escaped?.message).to.match(/model.json: weights file "..\/outside.bin" leaves .*layers/);
 
       const { latestCheckpoint } = await import('../../src/training/checkpoint.js');
       const runDir = join(dir, 'run');
