@@ -144,6 +144,15 @@ export async function writeDirAtomic(target: string, write: (dir: string) => Pro
   await fs.mkdir(parent, { recursive: true });
   await recoverDir(full);
   const existing = await fs.lstat(full).catch(() => null);
+  if (existing?.isSymbolicLink()) {
+    // A link to a folder (`latest` -> `run-3`): the folder it leads to is replaced, and the link stays.
+    const real = await fs.realpath(full).catch(() => null);
+    const info = real == null ? null : await fs.stat(real);
+    if (real == null || !info!.isDirectory()) {
+      throw new Error(`cannot save to ${target}: it is a symbolic link to ${real ?? 'nothing (a broken link)'}, not to a folder`);
+    }
+    return writeDirAtomic(real, write);
+  }
   if (existing != null && !existing.isDirectory()) throw new Error(`cannot save to ${target}: it exists and is not a folder`);
 
   const temp = path.join(parent, sideName(base, SAVING, process.pid));
