@@ -10,7 +10,7 @@ import { checkLoadArgs, checkModelAndOptions } from '../validate/entry_args.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
 import { type CheckpointSource, openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
 import { tensorEntry } from '../io/tensor_entry.js';
-import { applyLora, planLora } from './apply.js';
+import { applyLora, loraShapes, planLora } from './apply.js';
 import { resolveLoraConfig } from './config.js';
 import { LORA_WEIGHT_NAMES } from './lora_layer.js';
 import { fromPeftConfig, toPeftConfig } from './peft_config.js';
@@ -84,6 +84,17 @@ export async function loadAdapter(model: LoraModel, source: string | CheckpointS
       + `missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
   }
   for (const [key, info] of tensors) checkFloatWeight(key, info.dtype, `${WEIGHTS_FILE} at ${src.location}`);
+  // Every shape checked before the model changes: a failed load leaves it as it was.
+  for (const entry of plan) {
+    const shapes = loraShapes(entry);
+    LORA_WEIGHT_NAMES[entry.target.module.adapterKind].forEach((name, i) => {
+      const key = `${KEY_PREFIX}${entry.target.path}.${name}`;
+      const { shape } = tensors.get(key)!;
+      if (!tf.util.arraysEqual(shape, shapes[i])) {
+        throw new Error(`${key}: ${what} makes it [${shapes[i]}], ${WEIGHTS_FILE} has [${shape}]`);
+      }
+    });
+  }
   if (model.lora != null) {
     const { layers, switches } = loraState(model, 'loadAdapter');
     if (switches.merged) throw new Error('loadAdapter: the adapters are merged into the base weights; call unmergeLora first');
@@ -96,9 +107,6 @@ export async function loadAdapter(model: LoraModel, source: string | CheckpointS
   loraState(model, 'loadAdapter').baseModelNameOrPath = baseModelNameOrPath;
   for (const [key, variable] of loraWeights(model)) {
     const info = tensors.get(key)!;
-    if (!tf.util.arraysEqual(info.shape, variable.shape)) {
-      throw new Error(`${key}: the adapter has shape [${variable.shape}], ${WEIGHTS_FILE} [${info.shape}]`);
-    }
     tf.tidy(() => variable.assign(tf.tensor(info.toFloat32(), info.shape, 'float32')));
   }
 }

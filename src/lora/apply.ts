@@ -22,6 +22,11 @@ export function planLora(model: LoraModel, config: LoraConfig): LoraPlanEntry[] 
 
 const LAYER_CLASSES = { linear: LoraLinear, conv1d: LoraConv1d, embedding: LoraEmbedding } as const;
 
+/** The shapes of lora_A and lora_B an entry of the plan gets. */
+export function loraShapes({ target, settings }: LoraPlanEntry): [number[], number[]] {
+  return LAYER_CLASSES[target.module.adapterKind].shapes(target, settings.r);
+}
+
 /**
  * Adds trainable lora_A / lora_B (initialised as PEFT does) to every target module and freezes
  * every base weight. A model compiled before is compiled again with its optimizer, loss and

@@ -15,15 +15,22 @@ import type { TargetModule } from './targets.js';
 import type { LoraConfig } from './config.js';
 
 export class LoraConv1d extends LoraLayer {
-  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
+  /** A [r, I, K] and B [I, r, 1]. */
+  static shapes(target: TargetModule, r: number): [number[], number[]] {
     const [channels, , kernel] = target.module.baseShape;
+    return [[r, channels, kernel], [channels, r, 1]];
+  }
+
+  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
     const { r } = settings;
+    const [shapeA, shapeB] = LoraConv1d.shapes(target, r);
+    const [, channels, kernel] = shapeA;
     // As nn.Conv1d's default init: fan_in = in_channels * kernel for A, r for B.
     const a = init === 'gaussian' ? tf.initializers.randomNormal({ mean: 0, stddev: 1 / r }) : kaimingUniform(channels * kernel);
     const b = init === false ? kaimingUniform(r) : tf.initializers.zeros();
     super(target, settings, [
-      { shape: [r, channels, kernel], initializer: a },
-      { shape: [channels, r, 1], initializer: b },
+      { shape: shapeA, initializer: a },
+      { shape: shapeB, initializer: b },
     ], switches);
   }
 

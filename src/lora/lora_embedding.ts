@@ -9,14 +9,19 @@ import type { TargetModule } from './targets.js';
 import type { LoraConfig } from './config.js';
 
 export class LoraEmbedding extends LoraLayer {
-  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
+  /** A [r, vocab] and B [hidden, r]. */
+  static shapes(target: TargetModule, r: number): [number[], number[]] {
     const [vocab, hidden] = target.module.baseShape;
-    const { r } = settings;
+    return [[r, vocab], [hidden, r]];
+  }
+
+  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
+    const [shapeA, shapeB] = LoraEmbedding.shapes(target, settings.r);
     // PEFT: A zero and B standard normal (LoRA's reference code); init false keeps both standard normal.
     const normal = tf.initializers.randomNormal({ mean: 0, stddev: 1 });
     super(target, settings, [
-      { shape: [r, vocab], initializer: init === false ? normal : tf.initializers.zeros() },
-      { shape: [hidden, r], initializer: normal },
+      { shape: shapeA, initializer: init === false ? normal : tf.initializers.zeros() },
+      { shape: shapeB, initializer: normal },
     ], switches);
   }
 

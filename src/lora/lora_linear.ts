@@ -6,15 +6,22 @@ import type { TargetModule } from './targets.js';
 import type { LoraConfig } from './config.js';
 
 export class LoraLinear extends LoraLayer {
-  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
+  /** A [r, in] and B [out, r]. */
+  static shapes(target: TargetModule, r: number): [number[], number[]] {
     const [outFeatures, inFeatures] = target.module.baseShape;
+    return [[r, inFeatures], [outFeatures, r]];
+  }
+
+  constructor(target: TargetModule, settings: LoraLayerSettings, init: LoraConfig['initLoraWeights'], switches: LoraSwitches) {
     const { r } = settings;
+    const [shapeA, shapeB] = LoraLinear.shapes(target, r);
+    const inFeatures = shapeA[1];
     // PEFT: A as nn.Linear's default (or normal(1/r) for 'gaussian'), B zero; init false leaves B as nn.Linear's default.
     const a = init === 'gaussian' ? tf.initializers.randomNormal({ mean: 0, stddev: 1 / r }) : kaimingUniform(inFeatures);
     const b = init === false ? kaimingUniform(r) : tf.initializers.zeros();
     super(target, settings, [
-      { shape: [r, inFeatures], initializer: a },
-      { shape: [outFeatures, r], initializer: b },
+      { shape: shapeA, initializer: a },
+      { shape: shapeB, initializer: b },
     ], switches);
   }
 

@@ -177,11 +177,16 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
         [{ init_lora_weights: 'pissa' }, /init_lora_weights "pissa" is not supported/],
         [{ modules_to_save: ['lm_head'] }, /modules_to_save/],
         [{ target_modules: ['in_proj'] }, /unexpected \[.*x_proj/],
+        // weights of another rank than the config's: found before anything is applied
+        [{ r: 8, lora_alpha: 16 }, /embeddings.lora_embedding_A: adapter_config.json at .* makes it \[8,.*\], adapter_model.safetensors has \[4,/],
       ] as [Record<string, unknown>, RegExp][]) {
         await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...fixture, ...change }));
         const model = tiny();
         await loadAdapter(model, dir).then(() => expect.fail('loaded'), (e: Error) => expect(e.message).to.match(error));
         expect(model.trainableWeights.length, 'nothing applied').to.equal(model.namedLayerVariables().size);
+        expect(model.lora, 'nothing applied').to.equal(null);
+        await loadAdapter(model, `${FIXTURES}lora-tiny`);   // and the model takes a good adapter after
+        expect(adapted(model).length).to.be.greaterThan(0);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
