@@ -15,3 +15,10 @@ export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
     Math.random = original;
   }
 }
+
+/** A seed that is a function of `parts` (a run's seed, a step, a micro-batch), each part changing it. */
+export function derivedSeed(...parts: number[]): number {
+  let seed = 0x6d616d62;
+  for (const part of parts) seed = new Mulberry32((seed ^ part) >>> 0).nextUint32();
+  return seed;
+}

@@ -2,7 +2,8 @@
  * Full training (or fine-tuning of whatever is trainable) of a causal LM on packed token blocks:
  * Adam with optional decoupled weight decay, global-norm gradient clipping, linear warmup + cosine
  * decay, gradient accumulation, held-out loss, resumable checkpoints and a progress line.
- * Deterministic given the seed: the only randomness is the block order, drawn from our own PRNG.
+ * Deterministic given the seed: the block order is drawn from our own PRNG, and each micro-batch's
+ * dropout (LoRA's) from Math.random seeded by (seed, step, micro-batch), so a resumed run redraws it.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../model/causal_lm.js';
@@ -16,6 +17,7 @@ import { evaluateLoss, stackBlocks } from './evaluate.js';
 import { trainingFingerprint } from './fingerprint.js';
 import { FusedAdam } from './fused_adam.js';
 import { Mulberry32 } from '../prng.js';
+import { derivedSeed, withSeededMathRandom } from './prng.js';
 import { formatStep, progressBar, type StepInfo } from './progress.js';
 import { warmupCosineLr } from './schedule.js';
 import { trainableVariables, type TrainableVariable } from './trainable.js';
@@ -180,6 +182,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
       const lr = warmupCosineLr(state.step, schedule);
       const done = await trainStep(model, vars, optimizer, {
         rows: order.slice(first, first + batchSize).map((i) => blocks[i]), microBatch, lr, maxGradNorm, weightDecay, signal,
+        randomSeed: derivedSeed(seed, state.step),
       });
       if (done == null) break;   // aborted between micro-batches: the step is dropped
       const { loss, gradNorm } = done;
@@ -242,6 +245,8 @@ interface StepArgs {
   weightDecay: number;
   /** Checked between micro-batches: once aborted, the step is dropped and trainStep resolves to null. */
   signal?: AbortSignal;
+  /** Where given, micro-batch m runs with Math.random seeded by derivedSeed(randomSeed, m) (dropout's draws). */
+  randomSeed?: number;
 }
 
 export interface AccumulatedGradients {
@@ -272,6 +277,7 @@ export function accumulateGradients(
  */
 function* microBatchGradients(
   model: Pick<TrainableCausalLM, 'forward'>, varList: tf.Variable[], rows: readonly Int32Array[], microBatch: number,
+  randomSeed?: number,
 ): Generator<void, AccumulatedGradients, void> {
   const micro = Math.ceil(rows.length / microBatch);
   if (micro * microBatch !== rows.length) throw new Error(`${rows.length} rows do not split into micro-batches of ${microBatch}`);
@@ -281,7 +287,8 @@ function* microBatchGradients(
     for (let m = 0; m < micro; m++) {
       if (m > 0) yield;
       const ids = stackBlocks(rows.slice(m * microBatch, (m + 1) * microBatch));
-      const { value, grads } = tf.variableGrads(() => model.forward(ids, { labels: ids, training: true }).loss!, varList);
+      const lossAndGrads = () => tf.variableGrads(() => model.forward(ids, { labels: ids, training: true }).loss!, varList);
+      const { value, grads } = randomSeed == null ? lossAndGrads() : withSeededMathRandom(derivedSeed(randomSeed, m), lossAndGrads);
       ids.dispose();
       if (sum == null || lossSum == null) {
         sum = grads;
@@ -312,9 +319,9 @@ function* microBatchGradients(
 export async function trainStep(
   model: Pick<TrainableCausalLM, 'forward'>, vars: TrainableVariable[], optimizer: AdamWithLr, args: StepArgs,
 ): Promise<{ loss: number; gradNorm: number } | null> {
-  const { rows, microBatch, lr, maxGradNorm, weightDecay, signal } = args;
+  const { rows, microBatch, lr, maxGradNorm, weightDecay, signal, randomSeed } = args;
   const varList = vars.map((v) => v.variable);
-  const steps = microBatchGradients(model, varList, rows, microBatch);
+  const steps = microBatchGradients(model, varList, rows, microBatch, randomSeed);
   let next = steps.next();
   while (!next.done) {
     await macrotask();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../../src/config.js';
+import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { evaluateLoss, stackBlocks } from '../../src/training/evaluate.js';
 import { withSeededMathRandom } from '../../src/training/prng.js';
@@ -79,6 +80,27 @@ describeBackends('train', ['cpu'], () => {
     expect(a.losses).to.deep.equal(b.losses);
     expect(epochOrder(3, 0, 24).order).to.not.deep.equal(epochOrder(4, 0, 24).order);
     expect(epochOrder(3, 1, 24).order).to.not.deep.equal(epochOrder(3, 0, 24).order);
+  });
+
+  it('LoRA dropout is drawn from the seed too: two runs alike, a resumed run the uninterrupted curve', async () => {
+    const adapted = () => {
+      const model = fresh();
+      withSeededMathRandom(2, () => applyLora(model, { r: 4, alpha: 8, dropout: 0.5, targetModules: ['in_proj', 'x_proj'], initLoraWeights: false }));
+      return model;
+    };
+    const options: TrainOptions = { ...base, maxSteps: 6, gradientAccumulationSteps: 2 };
+    const a = await train(adapted(), { train: blocks }, options);
+    const b = await train(adapted(), { train: blocks }, options);
+    expect(a.losses).to.deep.equal(b.losses);
+    const other = await train(adapted(), { train: blocks }, { ...options, seed: 4 });
+    expect(other.losses[0]).to.not.equal(a.losses[0]);   // another seed: other blocks and other masks
+    const out = join(dir, 'dropout');
+    const stop = new AbortController();
+    await train(adapted(), { train: blocks }, {
+      ...options, outDir: out, signal: stop.signal, onStep: (s) => { if (s.step === 3) stop.abort(); },
+    });
+    const resumed = await train(adapted(), { train: blocks }, { ...options, outDir: out, resume: true });
+    expectClose('losses', Float32Array.from(resumed.losses), Float32Array.from(a.losses), 1e-5);
   });
 
   it('2 accumulated micro-batches give the gradient of one double batch (1e-5)', async () => {
