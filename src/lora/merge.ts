@@ -1,5 +1,6 @@
 /** mergeLora / unmergeLora fold the adapters into the base weights and out again; disableAdapters runs the base model. */
 import * as tf from '@tensorflow/tfjs';
+import { describeValue } from '../validate/arguments.js';
 import { checkMambaModel } from '../validate/entry_args.js';
 import type { LoraLayer } from './lora_layer.js';
 import { type LoraModel, loraState } from './state.js';
@@ -48,6 +49,7 @@ function foldIn(layers: LoraLayer[], caller: string, sign: 1 | -1): void {
 /** Runs `fn` with every adapter switched off (the base model's outputs), then switches them back on. */
 export function disableAdapters<T>(model: LoraModel, fn: () => T): T {
   const { switches } = loraState(model, 'disableAdapters');
+  if (typeof fn !== 'function') throw new TypeError(`disableAdapters: 'fn' must be a function, got ${describeValue(fn)}`);
   if (switches.merged) throw new Error('disableAdapters: the adapters are merged into the base weights; call unmergeLora first');
   switches.disabled = true;
   let result: T;

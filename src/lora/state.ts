@@ -3,6 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { MambaModule } from '../layers/module.js';
 import type { LoraConfig } from './config.js';
 import type { LoraLayer, LoraSwitches } from './lora_layer.js';
+import { checkMambaModel } from '../validate/entry_args.js';
 
 export interface LoraState {
   config: LoraConfig;
@@ -25,7 +26,9 @@ export interface LoraModel extends MambaModule {
   readonly lmHead?: { readonly tieWordEmbeddings: boolean };
 }
 
+/** The model's adapters, for `caller` (every LoRA entry asks here first: a model that is not one is named). */
 export function loraState(model: LoraModel, caller: string): LoraState {
+  checkMambaModel(caller, model);
   const state = model.lora;
   if (state == null) throw new Error(`${caller}: this model has no LoRA adapters; call applyLora or loadAdapter first`);
   return state;

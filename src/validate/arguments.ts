@@ -38,8 +38,9 @@ export interface NumberRule {
   /** Inclusive bounds. */
   min?: number;
   max?: number;
-  /** Exclusive lower bound (a positive rate: `{ above: 0 }`). */
+  /** Exclusive bounds (a positive rate: `{ above: 0 }`; Adam's betas: `{ min: 0, below: 1 }`). */
   above?: number;
+  below?: number;
   integer?: boolean;
 }
 
@@ -54,10 +55,10 @@ export function checkNumber(where: string, name: string, value: unknown, rule: N
   }
   const bounds = [
     rule.above !== undefined ? `> ${rule.above}` : '', rule.min !== undefined ? `>= ${rule.min}` : '',
-    rule.max !== undefined ? `<= ${rule.max}` : '',
+    rule.max !== undefined ? `<= ${rule.max}` : '', rule.below !== undefined ? `< ${rule.below}` : '',
   ].filter((b) => b !== '').join(' and ');
   if ((rule.above !== undefined && !(value > rule.above)) || (rule.min !== undefined && value < rule.min)
-    || (rule.max !== undefined && value > rule.max)) {
+    || (rule.max !== undefined && value > rule.max) || (rule.below !== undefined && !(value < rule.below))) {
     fail(where, name, `${what} ${bounds}`, value, 'range');
   }
   return value;

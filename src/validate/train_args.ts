@@ -38,8 +38,9 @@ export function checkTrainArgs(model: unknown, data: unknown, options: TrainOpti
   }
   checkOptionalNumber(WHERE, 'lr', o.lr, { min: 0 });
   checkOptionalNumber(WHERE, 'minLr', o.minLr, { min: 0 });
-  checkOptionalNumber(WHERE, 'beta1', o.beta1, { min: 0, max: 1 });
-  checkOptionalNumber(WHERE, 'beta2', o.beta2, { min: 0, max: 1 });
+  // (as torch.optim.Adam: at 1 the bias correction divides by zero and every weight becomes NaN)
+  checkOptionalNumber(WHERE, 'beta1', o.beta1, { min: 0, below: 1 });
+  checkOptionalNumber(WHERE, 'beta2', o.beta2, { min: 0, below: 1 });
   checkOptionalNumber(WHERE, 'epsilon', o.epsilon, { above: 0 });
   checkOptionalNumber(WHERE, 'weightDecay', o.weightDecay, { min: 0 });
   if (o.maxGradNorm !== null) checkOptionalNumber(WHERE, 'maxGradNorm', o.maxGradNorm, { above: 0 });

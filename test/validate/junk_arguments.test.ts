@@ -11,8 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../../src/config.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
 import { applyLora } from '../../src/lora/apply.js';
-import { loadAdapter, saveAdapter } from '../../src/lora/adapter_io.js';
-import { mergeLora, unmergeLora } from '../../src/lora/merge.js';
+import { loadAdapter, loraWeights, saveAdapter } from '../../src/lora/adapter_io.js';
+import { disableAdapters, mergeLora, unmergeLora } from '../../src/lora/merge.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { causalConv1d } from '../../src/ops/causal_conv1d.js';
 import { causalConv1dUpdate } from '../../src/ops/causal_conv1d_update.js';
@@ -162,6 +162,9 @@ describe('junk arguments to the public functions', () => {
     add('mergeLora', 'model', [undefined, null, {}], (v) => mergeLora(v));
     add('mergeLora', 'LoRA', [model], (v) => mergeLora(v));
     add('unmergeLora', 'LoRA', [model], (v) => unmergeLora(v));
+    add('unmergeLora', 'model', [undefined, null, {}], (v) => unmergeLora(v));
+    add('disableAdapters', 'model', [undefined, null, {}], (v) => disableAdapters(v, () => 1));
+    add('loraWeights', 'model', [undefined, null, {}], (v) => loraWeights(v));
 
     // quantize
     add('quantize', 'model', [undefined, null, {}, 'm'], (v) => quantize(v, { bits: 8 }));
@@ -182,6 +185,8 @@ describe('junk arguments to the public functions', () => {
     add('train', 'batchSize|batch size', [0, 1.5, 'b', 100], (v) => train(model, { train: blocks }, { log: false, batchSize: v }));
     add('train', 'gradientAccumulationSteps', [0, 3, 'g'], (v) => train(model, { train: blocks }, { log: false, batchSize: 8, gradientAccumulationSteps: v }));
     add('train', 'maxGradNorm', [-1, 'n', NaN], (v) => train(model, { train: blocks }, { log: false, maxGradNorm: v }));
+    add('train', 'beta1', [1, -0.1, 'b'], (v) => train(model, { train: blocks }, { log: false, beta1: v }));
+    add('train', 'beta2', [1, 1.5, NaN], (v) => train(model, { train: blocks }, { log: false, beta2: v }));
     add('train', 'signal', ['x', 5, {}], (v) => train(model, { train: blocks }, { log: false, signal: v }));
     add('train', 'onStep', ['x', 5], (v) => train(model, { train: blocks }, { log: false, onStep: v }));
     add('train', 'outDir', [5, '', {}], (v) => train(model, { train: blocks }, { log: false, outDir: v, saveEvery: 1 }));
