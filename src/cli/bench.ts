@@ -10,7 +10,7 @@ import { reportMarkdown } from '../../bench/routines/report.js';
 import { BENCH_SHAPES, benchShape } from '../../bench/routines/shapes.js';
 import { wasmFusedMultiplyAdd, wasmThreads } from '../backend.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
-import { registerCommand, UsageError } from './command.js';
+import { refuseArguments, registerCommand, UsageError } from './command.js';
 import { createProgress } from './progress.js';
 import { GENERATION_FLAGS, selectBackend } from './text_generation.js';
 
@@ -32,7 +32,7 @@ registerCommand({
   async run(args, io) {
     const f = args.flags;
     if (f.model !== undefined && f.shape !== undefined) throw new UsageError('give --model or --shape, not both');
-    if (args.positionals.length > 0) throw new UsageError(`bench takes no arguments ('${args.positionals[0]}')`);
+    refuseArguments(args, 'bench');
     const prefillLengths = positiveList('prefill', (f.prefill as string | undefined) ?? '128,512');
     const decodePositions = positiveList('decode', (f.decode as string | undefined) ?? '10,1000');
     const batch = (f.batch as number | undefined) ?? 1;

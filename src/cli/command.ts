@@ -29,6 +29,13 @@ export class UsageError extends Error {
   }
 }
 
+/** For commands that take flags only: a stray word (`--lora-r 8 16`'s 16) is a usage error, not ignored. */
+export function refuseArguments(args: ParsedArgs, command: string): void {
+  if (args.positionals.length > 0) {
+    throw new UsageError(`${command} takes no arguments, got '${args.positionals[0]}' (a flag takes one value; quote one with spaces)`);
+  }
+}
+
 export const commands = new Map<string, Command>();
 
 export function registerCommand(command: Command): void {

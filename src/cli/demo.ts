@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isHubId } from '../io/hub.js';
 import { startDemoServer } from '../demo/server.js';
-import { registerCommand, UsageError } from './command.js';
+import { refuseArguments, registerCommand, UsageError } from './command.js';
 import { PACKAGED_MODEL, packageRoot, packagedModelDir } from './packaged_model.js';
 
 /** Where the build puts the page (scripts/build-demo.mjs). */
@@ -23,7 +23,7 @@ registerCommand({
     model: { type: 'string', metavar: 'SOURCE', help: `what the page loads first: a model folder (served by the demo), an http(s) URL or a Hub id (the browser downloads it); default: the packaged ${PACKAGED_MODEL}` },
   },
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UsageError(`demo takes no arguments ('${args.positionals[0]}')`);
+    refuseArguments(args, 'demo');
     const port = (args.flags.port as number | undefined) ?? 8080;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be in 0..65535, got ${port}`);
     const host = (args.flags.host as string | undefined) ?? '127.0.0.1';

@@ -7,9 +7,10 @@ import { saveAdapter } from '../lora/adapter_io.js';
 import { formatTrainableParameters } from '../lora/trainable.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { AutoTokenizer } from '../tokenizer/auto_tokenizer.js';
-import { registerCommand, UsageError } from './command.js';
+import { refuseArguments, registerCommand, UsageError } from './command.js';
 import { PACKAGED_MODEL, packagedModelDir } from './packaged_model.js';
-import { loadCliDataset, requireFlag, runTraining, TRAINING_FLAGS, trainOptionsFromFlags } from './train.js';
+import { withSeededMathRandom } from '../training/prng.js';
+import { loadCliDataset, requireFlag, requireOutDir, runTraining, TRAINING_FLAGS, trainOptionsFromFlags } from './train.js';
 import { selectBackend } from './text_generation.js';
 
 const DEFAULT_TARGETS = 'x_proj,embeddings,in_proj,out_proj';
@@ -29,7 +30,8 @@ registerCommand({
   async run(args, io) {
     const source = (args.flags.model as string | undefined) ?? packagedModelDir();
     if (!source) throw new UsageError(`finetune needs --model (a folder, URL or Hub id): this package has no ${PACKAGED_MODEL}`);
-    const out = requireFlag(args, 'out', 'finetune');
+    refuseArguments(args, 'finetune');
+    const out = await requireOutDir(args, 'finetune');
     requireFlag(args, 'data', 'finetune');
     const r = (args.flags['lora-r'] as number | undefined) ?? 8;
     if (!Number.isInteger(r) || r <= 0) throw new UsageError(`--lora-r must be a positive integer, got ${r}`);
@@ -41,10 +43,11 @@ registerCommand({
     const data = await loadCliDataset(args, tokenizer, (args.flags['seq-len'] as number | undefined) ?? 256, 'finetune');
     const model = await MambaForCausalLM.fromPretrained(source);
     try {
-      applyLora(model, {
+      // lora_A's draws come from Math.random: seeded, as --seed says (initialization and data order)
+      withSeededMathRandom(options.seed ?? 0, () => applyLora(model, {
         r, alpha: (args.flags['lora-alpha'] as number | undefined) ?? 16,
         dropout: (args.flags['lora-dropout'] as number | undefined) ?? 0, targetModules: targets,
-      });
+      }));
       io.stderr.write(`${formatTrainableParameters(model)} (${backend})\n`);
       const { exitCode } = await runTraining(model, data, {
         ...options, outDir: out, saveModel: (dir) => saveAdapter(model, dir, { baseModelNameOrPath: source }),

@@ -16,7 +16,7 @@ import { checkpointDir } from '../training/checkpoint.js';
 import { withSeededMathRandom } from '../training/prng.js';
 import { train, type TrainableCausalLM, type TrainOptions, type TrainResult } from '../training/trainer.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
-import { type CliIO, registerCommand, UsageError } from './command.js';
+import { type CliIO, refuseArguments, registerCommand, UsageError } from './command.js';
 import { interruptible } from './interrupt.js';
 import { GENERATION_FLAGS, selectBackend } from './text_generation.js';
 
@@ -47,6 +47,17 @@ export interface TrainingDefaults {
   lr: number;
   batchSize: number;
   seqLen: number;
+}
+
+/**
+ * --out, checked before any work: a path that exists and is not a folder would lose the whole run at
+ * its final save. (The folder itself is made by the first save.)
+ */
+export async function requireOutDir(args: ParsedArgs, command: string): Promise<string> {
+  const out = requireFlag(args, 'out', command);
+  const info = await stat(out).catch(() => null);
+  if (info != null && !info.isDirectory()) throw new UsageError(`--out ${out} exists and is not a folder`);
+  return out;
 }
 
 export function requireFlag(args: ParsedArgs, name: string, command: string): string {
@@ -112,8 +123,9 @@ registerCommand({
     ...TRAINING_FLAGS,
   },
   async run(args, io) {
+    refuseArguments(args, 'train');
     const configPath = requireFlag(args, 'config', 'train');
-    const out = requireFlag(args, 'out', 'train');
+    const out = await requireOutDir(args, 'train');
     requireFlag(args, 'data', 'train');
     let config: MambaConfig;
     try {

@@ -97,8 +97,10 @@ export async function readCorpus(path: string, options: ReadCorpusOptions = {}):
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`data file not found: ${path}`);
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`data file not found: ${path}`);
+    if (code === 'EISDIR') throw new Error(`the data file ${path} is a folder; give a .txt, .jsonl, .json or .csv file`);
+    throw new Error(`cannot read the data file ${path}: ${(err as Error).message}`, { cause: err });
   }
   const format = formatOf(path);
   const field = options.textField ?? DEFAULT_TEXT_FIELD;

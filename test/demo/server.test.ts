@@ -120,7 +120,7 @@ describe('mamba-tfjs demo (the command)', function () {
     expect((await cli('demo', '--model', 'no such thing here')).stderr).to.include("--model must be a model folder, an http(s) URL or a Hub id, got 'no such thing here'");
     expect((await cli('demo', '--model', 'package.json')).stderr).to.include('is a file');
     expect((await cli('demo', '--model', 'src')).stderr).to.include('has no config.json');
-    expect((await cli('demo', 'extra')).stderr).to.include("demo takes no arguments ('extra')");
+    expect((await cli('demo', 'extra')).stderr).to.include("demo takes no arguments, got 'extra'");
   });
 
   it('serves the built page on the port it prints, and stops on SIGINT', async () => {

@@ -1,5 +1,5 @@
 /** `mamba-tfjs train` and `mamba-tfjs finetune` end to end on a tiny config and a small corpus. */
-import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -70,5 +70,27 @@ describeBackends('training CLI', ['cpu'], () => {
     expect(short.code).to.equal(2);
     expect(short.stderr).to.match(/--seq-len must be at least 2/);
     expect((await cli('train', '--config', join(dir, 'none.json'), '--data', 'a', '--out', 'b')).stderr).to.match(/config file not found/);
+    // caught before any work: --out a file, a stray word, --data a folder
+    const asFile = await cli('finetune', '--model', QUOTES_MODEL, '--data', join(dir, 'corpus.txt'), '--out', config, '--backend', 'cpu');
+    expect(asFile).to.deep.equal({ code: 2, stderr: `mamba-tfjs finetune: error: --out ${config} exists and is not a folder\n` });
+    const stray = await cli('finetune', '--model', QUOTES_MODEL, '--data', join(dir, 'corpus.txt'), '--out', join(dir, 'x'), '--lora-r', '8', '16');
+    expect(stray.code).to.equal(2);
+    expect(stray.stderr).to.match(/finetune takes no arguments, got '16'/);
+    const folder = await cli('train', '--config', config, '--data', dir, '--out', join(dir, 'x'), '--backend', 'cpu');
+    expect(folder.stderr).to.equal(`mamba-tfjs train: error: the data file ${dir} is a folder; give a .txt, .jsonl, .json or .csv file\n`);
+  });
+
+  it('finetune --seed seeds the adapters\' first values: the same seed writes the same adapter', async () => {
+    const run = async (out: string, seed: string) => {
+      const { code, stderr } = await cli('finetune', '--model', QUOTES_MODEL, '--data', join(dir, 'corpus.jsonl'), '--out', out,
+        '--seq-len', '16', '--batch-size', '2', '--max-steps', '1', '--lora-r', '2', '--targets', 'x_proj', '--seed', seed, '--backend', 'cpu');
+      expect(code, stderr).to.equal(0);
+      return readFile(join(out, 'adapter_model.safetensors'));
+    };
+    const a = await run(join(dir, 'seed-a'), '7');
+    const b = await run(join(dir, 'seed-b'), '7');
+    const c = await run(join(dir, 'seed-c'), '8');
+    expect(Buffer.compare(a, b)).to.equal(0);
+    expect(Buffer.compare(a, c)).to.not.equal(0);
   });
 });
