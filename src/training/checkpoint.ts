@@ -126,7 +126,13 @@ export async function loadTrainerState(
   if (differences.length > 0) {
     throw new Error(`cannot resume from ${dir}: it belongs to another run (${differences.join('; ')})`);
   }
-  const { tensors } = parseSafetensors(bytes);
+  checkStateJson(json, `cannot resume from ${dir}: ${TRAINER_STATE_JSON}`);
+  let tensors: ReturnType<typeof parseSafetensors>['tensors'];
+  try {
+    ({ tensors } = parseSafetensors(bytes));
+  } catch (err) {
+    throw new Error(`cannot resume from ${dir}: ${TRAINER_STATE_TENSORS}: ${(err as Error).message}`, { cause: err });
+  }
   const get = (name: string, shape: number[]): Float32Array => {
     const info = tensors.get(name);
     if (info == null) throw new Error(`cannot resume from ${dir}: ${TRAINER_STATE_TENSORS} has no '${name}' (a different model?)`);
@@ -151,6 +157,30 @@ export async function loadTrainerState(
   }
   const { optimizerIterations: _, ...state } = json;
   return state;
+}
+
+/**
+ * The fields resume reads, each of its kind (a file edited or cut short must not resume with a step of
+ * "11" or fail half-way through restoring): checked before anything is restored.
+ */
+function checkStateJson(json: unknown, what: string): asserts json is TrainerState & { optimizerIterations: number } {
+  const state = json as Record<string, unknown>;
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const fields: [string, (v: unknown) => boolean, string][] = [
+    ['step', count, 'a non-negative integer'],
+    ['epochRngState', (v) => count(v) && (v as number) < 2 ** 32, 'a 32-bit unsigned integer'],
+    ['seed', count, 'a non-negative integer'],
+    ['totalSteps', count, 'a non-negative integer'],
+    ['stepsPerEpoch', (v) => count(v) && (v as number) > 0, 'a positive integer'],
+    ['optimizerIterations', count, 'a non-negative integer'],
+    ['losses', (v) => Array.isArray(v) && v.every((x) => typeof x === 'number'), 'an array of numbers'],
+    ['valLosses', (v) => Array.isArray(v) && v.every((x) => x != null && count(x.step) && typeof x.loss === 'number'),
+      'an array of { step, loss }'],
+  ];
+  if (json == null || typeof json !== 'object') throw new Error(`${what} is not a JSON object`);
+  for (const [name, ok, expected] of fields) {
+    if (!ok(state[name])) throw new Error(`${what}: ${name} must be ${expected}, got ${JSON.stringify(state[name]) ?? 'nothing'}`);
+  }
 }
 
 /** Removes all but the newest `keep` checkpoints. */

@@ -1,5 +1,5 @@
 /** The training loop on a tiny random model: resume, accumulation, validation loss, determinism, leaks. */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -72,6 +72,38 @@ describeBackends('train', ['cpu'], () => {
     // The same run resumes.
     const resumed = await train(fresh(), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true });
     expect(resumed.steps).to.equal(3);
+  });
+
+  it('resume refuses a trainer state edited or cut short, naming the file and field, before restoring anything', async () => {
+    const out = join(dir, 'corrupt');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    const checkpoint = join(out, 'checkpoint-2');
+    const statePath = join(checkpoint, 'trainer_state.json');
+    const tensorsPath = join(checkpoint, 'trainer_state.safetensors');
+    const [goodState, goodTensors] = [await readFile(statePath, 'utf8'), await readFile(tensorsPath)];
+    const resume = async () => {
+      const model = fresh();
+      const before = model.trainableWeights.map((w) => w.read().dataSync().slice());
+      const error = await train(model, { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true }).then(() => null, (e: Error) => e);
+      if (error != null) model.trainableWeights.forEach((w, i) => expect(w.read().dataSync(), 'nothing restored').to.deep.equal(before[i]));
+      return error?.message;
+    };
+    const edits: [(state: Record<string, unknown>) => void, RegExp][] = [
+      [(st) => { st.step = '1'; }, /trainer_state.json: step must be a non-negative integer, got "1"/],
+      [(st) => { delete st.losses; }, /trainer_state.json: losses must be an array of numbers, got nothing/],
+      [(st) => { delete st.optimizerIterations; }, /trainer_state.json: optimizerIterations must be a non-negative integer/],
+    ];
+    for (const [edit, message] of edits) {
+      const state = JSON.parse(goodState);
+      edit(state);
+      await writeFile(statePath, JSON.stringify(state));
+      expect(await resume()).to.match(new RegExp(`cannot resume from .*checkpoint-2: ${message.source}`));
+    }
+    await writeFile(statePath, goodState);
+    await writeFile(tensorsPath, goodTensors.subarray(0, 100));
+    expect(await resume()).to.match(/cannot resume from .*checkpoint-2: trainer_state.safetensors: .*past the end of the file/);
+    await writeFile(tensorsPath, goodTensors);
+    expect(await resume()).to.equal(undefined);   // as written, it resumes
   });
 
   it('is deterministic given the seed, and the seed changes the block order', async () => {
