@@ -36,7 +36,9 @@ export function normalizeOptions<T extends object>(given: unknown, table: Option
   for (const [name, value] of Object.entries(given)) {
     const canonical = byName.get(name);
     if (canonical === undefined) {
-      throw new TypeError(`${what}: unknown option '${name}'; did you mean '${nearest(name, [...byName.keys()])}'?`);
+      const near = nearest(name, [...byName.keys()]);
+      throw new TypeError(`${what}: unknown option '${name}'; `
+        + (near != null ? `did you mean '${near}'?` : `the options are ${Object.keys(table).join(', ')}`));
     }
     if (value === undefined) continue;
     if (canonical in out && out[canonical] !== value) {
@@ -63,8 +65,11 @@ function nameIndex(table: Record<string, true | readonly string[]>): Map<string,
   return index;
 }
 
-/** The known name closest to `name` by edit distance, case and separators aside (ties: the first listed). */
-function nearest(name: string, known: string[]): string {
+/**
+ * The known name closest to `name` by edit distance, case and separators aside (ties: the first listed);
+ * null where even that one is more than a typo away (a third of the name's letters, at least 2).
+ */
+function nearest(name: string, known: string[]): string | null {
   const fold = (s: string) => s.toLowerCase().replace(/[_-]/g, '');
   let best = known[0];
   let bestScore = Infinity;
@@ -76,5 +81,5 @@ function nearest(name: string, known: string[]): string {
       bestScore = score;
     }
   }
-  return best;
+  return Math.floor(bestScore / 1000) <= Math.max(2, Math.floor(fold(name).length / 3)) ? best : null;
 }

@@ -29,6 +29,9 @@ describe('normalizeOptions', () => {
     expect(() => normalizeOptions({ maxNewToken: 5 }, TABLE, 'generate')).to.throw(/unknown option 'maxNewToken'; did you mean 'maxNewTokens'/);
     expect(() => normalizeOptions({ topk: 5 }, TABLE, 'generate')).to.throw(/did you mean 'topK'/);
     expect(() => normalizeOptions({ devise: 'cpu' }, TABLE, 'pipeline')).to.throw(/unknown option 'devise'; did you mean 'device'/);
+    // a name no option is near: the list, not a guess
+    expect(() => normalizeOptions({ attention_mask: 1 }, TABLE, 'pipeline'))
+      .to.throw(new RegExp(`unknown option 'attention_mask'; the options are ${Object.keys(TABLE).join(', ')}$`));
   });
 
   it('one option under two names with different values is an error; the same value is not', () => {
