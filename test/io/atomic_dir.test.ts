@@ -72,22 +72,23 @@ describe('writeDirAtomic', () => {
   });
 
   it('through a symbolic link to a folder, replaces the folder it leads to and keeps the link; refuses a link to no folder', async () => {
-    const real = join(dir, 'run-3');
-    await mkdir(real);
+    const links = join(dir, 'links');
+    const real = join(links, 'run-3');
+    await mkdir(real, { recursive: true });
     await writeFile(join(real, 'notes.txt'), 'mine');
     const { readlink, symlink } = await import('node:fs/promises');
-    await symlink('run-3', join(dir, 'latest'));
-    await writeDirAtomic(join(dir, 'latest'), async (temp) => writeFile(join(temp, 'a.txt'), 'new'));
-    expect(await readlink(join(dir, 'latest'))).to.equal('run-3');
+    await symlink('run-3', join(links, 'latest'));
+    await writeDirAtomic(join(links, 'latest'), async (temp) => writeFile(join(temp, 'a.txt'), 'new'));
+    expect(await readlink(join(links, 'latest'))).to.equal('run-3');
     expect(await readFile(join(real, 'a.txt'), 'utf8')).to.equal('new');
     expect(await readFile(join(real, 'notes.txt'), 'utf8')).to.equal('mine');
-    expect((await readdir(dir)).sort()).to.deep.equal(['latest', 'run-3']);
-    await symlink('nowhere', join(dir, 'broken'));
-    const e1 = await writeDirAtomic(join(dir, 'broken'), async () => {}).catch((e: Error) => e);
+    expect((await readdir(links)).sort()).to.deep.equal(['latest', 'run-3']);
+    await symlink('nowhere', join(links, 'broken'));
+    const e1 = await writeDirAtomic(join(links, 'broken'), async () => {}).catch((e: Error) => e);
     expect((e1 as Error).message).to.match(/broken: it is a symbolic link to nothing \(a broken link\), not to a folder/);
-    await writeFile(join(dir, 'file'), 'x');
-    await symlink('file', join(dir, 'to-file'));
-    const e2 = await writeDirAtomic(join(dir, 'to-file'), async () => {}).catch((e: Error) => e);
+    await writeFile(join(links, 'file'), 'x');
+    await symlink('file', join(links, 'to-file'));
+    const e2 = await writeDirAtomic(join(links, 'to-file'), async () => {}).catch((e: Error) => e);
     expect((e2 as Error).message).to.match(/to-file: it is a symbolic link to .*file, not to a folder/);
   });
 
