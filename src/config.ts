@@ -8,7 +8,7 @@
 export const MAMBA_ACTIVATIONS = ['silu', 'swish'] as const;
 export type MambaActivation = (typeof MAMBA_ACTIVATIONS)[number];
 
-export type TimeStepInitScheme = 'random' | 'uniform';
+export type TimeStepInitScheme = 'random' | 'uniform' | 'constant';
 
 /** What the constructor takes: any subset of the fields, camelCase. */
 export interface MambaConfigInit {
@@ -119,7 +119,7 @@ function check(camel: string, snake: string, kind: Kind, v: unknown): void {
       }
       return;
     case 'scheme':
-      if (v !== 'random' && v !== 'uniform') fail(camel, snake, `must be "random" or "uniform"${got}`);
+      if (v !== 'random' && v !== 'uniform' && v !== 'constant') fail(camel, snake, `must be "random", "uniform" or "constant"${got}`);
       return;
     case 'rank':
       if (v !== 'auto' && (!isInt(v) || (v as number) <= 0)) fail(camel, snake, `must be a positive integer or "auto"${got}`);

@@ -101,7 +101,7 @@ describe('MambaConfig', () => {
     ['activation', { hidden_act: 'gelu_new' }, /hidden_act .* must be one of silu, swish, got "gelu_new"/],
     ['epsilon', { layer_norm_epsilon: 0 }, /layer_norm_epsilon .* must be a positive number/],
     ['time_step_rank', { time_step_rank: 'big' }, /time_step_rank .* must be a positive integer or "auto"/],
-    ['time_step_init_scheme', { time_step_init_scheme: 'zeros' }, /time_step_init_scheme .* "random" or "uniform"/],
+    ['time_step_init_scheme', { time_step_init_scheme: 'zeros' }, /time_step_init_scheme .* "random", "uniform" or "constant"/],
     ['token id', { eos_token_id: -2 }, /eos_token_id .* non-negative integer/],
     ['token id list', { eos_token_id: [0, 'x'] }, /eos_token_id .* non-negative integer/],
     ['null number', { time_step_scale: null }, /time_step_scale .* must be a finite number/],
@@ -145,4 +145,24 @@ describe('MambaConfig', () => {
       model.dispose();
     }
   });
+
+  it("time_step_init_scheme draws dt_proj.weight as HF's _init_weights: uniform in +-std (random), std (constant), else nn.Linear's", () => {
+    const dtWeight = (scheme: string) => {
+      const model = new MambaForCausalLM({ config: { hiddenSize: 16, numHiddenLayers: 1, vocabSize: 40, stateSize: 4, timeStepInitScheme: scheme, timeStepScale: 2, initializerRange: 0.1 } });
+      const values = Array.from(model.backbone.blocks[0].mixer.dtProj.baseVariable!.read().dataSync());
+      const rank = model.config.timeStepRank;
+      model.dispose();
+      return { values, std: rank ** -0.5 * 2 };
+    };
+    const constant = dtWeight('constant');
+    expect(new Set(constant.values)).to.deep.equal(new Set([Math.fround(constant.std)]));
+    const random = dtWeight('random');
+    expect(random.values.every((v) => Math.abs(v) <= random.std)).to.equal(true);
+    expect(new Set(random.values).size).to.be.greaterThan(1);
+    // "uniform" (HF's docs name it; its code leaves the module's normal(initializer_range = 0.1) init)
+    const uniform = dtWeight('uniform');
+    const rms = Math.sqrt(uniform.values.reduce((a, v) => a + v * v, 0) / uniform.values.length);
+    expect(rms).to.be.within(0.03, 0.3);
+  });
 });
+

@@ -81,9 +81,11 @@ export class MambaMixer extends tf.layers.Layer implements MambaModule {
     this.inProj = linear('in_proj', [2 * I, H], normal(), c.useBias);
     this.conv1d = new CausalConv1d(this, weight('conv1d.weight', [I, 1, K], kaiming(K)), bias('conv1d.bias', I, c.useConvBias));
     this.xProj = linear('x_proj', [R + 2 * N, I], normal(), false);
-    // HF re-draws dt_proj.weight only for the "random" scheme; otherwise it keeps nn.Linear's normal init.
-    this.dtProj = linear('dt_proj', [I, R], c.timeStepInitScheme === 'random'
-      ? tf.initializers.randomUniform({ minval: -dtStd, maxval: dtStd }) : normal(), true);
+    // HF's _init_weights: "random" draws dt_proj.weight uniform in +-dtStd, "constant" sets it to dtStd;
+    // any other scheme ("uniform", which its docs name) keeps nn.Linear's normal init.
+    const dtInit = c.timeStepInitScheme === 'random' ? tf.initializers.randomUniform({ minval: -dtStd, maxval: dtStd })
+      : c.timeStepInitScheme === 'constant' ? tf.initializers.constant({ value: dtStd }) : normal();
+    this.dtProj = linear('dt_proj', [I, R], dtInit, true);
     this.A_log = weight('A_log', [I, N], tf.initializers.zeros());
     this.D = weight('D', [I], tf.initializers.ones());
     const outScale = c.rescalePrenormResidual ? 1 / Math.sqrt(c.numHiddenLayers) : 1;
