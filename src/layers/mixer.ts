@@ -130,10 +130,12 @@ export class MambaMixer extends tf.layers.Layer implements MambaModule {
           cache.convStates[this.layerIdx], x.reshape([batch, I]), this.conv1d.kernel(), this.conv1d.bias?.read(), 'silu');
         cache.updateConvState(this.layerIdx, conv.convState);
         // With a conv adapter, the step is the last position of the full conv over the new window.
-        const convY = this.conv1d.adapter?.active
+        let convY = this.conv1d.adapter?.active
           ? this.conv1d.forward(tf.transpose(conv.convState, [0, 2, 1]), training)
             .slice([0, c.convKernel - 1, 0], [batch, 1, I]).reshape([batch, I])
           : conv.y;
+        // (HF masks the conv's output too, in this branch as in the sequence's)
+        if (mask) convY = tf.mul(convY, mask.reshape([batch, 1]));
         // 3. and 4. the selection and one state update
         const { dt, B, C } = this.selection(convY, training);
         const step = selectiveStateUpdate({

@@ -20,9 +20,9 @@ import type { MambaCache } from './cache.js';
 import { wasmDecoderFor, wasmPrefillFor } from './wasm_decoder.js';
 import { type WebGPUDecoder, webgpuDecoderFor } from './webgpu_decoder.js';
 import { type WebGPUPrefiller, webgpuPrefillerFor } from './webgpu_prefill.js';
-import { checkInputIds } from '../layers/token_ids.js';
+import { checkInputIds, idsAreOnHost } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
-import { causalLmLoss } from './loss.js';
+import { causalLmLoss, IGNORE_INDEX } from './loss.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
@@ -124,12 +124,19 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
 
   forward(inputIds: tf.Tensor, options: CausalLMForwardOptions = {}): CausalLMOutput {
     const { labels, ...backboneOptions } = options;
-    if (labels != null) checkLabels(labels, inputIds.shape);
+    if (labels != null) checkLabels(labels, inputIds.shape, this.config.vocabSize);
     const out = this.backbone.forward(inputIds, backboneOptions);
-    const { logits, loss } = tf.tidy(() => {
-      const logits = this.lmHead.call(out.lastHiddenState) as tf.Tensor3D;
-      return { logits, loss: labels == null ? undefined : causalLmLoss(labels, logits) };
-    });
+    let head: { logits: tf.Tensor3D; loss: tf.Scalar | undefined };
+    try {
+      head = tf.tidy(() => {
+        const logits = this.lmHead.call(out.lastHiddenState) as tf.Tensor3D;
+        return { logits, loss: labels == null ? undefined : causalLmLoss(labels, logits) };
+      });
+    } catch (error) {
+      tf.dispose([out.lastHiddenState, ...(out.hiddenStates ?? [])]);
+      throw error;
+    }
+    const { logits, loss } = head;
     if (!out.hiddenStates?.includes(out.lastHiddenState)) out.lastHiddenState.dispose();
     const result: CausalLMOutput = { logits };
     if (out.hiddenStates) result.hiddenStates = out.hiddenStates;
@@ -238,9 +245,8 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     const ids = singleTensor(x, 'x');
     const labels = singleTensor(y, 'y');
     checkInputIds(ids, this.config.vocabSize, 'x (input ids)');
-    const target = labels.rank === 3 ? labels : labels.expandDims(-1);
-    checkLabels(target.reshape(target.shape.slice(0, 2)), ids.shape);
-    return [[ids], [target.toFloat()]];
+    checkLabels(labels, ids.shape, this.config.vocabSize);
+    return [[ids], [tf.tidy(() => (labels.rank === 3 ? labels : labels.expandDims(-1)).toFloat())]];
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -264,9 +270,25 @@ function singleTensor(v: tf.Tensor | tf.Tensor[] | { [name: string]: tf.Tensor }
   return list[0];
 }
 
-function checkLabels(labels: tf.Tensor, idsShape: number[]): void {
-  if (!tf.util.arraysEqual(labels.shape, idsShape)) {
+/**
+ * labels [batch, seq] (or [batch, seq, 1], as fit passes them) for ids of `idsShape`: at least two
+ * tokens, and where the values are on the host, each a token id or -100 (ignored), as PyTorch's
+ * cross-entropy asks; elsewhere causalLmLoss gives NaN for one that is not. Checked before any work.
+ */
+function checkLabels(labels: tf.Tensor, idsShape: number[], vocabSize: number): void {
+  const shape = labels.rank === 3 && labels.shape[2] === 1 ? labels.shape.slice(0, 2) : labels.shape;
+  if (!tf.util.arraysEqual(shape, idsShape)) {
     throw new Error(`labels must have the shape of inputIds [${idsShape}], got [${labels.shape}]`);
+  }
+  if (idsShape[1] < 2) throw new Error(`labels need at least 2 tokens a row (each predicts the next), got ${idsShape[1]}`);
+  if (!idsAreOnHost()) return;
+  const values = labels.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== IGNORE_INDEX && !(Number.isInteger(v) && v >= 0 && v < vocabSize)) {
+      throw new RangeError(`labels[${Math.floor(i / idsShape[1])}][${i % idsShape[1]}] is ${v}: `
+        + `a label is a token id in [0, ${vocabSize}) or ${IGNORE_INDEX} (ignored)`);
+    }
   }
 }
 

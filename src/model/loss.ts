@@ -15,7 +15,12 @@ export function causalLmLoss(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
     const shiftLogits = logits.slice([0, 0, 0], [batch, seq - 1, vocab]).reshape([-1, vocab]) as tf.Tensor2D;
     const shiftLabels = ids.slice([0, 1], [batch, seq - 1]).reshape([-1]) as tf.Tensor1D;
     const valid = tf.notEqual(shiftLabels, IGNORE_INDEX);
-    return crossEntropy(shiftLogits, tf.where(valid, shiftLabels, tf.zerosLike(shiftLabels)) as tf.Tensor1D, valid.toFloat() as tf.Tensor1D);
+    const loss = crossEntropy(shiftLogits, tf.where(valid, shiftLabels, tf.zerosLike(shiftLabels)) as tf.Tensor1D, valid.toFloat() as tf.Tensor1D);
+    // A label that is neither a token id nor ignored (out of range, or a fraction cut to one) would read
+    // another logit: NaN instead (callers on host backends refuse it before, naming it; here nothing is read back).
+    const given = (labels.rank === 3 ? labels.reshape([batch, seq]) : labels).toFloat().slice([0, 1], [batch, seq - 1]).reshape([-1]);
+    const notAnId = tf.logicalOr(tf.logicalOr(tf.less(given, 0), tf.greaterEqual(given, vocab)), tf.notEqual(given, tf.floor(given)));
+    return tf.where(tf.any(tf.logicalAnd(valid, notAnId)), tf.scalar(NaN), loss) as tf.Scalar;
   });
 }
 

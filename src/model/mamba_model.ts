@@ -132,6 +132,7 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
     if (cache && cache.batchSize !== batch) {
       throw new Error(`cache was made for batch ${cache.batchSize}, inputIds has batch ${batch}`);
     }
+    cache?.checkMadeFor(this.config);   // (before any layer's state is overwritten)
     const out = tf.tidy(() => {
       const mask = options.attentionMask == null ? undefined : checkAttentionMask(options.attentionMask, [batch, seq]);
       let h = this.embeddings.apply(inputIds, { training }) as tf.Tensor;

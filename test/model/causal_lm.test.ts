@@ -147,6 +147,62 @@ describeBackends('MambaForCausalLM: masks, formats, training, errors', ['cpu', '
       expect(call, what).to.throw(message);
     }
   });
+
+  it('labels: a value neither a token id nor -100 is named (host) or gives a NaN loss (GPU); one token is refused before any work; nothing leaks', async () => {
+    const ids = tf.tensor2d([[1, 2, 3, 4], [5, 6, 7, 8]], [2, 4], 'int32');
+    for (const wrong of [96, -1, 2.5]) {
+      const labels = tf.tensor2d([[1, 2, wrong, 4], [5, 6, 7, 8]], [2, 4], wrong === 2.5 ? 'float32' : 'int32');
+      await expectNoLeaks(async () => {
+        if (backend === 'webgpu') {
+          const out = model.forward(ids, { labels });
+          expect(Number.isNaN((await out.loss!.data())[0]), `label ${wrong}`).to.equal(true);
+          tf.dispose([out.logits, out.loss!]);
+        } else {
+          expect(() => model.forward(ids, { labels }), `label ${wrong}`).to.throw(RangeError, new RegExp(`labels\\[0\\]\\[2\\] is ${wrong}: a label is a token id in \\[0, 96\\) or -100`));
+        }
+      });
+      labels.dispose();
+    }
+    const one = tf.tensor2d([[1], [2]], [2, 1], 'int32');
+    await expectNoLeaks(() => expect(() => model.forward(one, { labels: one, outputHiddenStates: true })).to.throw(/at least 2 tokens a row/));
+    // -100 is ignored, as in HF: the loss of the other labels
+    const ignored = tf.tensor2d([[1, -100, 3, 4], [5, 6, -100, 8]], [2, 4], 'int32');
+    const out = model.forward(ids, { labels: ignored });
+    expect(Number.isFinite((await out.loss!.data())[0])).to.equal(true);
+    tf.dispose([ids, one, ignored, out.logits, out.loss!]);
+  });
+
+  it('fit and evaluate leave no tensors behind; a cache of another model is refused before any state changes', async () => {
+    const fresh = new MambaForCausalLM({ config: model.config });
+    fresh.compile({ optimizer: tf.train.sgd(1e-3) });
+    const ids = tf.tensor2d([[1, 2, 3, 4], [5, 6, 7, 8]], [2, 4], 'int32');
+    await fresh.fit(ids, ids, { epochs: 1, verbose: 0 });   // (the optimizer's slots are made at the first)
+    await expectNoLeaks(async () => {
+      for (let i = 0; i < 3; i++) await fresh.fit(ids, ids, { epochs: 1, verbose: 0 });
+      tf.dispose(fresh.evaluate(ids, ids) as tf.Scalar);
+    });
+    const other = new MambaForCausalLM({ config: { ...model.config.toJSON(), num_hidden_layers: model.config.numHiddenLayers + 1 } });
+    const cache = other.createCache(2);
+    expect(() => model.forward(ids, { cache })).to.throw(/the cache was made for another model: its numLayers is \d+, the model's \d+/);
+    expect(cache.seqLen).to.equal(0);
+    tf.dispose(ids);
+    cache.dispose();
+    other.dispose();
+    fresh.dispose();
+  });
+
+  it('a one-token step with a 0 in its attention mask equals the whole masked sequence (the conv output masked too, as HF)', async () => {
+    const ids = tf.tensor2d([[3, 9, 27, 14, 5, 60]], [1, 6], 'int32');
+    const mask = tf.tensor2d([[1, 1, 1, 0, 1, 1]], [1, 6], 'int32');
+    const whole = model.forward(ids, { attentionMask: mask }).logits;
+    const cache = model.createCache(1);
+    const steps: tf.Tensor[] = [model.forward(ids.slice([0, 0], [1, 3]), { attentionMask: mask.slice([0, 0], [1, 3]), cache }).logits];
+    for (let t = 3; t < 6; t++) steps.push(model.forward(ids.slice([0, t], [1, 1]), { attentionMask: mask.slice([0, t], [1, 1]), cache }).logits);
+    const stepped = tf.concat(steps, 1);
+    expectClose('stepped vs whole', await stepped.data(), await whole.data(), 1e-5);
+    tf.dispose([ids, mask, whole, stepped, ...steps]);
+    cache.dispose();
+  });
 });
 
 describeBackends('MambaForCausalLM on a GPU backend: ids checked without a sync readback', ['webgpu'], () => {
