@@ -24,6 +24,7 @@ import { checkInputIds, idsAreOnHost } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss, IGNORE_INDEX } from './loss.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
+import { checkLayersSavable, checkPretrainedSavable } from './saved_forms.js';
 import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
 
 /** `dtype: 'float16'` or `quantization` build the matrices so from the start (MambaModelArgs); an untied head too. */
@@ -86,7 +87,14 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
 
   /** Writes config.json + model.safetensors that HF transformers loads. */
   async savePretrained(dir: string): Promise<void> {
+    checkPretrainedSavable(this);
     await savePretrained(this, dir);
+  }
+
+  /** tfjs' save, for a model that tf.loadLayersModel can rebuild (saved_forms.ts says which writer holds the others). */
+  override async save(handlerOrURL: tf.io.IOHandler | string, config?: tf.io.SaveConfig): Promise<tf.io.SaveResult> {
+    checkLayersSavable(this);
+    return super.save(handlerOrURL, config);
   }
 
   /** This model as a plain tf.LayersModel (it is one). */

@@ -17,6 +17,7 @@ import { MambaCache } from './cache.js';
 import { checkAttentionMask, checkInputIds, idsAreOnHost, idsOutOfRangeToNaN } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
+import { checkLayersSavable, checkPretrainedSavable } from './saved_forms.js';
 
 /**
  * `dtype: 'float16'` (webgpu) or `quantization` (quantize()'s options) build the projections and the
@@ -99,7 +100,14 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
   }
 
   async savePretrained(dir: string): Promise<void> {
+    checkPretrainedSavable(this);
     await savePretrained(this, dir);
+  }
+
+  /** tfjs' save, for a model that tf.loadLayersModel can rebuild (saved_forms.ts says which writer holds the others). */
+  override async save(handlerOrURL: tf.io.IOHandler | string, config?: tf.io.SaveConfig): Promise<tf.io.SaveResult> {
+    checkLayersSavable(this);
+    return super.save(handlerOrURL, config);
   }
 
   children(): [string, MambaModule][] {

@@ -6,7 +6,8 @@
  * dropout (LoRA's) from Math.random seeded by (seed, step, micro-batch), so a resumed run redraws it.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { MambaForCausalLM } from '../model/causal_lm.js';
+import { saveAdapter } from '../lora/adapter_io.js';
+import { MambaForCausalLM } from '../model/causal_lm.js';
 import { macrotask } from '../generation/macrotask.js';
 import { checkTrainArgs } from '../validate/train_args.js';
 import {
@@ -65,7 +66,10 @@ export interface TrainOptions {
   saveTotalLimit?: number;
   /** true: continue from the newest checkpoint in outDir (if any); a path: from that checkpoint. */
   resume?: boolean | string;
-  /** Writes the model's own files into a checkpoint folder (default: model.savePretrained). */
+  /**
+   * Writes the model's own files into a checkpoint folder (default: model.savePretrained; for a model
+   * with LoRA adapters that are not merged, saveAdapter, as HF's Trainer saves a PEFT model's adapter).
+   */
   saveModel?: (dir: string) => Promise<void>;
   /** Called after every step; a returned promise is awaited (a page redraws its chart and takes its events). */
   onStep?: (info: StepInfo) => unknown;
@@ -131,7 +135,9 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   const evalEvery = options.evalEvery ?? 0;
   const { outDir } = options;
   if ((saveEvery > 0 || options.resume) && outDir == null) throw new Error('saveEvery and resume need outDir');
-  const saveModel = options.saveModel ?? ((dir: string) => model.savePretrained(dir));
+  const adapted = model instanceof MambaForCausalLM && model.lora != null && !model.lora.switches.merged;
+  const saveModel = options.saveModel
+    ?? (adapted ? (dir: string) => saveAdapter(model as MambaForCausalLM, dir) : (dir: string) => model.savePretrained(dir));
   const log = options.log ?? true;
   const logEvery = options.logEvery ?? 10;
   const logTo = log ? options.logTo ?? process.stderr : null;

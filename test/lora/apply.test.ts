@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { loadAdapter, loraWeights, saveAdapter } from '../../src/lora/adapter_io.js';
 import { applyLora } from '../../src/lora/apply.js';
+import { mergeLora } from '../../src/lora/merge.js';
 import { loraState } from '../../src/lora/state.js';
 import { formatTrainableParameters } from '../../src/lora/trainable.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
@@ -160,6 +161,29 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
       const reloaded = tiny();
       await loadAdapter(reloaded, dir);
       expect(adapted(reloaded)).to.deep.equal(adapted(model));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('savePretrained and tfjs save refuse to drop unmerged adapters, naming the writer that keeps them; merged, savePretrained writes the merged model', async () => {
+    const model = tiny();
+    applyLora(model, { r: 2, alpha: 4, targetModules: ['in_proj'], initLoraWeights: false });
+    const dir = await mkdtemp(join(tmpdir(), 'lora-'));
+    try {
+      const refused = await model.savePretrained(dir).then(() => null, (e: Error) => e);
+      expect(refused?.message).to.match(/savePretrained: the model carries LoRA adapters that are not merged.*saveAdapter\(model, dir\).*mergeLora\(model\)/);
+      const layers = await model.save(`file://${join(dir, 'layers')}`).then(() => null, (e: Error) => e);
+      expect(layers?.message).to.match(/save: the model carries LoRA adapters, which tf.loadLayersModel cannot rebuild; saveAdapter/);
+      const ids = tf.tensor2d([[1, 2, 3]], [1, 3], 'int32');
+      const adapted = model.predict(ids) as tf.Tensor;
+      mergeLora(model);
+      await model.savePretrained(join(dir, 'merged'));
+      const merged = await MambaForCausalLM.fromPretrained(join(dir, 'merged'));
+      models.push(merged);
+      const again = merged.predict(ids) as tf.Tensor;
+      expectClose('merged model vs adapted', await again.data(), await adapted.data(), 1e-5);
+      tf.dispose([ids, adapted, again]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

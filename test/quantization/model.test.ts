@@ -245,6 +245,8 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     good.dispose();
     await quantize(model, { bits: 8 });
     await expectReject(quantize(model, { bits: 8 }), /already quantized/);
+    // tfjs' save would write what tf.loadLayersModel cannot rebuild: refused, naming savePretrained
+    await expectReject(model.save(`file://${join(dir, 'layers')}`), /save: the model is quantized to int8, which tf.loadLayersModel cannot rebuild; savePretrained/);
     await model.savePretrained(dir);
     await expectReject(MambaForCausalLM.fromPretrained(dir, { dtype: 'int4' }), /quantized to int8; it loads as int8 only/);
     await expectReject(MambaForCausalLM.fromPretrained(TINY, { dtype: 'int2' as 'int4' }), /dtype must be 'float32', 'float16', 'int8' or 'int4'/);

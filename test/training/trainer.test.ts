@@ -131,6 +131,8 @@ describeBackends('train', ['cpu'], () => {
     await train(adapted(), { train: blocks }, {
       ...options, outDir: out, signal: stop.signal, onStep: (s) => { if (s.step === 3) stop.abort(); },
     });
+    // a model with adapters checkpoints them as PEFT's files, as HF's Trainer does (its weights alone would lose them)
+    expect(await readdir(join(out, 'checkpoint-3'))).to.include.members(['adapter_config.json', 'adapter_model.safetensors', 'trainer_state.json']);
     const resumed = await train(adapted(), { train: blocks }, { ...options, outDir: out, resume: true });
     expectClose('losses', Float32Array.from(resumed.losses), Float32Array.from(a.losses), 1e-5);
   });
