@@ -1,6 +1,7 @@
 /** x @ W^T (+ b) with W in PyTorch's [out, in] layout, so checkpoint weights are used as stored. */
 import * as tf from '@tensorflow/tfjs';
 import { Linear, LinearRows } from '../../custom-kernels/kernel_names.js';
+import { checkAnyRank, checkShape, checkTensor } from './validate.js';
 
 /**
  * tfjs-backend-wasm 4.22 runs a matMul with a transposed operand on a slow path (10x here for a
@@ -63,6 +64,17 @@ function project(x: tf.Tensor2D, weight: tf.Tensor2D, bias: tf.Tensor | null): t
 }
 
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor | null): tf.Tensor {
+  // (wasm's few-rows kernel reads the buffers as the shapes say: a mismatch would read past them)
+  checkAnyRank('linear', 'x', x);
+  checkTensor('linear', 'weight', weight, 2);
+  const inFeatures = x.shape[x.rank - 1];
+  if (weight.shape[1] !== inFeatures) {
+    throw new Error(`linear: 'weight' must have shape [out, ${inFeatures}] (x's last dimension), got [${weight.shape}]`);
+  }
+  if (bias != null) {
+    checkTensor('linear', 'bias', bias, 1);
+    checkShape('linear', 'bias', bias, [weight.shape[0]]);
+  }
   return tf.tidy(() => {
     const inFeatures = x.shape[x.rank - 1];
     const lead = x.shape.slice(0, -1);

@@ -6,6 +6,7 @@
  *   dx = r g - x r^3 mean(g x),  dweight = sum over rows of dy x r
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkAnyRank, checkShape, checkTensor } from './validate.js';
 
 type Norm = (x: tf.Tensor, weight: tf.Tensor) => tf.Tensor;
 
@@ -37,5 +38,11 @@ function normFor(eps: number): Norm {
 
 /** x [..., hidden], weight [hidden] -> [..., hidden] */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  checkAnyRank('rmsNorm', 'x', x);
+  checkTensor('rmsNorm', 'weight', weight, 1);
+  checkShape('rmsNorm', 'weight', weight, [x.shape[x.rank - 1]]);
+  if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps)) {
+    throw new RangeError(`rmsNorm: 'eps' must be a finite number > 0, got ${String(eps)}`);
+  }
   return normFor(eps)(x, weight);
 }

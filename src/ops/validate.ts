@@ -15,6 +15,14 @@ export function checkTensor(op: string, name: string, t: unknown, rank: number):
   return t;
 }
 
+/** A float32 tensor of rank 1 or more, whatever its shape. */
+export function checkAnyRank(op: string, name: string, t: unknown): tf.Tensor {
+  if (!(t instanceof tf.Tensor) || t.rank === 0) {
+    throw new TypeError(`${op}: '${name}' must be a tf.Tensor of rank >= 1, got ${t instanceof tf.Tensor ? 'a scalar' : t === null ? 'null' : typeof t}`);
+  }
+  return checkTensor(op, name, t, t.rank);
+}
+
 /** An op's argument object, with its boolean `flag` (when given) a boolean. */
 export function checkArgs<T extends object>(op: string, args: T, flag: keyof T & string): T {
   if (args === null || typeof args !== 'object' || Array.isArray(args)) {

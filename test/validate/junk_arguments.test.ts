@@ -15,6 +15,8 @@ import { loadAdapter, loraWeights, saveAdapter } from '../../src/lora/adapter_io
 import { disableAdapters, mergeLora, unmergeLora } from '../../src/lora/merge.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { causalConv1d } from '../../src/ops/causal_conv1d.js';
+import { linear } from '../../src/ops/linear.js';
+import { rmsNorm } from '../../src/ops/rms_norm.js';
 import { causalConv1dUpdate } from '../../src/ops/causal_conv1d_update.js';
 import { selectiveScan } from '../../src/ops/selective_scan.js';
 import { selectiveStateUpdate } from '../../src/ops/selective_state_update.js';
@@ -228,6 +230,15 @@ describe('junk arguments to the public functions', () => {
     add('causalConv1dUpdate', 'convState', [undefined, t(tf.zeros([2, 4]))], (v) => causalConv1dUpdate(v, x2, w));
     add('causalConv1dUpdate', 'x', [undefined, t(tf.zeros([1, 3]))], (v) => causalConv1dUpdate(convState, v, w));
     add('causalConv1dUpdate', 'activation', ['relu', 5], (v) => causalConv1dUpdate(convState, x2, w, null, v));
+    const lx = t(tf.zeros([2, 3]));
+    const lw = t(tf.zeros([4, 3]));
+    add('linear', 'x', [undefined, 'x', t(tf.scalar(1)), t(tf.zeros([2, 3], 'int32'))], (v) => linear(v, lw));
+    add('linear', 'weight', [undefined, t(tf.zeros([4, 5])), t(tf.zeros([4, 2])), t(tf.zeros([3])), t(tf.zeros([4, 3], 'int32'))], (v) => linear(lx, v));
+    add('linear', 'bias', ['b', t(tf.zeros([7])), t(tf.zeros([2])), t(tf.zeros([4, 1]))], (v) => linear(lx, lw, v));
+    const gamma = t(tf.ones([3]));
+    add('rmsNorm', 'x', [undefined, t(tf.zeros([2, 3], 'int32'))], (v) => rmsNorm(v, gamma, 1e-5));
+    add('rmsNorm', 'weight', [undefined, t(tf.ones([1])), t(tf.ones([3, 1]))], (v) => rmsNorm(lx, v, 1e-5));
+    add('rmsNorm', 'eps', [-1, 0, NaN, 'e', Infinity], (v) => rmsNorm(lx, gamma, v));
 
     // the model's forward
     add('forward', 'inputIds', [undefined, 'x', f32, rank1], (v) => model.forward(v));
