@@ -3,8 +3,12 @@
  * local --model folder) under /model/, and /demo-config.json saying what the page loads first.
  * Routes are a table of files listed once at start: a request path is looked up as it came, never
  * joined to a folder, so no URL (`..`, `%2e%2e`, an absolute path) reaches a file outside the table.
+ * Files are streamed (a float32 checkpoint is gigabytes) and a single byte range is answered, so the
+ * page's loader reads a checkpoint tensor by tensor as it does from any server that allows it.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -36,10 +40,27 @@ const MIME: Record<string, string> = {
   '.md': 'text/markdown; charset=utf-8', '.txt': 'text/plain; charset=utf-8',
 };
 
-/** Plain files directly in `dir` (no links, no folders), by name. */
-async function filesIn(dir: string): Promise<string[]> {
+/** Plain files directly in `dir` (no links, no folders), by name, with their paths. */
+async function filesIn(dir: string): Promise<[string, string][]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+  return entries.filter((e) => e.isFile()).map((e) => e.name).sort().map((name) => [name, path.join(dir, name)]);
+}
+
+/**
+ * The files directly in a model folder the user named, links to files included, each resolved once
+ * here (a Hugging Face cache snapshot is all links into its blobs/).
+ */
+async function modelFilesIn(dir: string): Promise<[string, string][]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files: [string, string][] = [];
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (entry.isFile()) files.push([entry.name, path.join(dir, entry.name)]);
+    else if (entry.isSymbolicLink()) {
+      const target = await realpath(path.join(dir, entry.name)).catch(() => null);
+      if (target != null && (await stat(target)).isFile()) files.push([entry.name, target]);
+    }
+  }
+  return files;
 }
 
 async function routeTable(options: DemoServerOptions): Promise<Map<string, string>> {
@@ -48,12 +69,11 @@ async function routeTable(options: DemoServerOptions): Promise<Map<string, strin
   if (!(await stat(path.join(assets, 'index.html')).catch(() => null))?.isFile()) {
     throw new Error(`the demo page is not built: no index.html in ${assets} (run npm run build)`);
   }
-  for (const name of await filesIn(assets)) routes.set(`/${name}`, path.join(assets, name));
-  for (const name of await filesIn(path.join(assets, 'wasm')).catch(() => [])) routes.set(`/wasm/${name}`, path.join(assets, 'wasm', name));
+  for (const [name, file] of await filesIn(assets)) routes.set(`/${name}`, file);
+  for (const [name, file] of await filesIn(path.join(assets, 'wasm')).catch(() => [])) routes.set(`/wasm/${name}`, file);
   routes.set('/', path.join(assets, 'index.html'));
   if (options.modelDir != null) {
-    const model = path.resolve(options.modelDir);
-    for (const name of await filesIn(model)) routes.set(`/model/${name}`, path.join(model, name));
+    for (const [name, file] of await modelFilesIn(path.resolve(options.modelDir))) routes.set(`/model/${name}`, file);
   }
   return routes;
 }
@@ -62,7 +82,26 @@ async function routeTable(options: DemoServerOptions): Promise<Map<string, strin
 function hostAllowed(req: IncomingMessage, host: string, port: number): boolean {
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') return true;
   const given = (req.headers.host ?? '').toLowerCase();
-  return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(given);
+  // (a browser leaves out port 80, HTTP's default)
+  const names = ['127.0.0.1', 'localhost', '[::1]'];
+  return names.map((n) => `${n}:${port}`).includes(given) || (port === 80 && names.includes(given));
+}
+
+/**
+ * A `Range: bytes=first-last` (or `first-`, or `-suffix`) header as [first, last] within `size`; null
+ * where there is none or it is not one range of this form (the whole file is sent, as HTTP allows).
+ */
+function byteRange(header: string | undefined, size: number): [number, number] | null | 'unsatisfiable' {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
+  if (match == null || (match[1] === '' && match[2] === '')) return null;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    return suffix === 0 ? 'unsatisfiable' : [Math.max(0, size - suffix), size - 1];
+  }
+  const first = Number(match[1]);
+  const last = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (first >= size || last < first) return 'unsatisfiable';
+  return [first, last];
 }
 
 export async function startDemoServer(options: DemoServerOptions): Promise<DemoServer> {
@@ -85,19 +124,38 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     const target = req.url ?? '/';
     const pathname = target.startsWith('/') ? target.split(/[?#]/, 1)[0] : null;
     const file = pathname == null ? undefined : routes.get(pathname);
-    const body = pathname === '/demo-config.json' ? config : file != null ? await readFile(file) : null;
-    if (pathname == null || body == null) {
+    if (pathname === '/demo-config.json') {
+      res.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': config.length })
+        .end(req.method === 'HEAD' ? undefined : config);
+      return;
+    }
+    const size = file == null ? null : (await stat(file).catch(() => null))?.size ?? null;
+    if (file == null || size == null) {
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('not found\n');
       return;
     }
-    res.writeHead(200, {
-      ...headers, 'Content-Type': MIME[path.extname(file ?? pathname)] ?? 'application/octet-stream', 'Content-Length': body.length,
-    }).end(req.method === 'HEAD' ? undefined : body);
+    const type = { 'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream', 'Accept-Ranges': 'bytes' };
+    const range = byteRange(req.headers.range, size);
+    if (range === 'unsatisfiable') {
+      res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` }).end();
+      return;
+    }
+    const [first, last] = range ?? [0, size - 1];
+    res.writeHead(range == null ? 200 : 206, {
+      ...headers, ...type, 'Content-Length': Math.max(0, last - first + 1),
+      ...(range == null ? {} : { 'Content-Range': `bytes ${first}-${last}/${size}` }),
+    });
+    if (req.method === 'HEAD' || last < first) {
+      res.end();
+      return;
+    }
+    await pipeline(createReadStream(file, { start: first, end: last }), res);
   };
 
   const server: Server = createServer((req, res) => {
     respond(req, res).catch((e: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(e as Error).message}\n`);
+      // (the file system's own message would tell a page where the files are)
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end('the file could not be read\n');
       else res.destroy(e as Error);
     });
   });

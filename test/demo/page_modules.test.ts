@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { trainingBlocks } from '../../src/demo/page/lora_text.js';
-import { filesSource, sourceUrl } from '../../src/demo/page/sources.js';
+import { filesSource, pickedFiles, sourceUrl } from '../../src/demo/page/sources.js';
 import { SourceFileNotFoundError } from '../../src/io/source.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { AutoTokenizer } from '../../src/tokenizer/auto_tokenizer.js';
@@ -48,6 +48,18 @@ describe('demo page modules', () => {
     await source.read('adapter_config.json').catch((e: unknown) => { missing = e; });
     expect(missing).to.be.instanceOf(SourceFileNotFoundError);
     expect(() => filesSource([new File(['a'], 'x.json'), new File(['b'], 'x.json')], 'two')).to.throw('two files named x.json in two');
+  });
+
+  it("pickedFiles: a picked folder's own files, not its subfolders' (a run folder's checkpoint-N/config.json)", () => {
+    const at = (relative: string) => {
+      const file = new File(['x'], relative.split('/').at(-1)!);
+      Object.defineProperty(file, 'webkitRelativePath', { value: relative });
+      return file;
+    };
+    const { files, name } = pickedFiles([at('run/config.json'), at('run/model.safetensors'), at('run/checkpoint-2/config.json')]);
+    expect(name).to.equal('run');
+    expect(files.map((f) => f.webkitRelativePath)).to.deep.equal(['run/config.json', 'run/model.safetensors']);
+    expect(() => filesSource(files, name)).to.not.throw();
   });
 
   it('trainingBlocks: lines or paragraphs, the last tenth held out, each record ended by eos', async () => {

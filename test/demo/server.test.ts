@@ -95,6 +95,44 @@ describe('demo server', function () {
     expect((await rawRequest(port, '/', { method: 'HEAD' })).status).to.equal(200);
   });
 
+  it('answers one byte range (206, 416 past the end) and HEAD with the size, as the page\'s ranged loader asks', async () => {
+    const whole = await readFile(path.join(ROOT, 'models/mamba-quotes/model.safetensors'));
+    const get = (range: string) => fetch(`${server.url}model/model.safetensors`, { headers: { range } });
+    const part = await get('bytes=8-99');
+    expect(part.status).to.equal(206);
+    expect(part.headers.get('content-range')).to.equal(`bytes 8-99/${whole.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(whole.subarray(8, 100))).to.equal(true);
+    const tail = await get(`bytes=${whole.length - 5}-`);
+    expect(Buffer.from(await tail.arrayBuffer()).equals(whole.subarray(whole.length - 5))).to.equal(true);
+    const suffix = await get('bytes=-3');
+    expect(Buffer.from(await suffix.arrayBuffer()).equals(whole.subarray(whole.length - 3))).to.equal(true);
+    expect((await get(`bytes=${whole.length}-`)).status).to.equal(416);
+    const several = await get('bytes=0-1,4-5');   // not one range: the whole file, as HTTP allows
+    expect(several.status).to.equal(200);
+    expect((await several.arrayBuffer()).byteLength).to.equal(whole.length);
+    const head = await fetch(`${server.url}model/model.safetensors`, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).to.equal(String(whole.length));
+    expect(head.headers.get('accept-ranges')).to.equal('bytes');
+  });
+
+  it('serves a model folder of links (a Hugging Face cache snapshot) by its links\' names, and no link to a folder', async () => {
+    const { symlink } = await import('node:fs/promises');
+    const snapshot = path.join(tmp, 'snapshot');
+    await mkdir(snapshot);
+    const source = path.join(ROOT, 'models/mamba-quotes');
+    for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) await symlink(path.join(source, name), path.join(snapshot, name));
+    await symlink(tmp, path.join(snapshot, 'outside'));
+    const linked = await startDemoServer({ assetsDir: path.join(tmp, 'site', 'demo'), modelDir: snapshot, model: '/model/' });
+    try {
+      expect(linked.routes.filter((r) => r.startsWith('/model/'))).to.deep.equal(['/model/config.json', '/model/model.safetensors', '/model/tokenizer.json']);
+      const config = await fetch(`${linked.url}model/config.json`);
+      expect(await config.text()).to.equal(await readFile(path.join(source, 'config.json'), 'utf8'));
+      expect((await fetch(`${linked.url}model/outside/secret.txt`)).status).to.equal(404);
+    } finally {
+      await linked.close();
+    }
+  });
+
   it('says the page is not built instead of serving nothing', async () => {
     let error: Error | null = null;
     await startDemoServer({ assetsDir: tmp, modelDir: null, model: '/model/' }).catch((e: Error) => { error = e; });

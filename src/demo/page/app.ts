@@ -22,7 +22,7 @@ import { initWebGPU } from '../../webgpu/init.js';
 import { train } from '../../training/trainer.js';
 import { type LossHistory, renderLossChart } from './loss_chart.js';
 import { trainingBlocks } from './lora_text.js';
-import { droppedFiles, filesSource, type PageSource, sourceUrl } from './sources.js';
+import { droppedFiles, filesSource, type PageSource, pickedFiles, sourceUrl } from './sources.js';
 
 /** The modules the adapter trains: the mixer's projections (PEFT's names). */
 const LORA_TARGETS = ['in_proj', 'x_proj', 'out_proj'];
@@ -281,6 +281,11 @@ async function onLoad(source: PageSource, label: string): Promise<void> {
   await exclusive('load', () => loadModel(source, label));
 }
 
+/** Local files as a model: any error (two files of one name) goes to the status line, as a load's does. */
+async function onLoadFiles(files: File[], label: string): Promise<void> {
+  await exclusive('load', () => loadModel(filesSource(files, label), label));
+}
+
 function typedSource(): { source: string; label: string } {
   const text = input('source').value.trim();
   return text === '' || text === 'packaged model'
@@ -319,8 +324,8 @@ async function start(): Promise<void> {
     if (files.length > 0) void onAdapterFiles(files);
   });
   input('pick-model').addEventListener('change', (e) => {
-    const files = [...((e.target as HTMLInputElement).files ?? [])];
-    if (files.length > 0) void onLoad(filesSource(files, 'picked folder'), files[0].webkitRelativePath.split('/')[0] || 'picked folder');
+    const { files, name } = pickedFiles([...((e.target as HTMLInputElement).files ?? [])]);
+    if (files.length > 0) void onLoadFiles(files, name);
   });
   const drop = $('drop-model');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
@@ -329,7 +334,7 @@ async function start(): Promise<void> {
     e.preventDefault();
     drop.classList.remove('over');
     if (e.dataTransfer == null) return;
-    void droppedFiles(e.dataTransfer).then(({ files, name }) => onLoad(filesSource(files, name), name));
+    void droppedFiles(e.dataTransfer).then(({ files, name }) => onLoadFiles(files, name));
   });
   const trainText = $<HTMLTextAreaElement>('train-text');
   trainText.addEventListener('dragover', (e) => e.preventDefault());

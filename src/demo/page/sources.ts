@@ -39,6 +39,15 @@ export function filesSource(files: readonly File[], location: string): Checkpoin
   };
 }
 
+/**
+ * The files of a folder picked with the folder picker, which lists its subfolders' too (a training
+ * run's checkpoint-N/ hold another config.json): the folder's own files, as a drop takes them.
+ */
+export function pickedFiles(list: readonly File[]): { files: File[]; name: string } {
+  const files = list.filter((f) => f.webkitRelativePath.split('/').length <= 2);
+  return { files, name: list[0]?.webkitRelativePath.split('/')[0] || 'picked folder' };
+}
+
 /** The files of a drop: a dropped folder's own files (not its subfolders), or the files dropped themselves. */
 export async function droppedFiles(data: DataTransfer): Promise<{ files: File[]; name: string }> {
   const entries = [...data.items].map((item) => item.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e != null);
