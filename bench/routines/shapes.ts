@@ -17,7 +17,7 @@ export const BENCH_SHAPES: Record<string, () => MambaConfig> = {
 };
 
 export function benchShape(name: string): MambaConfig {
-  const make = BENCH_SHAPES[name];
+  const make = Object.hasOwn(BENCH_SHAPES, name) ? BENCH_SHAPES[name] : undefined;
   if (!make) throw new Error(`unknown shape '${name}'; known: ${Object.keys(BENCH_SHAPES).join(', ')}`);
   return make();
 }

@@ -11,8 +11,8 @@ export interface FlagSpec {
   metavar?: string;
   /** Another name for the same flag (`device` for `backend`). */
   alias?: string;
-  /** For numbers: 'positive' (> 0) or 'non-negative' (>= 0). */
-  range?: 'positive' | 'non-negative';
+  /** For numbers: 'positive' (> 0), 'non-negative' (>= 0) or 'probability' (in (0, 1]). */
+  range?: 'positive' | 'non-negative' | 'probability';
 }
 
 export interface ParsedArgs {
@@ -74,5 +74,16 @@ function convert(flag: string, raw: string, spec: FlagSpec): string | number {
   }
   if (spec.range === 'positive' && !(value > 0)) throw new UsageError(`--${flag} must be greater than 0, got '${raw}'`);
   if (spec.range === 'non-negative' && !(value >= 0)) throw new UsageError(`--${flag} must be 0 or more, got '${raw}'`);
+  if (spec.range === 'probability' && !(value > 0 && value <= 1)) throw new UsageError(`--${flag} must be in (0, 1], got '${raw}'`);
   return value;
+}
+
+/** A comma-separated list of positive integers in decimal notation, as --prefill 128,512 gives them. */
+export function positiveIntegers(flag: string, value: string): number[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = items.map(Number);
+  if (list.length === 0 || items.some((s, i) => !/^\d+$/.test(s) || !Number.isSafeInteger(list[i]) || list[i] < 1)) {
+    throw new UsageError(`--${flag} must be positive integers separated by commas, got '${value}'`);
+  }
+  return list;
 }

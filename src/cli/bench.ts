@@ -11,6 +11,7 @@ import { BENCH_SHAPES, benchShape } from '../../bench/routines/shapes.js';
 import { wasmFusedMultiplyAdd, wasmThreads } from '../backend.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
 import { refuseArguments, registerCommand, UsageError } from './command.js';
+import { positiveIntegers } from './args.js';
 import { createProgress } from './progress.js';
 import { GENERATION_FLAGS, selectBackend } from './text_generation.js';
 
@@ -33,12 +34,12 @@ registerCommand({
     const f = args.flags;
     if (f.model !== undefined && f.shape !== undefined) throw new UsageError('give --model or --shape, not both');
     refuseArguments(args, 'bench');
-    const prefillLengths = positiveList('prefill', (f.prefill as string | undefined) ?? '128,512');
-    const decodePositions = positiveList('decode', (f.decode as string | undefined) ?? '10,1000');
+    const prefillLengths = positiveIntegers('prefill', (f.prefill as string | undefined) ?? '128,512');
+    const decodePositions = positiveIntegers('decode', (f.decode as string | undefined) ?? '10,1000');
     const batch = (f.batch as number | undefined) ?? 1;
     if (batch < 1) throw new UsageError(`--batch must be >= 1, got ${batch}`);
     const shapeName = (f.shape as string | undefined) ?? '130m';
-    if (f.model === undefined && !(shapeName in BENCH_SHAPES)) {
+    if (f.model === undefined && !Object.hasOwn(BENCH_SHAPES, shapeName)) {
       throw new UsageError(`--shape must be one of ${Object.keys(BENCH_SHAPES).join(', ')}, got '${shapeName}'`);
     }
 
@@ -74,10 +75,3 @@ registerCommand({
   },
 });
 
-function positiveList(flag: string, value: string): number[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (list.length === 0 || list.some((n) => !Number.isSafeInteger(n) || n < 1)) {
-    throw new UsageError(`--${flag} must be positive integers separated by commas, got '${value}'`);
-  }
-  return list;
-}

@@ -8,3 +8,13 @@ export function exitQuietlyOnClosedPipe(stream: NodeJS.WritableStream): void {
     else throw err;
   });
 }
+
+/**
+ * Messages and progress (stderr) are for whoever watches: once its reader has gone (`2>&1 | head -1`),
+ * the command carries on without them, so that a training run still finishes and saves.
+ */
+export function carryOnPastClosedPipe(stream: NodeJS.WritableStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
+}

@@ -3,10 +3,11 @@
 import './relaxed_simd.js';
 import * as tf from '@tensorflow/tfjs';
 import '../index.js';
-import { exitQuietlyOnClosedPipe } from './closed_pipe.js';
+import { carryOnPastClosedPipe, exitQuietlyOnClosedPipe } from './closed_pipe.js';
 import { runCli } from './dispatch.js';
 
 // Production mode: no debug checks, and no tfjs banners in the output.
 tf.enableProdMode();
 exitQuietlyOnClosedPipe(process.stdout);
+carryOnPastClosedPipe(process.stderr);
 process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });

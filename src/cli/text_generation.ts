@@ -21,7 +21,7 @@ export const GENERATION_FLAGS: Record<string, FlagSpec> = {
   greedy: { type: 'boolean', help: 'greedy decoding, whatever the checkpoint\'s generation_config.json says: the same text every run' },
   temperature: { type: 'number', range: 'positive', metavar: 'T', help: 'sampling temperature (> 0)' },
   'top-k': { type: 'int', range: 'non-negative', metavar: 'K', help: 'sample from the K most likely tokens (0: all)' },
-  'top-p': { type: 'number', range: 'positive', metavar: 'P', help: 'sample from the most likely tokens that reach probability P, in (0, 1]' },
+  'top-p': { type: 'number', range: 'probability', metavar: 'P', help: 'sample from the most likely tokens that reach probability P, in (0, 1]' },
   'repetition-penalty': { type: 'number', range: 'positive', metavar: 'R', help: '> 1 discourages repeating tokens' },
   seed: { type: 'int', range: 'non-negative', metavar: 'S', help: 'random seed: the same seed gives the same text' },
   backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu, tensorflow or auto (webgpu on a GPU, else wasm); a GPU number means webgpu (default: wasm if installed, else cpu)' },

@@ -125,6 +125,10 @@ describe('mamba-tfjs CLI', function () {
       ['an unknown task', ['run', '--task', 'summarization', '--model', 'x'], 2, /--task must be one of text-generation/],
       ['no prompt on stdin', ['run', '--task', 'text-generation', '--model', 'x'], 2, /no prompt on stdin/],
       ['a bad bench list', ['bench', '--decode', '10,x'], 2, /--decode must be positive integers separated by commas, got '10,x'/],
+      ['a bench length not in decimal', ['bench', '--prefill', '0x10'], 2, /--prefill must be positive integers separated by commas, got '0x10'/],
+      ['a bench length with an exponent', ['bench', '--decode', '1e1'], 2, /--decode must be positive integers/],
+      ['a bench shape that is an object\'s property', ['bench', '--shape', 'constructor'], 2, /--shape must be one of 130m, .*got 'constructor'/],
+      ['a top-p past 1', ['generate', '--model', 'x', '--top-p', '1.5', 'hi'], 2, /--top-p must be in \(0, 1\], got '1.5'/],
     ];
     for (const [what, args, code, message] of failures) {
       it(`${what}: one line on stderr, exit ${code}`, async () => {
@@ -138,10 +142,15 @@ describe('mamba-tfjs CLI', function () {
       else expectOneLineError(r, 2, /--model is required .*: this package has no models\/mamba-quotes/);
     });
 
-    it('a value the generation config rejects names it', async () => {
-      const r = await cli(['generate', '--model', saved.dir, '--top-p', '2', '--backend', 'cpu', 'hi']);
-      expect(r.code).to.equal(1);
-      expect(r.stderr).to.equal('mamba-tfjs generate: error: topP must be in (0, 1], got 2\n');
+    it('a value the checkpoint\'s generation config holds and the options reject names it', async () => {
+      const odd = await saveTinyTextModel({ top_p: 2 });
+      try {
+        const r = await cli(['generate', '--model', odd.dir, '--do-sample', '--backend', 'cpu', 'hi']);
+        expect(r.code).to.equal(1);
+        expect(r.stderr).to.equal('mamba-tfjs generate: error: topP must be in (0, 1], got 2\n');
+      } finally {
+        odd.remove();
+      }
     });
 
     it('--help lists the commands and the flags', async () => {

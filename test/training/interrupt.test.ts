@@ -83,6 +83,17 @@ describeBackends('Ctrl-C', ['wasm'], () => {
     expect(stderr).to.match(new RegExp(`done after ${steps + 1} steps`));
   });
 
+  it('finetune whose stderr reader goes away (2>&1 | head -1) carries on, saves its adapter and exits 0', async function () {
+    this.timeout(300_000);
+    const out = join(dir, 'no-reader');
+    const run = start(['src/cli/main.ts', 'finetune', '--model', MODEL, '--data', QUOTES, '--out', out, '--seq-len', '32',
+      '--batch-size', '2', '--lora-r', '4', '--backend', 'wasm', '--max-steps', '3']);
+    await waitFor(run, /^data: \d+ training blocks/m);
+    run.child.stderr.destroy();   // the reader's end closes: the child's next writes meet EPIPE
+    expect(await run.exit).to.equal(0);
+    expect((await readdir(out)).sort()).to.include.members(['adapter_config.json', 'adapter_model.safetensors']);
+  });
+
   it('a second SIGINT exits with 130 at once while the first is being honoured', async function () {
     this.timeout(120_000);
     const run = start(['test/support/interrupt_child.ts']);
