@@ -7,7 +7,7 @@
  * files and loads back to the same outputs; the page's screenshot is kept in test-artifacts/.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,6 +197,17 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
     await page.locator('#pick-model').setInputFiles(MODEL);
     await waitForStatus(/^ready: mamba-quotes on wasm/);
     expect(await page.locator('#info-adapter').textContent()).to.equal('none');
+    expect(await generate()).to.equal(expected);
+  });
+
+  it('a picked folder without a tokenizer says so on the status line, and the page loads the next folder', async function () {
+    const partial = path.join(tmp, 'no-tokenizer', 'weights-only');
+    await mkdir(partial, { recursive: true });
+    for (const name of ['config.json', 'model.safetensors']) await copyFile(path.join(MODEL, name), path.join(partial, name));
+    await page.locator('#pick-model').setInputFiles(partial);
+    await waitForStatus(/^load failed: .*tokenizer\.json/);
+    await page.locator('#pick-model').setInputFiles(MODEL);
+    await waitForStatus(/^ready: mamba-quotes on wasm/);
     expect(await generate()).to.equal(expected);
   });
 

@@ -123,12 +123,16 @@ async function loadModel(source: PageSource, label: string): Promise<void> {
     status(`downloading ${label}: ${file} ${mb(got)}${total ? ` of ${mb(total)}` : ''}`);
   };
   // The weights are made on the backend active while they load.
-  const [tokenizer, model] = await Promise.all([
+  const [tokenizer, model] = await Promise.allSettled([
     AutoTokenizer.fromPretrained(source),
     MambaForCausalLM.fromPretrained(source, { onProgress }),
   ]);
+  if (tokenizer.status === 'rejected' || model.status === 'rejected') {
+    if (model.status === 'fulfilled') model.value.dispose();   // (a folder without a tokenizer: its weights go)
+    throw tokenizer.status === 'rejected' ? tokenizer.reason : (model as PromiseRejectedResult).reason;
+  }
   bar.style.width = '100%';
-  loaded = { model, tokenizer, source, label, adapter: null };
+  loaded = { model: model.value, tokenizer: tokenizer.value, source, label, adapter: null };
   $('speed').textContent = '';
   showModelInfo();
   status(`ready: ${label} on ${tf.getBackend()}`);
