@@ -17,6 +17,11 @@ import type { NamedAttrMap } from '@tensorflow/tfjs';
  *   delta' = deltaSoftplus ? softplus(delta + deltaBias) : delta + deltaBias
  *   h_t    = exp(delta'_t * A) * h_{t-1} + delta'_t * B_t * u_t        (h_{-1} = initialState or 0)
  *   y_t    = <h_t, C_t> + D * u_t;   y_t *= silu(z_t) when z is given
+ *
+ * The composite (backends without a kernel of their own) composes decays over blocks of steps, which
+ * holds while every decay exp(delta'_t * A) is at most 1, as a Mamba's are (softplus makes delta' >= 0,
+ * A = -exp(A_log) <= 0); a growing state (delta' < 0 or A > 0) can overflow there to Inf/NaN where
+ * the step-by-step kernels stay finite.
  */
 export const SelectiveScan = 'MambaSelectiveScan';
 export const SELECTIVE_SCAN_INPUTS = ['u', 'delta', 'A', 'B', 'C', 'D', 'z', 'deltaBias', 'initialState'] as const;
@@ -117,7 +122,8 @@ export interface QuantizedGatherAttrs extends NamedAttrMap {
 /**
  * The index of each row's maximum, the first on ties (torch.argmax's choice, which greedy decoding
  * must reproduce). Registered on webgpu and as a composite: cpu, wasm and tensorflow
- * take their own ArgMax, which already keeps the first.
+ * take their own ArgMax, which already keeps the first. NaN is never taken: always an index in [0, V),
+ * 0 for a row of NaN (generation names NaN logits before it would use the choice).
  * inputs:  scores [batch, V] float32
  * outputs: [batch] int32
  */

@@ -38,6 +38,20 @@ describeBackends('firstArgMax', KERNEL_BACKENDS, () => {
     });
   }
 
+  it('NaN is never chosen, and the index is always inside the row (a row of NaN gives 0), through the kernel too', async () => {
+    const rows = [[1, NaN, 0, 2], [NaN, NaN, NaN, NaN], [Infinity, 1, Infinity, NaN], [NaN, 1, 5, 5]];
+    const scores = tf.tensor2d(rows);
+    ensureKernels();
+    for (const chosen of [firstArgMax(scores), tf.engine().runKernel(FirstArgMax, { scores }) as tf.Tensor]) {
+      const ids = Array.from(await chosen.data());
+      expect(ids.slice(0, 3)).to.deep.equal([3, 0, 0]);
+      // a NaN first: tfjs' own ArgMax (cpu, wasm) keeps index 0, the kernels the maximum after it
+      expect(ids[3]).to.be.oneOf([0, 2]);
+      chosen.dispose();
+    }
+    scores.dispose();
+  });
+
   it('a row of -Infinity gives 0; a wrong rank or dtype is named', async () => {
     const scores = tf.tensor2d([[-Infinity, -Infinity, -Infinity], [0, -Infinity, 1]]);
     const chosen = firstArgMax(scores);
