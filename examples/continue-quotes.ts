@@ -2,7 +2,7 @@
  * Stage 2 of the models/mamba-quotes recipe: more training on the wasm backend, from the stage-1
  * weights (examples/train-quotes.ts, on the H200 through WebGPU), at a lower learning rate.
  *
- *   npx tsx examples/continue-quotes.ts [STEPS] [MODEL_DIR] [DATA] [--quick]   (defaults: 400, models/mamba-quotes, ../shared/data/quotes.txt)
+ *   npx tsx examples/continue-quotes.ts [STEPS] [MODEL_DIR] [DATA] [--quick]   (defaults: 400, models/mamba-quotes, test/fixtures/quotes.txt)
  *
  * It rewrites MODEL_DIR in place. --quick runs 2 steps on a copy of the model in a temporary folder,
  * on examples/data/proverbs.txt (what CI runs).
@@ -19,7 +19,7 @@ const steps = quick ? 2 : Number(positionals[0] ?? 400);
 const scratch = quick ? await mkdtemp(join(tmpdir(), 'mamba-tfjs-stage2-')) : null;
 if (scratch) await cp(positionals[1] ?? 'models/mamba-quotes', scratch, { recursive: true });
 const modelDir = scratch ?? positionals[1] ?? 'models/mamba-quotes';
-const dataPath = quick ? EXAMPLE_TEXT : positionals[2] ?? '../shared/data/quotes.txt';
+const dataPath = quick ? EXAMPLE_TEXT : positionals[2] ?? 'test/fixtures/quotes.txt';
 
 await useBackend(STAGE2.backend);
 const tokenizer = await AutoTokenizer.fromPretrained(modelDir);

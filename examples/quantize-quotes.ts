@@ -4,14 +4,14 @@
  * int4 (`fromPretrained(dir, { dtype })`; `quantize(model, { bits })` does the same in place).
  *
  *   npx tsx examples/quantize-quotes.ts [MODEL_DIR] [DATA] [--quick]
- *   (defaults: models/mamba-quotes, ../shared/data/quotes.txt where it exists, else examples/data/proverbs.txt)
+ *   (defaults: models/mamba-quotes, test/fixtures/quotes.txt where it exists, else examples/data/proverbs.txt)
  */
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { AutoTokenizer, evaluateLoss, loadTextDataset, MambaForCausalLM, useBackend } from '../src/index.js';
 import { EXAMPLE_TEXT, positionals, quick } from './support/args.js';
 
-const QUOTES = '../shared/data/quotes.txt';
+const QUOTES = 'test/fixtures/quotes.txt';
 const [modelDir = 'models/mamba-quotes', dataPath = !quick && existsSync(QUOTES) ? QUOTES : EXAMPLE_TEXT] = positionals;
 const PROMPT = 'Love is';
 

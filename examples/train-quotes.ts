@@ -2,7 +2,7 @@
  * The recipe behind models/mamba-quotes: a small Mamba trained from scratch on the quotes corpus
  * (all but the last 2% of records) with the fixture's 2,048-token byte-level BPE.
  *
- *   npx tsx examples/train-quotes.ts [OUT_DIR] [DATA] [--quick]   (defaults: models/mamba-quotes, ../shared/data/quotes.txt)
+ *   npx tsx examples/train-quotes.ts [OUT_DIR] [DATA] [--quick]   (defaults: models/mamba-quotes, test/fixtures/quotes.txt: the corpus it was trained on)
  *
  * --quick trains a much smaller model of the same kind for 3 steps on wasm, on examples/data/proverbs.txt,
  * into a temporary folder (what CI runs); `npx mamba-tfjs train --config C --data F --out DIR` is the CLI's way.
@@ -65,7 +65,7 @@ const GENERATION_CONFIG = {
 const TOKENIZER = 'test/fixtures/tokenizer';
 const scratch = quick ? await mkdtemp(join(tmpdir(), 'mamba-tfjs-train-')) : null;
 const outDir = scratch ?? positionals[0] ?? 'models/mamba-quotes';
-const dataPath = quick ? EXAMPLE_TEXT : positionals[1] ?? '../shared/data/quotes.txt';
+const dataPath = quick ? EXAMPLE_TEXT : positionals[1] ?? 'test/fixtures/quotes.txt';
 
 await useBackend(RECIPE.backend);
 const tokenizer = await AutoTokenizer.fromPretrained(TOKENIZER);

@@ -27,7 +27,7 @@ export const GENERATION_FLAGS: Record<string, FlagSpec> = {
   backend: { type: 'string', alias: 'device', metavar: 'B', help: 'cpu, wasm, webgpu, tensorflow or auto (webgpu on a GPU, else wasm); a GPU number means webgpu (default: wasm if installed, else cpu)' },
   dtype: { type: 'string', metavar: 'D', help: 'weights: fp32, fp16 (webgpu only), q8 or q4 (float16 halves or int8 / int4 codes made at load; default: as stored)' },
   adapter: { type: 'string', metavar: 'DIR', help: 'a LoRA adapter folder (PEFT\'s adapter_config.json + adapter_model.safetensors, e.g. what finetune writes)' },
-  threads: { type: 'int', range: 'positive', metavar: 'N', help: 'threads for the wasm backend (default: every core, at most 8)' },
+  threads: { type: 'int', range: 'positive', metavar: 'N', help: 'threads for the wasm backend (default: every core, at most 64)' },
   revision: { type: 'string', metavar: 'REV', help: 'Hub branch, tag or commit (default: main)' },
 };
 

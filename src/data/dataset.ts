@@ -2,6 +2,11 @@
 import { readCorpus, type ReadCorpusOptions } from './corpus.js';
 import { packBlocks, tokenizeRecords, type TextEncoder } from './pack.js';
 import { DEFAULT_HELD_OUT_FRACTION, splitHeldOut } from './split.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { checkNumber, checkOptionalNumber, checkString } from '../validate/arguments.js';
+
+const TEXT_DATASET_OPTIONS: OptionTable<TextDatasetOptions> = { seqLen: true, heldOutFraction: true };
+const LOAD_DATASET_OPTIONS: OptionTable<LoadDatasetOptions> = { ...TEXT_DATASET_OPTIONS, textField: true };
 
 export interface TokenizerForData extends TextEncoder {
   readonly eosTokenId: number | null;
@@ -26,8 +31,10 @@ export interface TextDatasetOptions {
 }
 
 /** A corpus file (text, JSONL, JSON or CSV; src/data/corpus.ts) as training data. */
-export async function loadTextDataset(path: string, tokenizer: TokenizerForData, options: LoadDatasetOptions): Promise<TextDataset> {
-  return textDataset(await readCorpus(path, { textField: options.textField }), tokenizer, options, path);
+export async function loadTextDataset(path: string, tokenizer: TokenizerForData, given: LoadDatasetOptions): Promise<TextDataset> {
+  const { textField, ...options } = normalizeOptions<LoadDatasetOptions>(given, LOAD_DATASET_OPTIONS, 'loadTextDataset');
+  checkString('loadTextDataset', 'path', path, 'a corpus file path');
+  return textDataset(await readCorpus(path, { textField }), tokenizer, options, path);
 }
 
 /**
@@ -36,8 +43,11 @@ export async function loadTextDataset(path: string, tokenizer: TokenizerForData,
  * `seqLen` tokens.
  */
 export function textDataset(
-  records: readonly string[], tokenizer: TokenizerForData, options: TextDatasetOptions, what = 'the records',
+  records: readonly string[], tokenizer: TokenizerForData, given: TextDatasetOptions, what = 'the records',
 ): TextDataset {
+  const options = normalizeOptions<TextDatasetOptions>(given, TEXT_DATASET_OPTIONS, 'textDataset');
+  checkNumber('textDataset', 'seqLen', options.seqLen, { integer: true, min: 2 });
+  checkOptionalNumber('textDataset', 'heldOutFraction', options.heldOutFraction, { min: 0, below: 1 });
   const { train, heldOut } = splitHeldOut([...records], options.heldOutFraction ?? DEFAULT_HELD_OUT_FRACTION);
   const trainIds = tokenizeRecords(train, tokenizer, tokenizer.eosTokenId);
   const heldOutIds = tokenizeRecords(heldOut, tokenizer, tokenizer.eosTokenId);

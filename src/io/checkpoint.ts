@@ -18,8 +18,9 @@ import { SafetensorsFile } from './safetensors_file.js';
 import { tensorEntry } from './tensor_entry.js';
 import { DownloadTimeoutError } from './timed_fetch.js';
 import {
-  openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions, type ProgressCallback,
+  OPEN_SOURCE_OPTIONS, openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions, type ProgressCallback,
 } from './source.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 
 export interface MambaCheckpoint {
   config: MambaConfig;
@@ -40,6 +41,8 @@ export interface LoadCheckpointOptions extends OpenSourceOptions {
   /** Keys the file may hold that are left out (an untied head under a backbone-only model). */
   ignoredKeys?: string[];
 }
+
+const LOAD_CHECKPOINT_OPTIONS: OptionTable<LoadCheckpointOptions> = { ...OPEN_SOURCE_OPTIONS, expected: true, ignoredKeys: true };
 
 const EMBEDDINGS = 'backbone.embeddings.weight';
 const LM_HEAD = 'lm_head.weight';
@@ -243,8 +246,10 @@ async function sameValues(a: Located, b: Located): Promise<boolean> {
  * (and F64) weights come back as float32 tensors under HF names, each read from its file by itself.
  */
 export async function loadCheckpoint(
-  source: string | CheckpointSource, options: LoadCheckpointOptions = {},
+  source: string | CheckpointSource, given: LoadCheckpointOptions = {},
 ): Promise<MambaCheckpoint> {
+  checkSourceOrOpened('loadCheckpoint', source, given);
+  const options = normalizeOptions<LoadCheckpointOptions>(given, LOAD_CHECKPOINT_OPTIONS, 'loadCheckpoint');
   const checkpoint = await openCheckpoint(source, options);
   const weights = new Map<string, tf.Tensor>();
   try {

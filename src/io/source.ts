@@ -9,6 +9,7 @@ import { type CheckpointSource, type ProgressCallback, type RangeReader, SourceF
 import { openHubSource, resolveHubLimits, type HubDownloadOptions } from './hub.js';
 import { allocate, openHttpRange, openLocalRange } from './ranged_source.js';
 import { DownloadTimeoutError, timedFetch } from './timed_fetch.js';
+import type { OptionTable } from '../options/normalize_options.js';
 
 export {
   type CheckpointSource, type ProgressCallback, type RangeReader, type ReadProgress, SourceFileNotFoundError,
@@ -24,6 +25,12 @@ export interface OpenSourceOptions extends HubDownloadOptions {
   /** Sent with every HTTP request (an Authorization header, say). */
   headers?: Record<string, string>;
 }
+
+/** OpenSourceOptions' names, for normalizeOptions (snake_case as huggingface_hub writes them: cache_dir, local_files_only). */
+export const OPEN_SOURCE_OPTIONS: OptionTable<OpenSourceOptions> = {
+  revision: true, cacheDir: true, localFilesOnly: true, token: true, endpoint: true, onProgress: true,
+  downloadTimeout: true, etagTimeout: true, maxRetries: true, headers: true,
+};
 
 /** Reads the file and returns null when the source does not have it. */
 export async function readOptional(

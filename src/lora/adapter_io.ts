@@ -8,7 +8,8 @@ import { writeDirAtomic } from '../io/atomic_dir.js';
 import { checkFloatWeight } from '../io/dtypes.js';
 import { checkLoadArgs, checkModelAndOptions } from '../validate/entry_args.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
-import { type CheckpointSource, openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
+import { type CheckpointSource, OPEN_SOURCE_OPTIONS, openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 import { tensorEntry } from '../io/tensor_entry.js';
 import { applyLora, loraShapes, planLora } from './apply.js';
 import { resolveLoraConfig } from './config.js';
@@ -37,9 +38,12 @@ export interface SaveAdapterOptions {
   baseModelNameOrPath?: string | null;
 }
 
+const SAVE_ADAPTER_OPTIONS: OptionTable<SaveAdapterOptions> = { baseModelNameOrPath: true };
+
 /** adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") as bytes, by file name (a browser downloads these). */
-export async function adapterFiles(model: LoraModel, options: SaveAdapterOptions = {}): Promise<Map<string, Uint8Array>> {
-  checkModelAndOptions('adapterFiles', model, options, '{ baseModelNameOrPath? }');
+export async function adapterFiles(model: LoraModel, given: SaveAdapterOptions = {}): Promise<Map<string, Uint8Array>> {
+  checkModelAndOptions('adapterFiles', model, given, '{ baseModelNameOrPath? }');
+  const options = normalizeOptions<SaveAdapterOptions>(given, SAVE_ADAPTER_OPTIONS, 'adapterFiles');
   const state = loraState(model, 'adapterFiles');
   const entries = new Map<string, SafetensorsEntry>();
   for (const [key, variable] of loraWeights(model)) {
@@ -54,8 +58,9 @@ export async function adapterFiles(model: LoraModel, options: SaveAdapterOptions
 }
 
 /** Writes adapterFiles' two files into `dir`, atomically. */
-export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
-  checkModelAndOptions('saveAdapter', model, options, '{ baseModelNameOrPath? }');
+export async function saveAdapter(model: LoraModel, dir: string, given: SaveAdapterOptions = {}): Promise<void> {
+  checkModelAndOptions('saveAdapter', model, given, '{ baseModelNameOrPath? }');
+  const options = normalizeOptions<SaveAdapterOptions>(given, SAVE_ADAPTER_OPTIONS, 'saveAdapter');
   loraState(model, 'saveAdapter');
   const files = await adapterFiles(model, options);
   const [{ writeFile }, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
@@ -68,8 +73,9 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
  * Reads an adapter PEFT (or saveAdapter) wrote. A model without adapters gets them as the config
  * says; a model that has them must have the same ones (targets, ranks, scaling), and takes the weights.
  */
-export async function loadAdapter(model: LoraModel, source: string | CheckpointSource, options: OpenSourceOptions = {}): Promise<void> {
-  checkLoadArgs('loadAdapter', model, source, options);
+export async function loadAdapter(model: LoraModel, source: string | CheckpointSource, given: OpenSourceOptions = {}): Promise<void> {
+  checkLoadArgs('loadAdapter', model, source, given);
+  const options = normalizeOptions<OpenSourceOptions>(given, OPEN_SOURCE_OPTIONS, 'loadAdapter');
   const src = typeof source === 'string' ? await openSource(source, options) : source;
   const what = `${CONFIG_FILE} at ${src.location}`;
   const { options: loraOptions, baseModelNameOrPath } = fromPeftConfig(await readJSON(src, CONFIG_FILE), what);

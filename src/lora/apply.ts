@@ -1,6 +1,7 @@
 /** applyLora: adapters on the target modules, every base weight frozen. */
 import { type LoraConfig, type LoraOptions, moduleSettings, resolveLoraConfig } from './config.js';
 import { checkModelAndOptions } from '../validate/entry_args.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 import { LoraConv1d } from './lora_conv1d.js';
 import { LoraEmbedding } from './lora_embedding.js';
 import type { LoraLayer, LoraLayerSettings, LoraSwitches } from './lora_layer.js';
@@ -20,6 +21,12 @@ export function planLora(model: LoraModel, config: LoraConfig): LoraPlanEntry[] 
   }));
 }
 
+/** LoraOptions' names, and PEFT's LoraConfig names where they differ (lora_alpha, lora_dropout). */
+const LORA_OPTIONS: OptionTable<LoraOptions> = {
+  r: true, alpha: ['lora_alpha'], dropout: ['lora_dropout'], targetModules: true, rankPattern: true, alphaPattern: true,
+  initLoraWeights: true, useRslora: true,
+};
+
 const LAYER_CLASSES = { linear: LoraLinear, conv1d: LoraConv1d, embedding: LoraEmbedding } as const;
 
 /** The shapes of lora_A and lora_B an entry of the plan gets. */
@@ -35,7 +42,7 @@ export function loraShapes({ target, settings }: LoraPlanEntry): [number[], numb
 export function applyLora(model: LoraModel, options: LoraOptions): void {
   checkModelAndOptions('applyLora', model, options, '{ r, alpha, targetModules, ... }');
   if (model.lora != null) throw new Error('applyLora: this model already has LoRA adapters (one adapter per model)');
-  const config = resolveLoraConfig(options);
+  const config = resolveLoraConfig(normalizeOptions<LoraOptions>(options, LORA_OPTIONS, 'applyLora'));
   const plan = planLora(model, config);
   // model.weights, not namedLayerVariables: packed weights of a quantized model are frozen too.
   for (const variable of model.weights) variable.trainable = false;

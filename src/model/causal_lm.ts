@@ -25,7 +25,8 @@ import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss, IGNORE_INDEX } from './loss.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { checkLayersSavable, checkPretrainedSavable } from './saved_forms.js';
-import { type BackboneForwardOptions, MambaModel } from './mamba_model.js';
+import { BACKBONE_FORWARD_OPTIONS, type BackboneForwardOptions, MambaModel } from './mamba_model.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 
 /** `dtype: 'float16'` or `quantization` build the matrices so from the start (MambaModelArgs); an untied head too. */
 export interface MambaForCausalLMArgs extends WeightFormatArgs {
@@ -38,6 +39,8 @@ export interface CausalLMForwardOptions extends BackboneForwardOptions {
   /** [batch, seq] ids the logits should predict (shifted inside, as HF); -100 is ignored */
   labels?: tf.Tensor;
 }
+
+const CAUSAL_LM_FORWARD_OPTIONS: OptionTable<CausalLMForwardOptions> = { ...BACKBONE_FORWARD_OPTIONS, labels: true };
 
 export interface CausalLMOutput {
   logits: tf.Tensor3D;
@@ -131,7 +134,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   }
 
   forward(inputIds: tf.Tensor, options: CausalLMForwardOptions = {}): CausalLMOutput {
-    const { labels, ...backboneOptions } = options;
+    const { labels, ...backboneOptions } = normalizeOptions<CausalLMForwardOptions>(options, CAUSAL_LM_FORWARD_OPTIONS, 'forward');
     if (labels != null) checkLabels(labels, inputIds.shape, this.config.vocabSize);
     const out = this.backbone.forward(inputIds, backboneOptions);
     let head: { logits: tf.Tensor3D; loss: tf.Scalar | undefined };

@@ -18,6 +18,7 @@ import { checkAttentionMask, checkInputIds, idsAreOnHost, idsOutOfRangeToNaN } f
 import { configFromLayersConfig } from './layers_config.js';
 import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
 import { checkLayersSavable, checkPretrainedSavable } from './saved_forms.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 
 /**
  * `dtype: 'float16'` (webgpu) or `quantization` (quantize()'s options) build the projections and the
@@ -39,6 +40,11 @@ export interface BackboneForwardOptions {
   /** As tfjs-layers' kwarg: adapters (LoRA) apply their dropout only when training */
   training?: boolean;
 }
+
+/** BackboneForwardOptions' names, and HF's (attention_mask, output_hidden_states, cache_params). */
+export const BACKBONE_FORWARD_OPTIONS: OptionTable<BackboneForwardOptions> = {
+  attentionMask: true, cache: ['cache_params'], outputHiddenStates: true, training: true,
+};
 
 export interface BackboneOutput {
   lastHiddenState: tf.Tensor3D;
@@ -132,8 +138,9 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
     });
   }
 
-  forward(inputIds: tf.Tensor, options: BackboneForwardOptions = {}): BackboneOutput {
+  forward(inputIds: tf.Tensor, given: BackboneForwardOptions = {}): BackboneOutput {
     checkInputIds(inputIds, this.config.vocabSize);
+    const options = normalizeOptions<BackboneForwardOptions>(given, BACKBONE_FORWARD_OPTIONS, 'forward');
     const [batch, seq] = inputIds.shape;
     const { cache, outputHiddenStates, training = false } = options;
     if (cache?.isDisposed) throw new Error('forward: the cache was disposed (MambaCache.dispose); make a new one with createCache');

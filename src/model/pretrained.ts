@@ -1,7 +1,8 @@
 /** Hugging Face checkpoints into and out of a built model, by HF weight name. */
 import * as tf from '@tensorflow/tfjs';
 import { saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
-import { type CheckpointSource, openSource, parseJSON } from '../io/source.js';
+import { type CheckpointSource, OPEN_SOURCE_OPTIONS, openSource, parseJSON } from '../io/source.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaConfig } from '../config.js';
@@ -26,6 +27,8 @@ export interface FromPretrainedOptions extends Omit<LoadCheckpointOptions, 'expe
   dtype?: PretrainedDtype;
 }
 
+const FROM_PRETRAINED_OPTIONS: OptionTable<FromPretrainedOptions> = { ...OPEN_SOURCE_OPTIONS, dtype: ['torch_dtype'] };
+
 const DTYPE_BITS = { int8: 8, int4: 4 } as const;
 
 export interface PretrainedModel {
@@ -45,7 +48,7 @@ export async function fromPretrained<M extends PretrainedModel & QuantizableMode
   ignoredKeys: string[] = [],
 ): Promise<M> {
   checkSourceOrOpened('fromPretrained', source, options);
-  const { dtype, ...loadOptions } = options;
+  const { dtype, ...loadOptions } = normalizeOptions<FromPretrainedOptions>(options, FROM_PRETRAINED_OPTIONS, 'fromPretrained');
   if (dtype !== undefined && dtype !== 'float32' && dtype !== 'float16' && !(dtype in DTYPE_BITS)) {
     throw new Error(`fromPretrained: dtype must be 'float32', 'float16', 'int8' or 'int4', got '${String(dtype)}'`);
   }

@@ -7,6 +7,7 @@
 import { floatVariable } from '../layers/weight_holder.js';
 import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../../custom-kernels/packed_format.js';
 import { checkModelAndOptions } from '../validate/entry_args.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules, recompile } from './modules.js';
 import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
 
@@ -22,6 +23,8 @@ export interface QuantizeOptions {
   /** The embedding table's codes (default 8, one group per row; 4 uses groupSize). */
   embeddingBits?: QuantBits;
 }
+
+const QUANTIZE_OPTIONS: OptionTable<QuantizeOptions> = { bits: true, groupSize: true, symmetric: true, embeddingBits: true };
 
 /** How a model was quantized: what quantization_config in config.json records. */
 export interface QuantizationSettings {
@@ -66,7 +69,7 @@ export function roleLayout(role: 'linear' | 'embedding', columns: number, s: Omi
  */
 export async function quantize(model: QuantizableModel, options: QuantizeOptions): Promise<QuantizationSettings> {
   checkModelAndOptions('quantize', model, options, '{ bits: 8 | 4, groupSize?, symmetric?, embeddingBits? }');
-  const settings = resolveQuantizeOptions(options);
+  const settings = resolveQuantizeOptions(normalizeOptions<QuantizeOptions>(options, QUANTIZE_OPTIONS, 'quantize'));
   if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');
   const modules = quantizableModules(model);
   const packed: [QuantizableModule, QuantLayout, PackedMatrix][] = [];

@@ -4,8 +4,18 @@ import {
   checkModel, checkOptionalBoolean, checkOptionalFunction, checkOptionalNumber, checkOptionalSignal, checkOptions,
   checkString, describeValue,
 } from './arguments.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 
 const WHERE = 'train';
+
+/** TrainOptions' names, and HF TrainingArguments' where they differ (learning_rate, num_train_epochs, save_steps, ...). */
+const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
+  epochs: ['num_train_epochs'], maxSteps: true, batchSize: true, gradientAccumulationSteps: true, lr: ['learning_rate'],
+  warmupSteps: true, minLr: true, beta1: ['adam_beta1'], beta2: ['adam_beta2'], epsilon: ['adam_epsilon'], weightDecay: true,
+  maxGradNorm: true, seed: true, evalEvery: ['eval_steps'], evalMaxBlocks: true, evalBatchSize: true, outDir: ['output_dir'],
+  saveEvery: ['save_steps'], saveTotalLimit: true, resume: ['resume_from_checkpoint'], saveModel: true, onStep: true,
+  signal: true, log: true, logEvery: ['logging_steps'], logTo: true,
+};
 
 function checkBlocks(name: string, value: unknown, optional: boolean): void {
   if (value === undefined && optional) return;
@@ -28,7 +38,7 @@ export function checkTrainArgs(model: unknown, data: unknown, options: TrainOpti
   const d = data as TrainingData;
   checkBlocks('data.train', d.train, false);
   checkBlocks('data.heldOut', d.heldOut, true);
-  const o = checkOptions(WHERE, 'options', options);
+  const o = normalizeOptions<TrainOptions>(checkOptions(WHERE, 'options', options), TRAIN_OPTIONS, WHERE);
   const positiveInt = { integer: true, min: 1 };
   for (const name of ['epochs', 'maxSteps', 'batchSize', 'gradientAccumulationSteps', 'logEvery', 'evalBatchSize', 'evalMaxBlocks', 'saveTotalLimit'] as const) {
     checkOptionalNumber(WHERE, name, o[name], positiveInt);

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { noteAdapterInfo, SUBGROUP_MATRIX_FEATURE } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { DAWN_FLAGS_VARIABLE, dawnFlags, environmentDawnFlags } from './dawn_flags.js';
 import { withQueueUploads } from './queue_uploads.js';
+import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 
 export interface InitWebGPUOptions {
   /** Adapter choice; 'high-performance' picks the discrete GPU where there are several. */
@@ -36,7 +37,15 @@ let ready: Promise<void> | null = null;
  * Registers and activates the `webgpu` backend; later calls return the first call's promise. Call it
  * before making tensors on webgpu: it replaces a webgpu backend that tfjs already started.
  */
-export function initWebGPU(opts: InitWebGPUOptions = {}): Promise<void> {
+const INIT_WEBGPU_OPTIONS: OptionTable<InitWebGPUOptions> = { powerPreference: true, dawnFlags: true };
+
+export function initWebGPU(options: InitWebGPUOptions = {}): Promise<void> {
+  let opts: InitWebGPUOptions;
+  try {
+    opts = normalizeOptions<InitWebGPUOptions>(options, INIT_WEBGPU_OPTIONS, 'initWebGPU');
+  } catch (e) {
+    return Promise.reject(e);
+  }
   ready ??= setUp(opts).catch((err: unknown) => {
     ready = null;   // let a later call retry, e.g. after installing `webgpu`
     throw err;
