@@ -136,10 +136,6 @@ export async function generate(
 }
 
 /**
- * HF's mask when none is given: where the prompt holds the pad id and the pad id is not an eos id,
- * its positions are padding; otherwise every position counts (null).
- */
-/**
  * transformers' warning where a batch's prompts end in the pad id: new tokens follow each row's last
  * column, so right padding (a tokenizer's default) puts pads between a prompt and its continuation.
  */
@@ -150,6 +146,10 @@ function warnIfRightPadded(where: string, rows: number[][], padTokenId: number |
   }
 }
 
+/**
+ * HF's mask when none is given: where the prompt holds the pad id and the pad id is not an eos id,
+ * its positions are padding; otherwise every position counts (null).
+ */
 function maskFromPadding(rows: number[][], padTokenId: number | null, eosTokenIds: number[]): tf.Tensor2D | null {
   if (padTokenId == null || eosTokenIds.includes(padTokenId) || !rows.some((row) => row.includes(padTokenId))) return null;
   return tf.tensor2d(rows.map((row) => row.map((id) => (id === padTokenId ? 0 : 1))), undefined, 'int32');
