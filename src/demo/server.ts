@@ -40,23 +40,19 @@ const MIME: Record<string, string> = {
   '.md': 'text/markdown; charset=utf-8', '.txt': 'text/plain; charset=utf-8',
 };
 
-/** Plain files directly in `dir` (no links, no folders), by name, with their paths. */
-async function filesIn(dir: string): Promise<[string, string][]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => e.name).sort().map((name) => [name, path.join(dir, name)]);
-}
-
 /**
- * The files directly in a model folder the user named, links to files included, each resolved once
- * here (a Hugging Face cache snapshot is all links into its blobs/).
+ * The files directly in `dir`, by name, with their paths: plain files, and with `links` (a model folder
+ * the user named) links to files too, each resolved once here (a Hugging Face cache snapshot is all
+ * links into its blobs/). No folders: nothing below `dir` is reached.
  */
-async function modelFilesIn(dir: string): Promise<[string, string][]> {
-  const entries = await readdir(dir, { withFileTypes: true });
+async function filesIn(dir: string, links = false): Promise<[string, string][]> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   const files: [string, string][] = [];
-  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (entry.isFile()) files.push([entry.name, path.join(dir, entry.name)]);
-    else if (entry.isSymbolicLink()) {
-      const target = await realpath(path.join(dir, entry.name)).catch(() => null);
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isFile()) files.push([entry.name, full]);
+    else if (links && entry.isSymbolicLink()) {
+      const target = await realpath(full).catch(() => null);
       if (target != null && (await stat(target)).isFile()) files.push([entry.name, target]);
     }
   }
@@ -73,7 +69,7 @@ async function routeTable(options: DemoServerOptions): Promise<Map<string, strin
   for (const [name, file] of await filesIn(path.join(assets, 'wasm')).catch(() => [])) routes.set(`/wasm/${name}`, file);
   routes.set('/', path.join(assets, 'index.html'));
   if (options.modelDir != null) {
-    for (const [name, file] of await modelFilesIn(path.resolve(options.modelDir))) routes.set(`/model/${name}`, file);
+    for (const [name, file] of await filesIn(path.resolve(options.modelDir), true)) routes.set(`/model/${name}`, file);
   }
   return routes;
 }
