@@ -27,7 +27,7 @@ import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
 import { prefillBuffers, prefillProgram, wasmPrefillUnfusable } from './wasm_prefill.js';
 import {
-  addProjection, addResidualNorm, type Bindable, PART_WORK, programBuilder, readable, STATE_STEP_FLAGS, stillBound, writeRow,
+  addProjection, addResidualNorm, type Bindable, onHeap, PART_WORK, programBuilder, STATE_STEP_FLAGS, stillBound, writeRow,
 } from './wasm_program.js';
 
 /** Why the wasm decoder cannot decode this model with this cache, or null where it can. */
@@ -113,11 +113,12 @@ export class WasmDecoder {
       this.token = { program: new PreparedProgram(program.calls), used: program.used };
     }
     // The first layer's residual: h = 0 + delta, with delta the id's embedding (exactly the row).
-    let heap = new Float32Array(heapBytes(backend).buffer);
     const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+    const table = onHeap(this.model, at);
+    let heap = new Float32Array(heapBytes(backend).buffer);   // (after: bringing the table over may grow the memory)
     const H = c.hiddenSize;
     heap.fill(0, at(this.scratch.h) / 4, at(this.scratch.h) / 4 + H);
-    writeRow(heap, at, readable(this.model.backbone.embeddings), id, H, at(this.scratch.delta) / 4);
+    writeRow(heap, at, table, id, H, at(this.scratch.delta) / 4);
     this.token.program.run(backend);
     this.cache.seqLen += 1;
     const logits = backend.makeOutput([1, c.vocabSize], 'float32');
@@ -143,16 +144,19 @@ export class WasmDecoder {
     this.ownStates();
     const backend = tf.backend() as BackendWasm;
     const buffers = prefillBuffers(this.model, ids.length);
+    const logits = backend.makeOutput([1, c.vocabSize], 'float32');
     try {
-      const logits = backend.makeOutput([1, c.vocabSize], 'float32');
       // h starts at 0 (the buffers are zeros); delta holds the embedding rows
-      const heap = new Float32Array(heapBytes(backend).buffer);
       const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-      const table = readable(this.model.backbone.embeddings);
+      const table = onHeap(this.model, at);
+      const heap = new Float32Array(heapBytes(backend).buffer);   // (after: bringing the table over may grow the memory)
       ids.forEach((id, t) => writeRow(heap, at, table, id, c.hiddenSize, at(buffers.delta) / 4 + t * c.hiddenSize));
       runProgram(backend, prefillProgram(backend, this.model, this.cache, buffers, ids.length, logits));
       this.cache.seqLen += ids.length;
       return tf.engine().makeTensorFromTensorInfo(logits) as tf.Tensor2D;
+    } catch (error) {
+      backend.disposeData(logits.dataId);   // (not yet a tensor: tfjs does not know it)
+      throw error;
     } finally {
       tf.dispose(Object.values(buffers));
     }
@@ -163,7 +167,7 @@ export class WasmDecoder {
     const c = this.model.config;
     const s = this.scratch;
     const H = c.hiddenSize, I = c.intermediateSize, R = c.timeStepRank, N = c.stateSize, K = c.convKernel;
-    const { add, at } = program;
+    const { add, at, dependsOn } = program;
     /** h += delta; normed = rmsnorm(h) w */
     const residualNorm = (norm: MambaRMSNorm) => addResidualNorm(program, norm, at(s.h), at(s.delta), at(s.normed), H);
     /** y = x W^T (+ bias), W float32 or packed, its outputs shared by the threads */
@@ -192,7 +196,9 @@ export class WasmDecoder {
       // 3. x_proj -> (dt, B, C); dt_proj without its bias (the state step adds it before the softplus)
       project(at(s.conv), m.xProj, null, s.xBC);
       addProjection(program, at(s.xBC), m.dtProj, null, s.dt, { outputs: channels, next: 'reads-own-part' });
-      // 4. one state update, in place; y = (<h, C> + D x) silu(z)
+      // 4. one state update, in place; y = (<h, C> + D x) silu(z). A is the cache's -exp(A_log), made
+      // again when A_log changes: the program follows A_log, so that an assignment rebuilds it.
+      dependsOn(m.A_log.read());
       const ssm = at(this.cache.ssmStates[i]);
       const step = [at(s.conv), at(s.dt), at(this.cache.negExpA(i, m.A_log.read())), at(s.xBC) + 4 * R, at(s.xBC) + 4 * (R + N),
         at(m.D.read()), at(s.xz) + 4 * I, at(m.dtProj.bias!.read()), ssm, at(s.y), ssm, 1, 1, I, N, STATE_STEP_FLAGS];

@@ -41,6 +41,8 @@ export function programBuilder(backend: BackendWasm): {
   add: <F extends (...args: number[]) => void>(
     module: HeapModule<F>, split: Split, argsOf: (start: number, end: number) => number[], next?: NextCall) => void;
   at: (t: tf.TensorInfo) => number;
+  /** Records a tensor the program reads through another it is given (A_log through the cache's -exp(A_log)). */
+  dependsOn: (t: tf.TensorInfo) => void;
   used: Map<tf.TensorInfo, tf.DataId>;
 } {
   const calls: ProgramCall[] = [];
@@ -53,6 +55,9 @@ export function programBuilder(backend: BackendWasm): {
     at: (t) => {
       used.set(t, t.dataId);
       return heapOffset(backend, t);
+    },
+    dependsOn: (t) => {
+      used.set(t, t.dataId);
     },
     used,
   };
@@ -103,6 +108,16 @@ export function addProjection(
   const [codes, scales, zeros] = weight.tensors;
   const pointers = [x, at(codes), at(scales), zeros == null ? 0 : at(zeros), b, at(y), inFeatures, bits, groupSize, hasZeros ? 1 : 0, hasBias];
   add(packedRowsModule, split, (o0, o1) => [...pointers, o0, o1], next);
+}
+
+/**
+ * The model's embedding table as writeRow reads it, its tensors brought onto the wasm heap now: a table
+ * made on another backend moves over, which may grow the memory and detach views taken before.
+ */
+export function onHeap(model: { backbone: { embeddings: Bindable } }, at: (t: tf.TensorInfo) => number): ReturnType<typeof readable> {
+  const table = readable(model.backbone.embeddings);
+  table.tensors.forEach(at);
+  return table;
 }
 
 /** Row `id` of an embedding table, float32 or packed (decoded as QuantizedGather does), into heap[to .. to + H). */

@@ -108,7 +108,8 @@ export async function loadQuantizedCheckpoint<M extends QuantizableModel & Named
     const ignored = (k: string) => ignoredKeys.some((i) => k === i || k.startsWith(`${i}_`));
     // Every tensor is stored as the model holds it (codes as int32, the rest as float32).
     checkFitsBackend(plannedWeights([...tensors].filter(([k]) => !ignored(k)).map(([k, e]) => [k, e.shape]), () => null),
-      `the int${settings.bits} model at ${src.location}`);
+      `the int${settings.bits} model at ${src.location}`, tf.getBackend(),
+      `It is quantized already: ${tf.getBackend() === 'wasm' ? 'load it on webgpu, or a smaller model' : 'load a smaller model'}`);
     const generationBytes = await readOptional(src, 'generation_config.json');
     const model = build(config, { quantization: settings });
     try {

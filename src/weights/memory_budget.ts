@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { halfWordsPerRow } from '../../custom-kernels/float16_format.js';
 import { groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
 import type { MatrixStorage } from './create_weight.js';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapMemory } from '../../custom-kernels/wasm/heap_module.js';
 
 /** emscripten's getHeapMax() in tfjs-backend-wasm 4.22 (MAXIMUM_MEMORY=4GB, less one 64 KiB page). */
 export const WASM_MAX_BYTES = 4294901760;
@@ -56,22 +58,26 @@ function size(bytes: number): string {
 /**
  * Throws, naming the numbers, when the weights cannot fit the active backend: on wasm, all of them
  * plus the largest again (a tensor is made before the variable's old value is freed) plus what tfjs
- * tensors hold already, against the heap's maximum; on webgpu, the largest against the device's limits.
- * Other backends are not checked.
+ * tensors on the heap hold already, against the heap's maximum; on webgpu, the largest against the
+ * device's limits. Other backends are not checked. `advice` ends the message (by default: load it
+ * quantized, or on webgpu from wasm).
  */
-export function checkFitsBackend(tensors: PlannedTensor[], what: string, backend = tf.getBackend(),
-  advice = "Load it quantized (dtype 'int8' or 'int4')"): void {
+export function checkFitsBackend(tensors: PlannedTensor[], what: string, backend = tf.getBackend(), advice?: string): void {
   if (tensors.length === 0) return;
   const largest = tensors.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   if (backend === 'wasm') {
     const total = tensors.reduce((sum, t) => sum + t.bytes, 0);
-    const inUse = tf.memory().numBytes;
+    // What tensors hold, on every backend, and the heap's size: both bound what the heap holds from above
+    // (a model made on cpu before does not count against wasm's heap).
+    const wasm = tf.findBackend('wasm') as BackendWasm | null;
+    const memory = wasm == null ? null : heapMemory(wasm);
+    const inUse = Math.min(tf.memory().numBytes, memory?.buffer.byteLength ?? Infinity);
     const needed = total + largest.bytes + inUse;
     if (needed > WASM_MAX_BYTES) {
       throw new Error(`${what} does not fit wasm's memory: its weights take ${size(total)} (${total} bytes), `
         + `writing the largest (${largest.name}) ${size(largest.bytes)} more, tensors already in use ${size(inUse)}: `
         + `${size(needed)} in all, past the ${size(WASM_MAX_BYTES)} (${WASM_MAX_BYTES} bytes) a wasm heap can grow to. `
-        + "Load it quantized (dtype 'int8' or 'int4') or on webgpu");
+        + (advice ?? "Load it quantized (dtype 'int8' or 'int4') or on webgpu"));
     }
     return;
   }
@@ -83,7 +89,7 @@ export function checkFitsBackend(tensors: PlannedTensor[], what: string, backend
       const which = limits.maxBufferSize <= limits.maxStorageBufferBindingSize ? 'maxBufferSize' : 'maxStorageBufferBindingSize';
       throw new Error(`${what} does not fit this WebGPU device: ${largest.name} takes ${size(largest.bytes)} (${largest.bytes} bytes) `
         + `in one buffer, past its ${which} of ${size(cap)} (${cap} bytes; maxBufferSize ${limits.maxBufferSize}, `
-        + `maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}). ${advice}`);
+        + `maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}). ${advice ?? "Load it quantized (dtype 'int8' or 'int4')"}`);
     }
   }
 }

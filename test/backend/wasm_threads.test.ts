@@ -76,6 +76,14 @@ describe('wasm on several threads', function () {
     expect(out.programCalls).to.equal(14);
   });
 
+  it('decodes a model made on cpu on the single-threaded build, whose heap grows when the table moves over', async () => {
+    const r = await node([CHILD, '1', 'from-cpu']);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(out.step).to.be.below(1e-5);
+    expect(out.prompt).to.be.below(1e-5);
+  });
+
   it('ends at once on Ctrl-C', async () => {
     let sent = 0;
     const r = await node([CHILD, '2', 'wait'], {}, (kill) => { sent = performance.now(); kill('SIGINT'); });

@@ -12,6 +12,7 @@ import { MambaConfig, type MambaConfigInit } from '../../src/config.js';
 import type { ReadProgress } from '../../src/io/checkpoint_source.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { TINY } from '../support/reference.js';
 import { MambaModel } from '../../src/model/mamba_model.js';
 import { floatStateDict } from '../../src/quantization/float_state_dict.js';
 import { quantizableModules } from '../../src/quantization/modules.js';
@@ -216,6 +217,18 @@ describeBackends('models that cannot fit are refused before loading', ['wasm'], 
       expect(tf.memory().numTensors).to.equal(before);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('wasm: tensors held on another backend do not count against its heap', async () => {
+    await tf.setBackend('cpu');
+    const held = tf.zeros([2 ** 30]);   // 4 GiB on cpu (zero pages, never touched)
+    await tf.setBackend('wasm');
+    try {
+      const model = await MambaForCausalLM.fromPretrained(TINY);
+      model.dispose();
+    } finally {
+      held.dispose();
     }
   });
 });

@@ -77,6 +77,10 @@ export async function expectFollowsChanges(batch: number, overrides: Record<stri
   await step();   // from empty caches: a one-token prefill
   randomize(model, 8);
   await step();
+  // one weight alone, A_log, which a fused path may read through a tensor derived from it (-exp(A_log))
+  const aLog = model.namedWeights().get('backbone.layers.0.mixer.A_log')!;
+  tf.tidy(() => aLog.assign(tf.add(aLog, 0.5)));
+  await step();
   const more = promptIds(batch, 5, model.config.vocabSize, 9);
   for (const c of caches) tf.dispose(model.backbone.forward(more, { cache: c }).lastHiddenState);
   more.dispose();

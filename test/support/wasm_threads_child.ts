@@ -9,6 +9,9 @@
  *             the pool's threads, and what a part that traps says
  *   generate  greedy generation on the tiny fixture: the ids, and how many gemm.wat calls (the
  *             prefill program's) it made
+ *   from-cpu  models made on the cpu backend (an untied 60k-row table), then a token and a prompt
+ *             through the wasm decoder: the table moves onto the heap, which grows it; the largest
+ *             difference from the op path on cpu
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
@@ -90,6 +93,25 @@ if (mode === 'product') {
   }
   programCache.dispose();
   console.log(JSON.stringify({ digest: hash.digest('hex'), pool: pool?.threads ?? 1, failure, tensors: tf.memory().numTensors }));
+} else if (mode === 'from-cpu') {
+  const made = () => new MambaForCausalLM({
+    config: new MambaConfig({ vocabSize: 60000, hiddenSize: 64, stateSize: 4, numHiddenLayers: 1, timeStepRank: 4, tieWordEmbeddings: false }),
+  });
+  await tf.setBackend('cpu');
+  const [forStep, forPrompt] = [made(), made()];
+  const prompt = [9, 4, 7];
+  const ids = tf.tensor2d([prompt], [1, 3], 'int32');
+  const expected = [
+    await decodeStep(forStep, [9], forStep.createCache(1), { fused: false }).data(),
+    await (await prefill(forPrompt, ids, forPrompt.createCache(1), { fused: false }))!.data(),
+  ];
+  await tf.setBackend('wasm');
+  const got = [
+    await decodeStep(forStep, [9], forStep.createCache(1)).data(),
+    await (await prefill(forPrompt, ids, forPrompt.createCache(1)))!.data(),
+  ];
+  const largest = got.map((g, i) => g.reduce((m, v, k) => Math.max(m, Math.abs(v - expected[i][k])), 0));
+  console.log(JSON.stringify({ step: largest[0], prompt: largest[1] }));
 } else if (mode === 'generate') {
   // greedy generation on the tiny fixture, its prompt through whichever path lastLogits takes at this count
   const backend = tf.backend() as BackendWasm;
