@@ -28,12 +28,12 @@ import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/d
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
 import { NON_FINITE_ID } from '../generation/chosen_ids.js';
 import type { DeviceGreedyDecoder, DeviceGreedyRules } from '../generation/device_tokens.js';
-import type { LayerVariable } from '../layers/layer_args.js';
+import { parameters } from '../layers/module.js';
 import type { MambaMixer } from '../layers/mixer.js';
 import { PassTimer } from '../webgpu/pass_timer.js';
 import { ReadbackPool } from '../webgpu/readback_pool.js';
 import { type RecordedDispatch, recordDispatch } from '../webgpu/streamed_submission.js';
-import { copyIntoNewTensor, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
+import { copyIntoNewTensor, dropReadValues, flushTfjs, gpuBufferOf } from '../webgpu/tfjs_buffers.js';
 import type { WeightBinding } from '../weights/linear_weight.js';
 import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaCache } from './cache.js';
@@ -131,12 +131,6 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   /** The LM head's kernel and its weight's buffers; the logits buffer joins them each step. */
   private head: { kernel: DecodeKernel; weight: GPUBuffer[] } | null = null;
   private boundTo: tf.DataId[] = [];
-  /**
-   * The model's parameters, walked once: a step compares their data with what its bind groups hold
-   * (an assignment is followed); the tree itself does not change under a decoder, whose cache lives
-   * for one generation.
-   */
-  private readonly parameters: LayerVariable[];
   private disposed = false;
 
   /** Why the fused path cannot decode this model with this cache, or null where it can. */
@@ -155,9 +149,6 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   constructor(readonly model: MambaForCausalLM, readonly cache: MambaCache) {
     const c = model.config;
     cache.checkMadeFor(c);
-    const named = model.namedLayerVariables();
-    checkBindable(named, 'this model');
-    this.parameters = [...named.values()];
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
     this.batch = cache.batchSize;
@@ -300,6 +291,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   /** Takes the states over, follows weight changes, flushes tfjs' pending work: the layers' dispatches. */
   private prepareStep(): Dispatch[] {
     this.ownStates();
+    // The step writes the states in place: a read of one since (which tfjs keeps) must not be returned after it.
+    dropReadValues(this.backend, [...this.cache.convStates, ...this.cache.ssmStates]);
     this.rebindIfChanged();
     this.flushTfjs();
     return this.dispatches;
@@ -352,9 +345,13 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     stale.forEach(({ i, conv }, j) => (conv ? cache.updateConvState(i, copies[j]) : cache.updateSsmState(i, copies[j])));
   }
 
-  /** Everything the dispatches read or write, in a fixed order: every parameter of the model tree and the states. */
+  /**
+   * Everything the dispatches read or write, in a fixed order: every parameter of the model tree, walked
+   * at each step (an assignment changes a variable's data, toFloat16 and quantize replace variables),
+   * and the states.
+   */
   private boundTensors(): tf.Tensor[] {
-    return [...this.parameters.map((v) => v.read()), ...this.cache.convStates, ...this.cache.ssmStates];
+    return [...parameters(this.model).map((v) => v.read()), ...this.cache.convStates, ...this.cache.ssmStates];
   }
 
   private rebindIfChanged(): void {
@@ -366,6 +363,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
 
   private bind(): Dispatch[] {
     const c = this.model.config;
+    checkBindable(this.model.namedLayerVariables(), 'this model');
     const { device, scratch: s } = this;
     const B = this.batch, H = c.hiddenSize, DI = c.intermediateSize, R = c.timeStepRank;
     const buf = (t: tf.Tensor) => this.gpuBuffer(t);

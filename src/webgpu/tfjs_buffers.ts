@@ -14,6 +14,18 @@ export function gpuBufferOf(backend: WebGPUBackend, t: TensorInfo): GPUBuffer {
 }
 
 /**
+ * Forgets what reads of these tensors returned: tfjs-webgpu keeps a read's values on the tensor and
+ * returns them ever after, so a buffer a fused path writes in place (the decoder's states) must drop
+ * them, and the next read goes to the GPU again.
+ */
+export function dropReadValues(backend: WebGPUBackend, tensors: readonly TensorInfo[]): void {
+  for (const t of tensors) {
+    const data = backend.tensorMap.get(t.dataId);
+    if (data?.resource != null) (data as { values: unknown }).values = null;   // (as tfjs does once a tensor is uploaded)
+  }
+}
+
+/**
  * Submits work tfjs recorded but has not submitted. Skipped when tfjs holds no command encoder (the
  * private field is null then): nothing is pending, and a call saves an empty submission.
  */

@@ -6,6 +6,7 @@
  * in_proj norming its x at any batch where it stages x.
  */
 import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs';
 import { matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { decodeStep } from '../../src/generation/prefill.js';
 import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
@@ -14,6 +15,7 @@ import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
 import { quantize } from '../../src/quantization/quantize.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
+import { expectCloseRel } from '../support/compare.js';
 import { compareSteps, expectFollowsChanges, stepKernels } from '../support/fused_decode.js';
 import { randomModel } from '../support/random_model.js';
 import { TINY } from '../support/reference.js';
@@ -53,6 +55,37 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   });
 
   it('follows weights assigned between steps and a cache continued by a longer forward pass', () => expectFollowsChanges(2, {}));
+
+  it('a state read between steps is the state of that step (the decoder writes it in place; tfjs keeps what a read returned)', async () => {
+    const model = randomModel({}, 31);
+    const [fusedCache, plainCache] = [model.createCache(2), model.createCache(2)];
+    for (let t = 0; t < 3; t++) {
+      const ids = [t + 1, t + 5];
+      tf.dispose([decodeStep(model, ids, fusedCache), decodeStep(model, ids, plainCache, { fused: false })]);
+      for (const i of [0, 1]) {
+        expectCloseRel(`step ${t}, ssm state ${i}`, await fusedCache.ssmStates[i].data(), await plainCache.ssmStates[i].data(), 1e-5);
+        expectCloseRel(`step ${t}, conv state ${i}`, await fusedCache.convStates[i].data(), await plainCache.convStates[i].data(), 1e-5);
+      }
+    }
+    fusedCache.dispose();
+    plainCache.dispose();
+    model.dispose();
+  });
+
+  for (const [title, swap] of [['toFloat16', (m: MambaForCausalLM) => toFloat16(m)], ['quantize', (m: MambaForCausalLM) => quantize(m, { bits: 8 })]] as const) {
+    it(`follows ${title} between steps (its weights replaced under a decoder that has run)`, async () => {
+      const model = randomModel({}, 32);
+      const [fusedCache, plainCache] = [model.createCache(1), model.createCache(1)];
+      tf.dispose([decodeStep(model, [3], fusedCache), decodeStep(model, [3], plainCache, { fused: false })]);
+      await swap(model);
+      const [fused, plain] = [decodeStep(model, [4], fusedCache), decodeStep(model, [4], plainCache, { fused: false })];
+      expectCloseRel('logits after the swap', await fused.data(), await plain.data(), 1e-4);
+      tf.dispose([fused, plain]);
+      fusedCache.dispose();
+      plainCache.dispose();
+      model.dispose();
+    });
+  }
 
   const quantized: [string, Parameters<typeof quantize>[1]][] = [
     ['int8 weights (asymmetric), int8 embedding rows', { bits: 8, groupSize: 32 }],
