@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { HeapPool } from '../custom-kernels/wasm/heap_pool.js';
-import { normalizeOptions, type OptionTable } from './options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from './options/normalize_options.js';
 import { keepProcessHandlers } from './process_handlers.js';
 import { replaceWasmKernels } from './register.js';
 import { prepareWasmThreads } from './wasm/threads.js';
@@ -48,7 +48,7 @@ export interface UseBackendOptions {
 /** Loads and activates a backend; resolves to its name. */
 const USE_BACKEND_OPTIONS: OptionTable<UseBackendOptions> = { threads: true };
 
-export async function useBackend(name: string, options: UseBackendOptions = {}): Promise<BackendName> {
+export async function useBackend(name: string, options: WithSnakeCase<UseBackendOptions> = {}): Promise<BackendName> {
   const { threads } = normalizeOptions<UseBackendOptions>(options, USE_BACKEND_OPTIONS, 'useBackend');
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new Error(`unknown backend '${name}'; choose one of ${BACKENDS.join(', ')}`);
@@ -95,7 +95,7 @@ async function activate(backend: BackendName): Promise<BackendName> {
  * wasm where its package is installed (real work on a CPU means wasm), else the pure-JS cpu backend.
  * `threads` is wasm's (useBackend's option).
  */
-export async function defaultBackend(options: UseBackendOptions = {}): Promise<BackendName> {
+export async function defaultBackend(options: WithSnakeCase<UseBackendOptions> = {}): Promise<BackendName> {
   const { threads } = normalizeOptions<UseBackendOptions>(options, USE_BACKEND_OPTIONS, 'defaultBackend');
   try {
     return await useBackend('wasm', { threads });

@@ -10,7 +10,7 @@ export {
   MambaForCausalLM, type MambaForCausalLMArgs, type CausalLMForwardOptions, type CausalLMOutput,
 } from './model/causal_lm.js';
 export { MambaModel, type MambaModelArgs, type BackboneForwardOptions, type BackboneOutput } from './model/mamba_model.js';
-export { type FromPretrainedOptions, type PretrainedDtype } from './model/pretrained.js';
+export { type FromPretrainedOptions, type FromPretrainedOptionsInput, type PretrainedDtype } from './model/pretrained.js';
 export { MambaCache, type MambaCacheShape } from './model/cache.js';
 export { causalLmLoss, IGNORE_INDEX } from './model/loss.js';
 export { MambaRMSNorm, type MambaRMSNormArgs } from './layers/rms_norm.js';
@@ -65,7 +65,7 @@ export {
 
 // LoRA (PEFT's files both ways)
 export { applyLora } from './lora/apply.js';
-export { type LoraOptions } from './lora/config.js';
+export { type LoraOptions, type PeftLoraOptions } from './lora/config.js';
 export { TARGET_NAMES } from './lora/targets.js';
 export type { LoraModel, LoraState } from './lora/state.js';
 export { adapterFiles, loadAdapter, loraWeights, saveAdapter, type SaveAdapterOptions } from './lora/adapter_io.js';
@@ -79,7 +79,7 @@ export type { QuantBits, QuantLayout } from '../custom-kernels/packed_format.js'
 
 // Training and data
 export {
-  train, type TrainOptions, type TrainResult, type TrainingData, type TrainableCausalLM,
+  train, type TrainOptions, type TrainOptionsInput, type TrainResult, type TrainingData, type TrainableCausalLM,
 } from './training/trainer.js';
 export { evaluateLoss, type EvaluateOptions } from './training/evaluate.js';
 export { warmupCosineLr, type WarmupCosineOptions } from './training/schedule.js';

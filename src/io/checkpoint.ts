@@ -20,7 +20,7 @@ import { DownloadTimeoutError } from './timed_fetch.js';
 import {
   OPEN_SOURCE_OPTIONS, openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions, type ProgressCallback,
 } from './source.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 
 export interface MambaCheckpoint {
   config: MambaConfig;
@@ -246,7 +246,7 @@ async function sameValues(a: Located, b: Located): Promise<boolean> {
  * (and F64) weights come back as float32 tensors under HF names, each read from its file by itself.
  */
 export async function loadCheckpoint(
-  source: string | CheckpointSource, given: LoadCheckpointOptions = {},
+  source: string | CheckpointSource, given: WithSnakeCase<LoadCheckpointOptions> = {},
 ): Promise<MambaCheckpoint> {
   checkSourceOrOpened('loadCheckpoint', source, given);
   const options = normalizeOptions<LoadCheckpointOptions>(given, LOAD_CHECKPOINT_OPTIONS, 'loadCheckpoint');

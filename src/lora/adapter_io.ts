@@ -9,7 +9,7 @@ import { checkFloatWeight } from '../io/dtypes.js';
 import { checkLoadArgs, checkModelAndOptions } from '../validate/entry_args.js';
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from '../io/safetensors.js';
 import { type CheckpointSource, OPEN_SOURCE_OPTIONS, openSource, readJSON, type OpenSourceOptions } from '../io/source.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import { tensorEntry } from '../io/tensor_entry.js';
 import { applyLora, loraShapes, planLora } from './apply.js';
 import { resolveLoraConfig } from './config.js';
@@ -41,7 +41,7 @@ export interface SaveAdapterOptions {
 const SAVE_ADAPTER_OPTIONS: OptionTable<SaveAdapterOptions> = { baseModelNameOrPath: true };
 
 /** adapter_config.json and adapter_model.safetensors (F32, metadata format "pt") as bytes, by file name (a browser downloads these). */
-export async function adapterFiles(model: LoraModel, given: SaveAdapterOptions = {}): Promise<Map<string, Uint8Array>> {
+export async function adapterFiles(model: LoraModel, given: WithSnakeCase<SaveAdapterOptions> = {}): Promise<Map<string, Uint8Array>> {
   checkModelAndOptions('adapterFiles', model, given, '{ baseModelNameOrPath? }');
   const options = normalizeOptions<SaveAdapterOptions>(given, SAVE_ADAPTER_OPTIONS, 'adapterFiles');
   const state = loraState(model, 'adapterFiles');
@@ -58,7 +58,7 @@ export async function adapterFiles(model: LoraModel, given: SaveAdapterOptions =
 }
 
 /** Writes adapterFiles' two files into `dir`, atomically. */
-export async function saveAdapter(model: LoraModel, dir: string, given: SaveAdapterOptions = {}): Promise<void> {
+export async function saveAdapter(model: LoraModel, dir: string, given: WithSnakeCase<SaveAdapterOptions> = {}): Promise<void> {
   checkModelAndOptions('saveAdapter', model, given, '{ baseModelNameOrPath? }');
   const options = normalizeOptions<SaveAdapterOptions>(given, SAVE_ADAPTER_OPTIONS, 'saveAdapter');
   loraState(model, 'saveAdapter');
@@ -73,7 +73,7 @@ export async function saveAdapter(model: LoraModel, dir: string, given: SaveAdap
  * Reads an adapter PEFT (or saveAdapter) wrote. A model without adapters gets them as the config
  * says; a model that has them must have the same ones (targets, ranks, scaling), and takes the weights.
  */
-export async function loadAdapter(model: LoraModel, source: string | CheckpointSource, given: OpenSourceOptions = {}): Promise<void> {
+export async function loadAdapter(model: LoraModel, source: string | CheckpointSource, given: WithSnakeCase<OpenSourceOptions> = {}): Promise<void> {
   checkLoadArgs('loadAdapter', model, source, given);
   const options = normalizeOptions<OpenSourceOptions>(given, OPEN_SOURCE_OPTIONS, 'loadAdapter');
   const src = typeof source === 'string' ? await openSource(source, options) : source;

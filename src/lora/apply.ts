@@ -1,5 +1,5 @@
 /** applyLora: adapters on the target modules, every base weight frozen. */
-import { type LoraConfig, type LoraOptions, moduleSettings, resolveLoraConfig } from './config.js';
+import { type LoraConfig, type LoraOptions, moduleSettings, type PeftLoraOptions, resolveLoraConfig } from './config.js';
 import { checkModelAndOptions } from '../validate/entry_args.js';
 import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
 import { LoraConv1d } from './lora_conv1d.js';
@@ -39,7 +39,7 @@ export function loraShapes({ target, settings }: LoraPlanEntry): [number[], numb
  * every base weight. A model compiled before is compiled again with its optimizer, loss and
  * metrics, since tfjs-layers fixes the list of weights fit trains at compile time.
  */
-export function applyLora(model: LoraModel, options: LoraOptions): void {
+export function applyLora(model: LoraModel, options: LoraOptions | PeftLoraOptions): void {
   checkModelAndOptions('applyLora', model, options, '{ r, alpha, targetModules, ... }');
   if (model.lora != null) throw new Error('applyLora: this model already has LoRA adapters (one adapter per model)');
   const config = resolveLoraConfig(normalizeOptions<LoraOptions>(options, LORA_OPTIONS, 'applyLora'));

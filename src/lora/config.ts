@@ -22,6 +22,18 @@ export interface LoraOptions {
   useRslora?: boolean;
 }
 
+/** LoraOptions under PEFT's LoraConfig names, as a PEFT user writes them (applyLora takes either). */
+export interface PeftLoraOptions {
+  r: number;
+  lora_alpha: number;
+  target_modules: string[] | string;
+  lora_dropout?: number;
+  rank_pattern?: Record<string, number>;
+  alpha_pattern?: Record<string, number>;
+  init_lora_weights?: boolean | 'gaussian';
+  use_rslora?: boolean;
+}
+
 export type LoraConfig = Required<LoraOptions>;
 
 export function resolveLoraConfig(options: LoraOptions): LoraConfig {

@@ -23,10 +23,10 @@ import { type WebGPUPrefiller, webgpuPrefillerFor } from './webgpu_prefill.js';
 import { checkInputIds, idsAreOnHost } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
 import { causalLmLoss, IGNORE_INDEX } from './loss.js';
-import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
+import { type FromPretrainedOptionsInput, fromPretrained, savePretrained } from './pretrained.js';
 import { checkLayersSavable, checkPretrainedSavable } from './saved_forms.js';
 import { BACKBONE_FORWARD_OPTIONS, type BackboneForwardOptions, MambaModel } from './mamba_model.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 
 /** `dtype: 'float16'` or `quantization` build the matrices so from the start (MambaModelArgs); an untied head too. */
 export interface MambaForCausalLMArgs extends WeightFormatArgs {
@@ -84,7 +84,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
   }
 
   /** Loads a Hugging Face checkpoint: a local folder, an http(s) base URL, a Hub id or an open CheckpointSource. */
-  static async fromPretrained(source: string | CheckpointSource, options: FromPretrainedOptions = {}): Promise<MambaForCausalLM> {
+  static async fromPretrained(source: string | CheckpointSource, options: FromPretrainedOptionsInput = {}): Promise<MambaForCausalLM> {
     return fromPretrained(source, (config, weights) => new MambaForCausalLM({ config, ...weights }), options);
   }
 
@@ -133,7 +133,7 @@ export class MambaForCausalLM extends tf.LayersModel implements MambaModule {
     return new Map([...this.namedLayerVariables()].map(([name, v]) => [name, v.read() as tf.Variable]));
   }
 
-  forward(inputIds: tf.Tensor, options: CausalLMForwardOptions = {}): CausalLMOutput {
+  forward(inputIds: tf.Tensor, options: WithSnakeCase<CausalLMForwardOptions> & { cache_params?: MambaCache } = {}): CausalLMOutput {
     const { labels, ...backboneOptions } = normalizeOptions<CausalLMForwardOptions>(options, CAUSAL_LM_FORWARD_OPTIONS, 'forward');
     if (labels != null) checkLabels(labels, inputIds.shape, this.config.vocabSize);
     const out = this.backbone.forward(inputIds, backboneOptions);

@@ -16,9 +16,9 @@ import { matrixStorage, resolveWeightFormat, type WeightFormatArgs } from '../qu
 import { MambaCache } from './cache.js';
 import { checkAttentionMask, checkInputIds, idsAreOnHost, idsOutOfRangeToNaN } from '../layers/token_ids.js';
 import { configFromLayersConfig } from './layers_config.js';
-import { type FromPretrainedOptions, fromPretrained, savePretrained } from './pretrained.js';
+import { type FromPretrainedOptionsInput, fromPretrained, savePretrained } from './pretrained.js';
 import { checkLayersSavable, checkPretrainedSavable } from './saved_forms.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 
 /**
  * `dtype: 'float16'` (webgpu) or `quantization` (quantize()'s options) build the projections and the
@@ -101,7 +101,7 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
    * Loads the backbone of a Hugging Face checkpoint (a local folder, an http(s) base URL or a Hub id);
    * an untied LM head in it is left out, as HF's MambaModel does.
    */
-  static async fromPretrained(source: string, options: FromPretrainedOptions = {}): Promise<MambaModel> {
+  static async fromPretrained(source: string, options: FromPretrainedOptionsInput = {}): Promise<MambaModel> {
     return fromPretrained(source, (config, weights) => new MambaModel({ config, ...weights }), options, ['lm_head.weight']);
   }
 
@@ -138,7 +138,7 @@ export class MambaModel extends tf.LayersModel implements MambaModule {
     });
   }
 
-  forward(inputIds: tf.Tensor, given: BackboneForwardOptions = {}): BackboneOutput {
+  forward(inputIds: tf.Tensor, given: WithSnakeCase<BackboneForwardOptions> & { cache_params?: MambaCache } = {}): BackboneOutput {
     checkInputIds(inputIds, this.config.vocabSize);
     const options = normalizeOptions<BackboneForwardOptions>(given, BACKBONE_FORWARD_OPTIONS, 'forward');
     const [batch, seq] = inputIds.shape;

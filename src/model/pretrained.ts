@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { saveCheckpoint, type LoadCheckpointOptions } from '../io/checkpoint.js';
 import { type CheckpointSource, OPEN_SOURCE_OPTIONS, openSource, parseJSON } from '../io/source.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
 import type { LayerVariable } from '../layers/layer_args.js';
 import type { MambaConfig } from '../config.js';
@@ -29,6 +29,9 @@ export interface FromPretrainedOptions extends Omit<LoadCheckpointOptions, 'expe
 
 const FROM_PRETRAINED_OPTIONS: OptionTable<FromPretrainedOptions> = { ...OPEN_SOURCE_OPTIONS, dtype: ['torch_dtype'] };
 
+/** FromPretrainedOptions as users write them: camelCase or snake_case (`local_files_only`), `torch_dtype` for dtype. */
+export type FromPretrainedOptionsInput = WithSnakeCase<FromPretrainedOptions> & { torch_dtype?: PretrainedDtype };
+
 const DTYPE_BITS = { int8: 8, int4: 4 } as const;
 
 export interface PretrainedModel {
@@ -44,7 +47,7 @@ export interface PretrainedModel {
  * showed that it fits the backend (streamed_load.ts).
  */
 export async function fromPretrained<M extends PretrainedModel & QuantizableModel>(
-  source: string | CheckpointSource, build: ModelBuilder<M>, options: FromPretrainedOptions = {},
+  source: string | CheckpointSource, build: ModelBuilder<M>, options: FromPretrainedOptionsInput = {},
   ignoredKeys: string[] = [],
 ): Promise<M> {
   checkSourceOrOpened('fromPretrained', source, options);

@@ -7,7 +7,7 @@
 import { floatVariable } from '../layers/weight_holder.js';
 import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../../custom-kernels/packed_format.js';
 import { checkModelAndOptions } from '../validate/entry_args.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules, recompile } from './modules.js';
 import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
 
@@ -67,7 +67,7 @@ export function roleLayout(role: 'linear' | 'embedding', columns: number, s: Omi
  * before any is replaced, so an error (a non-finite weight) leaves the model as it was. Async
  * because it reads each weight back from its backend (webgpu reads only so).
  */
-export async function quantize(model: QuantizableModel, options: QuantizeOptions): Promise<QuantizationSettings> {
+export async function quantize(model: QuantizableModel, options: WithSnakeCase<QuantizeOptions>): Promise<QuantizationSettings> {
   checkModelAndOptions('quantize', model, options, '{ bits: 8 | 4, groupSize?, symmetric?, embeddingBits? }');
   const settings = resolveQuantizeOptions(normalizeOptions<QuantizeOptions>(options, QUANTIZE_OPTIONS, 'quantize'));
   if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');

@@ -2,14 +2,14 @@
 import {
   OPEN_SOURCE_OPTIONS, SourceFileNotFoundError, openSource, parseJSON, readJSON, readOptional, type CheckpointSource, type OpenSourceOptions,
 } from '../io/source.js';
-import { normalizeOptions } from '../options/normalize_options.js';
+import { normalizeOptions, type WithSnakeCase } from '../options/normalize_options.js';
 import { checkSourceOrOpened } from '../validate/entry_args.js';
 import { PreTrainedTokenizer } from './pretrained_tokenizer.js';
 import type { TokenizerConfig } from './tokenizer_config.js';
 
 export class AutoTokenizer {
   /** Reads `tokenizer.json` (required) and `tokenizer_config.json` (special tokens, padding side; optional). */
-  static async fromPretrained(source: string | CheckpointSource, given: OpenSourceOptions = {}): Promise<PreTrainedTokenizer> {
+  static async fromPretrained(source: string | CheckpointSource, given: WithSnakeCase<OpenSourceOptions> = {}): Promise<PreTrainedTokenizer> {
     checkSourceOrOpened('AutoTokenizer.fromPretrained', source, given);
     const options = normalizeOptions<OpenSourceOptions>(given, OPEN_SOURCE_OPTIONS, 'AutoTokenizer.fromPretrained');
     const src = typeof source === 'string' ? await openSource(source, options) : source;

@@ -1,6 +1,6 @@
 /** Mean next-token loss (nats/token) of a model over packed blocks, e.g. the held-out split. */
 import * as tf from '@tensorflow/tfjs';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import type { CausalLMForwardOptions, CausalLMOutput } from '../model/causal_lm.js';
 
 export interface LossModel {
@@ -19,7 +19,7 @@ const EVALUATE_OPTIONS: OptionTable<EvaluateOptions> = { batchSize: true, maxBlo
  * Every block has the same length, so each batch's mean loss is weighted by its number of rows:
  * the result is the mean over all predicted tokens, as one big batch would give.
  */
-export async function evaluateLoss(model: LossModel, blocks: readonly Int32Array[], options: EvaluateOptions = {}): Promise<number> {
+export async function evaluateLoss(model: LossModel, blocks: readonly Int32Array[], options: WithSnakeCase<EvaluateOptions> = {}): Promise<number> {
   const { batchSize = 8, maxBlocks = Infinity } = normalizeOptions<EvaluateOptions>(options, EVALUATE_OPTIONS, 'evaluateLoss');
   const used = blocks.slice(0, Math.min(blocks.length, maxBlocks));
   if (used.length === 0) throw new Error('evaluateLoss: no blocks to evaluate (is the held-out split shorter than one sequence?)');

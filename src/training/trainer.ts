@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { saveAdapter } from '../lora/adapter_io.js';
 import { MambaForCausalLM } from '../model/causal_lm.js';
+import type { WithSnakeCase } from '../options/normalize_options.js';
 import { macrotask } from '../generation/macrotask.js';
 import { checkTrainArgs } from '../validate/train_args.js';
 import {
@@ -102,12 +103,18 @@ export interface TrainResult {
   seconds: number;
 }
 
+/** TrainOptions as users write them: camelCase or snake_case, and HF TrainingArguments' names where they differ. */
+export type TrainOptionsInput = WithSnakeCase<TrainOptions> & {
+  learning_rate?: number; num_train_epochs?: number; adam_beta1?: number; adam_beta2?: number; adam_epsilon?: number;
+  eval_steps?: number; save_steps?: number; logging_steps?: number; output_dir?: string; resume_from_checkpoint?: boolean | string;
+};
+
 export type TrainableCausalLM = Pick<MambaForCausalLM, 'config' | 'forward' | 'trainableWeights' | 'namedLayerVariables' | 'savePretrained'>;
 
 /** Adam's learning rate is a plain field that every applyGradients reads: the schedule sets it per step. */
 type AdamWithLr = tf.AdamOptimizer & { learningRate: number };
 
-export async function train(model: TrainableCausalLM, data: TrainingData, trainOptions?: TrainOptions): Promise<TrainResult> {
+export async function train(model: TrainableCausalLM, data: TrainingData, trainOptions?: TrainOptionsInput): Promise<TrainResult> {
   const options = checkTrainArgs(model, data, trainOptions);
   const batchSize = options.batchSize ?? 8;
   const accumulation = options.gradientAccumulationSteps ?? 1;

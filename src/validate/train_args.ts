@@ -30,7 +30,7 @@ function checkBlocks(name: string, value: unknown, optional: boolean): void {
   if (length !== undefined && length < 2) throw new RangeError(`${WHERE}: '${name}' blocks need at least 2 tokens, got ${length}`);
 }
 
-export function checkTrainArgs(model: unknown, data: unknown, options: TrainOptions | undefined): TrainOptions {
+export function checkTrainArgs(model: unknown, data: unknown, options: object | undefined): TrainOptions {
   checkModel(WHERE, 'model', model, ['forward', 'namedLayerVariables', 'savePretrained']);
   if (data == null || typeof data !== 'object' || Array.isArray(data)) {
     throw new TypeError(`${WHERE}: 'data' must be { train: Int32Array[], heldOut?: Int32Array[] }, got ${describeValue(data)}`);

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { noteAdapterInfo, SUBGROUP_MATRIX_FEATURE } from '../../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { DAWN_FLAGS_VARIABLE, dawnFlags, environmentDawnFlags } from './dawn_flags.js';
 import { withQueueUploads } from './queue_uploads.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 
 export interface InitWebGPUOptions {
   /** Adapter choice; 'high-performance' picks the discrete GPU where there are several. */
@@ -39,7 +39,7 @@ let ready: Promise<void> | null = null;
  */
 const INIT_WEBGPU_OPTIONS: OptionTable<InitWebGPUOptions> = { powerPreference: true, dawnFlags: true };
 
-export function initWebGPU(options: InitWebGPUOptions = {}): Promise<void> {
+export function initWebGPU(options: WithSnakeCase<InitWebGPUOptions> = {}): Promise<void> {
   let opts: InitWebGPUOptions;
   try {
     opts = normalizeOptions<InitWebGPUOptions>(options, INIT_WEBGPU_OPTIONS, 'initWebGPU');

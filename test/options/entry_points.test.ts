@@ -27,7 +27,7 @@ import { FIXTURES, TINY } from '../support/reference.js';
 describeBackends('options at every entry', ['cpu'], () => {
   const models: MambaForCausalLM[] = [];
   const tiny = async () => {
-    const model = await MambaForCausalLM.fromPretrained(TINY, { local_files_only: true } as object);
+    const model = await MambaForCausalLM.fromPretrained(TINY, { local_files_only: true });
     models.push(model);
     return model;
   };
@@ -39,7 +39,7 @@ describeBackends('options at every entry', ['cpu'], () => {
     await expectReject(MambaForCausalLM.fromPretrained(TINY, { localFileOnly: true } as object),
       /fromPretrained: unknown option 'localFileOnly'; did you mean 'localFilesOnly'\?/);
     expect((await tiny()).config.numHiddenLayers).to.be.greaterThan(0);
-    const checkpoint = await loadCheckpoint(TINY, { ignored_keys: ['lm_head.weight'] } as object);
+    const checkpoint = await loadCheckpoint(TINY, { ignored_keys: ['lm_head.weight'] });
     tf.dispose([...checkpoint.weights.values()]);
     await expectReject(loadCheckpoint(TINY, { cacheDirs: 'x' } as object), /loadCheckpoint: unknown option 'cacheDirs'; did you mean 'cacheDir'\?/);
     await expectReject(AutoTokenizer.fromPretrained(join(FIXTURES, 'tokenizer'), { revison: 'main' } as object),
@@ -50,16 +50,16 @@ describeBackends('options at every entry', ['cpu'], () => {
 
   it('applyLora takes PEFT\'s names (lora_alpha, target_modules, lora_dropout); quantize group_size; adapterFiles base_model_name_or_path', async () => {
     const model = await tiny();
-    applyLora(model, { r: 2, lora_alpha: 8, target_modules: ['in_proj'], lora_dropout: 0.1 } as never);
+    applyLora(model, { r: 2, lora_alpha: 8, target_modules: ['in_proj'], lora_dropout: 0.1 });
     const { config } = loraState(model, 'test');
     expect([config.alpha, config.dropout, config.targetModules]).to.deep.equal([8, 0.1, ['in_proj']]);
-    const files = await adapterFiles(model, { base_model_name_or_path: 'tiny' } as object);
+    const files = await adapterFiles(model, { base_model_name_or_path: 'tiny' });
     expect(JSON.parse(new TextDecoder().decode(files.get('adapter_config.json')!)).base_model_name_or_path).to.equal('tiny');
     const other = await tiny();
     expect(() => applyLora(other, { r: 2, alpha: 4, targetModules: ['in_proj'], dropuot: 0.1 } as never))
       .to.throw(/applyLora: unknown option 'dropuot'; did you mean 'dropout'\?/);
     const packed = await tiny();
-    await quantize(packed, { bits: 8, group_size: 64 } as never);
+    await quantize(packed, { bits: 8, group_size: 64 });
     expect(quantizationOf(packed)?.groupSize).to.equal(64);
     await expectReject(quantize(await tiny(), { bits: 8, groupsize: 64 } as never), /quantize: unknown option 'groupsize'; did you mean 'groupSize'\?/);
   });
@@ -67,16 +67,16 @@ describeBackends('options at every entry', ['cpu'], () => {
   it('train takes TrainingArguments\' names (max_steps, per-step sizes, learning_rate); schedules, evaluation, datasets, forward and backends too', async () => {
     const model = await tiny();
     const blocks = Array.from({ length: 4 }, (_, i) => Int32Array.from({ length: 6 }, (_, j) => (i + j) % 50));
-    const result = await train(model, { train: blocks }, { max_steps: 1, batch_size: 2, learning_rate: 1e-3, log: false } as object);
+    const result = await train(model, { train: blocks }, { max_steps: 1, batch_size: 2, learning_rate: 1e-3, log: false });
     expect(result.steps).to.equal(1);
     await expectReject(train(model, { train: blocks }, { maxStep: 1, log: false } as object), /train: unknown option 'maxStep'; did you mean 'maxSteps'\?/);
     expect(warmupCosineLr(5, { peak_lr: 1, warmup_steps: 10, total_steps: 20 } as never)).to.equal(0.5);
-    expect(await evaluateLoss(model, blocks, { batch_size: 2, max_blocks: 2 } as object)).to.be.a('number');
+    expect(await evaluateLoss(model, blocks, { batch_size: 2, max_blocks: 2 })).to.be.a('number');
     // forward: HF's names for the mask, the hidden states and the cache
     const ids = tf.tensor2d([[1, 2, 3]], [1, 3], 'int32');
     const mask = tf.tensor2d([[0, 1, 1]], [1, 3], 'int32');
     await expectNoLeaks(() => {
-      const snake = model.forward(ids, { attention_mask: mask, output_hidden_states: true } as object);
+      const snake = model.forward(ids, { attention_mask: mask, output_hidden_states: true });
       const camel = model.forward(ids, { attentionMask: mask, outputHiddenStates: true });
       expect(snake.hiddenStates).to.have.length(camel.hiddenStates!.length);
       expect(Array.from(snake.logits.dataSync())).to.deep.equal(Array.from(camel.logits.dataSync()));

@@ -110,7 +110,7 @@ if (mode === 'product') {
     await decodeStep(forStep, [9], forStep.createCache(1)).data(),
     await (await prefill(forPrompt, ids, forPrompt.createCache(1)))!.data(),
   ];
-  const largest = got.map((g, i) => g.reduce((m, v, k) => Math.max(m, Math.abs(v - expected[i][k])), 0));
+  const largest = got.map((g, i) => Array.from(g).reduce((m, v, k) => Math.max(m, Math.abs(v - expected[i][k])), 0));
   console.log(JSON.stringify({ step: largest[0], prompt: largest[1] }));
 } else if (mode === 'generate') {
   // greedy generation on the tiny fixture, its prompt through whichever path lastLogits takes at this count
