@@ -2,6 +2,7 @@
  * What a checkpoint is read from (a folder, an http(s) base URL, a Hub snapshot): the contract that
  * the sources (source.ts, hub.ts) implement and the loaders read through.
  */
+import { HubCacheMissError } from './hub_errors.js';
 
 export interface ReadProgress {
   file: string;
@@ -32,6 +33,14 @@ export interface RangeReader {
   /** `length` bytes from `offset`: a buffer of their own, or a view where the file had to be read whole. */
   read(offset: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
+}
+
+/**
+ * Whether `error` says an optional file is not there to read: the source has no such file, or (offline,
+ * `localFilesOnly`) a Hub cache holds no copy, as transformers then goes on without it.
+ */
+export function isAbsentFile(error: unknown): boolean {
+  return error instanceof SourceFileNotFoundError || error instanceof HubCacheMissError;
 }
 
 /** A file the source does not have (a missing local file, an HTTP 404). */

@@ -157,7 +157,7 @@ export class RepoCache {
   /** Writes `file` whole or not at all: a file beside it, renamed over it (which replaces a link, never its target). */
   private async writeAtomic(file: string, contents: string): Promise<void> {
     await this.prepare(file);
-    const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const temporary = temporaryBeside(this.path, file);
     try {
       await this.fs.writeFile(temporary, contents, { flag: 'wx' });
       await this.fs.rename(temporary, file);
@@ -166,9 +166,12 @@ export class RepoCache {
     }
   }
 
-  /** Remembers a 404, so that asking again (optional files such as a shard index) needs no request. */
+  /**
+   * Remembers a 404, so that asking again (optional files such as a shard index) needs no request.
+   * A cache this process cannot write (read-only, another user's) keeps nothing, as huggingface_hub does.
+   */
   async markMissing(commit: string, filename: string): Promise<void> {
-    await this.writeAtomic(this.noExistPath(commit, filename), '');
+    await ignoringReadOnly(this.writeAtomic(this.noExistPath(commit, filename), ''));
   }
 
   /** The commit a branch or tag last resolved to here, or null when it never did (or cannot be stored). */
@@ -183,7 +186,9 @@ export class RepoCache {
   /** Records where a branch or tag points, when its name is safe to keep as a file. */
   async writeRef(revision: string, commit: string): Promise<void> {
     if (revision === commit || !isStorableRef(revision)) return;
-    await this.writeAtomic(this.path.join(this.dir, 'refs', ...revision.split('/')), checkedCommit(commit));
+    // (unchanged: nothing written, so a read-only cache serves a branch it has resolved)
+    if (await this.readRef(revision) === checkedCommit(commit)) return;
+    await this.writeAtomic(this.path.join(this.dir, 'refs', ...revision.split('/')), commit);
   }
 
   /**
@@ -194,7 +199,7 @@ export class RepoCache {
     const pointer = this.snapshotPath(commit, filename);
     const blob = this.blobPath(etag);
     await this.prepare(pointer);
-    const temporary = `${pointer}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const temporary = temporaryBeside(this.path, pointer);
     try {
       try {
         await this.fs.symlink(this.path.relative(this.path.dirname(pointer), blob), temporary);
@@ -324,7 +329,7 @@ export class RepoCache {
   async withBlobLock<T>(etag: string, body: () => Promise<T>): Promise<T> {
     const lock = `${this.blobPath(etag)}.incomplete.lock`;
     await this.prepare(lock);
-    const mine = `${lock}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    const mine = temporaryBeside(this.path, lock);
     await this.fs.writeFile(mine, String(process.pid), { flag: 'wx' });
     try {
       for (;;) {
@@ -334,18 +339,39 @@ export class RepoCache {
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
-        const owner = Number(await this.fs.readFile(lock, 'utf8').catch(() => '0'));
-        if (isRunning(owner)) await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
-        else await this.fs.rm(lock, { force: true });
+        if (await this.isStaleLock(lock)) await this.fs.rm(lock, { force: true });
+        else await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
       }
     } finally {
       await this.fs.rm(mine, { force: true });
     }
+    held.add(lock);
+    // The lock's time says its holder lives: a waiter takes over one left untouched for LOCK_STALE_MS.
+    const heartbeat = setInterval(() => {
+      const now = new Date();
+      this.fs.utimes(lock, now, now).catch(() => undefined);
+    }, LOCK_HEARTBEAT_MS);
+    (heartbeat as { unref?: () => void }).unref?.();
     try {
       return await body();
     } finally {
+      clearInterval(heartbeat);
+      held.delete(lock);
       await this.fs.rm(lock, { force: true });
     }
+  }
+
+  /**
+   * A lock no live holder keeps: its process has exited; or it names this process, which does not
+   * hold it (a container restarted as pid 1 over the cache its last run left); or its time has not
+   * moved for LOCK_STALE_MS (a holder refreshes it every LOCK_HEARTBEAT_MS: a pid taken by another
+   * process, or one of another machine or container sharing the cache, says nothing).
+   */
+  private async isStaleLock(lock: string): Promise<boolean> {
+    const owner = Number(await this.fs.readFile(lock, 'utf8').catch(() => '0'));
+    if (!isRunning(owner) || (owner === process.pid && !held.has(lock))) return true;
+    const info = await this.fs.stat(lock).catch(() => null);
+    return info != null && Date.now() - info.mtimeMs > LOCK_STALE_MS;
   }
 }
 
@@ -360,6 +386,29 @@ function integrityError(filename: string, expected: string, actual: string, what
 }
 
 const LOCK_POLL_MS = 200;
+const LOCK_HEARTBEAT_MS = 5_000;
+const LOCK_STALE_MS = 30_000;
+
+/** The blob locks this process holds. */
+const held = new Set<string>();
+
+/**
+ * A temporary name beside `file`, short whatever the file's name (a name near the file system's 255
+ * characters, which the Hub allows, would not take a suffix).
+ */
+function temporaryBeside(path: NodeModules['path'], file: string): string {
+  return path.join(path.dirname(file), `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+}
+
+/** Runs a write the cache can do without (a 404 remembered): a cache this process cannot write skips it. */
+async function ignoringReadOnly(write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
+  }
+}
 
 function isRunning(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;

@@ -113,10 +113,13 @@ function resolveEndpoint(option: string | undefined): string {
   return endpoint;
 }
 
-/** `$HF_TOKEN`, else the file `huggingface-cli login` writes (`$HF_TOKEN_PATH`, else hfHome's `token`). */
+/**
+ * `$HF_TOKEN` (or its older name `$HUGGING_FACE_HUB_TOKEN`), else the file `huggingface-cli login` writes
+ * (`$HF_TOKEN_PATH`, else hfHome's `token`).
+ */
 async function defaultToken(): Promise<string | undefined> {
   const env = process.env;
-  if (env.HF_TOKEN) return env.HF_TOKEN;
+  if (env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN) return env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN;
   const modules = await nodeModules();
   const file = env.HF_TOKEN_PATH ? expandPath(env.HF_TOKEN_PATH, modules) : modules.path.join(hfHome(modules), 'token');
   try {
@@ -290,6 +293,12 @@ async function downloadAttempt(r: FileRequest, meta: FileMetadata, auth: Record<
   const { timed, url } = await request(r, meta.location, auth,
     { method: 'GET', headers: offset > 0 ? { Range: `bytes=${offset}-` } : {} }, r.limits.downloadTimeout);
   const response = timed.response;
+  if (response.status === 416 && offset > 0) {
+    // the partial file is longer than the file is now (it changed since): start over
+    timed.cancel();
+    await cache.discardIncomplete(meta.etag);
+    return downloadAttempt(r, meta, auth);
+  }
   if (response.status === 200) {
     offset = 0; // the server ignored the range: start over
   } else if (response.status !== 206) {

@@ -4,7 +4,7 @@
  * honours them, and any other source (or a server that ignores `Range`) read whole once and sliced.
  * Progress counts the bytes actually read, so tensors that are skipped never count.
  */
-import { type CheckpointSource, type ProgressCallback, type RangeReader, SourceFileNotFoundError } from './checkpoint_source.js';
+import { type CheckpointSource, isAbsentFile, type ProgressCallback, type RangeReader, SourceFileNotFoundError } from './checkpoint_source.js';
 import { DownloadTimeoutError, timedFetch, type TimedResponse } from './timed_fetch.js';
 
 /** Bytes read from disk at once: progress comes at least this often. */
@@ -23,7 +23,7 @@ export async function openRangeOptional(
   try {
     return await openRange(source, file, onProgress);
   } catch (e) {
-    if (e instanceof SourceFileNotFoundError) return null;
+    if (isAbsentFile(e)) return null;
     throw e;
   }
 }

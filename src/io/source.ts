@@ -5,7 +5,9 @@
  * over HTTP every wait for bytes has the Hub's read timeout (`downloadTimeout`, `$HF_HUB_DOWNLOAD_TIMEOUT`, 30 s).
  */
 import { recoverDir } from './atomic_dir.js';
-import { type CheckpointSource, type ProgressCallback, type RangeReader, SourceFileNotFoundError } from './checkpoint_source.js';
+import {
+  type CheckpointSource, isAbsentFile, type ProgressCallback, type RangeReader, SourceFileNotFoundError,
+} from './checkpoint_source.js';
 import { openHubSource, resolveHubLimits, type HubDownloadOptions } from './hub.js';
 import { allocate, openHttpRange, openLocalRange } from './ranged_source.js';
 import { DownloadTimeoutError, timedFetch } from './timed_fetch.js';
@@ -39,7 +41,7 @@ export async function readOptional(
   try {
     return await source.read(file, onProgress);
   } catch (e) {
-    if (e instanceof SourceFileNotFoundError) return null;
+    if (isAbsentFile(e)) return null;
     throw e;
   }
 }

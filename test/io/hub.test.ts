@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { HubCacheMissError, HubConnectionError, HubNotFoundError, hubDownload, isHubId } from '../../src/io/hub.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { RepoCache, nodeModules } from '../../src/io/hf_cache.js';
@@ -236,7 +236,7 @@ describe('hub', function () {
     const data = readFileSync(join(TINY, 'config.json'));
     const etag = createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex');
     const lock = join(cacheDir, REPO_DIR, 'blobs', `${etag}.incomplete.lock`);
-    writeFileSync(lock, String(process.pid)); // alive: wait for it
+    writeFileSync(lock, String(process.ppid)); // another live process (the one that started this): wait for it
     const waiting = download('config.json');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(server.requests.filter((r) => r.method === 'GET' && r.url.endsWith('config.json'))).to.have.length(0);
@@ -248,6 +248,24 @@ describe('hub', function () {
     const genEtag = createHash('sha1').update(`blob ${generation.length}\0`).update(generation).digest('hex');
     writeFileSync(join(cacheDir, REPO_DIR, 'blobs', `${genEtag}.incomplete.lock`), '2147483646'); // no such process: taken over
     expect(readFileSync(await download('generation_config.json'))).to.deep.equal(generation);
+  });
+
+  it('takes over a lock no live holder keeps: its own pid from an earlier run (a container restarted as pid 1), or one untouched for 30 s', async function () {
+    const blob = (file: string) => {
+      const data = readFileSync(join(TINY, file));
+      return { data, lock: join(cacheDir, REPO_DIR, 'blobs', `${createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex')}.incomplete.lock`) };
+    };
+    const config = blob('config.json');
+    mkdirSync(dirname(config.lock), { recursive: true });
+    writeFileSync(config.lock, String(process.pid));   // this pid, but this process holds no such lock
+    const start = Date.now();
+    expect(readFileSync(await download('config.json'))).to.deep.equal(config.data);
+    const generation = blob('generation_config.json');
+    writeFileSync(generation.lock, String(process.ppid));   // a live pid, but its holder stopped refreshing it
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(generation.lock, old, old);
+    expect(readFileSync(await download('generation_config.json'))).to.deep.equal(generation.data);
+    expect(Date.now() - start, 'neither waited').to.be.below(5000);
   });
 
   it('opens Hub ids as checkpoint sources: reads, existence by HEAD only, missing files', async function () {
@@ -271,6 +289,50 @@ describe('hub', function () {
       expect(second.weights.get(name)!.dataSync()).to.deep.equal(tensor.dataSync());
     }
     for (const checkpoint of [first, second]) for (const tensor of checkpoint.weights.values()) tensor.dispose();
+  });
+
+  it('offline, loads a cache another tool filled (no record of absent files): an optional file it holds no copy of is left out', async function () {
+    // as huggingface-cli download leaves a cache: the files, no .no_exist entries
+    for (const file of ['config.json', 'model.safetensors']) await download(file);
+    await rm(join(cacheDir, REPO_DIR, '.no_exist'), { recursive: true, force: true });
+    const requests = server.requests.length;
+    const checkpoint = await loadCheckpoint(REPO, { cacheDir, localFilesOnly: true });
+    expect(checkpoint.generationConfig).to.equal(undefined);   // (generation_config.json was never fetched)
+    expect(server.requests.length).to.equal(requests);
+    for (const tensor of checkpoint.weights.values()) tensor.dispose();
+  });
+
+  it('caches a file whose name is near the file system\'s 255 characters, and remembers the 404 of one', async function () {
+    const long = `${'x'.repeat(245)}.json`;
+    const folder = await mkdtemp(join(tmpdir(), 'hub-long-'));
+    writeFileSync(join(folder, long), '{"long": true}');
+    const withLong = await startHubServer({ repos: { [REPO]: folder } });
+    try {
+      const path = await hubDownload(REPO, long, { cacheDir, endpoint: withLong.endpoint });
+      expect(JSON.parse(readFileSync(path, 'utf8'))).to.deep.equal({ long: true });
+      const missing = await rejection(hubDownload(REPO, `${'y'.repeat(245)}.json`, { cacheDir, endpoint: withLong.endpoint }));
+      expect(missing).to.be.instanceOf(HubNotFoundError);
+    } finally {
+      await withLong.close();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('writes a ref only when it changes (a read-only cache serves a branch it resolved), and HUGGING_FACE_HUB_TOKEN is a token', async function () {
+    await download('config.json');
+    const ref = join(cacheDir, REPO_DIR, 'refs', 'main');
+    const before = statSync(ref).ino;
+    const source = await openSource(REPO, { cacheDir, endpoint: server.endpoint });
+    expect(await source.exists('model.safetensors')).to.equal(true);   // a HEAD: the same commit
+    expect(statSync(ref).ino, 'not rewritten').to.equal(before);
+    const privateHub = await startHubServer({ repos: { [REPO]: TINY }, token: 'hf_old_name' });
+    try {
+      process.env.HUGGING_FACE_HUB_TOKEN = 'hf_old_name';
+      await hubDownload(REPO, 'config.json', { cacheDir: await mkdtemp(join(tmpdir(), 'hub-token-')), endpoint: privateHub.endpoint });
+    } finally {
+      delete process.env.HUGGING_FACE_HUB_TOKEN;
+      await privateHub.close();
+    }
   });
 
   it('starts over when the server ignores the Range request', async function () {
