@@ -24,7 +24,8 @@ await build({
     resolveDir: '.', sourcefile: 'entry-points.ts', loader: 'ts',
   },
   bundle: true, platform: 'node', format: 'cjs', target: 'node20',
-  outfile: 'dist/cjs/bundle.cjs', external, sourcemap: true, logLevel: 'warning',
+  // keepNames: the classes keep their names (MambaForCausalLM, not _MambaForCausalLM) for errors and users
+  outfile: 'dist/cjs/bundle.cjs', external, sourcemap: true, keepNames: true, logLevel: 'warning',
 });
 for (const [entry, namespace] of [['index', 'root'], ['kernels', 'kernels']]) {
   writeFileSync(`dist/cjs/${entry}.cjs`, `'use strict';\nmodule.exports = require('./bundle.cjs').${namespace};\n`);

@@ -20,5 +20,6 @@ export { float16MatMul, type HalfWeight } from './ops/float16_matmul.js';
 export { float16Gather } from './ops/float16_gather.js';
 export { quantizeMatrix, dequantizeMatrix, type PackedMatrix } from './weights/packing.js';
 export { WebGPUDecoder, webgpuDecoderFor } from './model/webgpu_decoder.js';
+export { WebGPUPrefiller, webgpuPrefillerFor } from './model/webgpu_prefill.js';
 export { WasmDecoder, wasmDecoderFor, wasmUnfusable } from './model/wasm_decoder.js';
 export { wasmPrefillUnfusable } from './model/wasm_prefill.js';

@@ -2,11 +2,11 @@
 import { readCorpus, type ReadCorpusOptions } from './corpus.js';
 import { packBlocks, tokenizeRecords, type TextEncoder } from './pack.js';
 import { DEFAULT_HELD_OUT_FRACTION, splitHeldOut } from './split.js';
-import { normalizeOptions, type OptionTable } from '../options/normalize_options.js';
+import { normalizeOptions, type OptionTable, type SnakeCaseOnly } from '../options/normalize_options.js';
 import { checkNumber, checkOptionalNumber, checkString } from '../validate/arguments.js';
 
 const TEXT_DATASET_OPTIONS: OptionTable<TextDatasetOptions> = { seqLen: true, heldOutFraction: true };
-const LOAD_DATASET_OPTIONS: OptionTable<LoadDatasetOptions> = { ...TEXT_DATASET_OPTIONS, textField: true };
+const LOAD_DATASET_OPTIONS: OptionTable<LoadDatasetOptions> = { ...TEXT_DATASET_OPTIONS, textField: ['dataset_text_field'] };
 
 export interface TokenizerForData extends TextEncoder {
   readonly eosTokenId: number | null;
@@ -31,7 +31,9 @@ export interface TextDatasetOptions {
 }
 
 /** A corpus file (text, JSONL, JSON or CSV; src/data/corpus.ts) as training data. */
-export async function loadTextDataset(path: string, tokenizer: TokenizerForData, given: LoadDatasetOptions): Promise<TextDataset> {
+export async function loadTextDataset(
+  path: string, tokenizer: TokenizerForData, given: LoadDatasetOptions | SnakeCaseOnly<LoadDatasetOptions> & { dataset_text_field?: string },
+): Promise<TextDataset> {
   const { textField, ...options } = normalizeOptions<LoadDatasetOptions>(given, LOAD_DATASET_OPTIONS, 'loadTextDataset');
   checkString('loadTextDataset', 'path', path, 'a corpus file path');
   return textDataset(await readCorpus(path, { textField }), tokenizer, options, path);
@@ -43,7 +45,7 @@ export async function loadTextDataset(path: string, tokenizer: TokenizerForData,
  * `seqLen` tokens.
  */
 export function textDataset(
-  records: readonly string[], tokenizer: TokenizerForData, given: TextDatasetOptions, what = 'the records',
+  records: readonly string[], tokenizer: TokenizerForData, given: TextDatasetOptions | SnakeCaseOnly<TextDatasetOptions>, what = 'the records',
 ): TextDataset {
   const options = normalizeOptions<TextDatasetOptions>(given, TEXT_DATASET_OPTIONS, 'textDataset');
   checkNumber('textDataset', 'seqLen', options.seqLen, { integer: true, min: 2 });

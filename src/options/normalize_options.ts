@@ -13,6 +13,9 @@ type SnakeCaseName<S extends string> = S extends `${infer Head}${infer Tail}`
 /** The options of T under their snake_case names too (`maxNewTokens` and `max_new_tokens`). */
 export type WithSnakeCase<T> = T & { [K in keyof T as K extends string ? SnakeCaseName<K> : never]?: T[K] };
 
+/** T under its snake_case names alone, required where T's are (`{ seq_len }` for `{ seqLen }`). */
+export type SnakeCaseOnly<T> = { [K in keyof T as K extends string ? SnakeCaseName<K> : never]: T[K] };
+
 /** Every option of T (`true`), or the other names it may be given under (synonyms beyond its snake_case form). */
 export type OptionTable<T> = { readonly [K in keyof Required<T>]: true | readonly string[] };
 

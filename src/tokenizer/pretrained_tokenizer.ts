@@ -29,6 +29,8 @@ export interface BatchEncodeOptions extends EncodeOptions {
 }
 
 const DECODE_OPTIONS: OptionTable<DecodeOptions> = { skipSpecialTokens: true, cleanUpTokenizationSpaces: true };
+const ENCODE_OPTIONS: OptionTable<EncodeOptions> = { addSpecialTokens: true };
+const BATCH_ENCODE_OPTIONS: OptionTable<BatchEncodeOptions> = { ...ENCODE_OPTIONS, paddingSide: true };
 
 type TensorRequest = { returnTensors: 'tf' } | { return_tensors: 'tf' } | { returnTensor: true } | { return_tensor: true };
 
@@ -102,10 +104,10 @@ export class PreTrainedTokenizer extends Callable<[string | readonly string[], T
     return this.tokenizer.id_to_token(id) ?? null;
   }
 
-  encode(text: string, options: EncodeOptions = {}): number[] {
+  encode(text: string, given: WithSnakeCase<EncodeOptions> = {}): number[] {
     if (typeof text !== 'string') throw new TypeError(`encode: 'text' must be a string, got ${describeValue(text)}`);
-    const o = checkOptions('encode', 'options', options);
-    checkOptionalBoolean('encode', 'addSpecialTokens', o.addSpecialTokens);
+    const options = normalizeOptions<EncodeOptions>(checkOptions('encode', 'options', given), ENCODE_OPTIONS, 'encode');
+    checkOptionalBoolean('encode', 'addSpecialTokens', options.addSpecialTokens);
     return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
   }
 
@@ -135,9 +137,10 @@ export class PreTrainedTokenizer extends Callable<[string | readonly string[], T
   }
 
   /** Encodes several texts into one padded batch with its attention mask. */
-  batchEncode(texts: readonly string[], options: BatchEncodeOptions = {}): PaddedBatch {
+  batchEncode(texts: readonly string[], given: WithSnakeCase<BatchEncodeOptions> = {}): PaddedBatch {
     if (!Array.isArray(texts)) throw new TypeError(`batchEncode: 'texts' must be an array of strings, got ${describeValue(texts)}`);
-    const side = checkPaddingSide('batchEncode: paddingSide', options.paddingSide ?? this.paddingSide);
+    const { paddingSide, ...options } = normalizeOptions<BatchEncodeOptions>(given, BATCH_ENCODE_OPTIONS, 'batchEncode');
+    const side = checkPaddingSide('batchEncode: paddingSide', paddingSide ?? this.paddingSide);
     const sequences = texts.map((text) => this.encode(text, options));
     const lengths = new Set(sequences.map((ids) => ids.length));
     if (this.padTokenId == null && lengths.size > 1) {

@@ -70,7 +70,7 @@ describeBackends('options at every entry', ['cpu'], () => {
     const result = await train(model, { train: blocks }, { max_steps: 1, batch_size: 2, learning_rate: 1e-3, log: false });
     expect(result.steps).to.equal(1);
     await expectReject(train(model, { train: blocks }, { maxStep: 1, log: false } as object), /train: unknown option 'maxStep'; did you mean 'maxSteps'\?/);
-    expect(warmupCosineLr(5, { peak_lr: 1, warmup_steps: 10, total_steps: 20 } as never)).to.equal(0.5);
+    expect(warmupCosineLr(5, { peak_lr: 1, warmup_steps: 10, total_steps: 20 })).to.equal(0.5);
     expect(await evaluateLoss(model, blocks, { batch_size: 2, max_blocks: 2 })).to.be.a('number');
     // forward: HF's names for the mask, the hidden states and the cache
     const ids = tf.tensor2d([[1, 2, 3]], [1, 3], 'int32');
@@ -90,8 +90,13 @@ describeBackends('options at every entry', ['cpu'], () => {
     try {
       const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ quote: `line ${i} of the corpus, long enough to pack` }));
       await writeFile(join(dir, 'c.jsonl'), lines.join('\n'));
-      const data = await loadTextDataset(join(dir, 'c.jsonl'), tokenizer, { seq_len: 8, text_field: 'quote', held_out_fraction: 0.1 } as never);
+      const data = await loadTextDataset(join(dir, 'c.jsonl'), tokenizer, { seq_len: 8, dataset_text_field: 'quote', held_out_fraction: 0.1 });
       expect(data.heldOutRecords).to.equal(2);
+      // the tokenizer's own: padding_side and add_special_tokens, and a typo named
+      const left = tokenizer.batchEncode(['a', 'a b c'], { padding_side: 'left' });
+      expect(left.attentionMask[0][0]).to.equal(0);
+      expect(tokenizer.encode('a', { add_special_tokens: false })).to.deep.equal(tokenizer.encode('a', { addSpecialTokens: false }));
+      expect(() => tokenizer.batchEncode(['a'], { paddingSides: 'left' } as object)).to.throw(/batchEncode: unknown option 'paddingSides'; did you mean 'paddingSide'\?/);
       expect(() => textDataset(['a b c d e f g h i j'], tokenizer, { seqlen: 4 } as never)).to.throw(/textDataset: unknown option 'seqlen'; did you mean 'seqLen'\?/);
       expect(await readFile(join(dir, 'c.jsonl'), 'utf8')).to.include('quote');
     } finally {
