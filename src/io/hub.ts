@@ -394,6 +394,25 @@ async function ensureBlob(r: FileRequest, meta: FileMetadata, auth: Record<strin
 const localOnly = (r: FileRequest): boolean => r.options.localFilesOnly === true || isOffline();
 
 /**
+ * Whether the cache alone answers, as in huggingface_hub: a commit's files never change, and offline
+ * nothing else may be asked. A branch or tag is asked about (one HEAD), so that a new commit is seen.
+ */
+const cacheAnswers = (r: FileRequest): boolean => isCommitHash(r.revision) || localOnly(r);
+
+/** The remote metadata; where the Hub cannot be reached, a branch or tag falls back to the commit it last resolved to here (as huggingface_hub does). */
+async function remoteOrCached(r: FileRequest, verify: boolean): Promise<{ meta: FileMetadata; auth: Record<string, string> } | string> {
+  try {
+    return await remoteMetadata(r);
+  } catch (err) {
+    if (err instanceof HubConnectionError) {
+      const cached = await cachedSnapshot(r, verify);
+      if (cached.state === 'ok') return cached.path;
+    }
+    throw err;
+  }
+}
+
+/**
  * The cached snapshot entry when the revision is a commit hash or a branch/tag the cache has resolved
  * before (checked against its hash when `verify`); a 404 remembered for it throws. No network.
  */
@@ -435,16 +454,21 @@ async function remoteMetadata(r: FileRequest): Promise<{ meta: FileMetadata; aut
 
 /**
  * Returns the local path of `filename` in Hub repo `repoId`, downloading it into the cache when needed.
- * No network when the revision is a commit hash, or a branch/tag the cache has resolved before, and the
- * file is cached; never any in offline mode (`HF_HUB_OFFLINE=1`) or with `localFilesOnly`. A cached file
+ * No download when the file is cached at the commit the revision names: a commit hash needs no request, a
+ * branch or tag one HEAD (the commit it names now; unreachable, the one it named last here); never any
+ * request in offline mode (`HF_HUB_OFFLINE=1`) or with `localFilesOnly`. A cached file
  * is served only while it matches its hash: otherwise it is downloaded again, or, offline, refused.
  */
 export async function hubDownload(repoId: string, filename: string, options: HubDownloadOptions = {}): Promise<string> {
   const r = await fileRequest(repoId, filename, options);
-  const cached = await cachedSnapshot(r, true);
-  if (cached.state === 'ok') return cached.path;
-  if (cached.state === 'bad' && localOnly(r)) throw cached.error;
-  const { meta, auth } = await remoteMetadata(r);
+  if (cacheAnswers(r)) {
+    const cached = await cachedSnapshot(r, true);
+    if (cached.state === 'ok') return cached.path;
+    if (cached.state === 'bad' && localOnly(r)) throw cached.error;
+  }
+  const remote = await remoteOrCached(r, true);
+  if (typeof remote === 'string') return remote;
+  const { meta, auth } = remote;
   const pointer = await r.cache.checkSnapshot(meta.commit, filename, true);
   if (pointer.state === 'ok') return pointer.path;
   await ensureBlob(r, meta, auth);
@@ -458,8 +482,8 @@ export async function hubDownload(repoId: string, filename: string, options: Hub
 export async function hubFileExists(repoId: string, filename: string, options: HubDownloadOptions = {}): Promise<boolean> {
   const r = await fileRequest(repoId, filename, options);
   try {
-    if ((await cachedSnapshot(r, false)).state !== 'missing') return true;
-    await remoteMetadata(r);
+    if (cacheAnswers(r) && (await cachedSnapshot(r, false)).state !== 'missing') return true;
+    await remoteOrCached(r, false);
     return true;
   } catch (err) {
     if ((err instanceof HubNotFoundError && err.missingAt !== undefined) || err instanceof HubCacheMissError) return false;

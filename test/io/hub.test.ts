@@ -106,13 +106,14 @@ describe('hub', function () {
     expect(readFileSync(path)).to.deep.equal(readFileSync(join(FIXTURES, 'tokenizer', 'tokenizer_config.json')));
   });
 
-  it('serves a cached file without any request, by branch (through refs/) or by commit', async function () {
+  it('serves a cached file by commit without any request; by branch after one HEAD (a new commit is seen), or from refs/ where the Hub cannot be reached', async function () {
     const first = await download('config.json');
     server.requests.length = 0;
-    expect(await download('config.json')).to.equal(first);
     expect(await download('config.json', { revision: FIXTURE_COMMIT })).to.equal(first);
-    expect(await hubDownload(REPO, 'config.json', { cacheDir, endpoint: 'http://127.0.0.1:9' })).to.equal(first);
     expect(server.requests).to.deep.equal([]);
+    expect(await download('config.json')).to.equal(first);
+    expect(server.requests.map((r) => r.method)).to.deep.equal(['HEAD']);
+    expect(await hubDownload(REPO, 'config.json', { cacheDir, endpoint: 'http://127.0.0.1:9' })).to.equal(first);
   });
 
   it('reuses a blob already cached for another commit or file without downloading it again', async function () {
