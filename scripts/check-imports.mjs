@@ -83,7 +83,7 @@ export async function checkProject() {
   const out = mkdtempSync(join(tmpdir(), 'mamba-tfjs-imports-'));
   try {
     execFileSync('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'),
-      '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'], { stdio: 'inherit' });
+      '--outDir', out, '--declaration', 'false', '--sourceMap', 'false', '--inlineSources', 'false'], { stdio: 'inherit' });
     return await importViolations(out, require(join(ROOT, '.dependency-cruiser.cjs')));
   } finally {
     rmSync(out, { recursive: true, force: true });
