@@ -6,11 +6,12 @@
 #   llama   llama.cpp CUDA, 2.8b F16: pp128, pp512, tg64 (built at the call's start) -> llama.txt
 #   new     bench/gpu.ts decode: float32 b1 / b8                                       -> new.txt
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
-#   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts)                -> matvec.txt
+#   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
 #   trials  bench/gpu.ts with each matvec trial on (TRIALS, default "xShared halfCast decodeInline"),
 #           in the modes it bears on: xShared decode,float16 (float32 b1 / b8, float16), halfCast
-#           float16, decodeInline float16,quant (int4); TRIAL_MODES for all instead      -> trial-SWITCH.txt
+#           float16, decodeInline float16,quant (int4); TRIAL_MODES for all instead, or a trial's own
+#           as TRIALS="xShared:decode decodeInline:quant" (TRIAL_WANT its seconds)       -> trial-SWITCH.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
@@ -48,21 +49,25 @@ if [[ " $STEPS " == *" llama "* ]]; then
   BUILD=$!
 fi
 export BENCH_SHAPE=${BENCH_SHAPE:-2.8b} BENCH_OP_BY_OP=0 BENCH_BITS=4 BENCH_DAWN_FLAGS="enable-dawn-features=allow_unsafe_apis"
+# GPU timestamps as they are (Dawn rounds them unless told not to), for the steps that time kernels alone
+EXACT_TIMES="$BENCH_DAWN_FLAGS disable-dawn-features=timestamp_quantization"
 for s in $STEPS; do
   case $s in
     f16) step 100 node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
     llama) wait $BUILD; stamp build; step 45 bash "$R/.peers/llamacpp_cuda.sh" "2.8b:f16" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
     new) step 75 node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
-    matvec) step 90 env BENCH_PART=matvec node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
-    grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
+    matvec) step 90 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
+    grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
     trials)
-      for t in ${TRIALS:-xShared halfCast decodeInline}; do
+      for tm in ${TRIALS:-xShared halfCast decodeInline}; do
+        t=${tm%%:*}
         case $t in halfCast) modes=float16; want=70 ;; decodeInline) modes=float16,quant; want=200 ;; *) modes=decode,float16; want=120 ;; esac
-        step $want env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $t"
+        [ "$tm" != "$t" ] && modes=${tm#*:} && want=${TRIAL_WANT:-$want}
+        step $want env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $tm"
       done ;;
     int4) step 150 node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
-    profile) step 150 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=timestamp_quantization" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
+    profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
   esac
