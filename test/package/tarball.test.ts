@@ -68,6 +68,23 @@ describe('the npm package, installed from its tarball', function () {
     expect(cjs.stderr, 'kernels and gradients registered once').to.not.match(/already registered/);
   });
 
+  it('ships its licence, and source maps that carry the sources they map (the package has no src/)', () => {
+    const pkg = join(project, 'node_modules', 'mamba-tfjs');
+    const license = (JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { license: string }).license;
+    expect(license).to.equal('Apache-2.0');
+    expect(readFileSync(join(pkg, 'LICENSE'), 'utf8')).to.match(/^\s*Apache License\s+Version 2\.0/);
+    expect(existsSync(join(pkg, 'src')), 'sources travel inside the maps, not beside them').to.equal(false);
+    for (const map of ['dist/esm/src/index.js.map', 'dist/cjs/bundle.cjs.map']) {
+      const { sources, sourcesContent } = JSON.parse(readFileSync(join(pkg, map), 'utf8')) as
+        { sources: string[]; sourcesContent?: (string | null)[] };
+      expect(sources.length, map).to.be.greaterThan(0);
+      expect(sourcesContent?.length, `${map}: a content for every source`).to.equal(sources.length);
+      expect(sourcesContent!.every((c) => typeof c === 'string' && c.length > 0), map).to.equal(true);
+    }
+    const index = JSON.parse(readFileSync(join(pkg, 'dist/esm/src/index.js.map'), 'utf8')) as { sourcesContent: string[] };
+    expect(index.sourcesContent[0]).to.equal(readFileSync(join(ROOT, 'src', 'index.ts'), 'utf8'));
+  });
+
   it('type-checks in strict TypeScript (node16 resolution): the root and the subpath', async () => {
     await writeFile(join(project, 'use.ts'), [
       "import { MambaForCausalLM, MambaConfig } from 'mamba-tfjs';",
