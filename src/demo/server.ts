@@ -74,10 +74,13 @@ async function routeTable(options: DemoServerOptions): Promise<Map<string, strin
   return routes;
 }
 
-/** Local pages only, unless the server was exposed: a page elsewhere that rebinds its DNS name to 127.0.0.1 gets nothing. */
-function hostAllowed(req: IncomingMessage, host: string, port: number): boolean {
+/**
+ * Whether a request's Host header names this server, at `host` and `port`: local pages only, unless
+ * the server was exposed: a page elsewhere that rebinds its DNS name to 127.0.0.1 gets nothing.
+ */
+export function hostAllowed(hostHeader: string | undefined, host: string, port: number): boolean {
   if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1') return true;
-  const given = (req.headers.host ?? '').toLowerCase();
+  const given = (hostHeader ?? '').toLowerCase();
   // (a browser leaves out port 80, HTTP's default)
   const names = ['127.0.0.1', 'localhost', '[::1]'];
   return names.map((n) => `${n}:${port}`).includes(given) || (port === 80 && names.includes(given));
@@ -112,7 +115,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       res.writeHead(405, { ...headers, Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
       return;
     }
-    if (!hostAllowed(req, host, port)) {
+    if (!hostAllowed(req.headers.host, host, port)) {
       res.writeHead(403, { ...headers, 'Content-Type': 'text/plain' }).end('unexpected Host header\n');
       return;
     }

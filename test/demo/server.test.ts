@@ -14,7 +14,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { runCli } from '../../src/cli/dispatch.js';
-import { type DemoServer, startDemoServer } from '../../src/demo/server.js';
+import { type DemoServer, hostAllowed, startDemoServer } from '../../src/demo/server.js';
 import { demoUrl } from '../support/demo_child.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -138,6 +138,24 @@ describe('demo server', function () {
     await startDemoServer({ assetsDir: tmp, modelDir: null, model: '/model/' }).catch((e: Error) => { error = e; });
     expect(error).to.be.instanceOf(Error);
     expect(error!.message).to.match(/the demo page is not built: no index\.html in .* \(run npm run build\)/);
+  });
+});
+
+// The guard the server runs on every request, called directly: binding port 80 needs privileges.
+describe('demo server Host check', function () {
+  it('on port 80 takes a Host without a port (browsers leave out :80); on other ports only the exact port', () => {
+    for (const name of ['localhost', '127.0.0.1', '[::1]']) {
+      expect(hostAllowed(name, '127.0.0.1', 80), name).to.equal(true);
+      expect(hostAllowed(`${name}:80`, '127.0.0.1', 80), `${name}:80`).to.equal(true);
+      expect(hostAllowed(name, '127.0.0.1', 8080), `${name} on 8080`).to.equal(false);
+      expect(hostAllowed(`${name}:8080`, '127.0.0.1', 8080), `${name}:8080`).to.equal(true);
+      expect(hostAllowed(`${name}:80`, '127.0.0.1', 8080), `${name}:80 on 8080`).to.equal(false);
+    }
+    for (const foreign of ['evil.example', 'evil.example:80', 'evil.example:8080', 'localhost.evil.example']) {
+      expect(hostAllowed(foreign, '127.0.0.1', 80), `${foreign} on 80`).to.equal(false);
+      expect(hostAllowed(foreign, '127.0.0.1', 8080), `${foreign} on 8080`).to.equal(false);
+    }
+    expect(hostAllowed(undefined, '127.0.0.1', 80), 'no Host header').to.equal(false);
   });
 });
 

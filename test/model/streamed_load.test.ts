@@ -3,23 +3,25 @@
  * codes, settings, logits and saved file as load-then-quantize, no float32 matrix of a quantized
  * module ever allocated, shards and HTTP ranges, and models that cannot fit refused before loading.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig, type MambaConfigInit } from '../../src/config.js';
 import type { ReadProgress } from '../../src/io/checkpoint_source.js';
-import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
+import { parseSafetensors, safetensorsLayout, serializeSafetensors, type SafetensorsEntry } from '../../src/io/safetensors.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { TINY } from '../support/reference.js';
 import { MambaModel } from '../../src/model/mamba_model.js';
 import { floatStateDict } from '../../src/quantization/float_state_dict.js';
 import { quantizableModules } from '../../src/quantization/modules.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
-import { quantize } from '../../src/quantization/quantize.js';
-import { WASM_MAX_BYTES } from '../../src/weights/memory_budget.js';
-import { writeSyntheticCheckpoint } from '../../bench/routines/synthetic_checkpoint.js';
+import { quantize, resolveQuantizeOptions, roleLayout, type QuantizationSettings } from '../../src/quantization/quantize.js';
+import { checkFitsBackend, plannedWeights, WASM_MAX_BYTES } from '../../src/weights/memory_budget.js';
+import { stateDictShapes, writeSyntheticCheckpoint } from '../../bench/routines/synthetic_checkpoint.js';
+import { groupsPerRow, wordsPerRow } from '../../custom-kernels/packed_format.js';
+import { QUANT_METHOD } from '../../src/quantization/checkpoint.js';
 import { watchAllocations } from '../support/allocations.js';
 import { logitsOf, variableBits } from '../support/model_bits.js';
 import { describeBackends } from '../support/backends.js';
@@ -36,6 +38,52 @@ const SHAPE: MambaConfigInit = {
 const IDS = [[1, 17, 250, 3, 999, 42, 7, 1500], [5, 6, 7, 8, 9, 10, 11, 2047]];
 
 const logits = (model: MambaForCausalLM) => logitsOf(model, IDS);
+
+/** The role of an HF matrix quantize() packs (the table and the mixer's projections), else null. */
+function packedRole(name: string): 'linear' | 'embedding' | null {
+  if (name === 'backbone.embeddings.weight') return 'embedding';
+  return /\.mixer\.(in|x|dt|out)_proj\.weight$/.test(name) ? 'linear' : null;
+}
+
+/** The tensors saveQuantizedCheckpoint writes for a model of `config` quantized with `settings`: codes, scales, zeros. */
+function quantizedTensors(config: MambaConfig, settings: QuantizationSettings): Map<string, Pick<SafetensorsEntry, 'dtype' | 'shape'>> {
+  const tensors = new Map<string, Pick<SafetensorsEntry, 'dtype' | 'shape'>>();
+  for (const [name, shape] of stateDictShapes(config)) {
+    const role = packedRole(name);
+    if (role == null) {
+      tensors.set(name, { dtype: 'F32', shape });
+      continue;
+    }
+    const [rows, columns] = shape;
+    const layout = roleLayout(role, columns, settings);
+    tensors.set(name, { dtype: 'I32', shape: [rows, wordsPerRow(columns, layout.bits)] });
+    tensors.set(`${name}_scale`, { dtype: 'F32', shape: [rows, groupsPerRow(columns, layout.groupSize)] });
+    if (!layout.symmetric) tensors.set(`${name}_zero`, { dtype: 'F32', shape: [rows, groupsPerRow(columns, layout.groupSize)] });
+  }
+  return tensors;
+}
+
+/** A quantized checkpoint of `config` whose weights file is only a header (sparse zeros after it). */
+async function writeSparseQuantizedCheckpoint(dir: string, config: MambaConfig, settings: QuantizationSettings): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tensors = quantizedTensors(config, settings);
+  const modules = [...tensors.keys()].filter((n) => packedRole(n) != null).map((n) => n.slice(0, -'.weight'.length));
+  const quantization = {
+    quant_method: QUANT_METHOD, bits: settings.bits, group_size: settings.groupSize, symmetric: settings.symmetric,
+    embedding_bits: settings.embeddingBits, modules,
+  };
+  await writeFile(join(dir, 'config.json'), JSON.stringify({ ...config.toJSON(), quantization_config: quantization }));
+  const { header, dataBytes } = safetensorsLayout(tensors, { format: 'pt' });
+  const file = await open(join(dir, 'model.safetensors'), 'w');
+  try {
+    await file.write(header, 0, header.byteLength, 0);
+    await file.truncate(header.byteLength + dataBytes);
+  } finally {
+    await file.close();
+  }
+}
+
+const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 async function loadThenQuantize(dir: string, bits: 8 | 4): Promise<MambaForCausalLM> {
   const model = await MambaForCausalLM.fromPretrained(dir);
@@ -215,6 +263,55 @@ describeBackends('models that cannot fit are refused before loading', ['wasm'], 
       await MambaForCausalLM.fromPretrained(join(dir, 'huge'), { dtype: 'int8' }).catch((e: Error) => { error = e; });
       expect(error!.message).to.match(/as int8 does not fit wasm's memory: its weights take 6\.\d\d GiB/);
       expect(tf.memory().numTensors).to.equal(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('wasm: a float32 checkpoint past the heap is told to load quantized, which fits; a quantized one past it is not', async function () {
+    this.timeout(60_000);
+    const dir = await mkdtemp(join(tmpdir(), 'mamba-tfjs-advice-'));
+    try {
+      // The writer's tensors are what a quantized save holds (checked on a small model), so the big one below is real.
+      const small = seededModel(SHAPE, 5);
+      await quantize(small, { bits: 4 });
+      await small.savePretrained(join(dir, 'small'));
+      small.dispose();
+      const saved = parseSafetensors(await readFile(join(dir, 'small', 'model.safetensors'))).tensors;
+      const written = quantizedTensors(new MambaConfig(SHAPE), resolveQuantizeOptions({ bits: 4 }));
+      expect(new Map([...saved].map(([n, e]) => [n, [e.dtype, e.shape]]))).to.deep.equal(new Map([...written].map(([n, e]) => [n, [e.dtype, e.shape]])));
+
+      // 2.8b shape: 10.4 GiB as float32; the advice names int8 and int4, and both pass the same budget.
+      const shape28 = new MambaConfig({ hiddenSize: 2560, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 });
+      await writeSyntheticCheckpoint(join(dir, '2.8b'), shape28, { sparse: true });
+      const floatBytes = 4 * [...stateDictShapes(shape28).values()].reduce((sum, s) => sum + elements(s), 0);
+      let error: Error | null = null;
+      await MambaForCausalLM.fromPretrained(join(dir, '2.8b')).catch((e: Error) => { error = e; });
+      expect(error, 'refused').to.be.instanceOf(Error);
+      expect(error!.message).to.include(`does not fit wasm's memory: its weights take ${(floatBytes / 1024 ** 3).toFixed(2)} GiB (${floatBytes} bytes)`);
+      expect(error!.message).to.include(`writing the largest (backbone.embeddings.weight) 491.0 MiB more`);
+      expect(error!.message).to.include(`past the 4.00 GiB (${WASM_MAX_BYTES} bytes) a wasm heap can grow to`);
+      expect(error!.message).to.match(/\. Load it quantized \(dtype 'int8' or 'int4'\) or on webgpu$/);
+      for (const bits of [8, 4] as const) {
+        const settings = resolveQuantizeOptions({ bits });
+        const planned = plannedWeights(stateDictShapes(shape28), (name, s) => {
+          const role = packedRole(name);
+          return role == null ? null : roleLayout(role, s[1], settings);
+        });
+        expect(() => checkFitsBackend(planned, `the 2.8b shape as int${bits}`, 'wasm'), `int${bits}`).to.not.throw();
+      }
+
+      // Quantized already and still past the heap (10b-shape int4, 5.80 GiB): nothing to quantize, so other advice.
+      const shape10 = new MambaConfig({ hiddenSize: 5120, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 });
+      await writeSparseQuantizedCheckpoint(join(dir, 'int4'), shape10, resolveQuantizeOptions({ bits: 4 }));
+      const int4Bytes = 4 * [...quantizedTensors(shape10, resolveQuantizeOptions({ bits: 4 })).values()].reduce((sum, t) => sum + elements(t.shape), 0);
+      error = null;
+      await MambaForCausalLM.fromPretrained(join(dir, 'int4')).catch((e: Error) => { error = e; });
+      expect(error, 'refused').to.be.instanceOf(Error);
+      expect(error!.message).to.match(/^the int4 model at .* does not fit wasm's memory: its weights take [\d.]+ GiB \(\d+ bytes\)/);
+      expect(error!.message).to.include(`(${int4Bytes} bytes)`);
+      expect(error!.message).to.match(/\. It is quantized already: load it on webgpu, or a smaller model$/);
+      expect(error!.message).to.not.include('Load it quantized');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
