@@ -39,7 +39,7 @@ export async function loadFloatCheckpoint<M extends QuantizableModel & { generat
       return role == null ? null : matrixStorage(format, role, shape[1]);
     });
     const as = format.quantization != null ? ` as int${format.quantization.bits}` : format.float16 ? ' as float16' : '';
-    checkFitsBackend(planned, `the model at ${src.location}${as}`);
+    checkFitsBackend(planned, `the model at ${src.location}${as}`, tf.getBackend(), smallerAdvice(format.quantization?.bits));
     const model = build(checkpoint.config, options.weights);
     try {
       await fill(model, checkpoint);
@@ -101,4 +101,15 @@ function matrixRoles<M extends QuantizableModel>(
   } finally {
     skeleton.dispose();
   }
+}
+
+/**
+ * What to try where the model does not fit as asked, when it was asked quantized (checkFitsBackend's
+ * own advice, to load it quantized, is for float weights): int4 after int8, else another backend or model.
+ */
+function smallerAdvice(bits: number | undefined): string | undefined {
+  if (bits == null) return undefined;
+  const wasm = tf.getBackend() === 'wasm';
+  if (bits > 4) return `Load it as int4 (dtype 'int4')${wasm ? ', on webgpu,' : ''} or a smaller model`;
+  return `It is int4 already: ${wasm ? 'load it on webgpu, or a smaller model' : 'load a smaller model'}`;
 }

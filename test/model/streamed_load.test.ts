@@ -317,6 +317,28 @@ describeBackends('models that cannot fit are refused before loading', ['wasm'], 
     }
   });
 
+  it('wasm: a checkpoint past the heap even quantized as asked is told what is left: int4 after int8, else webgpu', async function () {
+    this.timeout(60_000);
+    const dir = await mkdtemp(join(tmpdir(), 'mamba-tfjs-advice-'));
+    try {
+      // 10b shape: 5.8 GiB as int4, more as int8
+      const shape10 = new MambaConfig({ hiddenSize: 5120, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 });
+      await writeSyntheticCheckpoint(dir, shape10, { sparse: true });
+      const refusal = async (dtype: 'int8' | 'int4') => {
+        let error: Error | null = null;
+        await MambaForCausalLM.fromPretrained(dir, { dtype }).catch((e: Error) => { error = e; });
+        expect(error, `refused as ${dtype}`).to.be.instanceOf(Error);
+        expect(error!.message).to.match(new RegExp(`^the model at .* as ${dtype} does not fit wasm's memory`));
+        expect(error!.message, 'not told to do what it asked').to.not.include('Load it quantized');
+        return error!.message;
+      };
+      expect(await refusal('int8')).to.match(/\. Load it as int4 \(dtype 'int4'\), on webgpu, or a smaller model$/);
+      expect(await refusal('int4')).to.match(/\. It is int4 already: load it on webgpu, or a smaller model$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('wasm: tensors held on another backend do not count against its heap', async () => {
     await tf.setBackend('cpu');
     const held = tf.zeros([2 ** 30]);   // 4 GiB on cpu (zero pages, never touched)
