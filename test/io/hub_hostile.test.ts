@@ -87,7 +87,7 @@ describe('hub against a hostile server and a tampered cache', function () {
 
   const download = (file: string, options: HubDownloadOptions = {}): Promise<string> =>
     hubDownload(REPO, file, { cacheDir, endpoint: server.endpoint, ...options });
-  const gets = (file: string): { range?: string; authorization?: string }[] =>
+  const gets = (file: string): { range?: string; authorization?: string; status?: number }[] =>
     server.requests.filter((r) => r.method === 'GET' && r.url.endsWith(`/${file}`));
 
   /** The returned path serves the real file, and lies (links resolved) inside the cache. */
@@ -306,6 +306,19 @@ describe('hub against a hostile server and a tampered cache', function () {
         expect(gets('model.safetensors').map((r) => r.range)).to.deep.equal(ranges);
       });
     }
+
+    it('starts over when the server answers 416 to resuming a partial file longer than the file (a HEAD announcing no size)', async function () {
+      // Without a size from the HEAD the partial file cannot be seen to be too long before asking for the rest.
+      server.behave('model.safetensors', { headers: { 'X-Linked-Size': '' } });
+      const partial = join(repoDir, 'blobs', `${sha256(WEIGHTS)}.incomplete`);
+      mkdirSync(join(repoDir, 'blobs'), { recursive: true });
+      writeFileSync(partial, Buffer.alloc(WEIGHTS.length + 1000, 7));
+      expectServed(await download('model.safetensors'), WEIGHTS);
+      expect(gets('model.safetensors').map((r) => [r.range, r.status])).to.deep.equal([
+        [`bytes=${WEIGHTS.length + 1000}-`, 416], [undefined, 200],
+      ]);
+      expect(existsSync(partial)).to.equal(false);
+    });
 
     it('refuses a body longer than announced', async function () {
       server.behave('model.safetensors', { body: Buffer.concat([WEIGHTS, Buffer.alloc(10)]) });

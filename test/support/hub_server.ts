@@ -5,7 +5,8 @@
  * (sha256) and `X-Linked-Size`; `X-Error-Code` on 404s; `Range` requests. It records every request, can
  * require a bearer token, and misbehaves on demand (`behave`): hostile headers, corrupt or short bodies,
  * HTTP errors, stalls, redirects, a connection cut short. A renamed repository (`renamed`) answers with a
- * relative redirect, as the real Hub does.
+ * relative redirect, as the real Hub does. A range that starts at or past the end of the file is answered
+ * 416, as real servers do.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, existsSync, statSync } from 'node:fs';
@@ -20,6 +21,8 @@ export interface RecordedRequest {
   url: string;
   authorization?: string;
   range?: string;
+  /** The status the server answered with, once the answer is sent. */
+  status?: number;
 }
 
 export interface HubServerOptions {
@@ -89,10 +92,14 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
     res.end();
   };
 
-  /** Sends a file's bytes, honouring `Range: bytes=N-` and any pending cut. */
+  /** Sends a file's bytes, honouring `Range: bytes=N-` (416 when N is past the last byte) and any pending cut. */
   const sendBytes = (req: IncomingMessage, res: ServerResponse, file: string, data: Buffer, headers: Record<string, string>): void => {
     const range = options.ranges === false ? null : /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
+    if (range && start >= data.length) {
+      res.writeHead(416, { ...headers, 'Content-Range': `bytes */${data.length}` });
+      return void res.end();
+    }
     const body = data.subarray(start);
     res.writeHead(range ? 206 : 200, {
       ...headers, 'Content-Length': String(body.length), 'Accept-Ranges': 'bytes',
@@ -121,7 +128,9 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    requests.push({ method: req.method ?? '', url: url.pathname, authorization: req.headers.authorization, range: req.headers.range });
+    const recorded: RecordedRequest = { method: req.method ?? '', url: url.pathname, authorization: req.headers.authorization, range: req.headers.range };
+    requests.push(recorded);
+    res.once('finish', () => { recorded.status = res.statusCode; });
 
     /** Answers a pending `fail` for the file; true when it did. */
     const failing = (file: string): boolean => {
