@@ -84,6 +84,7 @@ export class MambaCache {
   fusedDecoderFor<D extends FusedDecoder>(kind: abstract new (...args: never[]) => D, model: object, make: () => D): D {
     if (this.fusedDecoder instanceof kind && this.fusedDecoder.model === model) return this.fusedDecoder;
     this.fusedDecoder?.dispose();
+    this.fusedDecoder = null;   // should make() throw (the cache is of another model), the disposed one is not kept
     const decoder = make();
     this.fusedDecoder = decoder;
     return decoder;

@@ -301,8 +301,13 @@ function* microBatchGradients(
       if (m > 0) yield;
       const ids = stackBlocks(rows.slice(m * microBatch, (m + 1) * microBatch));
       const lossAndGrads = () => tf.variableGrads(() => model.forward(ids, { labels: ids, training: true }).loss!, varList);
-      const { value, grads } = randomSeed == null ? lossAndGrads() : withSeededMathRandom(derivedSeed(randomSeed, m), lossAndGrads);
-      ids.dispose();
+      let step: { value: tf.Scalar; grads: tf.NamedTensorMap };
+      try {
+        step = randomSeed == null ? lossAndGrads() : withSeededMathRandom(derivedSeed(randomSeed, m), lossAndGrads);
+      } finally {
+        ids.dispose();   // also where the forward throws (a token outside the vocabulary)
+      }
+      const { value, grads } = step;
       if (sum == null || lossSum == null) {
         sum = grads;
         lossSum = value;

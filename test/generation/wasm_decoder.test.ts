@@ -92,7 +92,9 @@ describeBackends('wasm decoder', ['wasm'], () => {
   it('rejects an id out of range, a cache not made for the model and a use after its cache is disposed', async () => {
     const other = randomModel({ stateSize: 4, intermediateSize: 80 }, 12);
     const foreign = other.backbone.createCache(1);
+    decodeStep(other, [0], foreign).dispose();   // the cache holds other's decoder
     expect(() => decodeStep(tiny, [0], foreign)).to.throw(/the cache was made for another model: its intermediateSize is 80, the model's 64/);
+    decodeStep(other, [1], foreign).dispose();   // and its own model still decodes it
     foreign.dispose();
     other.dispose();
     const cache = tiny.backbone.createCache(1);

@@ -147,7 +147,9 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     expect(() => decodeStep(tiny, [0, 1], cache)).to.throw(/disposed/);
     const other = randomModel({}, 13);
     const foreign = other.backbone.createCache(1);
+    decodeStep(other, [0], foreign).dispose();   // the cache holds other's decoder
     expect(() => decodeStep(tiny, [0], foreign)).to.throw("the cache was made for another model: its intermediateSize is 80, the model's 64");
+    decodeStep(other, [1], foreign).dispose();   // and its own model still decodes it
     const own = other.backbone.createCache(1);
     decodeStep(other, [0], own).dispose();
     other.dispose();

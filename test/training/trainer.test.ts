@@ -168,6 +168,20 @@ describeBackends('train', ['cpu'], () => {
     }));
   });
 
+  it('a block with a token outside the vocabulary fails the step and leaves no tensors behind', async () => {
+    const model = fresh();
+    await train(model, { train: blocks }, { ...base, maxSteps: 1 });   // the optimizer's first step made what lasts
+    for (const gradientAccumulationSteps of [1, 2]) {   // the bad row in the first micro-batch, then in the second
+      const bad = blocks.map((b) => b.slice());
+      const order = epochOrder(base.seed!, 0, blocks.length).order;
+      bad[order[gradientAccumulationSteps === 1 ? 0 : 3]][5] = 64;
+      await expectNoLeaks(async () => {
+        const error = await train(model, { train: bad }, { ...base, maxSteps: 1, gradientAccumulationSteps }).then(() => null, (e: Error) => e);
+        expect(error?.message).to.match(/is 64: a label is a token id in \[0, 64\)/);
+      });
+    }
+  });
+
   it('reports step info and refuses bad settings with clear errors', async () => {
     const steps: number[] = [];
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, onStep: (s) => steps.push(s.step) });
