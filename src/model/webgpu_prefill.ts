@@ -91,6 +91,7 @@ export function webgpuPrefillerFor(model: MambaForCausalLM, batch: number): WebG
   if (tf.getBackend() !== 'webgpu' || WebGPUPrefiller.unfusable(model, batch) != null) return null;
   if (model.fusedPrefiller?.batch !== batch) {
     model.fusedPrefiller?.dispose();
+    model.fusedPrefiller = null;   // should the new one fail to be made, the disposed one is not kept (MambaCache's rule)
     model.fusedPrefiller = new WebGPUPrefiller(model, batch);
   }
   return model.fusedPrefiller;
