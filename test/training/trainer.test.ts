@@ -55,6 +55,24 @@ describeBackends('train', ['cpu'], () => {
     expect(Math.abs(whole.losses[11] - whole.losses[0])).to.be.greaterThan(0.1); // it did train
   });
 
+  it('a run stopped mid-epoch and resumed ends bit for bit as the uninterrupted run: weights, Adam state, losses', async () => {
+    // Stopped at step 5: Adam's beta2^6 as the run multiplies it differs in its last bit from pow(0.999, 6).
+    const options: TrainOptions = { ...base, maxSteps: 9, gradientAccumulationSteps: 2, weightDecay: 0.01, saveEvery: 9 };
+    const [wholeOut, out] = [join(dir, 'bitwise-whole'), join(dir, 'bitwise')];
+    const whole = await train(fresh(), { train: blocks }, { ...options, outDir: wholeOut });
+    const stop = new AbortController();
+    await train(fresh(), { train: blocks }, {
+      ...options, outDir: out, signal: stop.signal, onStep: (s) => { if (s.step === 5) stop.abort(); },
+    });
+    const resumed = await train(fresh(), { train: blocks }, { ...options, outDir: out, resume: true });
+    expect(resumed.losses).to.deep.equal(whole.losses);
+    // every trained weight, both moments and Adam's bias-correction products; then step, losses, PRNG state
+    for (const file of ['trainer_state.safetensors', 'trainer_state.json']) {
+      const [a, b] = await Promise.all([wholeOut, out].map((o) => readFile(join(o, 'checkpoint-9', file))));
+      expect(a.equals(b), file).to.equal(true);
+    }
+  });
+
   it('resume refuses a checkpoint of another config, data, seed or batch size, naming what differs', async () => {
     const out = join(dir, 'fingerprint');
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
