@@ -128,11 +128,18 @@ export async function loadTrainerState(
   await recoverDir(dir);
   let json: TrainerState & { optimizerIterations: number };
   let bytes: Uint8Array;
+  let text: string;
   try {
-    json = JSON.parse(await readFile(join(dir, TRAINER_STATE_JSON), 'utf8'));
+    text = await readFile(join(dir, TRAINER_STATE_JSON), 'utf8');
     bytes = await readFile(join(dir, TRAINER_STATE_TENSORS));
   } catch (err) {
     throw new Error(`cannot resume from ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    // JSON.parse's message names no file: a file cut short would read as "Unexpected end of JSON input"
+    throw new Error(`cannot resume from ${dir}: ${TRAINER_STATE_JSON} is not valid JSON (${(err as Error).message})`, { cause: err });
   }
   const differences = fingerprintDifferences(json?.fingerprint, fingerprint);
   if (differences.length > 0) {

@@ -117,6 +117,8 @@ describeBackends('train', ['cpu'], () => {
       await writeFile(statePath, JSON.stringify(state));
       expect(await resume()).to.match(new RegExp(`cannot resume from .*checkpoint-2: ${message.source}`));
     }
+    await writeFile(statePath, goodState.slice(0, 40));
+    expect(await resume()).to.match(/cannot resume from .*checkpoint-2: trainer_state.json is not valid JSON \(/);
     await writeFile(statePath, goodState);
     await writeFile(tensorsPath, goodTensors.subarray(0, 100));
     expect(await resume()).to.match(/cannot resume from .*checkpoint-2: trainer_state.safetensors: .*past the end of the file/);
