@@ -207,10 +207,14 @@ function checkStateJson(json: unknown, what: string): asserts json is TrainerSta
   }
 }
 
-/** Removes all but the newest `keep` checkpoints. */
-export async function pruneCheckpoints(outDir: string, keep: number): Promise<void> {
+/**
+ * Removes all but the newest `keep` checkpoints, never `current` (the one just written): outDir may
+ * hold higher-numbered checkpoints of an earlier run, and the newest by number are not then this run's.
+ */
+export async function pruneCheckpoints(outDir: string, keep: number, current?: string): Promise<void> {
   const { readdir, rm } = await fs();
-  const names = (await readdir(outDir)).filter((n) => /^checkpoint-\d+$/.test(n));
-  const old = names.sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).slice(keep);
+  const kept = current == null ? null : current.replace(/^.*[\\/]/, '');
+  const names = (await readdir(outDir)).filter((n) => /^checkpoint-\d+$/.test(n) && n !== kept);
+  const old = names.sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).slice(kept == null ? keep : keep - 1);
   for (const name of old) await rm(join(outDir, name), { recursive: true, force: true });
 }

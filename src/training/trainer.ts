@@ -175,9 +175,9 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
     const firstStep = state.step;
     let savedStep = state.step;   // the step the newest checkpoint on disk holds (or the start)
     const save = async () => {
-      await saveTrainingCheckpoint(outDir!, saveModel, state, vars, optimizer);
+      const written = await saveTrainingCheckpoint(outDir!, saveModel, state, vars, optimizer);
       savedStep = state.step;
-      if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit);
+      if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit, written);
     };
     const evaluate = async (): Promise<number> => evaluateLoss(model, data.heldOut!, {
       batchSize: options.evalBatchSize ?? microBatch, maxBlocks: options.evalMaxBlocks,

@@ -73,6 +73,15 @@ describeBackends('train', ['cpu'], () => {
     }
   });
 
+  it('saveTotalLimit keeps the newest checkpoints, never removing the one just written', async () => {
+    const out = join(dir, 'rotate');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 4, outDir: out, saveEvery: 1, saveTotalLimit: 2 });
+    expect((await readdir(out)).sort()).to.deep.equal(['checkpoint-3', 'checkpoint-4']);
+    // A new run in the same folder: the earlier run's checkpoint-4 is numbered above its first ones.
+    await train(fresh(), { train: blocks }, { ...base, lr: 5e-2, maxSteps: 2, outDir: out, saveEvery: 1, saveTotalLimit: 1 });
+    expect(await readdir(out)).to.deep.equal(['checkpoint-2']);
+  });
+
   it('resume refuses a checkpoint of another config, data, seed or batch size, naming what differs', async () => {
     const out = join(dir, 'fingerprint');
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
