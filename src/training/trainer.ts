@@ -155,6 +155,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   const vars = trainableVariables(model);
   const fingerprint = await trainingFingerprint({
     config: model.config.toJSON(), vars, train: blocks, seed, batchSize,
+    adapters: model instanceof MambaForCausalLM ? model.lora?.layers : undefined,
   });
   const optimizer = new FusedAdam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as unknown as AdamWithLr;
   let state: TrainerState = {

@@ -166,6 +166,22 @@ describeBackends('train', ['cpu'], () => {
     expectClose('losses', Float32Array.from(resumed.losses), Float32Array.from(a.losses), 1e-5);
   });
 
+  it('resume refuses a LoRA checkpoint whose adapters had another alpha or dropout, naming them', async () => {
+    const adapted = (alpha: number, dropout: number) => {
+      const model = fresh();
+      withSeededMathRandom(2, () => applyLora(model, { r: 4, alpha, dropout, targetModules: ['x_proj'] }));
+      return model;
+    };
+    const out = join(dir, 'lora-settings');
+    await train(adapted(8, 0), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    const refused = (model: MambaForCausalLM) => train(model, { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true })
+      .then(() => expect.fail('resume should be refused'), (e: Error) => e.message);
+    expect(await refused(adapted(16, 0))).to.match(
+      /it belongs to another run \(LoRA adapters: this run has \[backbone\.layers\.0\.mixer\.x_proj scaling 4 dropout 0, .*\], the checkpoint \[backbone\.layers\.0\.mixer\.x_proj scaling 2 dropout 0, /);
+    expect(await refused(adapted(8, 0.1))).to.match(/LoRA adapters: .*x_proj scaling 2 dropout 0\.1.*the checkpoint .*x_proj scaling 2 dropout 0[,\]]/);
+    expect((await train(adapted(8, 0), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true })).steps).to.equal(3);
+  });
+
   it('2 accumulated micro-batches give the gradient of one double batch (1e-5)', async () => {
     const model = fresh();
     const vars = trainableVariables(model).map((v) => v.variable);
