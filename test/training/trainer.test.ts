@@ -9,7 +9,7 @@ import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { evaluateLoss, stackBlocks } from '../../src/training/evaluate.js';
 import { withSeededMathRandom } from '../../src/training/prng.js';
-import { accumulateGradients, epochOrder, train, type TrainOptions } from '../../src/training/trainer.js';
+import { accumulateGradients, epochOrder, train, type TrainableCausalLM, type TrainOptions } from '../../src/training/trainer.js';
 import { trainableVariables } from '../../src/training/trainable.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose } from '../support/compare.js';
@@ -71,6 +71,25 @@ describeBackends('train', ['cpu'], () => {
       const [a, b] = await Promise.all([wholeOut, out].map((o) => readFile(join(o, 'checkpoint-9', file))));
       expect(a.equals(b), file).to.equal(true);
     }
+  });
+
+  it('a stop during an eval step\'s last micro-batch skips its held-out loss; the resumed run takes it, as the uninterrupted one has', async () => {
+    const options: TrainOptions = { ...base, maxSteps: 6, evalEvery: 2 };
+    const whole = await train(fresh(), { train: blocks, heldOut }, options);
+    const model = fresh();
+    const stop = new AbortController();
+    let calls = 0;
+    // the abort lands while step 4 computes: the step completes, its evaluation is skipped
+    const stopping: TrainableCausalLM = {
+      config: model.config, trainableWeights: model.trainableWeights, namedLayerVariables: () => model.namedLayerVariables(),
+      savePretrained: (d) => model.savePretrained(d),
+      forward: (ids, o) => { if (o?.training && ++calls === 4) stop.abort(); return model.forward(ids, o); },
+    };
+    const out = join(dir, 'eval-stop');
+    const first = await train(stopping, { train: blocks, heldOut }, { ...options, outDir: out, signal: stop.signal });
+    expect([first.steps, first.valLosses.map((v) => v.step)]).to.deep.equal([4, [2]]);
+    const resumed = await train(fresh(), { train: blocks, heldOut }, { ...options, outDir: out, resume: true });
+    expect(resumed.valLosses).to.deep.equal(whole.valLosses);
   });
 
   it('saveTotalLimit keeps the newest checkpoints, never removing the one just written', async () => {
