@@ -52,6 +52,8 @@ function join(dir: string, file: string): string {
 /** The newest `checkpoint-<step>` in outDir that holds a trainer state, or null. */
 export async function latestCheckpoint(outDir: string): Promise<string | null> {
   const { readdir } = await fs();
+  // A writer of outDir itself (the CLI's final save into --out) killed mid-swap left it aside: put it back.
+  await recoverDir(outDir);
   let names: string[];
   try {
     names = await readdir(outDir);

@@ -1,5 +1,5 @@
 /** The training loop on a tiny random model: resume, accumulation, validation loss, determinism, leaks. */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -90,6 +90,17 @@ describeBackends('train', ['cpu'], () => {
     expect([first.steps, first.valLosses.map((v) => v.step)]).to.deep.equal([4, [2]]);
     const resumed = await train(fresh(), { train: blocks, heldOut }, { ...options, outDir: out, resume: true });
     expect(resumed.valLosses).to.deep.equal(whole.valLosses);
+  });
+
+  it('resume finds the checkpoints of an outDir that a writer killed mid-swap left aside', async () => {
+    const out = join(dir, 'aside', 'run');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    // what writeDirAtomic(out) leaves between moving the old folder aside and renaming the new one in
+    await rename(out, join(dir, 'aside', '.run.replaced-99999999-abcdefgh'));
+    const ran: number[] = [];
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true, onStep: (s) => { ran.push(s.step); } });
+    expect(ran).to.deep.equal([3]);   // from checkpoint-2, not from scratch
+    expect(await readdir(out)).to.deep.equal(['checkpoint-2']);
   });
 
   it('saveTotalLimit keeps the newest checkpoints, never removing the one just written', async () => {
