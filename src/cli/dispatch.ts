@@ -13,7 +13,7 @@ function mainHelp(): string {
   const list = [...commands.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
   return `usage: mamba-tfjs <command> [flags]\n\ncommands:\n${list}\n\n`
     + 'mamba-tfjs <command> --help (or mamba-tfjs help <command>) shows a command\'s flags; mamba-tfjs --version the version.\n'
-    + 'Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (Ctrl-C).\n';
+    + 'Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM.\n';
 }
 
 /** Resolves to the exit code. */

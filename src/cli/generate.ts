@@ -14,11 +14,11 @@ registerCommand({
     const options = generationOptions(args);
     const loaded = await loadGenerator(args, io);
     try {
-      const { interrupted } = await interruptible(async (signal) => {
+      const { exitCode } = await interruptible(async (signal) => {
         await streamCompletion(loaded, prompt, options, io, signal);
         io.stdout.write('\n');
       });
-      return interrupted ? 130 : 0;
+      return exitCode;
     } finally {
       loaded.generator.dispose();
     }

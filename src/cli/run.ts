@@ -25,7 +25,7 @@ registerCommand({
     if (prompts.length === 0) throw new UsageError('no prompt on stdin: echo "prompt" | mamba-tfjs run --task text-generation --model SOURCE');
     const loaded = await loadGenerator(args, io);
     try {
-      const { interrupted } = await interruptible(async (signal) => {
+      const { exitCode } = await interruptible(async (signal) => {
         for (const prompt of prompts) {
           if (signal.aborted) break;
           io.stdout.write(prompt);
@@ -33,7 +33,7 @@ registerCommand({
           io.stdout.write('\n');
         }
       });
-      return interrupted ? 130 : 0;
+      return exitCode;
     } finally {
       loaded.generator.dispose();
     }

@@ -87,15 +87,19 @@ export function trainOptionsFromFlags(args: ParsedArgs, defaults: TrainingDefaul
   return options;
 }
 
-/** Runs the trainer with Ctrl-C stopping it within the current step (a checkpoint is written); 130 then, a second Ctrl-C at once. */
+/**
+ * Runs the trainer with Ctrl-C (or SIGTERM) stopping it within the current step (a checkpoint is
+ * written); 130 (143) then, a second one at once.
+ */
 export async function runTraining(
   model: TrainableCausalLM, data: TextDataset, options: TrainOptions, io: CliIO,
 ): Promise<{ result: TrainResult; exitCode: number }> {
   io.stderr.write(`data: ${data.train.length} training blocks of ${data.train[0].length} tokens `
     + `(${data.trainRecords} records), ${data.heldOut.length} held-out blocks (${data.heldOutRecords} records)\n`);
-  const { value: result } = await interruptible(
+  const { value: result, exitCode } = await interruptible(
     (signal) => train(model, { train: data.train, heldOut: data.heldOut }, { ...options, signal, logTo: io.stderr }),
-    () => io.stderr.write('\nstopping within this step, then writing a checkpoint (Ctrl-C again to exit now)\n'),
+    (name) => io.stderr.write(`\n${name === 'SIGINT' ? '' : `${name}: `}stopping within this step, then writing a checkpoint `
+      + `(${name === 'SIGINT' ? 'Ctrl-C' : name} again to exit now)\n`),
   );
   const val = result.valLoss === undefined ? '' : `, held-out loss ${result.valLoss.toFixed(4)}`;
   io.stderr.write(`${result.stopped ? 'stopped' : 'done'} after ${result.steps} steps: `
@@ -103,7 +107,7 @@ export async function runTraining(
   if (result.stopped && options.outDir != null && result.steps > 0) {
     io.stderr.write(`checkpoint: ${checkpointDir(options.outDir, result.steps)} (resume with --resume)\n`);
   }
-  return { result, exitCode: result.stopped ? 130 : 0 };
+  return { result, exitCode: result.stopped ? exitCode : 0 };
 }
 
 /** Copies tokenizer.json (+ tokenizer_config.json) so the output folder is a complete model. */

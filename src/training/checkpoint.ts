@@ -1,7 +1,8 @@
 /**
  * Resumable training checkpoints, `checkpoint-<step>/` as HF's Trainer names them: the model in its
  * own format (HF's config.json + model.safetensors, or a LoRA adapter), plus
- * `trainer_state.safetensors` (every trainable weight and Adam's two moments, by stable name) and
+ * `trainer_state.safetensors` (every trainable weight and Adam's two moments, by stable name, and its
+ * bias-correction products beta1^t, beta2^t as the run holds them) and
  * `trainer_state.json` (step, epoch, the shuffling PRNG's state, Adam's iteration count, and the
  * fingerprint of the run that resume checks). Each folder is written atomically (src/io/atomic_dir).
  * Node only: the node modules are loaded on use, so browsers can still import the package.
@@ -33,6 +34,11 @@ export interface TrainerState {
 
 const fs = () => import('node:fs/promises');
 
+/** tf.AdamOptimizer's running products beta1^(t+1), beta2^(t+1) (private in its typings). */
+interface AdamProducts { accBeta1?: tf.Variable; accBeta2?: tf.Variable }
+const ACC_BETA = ['accBeta1', 'accBeta2'] as const;
+const accBetaKey = (name: typeof ACC_BETA[number]) => `adam_${name === 'accBeta1' ? 'acc_beta1' : 'acc_beta2'}`;
+
 /** `<outDir>/checkpoint-<step>` (outDir as given, joined with '/', which Node accepts everywhere). */
 export function checkpointDir(outDir: string, step: number): string {
   return `${outDir.replace(/[\\/]+$/, '')}/checkpoint-${step}`;
@@ -46,6 +52,8 @@ function join(dir: string, file: string): string {
 /** The newest `checkpoint-<step>` in outDir that holds a trainer state, or null. */
 export async function latestCheckpoint(outDir: string): Promise<string | null> {
   const { readdir } = await fs();
+  // A writer of outDir itself (the CLI's final save into --out) killed mid-swap left it aside: put it back.
+  await recoverDir(outDir);
   let names: string[];
   try {
     names = await readdir(outDir);
@@ -98,6 +106,12 @@ async function writeTrainerState(
   } else if (moments.length !== 0) {
     throw new Error(`the optimizer holds ${moments.length} slot variables; only Adam (two per weight) is checkpointed`);
   }
+  // Adam multiplies these by beta once a step; setWeights recomputes them as pow(beta, t + 1), which
+  // differs in the last bits at most steps, so a resumed run would drift from the uninterrupted one.
+  for (const name of ACC_BETA) {
+    const product = (optimizer as unknown as AdamProducts)[name];
+    if (product != null) await put(accBetaKey(name), product);
+  }
   const iterations = (await optimizerWeights[0].tensor.data())[0];
   tf.dispose(optimizerWeights[0].tensor); // a fresh scalar; the moments are the optimizer's own variables
   await writeFile(join(dir, TRAINER_STATE_TENSORS), serializeSafetensors(entries));
@@ -116,11 +130,18 @@ export async function loadTrainerState(
   await recoverDir(dir);
   let json: TrainerState & { optimizerIterations: number };
   let bytes: Uint8Array;
+  let text: string;
   try {
-    json = JSON.parse(await readFile(join(dir, TRAINER_STATE_JSON), 'utf8'));
+    text = await readFile(join(dir, TRAINER_STATE_JSON), 'utf8');
     bytes = await readFile(join(dir, TRAINER_STATE_TENSORS));
   } catch (err) {
     throw new Error(`cannot resume from ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    // JSON.parse's message names no file: a file cut short would read as "Unexpected end of JSON input"
+    throw new Error(`cannot resume from ${dir}: ${TRAINER_STATE_JSON} is not valid JSON (${(err as Error).message})`, { cause: err });
   }
   const differences = fingerprintDifferences(json?.fingerprint, fingerprint);
   if (differences.length > 0) {
@@ -146,6 +167,8 @@ export async function loadTrainerState(
   const hasMoments = tensors.has(`adam_m/${vars[0].key}`);
   const moments = (prefix: string) => vars.map(({ key, variable }) => get(`adam_${prefix}/${key}`, variable.shape));
   const [m, v] = hasMoments ? [moments('m'), moments('v')] : [[], []];
+  // (checkpoints written before these were kept resume with setWeights' pow(beta, t + 1))
+  const products = ACC_BETA.filter((name) => tensors.has(accBetaKey(name))).map((name) => [name, get(accBetaKey(name), [])] as const);
   vars.forEach(({ variable }, i) => tf.tidy(() => variable.assign(tf.tensor(params[i], variable.shape, 'float32'))));
   if (hasMoments) {
     const slot = (prefix: string, values: Float32Array[]) => vars.map(({ variable }, i) => ({
@@ -154,6 +177,9 @@ export async function loadTrainerState(
     const weights = [{ name: 'iter', tensor: tf.scalar(json.optimizerIterations, 'int32') }, ...slot('m', m), ...slot('v', v)];
     await optimizer.setWeights(weights);
     tf.dispose(weights.map((w) => w.tensor)); // setWeights keeps copies as its own variables
+    for (const [name, value] of products) {
+      tf.tidy(() => (optimizer as unknown as AdamProducts)[name]?.assign(tf.scalar(value[0], 'float32')));
+    }
   }
   const { optimizerIterations: _, ...state } = json;
   return state;
@@ -183,10 +209,14 @@ function checkStateJson(json: unknown, what: string): asserts json is TrainerSta
   }
 }
 
-/** Removes all but the newest `keep` checkpoints. */
-export async function pruneCheckpoints(outDir: string, keep: number): Promise<void> {
+/**
+ * Removes all but the newest `keep` checkpoints, never `current` (the one just written): outDir may
+ * hold higher-numbered checkpoints of an earlier run, and the newest by number are not then this run's.
+ */
+export async function pruneCheckpoints(outDir: string, keep: number, current?: string): Promise<void> {
   const { readdir, rm } = await fs();
-  const names = (await readdir(outDir)).filter((n) => /^checkpoint-\d+$/.test(n));
-  const old = names.sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).slice(keep);
+  const kept = current == null ? null : current.replace(/^.*[\\/]/, '');
+  const names = (await readdir(outDir)).filter((n) => /^checkpoint-\d+$/.test(n) && n !== kept);
+  const old = names.sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).slice(kept == null ? keep : keep - 1);
   for (const name of old) await rm(join(outDir, name), { recursive: true, force: true });
 }

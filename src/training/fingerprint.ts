@@ -1,7 +1,7 @@
 /**
  * What a resumable checkpoint belongs to: the model's config, the weights being trained (names and
- * shapes, so another LoRA setup is told apart), a hash of the token data, and the options that fix
- * the data order (seed, batch size). `resume` compares it with the run at hand and names what differs,
+ * shapes, so another LoRA setup is told apart), each adapter's scaling and dropout (which the shapes
+ * do not show), a hash of the token data, and the options that fix the data order (seed, batch size). `resume` compares it with the run at hand and names what differs,
  * so a folder shared by two runs cannot hand one run the other's state.
  */
 import type { TrainableVariable } from './trainable.js';
@@ -11,6 +11,8 @@ export interface TrainingFingerprint {
   config: Record<string, unknown>;
   /** `key [shape]` of every trained weight, in order. */
   trainable: string[];
+  /** `path scaling S dropout P` of every LoRA adapter, in order ([] without adapters). */
+  adapters: string[];
   /** sha256 of the training blocks (with their lengths), hex; the held-out split changes no step, so it may differ. */
   data: string;
   seed: number;
@@ -20,6 +22,8 @@ export interface TrainingFingerprint {
 export interface FingerprintInput {
   config: Record<string, unknown>;
   vars: readonly TrainableVariable[];
+  /** The model's LoRA adapters, if any. */
+  adapters?: readonly { path: string; settings: { scaling: number; dropout: number } }[];
   train: readonly Int32Array[];
   seed: number;
   batchSize: number;
@@ -42,6 +46,7 @@ export async function trainingFingerprint(input: FingerprintInput): Promise<Trai
   return {
     config: JSON.parse(JSON.stringify(input.config)) as Record<string, unknown>,
     trainable: input.vars.map(({ key, variable }) => `${key} [${variable.shape}]`),
+    adapters: (input.adapters ?? []).map(({ path, settings }) => `${path} scaling ${settings.scaling} dropout ${settings.dropout}`),
     data: hex,
     seed: input.seed,
     batchSize: input.batchSize,
@@ -66,6 +71,13 @@ export function fingerprintDifferences(saved: unknown, run: TrainingFingerprint)
     const extra = savedTrainable.filter((t) => !run.trainable.includes(t));
     out.push(`trainable weights: this run has [${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}] `
       + `that the checkpoint lacks, the checkpoint [${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', ...' : ''}]`);
+  }
+  // (absent in checkpoints written before it was recorded: those are not refused for it)
+  if (Array.isArray(s.adapters) && JSON.stringify(s.adapters) !== JSON.stringify(run.adapters)) {
+    const differing = run.adapters.filter((a) => !s.adapters!.includes(a));
+    const saved = s.adapters.filter((a) => !run.adapters.includes(a));
+    out.push(`LoRA adapters: this run has [${differing.slice(0, 2).join(', ')}${differing.length > 2 ? ', ...' : ''}], `
+      + `the checkpoint [${saved.slice(0, 2).join(', ')}${saved.length > 2 ? ', ...' : ''}] (alpha, rank or dropout differ)`);
   }
   if (s.data !== run.data) out.push(`data: the token data differs (sha256 ${String(s.data).slice(0, 12)}... in the checkpoint, ${run.data.slice(0, 12)}... now)`);
   if (s.seed !== run.seed) out.push(`seed: checkpoint ${s.seed}, this run ${run.seed}`);

@@ -155,6 +155,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   const vars = trainableVariables(model);
   const fingerprint = await trainingFingerprint({
     config: model.config.toJSON(), vars, train: blocks, seed, batchSize,
+    adapters: model instanceof MambaForCausalLM ? model.lora?.layers : undefined,
   });
   const optimizer = new FusedAdam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as unknown as AdamWithLr;
   let state: TrainerState = {
@@ -163,10 +164,18 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   try {
     const resumeFrom = typeof options.resume === 'string' ? options.resume
       : options.resume ? await latestCheckpoint(outDir!) : null;
+    const evaluate = async (): Promise<number> => evaluateLoss(model, data.heldOut!, {
+      batchSize: options.evalBatchSize ?? microBatch, maxBlocks: options.evalMaxBlocks,
+    });
+    const evalDue = (step: number) => (evalEvery > 0 && step % evalEvery === 0) || step === totalSteps;
     if (resumeFrom != null) {
       // The fingerprint covers the seed, the batch size and the data, hence the steps per epoch.
       state = await loadTrainerState(resumeFrom, vars, optimizer, fingerprint);
       state.totalSteps = totalSteps;
+      // A stop during an eval step skips its held-out loss (to stop at once): taken now, from the same weights.
+      if (hasHeldOut && state.step > 0 && evalDue(state.step) && state.valLosses.at(-1)?.step !== state.step) {
+        state.valLosses.push({ step: state.step, loss: await evaluate() });
+      }
     }
 
     let order: number[] = [];
@@ -175,13 +184,10 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
     const firstStep = state.step;
     let savedStep = state.step;   // the step the newest checkpoint on disk holds (or the start)
     const save = async () => {
-      await saveTrainingCheckpoint(outDir!, saveModel, state, vars, optimizer);
+      const written = await saveTrainingCheckpoint(outDir!, saveModel, state, vars, optimizer);
       savedStep = state.step;
-      if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit);
+      if (options.saveTotalLimit != null) await pruneCheckpoints(outDir!, options.saveTotalLimit, written);
     };
-    const evaluate = async (): Promise<number> => evaluateLoss(model, data.heldOut!, {
-      batchSize: options.evalBatchSize ?? microBatch, maxBlocks: options.evalMaxBlocks,
-    });
 
     while (state.step < totalSteps) {
       await macrotask();
@@ -202,7 +208,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
       state.step += 1;
       state.losses.push(loss);
       let valLoss: number | undefined;
-      if (hasHeldOut && !signal?.aborted && ((evalEvery > 0 && state.step % evalEvery === 0) || state.step === totalSteps)) {
+      if (hasHeldOut && !signal?.aborted && evalDue(state.step)) {
         valLoss = await evaluate();
         state.valLosses.push({ step: state.step, loss: valLoss });
       }

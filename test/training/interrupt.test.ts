@@ -1,7 +1,7 @@
 /**
  * Ctrl-C in the training CLI, on real processes: SIGINT to `mamba-tfjs finetune` ends it with 130
- * and a checkpoint that loads and resumes; a second SIGINT exits at once, even while the first is
- * still being honoured.
+ * and a checkpoint that loads and resumes (SIGTERM to `train` with 143 and a checkpoint); a second
+ * SIGINT exits at once, even while the first is still being honoured.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -81,6 +81,22 @@ describeBackends('Ctrl-C', ['wasm'], () => {
       { stdout: sink(false), stderr: sink(true), stdin: Readable.from([]) });
     expect(code, stderr).to.equal(0);
     expect(stderr).to.match(new RegExp(`done after ${steps + 1} steps`));
+  });
+
+  it('SIGTERM to train: exit 143 with a checkpoint of the last full step, as Ctrl-C (Node\'s default would end it at once)', async function () {
+    this.timeout(300_000);
+    const out = join(dir, 'sigterm');
+    const run = start(['src/cli/main.ts', 'train', '--config', join(MODEL, 'config.json'), '--data', QUOTES, '--out', out,
+      '--seq-len', '16', '--batch-size', '2', '--max-steps', '100000', '--backend', 'wasm']);
+    await waitFor(run, /^data: \d+ training blocks/m);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    run.child.kill('SIGTERM');
+    expect(await run.exit, run.stderr).to.equal(143);
+    expect(run.stderr).to.include('SIGTERM: stopping within this step, then writing a checkpoint');
+    const steps = Number(/stopped after (\d+) steps/.exec(run.stderr)?.[1]);
+    expect(steps, run.stderr).to.be.at.least(1);
+    expect(await readdir(out)).to.deep.equal([`checkpoint-${steps}`]);
+    expect(await readdir(join(out, `checkpoint-${steps}`))).to.include.members([TRAINER_STATE_JSON, TRAINER_STATE_TENSORS]);
   });
 
   it('finetune whose stderr reader goes away (2>&1 | head -1) carries on, saves its adapter and exits 0', async function () {

@@ -1,5 +1,5 @@
 /** The training loop on a tiny random model: resume, accumulation, validation loss, determinism, leaks. */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -9,7 +9,7 @@ import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { evaluateLoss, stackBlocks } from '../../src/training/evaluate.js';
 import { withSeededMathRandom } from '../../src/training/prng.js';
-import { accumulateGradients, epochOrder, train, type TrainOptions } from '../../src/training/trainer.js';
+import { accumulateGradients, epochOrder, train, type TrainableCausalLM, type TrainOptions } from '../../src/training/trainer.js';
 import { trainableVariables } from '../../src/training/trainable.js';
 import { describeBackends, expectNoLeaks } from '../support/backends.js';
 import { expectClose } from '../support/compare.js';
@@ -53,6 +53,63 @@ describeBackends('train', ['cpu'], () => {
     expectClose('losses', Float32Array.from(resumed.losses), Float32Array.from(whole.losses), 1e-5);
     expect(resumed.valLoss).to.be.closeTo(whole.valLoss!, 1e-5);
     expect(Math.abs(whole.losses[11] - whole.losses[0])).to.be.greaterThan(0.1); // it did train
+  });
+
+  it('a run stopped mid-epoch and resumed ends bit for bit as the uninterrupted run: weights, Adam state, losses', async () => {
+    // Stopped at step 5: Adam's beta2^6 as the run multiplies it differs in its last bit from pow(0.999, 6).
+    const options: TrainOptions = { ...base, maxSteps: 9, gradientAccumulationSteps: 2, weightDecay: 0.01, saveEvery: 9 };
+    const [wholeOut, out] = [join(dir, 'bitwise-whole'), join(dir, 'bitwise')];
+    const whole = await train(fresh(), { train: blocks }, { ...options, outDir: wholeOut });
+    const stop = new AbortController();
+    await train(fresh(), { train: blocks }, {
+      ...options, outDir: out, signal: stop.signal, onStep: (s) => { if (s.step === 5) stop.abort(); },
+    });
+    const resumed = await train(fresh(), { train: blocks }, { ...options, outDir: out, resume: true });
+    expect(resumed.losses).to.deep.equal(whole.losses);
+    // every trained weight, both moments and Adam's bias-correction products; then step, losses, PRNG state
+    for (const file of ['trainer_state.safetensors', 'trainer_state.json']) {
+      const [a, b] = await Promise.all([wholeOut, out].map((o) => readFile(join(o, 'checkpoint-9', file))));
+      expect(a.equals(b), file).to.equal(true);
+    }
+  });
+
+  it('a stop during an eval step\'s last micro-batch skips its held-out loss; the resumed run takes it, as the uninterrupted one has', async () => {
+    const options: TrainOptions = { ...base, maxSteps: 6, evalEvery: 2 };
+    const whole = await train(fresh(), { train: blocks, heldOut }, options);
+    const model = fresh();
+    const stop = new AbortController();
+    let calls = 0;
+    // the abort lands while step 4 computes: the step completes, its evaluation is skipped
+    const stopping: TrainableCausalLM = {
+      config: model.config, trainableWeights: model.trainableWeights, namedLayerVariables: () => model.namedLayerVariables(),
+      savePretrained: (d) => model.savePretrained(d),
+      forward: (ids, o) => { if (o?.training && ++calls === 4) stop.abort(); return model.forward(ids, o); },
+    };
+    const out = join(dir, 'eval-stop');
+    const first = await train(stopping, { train: blocks, heldOut }, { ...options, outDir: out, signal: stop.signal });
+    expect([first.steps, first.valLosses.map((v) => v.step)]).to.deep.equal([4, [2]]);
+    const resumed = await train(fresh(), { train: blocks, heldOut }, { ...options, outDir: out, resume: true });
+    expect(resumed.valLosses).to.deep.equal(whole.valLosses);
+  });
+
+  it('resume finds the checkpoints of an outDir that a writer killed mid-swap left aside', async () => {
+    const out = join(dir, 'aside', 'run');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    // what writeDirAtomic(out) leaves between moving the old folder aside and renaming the new one in
+    await rename(out, join(dir, 'aside', '.run.replaced-99999999-abcdefgh'));
+    const ran: number[] = [];
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true, onStep: (s) => { ran.push(s.step); } });
+    expect(ran).to.deep.equal([3]);   // from checkpoint-2, not from scratch
+    expect(await readdir(out)).to.deep.equal(['checkpoint-2']);
+  });
+
+  it('saveTotalLimit keeps the newest checkpoints, never removing the one just written', async () => {
+    const out = join(dir, 'rotate');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 4, outDir: out, saveEvery: 1, saveTotalLimit: 2 });
+    expect((await readdir(out)).sort()).to.deep.equal(['checkpoint-3', 'checkpoint-4']);
+    // A new run in the same folder: the earlier run's checkpoint-4 is numbered above its first ones.
+    await train(fresh(), { train: blocks }, { ...base, lr: 5e-2, maxSteps: 2, outDir: out, saveEvery: 1, saveTotalLimit: 1 });
+    expect(await readdir(out)).to.deep.equal(['checkpoint-2']);
   });
 
   it('resume refuses a checkpoint of another config, data, seed or batch size, naming what differs', async () => {
@@ -99,6 +156,8 @@ describeBackends('train', ['cpu'], () => {
       await writeFile(statePath, JSON.stringify(state));
       expect(await resume()).to.match(new RegExp(`cannot resume from .*checkpoint-2: ${message.source}`));
     }
+    await writeFile(statePath, goodState.slice(0, 40));
+    expect(await resume()).to.match(/cannot resume from .*checkpoint-2: trainer_state.json is not valid JSON \(/);
     await writeFile(statePath, goodState);
     await writeFile(tensorsPath, goodTensors.subarray(0, 100));
     expect(await resume()).to.match(/cannot resume from .*checkpoint-2: trainer_state.safetensors: .*past the end of the file/);
@@ -135,6 +194,22 @@ describeBackends('train', ['cpu'], () => {
     expect(await readdir(join(out, 'checkpoint-3'))).to.include.members(['adapter_config.json', 'adapter_model.safetensors', 'trainer_state.json']);
     const resumed = await train(adapted(), { train: blocks }, { ...options, outDir: out, resume: true });
     expectClose('losses', Float32Array.from(resumed.losses), Float32Array.from(a.losses), 1e-5);
+  });
+
+  it('resume refuses a LoRA checkpoint whose adapters had another alpha or dropout, naming them', async () => {
+    const adapted = (alpha: number, dropout: number) => {
+      const model = fresh();
+      withSeededMathRandom(2, () => applyLora(model, { r: 4, alpha, dropout, targetModules: ['x_proj'] }));
+      return model;
+    };
+    const out = join(dir, 'lora-settings');
+    await train(adapted(8, 0), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    const refused = (model: MambaForCausalLM) => train(model, { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true })
+      .then(() => expect.fail('resume should be refused'), (e: Error) => e.message);
+    expect(await refused(adapted(16, 0))).to.match(
+      /it belongs to another run \(LoRA adapters: this run has \[backbone\.layers\.0\.mixer\.x_proj scaling 4 dropout 0, .*\], the checkpoint \[backbone\.layers\.0\.mixer\.x_proj scaling 2 dropout 0, /);
+    expect(await refused(adapted(8, 0.1))).to.match(/LoRA adapters: .*x_proj scaling 2 dropout 0\.1.*the checkpoint .*x_proj scaling 2 dropout 0[,\]]/);
+    expect((await train(adapted(8, 0), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true })).steps).to.equal(3);
   });
 
   it('2 accumulated micro-batches give the gradient of one double batch (1e-5)', async () => {
