@@ -1,8 +1,9 @@
 /**
  * What a resumable checkpoint belongs to: the model's config, the weights being trained (names and
  * shapes, so another LoRA setup is told apart), each adapter's scaling and dropout (which the shapes
- * do not show), a hash of the token data, and the options that fix the data order (seed, batch size). `resume` compares it with the run at hand and names what differs,
- * so a folder shared by two runs cannot hand one run the other's state.
+ * do not show), a hash of the token data, and the options that fix the data order (seed, batch size).
+ * `resume` compares it with the run at hand and names what differs, so a folder shared by two runs
+ * cannot hand one run the other's state.
  */
 import type { TrainableVariable } from './trainable.js';
 
