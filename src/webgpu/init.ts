@@ -34,8 +34,9 @@ const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16', SUBGROU
 let ready: Promise<void> | null = null;
 
 /**
- * Registers and activates the `webgpu` backend; later calls return the first call's promise. Call it
- * before making tensors on webgpu: it replaces a webgpu backend that tfjs already started.
+ * Registers and activates the `webgpu` backend; later calls keep the first call's device and activate
+ * it again where another backend took over since. Call it before making tensors on webgpu: it
+ * replaces a webgpu backend that tfjs already started.
  */
 const INIT_WEBGPU_OPTIONS: OptionTable<InitWebGPUOptions> = { powerPreference: true, dawnFlags: true };
 
@@ -50,7 +51,10 @@ export function initWebGPU(options: WithSnakeCase<InitWebGPUOptions> = {}): Prom
     ready = null;   // let a later call retry, e.g. after installing `webgpu`
     throw err;
   });
-  return ready;
+  // (a page that went to wasm and comes back to webgpu: the set-up is done, its backend is not active)
+  return ready.then(async () => {
+    if (tf.getBackend() !== 'webgpu' && !(await tf.setBackend('webgpu'))) throw new Error('initWebGPU: the webgpu backend failed to start');
+  });
 }
 
 /**

@@ -1,7 +1,11 @@
-/** useBackend switching between backends: back to webgpu after another one, its tensors still there. */
+/**
+ * useBackend switching between backends: back to webgpu after another one, its tensors still there;
+ * initWebGPU called again (the demo page's picker) does the same.
+ */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../src/backend.js';
+import { initWebGPU } from '../../src/webgpu/init.js';
 import { describeBackends } from '../support/backends.js';
 
 describeBackends('useBackend', ['webgpu'], () => {
@@ -14,5 +18,12 @@ describeBackends('useBackend', ['webgpu'], () => {
     expect(tf.getBackend()).to.equal('webgpu');
     expect(Array.from(await kept.data())).to.deep.equal([1, 2, 3]);
     kept.dispose();
+  });
+
+  it('initWebGPU after another backend makes webgpu the active one again', async () => {
+    await initWebGPU();
+    await tf.setBackend('wasm');
+    await initWebGPU();
+    expect(tf.getBackend()).to.equal('webgpu');
   });
 });

@@ -86,6 +86,12 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
     return text;
   }
 
+  /** After a click that starts an operation (its buttons are set in the click itself): waits for its end. */
+  async function idle(): Promise<string> {
+    await page.waitForFunction(() => !(document.getElementById('load') as HTMLButtonElement).disabled);
+    return (await testId('status').textContent()) ?? '';
+  }
+
   async function generate(): Promise<string> {
     await testId('prompt').fill(PROMPT);
     await page.locator('#max-new-tokens').fill(String(NEW_TOKENS));
@@ -124,6 +130,14 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
     await testId('stop-train').click();
     const stopped = await waitForStatus(/^training stopped after \d+ steps/);
     expect(Number(/after (\d+) steps/.exec(stopped)![1])).to.be.within(2, 499);
+  });
+
+  it('webgpu again after wasm: the picked backend is the one the model loads on', async function () {
+    for (const backend of ['webgpu', 'wasm', 'webgpu', 'wasm']) {
+      await testId('backend').selectOption(backend);
+      expect(await idle()).to.equal(`ready: packaged mamba-quotes on ${backend}`);
+      expect(await page.locator('#info-backend').textContent()).to.equal(backend);
+    }
   });
 
   it('a 5-step LoRA run on wasm lowers the held-out loss the chart shows', async function () {
