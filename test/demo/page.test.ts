@@ -4,7 +4,10 @@
  * wasm and on webgpu (SwiftShader) equal to greedy generation here in Node; Stop ends a long
  * training run (the page takes clicks between steps); a 5-step LoRA run lowers
  * the held-out loss the page shows; the adapter downloads as PEFT
- * files and loads back to the same outputs; the page's screenshot is kept in test-artifacts/.
+ * files and loads back to the same outputs; the page's screenshot is kept in test-artifacts/. What a
+ * user gets wrong is said on the status line without losing work: a refused Train or adapter files
+ * that fail to load keep the adapter in use, an empty number field is refused by name, a typed
+ * source that is no URL leaves the model loaded; Stop in a comparison says it stopped.
  */
 import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -207,6 +210,52 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
     expect(pageErrors).to.deep.equal([]);
   });
 
+  it('Stop during the comparison says it stopped', async function () {
+    await testId('prompt').fill(PROMPT);
+    await page.locator('#max-new-tokens').fill('2000');
+    await testId('compare').click();
+    await page.waitForFunction((prompt) => (document.getElementById('output-adapter')!.textContent ?? '').length > prompt.length, PROMPT);
+    await testId('stop-generate').click();
+    expect(await idle()).to.equal('comparison stopped');
+  });
+
+  it('a Train refused (one line of text) and adapter files that fail to load keep the adapter in use', async function () {
+    const adapter = (await page.locator('#info-adapter').textContent())!;
+    expect(adapter).to.not.equal('none');
+    const withAdapter = await generate();
+    await testId('train-text').fill('only one line');
+    await testId('train').click();
+    expect(await idle()).to.match(/^train failed: the training text needs at least two records/);
+    expect(await testId('train-status').textContent(), 'no step line of the last run').to.equal('');
+    await testId('adapter-files').setInputFiles(path.join(MODEL, 'config.json'));
+    expect(await idle()).to.match(/^load adapter failed: adapter_config\.json not found/);
+    expect(await page.locator('#info-adapter').textContent()).to.equal(adapter);
+    expect(await testId('download-adapter').isEnabled()).to.equal(true);
+    expect(await generate()).to.equal(withAdapter);
+  });
+
+  it('an empty number field is refused by its name, not read as 0', async function () {
+    await testId('decoding').selectOption('sample');
+    await page.locator('#seed').fill('');
+    await testId('generate').click();
+    expect(await idle()).to.equal('generate failed: Seed: give a number (the field is empty or not a number)');
+    await page.locator('#seed').fill('1');
+    await testId('decoding').selectOption('greedy');
+    await testId('train-text').fill(TRAIN_TEXT);
+    await page.locator('#lr').fill('');
+    await testId('train').click();
+    expect(await idle()).to.equal('train failed: Learning rate: give a number (the field is empty or not a number)');
+    await page.locator('#lr').fill('0.005');
+  });
+
+  it('a typed source that is no http(s) URL says so on the status line, the model loaded stays', async function () {
+    await testId('source').fill('ftp://example.com/model/');
+    await testId('load').click();
+    expect(await idle()).to.equal('load failed: not an http(s) URL: ftp://example.com/model/');
+    expect(await testId('generate').isEnabled()).to.equal(true);
+    await testId('source').fill('');
+  });
+
   it('loads a model folder picked on the page (the base model again: greedy text as in Node)', async function () {
     await page.locator('#pick-model').setInputFiles(MODEL);
     await waitForStatus(/^ready: mamba-quotes on wasm/);
@@ -220,6 +269,7 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
     for (const name of ['config.json', 'model.safetensors']) await copyFile(path.join(MODEL, name), path.join(partial, name));
     await page.locator('#pick-model').setInputFiles(partial);
     await waitForStatus(/^load failed: .*tokenizer\.json/);
+    expect(await page.locator('#info-name').textContent(), 'the model card after a failed load').to.equal('—');
     await page.locator('#pick-model').setInputFiles(MODEL);
     await waitForStatus(/^ready: mamba-quotes on wasm/);
     expect(await generate()).to.equal(expected);

@@ -36,7 +36,15 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   return node as T;
 };
 const input = (id: string) => $<HTMLInputElement>(id);
-const num = (id: string) => Number(input(id).value);
+/** A number field's value; an empty one (a number input reads '' for any text not a number) is refused, not taken as 0. */
+function num(id: string): number {
+  const field = input(id);
+  if (field.value.trim() === '') {
+    const label = field.labels?.[0]?.textContent?.trim() || id;
+    throw new Error(`${label}: give a number (the field is empty or not a number)`);
+  }
+  return Number(field.value);
+}
 
 interface Loaded {
   model: MambaForCausalLM;
@@ -87,7 +95,12 @@ async function exclusive(name: string, body: (signal: AbortSignal) => Promise<vo
 }
 
 function showModelInfo(): void {
-  if (loaded == null) return;
+  if (loaded == null) {
+    // (after a failed load: the card names no model that is gone)
+    for (const id of ['info-name', 'info-params', 'info-size', 'info-dtype', 'info-backend']) $(id).textContent = '—';
+    $('info-adapter').textContent = 'none';
+    return;
+  }
   const { model } = loaded;
   const quantization = quantizationOf(model);
   let bytes = 0, params = 0;
@@ -109,6 +122,8 @@ async function loadModel(source: PageSource, label: string): Promise<void> {
   status(`starting ${backend}…`);
   loaded?.model.dispose();
   loaded = null;
+  showModelInfo();
+  $('progress-bar').style.width = '0%';
   // Not useBackend: it imports the backend's package by a computed name, which a bundle cannot
   // resolve; here the packages are in the bundle already.
   if (backend === 'webgpu') await initWebGPU();
@@ -197,11 +212,15 @@ async function onGenerate(): Promise<void> {
 
 async function onTrain(): Promise<void> {
   await exclusive('train', async (signal) => {
-    const { model, tokenizer } = await reloadBase();
-    const steps = num('steps'), r = Number($<HTMLSelectElement>('rank').value), seqLen = num('seq-len');
+    $('train-status').textContent = '';
+    if (loaded == null) throw new Error('load a model first');
+    // The settings and the text are checked first: a run refused keeps the adapter in use.
+    const steps = num('steps'), r = Number($<HTMLSelectElement>('rank').value), seqLen = num('seq-len'), lr = num('lr');
     if (!Number.isInteger(steps) || steps < 1) throw new Error(`steps must be a positive integer, got ${input('steps').value}`);
-    const eos = model.config.eosTokenId;
-    const blocks = trainingBlocks($<HTMLTextAreaElement>('train-text').value, tokenizer, (Array.isArray(eos) ? eos[0] : eos) ?? null, seqLen);
+    if (!(lr > 0)) throw new Error(`the learning rate must be above 0, got ${input('lr').value}`);
+    const eos = loaded.model.config.eosTokenId;
+    const blocks = trainingBlocks($<HTMLTextAreaElement>('train-text').value, loaded.tokenizer, (Array.isArray(eos) ? eos[0] : eos) ?? null, seqLen);
+    const { model } = await reloadBase();
     const batchSize = Math.min(4, blocks.train.length);
     applyLora(model, { r, alpha: 2 * r, targetModules: LORA_TARGETS });
     loaded!.adapter = `r=${r} on ${LORA_TARGETS.join(', ')} (training)`;
@@ -214,7 +233,7 @@ async function onTrain(): Promise<void> {
     status(`training: ${blocks.train.length} blocks of ${seqLen} tokens from ${blocks.records} records, rank ${r}, on ${tf.getBackend()}`);
     const stepsPerEpoch = Math.floor(blocks.train.length / batchSize);
     const result = await train(model, { train: blocks.train, heldOut: blocks.heldOut }, {
-      epochs: Math.ceil(steps / stepsPerEpoch), maxSteps: steps, batchSize, lr: num('lr'), warmupSteps: 0, seed: 0,
+      epochs: Math.ceil(steps / stepsPerEpoch), maxSteps: steps, batchSize, lr, warmupSteps: 0, seed: 0,
       evalEvery: steps <= 50 ? 1 : Math.ceil(steps / 25), evalMaxBlocks: EVAL_MAX_BLOCKS, evalBatchSize: batchSize,
       signal, log: false,
       onStep: async (info) => {
@@ -244,11 +263,16 @@ async function onCompare(): Promise<void> {
   await exclusive('compare', async (signal) => {
     if (loaded?.adapter == null) throw new Error('train or load an adapter first');
     const { model } = loaded;
+    $('output-base').replaceChildren();   // (the last comparison's base text is not this one's)
     status('generating with the adapter…');
     await generateInto($('output-adapter'), generationOptions(signal));
+    if (signal.aborted) {
+      status('comparison stopped');
+      return;
+    }
     status('generating without it…');
     await disableAdapters(model, () => generateInto($('output-base'), generationOptions(signal)));
-    status('adapter on and off, same prompt and settings');
+    status(signal.aborted ? 'comparison stopped' : 'adapter on and off, same prompt and settings');
   });
 }
 
@@ -271,18 +295,36 @@ async function onDownload(): Promise<void> {
 
 async function onAdapterFiles(files: File[]): Promise<void> {
   await exclusive('load adapter', async () => {
-    const { model } = await reloadBase();
+    if (loaded == null) throw new Error('load a model first');
     const names = files.map((f) => f.name).join(', ');
-    await loadAdapter(model, filesSource(files, names));
-    loaded!.adapter = `loaded from ${names}`;
+    const source = filesSource(files, names);
+    if (loaded.adapter == null) await loadAdapter(loaded.model, source);
+    else {
+      // A fresh base model takes the files, and replaces the one in use only once they loaded: files
+      // that fail to load leave the adapter in use (trained here, perhaps not downloaded yet) as it was.
+      const fresh = await MambaForCausalLM.fromPretrained(loaded.source);
+      try {
+        await loadAdapter(fresh, source);
+      } catch (e) {
+        fresh.dispose();
+        throw e;
+      }
+      loaded.model.dispose();
+      loaded.model = fresh;
+    }
+    loaded.adapter = `loaded from ${names}`;
     showModelInfo();
     $<HTMLButtonElement>('download-adapter').disabled = false;
     status('adapter loaded: generate with it on and off to compare');
   });
 }
 
-async function onLoad(source: PageSource, label: string): Promise<void> {
-  await exclusive('load', () => loadModel(source, label));
+/** `which` is read inside the operation: a typed source that is no URL fails there, on the status line. */
+async function onLoad(which: () => { source: PageSource; label: string }): Promise<void> {
+  await exclusive('load', async () => {
+    const { source, label } = which();
+    await loadModel(source, label);
+  });
 }
 
 /** Local files as a model: any error (two files of one name) goes to the status line, as a load's does. */
@@ -315,8 +357,8 @@ async function start(): Promise<void> {
   const config = await (await fetch('/demo-config.json')).json() as { model: string };
   if (config.model !== '/model/') input('source').value = config.model;
 
-  $('load').addEventListener('click', () => void onLoad(typedSource().source, typedSource().label));
-  backend.addEventListener('change', () => { if (loaded != null) void onLoad(loaded.source, loaded.label); });
+  $('load').addEventListener('click', () => void onLoad(typedSource));
+  backend.addEventListener('change', () => { if (loaded != null) void onLoad(() => loaded!); });
   $('generate').addEventListener('click', () => void onGenerate());
   $('train').addEventListener('click', () => void onTrain());
   $('compare').addEventListener('click', () => void onCompare());
@@ -349,10 +391,11 @@ async function start(): Promise<void> {
     void file.text().then((text) => { trainText.value = text; });
   });
 
-  renderLossChart($('loss'), { totalSteps: num('steps'), train: [], heldOut: [] });
+  // (not num: a steps field the browser restored empty must not stop the page from starting)
+  renderLossChart($('loss'), { totalSteps: Number(input('steps').value) || 1, train: [], heldOut: [] });
   setButtons();
   const initial = config.model === '/model/' ? { source: new URL('/model/', location.href).href, label: 'packaged mamba-quotes' } : typedSource();
-  await onLoad(initial.source, initial.label);
+  await onLoad(() => initial);
 }
 
 start().catch((e: unknown) => {
