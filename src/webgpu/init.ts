@@ -33,13 +33,13 @@ const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16', SUBGROU
 
 let ready: Promise<void> | null = null;
 
+const INIT_WEBGPU_OPTIONS: OptionTable<InitWebGPUOptions> = { powerPreference: true, dawnFlags: true };
+
 /**
  * Registers and activates the `webgpu` backend; later calls keep the first call's device and activate
  * it again where another backend took over since. Call it before making tensors on webgpu: it
  * replaces a webgpu backend that tfjs already started.
  */
-const INIT_WEBGPU_OPTIONS: OptionTable<InitWebGPUOptions> = { powerPreference: true, dawnFlags: true };
-
 export function initWebGPU(options: WithSnakeCase<InitWebGPUOptions> = {}): Promise<void> {
   let opts: InitWebGPUOptions;
   try {
