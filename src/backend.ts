@@ -58,9 +58,8 @@ export async function useBackend(name: string, options: WithSnakeCase<UseBackend
     throw new Error(`the threads option is for the wasm backend; '${backend}' chooses its own`);
   }
   if (backend === 'webgpu') {
-    await initWebGPU();
-    // initWebGPU sets the device up once; coming back to webgpu from another backend activates it again
-    return tf.getBackend() === 'webgpu' ? backend : activate(backend);
+    await initWebGPU();   // (also where another backend took over since: it activates webgpu again)
+    return backend;
   }
   if (backend === 'wasm') {
     // tfjs-backend-wasm's Emscripten glue installs process-wide uncaughtException / unhandledRejection
