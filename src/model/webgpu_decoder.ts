@@ -211,7 +211,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const why = WebGPUDecoder.unfusable(this.model, this.cache);
     if (why != null) {
       throw new Error(`stepFromDevice: the model changed during a greedy generation decoded on the device and the fused decoder `
-        + `cannot run it any more (${why}); apply, merge or unmerge adapters between generations`);
+        + `cannot run it any more (${why}); change adapters (applyLora, unmergeLora, disableAdapters) between generations`);
     }
     const dispatches = this.prepareStep();
     const logits = this.deviceLogits ??= this.buffer(this.batch * this.model.config.vocabSize);
