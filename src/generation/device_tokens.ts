@@ -15,7 +15,8 @@
  * Steps recorded past the token where generation stops (eos in every row, an abort) are discarded:
  * generation decodes into a cache it makes itself and disposes, so no caller ever sees the states
  * those steps advanced. A weight assigned during a generation is picked up by the next step
- * recorded, up to READBACK_LAG tokens later than on the host's path.
+ * recorded, up to READBACK_LAG tokens later than on the host's path; an adapter applied or unmerged
+ * during it, which the decoder cannot bind, ends it with an error naming the module.
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { MambaCache } from '../model/cache.js';

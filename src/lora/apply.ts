@@ -46,7 +46,7 @@ export function applyLora(model: LoraModel, options: LoraOptions | PeftLoraOptio
   const plan = planLora(model, config);
   // model.weights, not namedLayerVariables: packed weights of a quantized model are frozen too.
   for (const variable of model.weights) variable.trainable = false;
-  const switches: LoraSwitches = { disabled: false, merged: false };
+  const switches: LoraSwitches = { disabled: 0, merged: false };
   const layers: LoraLayer[] = plan.map(({ target, settings }) => {
     const layer = new LAYER_CLASSES[target.module.adapterKind](target, settings, config.initLoraWeights, switches);
     target.module.adapter = layer;

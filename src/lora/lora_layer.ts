@@ -10,7 +10,8 @@ import { addLayerWeight } from '../weights/add_weight.js';
 
 /** Shared by every layer of one model: disableAdapters and mergeLora switch them all at once. */
 export interface LoraSwitches {
-  disabled: boolean;
+  /** disableAdapters bodies running (async ones overlap): the adapters are off while any is. */
+  disabled: number;
   merged: boolean;
 }
 
@@ -62,7 +63,7 @@ export abstract class LoraLayer implements Adapter {
   }
 
   get active(): boolean {
-    return !this.switches.disabled && !this.switches.merged;
+    return this.switches.disabled === 0 && !this.switches.merged;
   }
 
   delta(x: tf.Tensor, training: boolean): tf.Tensor | null {

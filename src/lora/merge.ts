@@ -46,22 +46,26 @@ function foldIn(layers: LoraLayer[], caller: string, sign: 1 | -1): void {
   });
 }
 
-/** Runs `fn` with every adapter switched off (the base model's outputs), then switches them back on. */
+/**
+ * Runs `fn` with every adapter switched off (the base model's outputs), then switches them back on.
+ * The switch is the model's: other calls on it while `fn` runs (an async one) see the adapters off
+ * too; they come back on once every overlapping `fn` has ended.
+ */
 export function disableAdapters<T>(model: LoraModel, fn: () => T): T {
   const { switches } = loraState(model, 'disableAdapters');
   if (typeof fn !== 'function') throw new TypeError(`disableAdapters: 'fn' must be a function, got ${describeValue(fn)}`);
   if (switches.merged) throw new Error('disableAdapters: the adapters are merged into the base weights; call unmergeLora first');
-  switches.disabled = true;
+  switches.disabled += 1;
   let result: T;
   try {
     result = fn();
   } catch (e) {
-    switches.disabled = false;
+    switches.disabled -= 1;
     throw e;
   }
   if (result instanceof Promise) {
-    return result.finally(() => { switches.disabled = false; }) as T;
+    return result.finally(() => { switches.disabled -= 1; }) as T;
   }
-  switches.disabled = false;
+  switches.disabled -= 1;
   return result;
 }

@@ -206,6 +206,13 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       throw new Error('stepFromDevice: no ids chosen on the device to continue from: startGreedy chooses the first '
         + '(a step with ids from the host, step(ids), ends a greedy run)');
     }
+    // Asked at every step, as webgpuDecoderFor asks for the host's steps: an adapter applied or unmerged
+    // during the generation cannot be bound, and the steps ahead are already on the device.
+    const why = WebGPUDecoder.unfusable(this.model, this.cache);
+    if (why != null) {
+      throw new Error(`stepFromDevice: the model changed during a greedy generation decoded on the device and the fused decoder `
+        + `cannot run it any more (${why}); change adapters (applyLora, unmergeLora, disableAdapters) between generations`);
+    }
     const dispatches = this.prepareStep();
     const logits = this.deviceLogits ??= this.buffer(this.batch * this.model.config.vocabSize);
     if (this.deviceHead?.for !== this.head) {

@@ -6,7 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { namedModules, type MambaModule } from '../layers/module.js';
-import { isWeightHolder, type WeightHolder } from '../layers/weight_holder.js';
+import { floatVariable, isWeightHolder, type WeightHolder } from '../layers/weight_holder.js';
 import type { QuantLayout } from '../../custom-kernels/packed_format.js';
 import type { LinearWeight } from '../weights/linear_weight.js';
 import type { PackedMatrix } from '../weights/packing.js';
@@ -35,6 +35,33 @@ export function quantizableModules(model: QuantizableModel): QuantizableModule[]
   return [...namedModules(model, model.stateDictPrefix)]
     .filter(([, m]) => isWeightHolder(m) && m.weightRole != null)
     .map(([path, module]) => ({ path, module: module as QuantizableModule['module'] }));
+}
+
+/** A module's float weight as a conversion read it back: the weight object and the data it held. */
+export interface ReadWeight {
+  module: QuantizableModule;
+  weight: LinearWeight;
+  data: tf.DataId;
+}
+
+/** What `module` holds now, for checkUnchanged (its weight is a float one). */
+export function readWeight(module: QuantizableModule): ReadWeight {
+  return { module, weight: module.module.weight, data: floatVariable(module.module.weight)!.read().dataId };
+}
+
+/**
+ * Throws unless every module still holds the weight and data a conversion read: its reads are
+ * asynchronous, and another conversion or an assignment (training, mergeLora) on the same model may
+ * have run meanwhile, whose work installing over it would undo or mix with this one's.
+ */
+export function checkUnchanged(where: string, reads: ReadWeight[]): void {
+  for (const { module, weight, data } of reads) {
+    if (module.module.weight !== weight || floatVariable(weight)!.read().dataId !== data) {
+      throw new Error(`${where}: ${module.path}.weight was replaced or assigned while ${where} read the weights (another quantize, `
+        + `toFloat16, training step or mergeLora on this model ran at the same time); ${where} changed nothing: convert a model `
+        + 'while nothing else uses it');
+    }
+  }
 }
 
 /**

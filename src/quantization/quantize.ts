@@ -8,7 +8,9 @@ import { floatVariable } from '../layers/weight_holder.js';
 import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../../custom-kernels/packed_format.js';
 import { checkModelAndOptions } from '../validate/entry_args.js';
 import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
-import { type QuantizableModel, type QuantizableModule, installQuantized, quantizableModules, recompile } from './modules.js';
+import {
+  checkUnchanged, installQuantized, type QuantizableModel, type QuantizableModule, quantizableModules, readWeight, recompile,
+} from './modules.js';
 import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
 
 export interface QuantizeOptions {
@@ -73,17 +75,21 @@ export async function quantize(model: QuantizableModel, options: WithSnakeCase<Q
   if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');
   const modules = quantizableModules(model);
   const packed: [QuantizableModule, QuantLayout, PackedMatrix][] = [];
+  const packedAlready = modules.find((m) => floatVariable(m.module.weight) == null);
+  if (packedAlready != null) throw new Error(`quantize: ${packedAlready.path} is already packed`);
+  const reads = modules.map(readWeight);
   for (const module of modules) {
+    checkUnchanged('quantize', reads);   // (each read lets other calls run)
     const layout = moduleLayout(module, settings);
     const shape = module.module.weight.shape;
-    const float = floatVariable(module.module.weight);
-    if (float == null) throw new Error(`quantize: ${module.path} is already packed`);
     try {
-      packed.push([module, layout, quantizeMatrix(await float.read().data() as Float32Array, shape, layout)]);
+      packed.push([module, layout, quantizeMatrix(await floatVariable(module.module.weight)!.read().data() as Float32Array, shape, layout)]);
     } catch (e) {
+      checkUnchanged('quantize', reads);   // (a weight disposed by another call fails the read)
       throw new Error(`quantize: ${module.path}: ${(e as Error).message}`);
     }
   }
+  checkUnchanged('quantize', reads);
   for (const [module, layout, matrix] of packed) installQuantized(module, layout, matrix);
   recompile(model);
   const done = quantizedSettings(model, settings);

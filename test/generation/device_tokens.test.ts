@@ -10,6 +10,8 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { NON_FINITE_ID } from '../../src/generation/chosen_ids.js';
+import { applyLora } from '../../src/lora/apply.js';
+import { mergeLora, unmergeLora } from '../../src/lora/merge.js';
 import { type DeviceGreedyDecoder, READBACK_LAG } from '../../src/generation/device_tokens.js';
 import { suppressTokens } from '../../src/generation/logits_processors.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
@@ -293,6 +295,36 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
       expect(record.leaked).to.deep.equal([]);
     } finally {
       model.dispose();
+    }
+  });
+
+  it('an adapter unmerged or applied mid-way (another caller of the model) ends generation with an error naming it', async () => {
+    const prompt = randomPrompt(1, 4, 96, 19);
+    for (const change of ['unmerge', 'apply'] as const) {
+      // (the adapter applied mid-way adds tensors of the model's: counted once the model is disposed)
+      const tensors = tf.memory().numTensors;
+      const model = await MambaForCausalLM.fromPretrained(TINY);
+      try {
+        if (change === 'unmerge') {
+          applyLora(model, { r: 2, alpha: 4, initLoraWeights: false, targetModules: ['in_proj'] });
+          mergeLora(model);
+        }
+        let tokens = 0;
+        const streamer = {
+          put: () => {
+            // (the prompt, then token 0 and 1: the steps of the tokens after are recorded on the device)
+            if (++tokens !== 3) return;
+            if (change === 'unmerge') unmergeLora(model);
+            else applyLora(model, { r: 2, alpha: 4, initLoraWeights: false, targetModules: ['in_proj'] });
+          },
+          end: () => {},
+        };
+        const error = await model.generate(prompt, { ...options({ maxNewTokens: 12 }), streamer }).then(() => null, (e: Error) => e);
+        expect(error?.message, change).to.match(/^stepFromDevice: the model changed during a greedy generation .*backbone\.layers\.0\.mixer\.in_proj: it carries a LoRA adapter that is not merged/);
+      } finally {
+        model.dispose();
+      }
+      expect(tf.memory().numTensors, `${change}: tensors left`).to.equal(tensors);
     }
   });
 

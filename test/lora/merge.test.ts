@@ -100,6 +100,20 @@ describeBackends('LoRA: merge, unmerge, disable', ['cpu', 'wasm'], () => {
     expectClose('enabled after a throw', logitsOf(model, ids), ref('logits', REFERENCE).values, 1e-4);
   });
 
+  it('overlapping async disableAdapters (two requests): adapters stay off until the last body ends', async () => {
+    const plain = logitsOf(model, ids);
+    await loadAdapter(model, `${FIXTURES}lora-tiny`);
+    let endFirst!: () => void;
+    const first = disableAdapters(model, () => new Promise<void>((resolve) => { endFirst = resolve; }));
+    const second = disableAdapters(model, async () => {
+      endFirst();
+      await first;
+      return logitsOf(model, ids);   // the first body has ended, this one has not
+    });
+    expectClose('disabled logits after the first body ended', await second, plain, 0);
+    expectClose('enabled after both', logitsOf(model, ids), ref('logits', REFERENCE).values, 1e-4);
+  });
+
   it('says what is wrong: no adapters, merged twice, disabled or loaded into while merged', async () => {
     expect(() => mergeLora(model)).to.throw(/no LoRA adapters; call applyLora or loadAdapter first/);
     applyLora(model, { r: 2, alpha: 2, targetModules: ['x_proj'] });

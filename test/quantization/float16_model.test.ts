@@ -202,6 +202,20 @@ describeBackends('float16 models', ['webgpu'], () => {
     await expectReject(MambaForCausalLM.fromPretrained(dir, { dtype: 'float16' }), /quantized to int8; it loads as int8 only, not as float16/);
     quantized.dispose();
   });
+
+  it('quantize and toFloat16 at once on one model: one is refused, naming the conflict; the model is the other\'s whole', async () => {
+    const tensors = tf.memory().numTensors;
+    const model = await MambaForCausalLM.fromPretrained(TINY);
+    const settled = await Promise.allSettled([quantize(model, { bits: 8 }), toFloat16(model)]);
+    const refused = settled.flatMap((s) => (s.status === 'rejected' ? [(s.reason as Error).message] : []));
+    expect(refused).to.have.length(1);
+    expect(refused[0]).to.match(/^(quantize|toFloat16): backbone\.embeddings\.weight was replaced or assigned while \1 read the weights/);
+    const quantized = settled[0].status === 'fulfilled';
+    expect(model.quantization != null, 'quantization settings').to.equal(quantized);
+    expect(float16Modules(model).length, 'float16 modules').to.equal(quantized ? 0 : 9);
+    model.dispose();
+    expect(tf.memory().numTensors, 'tensors left').to.equal(tensors);
+  });
 });
 
 describeBackends('float16 models off webgpu', ['cpu'], () => {

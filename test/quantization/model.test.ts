@@ -258,6 +258,21 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     await expectReject(MambaForCausalLM.fromPretrained(dir), new RegExp(`modules it leaves out \\[${left.replace(/\./g, '\\.')}\\]`));
     model.dispose();
   });
+
+  it('two quantize calls at once on one model (two requests): the later is refused, naming the conflict; the model is the other\'s', async () => {
+    const tensors = tf.memory().numTensors;
+    const alone = await tinyQuantized({ bits: 8 });
+    const model = await MambaForCausalLM.fromPretrained(TINY);
+    const [int8, int4] = await Promise.allSettled([quantize(model, { bits: 8 }), quantize(model, { bits: 4 })]);
+    expect(int8.status).to.equal('fulfilled');
+    expect(int4.status === 'rejected' && (int4.reason as Error).message).to.match(
+      /^quantize: backbone\.embeddings\.weight was replaced or assigned while quantize read the weights \(another quantize, toFloat16/);
+    expect(quantizationOf(model)).to.deep.equal(quantizationOf(alone));
+    const ids = [[0, 11, 23, 95, 4, 60, 7]];
+    expect(await logits(model, ids)).to.deep.equal(await logits(alone, ids));
+    disposeAll(model, alone);
+    expect(tf.memory().numTensors, 'tensors left').to.equal(tensors);
+  });
 });
 
 function disposeAll(...items: (tf.LayersModel | tf.Tensor)[]): void {
