@@ -67,7 +67,17 @@ const UNSUPPORTED: [field: string, isDefault: (v: unknown) => boolean, what: str
   ['trainable_token_indices', isEmpty, 'trainable_token_indices'],
   ['target_parameters', isEmpty, 'target_parameters'],
   ['alora_invocation_tokens', isEmpty, 'aLoRA'],
+  // LoRA variants: any value but null turns one on in PEFT, {} (all its defaults) included.
+  ['kasa_config', isNull, 'KaSA'],
+  ['use_bdlora', isNull, 'BD-LoRA'],
+  ['arrow_config', isNull, 'Arrow'],
+  ['monteclora_config', isNull, 'MonteCLoRA'],
+  ['velora_config', isNull, 'VeLoRA'],
 ];
+
+function isNull(v: unknown): boolean {
+  return v == null;
+}
 
 function isEmpty(v: unknown): boolean {
   return v == null || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && Object.keys(v).length === 0);

@@ -200,6 +200,12 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
         [{ use_dora: true }, /DoRA \(use_dora: true\) is not supported/],
         [{ init_lora_weights: 'pissa' }, /init_lora_weights "pissa" is not supported/],
         [{ modules_to_save: ['lm_head'] }, /modules_to_save/],
+        // LoRA variants PEFT turns on by any non-null value, even {}: each changes the forward, training or the tensors
+        [{ kasa_config: {} }, /KaSA \(kasa_config: \{\}\) is not supported/],
+        [{ use_bdlora: { nblocks: 2 } }, /BD-LoRA \(use_bdlora: /],
+        [{ arrow_config: { top_k: 2 } }, /Arrow \(arrow_config: /],
+        [{ monteclora_config: {} }, /MonteCLoRA \(monteclora_config: /],
+        [{ velora_config: {} }, /VeLoRA \(velora_config: /],
         [{ target_modules: ['in_proj'] }, /unexpected \[.*x_proj/],
         // weights of another rank than the config's: found before anything is applied
         [{ r: 8, lora_alpha: 16 }, /embeddings.lora_embedding_A: adapter_config.json at .* makes it \[8,.*\], adapter_model.safetensors has \[4,/],
