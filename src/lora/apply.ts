@@ -7,7 +7,7 @@ import { LoraEmbedding } from './lora_embedding.js';
 import type { LoraLayer, LoraLayerSettings, LoraSwitches } from './lora_layer.js';
 import { LoraLinear } from './lora_linear.js';
 import type { LoraModel } from './state.js';
-import { adaptableModules, selectModules, type TargetModule } from './targets.js';
+import { selectModules, type TargetModule } from './targets.js';
 
 export interface LoraPlanEntry {
   target: TargetModule;
@@ -16,7 +16,7 @@ export interface LoraPlanEntry {
 
 /** The modules the config selects, each with its rank, alpha and scaling. */
 export function planLora(model: LoraModel, config: LoraConfig): LoraPlanEntry[] {
-  return selectModules(adaptableModules(model), config.targetModules).map((target) => ({
+  return selectModules(model, config.targetModules).map((target) => ({
     target, settings: { ...moduleSettings(config, target.path), dropout: config.dropout },
   }));
 }

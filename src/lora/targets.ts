@@ -39,12 +39,25 @@ function fullMatch(pattern: string, path: string): boolean {
   return regex.test(path);
 }
 
-/** The modules `targets` selects; an entry that selects nothing is an error that lists what can be. */
-export function selectModules(modules: TargetModule[], targets: string[] | string): TargetModule[] {
+/**
+ * The modules of `model` that `targets` selects; an entry that selects nothing is an error that lists
+ * what can be, and so is a regex that also matches a module LoRA cannot adapt.
+ */
+export function selectModules(model: LoraModel, targets: string[] | string): TargetModule[] {
+  const modules = adaptableModules(model);
   const entries = typeof targets === 'string' ? [targets] : targets;
+  const isRegex = (entry: string) => typeof targets === 'string' || REGEX_CHARS.test(entry);
   const matches = (path: string, entry: string) =>
     typeof targets === 'string' ? fullMatch(entry, path) : matchesEntry(path, entry);
+  // PEFT tries every module a regex matches and refuses the first it cannot adapt (a norm, the mixer),
+  // so adapting only the adaptable ones would save a target_modules PEFT does not load.
+  const others = [...namedModules(model)].filter(([path, m]) => path !== '' && !isAdaptable(m)).map(([path]) => path);
   for (const entry of entries) {
+    const other = isRegex(entry) ? others.find((path) => fullMatch(entry, path)) : undefined;
+    if (other !== undefined) {
+      throw new Error(`LoRA: target module '${entry}' matches ${other}, which LoRA cannot adapt here; `
+        + `a regex may match only ${TARGET_NAMES.join(', ')} modules`);
+    }
     if (!modules.some((m) => matches(m.path, entry))) {
       throw new Error(`LoRA: target module '${entry}' matches no module of this model. Valid targets: `
         + `${TARGET_NAMES.join(', ')}; as a name, a path suffix (layers.0.mixer.in_proj) or a full-match regex `

@@ -230,6 +230,11 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
         .to.throw(/matches no module.*in_proj, x_proj, dt_proj, out_proj, conv1d, embeddings/);
     }
     expect(() => applyLora(model, { r: 4, alpha: 8, targetModules: ['in_proj('] })).to.throw(/not a valid regex/);
+    // PEFT would try these modules too and refuse them: a saved regex must select adaptable modules alone
+    for (const [targetModules, other] of [['backbone\\.layers\\.0\\..*', 'backbone.layers.0.norm'],
+      [['in_proj', '.*_f'], 'backbone.norm_f'], ['.*(proj|head)', 'lm_head']] as [string[] | string, string][]) {
+      expect(() => applyLora(model, { r: 4, alpha: 8, targetModules })).to.throw(`matches ${other}, which LoRA cannot adapt`);
+    }
     expect(() => applyLora(model, { r: 0, alpha: 8, targetModules: ['in_proj'] })).to.throw(/r must be a positive integer/);
     expect(() => applyLora(model, { r: 4, alpha: 8, targetModules: [] })).to.throw(/targetModules is empty/);
     expect(() => applyLora(model, { r: 4, alpha: 8, dropout: 1, targetModules: ['in_proj'] })).to.throw(/dropout/);
