@@ -97,7 +97,12 @@ export async function loadAdapter(model: LoraModel, source: string | CheckpointS
       const key = `${KEY_PREFIX}${entry.target.path}.${name}`;
       const { shape } = tensors.get(key)!;
       if (!tf.util.arraysEqual(shape, shapes[i])) {
-        throw new Error(`${key}: ${what} makes it [${shapes[i]}], ${WEIGHTS_FILE} has [${shape}]`);
+        // PEFT 0.16+ groups a depthwise conv's lora_B as the conv is ([I, r / I, 1]); LoraConv1d's is whole ([I, r, 1])
+        const [channels, r] = shapes[i];
+        const grouped = entry.target.module.adapterKind === 'conv1d' && name === 'lora_B.weight'
+          && tf.util.arraysEqual(shape, [channels, r / channels, 1]);
+        throw new Error(`${key}: ${what} makes it [${shapes[i]}], ${WEIGHTS_FILE} has [${shape}]${grouped
+          ? ": PEFT's grouped LoRA on a depthwise conv (lora_B [I, r / I, 1]), which is not supported (here the conv's lora_B is ungrouped, [I, r, 1])" : ''}`);
       }
     });
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
+import { serializeSafetensors } from '../../src/io/safetensors.js';
 import { loadAdapter, loraWeights, saveAdapter } from '../../src/lora/adapter_io.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { mergeLora } from '../../src/lora/merge.js';
@@ -218,6 +219,28 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
         await loadAdapter(model, `${FIXTURES}lora-tiny`);   // and the model takes a good adapter after
         expect(adapted(model).length).to.be.greaterThan(0);
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("loadAdapter names PEFT's grouped conv1d layout (lora_B [I, r / I, 1]) where it refuses it", async () => {
+    // PEFT 0.16+ groups a depthwise conv's lora_B (r a multiple of I): the weights of such an adapter
+    const grouped = tiny();
+    const channels = grouped.config.intermediateSize;
+    applyLora(grouped, { r: channels, alpha: 8, targetModules: ['conv1d'] });
+    const dir = await mkdtemp(join(tmpdir(), 'lora-'));
+    try {
+      await saveAdapter(grouped, dir);
+      const entries = new Map([...loraWeights(grouped)].map(([key, v]) => {
+        const shape = key.endsWith('lora_B.weight') ? [channels, 1, 1] : v.shape;
+        return [key, { dtype: 'F32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) }];
+      }));
+      await writeFile(join(dir, 'adapter_model.safetensors'), serializeSafetensors(entries));
+      const model = tiny();
+      await loadAdapter(model, dir).then(() => expect.fail('loaded'), (e: Error) => expect(e.message).to.match(
+        new RegExp(`conv1d.lora_B.weight: .* has \\[${channels},1,1\\]: PEFT's grouped LoRA on a depthwise conv`)));
+      expect(model.lora, 'nothing applied').to.equal(null);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
