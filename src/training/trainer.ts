@@ -63,7 +63,7 @@ export interface TrainOptions {
   outDir?: string;
   /** Checkpoint every N steps (0: never; default 0). */
   saveEvery?: number;
-  /** Keep only the newest N checkpoints (default: all). */
+  /** Keep only N checkpoints: the one just written and the newest N - 1 others (default: all). */
   saveTotalLimit?: number;
   /** true: continue from the newest checkpoint in outDir (if any); a path: from that checkpoint. */
   resume?: boolean | string;
