@@ -8,9 +8,10 @@
 const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 export type StopSignal = keyof typeof EXIT_CODES;
 
+/** `body`'s value, and the exit code: 0, or the first stopping signal's (130, 143). */
 export async function interruptible<T>(
   body: (signal: AbortSignal) => Promise<T>, onFirst?: (signal: StopSignal) => void,
-): Promise<{ value: T; interrupted: boolean; exitCode: number }> {
+): Promise<{ value: T; exitCode: number }> {
   const controller = new AbortController();
   let exitCode = 0;
   const handlers = (Object.keys(EXIT_CODES) as StopSignal[]).map((name) => {
@@ -25,7 +26,7 @@ export async function interruptible<T>(
   });
   try {
     const value = await body(controller.signal);
-    return { value, interrupted: controller.signal.aborted, exitCode };
+    return { value, exitCode };
   } finally {
     for (const [name, handler] of handlers) process.removeListener(name, handler);
   }
