@@ -10,9 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { floatVariable } from '../layers/weight_holder.js';
 import { Float16Weight } from '../weights/float16_weight.js';
 import { packFloat16 } from '../weights/float16_packing.js';
-import {
-  checkUnchanged, type QuantizableModel, type QuantizableModule, quantizableModules, readWeight, recompile, replaceWeight,
-} from './modules.js';
+import { convertEach, type QuantizableModel, type QuantizableModule, quantizableModules, recompile, replaceWeight } from './modules.js';
 
 /** The modules whose matrix is float16. */
 export function float16Modules(model: QuantizableModel): QuantizableModule[] {
@@ -42,21 +40,11 @@ export async function toFloat16(model: QuantizableModel): Promise<string[]> {
   checkFloat16Backend('toFloat16');
   if (model.quantization != null) throw new Error(`toFloat16: the model is quantized to int${model.quantization.bits}; cast the float32 model`);
   const modules = quantizableModules(model);
-  const packed: [QuantizableModule, Int32Array][] = [];
   const cast = modules.find((m) => floatVariable(m.module.weight) == null);
   if (cast != null) throw new Error(`toFloat16: ${cast.path} is already ${cast.module.weight.dtype}`);
-  const reads = modules.map(readWeight);
-  for (const module of modules) {
-    checkUnchanged('toFloat16', reads);   // (each read lets other calls run)
-    try {
-      packed.push([module, packFloat16(await floatVariable(module.module.weight)!.read().data() as Float32Array, module.module.weight.shape)]);
-    } catch (e) {
-      checkUnchanged('toFloat16', reads);   // (a weight disposed by another call fails the read)
-      throw new Error(`toFloat16: ${module.path}: ${(e as Error).message}`);
-    }
-  }
-  checkUnchanged('toFloat16', reads);
-  for (const [module, words] of packed) installFloat16(module, words);
-  recompile(model);
+  await convertEach('toFloat16', modules, (module, values) => [module, packFloat16(values, module.module.weight.shape)] as const, (packed) => {
+    for (const [module, words] of packed) installFloat16(module, words);
+    recompile(model);
+  });
   return modules.map((m) => m.path);
 }

@@ -38,23 +38,42 @@ export function quantizableModules(model: QuantizableModel): QuantizableModule[]
 }
 
 /** A module's float weight as a conversion read it back: the weight object and the data it held. */
-export interface ReadWeight {
+interface ReadWeight {
   module: QuantizableModule;
   weight: LinearWeight;
   data: tf.DataId;
 }
 
-/** What `module` holds now, for checkUnchanged (its weight is a float one). */
-export function readWeight(module: QuantizableModule): ReadWeight {
-  return { module, weight: module.module.weight, data: floatVariable(module.module.weight)!.read().dataId };
+/**
+ * Reads each module's float matrix back and hands it to `convert`, in order, then gives `install` what
+ * it returned, in the same turn as the last check: refuses first (naming the module, nothing installed)
+ * unless every module still holds the weight and data it held when the reads began, checked after each
+ * read: the reads are asynchronous, and another conversion or an assignment (training, mergeLora) on
+ * the same model may run meanwhile, whose work installing over it would undo or mix with this one's.
+ * Every module's weight must be a float one.
+ */
+export async function convertEach<T>(
+  where: string, modules: QuantizableModule[], convert: (module: QuantizableModule, values: Float32Array) => T,
+  install: (converted: T[]) => void,
+): Promise<void> {
+  const reads: ReadWeight[] = modules.map((module) => ({
+    module, weight: module.module.weight, data: floatVariable(module.module.weight)!.read().dataId,
+  }));
+  const converted: T[] = [];
+  for (const module of modules) {
+    checkUnchanged(where, reads);   // (each read lets other calls run)
+    try {
+      converted.push(convert(module, await floatVariable(module.module.weight)!.read().data() as Float32Array));
+    } catch (e) {
+      checkUnchanged(where, reads);   // (a weight disposed by another call fails the read)
+      throw new Error(`${where}: ${module.path}: ${(e as Error).message}`);
+    }
+  }
+  checkUnchanged(where, reads);
+  install(converted);   // (no await between: nothing else runs after the check)
 }
 
-/**
- * Throws unless every module still holds the weight and data a conversion read: its reads are
- * asynchronous, and another conversion or an assignment (training, mergeLora) on the same model may
- * have run meanwhile, whose work installing over it would undo or mix with this one's.
- */
-export function checkUnchanged(where: string, reads: ReadWeight[]): void {
+function checkUnchanged(where: string, reads: ReadWeight[]): void {
   for (const { module, weight, data } of reads) {
     if (module.module.weight !== weight || floatVariable(weight)!.read().dataId !== data) {
       throw new Error(`${where}: ${module.path}.weight was replaced or assigned while ${where} read the weights (another quantize, `

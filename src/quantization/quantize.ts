@@ -9,9 +9,9 @@ import { type QuantBits, type QuantLayout, checkLayout, codesPerWord } from '../
 import { checkModelAndOptions } from '../validate/entry_args.js';
 import { normalizeOptions, type OptionTable, type WithSnakeCase } from '../options/normalize_options.js';
 import {
-  checkUnchanged, installQuantized, type QuantizableModel, type QuantizableModule, quantizableModules, readWeight, recompile,
+  convertEach, installQuantized, type QuantizableModel, type QuantizableModule, quantizableModules, recompile,
 } from './modules.js';
-import { quantizeMatrix, type PackedMatrix } from '../weights/packing.js';
+import { quantizeMatrix } from '../weights/packing.js';
 
 export interface QuantizeOptions {
   bits: QuantBits;
@@ -74,27 +74,19 @@ export async function quantize(model: QuantizableModel, options: WithSnakeCase<Q
   const settings = resolveQuantizeOptions(normalizeOptions<QuantizeOptions>(options, QUANTIZE_OPTIONS, 'quantize'));
   if (quantizationOf(model) != null) throw new Error('quantize: this model is already quantized');
   const modules = quantizableModules(model);
-  const packed: [QuantizableModule, QuantLayout, PackedMatrix][] = [];
   const packedAlready = modules.find((m) => floatVariable(m.module.weight) == null);
   if (packedAlready != null) throw new Error(`quantize: ${packedAlready.path} is already packed`);
-  const reads = modules.map(readWeight);
-  for (const module of modules) {
-    checkUnchanged('quantize', reads);   // (each read lets other calls run)
+  let done: QuantizationSettings;
+  await convertEach('quantize', modules, (module, values) => {
     const layout = moduleLayout(module, settings);
-    const shape = module.module.weight.shape;
-    try {
-      packed.push([module, layout, quantizeMatrix(await floatVariable(module.module.weight)!.read().data() as Float32Array, shape, layout)]);
-    } catch (e) {
-      checkUnchanged('quantize', reads);   // (a weight disposed by another call fails the read)
-      throw new Error(`quantize: ${module.path}: ${(e as Error).message}`);
-    }
-  }
-  checkUnchanged('quantize', reads);
-  for (const [module, layout, matrix] of packed) installQuantized(module, layout, matrix);
-  recompile(model);
-  const done = quantizedSettings(model, settings);
-  model.quantization = done;
-  return done;
+    return [module, layout, quantizeMatrix(values, module.module.weight.shape, layout)] as const;
+  }, (packed) => {
+    for (const [module, layout, matrix] of packed) installQuantized(module, layout, matrix);
+    recompile(model);
+    done = quantizedSettings(model, settings);
+    model.quantization = done;
+  });
+  return done!;
 }
 
 /** `settings` with the modules a quantized model packs: every module quantization covers, by path. */
