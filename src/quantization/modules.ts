@@ -73,13 +73,23 @@ export async function convertEach<T>(
   install(converted);   // (no await between: nothing else runs after the check)
 }
 
+/** The data a float weight holds now; null once it is disposed (read() would throw tfjs' message, which names no conversion). */
+function dataOf(weight: LinearWeight): tf.DataId | null {
+  try {
+    return floatVariable(weight)!.read().dataId;
+  } catch {
+    return null;
+  }
+}
+
 function checkUnchanged(where: string, reads: ReadWeight[]): void {
   for (const { module, weight, data } of reads) {
-    if (module.module.weight !== weight || floatVariable(weight)!.read().dataId !== data) {
-      throw new Error(`${where}: ${module.path}.weight was replaced or assigned while ${where} read the weights (another quantize, `
-        + `toFloat16, training step or mergeLora on this model ran at the same time); ${where} changed nothing: convert a model `
-        + 'while nothing else uses it');
-    }
+    const now = module.module.weight === weight ? dataOf(weight) : undefined;
+    if (now === data) continue;
+    if (now === null) throw new Error(`${where}: ${module.path}.weight was disposed while ${where} read the weights (the model was disposed)`);
+    throw new Error(`${where}: ${module.path}.weight was replaced or assigned while ${where} read the weights (another quantize, `
+      + `toFloat16, training step or mergeLora on this model ran at the same time); ${where} changed nothing: convert a model `
+      + 'while nothing else uses it');
   }
 }
 

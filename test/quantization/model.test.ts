@@ -259,6 +259,13 @@ describeBackends('quantized models: save, load, memory, LoRA, errors', ['cpu'], 
     model.dispose();
   });
 
+  it('a model disposed while quantize reads its weights: quantize fails naming itself and the weight, not with tfjs\' bare message', async () => {
+    const model = await MambaForCausalLM.fromPretrained(TINY);
+    const pending = quantize(model, { bits: 8 });
+    model.dispose();
+    await expectReject(pending, /^Error: quantize: backbone\.embeddings\.weight was disposed while quantize read the weights/);
+  });
+
   it('two quantize calls at once on one model (two requests): the later is refused, naming the conflict; the model is the other\'s', async () => {
     const tensors = tf.memory().numTensors;
     const alone = await tinyQuantized({ bits: 8 });
