@@ -127,6 +127,9 @@ export async function loadTrainerState(
   dir: string, vars: TrainableVariable[], optimizer: tf.Optimizer, fingerprint: TrainingFingerprint,
 ): Promise<TrainerState> {
   const { readFile } = await fs();
+  const { dirname, resolve } = await import('node:path');
+  // (its outDir too, as latestCheckpoint does: a resume given the checkpoint's path finds it there)
+  await recoverDir(dirname(resolve(dir)));
   await recoverDir(dir);
   let json: TrainerState & { optimizerIterations: number };
   let bytes: Uint8Array;

@@ -103,6 +103,17 @@ describeBackends('train', ['cpu'], () => {
     expect(await readdir(out)).to.deep.equal(['checkpoint-2']);
   });
 
+  it('resume given a checkpoint\'s path finds it in an outDir that a writer killed mid-swap left aside', async () => {
+    const out = join(dir, 'aside-path', 'run');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    await rename(out, join(dir, 'aside-path', '.run.replaced-99999999-abcdefgh'));
+    const ran: number[] = [];
+    await train(fresh(), { train: blocks }, {
+      ...base, maxSteps: 3, outDir: out, resume: join(out, 'checkpoint-2'), onStep: (s) => { ran.push(s.step); },
+    });
+    expect(ran).to.deep.equal([3]);
+  });
+
   it('saveTotalLimit keeps the newest checkpoints, never removing the one just written', async () => {
     const out = join(dir, 'rotate');
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 4, outDir: out, saveEvery: 1, saveTotalLimit: 2 });
