@@ -36,8 +36,8 @@ const fs = () => import('node:fs/promises');
 
 /** tf.AdamOptimizer's running products beta1^(t+1), beta2^(t+1) (private in its typings). */
 interface AdamProducts { accBeta1?: tf.Variable; accBeta2?: tf.Variable }
-const ACC_BETA = ['accBeta1', 'accBeta2'] as const;
-const accBetaKey = (name: typeof ACC_BETA[number]) => `adam_${name === 'accBeta1' ? 'acc_beta1' : 'acc_beta2'}`;
+/** Each product's name in trainer_state.safetensors. */
+const ACC_BETA_KEYS = [['accBeta1', 'adam_acc_beta1'], ['accBeta2', 'adam_acc_beta2']] as const;
 
 /** `<outDir>/checkpoint-<step>` (outDir as given, joined with '/', which Node accepts everywhere). */
 export function checkpointDir(outDir: string, step: number): string {
@@ -108,9 +108,9 @@ async function writeTrainerState(
   }
   // Adam multiplies these by beta once a step; setWeights recomputes them as pow(beta, t + 1), which
   // differs in the last bits at most steps, so a resumed run would drift from the uninterrupted one.
-  for (const name of ACC_BETA) {
+  for (const [name, key] of ACC_BETA_KEYS) {
     const product = (optimizer as unknown as AdamProducts)[name];
-    if (product != null) await put(accBetaKey(name), product);
+    if (product != null) await put(key, product);
   }
   const iterations = (await optimizerWeights[0].tensor.data())[0];
   tf.dispose(optimizerWeights[0].tensor); // a fresh scalar; the moments are the optimizer's own variables
@@ -171,7 +171,7 @@ export async function loadTrainerState(
   const moments = (prefix: string) => vars.map(({ key, variable }) => get(`adam_${prefix}/${key}`, variable.shape));
   const [m, v] = hasMoments ? [moments('m'), moments('v')] : [[], []];
   // (checkpoints written before these were kept resume with setWeights' pow(beta, t + 1))
-  const products = ACC_BETA.filter((name) => tensors.has(accBetaKey(name))).map((name) => [name, get(accBetaKey(name), [])] as const);
+  const products = ACC_BETA_KEYS.filter(([, key]) => tensors.has(key)).map(([name, key]) => [name, get(key, [])] as const);
   vars.forEach(({ variable }, i) => tf.tidy(() => variable.assign(tf.tensor(params[i], variable.shape, 'float32'))));
   if (hasMoments) {
     const slot = (prefix: string, values: Float32Array[]) => vars.map(({ variable }, i) => ({
