@@ -3,7 +3,7 @@
  * folder is renamed into place (the old one moved aside first, then removed). A kill at any moment
  * leaves the old folder or the new one, whole; what a killed writer left behind (its half-written
  * folder, or the old folder moved aside just before the swap) is cleaned or put back by
- * `recoverDir`, which every save and every local load runs first.
+ * `recoverDir`, which every save (on its folder and the one around it) and every local load runs first.
  * Node only: node:fs is loaded on use, so browsers can still import the modules that use this.
  */
 type Fs = typeof import('node:fs/promises');
@@ -141,6 +141,9 @@ export async function writeDirAtomic(target: string, write: (dir: string) => Pro
   const full = path.resolve(target);
   const parent = path.dirname(full);
   const base = path.basename(full);
+  // The folder around it first (a checkpoint into an --out whose own save was killed mid-swap):
+  // made anew, it would hide the old one, which the next save of it then removes.
+  await recoverDir(parent);
   await fs.mkdir(parent, { recursive: true });
   await recoverDir(full);
   const existing = await fs.lstat(full).catch(() => null);

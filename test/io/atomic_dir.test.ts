@@ -110,6 +110,17 @@ describe('writeDirAtomic', () => {
     expect((await readdir(dir)).filter((n) => n.includes('rec'))).to.deep.equal(['rec']);
   });
 
+  it('a write into a folder a killed writer moved aside puts that folder back first (a checkpoint into --out), losing none of it', async () => {
+    const dead = await deadPid();
+    // Killed between moving `out` aside and renaming its new version in; a later run writes out/checkpoint-2.
+    await mkdir(join(dir, `.out.replaced-${dead}-abc`));
+    await writeFile(join(dir, `.out.replaced-${dead}-abc`, 'adapter_config.json'), 'old run');
+    await writeDirAtomic(join(dir, 'out', 'checkpoint-2'), (temp) => writeFile(join(temp, 'trainer_state.json'), '{}'));
+    expect(await readFile(join(dir, 'out', 'adapter_config.json'), 'utf8')).to.equal('old run');
+    expect((await readdir(join(dir, 'out'))).sort()).to.deep.equal(['adapter_config.json', 'checkpoint-2']);
+    expect((await readdir(dir)).filter((n) => n.includes('out'))).to.deep.equal(['out']);
+  });
+
   it('model.save(file://) and training checkpoints go through it: a save killed mid-swap is recovered on load', async () => {
     await tf.setBackend('cpu');
     const dead = await deadPid();
