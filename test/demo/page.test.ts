@@ -130,8 +130,10 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
     await testId('train').click();
     // Any step from the second on: steps come several a second here, faster than a poll may look.
     await page.waitForFunction(() => /^step ([2-9]|\d\d+)\//.test(document.getElementById('train-status')!.textContent ?? ''));
+    expect(await page.locator('#pick-model').isDisabled(), 'no folder picked while it trains').to.equal(true);
     await testId('stop-train').click();
     const stopped = await waitForStatus(/^training stopped after \d+ steps/);
+    expect(await page.locator('#pick-model').isDisabled()).to.equal(false);
     expect(Number(/after (\d+) steps/.exec(stopped)![1])).to.be.within(2, 499);
   });
 
@@ -258,6 +260,8 @@ describe('demo page (mamba-tfjs demo) in headless Chromium', function () {
 
   it('loads a model folder picked on the page (the base model again: greedy text as in Node)', async function () {
     await page.locator('#pick-model').setInputFiles(MODEL);
+    // (cleared once read: the same folder picked again is a change, and loads again)
+    expect(await page.locator('#pick-model').evaluate((e) => (e as HTMLInputElement).value)).to.equal('');
     await waitForStatus(/^ready: mamba-quotes on wasm/);
     expect(await page.locator('#info-adapter').textContent()).to.equal('none');
     expect(await generate()).to.equal(expected);

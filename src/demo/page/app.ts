@@ -73,6 +73,7 @@ function setButtons(): void {
   for (const id of ['load', 'generate', 'train', 'compare']) $<HTMLButtonElement>(id).disabled = !idle || (id !== 'load' && loaded == null);
   $<HTMLButtonElement>('download-adapter').disabled = !idle || loaded?.adapter == null;
   input('adapter-files').disabled = !idle || loaded == null;
+  input('pick-model').disabled = !idle;
   $<HTMLButtonElement>('stop-generate').disabled = !(running?.name === 'generate' || running?.name === 'compare');
   $<HTMLButtonElement>('stop-train').disabled = running?.name !== 'train';
   $<HTMLSelectElement>('backend').disabled = !idle;
@@ -371,6 +372,7 @@ async function start(): Promise<void> {
   });
   input('pick-model').addEventListener('change', (e) => {
     const { files, name } = pickedFiles([...((e.target as HTMLInputElement).files ?? [])]);
+    (e.target as HTMLInputElement).value = '';   // (the same folder picked again is a change too)
     if (files.length > 0) void onLoadFiles(files, name);
   });
   const drop = $('drop-model');
