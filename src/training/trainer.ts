@@ -174,7 +174,10 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
       state.totalSteps = totalSteps;
       // A stop during an eval step skips its held-out loss (to stop at once): taken now, from the same weights.
       if (hasHeldOut && state.step > 0 && evalDue(state.step) && state.valLosses.at(-1)?.step !== state.step) {
-        state.valLosses.push({ step: state.step, loss: await evaluate() });
+        const loss = await evaluate();
+        state.valLosses.push({ step: state.step, loss });
+        // (in the log, not to onStep: the step itself was reported before the stop)
+        logTo?.write(`step ${state.step}/${totalSteps} | val ${loss.toFixed(4)} (held-out loss of the step the stop interrupted)\n`);
       }
     }
 

@@ -2,6 +2,7 @@
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../../src/config.js';
@@ -88,8 +89,13 @@ describeBackends('train', ['cpu'], () => {
     const out = join(dir, 'eval-stop');
     const first = await train(stopping, { train: blocks, heldOut }, { ...options, outDir: out, signal: stop.signal });
     expect([first.steps, first.valLosses.map((v) => v.step)]).to.deep.equal([4, [2]]);
-    const resumed = await train(fresh(), { train: blocks, heldOut }, { ...options, outDir: out, resume: true });
+    let logged = '';
+    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const resumed = await train(fresh(), { train: blocks, heldOut }, { ...options, outDir: out, resume: true, log: true, logTo });
     expect(resumed.valLosses).to.deep.equal(whole.valLosses);
+    // the step's held-out loss is in the log too, before the steps the resumed run takes
+    const val4 = whole.valLosses.find((v) => v.step === 4)!.loss.toFixed(4);
+    expect(logged.split('\n')[0]).to.equal(`step 4/6 | val ${val4} (held-out loss of the step the stop interrupted)`);
   });
 
   it('resume finds the checkpoints of an outDir that a writer killed mid-swap left aside', async () => {
