@@ -3,7 +3,7 @@
  * folder is renamed into place (the old one moved aside first, then removed). A kill at any moment
  * leaves the old folder or the new one, whole; what a killed writer left behind (its half-written
  * folder, or the old folder moved aside just before the swap) is cleaned or put back by
- * `recoverDir`, which every save (on its folder and the one around it) and every local load runs first.
+ * `recoverDir`, which every save and every local load runs first.
  * Node only: node:fs is loaded on use, so browsers can still import the modules that use this.
  */
 type Fs = typeof import('node:fs/promises');
@@ -48,13 +48,22 @@ function ignoreMissing(e: unknown): void {
 }
 
 /**
- * Repairs what a killed writer of `target` left: when the target is missing (killed between moving
- * the old folder aside and renaming the new one in) the old folder goes back; leftovers of writers
- * that no longer run are removed. Writers still running (this process included) are left alone.
+ * Repairs what a killed writer of `target`, or of the folder around it, left: when a folder is missing
+ * (killed between moving the old folder aside and renaming the new one in) the old folder goes back;
+ * leftovers of writers that no longer run are removed. Writers still running (this process included)
+ * are left alone. The folder around comes first (a checkpoint into an --out whose own save was killed
+ * mid-swap): made anew, it would hide the old one, which the next save of it would then remove.
  */
 export async function recoverDir(target: string): Promise<void> {
-  const { fs, path } = await node();
+  const { path } = await node();
   const full = path.resolve(target);
+  if (path.dirname(full) !== full) await recoverEntry(path.dirname(full));
+  await recoverEntry(full);
+}
+
+/** recoverDir for `full` itself (an absolute path). */
+async function recoverEntry(full: string): Promise<void> {
+  const { fs, path } = await node();
   const parent = path.dirname(full);
   const base = path.basename(full);
   let entries: string[];
@@ -141,11 +150,8 @@ export async function writeDirAtomic(target: string, write: (dir: string) => Pro
   const full = path.resolve(target);
   const parent = path.dirname(full);
   const base = path.basename(full);
-  // The folder around it first (a checkpoint into an --out whose own save was killed mid-swap):
-  // made anew, it would hide the old one, which the next save of it then removes.
-  await recoverDir(parent);
+  await recoverDir(full);   // (before the folder around it is made: an aside one goes back first)
   await fs.mkdir(parent, { recursive: true });
-  await recoverDir(full);
   const existing = await fs.lstat(full).catch(() => null);
   if (existing?.isSymbolicLink()) {
     // A link to a folder (`latest` -> `run-3`): the folder it leads to is replaced, and the link stays.

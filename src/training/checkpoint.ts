@@ -127,10 +127,7 @@ export async function loadTrainerState(
   dir: string, vars: TrainableVariable[], optimizer: tf.Optimizer, fingerprint: TrainingFingerprint,
 ): Promise<TrainerState> {
   const { readFile } = await fs();
-  const { dirname, resolve } = await import('node:path');
-  // (its outDir too, as latestCheckpoint does: a resume given the checkpoint's path finds it there)
-  await recoverDir(dirname(resolve(dir)));
-  await recoverDir(dir);
+  await recoverDir(dir);   // (its outDir too: a resume given the checkpoint's path finds it there)
   let json: TrainerState & { optimizerIterations: number };
   let bytes: Uint8Array;
   let text: string;
