@@ -16,7 +16,7 @@ import { matrixStorage, type ModelBuilder, resolveWeightFormat, type WeightForma
 import { packCheckpointTensor } from '../weights/float16_packing.js';
 import { uploadNow } from '../weights/device_upload.js';
 import { quantizeMatrix } from '../weights/packing.js';
-import { checkFitsBackend, plannedWeights } from '../weights/memory_budget.js';
+import { checkFitsBackend, elsewhereAdvice, plannedWeights } from '../weights/memory_budget.js';
 
 export interface StreamedLoadOptions {
   /** What the matrices are built as: float32 ({}), float16 or quantized. */
@@ -111,5 +111,5 @@ function smallerAdvice(bits: number | undefined): string | undefined {
   if (bits == null) return undefined;
   const wasm = tf.getBackend() === 'wasm';
   if (bits > 4) return `Load it as int4 (dtype 'int4')${wasm ? ', on webgpu,' : ''} or a smaller model`;
-  return `It is int4 already: ${wasm ? 'load it on webgpu, or a smaller model' : 'load a smaller model'}`;
+  return `It is int4 already: ${elsewhereAdvice()}`;
 }

@@ -15,7 +15,7 @@ import { SafetensorsFile } from '../io/safetensors_file.js';
 import { tensorEntry } from '../io/tensor_entry.js';
 import { type CheckpointSource, parseJSON, readOptional } from '../io/source.js';
 import type { LayerVariable } from '../layers/layer_args.js';
-import { checkFitsBackend, plannedWeights } from '../weights/memory_budget.js';
+import { checkFitsBackend, elsewhereAdvice, plannedWeights } from '../weights/memory_budget.js';
 import type { QuantizableModel } from './modules.js';
 import { type QuantizationSettings, resolveQuantizeOptions } from './quantize.js';
 import type { ModelBuilder } from './weight_format.js';
@@ -109,7 +109,7 @@ export async function loadQuantizedCheckpoint<M extends QuantizableModel & Named
     // Every tensor is stored as the model holds it (codes as int32, the rest as float32).
     checkFitsBackend(plannedWeights([...tensors].filter(([k]) => !ignored(k)).map(([k, e]) => [k, e.shape]), () => null),
       `the int${settings.bits} model at ${src.location}`, tf.getBackend(),
-      `It is quantized already: ${tf.getBackend() === 'wasm' ? 'load it on webgpu, or a smaller model' : 'load a smaller model'}`);
+      `It is quantized already: ${elsewhereAdvice()}`);
     const generationBytes = await readOptional(src, 'generation_config.json');
     const model = build(config, { quantization: settings });
     try {

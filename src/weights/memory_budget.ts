@@ -55,6 +55,11 @@ function size(bytes: number): string {
   return bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
 }
 
+/** checkFitsBackend's advice for a model that no weight type makes smaller: another backend, or another model. */
+export function elsewhereAdvice(backend = tf.getBackend()): string {
+  return backend === 'wasm' ? 'load it on webgpu, or a smaller model' : 'load a smaller model';
+}
+
 /**
  * Throws, naming the numbers, when the weights cannot fit the active backend: on wasm, all of them
  * plus the largest again (a tensor is made before the variable's old value is freed) plus what tfjs
