@@ -228,6 +228,8 @@ async function matvecTable(): Promise<void> {
       ['rows a thread x 2', (p) => ({ subgroups: true, layout: { rowsPerThread: p.rowsPerThread * 2 } })],
       ['rows a thread / 2', (p) => ({ subgroups: true, layout: { rowsPerThread: Math.max(1, p.rowsPerThread / 2) } })],
       ['decoded inline', () => ({ subgroups: true, layout: { decodeInline: true } })],
+      ['codes folded', () => ({ subgroups: true, layout: { codeFold: true } })],
+      ['codes folded, decoded inline', () => ({ subgroups: true, layout: { codeFold: true, decodeInline: true } })],
       ['x in workgroup memory', () => ({ subgroups: true, layout: { xShared: true } })],
       ['x in workgroup memory, rows a thread x 2', (p) => ({ subgroups: true, layout: { xShared: true, rowsPerThread: p.rowsPerThread * 2 } })],
       ...(device.features.has('shader-f16') ? [['halves cast through f16', () => ({ subgroups: true, layout: { halfCast: true } })] as [string, (plan: MatvecPlan) => MatvecOptions]] : []),

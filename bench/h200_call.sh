@@ -10,14 +10,16 @@
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
 #   trials  bench/gpu.ts with each matvec trial on (TRIALS, default "xShared halfCast decodeInline"),
 #           in the modes it bears on: xShared decode,float16 (float32 b1 / b8, float16), halfCast
-#           float16, decodeInline float16,quant (int4); TRIAL_MODES for all instead, or a trial's own
-#           as TRIALS="xShared:decode decodeInline:quant" (TRIAL_WANT its seconds)       -> trial-SWITCH.txt
+#           float16, decodeInline float16,quant (int4), codeFold quant; TRIAL_MODES for all instead,
+#           or a trial's own as TRIALS="xShared:decode decodeInline:quant" (TRIAL_WANT its seconds;
+#           trials joined with + run together: "codeFold+decodeInline:quant")            -> trial-SWITCH.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
-# env.txt has the driver, clocks and when each step ended. BENCH_MATVEC_TRIALS set for the call applies
-# to every step (e.g. a trial the matvec table and the trials step found faster, beside llama.cpp).
+# env.txt has the driver, clocks and when each step ended; clocks.csv the SM and memory clocks, power and
+# throttle reasons through the call. BENCH_MATVEC_TRIALS set for the call applies to every step (e.g. a
+# trial the matvec table and the trials step found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
 #   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts   # -> .gpu/
@@ -30,10 +32,15 @@ R=$(pwd)
 source .gpu/setup.sh
 cd /tmp/gpu/bundle || exit 1
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/env.txt" 2>&1
+# the clocks, power and throttle reasons through the call, 4 a second (a kernel's rate that follows the
+# SM clock is arithmetic; one that follows neither clock is something else)
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,utilization.gpu,pstate,clocks_throttle_reasons.active \
+  --format=csv,noheader -lms 250 > "$OUT/clocks.csv" 2>&1 &
+CLOCKS=$!
 t0=$(date +%s)
 LIMIT=${LIMIT:-480}
 STEPS=${STEPS:-f16 llama new matvec trials int4}
-stamp() { echo "$1 at $(( $(date +%s) - t0 )) s" >> "$OUT/env.txt"; }
+stamp() { echo "$1 at $(( $(date +%s) - t0 )) s ($(date +%T))" >> "$OUT/env.txt"; }
 # runs "$@" for at most $1 seconds, cut to what is left of LIMIT; skipped when under 20 s are left
 step() {
   local want=$1; shift
@@ -62,9 +69,9 @@ for s in $STEPS; do
     trials)
       for tm in ${TRIALS:-xShared halfCast decodeInline}; do
         t=${tm%%:*}
-        case $t in halfCast) modes=float16; want=70 ;; decodeInline) modes=float16,quant; want=200 ;; *) modes=decode,float16; want=120 ;; esac
+        case $t in halfCast) modes=float16; want=70 ;; decodeInline) modes=float16,quant; want=200 ;; codeFold) modes=quant; want=110 ;; *) modes=decode,float16; want=120 ;; esac
         [ "$tm" != "$t" ] && modes=${tm#*:} && want=${TRIAL_WANT:-$want}
-        step $want env BENCH_MATVEC_TRIALS=$t node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-$t.txt" 2>&1; stamp "trial $tm"
+        step $want env BENCH_MATVEC_TRIALS=${t//+/,} node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-${t//+/-}.txt" 2>&1; stamp "trial $tm"
       done ;;
     int4) step 150 node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
@@ -73,6 +80,7 @@ for s in $STEPS; do
   esac
   stamp "$s"
 done
+kill $CLOCKS 2> /dev/null
 rm -f "$OUT/gpu.md" "$OUT/gpu.json" "$OUT/gemm.md"
 [ -f /tmp/llama-build.txt ] && grep -v "^$" /tmp/llama-build.txt | tail -2 >> "$OUT/env.txt"
 exit 0

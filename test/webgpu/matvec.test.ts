@@ -5,8 +5,8 @@
  * 1 to 9 and 64, with and without bias, x rows strided; several rows a workgroup with outFeatures
  * not a multiple of them, sweeps ending past a row, both subgroup reductions (a row of whole
  * subgroups, and the tree a subgroup kernel falls back to where a subgroup spans rows); halves and
- * codes decoded inside the products; x staged in workgroup memory; the plan's rules on the shapes of
- * mamba 130m and 2.8b.
+ * codes decoded inside the products; codes folded (1 + c / 2^bits, the zero left to x's sum); x
+ * staged in workgroup memory; the plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
 import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan, X_SHARED_VECTORS } from '../../custom-kernels/webgpu/decode/matvec.js';
@@ -88,6 +88,11 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 4, decodeInline: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: CASES[6] },
+  // codes taken as 1 + c / 2^bits, the zero left to the sum of x (a unit of several groups ignores it)
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, codeFold: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, decodeInline: true, codeFold: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, codeFold: true }, c: CASES[8] },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, codeFold: true }, c: CASES[6] },
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
@@ -138,7 +143,7 @@ for (const subgroups of [true, false]) {
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
         + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
-          layout.decodeInline ? ', decoded inline' : ''}${layout.halfCast ? ', halves cast through f16' : ''}${layout.xShared ? ', x in workgroup memory' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+          layout.decodeInline ? ', decoded inline' : ''}${layout.codeFold ? ', codes folded' : ''}${layout.halfCast ? ', halves cast through f16' : ''}${layout.xShared ? ', x in workgroup memory' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(layout.halfCast ? await withF16() : device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }

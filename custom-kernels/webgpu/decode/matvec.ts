@@ -80,7 +80,7 @@ const REDUCTION_FLOATS = 2048;
  * unit in flight's stretch of x fits. Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
  * scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { decodeInline: false, halfCast: false, xShared: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false };
 /**
  * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
  * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
@@ -103,7 +103,7 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'decodeInline' | 'halfCast' | 'xShared'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeFold' | 'decodeInline' | 'halfCast' | 'xShared'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
@@ -156,6 +156,14 @@ export interface MatvecPlan {
    * which needs `shader-f16`) rather than unpack2x16float (2 at once). Unless given, matvecTrials' (off).
    */
   halfCast: boolean;
+  /**
+   * Whether a packed unit of one group takes its codes as v = 1 + c / 2^bits (the code under the
+   * exponent of 1: a shift and a mask a code) and leaves the zero and the 1 to the unit's sum of x,
+   * taken once for all the thread's rows: sum (c - z) x = 2^bits (sum v x - sum x) - z sum x, two
+   * float operations a code fewer than (c - z) each. Costs ~6x the rounding of the products (the
+   * difference of two sums of about sum |x|), ~1e-6 of the row. Unless given, matvecTrials' (off).
+   */
+  codeFold: boolean;
   /**
    * Whether each sweep's stretch of x (every x row) is copied into workgroup memory once for the
    * workgroup, its row groups then reading it there, rather than each of them loading it through the
@@ -251,6 +259,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const sums = batch * rowsPerThread;   // a thread's sums
   return {
     threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? matvecTrials.decodeInline,
+    codeFold: given.codeFold ?? matvecTrials.codeFold,
     halfCast: given.halfCast ?? matvecTrials.halfCast, xShared,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
@@ -275,7 +284,7 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   if (subgroups && !hasSubgroups(device)) throw new Error('matvec: the device was created without the subgroups feature');
   const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
-  const unit = rowUnit(weight, inFeatures, halfCast);
+  const unit = rowUnit(weight, inFeatures, halfCast, dims.layout?.codeFold ?? matvecTrials.codeFold);
   const xVec = unit.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread; x shared only as whole vec4s
   const layout = unit.vector ? { ...dims.layout, xShared: xVec && dims.layout?.xShared } : { ...dims.layout, rowsPerThread: 1, xShared: false };
@@ -312,11 +321,14 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const accumulate = (u: string, i: number): string => {
     if (unit.segments == null) return unit.accumulate!(u, `${i}_0`, 'o0');
     const rows = range(RT).map((r) => unit.segments!(u, `${i}_${r}`, `o${r}`));
-    const { k0, offsets } = rows[0];
+    const { k0, offsets, fold } = rows[0];
     const xs = offsets.map((off, n) => `let x${n} = ${xShared ? `xs[(b * XV + ${n}u) * FT + ${u} - s0]`
       : xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`);
-    const sums = rows.map(({ values, decoded, scale }, r) => {
-      const dots = (plan.decodeInline ? decoded : values).map((v, n) => `dot(${v}, x${n})`).join(' + ');
+    // (a folded unit's sum of x, once for all the thread's rows)
+    if (fold != null) xs.push(`let xsum = dot(${offsets.map((_, n) => `x${n}`).join(' + ')}, vec4<f32>(1.0));`);
+    const sums = rows.map(({ values, decoded, scale, fold: rowFold }, r) => {
+      const products = (plan.decodeInline ? decoded : values).map((v, n) => `dot(${v}, x${n})`).join(' + ');
+      const dots = rowFold == null ? products : `${rowFold.factor}.0 * ((${products}) - xsum) - ${rowFold.zero} * xsum`;
       return `acc[${r}u * B + b] += ${scale == null ? dots : `${scale} * (${dots})`};`;
     });
     // (a float32 unit's value is its loaded register: nothing to define)
@@ -522,6 +534,8 @@ interface UnitSegments {
   k0: string;
   offsets: number[];
   scale?: string;
+  /** Where the values are 1 + c / factor (codeFold): the unit's sum is factor (sum v x - sum x) - zero sum x. */
+  fold?: { factor: number; zero: string };
 }
 
 /**
@@ -549,10 +563,10 @@ export function matvecUnits(source: WeightSource, K: number): number {
   return rowUnit(source, K).count;
 }
 
-function rowUnit(source: WeightSource, K: number, halfCast = false): RowUnit {
+function rowUnit(source: WeightSource, K: number, halfCast = false, codeFold = false): RowUnit {
   if (source == null) return float32Unit(K);
   if (source === 'float16') return float16Unit(K, halfCast);
-  return packedUnit(source);
+  return packedUnit(source, codeFold);
 }
 
 function float32Unit(K: number): RowUnit {
@@ -607,7 +621,7 @@ const TWO_POW_23_BITS = '0x4b000000';
  * and zero per unit, loaded with the words and applied after the dot products); otherwise one word
  * with a bounds check per code. Codes become (code - zero) exactly in float32 before any product.
  */
-function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout): RowUnit {
+function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, codeFold: boolean): RowUnit {
   const perWord = 32 / bits;
   const words = Math.ceil(K / perWord);
   const groups = Math.ceil(K / groupSize);
@@ -623,9 +637,21 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout):
     const biased = `bitcast<vec4<f32>>(((vec4<u32>(${wd}) >> vec4<u32>(${shifts})) & vec4<u32>(${mask}u)) | vec4<u32>(${TWO_POW_23_BITS}u))`;
     return hasZeros ? `((${biased} - ${TWO_POW_23}.0) - ${z})` : `(${biased} - ${TWO_POW_23 + (1 << (bits - 1))}.0)`;
   });
+  /**
+   * codeFold's codes of word `wd` (its high half `hi`) as vec4<f32> segments of 1 + c / 2^bits: each
+   * code shifted to the top of the mantissa (bits 23 - bits .. 22) under 1's exponent.
+   */
+  const foldedSegments = (wd: string, hi: string) => range(perWord / 4).map((s) => {
+    const codes = range(4).map((j) => (s * 4 + j) * bits);
+    const words = codes.map((at) => (at < 16 ? wd : hi)).join(', ');
+    const shifts = codes.map((at) => `${23 - bits - (at % 16)}u`).join(', ');
+    return `bitcast<vec4<f32>>(((vec4<u32>(${words}) << vec4<u32>(${shifts})) & vec4<u32>(${mask << (23 - bits)}u)) | vec4<u32>(0x3f800000u))`;
+  });
   const unitElements = 4 * perWord;
   if (K % unitElements === 0) {
     const oneGroup = groupSize % unitElements === 0;
+    // (a unit of several groups has a zero a word: it takes the codes as they are)
+    const fold = codeFold && oneGroup;
     const groupOf = (o: string, k: string) => `${o} * ${groups}u + (${k}) / ${groupSize}u`;
     const fields: UnitField[] = [{ name: 'wv', type: 'vec4<u32>', load: (u, o) => `bitcast<vec4<u32>>(packed[${o} * U + ${u}])` }];
     if (oneGroup) {
@@ -643,12 +669,16 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout):
           const g = `g${j}_${sfx}`;
           if (!oneGroup) lines.push(`let ${g} = ${groupOf(o, `${k0} + ${j * perWord}u`)};`);
           const z = oneGroup ? (hasZeros ? `zv${sfx}` : zeroAt('')) : zeroAt(g);
-          segments(`wv${sfx}.${c}`, z).forEach((seg, s) => {
+          if (fold) lines.push(`let hi${j}_${sfx} = wv${sfx}.${c} >> 16u;`);
+          (fold ? foldedSegments(`wv${sfx}.${c}`, `hi${j}_${sfx}`) : segments(`wv${sfx}.${c}`, z)).forEach((seg, s) => {
             values.push(`c${j}_${s}_${sfx}`);
             decoded.push(oneGroup ? seg : `${seg} * scales[${g}]`);
           });
         });
-        return { lines, values, decoded, k0, offsets: values.map((_, n) => 4 * n), scale: oneGroup ? `sv${sfx}` : undefined };
+        return {
+          lines, values, decoded, k0, offsets: values.map((_, n) => 4 * n), scale: oneGroup ? `sv${sfx}` : undefined,
+          fold: fold ? { factor: 1 << bits, zero: hasZeros ? `zv${sfx}` : `${1 << (bits - 1)}.0` } : undefined,
+        };
       },
     };
   }
