@@ -16,6 +16,7 @@ import {
 } from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { evaluateLoss, stackBlocks } from './evaluate.js';
+import { sampleBaseWeights } from './base_weights.js';
 import { trainingFingerprint } from './fingerprint.js';
 import { FusedAdam } from './fused_adam.js';
 import { Mulberry32 } from '../prng.js';
@@ -155,7 +156,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   const vars = trainableVariables(model);
   const fingerprint = await trainingFingerprint({
     config: model.config.toJSON(), vars, train: blocks, seed, batchSize,
-    adapters: model instanceof MambaForCausalLM ? model.lora?.layers : undefined,
+    adapters: model instanceof MambaForCausalLM ? model.lora?.layers : undefined, base: await sampleBaseWeights(model),
   });
   const optimizer = new FusedAdam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as unknown as AdamWithLr;
   let state: TrainerState = {
@@ -172,6 +173,7 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
       // The fingerprint covers the seed, the batch size and the data, hence the steps per epoch.
       state = await loadTrainerState(resumeFrom, vars, optimizer, fingerprint);
       state.totalSteps = totalSteps;
+      state.fingerprint = fingerprint;   // (an older checkpoint's lacks fields this run's has: its next checkpoints hold them)
       // A stop during an eval step skips its held-out loss (to stop at once): taken now, from the same weights.
       if (hasHeldOut && state.step > 0 && evalDue(state.step) && state.valLosses.at(-1)?.step !== state.step) {
         const loss = await evaluate();

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MambaConfig } from '../../src/config.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
+import { quantize } from '../../src/quantization/quantize.js';
 import { evaluateLoss, stackBlocks } from '../../src/training/evaluate.js';
 import { withSeededMathRandom } from '../../src/training/prng.js';
 import { accumulateGradients, epochOrder, train, type TrainableCausalLM, type TrainOptions } from '../../src/training/trainer.js';
@@ -227,6 +228,62 @@ describeBackends('train', ['cpu'], () => {
       /it belongs to another run \(LoRA adapters: this run has \[backbone\.layers\.0\.mixer\.x_proj scaling 4 dropout 0, .*\], the checkpoint \[backbone\.layers\.0\.mixer\.x_proj scaling 2 dropout 0, /);
     expect(await refused(adapted(8, 0.1))).to.match(/LoRA adapters: .*x_proj scaling 2 dropout 0\.1.*the checkpoint .*x_proj scaling 2 dropout 0[,\]]/);
     expect((await train(adapted(8, 0), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true })).steps).to.equal(3);
+  });
+
+  /** A fresh model with x_proj adapted, its base edited first by `edit` (as another fine-tune would have it). */
+  const adaptedBase = (edit?: (weights: Map<string, tf.Variable>) => void) => {
+    const model = fresh();
+    if (edit != null) tf.tidy(() => edit(model.namedWeights()));
+    withSeededMathRandom(2, () => applyLora(model, { r: 4, alpha: 8, targetModules: ['x_proj'] }));
+    return model;
+  };
+
+  it('resume refuses a LoRA checkpoint trained on other base weights, naming them; the same base resumes', async () => {
+    const moved = (name: string) => (weights: Map<string, tf.Variable>) => weights.get(name)!.assign(tf.add(weights.get(name)!, 1e-3));
+    const out = join(dir, 'lora-base');
+    await train(adaptedBase(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    const refused = (model: MambaForCausalLM) => train(model, { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true })
+      .then(() => expect.fail('resume should be refused'), (e: Error) => e.message);
+    const otherValues = /checkpoint-2: it belongs to another run \(base weights: checkpoint sha256 [0-9a-f]{12}\.\.\., this run [0-9a-f]{12}\.\.\. \(the frozen weights hold other values: .*\)\)$/;
+    // a norm weight (read whole), a frozen projection (the adapted x_proj's base too), A_log, the embeddings
+    for (const name of ['backbone.layers.1.norm.weight', 'backbone.layers.0.mixer.in_proj.weight', 'backbone.layers.0.mixer.x_proj.weight',
+      'backbone.layers.1.mixer.A_log', 'backbone.embeddings.weight']) {
+      expect(await refused(adaptedBase(moved(name))), name).to.match(otherValues);
+    }
+    // The same base resumes, leaving no tensors behind.
+    const same = adaptedBase();
+    expect((await expectNoLeaks(() => train(same, { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true }))).steps).to.equal(3);
+  });
+
+  it('resume takes a LoRA checkpoint written before the base weights were recorded; its next checkpoints record them', async () => {
+    const out = join(dir, 'lora-base-older');
+    await train(adaptedBase(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    const statePath = join(out, 'checkpoint-2', 'trainer_state.json');
+    const state = JSON.parse(await readFile(statePath, 'utf8'));
+    const recorded = state.fingerprint.base;
+    expect(recorded).to.have.keys(['layout', 'values']);
+    delete state.fingerprint.base;
+    await writeFile(statePath, JSON.stringify(state));
+    // (nothing to compare with: even another base is taken, as before)
+    const other = adaptedBase((w) => w.get('backbone.norm_f.weight')!.assign(tf.mul(w.get('backbone.norm_f.weight')!, 2)));
+    expect((await train(other, { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true, saveEvery: 1 })).steps).to.equal(3);
+    const next = JSON.parse(await readFile(join(out, 'checkpoint-3', 'trainer_state.json'), 'utf8'));
+    expect(next.fingerprint.base.layout).to.equal(recorded.layout);
+    expect(next.fingerprint.base.values).to.not.equal(recorded.values);
+  });
+
+  it('resume refuses a LoRA checkpoint of a float base on the same base quantized, naming the base weights', async () => {
+    const out = join(dir, 'lora-base-quantized');
+    const adapted = async (bits?: 8) => {
+      const model = fresh();
+      if (bits != null) await quantize(model, { bits, groupSize: 16 });
+      withSeededMathRandom(2, () => applyLora(model, { r: 4, alpha: 8, targetModules: ['x_proj'] }));
+      return model;
+    };
+    await train(await adapted(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    const message = await train(await adapted(8), { train: blocks }, { ...base, maxSteps: 3, outDir: out, resume: true })
+      .then(() => expect.fail('resume should be refused'), (e: Error) => e.message);
+    expect(message).to.match(/base weights: checkpoint sha256 [0-9a-f]{12}\.\.\., this run [0-9a-f]{12}\.\.\. \(the frozen weights' names, shapes or dtypes differ: /);
   });
 
   it('2 accumulated micro-batches give the gradient of one double batch (1e-5)', async () => {
