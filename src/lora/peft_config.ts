@@ -57,9 +57,10 @@ export function toPeftConfig(
 /** Features of PEFT's config this library does not run: each must be absent or at its default. */
 const UNSUPPORTED: [field: string, isDefault: (v: unknown) => boolean, what: string][] = [
   ['bias', (v) => v === 'none', "bias other than 'none'"],
-  ['lora_bias', (v) => v === false, 'lora_bias'],
-  ['use_dora', (v) => v === false, 'DoRA'],
-  ['use_qalora', (v) => v === false, 'QA-LoRA'],
+  // (flags PEFT tests for truth: null is off there too)
+  ['lora_bias', isFalsy, 'lora_bias'],
+  ['use_dora', isFalsy, 'DoRA'],
+  ['use_qalora', isFalsy, 'QA-LoRA'],
   ['modules_to_save', isEmpty, 'modules_to_save'],
   ['layers_to_transform', isEmpty, 'layers_to_transform'],
   ['exclude_modules', isEmpty, 'exclude_modules'],
@@ -74,6 +75,10 @@ const UNSUPPORTED: [field: string, isDefault: (v: unknown) => boolean, what: str
   ['monteclora_config', isNull, 'MonteCLoRA'],
   ['velora_config', isNull, 'VeLoRA'],
 ];
+
+function isFalsy(v: unknown): boolean {
+  return v === false || v === null;
+}
 
 function isNull(v: unknown): boolean {
   return v == null;

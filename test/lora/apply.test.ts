@@ -224,6 +224,28 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
     }
   });
 
+  it('loadAdapter reads null as PEFT does: off for use_dora, lora_bias and use_qalora (falsy there), refused for bias (PEFT raises on it)', async () => {
+    const fixture = JSON.parse(await readFile(`${FIXTURES}lora-tiny/adapter_config.json`, 'utf8')) as Record<string, unknown>;
+    const dir = await mkdtemp(join(tmpdir(), 'lora-'));
+    try {
+      await writeFile(join(dir, 'adapter_model.safetensors'), await readFile(`${FIXTURES}lora-tiny/adapter_model.safetensors`));
+      const reference = tiny();
+      await loadAdapter(reference, `${FIXTURES}lora-tiny`);
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...fixture, use_dora: null, lora_bias: null, use_qalora: null }));
+      const model = tiny();
+      await loadAdapter(model, dir);
+      // the same adapters, scalings and weights as the fixture's own config gives
+      const settings = (m: MambaForCausalLM) => m.lora!.layers.map((l) => `${l.path} ${l.settings.scaling} ${l.settings.dropout}`);
+      expect(settings(model)).to.deep.equal(settings(reference)).and.to.have.length.greaterThan(0);
+      const want = loraWeights(reference);
+      for (const [key, v] of loraWeights(model)) expectClose(key, await v.data(), await want.get(key)!.data(), 0);
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...fixture, bias: null }));
+      await loadAdapter(tiny(), dir).then(() => expect.fail('loaded'), (e: Error) => expect(e.message).to.match(/bias other than 'none' \(bias: null\) is not supported/));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("loadAdapter names PEFT's grouped conv1d layout (lora_B [I, r / I, 1]) where it refuses it", async () => {
     // PEFT 0.16+ groups a depthwise conv's lora_B (r a multiple of I): the weights of such an adapter
     const grouped = tiny();
