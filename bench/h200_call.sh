@@ -13,8 +13,8 @@
 #           float16, decodeInline float16,quant (int4), codeFold quant; TRIAL_MODES for all instead,
 #           or a trial's own as TRIALS="xShared:decode decodeInline:quant" (TRIAL_WANT its seconds;
 #           trials joined with + run together: "codeFold+decodeInline:quant")            -> trial-SWITCH.txt
-#   norobust bench/gpu.ts NOROBUST_MODES (default decode) with Dawn's robustness off (bounds checks
-#           on each access of a storage buffer), to weigh what they cost beside "new"     -> norobust.txt
+#   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
+#           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
 #   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
@@ -75,7 +75,7 @@ for s in $STEPS; do
         [ "$tm" != "$t" ] && modes=${tm#*:} && want=${TRIAL_WANT:-$want}
         step $want env BENCH_MATVEC_TRIALS=${t//+/,} node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-${t//+/-}.txt" 2>&1; stamp "trial $tm"
       done ;;
-    norobust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS,disable_robustness" node gpu.mjs "${NOROBUST_MODES:-decode}" > "$OUT/norobust.txt" 2>&1 ;;
+    robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
     int4) step 150 node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;

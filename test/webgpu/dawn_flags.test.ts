@@ -16,8 +16,8 @@ import { COOPMAT_NODE, UNSAFE_APIS } from '../support/subgroup_matrices.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('dawnFlags', () => {
-  it('adds vulkan_enable_f16_on_nvidia to no flags', () => {
-    expect(dawnFlags([])).to.deep.equal(['enable-dawn-features=vulkan_enable_f16_on_nvidia']);
+  it('adds disable_robustness and vulkan_enable_f16_on_nvidia to no flags', () => {
+    expect(dawnFlags([])).to.deep.equal(['enable-dawn-features=disable_robustness,vulkan_enable_f16_on_nvidia']);
   });
 
   it('merges the toggles of several entries into one, each once, and keeps the other flags in order', () => {
@@ -37,11 +37,11 @@ describe('dawnFlags', () => {
       'enable-dawn-features=disable_robustness,allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
   });
 
-  it('leaves the float16 toggle out where the caller disables it', () => {
+  it('leaves a default toggle out where the caller disables it', () => {
     expect(dawnFlags(['disable-dawn-features=vulkan_enable_f16_on_nvidia']))
-      .to.deep.equal(['disable-dawn-features=vulkan_enable_f16_on_nvidia']);
-    expect(dawnFlags(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia']))
-      .to.deep.equal(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia']);
+      .to.deep.equal(['enable-dawn-features=disable_robustness', 'disable-dawn-features=vulkan_enable_f16_on_nvidia']);
+    expect(dawnFlags(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia,disable_robustness']))
+      .to.deep.equal(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia,disable_robustness']);
   });
 
   it(`${DAWN_FLAGS_VARIABLE} reaches Dawn: over Mesa 26's lavapipe initWebGPU() gets subgroup matrices with allow_unsafe_apis there, none without`, async function () {
