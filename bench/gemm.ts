@@ -86,7 +86,14 @@ function randomBuffer(words: number, kind: 'float32' | 'halves' | 'codes' | 'sca
   return buffer;
 }
 
-/** Milliseconds per repeat of `record`'s dispatches, after a warm-up run. */
+/**
+ * Wall milliseconds of back-to-back runs before a timed one: an idle GPU sits at its lowest SM clock
+ * (an H100 at 345 MHz between this table's cells, 1,980 MHz under a decoder; nvidia-smi read every
+ * 250 ms, 2026-12-05) and needs its work to go on a while before it raises it.
+ */
+const WARM_MS = 150;
+
+/** Milliseconds per repeat of `record`'s dispatches, after WARM_MS of the same to raise the clock. */
 async function timeGpu(record: (pass: GPUComputePassEncoder, repeat: number) => void, repeats: number): Promise<number> {
   const run = async (n: number, timed: boolean): Promise<number> => {
     const timer = timed && timestamps ? new PassTimer(device, 1) : null;
@@ -106,7 +113,8 @@ async function timeGpu(record: (pass: GPUComputePassEncoder, repeat: number) => 
     const wall = performance.now() - t0;
     return timer == null ? wall : (await timer.read()).get('all')!.micros / 1e3;
   };
-  await run(1, false);
+  const warmUntil = performance.now() + WARM_MS;
+  do await run(repeats, false); while (performance.now() < warmUntil);
   return (await run(repeats, true)) / repeats;
 }
 

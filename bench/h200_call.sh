@@ -66,7 +66,7 @@ for s in $STEPS; do
     llama) wait $BUILD; stamp build; step 45 bash "$R/.peers/llamacpp_cuda.sh" "2.8b:f16" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
     new) step 75 node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
-    matvec) step 90 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
+    matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
     trials)
       for tm in ${TRIALS:-xShared halfCast decodeInline}; do

@@ -6,12 +6,13 @@
  * ONNX Runtime's WebGPU provider turns it on too), and without it a float16 model there has neither
  * half arithmetic nor float16 subgroup matrices. Our kernels are compute shaders, and the float16
  * fixture tests check their numerics.
- * `disable_robustness` is on unless the caller disables it: Dawn's bounds check on each access of a
- * storage buffer cost the 2.8b decoder 8 % of a token at batch 1 and 28 % at batch 8 on an H100
- * (bench/results/h200-2026-12-05.md), and native Dawn programs leave them off (Chrome's Skia Graphite,
- * ONNX Runtime's native WebGPU provider). Our kernels bound their own indices, and the test suite
- * runs with the checks off, so that an access out of bounds is not clamped out of sight there.
- * Browsers keep theirs: no page can turn them off.
+ * `disable_robustness` is on unless the caller disables it: Dawn's robustness (bounds checks on the
+ * accesses of storage buffers, in the shader or asked of the driver) cost the 2.8b decoder 7-8 % of a
+ * token at batch 1 and 25-28 % at batch 8 on an H100, in two calls (bench/results/h200-2026-12-05.md),
+ * and native Dawn programs leave it off (Chrome's Skia Graphite,
+ * ONNX Runtime's native WebGPU provider). Our kernels keep their indices in bounds themselves
+ * (clamped or guarded at ragged edges, which the kernel tests reach). Browsers keep the checks: no
+ * page can turn them off.
  */
 const DEFAULT_TOGGLES = ['disable_robustness', 'vulkan_enable_f16_on_nvidia'];
 const ENABLE = 'enable-dawn-features=';
