@@ -66,7 +66,7 @@ export interface TrainOptions {
   saveEvery?: number;
   /** Keep only N checkpoints: the one just written and the newest N - 1 others (default: all). */
   saveTotalLimit?: number;
-  /** true: continue from the newest checkpoint in outDir (if any); a path: from that checkpoint. */
+  /** true: continue from the newest checkpoint in outDir (if any: else from step 0, said in the log); a path: from that checkpoint. */
   resume?: boolean | string;
   /**
    * Writes the model's own files into a checkpoint folder (default: model.savePretrained; for a model
@@ -165,6 +165,8 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
   try {
     const resumeFrom = typeof options.resume === 'string' ? options.resume
       : options.resume ? await latestCheckpoint(outDir!) : null;
+    // (a restart loop passes resume every time: its first run has nothing to resume, and is told so)
+    if (options.resume === true && resumeFrom == null) logTo?.write(`resume: no checkpoint in ${outDir}; starting from step 0\n`);
     const evaluate = async (): Promise<number> => evaluateLoss(model, data.heldOut!, {
       batchSize: options.evalBatchSize ?? microBatch, maxBlocks: options.evalMaxBlocks,
     });

@@ -99,6 +99,16 @@ describeBackends('train', ['cpu'], () => {
     expect(logged.split('\n')[0]).to.equal(`step 4/6 | val ${val4} (held-out loss of the step the stop interrupted)`);
   });
 
+  it('resume: true over an outDir without checkpoints starts from step 0 and says so in the log', async () => {
+    const out = join(dir, 'nothing-yet');
+    let logged = '';
+    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const ran: number[] = [];
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, resume: true, log: true, logTo, onStep: (s) => { ran.push(s.step); } });
+    expect(ran).to.deep.equal([1, 2]);
+    expect(logged.split('\n')[0]).to.equal(`resume: no checkpoint in ${out}; starting from step 0`);
+  });
+
   it('resume finds the checkpoints of an outDir that a writer killed mid-swap left aside', async () => {
     const out = join(dir, 'aside', 'run');
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
