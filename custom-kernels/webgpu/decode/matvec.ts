@@ -677,7 +677,7 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, 
         });
         return {
           lines, values, decoded, k0, offsets: values.map((_, n) => 4 * n), scale: oneGroup ? `sv${sfx}` : undefined,
-          fold: fold ? { factor: 1 << bits, zero: hasZeros ? `zv${sfx}` : `${1 << (bits - 1)}.0` } : undefined,
+          fold: fold ? { factor: 1 << bits, zero: hasZeros ? `zv${sfx}` : zeroAt('') } : undefined,
         };
       },
     };
