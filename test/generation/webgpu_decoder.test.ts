@@ -3,7 +3,7 @@
  * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
  * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed and float16 halves, follows weight changes
  * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing;
- * in_proj norming its x at any batch where it stages x.
+ * in_proj norming its x at any batch (squares from its own loads of x, or from x staged).
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
@@ -109,19 +109,27 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     model.dispose();
   });
 
+  /** At batch 9, the decoder's step equals the op-by-op step and runs the norm only for the embedding rows and at the end. */
+  async function expectNormsInInProj(seed: number): Promise<void> {
+    const model = randomModel({ useBias: true, numHiddenLayers: 3 }, seed);
+    const err = await compareSteps(model, 9, 3, seed + 1, webgpuDecoderFor);
+    console.log(`      max relative logit error: ${err.toExponential(1)}`);
+    const cache = model.createCache(9);
+    const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: 9 }, (_, i) => i));
+    expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(2);
+    cache.dispose();
+    model.dispose();
+  }
+
+  it('norms in in_proj at batch 9 too (the squares from its own loads of x), equal to the op-by-op step', async () => {
+    await expectNormsInInProj(72);
+  });
+
   it('with x staged in in_proj (the matvec\'s xShared trial), norms in in_proj at batch 9 too, equal to the op-by-op step', async () => {
     const before = { ...matvecTrials };
     matvecTrials.xShared = true;
     try {
-      const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 70);
-      const err = await compareSteps(model, 9, 3, 71, webgpuDecoderFor);
-      console.log(`      max relative logit error: ${err.toExponential(1)}`);
-      // the norm as a dispatch only for the embedding rows and at the end, not for each layer
-      const cache = model.createCache(9);
-      const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: 9 }, (_, i) => i));
-      expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(2);
-      cache.dispose();
-      model.dispose();
+      await expectNormsInInProj(70);
     } finally {
       Object.assign(matvecTrials, before);
     }

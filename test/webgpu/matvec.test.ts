@@ -171,7 +171,7 @@ for (const subgroups of [true, false]) {
       await check(device!, c.name, c, 1, c.K, true, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 1 } });
     });
 
-    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4, odd K, a long row over few threads, 8 rows over 4 threads), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks); x staged with its squares', async function () {
+    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4, odd K, a long row over few threads, 8 rows over 4 threads, sweeps past the row), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks); x staged with its squares', async function () {
       const norm = { eps: 1e-5 };
       const layout = { unitsInFlight: 1 };
       await check(device!, 'float32', { name: 'float32', N: 37, K: 256, make: float32Weight }, 1, 256, false, { subgroups, layout, norm });
@@ -181,6 +181,10 @@ for (const subgroups of [true, false]) {
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 2 }, norm });
       await check(device!, 'float16 batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false,
         { subgroups, layout: { threadsPerRow: 64, rowsPerGroup: 4, unitsInFlight: 1 }, norm });
+      // the squares from the products' loads: a sweep of 3 units a thread ending past the row skips
+      // its last (counted once), 4 row groups each summing the whole row
+      await check(device!, 'float32 ragged', { name: 'float32', N: 37, K: 264, make: float32Weight }, 3, 268, false,
+        { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3 }, norm });
       // 4 threads a workgroup for 8 x rows: each thread sets the scales of two
       await check(device!, 'float32 batch 8, 4 threads', { name: 'float32', N: 5, K: 64, make: float32Weight }, 8, 64, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 1, unitsInFlight: 1 }, norm });

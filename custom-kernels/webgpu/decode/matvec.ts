@@ -15,9 +15,9 @@
  * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
  * stream, each workgroup finding the rows' scales itself). Each sum leaves through an output stage,
  * y[b, o] unless the caller gives one (in_proj's takes the conv step, out_proj's adds to the residual
- * stream). Where the layout asks (xShared), each sweep's stretch of x is staged in workgroup memory
- * between two barriers rather than read through the caches by every row group (and a norm's squares
- * summed from it on the way, reading x only once).
+ * stream; a norm's squares summed from the products' own loads of x, its scales applied as the sums
+ * leave). Where the layout asks (xShared), each sweep's stretch of x is staged in workgroup memory
+ * between two barriers rather than read through the caches by every row group.
  * Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
@@ -109,9 +109,10 @@ export interface MatvecDims {
   /**
    * RMSNorm of the x rows on the way in: the products take x * rsqrt(mean(x^2) + eps) * gamma[k],
    * each workgroup finding the rows' scales itself (in_proj reading the residual stream, so that the
-   * norm needs no dispatch of its own): from a read of every x row ahead of the products, or, where x
-   * is staged (xShared), from the staging as it goes, each sum scaled as it leaves. gamma [inFeatures]
-   * is bound last.
+   * norm needs no dispatch of its own). Over vec4 units the squares come from the loads of x the
+   * products make anyway (or from the staging, where x is staged), each sum scaled as it leaves; over
+   * scalar units (odd K, x rows not of whole vec4s) from a read of every x row ahead of the products.
+   * gamma [inFeatures] is bound last.
    */
   norm?: { eps: number };
 }
@@ -267,11 +268,12 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
 }
 
 /**
- * The layout matvecKernel makes `dims` with on `device` (the decoder asks it whether in_proj stages
- * x, and so finds the norm's scales at no cost), with what the kernel needs of the way there.
+ * Whether a norm on the way in (MatvecDims.norm) costs the matvec no read of its own on `device`: its
+ * squares come from the products' loads of x (vec4 units over x rows of whole vec4s), at any batch.
  */
-export function matvecLayout(device: GPUDevice, dims: MatvecDims): MatvecPlan {
-  return layoutOf(device, dims).plan;
+export function matvecNormsFromLoads(device: GPUDevice, dims: MatvecDims): boolean {
+  const { unit, xVec } = layoutOf(device, dims);
+  return unit.vector && xVec;
 }
 
 function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit: RowUnit; xVec: boolean; subgroups: boolean; halfCast: boolean } {
@@ -302,9 +304,12 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup, xShared } = plan;
   const T = TPR * R;
   const Q = batch * RT;
-  // Where x is staged, the norm's squares are summed from it as it goes: the products take x * gamma
-  // and each sum is scaled as it leaves.
-  const foldedNorm = dims.norm != null && xShared;
+  // Over vec4s of x, the norm's squares are summed from the loads the products make anyway (or, where x
+  // is staged, from the staging): the products take x * gamma and each sum is scaled as it leaves.
+  // Each row group's threads load the whole row once (staging: the workgroup once), so the tree over
+  // the workgroup sums R equal copies (exactly: the tree pairs equal values first).
+  const foldedNorm = dims.norm != null && unit.vector && xVec;
+  const squaresCounted = xShared ? 'I' : 'I * R';
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
   const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * Q : 0);
@@ -322,8 +327,9 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     if (unit.segments == null) return unit.accumulate!(u, `${i}_0`, 'o0');
     const rows = range(RT).map((r) => unit.segments!(u, `${i}_${r}`, `o${r}`));
     const { k0, offsets, fold } = rows[0];
-    const xs = offsets.map((off, n) => `let x${n} = ${xShared ? `xs[(b * XV + ${n}u) * FT + ${u} - s0]`
-      : xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`);
+    const xs = offsets.map((off, n) => (foldedNorm && !xShared
+      ? `let r${n} = x[(b * XS + ${k0} + ${off}u) / 4u]; squares[b] += dot(r${n}, r${n}); let x${n} = r${n} * gamma[(${k0} + ${off}u) / 4u];`
+      : `let x${n} = ${xShared ? `xs[(b * XV + ${n}u) * FT + ${u} - s0]` : xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`));
     // (a folded unit's sum of x, once for all the thread's rows)
     if (fold != null) xs.push(`let xsum = dot(${offsets.map((_, n) => `x${n}`).join(' + ')}, vec4<f32>(1.0));`);
     const sums = rows.map(({ values, decoded, scale, fold: rowFold }, r) => {
@@ -380,10 +386,10 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
   let base = row0 + (t / TPR) * RT;
 ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
-${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T)) : ''}
+${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T), 'I') : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;${foldedNorm ? `
-  // this thread's part of each x row's sum of squares, from what it stages
+  // this thread's part of each x row's sum of squares, from what it loads or stages
   var squares : array<f32, B>;` : ''}
   ${xShared ? `for (var s0 = 0u; s0 < U; s0 += FT) {
     let u0 = s0 + l;` : 'for (var u0 = l; u0 < U; u0 += F * TPR) {'}
@@ -407,7 +413,7 @@ ${range(F).map((i) => `    {
     }`).join('\n')}
 ${xShared ? '    workgroupBarrier();' : ''}
   }
-${foldedNorm ? normScales(dims.norm!.eps, 'if (b < B) { s = squares[b]; }') : ''}
+${foldedNorm ? normScales(dims.norm!.eps, 'if (b < B) { s = squares[b]; }', squaresCounted) : ''}
 ${subgroups ? `
   // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
   // TPR / S aligned threads of one row group; otherwise (any other layout) the tree below.
@@ -456,9 +462,10 @@ ${subgroups ? `
 /**
  * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row, BC rows at a time through a
  * tree over the workgroup's threads in `partial` (free but for the products' reduction), from
- * `squares`: a statement setting a thread's part of row b's sum of squares, s, for b < B.
+ * `squares`: a statement setting a thread's part of row b's sum of squares, s, for b < B; `counted`:
+ * the elements the workgroup's sum covers, in WGSL (I, or I * R where each row group summed the row).
  */
-function normScales(eps: number, squares: string): string {
+function normScales(eps: number, squares: string, counted: string): string {
   return `  // the x rows' RMS norm scales
   for (var b0 = 0u; b0 < B; b0 += BC) {
     for (var j = 0u; j < BC; j++) {
@@ -475,7 +482,7 @@ function normScales(eps: number, squares: string): string {
       workgroupBarrier();
     }
     for (var j = t; j < BC; j += T) {
-      if (b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(I) + ${eps.toExponential()}); }
+      if (b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(${counted}) + ${eps.toExponential()}); }
     }
     workgroupBarrier();
   }`;
