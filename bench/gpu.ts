@@ -3,7 +3,8 @@
  *   source .gpu/setup.sh && node /tmp/gpu/bundle/gpu.mjs
  * mamba-130m-hf shape (BENCH_SHAPE another: 2.8b), random float32 weights, webgpu over Dawn/Vulkan; the
  * sections to run as the first argument (scan,prefill,decode,train,quant,float16); BENCH_OP_BY_OP=0 leaves
- * out the op-by-op rows, BENCH_BITS=4 the int8 ones. Writes $OUT/gpu.md and gpu.json.
+ * out the op-by-op rows, BENCH_BITS=4 the int8 ones; BENCH_DECODE_TRIALS="codeFold decodeInline+codeFold"
+ * times the greedy decode again under each set of matvec trials. Writes $OUT/gpu.md and gpu.json.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +21,7 @@ import { benchShape } from './routines/shapes.js';
 import { benchTrainStep } from './routines/train_step.js';
 import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { matvecTrials } from '../custom-kernels/webgpu/decode/matvec.js';
 
 const out = process.env.OUT ?? '.';
 const only = new Set((process.argv[2] ?? 'scan,prefill,decode,train,quant').split(','));
@@ -30,6 +32,16 @@ const bitWidths = (process.env.BENCH_BITS ?? '8,4').split(',').map((b) => {
   return Number(b) as 8 | 4;
 });
 const pathsToTime = opByOp ? [true, false] : [true];
+// BENCH_DECODE_TRIALS: matvec trial sets (space-separated; a set's switches joined by +) under which the
+// greedy decode runs again in the same process, beside the run without them: one model made (or
+// quantized, a minute at 2.8b) for all.
+const decodeTrials = (process.env.BENCH_DECODE_TRIALS ?? '').split(/\s+/).filter((set) => set !== '').map((set) => {
+  const names = set.split('+');
+  for (const name of names) {
+    if (!(name in matvecTrials)) throw new Error(`BENCH_DECODE_TRIALS: ${name} is not one of ${Object.keys(matvecTrials).join(', ')}`);
+  }
+  return names as (keyof typeof matvecTrials)[];
+});
 const results: Record<string, unknown> = {};
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
@@ -94,11 +106,7 @@ if (only.has('decode')) {
   }
   // Greedy generate's path on the fused decoder: ids kept on the GPU, read back READBACK_LAG steps behind;
   // 256 steps after 64 (at 130m a step is under a millisecond: the GPU's clocks settle over the warm-up).
-  for (const batch of [1, 8]) {
-    const d = await benchDecode(model!, 10, { batch, steps: 256, warmup: 64, lagged: true });
-    results[`decode_b${batch}_lagged`] = d;
-    log(`| decode, batch ${batch}, at position 10, fused decoder, ids on the GPU (read back ${READBACK_LAG} steps behind) | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
-  }
+  await greedyDecode(model!, [1, 8], 'at position 10, fused decoder', 'decode');
   const far = await benchDecode(model!, 2000, { batch: 1, steps: 64, warmup: 16, prefillChunk: 1000 });
   results.decode_b1_2000 = far;
   log(`| decode, batch 1, at position 2,000, fused decoder | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(2)} ms/step |`);
@@ -123,9 +131,7 @@ if (only.has('quant')) {
       results[`decode_int${bits}${fused ? '' : '_op_by_op'}`] = d;
       log(`| decode, batch 1, int${bits} weights, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     }
-    const d = await benchDecode(q, 10, { batch: 1, steps: 256, warmup: 64, lagged: true });
-    results[`decode_int${bits}_lagged`] = d;
-    log(`| decode, batch 1, int${bits} weights, fused decoder, ids on the GPU | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
+    await greedyDecode(q, [1], `int${bits} weights, fused decoder`, `decode_int${bits}`);
     q.dispose();
   }
 }
@@ -141,14 +147,31 @@ if (only.has('float16')) {
       log(`| prefill 1 x ${seqLen}, last logits, float16 weights, ${fused ? 'fused prefill' : 'op by op'} | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(2)} ms |`);
     }
   }
-  for (const batch of [1, 8]) {
-    const d = await benchDecode(h, 10, { batch, steps: 256, warmup: 64, lagged: true });
-    results[`float16_decode_b${batch}_lagged`] = d;
-    log(`| decode, batch ${batch}, float16 weights, fused decoder, ids on the GPU | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
-  }
+  await greedyDecode(h, [1, 8], 'float16 weights, fused decoder', 'float16_decode');
   h.dispose();
 }
 log(`tensors left: ${tf.memory().numTensors}`);
+
+/**
+ * Greedy decode of `m` with ids on the GPU at `batches`, as `what` (a row's words; `key` its results'
+ * name), then again under each of BENCH_DECODE_TRIALS' sets (a fresh cache makes fresh kernels).
+ */
+async function greedyDecode(m: MambaForCausalLM, batches: number[], what: string, key: string): Promise<void> {
+  for (const set of [[], ...decodeTrials]) {
+    const before = { ...matvecTrials };
+    for (const name of set) matvecTrials[name] = true;
+    try {
+      for (const batch of batches) {
+        const d = await benchDecode(m, 10, { batch, steps: 256, warmup: 64, lagged: true });
+        const trial = set.length > 0 ? `, trial ${set.join('+')}` : '';
+        results[`${key}_b${batch}_lagged${set.length > 0 ? `_${set.join('+')}` : ''}`] = d;
+        log(`| decode, batch ${batch}, ${what}, ids on the GPU (read back ${READBACK_LAG} steps behind)${trial} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
+      }
+    } finally {
+      Object.assign(matvecTrials, before);
+    }
+  }
+}
 
 /**
  * Says how prompts of `weights` multiply here: on subgroup matrices (tensor cores) where the device

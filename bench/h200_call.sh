@@ -2,7 +2,8 @@
 # One device call on the H200 (2.8b shape unless BENCH_SHAPE says, random weights): the steps named in STEPS, in that order, each
 # only while the call has time left (LIMIT seconds, default 480). The steps (default "f16 llama new matvec
 # trials int4"):
-#   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8   -> f16.txt
+#   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and again under
+#           each matvec trial set in F16_TRIALS (e.g. "halfCast decodeInline", same process) -> f16.txt
 #   llama   llama.cpp CUDA, 2.8b F16: pp128, pp512, tg64 (built at the call's start) -> llama.txt
 #   new     bench/gpu.ts decode: float32 b1 / b8                                       -> new.txt
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
@@ -15,7 +16,8 @@
 #           trials joined with + run together: "codeFold+decodeInline:quant")            -> trial-SWITCH.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
-#   int4    bench/gpu.ts quant: int4 decode (quantizing 2.8b on the host takes ~25 s)  -> int4.txt
+#   int4    bench/gpu.ts quant: int4 decode, and under INT4_TRIALS' sets (quantizing 2.8b on the
+#           host takes a minute or more, once for all)                                 -> int4.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
@@ -62,7 +64,7 @@ export BENCH_SHAPE=${BENCH_SHAPE:-2.8b} BENCH_OP_BY_OP=0 BENCH_BITS=4 BENCH_DAWN
 EXACT_TIMES="$BENCH_DAWN_FLAGS disable-dawn-features=timestamp_quantization"
 for s in $STEPS; do
   case $s in
-    f16) step 100 node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
+    f16) step 150 env BENCH_DECODE_TRIALS="${F16_TRIALS:-}" node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
     llama) wait $BUILD; stamp build; step 45 bash "$R/.peers/llamacpp_cuda.sh" "2.8b:f16" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
     new) step 75 node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
@@ -76,7 +78,7 @@ for s in $STEPS; do
         step $want env BENCH_MATVEC_TRIALS=${t//+/,} node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-${t//+/-}.txt" 2>&1; stamp "trial $tm"
       done ;;
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
-    int4) step 150 node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
+    int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
