@@ -6,7 +6,8 @@
  * power of two, at most a workgroup): they split dt_proj's row (adjacent threads, adjacent words)
  * and the sum over n, each sum met in workgroup memory. A thread a channel walked the row and the
  * states alone, its loads strided by a row apart: on the H200 the step took more time than in_proj.
- * The state, A and x are loaded before dt's sum, so that their latency passes during it (a step at
+ * Everything but dt's row (state, A, x, z, B, C, dt's bias, D) is loaded before dt's sum, so that
+ * its latency passes during it: a load after a barrier waits a round trip of its own (a step at
  * batch 1 is a few microseconds, mostly such waits).
  * float32 state, updated in place. xBC holds x_proj's output [batch, R + 2N] (dtLow, B, C); x and
  * z are the two halves of xz. dt_proj's weight row is read as its source says (float32, float16
@@ -87,31 +88,38 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   let b = index / DI;
   let c = index % DI;
   let j = t % TPC;
-  // What the state's update reads besides dt, loaded first: their latency passes during dt's sum.
+  // Everything the step reads besides dt's row, loaded first: their latency passes during dt's sum
+  // (a load after a barrier would wait a round trip of its own).
   let x = xz[b * 2u * DI + c];
   let z = xz[b * 2u * DI + DI + c];
+  let bias = dtBias[c];
+  let skip = D[c];
   var hPrev : array<f32, NT>;
   var A : array<f32, NT>;
+  var Bn : array<f32, NT>;
+  var Cn : array<f32, NT>;
   for (var i = 0u; i < NT; i++) {
     let n = min(j + i * TPC, N - 1u);
     hPrev[i] = state[index * N + n];
     A[i] = -exp(A_log[c * N + n]);
+    Bn[i] = xBC[b * P + R + n];
+    Cn[i] = xBC[b * P + R + N + n];
   }
   var dtPart = 0.0;
   ${given ? 'if (j == 0u) { dtPart = dt[index]; }'
     : rowDot(dtProj, R, 'c', (k) => `xBC[b * P + ${k}]`, 'dtPart', { first: 'j', step: TPC })}
-  let delta = softplus(channelSum(t, j, dtPart) + dtBias[c]);
+  let delta = softplus(channelSum(t, j, dtPart) + bias);
   var yPart = 0.0;
   for (var i = 0u; i < NT; i++) {
     let n = j + i * TPC;
     if (n < N) {
-      let h = exp(delta * A[i]) * hPrev[i] + delta * xBC[b * P + R + n] * x;
+      let h = exp(delta * A[i]) * hPrev[i] + delta * Bn[i] * x;
       if (live) { state[index * N + n] = h; }
-      yPart += h * xBC[b * P + R + N + n];
+      yPart += h * Cn[i];
     }
   }
   let acc = channelSum(t, j, yPart);
-  if (live && j == 0u) { y[index] = (acc + D[c] * x) * silu(z); }
+  if (live && j == 0u) { y[index] = (acc + skip * x) * silu(z); }
 }`;
   return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(channels / (GROUP_THREADS / TPC))) };
 }
