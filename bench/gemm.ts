@@ -11,7 +11,7 @@
  * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm or matvec runs one table;
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
  * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
- * matvecPlan was tuned). Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
+ * matvecPlan was tuned); GRID_PROJECTIONS and GRID_WEIGHTS (comma-separated) pick its rows. Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
  * On the H200: ../shared/gpu/pack.sh bench/gemm.ts, then source .gpu/setup.sh && node /tmp/gpu/bundle/gemm.mjs
  */
 import { writeFile } from 'node:fs/promises';
@@ -44,6 +44,9 @@ const MODELS: Record<string, MambaConfig> = small
 const PART = process.env.BENCH_PART ?? 'all';
 if (!['all', 'gemm', 'matvec'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec or all`);
 const GRID = process.env.MATVEC_GRID === '1';
+// the grid's rows: GRID_PROJECTIONS (default in_proj,out_proj,lm_head), GRID_WEIGHTS (default float32,float16,int8,int4)
+const gridProjections = (process.env.GRID_PROJECTIONS ?? 'in_proj,out_proj,lm_head').split(',');
+const gridWeights = (process.env.GRID_WEIGHTS ?? 'float32,float16,int8,int4').split(',');
 const ROWS = small ? [8, 40] : [128, 512, 2048];
 const BATCHES = small ? [1, 3] : [1, 8];
 
@@ -253,7 +256,7 @@ async function matvecTable(): Promise<void> {
   for (const threadsPerRow of [32, 64, 128, 256]) {
     for (const rowsPerGroup of [1, 2, 4]) {
       if (threadsPerRow * rowsPerGroup > maxThreads) continue;
-      for (const unitsInFlight of [1, 2, 4]) {
+      for (const unitsInFlight of [1, 2, 4, 8]) {
         for (const rowsPerThread of [1, 2, 4, 8]) {
           grid.push({ subgroups: hasSubgroups(device), layout: { threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread } });
         }
@@ -266,8 +269,9 @@ async function matvecTable(): Promise<void> {
   log(`|---|---|---|---|---:|${columns.map(() => '---:').join('|')}|`);
   for (const [model, config] of Object.entries(MODELS)) {
     for (const [name, N, K] of [...projections(config), ['lm_head', config.vocabSize, config.hiddenSize] as [string, number, number]]) {
-      if (GRID && (name === 'x_proj' || name === 'dt_proj')) continue;
+      if (GRID && !gridProjections.includes(name)) continue;
       for (const [weightName, source0, layout] of SOURCES) {
+        if (GRID && !gridWeights.includes(weightName.split(' ')[0])) continue;
         if (source0 != null && source0 !== 'float16' && K % 128 !== 0) continue;   // group 128 needs whole groups here
         const source: WeightSource = source0 == null || source0 === 'float16' ? source0 : { ...source0, inFeatures: K };
         const parts = layout(N, K);
