@@ -165,7 +165,7 @@ async function greedyDecode(m: MambaForCausalLM, batches: number[], what: string
         const d = await benchDecode(m, 10, { batch, steps: 256, warmup: 64, lagged: true });
         const trial = set.length > 0 ? `, trial ${set.join('+')}` : '';
         results[`${key}_b${batch}_lagged${set.length > 0 ? `_${set.join('+')}` : ''}`] = d;
-        log(`| decode, batch ${batch}, ${what}, ids on the GPU (read back ${READBACK_LAG} steps behind)${trial} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
+        log(`| decode, batch ${batch}, ${what}, ids on the GPU (read back ${READBACK_LAG} steps behind)${trial} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step (host ${d.hostMsPerToken.toFixed(2)}) |`);
       }
     } finally {
       Object.assign(matvecTrials, before);

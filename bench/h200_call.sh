@@ -4,7 +4,8 @@
 # trials int4"):
 #   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and again under
 #           each matvec trial set in F16_TRIALS (e.g. "halfCast decodeInline", same process) -> f16.txt
-#   llama   llama.cpp CUDA, 2.8b F16: pp128, pp512, tg64 (built at the call's start) -> llama.txt
+#   llama   llama.cpp CUDA, 2.8b F16 (LLAMA_SPECS others, e.g. "2.8b:f16 2.8b:f32"): pp128, pp512,
+#           tg64 (built at the call's start)                                           -> llama.txt
 #   new     bench/gpu.ts decode: float32 b1 / b8                                       -> new.txt
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
@@ -65,7 +66,7 @@ EXACT_TIMES="$BENCH_DAWN_FLAGS disable-dawn-features=timestamp_quantization"
 for s in $STEPS; do
   case $s in
     f16) step 150 env BENCH_DECODE_TRIALS="${F16_TRIALS:-}" node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
-    llama) wait $BUILD; stamp build; step 45 bash "$R/.peers/llamacpp_cuda.sh" "2.8b:f16" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
+    llama) wait $BUILD; stamp build; step 100 bash "$R/.peers/llamacpp_cuda.sh" "${LLAMA_SPECS:-2.8b:f16}" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
     new) step 75 node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;

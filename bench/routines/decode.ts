@@ -27,6 +27,11 @@ export interface DecodeResult {
   /** Whether the ids stayed on the GPU, read back a few steps behind. */
   lagged: boolean;
   msPerToken: number;
+  /**
+   * Of a step's time, what the host spent in it before its wait (recording and submitting the steps
+   * ahead): near msPerToken, the host bounds the decode, not the GPU.
+   */
+  hostMsPerToken: number;
   tokensPerSecond: number;
 }
 
@@ -60,11 +65,17 @@ export async function benchDecode(
       };
     }
     for (let i = 0; i < warmup; i++) await step();
+    let host = 0;
     const start = performance.now();
-    for (let i = 0; i < steps; i++) await step();
+    for (let i = 0; i < steps; i++) {
+      const called = performance.now();
+      const done = step();
+      host += performance.now() - called;
+      await done;
+    }
     const msPerToken = (performance.now() - start) / steps;
     await end();
-    return { position, batch, fused, lagged, msPerToken, tokensPerSecond: (1000 * batch) / msPerToken };
+    return { position, batch, fused, lagged, msPerToken, hostMsPerToken: host / steps, tokensPerSecond: (1000 * batch) / msPerToken };
   } finally {
     cache.dispose();
   }

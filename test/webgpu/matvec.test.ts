@@ -222,19 +222,20 @@ describe('matvec plan', function () {
     expect(plan(768 / 4, 3072, 1), '130m in_proj, float32').to.deep.equal([32, 8, 6, 1]);
     expect(plan(1536 / 4, 768, 1), '130m out_proj, float32: few rows, 128 threads a row').to.deep.equal([128, 2, 3, 1]);
     expect(plan(1536 / 4, 80, 1), '130m x_proj, float32').to.deep.equal([256, 1, 2, 1]);
-    expect(plan(768 / 32, 3072, 1, 8), '130m in_proj, int4: whole subgroups a row, 4 rows a thread').to.deep.equal([32, 2, 1, 4]);
+    expect(plan(768 / 32, 3072, 1, 8), '130m in_proj, int4: whole subgroups a row, 4 rows a thread').to.deep.equal([32, 1, 1, 4]);
     expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32: 10 units a thread, two sweeps of 5').to.deep.equal([64, 4, 5, 1]);
     expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 5, 1]);
-    expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 2 rows a thread, fewer threads').to.deep.equal([32, 2, 4, 2]);
+    expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 2 rows a thread, fewer threads').to.deep.equal([32, 1, 4, 2]);
     expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8').to.deep.equal([64, 1, 4, 2]);
     expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch').to.deep.equal([256, 1, 3, 2]);
     expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: rows of 640 units, 2 rows a thread').to.deep.equal([64, 1, 4, 2]);
-    expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 2, 2, 4]);
+    expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16: a subgroup a workgroup, 4 rows a thread').to.deep.equal([32, 1, 2, 4]);
+    expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 2, 4]);
     expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row').to.deep.equal([128, 1, 2, 4]);
     expect(plan(40960 / 4, 512, 1), 'rows longer than 256 threads x 8 units loop').to.deep.equal([256, 1, 8, 1]);
     expect(plan(2560 / 4, 10240, 64), 'batch 64: one row a thread (its sums in registers)').to.deep.equal([32, 8, 7, 1]);
     const noSubgroups = { maxThreads: 256, subgroups: null };
-    expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 2, 1, 4]);
+    expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 1, 1, 4]);
     expect(plan(768 / 4, 50280, 1, 1, noSubgroups), '130m LM head, float32, no subgroups: 12 units a thread, two sweeps of 6').to.deep.equal([16, 16, 6, 1]);
   });
 
@@ -246,8 +247,8 @@ describe('matvec plan', function () {
     };
     expect(shared(2560 / 4, 10240, 1), '2.8b in_proj, float32: 64 threads x 5 units, as without').to.deep.equal([64, 4, 5, 1]);
     expect(shared(5120 / 4, 2560, 1), '2.8b out_proj, float32: 10 units a thread in 4 sweeps of 3').to.deep.equal([128, 2, 3, 1]);
-    expect(shared(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 20 units a thread, 1 in flight').to.deep.equal([32, 2, 1, 2]);
-    expect(shared(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 2, 1, 4]);
+    expect(shared(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 20 units a thread, 1 in flight').to.deep.equal([32, 1, 1, 2]);
+    expect(shared(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 1, 4]);
     expect(() => shared(2560 / 32, 10240, 8, 8), 'int4 at batch 8: a unit in flight is 2,048 vec4s').to.throw(/x in workgroup memory takes 2048 vec4s a unit in flight/);
     expect(() => matvecPlan(640, 10240, 1, h200, { xShared: true, unitsInFlight: 8 })).to.throw(/8 units in flight over x in workgroup memory/);
   });

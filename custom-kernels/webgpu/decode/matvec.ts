@@ -70,8 +70,12 @@ const UNROLLED_BATCH = 8;
 const UNROLLED_LOADS = 16;
 /** A thread's sums (rows a thread x batch) at most, where the plan chooses the rows. */
 const MAX_SUMS = 32;
-/** Threads of a workgroup whose threads compute several rows each (H200: 32 to 128 did best). */
-const SHARED_GROUP_THREADS = 64;
+/**
+ * Threads of a workgroup whose threads compute several rows each: one subgroup. On the H200 at full
+ * clock (bench/gemm.ts' grid, 2026-12-05) 32 took the 2.8b float16 in_proj at batch 1 from 2,983 to
+ * 3,383 GB/s against 64, and left float32 at batch 8 where it was (2,596 against 2,563).
+ */
+const SHARED_GROUP_THREADS = 32;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
