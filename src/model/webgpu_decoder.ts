@@ -131,6 +131,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   /** The LM head's kernel and its weight's buffers; the logits buffer joins them each step. */
   private head: { kernel: DecodeKernel; weight: GPUBuffer[] } | null = null;
   private boundTo: tf.DataId[] = [];
+  /** boundTo as a set, made when it changes (not at every step: ~60 us a token at 2.8b). */
+  private boundSet = new Set<tf.DataId>();
   private disposed = false;
 
   /** Why the fused path cannot decode this model with this cache, or null where it can. */
@@ -339,7 +341,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
    * copies in a submission of their own (48 tfjs ops at 130m cost ~5 ms on Dawn).
    */
   private ownStates(): void {
-    const bound = new Set(this.boundTo);
+    const bound = this.boundSet;
     const { cache, backend } = this;
     const stale = [...cache.convStates.map((t, i) => ({ t, i, conv: true })), ...cache.ssmStates.map((t, i) => ({ t, i, conv: false }))]
       .filter(({ t }) => !bound.has(t.dataId));
@@ -366,6 +368,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
     this.dispatches = this.bind();
     this.boundTo = ids;
+    this.boundSet = new Set(ids);
   }
 
   private bind(): Dispatch[] {
