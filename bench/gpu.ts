@@ -20,7 +20,7 @@ import { benchScan } from './routines/scan.js';
 import { benchShape } from './routines/shapes.js';
 import { benchTrainStep } from './routines/train_step.js';
 import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
-import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { matvecTrialNames, setUpWebGPU } from './routines/webgpu_setup.js';
 import { matvecTrials } from '../custom-kernels/webgpu/decode/matvec.js';
 
 const out = process.env.OUT ?? '.';
@@ -35,13 +35,8 @@ const pathsToTime = opByOp ? [true, false] : [true];
 // BENCH_DECODE_TRIALS: matvec trial sets (space-separated; a set's switches joined by +) under which the
 // greedy decode runs again in the same process, beside the run without them: one model made (or
 // quantized, a minute at 2.8b) for all.
-const decodeTrials = (process.env.BENCH_DECODE_TRIALS ?? '').split(/\s+/).filter((set) => set !== '').map((set) => {
-  const names = set.split('+');
-  for (const name of names) {
-    if (!(name in matvecTrials)) throw new Error(`BENCH_DECODE_TRIALS: ${name} is not one of ${Object.keys(matvecTrials).join(', ')}`);
-  }
-  return names as (keyof typeof matvecTrials)[];
-});
+const decodeTrials = (process.env.BENCH_DECODE_TRIALS ?? '').split(/\s+/).filter((set) => set !== '')
+  .map((set) => matvecTrialNames(set, '+', 'BENCH_DECODE_TRIALS'));
 const results: Record<string, unknown> = {};
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };

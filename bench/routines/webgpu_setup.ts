@@ -15,11 +15,19 @@ import { initWebGPU } from '../../src/webgpu/init.js';
 export async function setUpWebGPU(): Promise<void> {
   await initWebGPU({ dawnFlags: environmentDawnFlags(process.env.BENCH_DAWN_FLAGS) });
   if (process.env.BENCH_INIT !== 'js') drawWeightsOnDevice();
-  for (const name of (process.env.BENCH_MATVEC_TRIALS ?? '').split(',').filter((n) => n !== '')) {
-    if (!(name in matvecTrials)) throw new Error(`BENCH_MATVEC_TRIALS: ${name} is not one of ${Object.keys(matvecTrials).join(', ')}`);
-    matvecTrials[name as keyof typeof matvecTrials] = true;
+  for (const name of matvecTrialNames(process.env.BENCH_MATVEC_TRIALS ?? '', ',', 'BENCH_MATVEC_TRIALS')) {
+    matvecTrials[name] = true;
     console.log(`matvec trial on: ${name}`);
   }
+}
+
+/** The matvec trial switches `list` names, split at `separator`; an unknown name is an error naming `variable`. */
+export function matvecTrialNames(list: string, separator: string, variable: string): (keyof typeof matvecTrials)[] {
+  const names = list.split(separator).filter((n) => n !== '');
+  for (const name of names) {
+    if (!(name in matvecTrials)) throw new Error(`${variable}: ${name} is not one of ${Object.keys(matvecTrials).join(', ')}`);
+  }
+  return names as (keyof typeof matvecTrials)[];
 }
 
 /** Uniform in [lo, hi) for each of `shape`'s elements: fract(sin(i * a + seed) * b), the usual shader hash. */
