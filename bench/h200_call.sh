@@ -1,20 +1,16 @@
 #!/usr/bin/env bash
 # One device call on the H200 (2.8b shape unless BENCH_SHAPE says, random weights): the steps named in STEPS, in that order, each
 # only while the call has time left (LIMIT seconds, default 480). The steps (default "f16 llama new matvec
-# trials int4"):
-#   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and again under
-#           each matvec trial set in F16_TRIALS (e.g. "halfCast decodeInline", same process) -> f16.txt
+# int4"); a matvec trial (matvecTrials) is timed in the step of its weights, under each set named in
+# F16_TRIALS, DECODE_TRIALS or INT4_TRIALS (space-separated sets, a set's switches joined by +, e.g.
+# "codeFold codeFold+decodeInline"), beside the run without it in the same process:
+#   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and under F16_TRIALS -> f16.txt
 #   llama   llama.cpp CUDA, 2.8b F16 (LLAMA_SPECS others, e.g. "2.8b:f16 2.8b:f32"): pp128, pp512,
 #           tg64 (built at the call's start)                                           -> llama.txt
-#   new     bench/gpu.ts decode: float32 b1 / b8                                       -> new.txt
+#   new     bench/gpu.ts decode: float32 b1 / b8, and under DECODE_TRIALS               -> new.txt
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
-#   trials  bench/gpu.ts with each matvec trial on (TRIALS, default "xShared halfCast decodeInline"),
-#           in the modes it bears on: xShared decode,float16 (float32 b1 / b8, float16), halfCast
-#           float16, decodeInline float16,quant (int4), codeFold quant; TRIAL_MODES for all instead,
-#           or a trial's own as TRIALS="xShared:decode decodeInline:quant" (TRIAL_WANT its seconds;
-#           trials joined with + run together: "codeFold+decodeInline:quant")            -> trial-SWITCH.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
 #   int4    bench/gpu.ts quant: int4 decode, and under INT4_TRIALS' sets (quantizing 2.8b on the
@@ -24,7 +20,7 @@
 #           timestamp quantization off                                                 -> profile.txt
 # env.txt has the driver, clocks and when each step ended; clocks.csv the SM and memory clocks, power and
 # throttle reasons through the call. BENCH_MATVEC_TRIALS set for the call applies to every step (e.g. a
-# trial the matvec table and the trials step found faster, beside llama.cpp).
+# trial the matvec table and the trial sets found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
 #   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts   # -> .gpu/
@@ -44,7 +40,7 @@ nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,utilization.gpu
 CLOCKS=$!
 t0=$(date +%s)
 LIMIT=${LIMIT:-480}
-STEPS=${STEPS:-f16 llama new matvec trials int4}
+STEPS=${STEPS:-f16 llama new matvec int4}
 stamp() { echo "$1 at $(( $(date +%s) - t0 )) s ($(date +%T))" >> "$OUT/env.txt"; }
 # runs "$@" for at most $1 seconds, cut to what is left of LIMIT; skipped when under 20 s are left
 step() {
@@ -67,17 +63,10 @@ for s in $STEPS; do
   case $s in
     f16) step 150 env BENCH_DECODE_TRIALS="${F16_TRIALS:-}" node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
     llama) wait $BUILD; stamp build; step 100 bash "$R/.peers/llamacpp_cuda.sh" "${LLAMA_SPECS:-2.8b:f16}" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
-    new) step 75 node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
+    new) step 75 env BENCH_DECODE_TRIALS="${DECODE_TRIALS:-}" node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
-    trials)
-      for tm in ${TRIALS:-xShared halfCast decodeInline}; do
-        t=${tm%%:*}
-        case $t in halfCast) modes=float16; want=70 ;; decodeInline) modes=float16,quant; want=200 ;; codeFold) modes=quant; want=110 ;; *) modes=decode,float16; want=120 ;; esac
-        [ "$tm" != "$t" ] && modes=${tm#*:} && want=${TRIAL_WANT:-$want}
-        step $want env BENCH_MATVEC_TRIALS=${t//+/,} node gpu.mjs "${TRIAL_MODES:-$modes}" > "$OUT/trial-${t//+/-}.txt" 2>&1; stamp "trial $tm"
-      done ;;
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
