@@ -15,6 +15,8 @@
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
 #   int4    bench/gpu.ts quant: int4 decode, and under INT4_TRIALS' sets (quantizing 2.8b on the
 #           host takes a minute or more, once for all)                                 -> int4.txt
+#   host    bench/host.ts float32,float16: the host's share of a token (dispatches of 1/4/8 bindings; the
+#           decoder's checks, encoding and submission apart), a CPU profile of each greedy decode -> host.txt, host-*.cpuprofile
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
@@ -23,7 +25,7 @@
 # trial the matvec table and the trial sets found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
-#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts   # -> .gpu/
+#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts   # -> .gpu/
 #   mkdir -p .peers && cp ../shared/peers/* .peers/                     # llama.cpp's source and GGUF writer
 #   optional, for "old": bash bench/bundle_old.sh REV
 #   (.gpu/, .gpu-old/ and .peers/ listed in .git/info/exclude)
@@ -70,12 +72,13 @@ for s in $STEPS; do
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
+    host) step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/host.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
   esac
   stamp "$s"
 done
 kill $CLOCKS 2> /dev/null
-rm -f "$OUT/gpu.md" "$OUT/gpu.json" "$OUT/gemm.md"
+rm -f "$OUT/gpu.md" "$OUT/gpu.json" "$OUT/gemm.md" "$OUT/host.md"
 [ -f /tmp/llama-build.txt ] && grep -v "^$" /tmp/llama-build.txt | tail -2 >> "$OUT/env.txt"
 exit 0

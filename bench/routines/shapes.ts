@@ -12,6 +12,8 @@ export const BENCH_SHAPES: Record<string, () => MambaConfig> = {
   '1.4b': () => new MambaConfig({ hiddenSize: 2048, numHiddenLayers: 48, stateSize: 16, vocabSize: 50280 }),
   /** state-spaces/mamba-2.8b-hf */
   '2.8b': () => new MambaConfig({ hiddenSize: 2560, numHiddenLayers: 64, stateSize: 16, vocabSize: 50280 }),
+  /** 2.8b's 64 layers at small widths: a token's dispatches as 2.8b records them, for the host's cost of a token (bench/host.ts). */
+  deep: () => new MambaConfig({ hiddenSize: 256, numHiddenLayers: 64, stateSize: 16, vocabSize: 2048 }),
   /** A model small enough for the pure-JS cpu backend. */
   small: () => new MambaConfig({ hiddenSize: 256, numHiddenLayers: 4, stateSize: 16, vocabSize: 2048 }),
 };

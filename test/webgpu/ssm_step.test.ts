@@ -3,7 +3,7 @@
  * against a float64 step: dt_proj read in the step from float32, float16 and packed int8/int4
  * weights (a word at a time over several words and groups, the last cut short), or given computed
  * before; batch 2, dState 3, dt rank 13, and dState 80 (threads that each update two state indices, most
- * past the last). And the choice the decoder makes from it: a packed dt_proj
+ * past the last); batch 11 (a channel's group takes 8 rows, then 3 with 5 past the last). And the choice the decoder makes from it: a packed dt_proj
  * with zero points does not fit WebGPU's default 8 storage buffers. The state it leaves is checked too.
  */
 import { expect } from 'chai';
@@ -13,13 +13,13 @@ import { makeRng, normal, uniform } from '../support/random.js';
 import { packedWeight, float16Weight, float32Weight, type TestWeight } from './test_weights.js';
 import { compiled, dispatchReading, rawDevice } from './raw_device.js';
 
-const B = 2, DI = 12, R = 13;
+const DI = 12, R = 13;
 
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 const silu = (v: number) => v / (1 + Math.exp(-v));
 
 /** y [B, DI] of one step in float64, and the state it leaves. */
-function reference(N: number, xBC: Float64Array, xz: Float64Array, dt: Float64Array, dtBias: Float64Array, aLog: Float64Array,
+function reference(B: number, N: number, xBC: Float64Array, xz: Float64Array, dt: Float64Array, dtBias: Float64Array, aLog: Float64Array,
   D: Float64Array, state: Float64Array): { y: Float64Array; next: Float64Array } {
   const P = R + 2 * N;
   const y = new Float64Array(B * DI);
@@ -55,11 +55,13 @@ describe('ssm step kernel', function () {
   after(() => device.destroy());
 
   const cases = [
-    ...WEIGHTS.map(([name, make]) => ({ title: `reading a ${name} dt_proj equals the float64 step`, given: false, make, N: 3 })),
-    { title: 'with dt given (a matvec before) equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3 },
-    { title: 'dState 80 (two state indices a thread, for most of them the second past the last), float16 dt_proj, equals the float64 step', given: false, make: WEIGHTS[1][1], N: 80 },
+    ...WEIGHTS.map(([name, make]) => ({ title: `reading a ${name} dt_proj equals the float64 step`, given: false, make, N: 3, B: 2 })),
+    { title: 'with dt given (a matvec before) equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3, B: 2 },
+    { title: 'dState 80 (two state indices a thread, for most of them the second past the last), float16 dt_proj, equals the float64 step', given: false, make: WEIGHTS[1][1], N: 80, B: 2 },
+    ...[WEIGHTS[0], WEIGHTS[3]].map(([name, make]) => ({ title: `batch 11 (8 rows at once, then 3), ${name} dt_proj, equals the float64 step`, given: false, make, N: 3, B: 11 })),
+    { title: 'batch 11 with dt given equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3, B: 11 },
   ];
-  for (const { title, given, make, N } of cases) {
+  for (const { title, given, make, N, B } of cases) {
     const P = R + 2 * N;
     it(title, async function () {
       const rng = makeRng(given ? 7 : title.length);
@@ -79,7 +81,7 @@ describe('ssm step kernel', function () {
       const f32 = (a: Float64Array) => Float32Array.from(a);
       const bindings = [f32(xBC), f32(xz), ...(given ? [f32(dt)] : weight.bindings), f32(dtBias), f32(aLog), f32(D), f32(state), { output: B * DI }];
       const [y, next] = await dispatchReading(device, kernel.pipeline, kernel.grid, bindings, [bindings.length - 1, bindings.length - 2]);
-      const want = reference(N, xBC, xz, dt, dtBias, aLog, D, state);
+      const want = reference(B, N, xBC, xz, dt, dtBias, aLog, D, state);
       want.y.forEach((v, i) => expect(y[i], `y[${i}]`).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
       want.next.forEach((v, i) => expect(next[i], `state[${i}]`).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
     });

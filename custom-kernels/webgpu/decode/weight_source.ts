@@ -33,24 +33,31 @@ export function weightFunction(source: WeightSource, inFeatures: number): string
 }
 
 /**
- * WGSL statements adding sum_k W[row, k] x(k) over a row of `inFeatures` to the f32 var `acc`, a
- * word at a time: one load per float32, per two halves, or per 4 / 8 codes with their group's
- * scale and zero (groups hold whole words), where `weight(row, k)` would load a word per element.
- * `row` is a u32 expression; `x(k)` a f32 expression of the u32 `k`. With `split`, the words
- * `first`, `first + step`, ... only (a row shared by `step` threads, adjacent ones reading adjacent words).
+ * WGSL statements adding sum_k W[row, k] x(k, r) to `acc(r)` (f32 vars) for each of `rows` vectors x
+ * over a row of `inFeatures`, a word at a time: one load per float32, per two halves, or per 4 / 8
+ * codes with their group's scale and zero (groups hold whole words), each word serving every vector,
+ * where `weight(row, k)` would load a word per element. `row` is a u32 expression; `x(k, r)` a f32
+ * expression of the u32 `k`. With `first` and `step`, the words `first`, `first + step`, ... only (a
+ * row shared by `step` threads, adjacent ones reading adjacent words).
  */
-export function rowDot(source: WeightSource, inFeatures: number, row: string, x: (k: string) => string, acc: string,
-  split: { first: string; step: number } = { first: '0u', step: 1 }): string {
+export function rowDot(source: WeightSource, inFeatures: number, row: string, x: (k: string, r: number) => string,
+  acc: (r: number) => string, { rows = 1, first = '0u', step = 1 }: { rows?: number; first?: string; step?: number } = {}): string {
   const K = inFeatures;
-  const over = (i: string, words: number) => `for (var ${i} = ${split.first}; ${i} < ${words}u; ${i} += ${split.step}u)`;
-  if (source == null) return `${over('k', K)} { ${acc} += w[${row} * ${K}u + k] * ${x('k')}; }`;
+  const over = (i: string, words: number) => `for (var ${i} = ${first}; ${i} < ${words}u; ${i} += ${step}u)`;
+  const each = (line: (r: number) => string) => Array.from({ length: rows }, (_, r) => line(r)).join(' ');
+  if (source == null) {
+    return `${over('k', K)} {
+    let wk = w[${row} * ${K}u + k];
+    ${each((r) => `${acc(r)} += wk * ${x('k', r)};`)}
+  }`;
+  }
   if (source === 'float16') {
     const words = halfWordsPerRow(K);
     return `${over('i', words)} {
     let h = unpack2x16float(bitcast<u32>(w[${row} * ${words}u + i]));
     let k = 2u * i;
-    ${acc} += h.x * ${x('k')};
-    if (k + 1u < ${K}u) { ${acc} += h.y * ${x('k + 1u')}; }
+    ${each((r) => `${acc(r)} += h.x * ${x('k', r)};`)}
+    if (k + 1u < ${K}u) { ${each((r) => `${acc(r)} += h.y * ${x('k + 1u', r)};`)} }
   }`;
   }
   const { bits, groupSize, hasZeros } = source;
@@ -61,11 +68,14 @@ export function rowDot(source: WeightSource, inFeatures: number, row: string, x:
     let word = u32(packed[${row} * ${words}u + i]);
     let g = ${row} * ${groups}u + i * ${perWord}u / ${groupSize}u;
     let zero = ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`};
-    var part = 0.0;
+    ${each((r) => `var part${r} = 0.0;`)}
     for (var j = 0u; j < ${perWord}u; j++) {
       let k = i * ${perWord}u + j;
-      if (k < ${K}u) { part += (f32((word >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero) * ${x('k')}; }
+      if (k < ${K}u) {
+        let wk = f32((word >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero;
+        ${each((r) => `part${r} += wk * ${x('k', r)};`)}
+      }
     }
-    ${acc} += part * scales[g];
+    ${each((r) => `${acc(r)} += part${r} * scales[g];`)}
   }`;
 }

@@ -1,0 +1,192 @@
+/**
+ * The host's share of a decode token on WebGPU: what recording and submitting a token's ~260
+ * dispatches costs, where the fused decoder's greedy steps are bound by the host rather than the GPU
+ * (2.8b float16 on the H100's host: 2.90 ms of a 3.12 ms step).
+ * 1. Raw dispatches with 1, 4 and 8 storage bindings, four pipelines in turn (as a layer's kernels
+ *    alternate), each with a bind group of its own: microseconds to encode and to submit a dispatch.
+ * 2. The fused decoder's step at BENCH_SHAPE, for each weight format in argv[2] (float32,float16):
+ *    the per-step checks, encoding and submission timed apart, with the GPU idle between steps; then
+ *    the greedy decode as generate runs it, under V8's CPU profiler ($OUT/host-<format>.cpuprofile).
+ * 3. What each kind of dispatch costs the GPU in place, at batch 1 and 8: a step's dispatches in one
+ *    pass between two timestamps, whole and with one kind left out (the states it leaves are garbage:
+ *    timing only). The difference is the kind's kernels with the gaps before them, which timing each
+ *    dispatch in a pass of its own cannot separate.
+ * Run like bench/gpu.ts; writes $OUT/host.md.
+ */
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import * as tf from '@tensorflow/tfjs';
+import { benchShape } from './routines/shapes.js';
+import { benchDecode } from './routines/decode.js';
+import { randomIds } from './routines/random_ids.js';
+import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { prefill } from '../src/generation/prefill.js';
+import { MambaForCausalLM, toFloat16 } from '../src/index.js';
+import { WebGPUDecoder, webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
+import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
+import { PassTimer } from '../src/webgpu/pass_timer.js';
+
+const out = process.env.OUT ?? '.';
+const rows: string[] = [];
+const log = (line: string) => { console.log(line); rows.push(line); };
+
+await setUpWebGPU();
+const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Encodes `dispatches` in one pass and submits them, `runs` times with the GPU idle between: median us to encode, to submit, a dispatch. */
+async function timeRecording(dispatches: RecordedDispatch[], runs: number): Promise<{ encode: number; submit: number }> {
+  const encode: number[] = [];
+  const submit: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const d of dispatches) recordDispatch(pass, d);
+    pass.end();
+    const commands = encoder.finish();
+    const t1 = performance.now();
+    device.queue.submit([commands]);
+    const t2 = performance.now();
+    await device.queue.onSubmittedWorkDone();
+    encode.push((1000 * (t1 - t0)) / dispatches.length);
+    submit.push((1000 * (t2 - t1)) / dispatches.length);
+  }
+  return { encode: median(encode), submit: median(submit) };
+}
+
+/** 260 dispatches over four pipelines of `bindings` storage buffers each, every dispatch with buffers of its own. */
+function rawDispatches(bindings: number): { dispatches: RecordedDispatch[]; buffers: GPUBuffer[] } {
+  const buffers: GPUBuffer[] = [];
+  const pipelines = [0, 1, 2, 3].map((k) => device.createComputePipeline({
+    layout: 'auto',
+    compute: {
+      entryPoint: 'main',
+      module: device.createShaderModule({ code: `
+${Array.from({ length: bindings }, (_, i) => `@group(0) @binding(${i}) var<storage, ${i === 0 ? 'read_write' : 'read'}> b${i} : array<f32>;`).join('\n')}
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g : vec3<u32>) {
+  if (g.x == ${k}u) { b0[0] = b0[0]${Array.from({ length: bindings - 1 }, (_, i) => ` + b${i + 1}[0]`).join('')}; }
+}` }),
+    },
+  }));
+  const dispatches = Array.from({ length: 260 }, (_, i) => {
+    const pipeline = pipelines[i % 4];
+    const own = Array.from({ length: bindings }, () => device.createBuffer({ size: 256, usage: GPUBufferUsage.STORAGE }));
+    buffers.push(...own);
+    const bindGroup = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0), entries: own.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    return { pipeline, bindGroup, grid: [1, 1] as [number, number] };
+  });
+  return { dispatches, buffers };
+}
+
+log('| raw dispatches (260, 4 pipelines in turn) | encode us a dispatch | submit us a dispatch |');
+log('|---|---:|---:|');
+for (const bindings of [1, 4, 8]) {
+  const { dispatches, buffers } = rawDispatches(bindings);
+  await timeRecording(dispatches, 5);
+  const t = await timeRecording(dispatches, 40);
+  log(`| ${bindings} storage bindings | ${t.encode.toFixed(2)} | ${t.submit.toFixed(2)} |`);
+  for (const b of buffers) b.destroy();
+}
+
+/** Median us of `runs` calls of `f`, after as many to warm up. */
+function timeCalls(f: () => void, runs: number): number {
+  const times: number[] = [];
+  for (let r = 0; r < 2 * runs; r++) {
+    const t0 = performance.now();
+    f();
+    if (r >= runs) times.push(1000 * (performance.now() - t0));
+  }
+  return median(times);
+}
+
+const formats = (process.argv[2] ?? 'float32,float16').split(',');
+for (const format of formats) {
+  const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  if (format === 'float16') await toFloat16(model);
+  else if (format !== 'float32') throw new Error(`bench/host.ts: no format ${format} (float32, float16)`);
+  const cache = model.backbone.createCache(1);
+  const prompt = randomIds(1, 10, model.config.vocabSize);
+  const logits = (await prefill(model, prompt, cache))!;
+  prompt.dispose();
+  const decoder = webgpuDecoderFor(model, cache)!;
+  await decoder.startGreedy(logits as tf.Tensor2D, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
+  logits.dispose();
+  for (let i = 0; i < 8; i++) await decoder.stepFromDevice();
+  // (the decoder's private steps, timed apart)
+  const inner = decoder as unknown as { prepareStep(): RecordedDispatch[] };
+  const checks = timeCalls(() => WebGPUDecoder.unfusable(model, cache), 50);
+  const prepare = timeCalls(() => inner.prepareStep(), 50);
+  const dispatches = inner.prepareStep();
+  const recording = await timeRecording(dispatches, 40);
+  const steps: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const t0 = performance.now();
+    const read = decoder.stepFromDevice();
+    steps.push(1000 * (performance.now() - t0));
+    await read;
+  }
+  log(`\n### ${format}, batch 1, ${dispatches.length} dispatches a token (GPU idle between steps)`);
+  log(`| part of a step | us |`);
+  log('|---|---:|');
+  log(`| whole stepFromDevice (median of 40) | ${median(steps).toFixed(0)} |`);
+  log(`| checks (unfusable) | ${checks.toFixed(0)} |`);
+  log(`| prepareStep (states, rebind check, flush) | ${prepare.toFixed(0)} |`);
+  log(`| encode the layers' dispatches | ${(recording.encode * dispatches.length).toFixed(0)} (${recording.encode.toFixed(2)} a dispatch) |`);
+  log(`| submit them | ${(recording.submit * dispatches.length).toFixed(0)} (${recording.submit.toFixed(2)} a dispatch) |`);
+  cache.dispose();
+
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  const d = await benchDecode(model, 10, { batch: 1, steps: 256, warmup: 64, lagged: true });
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  await writeFile(`${out}/host-${format}.cpuprofile`, JSON.stringify(profile));
+  log(`| greedy decode, ids on the GPU (under the profiler) | ${(1000 * d.msPerToken).toFixed(0)} a step, host ${(1000 * d.hostMsPerToken).toFixed(0)} (${d.tokensPerSecond.toFixed(1)} tok/s) |`);
+  if (device.features.has('timestamp-query')) {
+    for (const batch of [1, 8]) await marginalCosts(model, batch, format);
+  }
+  model.dispose();
+}
+/** Median GPU microseconds of `dispatches` in one pass, over `runs` passes. */
+async function passMicros(dispatches: RecordedDispatch[], runs: number): Promise<number> {
+  const timer = new PassTimer(device, runs);
+  const encoder = device.createCommandEncoder();
+  for (let r = 0; r < runs; r++) timer.pass(encoder, `${r}`, (pass) => { for (const d of dispatches) recordDispatch(pass, d); });
+  timer.resolve(encoder);
+  device.queue.submit([encoder.finish()]);
+  return median([...(await timer.read()).values()].map((k) => k.micros));
+}
+
+/** The step's GPU time whole and less each kind of dispatch (see the file header, 3). */
+async function marginalCosts(model: MambaForCausalLM, batch: number, format: string): Promise<void> {
+  const cache = model.backbone.createCache(batch);
+  const prompt = randomIds(batch, 10, model.config.vocabSize);
+  (await prefill(model, prompt, cache))!.dispose();
+  prompt.dispose();
+  const decoder = webgpuDecoderFor(model, cache)!;
+  const all = (decoder as unknown as { prepareStep(): (RecordedDispatch & { name: string })[] }).prepareStep();
+  const layers = model.config.numHiddenLayers;
+  await passMicros(all, 10);   // warm: clocks up, pipelines resident
+  const whole = await passMicros(all, 30);
+  log(`\n### ${format}, batch ${batch}: GPU time of a step's layers in one pass, ${whole.toFixed(0)} us (${all.length} dispatches)`);
+  log('| left out | us a step | us a layer, with its gaps |');
+  log('|---|---:|---:|');
+  const kinds = [...new Set(all.map((d) => d.name))];
+  for (const left of [...kinds.map((k) => [k]), ['x_proj', 'ssm']]) {
+    const t = await passMicros(all.filter((d) => !left.includes(d.name)), 30);
+    log(`| ${left.join(' + ')} | ${t.toFixed(0)} | ${((whole - t) / layers).toFixed(2)} |`);
+  }
+  cache.dispose();
+}
+
+await writeFile(`${out}/host.md`, `${rows.join('\n')}\n`);
