@@ -53,23 +53,22 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
   return { tensors: binding.tensors, source };
 }
 
-/** What every module the decoder reads can bind, by path. */
-function bindings(model: MambaForCausalLM): { path: string; binding: WeightBinding }[] {
+/**
+ * The first module the decoder reads that cannot be bound, as "path: reason", or null. Asked at every
+ * step: a loop that builds a module's path only for the answer (260 paths a token cost more than the check).
+ */
+function firstUnfusable(model: MambaForCausalLM): string | null {
   const { backbone, lmHead } = model;
-  const list = [
-    { path: 'backbone.embeddings', binding: backbone.embeddings.binding() },
-    { path: 'lm_head', binding: lmHead.binding() },
-  ];
-  backbone.blocks.forEach((block, i) => {
-    const m = block.mixer;
-    for (const [name, p] of [['in_proj', m.inProj], ['x_proj', m.xProj], ['dt_proj', m.dtProj], ['out_proj', m.outProj]] as const) {
-      list.push({ path: `backbone.layers.${i}.mixer.${name}`, binding: p.binding() });
-    }
-    if (m.conv1d.adapter?.active) {
-      list.push({ path: `backbone.layers.${i}.mixer.conv1d`, binding: { kind: 'unfusable', reason: 'it carries a LoRA adapter that is not merged' } });
-    }
-  });
-  return list;
+  const why = (binding: WeightBinding, path: () => string) => (binding.kind === 'unfusable' ? `${path()}: ${binding.reason}` : null);
+  let found = why(backbone.embeddings.binding(), () => 'backbone.embeddings') ?? why(lmHead.binding(), () => 'lm_head');
+  for (let i = 0; i < backbone.blocks.length && found == null; i++) {
+    const m = backbone.blocks[i].mixer;
+    const at = (name: string) => () => `backbone.layers.${i}.mixer.${name}`;
+    found = why(m.inProj.binding(), at('in_proj')) ?? why(m.xProj.binding(), at('x_proj')) ?? why(m.dtProj.binding(), at('dt_proj'))
+      ?? why(m.outProj.binding(), at('out_proj'))
+      ?? (m.conv1d.adapter?.active ? `${at('conv1d')()}: it carries a LoRA adapter that is not merged` : null);
+  }
+  return found;
 }
 
 /**
@@ -138,10 +137,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   /** Why the fused path cannot decode this model with this cache, or null where it can. */
   static unfusable(model: MambaForCausalLM, cache: MambaCache): string | null {
     if (cache.batchSize > MATVEC_MAX_BATCH) return `the batch (${cache.batchSize}) is over ${MATVEC_MAX_BATCH}`;
-    for (const { path, binding } of bindings(model)) {
-      if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
-    }
-    return null;
+    return firstUnfusable(model);
   }
 
   static supports(model: MambaForCausalLM, cache: MambaCache): boolean {
@@ -301,7 +297,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   private prepareStep(): Dispatch[] {
     this.ownStates();
     // The step writes the states in place: a read of one since (which tfjs keeps) must not be returned after it.
-    dropReadValues(this.backend, [...this.cache.convStates, ...this.cache.ssmStates]);
+    dropReadValues(this.backend, this.cache.convStates);
+    dropReadValues(this.backend, this.cache.ssmStates);
     this.rebindIfChanged();
     this.flushTfjs();
     return this.dispatches;
@@ -343,9 +340,10 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   private ownStates(): void {
     const bound = this.boundSet;
     const { cache, backend } = this;
+    // (at every step: nothing to do, and nothing made, while the decoder's own copies are in the cache)
+    if (cache.convStates.every((t) => bound.has(t.dataId)) && cache.ssmStates.every((t) => bound.has(t.dataId))) return;
     const stale = [...cache.convStates.map((t, i) => ({ t, i, conv: true })), ...cache.ssmStates.map((t, i) => ({ t, i, conv: false }))]
       .filter(({ t }) => !bound.has(t.dataId));
-    if (stale.length === 0) return;
     const sources = stale.map(({ t }) => gpuBufferOf(backend, t));
     flushTfjs(backend);   // after the uploads; whatever wrote the states goes first
     const encoder = this.device.createCommandEncoder();
@@ -360,12 +358,16 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
    * and the states.
    */
   private boundTensors(): tf.Tensor[] {
-    return [...parameters(this.model).map((v) => v.read()), ...this.cache.convStates, ...this.cache.ssmStates];
+    const tensors: tf.Tensor[] = [];
+    for (const v of parameters(this.model)) tensors.push(v.read());
+    tensors.push(...this.cache.convStates, ...this.cache.ssmStates);
+    return tensors;
   }
 
   private rebindIfChanged(): void {
-    const ids = this.boundTensors().map((t) => t.dataId);
-    if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
+    const tensors = this.boundTensors();
+    if (tensors.length === this.boundTo.length && tensors.every((t, i) => t.dataId === this.boundTo[i])) return;
+    const ids = tensors.map((t) => t.dataId);
     this.dispatches = this.bind();
     this.boundTo = ids;
     this.boundSet = new Set(ids);
