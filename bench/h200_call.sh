@@ -8,6 +8,7 @@
 #   llama   llama.cpp CUDA, 2.8b F16 (LLAMA_SPECS others, e.g. "2.8b:f16 2.8b:f32"): pp128, pp512,
 #           tg64 (built at the call's start)                                           -> llama.txt
 #   new     bench/gpu.ts decode: float32 b1 / b8, and under DECODE_TRIALS               -> new.txt
+#           (and for each other shape in NEW_SHAPES, e.g. "2.8b 1.4b"                   -> new-<shape>.txt)
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
@@ -64,8 +65,11 @@ EXACT_TIMES="$BENCH_DAWN_FLAGS disable-dawn-features=timestamp_quantization"
 for s in $STEPS; do
   case $s in
     f16) step 150 env BENCH_DECODE_TRIALS="${F16_TRIALS:-}" node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
-    llama) wait $BUILD; stamp build; step 100 bash "$R/.peers/llamacpp_cuda.sh" "${LLAMA_SPECS:-2.8b:f16}" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
-    new) step 75 env BENCH_DECODE_TRIALS="${DECODE_TRIALS:-}" node gpu.mjs decode > "$OUT/new.txt" 2>&1 ;;
+    llama) wait $BUILD; stamp build; step ${LLAMA_SECONDS:-100} bash "$R/.peers/llamacpp_cuda.sh" "${LLAMA_SPECS:-2.8b:f16}" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
+    new) for shape in ${NEW_SHAPES:-$BENCH_SHAPE}; do
+           # (new.txt for BENCH_SHAPE, new-<shape>.txt for the others)
+           step 75 env BENCH_SHAPE=$shape BENCH_DECODE_TRIALS="${DECODE_TRIALS:-}" node gpu.mjs decode > "$OUT/new$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
+         done ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;

@@ -6,7 +6,8 @@
  *    alternate), each with a bind group of its own: microseconds to encode and to submit a dispatch.
  * 2. The fused decoder's step at BENCH_SHAPE, for each weight format in argv[2] (float32,float16):
  *    the per-step checks, encoding and submission timed apart, with the GPU idle between steps; then
- *    the greedy decode as generate runs it, under V8's CPU profiler ($OUT/host-<format>.cpuprofile).
+ *    the greedy decode as generate runs it, under V8's CPU profiler ($OUT/host-<format>.cpuprofile),
+ *    and the same steps recorded back to back, their reads awaited only after.
  * 3. What each kind of dispatch costs the GPU in place, at batch 1 and 8: a step's dispatches in one
  *    pass between two timestamps, whole and with one kind left out (the states it leaves are garbage:
  *    timing only). The difference is the kind's kernels with the gaps before them, which timing each
@@ -152,11 +153,34 @@ for (const format of formats) {
   session.disconnect();
   await writeFile(`${out}/host-${format}.cpuprofile`, JSON.stringify(profile));
   log(`| greedy decode, ids on the GPU (under the profiler) | ${(1000 * d.msPerToken).toFixed(0)} a step, host ${(1000 * d.hostMsPerToken).toFixed(0)} (${d.tokensPerSecond.toFixed(1)} tok/s) |`);
+  log(`| the same steps back to back (64 recorded, then their reads awaited) | ${(1000 * (await backToBack(model, 64))).toFixed(0)} a step |`);
   if (device.features.has('timestamp-query')) {
     for (const batch of [1, 8]) await marginalCosts(model, batch, format);
   }
   model.dispose();
 }
+/**
+ * Ms a greedy step of `model` at batch 1 when `steps` of them are recorded at once and only then
+ * awaited: the GPU's rate with no turn of the loop between steps (beside the greedy loop's, which
+ * waits for each read READBACK_LAG steps behind).
+ */
+async function backToBack(model: MambaForCausalLM, steps: number): Promise<number> {
+  const cache = model.backbone.createCache(1);
+  const prompt = randomIds(1, 10, model.config.vocabSize);
+  const logits = (await prefill(model, prompt, cache))!;
+  prompt.dispose();
+  const decoder = webgpuDecoderFor(model, cache)!;
+  await decoder.startGreedy(logits as tf.Tensor2D, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
+  logits.dispose();
+  for (let i = 0; i < 8; i++) await decoder.stepFromDevice();
+  const t0 = performance.now();
+  const reads = Array.from({ length: steps }, () => decoder.stepFromDevice());
+  await Promise.all(reads);
+  const ms = (performance.now() - t0) / steps;
+  cache.dispose();
+  return ms;
+}
+
 /** Median GPU microseconds of `dispatches` in one pass, over `runs` passes. */
 async function passMicros(dispatches: RecordedDispatch[], runs: number): Promise<number> {
   const timer = new PassTimer(device, runs);
