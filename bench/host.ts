@@ -11,7 +11,9 @@
  * 3. What each kind of dispatch costs the GPU in place, at batch 1 and 8: a step's dispatches in one
  *    pass between two timestamps, whole and with one kind left out (the states it leaves are garbage:
  *    timing only). The difference is the kind's kernels with the gaps before them, which timing each
- *    dispatch in a pass of its own cannot separate.
+ *    dispatch in a pass of its own cannot separate. Then the greedy step whole (layers, LM head,
+ *    choice), its passes in one submission and in a submission each: the GPU's idle time between
+ *    submissions is the span less the passes.
  * Run like bench/gpu.ts; writes $OUT/host.md.
  */
 import { writeFile } from 'node:fs/promises';
@@ -210,7 +212,52 @@ async function marginalCosts(model: MambaForCausalLM, batch: number, format: str
     const t = await passMicros(all.filter((d) => !left.includes(d.name)), 30);
     log(`| ${left.join(' + ')} | ${t.toFixed(0)} | ${((whole - t) / layers).toFixed(2)} |`);
   }
+  // The greedy step whole, as stepFromDevice records it (its choice and head made by a first step).
+  const greedyLogits = (await prefill(model, randomIds(batch, 4, model.config.vocabSize), cache))!;
+  await decoder.startGreedy(greedyLogits as tf.Tensor2D, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
+  greedyLogits.dispose();
+  await decoder.stepFromDevice();
+  const inner = decoder as unknown as { deviceHead: { dispatch: RecordedDispatch }; greedy: { choices: Map<boolean, RecordedDispatch> } };
+  const head = inner.deviceHead.dispatch;
+  const choice = inner.greedy.choices.get(false)!;
+  const step = [...all, head, choice];
+  log(`| LM head | ${(await passMicros([head], 30)).toFixed(0)} | |`);
+  log(`| greedy choice | ${(await passMicros([choice], 30)).toFixed(0)} | |`);
+  for (const perSubmit of [false, true]) {
+    const { passes, span } = await stampedSteps(step, 30, perSubmit);
+    log(`| the greedy step whole, ${perSubmit ? 'a submission each' : 'one submission for 30'} | ${passes.toFixed(0)} a pass, `
+      + `${span.toFixed(0)} a step of the span (${(span - passes).toFixed(0)} idle) | |`);
+  }
   cache.dispose();
+}
+
+/**
+ * `count` passes of `dispatches`, each between timestamps, in one submission or a submission each:
+ * median us a pass, and us a pass of the span from the first pass's start to the last one's end.
+ */
+async function stampedSteps(dispatches: RecordedDispatch[], count: number, perSubmit: boolean): Promise<{ passes: number; span: number }> {
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * count });
+  const resolved = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const readable = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  let encoder = device.createCommandEncoder();
+  for (let i = 0; i < count; i++) {
+    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    for (const d of dispatches) recordDispatch(pass, d);
+    pass.end();
+    if (perSubmit && i < count - 1) {
+      device.queue.submit([encoder.finish()]);
+      encoder = device.createCommandEncoder();
+    }
+  }
+  encoder.resolveQuerySet(querySet, 0, 2 * count, resolved, 0);
+  encoder.copyBufferToBuffer(resolved, 0, readable, 0, 16 * count);
+  device.queue.submit([encoder.finish()]);
+  await readable.mapAsync(GPUMapMode.READ);
+  const stamps = new BigUint64Array(readable.getMappedRange().slice(0));
+  readable.unmap();
+  [querySet, resolved, readable].forEach((r) => r.destroy());
+  const passes = Array.from({ length: count }, (_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000);
+  return { passes: median(passes), span: Number(stamps[2 * count - 1] - stamps[0]) / 1000 / count };
 }
 
 await writeFile(`${out}/host.md`, `${rows.join('\n')}\n`);
