@@ -103,13 +103,16 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
   let tiny: MambaForCausalLM;
   let biased: MambaForCausalLM;
   let wide: MambaForCausalLM;
+  let wide4: MambaForCausalLM;
   before(async () => {
     tiny = await MambaForCausalLM.fromPretrained(TINY);
     biased = randomModel({ useBias: true }, 1);
     // A vocabulary over the choice kernel's 256 threads and not a multiple of them; an untied head.
     wide = randomModel({ vocabSize: 1001, hiddenSize: 48, tieWordEmbeddings: false }, 2);
+    // Rows of whole vec4s, read 4 logits a load; 257 of them, one thread taking two.
+    wide4 = randomModel({ vocabSize: 1028, hiddenSize: 48, tieWordEmbeddings: false }, 3);
   });
-  after(() => [tiny, biased, wide].forEach((m) => m.dispose()));
+  after(() => [tiny, biased, wide, wide4].forEach((m) => m.dispose()));
 
   for (const batch of [1, 3]) {
     it(`equals the readback loops for several prompts and models, batch ${batch}`, async () => {
@@ -200,41 +203,44 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
     expect(long.length).to.be.greaterThan(5).and.lessThan(5 + 100_000);
   });
 
-  it('the choice kernel: first maximum on ties, NaN/Inf rows marked, eos held back, finished rows padded', async () => {
-    const V = wide.config.vocabSize;
-    const cache = wide.createCache(4);
-    const decoder = webgpuDecoderFor(wide, cache)!;
-    const values = new Float32Array(4 * V);
-    const rng = makeRng(13);
-    for (let i = 0; i < values.length; i++) values[i] = rng() * 4 - 2;
-    values[3] = 5;              // row 0: a tie between 3 and 700: 3 is taken
-    values[700] = 5;
-    values.fill(1, V, 2 * V);   // row 1: all equal: 0
-    values[2 * V + 999] = NaN;  // row 2
-    values[3 * V] = -Infinity;  // row 3
-    const logits = tf.tensor2d(values, [4, V]);
-    const expected = Array.from(await tf.tidy(() => firstArgMax(logits)).data());
-    expect(expected.slice(0, 2)).to.deep.equal([3, 0]);
+  for (const [rows, model] of [['1,001 logits a row, one a load', () => wide], ['1,028 logits a row, 4 a load', () => wide4]] as const) {
+    it(`the choice kernel (${rows}): first maximum on ties, NaN/Inf rows marked, eos held back, finished rows padded`, async () => {
+      const m = model();
+      const V = m.config.vocabSize;
+      const cache = m.createCache(4);
+      const decoder = webgpuDecoderFor(m, cache)!;
+      const values = new Float32Array(4 * V);
+      const rng = makeRng(13);
+      for (let i = 0; i < values.length; i++) values[i] = rng() * 4 - 2;
+      values[3] = 5;              // row 0: a tie between 3 and 700: 3 is taken
+      values[700] = 5;
+      values.fill(1, V, 2 * V);   // row 1: all equal: 0
+      values[2 * V + 999] = NaN;  // row 2
+      values[3 * V] = -Infinity;  // row 3
+      const logits = tf.tensor2d(values, [4, V]);
+      const expected = Array.from(await tf.tidy(() => firstArgMax(logits)).data());
+      expect(expected.slice(0, 2)).to.deep.equal([3, 0]);
 
-    const plain = await decoder.startGreedy(logits, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
-    expect(Array.from(plain)).to.deep.equal([3, 0, NON_FINITE_ID, NON_FINITE_ID]);
-    const held = await decoder.startGreedy(logits, { eosTokenIds: [3, 0], padTokenId: 9, minNewTokens: 1 });
-    expect(Array.from(held).slice(0, 2)).to.deep.equal([700, 1]);
+      const plain = await decoder.startGreedy(logits, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
+      expect(Array.from(plain)).to.deep.equal([3, 0, NON_FINITE_ID, NON_FINITE_ID]);
+      const held = await decoder.startGreedy(logits, { eosTokenIds: [3, 0], padTokenId: 9, minNewTokens: 1 });
+      expect(Array.from(held).slice(0, 2)).to.deep.equal([700, 1]);
 
-    // Finite rows only from here: eos 3 finishes row 0, whose next token is the pad id.
-    const finite = tf.tensor2d(values.slice(0, 2 * V), [2, V]);
-    const pair = wide.createCache(2);
-    const ids = tf.tensor2d([[1, 2], [3, 4]], undefined, 'int32');
-    tf.dispose((await prefill(wide, ids, pair))!);
-    const pairDecoder = webgpuDecoderFor(wide, pair)!;
-    const first = await pairDecoder.startGreedy(finite, { eosTokenIds: [3], padTokenId: 9, minNewTokens: 0 });
-    expect(Array.from(first)).to.deep.equal([3, 0]);
-    const second = await pairDecoder.stepFromDevice();
-    expect(second[0], 'finished row 0 emits the pad id').to.equal(9);
-    tf.dispose([logits, finite, ids]);
-    cache.dispose();
-    pair.dispose();
-  });
+      // Finite rows only from here: eos 3 finishes row 0, whose next token is the pad id.
+      const finite = tf.tensor2d(values.slice(0, 2 * V), [2, V]);
+      const pair = m.createCache(2);
+      const ids = tf.tensor2d([[1, 2], [3, 4]], undefined, 'int32');
+      tf.dispose((await prefill(m, ids, pair))!);
+      const pairDecoder = webgpuDecoderFor(m, pair)!;
+      const first = await pairDecoder.startGreedy(finite, { eosTokenIds: [3], padTokenId: 9, minNewTokens: 0 });
+      expect(Array.from(first)).to.deep.equal([3, 0]);
+      const second = await pairDecoder.stepFromDevice();
+      expect(second[0], 'finished row 0 emits the pad id').to.equal(9);
+      tf.dispose([logits, finite, ids]);
+      cache.dispose();
+      pair.dispose();
+    });
+  }
 
   it('records steps without waiting for reads: five stepFromDevice calls, then the same ids as one readback each', async () => {
     const prompt = randomPrompt(3, 4, biased.config.vocabSize, 14);

@@ -30,8 +30,20 @@ export function greedyChoiceKernel(device: GPUDevice, dims: GreedyChoiceDims): D
   const { batch, vocab: V, eosTokenIds, padTokenId, suppressEos, nonFiniteId } = dims;
   const isEos = eosTokenIds.length === 0 ? 'false' : eosTokenIds.map((id) => `i == ${id}`).join(' || ');
   const finishes = eosTokenIds.length > 0 && padTokenId != null;
+  // A row of whole vec4s is read 4 logits a load (each thread's in increasing order, as the rule needs):
+  // a quarter of the loads, one workgroup having the whole row to read.
+  const vec = V % 4 === 0;
+  /** Takes logit k (value v) into the thread's first maximum. */
+  const take = (k: string, v: string) => `
+    // All exponent bits set: NaN or Inf (a test on the bits, which no fast-math rule folds away).
+    if ((bitcast<u32>(${v}) & 0x7f800000u) == 0x7f800000u) {
+      bad = true;
+    } else if (${suppressEos ? `!isEos(${k}) && ` : ''}(best == ${V} || ${v} > value)) {
+      value = ${v};
+      best = ${k};
+    }`;
   const code = `
-${declareBindings([['logits', 'f32', false], ['finished', 'i32', true], ['ids', 'i32', true], ['chosen', 'i32', true]])}
+${declareBindings([['logits', vec ? 'vec4<f32>' : 'f32', false], ['finished', 'i32', true], ['ids', 'i32', true], ['chosen', 'i32', true]])}
 ${firstMaxDeclarations(THREADS, V)}
 var<workgroup> nonFinite : atomic<u32>;
 
@@ -44,16 +56,12 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid
   var value = 0.0;
   var best = ${V};
   var bad = false;
-  for (var k = t; k < ${V}; k += ${THREADS}) {
-    let v = logits[b * ${V} + k];
-    // All exponent bits set: NaN or Inf (a test on the bits, which no fast-math rule folds away).
-    if ((bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u) {
-      bad = true;
-    } else if (${suppressEos ? '!isEos(k) && ' : ''}(best == ${V} || v > value)) {
-      value = v;
-      best = k;
-    }
-  }
+  ${vec ? `for (var q = t; q < ${V / 4}; q += ${THREADS}) {
+    let v4 = logits[b * ${V / 4} + q];
+    ${[0, 1, 2, 3].map((j) => take(`4 * q + ${j}`, `v4[${j}]`)).join('')}
+  }` : `for (var k = t; k < ${V}; k += ${THREADS}) {
+    let v = logits[b * ${V} + k];${take('k', 'v')}
+  }`}
   if (bad) { atomicOr(&nonFinite, 1u); }
   ${firstMaxReduce(THREADS, 't', 'value', 'best')}
   if (t == 0) {
