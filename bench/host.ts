@@ -156,11 +156,33 @@ for (const format of formats) {
   await writeFile(`${out}/host-${format}.cpuprofile`, JSON.stringify(profile));
   log(`| greedy decode, ids on the GPU (under the profiler) | ${(1000 * d.msPerToken).toFixed(0)} a step, host ${(1000 * d.hostMsPerToken).toFixed(0)} (${d.tokensPerSecond.toFixed(1)} tok/s) |`);
   log(`| the same steps back to back (64 recorded, then their reads awaited) | ${(1000 * (await backToBack(model, 64))).toFixed(0)} a step |`);
+  for (const poll of ['spin', 'timer', 'spin'] as const) {
+    const g = await greedyPolled(model, poll);
+    log(`| greedy decode, Dawn's events processed ${poll === 'spin' ? 'at every turn of the loop (as it does)' : 'on a 1 ms timer'} | `
+      + `${(1000 * g.msPerToken).toFixed(0)} a step, host ${(1000 * g.hostMsPerToken).toFixed(0)} (${g.tokensPerSecond.toFixed(1)} tok/s) |`);
+  }
   if (device.features.has('timestamp-query')) {
     for (const batch of [1, 8]) await marginalCosts(model, batch, format);
   }
   model.dispose();
 }
+/**
+ * The greedy decode at batch 1 with dawn.node's wait for a map as it is (it calls setImmediate to
+ * process Dawn's events at every turn of the event loop while a map is pending: a core spinning on the
+ * driver), or with those calls put on a 1 ms timer: whether the spinning slows the GPU's steps.
+ */
+async function greedyPolled(model: MambaForCausalLM, poll: 'spin' | 'timer'): Promise<Awaited<ReturnType<typeof benchDecode>>> {
+  const own = globalThis.setImmediate;
+  if (poll === 'timer') {
+    (globalThis as { setImmediate: unknown }).setImmediate = (fn: (...a: unknown[]) => void, ...args: unknown[]) => setTimeout(fn, 1, ...args);
+  }
+  try {
+    return await benchDecode(model, 10, { batch: 1, steps: 256, warmup: 64, lagged: true });
+  } finally {
+    globalThis.setImmediate = own;
+  }
+}
+
 /**
  * Ms a greedy step of `model` at batch 1 when `steps` of them are recorded at once and only then
  * awaited: the GPU's rate with no turn of the loop between steps (beside the greedy loop's, which
