@@ -25,6 +25,7 @@ import { randomIds } from './routines/random_ids.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { prefill } from '../src/generation/prefill.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
+import type { MambaCache } from '../src/model/cache.js';
 import { WebGPUDecoder, webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
 import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
 import { PassTimer } from '../src/webgpu/pass_timer.js';
@@ -109,19 +110,25 @@ function timeCalls(f: () => void, runs: number): number {
   return median(times);
 }
 
-const formats = (process.argv[2] ?? 'float32,float16').split(',');
-for (const format of formats) {
-  const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
-  if (format === 'float16') await toFloat16(model);
-  else if (format !== 'float32') throw new Error(`bench/host.ts: no format ${format} (float32, float16)`);
-  const cache = model.backbone.createCache(1);
-  const prompt = randomIds(1, 10, model.config.vocabSize);
+/** A cache of `batch` rows filled from a 10-token prompt, and its fused decoder with greedy decoding started and warm (8 steps). */
+async function warmGreedyDecoder(model: MambaForCausalLM, batch: number): Promise<{ cache: MambaCache; decoder: WebGPUDecoder }> {
+  const cache = model.backbone.createCache(batch);
+  const prompt = randomIds(batch, 10, model.config.vocabSize);
   const logits = (await prefill(model, prompt, cache))!;
   prompt.dispose();
   const decoder = webgpuDecoderFor(model, cache)!;
   await decoder.startGreedy(logits as tf.Tensor2D, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
   logits.dispose();
   for (let i = 0; i < 8; i++) await decoder.stepFromDevice();
+  return { cache, decoder };
+}
+
+const formats = (process.argv[2] ?? 'float32,float16').split(',');
+for (const format of formats) {
+  const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  if (format === 'float16') await toFloat16(model);
+  else if (format !== 'float32') throw new Error(`bench/host.ts: no format ${format} (float32, float16)`);
+  const { cache, decoder } = await warmGreedyDecoder(model, 1);
   // (the decoder's private steps, timed apart)
   const inner = decoder as unknown as { prepareStep(): RecordedDispatch[] };
   const checks = timeCalls(() => WebGPUDecoder.unfusable(model, cache), 50);
@@ -189,14 +196,7 @@ async function greedyPolled(model: MambaForCausalLM, poll: 'spin' | 'timer'): Pr
  * waits for each read READBACK_LAG steps behind).
  */
 async function backToBack(model: MambaForCausalLM, steps: number): Promise<number> {
-  const cache = model.backbone.createCache(1);
-  const prompt = randomIds(1, 10, model.config.vocabSize);
-  const logits = (await prefill(model, prompt, cache))!;
-  prompt.dispose();
-  const decoder = webgpuDecoderFor(model, cache)!;
-  await decoder.startGreedy(logits as tf.Tensor2D, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
-  logits.dispose();
-  for (let i = 0; i < 8; i++) await decoder.stepFromDevice();
+  const { cache, decoder } = await warmGreedyDecoder(model, 1);
   const t0 = performance.now();
   const reads = Array.from({ length: steps }, () => decoder.stepFromDevice());
   await Promise.all(reads);
@@ -217,11 +217,7 @@ async function passMicros(dispatches: RecordedDispatch[], runs: number): Promise
 
 /** The step's GPU time whole and less each kind of dispatch (see the file header, 3). */
 async function marginalCosts(model: MambaForCausalLM, batch: number, format: string): Promise<void> {
-  const cache = model.backbone.createCache(batch);
-  const prompt = randomIds(batch, 10, model.config.vocabSize);
-  (await prefill(model, prompt, cache))!.dispose();
-  prompt.dispose();
-  const decoder = webgpuDecoderFor(model, cache)!;
+  const { cache, decoder } = await warmGreedyDecoder(model, batch);
   const all = (decoder as unknown as { prepareStep(): (RecordedDispatch & { name: string })[] }).prepareStep();
   const layers = model.config.numHiddenLayers;
   await passMicros(all, 10);   // warm: clocks up, pipelines resident
@@ -234,11 +230,7 @@ async function marginalCosts(model: MambaForCausalLM, batch: number, format: str
     const t = await passMicros(all.filter((d) => !left.includes(d.name)), 30);
     log(`| ${left.join(' + ')} | ${t.toFixed(0)} | ${((whole - t) / layers).toFixed(2)} |`);
   }
-  // The greedy step whole, as stepFromDevice records it (its choice and head made by a first step).
-  const greedyLogits = (await prefill(model, randomIds(batch, 4, model.config.vocabSize), cache))!;
-  await decoder.startGreedy(greedyLogits as tf.Tensor2D, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
-  greedyLogits.dispose();
-  await decoder.stepFromDevice();
+  // The greedy step whole, as stepFromDevice records it (its head and choice made by the warm steps).
   const inner = decoder as unknown as { deviceHead: { dispatch: RecordedDispatch }; greedy: { choices: Map<boolean, RecordedDispatch> } };
   const head = inner.deviceHead.dispatch;
   const choice = inner.greedy.choices.get(false)!;
