@@ -53,22 +53,23 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
   return { tensors: binding.tensors, source };
 }
 
-/**
- * The first module the decoder reads that cannot be bound, as "path: reason", or null. Asked at every
- * step: a loop that builds a module's path only for the answer (260 paths a token cost more than the check).
- */
-function firstUnfusable(model: MambaForCausalLM): string | null {
+/** What every module the decoder reads can bind, by path. */
+function bindings(model: MambaForCausalLM): { path: string; binding: WeightBinding }[] {
   const { backbone, lmHead } = model;
-  const why = (binding: WeightBinding, path: () => string) => (binding.kind === 'unfusable' ? `${path()}: ${binding.reason}` : null);
-  let found = why(backbone.embeddings.binding(), () => 'backbone.embeddings') ?? why(lmHead.binding(), () => 'lm_head');
-  for (let i = 0; i < backbone.blocks.length && found == null; i++) {
-    const m = backbone.blocks[i].mixer;
-    const at = (name: string) => () => `backbone.layers.${i}.mixer.${name}`;
-    found = why(m.inProj.binding(), at('in_proj')) ?? why(m.xProj.binding(), at('x_proj')) ?? why(m.dtProj.binding(), at('dt_proj'))
-      ?? why(m.outProj.binding(), at('out_proj'))
-      ?? (m.conv1d.adapter?.active ? `${at('conv1d')()}: it carries a LoRA adapter that is not merged` : null);
-  }
-  return found;
+  const list = [
+    { path: 'backbone.embeddings', binding: backbone.embeddings.binding() },
+    { path: 'lm_head', binding: lmHead.binding() },
+  ];
+  backbone.blocks.forEach((block, i) => {
+    const m = block.mixer;
+    for (const [name, p] of [['in_proj', m.inProj], ['x_proj', m.xProj], ['dt_proj', m.dtProj], ['out_proj', m.outProj]] as const) {
+      list.push({ path: `backbone.layers.${i}.mixer.${name}`, binding: p.binding() });
+    }
+    if (m.conv1d.adapter?.active) {
+      list.push({ path: `backbone.layers.${i}.mixer.conv1d`, binding: { kind: 'unfusable', reason: 'it carries a LoRA adapter that is not merged' } });
+    }
+  });
+  return list;
 }
 
 /**
@@ -137,7 +138,10 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   /** Why the fused path cannot decode this model with this cache, or null where it can. */
   static unfusable(model: MambaForCausalLM, cache: MambaCache): string | null {
     if (cache.batchSize > MATVEC_MAX_BATCH) return `the batch (${cache.batchSize}) is over ${MATVEC_MAX_BATCH}`;
-    return firstUnfusable(model);
+    for (const { path, binding } of bindings(model)) {
+      if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
+    }
+    return null;
   }
 
   static supports(model: MambaForCausalLM, cache: MambaCache): boolean {

@@ -5,9 +5,10 @@
  * A group of TPC threads per channel c, one per state index n (TPC: dState rounded up to a power of
  * two, at most a workgroup), walks the batch rows ROWS at a time: each word of dt_proj's row is loaded
  * once for all of them (adjacent threads, adjacent words), as are A, D and dt's bias, and each of the
- * group's sums (dt's, y's) meets in workgroup memory, ROWS at once. A group per (row, channel) read
- * the row once per batch row: at batch 8 on the H100 the step took 13.3 us a layer in float32 and
- * 31.7 in float16, against 6.1 at batch 1. A thread a channel walked the row and the states alone,
+ * group's sums (dt's, y's) meets in workgroup memory, ROWS at once. A group per (row, channel), which
+ * read the row once per batch row, took the same time in place on the H100 (float32 at batch 8: 13.3
+ * against 13.0 us a layer with the gap before it; 6.1-6.6 at batch 1): the row's reads are not what
+ * bounds the step, which reads less this way. A thread a channel walked the row and the states alone,
  * its loads strided by a row apart: on the H200 the step took more time than in_proj.
  * Everything but dt's row (state, x, z, B, C) is loaded before dt's sum, so that its latency passes
  * during it: a load after a barrier waits a round trip of its own (a step at batch 1 is a few
