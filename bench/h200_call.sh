@@ -16,8 +16,10 @@
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
 #   int4    bench/gpu.ts quant: int4 decode, and under INT4_TRIALS' sets (quantizing 2.8b on the
 #           host takes a minute or more, once for all)                                 -> int4.txt
-#   host    bench/host.ts float32,float16: the host's share of a token (dispatches of 1/4/8 bindings; the
-#           decoder's checks, encoding and submission apart), a CPU profile of each greedy decode -> host.txt, host-*.cpuprofile
+#   host    bench/host.ts HOST_FORMATS (float32,float16): the host's share of a token (dispatches of 1/4/8
+#           bindings; the decoder's checks, encoding and submission apart), a CPU profile of each greedy
+#           decode, each kind of dispatch's GPU cost in place, the head, the choice and the gaps between
+#           submissions, timestamps not rounded                                      -> host.txt, host-*.cpuprofile
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
