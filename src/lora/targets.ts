@@ -51,7 +51,9 @@ export function selectModules(model: LoraModel, targets: string[] | string): Tar
     typeof targets === 'string' ? fullMatch(entry, path) : matchesEntry(path, entry);
   // PEFT tries every module a regex matches and refuses the first it cannot adapt (a norm, the mixer),
   // so adapting only the adaptable ones would save a target_modules PEFT does not load.
-  const others = [...namedModules(model)].filter(([path, m]) => path !== '' && !isAdaptable(m)).map(([path]) => path);
+  const named = [...namedModules(model)];
+  const others = [...named.filter(([path, m]) => path !== '' && !isAdaptable(m)).map(([path]) => path),
+    ...hfOnlyPaths(named.map(([path]) => path))];
   for (const entry of entries) {
     const other = isRegex(entry) ? others.find((path) => fullMatch(entry, path)) : undefined;
     if (other !== undefined) {
@@ -65,6 +67,15 @@ export function selectModules(model: LoraModel, targets: string[] | string): Tar
     }
   }
   return modules.filter((m) => entries.some((entry) => matches(m.path, entry)));
+}
+
+/**
+ * The modules HF's Mamba has that this tree leaves out, among `paths`' neighbours: PEFT's walk of
+ * named_modules meets them too (the layers' ModuleList, each mixer's activation `act`, an nn.SiLU).
+ */
+function hfOnlyPaths(paths: string[]): string[] {
+  const layerLists = new Set(paths.filter((p) => /(^|\.)layers\.\d+$/.test(p)).map((p) => p.replace(/\.\d+$/, '')));
+  return [...layerLists, ...paths.filter((p) => p === 'mixer' || p.endsWith('.mixer')).map((p) => `${p}.act`)];
 }
 
 /**

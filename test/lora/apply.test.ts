@@ -277,7 +277,9 @@ describeBackends('LoRA: applyLora', ['cpu'], () => {
     expect(() => applyLora(model, { r: 4, alpha: 8, targetModules: ['in_proj('] })).to.throw(/not a valid regex/);
     // PEFT would try these modules too and refuse them: a saved regex must select adaptable modules alone
     for (const [targetModules, other] of [['backbone\\.layers\\.0\\..*', 'backbone.layers.0.norm'],
-      [['in_proj', '.*_f'], 'backbone.norm_f'], ['.*(proj|head)', 'lm_head']] as [string[] | string, string][]) {
+      [['in_proj', '.*_f'], 'backbone.norm_f'], ['.*(proj|head)', 'lm_head'],
+      // modules HF's tree has and this one leaves out: each mixer's activation (nn.SiLU), the layers' ModuleList
+      ['.*mixer\\.(in_proj|act)', 'backbone.layers.0.mixer.act'], ['backbone\\.layers', 'backbone.layers']] as [string[] | string, string][]) {
       expect(() => applyLora(model, { r: 4, alpha: 8, targetModules })).to.throw(`matches ${other}, which LoRA cannot adapt`);
     }
     expect(() => applyLora(model, { r: 0, alpha: 8, targetModules: ['in_proj'] })).to.throw(/r must be a positive integer/);
