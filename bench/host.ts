@@ -21,12 +21,10 @@ import { Session } from 'node:inspector/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
 import { benchDecode } from './routines/decode.js';
-import { randomIds } from './routines/random_ids.js';
+import { greedyStepDispatches, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
-import { prefill } from '../src/generation/prefill.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
-import type { MambaCache } from '../src/model/cache.js';
-import { WebGPUDecoder, webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
+import { WebGPUDecoder } from '../src/model/webgpu_decoder.js';
 import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
 import { PassTimer } from '../src/webgpu/pass_timer.js';
 
@@ -108,19 +106,6 @@ function timeCalls(f: () => void, runs: number): number {
     if (r >= runs) times.push(1000 * (performance.now() - t0));
   }
   return median(times);
-}
-
-/** A cache of `batch` rows filled from a 10-token prompt, and its fused decoder with greedy decoding started and warm (8 steps). */
-async function warmGreedyDecoder(model: MambaForCausalLM, batch: number): Promise<{ cache: MambaCache; decoder: WebGPUDecoder }> {
-  const cache = model.backbone.createCache(batch);
-  const prompt = randomIds(batch, 10, model.config.vocabSize);
-  const logits = (await prefill(model, prompt, cache))!;
-  prompt.dispose();
-  const decoder = webgpuDecoderFor(model, cache)!;
-  await decoder.startGreedy(logits as tf.Tensor2D, { eosTokenIds: [], padTokenId: null, minNewTokens: 0 });
-  logits.dispose();
-  for (let i = 0; i < 8; i++) await decoder.stepFromDevice();
-  return { cache, decoder };
 }
 
 const formats = (process.argv[2] ?? 'float32,float16').split(',');
@@ -218,7 +203,7 @@ async function passMicros(dispatches: RecordedDispatch[], runs: number): Promise
 /** The step's GPU time whole and less each kind of dispatch (see the file header, 3). */
 async function marginalCosts(model: MambaForCausalLM, batch: number, format: string): Promise<void> {
   const { cache, decoder } = await warmGreedyDecoder(model, batch);
-  const all = (decoder as unknown as { prepareStep(): (RecordedDispatch & { name: string })[] }).prepareStep();
+  const all = greedyStepDispatches(decoder).layers;
   const layers = model.config.numHiddenLayers;
   await passMicros(all, 10);   // warm: clocks up, pipelines resident
   const whole = await passMicros(all, 30);
@@ -231,47 +216,16 @@ async function marginalCosts(model: MambaForCausalLM, batch: number, format: str
     log(`| ${left.join(' + ')} | ${t.toFixed(0)} | ${((whole - t) / layers).toFixed(2)} |`);
   }
   // The greedy step whole, as stepFromDevice records it (its head and choice made by the warm steps).
-  const inner = decoder as unknown as { deviceHead: { dispatch: RecordedDispatch }; greedy: { choices: Map<boolean, RecordedDispatch> } };
-  const head = inner.deviceHead.dispatch;
-  const choice = inner.greedy.choices.get(false)!;
+  const { head, choice } = greedyStepDispatches(decoder);
   const step = [...all, head, choice];
   log(`| LM head | ${(await passMicros([head], 30)).toFixed(0)} | |`);
   log(`| greedy choice | ${(await passMicros([choice], 30)).toFixed(0)} | |`);
   for (const perSubmit of [false, true]) {
-    const { passes, span } = await stampedSteps(step, 30, perSubmit);
+    const { passes, span } = await stampedSteps(device, step, 30, perSubmit);
     log(`| the greedy step whole, ${perSubmit ? 'a submission each' : 'one submission for 30'} | ${passes.toFixed(0)} a pass, `
       + `${span.toFixed(0)} a step of the span (${(span - passes).toFixed(0)} idle) | |`);
   }
   cache.dispose();
-}
-
-/**
- * `count` passes of `dispatches`, each between timestamps, in one submission or a submission each:
- * median us a pass, and us a pass of the span from the first pass's start to the last one's end.
- */
-async function stampedSteps(dispatches: RecordedDispatch[], count: number, perSubmit: boolean): Promise<{ passes: number; span: number }> {
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * count });
-  const resolved = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const readable = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  let encoder = device.createCommandEncoder();
-  for (let i = 0; i < count; i++) {
-    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-    for (const d of dispatches) recordDispatch(pass, d);
-    pass.end();
-    if (perSubmit && i < count - 1) {
-      device.queue.submit([encoder.finish()]);
-      encoder = device.createCommandEncoder();
-    }
-  }
-  encoder.resolveQuerySet(querySet, 0, 2 * count, resolved, 0);
-  encoder.copyBufferToBuffer(resolved, 0, readable, 0, 16 * count);
-  device.queue.submit([encoder.finish()]);
-  await readable.mapAsync(GPUMapMode.READ);
-  const stamps = new BigUint64Array(readable.getMappedRange().slice(0));
-  readable.unmap();
-  [querySet, resolved, readable].forEach((r) => r.destroy());
-  const passes = Array.from({ length: count }, (_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000);
-  return { passes: median(passes), span: Number(stamps[2 * count - 1] - stamps[0]) / 1000 / count };
 }
 
 await writeFile(`${out}/host.md`, `${rows.join('\n')}\n`);
