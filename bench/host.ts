@@ -23,6 +23,7 @@ import { benchShape } from './routines/shapes.js';
 import { benchDecode } from './routines/decode.js';
 import { greedyStepDispatches, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { median } from './routines/timing.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 import { WebGPUDecoder } from '../src/model/webgpu_decoder.js';
 import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
@@ -34,11 +35,6 @@ const log = (line: string) => { console.log(line); rows.push(line); };
 
 await setUpWebGPU();
 const device = (tf.backend() as unknown as { device: GPUDevice }).device;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 /** Encodes `dispatches` in one pass and submits them, `runs` times with the GPU idle between: median us to encode, to submit, a dispatch. */
 async function timeRecording(dispatches: RecordedDispatch[], runs: number): Promise<{ encode: number; submit: number }> {

@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
 import { randomIds } from './routines/random_ids.js';
-import { firstElements } from './routines/timing.js';
+import { firstElements, median } from './routines/timing.js';
 import { benchDecode } from './routines/decode.js';
 import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
@@ -167,7 +167,6 @@ async function reportPrefiller(batch: number, seq: number, m = model, title = ''
     hosts.push(s1 - s0);
     waits.push(performance.now() - s1);
   }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
   const cache = m.createCache(batch);
   const { logits, micros } = await prefiller.timeLastLogits(ids, cache);
   const total = [...micros.values()].reduce((a, b) => a + b, 0);

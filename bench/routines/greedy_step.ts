@@ -7,6 +7,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { randomIds } from './random_ids.js';
+import { median } from './timing.js';
 import { prefill } from '../../src/generation/prefill.js';
 import type { MambaCache } from '../../src/model/cache.js';
 import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
@@ -37,11 +38,6 @@ export function greedyStepDispatches(decoder: WebGPUDecoder): { layers: NamedDis
     greedy: { choices: Map<boolean, NamedDispatch> };
   };
   return { layers: inner.prepareStep(), head: inner.deviceHead.dispatch, choice: inner.greedy.choices.get(false)! };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /**

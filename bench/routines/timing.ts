@@ -23,8 +23,13 @@ export async function timeRuns(fn: () => tf.Tensor | tf.Tensor[], repeats = 3, w
     tf.dispose(outs);
     if (i >= warmup) runs.push(ms);
   }
-  const sorted = [...runs].sort((a, b) => a - b);
-  return { ms: sorted[Math.floor(sorted.length / 2)], runs };
+  return { ms: median(runs), runs };
+}
+
+/** The middle value of `values` (the upper of the two middle ones for an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** Waits for the work behind `outs` by reading one element of each. */
