@@ -14,6 +14,8 @@
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
+#   validated  bench/gpu.ts VALIDATED_MODES (default decode) with Dawn's validation on (every command and
+#           each buffer a submission uses checked on the host; this package skips it in Node), beside "new" -> validated.txt
 #   int4    bench/gpu.ts quant: int4 decode, and under INT4_TRIALS' sets (quantizing 2.8b on the
 #           host takes a minute or more, once for all)                                 -> int4.txt
 #   host    bench/host.ts HOST_FORMATS (float32,float16): the host's share of a token (dispatches of 1/4/8
@@ -76,6 +78,7 @@ for s in $STEPS; do
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
+    validated) step 150 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=skip_validation" node gpu.mjs "${VALIDATED_MODES:-decode}" > "$OUT/validated.txt" 2>&1 ;;
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     host) step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/host.txt" 2>&1 ;;

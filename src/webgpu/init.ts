@@ -15,8 +15,8 @@ export interface InitWebGPUOptions {
   powerPreference?: GPUPowerPreference;
   /**
    * Flags for Dawn's `create()` in Node, e.g. ['backend=vulkan'] or ['enable-dawn-features=allow_unsafe_apis']
-   * (subgroup matrices), joined by those in MAMBA_TFJS_DAWN_FLAGS; `disable_robustness` and
-   * `vulkan_enable_f16_on_nvidia` are added unless disabled there (dawn_flags.ts).
+   * (subgroup matrices), joined by those in MAMBA_TFJS_DAWN_FLAGS; `disable_robustness`,
+   * `skip_validation` and `vulkan_enable_f16_on_nvidia` are added unless disabled there (dawn_flags.ts).
    */
   dawnFlags?: string[];
 }

@@ -18,7 +18,8 @@ let webgpuReady: Promise<void> | null = null;
 async function setUpWebGPU(): Promise<void> {
   webgpuReady ??= (async () => {
     const { initWebGPU } = await import('../../src/webgpu/init.js');
-    await initWebGPU();
+    // Dawn's validation stays on here (users get it off, dawn_flags.ts): an invalid command fails the suite.
+    await initWebGPU({ dawnFlags: ['disable-dawn-features=skip_validation'] });
   })();
   return webgpuReady;
 }

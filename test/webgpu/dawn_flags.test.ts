@@ -16,15 +16,15 @@ import { COOPMAT_NODE, UNSAFE_APIS } from '../support/subgroup_matrices.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('dawnFlags', () => {
-  it('adds disable_robustness and vulkan_enable_f16_on_nvidia to no flags', () => {
-    expect(dawnFlags([])).to.deep.equal(['enable-dawn-features=disable_robustness,vulkan_enable_f16_on_nvidia']);
+  it('adds disable_robustness, skip_validation and vulkan_enable_f16_on_nvidia to no flags', () => {
+    expect(dawnFlags([])).to.deep.equal(['enable-dawn-features=disable_robustness,skip_validation,vulkan_enable_f16_on_nvidia']);
   });
 
   it('merges the toggles of several entries into one, each once, and keeps the other flags in order', () => {
     expect(dawnFlags(['backend=vulkan', 'enable-dawn-features=allow_unsafe_apis,disable_robustness',
       'disable-dawn-features=timestamp_quantization', 'enable-dawn-features=allow_unsafe_apis, disable_workgroup_init']))
       .to.deep.equal(['backend=vulkan',
-        'enable-dawn-features=allow_unsafe_apis,disable_robustness,disable_workgroup_init,vulkan_enable_f16_on_nvidia',
+        'enable-dawn-features=allow_unsafe_apis,disable_robustness,disable_workgroup_init,skip_validation,vulkan_enable_f16_on_nvidia',
         'disable-dawn-features=timestamp_quantization']);
   });
 
@@ -34,14 +34,14 @@ describe('dawnFlags', () => {
     const env = environmentDawnFlags(' enable-dawn-features=allow_unsafe_apis\tbackend=vulkan\n');
     expect(env).to.deep.equal(['enable-dawn-features=allow_unsafe_apis', 'backend=vulkan']);
     expect(dawnFlags(['enable-dawn-features=disable_robustness', ...env])).to.deep.equal(['backend=vulkan',
-      'enable-dawn-features=disable_robustness,allow_unsafe_apis,vulkan_enable_f16_on_nvidia']);
+      'enable-dawn-features=disable_robustness,allow_unsafe_apis,skip_validation,vulkan_enable_f16_on_nvidia']);
   });
 
   it('leaves a default toggle out where the caller disables it', () => {
     expect(dawnFlags(['disable-dawn-features=vulkan_enable_f16_on_nvidia']))
-      .to.deep.equal(['enable-dawn-features=disable_robustness', 'disable-dawn-features=vulkan_enable_f16_on_nvidia']);
-    expect(dawnFlags(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia,disable_robustness']))
-      .to.deep.equal(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia,disable_robustness']);
+      .to.deep.equal(['enable-dawn-features=disable_robustness,skip_validation', 'disable-dawn-features=vulkan_enable_f16_on_nvidia']);
+    expect(dawnFlags(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia,disable_robustness,skip_validation']))
+      .to.deep.equal(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=vulkan_enable_f16_on_nvidia,disable_robustness,skip_validation']);
   });
 
   it(`${DAWN_FLAGS_VARIABLE} reaches Dawn: over Mesa 26's lavapipe initWebGPU() gets subgroup matrices with allow_unsafe_apis there, none without`, async function () {
