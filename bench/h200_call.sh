@@ -22,6 +22,8 @@
 #           bindings; the decoder's checks, encoding and submission apart), a CPU profile of each greedy
 #           decode, each kind of dispatch's GPU cost in place, the head, the choice and the gaps between
 #           submissions, timestamps not rounded                                      -> host.txt, host-*.cpuprofile
+#   lag     bench/lag.ts LAG_FORMATS (float32,float16): greedy decoding read back 1 to 16 steps behind,
+#           batch 1 and 8, beside the GPU's own step                                  -> lag.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
@@ -30,7 +32,7 @@
 # trial the matvec table and the trial sets found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
-#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts   # -> .gpu/
+#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts bench/lag.ts   # -> .gpu/
 #   mkdir -p .peers && cp ../shared/peers/* .peers/                     # llama.cpp's source and GGUF writer
 #   optional, for "old": bash bench/bundle_old.sh REV
 #   (.gpu/, .gpu-old/ and .peers/ listed in .git/info/exclude)
@@ -82,6 +84,7 @@ for s in $STEPS; do
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     host) step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/host.txt" 2>&1 ;;
+    lag) step 200 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/lag.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
   esac

@@ -19,7 +19,7 @@
  * 2.6-3.3 skipped (the same step, alternate processes); on the GPU host the host bounds float16 and
  * int4 decoding (bench/results/h200-2026-12-05.md). Dawn's CI runs its end-to-end tests in this mode,
  * and Dawn turns validation back on after a device loss. An invalid command is then the driver's
- * to catch, not Dawn's: this package's tests keep validation on (test/support/backends.ts), so that
+ * to catch, not Dawn's: this package's tests keep validation on (test/support/root_hooks.ts), so that
  * every command its kernels and tfjs' record is validated there.
  */
 const DEFAULT_TOGGLES = ['disable_robustness', 'skip_validation', 'vulkan_enable_f16_on_nvidia'];

