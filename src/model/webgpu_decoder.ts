@@ -21,13 +21,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
-import { type L2Warming } from '../../custom-kernels/webgpu/decode/l2_warming.js';
-import {
-  ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, matvecNormsFromLoads, matvecTrials, type MatvecDims, type MatvecOutput,
-} from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, matvecNormsFromLoads, type MatvecDims, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
-import { ssmStepBindingCount, ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
+import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_source.js';
 import { NON_FINITE_ID } from '../generation/chosen_ids.js';
 import type { DeviceGreedyDecoder, DeviceGreedyRules } from '../generation/device_tokens.js';
@@ -83,21 +80,6 @@ function bindings(model: MambaForCausalLM): { path: string; binding: WeightBindi
  * x (matvecNormsFromLoads) and in_proj norms at any batch.
  */
 export const NORM_IN_PROJ_MAX_BATCH = 4;
-
-/**
- * Bytes of out_proj's weight that x_proj, and then the state step, warm into L2 each (matvecTrials.warmL2):
- * about what an H100's memory moves in the 4-5 us either takes (3.35 TB/s), so that neither waits on its
- * warming; together under the 50 MB L2 of an H100 or H200. Untuned.
- */
-const WARM_BYTES = 12 * 2 ** 20;
-
-/** The parts of a weight buffer of `size` bytes that x_proj and the state step warm: up to WARM_BYTES each, in order. */
-function outProjWarming(size: number): [L2Warming | undefined, L2Warming | undefined] {
-  const words = Math.floor(size / 4) * 4;
-  const first = Math.min(words, WARM_BYTES);
-  const second = Math.min(words - first, WARM_BYTES);
-  return [first > 0 ? { firstByte: 0, bytes: first } : undefined, second > 0 ? { firstByte: first, bytes: second } : undefined];
-}
 
 /** One dispatch of the token's pass. */
 interface Dispatch extends RecordedDispatch {
@@ -176,9 +158,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const buffer = (elements: number) => this.buffer(elements);
     this.scratch = {
       ids: buffer(B), h: buffer(B * c.hiddenSize), normed: buffer(B * c.hiddenSize),
-      // (xBC and y with a spare word: the sink of the L2 warming of x_proj and the state step)
-      xz: buffer(B * 2 * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize) + 1),
-      dt: buffer(B * c.intermediateSize), y: buffer(B * c.intermediateSize + 1),
+      xz: buffer(B * 2 * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize)),
+      dt: buffer(B * c.intermediateSize), y: buffer(B * c.intermediateSize),
       chosen: this.buffer(B, GPUBufferUsage.COPY_SRC), finished: buffer(B),
     };
     this.readback = new ReadbackPool(this.device, 4 * B);
@@ -414,16 +395,11 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const dims: MatvecDims = { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source };
       return { dims, weights: bufs(matrix), bias: bias == null ? [] : [buf(bias)] };
     };
-    /**
-     * y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `normGamma`, x normed
-     * on the way in by that weight; with `warm`, warming that part of `warmBuffer` into L2.
-     */
+    /** y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `normGamma`, x normed on the way in by that weight. */
     const project = (name: string, { dims, weights, bias }: ReturnType<typeof projection>, x: GPUBuffer, y: GPUBuffer,
-      { output, outputBuffers = [], normGamma, warm, warmBuffer }: {
-        output?: MatvecOutput; outputBuffers?: GPUBuffer[]; normGamma?: GPUBuffer; warm?: L2Warming; warmBuffer?: GPUBuffer;
-      } = {}): Dispatch => {
-      const kernel = matvecKernel(device, { ...dims, output, norm: normGamma ? { eps } : undefined, warm });
-      return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normGamma ? [normGamma] : []), ...(warm ? [warmBuffer!] : [])]);
+      { output, outputBuffers = [], normGamma }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; normGamma?: GPUBuffer } = {}): Dispatch => {
+      const kernel = matvecKernel(device, { ...dims, output, norm: normGamma ? { eps } : undefined });
+      return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normGamma ? [normGamma] : [])]);
     };
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
 
@@ -459,26 +435,18 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
         output: convOutput, outputBuffers: convOutput ? convBuffers : [], normGamma: normIn ? gamma : undefined,
       }));
       if (convOutput == null) dispatches.push(dispatch('conv', convStepKernel(device, { batch: B, ...conv }), [s.xz, ...convBuffers]));
-      // Where on trial, x_proj and the state step warm out_proj's weight into L2 (latency bounds both).
-      const outProj = projection(m.outProj, DI);
-      const warmBuffer = outProj.weights[0];
-      const [xProjWarm, ssmWarm] = matvecTrials.warmL2 ? outProjWarming(warmBuffer.size) : [undefined, undefined];
-      dispatches.push(project('x_proj', projection(m.xProj, 2 * DI), s.xz, s.xBC, { warm: xProjWarm, warmBuffer }));
+      dispatches.push(project('x_proj', projection(m.xProj, 2 * DI), s.xz, s.xBC));
       // dt_proj is fused into the state step where the device has the storage buffers for its weight;
       // else (a packed one under WebGPU's default 8) it runs as its own matvec first.
       const dtMatrix = matrixOf(m.dtProj.binding())!;
       const dtFolded = ssmStepFoldsDtProj(device, dtMatrix.source);
       // Without its bias: the state step adds it before the softplus.
       if (!dtFolded) dispatches.push(project('dt_proj', projection(m.dtProj, R + 2 * c.stateSize, false), s.xBC, s.dt));
-      // (the warming only where the device has a storage buffer for it besides dt_proj's)
-      const ssmWarming = ssmStepBindingCount(dtFolded ? dtMatrix.source : 'given', true) <= storageLimit ? ssmWarm : undefined;
       dispatches.push(dispatch('ssm',
-        ssmStepKernel(device, {
-          batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given', warm: ssmWarming,
-        }),
+        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given' }),
         [s.xBC, s.xz, ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
-          buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y, ...(ssmWarming ? [warmBuffer] : [])]));
-      dispatches.push(project('out_proj', outProj, s.y, s.h, { output: ACCUMULATE_OUTPUT }));
+          buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
+      dispatches.push(project('out_proj', projection(m.outProj, DI), s.y, s.h, { output: ACCUMULATE_OUTPUT }));
     });
     dispatches.push(dispatch('norm', norm('residual'), [buf(normF.weight.read()), s.h, s.normed]));
     return dispatches;

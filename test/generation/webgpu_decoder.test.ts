@@ -135,22 +135,6 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     }
   });
 
-  it('with x_proj and the state step warming out_proj\'s weight into L2 (the warmL2 trial), equals the op-by-op step, float32 and int4, batch 1 and 3', async () => {
-    const before = { ...matvecTrials };
-    matvecTrials.warmL2 = true;
-    const q = randomModel({}, 17);
-    try {
-      await quantize(q, { bits: 4, groupSize: 16 });
-      for (const batch of [1, 3]) {
-        await expectNoLeaks(() => compareSteps(tiny, batch, 4, 20 + batch, webgpuDecoderFor));
-        await expectNoLeaks(() => compareSteps(q, batch, 4, 30 + batch, webgpuDecoderFor));
-      }
-    } finally {
-      Object.assign(matvecTrials, before);
-      q.dispose();
-    }
-  });
-
   it('leaves adapters to the op-by-op path', async () => {
     const lora = randomModel({}, 11);
     applyLora(lora, { r: 2, alpha: 4, targetModules: ['x_proj'] });

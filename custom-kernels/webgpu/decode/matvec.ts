@@ -44,7 +44,6 @@ import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX,
 import type { PackedLayout } from '../QuantizedMatMul.js';
 import { halfWordsPerRow } from '../../float16_format.js';
 import { weightBindings, type WeightSource } from './weight_source.js';
-import { type L2Warming, WARM_BINDING, warmingCode, warmingGroups } from './l2_warming.js';
 
 /** Rows whose partial sums fit the 16 KiB of workgroup memory WebGPU guarantees. */
 export const MATVEC_MAX_BATCH = 64;
@@ -83,10 +82,9 @@ const REDUCTION_FLOATS = 2048;
  * The layout's switches where the caller gives none: each off while on trial (bench/gemm.ts' columns;
  * untimed on the H200). On, halfCast applies where the device has shader-f16 and xShared where a
  * unit in flight's stretch of x fits. Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
- * scanTuning is: kernels made after a change take it. warmL2 is the fused decoder's: x_proj and the
- * state step warm out_proj's weight into L2 (l2_warming.ts).
+ * scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false, warmL2: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false };
 /**
  * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
  * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
@@ -121,11 +119,6 @@ export interface MatvecDims {
    * gamma [inFeatures] is bound last.
    */
   norm?: { eps: number };
-  /**
-   * A weight a later dispatch streams, warmed into L2 by workgroups of this one (l2_warming.ts), bound
-   * last; their sink is y[batch * outFeatures], a spare word y must have.
-   */
-  warm?: L2Warming;
 }
 
 /**
@@ -315,7 +308,6 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup, xShared } = plan;
   const T = TPR * R;
   const Q = batch * RT;
-  const ownGroups = Math.ceil(outFeatures / (R * RT));
   // Over vec4s of x, the norm's squares are summed from the loads the products make anyway (or, where x
   // is staged, from the staging): the products take x * gamma and each sum is scaled as it leaves.
   // Each row group's threads load the whole row once (staging: the workgroup once), so the tree over
@@ -328,8 +320,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
     ['x', xVec ? 'vec4<f32>' : 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []),
-    ['y', 'f32', true], ...(dims.output?.bindings ?? []), ...(dims.norm ? [['gamma', xVec ? 'vec4<f32>' : 'f32', false] as [string, string, boolean]] : []),
-    ...(dims.warm ? [WARM_BINDING] : [])];
+    ['y', 'f32', true], ...(dims.output?.bindings ?? []), ...(dims.norm ? [['gamma', xVec ? 'vec4<f32>' : 'f32', false] as [string, string, boolean]] : [])];
   if (bindings.length > device.limits.maxStorageBuffersPerShaderStage) {
     throw new Error(`matvec: ${bindings.length} storage bindings exceed the device's ${device.limits.maxStorageBuffersPerShaderStage} per stage`);
   }
@@ -393,7 +384,6 @@ ${unit.vector && !xVec ? `fn x4(b : u32, k : u32) -> vec4<f32> {
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32${
   subgroups ? ', @builtin(subgroup_size) sgSize : u32, @builtin(subgroup_invocation_id) lane : u32' : ''}) {
-${dims.warm ? warmingCode(dims.warm, ownGroups, T, GROUP_INDEX, 'y[B * O]') : ''}
   let row0 = ${GROUP_INDEX} * R * RT;
   let l = t % TPR;
   // This thread's rows: base .. base + RT - 1. Rows past O (in the last workgroup) are computed on a
@@ -470,7 +460,7 @@ ${subgroups ? `
     workgroupBarrier();
   }
 }`;
-  return { pipeline: computePipeline(device, code), grid: grid(ownGroups + (dims.warm ? warmingGroups(dims.warm, T) : 0)), plan };
+  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / (R * RT))), plan };
 }
 
 /**

@@ -23,7 +23,6 @@
 import { WGSL_ACTIVATIONS } from '../program.js';
 import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, range } from './pipeline.js';
 import { rowDot, weightBindings, type WeightSource } from './weight_source.js';
-import { type L2Warming, WARM_BINDING, warmingCode, warmingGroups } from './l2_warming.js';
 
 export interface SsmStepDims {
   batch: number;
@@ -32,11 +31,6 @@ export interface SsmStepDims {
   timeStepRank: number;
   /** How dt_proj's weight is read here, or 'given': its product computed before into `dt`. */
   dtProj: WeightSource | 'given';
-  /**
-   * A weight a later dispatch streams (out_proj's), warmed into L2 by workgroups of this one
-   * (l2_warming.ts), bound last; their sink is y[batch * dInner], a spare word y must have.
-   */
-  warm?: L2Warming;
 }
 
 /** Threads of a workgroup. */
@@ -48,35 +42,27 @@ const ROWS = 8;
 /** The step's bindings besides dt_proj's weight. */
 const OTHER_BINDINGS = 7;
 
-/** Storage bindings the step takes: dt_proj's weight's (or its product's, 'given'), the others, and a warmed weight's. */
-export function ssmStepBindingCount(dtProj: WeightSource | 'given', warm = false): number {
-  return OTHER_BINDINGS + (dtProj === 'given' ? 1 : weightBindings(dtProj).length) + (warm ? 1 : 0);
-}
-
 /** Whether the step can read a dt_proj weight from `source` within the device's storage buffers per stage. */
 export function ssmStepFoldsDtProj(device: GPUDevice, source: WeightSource): boolean {
-  return ssmStepBindingCount(source) <= device.limits.maxStorageBuffersPerShaderStage;
+  return OTHER_BINDINGS + weightBindings(source).length <= device.limits.maxStorageBuffersPerShaderStage;
 }
 
-export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, warm }: SsmStepDims): DecodeKernel {
+export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj }: SsmStepDims): DecodeKernel {
   const R = timeStepRank, N = dState;
   const given = dtProj === 'given';
-  const bindings = ssmStepBindingCount(dtProj, warm != null);
-  if (bindings > device.limits.maxStorageBuffersPerShaderStage) {
-    throw new Error(`ssm step: ${bindings} bindings (dt_proj's ${given ? 'product' : 'weight'}${warm ? ' and a warmed weight' : ''}) exceed the device's `
-      + `${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage${given ? '' : '; compute dt_proj before (\'given\')'}`);
+  if (!given && !ssmStepFoldsDtProj(device, dtProj)) {
+    throw new Error(`ssm step: dt_proj's ${weightBindings(dtProj).length} bindings exceed the device's `
+      + `${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage; compute it before ('given')`);
   }
   // threads a channel: one per state index, a power of two (the sums' trees), within a workgroup
   let TPC = 1;
   while (TPC < N && TPC < GROUP_THREADS) TPC *= 2;
   const rows = Math.min(ROWS, batch);
-  const ownGroups = Math.ceil(dInner / (GROUP_THREADS / TPC));
   /** A line per row of the chunk. */
   const each = (line: (r: number) => string) => range(rows).map(line).join('\n    ');
   const code = `
 ${declareBindings([['xBC', 'f32', false], ['xz', 'f32', false], ...(given ? [['dt', 'f32', false] as [string, string, boolean]] : weightBindings(dtProj)),
-    ['dtBias', 'f32', false], ['A_log', 'f32', false], ['D', 'f32', false], ['state', 'f32', true], ['y', 'f32', true],
-    ...(warm ? [WARM_BINDING] : [])])}
+    ['dtBias', 'f32', false], ['A_log', 'f32', false], ['D', 'f32', false], ['state', 'f32', true], ['y', 'f32', true]])}
 ${WGSL_ACTIVATIONS}
 const B = ${batch}u;
 const DI = ${dInner}u;
@@ -109,7 +95,6 @@ fn channelSums(t : u32, j : u32, v : array<f32, ROWS>) -> array<f32, ROWS> {
 
 @compute @workgroup_size(${GROUP_THREADS})
 fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32) {
-${warm ? warmingCode(warm, ownGroups, GROUP_THREADS, GROUP_INDEX, 'y[B * DI]') : ''}
   // Channels past the last (in the last workgroup) compute on a copy of it and write nothing:
   // every thread stays for the barriers.
   let slot = ${GROUP_INDEX} * ${GROUP_THREADS / TPC}u + t / TPC;
@@ -167,5 +152,5 @@ ${warm ? warmingCode(warm, ownGroups, GROUP_THREADS, GROUP_INDEX, 'y[B * DI]') :
     }
   }
 }`;
-  return { pipeline: computePipeline(device, code), grid: grid(ownGroups + (warm ? warmingGroups(warm, GROUP_THREADS) : 0)) };
+  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(dInner / (GROUP_THREADS / TPC))) };
 }
