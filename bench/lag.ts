@@ -4,8 +4,9 @@
  * `lag` steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16) at batch 1
  * and 8, beside the GPU's own time for the step. Greedy decoding at 3 behind ran 0.6 ms a step
  * slower than the GPU's own step at 2.8b float32 (5.81 against 5.15 ms on an H100), and at 64
- * recorded before any read within 0.05 ms of it: this says from which depth the GPU stays fed.
- * Run like bench/gpu.ts; writes $OUT/lag.md.
+ * recorded before any read within 0.05 ms of it: this says from which depth the GPU stays fed. (On
+ * an H100, 2026-12-05, it said none: 1 behind ran as fast as 16, and the slow runs were slow at any
+ * depth, each cell being a fresh cache and decoder.) Run like bench/gpu.ts; writes $OUT/lag.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';

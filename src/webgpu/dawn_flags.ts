@@ -16,8 +16,9 @@
  * `skip_validation` is on unless the caller disables it: Dawn validates every command as it is
  * recorded and every buffer a submission uses, which cost a fused decode step of 258 dispatches
  * 2.4-2.7 ms of its 4.5-7.3 ms of host time on this project's 2-core machine, against 0.5-0.7 ms of
- * 2.6-3.3 skipped (the same step, alternate processes); on the GPU host the host bounds float16 and
- * int4 decoding (bench/results/h200-2026-12-05.md). Dawn's CI runs its end-to-end tests in this mode,
+ * 2.6-3.3 skipped (the same step, alternate processes); on the GPU host, with validation, the host
+ * had bounded float16 decoding (2.90 ms of a 3.12 ms step, bench/results/h200-2026-12-05.md, call 10).
+ * Dawn's CI runs its end-to-end tests in this mode,
  * and Dawn turns validation back on after a device loss. An invalid command is then the driver's
  * to catch, not Dawn's: this package's tests keep validation on (test/support/root_hooks.ts), so that
  * every command its kernels and tfjs' record is validated there.
