@@ -2,7 +2,8 @@
  * Greedy decoding's rate against how many steps are recorded ahead of the one being read back (the
  * generation loop's READBACK_LAG): the fused decoder's stepFromDevice, each step's ids read back
  * `lag` steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16) at batch 1
- * and 8, beside the GPU's own time for the step. Greedy decoding at 3 behind ran 0.6 ms a step
+ * and 8, beside the GPU's own time for the step (each cell: ms a step, the GPU's own ms for a step of
+ * that cell's decoder, the host's ms a step in stepFromDevice). Greedy decoding at 3 behind ran 0.6 ms a step
  * slower than the GPU's own step at 2.8b float32 (5.81 against 5.15 ms on an H100), and at 64
  * recorded before any read within 0.05 ms of it: this says from which depth the GPU stays fed. (On
  * an H100, 2026-12-05, it said none: 1 behind ran as fast as 16, and the slow runs were slow at any
@@ -11,7 +12,7 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
-import { greedyStepGpuMs, warmGreedyDecoder } from './routines/greedy_step.js';
+import { greedyStepDispatches, greedyStepGpuMs, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 import { READBACK_LAG } from '../src/generation/device_tokens.js';
@@ -25,28 +26,39 @@ const STEPS = 128;
 await setUpWebGPU();
 const device = (tf.backend() as unknown as { device: GPUDevice }).device;
 
-/** Ms a step of `steps` greedy steps, each read back `lag` steps behind the newest recorded. */
-async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps: number): Promise<number> {
+/**
+ * `steps` greedy steps, each read back `lag` steps behind the newest recorded: ms a step, of it the
+ * host's ms in stepFromDevice, and the GPU's own ms for a step of this decoder over this cache (timed
+ * after, in passes between timestamps: a slow run is the GPU's where this is slow too).
+ */
+async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps: number): Promise<{ ms: number; host: number; gpu: number }> {
   const { cache, decoder } = await warmGreedyDecoder(model, batch);
   try {
     const pending: Promise<Int32Array>[] = [];
+    let host = 0;
     const run = async (count: number) => {
       for (let i = 0; i < count; i++) {
+        const called = performance.now();
         pending.push(decoder.stepFromDevice());
+        host += performance.now() - called;
         if (pending.length > lag) await pending.shift();
       }
       await Promise.all(pending.splice(0));
     };
     await run(16);
+    host = 0;
     const t0 = performance.now();
     await run(steps);
-    return (performance.now() - t0) / steps;
+    const ms = (performance.now() - t0) / steps;
+    const { layers, head, choice } = greedyStepDispatches(decoder);
+    const gpu = (await stampedSteps(device, [...layers, head, choice], 30, true)).span / 1000;
+    return { ms, host: host / steps, gpu };
   } finally {
     cache.dispose();
   }
 }
 
-log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | GPU's own step, ms | ${LAGS.map((l) => `${l} behind${l === READBACK_LAG ? ' (generate)' : ''}`).join(' | ')} |`);
+log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | GPU's own step, ms (a fresh cache) | ${LAGS.map((l) => `${l} behind${l === READBACK_LAG ? ' (generate)' : ''}`).join(' | ')} |`);
 log(`|---|---:|---:|${LAGS.map(() => '---:').join('|')}|`);
 for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
   const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
@@ -56,8 +68,8 @@ for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
     const gpu = await greedyStepGpuMs(model, batch, device);
     const cells: string[] = [];
     for (const lag of LAGS) {
-      const ms = await lagged(model, batch, lag, STEPS);
-      cells.push(`${ms.toFixed(2)} ms (${((1000 * batch) / ms).toFixed(1)} tok/s)`);
+      const { ms, host, gpu: own } = await lagged(model, batch, lag, STEPS);
+      cells.push(`${ms.toFixed(2)} ms (GPU ${own.toFixed(2)}, host ${host.toFixed(2)})`);
     }
     log(`| ${format} | ${batch} | ${gpu == null ? '-' : gpu.toFixed(2)} | ${cells.join(' | ')} |`);
   }

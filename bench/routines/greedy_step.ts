@@ -69,6 +69,19 @@ export async function stampedSteps(device: GPUDevice, dispatches: RecordedDispat
   return { passes: median(passes), span: Number(stamps[2 * count - 1] - stamps[0]) / 1000 / count };
 }
 
+/** Milliseconds of steps run before timing: an idle H100 takes about half a second to bring its SM clock from 345 to 1,980 MHz. */
+const CLOCK_WARMUP_MS = 600;
+
+/**
+ * Runs `step` until CLOCK_WARMUP_MS have passed, so that the GPU's clocks are up when timing starts
+ * (10 steps of 3 ms did not: a 2.8b float16 step timed right after 35 s of host work read 6.84 ms
+ * against 3.02-3.05 ms at full clock, bench/results/h200-2026-12-05.md, call 18).
+ */
+export async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): Promise<void> {
+  const start = performance.now();
+  while (performance.now() - start < CLOCK_WARMUP_MS) await stampedSteps(device, step, 10, true);
+}
+
 /**
  * Ms of GPU time a greedy step of `model` at `batch` takes, 30 steps a submission each (the step's
  * states are left as garbage: the cache is its own, disposed after); null without 'timestamp-query'.
@@ -79,7 +92,7 @@ export async function greedyStepGpuMs(model: MambaForCausalLM, batch: number, de
   try {
     const { layers, head, choice } = greedyStepDispatches(decoder);
     const step = [...layers, head, choice];
-    await stampedSteps(device, step, 10, true);   // warm: clocks up
+    await warmClocks(device, step);
     return (await stampedSteps(device, step, 30, true)).span / 1000;
   } finally {
     cache.dispose();
