@@ -1,13 +1,13 @@
 /**
  * Greedy decoding's rate against how many steps are recorded ahead of the one being read back (the
- * generation loop's READBACK_LAG): the fused decoder's stepFromDevice, each step's ids read back
- * `lag` steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16) at batch 1
- * and 8, beside the GPU's own time for the step (each cell: ms a step, the GPU's own ms for a step of
- * that cell's decoder, the host's ms a step in stepFromDevice). Greedy decoding at 3 behind ran 0.6 ms a step
- * slower than the GPU's own step at 2.8b float32 (5.81 against 5.15 ms on an H100), and at 64
- * recorded before any read within 0.05 ms of it: this says from which depth the GPU stays fed. (On
- * an H100, 2026-12-05, it said none: 1 behind ran as fast as 16, and the slow runs were slow at any
- * depth, each cell being a fresh cache and decoder.) Run like bench/gpu.ts; writes $OUT/lag.md.
+ * generation loop's READBACK_LAG): the fused decoder's stepFromDevice, each step's ids read back 1 to
+ * 16 steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16), batch 1 and 8.
+ * Each cell is a fresh cache and decoder: ms a step, that decoder's own GPU step timed after, and the
+ * host's ms a step in stepFromDevice. Why: at 2.8b float32 on an H100 some greedy runs took 5.8-6.2 ms a
+ * step against a GPU step of 5.15, and 64 steps recorded before any read came within 0.05 ms of it. The
+ * first run (2026-12-05, call 18, before the last two columns of each cell) found the depth does not
+ * matter: 1 behind ran as fast as 16, and the slow runs were slow at any depth.
+ * Run like bench/gpu.ts; writes $OUT/lag.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';

@@ -77,7 +77,7 @@ const CLOCK_WARMUP_MS = 600;
  * (10 steps of 3 ms did not: a 2.8b float16 step timed right after 35 s of host work read 6.84 ms
  * against 3.02-3.05 ms at full clock, bench/results/h200-2026-12-05.md, call 18).
  */
-export async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): Promise<void> {
+async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): Promise<void> {
   const start = performance.now();
   while (performance.now() - start < CLOCK_WARMUP_MS) await stampedSteps(device, step, 10, true);
 }
