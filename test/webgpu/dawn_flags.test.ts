@@ -2,7 +2,9 @@
  * The flags given to Dawn in Node: toggles from several entries merged into one entry a key (Dawn
  * keeps the last value of a key), NVIDIA's float16 toggle added unless disabled, other flags kept.
  * That Dawn still sees each merged toggle is checked where it matters: the subgroup-matrix suites ask
- * for allow_unsafe_apis through initWebGPU and get the feature only if it arrives.
+ * for allow_unsafe_apis through initWebGPU and get the feature only if it arrives. The suites run
+ * with Dawn's validation on (test/support/root_hooks.ts); one child here runs greedy generation with
+ * the defaults users get, validation skipped.
  */
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { SUBGROUP_MATRIX_FEATURE } from '../../custom-kernels/webgpu/gemm/subgro
 import { DAWN_FLAGS_VARIABLE, dawnFlags, environmentDawnFlags } from '../../src/webgpu/dawn_flags.js';
 import { childFailure, runChild } from '../support/run_child.js';
 import { COOPMAT_NODE, UNSAFE_APIS } from '../support/subgroup_matrices.js';
+import { ref } from '../support/reference.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -59,5 +62,22 @@ console.log('subgroup matrices: ' + tf.backend().device.features.has('${SUBGROUP
       expect(child.code, childFailure(child)).to.equal(0);
       expect(child.stdout, `with ${DAWN_FLAGS_VARIABLE}=${value}`).to.include(`subgroup matrices: ${offered}`);
     }
+  });
+
+  it('with the defaults users get (Dawn\'s validation skipped, which the suites keep on), greedy generate on webgpu gives HF\'s ids', async function () {
+    this.timeout(180_000);
+    const script = `import { initWebGPU } from './src/webgpu/init.ts';
+import { MambaForCausalLM } from './src/model/causal_lm.ts';
+import { refIds, TINY } from './test/support/reference.ts';
+await initWebGPU();
+const model = await MambaForCausalLM.fromPretrained(TINY);
+console.log('ids ' + JSON.stringify(await model.generate(refIds('generate.prompt_ids'), { maxNewTokens: 12 })));`;
+    const env = { ...process.env };
+    delete env[DAWN_FLAGS_VARIABLE];
+    const child = await runChild(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], ROOT, { env, timeoutMs: 150_000 });
+    expect(child.code, childFailure(child)).to.equal(0);
+    const { values, shape: [rows, length] } = ref('generate.output_ids');
+    const hf = Array.from({ length: rows }, (_, i) => Array.from(values.subarray(i * length, (i + 1) * length)));
+    expect(child.stdout).to.include(`ids ${JSON.stringify(hf)}`);
   });
 });
