@@ -12,7 +12,7 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
-import { greedyStepDispatches, greedyStepGpuMs, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
+import { decoderStepGpuMs, greedyStepGpuMs, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 import { READBACK_LAG } from '../src/generation/device_tokens.js';
@@ -50,9 +50,7 @@ async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps
     const t0 = performance.now();
     await run(steps);
     const ms = (performance.now() - t0) / steps;
-    const { layers, head, choice } = greedyStepDispatches(decoder);
-    const gpu = (await stampedSteps(device, [...layers, head, choice], 30, true)).span / 1000;
-    return { ms, host: host / steps, gpu };
+    return { ms, host: host / steps, gpu: await decoderStepGpuMs(device, decoder) };
   } finally {
     cache.dispose();
   }

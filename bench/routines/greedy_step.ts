@@ -83,17 +83,22 @@ async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): Promise<
 }
 
 /**
- * Ms of GPU time a greedy step of `model` at `batch` takes, 30 steps a submission each (the step's
- * states are left as garbage: the cache is its own, disposed after); null without 'timestamp-query'.
+ * Ms of GPU time a greedy step of a warm `decoder` takes, 30 steps a submission each after the clocks
+ * are up (the step's states are left as garbage: dispose its cache after).
  */
+export async function decoderStepGpuMs(device: GPUDevice, decoder: WebGPUDecoder): Promise<number> {
+  const { layers, head, choice } = greedyStepDispatches(decoder);
+  const step = [...layers, head, choice];
+  await warmClocks(device, step);
+  return (await stampedSteps(device, step, 30, true)).span / 1000;
+}
+
+/** Ms of GPU time a greedy step of `model` at `batch` takes, over a cache of its own; null without 'timestamp-query'. */
 export async function greedyStepGpuMs(model: MambaForCausalLM, batch: number, device: GPUDevice): Promise<number | null> {
   if (!device.features.has('timestamp-query')) return null;
   const { cache, decoder } = await warmGreedyDecoder(model, batch);
   try {
-    const { layers, head, choice } = greedyStepDispatches(decoder);
-    const step = [...layers, head, choice];
-    await warmClocks(device, step);
-    return (await stampedSteps(device, step, 30, true)).span / 1000;
+    return await decoderStepGpuMs(device, decoder);
   } finally {
     cache.dispose();
   }
