@@ -26,46 +26,48 @@ export function quantizeMatrix(
   }
   const words = wordsPerRow(inFeatures, bits);
   const groups = groupsPerRow(inFeatures, groupSize);
+  const perWord = codesPerWord(bits);
   const maxCode = (1 << bits) - 1;
   const mid = symmetricZero(bits);
   const packed = new Int32Array(outFeatures * words);
   const scales = new Float32Array(outFeatures * groups);
   const zeros = symmetric ? null : new Float32Array(outFeatures * groups);
-  const codes = new Uint8Array(words * codesPerWord(bits));
   for (let n = 0; n < outFeatures; n++) {
     const row = n * inFeatures;
-    codes.fill(0);
     for (let g = 0; g < groups; g++) {
       const start = g * groupSize, end = Math.min(start + groupSize, inFeatures);
-      let lo = 0, hi = 0;
+      // (w * 0 is NaN for NaN and +-Infinity alone: one test a group rather than one a weight)
+      let lo = 0, hi = 0, nonFinite = 0;
       for (let k = start; k < end; k++) {
         const w = weight[row + k];
-        if (!Number.isFinite(w)) throw new Error(`quantizeMatrix: non-finite weight ${w} at [${n}, ${k}]`);
-        lo = Math.min(lo, w);
-        hi = Math.max(hi, w);
+        nonFinite += w * 0;
+        if (w < lo) lo = w;
+        if (w > hi) hi = w;
       }
+      if (nonFinite !== 0) throw nonFiniteError(weight, row, start, end, n);
       // Scale and zero are rounded to float32 first: the codes are chosen for the values the kernels read.
       const scale = Math.fround(symmetric ? Math.max(-lo, hi) / (mid - 1) : (hi - lo) / maxCode);
       const zero = symmetric ? mid : scale === 0 ? 0 : Math.fround(-lo / scale);
       scales[n * groups + g] = scale;
       if (zeros) zeros[n * groups + g] = zero;
-      for (let k = start; k < end; k++) {
-        const c = scale === 0 ? zero : Math.round(weight[row + k] / scale + zero);
-        codes[k] = Math.min(maxCode, Math.max(0, c));
+      // A group starts on a word (checkLayout), so its codes fill words of their own.
+      for (let k = start, word = n * words + start / perWord; k < end; word++) {
+        let packedWord = 0;
+        for (let shift = 0; shift < 32 && k < end; shift += bits, k++) {
+          const c = scale === 0 ? zero : Math.round(weight[row + k] / scale + zero);
+          packedWord |= (c < 0 ? 0 : c > maxCode ? maxCode : c) << shift;
+        }
+        packed[word] = packedWord;
       }
     }
-    packRow(codes, bits, packed, n * words);
   }
   return { packed, scales, zeros };
 }
 
-function packRow(codes: Uint8Array, bits: QuantBits, packed: Int32Array, offset: number): void {
-  const perWord = codesPerWord(bits);
-  for (let j = 0; j * perWord < codes.length; j++) {
-    let word = 0;
-    for (let i = 0; i < perWord; i++) word |= codes[j * perWord + i] << (i * bits);
-    packed[offset + j] = word;
-  }
+function nonFiniteError(weight: Float32Array, row: number, start: number, end: number, n: number): Error {
+  let k = start;
+  while (k < end && Number.isFinite(weight[row + k])) k++;
+  return new Error(`quantizeMatrix: non-finite weight ${weight[row + k]} at [${n}, ${k}]`);
 }
 
 /** The codes of W [outFeatures, inFeatures], unpacked (exact inverse of the packing). */

@@ -36,6 +36,20 @@ describe('quantization: packing', () => {
         }
       });
 
+      it(`${name}: each code is round(w / scale + zero), clamped to [0, 2^bits)`, () => {
+        const [rows, columns] = shape;
+        const w = Float32Array.from(normal(makeRng(3 + columns), rows * columns));
+        const q = quantizeMatrix(w, shape, layout);
+        const codes = unpackCodes(q.packed, shape, layout.bits);
+        const groups = groupsPerRow(columns, layout.groupSize);
+        for (let i = 0; i < w.length; i++) {
+          const g = Math.floor(i / columns) * groups + Math.floor((i % columns) / layout.groupSize);
+          const zero = q.zeros == null ? symmetricZero(layout.bits) : q.zeros[g];
+          const code = Math.min(2 ** layout.bits - 1, Math.max(0, Math.round(w[i] / q.scales[g] + zero)));
+          expect(codes[i], `weight ${i}`).to.equal(code);
+        }
+      });
+
       it(`${name}: codes -> pack -> unpack is exact, padding codes are zero`, () => {
         const [rows, columns] = shape;
         const w = Float32Array.from(normal(makeRng(7 + rows), rows * columns));
@@ -85,5 +99,8 @@ describe('quantization: packing', () => {
     expect(() => quantizeMatrix(w, [2, 16], { bits: 8, groupSize: 8, symmetric: true })).to.throw(/16 values for a \[2, 16\]/);
     w[3] = NaN;
     expect(() => quantizeMatrix(w, [1, 16], { bits: 8, groupSize: 8, symmetric: true })).to.throw(/non-finite weight NaN at \[0, 3\]/);
+    const two = new Float32Array(32);
+    two[16 + 13] = -Infinity;
+    expect(() => quantizeMatrix(two, [2, 16], { bits: 4, groupSize: 8, symmetric: false })).to.throw(/non-finite weight -Infinity at \[1, 13\]/);
   });
 });
