@@ -15,6 +15,9 @@ export interface Adapter {
 
 export type AdapterKind = 'linear' | 'conv1d' | 'embedding';
 
+/** Why a fused kernel cannot run a module whose adapter is on: its term is not in the weight it would bind. */
+export const ADAPTER_ON = 'it carries a LoRA adapter that is not merged';
+
 /** A module an adapter can sit on. */
 export interface AdaptableModule extends MambaModule {
   readonly adapterKind: AdapterKind;

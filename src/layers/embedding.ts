@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createWeight, type MatrixStorage } from '../weights/create_weight.js';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
-import type { AdaptableModule, Adapter } from './adapter.js';
+import { type AdaptableModule, type Adapter, ADAPTER_ON } from './adapter.js';
 import { type Kwargs, type LayerArgs, type LayerVariable, onlyTensor } from './layer_args.js';
 import type { MambaModule } from './module.js';
 import { checkWeightBindable, floatVariable, type WeightHolder, weightParameters } from './weight_holder.js';
@@ -68,7 +68,7 @@ export class MambaEmbedding extends tf.layers.Layer implements AdaptableModule, 
 
   /** What a fused kernel binds for the table; an adapter that is on keeps it on the op path. */
   binding(): WeightBinding {
-    if (this.adapter?.active) return { kind: 'unfusable', reason: 'it carries a LoRA adapter that is not merged' };
+    if (this.adapter?.active) return { kind: 'unfusable', reason: ADAPTER_ON };
     return this.weight.binding();
   }
 

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LinearWeight, WeightBinding } from '../weights/linear_weight.js';
-import type { AdaptableModule, Adapter } from './adapter.js';
+import { type AdaptableModule, type Adapter, ADAPTER_ON } from './adapter.js';
 import type { LayerVariable } from './layer_args.js';
 import type { MambaModule } from './module.js';
 import { floatVariable, type WeightHolder, weightParameters } from './weight_holder.js';
@@ -47,7 +47,7 @@ export class Linear implements AdaptableModule, WeightHolder {
 
   /** What a fused kernel binds for this projection; an adapter that is on keeps it on the op path. */
   binding(): WeightBinding {
-    if (this.adapter?.active) return { kind: 'unfusable', reason: 'it carries a LoRA adapter that is not merged' };
+    if (this.adapter?.active) return { kind: 'unfusable', reason: ADAPTER_ON };
     return this.weight.binding();
   }
 }

@@ -25,6 +25,7 @@ import { PreparedProgram, runProgram } from '../../custom-kernels/wasm/heap_pool
 import type { MambaRMSNorm } from '../layers/rms_norm.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
+import { boundAs, firstUnbound } from './fused_weights.js';
 import { prefillBuffers, prefillProgram, wasmPrefillUnfusable } from './wasm_prefill.js';
 import {
   addProjection, addResidualNorm, type Bindable, onHeap, PART_WORK, programBuilder, STATE_STEP_FLAGS, stillBound, writeRow,
@@ -35,22 +36,7 @@ export function wasmUnfusable(model: MambaForCausalLM, cache: MambaCache): strin
   if (cache.batchSize !== 1) return `the batch is ${cache.batchSize}, not 1`;
   if (model.config.stateSize % 4 !== 0) return `the state size (${model.config.stateSize}) is not a multiple of 4`;
   if (model.config.convKernel > 4 || model.config.convKernel < 1) return `the conv kernel (${model.config.convKernel}) is not 1 to 4 taps`;
-  const { backbone, lmHead } = model;
-  const weights: [string, Bindable][] = [['backbone.embeddings', backbone.embeddings], ['lm_head', lmHead]];
-  backbone.blocks.forEach((block, i) => {
-    const m = block.mixer;
-    for (const [name, p] of [['in_proj', m.inProj], ['x_proj', m.xProj], ['dt_proj', m.dtProj], ['out_proj', m.outProj]] as const) {
-      weights.push([`backbone.layers.${i}.mixer.${name}`, p]);
-    }
-  });
-  const adapted = backbone.blocks.findIndex((block) => block.mixer.conv1d.adapter?.active);
-  if (adapted >= 0) return `backbone.layers.${adapted}.mixer.conv1d: it carries a LoRA adapter that is not merged`;
-  for (const [path, module] of weights) {
-    const binding = module.binding();
-    if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
-    if (binding.kind !== 'float32' && binding.kind !== 'packed') return `${path}: its weight is ${binding.kind}, not float32 or packed int8/int4`;
-  }
-  return null;
+  return firstUnbound(model, boundAs(['float32', 'packed'], 'float32 or packed int8/int4'));
 }
 
 /**

@@ -27,6 +27,7 @@ import {
 import type { ProgramCall } from '../../custom-kernels/wasm/heap_pool.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
+import { boundAs, firstUnbound } from './fused_weights.js';
 import {
   addProjection, addResidualNorm, type Bindable, float32Bits, PART_WORK, programBuilder, readable, STATE_STEP_FLAGS, WHOLE,
 } from './wasm_program.js';
@@ -34,15 +35,9 @@ import {
 /** Why the prefill program cannot run this model, or null where it can (wasmUnfusable holds too). */
 export function wasmPrefillUnfusable(model: MambaForCausalLM): string | null {
   const blocks = model.backbone.blocks;
-  for (let i = 0; i < blocks.length; i++) {
-    const m = blocks[i].mixer;
-    for (const [name, p] of [['in_proj', m.inProj], ['x_proj', m.xProj], ['dt_proj', m.dtProj], ['out_proj', m.outProj]] as const) {
-      const kind = p.binding().kind;
-      if (kind !== 'float32') return `backbone.layers.${i}.mixer.${name}: its weight is ${kind}, not float32`;
-    }
-    if (m.dtProj.bias == null) return `backbone.layers.${i}.mixer.dt_proj has no bias`;
-  }
-  return null;
+  const missing = blocks.findIndex((block) => block.mixer.dtProj.bias == null);
+  if (missing >= 0) return `backbone.layers.${missing}.mixer.dt_proj has no bias`;
+  return firstUnbound(model, boundAs(['float32'], 'float32'), { layersOnly: true });
 }
 
 /** A prompt's matrices on the heap, [rows, features] each. */

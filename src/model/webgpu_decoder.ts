@@ -29,6 +29,7 @@ import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_sou
 import { NON_FINITE_ID } from '../generation/chosen_ids.js';
 import type { DeviceGreedyDecoder, DeviceGreedyRules } from '../generation/device_tokens.js';
 import { parameters } from '../layers/module.js';
+import { firstUnbound } from './fused_weights.js';
 import type { MambaMixer } from '../layers/mixer.js';
 import { PassTimer } from '../webgpu/pass_timer.js';
 import { ReadbackPool } from '../webgpu/readback_pool.js';
@@ -51,25 +52,6 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
   const source: WeightSource = binding.kind === 'packed' ? binding.layout
     : binding.kind === 'float16' ? 'float16' : null;
   return { tensors: binding.tensors, source };
-}
-
-/** What every module the decoder reads can bind, by path. */
-function bindings(model: MambaForCausalLM): { path: string; binding: WeightBinding }[] {
-  const { backbone, lmHead } = model;
-  const list = [
-    { path: 'backbone.embeddings', binding: backbone.embeddings.binding() },
-    { path: 'lm_head', binding: lmHead.binding() },
-  ];
-  backbone.blocks.forEach((block, i) => {
-    const m = block.mixer;
-    for (const [name, p] of [['in_proj', m.inProj], ['x_proj', m.xProj], ['dt_proj', m.dtProj], ['out_proj', m.outProj]] as const) {
-      list.push({ path: `backbone.layers.${i}.mixer.${name}`, binding: p.binding() });
-    }
-    if (m.conv1d.adapter?.active) {
-      list.push({ path: `backbone.layers.${i}.mixer.conv1d`, binding: { kind: 'unfusable', reason: 'it carries a LoRA adapter that is not merged' } });
-    }
-  });
-  return list;
 }
 
 /**
@@ -138,10 +120,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   /** Why the fused path cannot decode this model with this cache, or null where it can. */
   static unfusable(model: MambaForCausalLM, cache: MambaCache): string | null {
     if (cache.batchSize > MATVEC_MAX_BATCH) return `the batch (${cache.batchSize}) is over ${MATVEC_MAX_BATCH}`;
-    for (const { path, binding } of bindings(model)) {
-      if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
-    }
-    return null;
+    return firstUnbound(model);
   }
 
   static supports(model: MambaForCausalLM, cache: MambaCache): boolean {

@@ -44,6 +44,7 @@ import type { WeightBinding } from '../weights/linear_weight.js';
 import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
+import { firstUnbound, PROJECTIONS } from './fused_weights.js';
 import { matrixOf } from './webgpu_decoder.js';
 
 /**
@@ -81,8 +82,6 @@ interface Plan {
   uniformBuffers: GPUBuffer[];
 }
 
-const PROJECTIONS = [['in_proj', 'inProj'], ['x_proj', 'xProj'], ['dt_proj', 'dtProj'], ['out_proj', 'outProj']] as const;
-
 /**
  * The model's prefiller for `batch`, kept on the model (`model.fusedPrefiller`, disposed with it; made
  * again for another batch); null where the op path must run.
@@ -116,20 +115,7 @@ export class WebGPUPrefiller {
   /** Why the fused prefill cannot run this model at this batch, or null where it can. */
   static unfusable(model: MambaForCausalLM, batch: number): string | null {
     if (batch > MATVEC_MAX_BATCH) return `the batch (${batch}) is over ${MATVEC_MAX_BATCH}`;
-    const { backbone, lmHead } = model;
-    for (const [path, binding] of [['backbone.embeddings', backbone.embeddings.binding()], ['lm_head', lmHead.binding()]] as const) {
-      if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
-    }
-    for (const [i, block] of backbone.blocks.entries()) {
-      const m = block.mixer;
-      for (const [name, key] of PROJECTIONS) {
-        const binding = m[key].binding();
-        const path = `backbone.layers.${i}.mixer.${name}`;
-        if (binding.kind === 'unfusable') return `${path}: ${binding.reason}`;
-      }
-      if (m.conv1d.adapter?.active) return `backbone.layers.${i}.mixer.conv1d: it carries a LoRA adapter that is not merged`;
-    }
-    return null;
+    return firstUnbound(model);
   }
 
   constructor(readonly model: MambaForCausalLM, readonly batch: number) {
