@@ -12,6 +12,7 @@ import { prefill } from '../../src/generation/prefill.js';
 import type { MambaCache } from '../../src/model/cache.js';
 import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { type WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
+import type { ReadbackPool } from '../../src/webgpu/readback_pool.js';
 import { recordDispatch, type RecordedDispatch } from '../../src/webgpu/streamed_submission.js';
 
 /** A dispatch of the decoder's, with the kind it computes ('in_proj', 'ssm', ...). */
@@ -46,18 +47,60 @@ export function greedyStepDispatches(decoder: WebGPUDecoder): { layers: NamedDis
  */
 export async function stampedSteps(device: GPUDevice, dispatches: RecordedDispatch[], count: number, perSubmit: boolean): Promise<{ passes: number; span: number }> {
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * count });
-  const resolved = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const readable = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   let encoder = device.createCommandEncoder();
   for (let i = 0; i < count; i++) {
-    const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-    for (const d of dispatches) recordDispatch(pass, d);
-    pass.end();
+    recordStampedPass(encoder, querySet, i, dispatches);
     if (perSubmit && i < count - 1) {
       device.queue.submit([encoder.finish()]);
       encoder = device.createCommandEncoder();
     }
   }
+  device.queue.submit([encoder.finish()]);
+  const stamps = await readStamps(device, querySet, count);
+  return { passes: median(stamps.map(([start, end]) => end - start)), span: (stamps[count - 1][1] - stamps[0][0]) / count };
+}
+
+/**
+ * The greedy loop as stepFromDevice runs it, a submission a step (its pass, then the copy of the
+ * chosen ids out), each step's ids read back `lag` steps behind, with GPU timestamps around each pass:
+ * ms a step of the loop, the GPU's median ms a pass, and its median ms idle from a pass's end to the
+ * next one's start. A slow run's kernels show as slower passes, a GPU left waiting as gaps. The
+ * step's states are left as garbage: dispose the cache after.
+ */
+export async function stampedGreedyLoop(device: GPUDevice, decoder: WebGPUDecoder, steps: number, lag: number): Promise<{ ms: number; pass: number; gap: number }> {
+  const { layers, head, choice } = greedyStepDispatches(decoder);
+  const step = [...layers, head, choice];
+  const { scratch, readback } = decoder as unknown as { scratch: { chosen: GPUBuffer }; readback: ReadbackPool };
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
+  const pending: Promise<Int32Array>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) {
+    const encoder = device.createCommandEncoder();
+    recordStampedPass(encoder, querySet, i, step);
+    const read = readback.record(encoder, scratch.chosen);
+    device.queue.submit([encoder.finish()]);
+    pending.push(read());
+    if (pending.length > lag) await pending.shift();
+  }
+  await Promise.all(pending);
+  const ms = (performance.now() - t0) / steps;
+  const stamps = await readStamps(device, querySet, steps);
+  const gaps = stamps.slice(1).map(([start], i) => start - stamps[i][1]);
+  return { ms, pass: median(stamps.map(([start, end]) => end - start)) / 1000, gap: median(gaps) / 1000 };
+}
+
+/** `dispatches` in a pass of their own on `encoder`, between timestamps 2i and 2i + 1 of `querySet`. */
+function recordStampedPass(encoder: GPUCommandEncoder, querySet: GPUQuerySet, i: number, dispatches: RecordedDispatch[]): void {
+  const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+  for (const d of dispatches) recordDispatch(pass, d);
+  pass.end();
+}
+
+/** The first `count` passes' timestamps in `querySet` (submitted before), [start, end] in us from the first; destroys the set. */
+async function readStamps(device: GPUDevice, querySet: GPUQuerySet, count: number): Promise<[number, number][]> {
+  const resolved = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const readable = device.createBuffer({ size: 16 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
   encoder.resolveQuerySet(querySet, 0, 2 * count, resolved, 0);
   encoder.copyBufferToBuffer(resolved, 0, readable, 0, 16 * count);
   device.queue.submit([encoder.finish()]);
@@ -65,8 +108,9 @@ export async function stampedSteps(device: GPUDevice, dispatches: RecordedDispat
   const stamps = new BigUint64Array(readable.getMappedRange().slice(0));
   readable.unmap();
   [querySet, resolved, readable].forEach((r) => r.destroy());
-  const passes = Array.from({ length: count }, (_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1000);
-  return { passes: median(passes), span: Number(stamps[2 * count - 1] - stamps[0]) / 1000 / count };
+  // (from the first stamp, in BigInt: a count of ns since boot can be past float64's exact integers)
+  const us = (k: number) => Number(stamps[k] - stamps[0]) / 1000;
+  return Array.from({ length: count }, (_, i) => [us(2 * i), us(2 * i + 1)]);
 }
 
 /** Milliseconds of steps run before timing: an idle H100 takes about half a second to bring its SM clock from 345 to 1,980 MHz. */
