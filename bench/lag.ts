@@ -5,17 +5,17 @@
  * Each row is a fresh cache and decoder: ms a step and the host's ms of it in stepFromDevice; then, on
  * the same decoder, the same loop with GPU timestamps around each step's pass (stampedGreedyLoop: its
  * ms a step, the GPU's ms a pass, the GPU idle between passes); then that decoder's own GPU step apart
- * from any loop. Why: at 2.8b float32 some greedy runs take 0.7-1.2 ms a step more than others over
- * the same kernels (an H100, call 18: 5.09 against 6.17-6.30 ms), and on the H200 one process ran at
- * 4.22 ms where another ran at 5.03 (calls 8 and 9); the first run of this file (call 18) found the
- * depth does not matter. Slower passes say the kernels (where the decoder's buffers lie, say), gaps
- * say the GPU waits to be fed.
+ * from any loop, and what each kind of its dispatches costs a layer in it. Why: at 2.8b float32 some
+ * greedy runs take 0.7-1.2 ms a step more than others over the same kernels (an H100, call 18: 5.09
+ * against 6.17-6.30 ms), and on the H200 one process ran at 4.22 ms where another ran at 5.03 (calls 8
+ * and 9); the first run of this file (call 18) found the depth does not matter. Slower passes say the
+ * kernels (and the kinds which), gaps say the GPU waits to be fed.
  * Run like bench/gpu.ts; writes $OUT/lag.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
-import { decoderStepGpuMs, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
+import { decoderStepGpuMs, kindMicrosPerLayer, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 import { READBACK_LAG } from '../src/generation/device_tokens.js';
@@ -25,6 +25,8 @@ const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
 const LAGS = [1, 2, 3, 4, 6, 8, 16];
 const STEPS = 128;
+/** The kinds of dispatch whose cost a layer each row times (the layers' pass less the pass without them). */
+const KINDS = ['in_proj', 'x_proj', 'ssm', 'out_proj'];
 
 await setUpWebGPU();
 const device = (tf.backend() as unknown as { device: GPUDevice }).device;
@@ -51,14 +53,15 @@ async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps
     const ms = (performance.now() - t0) / steps;
     const stamped = await stampedGreedyLoop(device, decoder, steps, lag);
     const own = await decoderStepGpuMs(device, decoder);
-    return [ms, host / steps, stamped.ms, stamped.pass, stamped.gap, own].map((v) => v.toFixed(2)).join(' | ');
+    const kinds = await kindMicrosPerLayer(device, decoder, KINDS, model.config.numHiddenLayers);
+    return `${[ms, host / steps, stamped.ms, stamped.pass, stamped.gap, own].map((v) => v.toFixed(2)).join(' | ')} | ${kinds.map((us) => us.toFixed(1)).join(' / ')}`;
   } finally {
     cache.dispose();
   }
 }
 
-log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | stamped loop, ms a step | its GPU pass, ms | GPU idle between passes, ms | the decoder's GPU step apart, ms |`);
-log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | stamped loop, ms a step | its GPU pass, ms | GPU idle between passes, ms | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
+log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
   const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   if (format === 'float16') await toFloat16(model);

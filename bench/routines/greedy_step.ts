@@ -137,6 +137,19 @@ export async function decoderStepGpuMs(device: GPUDevice, decoder: WebGPUDecoder
   return (await stampedSteps(device, step, 30, true)).span / 1000;
 }
 
+/**
+ * The GPU's us a layer for each of `kinds` among a warm decoder's layer dispatches ('in_proj', 'ssm',
+ * ...): the layers' pass less the same pass without that kind, over the layers, 30 passes each (a
+ * kind's cost with its gaps, where it runs; the states are left as garbage).
+ */
+export async function kindMicrosPerLayer(device: GPUDevice, decoder: WebGPUDecoder, kinds: readonly string[], layers: number): Promise<number[]> {
+  const all = greedyStepDispatches(decoder).layers;
+  const whole = (await stampedSteps(device, all, 30, false)).passes;
+  const costs: number[] = [];
+  for (const kind of kinds) costs.push((whole - (await stampedSteps(device, all.filter((d) => d.name !== kind), 30, false)).passes) / layers);
+  return costs;
+}
+
 /** Ms of GPU time a greedy step of `model` at `batch` takes, over a cache of its own; null without 'timestamp-query'. */
 export async function greedyStepGpuMs(model: MambaForCausalLM, batch: number, device: GPUDevice): Promise<number | null> {
   if (!device.features.has('timestamp-query')) return null;
