@@ -4,7 +4,8 @@
  * 16 steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16), batch 1 and 8.
  * Each row is a fresh cache and decoder: ms a step and the host's ms of it in stepFromDevice; then, on
  * the same decoder, the same loop with GPU timestamps around each step's pass (stampedGreedyLoop: its
- * ms a step, the GPU's ms a pass, the GPU idle between passes); then that decoder's own GPU step apart
+ * ms a step, the GPU's span, its passes, its idle between them and how much of that idle came before
+ * the host had submitted the step); then that decoder's own GPU step apart
  * from any loop, and what each kind of its dispatches costs a layer in it. Why: at 2.8b float32 some
  * greedy runs take 0.7-1.2 ms a step more than others over the same kernels (an H100, call 18: 5.09
  * against 6.17-6.30 ms), and on the H200 one process ran at 4.22 ms where another ran at 5.03 (calls 8
@@ -54,14 +55,16 @@ async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps
     const stamped = await stampedGreedyLoop(device, decoder, steps, lag);
     const own = await decoderStepGpuMs(device, decoder);
     const kinds = await kindMicrosPerLayer(device, decoder, KINDS, model.config.numHiddenLayers);
-    return `${[ms, host / steps, stamped.ms, stamped.pass, stamped.gap, own].map((v) => v.toFixed(2)).join(' | ')} | ${kinds.map((us) => us.toFixed(1)).join(' / ')}`;
+    const l = stamped;
+    return `${[ms, host / steps, l.ms, l.span].map((v) => v.toFixed(2)).join(' | ')} | ${l.pass.toFixed(2)} / ${l.longestPass.toFixed(2)} | `
+      + `${l.idle.toFixed(3)} (${l.longGaps}) | ${l.unsubmitted.toFixed(3)} | ${own.toFixed(2)} | ${kinds.map((us) => us.toFixed(1)).join(' / ')}`;
   } finally {
     cache.dispose();
   }
 }
 
-log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | stamped loop, ms a step | its GPU pass, ms | GPU idle between passes, ms | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
-log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | stamped loop, ms a step | its GPU span a step | its passes, median / longest | GPU idle a step (steps after 0.2 ms of it) | of it, before the step was submitted | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
+log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
   const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   if (format === 'float16') await toFloat16(model);

@@ -60,33 +60,68 @@ export async function stampedSteps(device: GPUDevice, dispatches: RecordedDispat
   return { passes: median(stamps.map(([start, end]) => end - start)), span: (stamps[count - 1][1] - stamps[0][0]) / count };
 }
 
+/** What stampedGreedyLoop measured, ms. */
+export interface StampedLoop {
+  /** The loop's wall time a step, from the first submission to the last read. */
+  ms: number;
+  /** The GPU's span a step, from the first pass's start to the last one's end. */
+  span: number;
+  /** The passes' median and longest. */
+  pass: number;
+  longestPass: number;
+  /** The GPU's idle between passes, a step on average; the steps that followed more than 0.2 ms of it. */
+  idle: number;
+  longGaps: number;
+  /**
+   * Of the idle, a step on average, the part before the step was submitted: the host's (the rest is
+   * the queue's, a step submitted in time that started late). The host's clock is aligned to the
+   * GPU's by the quickest start after a submission.
+   */
+  unsubmitted: number;
+}
+
 /**
  * The greedy loop as stepFromDevice runs it, a submission a step (its pass, then the copy of the
- * chosen ids out), each step's ids read back `lag` steps behind, with GPU timestamps around each pass:
- * ms a step of the loop, the GPU's median ms a pass, and its median ms idle from a pass's end to the
- * next one's start. A slow run's kernels show as slower passes, a GPU left waiting as gaps. The
- * step's states are left as garbage: dispose the cache after.
+ * chosen ids out), each step's ids read back `lag` steps behind, with GPU timestamps around each pass
+ * and the host's time of each submission: slower passes say the kernels, idle between them says the
+ * GPU waited, for the host (a step not yet submitted) or for the queue. The step's states are left as
+ * garbage: dispose the cache after.
  */
-export async function stampedGreedyLoop(device: GPUDevice, decoder: WebGPUDecoder, steps: number, lag: number): Promise<{ ms: number; pass: number; gap: number }> {
+export async function stampedGreedyLoop(device: GPUDevice, decoder: WebGPUDecoder, steps: number, lag: number): Promise<StampedLoop> {
   const { layers, head, choice } = greedyStepDispatches(decoder);
   const step = [...layers, head, choice];
   const { scratch, readback } = decoder as unknown as { scratch: { chosen: GPUBuffer }; readback: ReadbackPool };
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
   const pending: Promise<Int32Array>[] = [];
+  const submitted: number[] = [];
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) {
     const encoder = device.createCommandEncoder();
     recordStampedPass(encoder, querySet, i, step);
     const read = readback.record(encoder, scratch.chosen);
     device.queue.submit([encoder.finish()]);
+    submitted.push(performance.now());
     pending.push(read());
     if (pending.length > lag) await pending.shift();
   }
   await Promise.all(pending);
   const ms = (performance.now() - t0) / steps;
   const stamps = await readStamps(device, querySet, steps);
-  const gaps = stamps.slice(1).map(([start], i) => start - stamps[i][1]);
-  return { ms, pass: median(stamps.map(([start, end]) => end - start)) / 1000, gap: median(gaps) / 1000 };
+  // the host's submissions on the GPU's clock (us from the first pass's start), up to a constant: the least start latency
+  const latency = Math.min(...stamps.map(([start], i) => start - 1000 * (submitted[i] - submitted[0])));
+  const onGpu = submitted.map((t) => 1000 * (t - submitted[0]) + latency);
+  let idle = 0, unsubmitted = 0, longGaps = 0;
+  for (let i = 1; i < steps; i++) {
+    const gap = Math.max(0, stamps[i][0] - stamps[i - 1][1]);
+    idle += gap;
+    unsubmitted += Math.min(gap, Math.max(0, onGpu[i] - stamps[i - 1][1]));
+    if (gap > 200) longGaps++;
+  }
+  const passes = stamps.map(([start, end]) => end - start);
+  return {
+    ms, span: (stamps[steps - 1][1] - stamps[0][0]) / steps / 1000, pass: median(passes) / 1000, longestPass: Math.max(...passes) / 1000,
+    idle: idle / steps / 1000, longGaps, unsubmitted: unsubmitted / steps / 1000,
+  };
 }
 
 /** `dispatches` in a pass of their own on `encoder`, between timestamps 2i and 2i + 1 of `querySet`. */
