@@ -2,18 +2,19 @@
  * Greedy decoding's rate against how many steps are recorded ahead of the one being read back (the
  * generation loop's READBACK_LAG): the fused decoder's stepFromDevice, each step's ids read back 1 to
  * 16 steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16), batch 1 and 8.
- * Each row is a fresh cache and decoder: ms a step and the host's ms of it in stepFromDevice; then, on
- * the same decoder, the same loop with GPU timestamps around each step's pass (stampedGreedyLoop: its
- * ms a step, the GPU's span, its passes, its idle between them and how much of that idle came before
- * the host had submitted the step); then that decoder's own GPU step apart
- * from any loop, and what each kind of its dispatches costs a layer in it. Why: at 2.8b float32 some
- * greedy runs take 0.7-1.2 ms a step more than others over the same kernels (an H100, call 18: 5.09
- * against 6.17-6.30 ms), and on the H200 one process ran at 4.22 ms where another ran at 5.03 (calls 8
- * and 9); the first run of this file (call 18) found the depth does not matter. Slower passes say the
- * kernels (and the kinds which), gaps say the GPU waits to be fed.
+ * Each row is a fresh cache and decoder: ms a step, the host's ms of it in stepFromDevice and how late
+ * the event loop ran its turns meanwhile; then, on the same decoder, the same loop with GPU timestamps
+ * around each step's pass (stampedGreedyLoop: its ms a step, the GPU's span, its passes, its idle
+ * between them and how much of that idle came before the host had submitted the step); then that
+ * decoder's own GPU step apart from any loop, and what each kind of its dispatches costs a layer in it.
+ * Why: at 2.8b float32 some greedy runs take 0.7-1.2 ms a step more than others over the same kernels
+ * (an H100, call 18: 5.09 against 6.17-6.30 ms), and on the H200 one process ran at 4.22 ms where
+ * another ran at 5.03 (calls 8 and 9). Call 19 found every run's passes and kernels alike: the slow
+ * runs are the GPU idle between steps, which the later columns apportion.
  * Run like bench/gpu.ts; writes $OUT/lag.md.
  */
 import { writeFile } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
 import { decoderStepGpuMs, kindMicrosPerLayer, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
@@ -50,21 +51,26 @@ async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps
     await run(16);
     host = 0;
     const t0 = performance.now();
+    // how late the event loop ran its turns meanwhile (a host blocked in Dawn's event processing or a GC)
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     await run(steps);
     const ms = (performance.now() - t0) / steps;
+    loopDelay.disable();
+    const delay = `${(loopDelay.percentile(99) / 1e6).toFixed(1)} / ${(loopDelay.max / 1e6).toFixed(1)}`;
     const stamped = await stampedGreedyLoop(device, decoder, steps, lag);
     const own = await decoderStepGpuMs(device, decoder);
     const kinds = await kindMicrosPerLayer(device, decoder, KINDS, model.config.numHiddenLayers);
     const l = stamped;
-    return `${[ms, host / steps, l.ms, l.span].map((v) => v.toFixed(2)).join(' | ')} | ${l.pass.toFixed(2)} / ${l.longestPass.toFixed(2)} | `
+    return `${[ms, host / steps].map((v) => v.toFixed(2)).join(' | ')} | ${delay} | ${[l.ms, l.span].map((v) => v.toFixed(2)).join(' | ')} | ${l.pass.toFixed(2)} / ${l.longestPass.toFixed(2)} | `
       + `${l.idle.toFixed(3)} (${l.longGaps}) | ${l.unsubmitted.toFixed(3)} | ${own.toFixed(2)} | ${kinds.map((us) => us.toFixed(1)).join(' / ')}`;
   } finally {
     cache.dispose();
   }
 }
 
-log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | stamped loop, ms a step | its GPU span a step | its passes, median / longest | GPU idle a step (steps after 0.2 ms of it) | of it, before the step was submitted | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
-log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | event loop's delay, p99 / max ms | stamped loop, ms a step | its GPU span a step | its passes, median / longest | GPU idle a step (steps after 0.2 ms of it) | of it, before the step was submitted | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
+log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
   const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   if (format === 'float16') await toFloat16(model);
