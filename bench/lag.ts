@@ -2,9 +2,9 @@
  * Greedy decoding's rate against how many steps are recorded ahead of the one being read back (the
  * generation loop's READBACK_LAG): the fused decoder's stepFromDevice, each step's ids read back 1 to
  * 16 steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16), batch 1 and 8.
- * Each row is a fresh cache and decoder: ms a step, the host's ms of it in stepFromDevice and how late
- * the event loop ran its turns meanwhile; then, on the same decoder, the same loop with GPU timestamps
- * around each step's pass (stampedGreedyLoop: its ms a step, the GPU's span, its passes, its idle
+ * Each row is a fresh cache and decoder: ms a step, the host's ms of it in stepFromDevice, how late the
+ * event loop ran its turns meanwhile and the garbage collector's pauses; then, on the same decoder,
+ * the same loop with GPU timestamps around each step's pass (stampedGreedyLoop: its ms a step, the GPU's span, its passes, its idle
  * between them and how much of that idle came before the host had submitted the step); then that
  * decoder's own GPU step apart from any loop, and what each kind of its dispatches costs a layer in it.
  * Why: at 2.8b float32 some greedy runs take 0.7-1.2 ms a step more than others over the same kernels
@@ -14,7 +14,7 @@
  * Run like bench/gpu.ts; writes $OUT/lag.md.
  */
 import { writeFile } from 'node:fs/promises';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
 import { decoderStepGpuMs, kindMicrosPerLayer, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
@@ -29,6 +29,16 @@ const LAGS = [1, 2, 3, 4, 6, 8, 16];
 const STEPS = 128;
 /** The kinds of dispatch whose cost a layer each row times (the layers' pass less the pass without them). */
 const KINDS = ['in_proj', 'x_proj', 'ssm', 'out_proj'];
+
+/** The garbage collector's pauses as they are reported: when, how long, which kind. */
+const gcPauses: { startTime: number; duration: number; kind: string }[] = [];
+const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental', 8: 'weak callbacks' };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
+    gcPauses.push({ startTime: e.startTime, duration: e.duration, kind: GC_KINDS[kind] ?? String(kind) });
+  }
+}).observe({ entryTypes: ['gc'] });
 
 await setUpWebGPU();
 const device = (tf.backend() as unknown as { device: GPUDevice }).device;
@@ -55,22 +65,28 @@ async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps
     const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     loopDelay.enable();
     await run(steps);
-    const ms = (performance.now() - t0) / steps;
+    const t1 = performance.now();
+    const ms = (t1 - t0) / steps;
     loopDelay.disable();
-    const delay = `${(loopDelay.percentile(99) / 1e6).toFixed(1)} / ${(loopDelay.max / 1e6).toFixed(1)}`;
+    await new Promise((resolve) => setTimeout(resolve, 10));   // (the observer's entries come in a later turn)
+    const pauses = gcPauses.filter((e) => e.startTime >= t0 && e.startTime < t1);
+    gcPauses.length = 0;
+    const longest = pauses.reduce((a, e) => (e.duration > a.duration ? e : a), { duration: 0, kind: '-' } as { duration: number; kind: string });
+    const delay = `${(loopDelay.percentile(99) / 1e6).toFixed(1)} / ${(loopDelay.max / 1e6).toFixed(1)} | `
+      + `${pauses.length}, ${pauses.reduce((a, e) => a + e.duration, 0).toFixed(1)} ms (longest ${longest.duration.toFixed(1)}, ${longest.kind})`;
     const stamped = await stampedGreedyLoop(device, decoder, steps, lag);
     const own = await decoderStepGpuMs(device, decoder);
     const kinds = await kindMicrosPerLayer(device, decoder, KINDS, model.config.numHiddenLayers);
     const l = stamped;
     return `${[ms, host / steps].map((v) => v.toFixed(2)).join(' | ')} | ${delay} | ${[l.ms, l.span].map((v) => v.toFixed(2)).join(' | ')} | ${l.pass.toFixed(2)} / ${l.longestPass.toFixed(2)} | `
-      + `${l.idle.toFixed(3)} (${l.longGaps}) | ${l.unsubmitted.toFixed(3)} | ${own.toFixed(2)} | ${kinds.map((us) => us.toFixed(1)).join(' / ')}`;
+      + `${l.idle.toFixed(3)} (${l.longGaps}; longest ${l.longestGap.toFixed(1)} before step ${l.longestGapAt}) | ${l.unsubmitted.toFixed(3)} | ${own.toFixed(2)} | ${kinds.map((us) => us.toFixed(1)).join(' / ')}`;
   } finally {
     cache.dispose();
   }
 }
 
-log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | event loop's delay, p99 / max ms | stamped loop, ms a step | its GPU span a step | its passes, median / longest | GPU idle a step (steps after 0.2 ms of it) | of it, before the step was submitted | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
-log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | event loop's delay, p99 / max ms | GC pauses meanwhile | stamped loop, ms a step | its GPU span a step | its passes, median / longest | GPU idle a step (steps after 0.2 ms of it; the longest, ms) | of it, before the step was submitted | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
+log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
   const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   if (format === 'float16') await toFloat16(model);

@@ -72,6 +72,9 @@ export interface StampedLoop {
   /** The GPU's idle between passes, a step on average; the steps that followed more than 0.2 ms of it. */
   idle: number;
   longGaps: number;
+  /** The longest idle, and the step it came before. */
+  longestGap: number;
+  longestGapAt: number;
   /**
    * Of the idle, a step on average, the part before the step was submitted: the host's (the rest is
    * the queue's, a step submitted in time that started late). The host's clock is aligned to the
@@ -110,17 +113,18 @@ export async function stampedGreedyLoop(device: GPUDevice, decoder: WebGPUDecode
   // the host's submissions on the GPU's clock (us from the first pass's start), up to a constant: the least start latency
   const latency = Math.min(...stamps.map(([start], i) => start - 1000 * (submitted[i] - submitted[0])));
   const onGpu = submitted.map((t) => 1000 * (t - submitted[0]) + latency);
-  let idle = 0, unsubmitted = 0, longGaps = 0;
+  let idle = 0, unsubmitted = 0, longGaps = 0, longestGap = 0, longestGapAt = 0;
   for (let i = 1; i < steps; i++) {
     const gap = Math.max(0, stamps[i][0] - stamps[i - 1][1]);
     idle += gap;
+    if (gap > longestGap) [longestGap, longestGapAt] = [gap, i];
     unsubmitted += Math.min(gap, Math.max(0, onGpu[i] - stamps[i - 1][1]));
     if (gap > 200) longGaps++;
   }
   const passes = stamps.map(([start, end]) => end - start);
   return {
     ms, span: (stamps[steps - 1][1] - stamps[0][0]) / steps / 1000, pass: median(passes) / 1000, longestPass: Math.max(...passes) / 1000,
-    idle: idle / steps / 1000, longGaps, unsubmitted: unsubmitted / steps / 1000,
+    idle: idle / steps / 1000, longGaps, longestGap: longestGap / 1000, longestGapAt, unsubmitted: unsubmitted / steps / 1000,
   };
 }
 

@@ -1,0 +1,138 @@
+/**
+ * ReadbackPool over a model of the GPU (each submission done a fixed interval after the one before):
+ * reads come back in order with their own submission's values, a map is pending only for the end of
+ * each step once the interval is known (dawn.node polls while one is), the loop keeps the GPU's pace,
+ * and dispose and a failed map reject only the reads they concern.
+ */
+import { expect } from 'chai';
+import { initWebGPU } from '../../src/webgpu/init.js';
+import { ReadbackPool } from '../../src/webgpu/readback_pool.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The message `promise` rejects with; fails the test where it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Submissions done `stepMs` apart, mappable buffers whose maps resolve when their copy is done, and how long any map was pending. */
+class ModelGpu {
+  private lastDone = 0;
+  private pending = 0;
+  private pendingSince = 0;
+  polledMs = 0;
+  failNext = false;
+
+  constructor(private readonly stepMs: number) {}
+
+  readonly device = {
+    createBuffer: ({ size }: { size: number }) => {
+      const gpu = this;
+      const buffer = {
+        values: new Int32Array(size / 4), doneAt: 0, destroyed: false, fail: false,
+        async mapAsync(): Promise<void> {
+          gpu.startPolling();
+          try {
+            while (performance.now() < buffer.doneAt && !buffer.destroyed) await sleep(Math.max(0, buffer.doneAt - performance.now()));
+          } finally {
+            gpu.stopPolling();
+          }
+          if (buffer.destroyed) throw new Error('buffer destroyed before the map completed');
+          if (buffer.fail) throw new Error('device lost');
+        },
+        getMappedRange: () => buffer.values.slice().buffer,
+        unmap() {},
+        destroy() { buffer.destroyed = true; },
+      };
+      return buffer;
+    },
+  };
+
+  /** An encoder whose copy is the next submission's: done stepMs after the previous one (or after now). */
+  submission(id: number): GPUCommandEncoder {
+    return {
+      copyBufferToBuffer: (_source: unknown, _at: number, target: { values: Int32Array; doneAt: number; fail: boolean }) => {
+        target.values.fill(id);
+        target.fail = this.failNext;
+        this.failNext = false;
+        this.lastDone = Math.max(performance.now(), this.lastDone) + this.stepMs;
+        target.doneAt = this.lastDone;
+      },
+    } as unknown as GPUCommandEncoder;
+  }
+
+  private startPolling(): void {
+    if (this.pending++ === 0) this.pendingSince = performance.now();
+  }
+
+  private stopPolling(): void {
+    if (--this.pending === 0) this.polledMs += performance.now() - this.pendingSince;
+  }
+}
+
+const SOURCE = {} as GPUBuffer;
+
+/** `steps` submissions, each read back `lag` behind as greedy generation reads them: the ids read, and the loop's ms. */
+async function loop(gpu: ModelGpu, pool: ReadbackPool, steps: number, lag: number): Promise<{ ids: number[]; ms: number }> {
+  const ids: number[] = [];
+  const pending: Promise<Int32Array>[] = [];
+  const t0 = performance.now();
+  for (let k = 0; k < steps; k++) {
+    pending.push(pool.record(gpu.submission(k), SOURCE)());
+    if (pending.length > lag) ids.push((await pending.shift()!)[0]);
+  }
+  for (const read of pending) ids.push((await read)[0]);
+  return { ids, ms: performance.now() - t0 };
+}
+
+describe('ReadbackPool', () => {
+  before(async () => {
+    await initWebGPU();   // GPUMapMode and GPUBufferUsage
+  });
+
+  it('reads each submission\'s values back in order, at the GPU\'s pace, mapping only for the end of each step', async () => {
+    const stepMs = 15;
+    const steps = 24;
+    const gpu = new ModelGpu(stepMs);
+    const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
+    const { ids, ms } = await loop(gpu, pool, steps, 3);
+    expect(ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
+    // (the GPU's work is steps x stepMs; the reads may end a timer's lateness after it)
+    expect(ms).to.be.below(steps * stepMs + 3 * stepMs);
+    // Without the wait, a map is pending all along (steps x stepMs); with it, about a fifth of each step.
+    expect(gpu.polledMs, `polled ${gpu.polledMs.toFixed(0)} ms of ${ms.toFixed(0)}`).to.be.below(0.5 * steps * stepMs);
+    pool.dispose();
+  });
+
+  it('maps at once after a pause (no stale wait), and a failed map rejects its read only', async () => {
+    const gpu = new ModelGpu(10);
+    const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
+    await loop(gpu, pool, 6, 2);
+    await sleep(300);   // the next read is recorded after the last completion: nothing to wait for
+    const t0 = performance.now();
+    expect((await pool.record(gpu.submission(7), SOURCE)())[0]).to.equal(7);
+    expect(performance.now() - t0).to.be.below(10 + 8);
+    gpu.failNext = true;
+    const failed = pool.record(gpu.submission(8), SOURCE)();
+    const after = pool.record(gpu.submission(9), SOURCE)();
+    expect(await rejection(failed)).to.equal('device lost');
+    expect((await after)[0]).to.equal(9);
+    pool.dispose();
+  });
+
+  it('dispose rejects the reads not yet read, waiting or mapping, and refuses new ones', async () => {
+    const gpu = new ModelGpu(20);
+    const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
+    await loop(gpu, pool, 4, 1);
+    const reads = [0, 1, 2].map((k) => rejection(pool.record(gpu.submission(k), SOURCE)()));
+    await sleep(5);
+    pool.dispose();
+    for (const read of reads) expect(await read).to.match(/disposed before the read completed/);
+    expect(() => pool.record(gpu.submission(3), SOURCE)).to.throw(/used after dispose/);
+  });
+});
