@@ -4,19 +4,21 @@
  * while later submissions go on. The pool keeps one mappable buffer per read in flight (generation
  * has a few at once) and reuses each once read; dispose destroys them all.
  *
- * Reads are mapped one at a time, in the order they were recorded, each once its submission is
- * likely done: a read recorded before the one ahead of it completed waits, on a timer, until
- * PACE of the interval between completions has passed since that completion, and only then maps.
- * Why: dawn.node polls for a pending map on every turn of Node's event loop (setImmediate), making
- * garbage as it goes, so a map pending through all of greedy decoding (the host waiting on the GPU
- * most of each step) brought major collections of 140-240 ms that left the GPU idle: on an H100 at
- * 2.8b, one such pause in most runs of 128 float32 steps, 5.90-6.12 ms a step against the GPU's 5.07
- * (bench/results/h200-2026-12-05.md, call 20). A browser maps without polling; the timer costs it
- * nothing but a read's latency, which stays under PACE of a step.
+ * Reads are mapped one at a time, in the order they were recorded. In Node each first waits until
+ * its submission is likely done: a read recorded before the one ahead of it completed waits, on a
+ * timer, until PACE of the interval between completions has passed since that completion. Why:
+ * dawn.node polls for a pending map on every turn of Node's event loop (setImmediate), making garbage
+ * as it goes, so a map pending through all of greedy decoding (the host waiting on the GPU most of
+ * each step) brought major collections of 140-240 ms that left the GPU idle: on an H100 at 2.8b, one
+ * such pause in most runs of 128 float32 steps, 5.90-6.12 ms a step against the GPU's 5.07
+ * (bench/results/h200-2026-12-05.md, call 20). A browser maps without polling (and holds a hidden
+ * tab's timers back to once a second): there a read maps as it starts.
  */
 
 /** The part of the interval between completions a read waits before it maps. */
 const PACE = 0.8;
+/** Whether maps are paced by default: in Node, where the WebGPU is dawn.node's. */
+const POLLED_MAPS = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 /** Waits shorter than this map at once (a timer fires a millisecond late at best in Node). */
 const MIN_WAIT_MS = 1;
 /** The longest wait, whatever the intervals said (a read never waits on a stale estimate for long). */
@@ -43,7 +45,8 @@ export class ReadbackPool {
   private interval: number | null = null;
   private disposed = false;
 
-  constructor(private readonly device: GPUDevice, private readonly bytes: number) {}
+  /** @param paced whether a read waits for its submission before it maps (above); unpaced, each maps as it starts */
+  constructor(private readonly device: GPUDevice, private readonly bytes: number, private readonly paced = POLLED_MAPS) {}
 
   /**
    * Records on `encoder` a copy of `source`'s first `bytes`; after the encoder's commands are
@@ -79,7 +82,7 @@ export class ReadbackPool {
     this.busy = true;
     const read = this.waiting[0];
     // (only a read recorded before the last completion follows it back to back: after a pause, no wait)
-    const due = this.lastDone != null && this.interval != null && read.recordedAt < this.lastDone
+    const due = this.paced && this.lastDone != null && this.interval != null && read.recordedAt < this.lastDone
       ? this.lastDone + Math.min(PACE * this.interval, MAX_WAIT_MS) : 0;
     const wait = due - performance.now();
     if (wait < MIN_WAIT_MS) {
