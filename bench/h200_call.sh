@@ -23,8 +23,9 @@
 #           decode, each kind of dispatch's GPU cost in place, the head, the choice and the gaps between
 #           submissions, timestamps not rounded                                      -> host.txt, host-*.cpuprofile
 #   lag     bench/lag.ts LAG_FORMATS (float32,float16): greedy decoding read back 1 to 16 steps behind,
-#           batch 1 and 8, a fresh decoder a row; the same loop with each pass stamped (GPU ms a pass,
-#           GPU idle between passes), and the decoder's GPU step apart                -> lag.txt
+#           batch 1 and 8, a fresh decoder a row, the event loop's stalls and GC pauses; the same loop
+#           with each pass stamped (GPU ms a pass, idle between passes and how much of it was the
+#           host's), the decoder's GPU step apart and each kind of dispatch's cost     -> lag.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
