@@ -4,13 +4,14 @@
  * 16 steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16), batch 1 and 8.
  * Each row is a fresh cache and decoder: ms a step, the host's ms of it in stepFromDevice, how late the
  * event loop ran its turns meanwhile and the garbage collector's pauses; then, on the same decoder,
- * the same loop with GPU timestamps around each step's pass (stampedGreedyLoop: its ms a step, the GPU's span, its passes, its idle
- * between them and how much of that idle came before the host had submitted the step); then that
- * decoder's own GPU step apart from any loop, and what each kind of its dispatches costs a layer in it.
+ * the same loop with GPU timestamps around each step's pass (stampedGreedyLoop: its ms a step, the
+ * GPU's span, its passes, its idle between them and how much of that idle came before the host had
+ * submitted the step); then that decoder's own GPU step apart from any loop, and what each kind of its
+ * dispatches costs a layer in it.
  * Why: at 2.8b float32 some greedy runs take 0.7-1.2 ms a step more than others over the same kernels
  * (an H100, call 18: 5.09 against 6.17-6.30 ms), and on the H200 one process ran at 4.22 ms where
- * another ran at 5.03 (calls 8 and 9). Call 19 found every run's passes and kernels alike: the slow
- * runs are the GPU idle between steps, which the later columns apportion.
+ * another ran at 5.03 (calls 8 and 9). Call 19 found every run's passes and kernels alike (the slow runs
+ * are the GPU idle between steps); call 20, that idle the host's, one pause of 140-240 ms a run.
  * Run like bench/gpu.ts; writes $OUT/lag.md.
  */
 import { writeFile } from 'node:fs/promises';

@@ -29,7 +29,6 @@ import type { WeightSource } from '../../custom-kernels/webgpu/decode/weight_sou
 import { NON_FINITE_ID } from '../generation/chosen_ids.js';
 import type { DeviceGreedyDecoder, DeviceGreedyRules } from '../generation/device_tokens.js';
 import { parameters } from '../layers/module.js';
-import { firstUnbound } from './fused_weights.js';
 import type { MambaMixer } from '../layers/mixer.js';
 import { PassTimer } from '../webgpu/pass_timer.js';
 import { ReadbackPool } from '../webgpu/readback_pool.js';
@@ -39,6 +38,7 @@ import type { WeightBinding } from '../weights/linear_weight.js';
 import { checkBindable } from '../weights/memory_budget.js';
 import type { MambaCache } from './cache.js';
 import type { MambaForCausalLM } from './causal_lm.js';
+import { firstUnbound } from './fused_weights.js';
 
 /** A weight matrix as the kernels read it: its tensors in binding order, and how they are laid out. */
 export interface Matrix {
