@@ -21,13 +21,12 @@ import { Session } from 'node:inspector/promises';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
 import { benchDecode } from './routines/decode.js';
-import { greedyStepDispatches, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
+import { greedyStepDispatches, passLeavingOut, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { median } from './routines/timing.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 import { WebGPUDecoder } from '../src/model/webgpu_decoder.js';
 import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
-import { PassTimer } from '../src/webgpu/pass_timer.js';
 
 const out = process.env.OUT ?? '.';
 const rows: string[] = [];
@@ -186,36 +185,21 @@ async function backToBack(model: MambaForCausalLM, steps: number): Promise<numbe
   return ms;
 }
 
-/** Median GPU microseconds of `dispatches` in one pass, over `runs` passes. */
-async function passMicros(dispatches: RecordedDispatch[], runs: number): Promise<number> {
-  const timer = new PassTimer(device, runs);
-  const encoder = device.createCommandEncoder();
-  for (let r = 0; r < runs; r++) timer.pass(encoder, `${r}`, (pass) => { for (const d of dispatches) recordDispatch(pass, d); });
-  timer.resolve(encoder);
-  device.queue.submit([encoder.finish()]);
-  return median([...(await timer.read()).values()].map((k) => k.micros));
-}
-
 /** The step's GPU time whole and less each kind of dispatch (see the file header, 3). */
 async function marginalCosts(model: MambaForCausalLM, batch: number, format: string): Promise<void> {
   const { cache, decoder } = await warmGreedyDecoder(model, batch);
-  const all = greedyStepDispatches(decoder).layers;
+  // (the head and choice made by the warm steps)
+  const { layers: all, head, choice, step } = greedyStepDispatches(decoder);
   const layers = model.config.numHiddenLayers;
-  await passMicros(all, 10);   // warm: clocks up, pipelines resident
-  const whole = await passMicros(all, 30);
+  await stampedSteps(device, all, 10, false);   // warm: clocks up, pipelines resident
+  const groups = [...[...new Set(all.map((d) => d.name))].map((k) => [k]), ['x_proj', 'ssm']];
+  const { whole, without } = await passLeavingOut(device, all, groups);
   log(`\n### ${format}, batch ${batch}: GPU time of a step's layers in one pass, ${whole.toFixed(0)} us (${all.length} dispatches)`);
   log('| left out | us a step | us a layer, with its gaps |');
   log('|---|---:|---:|');
-  const kinds = [...new Set(all.map((d) => d.name))];
-  for (const left of [...kinds.map((k) => [k]), ['x_proj', 'ssm']]) {
-    const t = await passMicros(all.filter((d) => !left.includes(d.name)), 30);
-    log(`| ${left.join(' + ')} | ${t.toFixed(0)} | ${((whole - t) / layers).toFixed(2)} |`);
-  }
-  // The greedy step whole, as stepFromDevice records it (its head and choice made by the warm steps).
-  const { head, choice } = greedyStepDispatches(decoder);
-  const step = [...all, head, choice];
-  log(`| LM head | ${(await passMicros([head], 30)).toFixed(0)} | |`);
-  log(`| greedy choice | ${(await passMicros([choice], 30)).toFixed(0)} | |`);
+  groups.forEach((left, i) => log(`| ${left.join(' + ')} | ${without[i].toFixed(0)} | ${((whole - without[i]) / layers).toFixed(2)} |`));
+  log(`| LM head | ${(await stampedSteps(device, [head], 30, false)).passes.toFixed(0)} | |`);
+  log(`| greedy choice | ${(await stampedSteps(device, [choice], 30, false)).passes.toFixed(0)} | |`);
   for (const perSubmit of [false, true]) {
     const { passes, span } = await stampedSteps(device, step, 30, perSubmit);
     log(`| the greedy step whole, ${perSubmit ? 'a submission each' : 'one submission for 30'} | ${passes.toFixed(0)} a pass, `

@@ -18,7 +18,7 @@ import { writeFile } from 'node:fs/promises';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
-import { decoderStepGpuMs, kindMicrosPerLayer, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
+import { decoderStepGpuMs, greedyStepDispatches, passLeavingOut, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 import { READBACK_LAG } from '../src/generation/device_tokens.js';
@@ -77,7 +77,8 @@ async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps
       + `${pauses.length}, ${pauses.reduce((a, e) => a + e.duration, 0).toFixed(1)} ms (longest ${longest.duration.toFixed(1)}, ${longest.kind})`;
     const stamped = await stampedGreedyLoop(device, decoder, steps, lag);
     const own = await decoderStepGpuMs(device, decoder);
-    const kinds = await kindMicrosPerLayer(device, decoder, KINDS, model.config.numHiddenLayers);
+    const { whole, without } = await passLeavingOut(device, greedyStepDispatches(decoder).layers, KINDS.map((k) => [k]));
+    const kinds = without.map((t) => (whole - t) / model.config.numHiddenLayers);
     const l = stamped;
     return `${[ms, host / steps].map((v) => v.toFixed(2)).join(' | ')} | ${delay} | ${[l.ms, l.span].map((v) => v.toFixed(2)).join(' | ')} | ${l.pass.toFixed(2)} / ${l.longestPass.toFixed(2)} | `
       + `${l.idle.toFixed(3)} (${l.longGaps}; longest ${l.longestGap.toFixed(1)} before step ${l.longestGapAt}) | ${l.unsubmitted.toFixed(3)} | ${own.toFixed(2)} | ${kinds.map((us) => us.toFixed(1)).join(' / ')}`;

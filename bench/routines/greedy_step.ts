@@ -31,14 +31,18 @@ export async function warmGreedyDecoder(model: MambaForCausalLM, batch: number):
   return { cache, decoder };
 }
 
-/** The dispatches of a warm decoder's greedy step: the layers' (and the final norm), then the LM head and the choice. */
-export function greedyStepDispatches(decoder: WebGPUDecoder): { layers: NamedDispatch[]; head: NamedDispatch; choice: NamedDispatch } {
+/**
+ * The dispatches of a warm decoder's greedy step: the layers' (and the final norm), then the LM head
+ * and the choice; `step`, all of them in order, as stepFromDevice records them.
+ */
+export function greedyStepDispatches(decoder: WebGPUDecoder): { layers: NamedDispatch[]; head: NamedDispatch; choice: NamedDispatch; step: NamedDispatch[] } {
   const inner = decoder as unknown as {
     prepareStep(): NamedDispatch[];
     deviceHead: { dispatch: NamedDispatch };
     greedy: { choices: Map<boolean, NamedDispatch> };
   };
-  return { layers: inner.prepareStep(), head: inner.deviceHead.dispatch, choice: inner.greedy.choices.get(false)! };
+  const [layers, head, choice] = [inner.prepareStep(), inner.deviceHead.dispatch, inner.greedy.choices.get(false)!];
+  return { layers, head, choice, step: [...layers, head, choice] };
 }
 
 /**
@@ -91,8 +95,7 @@ export interface StampedLoop {
  * garbage: dispose the cache after.
  */
 export async function stampedGreedyLoop(device: GPUDevice, decoder: WebGPUDecoder, steps: number, lag: number): Promise<StampedLoop> {
-  const { layers, head, choice } = greedyStepDispatches(decoder);
-  const step = [...layers, head, choice];
+  const { step } = greedyStepDispatches(decoder);
   const { scratch, readback } = decoder as unknown as { scratch: { chosen: GPUBuffer }; readback: ReadbackPool };
   const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
   const pending: Promise<Int32Array>[] = [];
@@ -170,23 +173,20 @@ async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): Promise<
  * are up (the step's states are left as garbage: dispose its cache after).
  */
 export async function decoderStepGpuMs(device: GPUDevice, decoder: WebGPUDecoder): Promise<number> {
-  const { layers, head, choice } = greedyStepDispatches(decoder);
-  const step = [...layers, head, choice];
+  const { step } = greedyStepDispatches(decoder);
   await warmClocks(device, step);
   return (await stampedSteps(device, step, 30, true)).span / 1000;
 }
 
 /**
- * The GPU's us a layer for each of `kinds` among a warm decoder's layer dispatches ('in_proj', 'ssm',
- * ...): the layers' pass less the same pass without that kind, over the layers, 30 passes each (a
- * kind's cost with its gaps, where it runs; the states are left as garbage).
+ * The GPU's median us for `dispatches` in one pass, 30 passes, whole and without each group of kinds
+ * in `leftOut` ('in_proj', 'ssm', ...): a group's cost with its gaps, where it runs, is the difference.
  */
-export async function kindMicrosPerLayer(device: GPUDevice, decoder: WebGPUDecoder, kinds: readonly string[], layers: number): Promise<number[]> {
-  const all = greedyStepDispatches(decoder).layers;
-  const whole = (await stampedSteps(device, all, 30, false)).passes;
-  const costs: number[] = [];
-  for (const kind of kinds) costs.push((whole - (await stampedSteps(device, all.filter((d) => d.name !== kind), 30, false)).passes) / layers);
-  return costs;
+export async function passLeavingOut(device: GPUDevice, dispatches: NamedDispatch[], leftOut: readonly (readonly string[])[]): Promise<{ whole: number; without: number[] }> {
+  const whole = (await stampedSteps(device, dispatches, 30, false)).passes;
+  const without: number[] = [];
+  for (const kinds of leftOut) without.push((await stampedSteps(device, dispatches.filter((d) => !kinds.includes(d.name)), 30, false)).passes);
+  return { whole, without };
 }
 
 /** Ms of GPU time a greedy step of `model` at `batch` takes, over a cache of its own; null without 'timestamp-query'. */
