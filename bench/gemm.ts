@@ -17,8 +17,8 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { hasSubgroups, matvecKernel, type MatvecDims, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
-import { bindBuffers } from '../custom-kernels/webgpu/decode/pipeline.js';
+import { matvecKernel, type MatvecDims, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
+import { bindBuffers, hasSubgroups } from '../custom-kernels/webgpu/decode/pipeline.js';
 import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
 import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
 import { chooseGemmTile, GEMM_TILES, type GemmTile, type GemmWeight, gemmBindGroup, gemmKernel } from '../custom-kernels/webgpu/gemm/gemm.js';

@@ -47,10 +47,12 @@ const WEIGHTS: [string, (rng: () => number) => TestWeight][] = [
   ['int4 symmetric', (rng) => packedWeight(rng, DI, R, { bits: 4, groupSize: 8, symmetric: true })],
 ];
 
-describe('ssm step kernel', function () {
+for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 'sums by subgroup shuffles' : 'sums by the tree'}]`, function () {
   let device: GPUDevice;
   before(async function () {
-    device = (await rawDevice([]))!;
+    const made = await rawDevice(subgroups ? ['subgroups'] : []);
+    if (made == null) throw new Error('this adapter lacks the subgroups feature');
+    device = made;
   });
   after(() => device.destroy());
 
@@ -76,7 +78,7 @@ describe('ssm step kernel', function () {
         return s;
       });
       const kernel = await compiled(device, () => ssmStepKernel(device, {
-        batch: B, dInner: DI, dState: N, timeStepRank: R, dtProj: given ? 'given' : weight.source,
+        batch: B, dInner: DI, dState: N, timeStepRank: R, dtProj: given ? 'given' : weight.source, subgroups,
       }));
       const f32 = (a: Float64Array) => Float32Array.from(a);
       const bindings = [f32(xBC), f32(xz), ...(given ? [f32(dt)] : weight.bindings), f32(dtBias), f32(aLog), f32(D), f32(state), { output: B * DI }];
@@ -87,7 +89,7 @@ describe('ssm step kernel', function () {
     });
   }
 
-  it('folds dt_proj only where its bindings fit the storage buffers per stage, and says so otherwise', async function () {
+  if (!subgroups) it('folds dt_proj only where its bindings fit the storage buffers per stage, and says so otherwise', async function () {
     await initWebGPU();
     const adapter = (await navigator.gpu.requestAdapter())!;
     const plain = await adapter.requestDevice();   // WebGPU's default limits: 8 storage buffers per stage

@@ -40,7 +40,7 @@
  * in float32 from 348 to 593 (with 32 threads a row: 64 did 432); float32 at batch 1 gained nothing
  * from it.
  */
-import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, range } from './pipeline.js';
+import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, hasSubgroups, range } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
 import { halfWordsPerRow } from '../../float16_format.js';
 import { weightBindings, type WeightSource } from './weight_source.js';
@@ -188,11 +188,6 @@ export interface MatvecPlan {
 export interface MatvecDevice {
   maxThreads: number;
   subgroups: { minSize?: number; maxSize?: number } | null;
-}
-
-/** Whether `device` was created with the `subgroups` feature (absent from older WebGPU typings). */
-export function hasSubgroups(device: GPUDevice): boolean {
-  return device.features.has('subgroups' as GPUFeatureName);
 }
 
 /** The subgroup sizes the adapter reports (Dawn's adapterInfo.subgroupMinSize / subgroupMaxSize), where it does. */

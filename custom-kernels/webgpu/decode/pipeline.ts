@@ -28,6 +28,11 @@ export function computePipeline(device: GPUDevice, code: string, entryPoint = 'm
   return pipeline;
 }
 
+/** Whether `device` was created with the `subgroups` feature (absent from older WebGPU typings). */
+export function hasSubgroups(device: GPUDevice): boolean {
+  return device.features.has('subgroups' as GPUFeatureName);
+}
+
 /** 0 .. n - 1, for writing WGSL out a copy per index. */
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);

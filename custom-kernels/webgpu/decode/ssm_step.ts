@@ -10,6 +10,10 @@
  * against 13.0 us a layer with the gap before it; 6.1-6.6 at batch 1): the row's reads are not what
  * bounds the step, which reads less this way. A thread a channel walked the row and the states alone,
  * its loads strided by a row apart: on the H200 the step took more time than in_proj.
+ * Where the device has \`subgroups\` and the trial asks (ssmStepTrials.shuffleSums), a channel's sums
+ * meet by shuffles within its subgroup, without workgroup memory or barriers, wherever its threads
+ * are adjacent lanes of one subgroup (checked at run time: WGSL promises no layout of subgroups;
+ * any other layout takes the tree).
  * Everything but dt's row (state, x, z, B, C) is loaded before dt's sum, so that its latency passes
  * during it: a load after a barrier waits a round trip of its own (a step at batch 1 is a few
  * microseconds, mostly such waits).
@@ -21,7 +25,7 @@
  * dInner] first and `dt` takes the weight's binding (`dtProj: 'given'`).
  */
 import { WGSL_ACTIVATIONS } from '../program.js';
-import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, range } from './pipeline.js';
+import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, hasSubgroups, range } from './pipeline.js';
 import { rowDot, weightBindings, type WeightSource } from './weight_source.js';
 
 export interface SsmStepDims {
@@ -31,7 +35,15 @@ export interface SsmStepDims {
   timeStepRank: number;
   /** How dt_proj's weight is read here, or 'given': its product computed before into `dt`. */
   dtProj: WeightSource | 'given';
+  /** Sum a channel's threads by subgroup shuffles; defaults to the trial's switch where the device has `subgroups`. */
+  subgroups?: boolean;
 }
+
+/**
+ * The step's trial switches where the caller gives none: off while on trial (untimed on the H200).
+ * Exported mutable for benchmarks, as matvecTrials is: kernels made after a change take it.
+ */
+export const ssmStepTrials = { shuffleSums: false };
 
 /** Threads of a workgroup. */
 const GROUP_THREADS = 64;
@@ -47,9 +59,11 @@ export function ssmStepFoldsDtProj(device: GPUDevice, source: WeightSource): boo
   return OTHER_BINDINGS + weightBindings(source).length <= device.limits.maxStorageBuffersPerShaderStage;
 }
 
-export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj }: SsmStepDims): DecodeKernel {
+export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked }: SsmStepDims): DecodeKernel {
   const R = timeStepRank, N = dState;
   const given = dtProj === 'given';
+  const subgroups = asked ?? (ssmStepTrials.shuffleSums && hasSubgroups(device));
+  if (subgroups && !hasSubgroups(device)) throw new Error('ssm step: the device was created without the subgroups feature');
   if (!given && !ssmStepFoldsDtProj(device, dtProj)) {
     throw new Error(`ssm step: dt_proj's ${weightBindings(dtProj).length} bindings exceed the device's `
       + `${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage; compute it before ('given')`);
@@ -60,7 +74,12 @@ export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeSt
   const rows = Math.min(ROWS, batch);
   /** A line per row of the chunk. */
   const each = (line: (r: number) => string) => range(rows).map(line).join('\n    ');
-  const code = `
+  /** WGSL setting \`name\` to the sums of \`v\` over each channel's threads: shuffled where they can be, else the tree. */
+  const sums = (name: string, v: string) => subgroups
+    ? `var ${name} : array<f32, ROWS>;
+    if (shuffled) { ${name} = shuffledSums(${v}); } else { ${name} = channelSums(t, j, ${v}); }`
+    : `let ${name} = channelSums(t, j, ${v});`;
+  const code = `${subgroups ? 'enable subgroups;' : ''}
 ${declareBindings([['xBC', 'f32', false], ['xz', 'f32', false], ...(given ? [['dt', 'f32', false] as [string, string, boolean]] : weightBindings(dtProj)),
     ['dtBias', 'f32', false], ['A_log', 'f32', false], ['D', 'f32', false], ['state', 'f32', true], ['y', 'f32', true]])}
 ${WGSL_ACTIVATIONS}
@@ -76,7 +95,17 @@ const NT = ${Math.ceil(N / TPC)}u;
 const ROWS = ${rows}u;
 const T = ${GROUP_THREADS}u;
 var<workgroup> part : array<f32, ${GROUP_THREADS * rows}>;
+${subgroups ? `var<workgroup> treeInstead : atomic<u32>;
 
+/** channelSums by a butterfly of shuffles over the TPC adjacent lanes of t's channel (its subgroup's). */
+fn shuffledSums(v : array<f32, ROWS>) -> array<f32, ROWS> {
+  var s = v;
+  for (var m = TPC / 2u; m > 0u; m >>= 1u) {
+    for (var r = 0u; r < ROWS; r++) { s[r] += subgroupShuffleXor(s[r], m); }
+  }
+  return s;
+}
+` : ''}
 /** The sums of v[r] over the TPC threads of thread t's channel (j: t's place among them), for each of them. */
 fn channelSums(t : u32, j : u32, v : array<f32, ROWS>) -> array<f32, ROWS> {
   for (var r = 0u; r < ROWS; r++) { part[r * T + t] = v[r]; }
@@ -94,7 +123,8 @@ fn channelSums(t : u32, j : u32, v : array<f32, ROWS>) -> array<f32, ROWS> {
 }
 
 @compute @workgroup_size(${GROUP_THREADS})
-fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32) {
+fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32${
+    subgroups ? ', @builtin(subgroup_size) sgSize : u32, @builtin(subgroup_invocation_id) lane : u32' : ''}) {
   // Channels past the last (in the last workgroup) compute on a copy of it and write nothing:
   // every thread stays for the barriers.
   let slot = ${GROUP_INDEX} * ${GROUP_THREADS / TPC}u + t / TPC;
@@ -104,7 +134,10 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   let bias = dtBias[c];
   let skip = D[c];
   var A : array<f32, NT>;
-  for (var i = 0u; i < NT; i++) { A[i] = -exp(A_log[c * N + min(j + i * TPC, N - 1u)]); }
+  for (var i = 0u; i < NT; i++) { A[i] = -exp(A_log[c * N + min(j + i * TPC, N - 1u)]); }${subgroups ? `
+  // shuffles where each channel's threads are TPC adjacent lanes of one subgroup, else the tree
+  if (lane != t % sgSize || sgSize % TPC != 0u) { atomicStore(&treeInstead, 1u); }
+  let shuffled = workgroupUniformLoad(&treeInstead) == 0u;` : ''}
   for (var b0 = 0u; b0 < B; b0 += ROWS) {
     // Everything the rows read besides dt's row, loaded first: their latency passes during dt's sum
     // (a load after a barrier would wait a round trip of its own). Rows past the last (in the last
@@ -131,7 +164,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
       ${each((r) => `dtPart[${r}] = dt[row${r} * DI + c];`)}
     }`
     : rowDot(dtProj, R, 'c', (k, r) => `xBC[row${r} * P + ${k}]`, (r) => `dtPart[${r}]`, { rows, first: 'j', step: TPC })}
-    let dtSums = channelSums(t, j, dtPart);
+    ${sums('dtSums', 'dtPart')}
     var yPart = array<f32, ROWS>();
     for (var r = 0u; r < ROWS; r++) {
       let b = b0 + r;
@@ -145,7 +178,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
         }
       }
     }
-    let ySums = channelSums(t, j, yPart);
+    ${sums('ySums', 'yPart')}
     for (var r = 0u; r < ROWS; r++) {
       let b = b0 + r;
       if (live && j == 0u && b < B) { y[b * DI + c] = (ySums[r] + skip * x[r]) * silu(z[r]); }
