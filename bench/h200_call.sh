@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One device call on the H200 (2.8b shape unless BENCH_SHAPE says, random weights): the steps named in STEPS, in that order, each
 # only while the call has time left (LIMIT seconds, default 480). The steps (default "f16 llama new matvec
-# int4"); a matvec trial (matvecTrials) is timed in the step of its weights, under each set named in
+# int4"); a decode trial (matvecTrials, ssmStepTrials) is timed in the step of its weights, under each set named in
 # F16_TRIALS, DECODE_TRIALS or INT4_TRIALS (space-separated sets, a set's switches joined by +, e.g.
 # "codeFold codeFold+decodeInline"), beside the run without it in the same process:
 #   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and under F16_TRIALS -> f16.txt
 #   llama   llama.cpp CUDA, 2.8b F16 (LLAMA_SPECS others, e.g. "2.8b:f16 2.8b:f32"): pp128, pp512,
 #           tg64 (built at the call's start)                                           -> llama.txt
-#   new     bench/gpu.ts decode: float32 b1 / b8, and under DECODE_TRIALS               -> new.txt
+#   new     bench/gpu.ts decode: float32 b1 / b8, and under DECODE_TRIALS (NEW_SECONDS, 75) -> new.txt
 #           (and for each other shape in NEW_SHAPES, e.g. "2.8b 1.4b"                   -> new-<shape>.txt)
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
@@ -76,7 +76,7 @@ for s in $STEPS; do
     llama) wait $BUILD; stamp build; step ${LLAMA_SECONDS:-100} bash "$R/.peers/llamacpp_cuda.sh" "${LLAMA_SPECS:-2.8b:f16}" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
     new) for shape in ${NEW_SHAPES:-$BENCH_SHAPE}; do
            # (new.txt for BENCH_SHAPE, new-<shape>.txt for the others)
-           step 75 env BENCH_SHAPE=$shape BENCH_DECODE_TRIALS="${DECODE_TRIALS:-}" node gpu.mjs decode > "$OUT/new$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
+           step ${NEW_SECONDS:-75} env BENCH_SHAPE=$shape BENCH_DECODE_TRIALS="${DECODE_TRIALS:-}" node gpu.mjs decode > "$OUT/new$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
          done ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;

@@ -80,11 +80,13 @@ const SHARED_GROUP_THREADS = 32;
 const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none: each off while on trial (bench/gemm.ts' columns;
- * untimed on the H200). On, halfCast applies where the device has shader-f16 and xShared where a
- * unit in flight's stretch of x fits. Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
+ * untimed on the H200). On, halfCast applies where the device has shader-f16, xShared where a unit in
+ * flight's stretch of x fits, and spreadRows gives a matvec of under MIN_GROUPS row groups one row a
+ * thread (x_proj: 192 workgroups rather than 96 at batch 8; in call 4's table, "rows a thread / 2" was
+ * x_proj's fastest column in every format). Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
  * scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false, spreadRows: false };
 /**
  * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
  * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
@@ -213,8 +215,10 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   // Where the adapter does not say, 32 (NVIDIA's, Apple's, AMD's wave32): a larger subgroup takes the tree.
   const rowFloor = device.subgroups == null ? 4 : nextPow2(Math.max(4, device.subgroups.maxSize ?? 32));
   // a thread's sums (rows x batch) stay within MAX_SUMS registers
-  const rowsPerThread = given.rowsPerThread
+  let rowsPerThread = given.rowsPerThread
     ?? Math.max(1, Math.min(xVectorsPerUnit * batch === 1 ? 1 : units >= 512 ? 2 : 4, Math.floor(MAX_SUMS / batch)));
+  // (trial) few rows: one a thread, for as many workgroups as there are rows
+  if (given.rowsPerThread == null && matvecTrials.spreadRows && Math.ceil(outFeatures / rowsPerThread) < MIN_GROUPS) rowsPerThread = 1;
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1) {
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
