@@ -4,7 +4,7 @@
  * mamba-130m-hf shape (BENCH_SHAPE another: 2.8b), random float32 weights, webgpu over Dawn/Vulkan; the
  * sections to run as the first argument (scan,prefill,decode,train,quant,float16); BENCH_OP_BY_OP=0 leaves
  * out the op-by-op rows, BENCH_BITS=4 the int8 ones; BENCH_DECODE_TRIALS="codeFold decodeInline+codeFold"
- * times the greedy decode again under each set of decode trials (the matvec's, the state step's shuffleSums). Writes $OUT/gpu.md and gpu.json.
+ * times the greedy decode again under each set of matvec trials. Writes $OUT/gpu.md and gpu.json.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -21,7 +21,7 @@ import { benchScan } from './routines/scan.js';
 import { benchShape } from './routines/shapes.js';
 import { benchTrainStep } from './routines/train_step.js';
 import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
-import { decodeTrialNames, setDecodeTrials, setUpWebGPU } from './routines/webgpu_setup.js';
+import { matvecTrialNames, setMatvecTrials, setUpWebGPU } from './routines/webgpu_setup.js';
 
 const out = process.env.OUT ?? '.';
 const only = new Set((process.argv[2] ?? 'scan,prefill,decode,train,quant').split(','));
@@ -32,11 +32,11 @@ const bitWidths = (process.env.BENCH_BITS ?? '8,4').split(',').map((b) => {
   return Number(b) as 8 | 4;
 });
 const pathsToTime = opByOp ? [true, false] : [true];
-// BENCH_DECODE_TRIALS: decode trial sets (space-separated; a set's switches joined by +) under which the
+// BENCH_DECODE_TRIALS: matvec trial sets (space-separated; a set's switches joined by +) under which the
 // greedy decode runs again in the same process, beside the run without them: one model made (or
 // quantized, a minute at 2.8b) for all.
 const decodeTrials = (process.env.BENCH_DECODE_TRIALS ?? '').split(/\s+/).filter((set) => set !== '')
-  .map((set) => decodeTrialNames(set, '+', 'BENCH_DECODE_TRIALS'));
+  .map((set) => matvecTrialNames(set, '+', 'BENCH_DECODE_TRIALS'));
 const results: Record<string, unknown> = {};
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
@@ -153,7 +153,7 @@ log(`tensors left: ${tf.memory().numTensors}`);
  */
 async function greedyDecode(m: MambaForCausalLM, batches: number[], what: string, key: string): Promise<void> {
   for (const set of [[], ...decodeTrials]) {
-    const restore = setDecodeTrials(set);
+    const restore = setMatvecTrials(set);
     try {
       for (const batch of batches) {
         const d = await benchDecode(m, 10, { batch, steps: 256, warmup: 64, lagged: true });

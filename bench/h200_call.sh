@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call on the H200 (2.8b shape unless BENCH_SHAPE says, random weights): the steps named in STEPS, in that order, each
 # only while the call has time left (LIMIT seconds, default 480). The steps (default "f16 llama new matvec
-# int4"); a decode trial (matvecTrials, ssmStepTrials) is timed in the step of its weights, under each set named in
+# int4"); a matvec trial (matvecTrials) is timed in the step of its weights, under each set named in
 # F16_TRIALS, DECODE_TRIALS or INT4_TRIALS (space-separated sets, a set's switches joined by +, e.g.
 # "codeFold codeFold+decodeInline"), beside the run without it in the same process:
 #   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and under F16_TRIALS -> f16.txt

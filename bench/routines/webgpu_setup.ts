@@ -4,42 +4,38 @@
  * to time what Dawn's checks cost), and random weights made on the device: tfjs' initializers draw every value
  * in JS, minutes for a 2.8b model. Speed does not depend on the values; the device's draws keep the
  * initializers' mean and spread (uniform, from a hash of the index). BENCH_INIT=js keeps tfjs' own.
- * BENCH_MATVEC_TRIALS (comma-separated: codeFold, decodeInline, halfCast, xShared, shuffleSums) turns the
- * decode kernels' trial switches on (the matvec's, the state step's), to time a trial end to end beside a
- * run without it.
+ * BENCH_MATVEC_TRIALS (comma-separated: codeFold, decodeInline, halfCast, xShared) turns the decode
+ * matvec's trial switches on, to time a trial end to end beside a run without it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
-import { ssmStepTrials } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import { environmentDawnFlags } from '../../src/webgpu/dawn_flags.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
+
+type MatvecTrial = keyof typeof matvecTrials;
 
 export async function setUpWebGPU(): Promise<void> {
   await initWebGPU({ dawnFlags: environmentDawnFlags(process.env.BENCH_DAWN_FLAGS) });
   if (process.env.BENCH_INIT !== 'js') drawWeightsOnDevice();
-  const names = decodeTrialNames(process.env.BENCH_MATVEC_TRIALS ?? '', ',', 'BENCH_MATVEC_TRIALS');
-  setDecodeTrials(names);
-  for (const name of names) console.log(`decode trial on: ${name}`);
+  const names = matvecTrialNames(process.env.BENCH_MATVEC_TRIALS ?? '', ',', 'BENCH_MATVEC_TRIALS');
+  setMatvecTrials(names);
+  for (const name of names) console.log(`matvec trial on: ${name}`);
 }
 
-/** Each decode kernel's trial switches, by the name of the switch (names are unique across kernels). */
-const TRIAL_SWITCHES: Record<string, Record<string, boolean>> = Object.fromEntries(
-  [matvecTrials, ssmStepTrials].flatMap((switches) => Object.keys(switches).map((name) => [name, switches])));
-
-/** The decode kernels' trial switches `list` names, split at `separator`; an unknown name is an error naming `variable`. */
-export function decodeTrialNames(list: string, separator: string, variable: string): string[] {
+/** The matvec trial switches `list` names, split at `separator`; an unknown name is an error naming `variable`. */
+export function matvecTrialNames(list: string, separator: string, variable: string): MatvecTrial[] {
   const names = list.split(separator).filter((n) => n !== '');
   for (const name of names) {
-    if (!(name in TRIAL_SWITCHES)) throw new Error(`${variable}: ${name} is not one of ${Object.keys(TRIAL_SWITCHES).join(', ')}`);
+    if (!(name in matvecTrials)) throw new Error(`${variable}: ${name} is not one of ${Object.keys(matvecTrials).join(', ')}`);
   }
-  return names;
+  return names as MatvecTrial[];
 }
 
 /** Turns the switches `names` on (kernels made after take them); the returned function puts every switch back as it was. */
-export function setDecodeTrials(names: string[]): () => void {
-  const before = Object.entries(TRIAL_SWITCHES).map(([name, switches]) => [name, switches[name]] as const);
-  for (const name of names) TRIAL_SWITCHES[name][name] = true;
-  return () => { for (const [name, on] of before) TRIAL_SWITCHES[name][name] = on; };
+export function setMatvecTrials(names: MatvecTrial[]): () => void {
+  const before = { ...matvecTrials };
+  for (const name of names) matvecTrials[name] = true;
+  return () => { Object.assign(matvecTrials, before); };
 }
 
 const WRAP = 1 << 20;

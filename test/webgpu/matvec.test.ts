@@ -9,7 +9,7 @@
  * staged in workgroup memory; the plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan, matvecTrials, X_SHARED_VECTORS } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan, X_SHARED_VECTORS } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
 import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
@@ -217,7 +217,7 @@ describe('matvec plan', function () {
     return [threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread];
   };
 
-  it('short rows share a workgroup; long rows, or few of them, take more threads; x vectors shared by several rows a thread', function () {
+  it('short rows share a workgroup; long rows, or few of them, take more threads; x vectors shared by several rows a thread, unless rows are few', function () {
     expect(plan(768 / 4, 50280, 1), '130m LM head, float32').to.deep.equal([32, 8, 6, 1]);
     expect(plan(768 / 4, 3072, 1), '130m in_proj, float32').to.deep.equal([32, 8, 6, 1]);
     expect(plan(1536 / 4, 768, 1), '130m out_proj, float32: few rows, 128 threads a row').to.deep.equal([128, 2, 3, 1]);
@@ -227,7 +227,8 @@ describe('matvec plan', function () {
     expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 5, 1]);
     expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 2 rows a thread, fewer threads').to.deep.equal([32, 1, 4, 2]);
     expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8').to.deep.equal([64, 1, 4, 2]);
-    expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch').to.deep.equal([256, 1, 3, 2]);
+    expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch, and one row a thread (192 workgroups)').to.deep.equal([256, 1, 5, 1]);
+    expect(plan(5120 / 8, 192, 1, 2), '2.8b x_proj, float16: one row a thread').to.deep.equal([256, 1, 3, 1]);
     expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: rows of 640 units, 2 rows a thread').to.deep.equal([64, 1, 4, 2]);
     expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16: a subgroup a workgroup, 4 rows a thread').to.deep.equal([32, 1, 2, 4]);
     expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 2, 4]);
@@ -237,19 +238,6 @@ describe('matvec plan', function () {
     const noSubgroups = { maxThreads: 256, subgroups: null };
     expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 1, 1, 4]);
     expect(plan(768 / 4, 50280, 1, 1, noSubgroups), '130m LM head, float32, no subgroups: 12 units a thread, two sweeps of 6').to.deep.equal([16, 16, 6, 1]);
-  });
-
-  it('spreadRows (a trial): a matvec of under 264 row groups takes one row a thread, the others as they were', function () {
-    const before = matvecTrials.spreadRows;
-    matvecTrials.spreadRows = true;
-    try {
-      expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: 192 workgroups, 5 units in flight').to.deep.equal([256, 1, 5, 1]);
-      expect(plan(5120 / 8, 192, 1, 2), '2.8b x_proj, float16').to.deep.equal([256, 1, 3, 1]);
-      expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 5,120 row groups, as without').to.deep.equal([32, 1, 4, 2]);
-      expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8: 1,280 row groups, as without').to.deep.equal([64, 1, 4, 2]);
-    } finally {
-      matvecTrials.spreadRows = before;
-    }
   });
 
   it('with x in workgroup memory, caps units in flight so that a sweep\'s stretch of x fits it', function () {

@@ -23,7 +23,9 @@
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
  * - rowsPerThread: 1 where a unit of weights meets one vector of x (float32 at batch 1); else (a
  *   unit of halves or codes takes 2 to 8 vectors of x, a batch more) 4, or 2 for rows of 512 units
- *   or more (registers).
+ *   or more (registers); and 1 wherever that leaves under MIN_GROUPS row groups (few rows: x_proj's
+ *   192 at 2.8b took 96 workgroups at batch 8; with 192 the H100's float32 step went from 7.93 to
+ *   7.76 ms, bench/results/h200-2026-12-05.md, call 21).
  * - threadsPerRow: the power of two that leaves each thread about UNITS_PER_THREAD units of its row
  *   (twice that for several x rows), at least the adapter's largest subgroup (so that a row's
  *   threads are whole subgroups) or 4 without subgroups, doubled while the whole matvec has under
@@ -80,13 +82,11 @@ const SHARED_GROUP_THREADS = 32;
 const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none: each off while on trial (bench/gemm.ts' columns;
- * untimed on the H200). On, halfCast applies where the device has shader-f16, xShared where a unit in
- * flight's stretch of x fits, and spreadRows gives a matvec of under MIN_GROUPS row groups one row a
- * thread (x_proj: 192 workgroups rather than 96 at batch 8; in call 4's table, "rows a thread / 2" was
- * x_proj's fastest column in every format). Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
+ * untimed on the H200). On, halfCast applies where the device has shader-f16 and xShared where a
+ * unit in flight's stretch of x fits. Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
  * scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false, spreadRows: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false };
 /**
  * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
  * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
@@ -217,8 +217,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   // a thread's sums (rows x batch) stay within MAX_SUMS registers
   let rowsPerThread = given.rowsPerThread
     ?? Math.max(1, Math.min(xVectorsPerUnit * batch === 1 ? 1 : units >= 512 ? 2 : 4, Math.floor(MAX_SUMS / batch)));
-  // (trial) few rows: one a thread, for as many workgroups as there are rows
-  if (given.rowsPerThread == null && matvecTrials.spreadRows && Math.ceil(outFeatures / rowsPerThread) < MIN_GROUPS) rowsPerThread = 1;
+  // few rows: one a thread, for as many workgroups as there are rows
+  if (given.rowsPerThread == null && Math.ceil(outFeatures / rowsPerThread) < MIN_GROUPS) rowsPerThread = 1;
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1) {
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
