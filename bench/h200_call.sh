@@ -9,7 +9,7 @@
 #           tg64 (built at the call's start)                                           -> llama.txt
 #   new     bench/gpu.ts decode: float32 b1 / b8, and under DECODE_TRIALS (NEW_SECONDS, 75) -> new.txt
 #           (and for each other shape in NEW_SHAPES, e.g. "2.8b 1.4b"                   -> new-<shape>.txt)
-#   old     the same with .gpu-old/gpu.mjs (an older commit), where given            -> old.txt
+#   old     the same with .gpu-old/gpu.mjs (an older commit), where given, NEW_SHAPES too  -> old.txt, old-<shape>.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
@@ -78,7 +78,9 @@ for s in $STEPS; do
            # (new.txt for BENCH_SHAPE, new-<shape>.txt for the others)
            step ${NEW_SECONDS:-75} env BENCH_SHAPE=$shape BENCH_DECODE_TRIALS="${DECODE_TRIALS:-}" node gpu.mjs decode > "$OUT/new$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
          done ;;
-    old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && step 75 node old_gpu.mjs decode > "$OUT/old.txt" 2>&1 ;;
+    old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && for shape in ${NEW_SHAPES:-$BENCH_SHAPE}; do
+           step ${NEW_SECONDS:-75} env BENCH_SHAPE=$shape node old_gpu.mjs decode > "$OUT/old$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
+         done ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
