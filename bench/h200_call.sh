@@ -30,7 +30,7 @@
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
 # env.txt has the driver, clocks and when each step ended; clocks.csv the SM and memory clocks, power and
-# throttle reasons through the call. BENCH_MATVEC_TRIALS set for the call applies to every step (e.g. a
+# throttle reasons through the call (more than 8 files: the others in steps.tgz). BENCH_MATVEC_TRIALS set for the call applies to every step (e.g. a
 # trial the matvec table and the trial sets found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
@@ -95,6 +95,11 @@ for s in $STEPS; do
   stamp "$s"
 done
 kill $CLOCKS 2> /dev/null
-rm -f "$OUT/gpu.md" "$OUT/gpu.json" "$OUT/gemm.md" "$OUT/host.md"
+rm -f "$OUT/gpu.md" "$OUT/gpu.json" "$OUT/gemm.md" "$OUT/host.md" "$OUT/lag.md"
 [ -f /tmp/llama-build.txt ] && grep -v "^$" /tmp/llama-build.txt | tail -2 >> "$OUT/env.txt"
+# At most 8 files come back from a call: past that, the steps' outputs travel as one archive, steps.tgz
+# (call 22 lost old.txt and old-130m.txt, the ninth and tenth).
+if [ "$(ls "$OUT" | wc -l)" -gt 8 ]; then
+  (cd "$OUT" && tar czf steps.tgz --remove-files $(ls | grep -v -x -e env.txt -e clocks.csv -e steps.tgz))
+fi
 exit 0
