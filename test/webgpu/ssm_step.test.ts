@@ -3,8 +3,11 @@
  * against a float64 step: dt_proj read in the step from float32, float16 and packed int8/int4
  * weights (a word at a time over several words and groups, the last cut short), or given computed
  * before; batch 2, dState 3, dt rank 13, and dState 80 (threads that each update two state indices, most
- * past the last); batch 11 (a channel's group takes 8 rows, then 3 with 5 past the last). And the choice the decoder makes from it: a packed dt_proj
- * with zero points does not fit WebGPU's default 8 storage buffers. The state it leaves is checked too.
+ * past the last); batch 11 (a channel's group takes 8 rows, then 3 with 5 past the last). Each case
+ * with a channel's sums through the workgroup-memory tree and through subgroup shuffles (lavapipe's
+ * subgroups of 8 hold dState 3's 4 threads a channel; dState 80's 64 take the tree in that kernel).
+ * And the choice the decoder makes from it: a packed dt_proj with zero points does not fit WebGPU's
+ * default 8 storage buffers. The state it leaves is checked too.
  */
 import { expect } from 'chai';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -89,7 +92,7 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
     });
   }
 
-  if (!subgroups) it('folds dt_proj only where its bindings fit the storage buffers per stage, and says so otherwise', async function () {
+  if (!subgroups) it('folds dt_proj only where its bindings fit the storage buffers per stage, and says so otherwise; refuses subgroups on a device without them', async function () {
     await initWebGPU();
     const adapter = (await navigator.gpu.requestAdapter())!;
     const plain = await adapter.requestDevice();   // WebGPU's default limits: 8 storage buffers per stage
@@ -100,6 +103,8 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
     expect(ssmStepFoldsDtProj(device, packed)).to.equal(device.limits.maxStorageBuffersPerShaderStage >= 10);
     expect(() => ssmStepKernel(plain, { batch: 1, dInner: 4, dState: 2, timeStepRank: R, dtProj: packed }))
       .to.throw(/dt_proj's 3 bindings exceed the device's 8 storage buffers per stage/);
+    expect(() => ssmStepKernel(plain, { batch: 1, dInner: 4, dState: 2, timeStepRank: R, dtProj: 'float16', subgroups: true }))
+      .to.throw(/ssm step: the device was created without the subgroups feature/);
     plain.destroy();
   });
 });
