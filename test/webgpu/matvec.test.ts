@@ -9,7 +9,7 @@
  * staged in workgroup memory; the plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan, X_SHARED_VECTORS } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan, matvecTrials, X_SHARED_VECTORS } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
 import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
@@ -159,6 +159,13 @@ for (const subgroups of [true, false]) {
       await check(device!, 'float32', { name: 'float32', N: 45, K: 96, make: float32Weight }, 8, 97, true, { subgroups, layout: { xShared: true } });
     });
 
+    it('x in workgroup memory for a workgroup of row groups of several rows each (the xSharedWide trial\'s layout): float32 at batch 8, float16 at batch 3', async function () {
+      await check(device!, 'float32', { name: 'float32', N: 45, K: 96, make: float32Weight }, 8, 96, true,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 8, rowsPerThread: 2, xShared: true } });
+      await check(device!, 'float16', { name: 'float16', N: 45, K: 520, make: float16Weight }, 3, 520, false,
+        { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, rowsPerThread: 2, xShared: true } });
+    });
+
     it('batches 1 to 8, x strided, bias on odd batches (4 rows of 8 threads a workgroup)', async function () {
       const c: Case = { name: 'float32', N: 45, K: 96, make: float32Weight };
       for (let batch = 1; batch <= 8; batch++) {
@@ -252,6 +259,21 @@ describe('matvec plan', function () {
     expect(shared(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 1, 4]);
     expect(() => shared(2560 / 32, 10240, 8, 8), 'int4 at batch 8: a unit in flight is 2,048 vec4s').to.throw(/x in workgroup memory takes 2048 vec4s a unit in flight/);
     expect(() => matvecPlan(640, 10240, 1, h200, { xShared: true, unitsInFlight: 8 })).to.throw(/8 units in flight over x in workgroup memory/);
+  });
+
+  it('xSharedWide (a trial, with xShared): a workgroup of 256 threads also where threads have several rows, so that a staged stretch of x serves 8 row groups', function () {
+    const before = { ...matvecTrials };
+    matvecTrials.xShared = true;
+    try {
+      const at = () => { const p = matvecPlan(2560 / 4, 10240, 8, h200); return [p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread, p.xShared]; };
+      expect(at(), '2.8b in_proj, float32, batch 8, xShared alone: one row group').to.deep.equal([32, 1, 1, 2, true]);
+      matvecTrials.xSharedWide = true;
+      expect(at(), 'and wide: 8 row groups of 2 rows').to.deep.equal([32, 8, 1, 2, true]);
+      matvecTrials.xShared = false;
+      expect(at(), 'wide without xShared: as the plan was').to.deep.equal([32, 1, 4, 2, false]);
+    } finally {
+      Object.assign(matvecTrials, before);
+    }
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

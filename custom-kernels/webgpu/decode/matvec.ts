@@ -83,10 +83,14 @@ const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none: each off while on trial (bench/gemm.ts' columns;
  * untimed on the H200). On, halfCast applies where the device has shader-f16 and xShared where a
- * unit in flight's stretch of x fits. Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as
- * scanTuning is: kernels made after a change take it.
+ * unit in flight's stretch of x fits; xSharedWide, with xShared, gives a workgroup GROUP_THREADS
+ * threads also where threads have several rows (SHARED_GROUP_THREADS otherwise), so that each
+ * staged stretch of x serves 8 row groups rather than one: the 2.8b in_proj at batch 8 reads 4 bytes
+ * of x through the caches for each byte of weights, and runs at ~45 % of the memory's rate (call 22),
+ * and xShared alone, staging for one row group of 32 threads, cost it a third. Exported mutable for
+ * benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false, xSharedWide: false };
 /**
  * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
  * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
@@ -232,7 +236,12 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     while (threadsPerRow < maxThreads && threadsPerRow < units && rowGroups * threadsPerRow < MIN_THREADS) threadsPerRow *= 2;
   }
   const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
-  const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
+  // a shared stretch of x holds a sweep's units of every x row
+  const fits = Math.floor(X_SHARED_VECTORS / (batch * threadsPerRow * xVectorsPerUnit));
+  const xShared = given.xShared ?? (matvecTrials.xShared && fits >= 1);
+  // (trial xSharedWide) x staged for as many row groups as a workgroup holds: each stretch is read for all of them
+  const groupThreads = xShared && matvecTrials.xSharedWide ? maxThreads
+    : rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
   let rowsPerGroup = given.rowsPerGroup ?? (isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
   if (given.rowsPerGroup == null) {
     while (rowsPerGroup > 1 && Math.ceil(outFeatures / (rowsPerGroup * rowsPerThread)) < MIN_GROUPS) rowsPerGroup /= 2;
@@ -241,9 +250,6 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: ${threadsPerRow} threads a row x ${rowsPerGroup} rows is not powers of two within `
       + `${device.maxThreads} threads a workgroup`);
   }
-  // a shared stretch of x holds a sweep's units of every x row
-  const fits = Math.floor(X_SHARED_VECTORS / (batch * threadsPerRow * xVectorsPerUnit));
-  const xShared = given.xShared ?? (matvecTrials.xShared && fits >= 1);
   const sharedCap = xShared ? fits : Infinity;
   if (sharedCap < 1) {
     throw new Error(`matvec: x in workgroup memory takes ${batch * threadsPerRow * xVectorsPerUnit} vec4s a unit in flight `
