@@ -22,7 +22,7 @@
 #           bindings; the decoder's checks, encoding and submission apart), a CPU profile of each greedy
 #           decode, each kind of dispatch's GPU cost in place, the head, the choice and the gaps between
 #           submissions, timestamps not rounded                                      -> host.txt, host-*.cpuprofile
-#   lag     bench/lag.ts LAG_FORMATS (float32,float16): greedy decoding read back 1 to 16 steps behind,
+#   lag     bench/lag.ts LAG_FORMATS (float32,float16), LAG_SHAPE (BENCH_SHAPE): greedy decoding read back 1 to 16 steps behind,
 #           batch 1 and 8, a fresh decoder a row, the event loop's stalls and GC pauses; the same loop
 #           with each pass stamped (GPU ms a pass, idle between passes and how much of it was the
 #           host's), the decoder's GPU step apart and each kind of dispatch's cost     -> lag.txt
@@ -52,6 +52,8 @@ CLOCKS=$!
 t0=$(date +%s)
 LIMIT=${LIMIT:-480}
 STEPS=${STEPS:-f16 llama new matvec int4}
+# steps only worth their time on an H200 (the machine; H100s come more often): H200_STEPS after STEPS
+grep -q H200 "$OUT/env.txt" && STEPS="$STEPS ${H200_STEPS:-}"
 stamp() { echo "$1 at $(( $(date +%s) - t0 )) s ($(date +%T))" >> "$OUT/env.txt"; }
 # runs "$@" for at most $1 seconds, cut to what is left of LIMIT; skipped when under 20 s are left
 step() {
@@ -88,7 +90,7 @@ for s in $STEPS; do
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     host) step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/host.txt" 2>&1 ;;
-    lag) step 260 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/lag.txt" 2>&1 ;;
+    lag) step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/lag.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
   esac
