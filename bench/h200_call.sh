@@ -22,10 +22,11 @@
 #           bindings; the decoder's checks, encoding and submission apart), a CPU profile of each greedy
 #           decode, each kind of dispatch's GPU cost in place, the head, the choice and the gaps between
 #           submissions, timestamps not rounded                                      -> host.txt, host-*.cpuprofile
-#   lag     bench/lag.ts LAG_FORMATS (float32,float16), LAG_SHAPE (BENCH_SHAPE): greedy decoding read back 1 to 16 steps behind,
+#   lag     bench/lag.ts LAG_FORMATS (float32,float16), LAG_SHAPE (BENCH_SHAPE), LAG_LAGS, LAG_STEPS: greedy decoding read back 1 to 16 steps behind,
 #           batch 1 and 8, a fresh decoder a row, the event loop's stalls and GC pauses; the same loop
 #           with each pass stamped (GPU ms a pass, idle between passes and how much of it was the
 #           host's), the decoder's GPU step apart and each kind of dispatch's cost     -> lag.txt
+#   oldlag  the same with .gpu-old/lag.mjs (bench/bundle_old.sh REV bench/lag.ts)       -> oldlag.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
@@ -90,6 +91,8 @@ for s in $STEPS; do
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     host) step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/host.txt" 2>&1 ;;
+    oldlag) [ -f "$R/.gpu-old/lag.mjs" ] && cp "$R/.gpu-old/lag.mjs" old_lag.mjs \
+           && step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/oldlag.txt" 2>&1 ;;
     lag) step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/lag.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;

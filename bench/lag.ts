@@ -12,10 +12,10 @@
  * (an H100, call 18: 5.09 against 6.17-6.30 ms), and on the H200 one process ran at 4.22 ms where
  * another ran at 5.03 (calls 8 and 9). Call 19 found every run's passes and kernels alike (the slow runs
  * are the GPU idle between steps); call 20, that idle the host's, one pause of 140-240 ms a run.
- * Run like bench/gpu.ts; writes $OUT/lag.md.
+ * Run like bench/gpu.ts; writes $OUT/lag.md. LAG_LAGS and LAG_STEPS choose the rows and their length.
  */
 import { writeFile } from 'node:fs/promises';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { benchShape } from './routines/shapes.js';
 import { decoderStepGpuMs, greedyStepDispatches, passLeavingOut, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
@@ -26,14 +26,21 @@ import { READBACK_LAG } from '../src/generation/device_tokens.js';
 const out = process.env.OUT ?? '.';
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
-const LAGS = [1, 2, 3, 4, 6, 8, 16];
-const STEPS = 128;
+/** Steps read back behind, a row each (LAG_LAGS, space-separated, to run some), and greedy steps a row (LAG_STEPS). */
+const LAGS = (process.env.LAG_LAGS ?? '1 2 3 4 6 8 16').split(' ').filter((l) => l !== '').map(Number);
+const STEPS = Number(process.env.LAG_STEPS ?? 128);
+if (LAGS.some((l) => !Number.isInteger(l) || l < 1) || !Number.isInteger(STEPS) || STEPS < 1) {
+  throw new Error(`bench/lag.ts: LAG_LAGS (${process.env.LAG_LAGS}) and LAG_STEPS (${process.env.LAG_STEPS}) take whole numbers from 1`);
+}
 /** The kinds of dispatch whose cost a layer each row times (the layers' pass less the pass without them). */
 const KINDS = ['in_proj', 'x_proj', 'ssm', 'out_proj'];
 
 /** The garbage collector's pauses as they are reported: when, how long, which kind. */
 const gcPauses: { startTime: number; duration: number; kind: string }[] = [];
-const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-compact', 4: 'incremental', 8: 'weak callbacks' };
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental marking', [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
