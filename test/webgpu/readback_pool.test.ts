@@ -1,8 +1,9 @@
 /**
- * ReadbackPool over a model of the GPU (each submission done a fixed interval after the one before):
- * reads come back in order with their own submission's values, a map is pending only for the end of
- * each step once the interval is known (dawn.node polls while one is; unpaced, as in a browser, all
- * along), the loop keeps the GPU's pace, and dispose and a failed map reject only the reads they concern.
+ * ReadbackPool over a model of the GPU (each submission done a fixed interval after the one before; a
+ * map of a done copy settles at once, one not done polls on timers): reads come back in order with
+ * their own submission's values, a map is pending only for a sliver of each step once the pool has
+ * found the GPU's pace (dawn.node polls while one is; unpaced, as in a browser, all along), the loop
+ * keeps that pace, and dispose and a failed map reject only the reads they concern.
  */
 import { expect } from 'chai';
 import { initWebGPU } from '../../src/webgpu/init.js';
@@ -28,7 +29,7 @@ class ModelGpu {
   polledMs = 0;
   failNext = false;
 
-  constructor(private readonly stepMs: number) {}
+  constructor(public stepMs: number) {}
 
   readonly device = {
     createBuffer: ({ size }: { size: number }) => {
@@ -85,15 +86,23 @@ function stall(ms: number): void {
 
 /**
  * `steps` submissions, each read back `lag` behind as greedy generation reads them: the ids read, the
- * loop's ms, and its ms after a stall of `stallMs` once step `stallAt` is submitted (where given).
+ * loop's ms, its ms after a stall of `stallMs` once step `stallAt` is submitted, and its ms from step
+ * `fasterAt` on, whose submissions take `fasterMs` each (where given).
  */
-async function loop(gpu: ModelGpu, pool: ReadbackPool, steps: number, lag: number, { stallAt = -1, stallMs = 0 } = {}):
-  Promise<{ ids: number[]; ms: number; msAfterStall: number }> {
+async function loop(
+  gpu: ModelGpu, pool: ReadbackPool, steps: number, lag: number,
+  { stallAt = -1, stallMs = 0, fasterAt = -1, fasterMs = 0 } = {},
+): Promise<{ ids: number[]; ms: number; msAfterStall: number; msAfterFaster: number }> {
   const ids: number[] = [];
   const pending: Promise<Int32Array>[] = [];
   const t0 = performance.now();
   let stallEnd = t0;
+  let faster = t0;
   for (let k = 0; k < steps; k++) {
+    if (k === fasterAt) {
+      gpu.stepMs = fasterMs;
+      faster = performance.now();
+    }
     pending.push(pool.record(gpu.submission(k), SOURCE)());
     if (k === stallAt) {
       stall(stallMs);
@@ -103,7 +112,7 @@ async function loop(gpu: ModelGpu, pool: ReadbackPool, steps: number, lag: numbe
   }
   for (const read of pending) ids.push((await read)[0]);
   const end = performance.now();
-  return { ids, ms: end - t0, msAfterStall: end - stallEnd };
+  return { ids, ms: end - t0, msAfterStall: end - stallEnd, msAfterFaster: end - faster };
 }
 
 describe('ReadbackPool', () => {
@@ -111,17 +120,19 @@ describe('ReadbackPool', () => {
     await initWebGPU();   // GPUMapMode and GPUBufferUsage
   });
 
-  it('reads each submission\'s values back in order, at the GPU\'s pace, mapping only for the end of each step', async () => {
+  it('reads each submission\'s values back in order, at the GPU\'s pace, mapping only for a sliver of each step', async () => {
     const stepMs = 20;
-    const steps = 24;
+    const steps = 60;
     const gpu = new ModelGpu(stepMs);
     const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
     const { ids, ms } = await loop(gpu, pool, steps, 3);
     expect(ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
     // (the GPU's work is steps x stepMs; timers a little late on a loaded machine)
     expect(ms).to.be.below(1.25 * steps * stepMs + 3 * stepMs);
-    // Without the wait, a map is pending all along (steps x stepMs); with it, about a fifth of each step.
-    expect(gpu.polledMs, `polled ${gpu.polledMs.toFixed(0)} ms of ${ms.toFixed(0)}`).to.be.below(0.5 * steps * stepMs);
+    // Without the wait, a map is pending all along (steps x stepMs). The first two reads map as they
+    // start (2 steps), the third waits 0.8 of the interval (a fifth of a step), and from there the
+    // wait closes on the end of each step: a fifth of every step, as a fixed 0.8 would leave, fails.
+    expect(gpu.polledMs, `polled ${gpu.polledMs.toFixed(0)} ms of ${ms.toFixed(0)}`).to.be.below(0.1 * steps * stepMs);
     pool.dispose();
   });
 
@@ -137,6 +148,20 @@ describe('ReadbackPool', () => {
     // read would wait 0.8 of it and measure its own wait: ~1.7x the GPU's time for these 47 steps.
     const gpuMs = (steps - stallAt - 1) * stepMs;
     expect(msAfterStall, `${msAfterStall.toFixed(0)} ms after the stall for ${gpuMs} ms of GPU work`).to.be.below(1.25 * gpuMs + 3 * stepMs);
+    pool.dispose();
+  });
+
+  it('catches up with a GPU that speeds up (its clocks rising over the first tokens)', async () => {
+    const steps = 64;
+    const fasterAt = 8;
+    const gpu = new ModelGpu(40);
+    const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
+    const { ids, msAfterFaster } = await loop(gpu, pool, steps, 3, { fasterAt, fasterMs: 8 });
+    expect(ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
+    // Waits learned at 40 ms a step come down within a few reads; stepping down by a fixed 0.05 ms a
+    // late read, they would hold the loop near 40 ms a step: ~3x the GPU's time for these steps.
+    const gpuMs = (steps - fasterAt) * 8 + 3 * 40;
+    expect(msAfterFaster, `${msAfterFaster.toFixed(0)} ms for ${gpuMs} ms of GPU work`).to.be.below(1.5 * gpuMs);
     pool.dispose();
   });
 
