@@ -27,6 +27,8 @@
 #           with each pass stamped (GPU ms a pass, idle between passes and how much of it was the
 #           host's), the decoder's GPU step apart and each kind of dispatch's cost     -> lag.txt
 #   oldlag  the same with .gpu-old/lag.mjs (bench/bundle_old.sh REV bench/lag.ts)       -> oldlag.txt
+#   prefetch bench/prefetch.ts: out_proj's matvec after its matrix was read ahead into the L2, alone
+#           or inside a latency-bound dispatch                                          -> prefetch.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
@@ -35,7 +37,7 @@
 # trial the matvec table and the trial sets found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
-#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts bench/lag.ts   # -> .gpu/
+#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts bench/lag.ts bench/prefetch.ts   # -> .gpu/
 #   mkdir -p .peers && cp ../shared/peers/* .peers/                     # llama.cpp's source and GGUF writer
 #   optional, for "old": bash bench/bundle_old.sh REV
 #   (.gpu/, .gpu-old/ and .peers/ listed in .git/info/exclude)
@@ -94,6 +96,7 @@ for s in $STEPS; do
     oldlag) [ -f "$R/.gpu-old/lag.mjs" ] && cp "$R/.gpu-old/lag.mjs" old_lag.mjs \
            && step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/oldlag.txt" 2>&1 ;;
     lag) step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/lag.txt" 2>&1 ;;
+    prefetch) step 120 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node prefetch.mjs > "$OUT/prefetch.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
   esac
