@@ -214,6 +214,7 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
       for (let i = 0; i < values.length; i++) values[i] = rng() * 4 - 2;
       values[3] = 5;              // row 0: a tie between 3 and 700: 3 is taken
       values[700] = 5;
+      values[V - 1] = 5;          // and the row's last: thread 0's second load where 4 a load, thread 232's fourth where one
       values.fill(1, V, 2 * V);   // row 1: all equal: 0
       values[2 * V + 999] = NaN;  // row 2
       values[3 * V] = -Infinity;  // row 3
