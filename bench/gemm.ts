@@ -4,8 +4,7 @@
  * float16 W; float16 W on subgroup matrices, each layout, where the device has them) against tfjs' matMul(x, W^T) in TFLOP/s at M = 128, 512, 2048, and the decode matvec
  * (float32, float16, int8, int4 with group 128; matvecPlan's layout with subgroups and without, and
  * with one of its numbers varied: threads a row halved and doubled, one unit in flight, rows a thread
- * doubled and halved, halves or codes decoded inline, halves cast through f16, x in workgroup memory with the plan's
- * rows a thread and twice them) at batch 1 and
+ * doubled and halved, halves or codes decoded inline, halves cast through f16) at batch 1 and
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
  * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
  * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm or matvec runs one table;
@@ -241,8 +240,6 @@ async function matvecTable(): Promise<void> {
       ['decoded inline', () => ({ subgroups: true, layout: { decodeInline: true } })],
       ['codes folded', () => ({ subgroups: true, layout: { codeFold: true } })],
       ['codes folded, decoded inline', () => ({ subgroups: true, layout: { codeFold: true, decodeInline: true } })],
-      ['x in workgroup memory', () => ({ subgroups: true, layout: { xShared: true } })],
-      ['x in workgroup memory, rows a thread x 2', (p) => ({ subgroups: true, layout: { xShared: true, rowsPerThread: p.rowsPerThread * 2 } })],
       ...(device.features.has('shader-f16') ? [['halves cast through f16', () => ({ subgroups: true, layout: { halfCast: true } })] as [string, (plan: MatvecPlan) => MatvecOptions]] : []),
     ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
   ];

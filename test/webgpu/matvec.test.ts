@@ -5,11 +5,11 @@
  * 1 to 9 and 64, with and without bias, x rows strided; several rows a workgroup with outFeatures
  * not a multiple of them, sweeps ending past a row, both subgroup reductions (a row of whole
  * subgroups, and the tree a subgroup kernel falls back to where a subgroup spans rows); halves and
- * codes decoded inside the products; codes folded (1 + c / 2^bits, the zero left to x's sum); x
- * staged in workgroup memory; the plan's rules on the shapes of mamba 130m and 2.8b.
+ * codes decoded inside the products; codes folded (1 + c / 2^bits, the zero left to x's sum); the
+ * plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan, matvecTrials, X_SHARED_VECTORS } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
 import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
@@ -96,13 +96,6 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
-  // each sweep's stretch of x in workgroup memory (sweeps ending past the row but the int8 one's);
-  // ignored by a scalar unit
-  { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3, xShared: true }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
-  { layout: { threadsPerRow: 16, rowsPerGroup: 2, unitsInFlight: 2, rowsPerThread: 2, xShared: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
-  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, xShared: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
-  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
-  { layout: { threadsPerRow: 8, rowsPerGroup: 2, xShared: true }, c: { name: 'float16 words (odd K 13)', N: 37, K: 13, make: float16Weight } },
 ];
 
 // lavapipe compiles these shaders slowly (seconds each), so the reduction paths and the layouts are
@@ -143,7 +136,7 @@ for (const subgroups of [true, false]) {
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
         + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
-          layout.decodeInline ? ', decoded inline' : ''}${layout.codeFold ? ', codes folded' : ''}${layout.halfCast ? ', halves cast through f16' : ''}${layout.xShared ? ', x in workgroup memory' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+          layout.decodeInline ? ', decoded inline' : ''}${layout.codeFold ? ', codes folded' : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(layout.halfCast ? await withF16() : device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }
@@ -151,19 +144,6 @@ for (const subgroups of [true, false]) {
     it('the plan\'s own layout (units in flight too) at a head-like shape [2,113 x 768]: float32 and int4, batch 1, no bias', async function () {
       await check(device!, 'float32', { name: 'float32', N: 2113, K: 768, make: float32Weight }, 1, 768, false, { subgroups });
       await check(device!, 'int4', { name: 'int4', N: 2113, K: 768, make: int4g32 }, 1, 768, false, { subgroups });
-    });
-
-    it('x in workgroup memory, in the plan\'s layout: float32 and int4 at batch 1 over a head-like shape [2,113 x 768], float32 at batch 8 over x rows not of whole vec4s (left to the caches)', async function () {
-      await check(device!, 'float32', { name: 'float32', N: 2113, K: 768, make: float32Weight }, 1, 768, false, { subgroups, layout: { xShared: true } });
-      await check(device!, 'int4', { name: 'int4', N: 2113, K: 768, make: int4g32 }, 1, 768, false, { subgroups, layout: { xShared: true } });
-      await check(device!, 'float32', { name: 'float32', N: 45, K: 96, make: float32Weight }, 8, 97, true, { subgroups, layout: { xShared: true } });
-    });
-
-    it('x in workgroup memory for a workgroup of row groups of several rows each (the xSharedWide trial\'s layout): float32 at batch 8, float16 at batch 3', async function () {
-      await check(device!, 'float32', { name: 'float32', N: 45, K: 96, make: float32Weight }, 8, 96, true,
-        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 8, rowsPerThread: 2, xShared: true } });
-      await check(device!, 'float16', { name: 'float16', N: 45, K: 520, make: float16Weight }, 3, 520, false,
-        { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, rowsPerThread: 2, xShared: true } });
     });
 
     it('batches 1 to 8, x strided, bias on odd batches (4 rows of 8 threads a workgroup)', async function () {
@@ -178,7 +158,7 @@ for (const subgroups of [true, false]) {
       await check(device!, c.name, c, 1, c.K, true, { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 1 } });
     });
 
-    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4, odd K, a long row over few threads, 8 rows over 4 threads, sweeps past the row), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks); x staged with its squares', async function () {
+    it('x rows normed on the way in (RMSNorm) equal the float64 product of the normed rows: float32 (vec4, odd K, a long row over few threads, 8 rows over 4 threads, sweeps past the row), int4, batches 1 to 3 strided, and 64 (the scales in batch chunks)', async function () {
       const norm = { eps: 1e-5 };
       const layout = { unitsInFlight: 1 };
       await check(device!, 'float32', { name: 'float32', N: 37, K: 256, make: float32Weight }, 1, 256, false, { subgroups, layout, norm });
@@ -195,14 +175,6 @@ for (const subgroups of [true, false]) {
       // 4 threads a workgroup for 8 x rows: each thread sets the scales of two
       await check(device!, 'float32 batch 8, 4 threads', { name: 'float32', N: 5, K: 64, make: float32Weight }, 8, 64, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 1, unitsInFlight: 1 }, norm });
-      // x in workgroup memory, the squares summed as it is staged: 3 x rows in the plan's units in flight
-      // under its cap; sweeps ending past the row; int4 at batch 8
-      await check(device!, 'float32, x shared', { name: 'float32', N: 37, K: 256, make: float32Weight }, 3, 260, true,
-        { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, xShared: true }, norm });
-      await check(device!, 'float32 ragged, x shared', { name: 'float32', N: 37, K: 264, make: float32Weight }, 2, 268, false,
-        { subgroups, layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3, xShared: true }, norm });
-      await check(device!, 'int4 batch 8, x shared', { name: 'int4', N: 45, K: 480, make: int4g32 }, 8, 484, true,
-        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 2, xShared: true }, norm });
       // 8 threads over 512 vec4 of a row: the scales' loads in a loop rather than written out
       await check(device!, 'float32 long row, small workgroup', { name: 'float32', N: 9, K: 2048, make: float32Weight }, 2, 2052, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm });
@@ -245,35 +217,6 @@ describe('matvec plan', function () {
     const noSubgroups = { maxThreads: 256, subgroups: null };
     expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 1, 1, 4]);
     expect(plan(768 / 4, 50280, 1, 1, noSubgroups), '130m LM head, float32, no subgroups: 12 units a thread, two sweeps of 6').to.deep.equal([16, 16, 6, 1]);
-  });
-
-  it('with x in workgroup memory, caps units in flight so that a sweep\'s stretch of x fits it', function () {
-    const shared = (units: number, rows: number, batch: number, xVectors = 1) => {
-      const p = matvecPlan(units, rows, batch, h200, { xShared: true }, xVectors);
-      expect(batch * p.threadsPerRow * xVectors * p.unitsInFlight, 'vec4s of x held').to.be.at.most(X_SHARED_VECTORS);
-      return [p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
-    };
-    expect(shared(2560 / 4, 10240, 1), '2.8b in_proj, float32: 64 threads x 5 units, as without').to.deep.equal([64, 4, 5, 1]);
-    expect(shared(5120 / 4, 2560, 1), '2.8b out_proj, float32: 10 units a thread in 4 sweeps of 3').to.deep.equal([128, 2, 3, 1]);
-    expect(shared(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 20 units a thread, 1 in flight').to.deep.equal([32, 1, 1, 2]);
-    expect(shared(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 1, 4]);
-    expect(() => shared(2560 / 32, 10240, 8, 8), 'int4 at batch 8: a unit in flight is 2,048 vec4s').to.throw(/x in workgroup memory takes 2048 vec4s a unit in flight/);
-    expect(() => matvecPlan(640, 10240, 1, h200, { xShared: true, unitsInFlight: 8 })).to.throw(/8 units in flight over x in workgroup memory/);
-  });
-
-  it('xSharedWide (a trial, with xShared): a workgroup of 256 threads also where threads have several rows, so that a staged stretch of x serves 8 row groups', function () {
-    const before = { ...matvecTrials };
-    matvecTrials.xShared = true;
-    try {
-      const at = () => { const p = matvecPlan(2560 / 4, 10240, 8, h200); return [p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread, p.xShared]; };
-      expect(at(), '2.8b in_proj, float32, batch 8, xShared alone: one row group').to.deep.equal([32, 1, 1, 2, true]);
-      matvecTrials.xSharedWide = true;
-      expect(at(), 'and wide: 8 row groups of 2 rows').to.deep.equal([32, 8, 1, 2, true]);
-      matvecTrials.xShared = false;
-      expect(at(), 'wide without xShared: as the plan was').to.deep.equal([32, 1, 4, 2, false]);
-    } finally {
-      Object.assign(matvecTrials, before);
-    }
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

@@ -16,8 +16,7 @@
  * stream, each workgroup finding the rows' scales itself). Each sum leaves through an output stage,
  * y[b, o] unless the caller gives one (in_proj's takes the conv step, out_proj's adds to the residual
  * stream; a norm's squares summed from the products' own loads of x, its scales applied as the sums
- * leave). Where the layout asks (xShared), each sweep's stretch of x is staged in workgroup memory
- * between two barriers rather than read through the caches by every row group.
+ * leave).
  * Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
@@ -81,21 +80,13 @@ const SHARED_GROUP_THREADS = 32;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
- * The layout's switches where the caller gives none: each off while on trial (bench/gemm.ts' columns;
- * untimed on the H200). On, halfCast applies where the device has shader-f16 and xShared where a
- * unit in flight's stretch of x fits; xSharedWide, with xShared, gives a workgroup GROUP_THREADS
- * threads also where threads have several rows (SHARED_GROUP_THREADS otherwise), so that each
- * staged stretch of x serves 8 row groups rather than one: the 2.8b in_proj at batch 8 reads 4 bytes
- * of x through the caches for each byte of weights, and runs at ~45 % of the memory's rate (call 22),
- * and xShared alone, staging for one row group of 32 threads, cost it a third. Exported mutable for
- * benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
+ * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
+ * each off while on trial (bench/gemm.ts' columns; untimed on the H200); halfCast applies only where
+ * the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
+ * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, xShared: false, xSharedWide: false };
-/**
- * vec4s of x a workgroup holds at most where a sweep's stretch of x is shared (MatvecPlan.xShared):
- * 7 KiB, beside the reductions' 8 KiB and the rows' norm scales within WebGPU's guaranteed 16 KiB.
- */
-export const X_SHARED_VECTORS = 448;
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
 
 export interface MatvecDims {
   batch: number;
@@ -113,16 +104,15 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeFold' | 'decodeInline' | 'halfCast' | 'xShared'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeFold' | 'decodeInline' | 'halfCast'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
    * RMSNorm of the x rows on the way in: the products take x * rsqrt(mean(x^2) + eps) * gamma[k],
    * each workgroup finding the rows' scales itself (in_proj reading the residual stream, so that the
    * norm needs no dispatch of its own). Over vec4 units the squares come from the loads of x the
-   * products make anyway (or from the staging, where x is staged), each sum scaled as it leaves; over
-   * scalar units (odd K, x rows not of whole vec4s) from a read of every x row ahead of the products.
-   * gamma [inFeatures] is bound last.
+   * products make anyway, each sum scaled as it leaves; over scalar units (odd K, x rows not of whole
+   * vec4s) from a read of every x row ahead of the products. gamma [inFeatures] is bound last.
    */
   norm?: { eps: number };
 }
@@ -175,15 +165,6 @@ export interface MatvecPlan {
    * difference of two sums of about sum |x|), ~1e-6 of the row. Unless given, matvecTrials' (off).
    */
   codeFold: boolean;
-  /**
-   * Whether each sweep's stretch of x (every x row) is copied into workgroup memory once for the
-   * workgroup, its row groups then reading it there, rather than each of them loading it through the
-   * caches, where the weights streaming past may have evicted it (the reads of x are the weights'
-   * bytes again at batch 1 in float32, 4x them at batch 8 over 2 rows a thread). Units in flight are
-   * capped so that the stretch fits X_SHARED_VECTORS. Vector units over x of whole vec4 rows only (a
-   * scalar unit, or x rows not of whole vec4s, ignores it). Unless given, matvecTrials' (off).
-   */
-  xShared: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
@@ -236,12 +217,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     while (threadsPerRow < maxThreads && threadsPerRow < units && rowGroups * threadsPerRow < MIN_THREADS) threadsPerRow *= 2;
   }
   const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
-  // a shared stretch of x holds a sweep's units of every x row
-  const fits = Math.floor(X_SHARED_VECTORS / (batch * threadsPerRow * xVectorsPerUnit));
-  const xShared = given.xShared ?? (matvecTrials.xShared && fits >= 1);
-  // (trial xSharedWide) x staged for as many row groups as a workgroup holds: each stretch is read for all of them
-  const groupThreads = xShared && matvecTrials.xSharedWide ? maxThreads
-    : rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
+  const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
   let rowsPerGroup = given.rowsPerGroup ?? (isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
   if (given.rowsPerGroup == null) {
     while (rowsPerGroup > 1 && Math.ceil(outFeatures / (rowsPerGroup * rowsPerThread)) < MIN_GROUPS) rowsPerGroup /= 2;
@@ -250,27 +226,19 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: ${threadsPerRow} threads a row x ${rowsPerGroup} rows is not powers of two within `
       + `${device.maxThreads} threads a workgroup`);
   }
-  const sharedCap = xShared ? fits : Infinity;
-  if (sharedCap < 1) {
-    throw new Error(`matvec: x in workgroup memory takes ${batch * threadsPerRow * xVectorsPerUnit} vec4s a unit in flight `
-      + `(${batch} x rows x ${threadsPerRow} threads a row x ${xVectorsPerUnit} a unit), over the ${X_SHARED_VECTORS} it may hold`);
-  }
   // as many sweeps as the cap asks, each with the same units (10 units a thread: 2 sweeps of 5, not 8 and 2 of 8 loaded)
   const perThread = Math.ceil(units / threadsPerRow);
-  const sweeps = Math.ceil(perThread / Math.max(1, Math.min(sharedCap, Math.floor(MAX_IN_FLIGHT / rowsPerThread))));
+  const sweeps = Math.ceil(perThread / Math.max(1, Math.floor(MAX_IN_FLIGHT / rowsPerThread)));
   const unitsInFlight = given.unitsInFlight ?? Math.ceil(perThread / sweeps);
   if (!Number.isInteger(unitsInFlight) || unitsInFlight < 1) {
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
-  }
-  if (unitsInFlight > sharedCap) {
-    throw new Error(`matvec: ${unitsInFlight} units in flight over x in workgroup memory take more than its ${X_SHARED_VECTORS} vec4s (at most ${sharedCap})`);
   }
   const threads = threadsPerRow * rowsPerGroup;
   const sums = batch * rowsPerThread;   // a thread's sums
   return {
     threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? matvecTrials.decodeInline,
     codeFold: given.codeFold ?? matvecTrials.codeFold,
-    halfCast: given.halfCast ?? matvecTrials.halfCast, xShared,
+    halfCast: given.halfCast ?? matvecTrials.halfCast,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
@@ -297,8 +265,8 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
   const unit = rowUnit(weight, inFeatures, halfCast, dims.layout?.codeFold ?? matvecTrials.codeFold);
   const xVec = unit.vector && xRowStride % 4 === 0;
-  // a scalar unit (odd K): one row a thread; x shared only as whole vec4s
-  const layout = unit.vector ? { ...dims.layout, xShared: xVec && dims.layout?.xShared } : { ...dims.layout, rowsPerThread: 1, xShared: false };
+  // a scalar unit (odd K): one row a thread
+  const layout = unit.vector ? dims.layout : { ...dims.layout, rowsPerThread: 1 };
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
@@ -310,15 +278,14 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
 export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel & { plan: MatvecPlan } {
   const { batch, inFeatures, outFeatures, xRowStride, hasBias, weight } = dims;
   const { plan, unit, xVec, subgroups, halfCast } = layoutOf(device, dims);
-  const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup, xShared } = plan;
+  const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup } = plan;
   const T = TPR * R;
   const Q = batch * RT;
-  // Over vec4s of x, the norm's squares are summed from the loads the products make anyway (or, where x
-  // is staged, from the staging): the products take x * gamma and each sum is scaled as it leaves.
-  // Each row group's threads load the whole row once (staging: the workgroup once), so the tree over
-  // the workgroup sums R equal copies (exactly: the tree pairs equal values first).
+  // Over vec4s of x, the norm's squares are summed from the loads the products make anyway: the
+  // products take x * gamma and each sum is scaled as it leaves. Each row group's threads load the
+  // whole row once, so the tree over the workgroup sums R equal copies (exactly: the tree pairs equal
+  // values first).
   const foldedNorm = dims.norm != null && unit.vector && xVec;
-  const squaresCounted = xShared ? 'I' : 'I * R';
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
   const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * Q : 0);
@@ -336,9 +303,9 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     if (unit.segments == null) return unit.accumulate!(u, `${i}_0`, 'o0');
     const rows = range(RT).map((r) => unit.segments!(u, `${i}_${r}`, `o${r}`));
     const { k0, offsets, fold } = rows[0];
-    const xs = offsets.map((off, n) => (foldedNorm && !xShared
+    const xs = offsets.map((off, n) => (foldedNorm
       ? `let r${n} = x[(b * XS + ${k0} + ${off}u) / 4u]; squares[b] += dot(r${n}, r${n}); let x${n} = r${n} * gamma[(${k0} + ${off}u) / 4u];`
-      : `let x${n} = ${xShared ? `xs[(b * XV + ${n}u) * FT + ${u} - s0]` : xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`));
+      : `let x${n} = ${xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`));
     // (a folded unit's sum of x, once for all the thread's rows)
     if (fold != null) xs.push(`let xsum = dot(${offsets.map((_, n) => `x${n}`).join(' + ')}, vec4<f32>(1.0));`);
     const sums = rows.map(({ values, decoded, scale, fold: rowFold }, r) => {
@@ -368,10 +335,6 @@ const F = ${F}u;
 const XS = ${xRowStride}u;
 const BC = ${BC}u;
 var<workgroup> partial : array<f32, ${partialFloats}>;
-${xShared ? `const XV = ${unit.xVectors}u;
-const FT = F * TPR;
-// a sweep's stretch of x, every row: [b][segment][unit] (adjacent threads read adjacent vec4s)
-var<workgroup> xs : array<vec4<f32>, ${batch * F * TPR * unit.xVectors}>;` : ''}
 ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
   y[b * O + row] = v;
 }`}
@@ -398,31 +361,19 @@ ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
 ${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T), 'I') : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;${foldedNorm ? `
-  // this thread's part of each x row's sum of squares, from what it loads or stages
+  // this thread's part of each x row's sum of squares, from what it loads
   var squares : array<f32, B>;` : ''}
-  ${xShared ? `for (var s0 = 0u; s0 < U; s0 += FT) {
-    let u0 = s0 + l;` : 'for (var u0 = l; u0 < U; u0 += F * TPR) {'}
+  for (var u0 = l; u0 < U; u0 += F * TPR) {
 ${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
 ${range(RT).flatMap((r) => unit.fields.map((f) => `    let ${f.name}${i}_${r} = ${f.load(`at${i}`, `o${r}`)};`)).join('\n')}`).join('\n')}
-${xShared ? `    for (var v = t; v < B * FT * XV; v += T) {
-      let b = v / (FT * XV);
-      let c = v % (FT * XV);   // the stretch's vec4 c: segment c % XV of its unit c / XV
-      xs[(b * XV + c % XV) * FT + c / XV] = xAt(b, min(s0 * XV + c, I / 4u - 1u) * 4u);${foldedNorm ? `
-      if (s0 * XV + c < I / 4u) {
-        let raw = x[(b * XS) / 4u + s0 * XV + c];
-        squares[b] += dot(raw, raw);
-      }` : ''}
-    }
-    workgroupBarrier();` : ''}
 ${range(F).map((i) => `    {
       let u = u0 + ${i}u * TPR;
       ${ragged ? 'if (u < U) ' : ''}{
         ${accumulate('u', i)}
       }
     }`).join('\n')}
-${xShared ? '    workgroupBarrier();' : ''}
   }
-${foldedNorm ? normScales(dims.norm!.eps, 'if (b < B) { s = squares[b]; }', squaresCounted) : ''}
+${foldedNorm ? normScales(dims.norm!.eps, 'if (b < B) { s = squares[b]; }', 'I * R') : ''}
 ${subgroups ? `
   // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
   // TPR / S aligned threads of one row group; otherwise (any other layout) the tree below.
