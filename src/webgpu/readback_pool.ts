@@ -16,15 +16,14 @@
  * completion, and `wait` follows how each map went: up by half of what it polled beyond LEAD_MS (a
  * timer firing late now and then does not swing it); down, where it found the copy done (late), by
  * 1/64 of itself, doubled with each late map in a row, so that a GPU that sped up (its clocks rising
- * over the first tokens) is caught within a few reads, and the seventh late map in a row maps the
- * next at once. Late is told by turns of the event loop, not time: dawn.node
- * settles a map whose copy is done on its first poll, within a turn (0.03-0.2 ms on this project's
- * machines, more than LEAD_MS on a slow host), and one that is not done takes a turn every few
- * microseconds until it is. Mapping a little late costs nothing: generation keeps
- * a few steps recorded ahead (READBACK_LAG), so the GPU goes on. The first wait is PACE of the first
- * interval between completions. After a pause nothing is back to back: the read maps as it starts,
- * and no interval is measured. A browser maps without polling (and holds a hidden tab's timers back
- * to once a second): there a read maps as it starts.
+ * over the first tokens) is caught within a few reads, and the seventh late map in a row maps the next
+ * at once. Late is told by turns of the event loop, not time: dawn.node settles a map whose copy is
+ * done on its first poll, within a turn (0.03-0.15 ms on a 2-core CI machine, more than LEAD_MS on
+ * a slow host), and one that is not done takes a turn every few microseconds until it is. Mapping a
+ * little late costs nothing: generation keeps a few steps recorded ahead (READBACK_LAG), so the GPU
+ * goes on. The first wait is PACE of the first interval between completions. After a pause nothing is
+ * back to back: the read maps as it starts, and no interval is measured. A browser maps without
+ * polling (and holds a hidden tab's timers back to once a second): there a read maps as it starts.
  */
 
 /** The part of the first interval between completions that the first back-to-back read waits before it maps. */
@@ -37,7 +36,7 @@ const GAIN = 0.5;
 const POLLED_MAPS = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 /** Waits shorter than this map at once (a timer fires a millisecond late at best in Node). */
 const MIN_WAIT_MS = 1;
-/** The longest wait, whatever the intervals said (a read never waits on a stale estimate for long). */
+/** The longest wait, whatever was learned (a read never waits on a stale estimate for long). */
 const MAX_WAIT_MS = 250;
 /** The part of the wait a late map takes off it, doubled for each late map in a row before it. */
 const LATE_STEP = 1 / 64;
