@@ -10,14 +10,9 @@
  * ids [batch] i32 (the decoder's input), chosen [batch] i32 (what the host reads back).
  */
 import { firstMaxDeclarations, firstMaxReduce } from '../first_max.js';
-import { computePipeline, declareBindings, type DecodeKernel, range } from './pipeline.js';
+import { computePipeline, declareBindings, type DecodeKernel } from './pipeline.js';
 
 const THREADS = 256;
-/**
- * Loads a thread issues before it takes any: one workgroup reads a row, so the loop waits on each
- * load's latency; AHEAD in flight cut that wait (2.8b's 50,280 logits: 22 us a choice with one).
- */
-const AHEAD = 4;
 
 export interface GreedyChoiceDims {
   batch: number;
@@ -31,26 +26,12 @@ export interface GreedyChoiceDims {
   nonFiniteId: number;
 }
 
-/**
- * A thread's walk over the `count` loads of row `b` (its own: t, t + THREADS, ...), AHEAD at a time:
- * each slot's load `v<slot>` issued first (clamped into the row), then taken in increasing order
- * (`take(index, slot)`), a slot past the row skipped.
- */
-function walk(count: number, take: (i: string, j: number) => string): string {
-  const slots = range(AHEAD);
-  return `for (var i0 = t; i0 < ${count}; i0 += ${THREADS * AHEAD}) {
-    ${slots.map((j) => `let i${j} = i0 + ${j * THREADS};\n    let v${j} = logits[b * ${count} + min(i${j}, ${count - 1})];`).join('\n    ')}
-    ${slots.map((j) => (j === 0 ? take('i0', 0) : `if (i${j} < ${count}) {${take(`i${j}`, j)}
-    }`)).join('\n    ')}
-  }`;
-}
-
 export function greedyChoiceKernel(device: GPUDevice, dims: GreedyChoiceDims): DecodeKernel {
   const { batch, vocab: V, eosTokenIds, padTokenId, suppressEos, nonFiniteId } = dims;
   const isEos = eosTokenIds.length === 0 ? 'false' : eosTokenIds.map((id) => `i == ${id}`).join(' || ');
   const finishes = eosTokenIds.length > 0 && padTokenId != null;
-  // A row of whole vec4s is read 4 logits a load (each thread's taken in increasing order, as the rule
-  // needs): a quarter of the loads, one workgroup having the whole row to read.
+  // A row of whole vec4s is read 4 logits a load (each thread's in increasing order, as the rule needs):
+  // a quarter of the loads, one workgroup having the whole row to read.
   const vec = V % 4 === 0;
   /** Takes logit k (value v) into the thread's first maximum. */
   const take = (k: string, v: string) => `
@@ -75,8 +56,12 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid
   var value = 0.0;
   var best = ${V};
   var bad = false;
-  ${vec ? walk(V / 4, (i, j) => range(4).map((l) => take(`4 * ${i} + ${l}`, `v${j}[${l}]`)).join(''))
-    : walk(V, (i, j) => take(i, `v${j}`))}
+  ${vec ? `for (var q = t; q < ${V / 4}; q += ${THREADS}) {
+    let v4 = logits[b * ${V / 4} + q];
+    ${[0, 1, 2, 3].map((j) => take(`4 * q + ${j}`, `v4[${j}]`)).join('')}
+  }` : `for (var k = t; k < ${V}; k += ${THREADS}) {
+    let v = logits[b * ${V} + k];${take('k', 'v')}
+  }`}
   if (bad) { atomicOr(&nonFinite, 1u); }
   ${firstMaxReduce(THREADS, 't', 'value', 'best')}
   if (t == 0) {
