@@ -4,7 +4,7 @@
 # steps; the device has no Node.js to build with). From the project root: bash bench/bundle_old.sh REV [ENTRY]
 set -euo pipefail
 root=$(pwd)
-rev=${1:?the commit to bundle bench/gpu.ts at}
+rev=${1:?the commit to bundle at}
 entry=${2:-bench/gpu.ts}
 out="$root/.gpu-old/$(basename "$entry" .ts).mjs"
 tree=$(mktemp -d)/tree
