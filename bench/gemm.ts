@@ -24,6 +24,7 @@ import { chooseGemmTile, GEMM_TILES, type GemmTile, type GemmWeight, gemmBindGro
 import { MATRIX_LAYOUTS, type MatrixTile, matrixTile, matrixTileBytes, subgroupMatrixShape } from '../custom-kernels/webgpu/gemm/subgroup_matrix_gemm.js';
 import { MambaConfig } from '../src/config.js';
 import { PassTimer } from '../src/webgpu/pass_timer.js';
+import { randomBuffer, storage } from './routines/device_buffers.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 
 const PEAK_BYTES_PER_S = 4.8e12;
@@ -64,29 +65,6 @@ const device = backend.device;
 const timestamps = device.features.has('timestamp-query');
 log(`# Projection kernels on ${JSON.stringify(backend.adapterInfo ?? {})}`);
 log(`timing: ${timestamps ? 'GPU timestamps around a pass of repeated dispatches' : 'wall time to queue completion (no timestamp-query)'}; subgroups: ${hasSubgroups(device)}`);
-
-function storage(bytes: number): GPUBuffer {
-  return device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-}
-
-/** A buffer of random 32-bit words (for float16 and packed codes: bit patterns of moderate halves / any codes). */
-function randomBuffer(words: number, kind: 'float32' | 'halves' | 'codes' | 'scales'): GPUBuffer {
-  const buffer = storage(words * 4);
-  const chunk = 1 << 20;
-  for (let start = 0; start < words; start += chunk) {
-    const n = Math.min(chunk, words - start);
-    const data = new Uint32Array(n);
-    const f = new Float32Array(data.buffer);
-    for (let i = 0; i < n; i++) {
-      if (kind === 'float32') f[i] = Math.random() * 2 - 1;
-      else if (kind === 'scales') f[i] = 0.01 * Math.random();
-      else if (kind === 'halves') data[i] = (0x3000 + ((Math.random() * 0x1000) | 0)) * 0x10001;
-      else data[i] = (Math.random() * 2 ** 32) >>> 0;
-    }
-    device.queue.writeBuffer(buffer, start * 4, data);
-  }
-  return buffer;
-}
 
 /**
  * Wall milliseconds of back-to-back runs before a timed one: an idle GPU sits at its lowest SM clock
@@ -150,14 +128,14 @@ async function gemmTable(): Promise<void> {
   log(`|---|---|---|---:|---:|${tileNames.map(() => '---:').join('|')}|---|---:|${matrixTiles.map(() => '---:|').join('')}${shape ? '---:|' : ''}`);
   for (const [model, config] of Object.entries(MODELS)) {
     for (const [name, N, K] of projections(config)) {
-      const w32 = randomBuffer(N * K, 'float32');
-      const w16 = randomBuffer(N * halfWordsPerRow(K), 'halves');
+      const w32 = randomBuffer(device, N * K, 'float32');
+      const w16 = randomBuffer(device, N * halfWordsPerRow(K), 'halves');
       const wTensor = tf.randomUniform([N, K], -1, 1) as tf.Tensor2D;
       for (const M of ROWS) {
         const flops = 2 * M * N * K;
         const repeats = Math.max(3, Math.min(50, Math.ceil(2e11 / flops)));
-        const x = randomBuffer(M * K, 'float32');
-        const y = storage(M * N * 4);
+        const x = randomBuffer(device, M * K, 'float32');
+        const y = storage(device, M * N * 4);
         const cell = (ms: number) => `${fmt(flops / ms / 1e9)} (${fmt(ms, 3)})`;
         const ours = async (weight: GemmWeight, tile?: GemmTile | MatrixTile) => {
           const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight, tile }, M);
@@ -274,10 +252,10 @@ async function matvecTable(): Promise<void> {
         const parts = layout(N, K);
         const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
-        const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(words, kind)));
+        const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
         for (const batch of GRID ? (source0 == null ? BATCHES : [1]) : BATCHES) {
-          const x = randomBuffer(batch * K, 'float32');
-          const y = storage(batch * N * 4);
+          const x = randomBuffer(device, batch * K, 'float32');
+          const y = storage(device, batch * N * 4);
           const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
           const chosen = matvecKernel(device, dims).plan;
           const units = matvecUnits(source, K);

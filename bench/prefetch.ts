@@ -16,6 +16,8 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { matvecKernel } from '../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, computePipeline } from '../custom-kernels/webgpu/decode/pipeline.js';
 import { PassTimer } from '../src/webgpu/pass_timer.js';
+import { randomBuffer, storage } from './routines/device_buffers.js';
+import { median } from './routines/timing.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 
 const REPEAT = Number(process.env.PREFETCH_REPEAT ?? 30);
@@ -29,19 +31,6 @@ await setUpWebGPU();
 const device = (tf.backend() as unknown as WebGPUBackend).device;
 const lines: string[] = [];
 const log = (line: string) => { console.log(line); lines.push(line); };
-
-const storage = (bytes: number) => device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-/** A buffer of `words` random-ish words (finite as float32 or as two halves). */
-function filled(words: number): GPUBuffer {
-  const b = storage(words * 4);
-  const chunk = new Uint32Array(1 << 20);
-  for (let at = 0; at < words; at += chunk.length) {
-    const n = Math.min(chunk.length, words - at);
-    for (let i = 0; i < n; i++) chunk[i] = (Math.random() * 0x3bff) | ((Math.random() * 0x3bff) << 16);
-    device.queue.writeBuffer(b, at * 4, chunk, 0, n);
-  }
-  return b;
-}
 
 /**
  * Reads words [0, words) of `m` as vec4s, spread over `groups` workgroups of 256 starting at workgroup
@@ -70,10 +59,10 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-const never = storage(4);
+const never = storage(device, 4);
 device.queue.writeBuffer(never, 0, new Float32Array([Number.NaN]));
-const sink = storage(4 * 256 * 4096);
-const flushBuffer = filled(FLUSH_BYTES / 4);
+const sink = storage(device, 4 * 256 * 4096);
+const flushBuffer = randomBuffer(device, FLUSH_BYTES / 4, 'float32');
 const flushCode = readerCode(FLUSH_BYTES / 4, 2048, 0, false);
 const flushPipe = computePipeline(device, flushCode);
 const flushGroup = bindBuffers(device, flushPipe, [flushBuffer, never, sink]);
@@ -97,16 +86,16 @@ async function time(passes: [string | null, Pass][]): Promise<Record<string, num
     device.queue.submit([encoder.finish()]);
     for (const [name, { micros }] of await timer.read()) (samples[name] ??= []).push(micros);
   }
-  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, v.sort((a, b) => a - b)[v.length >> 1]]));
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
 }
 
 log(`| weight | MB | cold | warm | ${[0.25, 0.5, 1].map((f) => `ahead ${f}: read / matvec`).join(' | ')} | chain alone | ${[0.25, 0.5].map((f) => `chain+${f}: dispatch / matvec`).join(' | ')} |`);
 log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const weight of ['float32', 'float16'] as const) {
   const words = weight === 'float32' ? N * K : (N * K) / 2;
-  const w = filled(words);
-  const x = filled(K);
-  const y = storage(N * 4);
+  const w = randomBuffer(device, words, weight === 'float32' ? 'float32' : 'halves');
+  const x = randomBuffer(device, K, 'float32');
+  const y = storage(device, N * 4);
   const mv = matvecKernel(device, { batch: 1, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: weight === 'float32' ? null : 'float16' });
   const mvGroup = bindBuffers(device, mv.pipeline, [w, x, y]);
   const matvec: Pass = (p) => { p.setPipeline(mv.pipeline); p.setBindGroup(0, mvGroup); p.dispatchWorkgroups(...mv.grid); };
