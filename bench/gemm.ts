@@ -16,7 +16,9 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { matvecKernel, type MatvecDims, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, matvecKernel, type MatvecDims, type MatvecOutput, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
+import { convStepOutput } from '../custom-kernels/webgpu/decode/conv_step.js';
+import { rmsNormStepKernel } from '../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { bindBuffers, hasSubgroups } from '../custom-kernels/webgpu/decode/pipeline.js';
 import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
 import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
@@ -42,7 +44,7 @@ const MODELS: Record<string, MambaConfig> = small
       return [name, ALL_MODELS[name]];
     }));
 const PART = process.env.BENCH_PART ?? 'all';
-if (!['all', 'gemm', 'matvec'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec or all`);
+if (!['all', 'gemm', 'matvec', 'stages'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec, stages or all`);
 const GRID = process.env.MATVEC_GRID === '1';
 // the grid's rows: GRID_PROJECTIONS (default in_proj,out_proj,lm_head), GRID_WEIGHTS (default float32,float16,int8,int4)
 const gridProjections = (process.env.GRID_PROJECTIONS ?? 'in_proj,out_proj,lm_head').split(',');
@@ -113,8 +115,9 @@ async function timeTfjs(x: tf.Tensor2D, w: tf.Tensor2D, repeats: number): Promis
 
 const fmt = (v: number, digits = 1) => v.toFixed(digits);
 
-if (PART !== 'matvec') await gemmTable();
-if (PART !== 'gemm') await matvecTable();
+if (PART === 'all' || PART === 'gemm') await gemmTable();
+if (PART === 'all' || PART === 'matvec') await matvecTable();
+if (PART === 'all' || PART === 'stages') await stagesTable();
 
 async function gemmTable(): Promise<void> {
   log('\n## Prefill GEMM: y[M, N] = x[M, K] W[N, K]^T, TFLOP/s (ms per call)');
@@ -302,6 +305,70 @@ async function matvecTable(): Promise<void> {
           y.destroy();
         }
         weights.flat().forEach((b) => b.destroy());
+      }
+    }
+  }
+}
+
+/**
+ * What the decoder's stages add to a projection alone (BENCH_PART=stages): in_proj plain, with the
+ * norm taken on the way in, with the conv step as its output stage, and with both (as the fused
+ * decoder runs it at batch 1), and after a norm dispatch of its own (as it can at batch 8); out_proj
+ * plain and adding to the residual stream. The same rotated weights and plan a row; us a call,
+ * barriers between calls included.
+ */
+async function stagesTable(): Promise<void> {
+  log('\n## The decoder\'s stages around a projection: us a call (GB/s of weight read), weights rotated over copies that overflow the L2');
+  log('| model | projection | weight | batch | plain | normed on the way in | conv step out | both | a norm dispatch, then conv step out | adding to the residual |');
+  log('|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  const eps = 1e-5;
+  for (const [model, config] of Object.entries(MODELS)) {
+    const H = config.hiddenSize, DI = config.intermediateSize;
+    for (const [name, N, K] of [['in_proj', 2 * DI, H], ['out_proj', H, DI]] as [string, number, number][]) {
+      for (const weightName of ['float32', 'float16']) {
+        const source: WeightSource = weightName === 'float16' ? 'float16' : null;
+        const words = weightName === 'float16' ? N * halfWordsPerRow(K) : N * K;
+        const bytes = 4 * words;
+        const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
+        const weights = Array.from({ length: copies }, () => randomBuffer(device, words, weightName === 'float16' ? 'halves' : 'float32'));
+        for (const batch of BATCHES) {
+          const x = randomBuffer(device, batch * K, 'float32');
+          const h = randomBuffer(device, batch * K, 'float32');
+          const y = randomBuffer(device, batch * N, 'float32');
+          const gamma = randomBuffer(device, K, 'float32');
+          const convWeight = randomBuffer(device, DI * config.convKernel, 'float32');
+          const convBias = randomBuffer(device, DI, 'float32');
+          const window = randomBuffer(device, batch * DI * config.convKernel, 'float32');
+          const conv = convStepOutput({ dInner: DI, convKernel: config.convKernel, hasBias: true });
+          const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
+          const normKernel = rmsNormStepKernel(device, { batch, hidden: K, eps, source: 'residual' });
+          const normGroup = bindBuffers(device, normKernel.pipeline, [gamma, h, x]);
+          /** With `normDispatch`, the norm as a kernel of its own (over h, into x) before each call. */
+          const time = async (output: MatvecOutput | undefined, outputBuffers: GPUBuffer[], normed: boolean, normDispatch = false): Promise<string> => {
+            const kernel = matvecKernel(device, { ...dims, output, norm: normed ? { eps } : undefined });
+            const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [w, x, y, ...outputBuffers, ...(normed ? [gamma] : [])]));
+            const repeats = Math.max(copies, Math.min(200, Math.ceil(2e9 / bytes)));
+            const ms = await timeGpu((pass, r) => {
+              if (normDispatch) {
+                pass.setPipeline(normKernel.pipeline);
+                pass.setBindGroup(0, normGroup);
+                pass.dispatchWorkgroups(normKernel.grid[0], normKernel.grid[1]);
+              }
+              pass.setPipeline(kernel.pipeline);
+              pass.setBindGroup(0, groups[r % copies]);
+              pass.dispatchWorkgroups(kernel.grid[0], kernel.grid[1]);
+            }, repeats);
+            return `${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`;
+          };
+          const convBuffers = [convWeight, convBias, window];
+          const cells = name === 'in_proj'
+            ? [await time(undefined, [], false), await time(undefined, [], true), await time(conv, convBuffers, false),
+              await time(conv, convBuffers, true), await time(conv, convBuffers, false, true), '-']
+            : [await time(undefined, [], false), '-', '-', '-', '-', await time(ACCUMULATE_OUTPUT, [], false)];
+          log(`| ${model} | ${name} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
+          [x, h, y, gamma, convWeight, convBias, window].forEach((b) => b.destroy());
+        }
+        weights.forEach((b) => b.destroy());
       }
     }
   }

@@ -9,11 +9,11 @@
  * plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
 import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
-import { compiled, dispatchOnce, rawDevice } from './raw_device.js';
+import { compiled, dispatchOnce, dispatchReading, rawDevice } from './raw_device.js';
 
 interface Case {
   name: string;
@@ -178,6 +178,22 @@ for (const subgroups of [true, false]) {
       // 8 threads over 512 vec4 of a row: the scales' loads in a loop rather than written out
       await check(device!, 'float32 long row, small workgroup', { name: 'float32', N: 9, K: 2048, make: float32Weight }, 2, 2052, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm });
+    });
+
+    it('adding each sum to y as it was (out_proj into the residual stream): batch 3 with a bias, a row\'s threads in subgroups or the tree, 2 rows a thread', async function () {
+      for (const layout of [{ threadsPerRow: 8, rowsPerGroup: 4 }, { threadsPerRow: 4, rowsPerGroup: 4 }, { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2 }]) {
+        const N = 37, K = 264, batch = 3;
+        const rng = makeRng(7);
+        const weight = float32Weight(rng, N, K);
+        const x = uniform(rng, batch * K, -1, 1), bias = uniform(rng, N, -1, 1), before = uniform(rng, batch * N, -5, 5);
+        const kernel = await compiled(device!, () => matvecKernel(device!, {
+          batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: true, weight: weight.source, subgroups, layout, output: ACCUMULATE_OUTPUT,
+        }));
+        const bindings = [...weight.bindings, Float32Array.from(x), Float32Array.from(bias), Float32Array.from(before)];
+        const [y] = await dispatchReading(device!, kernel.pipeline, kernel.grid, bindings, [bindings.length - 1]);
+        const sums = Float32Array.from(y, (v, i) => v - before[i]);
+        expectMatmul(`accumulated ${JSON.stringify(layout)}`, sums, x, weight.w64, batch, N, K, false, { bias });
+      }
     });
 
     it('batch 64 (the workgroup-memory limit): float16 in the plan\'s layout, int4 at 256 threads (the tree in batch chunks)', async function () {
