@@ -13,6 +13,7 @@
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
 #   stages  bench/gemm.ts' stages table: in_proj plain, normed on the way in, with the conv step out, both;
 #           out_proj plain and adding to the residual stream (us a call), timestamps not rounded -> stages.txt
+#   oldstages  the same with .gpu-old/gemm.mjs (bench/bundle_old.sh REV bench/gemm.ts)   -> oldstages.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
@@ -90,6 +91,8 @@ for s in $STEPS; do
          done ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
     stages) step 90 env BENCH_PART=stages BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/stages.txt" 2>&1 ;;
+    oldstages) [ -f "$R/.gpu-old/gemm.mjs" ] && cp "$R/.gpu-old/gemm.mjs" old_gemm.mjs &&
+           step 90 env BENCH_PART=stages BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_gemm.mjs > "$OUT/oldstages.txt" 2>&1 ;;
     grid) step 200 env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
     validated) step 150 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=skip_validation" node gpu.mjs "${VALIDATED_MODES:-decode}" > "$OUT/validated.txt" 2>&1 ;;

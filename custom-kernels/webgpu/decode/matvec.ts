@@ -15,8 +15,8 @@
  * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
  * stream, each workgroup finding the rows' scales itself). Each sum leaves through an output stage,
  * y[b, o] unless the caller gives one (in_proj's takes the conv step, out_proj's adds to the residual
- * stream; a norm's squares summed from the products' own loads of x, its scales applied as the sums
- * leave).
+ * stream; a norm's squares summed from the products' own loads of x and reduced with the sums, a
+ * row group's giving the row's, its scales applied as the sums leave).
  * Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
@@ -192,10 +192,11 @@ function nextPow2(n: number): number {
 /**
  * The layout of a matvec over rows of `units` units (rowUnit's count), for `batch` x rows; `given`
  * replaces the choice of threads, rows or units in flight (MatvecDims.layout); `xVectorsPerUnit`: the
- * vectors of x a unit of weights meets (RowUnit.xVectors).
+ * vectors of x a unit of weights meets (RowUnit.xVectors); `reducedBeside`: values a thread reduces
+ * with its sums (a norm's squares, one an x row), sizing the reductions' workgroup memory.
  */
 export function matvecPlan(units: number, outFeatures: number, batch: number, device: MatvecDevice,
-  given: MatvecDims['layout'] = {}, xVectorsPerUnit = 1): MatvecPlan {
+  given: MatvecDims['layout'] = {}, xVectorsPerUnit = 1, reducedBeside = 0): MatvecPlan {
   const maxThreads = Math.min(GROUP_THREADS, 2 ** Math.floor(Math.log2(device.maxThreads)));
   // Where the adapter does not say, 32 (NVIDIA's, Apple's, AMD's wave32): a larger subgroup takes the tree.
   const rowFloor = device.subgroups == null ? 4 : nextPow2(Math.max(4, device.subgroups.maxSize ?? 32));
@@ -234,7 +235,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
   }
   const threads = threadsPerRow * rowsPerGroup;
-  const sums = batch * rowsPerThread;   // a thread's sums
+  const sums = batch * rowsPerThread + reducedBeside;   // a thread's sums, and what it reduces with them
   return {
     threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? matvecTrials.decodeInline,
     codeFold: given.codeFold ?? matvecTrials.codeFold,
@@ -242,15 +243,6 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
-}
-
-/**
- * Whether a norm on the way in (MatvecDims.norm) costs the matvec no read of its own on `device`: its
- * squares come from the products' loads of x (vec4 units over x rows of whole vec4s), at any batch.
- */
-export function matvecNormsFromLoads(device: GPUDevice, dims: MatvecDims): boolean {
-  const { unit, xVec } = layoutOf(device, dims);
-  return unit.vector && xVec;
 }
 
 function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit: RowUnit; xVec: boolean; subgroups: boolean; halfCast: boolean } {
@@ -270,7 +262,7 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, layout, unit.xVectors);
+  }, layout, unit.xVectors, dims.norm != null && unit.vector && xVec ? batch : 0);
   return { plan, unit, xVec, subgroups, halfCast };
 }
 
@@ -281,14 +273,19 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup } = plan;
   const T = TPR * R;
   const Q = batch * RT;
-  // Over vec4s of x, the norm's squares are summed from the loads the products make anyway: the
-  // products take x * gamma and each sum is scaled as it leaves. Each row group's threads load the
-  // whole row once, so the tree over the workgroup sums R equal copies (exactly: the tree pairs equal
-  // values first).
+  // Over vec4s of x, the norm's squares are summed from the loads the products make anyway, and
+  // reduced with the sums, B more values a thread (QN): each row group's threads load the whole row
+  // once, so a row group's reduction of them is the row's sum of squares, and each sum is scaled as it
+  // leaves. (The groups' are equal to the bit: their threads load and add alike.) The products take
+  // x * gamma. (gamma on the weights instead, where a thread has fewer rows than x rows, took the
+  // H100's 2.8b in_proj at batch 8 from 61.2 to 51.4 us, but to 90.6 with the conv step out, and
+  // float16's from 58.5 to 63.6: bench/results/h200-2026-12-05.md, call 29.)
   const foldedNorm = dims.norm != null && unit.vector && xVec;
+  const QN = Q + (foldedNorm ? batch : 0);
+  const EPS = dims.norm?.eps.toExponential();
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
-  const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * Q : 0);
+  const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * QN : 0);
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
     ['x', xVec ? 'vec4<f32>' : 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []),
@@ -298,6 +295,14 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   }
   const biasAt = (row: string) => (hasBias ? ` + bias[${row}]` : '');
   const scaled = (b: string) => (foldedNorm ? ` * rowScale[${b}]` : '');
+  /** The halving tree of each row group's TPR threads over partial[j * T + t], BC values a thread (j). */
+  const rowTree = `workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+      if (l < s) {
+        for (var j = 0u; j < BC; j++) { partial[j * T + t] += partial[j * T + t + s]; }
+      }
+      workgroupBarrier();
+    }`;
   /** Unit `u` (loaded into the registers suffixed i) of every row of the thread, added to its sums. */
   const accumulate = (u: string, i: number): string => {
     if (unit.segments == null) return unit.accumulate!(u, `${i}_0`, 'o0');
@@ -329,6 +334,7 @@ const TPR = ${TPR}u;
 const R = ${R}u;
 const RT = ${RT}u;
 const Q = ${Q}u;
+const QN = ${QN}u;
 const T = ${T}u;
 const U = ${unit.count}u;
 const F = ${F}u;
@@ -358,7 +364,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
   let base = row0 + (t / TPR) * RT;
 ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
-${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T), 'I') : ''}
+${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T)) : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;${foldedNorm ? `
   // this thread's part of each x row's sum of squares, from what it loads
@@ -373,14 +379,19 @@ ${range(F).map((i) => `    {
       }
     }`).join('\n')}
   }
-${foldedNorm ? normScales(dims.norm!.eps, 'if (b < B) { s = squares[b]; }', 'I * R') : ''}
 ${subgroups ? `
   // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
   // TPR / S aligned threads of one row group; otherwise (any other layout) the tree below.
   if (lane != t % sgSize || TPR % sgSize != 0u || sgSize < MIN_SUBGROUP) { atomicStore(&treeInstead, 1u); }
+  // a subgroup's slot: ${foldedNorm ? 'the squares of each x row, then ' : ''}its sums
+  let slot = select(T * QN, (t / sgSize) * QN, lane == 0u && t / sgSize < T / MIN_SUBGROUP);${foldedNorm ? `
+  for (var b = 0u; b < B; b++) {
+    let s = subgroupAdd(squares[b]);
+    if (slot < T * QN) { partial[slot + b] = s; }
+  }` : ''}
   for (var q = 0u; q < Q; q++) {
     let s = subgroupAdd(acc[q]);
-    if (lane == 0u && t / sgSize < T / MIN_SUBGROUP) { partial[(t / sgSize) * Q + q] = s; }
+    if (slot < T * QN) { partial[slot + ${foldedNorm ? 'B + ' : ''}q] = s; }
   }
   if (workgroupUniformLoad(&treeInstead) == 0u) {
     let S = TPR / sgSize;
@@ -388,26 +399,33 @@ ${subgroups ? `
       let g = p / Q;
       let q = p % Q;
       var sum = 0.0;
-      for (var s = 0u; s < S; s++) { sum += partial[(g * S + s) * Q + q]; }
+      for (var s = 0u; s < S; s++) { sum += partial[(g * S + s) * QN + ${foldedNorm ? 'B + ' : ''}q]; }${foldedNorm ? `
+      var squared = 0.0;
+      for (var s = 0u; s < S; s++) { squared += partial[(g * S + s) * QN + q % B]; }` : ''}
       let row = row0 + g * RT + q / B;
-      if (row < O) { store(q % B, row, sum${scaled('q % B')}${biasAt('row')}); }
+      if (row < O) { store(q % B, row, sum${foldedNorm ? ` * inverseSqrt(squared / f32(I) + ${EPS})` : ''}${biasAt('row')}); }
     }
     return;
   }
 ` : ''}
-  // A tree per row group over its TPR threads, BC of a thread's sums at a time.
+  // A tree per row group over its TPR threads, BC of a thread's sums at a time${foldedNorm ? `; the squares
+  // first, row group 0's giving every group's scales` : ''}.
+  let first = t - l;${foldedNorm ? `
+  for (var b0 = 0u; b0 < B; b0 += BC) {
+    for (var j = 0u; j < BC; j++) {
+      if (b0 + j < B) { partial[j * T + t] = squares[b0 + j]; }
+    }
+    ${rowTree}
+    for (var j = l; j < BC; j += TPR) {
+      if (t < TPR && b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(I) + ${EPS}); }
+    }
+    workgroupBarrier();
+  }` : ''}
   for (var q0 = 0u; q0 < Q; q0 += BC) {
     for (var j = 0u; j < BC; j++) {
       if (q0 + j < Q) { partial[j * T + t] = acc[q0 + j]; }
     }
-    workgroupBarrier();
-    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-      if (l < s) {
-        for (var j = 0u; j < BC; j++) { partial[j * T + t] += partial[j * T + t + s]; }
-      }
-      workgroupBarrier();
-    }
-    let first = t - l;
+    ${rowTree}
     for (var j = l; j < BC; j += TPR) {
       let q = q0 + j;
       let row = base + q / B;
@@ -420,12 +438,12 @@ ${subgroups ? `
 }
 
 /**
- * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row, BC rows at a time through a
- * tree over the workgroup's threads in `partial` (free but for the products' reduction), from
- * `squares`: a statement setting a thread's part of row b's sum of squares, s, for b < B; `counted`:
- * the elements the workgroup's sum covers, in WGSL (I, or I * R where each row group summed the row).
+ * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row ahead of the products (scalar
+ * units: the norm's squares from a read of x of their own), BC rows at a time through a tree over the
+ * workgroup's threads in `partial` (free but for the products' reduction), from `squares`: a
+ * statement setting a thread's part of row b's sum of squares, s, for b < B.
  */
-function normScales(eps: number, squares: string, counted: string): string {
+function normScales(eps: number, squares: string): string {
   return `  // the x rows' RMS norm scales
   for (var b0 = 0u; b0 < B; b0 += BC) {
     for (var j = 0u; j < BC; j++) {
@@ -442,7 +460,7 @@ function normScales(eps: number, squares: string, counted: string): string {
       workgroupBarrier();
     }
     for (var j = t; j < BC; j += T) {
-      if (b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(${counted}) + ${eps.toExponential()}); }
+      if (b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(I) + ${eps.toExponential()}); }
     }
     workgroupBarrier();
   }`;
