@@ -313,7 +313,7 @@ async function matvecTable(): Promise<void> {
 /**
  * What the decoder's stages add to a projection alone (BENCH_PART=stages): in_proj plain, with the
  * norm taken on the way in, with the conv step as its output stage, and with both (as the fused
- * decoder runs it at batch 1), and after a norm dispatch of its own (as it can at batch 8); out_proj
+ * decoder runs it up to batch 4), and after a norm dispatch of its own (as it does above); out_proj
  * plain and adding to the residual stream. The same rotated weights and plan a row; us a call,
  * barriers between calls included.
  */
@@ -331,7 +331,7 @@ async function stagesTable(): Promise<void> {
         const bytes = 4 * words;
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
         const weights = Array.from({ length: copies }, () => randomBuffer(device, words, weightName === 'float16' ? 'halves' : 'float32'));
-        for (const batch of BATCHES) {
+        for (const batch of small ? BATCHES : [1, 4, 8]) {
           const x = randomBuffer(device, batch * K, 'float32');
           const h = randomBuffer(device, batch * K, 'float32');
           const y = randomBuffer(device, batch * N, 'float32');

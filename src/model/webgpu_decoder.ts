@@ -3,9 +3,9 @@
  * fresh bind group and uniforms, about 25 per layer, so a token of mamba-130m costs ~550 dispatches
  * and host time bounds it. Here each layer is four dispatches (in_proj with the norm on its way in
  * and the conv step as its output stage, x_proj, state step with dt_proj, out_proj adding to the
- * residual stream; a fifth to seventh where the batch is over NORM_IN_PROJ_MAX_BATCH (in_proj over
- * scalar units) or the device's storage buffers per stage are too few for the norm or the conv step in
- * in_proj, or for a packed dt_proj in the state step: each then runs on its own) over bind groups
+ * residual stream; a fifth to seventh where the batch is over NORM_IN_PROJ_MAX_BATCH (the norm) or
+ * the device's storage buffers per stage are too few for the norm or the conv step in in_proj, or
+ * for a packed dt_proj in the state step: each then runs on its own) over bind groups
  * made once, recorded in one compute pass with the embedding, the final norm and the LM head, and
  * the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
-import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, matvecNormsFromLoads, type MatvecDims, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, type MatvecDims, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -55,11 +55,12 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
 }
 
 /**
- * Batches up to which in_proj norms its x itself where its units are scalar (odd widths): each of its
- * workgroups then reads every x row once more to find the rows' scales, a cost that grows with the
- * rows while the norm's own dispatch saved stays (on the H200, 2.8b at batch 1: 165.7 -> 199.7 tok/s
- * with out_proj's residual stage). Over vec4 units the squares come from the products' own loads of
- * x (matvecNormsFromLoads) and in_proj norms at any batch.
+ * Batches up to which in_proj norms its x itself rather than after the norm's own dispatch: each
+ * workgroup sums the squares of every x row it reads (over vec4 units from the products' own loads;
+ * over scalar units, odd widths, from a read of its own) and takes x * gamma into its products, work
+ * that grows with the rows while the dispatch saved stays. On an H100, the 2.8b in_proj with the conv
+ * step out took 38.3 us normed at batch 1 against 40.6 after a norm dispatch, and 64.4 against 53.2
+ * at batch 8 (float16: 60.8 against 58.9; bench/results/h200-2026-12-05.md, call 29).
  */
 export const NORM_IN_PROJ_MAX_BATCH = 4;
 
@@ -404,9 +405,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const { weight: inProjSource, hasBias: inProjBias } = inProj.dims;
       const convStage = convStepOutput(conv);
       const convOutput = matvecBindingCount(inProjSource, inProjBias, convStage) <= storageLimit ? convStage : undefined;
-      // (where in_proj sums the squares from its own loads of x, the norm costs nothing whatever the batch)
-      const normIn = (B <= NORM_IN_PROJ_MAX_BATCH || matvecNormsFromLoads(device, inProj.dims))
-        && matvecBindingCount(inProjSource, inProjBias, convOutput, true) <= storageLimit;
+      const normIn = B <= NORM_IN_PROJ_MAX_BATCH && matvecBindingCount(inProjSource, inProjBias, convOutput, true) <= storageLimit;
       // The token's h: the embedding rows (normed too, for an in_proj that does not norm); later, out_proj has added to h.
       if (i === 0) dispatches.push(dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed]));
       else if (!normIn) dispatches.push(dispatch('norm', norm('residual'), [gamma, s.h, s.normed]));

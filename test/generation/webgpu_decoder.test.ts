@@ -3,12 +3,12 @@
  * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
  * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed and float16 halves, follows weight changes
  * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing;
- * in_proj norming its x at any batch (squares from its own loads of x).
+ * in_proj norming its x up to batch 4, the norm a dispatch of its own above.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { decodeStep } from '../../src/generation/prefill.js';
-import { WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
+import { NORM_IN_PROJ_MAX_BATCH, WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
@@ -108,17 +108,20 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     model.dispose();
   });
 
-  // at batch 9 the step runs the norm only for the embedding rows and at the end
-  it('norms in in_proj at batch 9 too (the squares from its own loads of x), equal to the op-by-op step', async () => {
-    const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 72);
-    const err = await compareSteps(model, 9, 3, 73, webgpuDecoderFor);
-    console.log(`      max relative logit error: ${err.toExponential(1)}`);
-    const cache = model.createCache(9);
-    const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: 9 }, (_, i) => i));
-    expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(2);
-    cache.dispose();
-    model.dispose();
-  });
+  // The embedding rows' norm and the final one are dispatches at any batch; a layer's norm is in_proj's
+  // up to NORM_IN_PROJ_MAX_BATCH, its own dispatch above (layers 1 and 2 of 3: the embedding's norms layer 0's x).
+  for (const [batch, norms] of [[NORM_IN_PROJ_MAX_BATCH, 2], [NORM_IN_PROJ_MAX_BATCH + 1, 4]]) {
+    it(`norms ${batch <= NORM_IN_PROJ_MAX_BATCH ? 'in in_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
+      const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 72);
+      const err = await compareSteps(model, batch, 3, 73, webgpuDecoderFor);
+      console.log(`      max relative logit error: ${err.toExponential(1)}`);
+      const cache = model.createCache(batch);
+      const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
+      expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(norms);
+      cache.dispose();
+      model.dispose();
+    });
+  }
 
   it('leaves adapters to the op-by-op path', async () => {
     const lora = randomModel({}, 11);
