@@ -10,6 +10,7 @@
 #   new     bench/gpu.ts decode: float32 b1 / b8, and under DECODE_TRIALS (NEW_SECONDS, 75) -> new.txt
 #           (and for each other shape in NEW_SHAPES, e.g. "2.8b 1.4b"                   -> new-<shape>.txt)
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given, NEW_SHAPES too  -> old.txt, old-<shape>.txt
+#   oldf16  the f16 step with .gpu-old/gpu.mjs                                          -> oldf16.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
 #   stages  bench/gemm.ts' stages table: in_proj plain, normed on the way in, with the conv step out, both;
 #           out_proj plain and adding to the residual stream (us a call), timestamps not rounded -> stages.txt
@@ -86,6 +87,8 @@ for s in $STEPS; do
            # (new.txt for BENCH_SHAPE, new-<shape>.txt for the others)
            step ${NEW_SECONDS:-75} env BENCH_SHAPE=$shape BENCH_DECODE_TRIALS="${DECODE_TRIALS:-}" node gpu.mjs decode > "$OUT/new$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
          done ;;
+    oldf16) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs &&
+           step 150 node old_gpu.mjs float16 > "$OUT/oldf16.txt" 2>&1 ;;
     old) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs && for shape in ${NEW_SHAPES:-$BENCH_SHAPE}; do
            step ${NEW_SECONDS:-75} env BENCH_SHAPE=$shape node old_gpu.mjs decode > "$OUT/old$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
          done ;;

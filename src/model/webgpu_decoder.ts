@@ -3,11 +3,11 @@
  * fresh bind group and uniforms, about 25 per layer, so a token of mamba-130m costs ~550 dispatches
  * and host time bounds it. Here each layer is four dispatches (in_proj with the norm on its way in
  * and the conv step as its output stage, x_proj, state step with dt_proj, out_proj adding to the
- * residual stream; a fifth to seventh where the batch is over NORM_IN_PROJ_MAX_BATCH (the norm) or
- * the device's storage buffers per stage are too few for the norm or the conv step in in_proj, or
- * for a packed dt_proj in the state step: each then runs on its own) over bind groups
- * made once, recorded in one compute pass with the embedding, the final norm and the LM head, and
- * the logits come back as a tfjs tensor for generation's processors and sampling.
+ * residual stream; a fifth to seventh where the norm costs in_proj more than its own dispatch
+ * (NORM_IN_PROJ_MAX_BATCH) or the device's storage buffers per stage are too few for the norm or the
+ * conv step in in_proj, or for a packed dt_proj in the state step: each then runs on its own) over
+ * bind groups made once, recorded in one compute pass with the embedding, the final norm and the LM
+ * head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
  * replaces them (a longer prompt continuing the cache) is picked up at the next step. Each weight is
  * read as its module's `binding()` says (float32, float16 halves or int8/int4 codes decoded in the kernels); a module
@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
-import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecKernel, type MatvecDims, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecKernel, type MatvecDims, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -55,12 +55,11 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
 }
 
 /**
- * Batches up to which in_proj norms its x itself rather than after the norm's own dispatch: each
- * workgroup sums the squares of every x row it reads (over vec4 units from the products' own loads;
- * over scalar units, odd widths, from a read of its own) and takes x * gamma into its products, work
- * that grows with the rows while the dispatch saved stays. On an H100, the 2.8b in_proj with the conv
- * step out took 38.3 us normed at batch 1 against 40.6 after a norm dispatch, and 64.4 against 53.2
- * at batch 8 (float16: 60.8 against 58.9; bench/results/h200-2026-12-05.md, call 29).
+ * Batches up to which in_proj norms its x itself rather than after the norm's own dispatch, where its
+ * threads' sums stay few enough too (matvecFoldsNorm: float32 2.8b up to batch 4, float16 at batch 1):
+ * each workgroup sums the squares of every x row it reads (over vec4 units from the products' own
+ * loads; over scalar units, odd widths, from a read of its own) and takes x * gamma into its products,
+ * work that grows with the rows while the dispatch saved stays.
  */
 export const NORM_IN_PROJ_MAX_BATCH = 4;
 
@@ -405,7 +404,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const { weight: inProjSource, hasBias: inProjBias } = inProj.dims;
       const convStage = convStepOutput(conv);
       const convOutput = matvecBindingCount(inProjSource, inProjBias, convStage) <= storageLimit ? convStage : undefined;
-      const normIn = B <= NORM_IN_PROJ_MAX_BATCH && matvecBindingCount(inProjSource, inProjBias, convOutput, true) <= storageLimit;
+      const normIn = B <= NORM_IN_PROJ_MAX_BATCH && matvecFoldsNorm(device, inProj.dims)
+        && matvecBindingCount(inProjSource, inProjBias, convOutput, true) <= storageLimit;
       // The token's h: the embedding rows (normed too, for an in_proj that does not norm); later, out_proj has added to h.
       if (i === 0) dispatches.push(dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed]));
       else if (!normIn) dispatches.push(dispatch('norm', norm('residual'), [gamma, s.h, s.normed]));

@@ -9,7 +9,7 @@
  * plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { ACCUMULATE_OUTPUT, type MatvecDevice, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, type MatvecDevice, matvecFoldsNorm, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
 import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
@@ -180,7 +180,7 @@ for (const subgroups of [true, false]) {
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm });
     });
 
-    it('adding each sum to y as it was (out_proj into the residual stream): batch 3 with a bias, a row\'s threads in subgroups or the tree, 2 rows a thread', async function () {
+    it('adding each sum to y as it was (out_proj into the residual stream), y read ahead: batch 3 with a bias, a row\'s threads in subgroups or the tree (other threads store than loaded), 2 rows a thread', async function () {
       for (const layout of [{ threadsPerRow: 8, rowsPerGroup: 4 }, { threadsPerRow: 4, rowsPerGroup: 4 }, { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2 }]) {
         const N = 37, K = 264, batch = 3;
         const rng = makeRng(7);
@@ -243,6 +243,20 @@ describe('matvec plan', function () {
     expect(p).to.include({ threadsPerRow: 256, rowsPerGroup: 1, treeBatch: 8, minSubgroup: 8 });
     expect((256 / p.minSubgroup) * 64).to.be.at.most(2048);
     expect(at(24, 3072, 3, { maxThreads: 256, subgroups: { minSize: 4, maxSize: 64 } })).to.include({ threadsPerRow: 64, minSubgroup: 4 });
+  });
+});
+
+describe('matvec: where a norm on the way in folds', function () {
+  it('folds while a thread has at most NORM_FOLD_MAX_SUMS sums (rows x batch): 2.8b in_proj float32 up to batch 4, float16 up to 2, int4 up to 2', async function () {
+    const device = (await rawDevice([]))!;
+    const folds = (weight: MatvecDims['weight'], batch: number) => matvecFoldsNorm(device, {
+      batch, inFeatures: 2560, outFeatures: 10240, xRowStride: 2560, hasBias: false, weight, norm: { eps: 1e-5 },
+    });
+    const int4 = { bits: 4 as const, groupSize: 128, inFeatures: 2560, hasZeros: false };
+    expect([1, 2, 4, 8].map((b) => folds(null, b)), 'float32').to.deep.equal([true, true, true, false]);
+    expect([1, 2, 4, 8].map((b) => folds('float16', b)), 'float16').to.deep.equal([true, true, false, false]);
+    expect([1, 2, 4].map((b) => folds(int4, b)), 'int4').to.deep.equal([true, true, false]);
+    device.destroy();
   });
 });
 

@@ -119,18 +119,37 @@ export interface MatvecDims {
 
 /**
  * A matvec's output stage: WGSL `fn store(b : u32, row : u32, v : f32)` taking each finished sum
- * (bias added), and the bindings it reads beside y, declared after it.
+ * (bias added), and the bindings it reads beside y, declared after it. `ahead`: WGSL `fn ahead(b :
+ * u32, row : u32)` loading what store will read for that sum into private variables, which each
+ * thread calls before its products for the sum it will store first (where subgroups reduce), so that
+ * the load's latency does not hold the workgroup after its reduction; store takes them only for the
+ * (b, row) they were loaded for.
  */
 export interface MatvecOutput {
   bindings: [string, string, boolean][];
   store: string;
+  ahead?: string;
 }
 
-/** The output stage that adds each sum to y as it was (out_proj adding the mixer's output to the residual stream). */
+/**
+ * The output stage that adds each sum to y as it was (out_proj adding the mixer's output to the
+ * residual stream), y read ahead of the products: on an H100 the 2.8b out_proj took 19.8 us so
+ * against 20.9 reading y after its reduction (float16 12.4 against 12.8; at batch 8 level;
+ * bench/results/h200-2026-12-05.md, call 28). (The conv step's loads ahead cost in_proj 2.5 us.)
+ */
 export const ACCUMULATE_OUTPUT: MatvecOutput = {
   bindings: [],
-  store: `fn store(b : u32, row : u32, v : f32) {
-  y[b * O + row] = y[b * O + row] + v;
+  store: `var<private> heldAt : u32 = 0xffffffffu;
+var<private> held : f32;
+fn store(b : u32, row : u32, v : f32) {
+  let i = b * O + row;
+  var before : f32;
+  if (i == heldAt) { before = held; } else { before = y[i]; }
+  y[i] = before + v;
+}`,
+  ahead: `fn ahead(b : u32, row : u32) {
+  heldAt = b * O + row;
+  held = y[heldAt];
 }`,
 };
 
@@ -245,6 +264,22 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   };
 }
 
+/**
+ * A thread's sums (its rows x the x rows) up to which a norm on the way in costs a matvec less than a
+ * norm dispatch of its own before it: the folded norm adds a sum of squares and x * gamma an x row to
+ * every unit a thread loads, which past this overflows its registers. On an H100 (2.8b in_proj with
+ * the conv step out, us a call, folded / after a norm dispatch): float32 (2 rows a thread) 38.3 /
+ * 40.9 at batch 1, 46.5 / 47.6 at 4, 90.1 / 53.3 at 8; float16 (4 rows a thread) 22.0 / 25.3 at 1,
+ * 40.9 / 29.8 at 4 (bench/results/h200-2026-12-05.md, call 30).
+ */
+export const NORM_FOLD_MAX_SUMS = 8;
+
+/** Whether a norm on the way in (MatvecDims.norm) leaves `dims`' threads within NORM_FOLD_MAX_SUMS sums. */
+export function matvecFoldsNorm(device: GPUDevice, dims: MatvecDims): boolean {
+  const { plan } = layoutOf(device, { ...dims, norm: dims.norm ?? { eps: 0 } });
+  return plan.rowsPerThread * dims.batch <= NORM_FOLD_MAX_SUMS;
+}
+
 function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit: RowUnit; xVec: boolean; subgroups: boolean; halfCast: boolean } {
   const { batch, inFeatures, outFeatures, xRowStride, weight } = dims;
   if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
@@ -344,6 +379,7 @@ var<workgroup> partial : array<f32, ${partialFloats}>;
 ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
   y[b * O + row] = v;
 }`}
+${dims.output?.ahead ?? ''}
 ${subgroups ? `const MIN_SUBGROUP = ${minSubgroup}u;
 var<workgroup> treeInstead : atomic<u32>;` : ''}
 
@@ -364,6 +400,11 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
   let base = row0 + (t / TPR) * RT;
 ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
+${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for the sum this thread stores first where subgroups reduce (p = t)
+  if (t < R * Q) {
+    let row = row0 + (t / Q) * RT + (t % Q) / B;
+    if (row < O) { ahead(t % Q % B, row); }
+  }` : ''}
 ${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T)) : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;${foldedNorm ? `
