@@ -133,8 +133,8 @@ export interface MatvecOutput {
 
 /**
  * The output stage that adds each sum to y as it was (out_proj adding the mixer's output to the
- * residual stream), y read ahead of the products: on an H100 the 2.8b out_proj took 19.8 us so
- * against 20.9 reading y after its reduction (float16 12.4 against 12.8; at batch 8 level;
+ * residual stream), y read ahead of the products: on an H100 the 2.8b float32 out_proj took 19.8 us
+ * a call against 20.9 reading y after its reduction (float16 12.4 against 12.8; level at batch 8;
  * bench/results/h200-2026-12-05.md, call 28). (The conv step's loads ahead cost in_proj 2.5 us.)
  */
 export const ACCUMULATE_OUTPUT: MatvecOutput = {
