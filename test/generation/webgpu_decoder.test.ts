@@ -3,7 +3,7 @@
  * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
  * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed and float16 halves, follows weight changes
  * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing;
- * in_proj norming its x up to batch 4, the norm a dispatch of its own above.
+ * in_proj norming its x up to batch 4 where its threads keep few sums, the norm a dispatch of its own otherwise.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
@@ -114,6 +114,22 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     it(`norms ${batch <= NORM_IN_PROJ_MAX_BATCH ? 'in in_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
       const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 72);
       const err = await compareSteps(model, batch, 3, 73, webgpuDecoderFor);
+      console.log(`      max relative logit error: ${err.toExponential(1)}`);
+      const cache = model.createCache(batch);
+      const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
+      expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(norms);
+      cache.dispose();
+      model.dispose();
+    });
+  }
+
+  // Float16 halves at hidden 320: in_proj's threads take 4 rows each, 8 sums at batch 2 (the norm folds)
+  // and 16 at batch 4 (matvecFoldsNorm: the norm a dispatch of its own, layer 1's of 2).
+  for (const [batch, norms] of [[2, 2], [4, 3]]) {
+    it(`float16 at hidden 320, batch ${batch}: the norm ${norms === 2 ? 'in in_proj' : 'its own dispatch (a thread\'s sums past NORM_FOLD_MAX_SUMS)'}, equal to the op-by-op step`, async () => {
+      const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 74);
+      await toFloat16(model);
+      const err = await compareSteps(model, batch, 3, 75, webgpuDecoderFor);
       console.log(`      max relative logit error: ${err.toExponential(1)}`);
       const cache = model.createCache(batch);
       const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
