@@ -108,18 +108,22 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     model.dispose();
   });
 
+  /** The fused step at `batch` equals the op-by-op step, and runs `norms` norm dispatches. */
+  async function expectNorms(model: MambaForCausalLM, batch: number, norms: number, seed: number): Promise<void> {
+    const err = await compareSteps(model, batch, 3, seed, webgpuDecoderFor);
+    console.log(`      max relative logit error: ${err.toExponential(1)}`);
+    const cache = model.createCache(batch);
+    const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
+    expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(norms);
+    cache.dispose();
+    model.dispose();
+  }
+
   // The embedding rows' norm and the final one are dispatches at any batch; a layer's norm is in_proj's
   // up to NORM_IN_PROJ_MAX_BATCH, its own dispatch above (layers 1 and 2 of 3: the embedding's norms layer 0's x).
   for (const [batch, norms] of [[NORM_IN_PROJ_MAX_BATCH, 2], [NORM_IN_PROJ_MAX_BATCH + 1, 4]]) {
     it(`norms ${batch <= NORM_IN_PROJ_MAX_BATCH ? 'in in_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
-      const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 72);
-      const err = await compareSteps(model, batch, 3, 73, webgpuDecoderFor);
-      console.log(`      max relative logit error: ${err.toExponential(1)}`);
-      const cache = model.createCache(batch);
-      const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
-      expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(norms);
-      cache.dispose();
-      model.dispose();
+      await expectNorms(randomModel({ useBias: true, numHiddenLayers: 3 }, 72), batch, norms, 73);
     });
   }
 
@@ -129,13 +133,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     it(`float16 at hidden 320, batch ${batch}: the norm ${norms === 2 ? 'in in_proj' : 'its own dispatch (a thread\'s sums past NORM_FOLD_MAX_SUMS)'}, equal to the op-by-op step`, async () => {
       const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 74);
       await toFloat16(model);
-      const err = await compareSteps(model, batch, 3, 75, webgpuDecoderFor);
-      console.log(`      max relative logit error: ${err.toExponential(1)}`);
-      const cache = model.createCache(batch);
-      const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
-      expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(norms);
-      cache.dispose();
-      model.dispose();
+      await expectNorms(model, batch, norms, 75);
     });
   }
 
