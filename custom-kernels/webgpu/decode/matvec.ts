@@ -267,10 +267,11 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
 /**
  * A thread's sums (its rows x the x rows) up to which a norm on the way in costs a matvec less than a
  * norm dispatch of its own before it: the folded norm adds a sum of squares and x * gamma an x row to
- * every unit a thread loads, which past this overflows its registers. On an H100 (2.8b in_proj with
- * the conv step out, us a call, folded / after a norm dispatch): float32 (2 rows a thread) 38.3 /
- * 40.9 at batch 1, 46.5 / 47.6 at 4, 90.1 / 53.3 at 8; float16 (4 rows a thread) 22.0 / 25.3 at 1,
- * 40.9 / 29.8 at 4 (bench/results/h200-2026-12-05.md, call 30).
+ * every unit a thread loads, and B values to its reduction, work (and registers, presumably) that
+ * grows with the sums. On an H100 (2.8b in_proj with the conv step out, us a call, folded / after a
+ * norm dispatch): float32 (2 rows a thread) 38.3 / 40.9 at batch 1, 46.5 / 47.6 at 4, 90.1 / 53.3 at
+ * 8; float16 (4 rows a thread) 22.0 / 25.3 at 1, 40.9 / 29.8 at 4 (bench/results/h200-2026-12-05.md,
+ * call 30; the squares through a workgroup tree of their own had made 64.4 of float32's 90.1 at 8).
  */
 export const NORM_FOLD_MAX_SUMS = 8;
 
@@ -312,9 +313,10 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   // reduced with the sums, B more values a thread (QN): each row group's threads load the whole row
   // once, so a row group's reduction of them is the row's sum of squares, and each sum is scaled as it
   // leaves. (The groups' are equal to the bit: their threads load and add alike.) The products take
-  // x * gamma. (gamma on the weights instead, where a thread has fewer rows than x rows, took the
-  // H100's 2.8b in_proj at batch 8 from 61.2 to 51.4 us, but to 90.6 with the conv step out, and
-  // float16's from 58.5 to 63.6: bench/results/h200-2026-12-05.md, call 29.)
+  // x * gamma. (gamma on the weights instead, where a thread has fewer rows than x rows, moved the
+  // H100's 2.8b in_proj normed at batch 8 from 55.3 to 51.4 us across two calls and nothing with the
+  // conv step out, where the batch now takes the norm's own dispatch: bench/results/h200-2026-12-05.md,
+  // calls 29 and 30.)
   const foldedNorm = dims.norm != null && unit.vector && xVec;
   const QN = Q + (foldedNorm ? batch : 0);
   const EPS = dims.norm?.eps.toExponential();
