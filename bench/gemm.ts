@@ -7,7 +7,8 @@
  * doubled and halved, halves or codes decoded inline, halves cast through f16) at batch 1 and
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
  * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
- * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm or matvec runs one table;
+ * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm, matvec or stages (what the
+ * fused decoder's stages add to in_proj and out_proj: stagesTable) runs one table;
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
  * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
  * matvecPlan was tuned); GRID_PROJECTIONS and GRID_WEIGHTS (comma-separated) pick its rows. Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.

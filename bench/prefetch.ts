@@ -16,6 +16,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { matvecKernel } from '../custom-kernels/webgpu/decode/matvec.js';
 import { bindBuffers, computePipeline } from '../custom-kernels/webgpu/decode/pipeline.js';
 import { PassTimer } from '../src/webgpu/pass_timer.js';
+import { type RecordedDispatch, recordDispatch } from '../src/webgpu/streamed_submission.js';
 import { randomBuffer, storage } from './routines/device_buffers.js';
 import { median } from './routines/timing.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
@@ -65,12 +66,13 @@ const sink = storage(device, 4 * 256 * 4096);
 const flushBuffer = randomBuffer(device, FLUSH_BYTES / 4, 'float32');
 const flushCode = readerCode(FLUSH_BYTES / 4, 2048, 0, false);
 const flushPipe = computePipeline(device, flushCode);
-const flushGroup = bindBuffers(device, flushPipe, [flushBuffer, never, sink]);
 
 type Pass = (pass: GPUComputePassEncoder) => void;
-const dispatch = (pipeline: GPUComputePipeline, group: GPUBindGroup, x: number): Pass => (p) => {
-  p.setPipeline(pipeline); p.setBindGroup(0, group); p.dispatchWorkgroups(x);
-};
+const dispatch = (d: RecordedDispatch): Pass => (p) => recordDispatch(p, d);
+/** A reader pipeline's dispatch of `groups` workgroups over `m`. */
+const reader = (pipeline: GPUComputePipeline, m: GPUBuffer, groups: number): Pass =>
+  dispatch({ pipeline, bindGroup: bindBuffers(device, pipeline, [m, never, sink]), grid: [groups, 1] });
+const flush = reader(flushPipe, flushBuffer, 2048);
 
 /** Median us of each named pass over REPEAT submissions of `passes` (unnamed ones untimed). */
 async function time(passes: [string | null, Pass][]): Promise<Record<string, number>> {
@@ -98,22 +100,21 @@ for (const weight of ['float32', 'float16'] as const) {
   const y = storage(device, N * 4);
   const mv = matvecKernel(device, { batch: 1, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: weight === 'float32' ? null : 'float16' });
   const mvGroup = bindBuffers(device, mv.pipeline, [w, x, y]);
-  const matvec: Pass = (p) => { p.setPipeline(mv.pipeline); p.setBindGroup(0, mvGroup); p.dispatchWorkgroups(...mv.grid); };
-  const flush = dispatch(flushPipe, flushGroup, 2048);
+  const matvec = dispatch({ ...mv, bindGroup: mvGroup });
   const cold = await time([[null, flush], ['matvec', matvec]]);
   const warm = await time([[null, matvec], ['matvec', matvec]]);
   const cells: string[] = [];
   for (const f of [0.25, 0.5, 1]) {
     const pipe = computePipeline(device, readerCode(Math.floor(words * f), 528, 0, false));
-    const t = await time([[null, flush], ['read', dispatch(pipe, bindBuffers(device, pipe, [w, never, sink]), 528)], ['matvec', matvec]]);
+    const t = await time([[null, flush], ['read', reader(pipe, w, 528)], ['matvec', matvec]]);
     cells.push(`${t.read.toFixed(1)} / ${t.matvec.toFixed(1)}`);
   }
   const chainPipe = computePipeline(device, readerCode(0, 1, CHAIN_GROUPS, true));
-  const chainAlone = await time([[null, flush], ['chain', dispatch(chainPipe, bindBuffers(device, chainPipe, [w, never, sink]), CHAIN_GROUPS)]]);
+  const chainAlone = await time([[null, flush], ['chain', reader(chainPipe, w, CHAIN_GROUPS)]]);
   for (const f of [0.25, 0.5]) {
     const readers = 448;
     const pipe = computePipeline(device, readerCode(Math.floor(words * f), readers, CHAIN_GROUPS, true));
-    const t = await time([[null, flush], ['chain', dispatch(pipe, bindBuffers(device, pipe, [w, never, sink]), CHAIN_GROUPS + readers)], ['matvec', matvec]]);
+    const t = await time([[null, flush], ['chain', reader(pipe, w, CHAIN_GROUPS + readers)], ['matvec', matvec]]);
     cells.push(`${t.chain.toFixed(1)} / ${t.matvec.toFixed(1)}`);
   }
   log(`| ${weight} | ${(words * 4 / 1e6).toFixed(1)} | ${cold.matvec.toFixed(1)} | ${warm.matvec.toFixed(1)} | ${cells.slice(0, 3).join(' | ')} | ${chainAlone.chain.toFixed(1)} | ${cells.slice(3).join(' | ')} |`);
