@@ -4,7 +4,8 @@
  * (2.8b float16 on the H100's host: 2.90 ms of a 3.12 ms step).
  * 1. Raw dispatches with 1, 4 and 8 storage bindings, four pipelines in turn (as a layer's kernels
  *    alternate), each with a bind group of its own: microseconds to encode and to submit a dispatch.
- * 2. The fused decoder's step at BENCH_SHAPE, for each weight format in argv[2] (float32,float16):
+ * 2. The fused decoder's step at BENCH_SHAPE, for each weight format in argv[2] (float32,float16; also
+ *    int8, int4: random codes, routines/random_quantized.ts):
  *    the per-step checks, encoding and submission timed apart, with the GPU idle between steps; then
  *    the greedy decode as generate runs it, under V8's CPU profiler ($OUT/host-<format>.cpuprofile),
  *    and the same steps recorded back to back, their reads awaited only after.
@@ -24,6 +25,7 @@ import { benchDecode } from './routines/decode.js';
 import { greedyStepDispatches, passLeavingOut, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { median } from './routines/timing.js';
+import { randomQuantize } from './routines/random_quantized.js';
 import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 import { WebGPUDecoder } from '../src/model/webgpu_decoder.js';
 import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
@@ -107,7 +109,8 @@ const formats = (process.argv[2] ?? 'float32,float16').split(',');
 for (const format of formats) {
   const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   if (format === 'float16') await toFloat16(model);
-  else if (format !== 'float32') throw new Error(`bench/host.ts: no format ${format} (float32, float16)`);
+  else if (format === 'int4' || format === 'int8') randomQuantize(model, format === 'int4' ? 4 : 8);
+  else if (format !== 'float32') throw new Error(`bench/host.ts: no format ${format} (float32, float16, int8, int4)`);
   const { cache, decoder } = await warmGreedyDecoder(model, 1);
   // (the decoder's private steps, timed apart)
   const inner = decoder as unknown as { prepareStep(): RecordedDispatch[] };

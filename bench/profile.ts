@@ -17,7 +17,8 @@ import { decodeStep, prefill } from '../src/generation/prefill.js';
 import { webgpuDecoderFor } from '../src/model/webgpu_decoder.js';
 import { webgpuPrefillerFor } from '../src/model/webgpu_prefill.js';
 import { FusedAdam } from '../src/training/fused_adam.js';
-import { MambaForCausalLM, quantize, toFloat16 } from '../src/index.js';
+import { MambaForCausalLM, toFloat16 } from '../src/index.js';
+import { randomQuantize } from './routines/random_quantized.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { PassTimer } from '../src/webgpu/pass_timer.js';
 import { scanTuning } from '../custom-kernels/webgpu/scan_walk.js';
@@ -130,14 +131,14 @@ async function reportDecoder(title: string, m: MambaForCausalLM, batch: number, 
 
 if (only.has('decode') || only.has('dtypes')) log(`a pass with one empty dispatch between timestamps: ${passOverhead.toFixed(1)} us of GPU time`);
 for (const batch of only.has('decode') ? [1, 8] : []) await reportDecoder(`batch ${batch}`, model, batch, opByOpDecode);
-// The same model's weights as float16 and as int4, converted on the device.
+// The same shape as float16 (converted on the device) and as int4 (random codes: routines/random_quantized.ts).
 if (only.has('dtypes')) {
   const half = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
   await toFloat16(half);
   for (const batch of [1, 8]) await reportDecoder(`batch ${batch}, float16 weights`, half, batch, false);
   half.dispose();
   const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
-  await quantize(q, { bits: 4 });
+  randomQuantize(q, 4);
   for (const batch of [1, 8]) await reportDecoder(`batch ${batch}, int4 weights`, q, batch, false);
   q.dispose();
 }
@@ -192,7 +193,7 @@ if (only.has('float16')) {
 }
 if (only.has('quant')) {
   const q = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
-  await quantize(q, { bits: 8 });
+  randomQuantize(q, 8);
   await reportDecoder('batch 1, int8 weights', q, 1, false);
   q.dispose();
 }
