@@ -8,7 +8,8 @@
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
  * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
  * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm, matvec or stages (what the
- * fused decoder's stages add to in_proj and out_proj: stagesTable) runs one table;
+ * fused decoder's stages add to in_proj and out_proj: stagesTable; STAGE_WEIGHTS its weights) runs one
+ * table; BENCH_PART=ablation times the int4 matvec with parts of its work taken out (ablationTable);
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
  * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
  * matvecPlan was tuned); GRID_PROJECTIONS and GRID_WEIGHTS (comma-separated) pick its rows. Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
@@ -46,13 +47,14 @@ const MODELS: Record<string, MambaConfig> = small
       return [name, ALL_MODELS[name]];
     }));
 const PART = process.env.BENCH_PART ?? 'all';
-if (!['all', 'gemm', 'matvec', 'stages'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec, stages or all`);
+if (!['all', 'gemm', 'matvec', 'stages', 'ablation'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec, stages, ablation or all`);
 const GRID = process.env.MATVEC_GRID === '1';
 // the grid's rows: GRID_PROJECTIONS (default in_proj,out_proj,lm_head), GRID_WEIGHTS (default float32,float16,int8,int4)
 const gridProjections = (process.env.GRID_PROJECTIONS ?? 'in_proj,out_proj,lm_head').split(',');
 const gridWeights = (process.env.GRID_WEIGHTS ?? 'float32,float16,int8,int4').split(',');
 const ROWS = small ? [8, 40] : [128, 512, 2048];
 const BATCHES = small ? [1, 3] : [1, 8];
+const STAGE_WEIGHTS = (process.env.STAGE_WEIGHTS ?? 'float32,float16').split(',');
 
 /** [name, N (out), K (in)] of one layer's projections. */
 function projections(c: MambaConfig): [string, number, number][] {
@@ -132,6 +134,7 @@ async function timeRotated(kernel: DecodeKernel, groups: GPUBindGroup[], bytes: 
 if (PART === 'all' || PART === 'gemm') await gemmTable();
 if (PART === 'all' || PART === 'matvec') await matvecTable();
 if (PART === 'all' || PART === 'stages') await stagesTable();
+if (PART === 'ablation') await ablationTable();
 
 async function gemmTable(): Promise<void> {
   log('\n## Prefill GEMM: y[M, N] = x[M, K] W[N, K]^T, TFLOP/s (ms per call)');
@@ -333,12 +336,11 @@ async function stagesTable(): Promise<void> {
   for (const [model, config] of Object.entries(MODELS)) {
     const H = config.hiddenSize, DI = config.intermediateSize;
     for (const [name, N, K] of [['in_proj', 2 * DI, H], ['out_proj', H, DI]] as [string, number, number][]) {
-      for (const weightName of ['float32', 'float16']) {
-        const source: WeightSource = weightName === 'float16' ? 'float16' : null;
-        const words = weightName === 'float16' ? N * halfWordsPerRow(K) : N * K;
-        const bytes = 4 * words;
+      for (const weightName of STAGE_WEIGHTS) {
+        const { source, parts } = stageWeight(weightName, N, K);
+        const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
-        const weights = Array.from({ length: copies }, () => randomBuffer(device, words, weightName === 'float16' ? 'halves' : 'float32'));
+        const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
         for (const batch of small ? BATCHES : [1, 4, 8]) {
           const x = randomBuffer(device, batch * K, 'float32');
           const h = randomBuffer(device, batch * K, 'float32');
@@ -354,7 +356,7 @@ async function stagesTable(): Promise<void> {
           /** With `normDispatch`, the norm as a kernel of its own (over h, into x) before each call. */
           const time = async (output: MatvecOutput | undefined, outputBuffers: GPUBuffer[], normed: boolean, normDispatch = false): Promise<string> => {
             const kernel = matvecKernel(device, { ...dims, output, norm: normed ? { eps } : undefined });
-            const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [w, x, y, ...outputBuffers, ...(normed ? [gamma] : [])]));
+            const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y, ...outputBuffers, ...(normed ? [gamma] : [])]));
             const ms = await timeRotated(kernel, groups, bytes, normDispatch ? { ...normKernel, bindGroup: normGroup } : undefined);
             return `${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`;
           };
@@ -366,10 +368,105 @@ async function stagesTable(): Promise<void> {
           log(`| ${model} | ${name} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
           [x, h, y, gamma, convWeight, convBias, window].forEach((b) => b.destroy());
         }
-        weights.forEach((b) => b.destroy());
+        weights.flat().forEach((b) => b.destroy());
       }
     }
   }
+}
+
+/**
+ * Where the packed matvec's time goes (BENCH_PART=ablation): the 2.8b in_proj and out_proj as int4
+ * (quantize()'s default: groups of 128 with zeros) at batch 1, as the plan makes them, and with the
+ * kernel's text changed to leave out a part of its work: the codes' decoding (each product takes its
+ * word's bits as they are), the loads of x (each product takes the row's first vectors, loaded once),
+ * both (over codes not folded, the plan's before codeFold became int4's); and other layouts: a thread's
+ * units in one sweep, threads and rows a thread varied.
+ * Timings only: the changed kernels compute nothing meaningful.
+ */
+async function ablationTable(): Promise<void> {
+  const decode = /\(\(bitcast<vec4<f32>>\(\(\(vec4<u32>\(([\w.]+)\) >> vec4<u32>\([^)]*\)\) & vec4<u32>\(15u\)\) \| vec4<u32>\(0x4b000000u\)\) - 8388608\.0\) - (\w+)\)/g;
+  const xLoad = /xAt\(b, u \* 32u \+ (\d+)u\)/g;
+  const same = (c: string) => c;
+  type Layout = NonNullable<MatvecDims['layout']>;
+  /** A layout of `rows` rows a thread and `threads` a row, all of a thread's units in one sweep. */
+  const oneSweep = (units: number, threads: number, rows: number): Layout => ({
+    threadsPerRow: threads, rowsPerThread: rows, rowsPerGroup: Math.max(1, 32 / threads), unitsInFlight: Math.ceil(units / threads),
+  });
+  const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined][] = [
+    ['as planned', same, () => undefined],
+    ['codes not folded', same, () => ({ codeFold: false })],
+    ['not folded, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeFold: false })],
+    ['not folded, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeFold: false })],
+    ['not folded, neither', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)').replace(xLoad, 'xAt(b, $1u)'), () => ({ codeFold: false })],
+    ['one sweep', same, (p, u) => oneSweep(u, p.threadsPerRow, p.rowsPerThread)],
+    ['32 threads a row, 1 row, one sweep', same, (p, u) => oneSweep(u, 32, 1)],
+    ['32 a row, 2 rows, one sweep', same, (p, u) => oneSweep(u, 32, 2)],
+    ['32 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 32, 4)],
+    ['32 a row, 8 rows, one sweep', same, (p, u) => oneSweep(u, 32, 8)],
+    ['64 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 64, 4)],
+  ];
+  log('\n## The int4 matvec with parts of its work left out: us a call (GB/s of codes, scales and zeros), weights rotated over copies that overflow the L2');
+  log(`| model | projection | batch | ${variants.map(([v]) => v).join(' | ')} |`);
+  log(`|---|---|---:|${variants.map(() => '---:').join('|')}|`);
+  for (const [model, config] of Object.entries(MODELS)) {
+    const H = config.hiddenSize, DI = config.intermediateSize;
+    for (const [name, N, K] of [['in_proj', 2 * DI, H], ['out_proj', H, DI]] as [string, number, number][]) {
+      const { source, parts } = stageWeight('int4', N, K);
+      const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
+      const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
+      const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
+      const x = randomBuffer(device, K, 'float32');
+      const y = storage(device, N * 4);
+      const cells: string[] = [];
+      // each layout's text, caught on its way to the compiler: a device of its own each time (kernels
+      // are made once per device and text), which passes all else to the device
+      const textOf = (layout: MatvecDims['layout']) => {
+        let code = '';
+        const catching = new Proxy(device, {
+          get(target, key) {
+            if (key === 'createShaderModule') return (d: GPUShaderModuleDescriptor) => { code = d.code; return target.createShaderModule(d); };
+            const v = Reflect.get(target, key, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+        const kernel = matvecKernel(catching, { batch: 1, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source, layout });
+        if (code === '') throw new Error('ablation: the kernel\'s text was not caught');
+        return { code, kernel };
+      };
+      const { plan } = textOf(undefined).kernel;
+      const units = matvecUnits(source, K);
+      const warmUntil = performance.now() + 600;   // (the clock fell while the weights were made on the host)
+      for (const [, change, layoutOf] of variants) {
+        const layout = layoutOf(plan, units);
+        const { code, kernel } = textOf(layout);
+        const changed = change(code);
+        if (changed === code && change !== same) throw new Error('ablation: a change found nothing to change');
+        const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: changed }), entryPoint: 'main' } });
+        const groups = weights.map((w) => bindBuffers(device, pipeline, [...w, x, y]));
+        while (performance.now() < warmUntil) await timeRotated({ pipeline, grid: kernel.grid }, groups, bytes);
+        const ms = await timeRotated({ pipeline, grid: kernel.grid }, groups, bytes);
+        cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`);
+      }
+      log(`| ${model} | ${name} | 1 | ${cells.join(' | ')} |`);
+      [x, y, ...weights.flat()].forEach((b) => b.destroy());
+    }
+  }
+}
+
+/**
+ * The weights the stages table times (STAGE_WEIGHTS, default float32,float16): float32, float16, or
+ * int4 / int8 as quantize() packs them by default (groups of 128, a scale and a zero each).
+ */
+function stageWeight(name: string, N: number, K: number): { source: WeightSource; parts: [number, 'float32' | 'halves' | 'codes' | 'scales'][] } {
+  if (name === 'float32') return { source: null, parts: [[N * K, 'float32']] };
+  if (name === 'float16') return { source: 'float16', parts: [[N * halfWordsPerRow(K), 'halves']] };
+  if (name !== 'int4' && name !== 'int8') throw new Error(`STAGE_WEIGHTS: ${name} is not float32, float16, int8 or int4`);
+  const bits = name === 'int4' ? 4 : 8;
+  const groups = N * Math.ceil(K / 128);
+  return {
+    source: { bits, groupSize: 128, inFeatures: K, hasZeros: true },
+    parts: [[N * Math.ceil((K * bits) / 32), 'codes'], [groups, 'scales'], [groups, 'scales']],
+  };
 }
 
 if (process.env.OUT != null) await writeFile(`${process.env.OUT}/gemm.md`, `${lines.join('\n')}\n`);

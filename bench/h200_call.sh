@@ -12,8 +12,10 @@
 #   old     the same with .gpu-old/gpu.mjs (an older commit), where given, NEW_SHAPES too  -> old.txt, old-<shape>.txt
 #   oldf16  the f16 step with .gpu-old/gpu.mjs                                          -> oldf16.txt
 #   matvec  bench/gemm.ts' decode matvec table (plan and trial layouts), timestamps not rounded -> matvec.txt
-#   stages  bench/gemm.ts' stages table: in_proj plain, normed on the way in, with the conv step out, both;
-#           out_proj plain and adding to the residual stream (us a call), timestamps not rounded -> stages.txt
+#   stages  bench/gemm.ts' stages table (STAGE_WEIGHTS, default float32,float16): in_proj plain, normed on the way
+#           in, with the conv step out, both; out_proj plain and adding to the residual stream (us a call),
+#           timestamps not rounded                                                     -> stages.txt
+#   ablation  bench/gemm.ts' int4 matvec with parts of its work left out (decoding, x's loads)  -> ablation.txt
 #   oldstages  the same with .gpu-old/gemm.mjs (bench/bundle_old.sh REV bench/gemm.ts)   -> oldstages.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row      -> grid.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
@@ -93,6 +95,7 @@ for s in $STEPS; do
            step ${NEW_SECONDS:-75} env BENCH_SHAPE=$shape node old_gpu.mjs decode > "$OUT/old$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
          done ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
+    ablation) step 90 env BENCH_PART=ablation BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/ablation.txt" 2>&1 ;;
     stages) step 90 env BENCH_PART=stages BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/stages.txt" 2>&1 ;;
     oldstages) [ -f "$R/.gpu-old/gemm.mjs" ] && cp "$R/.gpu-old/gemm.mjs" old_gemm.mjs &&
            step 90 env BENCH_PART=stages BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_gemm.mjs > "$OUT/oldstages.txt" 2>&1 ;;
