@@ -81,7 +81,8 @@ const SHARED_GROUP_THREADS = 32;
 const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
- * each off while on trial (bench/gemm.ts' columns; untimed on the H200); halfCast applies only where
+ * each off while on trial (bench/gemm.ts' columns; untimed on the H200), but codeFold is on for int4
+ * whatever this says (MatvecPlan.codeFold); halfCast applies only where
  * the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
@@ -181,7 +182,9 @@ export interface MatvecPlan {
    * exponent of 1: a shift and a mask a code) and leaves the zero and the 1 to the unit's sum of x,
    * taken once for all the thread's rows: sum (c - z) x = 2^bits (sum v x - sum x) - z sum x, two
    * float operations a code fewer than (c - z) each. Costs ~6x the rounding of the products (the
-   * difference of two sums of about sum |x|), ~1e-6 of the row. Unless given, matvecTrials' (off).
+   * difference of two sums of about sum |x|), ~1e-6 of the row. Unless given: on for int4 (an H100's
+   * 2.8b in_proj alone 16.3 -> 14.9 us at batch 1, the greedy step 2.69 -> 2.54 ms;
+   * bench/results/h200-2026-12-05.md, call 35), else matvecTrials' (off).
    */
   codeFold: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
@@ -275,8 +278,15 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
  */
 export const NORM_FOLD_MAX_SUMS = 8;
 
-/** Whether a norm on the way in (MatvecDims.norm) leaves `dims`' threads within NORM_FOLD_MAX_SUMS sums. */
+/**
+ * Whether a norm on the way in (MatvecDims.norm) leaves `dims`' threads within NORM_FOLD_MAX_SUMS sums,
+ * over float weights: packed codes never fold it. A thread of an int4 in_proj has few units (2.8b:
+ * 2 or 3 a row) and its folded norm cost more than the norm's own dispatch at every batch (H100, with
+ * the conv step out, us a call, folded / after a norm dispatch: 26.4 / 19.8 at batch 1, 56.4 / 48.9
+ * at 4; bench/results/h200-2026-12-05.md, call 34).
+ */
 export function matvecFoldsNorm(device: GPUDevice, dims: MatvecDims): boolean {
+  if (dims.weight != null && dims.weight !== 'float16') return false;
   const { plan } = layoutOf(device, { ...dims, norm: dims.norm ?? { eps: 0 } });
   return plan.rowsPerThread * dims.batch <= NORM_FOLD_MAX_SUMS;
 }
@@ -291,10 +301,11 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   if (subgroups && !hasSubgroups(device)) throw new Error('matvec: the device was created without the subgroups feature');
   const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
-  const unit = rowUnit(weight, inFeatures, halfCast, dims.layout?.codeFold ?? matvecTrials.codeFold);
+  const codeFold = dims.layout?.codeFold ?? (matvecTrials.codeFold || (weight != null && weight !== 'float16' && weight.bits === 4));
+  const unit = rowUnit(weight, inFeatures, halfCast, codeFold);
   const xVec = unit.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
-  const layout = unit.vector ? dims.layout : { ...dims.layout, rowsPerThread: 1 };
+  const layout = { ...dims.layout, codeFold, ...(unit.vector ? {} : { rowsPerThread: 1 }) };
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
