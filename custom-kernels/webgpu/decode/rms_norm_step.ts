@@ -70,12 +70,14 @@ export function rmsNormStepKernel(device: GPUDevice, { batch, hidden, eps, sourc
   // A loop's next load waits for the last one's sum on some drivers: where the count allows, a thread's
   // elements are written out, loaded at clamped columns and kept in registers for the second pass.
   const at = (c: number) => `t + ${c * THREADS}u`;
+  // (gamma too, ahead of the reduction: loaded after its barriers, it waited a round trip of its own)
   const body = perThread <= UNROLLED ? `${range(perThread).map((c) => `  let i${c} = min(${at(c)}, H - 1u);
-  let v${c} = ${load.replaceAll(/\bi\b/g, `i${c}`)};`).join('\n')}
+  let v${c} = ${load.replaceAll(/\bi\b/g, `i${c}`)};
+  let g${c} = gamma[i${c}];`).join('\n')}
   var sum = 0.0;
 ${range(perThread).map((c) => `  if (${at(c)} < H) { ${keep(`v${c}`, `i${c}`)}sum += v${c} * v${c}; }`).join('\n')}
   ${reduction(eps)}
-${range(perThread).map((c) => `  if (${at(c)} < H) { normed[b * H + i${c}] = v${c} * scale * gamma[i${c}]; }`).join('\n')}`
+${range(perThread).map((c) => `  if (${at(c)} < H) { normed[b * H + i${c}] = v${c} * scale * g${c}; }`).join('\n')}`
     : `  var sum = 0.0;
   for (var i = t; i < H; i += ${THREADS}u) {
     let v = ${load};
