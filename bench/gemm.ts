@@ -404,6 +404,11 @@ async function ablationTable(): Promise<void> {
     ['32 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 32, 4)],
     ['32 a row, 8 rows, one sweep', same, (p, u) => oneSweep(u, 32, 8)],
     ['64 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 64, 4)],
+    // fewer threads a row than a subgroup (their sums meet in the workgroup tree): more units a thread
+    ['16 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 16, 4)],
+    ['16 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 16, rowsPerThread: 4, rowsPerGroup: 2, unitsInFlight: 2 })],
+    ['8 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 4, rowsPerGroup: 4, unitsInFlight: 2 })],
+    ['8 a row, 2 rows, 4 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 2, rowsPerGroup: 4, unitsInFlight: 4 })],
   ];
   log('\n## The int4 matvec with parts of its work left out: us a call (GB/s of codes, scales and zeros), weights rotated over copies that overflow the L2');
   log(`| model | projection | batch | ${variants.map(([v]) => v).join(' | ')} |`);
