@@ -56,7 +56,7 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
 
 /**
  * Batches up to which in_proj norms its x itself rather than after the norm's own dispatch, where its
- * threads' sums stay few enough too (matvecFoldsNorm: float32 2.8b up to batch 4, float16 up to 2, packed codes never):
+ * threads' sums stay few enough too (matvecFoldsNorm: float32 2.8b up to batch 4, float16 and int8 up to 2, int4 never):
  * each workgroup sums the squares of every x row it reads (over vec4 units from the products' own
  * loads; over scalar units, odd widths, from a read of its own) and takes x * gamma into its products,
  * work that grows with the rows while the dispatch saved stays.

@@ -137,7 +137,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     });
   }
 
-  // Packed codes take the norm's own dispatch at every batch (matvecFoldsNorm): layers 1 and 2 of 3.
+  // int4 codes take the norm's own dispatch at every batch (matvecFoldsNorm): layers 1 and 2 of 3.
   it('int4 at batch 1: the norm its own dispatch, equal to the op-by-op step', async () => {
     const model = randomModel({ numHiddenLayers: 3, hiddenSize: 64 }, 76);
     await quantize(model, { bits: 4, groupSize: 32 });

@@ -279,14 +279,14 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
 export const NORM_FOLD_MAX_SUMS = 8;
 
 /**
- * Whether a norm on the way in (MatvecDims.norm) leaves `dims`' threads within NORM_FOLD_MAX_SUMS sums,
- * over float weights: packed codes never fold it. A thread of an int4 in_proj has few units (2.8b:
- * 2 or 3 a row) and its folded norm cost more than the norm's own dispatch at every batch (H100, with
- * the conv step out, us a call, folded / after a norm dispatch: 26.4 / 19.8 at batch 1, 56.4 / 48.9
- * at 4; bench/results/h200-2026-12-05.md, call 34).
+ * Whether a norm on the way in (MatvecDims.norm) leaves `dims`' threads within NORM_FOLD_MAX_SUMS sums;
+ * int4 codes never fold it. A thread of an int4 in_proj has few units (2.8b: 2 or 3 a row) and its
+ * folded norm cost more than the norm's own dispatch at every batch (H100, with the conv step out, us
+ * a call, folded / after a norm dispatch: 26.4 / 19.8 at batch 1, 56.4 / 48.9 at 4), where int8's
+ * folded one cost less at batch 1 (15.9 / 17.3; bench/results/h200-2026-12-05.md, calls 34 and 40).
  */
 export function matvecFoldsNorm(device: GPUDevice, dims: MatvecDims): boolean {
-  if (dims.weight != null && dims.weight !== 'float16') return false;
+  if (dims.weight != null && dims.weight !== 'float16' && dims.weight.bits === 4) return false;
   const { plan } = layoutOf(device, { ...dims, norm: dims.norm ?? { eps: 0 } });
   return plan.rowsPerThread * dims.batch <= NORM_FOLD_MAX_SUMS;
 }
