@@ -121,15 +121,24 @@ const fmt = (v: number, digits = 1) => v.toFixed(digits);
 
 /**
  * Milliseconds a call of `kernel`, the r-th over weight copy r % groups.length (copies that together
- * overflow the L2), `before` dispatched ahead of each where given; repeated until ~2 GB are read.
+ * overflow the L2), `before` dispatched ahead of each where given; repeated until ~2 GB are read,
+ * after running so until `warmUntil` (performance.now()'s time) where given.
  */
-async function timeRotated(kernel: DecodeKernel, groups: GPUBindGroup[], bytes: number, before?: RecordedDispatch): Promise<number> {
+async function timeRotated(kernel: DecodeKernel, groups: GPUBindGroup[], bytes: number, before?: RecordedDispatch, warmUntil = 0): Promise<number> {
   const repeats = Math.max(groups.length, Math.min(200, Math.ceil(2e9 / bytes)));
-  return timeGpu((pass, r) => {
+  const record = (pass: GPUComputePassEncoder, r: number) => {
     if (before != null) recordDispatch(pass, before);
     recordDispatch(pass, { ...kernel, bindGroup: groups[r % groups.length] });
-  }, repeats);
+  };
+  while (performance.now() < warmUntil) await timeGpu(record, repeats);
+  return timeGpu(record, repeats);
 }
+
+/**
+ * When a table's first timing after its weights were made on the host (seconds with the GPU idle: an
+ * H100's clock fell to 540-675 MHz, calls 34 and 39) should stop warming it up: 600 ms from now.
+ */
+const warmAfterIdle = () => performance.now() + 600;
 
 if (PART === 'all' || PART === 'gemm') await gemmTable();
 if (PART === 'all' || PART === 'matvec') await matvecTable();
@@ -341,6 +350,7 @@ async function stagesTable(): Promise<void> {
         const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
         const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
+        let warmUntil = warmAfterIdle();
         for (const batch of small ? BATCHES : [1, 4, 8]) {
           const x = randomBuffer(device, batch * K, 'float32');
           const h = randomBuffer(device, batch * K, 'float32');
@@ -357,7 +367,8 @@ async function stagesTable(): Promise<void> {
           const time = async (output: MatvecOutput | undefined, outputBuffers: GPUBuffer[], normed: boolean, normDispatch = false): Promise<string> => {
             const kernel = matvecKernel(device, { ...dims, output, norm: normed ? { eps } : undefined });
             const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y, ...outputBuffers, ...(normed ? [gamma] : [])]));
-            const ms = await timeRotated(kernel, groups, bytes, normDispatch ? { ...normKernel, bindGroup: normGroup } : undefined);
+            const ms = await timeRotated(kernel, groups, bytes, normDispatch ? { ...normKernel, bindGroup: normGroup } : undefined, warmUntil);
+            warmUntil = 0;
             return `${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`;
           };
           const convBuffers = [convWeight, convBias, window];
@@ -440,7 +451,7 @@ async function ablationTable(): Promise<void> {
       };
       const { plan } = textOf(undefined).kernel;
       const units = matvecUnits(source, K);
-      const warmUntil = performance.now() + 600;   // (the clock fell while the weights were made on the host)
+      let warmUntil = warmAfterIdle();
       for (const [, change, layoutOf] of variants) {
         const layout = layoutOf(plan, units);
         const { code, kernel } = textOf(layout);
@@ -448,8 +459,8 @@ async function ablationTable(): Promise<void> {
         if (changed === code && change !== same) throw new Error('ablation: a change found nothing to change');
         const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: changed }), entryPoint: 'main' } });
         const groups = weights.map((w) => bindBuffers(device, pipeline, [...w, x, y]));
-        while (performance.now() < warmUntil) await timeRotated({ pipeline, grid: kernel.grid }, groups, bytes);
-        const ms = await timeRotated({ pipeline, grid: kernel.grid }, groups, bytes);
+        const ms = await timeRotated({ pipeline, grid: kernel.grid }, groups, bytes, undefined, warmUntil);
+        warmUntil = 0;
         cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`);
       }
       log(`| ${model} | ${name} | 1 | ${cells.join(' | ')} |`);
