@@ -44,7 +44,7 @@
 import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, hasSubgroups, range } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
 import { halfWordsPerRow } from '../../float16_format.js';
-import { weightBindings, type WeightSource } from './weight_source.js';
+import { isPackedSource, weightBindings, type WeightSource } from './weight_source.js';
 
 /** Rows whose partial sums fit the 16 KiB of workgroup memory WebGPU guarantees. */
 export const MATVEC_MAX_BATCH = 64;
@@ -81,8 +81,8 @@ const SHARED_GROUP_THREADS = 32;
 const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
- * each off while on trial (bench/gemm.ts' columns; untimed on the H200), but codeFold is on for int4
- * whatever this says (MatvecPlan.codeFold); halfCast applies only where
+ * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4
+ * codes regardless (MatvecPlan.codeFold); halfCast applies only where
  * the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
@@ -286,9 +286,13 @@ export const NORM_FOLD_MAX_SUMS = 8;
  * folded one cost less at batch 1 (15.9 / 17.3; bench/results/h200-2026-12-05.md, calls 34 and 40).
  */
 export function matvecFoldsNorm(device: GPUDevice, dims: MatvecDims): boolean {
-  if (dims.weight != null && dims.weight !== 'float16' && dims.weight.bits === 4) return false;
+  if (isInt4(dims.weight)) return false;
   const { plan } = layoutOf(device, { ...dims, norm: dims.norm ?? { eps: 0 } });
   return plan.rowsPerThread * dims.batch <= NORM_FOLD_MAX_SUMS;
+}
+
+function isInt4(source: WeightSource): boolean {
+  return isPackedSource(source) && source.bits === 4;
 }
 
 function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit: RowUnit; xVec: boolean; subgroups: boolean; halfCast: boolean } {
@@ -301,7 +305,7 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   if (subgroups && !hasSubgroups(device)) throw new Error('matvec: the device was created without the subgroups feature');
   const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
-  const codeFold = dims.layout?.codeFold ?? (matvecTrials.codeFold || (weight != null && weight !== 'float16' && weight.bits === 4));
+  const codeFold = dims.layout?.codeFold ?? (matvecTrials.codeFold || isInt4(weight));
   const unit = rowUnit(weight, inFeatures, halfCast, codeFold);
   const xVec = unit.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
