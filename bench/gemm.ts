@@ -282,6 +282,7 @@ async function matvecTable(): Promise<void> {
         const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
         const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
+        let warmUntil = warmAfterIdle();
         for (const batch of GRID ? (source0 == null ? BATCHES : [1]) : BATCHES) {
           const x = randomBuffer(device, batch * K, 'float32');
           const y = storage(device, batch * N * 4);
@@ -296,7 +297,8 @@ async function matvecTable(): Promise<void> {
             } catch {
               return null;
             }
-            const ms = await timeRotated(kernel, weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y])), bytes);
+            const ms = await timeRotated(kernel, weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y])), bytes, undefined, warmUntil);
+            warmUntil = 0;
             const rate = bytes / (ms / 1e3);
             const { threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread } = kernel.plan;
             return { rate, cell: `${fmt(rate / 1e9, 0)} (${fmt((100 * rate) / PEAK_BYTES_PER_S, 0)}%) [${threadsPerRow}x${rowsPerGroup}, ${unitsInFlight}, ${rowsPerThread}]` };
