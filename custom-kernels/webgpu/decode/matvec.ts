@@ -334,7 +334,6 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   // calls 29 and 30.)
   const foldedNorm = dims.norm != null && unit.vector && xVec;
   const QN = Q + (foldedNorm ? batch : 0);
-  const EPS = dims.norm?.eps.toExponential();
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
   const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * QN : 0);
@@ -401,6 +400,10 @@ ${subgroups ? `const MIN_SUBGROUP = ${minSubgroup}u;
 var<workgroup> treeInstead : atomic<u32>;` : ''}
 
 ${dims.norm ? `var<workgroup> rowScale : array<f32, B>;
+/** RMSNorm's scale of an x row from its sum of squares. */
+fn normScale(squared : f32) -> f32 {
+  return inverseSqrt(squared / f32(I) + ${dims.norm.eps.toExponential()});
+}
 ` : ''}fn xAt(b : u32, k : u32) -> ${xVec ? 'vec4<f32>' : 'f32'} {
   return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]${dims.norm ? `${foldedNorm ? '' : ' * rowScale[b]'} * gamma[${xVec ? 'k / 4u' : 'k'}]` : ''};
 }
@@ -422,7 +425,7 @@ ${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for t
     let row = row0 + (t / Q) * RT + (t % Q) / B;
     if (row < O) { ahead(t % Q % B, row); }
   }` : ''}
-${dims.norm && !foldedNorm ? normScales(dims.norm.eps, squaresOfX(xVec, inFeatures, T)) : ''}
+${dims.norm && !foldedNorm ? normScales(squaresOfX(xVec, inFeatures, T)) : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;${foldedNorm ? `
   // this thread's part of each x row's sum of squares, from what it loads
@@ -461,7 +464,7 @@ ${subgroups ? `
       var squared = 0.0;
       for (var s = 0u; s < S; s++) { squared += partial[(g * S + s) * QN + q % B]; }` : ''}
       let row = row0 + g * RT + q / B;
-      if (row < O) { store(q % B, row, sum${foldedNorm ? ` * inverseSqrt(squared / f32(I) + ${EPS})` : ''}${biasAt('row')}); }
+      if (row < O) { store(q % B, row, sum${foldedNorm ? ' * normScale(squared)' : ''}${biasAt('row')}); }
     }
     return;
   }
@@ -475,7 +478,7 @@ ${subgroups ? `
     }
     ${rowTree}
     for (var j = l; j < BC; j += TPR) {
-      if (t < TPR && b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(I) + ${EPS}); }
+      if (t < TPR && b0 + j < B) { rowScale[b0 + j] = normScale(partial[j * T]); }
     }
     workgroupBarrier();
   }` : ''}
@@ -501,7 +504,7 @@ ${subgroups ? `
  * workgroup's threads in `partial` (free but for the products' reduction), from `squares`: a
  * statement setting a thread's part of row b's sum of squares, s, for b < B.
  */
-function normScales(eps: number, squares: string): string {
+function normScales(squares: string): string {
   return `  // the x rows' RMS norm scales
   for (var b0 = 0u; b0 < B; b0 += BC) {
     for (var j = 0u; j < BC; j++) {
@@ -518,7 +521,7 @@ function normScales(eps: number, squares: string): string {
       workgroupBarrier();
     }
     for (var j = t; j < BC; j += T) {
-      if (b0 + j < B) { rowScale[b0 + j] = inverseSqrt(partial[j * T] / f32(I) + ${eps.toExponential()}); }
+      if (b0 + j < B) { rowScale[b0 + j] = normScale(partial[j * T]); }
     }
     workgroupBarrier();
   }`;
