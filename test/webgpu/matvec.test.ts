@@ -222,7 +222,7 @@ describe('matvec plan', function () {
     expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 5, 1]);
     expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 2 rows a thread, fewer threads').to.deep.equal([32, 1, 4, 2]);
     expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8').to.deep.equal([64, 1, 4, 2]);
-    expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch, and one row a thread (192 workgroups)').to.deep.equal([256, 1, 5, 1]);
+    expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch, and one row a thread (192 workgroups), 2 units in flight (X_IN_FLIGHT: 16 vectors of x)').to.deep.equal([256, 1, 2, 1]);
     expect(plan(5120 / 8, 192, 1, 2), '2.8b x_proj, float16: one row a thread').to.deep.equal([256, 1, 3, 1]);
     expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: rows of 640 units, 2 rows a thread').to.deep.equal([64, 1, 4, 2]);
     expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16: a subgroup a workgroup, 4 rows a thread').to.deep.equal([32, 1, 2, 4]);

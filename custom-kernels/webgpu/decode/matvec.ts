@@ -33,7 +33,8 @@
  *   halved while that leaves under MIN_GROUPS workgroups (long rows, few of them: x_proj, out_proj
  *   at 130m).
  * - unitsInFlight: the units a thread has per row, split evenly over the fewest sweeps that keep it
- *   at most MAX_IN_FLIGHT / rowsPerThread (no sweep loads units past the row only to skip them).
+ *   at most MAX_IN_FLIGHT / rowsPerThread, and for one row a thread, within X_IN_FLIGHT vectors of x
+ *   (no sweep loads units past the row only to skip them).
  * At 130m the LM head (50,280 x 768 float32: 192 units a row) takes 32 threads a row, 8 rows a
  * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
  * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
@@ -57,6 +58,14 @@ const UNITS_PER_THREAD = 16;
 const MIN_GROUPS = 264;
 /** Units loaded before use at most (registers: 4 words each). Untuned on the H200. */
 const MAX_IN_FLIGHT = 8;
+/**
+ * Vectors of x a thread of one row meets over its units in flight at most (units x x rows x a unit's
+ * vectors). On an H100 the 2.8b x_proj in float32 at batch 8 ran 5 units in flight at 340 GB/s, 2 at
+ * 566, 4 at 561 and 1 at 547 (bench/gemm.ts' grid, bench/results/h200-2026-12-05.md, call 41).
+ * Several rows a thread keep MAX_IN_FLIGHT / rows (their plans were timed so), and x rows past
+ * UNROLLED_BATCH are a loop that loads each x vector as its row comes.
+ */
+const X_IN_FLIGHT = 16;
 /**
  * Threads of a whole matvec at least, where rows are few (out_proj, x_proj): a row takes more threads
  * until the GPU has enough loads in flight (H200: the 2.8b out_proj as int4 took 128 threads a row).
@@ -251,7 +260,10 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   }
   // as many sweeps as the cap asks, each with the same units (10 units a thread: 2 sweeps of 5, not 8 and 2 of 8 loaded)
   const perThread = Math.ceil(units / threadsPerRow);
-  const sweeps = Math.ceil(perThread / Math.max(1, Math.floor(MAX_IN_FLIGHT / rowsPerThread)));
+  // (x rows past UNROLLED_BATCH are a loop, each x vector loaded as its row comes)
+  const inFlight = rowsPerThread > 1 ? MAX_IN_FLIGHT / rowsPerThread
+    : batch > UNROLLED_BATCH ? MAX_IN_FLIGHT : Math.min(MAX_IN_FLIGHT, X_IN_FLIGHT / (batch * xVectorsPerUnit));
+  const sweeps = Math.ceil(perThread / Math.max(1, Math.floor(inFlight)));
   const unitsInFlight = given.unitsInFlight ?? Math.ceil(perThread / sweeps);
   if (!Number.isInteger(unitsInFlight) || unitsInFlight < 1) {
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
