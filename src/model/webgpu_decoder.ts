@@ -1,11 +1,12 @@
 /**
  * Decoding on WebGPU as one submission per token: tfjs records each op as its own dispatch with a
  * fresh bind group and uniforms, about 25 per layer, so a token of mamba-130m costs ~550 dispatches
- * and host time bounds it. Here each layer is four dispatches (in_proj with the norm on its way in
- * and the conv step as its output stage, x_proj, state step with dt_proj, out_proj adding to the
- * residual stream; a fifth to seventh where the norm costs in_proj more than its own dispatch
- * (NORM_IN_PROJ_MAX_BATCH) or the device's storage buffers per stage are too few for the norm or the
- * conv step in in_proj, or for a packed dt_proj in the state step: each then runs on its own) over
+ * and host time bounds it. Here each layer is four dispatches (in_proj with the conv step as its
+ * output stage, x_proj, state step with dt_proj, out_proj adding to the residual stream and leaving the
+ * next layer's norm nearly done: h * gamma and partial sums of h^2, which in_proj finishes; a fifth to
+ * seventh where the batch or the device's storage buffers per stage leave the norm to in_proj's input
+ * or to a dispatch of its own (normPlacement), or leave the conv step or a packed dt_proj in the state
+ * step no room: each then runs on its own) over
  * bind groups made once, recorded in one compute pass with the embedding, the final norm and the LM
  * head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
@@ -21,7 +22,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
-import { ACCUMULATE_OUTPUT, MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecKernel, type MatvecDims, type MatvecOutput } from '../../custom-kernels/webgpu/decode/matvec.js';
+import {
+  MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecGroups, matvecKernel, matvecTakesPartials, type MatvecDims, type MatvecOutput,
+} from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../../custom-kernels/webgpu/decode/residual_output.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
@@ -63,6 +67,24 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
  */
 export const NORM_IN_PROJ_MAX_BATCH = 4;
 
+/** Where a layer's norm runs: ahead in the out_proj before (`ahead` partial sums a row), in in_proj, or as a dispatch of its own. */
+export type NormPlacement = { ahead: number } | 'in_proj' | 'dispatch';
+
+/**
+ * Where the norm of a layer after the first runs, for its in_proj (`inProj`, through `convOutput`) and
+ * the out_proj before it (`before`): the first of these the storage buffers and the threads allow.
+ * Ahead, in that out_proj, which writes h * gamma and each workgroup's partial sums of h^2 that in_proj
+ * scales its sums by (matvecTakesPartials: a few loads a thread); in in_proj, x normed on the way in, up
+ * to NORM_IN_PROJ_MAX_BATCH where its threads keep few sums; else a dispatch of its own.
+ */
+export function normPlacement(device: GPUDevice, inProj: MatvecDims, convOutput: MatvecOutput | undefined, before: MatvecDims): NormPlacement {
+  const fits = (dims: MatvecDims, output: MatvecOutput | undefined, normed: boolean) =>
+    matvecBindingCount(dims.weight, dims.hasBias, output, normed) <= device.limits.maxStorageBuffersPerShaderStage;
+  const partials = matvecGroups(device, { ...before, output: NORM_AHEAD_OUTPUT });
+  if (fits(before, NORM_AHEAD_OUTPUT, false) && fits(inProj, convOutput, true) && matvecTakesPartials(device, inProj, partials)) return { ahead: partials };
+  return inProj.batch <= NORM_IN_PROJ_MAX_BATCH && matvecFoldsNorm(device, inProj) && fits(inProj, convOutput, true) ? 'in_proj' : 'dispatch';
+}
+
 /** One dispatch of the token's pass. */
 interface Dispatch extends RecordedDispatch {
   /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'ssm', 'out_proj', 'head', 'choice'. */
@@ -101,6 +123,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
    * head), in_proj output, x_proj output, dt_proj output (where it runs as its own matvec), y; for
    * greedy generation on the device, the ids chosen (copied out for reading) and which rows finished. */
   private readonly scratch: Record<'ids' | 'h' | 'normed' | 'xz' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
+  /** Each x row's partial sums of h^2 from out_proj's workgroups, for the next in_proj (where a norm runs ahead; partialsFor). */
+  private partials: GPUBuffer | null = null;
   /** stepFromDevice's logits [batch, vocab], made on its first step (the host's step returns a tensor instead). */
   private deviceLogits: GPUBuffer | null = null;
   /** The LM head over deviceLogits, for the head it was bound with. */
@@ -231,6 +255,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     this.disposed = true;
     for (const b of Object.values(this.scratch)) b.destroy();
     this.deviceLogits?.destroy();
+    this.partials?.destroy();
     this.readback.dispose();
     this.dispatches = [];
     this.deviceHead = null;
@@ -374,11 +399,14 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const dims: MatvecDims = { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source };
       return { dims, weights: bufs(matrix), bias: bias == null ? [] : [buf(bias)] };
     };
-    /** y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `normGamma`, x normed on the way in by that weight. */
+    /**
+     * y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `norm`, x normed
+     * on the way in: by its buffer, the norm's weight, or with `partials`, the partial sums of squares in it.
+     */
     const project = (name: string, { dims, weights, bias }: ReturnType<typeof projection>, x: GPUBuffer, y: GPUBuffer,
-      { output, outputBuffers = [], normGamma }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; normGamma?: GPUBuffer } = {}): Dispatch => {
-      const kernel = matvecKernel(device, { ...dims, output, norm: normGamma ? { eps } : undefined });
-      return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normGamma ? [normGamma] : [])]);
+      { output, outputBuffers = [], norm: normIn }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; norm?: { buffer: GPUBuffer; partials?: number } } = {}): Dispatch => {
+      const kernel = matvecKernel(device, { ...dims, output, norm: normIn ? { eps, partials: normIn.partials } : undefined });
+      return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normIn ? [normIn.buffer] : [])]);
     };
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
 
@@ -390,27 +418,30 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       }),
       weight: bufs(headWeight),
     };
-    const dispatches: Dispatch[] = [];
     const { blocks, normF } = this.model.backbone;
-    blocks.forEach((block, i) => {
+    const layers = blocks.map((block, i) => {
       const m: MambaMixer = block.mixer;
-      const gamma = buf(block.norm.weight.read());
-      // The conv step is in_proj's output stage, and the norm its input's, where the device has the
-      // storage buffers (the conv step first); else each is a dispatch of its own.
+      // The conv step is in_proj's output stage where the device has the storage buffers; else a dispatch of its own.
       const convBias = m.conv1d.bias?.read();
       const conv = { dInner: DI, convKernel: c.convKernel, hasBias: convBias != null };
       const convBuffers = [buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])];
       const inProj = projection(m.inProj, H);
-      const { weight: inProjSource, hasBias: inProjBias } = inProj.dims;
       const convStage = convStepOutput(conv);
-      const convOutput = matvecBindingCount(inProjSource, inProjBias, convStage) <= storageLimit ? convStage : undefined;
-      const normIn = B <= NORM_IN_PROJ_MAX_BATCH && matvecFoldsNorm(device, inProj.dims)
-        && matvecBindingCount(inProjSource, inProjBias, convOutput, true) <= storageLimit;
-      // The token's h: the embedding rows (normed too, for an in_proj that does not norm); later, out_proj has added to h.
+      const convOutput = matvecBindingCount(inProj.dims.weight, inProj.dims.hasBias, convStage) <= storageLimit ? convStage : undefined;
+      return { m, gamma: buf(block.norm.weight.read()), conv, convBuffers, convOutput, inProj, outProj: projection(m.outProj, DI) };
+    });
+    // (layer 0's norm is the embedding rows' dispatch)
+    const norms = layers.map(({ inProj, convOutput }, i) => (i === 0 ? 'dispatch' : normPlacement(device, inProj.dims, convOutput, layers[i - 1].outProj.dims)));
+    const partials = this.partialsFor(Math.max(0, ...norms.map((n) => (typeof n === 'object' ? n.ahead : 0))));
+    const dispatches: Dispatch[] = [];
+    layers.forEach(({ m, gamma, conv, convBuffers, convOutput, inProj, outProj }, i) => {
+      const normIn = norms[i];
+      // The token's h: the embedding rows, normed; later, out_proj has added to h (and normed it ahead).
       if (i === 0) dispatches.push(dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed]));
-      else if (!normIn) dispatches.push(dispatch('norm', norm('residual'), [gamma, s.h, s.normed]));
-      dispatches.push(project('in_proj', inProj, normIn ? s.h : s.normed, s.xz, {
-        output: convOutput, outputBuffers: convOutput ? convBuffers : [], normGamma: normIn ? gamma : undefined,
+      else if (normIn === 'dispatch') dispatches.push(dispatch('norm', norm('residual'), [gamma, s.h, s.normed]));
+      dispatches.push(project('in_proj', inProj, normIn === 'in_proj' ? s.h : s.normed, s.xz, {
+        output: convOutput, outputBuffers: convOutput ? convBuffers : [],
+        norm: normIn === 'in_proj' ? { buffer: gamma } : typeof normIn === 'object' ? { buffer: partials!, partials: normIn.ahead } : undefined,
       }));
       if (convOutput == null) dispatches.push(dispatch('conv', convStepKernel(device, { batch: B, ...conv }), [s.xz, ...convBuffers]));
       dispatches.push(project('x_proj', projection(m.xProj, 2 * DI), s.xz, s.xBC));
@@ -424,10 +455,24 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given' }),
         [s.xBC, s.xz, ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
           buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
-      dispatches.push(project('out_proj', projection(m.outProj, DI), s.y, s.h, { output: ACCUMULATE_OUTPUT }));
+      const next = norms[i + 1];
+      dispatches.push(typeof next === 'object'
+        ? project('out_proj', outProj, s.y, s.h, { output: NORM_AHEAD_OUTPUT, outputBuffers: [s.normed, layers[i + 1].gamma, partials!] })
+        : project('out_proj', outProj, s.y, s.h, { output: ACCUMULATE_OUTPUT }));
     });
     dispatches.push(dispatch('norm', norm('residual'), [buf(normF.weight.read()), s.h, s.normed]));
     return dispatches;
+  }
+
+  /** The partial sums of squares buffer for `perRow` partial sums an x row (null for none), kept while large enough. */
+  private partialsFor(perRow: number): GPUBuffer | null {
+    if (perRow === 0) return null;
+    const elements = this.batch * perRow;
+    if (this.partials == null || this.partials.size < 4 * elements) {
+      this.partials?.destroy();
+      this.partials = this.buffer(elements);
+    }
+    return this.partials;
   }
 
   private gpuBuffer(t: tf.TensorInfo): GPUBuffer {

@@ -3,12 +3,16 @@
  * step by step on the tiny fixture and on random models with every optional bias, batch 1 and 3;
  * that it really runs (no tfjs kernels in a step), reads int8/int4 weights packed and float16 halves, follows weight changes
  * and a cache continued by a longer forward pass, gives way to the op-by-op path for adapters, and leaks nothing;
- * in_proj norming its x up to batch 4 where its threads keep few sums, the norm a dispatch of its own otherwise.
+ * the norm of a later layer ahead in the out_proj before it, in in_proj, or a dispatch of its own, as normPlacement says.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
 import { decodeStep } from '../../src/generation/prefill.js';
-import { NORM_IN_PROJ_MAX_BATCH, WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
+import type { MatvecDims } from '../../custom-kernels/webgpu/decode/matvec.js';
+import type { MambaMixer } from '../../src/layers/mixer.js';
+import { matrixOf, type NormPlacement, normPlacement, WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
@@ -119,29 +123,50 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     model.dispose();
   }
 
-  // The embedding rows' norm and the final one are dispatches at any batch; a layer's norm is in_proj's
-  // up to NORM_IN_PROJ_MAX_BATCH, its own dispatch above (layers 1 and 2 of 3: the embedding's norms layer 0's x).
-  for (const [batch, norms] of [[NORM_IN_PROJ_MAX_BATCH, 2], [NORM_IN_PROJ_MAX_BATCH + 1, 4]]) {
-    it(`norms ${batch <= NORM_IN_PROJ_MAX_BATCH ? 'in in_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
-      await expectNorms(randomModel({ useBias: true, numHiddenLayers: 3 }, 72), batch, norms, 73);
+  /** Where the norm of layer 1 of `model` runs at `batch` (normPlacement over its in_proj and layer 0's out_proj). */
+  function placementOf(model: MambaForCausalLM, batch: number): NormPlacement | null {
+    const device = (tf.backend() as WebGPUBackend).device;
+    const c = model.config;
+    const dims = (p: MambaMixer['inProj'], xRowStride: number): MatvecDims => {
+      const [outFeatures, inFeatures] = p.weight.shape;
+      return { batch, inFeatures, outFeatures, xRowStride, hasBias: p.bias != null, weight: matrixOf(p.binding())!.source };
+    };
+    const [first, second] = model.backbone.blocks.map((b) => b.mixer);
+    const conv = convStepOutput({ dInner: c.intermediateSize, convKernel: c.convKernel, hasBias: second.conv1d.bias != null });
+    return normPlacement(device, dims(second.inProj, c.hiddenSize), conv, dims(first.outProj, c.intermediateSize));
+  }
+
+  // The embedding rows' norm and the final one are dispatches at any batch. A later layer's norm runs
+  // ahead in the out_proj before it where in_proj's threads read few of its partial sums (3 layers of
+  // hidden 40 up to batch 16); past that, a dispatch of its own (layers 1 and 2 of 3).
+  for (const [batch, norms] of [[1, 2], [4, 2], [17, 4]]) {
+    it(`norms ${norms === 2 ? 'ahead, in out_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
+      const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 72);
+      expect(typeof placementOf(model, batch) === 'object').to.equal(norms === 2);
+      await expectNorms(model, batch, norms, 73);
     });
   }
 
-  // Float16 halves at hidden 320: in_proj's threads take 4 rows each, 8 sums at batch 2 (the norm folds)
-  // and 16 at batch 4 (matvecFoldsNorm: the norm a dispatch of its own, layer 1's of 2).
-  for (const [batch, norms] of [[2, 2], [4, 3]]) {
-    it(`float16 at hidden 320, batch ${batch}: the norm ${norms === 2 ? 'in in_proj' : 'its own dispatch (a thread\'s sums past NORM_FOLD_MAX_SUMS)'}, equal to the op-by-op step`, async () => {
-      const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 74);
-      await toFloat16(model);
-      await expectNorms(model, batch, norms, 75);
-    });
-  }
-
-  // int4 codes take the norm's own dispatch at every batch (matvecFoldsNorm): layers 1 and 2 of 3.
-  it('int4 at batch 1: the norm its own dispatch, equal to the op-by-op step', async () => {
+  // Float16 halves at hidden 320 (in_proj's threads take 4 rows each) at batch 2, and int4 codes at batch 1:
+  // ahead (matvecFoldsNorm would leave int4's norm a dispatch of its own).
+  it('float16 at hidden 320, batch 2: the norm ahead, equal to the op-by-op step', async () => {
+    const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 74);
+    await toFloat16(model);
+    expect(placementOf(model, 2)).to.be.an('object');
+    await expectNorms(model, 2, 2, 75);
+  });
+  it('int4 at batch 1: the norm ahead, equal to the op-by-op step', async () => {
     const model = randomModel({ numHiddenLayers: 3, hiddenSize: 64 }, 76);
     await quantize(model, { bits: 4, groupSize: 32 });
-    await expectNorms(model, 1, 4, 77);
+    expect(placementOf(model, 1)).to.be.an('object');
+    await expectNorms(model, 1, 2, 77);
+  });
+
+  // At hidden 2048 and batch 2 in_proj's threads would read 32 partial sums each: the norm is in_proj's, on its way in.
+  it('hidden 2048, batch 2: the norm in in_proj, equal to the op-by-op step', async () => {
+    const model = randomModel({ numHiddenLayers: 2, hiddenSize: 2048, vocabSize: 64, stateSize: 4, timeStepRank: 8 }, 78, 0.05);
+    expect(placementOf(model, 2)).to.equal('in_proj');
+    await expectNorms(model, 2, 2, 79);
   });
 
   it('leaves adapters to the op-by-op path', async () => {

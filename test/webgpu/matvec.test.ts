@@ -9,7 +9,8 @@
  * plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { ACCUMULATE_OUTPUT, type MatvecDevice, matvecFoldsNorm, matvecKernel, type MatvecDims, matvecPlan } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { type MatvecDevice, matvecFoldsNorm, matvecGroups, matvecKernel, type MatvecDims, matvecPlan, matvecTakesPartials } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../../custom-kernels/webgpu/decode/residual_output.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
 import { float16Weight, float32Weight, packedWeight, type TestWeight } from './test_weights.js';
@@ -38,10 +39,12 @@ const CASES: Case[] = [
 
 /**
  * One dispatch of the kernel on `device` against the float64 product; with `norm`, of the x rows
- * normed in float64 (x * rsqrt(mean(x^2) + eps) * gamma, gamma drawn here).
+ * normed in float64 (x * rsqrt(mean(x^2) + eps) * gamma, gamma drawn here). With the norm's `partials`,
+ * the kernel takes x * gamma and each row's sum of squares as that many partial sums (of the columns
+ * k = p mod partials, in float64), as out_proj's NORM_AHEAD_OUTPUT leaves them.
  */
 async function check(device: GPUDevice, name: string, { N, K, make }: Case, batch: number, stride: number, hasBias: boolean,
-  options: { subgroups: boolean; layout?: MatvecDims['layout']; norm?: { eps: number } }): Promise<void> {
+  options: { subgroups: boolean; layout?: MatvecDims['layout']; norm?: { eps: number; partials?: number } }): Promise<void> {
   const rng = makeRng(N * 1000 + K + batch);
   const weight = make(rng, N, K);
   const x = uniform(rng, batch * stride, -1, 1).map((v, i) => (options.norm && i % 5 === 0 ? 40 * v : v));   // some large: the scale matters
@@ -50,9 +53,15 @@ async function check(device: GPUDevice, name: string, { N, K, make }: Case, batc
   const kernel = await compiled(device, () => matvecKernel(device, {
     batch, inFeatures: K, outFeatures: N, xRowStride: stride, hasBias, weight: weight.source, ...options,
   }));
+  const partials = options.norm?.partials;
+  const xIn = partials == null ? x : x.map((v, i) => (i % stride < K ? v * gamma![i % stride] : v));
+  const sums = partials == null ? null : new Float64Array(batch * partials);
+  x.forEach((v, i) => {
+    if (sums != null && i % stride < K) sums[Math.floor(i / stride) * partials! + ((i % stride) % partials!)] += v * v;
+  });
   const y = await dispatchOnce(device, kernel.pipeline, kernel.grid,
-    [...weight.bindings, Float32Array.from(x), ...(bias ? [Float32Array.from(bias)] : []), { output: batch * N },
-      ...(gamma ? [Float32Array.from(gamma)] : [])]);
+    [...weight.bindings, Float32Array.from(xIn), ...(bias ? [Float32Array.from(bias)] : []), { output: batch * N },
+      ...(sums ? [Float32Array.from(sums)] : gamma ? [Float32Array.from(gamma)] : [])]);
   const dense = Float64Array.from({ length: batch * K }, (_, i) => x[Math.floor(i / K) * stride + (i % K)]);
   if (options.norm) {
     for (let b = 0; b < batch; b++) {
@@ -61,7 +70,8 @@ async function check(device: GPUDevice, name: string, { N, K, make }: Case, batc
       row.forEach((v, k) => { row[k] = v * scale * gamma![k]; });
     }
   }
-  expectMatmul(`${name} batch ${batch} ${JSON.stringify(options.layout ?? {})}${options.norm ? ' normed' : ''}`, y, dense, weight.w64, batch, N, K, false, { bias });
+  expectMatmul(`${name} batch ${batch} ${JSON.stringify(options.layout ?? {})}${options.norm ? ` normed${partials ? ` from ${partials} partial sums` : ''}` : ''}`,
+    y, dense, weight.w64, batch, N, K, false, { bias });
 }
 
 const int4g32 = (r: () => number, n: number, k: number) => packedWeight(r, n, k, { bits: 4, groupSize: 32, symmetric: false });
@@ -180,6 +190,52 @@ for (const subgroups of [true, false]) {
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm });
     });
 
+    it('x normed from the matvec before\'s partial sums of squares (x * gamma as it comes, each sum scaled as it leaves): float32 (vec4 and scalar partials, odd K), int4, float16 at batch 64, partials in a loop', async function () {
+      const layout = { unitsInFlight: 1 };
+      const f32 = { name: 'float32', N: 37, K: 256, make: float32Weight };
+      await check(device!, 'float32', f32, 1, 256, false, { subgroups, layout, norm: { eps: 1e-5, partials: 12 } });
+      await check(device!, 'float32', f32, 3, 260, true, { subgroups, layout, norm: { eps: 1e-5, partials: 7 } });
+      await check(device!, 'float32 odd K', { name: 'float32', N: 21, K: 13, make: float32Weight }, 2, 13, false, { subgroups, layout, norm: { eps: 1e-5, partials: 5 } });
+      await check(device!, 'int4', { name: 'int4', N: 45, K: 480, make: int4g32 }, 2, 484, false,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 2 }, norm: { eps: 1e-5, partials: 40 } });
+      await check(device!, 'float16 batch 64', { name: 'float16', N: 33, K: 1024, make: float16Weight }, 64, 1024, false,
+        { subgroups, layout: { threadsPerRow: 64, rowsPerGroup: 4, unitsInFlight: 1 }, norm: { eps: 1e-5, partials: 64 } });
+      // 100 vec4 of partial sums a row over 4 threads: a loop rather than written out
+      await check(device!, 'float32 many partials', { name: 'float32', N: 9, K: 2048, make: float32Weight }, 2, 2052, false,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm: { eps: 1e-5, partials: 400 } });
+    });
+
+    it('out_proj ahead of the next norm: h += sum, normed = h * gamma, each workgroup\'s sum of h^2 a row (stores by one subgroup, by several, through the tree; 2 rows a thread; batch 9)', async function () {
+      const cases: [MatvecDims['layout'], number][] = [[{ threadsPerRow: 8, rowsPerGroup: 1 }, 3], [{ threadsPerRow: 8, rowsPerGroup: 4 }, 3],
+        [{ threadsPerRow: 4, rowsPerGroup: 4 }, 3], [{ threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2 }, 3], [{ threadsPerRow: 8, rowsPerGroup: 4 }, 9]];
+      for (const [layout, batch] of cases) {
+        const N = 37, K = 264;
+        const rng = makeRng(8);
+        const weight = float32Weight(rng, N, K);
+        const x = uniform(rng, batch * K, -1, 1), bias = uniform(rng, N, -1, 1), before = uniform(rng, batch * N, -5, 5);
+        const gamma = uniform(rng, N, 0.5, 1.5);
+        const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: true, weight: weight.source, subgroups, layout, output: NORM_AHEAD_OUTPUT };
+        const kernel = await compiled(device!, () => matvecKernel(device!, dims));
+        const groups = matvecGroups(device!, dims);
+        const rowsPerGroup = kernel.plan.rowsPerGroup * kernel.plan.rowsPerThread;
+        expect(groups, 'workgroups').to.equal(Math.ceil(N / rowsPerGroup)).and.equal(kernel.grid[0]);
+        const bindings = [...weight.bindings, Float32Array.from(x), Float32Array.from(bias), Float32Array.from(before),
+          { output: batch * N }, Float32Array.from(gamma), { output: batch * groups }];
+        const at = bindings.length - 4;
+        const [h, normed, partials] = await dispatchReading(device!, kernel.pipeline, kernel.grid, bindings, [at, at + 1, at + 3]);
+        const what = `${JSON.stringify(layout)} batch ${batch}`;
+        expectMatmul(`h ${what}`, Float32Array.from(h, (v, i) => v - before[i]), x, weight.w64, batch, N, K, false, { bias });
+        normed.forEach((v, i) => expect(v, `normed ${what} [${i}]`).to.equal(Math.fround(h[i] * Math.fround(gamma[i % N]))));
+        for (let b = 0; b < batch; b++) {
+          for (let g = 0; g < groups; g++) {
+            let want = 0;
+            for (let o = g * rowsPerGroup; o < Math.min(N, (g + 1) * rowsPerGroup); o++) want += h[b * N + o] ** 2;
+            expect(partials[b * groups + g], `partial sum ${what} [${b}, ${g}]`).to.be.closeTo(want, 1e-5 * want);
+          }
+        }
+      }
+    });
+
     it('adding each sum to y as it was (out_proj into the residual stream), y read ahead: batch 3 with a bias, a row\'s threads in subgroups or the tree (other threads store than loaded), 2 rows a thread', async function () {
       for (const layout of [{ threadsPerRow: 8, rowsPerGroup: 4 }, { threadsPerRow: 4, rowsPerGroup: 4 }, { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2 }]) {
         const N = 37, K = 264, batch = 3;
@@ -257,6 +313,22 @@ describe('matvec: where a norm on the way in folds', function () {
     expect([1, 2, 4, 8].map((b) => folds('float16', b)), 'float16').to.deep.equal([true, true, false, false]);
     expect([1, 2, 4].map((b) => folds(int4, b)), 'int4').to.deep.equal([false, false, false]);
     expect([1, 2, 4].map((b) => folds({ ...int4, bits: 8 }, b)), 'int8').to.deep.equal([true, true, false]);
+    device.destroy();
+  });
+});
+
+describe('matvec: where a norm takes the matvec before\'s partial sums', function () {
+  it('takes them while a thread reads at most NORM_AHEAD_MAX_LOADS (batch x partials / 4 over its row\'s threads): 2.8b in_proj after out_proj, float32 and float16 at batch 1, int4 up to 3', async function () {
+    const device = (await rawDevice([]))!;
+    const int4 = (K: number) => ({ bits: 4 as const, groupSize: 128, inFeatures: K, hasZeros: true });
+    const at = (weight: (K: number) => MatvecDims['weight'], batch: number) => {
+      const partials = matvecGroups(device, { batch, inFeatures: 5120, outFeatures: 2560, xRowStride: 5120, hasBias: false, weight: weight(5120), output: NORM_AHEAD_OUTPUT });
+      return [partials, matvecTakesPartials(device, { batch, inFeatures: 2560, outFeatures: 10240, xRowStride: 2560, hasBias: false, weight: weight(2560) }, partials)];
+    };
+    // out_proj's workgroups: float32 2 rows each, float16 2 rows a thread, int4 4; in_proj's threads a row 64 (float32, batch 1), else 32
+    expect([1, 2].map((b) => at(() => null, b)), 'float32').to.deep.equal([[1280, true], [1280, false]]);
+    expect([1, 2].map((b) => at(() => 'float16', b)), 'float16').to.deep.equal([[1280, true], [1280, false]]);
+    expect([1, 3, 4].map((b) => at(int4, b)), 'int4').to.deep.equal([[640, true], [640, true], [640, false]]);
     device.destroy();
   });
 });

@@ -76,7 +76,7 @@ const MIN_THREADS = 1 << 16;
  * over (perRowUnrolled). Untimed on the H200.
  */
 const UNROLLED_BATCH = 8;
-/** Loads of the norm's row scales a thread writes out at most (normScales). */
+/** Loads of a row's squares or partial sums a thread writes out at most (strideLoads). */
 const UNROLLED_LOADS = 16;
 /** A thread's sums (rows a thread x batch) at most, where the plan chooses the rows. */
 const MAX_SUMS = 32;
@@ -123,8 +123,12 @@ export interface MatvecDims {
    * norm needs no dispatch of its own). Over vec4 units the squares come from the loads of x the
    * products make anyway, each sum scaled as it leaves; over scalar units (odd K, x rows not of whole
    * vec4s) from a read of every x row ahead of the products. gamma [inFeatures] is bound last.
+   * With `partials`, x comes with gamma applied and unscaled (normed as the matvec before left it:
+   * residual_output.ts' NORM_AHEAD_OUTPUT), and the rows' sums of squares as `partials` partial sums a
+   * row ([batch, partials], bound last instead of gamma): each thread adds its share of them, reduced
+   * with the sums as over vec4 units.
    */
-  norm?: { eps: number };
+  norm?: { eps: number; partials?: number };
 }
 
 /**
@@ -139,29 +143,12 @@ export interface MatvecOutput {
   bindings: [string, string, boolean][];
   store: string;
   ahead?: string;
+  /**
+   * One of `bindings` ([batch, the grid's workgroups]) where each workgroup writes, for every x row b,
+   * the sum of what its stores added to kept[b] (a private array<f32, B> the kernel declares).
+   */
+  partialSums?: string;
 }
-
-/**
- * The output stage that adds each sum to y as it was (out_proj adding the mixer's output to the
- * residual stream), y read ahead of the products: on an H100 the 2.8b float32 out_proj took 19.8 us
- * a call against 20.9 reading y after its reduction (float16 12.4 against 12.8; level at batch 8;
- * bench/results/h200-2026-12-05.md, call 28). (The conv step's loads ahead cost in_proj 2.5 us.)
- */
-export const ACCUMULATE_OUTPUT: MatvecOutput = {
-  bindings: [],
-  store: `var<private> heldAt : u32 = 0xffffffffu;
-var<private> held : f32;
-fn store(b : u32, row : u32, v : f32) {
-  let i = b * O + row;
-  var before : f32;
-  if (i == heldAt) { before = held; } else { before = y[i]; }
-  y[i] = before + v;
-}`,
-  ahead: `fn ahead(b : u32, row : u32) {
-  heldAt = b * O + row;
-  held = y[heldAt];
-}`,
-};
 
 /** Storage bindings a matvec over `weight` takes: the weight's, x, bias?, y, its output stage's and the norm's gamma. */
 export function matvecBindingCount(weight: WeightSource, hasBias: boolean, output?: MatvecOutput, norm = false): number {
@@ -303,6 +290,26 @@ export function matvecFoldsNorm(device: GPUDevice, dims: MatvecDims): boolean {
   return plan.rowsPerThread * dims.batch <= NORM_FOLD_MAX_SUMS;
 }
 
+/** The workgroups a matvec over `dims` runs: the partial sums a row an output stage's partialSums leaves. */
+export function matvecGroups(device: GPUDevice, dims: MatvecDims): number {
+  const { plan } = layoutOf(device, dims);
+  return Math.ceil(dims.outFeatures / (plan.rowsPerGroup * plan.rowsPerThread));
+}
+
+/**
+ * Loads a thread makes at most of a norm's partial sums (MatvecDims.norm.partials): each row group
+ * reads them all, B x partials / 4 vec4s over its threads, a read that grows with the batch while what
+ * it saves (the norm's dispatch, or its work in the products) does not. Untimed on the H200.
+ */
+export const NORM_AHEAD_MAX_LOADS = 16;
+
+/** Whether `dims`, normed on the way in, takes its squares as `partials` partial sums a row within NORM_AHEAD_MAX_LOADS loads a thread. */
+export function matvecTakesPartials(device: GPUDevice, dims: MatvecDims, partials: number): boolean {
+  const { plan } = layoutOf(device, { ...dims, norm: { eps: 0, partials } });
+  const perRow = partials % 4 === 0 ? partials / 4 : partials;
+  return dims.batch * Math.ceil(perRow / plan.threadsPerRow) <= NORM_AHEAD_MAX_LOADS;
+}
+
 function isInt4(source: WeightSource): boolean {
   return isPackedSource(source) && source.bits === 4;
 }
@@ -325,7 +332,7 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, layout, unit.xVectors, dims.norm != null && unit.vector && xVec ? batch : 0);
+  }, layout, unit.xVectors, dims.norm != null && (dims.norm.partials != null || (unit.vector && xVec)) ? batch : 0);
   return { plan, unit, xVec, subgroups, halfCast };
 }
 
@@ -344,20 +351,30 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   // H100's 2.8b in_proj normed at batch 8 from 55.3 to 51.4 us across two calls and nothing with the
   // conv step out, where the batch now takes the norm's own dispatch: bench/results/h200-2026-12-05.md,
   // calls 29 and 30.)
-  const foldedNorm = dims.norm != null && unit.vector && xVec;
-  const QN = Q + (foldedNorm ? batch : 0);
+  // Where a norm's squares come from otherwise: the matvec before's partial sums (x comes with gamma
+  // applied), or (scalar units) a read of every x row ahead of the products, which sets each row's scale.
+  const squaresFrom = dims.norm == null ? null : dims.norm.partials != null ? 'partials' : unit.vector && xVec ? 'loads' : 'read';
+  const foldedNorm = squaresFrom === 'loads';
+  /** The squares reduced with the sums, each sum scaled as it leaves. */
+  const reducedNorm = foldedNorm || squaresFrom === 'partials';
+  const QN = Q + (reducedNorm ? batch : 0);
+  const partialsVec = dims.norm?.partials != null && dims.norm.partials % 4 === 0;
+  const groups = Math.ceil(outFeatures / (R * RT));
+  const out = dims.output?.partialSums;
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
   const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * QN : 0);
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
     ['x', xVec ? 'vec4<f32>' : 'f32', false], ...(hasBias ? [['bias', 'f32', false] as [string, string, boolean]] : []),
-    ['y', 'f32', true], ...(dims.output?.bindings ?? []), ...(dims.norm ? [['gamma', xVec ? 'vec4<f32>' : 'f32', false] as [string, string, boolean]] : [])];
+    ['y', 'f32', true], ...(dims.output?.bindings ?? []), ...(dims.norm == null ? [] : squaresFrom === 'partials'
+      ? [['squareSums', partialsVec ? 'vec4<f32>' : 'f32', false] as [string, string, boolean]]
+      : [['gamma', xVec ? 'vec4<f32>' : 'f32', false] as [string, string, boolean]])];
   if (bindings.length > device.limits.maxStorageBuffersPerShaderStage) {
     throw new Error(`matvec: ${bindings.length} storage bindings exceed the device's ${device.limits.maxStorageBuffersPerShaderStage} per stage`);
   }
   const biasAt = (row: string) => (hasBias ? ` + bias[${row}]` : '');
-  const scaled = (b: string) => (foldedNorm ? ` * rowScale[${b}]` : '');
+  const scaled = (b: string) => (reducedNorm ? ` * rowScale[${b}]` : '');
   /** The halving tree of each row group's TPR threads over partial[j * T + t], BC values a thread (j). */
   const rowTree = `workgroupBarrier();
     for (var s = TPR / 2u; s > 0u; s >>= 1u) {
@@ -403,7 +420,10 @@ const U = ${unit.count}u;
 const F = ${F}u;
 const XS = ${xRowStride}u;
 const BC = ${BC}u;
-var<workgroup> partial : array<f32, ${partialFloats}>;
+var<workgroup> partial : array<f32, ${partialFloats}>;${out == null ? '' : `
+const G = ${groups}u;
+/** What this thread's stores kept for the workgroup's partial sums, each x row's. */
+var<private> kept : array<f32, B>;`}
 ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
   y[b * O + row] = v;
 }`}
@@ -417,7 +437,8 @@ fn normScale(squared : f32) -> f32 {
   return inverseSqrt(squared / f32(I) + ${dims.norm.eps.toExponential()});
 }
 ` : ''}fn xAt(b : u32, k : u32) -> ${xVec ? 'vec4<f32>' : 'f32'} {
-  return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]${dims.norm ? `${foldedNorm ? '' : ' * rowScale[b]'} * gamma[${xVec ? 'k / 4u' : 'k'}]` : ''};
+  return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]${dims.norm == null || squaresFrom === 'partials' ? ''
+    : `${foldedNorm ? '' : ' * rowScale[b]'} * gamma[${xVec ? 'k / 4u' : 'k'}]`};
 }
 ${unit.vector && !xVec ? `fn x4(b : u32, k : u32) -> vec4<f32> {
   return vec4<f32>(xAt(b, k), xAt(b, k + 1u), xAt(b, k + 2u), xAt(b, k + 3u));
@@ -426,7 +447,8 @@ ${unit.vector && !xVec ? `fn x4(b : u32, k : u32) -> vec4<f32> {
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32${
   subgroups ? ', @builtin(subgroup_size) sgSize : u32, @builtin(subgroup_invocation_id) lane : u32' : ''}) {
-  let row0 = ${GROUP_INDEX} * R * RT;
+  let group = ${GROUP_INDEX};
+  let row0 = group * R * RT;
   let l = t % TPR;
   // This thread's rows: base .. base + RT - 1. Rows past O (in the last workgroup) are computed on a
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
@@ -437,11 +459,17 @@ ${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for t
     let row = row0 + (t / Q) * RT + (t % Q) / B;
     if (row < O) { ahead(t % Q % B, row); }
   }` : ''}
-${dims.norm && !foldedNorm ? normScales(squaresOfX(xVec, inFeatures, T)) : ''}
+${squaresFrom === 'read' ? normScales(xVec, inFeatures, T) : ''}
   // acc[r * B + b]: row base + r against x row b
-  var acc : array<f32, Q>;${foldedNorm ? `
-  // this thread's part of each x row's sum of squares, from what it loads
-  var squares : array<f32, B>;` : ''}
+  var acc : array<f32, Q>;${reducedNorm ? `
+  // this thread's part of each x row's sum of squares, ${foldedNorm ? 'from what it loads' : 'from the partial sums (each row group takes them all)'}
+  var squares : array<f32, B>;` : ''}${squaresFrom === 'partials' ? `
+  for (var b = 0u; b < B; b++) {
+    var s = 0.0;
+    ${strideLoads('squareSums', `b * ${partialsVec ? dims.norm!.partials! / 4 : dims.norm!.partials!}u`, partialsVec ? dims.norm!.partials! / 4 : dims.norm!.partials!,
+    TPR, 'l', (v) => (partialsVec ? `dot(${v}, vec4<f32>(1.0))` : v))}
+    squares[b] = s;
+  }` : ''}
   for (var u0 = l; u0 < U; u0 += F * TPR) {
 ${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
 ${range(RT).flatMap((r) => unit.fields.map((f) => `    let ${f.name}${i}_${r} = ${f.load(`at${i}`, `o${r}`)};`)).join('\n')}`).join('\n')}
@@ -456,15 +484,15 @@ ${subgroups ? `
   // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
   // TPR / S aligned threads of one row group; otherwise (any other layout) the tree below.
   if (lane != t % sgSize || TPR % sgSize != 0u || sgSize < MIN_SUBGROUP) { atomicStore(&treeInstead, 1u); }
-  // a subgroup's slot: ${foldedNorm ? 'the squares of each x row, then ' : ''}its sums
-  let slot = select(T * QN, (t / sgSize) * QN, lane == 0u && t / sgSize < T / MIN_SUBGROUP);${foldedNorm ? `
+  // a subgroup's slot: ${reducedNorm ? 'the squares of each x row, then ' : ''}its sums
+  let slot = select(T * QN, (t / sgSize) * QN, lane == 0u && t / sgSize < T / MIN_SUBGROUP);${reducedNorm ? `
   for (var b = 0u; b < B; b++) {
     let s = subgroupAdd(squares[b]);
     if (slot < T * QN) { partial[slot + b] = s; }
   }` : ''}
   for (var q = 0u; q < Q; q++) {
     let s = subgroupAdd(acc[q]);
-    if (slot < T * QN) { partial[slot + ${foldedNorm ? 'B + ' : ''}q] = s; }
+    if (slot < T * QN) { partial[slot + ${reducedNorm ? 'B + ' : ''}q] = s; }
   }
   if (workgroupUniformLoad(&treeInstead) == 0u) {
     let S = TPR / sgSize;
@@ -472,18 +500,34 @@ ${subgroups ? `
       let g = p / Q;
       let q = p % Q;
       var sum = 0.0;
-      for (var s = 0u; s < S; s++) { sum += partial[(g * S + s) * QN + ${foldedNorm ? 'B + ' : ''}q]; }${foldedNorm ? `
+      for (var s = 0u; s < S; s++) { sum += partial[(g * S + s) * QN + ${reducedNorm ? 'B + ' : ''}q]; }${reducedNorm ? `
       var squared = 0.0;
       for (var s = 0u; s < S; s++) { squared += partial[(g * S + s) * QN + q % B]; }` : ''}
       let row = row0 + g * RT + q / B;
-      if (row < O) { store(q % B, row, sum${foldedNorm ? ' * normScale(squared)' : ''}${biasAt('row')}); }
+      if (row < O) { store(q % B, row, sum${reducedNorm ? ' * normScale(squared)' : ''}${biasAt('row')}); }
+    }${out == null ? '' : R * Q <= minSubgroup ? `
+    // every store was subgroup 0's
+    for (var b = 0u; b < B; b++) {
+      let s = subgroupAdd(kept[b]);
+      if (t == 0u) { ${out}[b * G + group] = s; }
+    }` : `
+    workgroupBarrier();
+    for (var b = 0u; b < B; b++) {
+      let s = subgroupAdd(kept[b]);
+      if (lane == 0u) { partial[(t / sgSize) * B + b] = s; }
     }
+    workgroupBarrier();
+    for (var b = t; b < B; b += T) {
+      var s = 0.0;
+      for (var k = 0u; k < T / sgSize; k++) { s += partial[k * B + b]; }
+      ${out}[b * G + group] = s;
+    }`}
     return;
   }
 ` : ''}
-  // A tree per row group over its TPR threads, BC of a thread's sums at a time${foldedNorm ? `; the squares
+  // A tree per row group over its TPR threads, BC of a thread's sums at a time${reducedNorm ? `; the squares
   // first, row group 0's giving every group's scales` : ''}.
-  let first = t - l;${foldedNorm ? `
+  let first = t - l;${reducedNorm ? `
   for (var b0 = 0u; b0 < B; b0 += BC) {
     for (var j = 0u; j < BC; j++) {
       if (b0 + j < B) { partial[j * T + t] = squares[b0 + j]; }
@@ -505,24 +549,24 @@ ${subgroups ? `
       if (q < Q && row < O) { store(q % B, row, partial[j * T + first]${scaled('q % B')}${biasAt('row')}); }
     }
     workgroupBarrier();
-  }
+  }${out == null ? '' : `
+  // the workgroup's sums of what its stores kept
+${workgroupRowSums('s = kept[b];', (b, sum) => `${out}[${b} * G + group] = ${sum};`)}`}
 }`;
   return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / (R * RT))), plan };
 }
 
 /**
- * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row ahead of the products (scalar
- * units: the norm's squares from a read of x of their own), BC rows at a time through a tree over the
- * workgroup's threads in `partial` (free but for the products' reduction), from `squares`: a
- * statement setting a thread's part of row b's sum of squares, s, for b < B.
+ * WGSL summing a value over the workgroup's threads for every x row b, BC rows at a time through a
+ * tree in `partial` (free but for the products' reduction): `value` a statement setting s, thread t's
+ * part of row b's sum (for b < B); `use(b, sum)` a statement taking row b's sum.
  */
-function normScales(squares: string): string {
-  return `  // the x rows' RMS norm scales
-  for (var b0 = 0u; b0 < B; b0 += BC) {
+function workgroupRowSums(value: string, use: (b: string, sum: string) => string): string {
+  return `  for (var b0 = 0u; b0 < B; b0 += BC) {
     for (var j = 0u; j < BC; j++) {
       let b = b0 + j;
       var s = 0.0;
-      ${squares}
+      if (b < B) { ${value} }
       partial[j * T + t] = s;
     }
     workgroupBarrier();
@@ -533,27 +577,37 @@ function normScales(squares: string): string {
       workgroupBarrier();
     }
     for (var j = t; j < BC; j += T) {
-      if (b0 + j < B) { rowScale[b0 + j] = normScale(partial[j * T]); }
+      if (b0 + j < B) { ${use('b0 + j', 'partial[j * T]')} }
     }
     workgroupBarrier();
   }`;
 }
 
-/** normScales' squares read from x: thread t's share of row b's, as a statement. */
-function squaresOfX(xVec: boolean, inFeatures: number, threads: number): string {
+/**
+ * WGSL finding rowScale[b] = rsqrt(mean(x[b]^2) + eps) for every x row ahead of the products (scalar
+ * units: the norm's squares from a read of x of their own).
+ */
+function normScales(xVec: boolean, inFeatures: number, threads: number): string {
+  const elements = xVec ? inFeatures / 4 : inFeatures;
+  const squares = strideLoads('x', xVec ? '(b * XS) / 4u' : 'b * XS', elements, threads, 't', (v) => (xVec ? `dot(${v}, ${v})` : `${v} * ${v}`));
+  return `  // the x rows' RMS norm scales
+${workgroupRowSums(squares, (b, sum) => `rowScale[${b}] = normScale(${sum});`)}`;
+}
+
+/**
+ * WGSL adding to s, for thread `index` of `threads`, term(v) of each of the elements index,
+ * index + threads, .. of the `elements` of `array` from `start`.
+ */
+function strideLoads(array: string, start: string, elements: number, threads: number, index: string, term: (v: string) => string): string {
   // A thread's loads written out (their count is known), clamped rather than branched on, so that all
   // of them are in flight at once: a loop's next load waits for the last one's sum on some drivers.
-  const elements = xVec ? inFeatures / 4 : inFeatures;
-  const loads = range(Math.ceil(elements / threads)).map((c) => {
-    const k = `t + ${c * threads}u`;
-    const at = xVec ? `(b * XS) / 4u + min(${k}, ${elements - 1}u)` : `b * XS + min(${k}, ${elements - 1}u)`;
-    return `let v${c} = x[${at}]; s += select(0.0, ${xVec ? `dot(v${c}, v${c})` : `v${c} * v${c}`}, ${k} < ${elements}u);`;
-  });
+  const count = Math.ceil(elements / threads);
   // (a loop past UNROLLED_LOADS a thread: a small workgroup over a long row would make a long shader)
-  const squares = loads.length <= UNROLLED_LOADS ? loads.join(' ') : xVec
-    ? 'for (var k = t; k < I / 4u; k += T) { let v = x[(b * XS) / 4u + k]; s += dot(v, v); }'
-    : 'for (var k = t; k < I; k += T) { let v = x[b * XS + k]; s += v * v; }';
-  return `if (b < B) { ${squares} }`;
+  if (count > UNROLLED_LOADS) return `for (var k = ${index}; k < ${elements}u; k += ${threads}u) { let v = ${array}[${start} + k]; s += ${term('v')}; }`;
+  return range(count).map((c) => {
+    const k = `${index} + ${c * threads}u`;
+    return `let v${c} = ${array}[${start} + min(${k}, ${elements - 1}u)]; s += select(0.0, ${term(`v${c}`)}, ${k} < ${elements}u);`;
+  }).join(' ');
 }
 
 /**
