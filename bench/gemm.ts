@@ -18,7 +18,8 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { ACCUMULATE_OUTPUT, matvecKernel, type MatvecDims, type MatvecOutput, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
+import { matvecGroups, matvecKernel, type MatvecDims, type MatvecOutput, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
+import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../custom-kernels/webgpu/decode/residual_output.js';
 import { convStepOutput } from '../custom-kernels/webgpu/decode/conv_step.js';
 import { rmsNormStepKernel } from '../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { bindBuffers, type DecodeKernel, hasSubgroups } from '../custom-kernels/webgpu/decode/pipeline.js';
@@ -335,14 +336,15 @@ async function matvecTable(): Promise<void> {
 /**
  * What the decoder's stages add to a projection alone (BENCH_PART=stages): in_proj plain, with the
  * norm taken on the way in, with the conv step as its output stage, and with both (as the fused
- * decoder runs it up to batch 4), and after a norm dispatch of its own (as it does above); out_proj
- * plain and adding to the residual stream. The same rotated weights and plan a row; us a call,
- * barriers between calls included.
+ * decoder runs it where the norm is not ahead), after a norm dispatch of its own, and normed from the
+ * partial sums out_proj leaves (the norm ahead); out_proj plain, adding to the residual stream, and
+ * that with the next norm ahead (NORM_AHEAD_OUTPUT). The same rotated weights and plan a row; us a
+ * call, barriers between calls included.
  */
 async function stagesTable(): Promise<void> {
   log('\n## The decoder\'s stages around a projection: us a call (GB/s of weight read), weights rotated over copies that overflow the L2');
-  log('| model | projection | weight | batch | plain | normed on the way in | conv step out | both | a norm dispatch, then conv step out | adding to the residual |');
-  log('|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  log('| model | projection | weight | batch | plain | normed on the way in | conv step out | both | a norm dispatch, then conv step out | from partial sums, conv step out | adding to the residual | that, the next norm ahead |');
+  log('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const eps = 1e-5;
   for (const [model, config] of Object.entries(MODELS)) {
     const H = config.hiddenSize, DI = config.intermediateSize;
@@ -363,12 +365,16 @@ async function stagesTable(): Promise<void> {
           const window = randomBuffer(device, batch * DI * config.convKernel, 'float32');
           const conv = convStepOutput({ dInner: DI, convKernel: config.convKernel, hasBias: true });
           const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
+          // the partial sums a row the 2.8b out_proj before in_proj leaves, in its own weight's layout
+          const partials = matvecGroups(device, { batch, inFeatures: DI, outFeatures: H, xRowStride: DI, hasBias: false, weight: stageWeight(weightName, H, DI).source, output: NORM_AHEAD_OUTPUT });
+          const sums = randomBuffer(device, batch * Math.max(partials, N), 'float32');
+          const normedOut = randomBuffer(device, batch * N, 'float32');
           const normKernel = rmsNormStepKernel(device, { batch, hidden: K, eps, source: 'residual' });
           const normGroup = bindBuffers(device, normKernel.pipeline, [gamma, h, x]);
-          /** With `normDispatch`, the norm as a kernel of its own (over h, into x) before each call. */
-          const time = async (output: MatvecOutput | undefined, outputBuffers: GPUBuffer[], normed: boolean, normDispatch = false): Promise<string> => {
-            const kernel = matvecKernel(device, { ...dims, output, norm: normed ? { eps } : undefined });
-            const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y, ...outputBuffers, ...(normed ? [gamma] : [])]));
+          /** With `normDispatch`, the norm as a kernel of its own (over h, into x) before each call; 'partials', x normed from partial sums. */
+          const time = async (output: MatvecOutput | undefined, outputBuffers: GPUBuffer[], normed: boolean | 'partials', normDispatch = false): Promise<string> => {
+            const kernel = matvecKernel(device, { ...dims, output, norm: normed === 'partials' ? { eps, partials } : normed ? { eps } : undefined });
+            const groups = weights.map((w) => bindBuffers(device, kernel.pipeline, [...w, x, y, ...outputBuffers, ...(normed === 'partials' ? [sums] : normed ? [gamma] : [])]));
             const ms = await timeRotated(kernel, groups, bytes, normDispatch ? { ...normKernel, bindGroup: normGroup } : undefined, warmUntil);
             warmUntil = 0;
             return `${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`;
@@ -376,10 +382,11 @@ async function stagesTable(): Promise<void> {
           const convBuffers = [convWeight, convBias, window];
           const cells = name === 'in_proj'
             ? [await time(undefined, [], false), await time(undefined, [], true), await time(conv, convBuffers, false),
-              await time(conv, convBuffers, true), await time(conv, convBuffers, false, true), '-']
-            : [await time(undefined, [], false), '-', '-', '-', '-', await time(ACCUMULATE_OUTPUT, [], false)];
+              await time(conv, convBuffers, true), await time(conv, convBuffers, false, true), await time(conv, convBuffers, 'partials'), '-', '-']
+            : [await time(undefined, [], false), '-', '-', '-', '-', '-', await time(ACCUMULATE_OUTPUT, [], false),
+              await time(NORM_AHEAD_OUTPUT, [normedOut, gamma, sums], false)];
           log(`| ${model} | ${name} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
-          [x, h, y, gamma, convWeight, convBias, window].forEach((b) => b.destroy());
+          [x, h, y, gamma, convWeight, convBias, window, sums, normedOut].forEach((b) => b.destroy());
         }
         weights.flat().forEach((b) => b.destroy());
       }

@@ -22,12 +22,13 @@
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
 #   validated  bench/gpu.ts VALIDATED_MODES (default decode) with Dawn's validation on (every command and
 #           each buffer a submission uses checked on the host; this package skips it in Node), beside "new" -> validated.txt
-#   int4    bench/gpu.ts quant: int4 decode, and under INT4_TRIALS' sets (quantizing 2.8b on the
-#           host takes a minute or more, once for all)                                 -> int4.txt
+#   int4    bench/gpu.ts quant: int4 decode, and under INT4_TRIALS' sets                  -> int4.txt
+#   oldint4 the same with .gpu-old/gpu.mjs                                             -> oldint4.txt
 #   host    bench/host.ts HOST_FORMATS (float32,float16): the host's share of a token (dispatches of 1/4/8
 #           bindings; the decoder's checks, encoding and submission apart), a CPU profile of each greedy
 #           decode, each kind of dispatch's GPU cost in place, the head, the choice and the gaps between
 #           submissions, timestamps not rounded                                      -> host.txt, host-*.cpuprofile
+#   oldhost the same with .gpu-old/host.mjs (bench/bundle_old.sh REV bench/host.ts)     -> oldhost.txt
 #   lag     bench/lag.ts LAG_FORMATS (float32,float16), LAG_SHAPE (BENCH_SHAPE), LAG_LAGS, LAG_STEPS: greedy decoding read back 1 to 16 steps behind,
 #           batch 1 and 8, a fresh decoder a row, the event loop's stalls and GC pauses; the same loop
 #           with each pass stamped (GPU ms a pass, idle between passes and how much of it was the
@@ -103,8 +104,12 @@ for s in $STEPS; do
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
     validated) step 150 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=skip_validation" node gpu.mjs "${VALIDATED_MODES:-decode}" > "$OUT/validated.txt" 2>&1 ;;
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
+    oldint4) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs &&
+           step 180 node old_gpu.mjs quant > "$OUT/oldint4.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     host) step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/host.txt" 2>&1 ;;
+    oldhost) [ -f "$R/.gpu-old/host.mjs" ] && cp "$R/.gpu-old/host.mjs" old_host.mjs &&
+           step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/oldhost.txt" 2>&1 ;;
     oldlag) [ -f "$R/.gpu-old/lag.mjs" ] && cp "$R/.gpu-old/lag.mjs" old_lag.mjs \
            && step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/oldlag.txt" 2>&1 ;;
     lag) step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/lag.txt" 2>&1 ;;
