@@ -67,6 +67,14 @@ export function matrixOf(binding: WeightBinding): Matrix | null {
  */
 export const NORM_IN_PROJ_MAX_BATCH = 4;
 
+/**
+ * Batches up to which a norm may run ahead in the out_proj before (normPlacement). Its squares reduce
+ * with in_proj's sums, B more values a thread, and out_proj's workgroups sum theirs: at 130m and batch
+ * 8 on an H100 the GPU's step went from 1.18 to 1.24 ms against the norm's own dispatch
+ * (bench/results/h200-2026-12-05.md, call 43). Batches 2 to 4 untimed.
+ */
+export const NORM_AHEAD_MAX_BATCH = 1;
+
 /** Where a layer's norm runs: ahead in the out_proj before (`ahead` partial sums a row), in in_proj, or as a dispatch of its own. */
 export type NormPlacement = { ahead: number } | 'in_proj' | 'dispatch';
 
@@ -74,14 +82,15 @@ export type NormPlacement = { ahead: number } | 'in_proj' | 'dispatch';
  * Where the norm of a layer after the first runs, for its in_proj (`inProj`, through `convOutput`) and
  * the out_proj before it (`before`): the first of these the storage buffers and the threads allow.
  * Ahead, in that out_proj, which writes h * gamma and each workgroup's partial sums of h^2 that in_proj
- * scales its sums by (matvecTakesPartials: a few loads a thread); in in_proj, x normed on the way in, up
+ * scales its sums by, up to NORM_AHEAD_MAX_BATCH (matvecTakesPartials: a few loads a thread); in in_proj, x normed on the way in, up
  * to NORM_IN_PROJ_MAX_BATCH where its threads keep few sums; else a dispatch of its own.
  */
 export function normPlacement(device: GPUDevice, inProj: MatvecDims, convOutput: MatvecOutput | undefined, before: MatvecDims): NormPlacement {
   const fits = (dims: MatvecDims, output: MatvecOutput | undefined, normed: boolean) =>
     matvecBindingCount(dims.weight, dims.hasBias, output, normed) <= device.limits.maxStorageBuffersPerShaderStage;
   const partials = matvecGroups(device, { ...before, output: NORM_AHEAD_OUTPUT });
-  if (fits(before, NORM_AHEAD_OUTPUT, false) && fits(inProj, convOutput, true) && matvecTakesPartials(device, inProj, partials)) return { ahead: partials };
+  if (inProj.batch <= NORM_AHEAD_MAX_BATCH && fits(before, NORM_AHEAD_OUTPUT, false) && fits(inProj, convOutput, true)
+    && matvecTakesPartials(device, inProj, partials)) return { ahead: partials };
   return inProj.batch <= NORM_IN_PROJ_MAX_BATCH && matvecFoldsNorm(device, inProj) && fits(inProj, convOutput, true) ? 'in_proj' : 'dispatch';
 }
 

@@ -12,7 +12,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import type { MatvecDims } from '../../custom-kernels/webgpu/decode/matvec.js';
 import type { MambaMixer } from '../../src/layers/mixer.js';
-import { matrixOf, type NormPlacement, normPlacement, WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
+import { matrixOf, NORM_IN_PROJ_MAX_BATCH, type NormPlacement, normPlacement, WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
 import { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { toFloat16 } from '../../src/quantization/float16.js';
@@ -123,8 +123,10 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     model.dispose();
   }
 
+  const kindOf = (placement: NormPlacement) => (typeof placement === 'object' ? 'ahead' : placement);
+
   /** Where the norm of layer 1 of `model` runs at `batch` (normPlacement over its in_proj and layer 0's out_proj). */
-  function placementOf(model: MambaForCausalLM, batch: number): NormPlacement | null {
+  function placementOf(model: MambaForCausalLM, batch: number): NormPlacement {
     const device = (tf.backend() as WebGPUBackend).device;
     const c = model.config;
     const dims = (p: MambaMixer['inProj'], xRowStride: number): MatvecDims => {
@@ -136,38 +138,38 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     return normPlacement(device, dims(second.inProj, c.hiddenSize), conv, dims(first.outProj, c.intermediateSize));
   }
 
-  // The embedding rows' norm and the final one are dispatches at any batch. A later layer's norm runs
-  // ahead in the out_proj before it where in_proj's threads read few of its partial sums (3 layers of
-  // hidden 40 up to batch 16); past that, a dispatch of its own (layers 1 and 2 of 3).
-  for (const [batch, norms] of [[1, 2], [4, 2], [17, 4]]) {
-    it(`norms ${norms === 2 ? 'ahead, in out_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
+  // The embedding rows' norm and the final one are dispatches at any batch. A later layer's norm (layers
+  // 1 and 2 of 3) runs ahead in the out_proj before it at batch 1, in in_proj up to NORM_IN_PROJ_MAX_BATCH
+  // where its threads keep few sums, in a dispatch of its own above.
+  const placements: [number, string, number][] = [[1, 'ahead', 2], [NORM_IN_PROJ_MAX_BATCH, 'in_proj', 2], [NORM_IN_PROJ_MAX_BATCH + 1, 'dispatch', 4]];
+  for (const [batch, placement, norms] of placements) {
+    it(`norms ${placement === 'ahead' ? 'ahead, in out_proj' : placement === 'in_proj' ? 'in in_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
       const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 72);
-      expect(typeof placementOf(model, batch) === 'object').to.equal(norms === 2);
+      expect(kindOf(placementOf(model, batch))).to.equal(placement);
       await expectNorms(model, batch, norms, 73);
     });
   }
 
-  // Float16 halves at hidden 320 (in_proj's threads take 4 rows each) at batch 2, and int4 codes at batch 1:
-  // ahead (matvecFoldsNorm would leave int4's norm a dispatch of its own).
-  it('float16 at hidden 320, batch 2: the norm ahead, equal to the op-by-op step', async () => {
-    const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 74);
-    await toFloat16(model);
-    expect(placementOf(model, 2)).to.be.an('object');
-    await expectNorms(model, 2, 2, 75);
-  });
-  it('int4 at batch 1: the norm ahead, equal to the op-by-op step', async () => {
-    const model = randomModel({ numHiddenLayers: 3, hiddenSize: 64 }, 76);
-    await quantize(model, { bits: 4, groupSize: 32 });
-    expect(placementOf(model, 1)).to.be.an('object');
-    await expectNorms(model, 1, 2, 77);
-  });
+  // Float16 halves at hidden 320: in_proj's threads take 4 rows each, 8 sums at batch 2 (the norm folds)
+  // and 16 at batch 4 (matvecFoldsNorm: the norm a dispatch of its own, layer 1's of 2); ahead at batch 1.
+  for (const [batch, placement, norms] of [[1, 'ahead', 2], [2, 'in_proj', 2], [4, 'dispatch', 3]] as [number, string, number][]) {
+    it(`float16 at hidden 320, batch ${batch}: the norm ${placement === 'ahead' ? 'ahead' : placement === 'in_proj' ? 'in in_proj' : 'its own dispatch (a thread\'s sums past NORM_FOLD_MAX_SUMS)'}, equal to the op-by-op step`, async () => {
+      const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 74);
+      await toFloat16(model);
+      expect(kindOf(placementOf(model, batch))).to.equal(placement);
+      await expectNorms(model, batch, norms, 75);
+    });
+  }
 
-  // At hidden 2048 and batch 2 in_proj's threads would read 32 partial sums each: the norm is in_proj's, on its way in.
-  it('hidden 2048, batch 2: the norm in in_proj, equal to the op-by-op step', async () => {
-    const model = randomModel({ numHiddenLayers: 2, hiddenSize: 2048, vocabSize: 64, stateSize: 4, timeStepRank: 8 }, 78, 0.05);
-    expect(placementOf(model, 2)).to.equal('in_proj');
-    await expectNorms(model, 2, 2, 79);
-  });
+  // int4 codes: ahead at batch 1; above, the norm's own dispatch (matvecFoldsNorm never folds it into int4's in_proj).
+  for (const [batch, placement, norms] of [[1, 'ahead', 2], [2, 'dispatch', 4]] as [number, string, number][]) {
+    it(`int4 at batch ${batch}: the norm ${placement === 'ahead' ? 'ahead' : 'its own dispatch'}, equal to the op-by-op step`, async () => {
+      const model = randomModel({ numHiddenLayers: 3, hiddenSize: 64 }, 76);
+      await quantize(model, { bits: 4, groupSize: 32 });
+      expect(kindOf(placementOf(model, batch))).to.equal(placement);
+      await expectNorms(model, batch, norms, 77);
+    });
+  }
 
   it('leaves adapters to the op-by-op path', async () => {
     const lora = randomModel({}, 11);

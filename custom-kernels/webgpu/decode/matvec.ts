@@ -298,10 +298,12 @@ export function matvecGroups(device: GPUDevice, dims: MatvecDims): number {
 
 /**
  * Loads a thread makes at most of a norm's partial sums (MatvecDims.norm.partials): each row group
- * reads them all, B x partials / 4 vec4s over its threads, a read that grows with the batch while what
- * it saves (the norm's dispatch, or its work in the products) does not. Untimed on the H200.
+ * reads them all, B x partials / 4 vec4s over its threads. On an H100 (2.8b, greedy, the GPU's own
+ * step against the norm folded into in_proj or a dispatch of its own, bench/results/h200-2026-12-05.md,
+ * call 43): float32 at batch 1, 5 loads a thread, 5.03 -> 4.85 ms; int4, 5 loads, 2.50 -> 2.37;
+ * float16, 10 loads, 3.04 -> 3.07.
  */
-export const NORM_AHEAD_MAX_LOADS = 16;
+export const NORM_AHEAD_MAX_LOADS = 8;
 
 /** Whether `dims`, normed on the way in, takes its squares as `partials` partial sums a row within NORM_AHEAD_MAX_LOADS loads a thread. */
 export function matvecTakesPartials(device: GPUDevice, dims: MatvecDims, partials: number): boolean {
