@@ -13,11 +13,14 @@
  * promises no layout of subgroups), else through a workgroup-memory tree per row, `treeBatch` x
  * rows at a time. Accumulation is float32. x rows may be strided (x_proj reads the x half of
  * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
- * stream, each workgroup finding the rows' scales itself). Each sum leaves through an output stage,
- * y[b, o] unless the caller gives one (in_proj's takes the conv step, out_proj's adds to the residual
- * stream; a norm's squares summed from the products' own loads of x and reduced with the sums, a
- * row group's giving the row's, its scales applied as the sums leave).
- * Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma where normed.
+ * stream, each workgroup finding the rows' scales itself; or reading x * gamma with the squares as
+ * partial sums the matvec before left). Each sum leaves through an output stage, y[b, o] unless the
+ * caller gives one (in_proj's takes the conv step, out_proj's adds to the residual stream and may
+ * write the next norm's input and each workgroup's partial sums of its squares: residual_output.ts;
+ * a norm's squares summed from the products' own loads of x, or from those partial sums, and reduced
+ * with the sums, a row group's giving the row's, its scales applied as the sums leave).
+ * Bindings: the weight's (weight_source.ts), x, bias?, y, the output stage's, gamma (or the partial
+ * sums) where normed.
  *
  * The shape of the work is a pure function of the matrix, the batch and the device (matvecPlan):
  * - rowsPerThread: 1 where a unit of weights meets one vector of x (float32 at batch 1); else (a
@@ -150,7 +153,7 @@ export interface MatvecOutput {
   partialSums?: string;
 }
 
-/** Storage bindings a matvec over `weight` takes: the weight's, x, bias?, y, its output stage's and the norm's gamma. */
+/** Storage bindings a matvec over `weight` takes: the weight's, x, bias?, y, its output stage's and the norm's gamma or partial sums. */
 export function matvecBindingCount(weight: WeightSource, hasBias: boolean, output?: MatvecOutput, norm = false): number {
   return weightBindings(weight).length + 2 + (hasBias ? 1 : 0) + (output?.bindings.length ?? 0) + (norm ? 1 : 0);
 }
