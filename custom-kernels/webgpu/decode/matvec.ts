@@ -514,7 +514,7 @@ ${subgroups ? `
     // every store was subgroup 0's
     for (var b = 0u; b < B; b++) {
       let s = subgroupAdd(kept[b]);
-      if (t == 0u) { ${out}[b * G + group] = s; }
+      if (t == 0u && group < G) { ${out}[b * G + group] = s; }
     }` : `
     workgroupBarrier();
     for (var b = 0u; b < B; b++) {
@@ -522,7 +522,7 @@ ${subgroups ? `
       if (lane == 0u) { partial[(t / sgSize) * B + b] = s; }
     }
     workgroupBarrier();
-    for (var b = t; b < B; b += T) {
+    for (var b = t; b < B && group < G; b += T) {
       var s = 0.0;
       for (var k = 0u; k < T / sgSize; k++) { s += partial[k * B + b]; }
       ${out}[b * G + group] = s;
@@ -555,8 +555,8 @@ ${subgroups ? `
     }
     workgroupBarrier();
   }${out == null ? '' : `
-  // the workgroup's sums of what its stores kept
-${workgroupRowSums('s = kept[b];', (b, sum) => `${out}[${b} * G + group] = ${sum};`)}`}
+  // the workgroup's sums of what its stores kept (none from the grid's padding past G)
+${workgroupRowSums('s = kept[b];', (b, sum) => `if (group < G) { ${out}[${b} * G + group] = ${sum}; }`)}`}
 }`;
   return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / (R * RT))), plan };
 }
@@ -582,7 +582,7 @@ function workgroupRowSums(value: string, use: (b: string, sum: string) => string
       workgroupBarrier();
     }
     for (var j = t; j < BC; j += T) {
-      if (b0 + j < B) { ${use('b0 + j', 'partial[j * T]')} }
+      if (b0 + j < B) { ${use('(b0 + j)', 'partial[j * T]')} }
     }
     workgroupBarrier();
   }`;
