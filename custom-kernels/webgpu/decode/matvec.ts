@@ -311,8 +311,12 @@ export const NORM_AHEAD_MAX_LOADS = 8;
 /** Whether `dims`, normed on the way in, takes its squares as `partials` partial sums a row within NORM_AHEAD_MAX_LOADS loads a thread. */
 export function matvecTakesPartials(device: GPUDevice, dims: MatvecDims, partials: number): boolean {
   const { plan } = layoutOf(device, { ...dims, norm: { eps: 0, partials } });
-  const perRow = partials % 4 === 0 ? partials / 4 : partials;
-  return dims.batch * Math.ceil(perRow / plan.threadsPerRow) <= NORM_AHEAD_MAX_LOADS;
+  return dims.batch * Math.ceil(partialReads(partials) / plan.threadsPerRow) <= NORM_AHEAD_MAX_LOADS;
+}
+
+/** The loads of a row's `partials` partial sums: vec4s where they come in fours. */
+function partialReads(partials: number): number {
+  return partials % 4 === 0 ? partials / 4 : partials;
 }
 
 function isInt4(source: WeightSource): boolean {
@@ -364,6 +368,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const reducedNorm = foldedNorm || squaresFrom === 'partials';
   const QN = Q + (reducedNorm ? batch : 0);
   const partialsVec = dims.norm?.partials != null && dims.norm.partials % 4 === 0;
+  const partialsPerRow = partialReads(dims.norm?.partials ?? 0);
   const groups = Math.ceil(outFeatures / (R * RT));
   const out = dims.output?.partialSums;
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
@@ -471,8 +476,7 @@ ${squaresFrom === 'read' ? normScales(xVec, inFeatures, T) : ''}
   var squares : array<f32, B>;` : ''}${squaresFrom === 'partials' ? `
   for (var b = 0u; b < B; b++) {
     var s = 0.0;
-    ${strideLoads('squareSums', `b * ${partialsVec ? dims.norm!.partials! / 4 : dims.norm!.partials!}u`, partialsVec ? dims.norm!.partials! / 4 : dims.norm!.partials!,
-    TPR, 'l', (v) => (partialsVec ? `dot(${v}, vec4<f32>(1.0))` : v))}
+    ${strideLoads('squareSums', `b * ${partialsPerRow}u`, partialsPerRow, TPR, 'l', (v) => (partialsVec ? `dot(${v}, vec4<f32>(1.0))` : v))}
     squares[b] = s;
   }` : ''}
   for (var u0 = l; u0 < U; u0 += F * TPR) {
@@ -558,7 +562,7 @@ ${subgroups ? `
   // the workgroup's sums of what its stores kept (none from the grid's padding past G)
 ${workgroupRowSums('s = kept[b];', (b, sum) => `if (group < G) { ${out}[${b} * G + group] = ${sum}; }`)}`}
 }`;
-  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(outFeatures / (R * RT))), plan };
+  return { pipeline: computePipeline(device, code), grid: grid(groups), plan };
 }
 
 /**
