@@ -112,18 +112,9 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     model.dispose();
   });
 
-  /** The fused step at `batch` equals the op-by-op step, and runs `norms` norm dispatches. */
-  async function expectNorms(model: MambaForCausalLM, batch: number, norms: number, seed: number): Promise<void> {
-    const err = await compareSteps(model, batch, 3, seed, webgpuDecoderFor);
-    console.log(`      max relative logit error: ${err.toExponential(1)}`);
-    const cache = model.createCache(batch);
-    const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
-    expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(norms);
-    cache.dispose();
-    model.dispose();
-  }
-
-  const kindOf = (placement: NormPlacement) => (typeof placement === 'object' ? 'ahead' : placement);
+  type Kind = 'ahead' | 'in_proj' | 'dispatch';
+  const kindOf = (placement: NormPlacement): Kind => (typeof placement === 'object' ? 'ahead' : placement);
+  const KIND_TITLES: Record<Kind, string> = { ahead: 'ahead, in out_proj', in_proj: 'in in_proj', dispatch: 'a dispatch of its own' };
 
   /** Where the norm of layer 1 of `model` runs at `batch` (normPlacement over its in_proj and layer 0's out_proj). */
   function placementOf(model: MambaForCausalLM, batch: number): NormPlacement {
@@ -138,36 +129,47 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     return normPlacement(device, dims(second.inProj, c.hiddenSize), conv, dims(first.outProj, c.intermediateSize));
   }
 
+  /**
+   * A later layer's norm in `model` at `batch` runs as `kind` (normPlacement), the fused step equals the
+   * op-by-op step, and runs `norms` norm dispatches.
+   */
+  async function expectNorms(model: MambaForCausalLM, batch: number, kind: Kind, norms: number, seed: number): Promise<void> {
+    expect(kindOf(placementOf(model, batch)), 'where the norm runs').to.equal(kind);
+    const err = await compareSteps(model, batch, 3, seed, webgpuDecoderFor);
+    console.log(`      max relative logit error: ${err.toExponential(1)}`);
+    const cache = model.createCache(batch);
+    const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
+    expect(kinds.get('norm')?.calls, 'norm dispatches').to.equal(norms);
+    cache.dispose();
+    model.dispose();
+  }
+
   // The embedding rows' norm and the final one are dispatches at any batch. A later layer's norm (layers
   // 1 and 2 of 3) runs ahead in the out_proj before it at batch 1, in in_proj up to NORM_IN_PROJ_MAX_BATCH
   // where its threads keep few sums, in a dispatch of its own above.
-  const placements: [number, string, number][] = [[1, 'ahead', 2], [NORM_IN_PROJ_MAX_BATCH, 'in_proj', 2], [NORM_IN_PROJ_MAX_BATCH + 1, 'dispatch', 4]];
-  for (const [batch, placement, norms] of placements) {
-    it(`norms ${placement === 'ahead' ? 'ahead, in out_proj' : placement === 'in_proj' ? 'in in_proj' : 'in dispatches of their own'} at batch ${batch}, equal to the op-by-op step`, async () => {
-      const model = randomModel({ useBias: true, numHiddenLayers: 3 }, 72);
-      expect(kindOf(placementOf(model, batch))).to.equal(placement);
-      await expectNorms(model, batch, norms, 73);
+  const placements: [number, Kind, number][] = [[1, 'ahead', 2], [NORM_IN_PROJ_MAX_BATCH, 'in_proj', 2], [NORM_IN_PROJ_MAX_BATCH + 1, 'dispatch', 4]];
+  for (const [batch, kind, norms] of placements) {
+    it(`float32, batch ${batch}: the norm ${KIND_TITLES[kind]}, equal to the op-by-op step`, async () => {
+      await expectNorms(randomModel({ useBias: true, numHiddenLayers: 3 }, 72), batch, kind, norms, 73);
     });
   }
 
   // Float16 halves at hidden 320: in_proj's threads take 4 rows each, 8 sums at batch 2 (the norm folds)
   // and 16 at batch 4 (matvecFoldsNorm: the norm a dispatch of its own, layer 1's of 2); ahead at batch 1.
-  for (const [batch, placement, norms] of [[1, 'ahead', 2], [2, 'in_proj', 2], [4, 'dispatch', 3]] as [number, string, number][]) {
-    it(`float16 at hidden 320, batch ${batch}: the norm ${placement === 'ahead' ? 'ahead' : placement === 'in_proj' ? 'in in_proj' : 'its own dispatch (a thread\'s sums past NORM_FOLD_MAX_SUMS)'}, equal to the op-by-op step`, async () => {
+  for (const [batch, kind, norms] of [[1, 'ahead', 2], [2, 'in_proj', 2], [4, 'dispatch', 3]] as [number, Kind, number][]) {
+    it(`float16 at hidden 320, batch ${batch}: the norm ${KIND_TITLES[kind]}, equal to the op-by-op step`, async () => {
       const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 74);
       await toFloat16(model);
-      expect(kindOf(placementOf(model, batch))).to.equal(placement);
-      await expectNorms(model, batch, norms, 75);
+      await expectNorms(model, batch, kind, norms, 75);
     });
   }
 
   // int4 codes: ahead at batch 1; above, the norm's own dispatch (matvecFoldsNorm never folds it into int4's in_proj).
-  for (const [batch, placement, norms] of [[1, 'ahead', 2], [2, 'dispatch', 4]] as [number, string, number][]) {
-    it(`int4 at batch ${batch}: the norm ${placement === 'ahead' ? 'ahead' : 'its own dispatch'}, equal to the op-by-op step`, async () => {
+  for (const [batch, kind, norms] of [[1, 'ahead', 2], [2, 'dispatch', 4]] as [number, Kind, number][]) {
+    it(`int4 at batch ${batch}: the norm ${KIND_TITLES[kind]}, equal to the op-by-op step`, async () => {
       const model = randomModel({ numHiddenLayers: 3, hiddenSize: 64 }, 76);
       await quantize(model, { bits: 4, groupSize: 32 });
-      expect(kindOf(placementOf(model, batch))).to.equal(placement);
-      await expectNorms(model, batch, norms, 77);
+      await expectNorms(model, batch, kind, norms, 77);
     });
   }
 
