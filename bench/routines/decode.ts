@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { randomIds } from './random_ids.js';
+import { median } from './timing.js';
 import { DeviceTokens } from '../../src/generation/device_tokens.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
 import { greedyTokens } from '../../src/generation/sampling.js';
@@ -32,6 +33,12 @@ export interface DecodeResult {
    * ahead): near msPerToken, the host bounds the decode, not the GPU.
    */
   hostMsPerToken: number;
+  /**
+   * The median and the longest of the timed steps, each from the end of the step before: a rate well
+   * under the median's is a few stalls (a collector's pause, the host held), not every step slower.
+   */
+  medianStepMs: number;
+  longestStepMs: number;
   tokensPerSecond: number;
 }
 
@@ -66,16 +73,24 @@ export async function benchDecode(
     }
     for (let i = 0; i < warmup; i++) await step();
     let host = 0;
+    const stepMs: number[] = [];
     const start = performance.now();
+    let last = start;
     for (let i = 0; i < steps; i++) {
       const called = performance.now();
       const done = step();
       host += performance.now() - called;
       await done;
+      const now = performance.now();
+      stepMs.push(now - last);
+      last = now;
     }
-    const msPerToken = (performance.now() - start) / steps;
+    const msPerToken = (last - start) / steps;
     await end();
-    return { position, batch, fused, lagged, msPerToken, hostMsPerToken: host / steps, tokensPerSecond: (1000 * batch) / msPerToken };
+    return {
+      position, batch, fused, lagged, msPerToken, hostMsPerToken: host / steps,
+      medianStepMs: median(stepMs), longestStepMs: Math.max(...stepMs), tokensPerSecond: (1000 * batch) / msPerToken,
+    };
   } finally {
     cache.dispose();
   }
