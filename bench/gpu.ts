@@ -162,7 +162,7 @@ async function greedyDecode(m: MambaForCausalLM, batches: number[], what: string
         const gpuMs = await greedyStepGpuMs(m, batch, (tf.backend() as WebGPUBackend).device);
         const trial = set.length > 0 ? `, trial ${set.join('+')}` : '';
         results[`${key}_b${batch}_lagged${set.length > 0 ? `_${set.join('+')}` : ''}`] = { ...d, gpuStepMs: gpuMs };
-        log(`| decode, batch ${batch}, ${what}, ids on the GPU (read back ${READBACK_LAG} steps behind)${trial} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step (host ${d.hostMsPerToken.toFixed(2)}; steps' median ${d.medianStepMs.toFixed(2)}, longest ${d.longestStepMs.toFixed(1)}${gpuMs == null ? '' : `; the GPU's own step ${gpuMs.toFixed(2)}, ${((1000 * batch) / gpuMs).toFixed(1)} tokens/s`}) |`);
+        log(`| decode, batch ${batch}, ${what}, ids on the GPU (read back ${READBACK_LAG} steps behind)${trial} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step (host ${d.hostMsPerToken.toFixed(2)}; steps' median ${d.medianStepMs.toFixed(2)}, longest ${d.longestStepMs.toFixed(1)}; ${d.turnsPerStep.toFixed(0)} turns queued a step${gpuMs == null ? '' : `; the GPU's own step ${gpuMs.toFixed(2)}, ${((1000 * batch) / gpuMs).toFixed(1)} tokens/s`}) |`);
       }
     } finally {
       restore();

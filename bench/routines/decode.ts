@@ -39,6 +39,11 @@ export interface DecodeResult {
    */
   medianStepMs: number;
   longestStepMs: number;
+  /**
+   * Turns of the event loop queued a step (setImmediate calls): in Node, dawn.node polls a pending map
+   * once a turn, and each poll leaves a function for the collector (src/webgpu/readback_pool.ts).
+   */
+  turnsPerStep: number;
   tokensPerSecond: number;
 }
 
@@ -74,6 +79,7 @@ export async function benchDecode(
     for (let i = 0; i < warmup; i++) await step();
     let host = 0;
     const stepMs: number[] = [];
+    const turns = countImmediates();
     const start = performance.now();
     let last = start;
     for (let i = 0; i < steps; i++) {
@@ -86,12 +92,26 @@ export async function benchDecode(
       last = now;
     }
     const msPerToken = (last - start) / steps;
+    const turnsPerStep = turns.stop() / steps;
     await end();
     return {
       position, batch, fused, lagged, msPerToken, hostMsPerToken: host / steps,
-      medianStepMs: median(stepMs), longestStepMs: Math.max(...stepMs), tokensPerSecond: (1000 * batch) / msPerToken,
+      medianStepMs: median(stepMs), longestStepMs: Math.max(...stepMs), turnsPerStep, tokensPerSecond: (1000 * batch) / msPerToken,
     };
   } finally {
     cache.dispose();
   }
+}
+
+/** Counts setImmediate calls (anyone's, dawn.node's polls included) until stopped; 0 where there is no setImmediate. */
+function countImmediates(): { stop(): number } {
+  const g = globalThis as unknown as { setImmediate?: (...args: unknown[]) => unknown };
+  const original = g.setImmediate;
+  if (original == null) return { stop: () => 0 };
+  let calls = 0;
+  g.setImmediate = (...args: unknown[]) => {
+    calls += 1;
+    return original(...args);
+  };
+  return { stop: () => { g.setImmediate = original; return calls; } };
 }
