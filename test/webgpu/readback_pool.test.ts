@@ -54,14 +54,14 @@ class ModelGpu {
     },
   };
 
-  /** An encoder whose copy is the next submission's: done stepMs after the previous one (or after now). */
-  submission(id: number): GPUCommandEncoder {
+  /** An encoder whose copy is the next submission's: done `ms` (stepMs) after the previous one (or after now). */
+  submission(id: number, ms = this.stepMs): GPUCommandEncoder {
     return {
       copyBufferToBuffer: (_source: unknown, _at: number, target: { values: Int32Array; doneAt: number; fail: boolean }) => {
         target.values.fill(id);
         target.fail = this.failNext;
         this.failNext = false;
-        this.lastDone = Math.max(performance.now(), this.lastDone) + this.stepMs;
+        this.lastDone = Math.max(performance.now(), this.lastDone) + ms;
         target.doneAt = this.lastDone;
       },
     } as unknown as GPUCommandEncoder;
@@ -86,33 +86,44 @@ function stall(ms: number): void {
 
 /**
  * `steps` submissions, each read back `lag` behind as greedy generation reads them: the ids read, the
- * loop's ms, its ms after a stall of `stallMs` once step `stallAt` is submitted, and its ms from step
- * `fasterAt` on, whose submissions take `fasterMs` each (where given).
+ * loop's ms, its ms after a stall of `stallMs` once step `stallAt` is submitted, its ms from step
+ * `fasterAt` on, whose submissions take `fasterMs` each, its ms after step `slowAt`'s read, a
+ * submission that takes `slowMs` (where given), and from step `pollsFrom` on, its ms and the ms a map
+ * was pending.
  */
 async function loop(
   gpu: ModelGpu, pool: ReadbackPool, steps: number, lag: number,
-  { stallAt = -1, stallMs = 0, fasterAt = -1, fasterMs = 0 } = {},
-): Promise<{ ids: number[]; ms: number; msAfterStall: number; msAfterFaster: number }> {
+  { stallAt = -1, stallMs = 0, fasterAt = -1, fasterMs = 0, slowAt = -1, slowMs = 0, pollsFrom = 0 } = {},
+): Promise<{ ids: number[]; ms: number; msAfterStall: number; msAfterFaster: number; msAfterSlow: number; polls: { ms: number; polled: number } }> {
   const ids: number[] = [];
   const pending: Promise<Int32Array>[] = [];
   const t0 = performance.now();
   let stallEnd = t0;
   let faster = t0;
+  let slowRead = t0;
+  let polls = { at: t0, polled: gpu.polledMs };
   for (let k = 0; k < steps; k++) {
+    if (k === pollsFrom) polls = { at: performance.now(), polled: gpu.polledMs };
     if (k === fasterAt) {
       gpu.stepMs = fasterMs;
       faster = performance.now();
     }
-    pending.push(pool.record(gpu.submission(k), SOURCE)());
+    pending.push(pool.record(gpu.submission(k, k === slowAt ? slowMs : gpu.stepMs), SOURCE)());
     if (k === stallAt) {
       stall(stallMs);
       stallEnd = performance.now();
     }
-    if (pending.length > lag) ids.push((await pending.shift()!)[0]);
+    if (pending.length > lag) {
+      ids.push((await pending.shift()!)[0]);
+      if (ids.length - 1 === slowAt) slowRead = performance.now();
+    }
   }
   for (const read of pending) ids.push((await read)[0]);
   const end = performance.now();
-  return { ids, ms: end - t0, msAfterStall: end - stallEnd, msAfterFaster: end - faster };
+  return {
+    ids, ms: end - t0, msAfterStall: end - stallEnd, msAfterFaster: end - faster, msAfterSlow: end - slowRead,
+    polls: { ms: end - polls.at, polled: gpu.polledMs - polls.polled },
+  };
 }
 
 describe('ReadbackPool', () => {
@@ -151,17 +162,37 @@ describe('ReadbackPool', () => {
     pool.dispose();
   });
 
+  it('keeps the GPU\'s pace after a map that polled a long time once (a step run slow, or a collector\'s pause while it polled)', async () => {
+    const stepMs = 10;
+    const steps = 60;
+    const slowAt = 12;
+    const gpu = new ModelGpu(stepMs);
+    const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
+    const { ids, msAfterSlow } = await loop(gpu, pool, steps, 3, { slowAt, slowMs: 200 });
+    expect(ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
+    // The reads after the slow step's take the GPU's time. Had its 190 ms of polling moved the wait by
+    // half (95 ms), each read after it would wait about that long after the one before, shrinking over
+    // seven late reads: ~1.8x the GPU's time for these 47 steps.
+    const gpuMs = (steps - slowAt - 1) * stepMs;
+    expect(msAfterSlow, `${msAfterSlow.toFixed(0)} ms after the slow step's read for ${gpuMs} ms of GPU work`).to.be.below(1.25 * gpuMs + 3 * stepMs);
+    pool.dispose();
+  });
+
   it('catches up with a GPU that speeds up (its clocks rising over the first tokens)', async () => {
     const steps = 64;
     const fasterAt = 8;
     const gpu = new ModelGpu(40);
     const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
-    const { ids, msAfterFaster } = await loop(gpu, pool, steps, 3, { fasterAt, fasterMs: 8 });
+    const { ids, msAfterFaster, polls } = await loop(gpu, pool, steps, 3, { fasterAt, fasterMs: 8, pollsFrom: 40 });
     expect(ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
     // Waits learned at 40 ms a step come down within a few reads; stepping down by a fixed 0.05 ms a
     // late read, they would hold the loop near 40 ms a step: ~3x the GPU's time for these steps.
     const gpuMs = (steps - fasterAt) * 8 + 3 * 40;
     expect(msAfterFaster, `${msAfterFaster.toFixed(0)} ms for ${gpuMs} ms of GPU work`).to.be.below(1.5 * gpuMs);
+    // The late reads took the wait down to nothing; the maps after that poll long again, and the wait
+    // grows back from there: a map pending for a sliver of each step once more (stuck at nothing, every
+    // map would poll all along: the whole of these 24 steps).
+    expect(polls.polled, `polled ${polls.polled.toFixed(0)} ms of the last ${polls.ms.toFixed(0)}`).to.be.below(0.15 * polls.ms);
     pool.dispose();
   });
 
