@@ -34,6 +34,9 @@
 #           with each pass stamped (GPU ms a pass, idle between passes and how much of it was the
 #           host's), the decoder's GPU step apart and each kind of dispatch's cost     -> lag.txt
 #   oldlag  the same with .gpu-old/lag.mjs (bench/bundle_old.sh REV bench/lag.ts)       -> oldlag.txt
+#   pause   bench/pause.ts PAUSE_FORMATS (float32): greedy decoding after a pause of the event loop while reads
+#           are pending (a collector's pause), batch 1 and 8: ms a step after it       -> pause.txt
+#   oldpause the same with .gpu-old/pause.mjs (bench/bundle_old.sh REV bench/pause.ts)  -> oldpause.txt
 #   prefetch bench/prefetch.ts: out_proj's matvec after its matrix was read ahead into the L2, alone
 #           or inside a latency-bound dispatch                                          -> prefetch.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
@@ -44,7 +47,7 @@
 # trial the matvec table and the trial sets found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
-#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts bench/lag.ts bench/prefetch.ts   # -> .gpu/
+#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts bench/lag.ts bench/prefetch.ts bench/pause.ts   # -> .gpu/
 #   mkdir -p .peers && cp ../shared/peers/* .peers/                     # llama.cpp's source and GGUF writer
 #   optional, for "old": bash bench/bundle_old.sh REV
 #   (.gpu/, .gpu-old/ and .peers/ listed in .git/info/exclude)
@@ -113,6 +116,9 @@ for s in $STEPS; do
     oldlag) [ -f "$R/.gpu-old/lag.mjs" ] && cp "$R/.gpu-old/lag.mjs" old_lag.mjs \
            && step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/oldlag.txt" 2>&1 ;;
     lag) step 260 env BENCH_SHAPE=${LAG_SHAPE:-$BENCH_SHAPE} BENCH_DAWN_FLAGS="$EXACT_TIMES" node lag.mjs "${LAG_FORMATS:-float32,float16}" > "$OUT/lag.txt" 2>&1 ;;
+    pause) step 150 node pause.mjs "${PAUSE_FORMATS:-float32}" > "$OUT/pause.txt" 2>&1 ;;
+    oldpause) [ -f "$R/.gpu-old/pause.mjs" ] && cp "$R/.gpu-old/pause.mjs" old_pause.mjs &&
+           step 150 node old_pause.mjs "${PAUSE_FORMATS:-float32}" > "$OUT/oldpause.txt" 2>&1 ;;
     prefetch) step 120 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node prefetch.mjs > "$OUT/prefetch.txt" 2>&1 ;;
     scale) step 200 env SCALE_SHAPES=2.8b SCALE_DTYPES=float16 node scale.mjs > "$OUT/scale.txt" 2>&1 ;;
     *) echo "h200_call.sh: no step $s" >> "$OUT/env.txt" ;;
@@ -120,7 +126,7 @@ for s in $STEPS; do
   stamp "$s"
 done
 kill $CLOCKS 2> /dev/null
-rm -f "$OUT/gpu.md" "$OUT/gpu.json" "$OUT/gemm.md" "$OUT/host.md" "$OUT/lag.md"
+rm -f "$OUT/gpu.md" "$OUT/gpu.json" "$OUT/gemm.md" "$OUT/host.md" "$OUT/lag.md" "$OUT/pause.md"
 [ -f /tmp/llama-build.txt ] && grep -v "^$" /tmp/llama-build.txt | tail -2 >> "$OUT/env.txt"
 # At most 8 files come back from a call: past that, the steps' outputs travel as one archive, steps.tgz
 # (call 22 lost old.txt and old-130m.txt, the ninth and tenth).

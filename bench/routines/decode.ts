@@ -44,12 +44,25 @@ export interface DecodeResult {
    * once a turn, and each poll leaves a function for the collector (src/webgpu/readback_pool.ts).
    */
   turnsPerStep: number;
+  /** With `pause`: ms a step over the steps after the pause's, and that step's own ms. */
+  afterPause?: { msPerStep: number; pauseStepMs: number };
   tokensPerSecond: number;
+}
+
+/** Holds the event loop for `ms`, as a major collection does. */
+function holdEventLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) { /* held */ }
 }
 
 export async function benchDecode(
   model: MambaForCausalLM, position: number,
-  { batch = 1, steps = 16, warmup = 1, prefillChunk = 512, fused = true, lagged = false } = {},
+  { batch = 1, steps = 16, warmup = 1, prefillChunk = 512, fused = true, lagged = false, pause }:
+  {
+    batch?: number; steps?: number; warmup?: number; prefillChunk?: number; fused?: boolean; lagged?: boolean;
+    /** A hold of the event loop for `ms` once timed step `at` is called (a stand-in for a collector's pause while reads are pending). */
+    pause?: { at: number; ms: number };
+  } = {},
 ): Promise<DecodeResult> {
   const cache = model.backbone.createCache(batch);
   try {
@@ -86,6 +99,7 @@ export async function benchDecode(
       const called = performance.now();
       const done = step();
       host += performance.now() - called;
+      if (i === pause?.at) setImmediate(() => holdEventLoop(pause.ms));
       await done;
       const now = performance.now();
       stepMs.push(now - last);
@@ -93,10 +107,13 @@ export async function benchDecode(
     }
     const msPerToken = (last - start) / steps;
     const turnsPerStep = turns.stop() / steps;
+    const after = pause == null ? [] : stepMs.slice(pause.at + 1);
+    const afterPause = pause == null ? undefined
+      : { msPerStep: after.reduce((a, v) => a + v, 0) / after.length, pauseStepMs: stepMs[pause.at] };
     await end();
     return {
       position, batch, fused, lagged, msPerToken, hostMsPerToken: host / steps,
-      medianStepMs: median(stepMs), longestStepMs: Math.max(...stepMs), turnsPerStep, tokensPerSecond: (1000 * batch) / msPerToken,
+      medianStepMs: median(stepMs), longestStepMs: Math.max(...stepMs), turnsPerStep, afterPause, tokensPerSecond: (1000 * batch) / msPerToken,
     };
   } finally {
     cache.dispose();
