@@ -20,13 +20,12 @@
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import * as tf from '@tensorflow/tfjs';
-import { benchShape } from './routines/shapes.js';
+import { benchModel } from './routines/bench_model.js';
 import { benchDecode } from './routines/decode.js';
 import { greedyStepDispatches, passLeavingOut, stampedSteps, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 import { median } from './routines/timing.js';
-import { randomQuantize } from './routines/random_quantized.js';
-import { MambaForCausalLM, toFloat16 } from '../src/index.js';
+import type { MambaForCausalLM } from '../src/index.js';
 import { WebGPUDecoder } from '../src/model/webgpu_decoder.js';
 import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
 
@@ -107,10 +106,7 @@ function timeCalls(f: () => void, runs: number): number {
 
 const formats = (process.argv[2] ?? 'float32,float16').split(',');
 for (const format of formats) {
-  const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
-  if (format === 'float16') await toFloat16(model);
-  else if (format === 'int4' || format === 'int8') randomQuantize(model, format === 'int4' ? 4 : 8);
-  else if (format !== 'float32') throw new Error(`bench/host.ts: no format ${format} (float32, float16, int8, int4)`);
+  const model = await benchModel(format, 'bench/host.ts');
   const { cache, decoder } = await warmGreedyDecoder(model, 1);
   // (the decoder's private steps, timed apart)
   const inner = decoder as unknown as { prepareStep(): RecordedDispatch[] };

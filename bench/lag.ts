@@ -17,10 +17,10 @@
 import { writeFile } from 'node:fs/promises';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { benchShape } from './routines/shapes.js';
+import { benchModel } from './routines/bench_model.js';
 import { decoderStepGpuMs, greedyStepDispatches, passLeavingOut, stampedGreedyLoop, warmGreedyDecoder } from './routines/greedy_step.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
-import { MambaForCausalLM, toFloat16 } from '../src/index.js';
+import type { MambaForCausalLM } from '../src/index.js';
 import { READBACK_LAG } from '../src/generation/device_tokens.js';
 
 const out = process.env.OUT ?? '.';
@@ -97,9 +97,7 @@ async function lagged(model: MambaForCausalLM, batch: number, lag: number, steps
 log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | behind | ms a step | host ms of it | event loop's delay, p99 / max ms | GC pauses meanwhile | stamped loop, ms a step | its GPU span a step | its passes, median / longest | GPU idle a step (steps after 0.2 ms of it; the longest, ms) | of it, before the step was submitted | the decoder's GPU step apart, ms | us a layer: ${KINDS.join(' / ')} |`);
 log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const format of (process.argv[2] ?? 'float32,float16').split(',')) {
-  const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
-  if (format === 'float16') await toFloat16(model);
-  else if (format !== 'float32') throw new Error(`bench/lag.ts: no format ${format} (float32, float16)`);
+  const model = await benchModel(format, 'bench/lag.ts');
   for (const batch of [1, 8]) {
     for (const lag of LAGS) log(`| ${format} | ${batch} | ${lag}${lag === READBACK_LAG ? ' (generate)' : ''} | ${await lagged(model, batch, lag, STEPS)} |`);
   }

@@ -9,11 +9,10 @@
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { benchModel } from './routines/bench_model.js';
 import { benchDecode } from './routines/decode.js';
 import { greedyStepGpuMs } from './routines/greedy_step.js';
-import { benchShape } from './routines/shapes.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
-import { MambaForCausalLM, toFloat16 } from '../src/index.js';
 
 const PAUSES = (process.env.PAUSE_MS ?? '50 100').split(' ').filter((p) => p !== '').map(Number);
 const STEPS = 256;
@@ -26,9 +25,7 @@ const device = (tf.backend() as WebGPUBackend).device;
 log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | pause at step ${AT} of ${STEPS}, ms | ms a step after it | the pause's step, ms | steps' median, ms | the GPU's own step, ms |`);
 log('|---|---:|---:|---:|---:|---:|---:|');
 for (const format of (process.argv[2] ?? 'float32').split(',')) {
-  const model = new MambaForCausalLM({ config: benchShape(process.env.BENCH_SHAPE ?? '130m') });
-  if (format === 'float16') await toFloat16(model);
-  else if (format !== 'float32') throw new Error(`bench/pause.ts: no format ${format} (float32, float16)`);
+  const model = await benchModel(format, 'bench/pause.ts');
   for (const batch of [1, 8]) {
     const gpuMs = await greedyStepGpuMs(model, batch, device);
     for (const ms of PAUSES) {

@@ -126,6 +126,26 @@ async function loop(
   };
 }
 
+/** A step's ms, and the step that meets the event, in stepsAfter's runs. */
+const EVENT_STEP_MS = 10;
+const EVENT_AT = 12;
+
+/**
+ * 60 steps of EVENT_STEP_MS read back 3 behind, with one event once step EVENT_AT is submitted: a stall
+ * of the event loop for `stallMs`, or that submission taking `slowMs`. The loop's ms after the event
+ * (after the stall; after the slow step's read) and the GPU's ms of work in those steps; every id read.
+ */
+async function stepsAfter(event: { stallMs: number } | { slowMs: number }): Promise<{ ms: number; gpuMs: number }> {
+  const steps = 60;
+  const gpu = new ModelGpu(EVENT_STEP_MS);
+  const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
+  const stalled = 'stallMs' in event;
+  const run = await loop(gpu, pool, steps, 3, stalled ? { stallAt: EVENT_AT, stallMs: event.stallMs } : { slowAt: EVENT_AT, slowMs: event.slowMs });
+  pool.dispose();
+  expect(run.ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
+  return { ms: stalled ? run.msAfterStall : run.msAfterSlow, gpuMs: (steps - EVENT_AT - 1) * EVENT_STEP_MS };
+}
+
 describe('ReadbackPool', () => {
   before(async () => {
     await initWebGPU();   // GPUMapMode and GPUBufferUsage
@@ -148,34 +168,17 @@ describe('ReadbackPool', () => {
   });
 
   it('keeps the GPU\'s pace after a stall of the event loop between reads back to back (a long interval does not lengthen the waits)', async () => {
-    const stepMs = 10;
-    const steps = 60;
-    const stallAt = 12;
-    const gpu = new ModelGpu(stepMs);
-    const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
-    const { ids, msAfterStall } = await loop(gpu, pool, steps, 3, { stallAt, stallMs: 200 });
-    expect(ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
-    // The steps after the stall take the GPU's time. Had the stall's interval entered an average, each
-    // read would wait 0.8 of it and measure its own wait: ~1.7x the GPU's time for these 47 steps.
-    const gpuMs = (steps - stallAt - 1) * stepMs;
-    expect(msAfterStall, `${msAfterStall.toFixed(0)} ms after the stall for ${gpuMs} ms of GPU work`).to.be.below(1.25 * gpuMs + 3 * stepMs);
-    pool.dispose();
+    const { ms, gpuMs } = await stepsAfter({ stallMs: 200 });
+    // Had the stall's interval entered an average, each read would wait 0.8 of it and measure its own
+    // wait: ~1.7x the GPU's time for these steps.
+    expect(ms, `${ms.toFixed(0)} ms after the stall for ${gpuMs} ms of GPU work`).to.be.below(1.25 * gpuMs + 3 * EVENT_STEP_MS);
   });
 
   it('keeps the GPU\'s pace after a map that polled a long time once (a step run slow, or a collector\'s pause while it polled)', async () => {
-    const stepMs = 10;
-    const steps = 60;
-    const slowAt = 12;
-    const gpu = new ModelGpu(stepMs);
-    const pool = new ReadbackPool(gpu.device as unknown as GPUDevice, 4);
-    const { ids, msAfterSlow } = await loop(gpu, pool, steps, 3, { slowAt, slowMs: 200 });
-    expect(ids).to.deep.equal(Array.from({ length: steps }, (_, k) => k));
-    // The reads after the slow step's take the GPU's time. Had its 190 ms of polling moved the wait by
-    // half (95 ms), each read after it would wait about that long after the one before, shrinking over
-    // seven late reads: ~1.8x the GPU's time for these 47 steps.
-    const gpuMs = (steps - slowAt - 1) * stepMs;
-    expect(msAfterSlow, `${msAfterSlow.toFixed(0)} ms after the slow step's read for ${gpuMs} ms of GPU work`).to.be.below(1.25 * gpuMs + 3 * stepMs);
-    pool.dispose();
+    const { ms, gpuMs } = await stepsAfter({ slowMs: 200 });
+    // Had its 190 ms of polling moved the wait by half (95 ms), each read after it would wait about that
+    // long after the one before, shrinking over seven late reads: ~1.8x the GPU's time for these steps.
+    expect(ms, `${ms.toFixed(0)} ms after the slow step's read for ${gpuMs} ms of GPU work`).to.be.below(1.25 * gpuMs + 3 * EVENT_STEP_MS);
   });
 
   it('catches up with a GPU that speeds up (its clocks rising over the first tokens)', async () => {
