@@ -1,7 +1,8 @@
 /**
  * Greedy decoding's rate against how many steps are recorded ahead of the one being read back (the
  * generation loop's READBACK_LAG): the fused decoder's stepFromDevice, each step's ids read back 1 to
- * 16 steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16), batch 1 and 8.
+ * 16 steps behind, at BENCH_SHAPE for each weight format in argv[2] (float32,float16 unless given;
+ * routines/bench_model.ts), batch 1 and 8.
  * Each row is a fresh cache and decoder: ms a step, the host's ms of it in stepFromDevice, how late the
  * event loop ran its turns meanwhile and the garbage collector's pauses; then, on the same decoder,
  * the same loop with GPU timestamps around each step's pass (stampedGreedyLoop: its ms a step, the

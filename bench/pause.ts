@@ -1,10 +1,10 @@
 /**
- * Greedy decoding after a pause of the event loop while reads are pending, as a collector's pause
- * holds it: the steps after the pause against the steps' median and the GPU's own step. A pause is
- * the loop's cost once; where it enters how long later reads wait before they map
- * (src/webgpu/readback_pool.ts), it costs again for several steps after. Batch 1 and 8 at
- * BENCH_SHAPE, float32 (argv[2]: float16 too), a pause of PAUSE_MS (default "50 100") at step 128 of
- * 256. Run like bench/gpu.ts; writes $OUT/pause.md.
+ * Greedy decoding after a pause of the event loop while a read's map is pending, as a collector's
+ * pause lands on one (routines/map_pause.ts): the steps after the pause against the steps' median and
+ * the GPU's own step. A pause is the loop's cost once; where it enters how long later reads wait
+ * before they map (src/webgpu/readback_pool.ts), it costs again for several steps after. Batch 1 and 8
+ * at BENCH_SHAPE, float32 (argv[2]: the formats, routines/bench_model.ts), a pause of PAUSE_MS
+ * (default "50 100") during the first map after step 128 of 256. Run like bench/gpu.ts; writes $OUT/pause.md.
  */
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -22,15 +22,16 @@ const log = (line: string) => { console.log(line); rows.push(line); };
 
 await setUpWebGPU();
 const device = (tf.backend() as WebGPUBackend).device;
-log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | pause at step ${AT} of ${STEPS}, ms | ms a step after it | the pause's step, ms | steps' median, ms | the GPU's own step, ms |`);
-log('|---|---:|---:|---:|---:|---:|---:|');
+log(`| ${process.env.BENCH_SHAPE ?? '130m'} | batch | pause after step ${AT} of ${STEPS}, ms | during a map | ms a step after it | the pause's step, ms | steps' median, ms | the GPU's own step, ms |`);
+log('|---|---:|---:|---|---:|---:|---:|---:|');
 for (const format of (process.argv[2] ?? 'float32').split(',')) {
   const model = await benchModel(format, 'bench/pause.ts');
   for (const batch of [1, 8]) {
     const gpuMs = await greedyStepGpuMs(model, batch, device);
     for (const ms of PAUSES) {
       const d = await benchDecode(model, 10, { batch, steps: STEPS, warmup: 64, lagged: true, pause: { at: AT, ms } });
-      log(`| ${format} | ${batch} | ${ms} | ${d.afterPause!.msPerStep.toFixed(2)} | ${d.afterPause!.pauseStepMs.toFixed(1)} | ${d.medianStepMs.toFixed(2)} | ${gpuMs?.toFixed(2) ?? '-'} |`);
+      const { msPerStep, duringMap } = d.afterPause!;
+      log(`| ${format} | ${batch} | ${ms} | ${duringMap == null ? 'no map came' : duringMap ? 'yes' : 'no (its copy was done)'} | ${msPerStep.toFixed(2)} | ${d.afterPause!.pauseStepMs.toFixed(1)} | ${d.medianStepMs.toFixed(2)} | ${gpuMs?.toFixed(2) ?? '-'} |`);
     }
   }
   model.dispose();

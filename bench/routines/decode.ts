@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MambaForCausalLM } from '../../src/model/causal_lm.js';
 import { randomIds } from './random_ids.js';
+import { holdDuringNextMap } from './map_pause.js';
 import { median } from './timing.js';
 import { DeviceTokens } from '../../src/generation/device_tokens.js';
 import { decodeStep, prefill } from '../../src/generation/prefill.js';
@@ -44,15 +45,12 @@ export interface DecodeResult {
    * once a turn, and each poll leaves a function for the collector (src/webgpu/readback_pool.ts).
    */
   turnsPerStep: number;
-  /** With `pause`: ms a step over the steps after the pause's, and that step's own ms. */
-  afterPause?: { msPerStep: number; pauseStepMs: number };
+  /**
+   * With `pause`: ms a step over the steps after the pause's, that step's own ms, and whether the pause
+   * came while a map was pending (routines/map_pause.ts; null: no map came).
+   */
+  afterPause?: { msPerStep: number; pauseStepMs: number; duringMap: boolean | null };
   tokensPerSecond: number;
-}
-
-/** Holds the event loop for `ms`, as a major collection does. */
-function holdEventLoop(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) { /* held */ }
 }
 
 export async function benchDecode(
@@ -60,10 +58,13 @@ export async function benchDecode(
   { batch = 1, steps = 16, warmup = 1, prefillChunk = 512, fused = true, lagged = false, pause }:
   {
     batch?: number; steps?: number; warmup?: number; prefillChunk?: number; fused?: boolean; lagged?: boolean;
-    /** A hold of the event loop for `ms` once timed step `at` is called (a stand-in for a collector's pause while reads are pending). */
+    /** A hold of the event loop for `ms` during the first map after timed step `at` is called (a collector's pause, routines/map_pause.ts). */
     pause?: { at: number; ms: number };
   } = {},
 ): Promise<DecodeResult> {
+  if (pause != null && (!Number.isInteger(pause.at) || pause.at < 0 || pause.at >= steps - 1 || !(pause.ms >= 0))) {
+    throw new Error(`benchDecode: a pause needs a step in [0, ${steps - 1}) and ms >= 0, got at ${pause.at}, ms ${pause.ms}`);
+  }
   const cache = model.backbone.createCache(batch);
   try {
     const prompt = randomIds(batch, position, model.config.vocabSize);
@@ -92,24 +93,31 @@ export async function benchDecode(
     for (let i = 0; i < warmup; i++) await step();
     let host = 0;
     const stepMs: number[] = [];
+    let hold: ReturnType<typeof holdDuringNextMap> | null = null;
     const turns = countImmediates();
     const start = performance.now();
     let last = start;
-    for (let i = 0; i < steps; i++) {
-      const called = performance.now();
-      const done = step();
-      host += performance.now() - called;
-      if (i === pause?.at) setImmediate(() => holdEventLoop(pause.ms));
-      await done;
-      const now = performance.now();
-      stepMs.push(now - last);
-      last = now;
+    try {
+      for (let i = 0; i < steps; i++) {
+        const called = performance.now();
+        const done = step();
+        host += performance.now() - called;
+        if (i === pause?.at) hold = holdDuringNextMap(pause.ms);
+        await done;
+        const now = performance.now();
+        stepMs.push(now - last);
+        last = now;
+      }
+    } finally {
+      turns.stop();
+      hold?.disarm();
     }
     const msPerToken = (last - start) / steps;
-    const turnsPerStep = turns.stop() / steps;
+    const turnsPerStep = turns.count() / steps;
     const after = pause == null ? [] : stepMs.slice(pause.at + 1);
-    const afterPause = pause == null ? undefined
-      : { msPerStep: after.reduce((a, v) => a + v, 0) / after.length, pauseStepMs: stepMs[pause.at] };
+    const afterPause = pause == null ? undefined : {
+      msPerStep: after.reduce((a, v) => a + v, 0) / after.length, pauseStepMs: stepMs[pause.at], duringMap: await hold!.landed,
+    };
     await end();
     return {
       position, batch, fused, lagged, msPerToken, hostMsPerToken: host / steps,
@@ -120,15 +128,19 @@ export async function benchDecode(
   }
 }
 
-/** Counts setImmediate calls (anyone's, dawn.node's polls included) until stopped; 0 where there is no setImmediate. */
-function countImmediates(): { stop(): number } {
+/**
+ * Counts setImmediate calls until stopped: dawn.node's polls, and the read-back pool's few a read
+ * that tell a late map; 0 where there is no setImmediate.
+ */
+function countImmediates(): { stop(): void; count(): number } {
   const g = globalThis as unknown as { setImmediate?: (...args: unknown[]) => unknown };
   const original = g.setImmediate;
-  if (original == null) return { stop: () => 0 };
   let calls = 0;
-  g.setImmediate = (...args: unknown[]) => {
-    calls += 1;
-    return original(...args);
-  };
-  return { stop: () => { g.setImmediate = original; return calls; } };
+  if (original != null) {
+    g.setImmediate = (...args: unknown[]) => {
+      calls += 1;
+      return original(...args);
+    };
+  }
+  return { stop: () => { if (original != null) g.setImmediate = original; }, count: () => calls };
 }

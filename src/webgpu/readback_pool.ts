@@ -14,13 +14,14 @@
  * finalizers), so that a short run could lose a third of its rate (130m at batch 8, call 24).
  * A read recorded before the one ahead of it completed (back to back) maps `wait` ms after that
  * completion, and `wait` follows how each map went: up by half of what it polled beyond LEAD_MS (a
- * timer firing late now and then does not swing it), but by no more than half of the wait (of
- * MIN_WAIT_MS where the wait came down to nothing): a map held by a collector's pause, or by a step the
- * GPU ran slow once, polls through all of it, and had all of that entered the wait, each read after it
- * would have waited as long again (on lavapipe a 14-ms scavenge took 14-ms steps to 28 ms for seven
- * steps); a GPU that did slow down is caught within a few reads all the same. Down, where the map
- * found the copy done (late), by 1/64 of itself, doubled with each late map in a row, so that a GPU
- * that sped up (its clocks rising over the first tokens) is caught within a few reads, and the seventh
+ * timer firing late now and then does not swing it), but by no more than half of the wait itself: a
+ * map held by a collector's pause, or by a step the GPU ran slow once, polls through all of it, and
+ * half of that in the wait had each read after it wait about as long, the wait coming down over seven
+ * late maps (on lavapipe a 14-ms scavenge took 14-ms steps to 28 ms for seven steps). A GPU that did
+ * slow down is caught all the same, the wait growing at most 1.5x a read. A wait under MIN_WAIT_MS
+ * (which maps at once) is not a pace to cap by, and grows by the whole half. Down, where the map found
+ * the copy done (late), by 1/64 of itself, doubled with each late map in a row, so that a GPU that
+ * sped up (its clocks rising over the first tokens) is caught within a few reads, and the seventh
  * late map in a row maps the next at once. Late is told by turns of the event loop, not time: dawn.node settles a map whose copy is
  * done on its first poll, within a turn (0.03-0.15 ms on a 2-core CI machine, more than LEAD_MS on
  * a slow host), and one that is not done takes a turn every few microseconds until it is. Mapping a
@@ -161,7 +162,8 @@ export class ReadbackPool {
         this.wait -= this.wait * Math.min(1, LATE_STEP * 2 ** this.lateInRow);
         this.lateInRow += 1;
       } else {
-        this.wait += GAIN * Math.min(polled - LEAD_MS, Math.max(this.wait, MIN_WAIT_MS));
+        // (a wait under MIN_WAIT_MS maps at once: it says nothing of the GPU's pace to cap by)
+        this.wait += GAIN * (this.wait < MIN_WAIT_MS ? polled - LEAD_MS : Math.min(polled - LEAD_MS, this.wait));
         this.lateInRow = 0;
       }
       this.wait = Math.min(Math.max(this.wait, 0), MAX_WAIT_MS);
