@@ -34,8 +34,8 @@
 #           with each pass stamped (GPU ms a pass, idle between passes and how much of it was the
 #           host's), the decoder's GPU step apart and each kind of dispatch's cost     -> lag.txt
 #   oldlag  the same with .gpu-old/lag.mjs (bench/bundle_old.sh REV bench/lag.ts)       -> oldlag.txt
-#   pause   bench/pause.ts PAUSE_FORMATS (float32): greedy decoding after a pause of the event loop while reads
-#           are pending (a collector's pause), batch 1 and 8: ms a step after it       -> pause.txt
+#   pause   bench/pause.ts PAUSE_FORMATS (float32), PAUSE_MS: greedy decoding after a pause of the event loop
+#           during a pending map (a collector's pause), batch 1 and 8: ms a step after it -> pause.txt
 #   oldpause the same with .gpu-old/pause.mjs (bench/bundle_old.sh REV bench/pause.ts)  -> oldpause.txt
 #   prefetch bench/prefetch.ts: out_proj's matvec after its matrix was read ahead into the L2, alone
 #           or inside a latency-bound dispatch                                          -> prefetch.txt

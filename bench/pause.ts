@@ -30,8 +30,8 @@ for (const format of (process.argv[2] ?? 'float32').split(',')) {
     const gpuMs = await greedyStepGpuMs(model, batch, device);
     for (const ms of PAUSES) {
       const d = await benchDecode(model, 10, { batch, steps: STEPS, warmup: 64, lagged: true, pause: { at: AT, ms } });
-      const { msPerStep, duringMap } = d.afterPause!;
-      log(`| ${format} | ${batch} | ${ms} | ${duringMap == null ? 'no map came' : duringMap ? 'yes' : 'no (its copy was done)'} | ${msPerStep.toFixed(2)} | ${d.afterPause!.pauseStepMs.toFixed(1)} | ${d.medianStepMs.toFixed(2)} | ${gpuMs?.toFixed(2) ?? '-'} |`);
+      const { msPerStep, pauseStepMs, duringMap } = d.afterPause!;
+      log(`| ${format} | ${batch} | ${ms} | ${duringMap == null ? 'no map came' : duringMap ? 'yes' : 'no (its copy was done)'} | ${msPerStep.toFixed(2)} | ${pauseStepMs.toFixed(1)} | ${d.medianStepMs.toFixed(2)} | ${gpuMs?.toFixed(2) ?? '-'} |`);
     }
   }
   model.dispose();

@@ -22,9 +22,10 @@
  * (which maps at once) is not a pace to cap by, and grows by the whole half. Down, where the map found
  * the copy done (late), by 1/64 of itself, doubled with each late map in a row, so that a GPU that
  * sped up (its clocks rising over the first tokens) is caught within a few reads, and the seventh
- * late map in a row maps the next at once. Late is told by turns of the event loop, not time: dawn.node settles a map whose copy is
- * done on its first poll, within a turn (0.03-0.15 ms on a 2-core CI machine, more than LEAD_MS on
- * a slow host), and one that is not done takes a turn every few microseconds until it is. Mapping a
+ * late map in a row maps the next at once. Late is told by turns of the event loop, not time:
+ * dawn.node settles a map whose copy is done on its first poll, within a turn (0.03-0.15 ms on a
+ * 2-core CI machine, more than LEAD_MS on a slow host), and one that is not done takes a turn every
+ * few microseconds until it is. Mapping a
  * little late costs nothing: generation keeps a few steps recorded ahead (READBACK_LAG), so the GPU
  * goes on. The first wait is PACE of the first interval between completions. After a pause nothing is
  * back to back: the read maps as it starts, and no interval is measured. A browser maps without
