@@ -365,9 +365,9 @@ async function stagesTable(): Promise<void> {
           const window = randomBuffer(device, batch * DI * config.convKernel, 'float32');
           const conv = convStepOutput({ dInner: DI, convKernel: config.convKernel, hasBias: true });
           const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
-          // the partial sums a row the 2.8b out_proj before in_proj leaves, in its own weight's layout
+          // the partial sums a row the out_proj before in_proj leaves, in its own weight's layout (as many as that out_proj's own cell writes)
           const partials = matvecGroups(device, { batch, inFeatures: DI, outFeatures: H, xRowStride: DI, hasBias: false, weight: stageWeight(weightName, H, DI).source, output: NORM_AHEAD_OUTPUT });
-          const sums = randomBuffer(device, batch * Math.max(partials, N), 'float32');
+          const sums = randomBuffer(device, batch * partials, 'float32');
           const normedOut = randomBuffer(device, batch * N, 'float32');
           const normKernel = rmsNormStepKernel(device, { batch, hidden: K, eps, source: 'residual' });
           const normGroup = bindBuffers(device, normKernel.pipeline, [gamma, h, x]);
