@@ -12,6 +12,7 @@ import { recoverDir, writeDirAtomic } from '../io/atomic_dir.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '../io/safetensors.js';
 import { tensorEntry } from '../io/tensor_entry.js';
 import { fingerprintDifferences, type TrainingFingerprint } from './fingerprint.js';
+import type { TrainingSettings } from './settings.js';
 import type { TrainableVariable } from './trainable.js';
 
 export const TRAINER_STATE_JSON = 'trainer_state.json';
@@ -30,6 +31,8 @@ export interface TrainerState {
   valLosses: { step: number; loss: number }[];
   /** The run this state belongs to; resume refuses a checkpoint whose fingerprint differs. */
   fingerprint: TrainingFingerprint;
+  /** The settings the steps so far took (absent in checkpoints written before they were kept); resume names changes. */
+  settings?: TrainingSettings;
 }
 
 const fs = () => import('node:fs/promises');

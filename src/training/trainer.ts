@@ -23,6 +23,7 @@ import { Mulberry32 } from '../prng.js';
 import { derivedSeed, withSeededMathRandom } from './prng.js';
 import { formatStep, progressBar, type StepInfo } from './progress.js';
 import { warmupCosineLr } from './schedule.js';
+import { settingsChanges, type TrainingSettings } from './settings.js';
 import { trainableVariables, type TrainableVariable } from './trainable.js';
 
 export interface TrainingData {
@@ -158,9 +159,12 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
     config: model.config.toJSON(), vars, train: blocks, seed, batchSize,
     adapters: model instanceof MambaForCausalLM ? model.lora?.layers : undefined, base: await sampleBaseWeights(model),
   });
-  const optimizer = new FusedAdam(peakLr, options.beta1 ?? 0.9, options.beta2 ?? 0.999, options.epsilon ?? 1e-8) as unknown as AdamWithLr;
+  const settings: TrainingSettings = {
+    ...schedule, beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.999, epsilon: options.epsilon ?? 1e-8, weightDecay, maxGradNorm,
+  };
+  const optimizer = new FusedAdam(peakLr, settings.beta1, settings.beta2, settings.epsilon) as unknown as AdamWithLr;
   let state: TrainerState = {
-    step: 0, epochRngState: new Mulberry32(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [], fingerprint,
+    step: 0, epochRngState: new Mulberry32(seed).state, seed, totalSteps, stepsPerEpoch, losses: [], valLosses: [], fingerprint, settings,
   };
   try {
     const resumeFrom = typeof options.resume === 'string' ? options.resume
@@ -174,8 +178,14 @@ export async function train(model: TrainableCausalLM, data: TrainingData, trainO
     if (resumeFrom != null) {
       // The fingerprint covers the seed, the batch size and the data, hence the steps per epoch.
       state = await loadTrainerState(resumeFrom, vars, optimizer, fingerprint);
+      const changes = settingsChanges(state.settings, settings);
+      if (changes.length > 0) {
+        logTo?.write(`resume: the settings differ from the checkpoint's (${changes.join('; ')}); steps from ${state.step + 1} take this run's\n`);
+      }
+      if (state.step >= totalSteps) logTo?.write(`resume: the checkpoint is at step ${state.step}, this run has ${totalSteps} steps in all: nothing to train\n`);
       state.totalSteps = totalSteps;
       state.fingerprint = fingerprint;   // (an older checkpoint's lacks fields this run's has: its next checkpoints hold them)
+      state.settings = settings;
       // A stop during an eval step skips its held-out loss (to stop at once): taken now, from the same weights.
       if (hasHeldOut && state.step > 0 && evalDue(state.step) && state.valLosses.at(-1)?.step !== state.step) {
         const loss = await evaluate();

@@ -109,6 +109,41 @@ describeBackends('train', ['cpu'], () => {
     expect(logged.split('\n')[0]).to.equal(`resume: no checkpoint in ${out}; starting from step 0`);
   });
 
+  it('resume with other settings names each change in the log and takes this run\'s schedule from the checkpoint\'s step', async () => {
+    const out = join(dir, 'settings');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
+    let logged = '';
+    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const lrs: number[] = [];
+    const changed: TrainOptions = { ...base, lr: 5e-3, maxSteps: 4, maxGradNorm: null, logEvery: 100 };
+    await train(fresh(), { train: blocks }, { ...changed, outDir: out, saveEvery: 4, resume: true, log: true, logTo, onStep: (s) => { lrs.push(s.lr); } });
+    expect(logged.split('\n')[0]).to.equal('resume: the settings differ from the checkpoint\'s (lr 0.01 -> 0.005; steps in all 2 -> 4; '
+      + 'maxGradNorm 1 -> null); steps from 3 take this run\'s');
+    // steps 3 and 4 (0-based 2 and 3) on this run's schedule, as a run of these settings from the start takes them
+    const whole: number[] = [];
+    await train(fresh(), { train: blocks }, { ...changed, onStep: (s) => { whole.push(s.lr); } });
+    expect(lrs).to.deep.equal(whole.slice(2));
+    // the checkpoint it wrote holds this run's settings: resuming it with them says nothing of settings
+    const state = JSON.parse(await readFile(join(out, 'checkpoint-4', 'trainer_state.json'), 'utf8'));
+    expect([state.settings.peakLr, state.settings.totalSteps, state.settings.maxGradNorm]).to.deep.equal([5e-3, 4, null]);
+    logged = '';
+    await train(fresh(), { train: blocks }, { ...changed, maxSteps: 5, outDir: out, resume: true, log: true, logTo });
+    expect(logged.split('\n')[0]).to.equal('resume: the settings differ from the checkpoint\'s (steps in all 4 -> 5); steps from 5 take this run\'s');
+  });
+
+  it('resume from a checkpoint at or past this run\'s last step trains nothing and says so', async () => {
+    const out = join(dir, 'past-the-end');
+    await train(fresh(), { train: blocks }, { ...base, maxSteps: 3, outDir: out, saveEvery: 3 });
+    let logged = '';
+    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const ran: number[] = [];
+    const result = await train(fresh(), { train: blocks }, {
+      ...base, maxSteps: 3, outDir: out, resume: true, log: true, logTo, onStep: (s) => { ran.push(s.step); },
+    });
+    expect([ran, result.steps, result.stopped]).to.deep.equal([[], 3, false]);
+    expect(logged.split('\n')[0]).to.equal('resume: the checkpoint is at step 3, this run has 3 steps in all: nothing to train');
+  });
+
   it('resume finds the checkpoints of an outDir that a writer killed mid-swap left aside', async () => {
     const out = join(dir, 'aside', 'run');
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
