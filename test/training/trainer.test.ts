@@ -22,6 +22,13 @@ const build = () => withSeededMathRandom(1, () => new MambaForCausalLM({ config 
 const blocks = Array.from({ length: 24 }, (_, i) => Int32Array.from({ length: 12 }, (_, j) => (i * 7 + j * 3) % 64));
 const heldOut = blocks.slice(0, 4).map((b) => b.map((t) => (t + 1) % 64));
 const base: TrainOptions = { batchSize: 4, epochs: 2, lr: 1e-2, warmupSteps: 2, log: false, seed: 3 };
+/** A log stream that keeps what the trainer writes: its first line, for the resume notices. */
+function logSink(): Writable & { text: string; firstLine: () => string } {
+  const w = new Writable({ write(chunk, _enc, done) { w.text += String(chunk); done(); } }) as Writable & { text: string; firstLine: () => string };
+  w.text = '';
+  w.firstLine = () => w.text.split('\n')[0];
+  return w;
+}
 
 describeBackends('train', ['cpu'], () => {
   const models: MambaForCausalLM[] = [];
@@ -90,34 +97,31 @@ describeBackends('train', ['cpu'], () => {
     const out = join(dir, 'eval-stop');
     const first = await train(stopping, { train: blocks, heldOut }, { ...options, outDir: out, signal: stop.signal });
     expect([first.steps, first.valLosses.map((v) => v.step)]).to.deep.equal([4, [2]]);
-    let logged = '';
-    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const logTo = logSink();
     const resumed = await train(fresh(), { train: blocks, heldOut }, { ...options, outDir: out, resume: true, log: true, logTo });
     expect(resumed.valLosses).to.deep.equal(whole.valLosses);
     // the step's held-out loss is in the log too, before the steps the resumed run takes
     const val4 = whole.valLosses.find((v) => v.step === 4)!.loss.toFixed(4);
-    expect(logged.split('\n')[0]).to.equal(`step 4/6 | val ${val4} (held-out loss of the step the stop interrupted)`);
+    expect(logTo.firstLine()).to.equal(`step 4/6 | val ${val4} (held-out loss of the step the stop interrupted)`);
   });
 
   it('resume: true over an outDir without checkpoints starts from step 0 and says so in the log', async () => {
     const out = join(dir, 'nothing-yet');
-    let logged = '';
-    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const logTo = logSink();
     const ran: number[] = [];
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, resume: true, log: true, logTo, onStep: (s) => { ran.push(s.step); } });
     expect(ran).to.deep.equal([1, 2]);
-    expect(logged.split('\n')[0]).to.equal(`resume: no checkpoint in ${out}; starting from step 0`);
+    expect(logTo.firstLine()).to.equal(`resume: no checkpoint in ${out}; starting from step 0`);
   });
 
   it('resume with other settings names each change in the log and takes this run\'s schedule from the checkpoint\'s step', async () => {
     const out = join(dir, 'settings');
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 2, outDir: out, saveEvery: 2 });
-    let logged = '';
-    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    let logTo = logSink();
     const lrs: number[] = [];
     const changed: TrainOptions = { ...base, lr: 5e-3, maxSteps: 4, maxGradNorm: null, logEvery: 100 };
     await train(fresh(), { train: blocks }, { ...changed, outDir: out, saveEvery: 4, resume: true, log: true, logTo, onStep: (s) => { lrs.push(s.lr); } });
-    expect(logged.split('\n')[0]).to.equal('resume: the settings differ from the checkpoint\'s (lr 0.01 -> 0.005; steps in all 2 -> 4; '
+    expect(logTo.firstLine()).to.equal('resume: the settings differ from the checkpoint\'s (lr 0.01 -> 0.005; steps in all 2 -> 4; '
       + 'maxGradNorm 1 -> null); steps from 3 take this run\'s');
     // steps 3 and 4 (0-based 2 and 3) on this run's schedule, as a run of these settings from the start takes them
     const whole: number[] = [];
@@ -126,22 +130,21 @@ describeBackends('train', ['cpu'], () => {
     // the checkpoint it wrote holds this run's settings: resuming it with them says nothing of settings
     const state = JSON.parse(await readFile(join(out, 'checkpoint-4', 'trainer_state.json'), 'utf8'));
     expect([state.settings.peakLr, state.settings.totalSteps, state.settings.maxGradNorm]).to.deep.equal([5e-3, 4, null]);
-    logged = '';
+    logTo = logSink();
     await train(fresh(), { train: blocks }, { ...changed, maxSteps: 5, outDir: out, resume: true, log: true, logTo });
-    expect(logged.split('\n')[0]).to.equal('resume: the settings differ from the checkpoint\'s (steps in all 4 -> 5); steps from 5 take this run\'s');
+    expect(logTo.firstLine()).to.equal('resume: the settings differ from the checkpoint\'s (steps in all 4 -> 5); steps from 5 take this run\'s');
   });
 
   it('resume from a checkpoint at or past this run\'s last step trains nothing and says so', async () => {
     const out = join(dir, 'past-the-end');
     await train(fresh(), { train: blocks }, { ...base, maxSteps: 3, outDir: out, saveEvery: 3 });
-    let logged = '';
-    const logTo = new Writable({ write(chunk, _enc, done) { logged += String(chunk); done(); } });
+    const logTo = logSink();
     const ran: number[] = [];
     const result = await train(fresh(), { train: blocks }, {
       ...base, maxSteps: 3, outDir: out, resume: true, log: true, logTo, onStep: (s) => { ran.push(s.step); },
     });
     expect([ran, result.steps, result.stopped]).to.deep.equal([[], 3, false]);
-    expect(logged.split('\n')[0]).to.equal('resume: the checkpoint is at step 3, this run has 3 steps in all: nothing to train');
+    expect(logTo.firstLine()).to.equal('resume: the checkpoint is at step 3, this run has 3 steps in all: nothing to train');
   });
 
   it('resume finds the checkpoints of an outDir that a writer killed mid-swap left aside', async () => {
