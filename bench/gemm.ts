@@ -12,7 +12,8 @@
  * table; BENCH_PART=ablation times the int4 matvec with parts of its work taken out (ablationTable);
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
  * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
- * matvecPlan was tuned); GRID_PROJECTIONS and GRID_WEIGHTS (comma-separated) pick its rows. Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
+ * matvecPlan was tuned); GRID_PROJECTIONS, GRID_WEIGHTS and GRID_BATCHES (comma-separated) pick its rows,
+ * GRID_ALL=1 lists every layout's rate a row after the table. Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
  * On the H200: ../shared/gpu/pack.sh bench/gemm.ts, then source .gpu/setup.sh && node /tmp/gpu/bundle/gemm.mjs
  */
 import { writeFile } from 'node:fs/promises';
@@ -53,6 +54,10 @@ const GRID = process.env.MATVEC_GRID === '1';
 // the grid's rows: GRID_PROJECTIONS (default in_proj,out_proj,lm_head), GRID_WEIGHTS (default float32,float16,int8,int4)
 const gridProjections = (process.env.GRID_PROJECTIONS ?? 'in_proj,out_proj,lm_head').split(',');
 const gridWeights = (process.env.GRID_WEIGHTS ?? 'float32,float16,int8,int4').split(',');
+// GRID_BATCHES (comma-separated) for every weight, where float32 takes batches 1 and 8 and the others 1
+const gridBatches = process.env.GRID_BATCHES?.split(',').map(Number);
+// GRID_ALL=1: every layout's rate, fastest first, a line a row after the grid's table
+const GRID_ALL = process.env.GRID_ALL === '1';
 const ROWS = small ? [8, 40] : [128, 512, 2048];
 const BATCHES = small ? [1, 3] : [1, 8];
 const STAGE_WEIGHTS = (process.env.STAGE_WEIGHTS ?? 'float32,float16').split(',');
@@ -258,6 +263,7 @@ async function matvecTable(): Promise<void> {
    */
   const maxThreads = Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
   const grid: MatvecOptions[] = [];
+  const everyLayout: string[] = [];
   for (const threadsPerRow of [32, 64, 128, 256]) {
     for (const rowsPerGroup of [1, 2, 4]) {
       if (threadsPerRow * rowsPerGroup > maxThreads) continue;
@@ -284,7 +290,7 @@ async function matvecTable(): Promise<void> {
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
         const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
         let warmUntil = warmAfterIdle();
-        for (const batch of GRID ? (source0 == null ? BATCHES : [1]) : BATCHES) {
+        for (const batch of GRID ? gridBatches ?? (source0 == null ? BATCHES : [1]) : BATCHES) {
           const x = randomBuffer(device, batch * K, 'float32');
           const y = storage(device, batch * N * 4);
           const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
@@ -317,6 +323,7 @@ async function matvecTable(): Promise<void> {
             }
             timed.sort((a, b) => b.rate - a.rate);
             cells.push(plan?.cell ?? '-', ...[0, 1, 2].map((k) => timed[k]?.cell ?? '-'), String(timed.length));
+            if (GRID_ALL) everyLayout.push(`| ${model} | ${name} | ${weightName} | ${batch} | ${timed.map((t) => t.cell.replace(/ \(\d+%\)/, '')).join('; ')} |`);
           } else {
             for (const [variant, options] of variants) {
               // '-': past the workgroup limit, or halves cast where there are no halves
@@ -330,6 +337,12 @@ async function matvecTable(): Promise<void> {
         weights.flat().forEach((b) => b.destroy());
       }
     }
+  }
+  if (everyLayout.length > 0) {
+    log('\nEvery layout, fastest first: GB/s [threads a row x rows a workgroup, units in flight, rows a thread]');
+    log('| model | projection | weight | batch | layouts |');
+    log('|---|---|---|---:|---|');
+    everyLayout.forEach(log);
   }
 }
 
