@@ -156,6 +156,14 @@ for (const subgroups of [true, false]) {
       await check(device!, 'int4', { name: 'int4', N: 2113, K: 768, make: int4g32 }, 1, 768, false, { subgroups });
     });
 
+    it('the plan\'s own layout for halves on long rows [8,192 x 1,024]: a subgroup a row and a workgroup at batch 1, even sweeps at 2', async function () {
+      const c: Case = { name: 'float16', N: 8192, K: 1024, make: float16Weight };
+      const dims = (batch: number): MatvecDims => ({ batch, inFeatures: 1024, outFeatures: 8192, xRowStride: 1024, hasBias: false, weight: 'float16', subgroups });
+      if (subgroups) expect(matvecKernel(device!, dims(1)).plan).to.include({ rowsPerGroup: 1, rowsPerThread: 1 });
+      await check(device!, 'float16', c, 1, 1024, false, { subgroups });
+      await check(device!, 'float16', c, 2, 1024, true, { subgroups });
+    });
+
     it('batches 1 to 8, x strided, bias on odd batches (4 rows of 8 threads a workgroup)', async function () {
       const c: Case = { name: 'float32', N: 45, K: 96, make: float32Weight };
       for (let batch = 1; batch <= 8; batch++) {
@@ -282,7 +290,10 @@ describe('matvec plan', function () {
     expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8').to.deep.equal([64, 1, 4, 2]);
     expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch, and one row a thread (192 workgroups), 2 units in flight (X_IN_FLIGHT: 16 vectors of x)').to.deep.equal([256, 1, 2, 1]);
     expect(plan(5120 / 8, 192, 1, 2), '2.8b x_proj, float16: one row a thread').to.deep.equal([256, 1, 3, 1]);
-    expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: rows of 640 units, 2 rows a thread').to.deep.equal([64, 1, 4, 2]);
+    expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: rows of 640 units, a subgroup a row and a workgroup, 4 even sweeps of 5').to.deep.equal([32, 1, 5, 1]);
+    expect(plan(4096 / 8, 2048, 1, 2), '1.4b out_proj, float16: a subgroup a row and a workgroup, 2 sweeps of 8').to.deep.equal([32, 1, 8, 1]);
+    expect(plan(5120 / 8, 2560, 8, 2), '2.8b out_proj, float16, batch 8: 2 rows a thread, 10 units in 5 even sweeps (not 4, 4 and 2)').to.deep.equal([64, 1, 2, 2]);
+    expect(plan(5120 / 8, 2560, 1, 2, { maxThreads: 256, subgroups: null }), '2.8b out_proj, float16, no subgroups: 2 rows a thread').to.deep.equal([64, 1, 2, 2]);
     expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16: a subgroup a workgroup, 4 rows a thread').to.deep.equal([32, 1, 2, 4]);
     expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 2, 4]);
     expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row').to.deep.equal([128, 1, 2, 4]);

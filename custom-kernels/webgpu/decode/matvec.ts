@@ -37,7 +37,17 @@
  *   at 130m).
  * - unitsInFlight: the units a thread has per row, split evenly over the fewest sweeps that keep it
  *   at most MAX_IN_FLIGHT / rowsPerThread, and for one row a thread, within X_IN_FLIGHT vectors of x
- *   (no sweep loads units past the row only to skip them).
+ *   (no sweep loads units past the row only to skip them); for halves, sweeps of one size where a
+ *   divisor of the thread's units is at least half that cap.
+ * - Halves (float16 weights) at batch 1 on rows of a subgroup's UNITS_PER_THREAD units or more (the
+ *   1.4b and 2.8b out_proj) take one subgroup a row and a workgroup, and a row a thread.
+ * The two rules for halves came from an H100 (bench/results/h200-2026-12-05.md, calls 59-61): the
+ * 2.8b out_proj alone at batch 1 from 2,101 to 2,283 GB/s ([64x1, 4, 2] to [32x1, 4, 1]; 1.4b 1,823
+ * to 1,970 at [32x1, 8, 1]), at batch 8 from 967 to 1,168 (2 units in flight over 5 sweeps, where 4
+ * took sweeps of 4, 4 and 2); the greedy step on the GPU at 2.8b from 3.04-3.05 to 3.00 ms at batch 1
+ * and 6.87-6.92 to 6.56-6.58 at 8, at 1.4b 1.76 to 1.73 at batch 1. A row a subgroup alone (7, 7 and
+ * 6 units in flight) took 3.21; even sweeps for float32 too moved the 2.8b batch-8 step from 7.18 to
+ * 7.26, so they are for halves only.
  * At 130m the LM head (50,280 x 768 float32: 192 units a row) takes 32 threads a row, 8 rows a
  * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
  * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
@@ -221,6 +231,11 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const maxThreads = Math.min(GROUP_THREADS, 2 ** Math.floor(Math.log2(device.maxThreads)));
   // Where the adapter does not say, 32 (NVIDIA's, Apple's, AMD's wave32): a larger subgroup takes the tree.
   const rowFloor = device.subgroups == null ? 4 : nextPow2(Math.max(4, device.subgroups.maxSize ?? 32));
+  // halves (a unit meets 2 vectors of x) at batch 1, on rows of a subgroup's UNITS_PER_THREAD units or more
+  const halves = xVectorsPerUnit === 2;
+  if (halves && batch === 1 && device.subgroups != null && units >= rowFloor * UNITS_PER_THREAD && outFeatures * rowFloor >= MIN_THREADS) {
+    given = { threadsPerRow: rowFloor, rowsPerGroup: 1, rowsPerThread: 1, ...given };
+  }
   // a thread's sums (rows x batch) stay within MAX_SUMS registers
   let rowsPerThread = given.rowsPerThread
     ?? Math.max(1, Math.min(xVectorsPerUnit * batch === 1 ? 1 : units >= 512 ? 2 : 4, Math.floor(MAX_SUMS / batch)));
@@ -253,7 +268,13 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   // (x rows past UNROLLED_BATCH are a loop, each x vector loaded as its row comes)
   const inFlight = rowsPerThread > 1 ? MAX_IN_FLIGHT / rowsPerThread
     : batch > UNROLLED_BATCH ? MAX_IN_FLIGHT : Math.min(MAX_IN_FLIGHT, X_IN_FLIGHT / (batch * xVectorsPerUnit));
-  const sweeps = Math.ceil(perThread / Math.max(1, Math.floor(inFlight)));
+  const cap = Math.max(1, Math.floor(inFlight));
+  let sweeps = Math.ceil(perThread / cap);
+  // halves: sweeps of one size where a divisor of the thread's units is at least half the cap (10 units, cap 4: 5 of 2, not 4, 4 and 2)
+  if (halves) {
+    const divisor = range(cap).map((i) => cap - i).find((d) => perThread % d === 0) ?? 1;
+    if (2 * divisor >= cap) sweeps = perThread / divisor;
+  }
   const unitsInFlight = given.unitsInFlight ?? Math.ceil(perThread / sweeps);
   if (!Number.isInteger(unitsInFlight) || unitsInFlight < 1) {
     throw new Error(`matvec: unitsInFlight ${unitsInFlight} is not a positive integer`);
