@@ -4,7 +4,8 @@
  * last groups and words, the vector and the scalar unit paths) against float64 products, batches
  * 1 to 9 and 64, with and without bias, x rows strided; several rows a workgroup with outFeatures
  * not a multiple of them, sweeps ending past a row, both subgroup reductions (a row of whole
- * subgroups, and the tree a subgroup kernel falls back to where a subgroup spans rows); halves and
+ * subgroups; rows within a subgroup, their sums met by shuffles) and the workgroup tree (without
+ * subgroups: the same text a subgroup kernel falls back to where its subgroups lie otherwise); halves and
  * codes decoded inside the products; codes folded (1 + c / 2^bits, the zero left to x's sum); the
  * plan's rules on the shapes of mamba 130m and 2.8b.
  */
@@ -79,8 +80,8 @@ const int8g64 = (r: () => number, n: number, k: number) => packedWeight(r, n, k,
 
 /**
  * Several rows a workgroup (out 37 or 45: not a multiple of the rows), each weight kind. On lavapipe
- * (subgroups of 8) 4 threads a row make subgroups that span rows (the tree in a subgroup kernel), 8 a
- * row one subgroup a row, 16 two subgroups a row; 3 units in flight over 66 units end past the row.
+ * (subgroups of 8) 4 threads a row make subgroups that span rows (shuffles within each row's lanes in a
+ * subgroup kernel), 8 a row one subgroup a row, 16 two subgroups a row; 3 units in flight over 66 units end past the row.
  */
 const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 4, rowsPerGroup: 8 }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
@@ -213,7 +214,7 @@ for (const subgroups of [true, false]) {
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm: { eps: 1e-5, partials: 400 } });
     });
 
-    it('out_proj ahead of the next norm: h += sum, normed = h * gamma, each workgroup\'s sum of h^2 a row (stores by one subgroup, by several, through the tree; 2 rows a thread; batch 9, and without subgroups 9 rows over 256 threads: the tree\'s sums in two chunks)', async function () {
+    it('out_proj ahead of the next norm: h += sum, normed = h * gamma, each workgroup\'s sum of h^2 a row (stores by one subgroup, by several, by each row\'s lanes within a subgroup or through the tree; 2 rows a thread; batch 9, and without subgroups 9 rows over 256 threads: the tree\'s sums in two chunks)', async function () {
       const cases: [MatvecDims['layout'], number][] = [[{ threadsPerRow: 8, rowsPerGroup: 1 }, 3], [{ threadsPerRow: 8, rowsPerGroup: 4 }, 3],
         [{ threadsPerRow: 4, rowsPerGroup: 4 }, 3], [{ threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2 }, 3], [{ threadsPerRow: 8, rowsPerGroup: 4 }, 9],
         // (the tree's path only: lavapipe compiles this layout slowly)
@@ -246,7 +247,7 @@ for (const subgroups of [true, false]) {
       }
     });
 
-    it('adding each sum to y as it was (out_proj into the residual stream), y read ahead: batch 3 with a bias, a row\'s threads in subgroups or the tree (other threads store than loaded), 2 rows a thread', async function () {
+    it('adding each sum to y as it was (out_proj into the residual stream), y read ahead: batch 3 with a bias, a row\'s threads in subgroups, within one, or the tree (other threads store than loaded), 2 rows a thread', async function () {
       for (const layout of [{ threadsPerRow: 8, rowsPerGroup: 4 }, { threadsPerRow: 4, rowsPerGroup: 4 }, { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2 }]) {
         const N = 37, K = 264, batch = 3;
         const rng = makeRng(7);

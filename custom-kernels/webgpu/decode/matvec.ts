@@ -9,9 +9,10 @@
  * `unitsInFlight` units loaded into registers before any is used (unrolled in the text: no driver
  * has to keep an array in registers); each weight is read once per token whatever the batch.
  * A row's partial sums meet through subgroupAdd and one slot per subgroup in workgroup memory where
- * the device has `subgroups` and every subgroup lies within one row (checked at run time: WGSL
- * promises no layout of subgroups), else through a workgroup-memory tree per row, `treeBatch` x
- * rows at a time. Accumulation is float32. x rows may be strided (x_proj reads the x half of
+ * the device has `subgroups` and every subgroup lies within one row, by shuffles among a row's lanes
+ * where a row's threads lie within one subgroup (threadsPerRow under the subgroup size, each lane then
+ * storing some of the sums; both checked at run time: WGSL promises no layout of subgroups), else
+ * through a workgroup-memory tree per row, `treeBatch` x rows at a time. Accumulation is float32. x rows may be strided (x_proj reads the x half of
  * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
  * stream, each workgroup finding the rows' scales itself; or reading x * gamma with the squares as
  * partial sums the matvec before left). Each sum leaves through an output stage, y[b, o] unless the
@@ -434,6 +435,18 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     return `${[...rows.flatMap((row) => row.lines), ...defs].join('\n        ')}
         ${perRowUnrolled(batch, [...xs, ...sums].join(' '))}`;
   };
+  /** The workgroup's sums of what its stores kept, each x row's, where any of its subgroups stored (subgroups reduce). */
+  const keptSums = `    workgroupBarrier();
+    for (var b = 0u; b < B; b++) {
+      let s = subgroupAdd(kept[b]);
+      if (lane == 0u) { partial[(t / sgSize) * B + b] = s; }
+    }
+    workgroupBarrier();
+    for (var b = t; b < B && group < G; b += T) {
+      var s = 0.0;
+      for (var k = 0u; k < T / sgSize; k++) { s += partial[k * B + b]; }
+      ${out}[b * G + group] = s;
+    }`;
   const code = `
 ${subgroups ? 'enable subgroups;' : ''}
 ${halfCast && unit.vector ? 'enable f16;' : ''}
@@ -460,7 +473,18 @@ ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
 }`}
 ${dims.output?.ahead ?? ''}
 ${subgroups ? `const MIN_SUBGROUP = ${minSubgroup}u;
-var<workgroup> treeInstead : atomic<u32>;` : ''}
+/** How the row groups' sums meet (bits, or-ed over the workgroup's threads: WHOLE_SUBGROUPS | CLUSTERS takes the tree too). */
+const WHOLE_SUBGROUPS = 1u;
+const CLUSTERS = 2u;
+const TREE = 3u;
+var<workgroup> treeInstead : atomic<u32>;
+
+/** The sum of v over the TPR adjacent lanes of this thread's cluster, for each of them (a butterfly). */
+fn clusterSum(v : f32) -> f32 {
+  var s = v;
+  for (var m = TPR / 2u; m > 0u; m >>= 1u) { s += subgroupShuffleXor(s, m); }
+  return s;
+}` : ''}
 
 ${dims.norm ? `var<workgroup> rowScale : array<f32, B>;
 /** RMSNorm's scale of an x row from its sum of squares. */
@@ -485,8 +509,19 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // copy of row O - 1 and not written: every thread stays for the reduction's barriers.
   let base = row0 + (t / TPR) * RT;
 ${range(RT).map((r) => `  let o${r} = min(base + ${r}u, O - 1u);`).join('\n')}
-${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for the sum this thread stores first where subgroups reduce (p = t)
-  if (t < R * Q) {
+${subgroups ? `  // How the row groups' sums meet, chosen before the products (a barrier where the threads wait anyway).
+  // Where each row group's TPR threads are adjacent lanes within one subgroup (a cluster), by shuffles
+  // within the cluster, every lane of it storing some. Where every subgroup is TPR / S aligned threads
+  // of one row group, each subgroup's sums go to its slot, row group g's slots being g * S ..;
+  // otherwise (any other layout, or subgroups of both kinds) through the tree.
+  let linear = lane == t % sgSize && sgSize >= MIN_SUBGROUP && (TPR % sgSize == 0u || sgSize % TPR == 0u);
+  atomicOr(&treeInstead, select(TREE, select(WHOLE_SUBGROUPS, CLUSTERS, TPR < sgSize), linear));
+  let reduction = workgroupUniformLoad(&treeInstead);` : ''}
+${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for the sum this thread stores first where subgroups reduce: its
+  // cluster's sum l, else the workgroup's sum p = t
+  if (reduction == CLUSTERS) {
+    if (l < Q && base + l / B < O) { ahead(l % B, base + l / B); }
+  } else if (t < R * Q) {
     let row = row0 + (t / Q) * RT + (t % Q) / B;
     if (row < O) { ahead(t % Q % B, row); }
   }` : ''}
@@ -511,9 +546,17 @@ ${range(F).map((i) => `    {
     }`).join('\n')}
   }
 ${subgroups ? `
-  // Each subgroup's sums go to its slot, row group g's slots being g * S .. where every subgroup is
-  // TPR / S aligned threads of one row group; otherwise (any other layout) the tree below.
-  if (lane != t % sgSize || TPR % sgSize != 0u || sgSize < MIN_SUBGROUP) { atomicStore(&treeInstead, 1u); }
+  // (reduction: see its choice at the start)
+  if (reduction == CLUSTERS) {${reducedNorm ? `
+    for (var b = 0u; b < B; b++) { squares[b] = clusterSum(squares[b]); }` : ''}
+    for (var q = 0u; q < Q; q++) { acc[q] = clusterSum(acc[q]); }
+    for (var q = l; q < Q; q += TPR) {
+      let row = base + q / B;
+      if (row < O) { store(q % B, row, acc[q]${reducedNorm ? ' * normScale(squares[q % B])' : ''}${biasAt('row')}); }
+    }${out == null ? '' : `
+${keptSums}`}
+    return;
+  }
   // a subgroup's slot: ${reducedNorm ? 'the squares of each x row, then ' : ''}its sums
   let slot = select(T * QN, (t / sgSize) * QN, lane == 0u && t / sgSize < T / MIN_SUBGROUP);${reducedNorm ? `
   for (var b = 0u; b < B; b++) {
@@ -524,7 +567,8 @@ ${subgroups ? `
     let s = subgroupAdd(acc[q]);
     if (slot < T * QN) { partial[slot + ${reducedNorm ? 'B + ' : ''}q] = s; }
   }
-  if (workgroupUniformLoad(&treeInstead) == 0u) {
+  workgroupBarrier();
+  if (reduction == WHOLE_SUBGROUPS) {
     let S = TPR / sgSize;
     for (var p = t; p < R * Q; p += T) {
       let g = p / Q;
@@ -541,17 +585,7 @@ ${subgroups ? `
       let s = subgroupAdd(kept[b]);
       if (t == 0u && group < G) { ${out}[b * G + group] = s; }
     }` : `
-    workgroupBarrier();
-    for (var b = 0u; b < B; b++) {
-      let s = subgroupAdd(kept[b]);
-      if (lane == 0u) { partial[(t / sgSize) * B + b] = s; }
-    }
-    workgroupBarrier();
-    for (var b = t; b < B && group < G; b += T) {
-      var s = 0.0;
-      for (var k = 0u; k < T / sgSize; k++) { s += partial[k * B + b]; }
-      ${out}[b * G + group] = s;
-    }`}
+${keptSums}`}
     return;
   }
 ` : ''}
