@@ -13,6 +13,7 @@
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
  * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
  * matvecPlan was tuned); GRID_PROJECTIONS, GRID_WEIGHTS and GRID_BATCHES (comma-separated) pick its rows,
+ * GRID_THREADS its threads a row (8 and 16 too: rows within a subgroup, their sums met by shuffles),
  * GRID_ALL=1 lists every layout's rate a row after the table. Writes markdown tables to stdout and, where OUT is set, $OUT/gemm.md.
  * On the H200: ../shared/gpu/pack.sh bench/gemm.ts, then source .gpu/setup.sh && node /tmp/gpu/bundle/gemm.mjs
  */
@@ -54,6 +55,8 @@ const GRID = process.env.MATVEC_GRID === '1';
 // the grid's rows: GRID_PROJECTIONS (default in_proj,out_proj,lm_head), GRID_WEIGHTS (default float32,float16,int8,int4)
 const gridProjections = (process.env.GRID_PROJECTIONS ?? 'in_proj,out_proj,lm_head').split(',');
 const gridWeights = (process.env.GRID_WEIGHTS ?? 'float32,float16,int8,int4').split(',');
+// GRID_THREADS (comma-separated): its threads a row (default 8,16,32,64,128,256; under a subgroup, its rows meet by shuffles)
+const gridThreads = (process.env.GRID_THREADS ?? '8,16,32,64,128,256').split(',').map(Number);
 // GRID_BATCHES (comma-separated) for every weight, where float32 takes batches 1 and 8 and the others 1
 const gridBatches = process.env.GRID_BATCHES?.split(',').map(Number);
 // GRID_ALL=1: every layout's rate, fastest first, a line a row after the grid's table
@@ -264,8 +267,9 @@ async function matvecTable(): Promise<void> {
   const maxThreads = Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX);
   const grid: MatvecOptions[] = [];
   const everyLayout: string[] = [];
-  for (const threadsPerRow of [32, 64, 128, 256]) {
-    for (const rowsPerGroup of [1, 2, 4]) {
+  for (const threadsPerRow of gridThreads) {
+    // (rows of fewer threads than a subgroup: workgroups of one or two subgroups of 32)
+    for (const rowsPerGroup of threadsPerRow < 32 ? [32 / threadsPerRow, 64 / threadsPerRow] : [1, 2, 4]) {
       if (threadsPerRow * rowsPerGroup > maxThreads) continue;
       for (const unitsInFlight of [1, 2, 4, 8]) {
         for (const rowsPerThread of [1, 2, 4, 8]) {
