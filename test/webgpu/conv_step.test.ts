@@ -1,8 +1,8 @@
 /**
  * The decoder's conv step (custom-kernels/webgpu/decode/conv_step.ts) on Dawn over lavapipe against a
  * float64 step: as a kernel of its own over in_proj's output, and as in_proj's output stage (the
- * matvec's store), with and without a conv bias, float32 and int4 in_proj, batch 2; the window it
- * leaves too. And the storage buffers the stage needs: where they do not fit, the matvec refuses it.
+ * matvec's store), with and without a conv bias, float32 and int4 in_proj, batch 2, also where each
+ * row's sums meet within a subgroup; the window it leaves too. And the storage buffers the stage needs: where they do not fit, the matvec refuses it.
  */
 import { expect } from 'chai';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
@@ -86,6 +86,26 @@ describe('conv step kernel', function () {
         close('window', gotWindow, want.window, 1e-5);
       });
     }
+
+    it(`as in_proj's output stage where each row's sums meet within a subgroup (4 threads a row, 2 rows a thread; every lane stores some)${hasBias ? ', with a conv bias' : ''}`, async function () {
+      const sub = (await rawDevice(['subgroups']))!;
+      try {
+        const { rng, weight, bias, window, convBindings } = setup(hasBias ? 5 : 6);
+        const w = float32Weight(rng, 2 * DI, H);
+        const x = uniform(rng, B * H, -1, 1);
+        const kernel = await compiled(sub, () => matvecKernel(sub, {
+          batch: B, inFeatures: H, outFeatures: 2 * DI, xRowStride: H, hasBias: false, weight: w.source,
+          layout: { threadsPerRow: 4, rowsPerGroup: 4, rowsPerThread: 2 }, output: convStepOutput({ dInner: DI, convKernel: CK, hasBias }),
+        }));
+        const bindings = [...w.bindings, f32(x), { output: B * 2 * DI }, ...convBindings];
+        const [gotXz, gotWindow] = await dispatchReading(sub, kernel.pipeline, kernel.grid, bindings, [w.bindings.length + 1, bindings.length - 1]);
+        const want = reference(product(w.w64, x), weight, bias, window);
+        close('xz', gotXz, want.xz, 1e-5);
+        close('window', gotWindow, want.window, 1e-5);
+      } finally {
+        sub.destroy();
+      }
+    });
   }
 
   it('counts the stage\'s storage buffers; the matvec refuses a stage past the device\'s per-stage limit', async function () {
