@@ -106,14 +106,14 @@ const REDUCTION_FLOATS = 2048;
  * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
  * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4
  * codes regardless (MatvecPlan.codeFold); halfCast applies only where
- * the device has shader-f16. clusterRows: where several x rows meet several rows a thread, the device
- * has subgroups and rows are many (the 2.8b float32 in_proj at batch 8), 8 threads a row (a cluster
- * within a subgroup, so that one load of x serves 4 row groups of a subgroup of 32), the plan's rules
- * choosing the rest. (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * the device has shader-f16. rows16: where several x rows meet several rows a thread of float32 or
+ * halves, the device has subgroups and rows are many (the 2.8b in_proj at batch 8), 16 threads a row
+ * (2 rows within each subgroup of 32: one load of x serves both) and 4 / (x vectors a unit) rows a
+ * thread, the plan's rules choosing the rest. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, clusterRows: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, rows16: false };
 
 export interface MatvecDims {
   batch: number;
@@ -250,8 +250,11 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   }
   // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
   const unitsPerThread = batch > 1 ? 2 * UNITS_PER_THREAD : UNITS_PER_THREAD;
-  if (matvecTrials.clusterRows && batch > 1 && rowsPerThread > 1 && device.subgroups != null
-    && Math.ceil(outFeatures / rowsPerThread) * 8 >= MIN_THREADS / 2) given = { threadsPerRow: 8, ...given };
+  if (matvecTrials.rows16 && batch > 1 && rowsPerThread > 1 && xVectorsPerUnit <= 2 && device.subgroups != null
+    && Math.ceil(outFeatures / (4 / xVectorsPerUnit)) * 16 >= MIN_THREADS / 2) {
+    given = { threadsPerRow: 16, rowsPerThread: 4 / xVectorsPerUnit, ...given };
+    rowsPerThread = given.rowsPerThread!;
+  }
   let threadsPerRow = given.threadsPerRow
     ?? Math.min(maxThreads, Math.max(rowFloor, nextPow2(Math.ceil(units / unitsPerThread))));
   // (at every batch: x_proj's 192 rows at batch 8 had 96 workgroups of 64 threads for the H200's 132 SMs)
