@@ -10,9 +10,10 @@
  * has to keep an array in registers); each weight is read once per token whatever the batch.
  * A row's partial sums meet through subgroupAdd and one slot per subgroup in workgroup memory where
  * the device has `subgroups` and every subgroup lies within one row, by shuffles among a row's lanes
- * where a row's threads lie within one subgroup (threadsPerRow under the subgroup size, each lane then
- * storing some of the sums; both checked at run time: WGSL promises no layout of subgroups), else
- * through a workgroup-memory tree per row, `treeBatch` x rows at a time. Accumulation is float32. x rows may be strided (x_proj reads the x half of
+ * where a row's threads lie within one subgroup (threadsPerRow under the subgroup size, each lane
+ * then storing some of the sums; both checked at run time: WGSL promises no layout of subgroups),
+ * else through a workgroup-memory tree per row, `treeBatch` x rows at a time.
+ * Accumulation is float32. x rows may be strided (x_proj reads the x half of
  * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
  * stream, each workgroup finding the rows' scales itself; or reading x * gamma with the squares as
  * partial sums the matvec before left). Each sum leaves through an output stage, y[b, o] unless the
@@ -481,11 +482,11 @@ ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
 }`}
 ${dims.output?.ahead ?? ''}
 ${subgroups ? `const MIN_SUBGROUP = ${minSubgroup}u;
-/** How the row groups' sums meet (bits, or-ed over the workgroup's threads: WHOLE_SUBGROUPS | CLUSTERS takes the tree too). */
+/** How the row groups' sums meet: bits or-ed over the workgroup's threads (both kinds of subgroup: the tree). */
 const WHOLE_SUBGROUPS = 1u;
 const CLUSTERS = 2u;
 const TREE = 3u;
-var<workgroup> treeInstead : atomic<u32>;
+var<workgroup> reductionKind : atomic<u32>;
 
 /** The sum of v over the TPR adjacent lanes of this thread's cluster, for each of them (a butterfly). */
 fn clusterSum(v : f32) -> f32 {
@@ -523,8 +524,8 @@ ${subgroups ? `  // How the row groups' sums meet, chosen before the products (a
   // of one row group, each subgroup's sums go to its slot, row group g's slots being g * S ..;
   // otherwise (any other layout, or subgroups of both kinds) through the tree.
   let linear = lane == t % sgSize && sgSize >= MIN_SUBGROUP && (TPR % sgSize == 0u || sgSize % TPR == 0u);
-  atomicOr(&treeInstead, select(TREE, select(WHOLE_SUBGROUPS, CLUSTERS, TPR < sgSize), linear));
-  let reduction = workgroupUniformLoad(&treeInstead);` : ''}
+  atomicOr(&reductionKind, select(TREE, select(WHOLE_SUBGROUPS, CLUSTERS, TPR < sgSize), linear));
+  let reduction = workgroupUniformLoad(&reductionKind);` : ''}
 ${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for the sum this thread stores first where subgroups reduce: its
   // cluster's sum l, else the workgroup's sum p = t
   if (reduction == CLUSTERS) {
