@@ -157,10 +157,13 @@ for (const subgroups of [true, false]) {
       await check(device!, 'int4', { name: 'int4', N: 2113, K: 768, make: int4g32 }, 1, 768, false, { subgroups });
     });
 
-    it('the plan\'s own layout for halves on long rows [8,192 x 1,024]: a subgroup a row and a workgroup at batch 1, even sweeps at 2', async function () {
+    it('the plan\'s own layout for halves on long rows [8,192 x 1,024]: a subgroup a row and a workgroup at batch 1, at 2 two rows a subgroup of 32 (16 threads a row, 2 rows a thread)', async function () {
       const c: Case = { name: 'float16', N: 8192, K: 1024, make: float16Weight };
       const dims = (batch: number): MatvecDims => ({ batch, inFeatures: 1024, outFeatures: 8192, xRowStride: 1024, hasBias: false, weight: 'float16', subgroups });
-      if (subgroups) expect(matvecKernel(device!, dims(1)).plan).to.include({ rowsPerGroup: 1, rowsPerThread: 1 });
+      if (subgroups) {
+        expect(matvecKernel(device!, dims(1)).plan).to.include({ rowsPerGroup: 1, rowsPerThread: 1 });
+        expect(matvecKernel(device!, dims(2)).plan).to.include({ threadsPerRow: 16, rowsPerThread: 2 });
+      }
       await check(device!, 'float16', c, 1, 1024, false, { subgroups });
       await check(device!, 'float16', c, 2, 1024, true, { subgroups });
     });
@@ -296,6 +299,10 @@ describe('matvec plan', function () {
     expect(plan(5120 / 8, 2560, 8, 2), '2.8b out_proj, float16, batch 8: 2 rows a thread, 10 units in 5 even sweeps (not 4, 4 and 2)').to.deep.equal([64, 1, 2, 2]);
     expect(plan(5120 / 8, 2560, 1, 2, { maxThreads: 256, subgroups: null }), '2.8b out_proj, float16, no subgroups: 2 rows a thread').to.deep.equal([64, 1, 2, 2]);
     expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16: a subgroup a workgroup, 4 rows a thread').to.deep.equal([32, 1, 2, 4]);
+    expect(plan(2560 / 8, 10240, 8, 2), '2.8b in_proj, float16, batch 8: two rows a subgroup, 2 rows a thread').to.deep.equal([16, 2, 4, 2]);
+    expect(plan(2048 / 8, 8192, 2, 2), '1.4b in_proj, float16, batch 2: two rows a subgroup').to.deep.equal([16, 2, 4, 2]);
+    expect(plan(768 / 8, 3072, 8, 2), '130m in_proj, float16, batch 8: rows too few for 16 threads a row').to.deep.equal([128, 1, 1, 4]);
+    expect(plan(2560 / 8, 10240, 8, 2, { maxThreads: 256, subgroups: null }), '2.8b in_proj, float16, batch 8, no subgroups: as before').to.deep.equal([32, 1, 2, 4]);
     expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 2, 4]);
     expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row').to.deep.equal([128, 1, 2, 4]);
     expect(plan(40960 / 4, 512, 1), 'rows longer than 256 threads x 8 units loop').to.deep.equal([256, 1, 8, 1]);

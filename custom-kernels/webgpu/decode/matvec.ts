@@ -43,7 +43,9 @@
  *   divisor of the thread's units is at least half that cap.
  * - Halves (float16 weights) at batch 1 on rows of a subgroup's UNITS_PER_THREAD units or more (the
  *   1.4b and 2.8b out_proj) take one subgroup a row and a workgroup, and a row a thread.
- * The two rules for halves came from an H100 (bench/results/h200-2026-12-05.md, calls 59-61): the
+ * - Halves at several x rows over many rows (the 1.4b and 2.8b in_proj and LM head at batch 8) take
+ *   16 threads a row and 2 rows a thread (SHARED_X_THREADS).
+ * The two rules for halves at batch 1 came from an H100 (bench/results/h200-2026-12-05.md, calls 59-61): the
  * 2.8b out_proj alone at batch 1 from 2,101 to 2,283 GB/s ([64x1, 4, 2] to [32x1, 4, 1]; 1.4b 1,823
  * to 1,970 at [32x1, 8, 1]), at batch 8 from 967 to 1,168 (2 units in flight over 5 sweeps, where 4
  * took sweeps of 4, 4 and 2); the greedy step on the GPU at 2.8b from 3.04-3.05 to 3.00 ms at batch 1
@@ -101,20 +103,28 @@ const MAX_SUMS = 32;
  * 3,383 GB/s against 64, and left float32 at batch 8 where it was (2,596 against 2,563).
  */
 const SHARED_GROUP_THREADS = 32;
+/**
+ * Threads a row and rows a thread for halves at several x rows over many rows (the 1.4b and 2.8b
+ * in_proj and LM head at batch 8): two rows within each subgroup of 32, so that one load of x serves
+ * both (the plan's 32 threads a row load each for one). On an H100 (bench/results/h200-2026-12-05.md,
+ * calls 62 and 63) the 2.8b float16 in_proj at batch 8 alone ran 1,387-1,437 GB/s in the fastest
+ * such layouts against the plan's 982-992; in place this one ([16x2, 4, 2]) took the greedy step on
+ * the GPU from 6.56 to 5.21 ms. float32 at batch 8 ([16x2, 2, 4] for its in_proj: 2,150-2,223 ->
+ * 2,631 GB/s alone) lost in place (7.05 -> 9.73 ms) and keeps its plan.
+ */
+const SHARED_X_THREADS = 16;
+const SHARED_X_ROWS_PER_THREAD = 2;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
  * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4
  * codes regardless (MatvecPlan.codeFold); halfCast applies only where
- * the device has shader-f16. rows16: where several x rows meet several rows a thread of float32 or
- * halves, the device has subgroups and rows are many (the 2.8b in_proj at batch 8), 16 threads a row
- * (2 rows within each subgroup of 32: one load of x serves both) and 4 / (x vectors a unit) rows a
- * thread, the plan's rules choosing the rest. (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, rows16: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
 
 export interface MatvecDims {
   batch: number;
@@ -251,9 +261,10 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   }
   // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
   const unitsPerThread = batch > 1 ? 2 * UNITS_PER_THREAD : UNITS_PER_THREAD;
-  if (matvecTrials.rows16 && batch > 1 && rowsPerThread > 1 && xVectorsPerUnit <= 2 && device.subgroups != null
-    && Math.ceil(outFeatures / (4 / xVectorsPerUnit)) * 16 >= MIN_THREADS / 2) {
-    given = { threadsPerRow: 16, rowsPerThread: 4 / xVectorsPerUnit, ...given };
+  // halves at several x rows over many rows: two rows a subgroup, one load of x serving both
+  if (halves && batch > 1 && rowsPerThread > 1 && device.subgroups != null
+    && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
+    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: SHARED_X_ROWS_PER_THREAD, ...given };
     rowsPerThread = given.rowsPerThread!;
   }
   let threadsPerRow = given.threadsPerRow
