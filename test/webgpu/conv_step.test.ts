@@ -2,7 +2,8 @@
  * The decoder's conv step (custom-kernels/webgpu/decode/conv_step.ts) on Dawn over lavapipe against a
  * float64 step: as a kernel of its own over in_proj's output, and as in_proj's output stage (the
  * matvec's store), with and without a conv bias, float32 and int4 in_proj, batch 2, also where each
- * row's sums meet within a subgroup; the window it leaves too. And the storage buffers the stage needs: where they do not fit, the matvec refuses it.
+ * row's sums meet within a subgroup; the window it leaves too. And the storage buffers the stage
+ * needs: where they do not fit, the matvec refuses it.
  */
 import { expect } from 'chai';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';

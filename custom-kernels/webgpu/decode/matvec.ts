@@ -45,7 +45,7 @@
  *   1.4b and 2.8b out_proj) take one subgroup a row and a workgroup, and a row a thread.
  * - Halves at several x rows over many rows (the 1.4b and 2.8b in_proj and LM head at batch 8) take
  *   16 threads a row and 2 rows a thread (SHARED_X_THREADS).
- * The two rules for halves at batch 1 came from an H100 (bench/results/h200-2026-12-05.md, calls 59-61): the
+ * The rule for halves at batch 1 and their even sweeps came from an H100 (bench/results/h200-2026-12-05.md, calls 59-61): the
  * 2.8b out_proj alone at batch 1 from 2,101 to 2,283 GB/s ([64x1, 4, 2] to [32x1, 4, 1]; 1.4b 1,823
  * to 1,970 at [32x1, 8, 1]), at batch 8 from 967 to 1,168 (2 units in flight over 5 sweeps, where 4
  * took sweeps of 4, 4 and 2); the greedy step on the GPU at 2.8b from 3.04-3.05 to 3.00 ms at batch 1
@@ -259,14 +259,14 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1) {
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
-  // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
-  const unitsPerThread = batch > 1 ? 2 * UNITS_PER_THREAD : UNITS_PER_THREAD;
   // halves at several x rows over many rows: two rows a subgroup, one load of x serving both
   if (halves && batch > 1 && rowsPerThread > 1 && device.subgroups != null
     && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
     given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: SHARED_X_ROWS_PER_THREAD, ...given };
     rowsPerThread = given.rowsPerThread!;
   }
+  // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
+  const unitsPerThread = batch > 1 ? 2 * UNITS_PER_THREAD : UNITS_PER_THREAD;
   let threadsPerRow = given.threadsPerRow
     ?? Math.min(maxThreads, Math.max(rowFloor, nextPow2(Math.ceil(units / unitsPerThread))));
   // (at every batch: x_proj's 192 rows at batch 8 had 96 workgroups of 64 threads for the H200's 132 SMs)
