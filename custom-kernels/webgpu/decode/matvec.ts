@@ -120,11 +120,13 @@ const REDUCTION_FLOATS = 2048;
  * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
  * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4
  * codes regardless (MatvecPlan.codeFold); halfCast applies only where
- * the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * the device has shader-f16. rows16: float32 takes the halves' rule at several x rows over many rows
+ * (SHARED_X_THREADS), 4 rows a thread (the 2.8b in_proj and LM head at batch 8; it lost in place in
+ * call 63 while a cluster's stores indexed its sums from the lane). (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, rows16: false };
 
 export interface MatvecDims {
   batch: number;
@@ -259,10 +261,11 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1) {
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
-  // halves at several x rows over many rows: two rows a subgroup, one load of x serving both
-  if (halves && batch > 1 && rowsPerThread > 1 && device.subgroups != null
-    && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
-    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: SHARED_X_ROWS_PER_THREAD, ...given };
+  // halves (float32 too on trial) at several x rows over many rows: two rows a subgroup, one load of x serving both
+  const sharedXRows = SHARED_X_ROWS_PER_THREAD * (halves ? 1 : 2);
+  if ((halves || (matvecTrials.rows16 && xVectorsPerUnit === 1)) && batch > 1 && rowsPerThread > 1 && device.subgroups != null
+    && Math.ceil(outFeatures / sharedXRows) * SHARED_X_THREADS >= MIN_THREADS / 2) {
+    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: sharedXRows, ...given };
     rowsPerThread = given.rowsPerThread!;
   }
   // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
@@ -569,10 +572,11 @@ ${subgroups ? `
   // (reduction: see its choice at the start)
   if (reduction == CLUSTERS) {${reducedNorm ? `
     for (var b = 0u; b < B; b++) { squares[b] = clusterSum(squares[b]); }` : ''}
-    for (var q = 0u; q < Q; q++) { acc[q] = clusterSum(acc[q]); }
-    for (var q = l; q < Q; q += TPR) {
+    // (bounds known to the compiler, so that acc stays in registers: lane l stores sums l, l + TPR, ..)
+    for (var q = 0u; q < Q; q++) {
+      let sum = clusterSum(acc[q]);
       let row = base + q / B;
-      if (row < O) { store(q % B, row, acc[q]${reducedNorm ? ' * normScale(squares[q % B])' : ''}${biasAt('row')}); }
+      if (q % TPR == l && row < O) { store(q % B, row, sum${reducedNorm ? ' * normScale(squares[q % B])' : ''}${biasAt('row')}); }
     }${out == null ? '' : `
 ${keptSums}`}
     return;
