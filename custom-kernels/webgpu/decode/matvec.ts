@@ -231,6 +231,32 @@ function subgroupSizes(device: GPUDevice): { minSize?: number; maxSize?: number 
   return { minSize: info?.subgroupMinSize, maxSize: info?.subgroupMaxSize };
 }
 
+/** WebGPU's widest subgroup. */
+const MAX_SUBGROUP = 128;
+
+/**
+ * WGSL that sums acc[0 .. sums - 1] over a cluster of `lanes` adjacent lanes (a power of two) and
+ * leaves each lane a share: a halving at each step, a lane keeping one half of its values (the upper
+ * where its bit of the step is set) and adding its partner's of the same half, so lane l holds the
+ * sums l * held.length + i in `held` (padded with zeros to a multiple of the lanes). P (1 - 1 / lanes)
+ * shuffles for P padded sums where a butterfly on each sum (clusterSum) takes sums x log2(lanes); and
+ * every index is known to the compiler, so the values stay in registers.
+ */
+export function clusterScatter(sums: number, lanes: number): { lines: string[]; held: string[] } {
+  let values = range(Math.max(1, Math.ceil(sums / lanes)) * lanes).map((q) => (q < sums ? `acc[${q}]` : '0.0'));
+  const lines: string[] = [];
+  for (let m = lanes / 2, step = 0; m >= 1; m /= 2, step++) {
+    const half = values.length / 2, from = values;
+    lines.push(`let upper${step} = (l & ${m}u) != 0u;`);
+    values = range(half).map((i) => {
+      const [low, high] = [from[i], from[i + half]];
+      lines.push(`let scattered${step}_${i} = select(${low}, ${high}, upper${step}) + subgroupShuffleXor(select(${high}, ${low}, upper${step}), ${m}u);`);
+      return `scattered${step}_${i}`;
+    });
+  }
+  return { lines, held: values };
+}
+
 function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
@@ -397,6 +423,9 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup } = plan;
   const T = TPR * R;
   const Q = batch * RT;
+  // Rows sum within a subgroup (a cluster of TPR lanes) only where a subgroup can be wider than a row group.
+  const clusters = subgroups && TPR < (subgroupSizes(device).maxSize ?? MAX_SUBGROUP);
+  const scatter = clusters ? clusterScatter(Q, TPR) : null;
   // Over vec4s of x, the norm's squares are summed from the loads the products make anyway, and
   // reduced with the sums, B more values a thread (QN): each row group's threads load the whole row
   // once, so a row group's reduction of them is the row's sum of squares, and each sum is scaled as it
@@ -480,7 +509,8 @@ const O = ${outFeatures}u;
 const TPR = ${TPR}u;
 const R = ${R}u;
 const RT = ${RT}u;
-const Q = ${Q}u;
+const Q = ${Q}u;${clusters ? `
+const QL = ${scatter!.held.length}u;` : ''}
 const QN = ${QN}u;
 const T = ${T}u;
 const U = ${unit.count}u;
@@ -538,13 +568,13 @@ ${subgroups ? `  // How the row groups' sums meet, chosen before the products (a
   // of one row group, each subgroup's sums go to its slot, row group g's slots being g * S ..;
   // otherwise (any other layout, or subgroups of both kinds) through the tree.
   let linear = lane == t % sgSize && sgSize >= MIN_SUBGROUP && (TPR % sgSize == 0u || sgSize % TPR == 0u);
-  atomicOr(&reductionKind, select(TREE, select(WHOLE_SUBGROUPS, CLUSTERS, TPR < sgSize), linear));
+  atomicOr(&reductionKind, select(TREE, select(WHOLE_SUBGROUPS, ${clusters ? 'CLUSTERS' : 'TREE'}, TPR < sgSize), linear));
   let reduction = workgroupUniformLoad(&reductionKind);` : ''}
 ${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for the sum this thread stores first where subgroups reduce: its
-  // cluster's sum l, else the workgroup's sum p = t
-  if (reduction == CLUSTERS) {
-    if (l < Q && base + l / B < O) { ahead(l % B, base + l / B); }
-  } else if (t < R * Q) {
+  // cluster's sum l * QL, else the workgroup's sum p = t
+  ${clusters ? `if (reduction == CLUSTERS) {
+    if (l * QL < Q && base + l * QL / B < O) { ahead(l * QL % B, base + l * QL / B); }
+  } else ` : ''}if (t < R * Q) {
     let row = row0 + (t / Q) * RT + (t % Q) / B;
     if (row < O) { ahead(t % Q % B, row); }
   }` : ''}
@@ -569,18 +599,19 @@ ${range(F).map((i) => `    {
     }`).join('\n')}
   }
 ${subgroups ? `
-  // (reduction: see its choice at the start)
+  // (reduction: see its choice at the start)${clusters ? `
   if (reduction == CLUSTERS) {${reducedNorm ? `
     for (var b = 0u; b < B; b++) { squares[b] = clusterSum(squares[b]); }` : ''}
-    // (bounds known to the compiler, so that acc stays in registers: lane l stores sums l, l + TPR, ..)
-    for (var q = 0u; q < Q; q++) {
-      let sum = clusterSum(acc[q]);
+    // the sums scattered over the cluster: lane l is left with sums l * QL .. l * QL + QL - 1 (clusterScatter)
+    ${scatter!.lines.join('\n    ')}
+${scatter!.held.map((sum, i) => `    {
+      let q = l * QL + ${i}u;
       let row = base + q / B;
-      if (q % TPR == l && row < O) { store(q % B, row, sum${reducedNorm ? ' * normScale(squares[q % B])' : ''}${biasAt('row')}); }
-    }${out == null ? '' : `
+      if (q < Q && row < O) { store(q % B, row, ${sum}${reducedNorm ? ' * normScale(squares[q % B])' : ''}${biasAt('row')}); }
+    }`).join('\n')}${out == null ? '' : `
 ${keptSums}`}
     return;
-  }
+  }` : ''}
   // a subgroup's slot: ${reducedNorm ? 'the squares of each x row, then ' : ''}its sums
   let slot = select(T * QN, (t / sgSize) * QN, lane == 0u && t / sgSize < T / MIN_SUBGROUP);${reducedNorm ? `
   for (var b = 0u; b < B; b++) {
