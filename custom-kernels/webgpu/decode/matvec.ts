@@ -121,8 +121,9 @@ const REDUCTION_FLOATS = 2048;
  * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4
  * codes regardless (MatvecPlan.codeFold); halfCast applies only where
  * the device has shader-f16. rows16: float32 takes the halves' rule at several x rows over many rows
- * (SHARED_X_THREADS), 4 rows a thread (the 2.8b in_proj and LM head at batch 8; it lost in place in
- * call 63 while a cluster's stores indexed its sums from the lane). (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * (SHARED_X_THREADS and its 2 rows a thread; the 2.8b in_proj and LM head at batch 8). With 4 rows a
+ * thread (the fastest alone) the H100's in_proj with the conv step out went from 54 to 94 us a call in
+ * place (bench/results/h200-2026-12-05.md, call 65). (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
@@ -288,10 +289,9 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
   // halves (float32 too on trial) at several x rows over many rows: two rows a subgroup, one load of x serving both
-  const sharedXRows = SHARED_X_ROWS_PER_THREAD * (halves ? 1 : 2);
   if ((halves || (matvecTrials.rows16 && xVectorsPerUnit === 1)) && batch > 1 && rowsPerThread > 1 && device.subgroups != null
-    && Math.ceil(outFeatures / sharedXRows) * SHARED_X_THREADS >= MIN_THREADS / 2) {
-    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: sharedXRows, ...given };
+    && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
+    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: SHARED_X_ROWS_PER_THREAD, ...given };
     rowsPerThread = given.rowsPerThread!;
   }
   // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
