@@ -10,8 +10,9 @@
  * has to keep an array in registers); each weight is read once per token whatever the batch.
  * A row's partial sums meet through subgroupAdd and one slot per subgroup in workgroup memory where
  * the device has `subgroups` and every subgroup lies within one row, by shuffles among a row's lanes
- * where a row's threads lie within one subgroup (threadsPerRow under the subgroup size, each lane
- * then storing some of the sums; both checked at run time: WGSL promises no layout of subgroups),
+ * where a row's threads lie within one subgroup (threadsPerRow under the subgroup size: a
+ * reduce-scatter, each lane left with some of the sums to store; both checked at run time: WGSL
+ * promises no layout of subgroups),
  * else through a workgroup-memory tree per row, `treeBatch` x rows at a time.
  * Accumulation is float32. x rows may be strided (x_proj reads the x half of
  * in_proj's output in place), and normed on the way in (RMSNorm: in_proj reading the residual
@@ -243,7 +244,7 @@ const MAX_SUBGROUP = 128;
  * shuffles for P padded sums where a butterfly on each sum (clusterSum) takes sums x log2(lanes); and
  * every index is known to the compiler, so the values stay in registers.
  */
-export function clusterScatter(sums: number, lanes: number): { lines: string[]; held: string[] } {
+function clusterScatter(sums: number, lanes: number): { lines: string[]; held: string[] } {
   let values = range(Math.max(1, Math.ceil(sums / lanes)) * lanes).map((q) => (q < sums ? `acc[${q}]` : '0.0'));
   const lines: string[] = [];
   for (let m = lanes / 2, step = 0; m >= 1; m /= 2, step++) {
@@ -530,14 +531,14 @@ ${subgroups ? `const MIN_SUBGROUP = ${minSubgroup}u;
 const WHOLE_SUBGROUPS = 1u;
 const CLUSTERS = 2u;
 const TREE = 3u;
-var<workgroup> reductionKind : atomic<u32>;
+var<workgroup> reductionKind : atomic<u32>;${clusters && reducedNorm ? `
 
 /** The sum of v over the TPR adjacent lanes of this thread's cluster, for each of them (a butterfly). */
 fn clusterSum(v : f32) -> f32 {
   var s = v;
   for (var m = TPR / 2u; m > 0u; m >>= 1u) { s += subgroupShuffleXor(s, m); }
   return s;
-}` : ''}
+}` : ''}` : ''}
 
 ${dims.norm ? `var<workgroup> rowScale : array<f32, B>;
 /** RMSNorm's scale of an x row from its sum of squares. */
