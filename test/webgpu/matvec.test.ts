@@ -290,7 +290,9 @@ describe('matvec plan', function () {
     expect(plan(768 / 32, 3072, 1, 8), '130m in_proj, int4: whole subgroups a row, 4 rows a thread').to.deep.equal([32, 1, 1, 4]);
     expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32: 10 units a thread, two sweeps of 5').to.deep.equal([64, 4, 5, 1]);
     expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 5, 1]);
-    expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 2 rows a thread, fewer threads').to.deep.equal([32, 1, 4, 2]);
+    expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: two rows a subgroup, 2 rows a thread').to.deep.equal([16, 2, 4, 2]);
+    expect(plan(2560 / 4, 10240, 8, 1, { maxThreads: 256, subgroups: null }), '2.8b in_proj, float32, batch 8, no subgroups: 2 rows a thread, fewer threads').to.deep.equal([32, 1, 4, 2]);
+    expect(plan(768 / 4, 3072, 8), '130m in_proj, float32, batch 8: rows too few for 16 threads a row').to.deep.equal([128, 1, 2, 4]);
     expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8').to.deep.equal([64, 1, 4, 2]);
     expect(plan(5120 / 4, 192, 8), '2.8b x_proj, float32, batch 8: few rows take more threads at any batch, and one row a thread (192 workgroups), 2 units in flight (X_IN_FLIGHT: 16 vectors of x)').to.deep.equal([256, 1, 2, 1]);
     expect(plan(5120 / 8, 192, 1, 2), '2.8b x_proj, float16: one row a thread').to.deep.equal([256, 1, 3, 1]);

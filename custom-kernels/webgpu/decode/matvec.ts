@@ -44,8 +44,8 @@
  *   divisor of the thread's units is at least half that cap.
  * - Halves (float16 weights) at batch 1 on rows of a subgroup's UNITS_PER_THREAD units or more (the
  *   1.4b and 2.8b out_proj) take one subgroup a row and a workgroup, and a row a thread.
- * - Halves at several x rows over many rows (the 1.4b and 2.8b in_proj and LM head at batch 8) take
- *   16 threads a row and 2 rows a thread (SHARED_X_THREADS).
+ * - float32 and halves at several x rows over many rows (the 1.4b and 2.8b in_proj and LM head at
+ *   batch 8) take 16 threads a row and 2 rows a thread (SHARED_X_THREADS).
  * The rule for halves at batch 1 and their even sweeps came from an H100 (bench/results/h200-2026-12-05.md, calls 59-61): the
  * 2.8b out_proj alone at batch 1 from 2,101 to 2,283 GB/s ([64x1, 4, 2] to [32x1, 4, 1]; 1.4b 1,823
  * to 1,970 at [32x1, 8, 1]), at batch 8 from 967 to 1,168 (2 units in flight over 5 sweeps, where 4
@@ -105,13 +105,14 @@ const MAX_SUMS = 32;
  */
 const SHARED_GROUP_THREADS = 32;
 /**
- * Threads a row and rows a thread for halves at several x rows over many rows (the 1.4b and 2.8b
- * in_proj and LM head at batch 8): two rows within each subgroup of 32, so that one load of x serves
- * both (the plan's 32 threads a row load each for one). On an H100 (bench/results/h200-2026-12-05.md,
- * calls 62 and 63) the 2.8b float16 in_proj at batch 8 alone ran 1,387-1,437 GB/s in the fastest
+ * Threads a row and rows a thread for float32 and halves at several x rows over many rows (the 1.4b
+ * and 2.8b in_proj and LM head at batch 8): two rows within each subgroup of 32, so that one load of x
+ * serves both (the plan's 32 threads a row load each for one). On an H100 (bench/results/h200-2026-12-05.md,
+ * calls 62 to 66) the 2.8b float16 in_proj at batch 8 alone ran 1,387-1,437 GB/s in the fastest
  * such layouts against the plan's 982-992; in place this one ([16x2, 4, 2]) took the greedy step on
- * the GPU from 6.56 to 5.21 ms. float32 at batch 8 ([16x2, 2, 4] for its in_proj: 2,150-2,223 ->
- * 2,631 GB/s alone) lost in place (7.05 -> 9.73 ms) and keeps its plan.
+ * the GPU from 6.56 to 5.21 ms. float32 at batch 8: the step 7.16 -> 6.64 ms (in_proj with the conv
+ * step out 55.4 -> 47.2 us a call, the LM head 220 -> 207). 4 rows a thread, float32's fastest alone
+ * (2,631 GB/s without the conv step), lost in place: that in_proj took 94 us.
  */
 const SHARED_X_THREADS = 16;
 const SHARED_X_ROWS_PER_THREAD = 2;
@@ -121,14 +122,11 @@ const REDUCTION_FLOATS = 2048;
  * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
  * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4
  * codes regardless (MatvecPlan.codeFold); halfCast applies only where
- * the device has shader-f16. rows16: float32 takes the halves' rule at several x rows over many rows
- * (SHARED_X_THREADS and its 2 rows a thread; the 2.8b in_proj and LM head at batch 8). With 4 rows a
- * thread (the fastest alone) the H100's in_proj with the conv step out went from 54 to 94 us a call in
- * place (bench/results/h200-2026-12-05.md, call 65). (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, rows16: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
 
 export interface MatvecDims {
   batch: number;
@@ -289,8 +287,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1) {
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
-  // halves (float32 too on trial) at several x rows over many rows: two rows a subgroup, one load of x serving both
-  if ((halves || (matvecTrials.rows16 && xVectorsPerUnit === 1)) && batch > 1 && rowsPerThread > 1 && device.subgroups != null
+  // float32 and halves at several x rows over many rows: two rows a subgroup, one load of x serving both
+  if (xVectorsPerUnit <= 2 && batch > 1 && rowsPerThread > 1 && device.subgroups != null
     && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
     given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: SHARED_X_ROWS_PER_THREAD, ...given };
     rowsPerThread = given.rowsPerThread!;
