@@ -11,7 +11,7 @@
  *   walk leaving the state: 1 dispatch up to one chunk, 3 above; one more for the state where the
  *   device binds too few storage buffers);
  * - out_proj (GEMM; where its K is split, the next norm adds the parts and no reduction runs);
- * over pipelines and bind groups made once per model and chunk length, recorded in one compute pass;
+ * over pipelines and bind groups made once per model, batch and chunk length, recorded in one compute pass;
  * the LM head (the decoder's matvec) runs on the last position only. The flat programs run through
  * flat_kernel.ts, so the WGSL is the one tfjs runs on the op path.
  *
@@ -60,8 +60,13 @@ const SUBMIT_EVERY = 48;
  */
 export const MAX_ROWS = 4096;
 
-/** Plans (bind groups for one chunk length) kept per prefiller; the oldest goes first. */
+/** Plans (bind groups for one batch and chunk length) kept per prefiller; the oldest goes first. */
 const MAX_PLANS = 8;
+
+/** Why the prefill cannot run `batch` rows (the head's matvec takes MATVEC_MAX_BATCH), or null where it can. */
+function batchRefusal(batch: number): string | null {
+  return batch > MATVEC_MAX_BATCH ? `the batch (${batch}) is over ${MATVEC_MAX_BATCH}` : null;
+}
 
 /** One dispatch of a pass. */
 interface Dispatch {
@@ -73,27 +78,23 @@ interface Dispatch {
 }
 
 /**
- * Chunks of `tokens` tokens: the flat programs' uniform buffers (which depend on the length only), and
- * the dispatches over them, null once a weight or a scratch buffer they bind was replaced.
+ * Chunks of `tokens` tokens at `batch`: the flat programs' uniform buffers (which depend on the shape
+ * only), and the dispatches over them, null once a weight, a scratch or a state buffer they bind was replaced.
  */
 interface Plan {
+  batch: number;
   tokens: number;
   dispatches: Dispatch[] | null;
   uniformBuffers: GPUBuffer[];
 }
 
 /**
- * The model's prefiller for `batch`, kept on the model (`model.fusedPrefiller`, disposed with it; made
- * again for another batch); null where the op path must run.
+ * The model's prefiller, for prompts of `batch` rows: one for every batch, kept on the model
+ * (`model.fusedPrefiller`, disposed with it); null where the op path must run.
  */
 export function webgpuPrefillerFor(model: MambaForCausalLM, batch: number): WebGPUPrefiller | null {
   if (tf.getBackend() !== 'webgpu' || WebGPUPrefiller.unfusable(model, batch) != null) return null;
-  if (model.fusedPrefiller?.batch !== batch) {
-    model.fusedPrefiller?.dispose();
-    model.fusedPrefiller = null;   // should the new one fail to be made, the disposed one is not kept (MambaCache's rule)
-    model.fusedPrefiller = new WebGPUPrefiller(model, batch);
-  }
-  return model.fusedPrefiller;
+  return model.fusedPrefiller ??= new WebGPUPrefiller(model);
 }
 
 export class WebGPUPrefiller {
@@ -101,31 +102,27 @@ export class WebGPUPrefiller {
   private readonly device: GPUDevice;
   /** Scratch between the kernels, by name, grown as longer chunks come (which unbinds the plans). */
   private readonly scratch = new Map<string, GPUBuffer>();
-  /** Per layer: the states copied in from the cache, and those the pass leaves. */
-  private readonly states: Record<'convIn' | 'convOut' | 'ssmIn' | 'ssmOut', GPUBuffer[]>;
-  /** By chunk length and the scan's tuning (which sets the chunking its uniforms hold). */
+  /** Per layer: the states copied in from the cache, and those the pass leaves, for `statesBatch` rows (grown as larger batches come). */
+  private states: Record<'convIn' | 'convOut' | 'ssmIn' | 'ssmOut', GPUBuffer[]> = { convIn: [], convOut: [], ssmIn: [], ssmOut: [] };
+  private statesBatch = 0;
+  /** By batch, chunk length and the scan's tuning (which sets the chunking its uniforms hold). */
   private plans = new Map<string, Plan>();
   /** Per layer, A (read as -exp(A_log)), D and dt_proj's bias as the scan programs read them: packed or bound. */
   private layerScans: ScanParams[] = [];
-  /** The head's kernel, over the last positions' normed rows, the logits buffer joining each call. */
-  private head: { kernel: ReturnType<typeof matvecKernel>; weight: GPUBuffer[] } | null = null;
+  /** The head's kernel by batch, over the last positions' normed rows, the logits buffer joining each call. */
+  private heads = new Map<number, { kernel: ReturnType<typeof matvecKernel>; weight: GPUBuffer[] }>();
   private boundTo: tf.DataId[] = [];
   private disposed = false;
 
   /** Why the fused prefill cannot run this model at this batch, or null where it can. */
   static unfusable(model: MambaForCausalLM, batch: number): string | null {
-    if (batch > MATVEC_MAX_BATCH) return `the batch (${batch}) is over ${MATVEC_MAX_BATCH}`;
-    return firstUnbound(model);
+    return batchRefusal(batch) ?? firstUnbound(model);
   }
 
-  constructor(readonly model: MambaForCausalLM, readonly batch: number) {
+  constructor(readonly model: MambaForCausalLM) {
     checkBindable(model.namedLayerVariables(), 'this model');
     this.backend = tf.backend() as WebGPUBackend;
     this.device = this.backend.device;
-    const c = model.config;
-    const layerBuffers = (elements: number) => Array.from({ length: c.numHiddenLayers }, () => this.buffer(elements));
-    const conv = batch * c.intermediateSize * c.convKernel, ssm = batch * c.intermediateSize * c.stateSize;
-    this.states = { convIn: layerBuffers(conv), convOut: layerBuffers(conv), ssmIn: layerBuffers(ssm), ssmOut: layerBuffers(ssm) };
   }
 
   /**
@@ -154,10 +151,11 @@ export class WebGPUPrefiller {
     const c = this.model.config;
     cache.checkMadeFor(c);
     const [batch, seq] = inputIds.shape;
-    if (batch !== this.batch || cache.batchSize !== batch) {
-      throw new Error(`WebGPUPrefiller: made for batch ${this.batch}, got ids of batch ${batch} and a cache of ${cache.batchSize}`);
-    }
+    const refused = batchRefusal(batch);
+    if (refused != null) throw new Error(`WebGPUPrefiller: ${refused}`);
+    if (cache.batchSize !== batch) throw new Error(`WebGPUPrefiller: ids of batch ${batch} and a cache of batch ${cache.batchSize}`);
     this.followWeights();
+    this.reserveStates(batch);
     // in_proj's output is the widest scratch (2 x intermediate per row): it must fit one binding. (Its
     // split-K slabs come only where rows x outputs leave under 264 workgroups: a few MB at most.)
     const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits;
@@ -166,8 +164,8 @@ export class WebGPUPrefiller {
     const chunks: [number, number][] = [];
     for (let start = 0; start < seq; start += tokensPerChunk) chunks.push([start, Math.min(seq, start + tokensPerChunk)]);
     // Scratch first, for every chunk length: growing it unbinds the plans, which are then all bound over the new buffers.
-    for (const [start, end] of chunks.slice(-2)) this.reserve(end - start);
-    const plans = chunks.map(([start, end]) => this.plan(end - start));
+    for (const [start, end] of chunks.slice(-2)) this.reserve(batch, end - start);
+    const plans = chunks.map(([start, end]) => this.plan(batch, end - start));
 
     const { backend, device, states } = this;
     // (the head is the one dispatch past the plans')
@@ -209,7 +207,7 @@ export class WebGPUPrefiller {
     for (let b = 0; b < batch; b++) stream.commands.copyBufferToBuffer(s('normed'), 4 * (b * L + L - 1) * H, s('last'), 4 * b * H, 4 * H);
 
     const logits = emptyGpuTensor(backend, [batch, c.vocabSize]);
-    const { kernel, weight } = this.head!;
+    const { kernel, weight } = this.head(batch);
     record([{
       name: 'head', pipeline: kernel.pipeline, grid: kernel.grid, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, s('last'), logits.buffer]),
     }]);
@@ -231,7 +229,7 @@ export class WebGPUPrefiller {
     this.dropLayerScans();
     for (const b of this.scratch.values()) b.destroy();
     this.scratch.clear();
-    for (const list of Object.values(this.states)) list.forEach((b) => b.destroy());
+    this.destroyStates();
   }
 
   /** A float32/int32 storage buffer of `elements` words. */
@@ -241,10 +239,28 @@ export class WebGPUPrefiller {
     });
   }
 
-  /** Scratch for chunks of up to `tokens` tokens; a buffer grown unbinds every plan (they bind the old one). */
-  private reserve(tokens: number): void {
+  /** The states for `batch` rows: grown where smaller, which unbinds every plan (they bind the old buffers). */
+  private reserveStates(batch: number): void {
+    if (batch <= this.statesBatch) return;
     const c = this.model.config;
-    const B = this.batch, rows = B * tokens;
+    this.unbindPlans();
+    this.destroyStates();
+    const layerBuffers = (elements: number) => Array.from({ length: c.numHiddenLayers }, () => this.buffer(elements));
+    const conv = batch * c.intermediateSize * c.convKernel, ssm = batch * c.intermediateSize * c.stateSize;
+    this.states = { convIn: layerBuffers(conv), convOut: layerBuffers(conv), ssmIn: layerBuffers(ssm), ssmOut: layerBuffers(ssm) };
+    this.statesBatch = batch;
+  }
+
+  private destroyStates(): void {
+    for (const list of Object.values(this.states)) list.forEach((b) => b.destroy());
+    this.states = { convIn: [], convOut: [], ssmIn: [], ssmOut: [] };
+    this.statesBatch = 0;
+  }
+
+  /** Scratch for chunks of up to `tokens` tokens at batch B; a buffer grown unbinds every plan (they bind the old one). */
+  private reserve(B: number, tokens: number): void {
+    const c = this.model.config;
+    const rows = B * tokens;
     const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank;
     // The scan's chunk count is largest at the shortest chunks it takes.
     const scanChunks = Math.ceil(tokens / scanTuning.minChunk);
@@ -293,13 +309,30 @@ export class WebGPUPrefiller {
     if (ids.length === this.boundTo.length && ids.every((id, i) => id === this.boundTo[i])) return;
     this.unbindPlans();
     this.dropLayerScans();
-    this.head = null;
+    this.heads.clear();
     this.boundTo = ids;
   }
 
-  /** The plan for chunks of `tokens` tokens, made on first use, bound again after a weight or scratch change. */
-  private plan(tokens: number): Plan & { dispatches: Dispatch[] } {
-    const key = `${tokens} ${Object.values(scanTuning).join(' ')}`;
+  /** The LM head's matvec over `batch` last positions, made on first use after a weight change. */
+  private head(batch: number): { kernel: ReturnType<typeof matvecKernel>; weight: GPUBuffer[] } {
+    let head = this.heads.get(batch);
+    if (head == null) {
+      const c = this.model.config;
+      const headWeight = matrixOf(this.model.lmHead.binding())!;
+      head = {
+        kernel: matvecKernel(this.device, {
+          batch, inFeatures: c.hiddenSize, outFeatures: c.vocabSize, xRowStride: c.hiddenSize, hasBias: false, weight: headWeight.source,
+        }),
+        weight: headWeight.tensors.map((t) => gpuBufferOf(this.backend, t)),
+      };
+      this.heads.set(batch, head);
+    }
+    return head;
+  }
+
+  /** The plan for chunks of `tokens` tokens at `batch`, made on first use, bound again after a weight, scratch or state change. */
+  private plan(batch: number, tokens: number): Plan & { dispatches: Dispatch[] } {
+    const key = `${batch} ${tokens} ${Object.values(scanTuning).join(' ')}`;
     let plan = this.plans.get(key);
     if (plan != null) {
       // Most recently used last, so the first is the one to drop.
@@ -310,7 +343,7 @@ export class WebGPUPrefiller {
         old.uniformBuffers.forEach((b) => b.destroy());
         this.plans.delete(oldest);
       }
-      plan = { tokens, dispatches: null, uniformBuffers: [] };
+      plan = { batch, tokens, dispatches: null, uniformBuffers: [] };
     }
     this.plans.set(key, plan);
     plan.dispatches ??= this.bind(plan);
@@ -319,8 +352,8 @@ export class WebGPUPrefiller {
 
   /** The dispatches for `plan`'s length over the weights and scratch as they are, making its uniform buffers on first use. */
   private bind(plan: Plan): Dispatch[] {
-    const { model, device, backend, batch: B } = this;
-    const L = plan.tokens;
+    const { model, device, backend } = this;
+    const B = plan.batch, L = plan.tokens;
     const c = model.config;
     const H = c.hiddenSize, DI = c.intermediateSize, N = c.stateSize, R = c.timeStepRank, K = c.convKernel;
     const M = B * L;
@@ -376,13 +409,6 @@ export class WebGPUPrefiller {
     };
 
     const embedding = matrixOf(model.backbone.embeddings.binding())!;
-    if (this.head == null) {
-      const headWeight = matrixOf(model.lmHead.binding())!;
-      this.head = {
-        kernel: matvecKernel(device, { batch: B, inFeatures: H, outFeatures: c.vocabSize, xRowStride: H, hasBias: false, weight: headWeight.source }),
-        weight: headWeight.tensors.map(buf),
-      };
-    }
     if (this.layerScans.length === 0) {
       this.layerScans = model.backbone.blocks.map(({ mixer: m }) =>
         new ScanParams(backend, m.A_log.read(), m.D.read(), m.dtProj.bias!.read(), { aIsLog: true }));

@@ -6,7 +6,7 @@
  * float16 weights (and HF's F16 checkpoint loaded so), int8 and int4 weights, the scan's packed
  * parameters; that it is the path taken (no tfjs kernel in a prefill), its timings by dispatch, the
  * reasons it gives way to the op path (an adapter, a mask, fused: false), errors named as the op path
- * names them, and that nothing leaks.
+ * names them, one prefiller for every batch, and that nothing leaks.
  */
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
@@ -380,6 +380,24 @@ describeBackends('WebGPU fused prefill', ['webgpu'], () => {
       cache.dispose();
     }
     tf.dispose([ids, mask]);
+  });
+
+  it('serves every batch with one prefiller: batch 3 after 1 grows it, batch 1 after 3 makes no buffer; each equal to the op path', async () => {
+    const model = randomModel({}, 61);
+    const prompt = async (batch: number) => {
+      const ids = promptIds(batch, 9, model.config.vocabSize, batch);
+      await comparePrefill(model, ids);
+      ids.dispose();
+    };
+    await prompt(1);
+    const prefiller = webgpuPrefillerFor(model, 1);
+    await prompt(3);
+    expect(webgpuPrefillerFor(model, 3), 'the same prefiller at batch 3').to.equal(prefiller);
+    // batch 1's plans and head were kept, and batch 3's states and scratch hold batch 1's rows
+    const back = await watchGpuBuffers(() => prompt(1));
+    expect(back.record.leaked, 'buffers made and kept at batch 1 after 3').to.deep.equal([]);
+    expect(webgpuPrefillerFor(model, 1)).to.equal(prefiller);
+    model.dispose();
   });
 
   it('leaks no tensors and no GPU buffers over 60 prompts, and frees its own with the model', async () => {
