@@ -10,6 +10,7 @@
  * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm, matvec or stages (what the
  * fused decoder's stages add to in_proj and out_proj: stagesTable; STAGE_WEIGHTS its weights) runs one
  * table; BENCH_PART=ablation times the int4 matvec with parts of its work taken out (ablationTable);
+ * BENCH_PART=ssm the decoder's state step alone in several layouts (ssmTable);
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
  * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
  * matvecPlan was tuned); GRID_PROJECTIONS, GRID_WEIGHTS and GRID_BATCHES (comma-separated) pick its rows,
@@ -24,6 +25,7 @@ import { matvecGroups, matvecKernel, type MatvecDims, type MatvecOutput, type Ma
 import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../custom-kernels/webgpu/decode/residual_output.js';
 import { convStepOutput } from '../custom-kernels/webgpu/decode/conv_step.js';
 import { rmsNormStepKernel } from '../custom-kernels/webgpu/decode/rms_norm_step.js';
+import { ssmStepKernel, type SsmStepDims } from '../custom-kernels/webgpu/decode/ssm_step.js';
 import { bindBuffers, type DecodeKernel, hasSubgroups } from '../custom-kernels/webgpu/decode/pipeline.js';
 import type { WeightSource } from '../custom-kernels/webgpu/decode/weight_source.js';
 import { halfWordsPerRow } from '../custom-kernels/float16_format.js';
@@ -50,7 +52,7 @@ const MODELS: Record<string, MambaConfig> = small
       return [name, ALL_MODELS[name]];
     }));
 const PART = process.env.BENCH_PART ?? 'all';
-if (!['all', 'gemm', 'matvec', 'stages', 'ablation'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec, stages, ablation or all`);
+if (!['all', 'gemm', 'matvec', 'stages', 'ablation', 'ssm'].includes(PART)) throw new Error(`BENCH_PART: ${PART} is not gemm, matvec, stages, ablation, ssm or all`);
 const GRID = process.env.MATVEC_GRID === '1';
 // the grid's rows: GRID_PROJECTIONS (default in_proj,out_proj,lm_head), GRID_WEIGHTS (default float32,float16,int8,int4)
 const gridProjections = (process.env.GRID_PROJECTIONS ?? 'in_proj,out_proj,lm_head').split(',');
@@ -153,6 +155,7 @@ if (PART === 'all' || PART === 'gemm') await gemmTable();
 if (PART === 'all' || PART === 'matvec') await matvecTable();
 if (PART === 'all' || PART === 'stages') await stagesTable();
 if (PART === 'ablation') await ablationTable();
+if (PART === 'ssm') await ssmTable();
 
 async function gemmTable(): Promise<void> {
   log('\n## Prefill GEMM: y[M, N] = x[M, K] W[N, K]^T, TFLOP/s (ms per call)');
@@ -491,6 +494,65 @@ async function ablationTable(): Promise<void> {
       }
       log(`| ${model} | ${name} | 1 | ${cells.join(' | ')} |`);
       [x, y, ...weights.flat()].forEach((b) => b.destroy());
+    }
+  }
+}
+
+/**
+ * The decoder's state step alone (BENCH_PART=ssm): dt_proj's weight as STAGE_WEIGHTS says (float32,
+ * float16), batches 1, 4 and 8, the default layout and others (SsmStepDims.layout): threads a
+ * workgroup and a channel, rows at once, the batch in slices over workgroups. State, dt_proj and A
+ * rotated over copies that overflow the L2, as in place (in_proj streams its weight between two
+ * steps); us a call, barriers between calls included.
+ */
+async function ssmTable(): Promise<void> {
+  type Layout = NonNullable<SsmStepDims['layout']>;
+  const layouts: [string, (batch: number) => Layout][] = [
+    ['default', () => ({})],
+    ['rows 4', () => ({ rows: 4 })],
+    ['rows 2', () => ({ rows: 2 })],
+    ['rows 1', () => ({ rows: 1 })],
+    ['128 threads', () => ({ groupThreads: 128 })],
+    ['256 threads', () => ({ groupThreads: 256 })],
+    ['32 threads', () => ({ groupThreads: 32 })],
+    ['8 a channel', () => ({ channelThreads: 8 })],
+    ['4 a channel', () => ({ channelThreads: 4 })],
+    ['a slice of 2 rows', (b) => ({ slices: Math.ceil(b / 2) })],
+    ['a slice a row', (b) => ({ slices: b })],
+    ['a slice a row, 128 threads', (b) => ({ slices: b, groupThreads: 128 })],
+    ['a slice of 2 rows, 8 a channel', (b) => ({ slices: Math.ceil(b / 2), channelThreads: 8 })],
+  ];
+  log('\n## The state step alone (dt_proj folded in): us a call, state, dt_proj and A rotated over copies that overflow the L2');
+  log(`| model | dt_proj | batch | ${layouts.map(([n]) => n).join(' | ')} |`);
+  log(`|---|---|---:|${layouts.map(() => '---:').join('|')}|`);
+  for (const [model, config] of Object.entries(MODELS)) {
+    const DI = config.intermediateSize, N = config.stateSize, R = config.timeStepRank, P = R + 2 * N;
+    for (const weightName of STAGE_WEIGHTS.filter((w) => w === 'float32' || w === 'float16')) {
+      const { source, parts } = stageWeight(weightName, DI, R);
+      let warmUntil = warmAfterIdle();
+      for (const batch of small ? BATCHES : [1, 4, 8]) {
+        const bytes = parts.reduce((a, [words]) => a + 4 * words, 0) + 4 * (2 * batch * DI * N + DI * N);
+        const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
+        const rotated = Array.from({ length: copies }, () => ({
+          w: parts.map(([words, kind]) => randomBuffer(device, words, kind)),
+          aLog: randomBuffer(device, DI * N, 'float32'),
+          state: randomBuffer(device, batch * DI * N, 'float32'),
+        }));
+        const xBC = randomBuffer(device, batch * P, 'float32');
+        const xz = randomBuffer(device, batch * 2 * DI, 'float32');
+        const [dtBias, D] = [0, 1].map(() => randomBuffer(device, DI, 'float32'));
+        const y = storage(device, batch * DI * 4);
+        const cells: string[] = [];
+        for (const [, layoutOf] of layouts) {
+          const kernel = ssmStepKernel(device, { batch, dInner: DI, dState: N, timeStepRank: R, dtProj: source, layout: layoutOf(batch) });
+          const groups = rotated.map((c) => bindBuffers(device, kernel.pipeline, [xBC, xz, ...c.w, dtBias, c.aLog, D, c.state, y]));
+          const ms = await timeRotated(kernel, groups, bytes, undefined, warmUntil);
+          warmUntil = 0;
+          cells.push(fmt(ms * 1e3, 2));
+        }
+        log(`| ${model} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
+        [xBC, xz, dtBias, D, y, ...rotated.flatMap((c) => [...c.w, c.aLog, c.state])].forEach((b) => b.destroy());
+      }
     }
   }
 }

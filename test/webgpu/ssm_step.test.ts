@@ -10,7 +10,7 @@
  * default 8 storage buffers. The state it leaves is checked too.
  */
 import { expect } from 'chai';
-import { ssmStepFoldsDtProj, ssmStepKernel } from '../../custom-kernels/webgpu/decode/ssm_step.js';
+import { ssmStepFoldsDtProj, ssmStepKernel, type SsmStepDims } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 import { makeRng, normal, uniform } from '../support/random.js';
 import { packedWeight, float16Weight, float32Weight, type TestWeight } from './test_weights.js';
@@ -65,8 +65,11 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
     { title: 'dState 80 (two state indices a thread, for most of them the second past the last), float16 dt_proj, equals the float64 step', given: false, make: WEIGHTS[1][1], N: 80, B: 2 },
     ...[WEIGHTS[0], WEIGHTS[3]].map(([name, make]) => ({ title: `batch 11 (8 rows at once, then 3), ${name} dt_proj, equals the float64 step`, given: false, make, N: 3, B: 11 })),
     { title: 'batch 11 with dt given equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3, B: 11 },
+    ...[{ groupThreads: 128, rows: 2, slices: 3 }, { groupThreads: 32, rows: 8, slices: 11 }, { rows: 3, slices: 2, channelThreads: 2 }].map((layout) => ({
+      title: `batch 11 in the layout ${JSON.stringify(layout)} (the batch in slices over workgroups), float16 dt_proj, equals the float64 step`,
+      given: false, make: WEIGHTS[1][1], N: 3, B: 11, layout })),
   ];
-  for (const { title, given, make, N, B } of cases) {
+  for (const { title, given, make, N, B, layout } of cases as (typeof cases[number] & { layout?: SsmStepDims['layout'] })[]) {
     const P = R + 2 * N;
     it(title, async function () {
       const rng = makeRng(given ? 7 : title.length);
@@ -81,7 +84,7 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
         return s;
       });
       const kernel = await compiled(device, () => ssmStepKernel(device, {
-        batch: B, dInner: DI, dState: N, timeStepRank: R, dtProj: given ? 'given' : weight.source, subgroups,
+        batch: B, dInner: DI, dState: N, timeStepRank: R, dtProj: given ? 'given' : weight.source, subgroups, layout,
       }));
       const f32 = (a: Float64Array) => Float32Array.from(a);
       const bindings = [f32(xBC), f32(xz), ...(given ? [f32(dt)] : weight.bindings), f32(dtBias), f32(aLog), f32(D), f32(state), { output: B * DI }];

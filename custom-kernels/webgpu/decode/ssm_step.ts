@@ -37,6 +37,12 @@ export interface SsmStepDims {
   dtProj: WeightSource | 'given';
   /** Sum a channel's threads by subgroup shuffles; defaults to whether the device has the `subgroups` feature. */
   subgroups?: boolean;
+  /**
+   * The layout instead of the defaults, for tuning (bench/gemm.ts' ssm table): threads a workgroup
+   * and a channel (powers of two; a channel's default: dState's), batch rows a group takes at once,
+   * and slices of the batch (each channel's rows split over that many workgroups).
+   */
+  layout?: { groupThreads?: number; channelThreads?: number; rows?: number; slices?: number };
 }
 
 /** Threads of a workgroup. */
@@ -53,7 +59,7 @@ export function ssmStepFoldsDtProj(device: GPUDevice, source: WeightSource): boo
   return OTHER_BINDINGS + weightBindings(source).length <= device.limits.maxStorageBuffersPerShaderStage;
 }
 
-export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked }: SsmStepDims): DecodeKernel {
+export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked, layout = {} }: SsmStepDims): DecodeKernel {
   const R = timeStepRank, N = dState;
   const given = dtProj === 'given';
   const subgroups = asked ?? hasSubgroups(device);
@@ -62,10 +68,15 @@ export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeSt
     throw new Error(`ssm step: dt_proj's ${weightBindings(dtProj).length} bindings exceed the device's `
       + `${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage; compute it before ('given')`);
   }
+  const { groupThreads = GROUP_THREADS, slices = 1 } = layout;
   // threads a channel: one per state index, a power of two (the sums' trees), within a workgroup
-  let TPC = 1;
-  while (TPC < N && TPC < GROUP_THREADS) TPC *= 2;
-  const rows = Math.min(ROWS, batch);
+  let TPC = layout.channelThreads ?? 1;
+  if (layout.channelThreads == null) while (TPC < N && TPC < groupThreads) TPC *= 2;
+  if (groupThreads % TPC !== 0) throw new Error(`ssm step: ${TPC} threads a channel do not divide a workgroup of ${groupThreads}`);
+  /** Batch rows a workgroup walks: its slice of the batch. */
+  const sliceRows = Math.ceil(batch / slices);
+  const rows = Math.min(layout.rows ?? ROWS, sliceRows);
+  const channelGroups = Math.ceil(dInner / (groupThreads / TPC));
   /** A line per row of the chunk. */
   const each = (line: (r: number) => string) => range(rows).map(line).join('\n    ');
   /** WGSL setting `name` to the sums of `v` over each channel's threads: shuffled where they can be, else the tree. */
@@ -87,8 +98,10 @@ const TPC = ${TPC}u;
 const NT = ${Math.ceil(N / TPC)}u;
 /** Batch rows at once. */
 const ROWS = ${rows}u;
-const T = ${GROUP_THREADS}u;
-var<workgroup> part : array<f32, ${GROUP_THREADS * rows}>;
+const T = ${groupThreads}u;
+/** Batch rows of a slice. */
+const SR = ${sliceRows}u;
+var<workgroup> part : array<f32, ${groupThreads * rows}>;
 ${subgroups ? `var<workgroup> treeInstead : atomic<u32>;
 
 /** channelSums by a butterfly of shuffles over the TPC adjacent lanes of t's channel (its subgroup's). */
@@ -116,12 +129,14 @@ fn channelSums(t : u32, j : u32, v : array<f32, ROWS>) -> array<f32, ROWS> {
   return sums;
 }
 
-@compute @workgroup_size(${GROUP_THREADS})
+@compute @workgroup_size(${groupThreads})
 fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) t : u32${
     subgroups ? ', @builtin(subgroup_size) sgSize : u32, @builtin(subgroup_invocation_id) lane : u32' : ''}) {
   // Channels past the last (in the last workgroup) compute on a copy of it and write nothing:
-  // every thread stays for the barriers.
-  let slot = ${GROUP_INDEX} * ${GROUP_THREADS / TPC}u + t / TPC;
+  // every thread stays for the barriers. Workgroups go channels first, then slices of the batch.
+  let slot = (${GROUP_INDEX} % ${channelGroups}u) * ${groupThreads / TPC}u + t / TPC;
+  let first = (${GROUP_INDEX} / ${channelGroups}u) * SR;
+  let end = min(first + SR, B);
   let live = slot < DI;
   let c = min(slot, DI - 1u);
   let j = t % TPC;
@@ -132,17 +147,17 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   // shuffles where each channel's threads are TPC adjacent lanes of one subgroup, else the tree
   if (lane != t % sgSize || sgSize % TPC != 0u) { atomicStore(&treeInstead, 1u); }
   let shuffled = workgroupUniformLoad(&treeInstead) == 0u;` : ''}
-  for (var b0 = 0u; b0 < B; b0 += ROWS) {
+  for (var b0 = first; b0 < end; b0 += ROWS) {
     // Everything the rows read besides dt's row, loaded first: their latency passes during dt's sum
-    // (a load after a barrier would wait a round trip of its own). Rows past the last (in the last
-    // chunk) read the last row's and write nothing.
+    // (a load after a barrier would wait a round trip of its own). Rows past the slice's last (in its
+    // last chunk) read that row's and write nothing.
     var x : array<f32, ROWS>;
     var z : array<f32, ROWS>;
     var hPrev : array<array<f32, NT>, ROWS>;
     var Bn : array<array<f32, NT>, ROWS>;
     var Cn : array<array<f32, NT>, ROWS>;
     for (var r = 0u; r < ROWS; r++) {
-      let b = min(b0 + r, B - 1u);
+      let b = min(b0 + r, end - 1u);
       x[r] = xz[b * 2u * DI + c];
       z[r] = xz[b * 2u * DI + DI + c];
       for (var i = 0u; i < NT; i++) {
@@ -152,7 +167,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
         Cn[r][i] = xBC[b * P + R + N + n];
       }
     }
-    ${each((r) => `let row${r} = min(b0 + ${r}u, B - 1u);`)}
+    ${each((r) => `let row${r} = min(b0 + ${r}u, end - 1u);`)}
     var dtPart = array<f32, ROWS>();   // (zeroed explicitly: Tint left an uninitialised var in a loop holding the last chunk's sums)
     ${given ? `if (j == 0u) {
       ${each((r) => `dtPart[${r}] = dt[row${r} * DI + c];`)}
@@ -167,7 +182,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
         let n = j + i * TPC;
         if (n < N) {
           let h = exp(delta * A[i]) * hPrev[r][i] + delta * Bn[r][i] * x[r];
-          if (live && b < B) { state[(b * DI + c) * N + n] = h; }
+          if (live && b < end) { state[(b * DI + c) * N + n] = h; }
           yPart[r] += h * Cn[r][i];
         }
       }
@@ -175,9 +190,9 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
     ${sums('ySums', 'yPart')}
     for (var r = 0u; r < ROWS; r++) {
       let b = b0 + r;
-      if (live && j == 0u && b < B) { y[b * DI + c] = (ySums[r] + skip * x[r]) * silu(z[r]); }
+      if (live && j == 0u && b < end) { y[b * DI + c] = (ySums[r] + skip * x[r]) * silu(z[r]); }
     }
   }
 }`;
-  return { pipeline: computePipeline(device, code), grid: grid(Math.ceil(dInner / (GROUP_THREADS / TPC))) };
+  return { pipeline: computePipeline(device, code), grid: grid(channelGroups * Math.ceil(batch / sliceRows)) };
 }
