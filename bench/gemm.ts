@@ -543,14 +543,19 @@ async function ssmTable(): Promise<void> {
         const [dtBias, D] = [0, 1].map(() => randomBuffer(device, DI, 'float32'));
         const y = storage(device, batch * DI * 4);
         const cells: string[] = [];
+        let fastest = { ms: Infinity, layout: {} as Layout };
         for (const [, layoutOf] of layouts) {
-          const kernel = ssmStepKernel(device, { batch, dInner: DI, dState: N, timeStepRank: R, dtProj: source, layout: layoutOf(batch) });
+          const layout = layoutOf(batch);
+          const kernel = ssmStepKernel(device, { batch, dInner: DI, dState: N, timeStepRank: R, dtProj: source, layout });
           const groups = rotated.map((c) => bindBuffers(device, kernel.pipeline, [xBC, xz, ...c.w, dtBias, c.aLog, D, c.state, y]));
           const ms = await timeRotated(kernel, groups, bytes, undefined, warmUntil);
           warmUntil = 0;
           cells.push(fmt(ms * 1e3, 2));
+          if (ms < fastest.ms) fastest = { ms, layout };
         }
         log(`| ${model} | ${weightName} | ${batch} | ${cells.join(' | ')} |`);
+        // for a call to take the fastest into bench/gpu.ts (BENCH_SSM_LAYOUT)
+        console.log(`fastest ssm layout: ${model} ${weightName} ${batch} ${JSON.stringify(fastest.layout)}`);
         [xBC, xz, dtBias, D, y, ...rotated.flatMap((c) => [...c.w, c.aLog, c.state])].forEach((b) => b.destroy());
       }
     }

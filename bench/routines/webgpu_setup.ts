@@ -5,10 +5,12 @@
  * in JS, minutes for a 2.8b model. Speed does not depend on the values; the device's draws keep the
  * initializers' mean and spread (uniform, from a hash of the index). BENCH_INIT=js keeps tfjs' own.
  * BENCH_MATVEC_TRIALS (comma-separated: codeFold, decodeInline, halfCast) turns
- * the decode matvec's trial switches on, to time a trial end to end beside a run without it.
+ * the decode matvec's trial switches on, to time a trial end to end beside a run without it;
+ * BENCH_SSM_LAYOUT (JSON, e.g. `{"slices":4}`) gives the decoder's state step a layout (SsmStepDims.layout).
  */
 import * as tf from '@tensorflow/tfjs';
 import { matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { ssmStepTuning } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import { environmentDawnFlags } from '../../src/webgpu/dawn_flags.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 
@@ -20,6 +22,10 @@ export async function setUpWebGPU(): Promise<void> {
   const names = matvecTrialNames(process.env.BENCH_MATVEC_TRIALS ?? '', ',', 'BENCH_MATVEC_TRIALS');
   setMatvecTrials(names);
   for (const name of names) console.log(`matvec trial on: ${name}`);
+  if (process.env.BENCH_SSM_LAYOUT != null) {
+    ssmStepTuning.layout = JSON.parse(process.env.BENCH_SSM_LAYOUT) as typeof ssmStepTuning.layout;
+    console.log(`ssm step layout: ${JSON.stringify(ssmStepTuning.layout)}`);
+  }
 }
 
 /** The matvec trial switches `list` names, split at `separator`; an unknown name is an error naming `variable`. */

@@ -51,6 +51,12 @@ const GROUP_THREADS = 64;
 /** Batch rows a channel's group takes at once (registers: 3 state-sized values a row). */
 const ROWS = 8;
 
+/**
+ * The layout a step takes where its caller gives none ({}: the defaults above). Exported mutable for
+ * benchmarks (BENCH_SSM_LAYOUT), as matvecTrials is: kernels made after a change take it.
+ */
+export const ssmStepTuning: { layout: NonNullable<SsmStepDims['layout']> } = { layout: {} };
+
 /** The step's bindings besides dt_proj's weight. */
 const OTHER_BINDINGS = 7;
 
@@ -59,7 +65,7 @@ export function ssmStepFoldsDtProj(device: GPUDevice, source: WeightSource): boo
   return OTHER_BINDINGS + weightBindings(source).length <= device.limits.maxStorageBuffersPerShaderStage;
 }
 
-export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked, layout = {} }: SsmStepDims): DecodeKernel {
+export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked, layout = ssmStepTuning.layout }: SsmStepDims): DecodeKernel {
   const R = timeStepRank, N = dState;
   const given = dtProj === 'given';
   const subgroups = asked ?? hasSubgroups(device);
