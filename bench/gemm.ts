@@ -509,18 +509,18 @@ async function ssmTable(): Promise<void> {
   type Layout = NonNullable<SsmStepDims['layout']>;
   const layouts: [string, (batch: number) => Layout][] = [
     ['default', () => ({})],
-    ['rows 4', () => ({ rows: 4 })],
-    ['rows 2', () => ({ rows: 2 })],
-    ['rows 1', () => ({ rows: 1 })],
     ['128 threads', () => ({ groupThreads: 128 })],
-    ['256 threads', () => ({ groupThreads: 256 })],
     ['32 threads', () => ({ groupThreads: 32 })],
-    ['8 a channel', () => ({ channelThreads: 8 })],
-    ['4 a channel', () => ({ channelThreads: 4 })],
+    ['4 rows at once, 8 a channel', () => ({ rows: 4, channelThreads: 8 })],
     ['a slice of 2 rows', (b) => ({ slices: Math.ceil(b / 2) })],
+    ['a slice of 2 rows, 8 a channel', (b) => ({ slices: Math.ceil(b / 2), channelThreads: 8 })],
+    ['a slice of 2 rows, 8 a channel, 128 threads', (b) => ({ slices: Math.ceil(b / 2), channelThreads: 8, groupThreads: 128 })],
+    ['a slice of 2 rows, 4 a channel', (b) => ({ slices: Math.ceil(b / 2), channelThreads: 4 })],
+    ['a slice of 4 rows', (b) => ({ slices: Math.ceil(b / 4) })],
+    ['a slice of 4 rows, 8 a channel', (b) => ({ slices: Math.ceil(b / 4), channelThreads: 8 })],
     ['a slice a row', (b) => ({ slices: b })],
     ['a slice a row, 128 threads', (b) => ({ slices: b, groupThreads: 128 })],
-    ['a slice of 2 rows, 8 a channel', (b) => ({ slices: Math.ceil(b / 2), channelThreads: 8 })],
+    ['a slice a row, 8 a channel', (b) => ({ slices: b, channelThreads: 8 })],
   ];
   log('\n## The state step alone (dt_proj folded in): us a call, state, dt_proj and A rotated over copies that overflow the L2');
   log(`| model | dt_proj | batch | ${layouts.map(([n]) => n).join(' | ')} |`);

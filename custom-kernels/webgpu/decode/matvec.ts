@@ -175,7 +175,7 @@ export interface MatvecOutput {
   ahead?: string;
   /**
    * One of `bindings` ([batch, the grid's workgroups]) where each workgroup writes, for every x row b,
-   * the sum of what its stores added to kept[b] (a private array<f32, B> the kernel declares).
+   * the sum of what its stores kept by `keep(b, v)` (a function the kernel declares).
    */
   partialSums?: string;
 }
@@ -519,7 +519,11 @@ const BC = ${BC}u;
 var<workgroup> partial : array<f32, ${partialFloats}>;${out == null ? '' : `
 const G = ${groups}u;
 /** What this thread's stores kept for the workgroup's partial sums, each x row's. */
-var<private> kept : array<f32, B>;`}
+var<private> kept : array<f32, B>;
+/** kept[b] += v${batch <= UNROLLED_BATCH ? ', by constant indices: an index a lane finds would put kept in local memory' : ''}. */
+fn keep(b : u32, v : f32) {
+  ${batch <= UNROLLED_BATCH ? range(batch).map((k) => `if (b == ${k}u) { kept[${k}] += v; }`).join(' ') : 'kept[b] += v;'}
+}`}
 ${dims.output?.store ?? `fn store(b : u32, row : u32, v : f32) {
   y[b * O + row] = v;
 }`}
@@ -606,7 +610,7 @@ ${subgroups ? `
 ${scatter!.held.map((sum, i) => `    {
       let q = l * QL + ${i}u;
       let row = base + q / B;
-      if (q < Q && row < O) { store(q % B, row, ${sum}${reducedNorm ? ' * normScale(squares[q % B])' : ''}${biasAt('row')}); }
+      if (q < Q && row < O) { store(q % B, row, ${sum}${reducedNorm ? ` * normScale(${byConstantIndex('squares', 'q % B', batch)})` : ''}${biasAt('row')}); }
     }`).join('\n')}${out == null ? '' : `
 ${keptSums}`}
     return;
@@ -740,6 +744,16 @@ function perRow(statement: string): string {
  * `statement` for every x row b, written out once a row up to UNROLLED_BATCH rows (a loop above):
  * with b a constant in each copy, a thread's sums are registers whatever the driver makes of a loop.
  */
+/**
+ * WGSL for `array[index]` of a private array of `length` (an x row's) where the index is the lane's
+ * own: a select over constant indices up to UNROLLED_BATCH, for an array indexed by a value the
+ * compiler cannot know is placed in local memory, every access of it in the products too.
+ */
+function byConstantIndex(array: string, index: string, length: number): string {
+  if (length > UNROLLED_BATCH) return `${array}[${index}]`;
+  return range(length).slice(1).reduce((e, k) => `select(${e}, ${array}[${k}], ${index} == ${k}u)`, `${array}[0]`);
+}
+
 function perRowUnrolled(batch: number, statement: string): string {
   if (batch > UNROLLED_BATCH) return perRow(statement);
   return range(batch).map((b) => `{ let b = ${b}u; ${statement} }`).join('\n        ');

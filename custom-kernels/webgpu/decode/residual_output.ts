@@ -3,7 +3,7 @@
  * stream h (the matvec's y),
  *   h[b, row] = h[b, row] + v
  * and, ahead of the next layer's norm (RMSNorm: normed = h * rsqrt(mean(h^2) + eps) * gamma),
- *   normed[b, row] = h[b, row] * gamma[row],   kept[b] += h[b, row]^2
+ *   normed[b, row] = h[b, row] * gamma[row],   keep(b, h[b, row]^2)
  * the kernel summing kept over each workgroup into partials [batch, workgroups]
  * (MatvecOutput.partialSums). The next in_proj reads normed as it is, finds each row's
  * rsqrt(mean(h^2) + eps) from the partials and scales its sums as they leave (MatvecDims.norm's
@@ -17,7 +17,7 @@ import type { MatvecOutput } from './matvec.js';
 /** h += v. */
 export const ACCUMULATE_OUTPUT: MatvecOutput = residualOutput(false);
 
-/** h += v, and the next norm's input: normed = h * gamma, kept[b] += h^2. Bindings after h: normed, gamma, partials. */
+/** h += v, and the next norm's input: normed = h * gamma, keep(b, h^2). Bindings after h: normed, gamma, partials. */
 export const NORM_AHEAD_OUTPUT: MatvecOutput = residualOutput(true);
 
 function residualOutput(normAhead: boolean): MatvecOutput {
@@ -36,7 +36,7 @@ fn store(b : u32, row : u32, v : f32) {
   let h = before + v;
   y[i] = h;${normAhead ? `
   normed[i] = h * gamma;
-  kept[b] += h * h;` : ''}
+  keep(b, h * h);` : ''}
 }`,
     ahead: `fn ahead(b : u32, row : u32) {
   heldAt = b * O + row;
