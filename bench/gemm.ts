@@ -8,7 +8,8 @@
  * 8 in GB/s of weight read, against 4.8 TB/s (the H200's memory). Projections of mamba 130m, 1.4b and
  * 2.8b (in_proj, x_proj, dt_proj, out_proj; the LM head in the matvec's table); BENCH_SHAPE=small runs a tiny shape (a smoke test on
  * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm, matvec or stages (what the
- * fused decoder's stages add to in_proj and out_proj: stagesTable; STAGE_WEIGHTS its weights) runs one
+ * fused decoder's stages add to in_proj and out_proj: stagesTable; STAGE_WEIGHTS its weights, STAGE_BATCHES
+ * its batches, STAGE_LAYOUT in_proj's layout) runs one
  * table; BENCH_PART=ablation times the int4 matvec with parts of its work taken out (ablationTable);
  * BENCH_PART=ssm the decoder's state step alone in several layouts (ssmTable);
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
@@ -66,6 +67,9 @@ const GRID_ALL = process.env.GRID_ALL === '1';
 const ROWS = small ? [8, 40] : [128, 512, 2048];
 const BATCHES = small ? [1, 3] : [1, 8];
 const STAGE_WEIGHTS = (process.env.STAGE_WEIGHTS ?? 'float32,float16').split(',');
+// STAGE_BATCHES (comma-separated, default 1,4,8) and STAGE_LAYOUT (JSON, MatvecDims.layout: in_proj's instead of the plan's)
+const STAGE_BATCHES = (process.env.STAGE_BATCHES ?? '1,4,8').split(',').map(Number);
+const STAGE_LAYOUT = process.env.STAGE_LAYOUT == null ? undefined : JSON.parse(process.env.STAGE_LAYOUT) as MatvecDims['layout'];
 
 /** [name, N (out), K (in)] of one layer's projections. */
 function projections(c: MambaConfig): [string, number, number][] {
@@ -375,7 +379,7 @@ async function stagesTable(): Promise<void> {
         const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
         const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
         let warmUntil = warmAfterIdle();
-        for (const batch of small ? BATCHES : [1, 4, 8]) {
+        for (const batch of small ? BATCHES : STAGE_BATCHES) {
           const x = randomBuffer(device, batch * K, 'float32');
           const h = randomBuffer(device, batch * K, 'float32');
           const y = randomBuffer(device, batch * N, 'float32');
@@ -384,7 +388,7 @@ async function stagesTable(): Promise<void> {
           const convBias = randomBuffer(device, DI, 'float32');
           const window = randomBuffer(device, batch * DI * config.convKernel, 'float32');
           const conv = convStepOutput({ dInner: DI, convKernel: config.convKernel, hasBias: true });
-          const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source };
+          const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source, layout: name === 'in_proj' ? STAGE_LAYOUT : undefined };
           // the partial sums a row the out_proj before in_proj leaves, in its own weight's layout (as many as that out_proj's own cell writes)
           const partials = matvecGroups(device, { batch, inFeatures: DI, outFeatures: H, xRowStride: DI, hasBias: false, weight: stageWeight(weightName, H, DI).source, output: NORM_AHEAD_OUTPUT });
           const sums = randomBuffer(device, batch * partials, 'float32');
