@@ -10,7 +10,7 @@
  * default 8 storage buffers. The state it leaves is checked too.
  */
 import { expect } from 'chai';
-import { ssmStepFoldsDtProj, ssmStepKernel, type SsmStepDims } from '../../custom-kernels/webgpu/decode/ssm_step.js';
+import { ssmStepFoldsDtProj, ssmStepKernel, type SsmStepDims, ssmStepLayout } from '../../custom-kernels/webgpu/decode/ssm_step.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 import { makeRng, normal, uniform } from '../support/random.js';
 import { packedWeight, float16Weight, float32Weight, type TestWeight } from './test_weights.js';
@@ -63,8 +63,10 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
     ...WEIGHTS.map(([name, make]) => ({ title: `reading a ${name} dt_proj equals the float64 step`, given: false, make, N: 3, B: 2 })),
     { title: 'with dt given (a matvec before) equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3, B: 2 },
     { title: 'dState 80 (two state indices a thread, for most of them the second past the last), float16 dt_proj, equals the float64 step', given: false, make: WEIGHTS[1][1], N: 80, B: 2 },
-    ...[WEIGHTS[0], WEIGHTS[3]].map(([name, make]) => ({ title: `batch 11 (8 rows at once, then 3), ${name} dt_proj, equals the float64 step`, given: false, make, N: 3, B: 11 })),
-    { title: 'batch 11 with dt given equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3, B: 11 },
+    ...[WEIGHTS[0], WEIGHTS[3]].map(([name, make]) => ({ title: `batch 11 (8 rows at once, then 3), ${name} dt_proj, equals the float64 step`, given: false, make, N: 3, B: 11, layout: {} })),
+    { title: 'batch 11 with dt given (8 rows at once, then 3) equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3, B: 11, layout: {} },
+    ...[8, 5].map((B) => ({ title: `batch ${B} in the rule's layout (slices of 2 rows, 2 state indices a thread), dState 16, float16 dt_proj, equals the float64 step`,
+      given: false, make: WEIGHTS[1][1], N: 16, B })),
     ...[{ groupThreads: 128, rows: 2, slices: 3 }, { groupThreads: 32, rows: 8, slices: 11 }, { rows: 3, slices: 2, channelThreads: 2 }].map((layout) => ({
       title: `batch 11 in the layout ${JSON.stringify(layout)} (the batch in slices over workgroups), float16 dt_proj, equals the float64 step`,
       given: false, make: WEIGHTS[1][1], N: 3, B: 11, layout })),
@@ -94,6 +96,14 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
       want.next.forEach((v, i) => expect(next[i], `state[${i}]`).to.be.closeTo(v, 1e-5 * (1 + Math.abs(v))));
     });
   }
+
+  if (!subgroups) it('takes the defaults below batch 4 and, from it, slices of 2 rows over workgroups of 128 threads, half the threads a channel', function () {
+    expect(ssmStepLayout(1, 16)).to.deep.equal({});
+    expect(ssmStepLayout(3, 16)).to.deep.equal({});
+    expect(ssmStepLayout(4, 16)).to.deep.equal({ slices: 2, channelThreads: 8, groupThreads: 128 });
+    expect(ssmStepLayout(8, 16)).to.deep.equal({ slices: 4, channelThreads: 8, groupThreads: 128 });
+    expect(ssmStepLayout(5, 3)).to.deep.equal({ slices: 3, channelThreads: 2, groupThreads: 128 });
+  });
 
   if (!subgroups) it('folds dt_proj only where its bindings fit the storage buffers per stage, and says so otherwise; refuses subgroups on a device without them', async function () {
     await initWebGPU();

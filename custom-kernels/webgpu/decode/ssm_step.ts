@@ -5,7 +5,8 @@
  * A group of TPC threads per channel c, one per state index n (TPC: dState rounded up to a power of
  * two, at most a workgroup), walks the batch rows ROWS at a time: each word of dt_proj's row is loaded
  * once for all of them (adjacent threads, adjacent words), as are A, D and dt's bias, and each of the
- * group's sums (dt's, y's) meets in workgroup memory, ROWS at once. A group per (row, channel), which
+ * group's sums (dt's, y's) meets in workgroup memory, ROWS at once. From batch 4 (ssmStepLayout) a
+ * workgroup takes a slice of 2 rows and a thread 2 state indices. A group per (row, channel), which
  * read the row once per batch row, took the same time in place on the H100 (float32 at batch 8: 13.3
  * against 13.0 us a layer with the gap before it; 6.1-6.6 at batch 1): the row's reads are not what
  * bounds the step, which reads less this way. A thread a channel walked the row and the states alone,
@@ -38,7 +39,7 @@ export interface SsmStepDims {
   /** Sum a channel's threads by subgroup shuffles; defaults to whether the device has the `subgroups` feature. */
   subgroups?: boolean;
   /**
-   * The layout instead of the defaults, for tuning (bench/gemm.ts' ssm table): threads a workgroup
+   * The layout instead of ssmStepLayout's, for tuning (bench/gemm.ts' ssm table): threads a workgroup
    * and a channel (powers of two; a channel's default: dState's), batch rows a group takes at once,
    * and slices of the batch (each channel's rows split over that many workgroups).
    */
@@ -52,10 +53,32 @@ const GROUP_THREADS = 64;
 const ROWS = 8;
 
 /**
- * The layout a step takes where its caller gives none ({}: the defaults above). Exported mutable for
- * benchmarks (BENCH_SSM_LAYOUT), as matvecTrials is: kernels made after a change take it.
+ * A layout a step takes where its caller gives none, instead of ssmStepLayout's (null: the rule's).
+ * Exported mutable for benchmarks (BENCH_SSM_LAYOUT), as matvecTrials is: kernels made after a change take it.
  */
-export const ssmStepTuning: { layout: NonNullable<SsmStepDims['layout']> } = { layout: {} };
+export const ssmStepTuning: { layout: NonNullable<SsmStepDims['layout']> | null } = { layout: null };
+
+/** Batch rows from which the step takes SLICE_ROWS rows a workgroup. */
+const SLICED_BATCH = 4;
+/** Batch rows a workgroup walks from SLICED_BATCH. */
+const SLICE_ROWS = 2;
+/** Threads of a workgroup from SLICED_BATCH. */
+const SLICED_GROUP_THREADS = 128;
+
+/**
+ * The step's layout at `batch`: from SLICED_BATCH rows, the batch in slices of SLICE_ROWS rows over
+ * workgroups of 128 threads, a channel's states over half the threads (two a thread). On an H100
+ * (2.8b, the step alone, bench/results/h200-2026-12-05.md, calls 68 and 69) 9.4 against 11.8 us a call
+ * at batch 8 (float16 dt_proj 8.4 against 9.9) and 7.4 against 8.5 at batch 4; in place the greedy
+ * step at batch 8 went 6.61 -> 6.48 ms. At batch 1 the defaults are the fastest (half the threads a
+ * channel: 7.2 against 5.4 us); batches 2 and 3 keep them, untimed.
+ */
+export function ssmStepLayout(batch: number, dState: number): NonNullable<SsmStepDims['layout']> {
+  if (batch < SLICED_BATCH) return {};
+  let channelThreads = 1;
+  while (channelThreads < dState) channelThreads *= 2;
+  return { slices: Math.ceil(batch / SLICE_ROWS), channelThreads: Math.max(1, Math.min(SLICED_GROUP_THREADS, channelThreads / 2)), groupThreads: SLICED_GROUP_THREADS };
+}
 
 /** The step's bindings besides dt_proj's weight. */
 const OTHER_BINDINGS = 7;
@@ -65,7 +88,7 @@ export function ssmStepFoldsDtProj(device: GPUDevice, source: WeightSource): boo
   return OTHER_BINDINGS + weightBindings(source).length <= device.limits.maxStorageBuffersPerShaderStage;
 }
 
-export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked, layout = ssmStepTuning.layout }: SsmStepDims): DecodeKernel {
+export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked, layout = ssmStepTuning.layout ?? ssmStepLayout(batch, dState) }: SsmStepDims): DecodeKernel {
   const R = timeStepRank, N = dState;
   const given = dtProj === 'given';
   const subgroups = asked ?? hasSubgroups(device);
