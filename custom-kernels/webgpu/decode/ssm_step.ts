@@ -68,10 +68,11 @@ const SLICED_GROUP_THREADS = 128;
 /**
  * The step's layout at `batch`: from SLICED_BATCH rows, the batch in slices of SLICE_ROWS rows over
  * workgroups of 128 threads, a channel's states over half the threads (two a thread). On an H100
- * (2.8b, the step alone, bench/results/h200-2026-12-05.md, calls 68 and 69) 9.4 against 11.8 us a call
+ * (2.8b, the step alone, bench/results/h200-2026-12-05.md, calls 68 to 71) 9.4 against 11.8 us a call
  * at batch 8 (float16 dt_proj 8.4 against 9.9) and 7.4 against 8.5 at batch 4; in place the greedy
- * step at batch 8 went 6.61 -> 6.48 ms. At batch 1 the defaults are the fastest (half the threads a
- * channel: 7.2 against 5.4 us); batches 2 and 3 keep them, untimed.
+ * step at batch 8 went 6.48 -> 6.34 ms (float16 5.17 -> 5.09, 1.4b 3.69 -> 3.59). At batch 1 the
+ * defaults are the fastest (half the threads a channel: 7.2 against 5.4 us); batches 2 and 3 keep
+ * them, untimed.
  */
 export function ssmStepLayout(batch: number, dState: number): NonNullable<SsmStepDims['layout']> {
   if (batch < SLICED_BATCH) return {};
