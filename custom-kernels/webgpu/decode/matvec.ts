@@ -741,19 +741,19 @@ function perRow(statement: string): string {
 }
 
 /**
- * `statement` for every x row b, written out once a row up to UNROLLED_BATCH rows (a loop above):
- * with b a constant in each copy, a thread's sums are registers whatever the driver makes of a loop.
- */
-/**
  * WGSL for `array[index]` of a private array of `length` (an x row's) where the index is the lane's
- * own: a select over constant indices up to UNROLLED_BATCH, for an array indexed by a value the
- * compiler cannot know is placed in local memory, every access of it in the products too.
+ * own: a select over constant indices up to UNROLLED_BATCH. A private array indexed by a value the
+ * compiler cannot know goes to local memory, with every access of it, the products' too.
  */
 function byConstantIndex(array: string, index: string, length: number): string {
   if (length > UNROLLED_BATCH) return `${array}[${index}]`;
   return range(length).slice(1).reduce((e, k) => `select(${e}, ${array}[${k}], ${index} == ${k}u)`, `${array}[0]`);
 }
 
+/**
+ * `statement` for every x row b, written out once a row up to UNROLLED_BATCH rows (a loop above):
+ * with b a constant in each copy, a thread's sums are registers whatever the driver makes of a loop.
+ */
 function perRowUnrolled(batch: number, statement: string): string {
   if (batch > UNROLLED_BATCH) return perRow(statement);
   return range(batch).map((b) => `{ let b = ${b}u; ${statement} }`).join('\n        ');
