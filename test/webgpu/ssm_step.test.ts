@@ -67,6 +67,7 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
     { title: 'batch 11 with dt given (8 rows at once, then 3) equals the float64 step', given: true, make: WEIGHTS[0][1], N: 3, B: 11, layout: {} },
     ...[8, 5].map((B) => ({ title: `batch ${B} in the rule's layout (slices of 2 rows, 2 state indices a thread), dState 16, float16 dt_proj, equals the float64 step`,
       given: false, make: WEIGHTS[1][1], N: 16, B })),
+    { title: 'batch 8 in the rule\'s layout with dt given equals the float64 step', given: true, make: WEIGHTS[0][1], N: 16, B: 8 },
     ...[{ groupThreads: 128, rows: 2, slices: 3 }, { groupThreads: 32, rows: 8, slices: 11 }, { rows: 3, slices: 2, channelThreads: 2 }].map((layout) => ({
       title: `batch 11 in the layout ${JSON.stringify(layout)} (the batch in slices over workgroups), float16 dt_proj, equals the float64 step`,
       given: false, make: WEIGHTS[1][1], N: 3, B: 11, layout })),
