@@ -76,9 +76,14 @@ const SLICED_GROUP_THREADS = 128;
  */
 export function ssmStepLayout(batch: number, dState: number): NonNullable<SsmStepDims['layout']> {
   if (batch < SLICED_BATCH) return {};
-  let channelThreads = 1;
-  while (channelThreads < dState) channelThreads *= 2;
-  return { slices: Math.ceil(batch / SLICE_ROWS), channelThreads: Math.max(1, Math.min(SLICED_GROUP_THREADS, channelThreads / 2)), groupThreads: SLICED_GROUP_THREADS };
+  return { slices: Math.ceil(batch / SLICE_ROWS), channelThreads: Math.max(1, stateThreads(dState, SLICED_GROUP_THREADS) / 2), groupThreads: SLICED_GROUP_THREADS };
+}
+
+/** A channel's threads by default: one per state index, a power of two (the sums' trees), at most `groupThreads`. */
+function stateThreads(dState: number, groupThreads: number): number {
+  let threads = 1;
+  while (threads < dState && threads < groupThreads) threads *= 2;
+  return threads;
 }
 
 /** The step's bindings besides dt_proj's weight. */
@@ -99,9 +104,7 @@ export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeSt
       + `${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage; compute it before ('given')`);
   }
   const { groupThreads = GROUP_THREADS, slices = 1 } = layout;
-  // threads a channel: one per state index, a power of two (the sums' trees), within a workgroup
-  let TPC = layout.channelThreads ?? 1;
-  if (layout.channelThreads == null) while (TPC < N && TPC < groupThreads) TPC *= 2;
+  const TPC = layout.channelThreads ?? stateThreads(N, groupThreads);
   if (groupThreads % TPC !== 0) throw new Error(`ssm step: ${TPC} threads a channel do not divide a workgroup of ${groupThreads}`);
   /** Batch rows a workgroup walks: its slice of the batch. */
   const sliceRows = Math.ceil(batch / slices);
