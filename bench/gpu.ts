@@ -38,6 +38,12 @@ const pathsToTime = opByOp ? [true, false] : [true];
 // quantized) for all.
 const decodeTrials = (process.env.BENCH_DECODE_TRIALS ?? '').split(/\s+/).filter((set) => set !== '')
   .map((set) => matvecTrialNames(set, '+', 'BENCH_DECODE_TRIALS'));
+// BENCH_GREEDY_BATCHES: the batches of the greedy rows (comma-separated; default 1,8 for float32 and
+// float16, 1 for int4), e.g. 2,4,8 to see where a plan rule starts to pay
+const greedyBatches = process.env.BENCH_GREEDY_BATCHES?.split(',').map((b) => {
+  if (!/^[1-9][0-9]*$/.test(b)) throw new Error(`BENCH_GREEDY_BATCHES: ${b} is not a batch`);
+  return Number(b);
+});
 const results: Record<string, unknown> = {};
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
@@ -102,7 +108,7 @@ if (only.has('decode')) {
   }
   // Greedy generate's path on the fused decoder: ids kept on the GPU, read back READBACK_LAG steps behind;
   // 256 steps after 64 (at 130m a step is under a millisecond: the GPU's clocks settle over the warm-up).
-  await greedyDecode(model!, [1, 8], 'at position 10, fused decoder', 'decode');
+  await greedyDecode(model!, greedyBatches ?? [1, 8], 'at position 10, fused decoder', 'decode');
   const far = await benchDecode(model!, 2000, { batch: 1, steps: 64, warmup: 16, prefillChunk: 1000 });
   results.decode_b1_2000 = far;
   log(`| decode, batch 1, at position 2,000, fused decoder | ${far.tokensPerSecond.toFixed(1)} tokens/s | ${far.msPerToken.toFixed(2)} ms/step |`);
@@ -127,7 +133,7 @@ if (only.has('quant')) {
       results[`decode_int${bits}${fused ? '' : '_op_by_op'}`] = d;
       log(`| decode, batch 1, int${bits} weights, ${fused ? 'fused decoder' : 'op by op'} | ${d.tokensPerSecond.toFixed(1)} tokens/s | ${d.msPerToken.toFixed(2)} ms/step |`);
     }
-    await greedyDecode(q, [1], `int${bits} weights, fused decoder`, `decode_int${bits}`);
+    await greedyDecode(q, greedyBatches ?? [1], `int${bits} weights, fused decoder`, `decode_int${bits}`);
     q.dispose();
   }
 }
@@ -143,7 +149,7 @@ if (only.has('float16')) {
       log(`| prefill 1 x ${seqLen}, last logits, float16 weights, ${fused ? 'fused prefill' : 'op by op'} | ${p.tokensPerSecond.toFixed(0)} tokens/s | ${p.ms.toFixed(2)} ms |`);
     }
   }
-  await greedyDecode(h, [1, 8], 'float16 weights, fused decoder', 'float16_decode');
+  await greedyDecode(h, greedyBatches ?? [1, 8], 'float16 weights, fused decoder', 'float16_decode');
   h.dispose();
 }
 log(`tensors left: ${tf.memory().numTensors}`);

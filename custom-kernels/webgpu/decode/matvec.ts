@@ -119,14 +119,14 @@ const SHARED_X_ROWS_PER_THREAD = 2;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
- * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
- * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4
- * codes regardless (MatvecPlan.codeFold); halfCast applies only where
- * the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's;
+ * rowsByUnit: 4 / (x vectors a unit) rows a thread under the 16-threads rule, float32's 4), each off
+ * while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4 codes
+ * regardless (MatvecPlan.codeFold); halfCast applies only where the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, rowsByUnit: false };
 
 export interface MatvecDims {
   batch: number;
@@ -290,7 +290,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   // float32 and halves at several x rows over many rows: two rows a subgroup, one load of x serving both
   if (xVectorsPerUnit <= 2 && batch > 1 && rowsPerThread > 1 && device.subgroups != null
     && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
-    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: SHARED_X_ROWS_PER_THREAD, ...given };
+    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: matvecTrials.rowsByUnit ? 4 / xVectorsPerUnit : SHARED_X_ROWS_PER_THREAD, ...given };
     rowsPerThread = given.rowsPerThread!;
   }
   // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
@@ -486,12 +486,12 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     return `${[...rows.flatMap((row) => row.lines), ...defs].join('\n        ')}
         ${perRowUnrolled(batch, [...xs, ...sums].join(' '))}`;
   };
+  /** Whether the reductions' loops over a thread's sums (acc, squares, kept) are written out. */
+  const written = Q <= MAX_SUMS && batch <= UNROLLED_BATCH;
   /** The workgroup's sums of what its stores kept, each x row's, where any of its subgroups stored (subgroups reduce). */
   const keptSums = `    workgroupBarrier();
-    for (var b = 0u; b < B; b++) {
-      let s = subgroupAdd(kept[b]);
-      if (lane == 0u) { partial[(t / sgSize) * B + b] = s; }
-    }
+    ${eachIndex(batch, 'b', `let s = subgroupAdd(kept[b]);
+      if (lane == 0u) { partial[(t / sgSize) * B + b] = s; }`, written)}
     workgroupBarrier();
     for (var b = t; b < B && group < G; b += T) {
       var s = 0.0;
@@ -604,7 +604,7 @@ ${range(F).map((i) => `    {
 ${subgroups ? `
   // (reduction: see its choice at the start)${clusters ? `
   if (reduction == CLUSTERS) {${reducedNorm ? `
-    for (var b = 0u; b < B; b++) { squares[b] = clusterSum(squares[b]); }` : ''}
+    ${eachIndex(batch, 'b', 'squares[b] = clusterSum(squares[b]);', written)}` : ''}
     // the sums scattered over the cluster: lane l is left with sums l * QL .. l * QL + QL - 1 (clusterScatter)
     ${scatter!.lines.join('\n    ')}
 ${scatter!.held.map((sum, i) => `    {
@@ -617,14 +617,10 @@ ${keptSums}`}
   }` : ''}
   // a subgroup's slot: ${reducedNorm ? 'the squares of each x row, then ' : ''}its sums
   let slot = select(T * QN, (t / sgSize) * QN, lane == 0u && t / sgSize < T / MIN_SUBGROUP);${reducedNorm ? `
-  for (var b = 0u; b < B; b++) {
-    let s = subgroupAdd(squares[b]);
-    if (slot < T * QN) { partial[slot + b] = s; }
-  }` : ''}
-  for (var q = 0u; q < Q; q++) {
-    let s = subgroupAdd(acc[q]);
-    if (slot < T * QN) { partial[slot + ${reducedNorm ? 'B + ' : ''}q] = s; }
-  }
+  ${eachIndex(batch, 'b', `let s = subgroupAdd(squares[b]);
+    if (slot < T * QN) { partial[slot + b] = s; }`, written)}` : ''}
+  ${eachIndex(Q, 'q', `let s = subgroupAdd(acc[q]);
+    if (slot < T * QN) { partial[slot + ${reducedNorm ? 'B + ' : ''}q] = s; }`, written)}
   workgroupBarrier();
   if (reduction == WHOLE_SUBGROUPS) {
     let S = TPR / sgSize;
@@ -639,10 +635,8 @@ ${keptSums}`}
       if (row < O) { store(q % B, row, sum${reducedNorm ? ' * normScale(squared)' : ''}${biasAt('row')}); }
     }${out == null ? '' : R * Q <= minSubgroup ? `
     // every store was subgroup 0's
-    for (var b = 0u; b < B; b++) {
-      let s = subgroupAdd(kept[b]);
-      if (t == 0u && group < G) { ${out}[b * G + group] = s; }
-    }` : `
+    ${eachIndex(batch, 'b', `let s = subgroupAdd(kept[b]);
+      if (t == 0u && group < G) { ${out}[b * G + group] = s; }`, written)}` : `
 ${keptSums}`}
     return;
   }
@@ -651,9 +645,10 @@ ${keptSums}`}
   // first, row group 0's giving every group's scales` : ''}.
   let first = t - l;${reducedNorm ? `
   for (var b0 = 0u; b0 < B; b0 += BC) {
-    for (var j = 0u; j < BC; j++) {
+    ${written ? range(batch).map((b) => `if (b0 == ${b - (b % BC)}u) { partial[${b % BC}u * T + t] = squares[${b}]; }`).join('\n    ')
+      : `for (var j = 0u; j < BC; j++) {
       if (b0 + j < B) { partial[j * T + t] = squares[b0 + j]; }
-    }
+    }`}
     ${rowTree}
     for (var j = l; j < BC; j += TPR) {
       if (t < TPR && b0 + j < B) { rowScale[b0 + j] = normScale(partial[j * T]); }
@@ -661,9 +656,10 @@ ${keptSums}`}
     workgroupBarrier();
   }` : ''}
   for (var q0 = 0u; q0 < Q; q0 += BC) {
-    for (var j = 0u; j < BC; j++) {
+    ${written ? range(Q).map((q) => `if (q0 == ${q - (q % BC)}u) { partial[${q % BC}u * T + t] = acc[${q}]; }`).join('\n    ')
+      : `for (var j = 0u; j < BC; j++) {
       if (q0 + j < Q) { partial[j * T + t] = acc[q0 + j]; }
-    }
+    }`}
     ${rowTree}
     for (var j = l; j < BC; j += TPR) {
       let q = q0 + j;
@@ -673,7 +669,7 @@ ${keptSums}`}
     workgroupBarrier();
   }${out == null ? '' : `
   // the workgroup's sums of what its stores kept (none from the grid's padding past G)
-${workgroupRowSums('s = kept[b];', (b, sum) => `if (group < G) { ${out}[${b} * G + group] = ${sum}; }`)}`}
+${workgroupRowSums(`s = ${written ? byConstantIndex('kept', 'b', batch) : 'kept[b]'};`, (b, sum) => `if (group < G) { ${out}[${b} * G + group] = ${sum}; }`)}`}
 }`;
   return { pipeline: computePipeline(device, code), grid: grid(groups), plan };
 }
@@ -748,6 +744,17 @@ function perRow(statement: string): string {
 function byConstantIndex(array: string, index: string, length: number): string {
   if (length > UNROLLED_BATCH) return `${array}[${index}]`;
   return range(length).slice(1).reduce((e, k) => `select(${e}, ${array}[${k}], ${index} == ${k}u)`, `${array}[0]`);
+}
+
+/**
+ * `body` (WGSL with the u32 `name` in it) for `name` = 0 .. count - 1: written out, a constant in each
+ * copy, where the thread's sums are written out (up to MAX_SUMS of them over up to UNROLLED_BATCH x
+ * rows), else a loop. A reduction's loop over a private array that the driver leaves rolled indexes it
+ * by a variable, which puts the whole array in local memory, the products' accesses too.
+ */
+function eachIndex(count: number, name: string, body: string, written: boolean): string {
+  if (!written) return `for (var ${name} = 0u; ${name} < ${count}u; ${name}++) { ${body} }`;
+  return range(count).map((i) => `{ let ${name} = ${i}u; ${body} }`).join('\n  ');
 }
 
 /**
