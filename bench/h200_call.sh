@@ -18,6 +18,7 @@
 #   ablation  bench/gemm.ts' int4 matvec with parts of its work left out (decoding, x's loads)  -> ablation.txt
 #   oldstages  the same with .gpu-old/gemm.mjs (bench/bundle_old.sh REV bench/gemm.ts)   -> oldstages.txt
 #   ssm     bench/gemm.ts' state step alone in several layouts (SSM_WEIGHTS: dt_proj's, default float32,float16) -> ssm.txt
+#   oldssm  the same with .gpu-old/gemm.mjs                                            -> oldssm.txt
 #   ssmbest bench/gpu.ts decode with the state step in the layout "ssm" found fastest for float32 at batch 8 -> ssmbest.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row (GRID_SECONDS, 200) -> grid.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
@@ -106,6 +107,8 @@ for s in $STEPS; do
     oldstages) [ -f "$R/.gpu-old/gemm.mjs" ] && cp "$R/.gpu-old/gemm.mjs" old_gemm.mjs &&
            step 90 env BENCH_PART=stages BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_gemm.mjs > "$OUT/oldstages.txt" 2>&1 ;;
     ssm) step 120 env BENCH_PART=ssm STAGE_WEIGHTS=${SSM_WEIGHTS:-float32,float16} BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/ssm.txt" 2>&1 ;;
+    oldssm) [ -f "$R/.gpu-old/gemm.mjs" ] && cp "$R/.gpu-old/gemm.mjs" old_gemm.mjs &&
+           step 120 env BENCH_PART=ssm STAGE_WEIGHTS=${SSM_WEIGHTS:-float32,float16} BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_gemm.mjs > "$OUT/oldssm.txt" 2>&1 ;;
     ssmbest) best=$(sed -n "s/^fastest ssm layout: $BENCH_SHAPE float32 8 //p" "$OUT/ssm.txt" 2>/dev/null)
            [ -n "$best" ] && step ${NEW_SECONDS:-75} env BENCH_SSM_LAYOUT="$best" node gpu.mjs decode > "$OUT/ssmbest.txt" 2>&1 ;;
     grid) step ${GRID_SECONDS:-200} env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
