@@ -586,11 +586,9 @@ ${squaresFrom === 'read' ? normScales(xVec, inFeatures, T) : ''}
   var acc : array<f32, Q>;${reducedNorm ? `
   // this thread's part of each x row's sum of squares, ${foldedNorm ? 'from what it loads' : 'from the partial sums (each row group takes them all)'}
   var squares : array<f32, B>;` : ''}${squaresFrom === 'partials' ? `
-  for (var b = 0u; b < B; b++) {
-    var s = 0.0;
+  ${eachIndex(batch, 'b', `var s = 0.0;
     ${strideLoads('squareSums', `b * ${partialsPerRow}u`, partialsPerRow, TPR, 'l', (v) => (partialsVec ? `dot(${v}, vec4<f32>(1.0))` : v))}
-    squares[b] = s;
-  }` : ''}
+    squares[b] = s;`, written)}` : ''}
   for (var u0 = l; u0 < U; u0 += F * TPR) {
 ${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
 ${range(RT).flatMap((r) => unit.fields.map((f) => `    let ${f.name}${i}_${r} = ${f.load(`at${i}`, `o${r}`)};`)).join('\n')}`).join('\n')}
