@@ -177,6 +177,15 @@ for (const subgroups of [true, false]) {
       await check(device!, 'float32', c, 3, 1028, true, { subgroups });
     });
 
+    it('the plan\'s own layout for float32 on long rows [8,192 x 1,024] at batch 8: two rows a subgroup of 32, 4 rows a thread (32 sums)', async function () {
+      const c: Case = { name: 'float32', N: 8192, K: 1024, make: float32Weight };
+      if (subgroups) {
+        const dims: MatvecDims = { batch: 8, inFeatures: 1024, outFeatures: 8192, xRowStride: 1028, hasBias: true, weight: null, subgroups };
+        expect(matvecKernel(device!, dims).plan).to.include({ threadsPerRow: 16, rowsPerThread: 4 });
+      }
+      await check(device!, 'float32', c, 8, 1028, true, { subgroups });
+    });
+
     it('batches 1 to 8, x strided, bias on odd batches (4 rows of 8 threads a workgroup)', async function () {
       const c: Case = { name: 'float32', N: 45, K: 96, make: float32Weight };
       for (let batch = 1; batch <= 8; batch++) {
@@ -299,7 +308,8 @@ describe('matvec plan', function () {
     expect(plan(768 / 32, 3072, 1, 8), '130m in_proj, int4: whole subgroups a row, 4 rows a thread').to.deep.equal([32, 1, 1, 4]);
     expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32: 10 units a thread, two sweeps of 5').to.deep.equal([64, 4, 5, 1]);
     expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 5, 1]);
-    expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: two rows a subgroup, 2 rows a thread').to.deep.equal([16, 2, 4, 2]);
+    expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: two rows a subgroup, 4 rows a thread').to.deep.equal([16, 2, 2, 4]);
+    expect(plan(2560 / 4, 10240, 4), '2.8b in_proj, float32, batch 4: two rows a subgroup, 2 rows a thread').to.deep.equal([16, 2, 4, 2]);
     expect(plan(2560 / 4, 10240, 8, 1, { maxThreads: 256, subgroups: null }), '2.8b in_proj, float32, batch 8, no subgroups: 2 rows a thread, fewer threads').to.deep.equal([32, 1, 4, 2]);
     expect(plan(768 / 4, 3072, 8), '130m in_proj, float32, batch 8: rows too few for 16 threads a row').to.deep.equal([128, 1, 2, 4]);
     expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8').to.deep.equal([64, 1, 4, 2]);

@@ -111,22 +111,27 @@ const SHARED_GROUP_THREADS = 32;
  * calls 62 to 66) the 2.8b float16 in_proj at batch 8 alone ran 1,387-1,437 GB/s in the fastest
  * such layouts against the plan's 982-992; in place this one ([16x2, 4, 2]) took the greedy step on
  * the GPU from 6.56 to 5.21 ms. float32 at batch 8: the step 7.16 -> 6.64 ms (in_proj with the conv
- * step out 55.4 -> 47.2 us a call, the LM head 220 -> 207). 4 rows a thread, float32's fastest alone
- * (2,631 GB/s without the conv step), lost in place: that in_proj took 94 us.
+ * step out 55.4 -> 47.2 us a call, the LM head 220 -> 207).
  */
 const SHARED_X_THREADS = 16;
 const SHARED_X_ROWS_PER_THREAD = 2;
+/**
+ * The batch at which float32 takes 4 rows a thread under that rule (its 32 sums: MAX_SUMS). In place on
+ * the H200 (2.8b, bench/results/h200-2026-12-05.md, call 73) the greedy step on the GPU went 5.44 ->
+ * 5.35 ms at batch 8 and lost at 2 (4.42 -> 4.61) and 4 (4.88 -> 5.08); 5 to 7 untimed. (It lost at
+ * batch 8 too while the reductions' loops were rolled: in_proj with the conv step out took 94 us.)
+ */
+const FOUR_ROWS_BATCH = 8;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
- * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's;
- * rowsByUnit: 4 / (x vectors a unit) rows a thread under the 16-threads rule, float32's 4), each off
- * while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4 codes
+ * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
+ * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4 codes
  * regardless (MatvecPlan.codeFold); halfCast applies only where the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, rowsByUnit: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
 
 export interface MatvecDims {
   batch: number;
@@ -290,7 +295,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   // float32 and halves at several x rows over many rows: two rows a subgroup, one load of x serving both
   if (xVectorsPerUnit <= 2 && batch > 1 && rowsPerThread > 1 && device.subgroups != null
     && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
-    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: matvecTrials.rowsByUnit ? 4 / xVectorsPerUnit : SHARED_X_ROWS_PER_THREAD, ...given };
+    const rows = xVectorsPerUnit === 1 && batch === FOUR_ROWS_BATCH ? 4 : SHARED_X_ROWS_PER_THREAD;
+    given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: rows, ...given };
     rowsPerThread = given.rowsPerThread!;
   }
   // several x rows give each unit more work: half the threads (the 2.8b projections at batch 8)
