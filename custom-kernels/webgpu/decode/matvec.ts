@@ -127,9 +127,10 @@ const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
  * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4 codes
- * regardless (MatvecPlan.codeFold); halfCast applies only where the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
- * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
- * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
+ * regardless (MatvecPlan.codeFold); halfCast applies only where the device has shader-f16. (A sweep's
+ * stretch of x staged in workgroup memory was tried and lost: bench/results/h200-2026-12-05.md, calls
+ * 5 and 24.) Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made
+ * after a change take it.
  */
 export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
 
