@@ -495,6 +495,12 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   };
   /** Whether the reductions' loops over a thread's sums (acc, squares, kept) are written out. */
   const written = Q <= MAX_SUMS && batch <= UNROLLED_BATCH;
+  /** WGSL giving the tree `array`'s BC values from `first` (a multiple of BC below `count`), one a thread's slot. */
+  const toTree = (array: string, count: number, first: string) => (written
+    ? range(count).map((k) => `if (${first} == ${k - (k % BC)}u) { partial[${k % BC}u * T + t] = ${array}[${k}]; }`).join('\n    ')
+    : `for (var j = 0u; j < BC; j++) {
+      if (${first} + j < ${count}u) { partial[j * T + t] = ${array}[${first} + j]; }
+    }`);
   /** The workgroup's sums of what its stores kept, each x row's, where any of its subgroups stored (subgroups reduce). */
   const keptSums = `    workgroupBarrier();
     ${eachIndex(batch, 'b', `let s = subgroupAdd(kept[b]);
@@ -650,10 +656,7 @@ ${keptSums}`}
   // first, row group 0's giving every group's scales` : ''}.
   let first = t - l;${reducedNorm ? `
   for (var b0 = 0u; b0 < B; b0 += BC) {
-    ${written ? range(batch).map((b) => `if (b0 == ${b - (b % BC)}u) { partial[${b % BC}u * T + t] = squares[${b}]; }`).join('\n    ')
-      : `for (var j = 0u; j < BC; j++) {
-      if (b0 + j < B) { partial[j * T + t] = squares[b0 + j]; }
-    }`}
+    ${toTree('squares', batch, 'b0')}
     ${rowTree}
     for (var j = l; j < BC; j += TPR) {
       if (t < TPR && b0 + j < B) { rowScale[b0 + j] = normScale(partial[j * T]); }
@@ -661,10 +664,7 @@ ${keptSums}`}
     workgroupBarrier();
   }` : ''}
   for (var q0 = 0u; q0 < Q; q0 += BC) {
-    ${written ? range(Q).map((q) => `if (q0 == ${q - (q % BC)}u) { partial[${q % BC}u * T + t] = acc[${q}]; }`).join('\n    ')
-      : `for (var j = 0u; j < BC; j++) {
-      if (q0 + j < Q) { partial[j * T + t] = acc[q0 + j]; }
-    }`}
+    ${toTree('acc', Q, 'q0')}
     ${rowTree}
     for (var j = l; j < BC; j += TPR) {
       let q = q0 + j;
