@@ -168,23 +168,16 @@ for (const subgroups of [true, false]) {
       await check(device!, 'float16', c, 2, 1024, true, { subgroups });
     });
 
-    it('the plan\'s own layout for float32 on long rows [8,192 x 1,024] at batch 3: two rows a subgroup of 32 (16 threads a row, 2 rows a thread)', async function () {
-      const c: Case = { name: 'float32', N: 8192, K: 1024, make: float32Weight };
-      if (subgroups) {
-        const dims: MatvecDims = { batch: 3, inFeatures: 1024, outFeatures: 8192, xRowStride: 1028, hasBias: true, weight: null, subgroups };
-        expect(matvecKernel(device!, dims).plan).to.include({ threadsPerRow: 16, rowsPerThread: 2 });
-      }
-      await check(device!, 'float32', c, 3, 1028, true, { subgroups });
-    });
-
-    it('the plan\'s own layout for float32 on long rows [8,192 x 1,024] at batch 8: two rows a subgroup of 32, 4 rows a thread (32 sums)', async function () {
-      const c: Case = { name: 'float32', N: 8192, K: 1024, make: float32Weight };
-      if (subgroups) {
-        const dims: MatvecDims = { batch: 8, inFeatures: 1024, outFeatures: 8192, xRowStride: 1028, hasBias: true, weight: null, subgroups };
-        expect(matvecKernel(device!, dims).plan).to.include({ threadsPerRow: 16, rowsPerThread: 4 });
-      }
-      await check(device!, 'float32', c, 8, 1028, true, { subgroups });
-    });
+    for (const [batch, rowsPerThread] of [[3, 2], [8, 4]]) {
+      it(`the plan's own layout for float32 on long rows [8,192 x 1,024] at batch ${batch}: two rows a subgroup of 32 (16 threads a row, ${rowsPerThread} rows a thread)`, async function () {
+        const c: Case = { name: 'float32', N: 8192, K: 1024, make: float32Weight };
+        if (subgroups) {
+          const dims: MatvecDims = { batch, inFeatures: 1024, outFeatures: 8192, xRowStride: 1028, hasBias: true, weight: null, subgroups };
+          expect(matvecKernel(device!, dims).plan).to.include({ threadsPerRow: 16, rowsPerThread });
+        }
+        await check(device!, 'float32', c, batch, 1028, true, { subgroups });
+      });
+    }
 
     it('batches 1 to 8, x strided, bias on odd batches (4 rows of 8 threads a workgroup)', async function () {
       const c: Case = { name: 'float32', N: 45, K: 96, make: float32Weight };
