@@ -91,7 +91,7 @@ const X_IN_FLIGHT = 16;
 const MIN_THREADS = 1 << 16;
 /**
  * x rows up to which the vector units' products are written out a row at a time rather than looped
- * over (perRowUnrolled). Untimed on the H200.
+ * over (eachIndex). Untimed on the H200.
  */
 const UNROLLED_BATCH = 8;
 /** Loads of a row's squares or partial sums a thread writes out at most (strideLoads). */
@@ -491,7 +491,7 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     // (a float32 unit's value is its loaded register: nothing to define)
     const defs = plan.decodeInline ? [] : rows.flatMap((row) => row.values.flatMap((v, n) => (v === row.decoded[n] ? [] : [`let ${v} = ${row.decoded[n]};`])));
     return `${[...rows.flatMap((row) => row.lines), ...defs].join('\n        ')}
-        ${perRowUnrolled(batch, [...xs, ...sums].join(' '))}`;
+        ${eachIndex(batch, 'b', [...xs, ...sums].join(' '), batch <= UNROLLED_BATCH)}`;
   };
   /** Whether the reductions' loops over a thread's sums (acc, squares, kept) are written out. */
   const written = Q <= MAX_SUMS && batch <= UNROLLED_BATCH;
@@ -753,22 +753,13 @@ function byConstantIndex(array: string, index: string, length: number): string {
 
 /**
  * `body` (WGSL with the u32 `name` in it) for `name` = 0 .. count - 1: written out, a constant in each
- * copy, where the thread's sums are written out (up to MAX_SUMS of them over up to UNROLLED_BATCH x
- * rows), else a loop. A reduction's loop over a private array that the driver leaves rolled indexes it
- * by a variable, which puts the whole array in local memory, the products' accesses too.
+ * copy, where `written` (the products up to UNROLLED_BATCH x rows; the reductions where the thread's
+ * sums are, up to MAX_SUMS), else a loop. A loop over a private array that the driver leaves rolled
+ * indexes it by a variable, which puts the whole array in local memory, every access of it too.
  */
 function eachIndex(count: number, name: string, body: string, written: boolean): string {
   if (!written) return `for (var ${name} = 0u; ${name} < ${count}u; ${name}++) { ${body} }`;
   return range(count).map((i) => `{ let ${name} = ${i}u; ${body} }`).join('\n  ');
-}
-
-/**
- * `statement` for every x row b, written out once a row up to UNROLLED_BATCH rows (a loop above):
- * with b a constant in each copy, a thread's sums are registers whatever the driver makes of a loop.
- */
-function perRowUnrolled(batch: number, statement: string): string {
-  if (batch > UNROLLED_BATCH) return perRow(statement);
-  return range(batch).map((b) => `{ let b = ${b}u; ${statement} }`).join('\n        ');
 }
 
 /** Registers a unit is loaded into before use: `name` + suffix (the unit of the sweep, the row), loaded by `load(u, o)` for row o. */
