@@ -21,6 +21,7 @@
 #   oldssm  the same with .gpu-old/gemm.mjs                                            -> oldssm.txt
 #   ssmbest bench/gpu.ts decode with the state step in the layout "ssm" found fastest for float32 at batch 8 -> ssmbest.txt
 #   grid    the same timing every layout (MATVEC_GRID=1), the fastest three a row (GRID_SECONDS, 200) -> grid.txt
+#   gridf16 the grid again for float16 at batch 1 (GRID_PROJECTIONS, GRID_THREADS as for grid)  -> gridf16.txt
 #   robust  bench/gpu.ts ROBUST_MODES (default decode) with Dawn's robustness on (bounds checks on
 #           each access of a storage buffer; this package turns them off in Node), beside "new" -> robust.txt
 #   validated  bench/gpu.ts VALIDATED_MODES (default decode) with Dawn's validation on (every command and
@@ -112,6 +113,7 @@ for s in $STEPS; do
     ssmbest) best=$(sed -n "s/^fastest ssm layout: $BENCH_SHAPE float32 8 //p" "$OUT/ssm.txt" 2>/dev/null)
            [ -n "$best" ] && step ${NEW_SECONDS:-75} env BENCH_SSM_LAYOUT="$best" node gpu.mjs decode > "$OUT/ssmbest.txt" 2>&1 ;;
     grid) step ${GRID_SECONDS:-200} env BENCH_PART=matvec MATVEC_GRID=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/grid.txt" 2>&1 ;;
+    gridf16) step ${GRID_SECONDS:-200} env BENCH_PART=matvec MATVEC_GRID=1 GRID_WEIGHTS=float16 GRID_BATCHES=1 BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/gridf16.txt" 2>&1 ;;
     robust) step 75 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=disable_robustness" node gpu.mjs "${ROBUST_MODES:-decode}" > "$OUT/robust.txt" 2>&1 ;;
     validated) step 150 env BENCH_DAWN_FLAGS="$BENCH_DAWN_FLAGS disable-dawn-features=skip_validation" node gpu.mjs "${VALIDATED_MODES:-decode}" > "$OUT/validated.txt" 2>&1 ;;
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
