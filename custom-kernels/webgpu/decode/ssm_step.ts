@@ -110,18 +110,12 @@ export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeSt
   const sliceRows = Math.ceil(batch / slices);
   const rows = Math.min(layout.rows ?? ROWS, sliceRows);
   const channelGroups = Math.ceil(dInner / (groupThreads / TPC));
-  /** States a thread updates. */
-  const NT = Math.ceil(N / TPC);
-  /** Distances of the sums' butterfly or tree: TPC / 2, ..., 1. */
-  const halvings = range(Math.log2(TPC)).map((k) => TPC >> (k + 1));
-  // Every loop over the private arrays (a row's values, a thread's states) is written out, each index a
-  // constant: a loop the driver leaves rolled indexes an array by a variable, which puts it in local
-  // memory (as the matvec's sums were: bench/results/h200-2026-12-05.md, call 72). Alone on the H200
-  // (call 73) the step went 8.8 -> 9.3 us at batch 8 in the rule's layout and 10.9 -> 7.4 at batch 4.
+  // The loops over a thread's private arrays (a row's values, its states) stay loops, unlike the matvec's
+  // sums: written out, each index a constant, the step ran slower alone on the H200 (2.8b, us a call,
+  // rolled / written out; bench/results/h200-2026-12-05.md, call 74): 8.85 / 9.13 at batch 8 in the
+  // rule's layout, 8.26 / 9.15 at 4; the greedy step at batch 8 5.33 / 5.35 ms.
   /** A line per row of the chunk. */
-  const each = (line: (r: number) => string, separator = '\n    ') => range(rows).map(line).join(separator);
-  /** A line per row and state of the thread's. */
-  const eachState = (line: (r: number, i: number) => string) => range(rows).flatMap((r) => range(NT).map((i) => line(r, i))).join('\n      ');
+  const each = (line: (r: number) => string) => range(rows).map(line).join('\n    ');
   /** WGSL setting `name` to the sums of `v` over each channel's threads: shuffled where they can be, else the tree. */
   const sums = (name: string, v: string) => subgroups
     ? `var ${name} : array<f32, ROWS>;
@@ -138,7 +132,7 @@ const R = ${R}u;
 const P = ${R + 2 * N}u;
 const TPC = ${TPC}u;
 /** State indices a thread updates. */
-const NT = ${NT}u;
+const NT = ${Math.ceil(N / TPC)}u;
 /** Batch rows at once. */
 const ROWS = ${rows}u;
 const T = ${groupThreads}u;
@@ -150,18 +144,24 @@ ${subgroups ? `var<workgroup> treeInstead : atomic<u32>;
 /** channelSums by a butterfly of shuffles over the TPC adjacent lanes of t's channel (its subgroup's). */
 fn shuffledSums(v : array<f32, ROWS>) -> array<f32, ROWS> {
   var s = v;
-  ${halvings.map((m) => each((r) => `s[${r}] += subgroupShuffleXor(s[${r}], ${m}u);`, ' ')).join('\n  ')}
+  for (var m = TPC / 2u; m > 0u; m >>= 1u) {
+    for (var r = 0u; r < ROWS; r++) { s[r] += subgroupShuffleXor(s[r], m); }
+  }
   return s;
 }
 ` : ''}
 /** The sums of v[r] over the TPC threads of thread t's channel (j: t's place among them), for each of them. */
 fn channelSums(t : u32, j : u32, v : array<f32, ROWS>) -> array<f32, ROWS> {
-  ${each((r) => `part[${r}u * T + t] = v[${r}];`, ' ')}
+  for (var r = 0u; r < ROWS; r++) { part[r * T + t] = v[r]; }
   workgroupBarrier();
-  ${halvings.map((d) => `if (j < ${d}u) { ${each((r) => `part[${r}u * T + t] += part[${r}u * T + t + ${d}u];`, ' ')} }
-  workgroupBarrier();`).join('\n  ')}
+  for (var s = TPC / 2u; s > 0u; s >>= 1u) {
+    if (j < s) {
+      for (var r = 0u; r < ROWS; r++) { part[r * T + t] += part[r * T + t + s]; }
+    }
+    workgroupBarrier();
+  }
   var sums : array<f32, ROWS>;
-  ${each((r) => `sums[${r}] = part[${r}u * T + t - j];`, ' ')}
+  for (var r = 0u; r < ROWS; r++) { sums[r] = part[r * T + t - j]; }
   workgroupBarrier();
   return sums;
 }
@@ -180,7 +180,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
   let bias = dtBias[c];
   let skip = D[c];
   var A : array<f32, NT>;
-  ${range(NT).map((i) => `A[${i}] = -exp(A_log[c * N + min(j + ${i * TPC}u, N - 1u)]);`).join(' ')}${subgroups ? `
+  for (var i = 0u; i < NT; i++) { A[i] = -exp(A_log[c * N + min(j + i * TPC, N - 1u)]); }${subgroups ? `
   // shuffles where each channel's threads are TPC adjacent lanes of one subgroup, else the tree
   if (lane != t % sgSize || sgSize % TPC != 0u) { atomicStore(&treeInstead, 1u); }
   let shuffled = workgroupUniformLoad(&treeInstead) == 0u;` : ''}
@@ -193,12 +193,18 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
     var hPrev : array<array<f32, NT>, ROWS>;
     var Bn : array<array<f32, NT>, ROWS>;
     var Cn : array<array<f32, NT>, ROWS>;
-    ${each((r) => `let row${r} = min(b0 + ${r}u, end - 1u);`)}
-    ${each((r) => `x[${r}] = xz[row${r} * 2u * DI + c]; z[${r}] = xz[row${r} * 2u * DI + DI + c];`)}
-    {
-      ${eachState((r, i) => `{ let n = min(j + ${i * TPC}u, N - 1u); hPrev[${r}][${i}] = state[(row${r} * DI + c) * N + n]; `
-        + `Bn[${r}][${i}] = xBC[row${r} * P + R + n]; Cn[${r}][${i}] = xBC[row${r} * P + R + N + n]; }`)}
+    for (var r = 0u; r < ROWS; r++) {
+      let b = min(b0 + r, end - 1u);
+      x[r] = xz[b * 2u * DI + c];
+      z[r] = xz[b * 2u * DI + DI + c];
+      for (var i = 0u; i < NT; i++) {
+        let n = min(j + i * TPC, N - 1u);
+        hPrev[r][i] = state[(b * DI + c) * N + n];
+        Bn[r][i] = xBC[b * P + R + n];
+        Cn[r][i] = xBC[b * P + R + N + n];
+      }
     }
+    ${each((r) => `let row${r} = min(b0 + ${r}u, end - 1u);`)}
     var dtPart = array<f32, ROWS>();   // (zeroed explicitly: Tint left an uninitialised var in a loop holding the last chunk's sums)
     ${given ? `if (j == 0u) {
       ${each((r) => `dtPart[${r}] = dt[row${r} * DI + c];`)}
@@ -206,16 +212,23 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
     : rowDot(dtProj, R, 'c', (k, r) => `xBC[row${r} * P + ${k}]`, (r) => `dtPart[${r}]`, { rows, first: 'j', step: TPC })}
     ${sums('dtSums', 'dtPart')}
     var yPart = array<f32, ROWS>();
-    ${each((r) => `let delta${r} = softplus(dtSums[${r}] + bias);`)}
-    {
-      ${eachState((r, i) => `if (j + ${i * TPC}u < N) {
-        let h = exp(delta${r} * A[${i}]) * hPrev[${r}][${i}] + delta${r} * Bn[${r}][${i}] * x[${r}];
-        if (live && b0 + ${r}u < end) { state[(row${r} * DI + c) * N + j + ${i * TPC}u] = h; }
-        yPart[${r}] += h * Cn[${r}][${i}];
-      }`)}
+    for (var r = 0u; r < ROWS; r++) {
+      let b = b0 + r;
+      let delta = softplus(dtSums[r] + bias);
+      for (var i = 0u; i < NT; i++) {
+        let n = j + i * TPC;
+        if (n < N) {
+          let h = exp(delta * A[i]) * hPrev[r][i] + delta * Bn[r][i] * x[r];
+          if (live && b < end) { state[(b * DI + c) * N + n] = h; }
+          yPart[r] += h * Cn[r][i];
+        }
+      }
     }
     ${sums('ySums', 'yPart')}
-    ${each((r) => `if (live && j == 0u && b0 + ${r}u < end) { y[row${r} * DI + c] = (ySums[${r}] + skip * x[${r}]) * silu(z[${r}]); }`)}
+    for (var r = 0u; r < ROWS; r++) {
+      let b = b0 + r;
+      if (live && j == 0u && b < end) { y[b * DI + c] = (ySums[r] + skip * x[r]) * silu(z[r]); }
+    }
   }
 }`;
   return { pipeline: computePipeline(device, code), grid: grid(channelGroups * Math.ceil(batch / sliceRows)) };
