@@ -125,14 +125,15 @@ const FOUR_ROWS_BATCH = 8;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
- * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's),
- * each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4 codes
+ * The layout's switches where the caller gives none (codeFold, decodeInline, halfCast: MatvecPlan's;
+ * fullFlight: several rows a thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows, as
+ * the 2.8b float32 in_proj at batch 8 did best alone on the H200, call 74), each off while on trial (bench/gemm.ts' columns; untimed on the H200); codeFold is on for int4 codes
  * regardless (MatvecPlan.codeFold); halfCast applies only where the device has shader-f16. (A sweep's
  * stretch of x staged in workgroup memory was tried and lost: bench/results/h200-2026-12-05.md, calls
  * 5 and 24.) Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made
  * after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false };
 
 export interface MatvecDims {
   batch: number;
@@ -322,7 +323,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   // as many sweeps as the cap asks, each with the same units (10 units a thread: 2 sweeps of 5, not 8 and 2 of 8 loaded)
   const perThread = Math.ceil(units / threadsPerRow);
   // (x rows past UNROLLED_BATCH are a loop, each x vector loaded as its row comes)
-  const inFlight = rowsPerThread > 1 ? MAX_IN_FLIGHT / rowsPerThread
+  const inFlight = rowsPerThread > 1 ? MAX_IN_FLIGHT / (matvecTrials.fullFlight ? 1 : rowsPerThread)
     : batch > UNROLLED_BATCH ? MAX_IN_FLIGHT : Math.min(MAX_IN_FLIGHT, X_IN_FLIGHT / (batch * xVectorsPerUnit));
   const cap = Math.max(1, Math.floor(inFlight));
   let sweeps = Math.ceil(perThread / cap);
