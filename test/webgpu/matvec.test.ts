@@ -10,7 +10,7 @@
  * plan's rules on the shapes of mamba 130m and 2.8b.
  */
 import { expect } from 'chai';
-import { type MatvecDevice, matvecFoldsNorm, matvecGroups, matvecKernel, type MatvecDims, matvecPlan, matvecTakesPartials } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { type MatvecDevice, matvecFoldsNorm, matvecGroups, matvecKernel, type MatvecDims, matvecPlan, matvecTakesPartials, matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../../custom-kernels/webgpu/decode/residual_output.js';
 import { expectMatmul } from '../support/matmul_reference.js';
 import { makeRng, uniform } from '../support/random.js';
@@ -324,6 +324,17 @@ describe('matvec plan', function () {
     const noSubgroups = { maxThreads: 256, subgroups: null };
     expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 1, 1, 4]);
     expect(plan(768 / 4, 50280, 1, 1, noSubgroups), '130m LM head, float32, no subgroups: 12 units a thread, two sweeps of 6').to.deep.equal([16, 16, 6, 1]);
+  });
+
+  it('the trial fullFlight: several rows a thread keep MAX_IN_FLIGHT (8) units in flight; a row a thread as it was', function () {
+    matvecTrials.fullFlight = true;
+    try {
+      expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 40 units a thread in 5 sweeps of 8').to.deep.equal([16, 2, 8, 4]);
+      expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8: 20 units in 3 sweeps of 7').to.deep.equal([64, 1, 7, 2]);
+      expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32, batch 1').to.deep.equal([64, 4, 5, 1]);
+    } finally {
+      matvecTrials.fullFlight = false;
+    }
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {
