@@ -129,9 +129,9 @@ const REDUCTION_FLOATS = 2048;
  * and halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200), and fullFlight (several rows
  * a thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
  * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8, bench/results/h200-2026-12-05.md, call
- * 74; untimed in place). codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast applies only where the device has shader-f16. (A sweep's
- * stretch of x staged in workgroup memory was tried and lost: bench/results/h200-2026-12-05.md, calls
- * 5 and 24.) Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made
+ * 74; untimed in place). codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast
+ * applies only where the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was
+ * tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made
  * after a change take it.
  */
 export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false };
