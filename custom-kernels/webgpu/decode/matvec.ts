@@ -131,8 +131,8 @@ const REDUCTION_FLOATS = 2048;
  * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8, bench/results/h200-2026-12-05.md, call
  * 74; untimed in place). codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast
  * applies only where the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was
- * tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made
- * after a change take it.
+ * tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
+ * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
 export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false };
 
@@ -736,8 +736,9 @@ function strideLoads(array: string, start: string, elements: number, threads: nu
 }
 
 /**
- * `statement` for every x row b, as a WGSL loop: the scalar units' (odd K), and the vector units' past
- * UNROLLED_BATCH rows (lavapipe's compiler, in CI, took minutes over the unrolled form at batch 9).
+ * `statement` for every x row b, as a WGSL loop over B: the scalar units' products (odd K), whose
+ * accumulate has no batch to write them out by (the vector units' go through eachIndex, a loop past
+ * UNROLLED_BATCH rows: lavapipe's compiler, in CI, took minutes over the written-out form at batch 9).
  */
 function perRow(statement: string): string {
   return `for (var b = 0u; b < B; b++) { ${statement} }`;
