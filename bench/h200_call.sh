@@ -4,7 +4,7 @@
 # int4"); a matvec trial (matvecTrials) is timed in the step of its weights, under each set named in
 # F16_TRIALS, DECODE_TRIALS or INT4_TRIALS (space-separated sets, a set's switches joined by +, e.g.
 # "codeFold codeFold+decodeInline"), beside the run without it in the same process:
-#   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and under F16_TRIALS -> f16.txt
+#   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and under F16_TRIALS (F16_SECONDS, 150) -> f16.txt
 #   llama   llama.cpp CUDA, 2.8b F16 (LLAMA_SPECS others, e.g. "2.8b:f16 2.8b:f32"): pp128, pp512,
 #           tg64 (built at the call's start)                                           -> llama.txt
 #   new     bench/gpu.ts decode: float32 b1 / b8, and under DECODE_TRIALS (NEW_SECONDS, 75) -> new.txt
@@ -91,7 +91,7 @@ export BENCH_SHAPE=${BENCH_SHAPE:-2.8b} BENCH_OP_BY_OP=0 BENCH_BITS=4 BENCH_DAWN
 EXACT_TIMES="$BENCH_DAWN_FLAGS disable-dawn-features=timestamp_quantization"
 for s in $STEPS; do
   case $s in
-    f16) step 150 env BENCH_DECODE_TRIALS="${F16_TRIALS:-}" node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
+    f16) step ${F16_SECONDS:-150} env BENCH_DECODE_TRIALS="${F16_TRIALS:-}" node gpu.mjs float16 > "$OUT/f16.txt" 2>&1 ;;
     llama) wait $BUILD; stamp build; step ${LLAMA_SECONDS:-100} bash "$R/.peers/llamacpp_cuda.sh" "${LLAMA_SPECS:-2.8b:f16}" 128,512 64 > "$OUT/llama.txt" 2>&1 ;;
     new) for shape in ${NEW_SHAPES:-$BENCH_SHAPE}; do
            # (new.txt for BENCH_SHAPE, new-<shape>.txt for the others)

@@ -292,6 +292,11 @@ describe('matvec plan', function () {
     const { threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread } = matvecPlan(units, rows, batch, device, {}, xVectors);
     return [threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread];
   };
+  /** Runs `run` with the matvec trials `names` on. */
+  const trial = (names: (keyof typeof matvecTrials)[], run: () => void) => {
+    for (const name of names) matvecTrials[name] = true;
+    try { run(); } finally { for (const name of names) matvecTrials[name] = false; }
+  };
 
   it('short rows share a workgroup; long rows, or few of them, take more threads; x vectors shared by several rows a thread, unless rows are few', function () {
     expect(plan(768 / 4, 50280, 1), '130m LM head, float32').to.deep.equal([32, 8, 6, 1]);
@@ -327,14 +332,29 @@ describe('matvec plan', function () {
   });
 
   it('the trial fullFlight: several rows a thread keep MAX_IN_FLIGHT (8) units in flight; a row a thread as it was', function () {
-    matvecTrials.fullFlight = true;
-    try {
+    trial(['fullFlight'], () => {
       expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: 40 units a thread in 5 sweeps of 8').to.deep.equal([16, 2, 8, 4]);
       expect(plan(5120 / 4, 2560, 8), '2.8b out_proj, float32, batch 8: 20 units in 3 sweeps of 7').to.deep.equal([64, 1, 7, 2]);
       expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32, batch 1').to.deep.equal([64, 4, 5, 1]);
-    } finally {
-      matvecTrials.fullFlight = false;
-    }
+    });
+  });
+
+  it('the trials pairedHalves and pow2Sweeps: halves at batch 1 take two rows a subgroup; sweeps of a power of two', function () {
+    trial(['pairedHalves'], () => {
+      expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16: 20 units a thread in 5 sweeps of 4').to.deep.equal([16, 2, 4, 2]);
+      expect(plan(2560 / 8, 50280, 1, 2), '2.8b LM head, float16').to.deep.equal([16, 2, 4, 2]);
+      expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: a row a thread, as it was').to.deep.equal([32, 1, 5, 1]);
+      expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32, as it was').to.deep.equal([64, 4, 5, 1]);
+    });
+    trial(['pow2Sweeps'], () => {
+      expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: 20 units a thread in 5 sweeps of 4, not 4 of 5').to.deep.equal([32, 1, 4, 1]);
+      expect(plan(5120 / 8, 2560, 8, 2), '2.8b out_proj, float16, batch 8: 5 sweeps of 2, as it was').to.deep.equal([64, 1, 2, 2]);
+      expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32, as it was').to.deep.equal([128, 2, 5, 1]);
+    });
+    trial(['pairedHalves', 'pow2Sweeps'], () => {
+      expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16').to.deep.equal([16, 2, 4, 2]);
+      expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16').to.deep.equal([32, 1, 4, 1]);
+    });
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

@@ -126,15 +126,18 @@ const FOUR_ROWS_BATCH = 8;
 const REDUCTION_FLOATS = 2048;
 /**
  * The layout's switches where the caller gives none, each off while on trial: codeFold, decodeInline
- * and halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200), and fullFlight (several rows
- * a thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
- * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8, bench/results/h200-2026-12-05.md, call
- * 74; untimed in place). codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast
- * applies only where the device has shader-f16. (A sweep's stretch of x staged in workgroup memory was
- * tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
+ * and halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200); fullFlight (several rows a
+ * thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
+ * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8); and for halves, pairedHalves (two rows a
+ * subgroup at batch 1 too: the 2.8b in_proj read 3,308 -> 3,459 GB/s alone as [16x2, 4, 2]) and
+ * pow2Sweeps (sweeps of a power of two: the 2.8b out_proj at batch 1, 2,689 -> 2,862 GB/s alone as
+ * [32x1, 4, 1]). Those three from call 74's grid (bench/results/h200-2026-12-05.md), untimed in place.
+ * codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast applies only where the
+ * device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
+ * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, pow2Sweeps: false };
 
 export interface MatvecDims {
   batch: number;
@@ -296,7 +299,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: rowsPerThread ${rowsPerThread} is not a positive integer`);
   }
   // float32 and halves at several x rows over many rows: two rows a subgroup, one load of x serving both
-  if (xVectorsPerUnit <= 2 && batch > 1 && rowsPerThread > 1 && device.subgroups != null
+  if (xVectorsPerUnit <= 2 && (batch > 1 || (halves && matvecTrials.pairedHalves)) && rowsPerThread > 1 && device.subgroups != null
     && Math.ceil(outFeatures / SHARED_X_ROWS_PER_THREAD) * SHARED_X_THREADS >= MIN_THREADS / 2) {
     const rows = xVectorsPerUnit === 1 && batch === FOUR_ROWS_BATCH ? 4 : SHARED_X_ROWS_PER_THREAD;
     given = { threadsPerRow: SHARED_X_THREADS, rowsPerThread: rows, ...given };
@@ -330,7 +333,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   let sweeps = Math.ceil(perThread / cap);
   // halves: sweeps of one size where a divisor of the thread's units is at least half the cap (10 units, cap 4: 5 of 2, not 4, 4 and 2)
   if (halves) {
-    const divisor = range(cap).map((i) => cap - i).find((d) => perThread % d === 0) ?? 1;
+    const divisor = range(cap).map((i) => cap - i).find((d) => perThread % d === 0 && (isPow2(d) || !matvecTrials.pow2Sweeps)) ?? 1;
     if (2 * divisor >= cap) sweeps = perThread / divisor;
   }
   const unitsInFlight = given.unitsInFlight ?? Math.ceil(perThread / sweeps);
