@@ -41,7 +41,7 @@
  * - unitsInFlight: the units a thread has per row, split evenly over the fewest sweeps that keep it
  *   at most MAX_IN_FLIGHT / rowsPerThread, and for one row a thread, within X_IN_FLIGHT vectors of x
  *   (no sweep loads units past the row only to skip them); for halves, sweeps of one size where a
- *   divisor of the thread's units is at least half that cap.
+ *   power-of-two divisor of the thread's units is at least half that cap.
  * - Halves (float16 weights) at batch 1 on rows of a subgroup's UNITS_PER_THREAD units or more (the
  *   1.4b and 2.8b out_proj) take one subgroup a row and a workgroup, and a row a thread.
  * - float32 and halves at several x rows over many rows (the 1.4b and 2.8b in_proj and LM head at
@@ -52,7 +52,9 @@
  * took sweeps of 4, 4 and 2); the greedy step on the GPU at 2.8b from 3.04-3.05 to 3.00 ms at batch 1
  * and 6.87-6.92 to 6.56-6.58 at 8, at 1.4b 1.76 to 1.73 at batch 1. A row a subgroup alone (7, 7 and
  * 6 units in flight) took 3.21; even sweeps for float32 too moved the 2.8b batch-8 step from 7.18 to
- * 7.26, so they are for halves only.
+ * 7.26, so they are for halves only. Sweeps of a power of two (the 2.8b out_proj's 20 units in 5 of 4,
+ * not 4 of 5): alone on the H200 2,689 -> 2,862 GB/s (call 74's grid), in place on an H100 the float16
+ * step at batch 1 2.97 -> 2.93 ms (calls 75 and 76).
  * At 130m the LM head (50,280 x 768 float32: 192 units a row) takes 32 threads a row, 8 rows a
  * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
  * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
@@ -128,16 +130,16 @@ const REDUCTION_FLOATS = 2048;
  * The layout's switches where the caller gives none, each off while on trial: codeFold, decodeInline
  * and halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200); fullFlight (several rows a
  * thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
- * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8); and for halves, pairedHalves (two rows a
- * subgroup at batch 1 too: the 2.8b in_proj read 3,308 -> 3,459 GB/s alone as [16x2, 4, 2]) and
- * pow2Sweeps (sweeps of a power of two: the 2.8b out_proj at batch 1, 2,689 -> 2,862 GB/s alone as
- * [32x1, 4, 1]). Those three from call 74's grid (bench/results/h200-2026-12-05.md), untimed in place.
+ * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8); and pairedHalves (halves take two rows
+ * a subgroup at batch 1 too: the 2.8b in_proj read 3,308 -> 3,459 GB/s alone as [16x2, 4, 2]). Both
+ * from call 74's grid (bench/results/h200-2026-12-05.md); in place on an H100 (calls 75, 76) neither
+ * gained (float32 batch 8 6.18 -> 6.25 ms, float16 batch 1 2.97 -> 3.01); the H200 untimed.
  * codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast applies only where the
  * device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, pow2Sweeps: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
 
 export interface MatvecDims {
   batch: number;
@@ -331,9 +333,9 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     : batch > UNROLLED_BATCH ? MAX_IN_FLIGHT : Math.min(MAX_IN_FLIGHT, X_IN_FLIGHT / (batch * xVectorsPerUnit));
   const cap = Math.max(1, Math.floor(inFlight));
   let sweeps = Math.ceil(perThread / cap);
-  // halves: sweeps of one size where a divisor of the thread's units is at least half the cap (10 units, cap 4: 5 of 2, not 4, 4 and 2)
+  // halves: sweeps of one size where a power-of-two divisor of the thread's units is at least half the cap (10 units, cap 4: 5 of 2, not 4, 4 and 2)
   if (halves) {
-    const divisor = range(cap).map((i) => cap - i).find((d) => perThread % d === 0 && (isPow2(d) || !matvecTrials.pow2Sweeps)) ?? 1;
+    const divisor = range(cap).map((i) => cap - i).find((d) => perThread % d === 0 && isPow2(d)) ?? 1;
     if (2 * divisor >= cap) sweeps = perThread / divisor;
   }
   const unitsInFlight = given.unitsInFlight ?? Math.ceil(perThread / sweeps);
