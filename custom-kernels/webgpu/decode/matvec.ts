@@ -53,8 +53,8 @@
  * and 6.87-6.92 to 6.56-6.58 at 8, at 1.4b 1.76 to 1.73 at batch 1. A row a subgroup alone (7, 7 and
  * 6 units in flight) took 3.21; even sweeps for float32 too moved the 2.8b batch-8 step from 7.18 to
  * 7.26, so they are for halves only. Sweeps of a power of two (the 2.8b out_proj's 20 units in 5 of 4,
- * not 4 of 5): alone on the H200 2,689 -> 2,862 GB/s (call 74's grid), in place on an H100 the float16
- * step at batch 1 2.97 -> 2.93 ms (calls 75 and 76).
+ * not 4 of 5): alone on the H200 2,689 -> 2,862 GB/s (call 74's grid); in place on H100s the float16
+ * step at batch 1 2.97 -> 2.93 ms (calls 75 and 76, one process) and 2.93 -> 2.90 (call 77, two).
  * At 130m the LM head (50,280 x 768 float32: 192 units a row) takes 32 threads a row, 8 rows a
  * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
  * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
