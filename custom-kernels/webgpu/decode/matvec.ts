@@ -55,6 +55,8 @@
  * 7.26, so they are for halves only. Sweeps of a power of two (the 2.8b out_proj's 20 units in 5 of 4,
  * not 4 of 5): alone on the H200 2,689 -> 2,862 GB/s (call 74's grid); in place on H100s the float16
  * step at batch 1 2.97 -> 2.93 ms (calls 75 and 76, one process) and 2.93 -> 2.90 (call 77, two).
+ * Elsewhere the rule moved only the 130m LM head at batches 2 to 8 (6 units in 3 sweeps of 2, not 2
+ * of 3; untimed).
  * At 130m the LM head (50,280 x 768 float32: 192 units a row) takes 32 threads a row, 8 rows a
  * workgroup, 6 units a thread; as int4 (24 units) 32 threads for 4 rows, 2 such groups a workgroup.
  * Measured on the H200 (bench/gemm.ts, MATVEC_GRID=1, every layout): rows a thread took the 2.8b
