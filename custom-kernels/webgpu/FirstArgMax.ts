@@ -7,7 +7,7 @@
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { FirstArgMax } from '../kernel_names.js';
-import { firstMaxDeclarations, firstMaxReduce } from './first_max.js';
+import { firstMaxDeclarations, firstMaxReduce, firstMaxWalk } from './first_max.js';
 
 const THREADS = 256;
 
@@ -37,10 +37,8 @@ class FirstArgMaxProgram implements WebGPUProgram {
         // Unused while best == V; read from the uniforms because tfjs binds them whether or not they are used.
         var value = -uniforms.INFINITY;
         var best = ${V};
-        for (var k = t; k < ${V}; k += ${THREADS}) {
-          let v = scores[row * ${V} + k];
-          if (v == v && (best == ${V} || v > value)) { value = v; best = k; }
-        }
+        ${firstMaxWalk(V, THREADS, 't', (i) => `let v${i} = scores[row * ${V} + min(q${i}, ${V - 1})];`,
+          (i) => ` if (v${i} == v${i} && (best == ${V} || v${i} > value)) { value = v${i}; best = q${i}; }`)}
         ${firstMaxReduce(THREADS, 't', 'value', 'best')}
         if (t == 0) { result[row] = select(bestIndex[0], 0, bestIndex[0] == ${V}); }
       }`;

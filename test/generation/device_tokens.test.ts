@@ -107,10 +107,11 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
   before(async () => {
     tiny = await MambaForCausalLM.fromPretrained(TINY);
     biased = randomModel({ useBias: true }, 1);
-    // A vocabulary over the choice kernel's 256 threads and not a multiple of them; an untied head.
-    wide = randomModel({ vocabSize: 1001, hiddenSize: 48, tieWordEmbeddings: false }, 2);
-    // Rows of whole vec4s, read 4 logits a load; 257 of them, one thread taking two.
-    wide4 = randomModel({ vocabSize: 1028, hiddenSize: 48, tieWordEmbeddings: false }, 3);
+    // A vocabulary over the choice kernel's 256 threads x 8 loads in flight, 3 rounds of them and not a
+    // multiple of either; an untied head.
+    wide = randomModel({ vocabSize: 4099, hiddenSize: 48, tieWordEmbeddings: false }, 2);
+    // Rows of whole vec4s, read 4 logits a load; 2,049 of them, thread 0 taking a second round.
+    wide4 = randomModel({ vocabSize: 8196, hiddenSize: 48, tieWordEmbeddings: false }, 3);
   });
   after(() => [tiny, biased, wide, wide4].forEach((m) => m.dispose()));
 
@@ -203,7 +204,7 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
     expect(long.length).to.be.greaterThan(5).and.lessThan(5 + 100_000);
   });
 
-  for (const [rows, model] of [['1,001 logits a row, one a load', () => wide], ['1,028 logits a row, 4 a load', () => wide4]] as const) {
+  for (const [rows, model] of [['4,099 logits a row, one a load', () => wide], ['8,196 logits a row, 4 a load', () => wide4]] as const) {
     it(`the choice kernel (${rows}): first maximum on ties, NaN/Inf rows marked, eos held back, finished rows padded`, async () => {
       const m = model();
       const V = m.config.vocabSize;
@@ -212,9 +213,10 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
       const values = new Float32Array(4 * V);
       const rng = makeRng(13);
       for (let i = 0; i < values.length; i++) values[i] = rng() * 4 - 2;
-      values[3] = 5;              // row 0: a tie between 3 and 700: 3 is taken
+      values[3] = 5;              // row 0: a tie between 3, 700 and 2,900 (a later round): 3 is taken
       values[700] = 5;
-      values[V - 1] = 5;          // and the row's last: thread 0's second load where 4 a load, thread 232's fourth where one
+      values[2900] = 5;
+      values[V - 1] = 5;          // and the row's last: thread 0's second round where 4 a load, thread 2's third where one
       values.fill(1, V, 2 * V);   // row 1: all equal: 0
       values[2 * V + 999] = NaN;  // row 2
       values[3 * V] = -Infinity;  // row 3
@@ -226,6 +228,10 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
       expect(Array.from(plain)).to.deep.equal([3, 0, NON_FINITE_ID, NON_FINITE_ID]);
       const held = await decoder.startGreedy(logits, { eosTokenIds: [3, 0], padTokenId: 9, minNewTokens: 1 });
       expect(Array.from(held).slice(0, 2)).to.deep.equal([700, 1]);
+      const later = await decoder.startGreedy(logits, { eosTokenIds: [3, 0, 700], padTokenId: 9, minNewTokens: 1 });
+      expect(Array.from(later).slice(0, 2)).to.deep.equal([2900, 1]);
+      const last = await decoder.startGreedy(logits, { eosTokenIds: [3, 0, 700, 2900], padTokenId: 9, minNewTokens: 1 });
+      expect(Array.from(last).slice(0, 2)).to.deep.equal([V - 1, 1]);
 
       // Finite rows only from here: eos 3 finishes row 0, whose next token is the pad id.
       const finite = tf.tensor2d(values.slice(0, 2 * V), [2, V]);

@@ -9,7 +9,7 @@
  * Bindings: logits [batch, vocab] f32, finished [batch] i32 (read-write, 1 once a row emitted eos),
  * ids [batch] i32 (the decoder's input), chosen [batch] i32 (what the host reads back).
  */
-import { firstMaxDeclarations, firstMaxReduce } from '../first_max.js';
+import { firstMaxDeclarations, firstMaxReduce, firstMaxWalk } from '../first_max.js';
 import { computePipeline, declareBindings, type DecodeKernel } from './pipeline.js';
 
 const THREADS = 256;
@@ -56,12 +56,9 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_id) lid
   var value = 0.0;
   var best = ${V};
   var bad = false;
-  ${vec ? `for (var q = t; q < ${V / 4}; q += ${THREADS}) {
-    let v4 = logits[b * ${V / 4} + q];
-    ${[0, 1, 2, 3].map((j) => take(`4 * q + ${j}`, `v4[${j}]`)).join('')}
-  }` : `for (var k = t; k < ${V}; k += ${THREADS}) {
-    let v = logits[b * ${V} + k];${take('k', 'v')}
-  }`}
+  ${vec ? firstMaxWalk(V / 4, THREADS, 't', (i) => `let v4_${i} = logits[b * ${V / 4} + min(q${i}, ${V / 4 - 1})];`,
+    (i) => [0, 1, 2, 3].map((j) => take(`4 * q${i} + ${j}`, `v4_${i}[${j}]`)).join(''))
+    : firstMaxWalk(V, THREADS, 't', (i) => `let v${i} = logits[b * ${V} + min(q${i}, ${V - 1})];`, (i) => take(`q${i}`, `v${i}`))}
   if (bad) { atomicOr(&nonFinite, 1u); }
   ${firstMaxReduce(THREADS, 't', 'value', 'best')}
   if (t == 0) {
