@@ -33,49 +33,68 @@ export function weightFunction(source: WeightSource, inFeatures: number): string
 }
 
 /**
+ * Words of a row a thread reads at most as straight-line code (rowDot): a loop's next load can wait
+ * for the last one's sum, where written out (indices clamped, terms selected) every load is issued
+ * at once.
+ */
+const WRITTEN_WORDS = 32;
+
+/**
  * WGSL statements adding sum_k W[row, k] x(k, r) to `acc(r)` (f32 vars) for each of `rows` vectors x
  * over a row of `inFeatures`, a word at a time: one load per float32, per two halves, or per 4 / 8
  * codes with their group's scale and zero (groups hold whole words), each word serving every vector,
  * where `weight(row, k)` would load a word per element. `row` is a u32 expression; `x(k, r)` a f32
- * expression of the u32 `k`. With `first` and `step`, the words `first`, `first + step`, ... only (a
- * row shared by `step` threads, adjacent ones reading adjacent words).
+ * expression of the u32 `k`. With `first` (under `step`) and `step`, the words `first`, `first + step`,
+ * ... only (a row shared by `step` threads, adjacent ones reading adjacent words). A thread's words
+ * are written out up to WRITTEN_WORDS, each at an index clamped to the row and its terms taken only
+ * where it lies within, so that their loads are in flight together; past that, a loop.
  */
 export function rowDot(source: WeightSource, inFeatures: number, row: string, x: (k: string, r: number) => string,
   acc: (r: number) => string, { rows = 1, first = '0u', step = 1 }: { rows?: number; first?: string; step?: number } = {}): string {
   const K = inFeatures;
-  const over = (i: string, words: number) => `for (var ${i} = ${first}; ${i} < ${words}u; ${i} += ${step}u)`;
   const each = (line: (r: number) => string) => Array.from({ length: rows }, (_, r) => line(r)).join(' ');
+  /** Word `i` (u32, within the row) taken where `on`: the statements of each format. */
+  let word: (i: string, on: string) => string;
+  let words: number;
   if (source == null) {
-    return `${over('k', K)} {
-    let wk = w[${row} * ${K}u + k];
-    ${each((r) => `${acc(r)} += wk * ${x('k', r)};`)}
-  }`;
-  }
-  if (source === 'float16') {
-    const words = halfWordsPerRow(K);
-    return `${over('i', words)} {
-    let h = unpack2x16float(bitcast<u32>(w[${row} * ${words}u + i]));
-    let k = 2u * i;
-    ${each((r) => `${acc(r)} += h.x * ${x('k', r)};`)}
-    if (k + 1u < ${K}u) { ${each((r) => `${acc(r)} += h.y * ${x('k + 1u', r)};`)} }
-  }`;
-  }
-  const { bits, groupSize, hasZeros } = source;
-  const perWord = 32 / bits;
-  const words = Math.ceil(K / perWord);
-  const groups = Math.ceil(K / groupSize);
-  return `${over('i', words)} {
-    let word = u32(packed[${row} * ${words}u + i]);
-    let g = ${row} * ${groups}u + i * ${perWord}u / ${groupSize}u;
+    words = K;
+    word = (i, on) => `let wk = w[${row} * ${K}u + ${i}];
+    ${each((r) => `${acc(r)} += select(0.0, wk * ${x(i, r)}, ${on});`)}`;
+  } else if (source === 'float16') {
+    words = halfWordsPerRow(K);
+    const W = words;
+    word = (i, on) => `let h = unpack2x16float(bitcast<u32>(w[${row} * ${W}u + ${i}]));
+    let k = 2u * ${i};
+    let k1 = min(k + 1u, ${K - 1}u);
+    ${each((r) => `${acc(r)} += select(0.0, h.x * ${x('k', r)}, ${on}) + select(0.0, h.y * ${x('k1', r)}, ${on} && k + 1u < ${K}u);`)}`;
+  } else {
+    const { bits, groupSize, hasZeros } = source;
+    const perWord = 32 / bits;
+    words = Math.ceil(K / perWord);
+    const W = words;
+    const groups = Math.ceil(K / groupSize);
+    word = (i, on) => `let word = u32(packed[${row} * ${W}u + ${i}]);
+    let g = ${row} * ${groups}u + ${i} * ${perWord}u / ${groupSize}u;
     let zero = ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`};
     ${each((r) => `var part${r} = 0.0;`)}
     for (var j = 0u; j < ${perWord}u; j++) {
-      let k = i * ${perWord}u + j;
+      let k = ${i} * ${perWord}u + j;
       if (k < ${K}u) {
         let wk = f32((word >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero;
         ${each((r) => `part${r} += wk * ${x('k', r)};`)}
       }
     }
-    ${each((r) => `${acc(r)} += part${r} * scales[g];`)}
+    ${each((r) => `${acc(r)} += select(0.0, part${r} * scales[g], ${on});`)}`;
+  }
+  const count = Math.ceil(words / step);
+  if (count > WRITTEN_WORDS) {
+    return `for (var i = ${first}; i < ${words}u; i += ${step}u) {
+    ${word('i', 'true')}
   }`;
+  }
+  return Array.from({ length: count }, (_, c) => `{
+    let at = ${first} + ${c * step}u;
+    let i = min(at, ${words - 1}u);
+    ${word('i', `at < ${words}u`)}
+  }`).join('\n  ');
 }
