@@ -74,7 +74,7 @@ for (const subgroups of [false, true]) describe(`ssm step kernel [${subgroups ? 
     ...[{ groupThreads: 128, rows: 2, slices: 3 }, { groupThreads: 32, rows: 8, slices: 11 }, { rows: 3, slices: 2, channelThreads: 2 }].map((layout) => ({
       title: `batch 11 in the layout ${JSON.stringify(layout)} (the batch in slices over workgroups), float16 dt_proj, equals the float64 step`,
       given: false, make: WEIGHTS[1][1], N: 3, B: 11, layout })),
-    ...[WEIGHTS[0], WEIGHTS[3]].map(([name, make]) => ({
+    ...[WEIGHTS[0], WEIGHTS[1], WEIGHTS[3]].map(([name, make]) => ({
       title: `dt rank 300, one thread a channel (a row of more words than a thread writes out: a loop), ${name} dt_proj, equals the float64 step`,
       given: false, make, N: 3, B: 2, R: 300, layout: { channelThreads: 1 } })),
   ];

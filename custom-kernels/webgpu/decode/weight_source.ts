@@ -35,9 +35,12 @@ export function weightFunction(source: WeightSource, inFeatures: number): string
 /**
  * Words of a row a thread reads at most as straight-line code (rowDot): a loop's next load can wait
  * for the last one's sum, where written out (indices clamped, terms selected) every load is issued
- * at once.
+ * at once. 10 takes the state step's dt_proj rows at batch 1 (2.8b: float32 10 words a thread,
+ * float16 5, int4 2) and float16's at batch 8 (10); float32's at batch 8 (20 a thread, 2 rows at
+ * once) stays a loop: that step meets issue 14's 1,500 tok/s by 0.1 % (call 74), and none of this is
+ * timed on a GPU yet.
  */
-const WRITTEN_WORDS = 32;
+const WRITTEN_WORDS = 10;
 
 /**
  * WGSL statements adding sum_k W[row, k] x(k, r) to `acc(r)` (f32 vars) for each of `rows` vectors x
