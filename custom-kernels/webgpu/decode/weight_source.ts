@@ -54,41 +54,7 @@ const WRITTEN_WORDS = 10;
  */
 export function rowDot(source: WeightSource, inFeatures: number, row: string, x: (k: string, r: number) => string,
   acc: (r: number) => string, { rows = 1, first = '0u', step = 1 }: { rows?: number; first?: string; step?: number } = {}): string {
-  const K = inFeatures;
-  const each = (line: (r: number) => string) => Array.from({ length: rows }, (_, r) => line(r)).join(' ');
-  /** Word `i` (u32, within the row) taken where `on`: the statements of each format. */
-  let word: (i: string, on: string) => string;
-  let words: number;
-  if (source == null) {
-    words = K;
-    word = (i, on) => `let wk = w[${row} * ${K}u + ${i}];
-    ${each((r) => `${acc(r)} += select(0.0, wk * ${x(i, r)}, ${on});`)}`;
-  } else if (source === 'float16') {
-    words = halfWordsPerRow(K);
-    const W = words;
-    word = (i, on) => `let h = unpack2x16float(bitcast<u32>(w[${row} * ${W}u + ${i}]));
-    let k = 2u * ${i};
-    let k1 = min(k + 1u, ${K - 1}u);
-    ${each((r) => `${acc(r)} += select(0.0, h.x * ${x('k', r)}, ${on}) + select(0.0, h.y * ${x('k1', r)}, ${on} && k + 1u < ${K}u);`)}`;
-  } else {
-    const { bits, groupSize, hasZeros } = source;
-    const perWord = 32 / bits;
-    words = Math.ceil(K / perWord);
-    const W = words;
-    const groups = Math.ceil(K / groupSize);
-    word = (i, on) => `let word = u32(packed[${row} * ${W}u + ${i}]);
-    let g = ${row} * ${groups}u + ${i} * ${perWord}u / ${groupSize}u;
-    let zero = ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`};
-    ${each((r) => `var part${r} = 0.0;`)}
-    for (var j = 0u; j < ${perWord}u; j++) {
-      let k = ${i} * ${perWord}u + j;
-      if (k < ${K}u) {
-        let wk = f32((word >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero;
-        ${each((r) => `part${r} += wk * ${x('k', r)};`)}
-      }
-    }
-    ${each((r) => `${acc(r)} += select(0.0, part${r} * scales[g], ${on});`)}`;
-  }
+  const { words, word } = rowWords(source, inFeatures, row, x, acc, rows);
   const count = Math.ceil(words / step);
   if (count > WRITTEN_WORDS) {
     return `for (var i = ${first}; i < ${words}u; i += ${step}u) {
@@ -100,4 +66,49 @@ export function rowDot(source: WeightSource, inFeatures: number, row: string, x:
     let i = min(at, ${words - 1}u);
     ${word('i', `at < ${words}u`)}
   }`).join('\n  ');
+}
+
+/**
+ * A row of `K` weights from `source` as rowDot reads it: its words, and WGSL adding word `i`'s terms
+ * (i a u32 within the row) to each `acc(r)` where `on` holds.
+ */
+function rowWords(source: WeightSource, K: number, row: string, x: (k: string, r: number) => string, acc: (r: number) => string,
+  rows: number): { words: number; word: (i: string, on: string) => string } {
+  const each = (line: (r: number) => string) => Array.from({ length: rows }, (_, r) => line(r)).join(' ');
+  if (source == null) {
+    return {
+      words: K,
+      word: (i, on) => `let wk = w[${row} * ${K}u + ${i}];
+    ${each((r) => `${acc(r)} += select(0.0, wk * ${x(i, r)}, ${on});`)}`,
+    };
+  }
+  if (source === 'float16') {
+    const words = halfWordsPerRow(K);
+    return {
+      words,
+      word: (i, on) => `let h = unpack2x16float(bitcast<u32>(w[${row} * ${words}u + ${i}]));
+    let k = 2u * ${i};
+    let k1 = min(k + 1u, ${K - 1}u);
+    ${each((r) => `${acc(r)} += select(0.0, h.x * ${x('k', r)}, ${on}) + select(0.0, h.y * ${x('k1', r)}, ${on} && k + 1u < ${K}u);`)}`,
+    };
+  }
+  const { bits, groupSize, hasZeros } = source;
+  const perWord = 32 / bits;
+  const words = Math.ceil(K / perWord);
+  const groups = Math.ceil(K / groupSize);
+  return {
+    words,
+    word: (i, on) => `let word = u32(packed[${row} * ${words}u + ${i}]);
+    let g = ${row} * ${groups}u + ${i} * ${perWord}u / ${groupSize}u;
+    let zero = ${hasZeros ? 'zeros[g]' : `${1 << (bits - 1)}.0`};
+    ${each((r) => `var part${r} = 0.0;`)}
+    for (var j = 0u; j < ${perWord}u; j++) {
+      let k = ${i} * ${perWord}u + j;
+      if (k < ${K}u) {
+        let wk = f32((word >> (j * ${bits}u)) & ${(1 << bits) - 1}u) - zero;
+        ${each((r) => `part${r} += wk * ${x('k', r)};`)}
+      }
+    }
+    ${each((r) => `${acc(r)} += select(0.0, part${r} * scales[g], ${on});`)}`,
+  };
 }
