@@ -213,7 +213,7 @@ describeBackends('greedy generation with the ids kept on the GPU', ['webgpu'], (
       const values = new Float32Array(4 * V);
       const rng = makeRng(13);
       for (let i = 0; i < values.length; i++) values[i] = rng() * 4 - 2;
-      values[3] = 5;              // row 0: a tie between 3, 700 and 2,900 (a later round): 3 is taken
+      values[3] = 5;              // row 0: a tie between 3, 700 and 2,900 (a later round where one a load): 3 is taken
       values[700] = 5;
       values[2900] = 5;
       values[V - 1] = 5;          // and the row's last: thread 0's second round where 4 a load, thread 2's third where one
