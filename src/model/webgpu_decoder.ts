@@ -6,7 +6,8 @@
  * next layer's norm nearly done: h * gamma and partial sums of h^2, which in_proj finishes; a fifth to
  * seventh where the batch or the device's storage buffers per stage leave the norm to in_proj's input
  * or to a dispatch of its own (normPlacement), or leave the conv step or a packed dt_proj in the state
- * step no room: each then runs on its own) over
+ * step no room: each then runs on its own; with the trial zBesideXProj, in_proj's z half runs in x_proj's
+ * dispatch, which is bound by latency, as workgroups of its own: paired_dispatch.ts) over
  * bind groups made once, recorded in one compute pass with the embedding, the final norm and the LM
  * head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
