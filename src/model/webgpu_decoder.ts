@@ -24,7 +24,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
 import {
-  MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecGroups, matvecKernel, matvecSource, matvecTakesPartials, matvecTrials,
+  MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecGroups, matvecKernel, matvecLayout, matvecSource, matvecTakesPartials, matvecTrials,
   type MatvecDims, type MatvecOutput,
 } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { pairedKernel, whyNotPaired } from '../../custom-kernels/webgpu/decode/paired_dispatch.js';
@@ -433,8 +433,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const besideXProj = (inProj: Projection, xProj: Projection, x: GPUBuffer, normIn?: { buffer: GPUBuffer; partials?: number }): Dispatch | null => {
       const half = inProj.dims.outFeatures / 2;
       const z = matvecSource(device, { ...inProj.dims, outFeatures: half, norm: normIn ? { eps, partials: normIn.partials } : undefined });
-      const own = matvecSource(device, xProj.dims).plan;
-      const threadsPerRow = Math.min(own.threadsPerRow, z.threads);
+      const threadsPerRow = Math.min(matvecLayout(device, xProj.dims).threadsPerRow, z.threads);
       const first = matvecSource(device, { ...xProj.dims, layout: { threadsPerRow, rowsPerGroup: z.threads / threadsPerRow } });
       const zBindings = inProj.tensors.map((t) => this.secondHalf(t));
       if (whyNotPaired(device, first, z) != null || zBindings.some((b) => b == null)) return null;

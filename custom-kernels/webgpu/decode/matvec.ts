@@ -380,6 +380,11 @@ export function matvecFoldsNorm(device: GPUDevice, dims: MatvecDims): boolean {
   return plan.rowsPerThread * dims.batch <= NORM_FOLD_MAX_SUMS;
 }
 
+/** The layout matvecKernel gives `dims` on `device`. */
+export function matvecLayout(device: GPUDevice, dims: MatvecDims): MatvecPlan {
+  return layoutOf(device, dims).plan;
+}
+
 /** The workgroups a matvec over `dims` runs: the partial sums a row an output stage's partialSums leaves. */
 export function matvecGroups(device: GPUDevice, dims: MatvecDims): number {
   const { plan } = layoutOf(device, dims);
