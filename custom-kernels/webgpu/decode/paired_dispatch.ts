@@ -69,7 +69,7 @@ export function pairedKernel(device: GPUDevice, first: KernelSource, second: Ker
 
 interface EntryPoint {
   name: string;
-  params: { builtin: string; name: string }[];
+  params: { builtin: string; name: string; type: string }[];
 }
 
 /**
