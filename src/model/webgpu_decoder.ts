@@ -416,13 +416,13 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       return { dims, weights: bufs(matrix), bias: bias == null ? [] : [buf(bias)], tensors: [...matrix.tensors, ...(bias == null ? [] : [bias])] };
     };
     type Projection = ReturnType<typeof projection>;
-    /**
-     * y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `norm`, x normed
-     * on the way in: by its buffer, the norm's weight, or with `partials`, the partial sums of squares in it.
-     */
+    /** x normed on the way in: by its buffer, the norm's weight, or with `partials`, the partial sums of squares in it. */
+    type NormIn = { buffer: GPUBuffer; partials?: number };
+    const normDims = (normIn?: NormIn): MatvecDims['norm'] => (normIn ? { eps, partials: normIn.partials } : undefined);
+    /** y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `norm`, x normed on the way in. */
     const project = (name: string, { dims, weights, bias }: Projection, x: GPUBuffer, y: GPUBuffer,
-      { output, outputBuffers = [], norm: normIn }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; norm?: { buffer: GPUBuffer; partials?: number } } = {}): Dispatch => {
-      const kernel = matvecKernel(device, { ...dims, output, norm: normIn ? { eps, partials: normIn.partials } : undefined });
+      { output, outputBuffers = [], norm: normIn }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; norm?: NormIn } = {}): Dispatch => {
+      const kernel = matvecKernel(device, { ...dims, output, norm: normDims(normIn) });
       return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normIn ? [normIn.buffer] : [])]);
     };
     /**
@@ -430,9 +430,8 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
      * dispatch, x_proj's workgroups of the z half's size; null where they cannot share one, or a tensor's
      * second half is not a binding of its own (WebGPU's offset alignment).
      */
-    const besideXProj = (inProj: Projection, xProj: Projection, x: GPUBuffer, normIn?: { buffer: GPUBuffer; partials?: number }): Dispatch | null => {
-      const half = inProj.dims.outFeatures / 2;
-      const z = matvecSource(device, { ...inProj.dims, outFeatures: half, norm: normIn ? { eps, partials: normIn.partials } : undefined });
+    const besideXProj = (inProj: Projection, xProj: Projection, x: GPUBuffer, normIn?: NormIn): Dispatch | null => {
+      const z = matvecSource(device, { ...inProj.dims, outFeatures: DI, norm: normDims(normIn) });
       const threadsPerRow = Math.min(matvecLayout(device, xProj.dims).threadsPerRow, z.threads);
       const first = matvecSource(device, { ...xProj.dims, layout: { threadsPerRow, rowsPerGroup: z.threads / threadsPerRow } });
       const zBindings = inProj.tensors.map((t) => this.secondHalf(t));
