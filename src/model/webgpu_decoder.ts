@@ -135,10 +135,11 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
   private readonly device: GPUDevice;
   private readonly batch: number;
   /** Scratch between kernels: ids, residual stream, normed (where the norm runs on its own, and for the
-   * head), in_proj output, its z half where it is computed beside x_proj, x_proj output, dt_proj output
-   * (where it runs as its own matvec), y; for greedy generation on the device, the ids chosen (copied
-   * out for reading) and which rows finished. */
-  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'xz' | 'z' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
+   * head), in_proj output, x_proj output, dt_proj output (where it runs as its own matvec), y; for
+   * greedy generation on the device, the ids chosen (copied out for reading) and which rows finished. */
+  private readonly scratch: Record<'ids' | 'h' | 'normed' | 'xz' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
+  /** in_proj's z half [batch, dInner] where it is computed beside x_proj (made on the first such bind). */
+  private zHalf: GPUBuffer | null = null;
   /** Each x row's partial sums of h^2 from out_proj's workgroups, for the next in_proj (where a norm runs ahead; partialsFor). */
   private partials: GPUBuffer | null = null;
   /** stepFromDevice's logits [batch, vocab], made on its first step (the host's step returns a tensor instead). */
@@ -177,7 +178,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const buffer = (elements: number) => this.buffer(elements);
     this.scratch = {
       ids: buffer(B), h: buffer(B * c.hiddenSize), normed: buffer(B * c.hiddenSize),
-      xz: buffer(B * 2 * c.intermediateSize), z: buffer(B * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize)),
+      xz: buffer(B * 2 * c.intermediateSize), xBC: buffer(B * (c.timeStepRank + 2 * c.stateSize)),
       dt: buffer(B * c.intermediateSize), y: buffer(B * c.intermediateSize),
       chosen: this.buffer(B, GPUBufferUsage.COPY_SRC), finished: buffer(B),
     };
@@ -272,6 +273,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     for (const b of Object.values(this.scratch)) b.destroy();
     this.deviceLogits?.destroy();
     this.partials?.destroy();
+    this.zHalf?.destroy();
     this.readback.dispose();
     this.dispatches = [];
     this.deviceHead = null;
@@ -426,7 +428,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normIn ? [normIn.buffer] : [])]);
     };
     /**
-     * x_proj and in_proj's z half (into s.z, its rows the second half of each weight and bias tensor) as one
+     * x_proj and in_proj's z half (into zHalf, its rows the second half of each weight and bias tensor) as one
      * dispatch, x_proj's workgroups of the z half's size; null where they cannot share one, or a tensor's
      * second half is not a binding of its own (WebGPU's offset alignment).
      */
@@ -438,8 +440,9 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       if (whyNotPaired(device, first, z) != null || zBindings.some((b) => b == null)) return null;
       const zWeights = zBindings.slice(0, inProj.weights.length) as GPUBufferBinding[];
       const zBias = zBindings.slice(inProj.weights.length) as GPUBufferBinding[];
+      const zOut = this.zHalf ??= this.buffer(B * DI);
       return dispatch('x_proj+z', pairedKernel(device, first, z),
-        [...xProj.weights, s.xz, ...xProj.bias, s.xBC, ...zWeights, x, ...zBias, s.z, ...(normIn ? [normIn.buffer] : [])]);
+        [...xProj.weights, s.xz, ...xProj.bias, s.xBC, ...zWeights, x, ...zBias, zOut, ...(normIn ? [normIn.buffer] : [])]);
     };
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
 
@@ -491,7 +494,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       if (!dtFolded) dispatches.push(project('dt_proj', projection(m.dtProj, R + 2 * c.stateSize, false), s.xBC, s.dt));
       dispatches.push(dispatch('ssm',
         ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given', zApart }),
-        [s.xBC, s.xz, ...(zApart ? [s.z] : []), ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
+        [s.xBC, s.xz, ...(zApart ? [this.zHalf!] : []), ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
           buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
       const next = norms[i + 1];
       dispatches.push(typeof next === 'object'
