@@ -6,8 +6,9 @@
  * next layer's norm nearly done: h * gamma and partial sums of h^2, which in_proj finishes; a fifth to
  * seventh where the batch or the device's storage buffers per stage leave the norm to in_proj's input
  * or to a dispatch of its own (normPlacement), or leave the conv step or a packed dt_proj in the state
- * step no room: each then runs on its own; with the trial zBesideXProj, in_proj's z half runs in x_proj's
- * dispatch, which is bound by latency, as workgroups of its own: paired_dispatch.ts) over
+ * step no room: each then runs on its own; the four depend on each other, and the one branch that does
+ * not, in_proj's z half, was tried in x_proj's dispatch and lost on an H100 at every format and batch:
+ * its read costs its bytes wherever it runs, bench/results/h200-2026-12-05.md, calls 78 to 81) over
  * bind groups made once, recorded in one compute pass with the embedding, the final norm and the LM
  * head, and the logits come back as a tfjs tensor for generation's processors and sampling.
  * The cache's state tensors are the decoder's own copies, updated in place; a forward pass that
@@ -24,10 +25,8 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
 import {
-  MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecGroups, matvecKernel, matvecLayout, matvecSource, matvecTakesPartials, matvecTrials,
-  type MatvecDims, type MatvecOutput,
+  MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecGroups, matvecKernel, matvecTakesPartials, type MatvecDims, type MatvecOutput,
 } from '../../custom-kernels/webgpu/decode/matvec.js';
-import { pairedKernel, whyNotPaired } from '../../custom-kernels/webgpu/decode/paired_dispatch.js';
 import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../../custom-kernels/webgpu/decode/residual_output.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
 import { rmsNormStepKernel } from '../../custom-kernels/webgpu/decode/rms_norm_step.js';
@@ -99,15 +98,12 @@ export function normPlacement(device: GPUDevice, inProj: MatvecDims, convOutput:
 
 /** One dispatch of the token's pass. */
 interface Dispatch extends RecordedDispatch {
-  /**
-   * What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'x_proj+z' (with in_proj's z half),
-   * 'dt_proj', 'ssm', 'out_proj', 'head', 'choice'.
-   */
+  /** What it computes, for timings: 'norm', 'in_proj', 'conv', 'x_proj', 'dt_proj', 'ssm', 'out_proj', 'head', 'choice'. */
   name: string;
 }
 
-/** `kernel` over `buffers` (or ranges of them) in binding order, as the pass records it. */
-function dispatchOf(device: GPUDevice, name: string, { pipeline, grid }: DecodeKernel, buffers: (GPUBuffer | GPUBufferBinding)[]): Dispatch {
+/** `kernel` over `buffers` in binding order, as the pass records it. */
+function dispatchOf(device: GPUDevice, name: string, { pipeline, grid }: DecodeKernel, buffers: GPUBuffer[]): Dispatch {
   return { name, pipeline, grid, bindGroup: bindBuffers(device, pipeline, buffers) };
 }
 
@@ -138,8 +134,6 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
    * head), in_proj output, x_proj output, dt_proj output (where it runs as its own matvec), y; for
    * greedy generation on the device, the ids chosen (copied out for reading) and which rows finished. */
   private readonly scratch: Record<'ids' | 'h' | 'normed' | 'xz' | 'xBC' | 'dt' | 'y' | 'chosen' | 'finished', GPUBuffer>;
-  /** in_proj's z half [batch, dInner] where it is computed beside x_proj (made on the first such bind). */
-  private zHalf: GPUBuffer | null = null;
   /** Each x row's partial sums of h^2 from out_proj's workgroups, for the next in_proj (where a norm runs ahead; partialsFor). */
   private partials: GPUBuffer | null = null;
   /** stepFromDevice's logits [batch, vocab], made on its first step (the host's step returns a tensor instead). */
@@ -273,7 +267,6 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     for (const b of Object.values(this.scratch)) b.destroy();
     this.deviceLogits?.destroy();
     this.partials?.destroy();
-    this.zHalf?.destroy();
     this.readback.dispose();
     this.dispatches = [];
     this.deviceHead = null;
@@ -406,43 +399,25 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     const B = this.batch, H = c.hiddenSize, DI = c.intermediateSize, R = c.timeStepRank;
     const buf = (t: tf.Tensor) => this.gpuBuffer(t);
     const bufs = (m: Matrix) => m.tensors.map(buf);
-    const dispatch = (name: string, kernel: DecodeKernel, buffers: (GPUBuffer | GPUBufferBinding)[]) => dispatchOf(device, name, kernel, buffers);
+    const dispatch = (name: string, kernel: DecodeKernel, buffers: GPUBuffer[]) => dispatchOf(device, name, kernel, buffers);
     const eps = c.layerNormEpsilon;
     const norm = (source: { embed: WeightSource; vocab: number } | 'residual') => rmsNormStepKernel(device, { batch: B, hidden: H, eps, source });
-    /** A projection as the matvec reads it (x rows `xRowStride` apart), and its buffers around x: the weight's, the bias'; their tensors. */
+    /** A projection as the matvec reads it (x rows `xRowStride` apart), and its buffers around x: the weight's, the bias'. */
     const projection = (p: MambaMixer['inProj'], xRowStride: number, addBias = true) => {
       const matrix = matrixOf(p.binding())!;
       const [outFeatures, inFeatures] = p.weight.shape;
       const bias = addBias ? p.bias?.read() : undefined;
       const dims: MatvecDims = { batch: B, inFeatures, outFeatures, xRowStride, hasBias: bias != null, weight: matrix.source };
-      return { dims, weights: bufs(matrix), bias: bias == null ? [] : [buf(bias)], tensors: [...matrix.tensors, ...(bias == null ? [] : [bias])] };
-    };
-    type Projection = ReturnType<typeof projection>;
-    /** x normed on the way in: by its buffer, the norm's weight, or with `partials`, the partial sums of squares in it. */
-    type NormIn = { buffer: GPUBuffer; partials?: number };
-    const normDims = (normIn?: NormIn): MatvecDims['norm'] => (normIn ? { eps, partials: normIn.partials } : undefined);
-    /** y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `norm`, x normed on the way in. */
-    const project = (name: string, { dims, weights, bias }: Projection, x: GPUBuffer, y: GPUBuffer,
-      { output, outputBuffers = [], norm: normIn }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; norm?: NormIn } = {}): Dispatch => {
-      const kernel = matvecKernel(device, { ...dims, output, norm: normDims(normIn) });
-      return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normIn ? [normIn.buffer] : [])]);
+      return { dims, weights: bufs(matrix), bias: bias == null ? [] : [buf(bias)] };
     };
     /**
-     * x_proj and in_proj's z half (into zHalf, its rows the second half of each weight and bias tensor) as one
-     * dispatch, x_proj's workgroups of the z half's size; null where they cannot share one, or a tensor's
-     * second half is not a binding of its own (WebGPU's offset alignment).
+     * y = x W^T (+ bias); through `output` where given, binding `outputBuffers` after y; with `norm`, x normed
+     * on the way in: by its buffer, the norm's weight, or with `partials`, the partial sums of squares in it.
      */
-    const besideXProj = (inProj: Projection, xProj: Projection, x: GPUBuffer, normIn?: NormIn): Dispatch | null => {
-      const z = matvecSource(device, { ...inProj.dims, outFeatures: DI, norm: normDims(normIn) });
-      const threadsPerRow = Math.min(matvecLayout(device, xProj.dims).threadsPerRow, z.threads);
-      const first = matvecSource(device, { ...xProj.dims, layout: { threadsPerRow, rowsPerGroup: z.threads / threadsPerRow } });
-      const zBindings = inProj.tensors.map((t) => this.secondHalf(t));
-      if (whyNotPaired(device, first, z) != null || zBindings.some((b) => b == null)) return null;
-      const zWeights = zBindings.slice(0, inProj.weights.length) as GPUBufferBinding[];
-      const zBias = zBindings.slice(inProj.weights.length) as GPUBufferBinding[];
-      const zOut = this.zHalf ??= this.buffer(B * DI);
-      return dispatch('x_proj+z', pairedKernel(device, first, z),
-        [...xProj.weights, s.xz, ...xProj.bias, s.xBC, ...zWeights, x, ...zBias, zOut, ...(normIn ? [normIn.buffer] : [])]);
+    const project = (name: string, { dims, weights, bias }: ReturnType<typeof projection>, x: GPUBuffer, y: GPUBuffer,
+      { output, outputBuffers = [], norm: normIn }: { output?: MatvecOutput; outputBuffers?: GPUBuffer[]; norm?: { buffer: GPUBuffer; partials?: number } } = {}): Dispatch => {
+      const kernel = matvecKernel(device, { ...dims, output, norm: normIn ? { eps, partials: normIn.partials } : undefined });
+      return dispatch(name, kernel, [...weights, x, ...bias, y, ...outputBuffers, ...(normIn ? [normIn.buffer] : [])]);
     };
     const storageLimit = device.limits.maxStorageBuffersPerShaderStage;
 
@@ -464,37 +439,32 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const inProj = projection(m.inProj, H);
       const convStage = convStepOutput(conv);
       const convOutput = matvecBindingCount(inProj.dims.weight, inProj.dims.hasBias, convStage) <= storageLimit ? convStage : undefined;
-      return {
-        m, gamma: buf(block.norm.weight.read()), conv, convBuffers, convOutput, inProj, xProj: projection(m.xProj, 2 * DI), outProj: projection(m.outProj, DI),
-      };
+      return { m, gamma: buf(block.norm.weight.read()), conv, convBuffers, convOutput, inProj, outProj: projection(m.outProj, DI) };
     });
     // (layer 0's norm is the embedding rows' dispatch)
     const norms = layers.map(({ inProj, convOutput }, i) => (i === 0 ? 'dispatch' : normPlacement(device, inProj.dims, convOutput, layers[i - 1].outProj.dims)));
     const partials = this.partialsFor(Math.max(0, ...norms.map((n) => (typeof n === 'object' ? n.ahead : 0))));
     const dispatches: Dispatch[] = [];
-    layers.forEach(({ m, gamma, conv, convBuffers, convOutput, inProj, xProj, outProj }, i) => {
+    layers.forEach(({ m, gamma, conv, convBuffers, convOutput, inProj, outProj }, i) => {
       const normIn = norms[i];
       // The token's h: the embedding rows, normed; later, out_proj has added to h (and normed it ahead).
       if (i === 0) dispatches.push(dispatch('norm', norm({ embed: embedding.source, vocab: c.vocabSize }), [s.ids, ...bufs(embedding), gamma, s.h, s.normed]));
       else if (normIn === 'dispatch') dispatches.push(dispatch('norm', norm('residual'), [gamma, s.h, s.normed]));
-      const inProjX = normIn === 'in_proj' ? s.h : s.normed;
-      const inProjNorm = normIn === 'in_proj' ? { buffer: gamma } : typeof normIn === 'object' ? { buffer: partials!, partials: normIn.ahead } : undefined;
-      // in_proj's z half beside x_proj (a trial) where the conv step is in_proj's output stage
-      const beside = matvecTrials.zBesideXProj && convOutput != null ? besideXProj(inProj, xProj, inProjX, inProjNorm) : null;
-      const inProjRows = beside == null ? inProj : { ...inProj, dims: { ...inProj.dims, outFeatures: DI } };
-      dispatches.push(project('in_proj', inProjRows, inProjX, s.xz, { output: convOutput, outputBuffers: convOutput ? convBuffers : [], norm: inProjNorm }));
+      dispatches.push(project('in_proj', inProj, normIn === 'in_proj' ? s.h : s.normed, s.xz, {
+        output: convOutput, outputBuffers: convOutput ? convBuffers : [],
+        norm: normIn === 'in_proj' ? { buffer: gamma } : typeof normIn === 'object' ? { buffer: partials!, partials: normIn.ahead } : undefined,
+      }));
       if (convOutput == null) dispatches.push(dispatch('conv', convStepKernel(device, { batch: B, ...conv }), [s.xz, ...convBuffers]));
-      dispatches.push(beside ?? project('x_proj', xProj, s.xz, s.xBC));
+      dispatches.push(project('x_proj', projection(m.xProj, 2 * DI), s.xz, s.xBC));
       // dt_proj is fused into the state step where the device has the storage buffers for its weight;
       // else (a packed one under WebGPU's default 8) it runs as its own matvec first.
-      const zApart = beside != null;
       const dtMatrix = matrixOf(m.dtProj.binding())!;
-      const dtFolded = ssmStepFoldsDtProj(device, dtMatrix.source, zApart);
+      const dtFolded = ssmStepFoldsDtProj(device, dtMatrix.source);
       // Without its bias: the state step adds it before the softplus.
       if (!dtFolded) dispatches.push(project('dt_proj', projection(m.dtProj, R + 2 * c.stateSize, false), s.xBC, s.dt));
       dispatches.push(dispatch('ssm',
-        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given', zApart }),
-        [s.xBC, s.xz, ...(zApart ? [this.zHalf!] : []), ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
+        ssmStepKernel(device, { batch: B, dInner: DI, dState: c.stateSize, timeStepRank: R, dtProj: dtFolded ? dtMatrix.source : 'given' }),
+        [s.xBC, s.xz, ...(dtFolded ? bufs(dtMatrix) : [s.dt]), buf(m.dtProj.bias!.read()), buf(m.A_log.read()),
           buf(m.D.read()), buf(this.cache.ssmStates[i]), s.y]));
       const next = norms[i + 1];
       dispatches.push(typeof next === 'object'
@@ -503,16 +473,6 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
     });
     dispatches.push(dispatch('norm', norm('residual'), [buf(normF.weight.read()), s.h, s.normed]));
     return dispatches;
-  }
-
-  /**
-   * The second half of `t`'s buffer (the rows of its second half: a weight or bias tensor is row-major
-   * by output row) as a binding, or null where its offset is not one WebGPU can bind.
-   */
-  private secondHalf(t: tf.Tensor): GPUBufferBinding | null {
-    const bytes = t.size * 4;
-    if ((t.dtype !== 'float32' && t.dtype !== 'int32') || t.size % 2 !== 0 || (bytes / 2) % this.device.limits.minStorageBufferOffsetAlignment !== 0) return null;
-    return { buffer: this.gpuBuffer(t), offset: bytes / 2, size: bytes / 2 };
   }
 
   /** The partial sums of squares buffer for `perRow` partial sums an x row (null for none), kept while large enough. */

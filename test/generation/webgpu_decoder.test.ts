@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { decodeStep } from '../../src/generation/prefill.js';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
-import { type MatvecDims, matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
+import type { MatvecDims } from '../../custom-kernels/webgpu/decode/matvec.js';
 import type { MambaMixer } from '../../src/layers/mixer.js';
 import { matrixOf, NORM_IN_PROJ_MAX_BATCH, type NormPlacement, normPlacement, WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
@@ -173,35 +173,6 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
       await expectNorms(model, batch, kind, norms, 77);
     });
   }
-
-  // The trial zBesideXProj: in_proj's z half (the second half of its weight and bias, bound at an
-  // offset) computed in x_proj's dispatch (paired_dispatch.ts), the state step reading z apart.
-  const besides: [string, number, (m: MambaForCausalLM) => Promise<unknown>][] = [
-    ['float32 with biases', 1, async () => undefined],
-    ['float32 with biases', 3, async () => undefined],
-    ['float16', 2, (m) => toFloat16(m)],
-    ['int4 (groups of 32)', 1, (m) => quantize(m, { bits: 4, groupSize: 32 })],
-    ['int4 (groups of 32)', 2, (m) => quantize(m, { bits: 4, groupSize: 32 })],
-  ];
-  besides.forEach(([title, batch, convert], k) => {
-    it(`${title}, batch ${batch}: in_proj's z half beside x_proj (trial zBesideXProj), one dispatch a layer, equal to the op-by-op step`, async () => {
-      const model = randomModel({ useBias: true, numHiddenLayers: 3, hiddenSize: 64 }, 90 + k);
-      await convert(model);
-      matvecTrials.zBesideXProj = true;
-      try {
-        const err = await expectNoLeaks(() => compareSteps(model, batch, 3, 95 + k, webgpuDecoderFor));
-        console.log(`      max relative logit error: ${err.toExponential(1)}`);
-        const cache = model.createCache(batch);
-        const kinds = await webgpuDecoderFor(model, cache)!.timeStep(Array.from({ length: batch }, (_, i) => i));
-        expect(kinds.get('x_proj+z')?.calls, 'x_proj with the z half').to.equal(3);
-        expect(kinds.has('x_proj'), 'x_proj alone').to.equal(false);
-        cache.dispose();
-      } finally {
-        matvecTrials.zBesideXProj = false;
-        model.dispose();
-      }
-    });
-  });
 
   it('leaves adapters to the op-by-op path', async () => {
     const lora = randomModel({}, 11);

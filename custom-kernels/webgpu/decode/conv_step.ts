@@ -51,18 +51,13 @@ ${perChannelMain(batch, dInner, `
   return { pipeline: computePipeline(device, code), grid: perChannelGrid(batch, dInner) };
 }
 
-/**
- * in_proj's output stage with the step on its x half (rows under dInner), z as it comes, into xz
- * [batch, 2 dInner] (also where the matvec has the x half's rows only, its z half computed apart).
- * Bindings after y: weight, bias?, window.
- */
+/** in_proj's output stage with the step on its x half (rows under dInner), z as it comes. Bindings after y: weight, bias?, window. */
 export function convStepOutput(dims: ConvStepDims): MatvecOutput {
   return {
     bindings: stepBindings(dims.hasBias),
     store: `${stepFunction(dims)}
 fn store(b : u32, row : u32, v : f32) {
-  let i = b * ${2 * dims.dInner}u + row;
-  if (row < ${dims.dInner}u) { y[i] = convStep(b, row, v); } else { y[i] = v; }
+  if (row < ${dims.dInner}u) { y[b * O + row] = convStep(b, row, v); } else { y[b * O + row] = v; }
 }`,
   };
 }

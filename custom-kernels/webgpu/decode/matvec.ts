@@ -64,7 +64,7 @@
  * in float32 from 348 to 593 (with 32 threads a row: 64 did 432); float32 at batch 1 gained nothing
  * from it.
  */
-import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, hasSubgroups, type KernelSource, range } from './pipeline.js';
+import { computePipeline, declareBindings, type DecodeKernel, grid, GROUP_INDEX, hasSubgroups, range } from './pipeline.js';
 import type { PackedLayout } from '../QuantizedMatMul.js';
 import { halfWordsPerRow } from '../../float16_format.js';
 import { isPackedSource, weightBindings, type WeightSource } from './weight_source.js';
@@ -138,11 +138,10 @@ const REDUCTION_FLOATS = 2048;
  * gained (float32 batch 8 6.18 -> 6.25 ms, float16 batch 1 2.97 -> 3.01); the H200 untimed.
  * codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast applies only where the
  * device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
- * bench/results/h200-2026-12-05.md, calls 5 and 24.) zBesideXProj is the fused decoder's (webgpu_decoder.ts):
- * in_proj's z half computed in x_proj's dispatch (paired_dispatch.ts), untimed. Exported mutable for
- * benchmarks (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
+ * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
+ * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, zBesideXProj: false };
+export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
 
 export interface MatvecDims {
   batch: number;
@@ -380,11 +379,6 @@ export function matvecFoldsNorm(device: GPUDevice, dims: MatvecDims): boolean {
   return plan.rowsPerThread * dims.batch <= NORM_FOLD_MAX_SUMS;
 }
 
-/** The layout matvecKernel gives `dims` on `device`. */
-export function matvecLayout(device: GPUDevice, dims: MatvecDims): MatvecPlan {
-  return layoutOf(device, dims).plan;
-}
-
 /** The workgroups a matvec over `dims` runs: the partial sums a row an output stage's partialSums leaves. */
 export function matvecGroups(device: GPUDevice, dims: MatvecDims): number {
   const { plan } = layoutOf(device, dims);
@@ -439,12 +433,6 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
 
 /** The kernel for `dims`, with the layout it was made with. */
 export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel & { plan: MatvecPlan } {
-  const { code, groups, plan } = matvecSource(device, dims);
-  return { pipeline: computePipeline(device, code), grid: grid(groups), plan };
-}
-
-/** The WGSL of the matvec for `dims` and what a dispatch of it takes (for a dispatch it shares: paired_dispatch.ts), with its layout. */
-export function matvecSource(device: GPUDevice, dims: MatvecDims): KernelSource & { plan: MatvecPlan } {
   const { batch, inFeatures, outFeatures, xRowStride, hasBias, weight } = dims;
   const { plan, unit, xVec, subgroups, halfCast } = layoutOf(device, dims);
   const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup } = plan;
@@ -697,9 +685,7 @@ ${keptSums}`}
   // the workgroup's sums of what its stores kept (none from the grid's padding past G)
 ${workgroupRowSums(`s = ${written ? byConstantIndex('kept', 'b', batch) : 'kept[b]'};`, (b, sum) => `if (group < G) { ${out}[${b} * G + group] = ${sum}; }`)}`}
 }`;
-  // partial, reductionKind and rowScale
-  const workgroupBytes = 4 * (partialFloats + (subgroups ? 1 : 0) + (dims.norm ? batch : 0));
-  return { code, groups, threads: T, bindings: bindings.length, workgroupBytes, plan };
+  return { pipeline: computePipeline(device, code), grid: grid(groups), plan };
 }
 
 /**

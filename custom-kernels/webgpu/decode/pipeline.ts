@@ -10,20 +10,7 @@ export interface DecodeKernel {
   grid: [number, number];
 }
 
-/** A kernel's WGSL before it is compiled (entry point `main`), and what a dispatch of it takes. */
-export interface KernelSource {
-  code: string;
-  /** Workgroups, as GROUP_INDEX counts them. */
-  groups: number;
-  /** Threads of a workgroup (its workgroup_size). */
-  threads: number;
-  /** Storage bindings, numbered from 0. */
-  bindings: number;
-  /** Bytes of workgroup memory. */
-  workgroupBytes: number;
-}
-
-export const MAX_GROUPS_X = 65535;
+const MAX_GROUPS_X = 65535;
 const cache = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /** A pipeline for `code` (entry point `entryPoint`, `main` unless said), made once per device and source. */

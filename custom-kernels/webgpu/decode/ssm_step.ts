@@ -20,9 +20,8 @@
  * microseconds, mostly such waits).
  * float32 state, updated in place. xBC holds x_proj's output [batch, R + 2N] (dtLow, B, C); x and
  * z are the two halves of xz. dt_proj's weight row is read as its source says (float32, float16
- * halves or packed codes, a word at a time: weight_source.ts's rowDot). Bindings: xBC, xz, z where it
- * is apart (`zApart`: [batch, dInner], in_proj's z half computed beside x_proj), dt_proj's weight (1 to
- * 3), dtBias, A_log, D, state, y. Where the device allows too few storage buffers for
+ * halves or packed codes, a word at a time: weight_source.ts's rowDot). Bindings: xBC, xz, dt_proj's
+ * weight (1 to 3), dtBias, A_log, D, state, y. Where the device allows too few storage buffers for
  * a packed dt_proj (WebGPU's default is 8), a matvec computes dt_proj(dtLow) into `dt` [batch,
  * dInner] first and `dt` takes the weight's binding (`dtProj: 'given'`).
  */
@@ -37,8 +36,6 @@ export interface SsmStepDims {
   timeStepRank: number;
   /** How dt_proj's weight is read here, or 'given': its product computed before into `dt`. */
   dtProj: WeightSource | 'given';
-  /** z in a binding of its own ([batch, dInner]) rather than xz's second half. */
-  zApart?: boolean;
   /** Sum a channel's threads by subgroup shuffles; defaults to whether the device has the `subgroups` feature. */
   subgroups?: boolean;
   /**
@@ -89,21 +86,20 @@ function stateThreads(dState: number, groupThreads: number): number {
   return threads;
 }
 
-/** The step's bindings besides dt_proj's weight, with z in xz. */
+/** The step's bindings besides dt_proj's weight. */
 const OTHER_BINDINGS = 7;
 
-/** Whether the step can read a dt_proj weight from `source` within the device's storage buffers per stage (with z apart: SsmStepDims.zApart). */
-export function ssmStepFoldsDtProj(device: GPUDevice, source: WeightSource, zApart = false): boolean {
-  return OTHER_BINDINGS + (zApart ? 1 : 0) + weightBindings(source).length <= device.limits.maxStorageBuffersPerShaderStage;
+/** Whether the step can read a dt_proj weight from `source` within the device's storage buffers per stage. */
+export function ssmStepFoldsDtProj(device: GPUDevice, source: WeightSource): boolean {
+  return OTHER_BINDINGS + weightBindings(source).length <= device.limits.maxStorageBuffersPerShaderStage;
 }
 
-export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, zApart = false, subgroups: asked,
-  layout = ssmStepTuning.layout ?? ssmStepLayout(batch, dState) }: SsmStepDims): DecodeKernel {
+export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeStepRank, dtProj, subgroups: asked, layout = ssmStepTuning.layout ?? ssmStepLayout(batch, dState) }: SsmStepDims): DecodeKernel {
   const R = timeStepRank, N = dState;
   const given = dtProj === 'given';
   const subgroups = asked ?? hasSubgroups(device);
   if (subgroups && !hasSubgroups(device)) throw new Error('ssm step: the device was created without the subgroups feature');
-  if (!given && !ssmStepFoldsDtProj(device, dtProj, zApart)) {
+  if (!given && !ssmStepFoldsDtProj(device, dtProj)) {
     throw new Error(`ssm step: dt_proj's ${weightBindings(dtProj).length} bindings exceed the device's `
       + `${device.limits.maxStorageBuffersPerShaderStage} storage buffers per stage; compute it before ('given')`);
   }
@@ -126,7 +122,7 @@ export function ssmStepKernel(device: GPUDevice, { batch, dInner, dState, timeSt
     if (shuffled) { ${name} = shuffledSums(${v}); } else { ${name} = channelSums(t, j, ${v}); }`
     : `let ${name} = channelSums(t, j, ${v});`;
   const code = `${subgroups ? 'enable subgroups;' : ''}
-${declareBindings([['xBC', 'f32', false], ['xz', 'f32', false], ...(zApart ? [['zApart', 'f32', false] as [string, string, boolean]] : []), ...(given ? [['dt', 'f32', false] as [string, string, boolean]] : weightBindings(dtProj)),
+${declareBindings([['xBC', 'f32', false], ['xz', 'f32', false], ...(given ? [['dt', 'f32', false] as [string, string, boolean]] : weightBindings(dtProj)),
     ['dtBias', 'f32', false], ['A_log', 'f32', false], ['D', 'f32', false], ['state', 'f32', true], ['y', 'f32', true]])}
 ${WGSL_ACTIVATIONS}
 const B = ${batch}u;
@@ -200,7 +196,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(local_invocation_index) 
     for (var r = 0u; r < ROWS; r++) {
       let b = min(b0 + r, end - 1u);
       x[r] = xz[b * 2u * DI + c];
-      z[r] = ${zApart ? 'zApart[b * DI + c]' : 'xz[b * 2u * DI + DI + c]'};
+      z[r] = xz[b * 2u * DI + DI + c];
       for (var i = 0u; i < NT; i++) {
         let n = min(j + i * TPC, N - 1u);
         hPrev[r][i] = state[(b * DI + c) * N + n];
