@@ -44,6 +44,9 @@
 #   prefetch bench/prefetch.ts: out_proj's matvec after its matrix was read ahead into the L2, alone
 #           or inside a latency-bound dispatch                                          -> prefetch.txt
 #   scale   bench/scale.ts 2.8b float16: load time and peak host RSS, prefill, decode  -> scale.txt
+#   roofline bench/roofline.ts ROOFLINE_FORMATS (float16,int4): the decoder's greedy step at batch 1 against the same
+#           dispatches each only reading its bytes (and reading one unit), and each kind's fastest read alone,
+#           timestamps not rounded                                                     -> roofline.txt
 #   profile bench/profile.ts decode,dtypes: GPU time by kind of dispatch, float32 / float16 / int4,
 #           timestamp quantization off                                                 -> profile.txt
 # env.txt has the driver, clocks and when each step ended; clocks.csv the SM and memory clocks, power and
@@ -51,7 +54,7 @@
 # trial the matvec table and the trial sets found faster, beside llama.cpp).
 #
 # Prepare here, from the project root (the device has no Node.js and reaches nothing):
-#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts bench/lag.ts bench/prefetch.ts bench/pause.ts   # -> .gpu/
+#   ../shared/gpu/pack.sh bench/gpu.ts bench/profile.ts bench/gemm.ts bench/scale.ts bench/dispatch.ts bench/host.ts bench/lag.ts bench/prefetch.ts bench/pause.ts bench/roofline.ts   # -> .gpu/
 #   mkdir -p .peers && cp ../shared/peers/* .peers/                     # llama.cpp's source and GGUF writer
 #   optional, for "old": bash bench/bundle_old.sh REV
 #   (.gpu/, .gpu-old/ and .peers/ listed in .git/info/exclude)
@@ -119,6 +122,7 @@ for s in $STEPS; do
     int4) step 180 env BENCH_DECODE_TRIALS="${INT4_TRIALS:-}" node gpu.mjs quant > "$OUT/int4.txt" 2>&1 ;;
     oldint4) [ -f "$R/.gpu-old/gpu.mjs" ] && cp "$R/.gpu-old/gpu.mjs" old_gpu.mjs &&
            step 180 node old_gpu.mjs quant > "$OUT/oldint4.txt" 2>&1 ;;
+    roofline) step ${ROOFLINE_SECONDS:-150} env BENCH_DAWN_FLAGS="$EXACT_TIMES" node roofline.mjs "${ROOFLINE_FORMATS:-float16,int4}" > "$OUT/roofline.txt" 2>&1 ;;
     profile) step 150 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node profile.mjs decode,dtypes > "$OUT/profile.txt" 2>&1 ;;
     host) step 240 env BENCH_DAWN_FLAGS="$EXACT_TIMES" node host.mjs "${HOST_FORMATS:-float32,float16}" > "$OUT/host.txt" 2>&1 ;;
     oldhost) [ -f "$R/.gpu-old/host.mjs" ] && cp "$R/.gpu-old/host.mjs" old_host.mjs &&

@@ -163,19 +163,23 @@ const CLOCK_WARMUP_MS = 600;
  * (10 steps of 3 ms did not: a 2.8b float16 step timed right after 35 s of host work read 6.84 ms
  * against 3.02-3.05 ms at full clock, bench/results/h200-2026-12-05.md, call 18).
  */
-async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): Promise<void> {
+export async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): Promise<void> {
   const start = performance.now();
   while (performance.now() - start < CLOCK_WARMUP_MS) await stampedSteps(device, step, 10, true);
 }
 
-/**
- * Ms of GPU time a greedy step of a warm `decoder` takes, 30 steps a submission each after the clocks
- * are up (the step's states are left as garbage: dispose its cache after).
- */
-export async function decoderStepGpuMs(device: GPUDevice, decoder: WebGPUDecoder): Promise<number> {
-  const { step } = greedyStepDispatches(decoder);
+/** Ms of GPU time a pass of `step` takes, 30 passes a submission each after the clocks are up. */
+export async function stepGpuMs(device: GPUDevice, step: RecordedDispatch[]): Promise<number> {
   await warmClocks(device, step);
   return (await stampedSteps(device, step, 30, true)).span / 1000;
+}
+
+/**
+ * Ms of GPU time a greedy step of a warm `decoder` takes (stepGpuMs; the step's states are left as
+ * garbage: dispose its cache after).
+ */
+export async function decoderStepGpuMs(device: GPUDevice, decoder: WebGPUDecoder): Promise<number> {
+  return stepGpuMs(device, greedyStepDispatches(decoder).step);
 }
 
 /**
