@@ -71,7 +71,8 @@ nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,utilization.gpu
 CLOCKS=$!
 t0=$(date +%s)
 LIMIT=${LIMIT:-480}
-STEPS=${STEPS:-f16 llama new matvec int4}
+# (unset: the default steps; set but empty: only H200_STEPS, on an H200)
+STEPS=${STEPS-f16 llama new matvec int4}
 # steps only worth their time on an H200 (the machine; H100s come more often): H200_STEPS after STEPS
 grep -q H200 "$OUT/env.txt" && STEPS="$STEPS ${H200_STEPS:-}"
 stamp() { echo "$1 at $(( $(date +%s) - t0 )) s ($(date +%T))" >> "$OUT/env.txt"; }
