@@ -130,7 +130,7 @@ for (const format of formats) {
   const { cache, decoder } = await warmGreedyDecoder(model, 1);
   const decoderMs = await decoderStepGpuMs(device, decoder);
   const { step } = greedyStepDispatches(decoder);
-  const kinds = step.map((d) => (d as { name: string }).name);
+  const kinds = step.map((d) => d.name);
   const bytes = dispatchBytes(model, cache, kinds);
   const total = bytes.reduce((a, b) => a + b, 0);
 
