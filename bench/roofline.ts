@@ -11,8 +11,9 @@
  *                layout of bench/routines/reader.ts that read its size fastest alone
  *   empty        the same dispatches reading one unit each: what the chain of dependent dispatches
  *                costs without the memory
- * and, per kind of dispatch, the fastest reader alone (every layout timed over copies that overflow
- * the L2). The readers' step is not a proof of a floor (a kernel could read in a way no layout here
+ * and, per kind of dispatch, the decoder's cost in place (a step in one pass, whole and less that kind,
+ * over the kind's dispatches) beside the fastest reader alone (every layout timed over copies that
+ * overflow the L2). The readers' step is not a proof of a floor (a kernel could read in a way no layout here
  * does), but no dispatch of the decoder can do less than read its bytes. Times are GPU timestamps
  * (Dawn's quantization off: BENCH_DAWN_FLAGS=disable-dawn-features=timestamp_quantization). Writes
  * $OUT/roofline.md.
@@ -27,7 +28,7 @@ import { matrixOf } from '../src/model/webgpu_decoder.js';
 import type { RecordedDispatch } from '../src/webgpu/streamed_submission.js';
 import type { WeightBinding } from '../src/weights/linear_weight.js';
 import { benchModel } from './routines/bench_model.js';
-import { decoderStepGpuMs, greedyStepDispatches, stampedSteps, stepGpuMs, warmClocks, warmGreedyDecoder } from './routines/greedy_step.js';
+import { decoderStepGpuMs, greedyStepDispatches, passLeavingOut, stampedSteps, stepGpuMs, warmClocks, warmGreedyDecoder } from './routines/greedy_step.js';
 import { fillGrid, fillSource, layoutName, READER_LAYOUTS, type ReaderLayout, readerGrid, readerSource, readerUnits } from './routines/reader.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 
@@ -131,19 +132,23 @@ for (const format of formats) {
   const decoderMs = await decoderStepGpuMs(device, decoder);
   const { step } = greedyStepDispatches(decoder);
   const kinds = step.map((d) => d.name);
+  const kindSet = [...new Set(kinds)];
+  const count = (kind: string) => kinds.filter((k) => k === kind).length;
+  const { whole, without } = await passLeavingOut(device, step, kindSet.map((k) => [k]));
+  const inPlace = new Map(kindSet.map((k, i) => [k, (whole - without[i]) / count(k)]));
   const bytes = dispatchBytes(model, cache, kinds);
   const total = bytes.reduce((a, b) => a + b, 0);
 
   log(`\n## ${process.env.BENCH_SHAPE} ${format}, batch 1: the decoder's step against dispatches that only read`);
-  log('\n| kind | dispatches a step | MB each (the largest) | fastest reader alone: layout, us (GB/s) | second | third |');
-  log('|---|---:|---:|---:|---:|---:|');
+  log('\n| kind | dispatches a step | MB each (the largest) | the decoder in place, us a dispatch | fastest reader alone: layout, us (GB/s) | second | third |');
+  log('|---|---:|---:|---:|---:|---:|---:|');
   const alone = new Map<number, [ReaderLayout, number][]>();
   for (const size of new Set(bytes)) alone.set(size, await readsAlone(size));
-  for (const kind of new Set(kinds)) {
+  for (const kind of kindSet) {
     const largest = Math.max(...bytes.filter((_, i) => kinds[i] === kind));
     const times = alone.get(largest)!;
     const cell = ([layout, us]: [ReaderLayout, number]) => `${layoutName(layout)}, ${us.toFixed(2)} (${(largest / us / 1e3).toFixed(0)})`;
-    log(`| ${kind} | ${kinds.filter((k) => k === kind).length} | ${MB(largest)} | ${times.slice(0, 3).map(cell).join(' | ')} |`);
+    log(`| ${kind} | ${count(kind)} | ${MB(largest)} | ${inPlace.get(kind)!.toFixed(2)} | ${times.slice(0, 3).map(cell).join(' | ')} |`);
   }
 
   // each dispatch its own buffer, as each layer its own weights
