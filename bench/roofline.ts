@@ -4,7 +4,7 @@
  * WebGPU has no grid-wide barrier), so a step costs at least what those dispatches cost if each only
  * read the bytes it must read. For each format in argv[2] (float16,int4 unless given), at BENCH_SHAPE
  * (2.8b unless set), batch 1:
- *   the decoder  the GPU's own greedy step (ids on the GPU), as bench/gpu.ts prints it
+ *   the decoder  the GPU's greedy step (ids on the GPU), a pass's median (passMs)
  *   readers      the same sequence of dispatches, each replaced by a kernel that only reads as many
  *                bytes as that dispatch reads from memory (its weights, biases and states; activations
  *                are a few KB in the L2), each from a buffer of its own as in place, each in the
@@ -28,7 +28,7 @@ import { matrixOf } from '../src/model/webgpu_decoder.js';
 import type { RecordedDispatch } from '../src/webgpu/streamed_submission.js';
 import type { WeightBinding } from '../src/weights/linear_weight.js';
 import { benchModel } from './routines/bench_model.js';
-import { decoderStepGpuMs, greedyStepDispatches, passLeavingOut, stampedSteps, stepGpuMs, warmClocks, warmGreedyDecoder } from './routines/greedy_step.js';
+import { greedyStepDispatches, passLeavingOut, stampedSteps, warmClocks, warmGreedyDecoder } from './routines/greedy_step.js';
 import { fillGrid, fillSource, layoutName, READER_LAYOUTS, type ReaderLayout, readerGrid, readerSource, readerUnits } from './routines/reader.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
 
@@ -124,13 +124,24 @@ async function readsAlone(bytes: number): Promise<[ReaderLayout, number][]> {
   return times.sort((a, b) => a[1] - b[1]);
 }
 
+/**
+ * Ms of GPU time a pass of `step` takes: the median of 30 passes between timestamps, each its own
+ * submission, after the clocks are up. Not the span from the first pass to the last (decoderStepGpuMs):
+ * a pass shorter than the host's recording and submitting of it leaves the GPU idle between passes,
+ * which a span counts (the empty chain and int4's readers read 1.13 and 1.22 ms so on an H100).
+ */
+async function passMs(step: RecordedDispatch[]): Promise<number> {
+  await warmClocks(device, step);
+  return (await stampedSteps(device, step, 30, true)).passes / 1000;
+}
+
 const MB = (bytes: number) => (bytes / 1e6).toFixed(bytes < 1e6 ? 3 : 1);
 
 for (const format of formats) {
   const model = await benchModel(format, 'roofline');
   const { cache, decoder } = await warmGreedyDecoder(model, 1);
-  const decoderMs = await decoderStepGpuMs(device, decoder);
   const { step } = greedyStepDispatches(decoder);
+  const decoderMs = await passMs(step);
   const kinds = step.map((d) => d.name);
   const kindSet = [...new Set(kinds)];
   const count = (kind: string) => kinds.filter((k) => k === kind).length;
@@ -155,8 +166,8 @@ for (const format of formats) {
   const buffers = bytes.map((b) => filledBuffer(b));
   const readers = buffers.map((buffer, i) => reader(buffer, bytes[i], alone.get(bytes[i])![0][0]));
   const empties = buffers.map((buffer) => reader(buffer, 16, { threads: 32, unitsInFlight: 1, sweeps: 1 }));
-  const readersMs = await stepGpuMs(device, readers);
-  const emptyMs = await stepGpuMs(device, empties);
+  const readersMs = await passMs(readers);
+  const emptyMs = await passMs(empties);
   buffers.forEach((b) => b.destroy());
   cache.dispose();
   model.dispose();

@@ -168,18 +168,14 @@ export async function warmClocks(device: GPUDevice, step: RecordedDispatch[]): P
   while (performance.now() - start < CLOCK_WARMUP_MS) await stampedSteps(device, step, 10, true);
 }
 
-/** Ms of GPU time a pass of `step` takes, 30 passes a submission each after the clocks are up. */
-export async function stepGpuMs(device: GPUDevice, step: RecordedDispatch[]): Promise<number> {
-  await warmClocks(device, step);
-  return (await stampedSteps(device, step, 30, true)).span / 1000;
-}
-
 /**
- * Ms of GPU time a greedy step of a warm `decoder` takes (stepGpuMs; the step's states are left as
- * garbage: dispose its cache after).
+ * Ms of GPU time a greedy step of a warm `decoder` takes, 30 steps a submission each after the clocks
+ * are up (the step's states are left as garbage: dispose its cache after).
  */
 export async function decoderStepGpuMs(device: GPUDevice, decoder: WebGPUDecoder): Promise<number> {
-  return stepGpuMs(device, greedyStepDispatches(decoder).step);
+  const { step } = greedyStepDispatches(decoder);
+  await warmClocks(device, step);
+  return (await stampedSteps(device, step, 30, true)).span / 1000;
 }
 
 /**
