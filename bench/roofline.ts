@@ -25,7 +25,7 @@ import { bindBuffers, computePipeline } from '../custom-kernels/webgpu/decode/pi
 import type { MambaForCausalLM } from '../src/index.js';
 import type { MambaCache } from '../src/model/cache.js';
 import { matrixOf } from '../src/model/webgpu_decoder.js';
-import type { RecordedDispatch } from '../src/webgpu/streamed_submission.js';
+import { type RecordedDispatch, recordDispatch } from '../src/webgpu/streamed_submission.js';
 import type { WeightBinding } from '../src/weights/linear_weight.js';
 import { benchModel } from './routines/bench_model.js';
 import { greedyStepDispatches, passLeavingOut, stampedSteps, warmClocks, warmGreedyDecoder } from './routines/greedy_step.js';
@@ -61,20 +61,20 @@ function dispatchBytes(model: MambaForCausalLM, cache: MambaCache, kinds: string
   let layer = -1;
   let dtApart = false;
   const mixer = () => blocks[layer].mixer;
+  /** The conv step's weight, bias and window: in_proj's output stage, or a dispatch of its own. */
+  const convBytes = () => {
+    const { conv1d } = mixer();
+    return tensorBytes([conv1d.weight.read(), ...(conv1d.bias ? [conv1d.bias.read()] : []), cache.convStates[layer]]);
+  };
   return kinds.map((kind) => {
     switch (kind) {
       case 'norm': return tensorBytes([(layer + 1 < blocks.length ? blocks[layer + 1].norm : normF).weight.read()]);
       case 'in_proj': {
         layer++;
         dtApart = false;
-        const m = mixer();
-        const conv = [m.conv1d.weight.read(), ...(m.conv1d.bias ? [m.conv1d.bias.read()] : []), cache.convStates[layer]];
-        return matrixBytes(m.inProj.binding()) + tensorBytes([blocks[layer].norm.weight.read(), ...conv]);
+        return matrixBytes(mixer().inProj.binding()) + tensorBytes([blocks[layer].norm.weight.read()]) + convBytes();
       }
-      case 'conv': {
-        const m = mixer();
-        return tensorBytes([m.conv1d.weight.read(), ...(m.conv1d.bias ? [m.conv1d.bias.read()] : []), cache.convStates[layer]]);
-      }
+      case 'conv': return convBytes();
       case 'x_proj': return matrixBytes(mixer().xProj.binding());
       case 'dt_proj': dtApart = true; return matrixBytes(mixer().dtProj.binding());
       case 'ssm': {
@@ -96,10 +96,7 @@ function filledBuffer(bytes: number): GPUBuffer {
   const pipeline = computePipeline(device, fillSource(units));
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindBuffers(device, pipeline, [buffer]));
-  const [x, y] = fillGrid(units);
-  pass.dispatchWorkgroups(x, y);
+  recordDispatch(pass, { pipeline, grid: fillGrid(units), bindGroup: bindBuffers(device, pipeline, [buffer]) });
   pass.end();
   device.queue.submit([encoder.finish()]);
   return buffer;
