@@ -37,6 +37,7 @@ import { PassTimer } from '../src/webgpu/pass_timer.js';
 import { type RecordedDispatch, recordDispatch } from '../src/webgpu/streamed_submission.js';
 import { randomBuffer, storage } from './routines/device_buffers.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
+import { type LaneRowsLayout, laneRowsSource } from './routines/lane_rows.js';
 
 const PEAK_BYTES_PER_S = 4.8e12;
 const small = process.env.BENCH_SHAPE === 'small';
@@ -261,8 +262,8 @@ async function matvecTable(): Promise<void> {
       ['rows a thread x 2', (p) => ({ subgroups: true, layout: { rowsPerThread: p.rowsPerThread * 2 } })],
       ['rows a thread / 2', (p) => ({ subgroups: true, layout: { rowsPerThread: Math.max(1, p.rowsPerThread / 2) } })],
       ['decoded inline', () => ({ subgroups: true, layout: { decodeInline: true } })],
-      ['codes folded', () => ({ subgroups: true, layout: { codeFold: true } })],
-      ['codes folded, decoded inline', () => ({ subgroups: true, layout: { codeFold: true, decodeInline: true } })],
+      ['codes masked', () => ({ subgroups: true, layout: { codeMask: true } })],
+      ['codes as they are', () => ({ subgroups: true, layout: { codeMask: false } })],
       ...(device.features.has('shader-f16') ? [['halves cast through f16', () => ({ subgroups: true, layout: { halfCast: true } })] as [string, (plan: MatvecPlan) => MatvecOptions]] : []),
     ] as [string, (plan: MatvecPlan) => MatvecOptions][] : []),
   ];
@@ -423,8 +424,9 @@ async function stagesTable(): Promise<void> {
  * (quantize()'s default: groups of 128 with zeros) at batch 1, as the plan makes them, and with the
  * kernel's text changed to leave out a part of its work: the codes' decoding (each product takes its
  * word's bits as they are), the loads of x (each product takes the row's first vectors, loaded once),
- * both (over codes not folded, the plan's before codeFold became int4's); and other layouts: a thread's
- * units in one sweep, threads and rows a thread varied.
+ * both (over the codes as they are, not masked where they lie: the plan's before codeMask, and the
+ * fold before it, became int4's); and other layouts: a thread's units in one sweep, threads and rows
+ * a thread varied.
  * Timings only: the changed kernels compute nothing meaningful.
  */
 async function ablationTable(): Promise<void> {
@@ -438,10 +440,11 @@ async function ablationTable(): Promise<void> {
   });
   const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined][] = [
     ['as planned', same, () => undefined],
-    ['codes not folded', same, () => ({ codeFold: false })],
-    ['not folded, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeFold: false })],
-    ['not folded, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeFold: false })],
-    ['not folded, neither', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)').replace(xLoad, 'xAt(b, $1u)'), () => ({ codeFold: false })],
+    ['codes as they are', same, () => ({ codeMask: false })],
+    ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false })],
+    ['as they are, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false })],
+    ['as they are, neither', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)').replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false })],
+    ['decoded inline', same, () => ({ decodeInline: true })],
     ['one sweep', same, (p, u) => oneSweep(u, p.threadsPerRow, p.rowsPerThread)],
     ['32 threads a row, 1 row, one sweep', same, (p, u) => oneSweep(u, 32, 1)],
     ['32 a row, 2 rows, one sweep', same, (p, u) => oneSweep(u, 32, 2)],
@@ -454,9 +457,13 @@ async function ablationTable(): Promise<void> {
     ['8 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 4, rowsPerGroup: 4, unitsInFlight: 2 })],
     ['8 a row, 2 rows, 4 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 2, rowsPerGroup: 4, unitsInFlight: 4 })],
   ];
+  // the prototype with a lane a row (routines/lane_rows.ts): slices a row x units in flight
+  const laneRows: LaneRowsLayout[] = [[16, 5], [8, 5], [8, 10], [4, 5], [4, 10]].map(([slices, unitsInFlight]) => ({ slices, unitsInFlight }));
+  const laneColumns = laneRows.map(({ slices, unitsInFlight }) => `a lane a row, ${slices} slices, ${unitsInFlight} in flight`);
   log('\n## The int4 matvec with parts of its work left out: us a call (GB/s of codes, scales and zeros), weights rotated over copies that overflow the L2');
-  log(`| model | projection | batch | ${variants.map(([v]) => v).join(' | ')} |`);
-  log(`|---|---|---:|${variants.map(() => '---:').join('|')}|`);
+  log('(a lane a row: bench/routines/lane_rows.ts; its largest difference from the plan\'s y, over the largest |y|, in brackets)');
+  log(`| model | projection | batch | ${[...variants.map(([v]) => v), ...laneColumns].join(' | ')} |`);
+  log(`|---|---|---:|${[...variants, ...laneColumns].map(() => '---:').join('|')}|`);
   for (const [model, config] of Object.entries(MODELS)) {
     const H = config.hiddenSize, DI = config.intermediateSize;
     for (const [name, N, K] of [['in_proj', 2 * DI, H], ['out_proj', H, DI]] as [string, number, number][]) {
@@ -496,10 +503,44 @@ async function ablationTable(): Promise<void> {
         warmUntil = 0;
         cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`);
       }
+      const planY = await productOnce(textOf(undefined).kernel, weights[0], x, N);
+      for (const layout of laneRows) {
+        let lane: { code: string; grid: [number, number] };
+        try {
+          lane = laneRowsSource(N, K, layout);
+        } catch {
+          cells.push('-');
+          continue;
+        }
+        const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: lane.code }), entryPoint: 'main' } });
+        const groups = weights.map((w) => bindBuffers(device, pipeline, [...w, x, y]));
+        const ms = await timeRotated({ pipeline, grid: lane.grid }, groups, bytes);
+        const laneY = await productOnce({ pipeline, grid: lane.grid }, weights[0], x, N);
+        const top = planY.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        const diff = planY.reduce((a, v, i) => Math.max(a, Math.abs(v - laneY[i])), 0);
+        cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)}) [${(diff / top).toExponential(1)}]`);
+      }
       log(`| ${model} | ${name} | 1 | ${cells.join(' | ')} |`);
       [x, y, ...weights.flat()].forEach((b) => b.destroy());
     }
   }
+}
+
+/** y of one dispatch of `kernel` over the weight's buffers and x (the matvec's bindings), read back. */
+async function productOnce(kernel: DecodeKernel, weight: GPUBuffer[], x: GPUBuffer, N: number): Promise<Float32Array> {
+  const out = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const readable = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  recordDispatch(pass, { ...kernel, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, x, out]) });
+  pass.end();
+  encoder.copyBufferToBuffer(out, 0, readable, 0, N * 4);
+  device.queue.submit([encoder.finish()]);
+  await readable.mapAsync(GPUMapMode.READ);
+  const values = new Float32Array(readable.getMappedRange().slice(0));
+  out.destroy();
+  readable.destroy();
+  return values;
 }
 
 /**

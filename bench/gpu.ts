@@ -3,7 +3,7 @@
  *   source .gpu/setup.sh && node /tmp/gpu/bundle/gpu.mjs
  * mamba-130m-hf shape (BENCH_SHAPE another: 2.8b), random float32 weights, webgpu over Dawn/Vulkan; the
  * sections to run as the first argument (scan,prefill,decode,train,quant,float16); BENCH_OP_BY_OP=0 leaves
- * out the op-by-op rows, BENCH_BITS=4 the int8 ones; BENCH_DECODE_TRIALS="codeFold decodeInline+codeFold"
+ * out the op-by-op rows, BENCH_BITS=4 the int8 ones; BENCH_DECODE_TRIALS="decodeInline codeMask+decodeInline"
  * times the greedy decode again under each set of matvec trials. Writes $OUT/gpu.md and gpu.json.
  */
 import { writeFile } from 'node:fs/promises';

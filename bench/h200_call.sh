@@ -3,7 +3,7 @@
 # only while the call has time left (LIMIT seconds, default 480). The steps (default "f16 llama new matvec
 # int4"); a matvec trial (matvecTrials) is timed in the step of its weights, under each set named in
 # F16_TRIALS, DECODE_TRIALS or INT4_TRIALS (space-separated sets, a set's switches joined by +, e.g.
-# "codeFold codeFold+decodeInline"), beside the run without it in the same process:
+# "decodeInline codeMask+halfCast"), beside the run without it in the same process:
 #   f16     bench/gpu.ts float16: prefill 128 / 512 on tensor cores, decode b1 / b8, and under F16_TRIALS (F16_SECONDS, 150) -> f16.txt
 #   llama   llama.cpp CUDA, 2.8b F16 (LLAMA_SPECS others, e.g. "2.8b:f16 2.8b:f32"): pp128, pp512,
 #           tg64 (built at the call's start)                                           -> llama.txt
@@ -15,7 +15,7 @@
 #   stages  bench/gemm.ts' stages table (STAGE_WEIGHTS, default float32,float16): in_proj plain, normed on the way
 #           in, with the conv step out, both; out_proj plain and adding to the residual stream (us a call),
 #           timestamps not rounded                                                     -> stages.txt
-#   ablation  bench/gemm.ts' int4 matvec with parts of its work left out (decoding, x's loads)  -> ablation.txt
+#   ablation  bench/gemm.ts' int4 matvec with parts of its work left out (decoding, x's loads), other layouts and codeMask (ABLATION_SECONDS, 150) -> ablation.txt
 #   oldstages  the same with .gpu-old/gemm.mjs (bench/bundle_old.sh REV bench/gemm.ts)   -> oldstages.txt
 #   ssm     bench/gemm.ts' state step alone in several layouts (SSM_WEIGHTS: dt_proj's, default float32,float16) -> ssm.txt
 #   oldssm  the same with .gpu-old/gemm.mjs                                            -> oldssm.txt
@@ -107,7 +107,7 @@ for s in $STEPS; do
            step ${NEW_SECONDS:-75} env BENCH_SHAPE=$shape node old_gpu.mjs decode > "$OUT/old$([ "$shape" = "$BENCH_SHAPE" ] || echo "-$shape").txt" 2>&1
          done ;;
     matvec) step 150 env BENCH_PART=matvec BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/matvec.txt" 2>&1 ;;
-    ablation) step 90 env BENCH_PART=ablation BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/ablation.txt" 2>&1 ;;
+    ablation) step ${ABLATION_SECONDS:-150} env BENCH_PART=ablation BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/ablation.txt" 2>&1 ;;
     stages) step 90 env BENCH_PART=stages BENCH_DAWN_FLAGS="$EXACT_TIMES" node gemm.mjs > "$OUT/stages.txt" 2>&1 ;;
     oldstages) [ -f "$R/.gpu-old/gemm.mjs" ] && cp "$R/.gpu-old/gemm.mjs" old_gemm.mjs &&
            step 90 env BENCH_PART=stages BENCH_DAWN_FLAGS="$EXACT_TIMES" node old_gemm.mjs > "$OUT/oldstages.txt" 2>&1 ;;

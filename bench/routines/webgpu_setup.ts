@@ -4,7 +4,7 @@
  * to time what Dawn's checks cost), and random weights made on the device: tfjs' initializers draw every value
  * in JS, minutes for a 2.8b model. Speed does not depend on the values; the device's draws keep the
  * initializers' mean and spread (uniform, from a hash of the index). BENCH_INIT=js keeps tfjs' own.
- * BENCH_MATVEC_TRIALS (comma-separated: codeFold, decodeInline, halfCast) turns
+ * BENCH_MATVEC_TRIALS (comma-separated names of matvecTrials, e.g. decodeInline,halfCast) turns
  * the decode matvec's trial switches on, to time a trial end to end beside a run without it;
  * BENCH_SSM_LAYOUT (JSON, e.g. `{"slices":4}`) gives the decoder's state step a layout (SsmStepDims.layout).
  */

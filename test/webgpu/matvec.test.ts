@@ -99,11 +99,16 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 1, rowsPerThread: 4, decodeInline: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true }, c: CASES[6] },
-  // codes taken as 1 + c / 2^bits, the zero left to the sum of x (a unit of several groups ignores it)
-  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, codeFold: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
-  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, decodeInline: true, codeFold: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
-  { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, codeFold: true }, c: CASES[8] },
-  { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, codeFold: true }, c: CASES[6] },
+  // codes masked where they lie under an exponent of their own (codeMask, int4's unless said): a zero
+  // point left to the sum of x (asymmetric), a fixed zero subtracted with the exponent's power
+  // (symmetric), ahead of the products and inside them; int4 taken as they are; a unit of several
+  // groups (int8 asym group 8) takes the codes as they are
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, codeMask: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, codeMask: true, decodeInline: true }, c: CASES[8] },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, codeMask: false }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, codeMask: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, codeMask: true }, c: { name: 'int8 asym group 64', N: 45, K: 512, make: (r, n, k) => packedWeight(r, n, k, { bits: 8, groupSize: 64, symmetric: false }) } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, codeMask: true }, c: CASES[6] },
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
@@ -147,7 +152,7 @@ for (const subgroups of [true, false]) {
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
         + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
-          layout.decodeInline ? ', decoded inline' : ''}${layout.codeFold ? ', codes folded' : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+          layout.decodeInline ? ', decoded inline' : ''}${layout.codeMask != null ? `, codes ${layout.codeMask ? 'masked' : 'as they are'}` : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(layout.halfCast ? await withF16() : device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }

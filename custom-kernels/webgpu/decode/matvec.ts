@@ -129,19 +129,19 @@ const FOUR_ROWS_BATCH = 8;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
- * The layout's switches where the caller gives none, each off while on trial: codeFold, decodeInline
+ * The layout's switches where the caller gives none, each off while on trial: codeMask, decodeInline
  * and halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200); fullFlight (several rows a
  * thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
  * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8); and pairedHalves (halves take two rows
  * a subgroup at batch 1 too: the 2.8b in_proj read 3,308 -> 3,459 GB/s alone as [16x2, 4, 2]). Both
  * from call 74's grid (bench/results/h200-2026-12-05.md); in place on an H100 (calls 75, 76) neither
  * gained (float32 batch 8 6.18 -> 6.25 ms, float16 batch 1 2.97 -> 3.01); the H200 untimed.
- * codeFold is on for int4 codes regardless (MatvecPlan.codeFold); halfCast applies only where the
+ * codeMask is on for int4 codes regardless (MatvecPlan.codeMask); halfCast applies only where the
  * device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeFold: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
+export const matvecTrials = { codeMask: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
 
 export interface MatvecDims {
   batch: number;
@@ -159,7 +159,7 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeFold' | 'decodeInline' | 'halfCast'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeMask' | 'decodeInline' | 'halfCast'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
@@ -219,15 +219,20 @@ export interface MatvecPlan {
    */
   halfCast: boolean;
   /**
-   * Whether a packed unit of one group takes its codes as v = 1 + c / 2^bits (the code under the
-   * exponent of 1: a shift and a mask a code) and leaves the zero and the 1 to the unit's sum of x,
-   * taken once for all the thread's rows: sum (c - z) x = 2^bits (sum v x - sum x) - z sum x, two
-   * float operations a code fewer than (c - z) each. Costs ~6x the rounding of the products (the
-   * difference of two sums of about sum |x|), ~1e-6 of the row. Unless given: on for int4 (an H100's
-   * 2.8b in_proj alone 16.3 -> 14.9 us at batch 1, the greedy step 2.69 -> 2.54 ms;
-   * bench/results/h200-2026-12-05.md, call 35), else matvecTrials' (off).
+   * Whether a packed unit of one group takes each code where it lies in its half-word, masked under
+   * an exponent of its own so that the float is 2^E + c exactly (E = 23 - the code's bit within the
+   * half), less 2^E (and a fixed zero) as one float subtraction; a zero point is left to the unit's
+   * sum of x, taken once for all the thread's rows: sum (c - z) x = sum c x - z sum x. An integer
+   * operation a code (a mask and an or) and a shift a word, where the codes as they are take a shift
+   * and a mask a code and two subtractions. Unless given: on for int4, else matvecTrials' (off).
+   * On an H100 (2.8b, batch 1, bench/results/h200-2026-12-05.md, calls 97 and 98) it runs as fast as
+   * the fold it replaced (each code as 1 + c / 16 under 1's exponent, the 1 left to the sum of x too:
+   * in_proj alone 14.7-14.8 us both, out_proj 9.2-9.3, the greedy step on the GPU 2.38 -> 2.34 ms in one
+   * process), and the products take the codes exactly where the fold's difference of two sums cost
+   * ~6x their rounding. (The fold had taken in_proj from 16.3 to 14.9 us against the codes as they
+   * are, the step 2.69 -> 2.54 ms: call 35.)
    */
-  codeFold: boolean;
+  codeMask: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
@@ -348,7 +353,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const sums = batch * rowsPerThread + reducedBeside;   // a thread's sums, and what it reduces with them
   return {
     threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? matvecTrials.decodeInline,
-    codeFold: given.codeFold ?? matvecTrials.codeFold,
+    codeMask: given.codeMask ?? matvecTrials.codeMask,
     halfCast: given.halfCast ?? matvecTrials.halfCast,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
@@ -419,11 +424,11 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   if (subgroups && !hasSubgroups(device)) throw new Error('matvec: the device was created without the subgroups feature');
   const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
-  const codeFold = dims.layout?.codeFold ?? (matvecTrials.codeFold || isInt4(weight));
-  const unit = rowUnit(weight, inFeatures, halfCast, codeFold);
+  const codeMask = dims.layout?.codeMask ?? (matvecTrials.codeMask || isInt4(weight));
+  const unit = rowUnit(weight, inFeatures, halfCast, codeMask);
   const xVec = unit.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
-  const layout = { ...dims.layout, codeFold, ...(unit.vector ? {} : { rowsPerThread: 1 }) };
+  const layout = { ...dims.layout, codeMask, ...(unit.vector ? {} : { rowsPerThread: 1 }) };
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     subgroups: subgroups ? subgroupSizes(device) : null,
@@ -490,11 +495,11 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
     const xs = offsets.map((off, n) => (foldedNorm
       ? `let r${n} = x[(b * XS + ${k0} + ${off}u) / 4u]; squares[b] += dot(r${n}, r${n}); let x${n} = r${n} * gamma[(${k0} + ${off}u) / 4u];`
       : `let x${n} = ${xVec ? `xAt(b, ${k0} + ${off}u)` : `x4(b, ${k0} + ${off}u)`};`));
-    // (a folded unit's sum of x, once for all the thread's rows)
+    // (the unit's sum of x where its zero is left to it, once for all the thread's rows)
     if (fold != null) xs.push(`let xsum = dot(${offsets.map((_, n) => `x${n}`).join(' + ')}, vec4<f32>(1.0));`);
     const sums = rows.map(({ values, decoded, scale, fold: rowFold }, r) => {
       const products = (plan.decodeInline ? decoded : values).map((v, n) => `dot(${v}, x${n})`).join(' + ');
-      const dots = rowFold == null ? products : `${rowFold.factor}.0 * ((${products}) - xsum) - ${rowFold.zero} * xsum`;
+      const dots = rowFold == null ? products : `(${products}) - ${rowFold.zero} * xsum`;
       return `acc[${r}u * B + b] += ${scale == null ? dots : `${scale} * (${dots})`};`;
     });
     // (a float32 unit's value is its loaded register: nothing to define)
@@ -791,8 +796,8 @@ interface UnitSegments {
   k0: string;
   offsets: number[];
   scale?: string;
-  /** Where the values are 1 + c / factor (codeFold): the unit's sum is factor (sum v x - sum x) - zero sum x. */
-  fold?: { factor: number; zero: string };
+  /** Where the values are the codes c and the zero is left to the unit's sum of x (codeMask): the unit's sum is sum c x - zero sum x. */
+  fold?: { zero: string };
 }
 
 /**
@@ -820,10 +825,10 @@ export function matvecUnits(source: WeightSource, K: number): number {
   return rowUnit(source, K).count;
 }
 
-function rowUnit(source: WeightSource, K: number, halfCast = false, codeFold = false): RowUnit {
+function rowUnit(source: WeightSource, K: number, halfCast = false, codeMask = false): RowUnit {
   if (source == null) return float32Unit(K);
   if (source === 'float16') return float16Unit(K, halfCast);
-  return packedUnit(source, codeFold);
+  return packedUnit(source, codeMask);
 }
 
 function float32Unit(K: number): RowUnit {
@@ -878,7 +883,7 @@ const TWO_POW_23_BITS = '0x4b000000';
  * and zero per unit, loaded with the words and applied after the dot products); otherwise one word
  * with a bounds check per code. Codes become (code - zero) exactly in float32 before any product.
  */
-function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, codeFold: boolean): RowUnit {
+function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, codeMask: boolean): RowUnit {
   const perWord = 32 / bits;
   const words = Math.ceil(K / perWord);
   const groups = Math.ceil(K / groupSize);
@@ -895,20 +900,24 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, 
     return hasZeros ? `((${biased} - ${TWO_POW_23}.0) - ${z})` : `(${biased} - ${TWO_POW_23 + (1 << (bits - 1))}.0)`;
   });
   /**
-   * codeFold's codes of word `wd` (its high half `hi`) as vec4<f32> segments of 1 + c / 2^bits: each
-   * code shifted to the top of the mantissa (bits 23 - bits .. 22) under 1's exponent.
+   * codeMask's codes of word `wd` (its high half `hi`) as vec4<f32> segments of c - `zero` (a constant
+   * zero, else 0): each code masked where it lies in its half, at bit p, under the exponent of
+   * 2^(23 - p), which makes the float 2^(23 - p) + c; the subtraction of 2^(23 - p) + zero is exact.
    */
-  const foldedSegments = (wd: string, hi: string) => range(perWord / 4).map((s) => {
-    const codes = range(4).map((j) => (s * 4 + j) * bits);
-    const words = codes.map((at) => (at < 16 ? wd : hi)).join(', ');
-    const shifts = codes.map((at) => `${23 - bits - (at % 16)}u`).join(', ');
-    return `bitcast<vec4<f32>>(((vec4<u32>(${words}) << vec4<u32>(${shifts})) & vec4<u32>(${mask << (23 - bits)}u)) | vec4<u32>(0x3f800000u))`;
+  const maskedSegments = (wd: string, hi: string, zero: number) => range(perWord / 4).map((s) => {
+    const at = range(4).map((j) => (s * 4 + j) * bits);
+    const words = at.map((p) => (p < 16 ? wd : hi)).join(', ');
+    const exponents = at.map((p) => 23 - (p % 16));
+    const masks = at.map((p) => `${mask << (p % 16)}u`).join(', ');
+    const ors = exponents.map((e) => `0x${((127 + e) << 23).toString(16)}u`).join(', ');
+    const less = exponents.map((e) => `${2 ** e + zero}.0`).join(', ');
+    return `(bitcast<vec4<f32>>((vec4<u32>(${words}) & vec4<u32>(${masks})) | vec4<u32>(${ors})) - vec4<f32>(${less}))`;
   });
   const unitElements = 4 * perWord;
   if (K % unitElements === 0) {
     const oneGroup = groupSize % unitElements === 0;
     // (a unit of several groups has a zero a word: it takes the codes as they are)
-    const fold = codeFold && oneGroup;
+    const masked = codeMask && oneGroup;
     const groupOf = (o: string, k: string) => `${o} * ${groups}u + (${k}) / ${groupSize}u`;
     const fields: UnitField[] = [{ name: 'wv', type: 'vec4<u32>', load: (u, o) => `bitcast<vec4<u32>>(packed[${o} * U + ${u}])` }];
     if (oneGroup) {
@@ -926,15 +935,17 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, 
           const g = `g${j}_${sfx}`;
           if (!oneGroup) lines.push(`let ${g} = ${groupOf(o, `${k0} + ${j * perWord}u`)};`);
           const z = oneGroup ? (hasZeros ? `zv${sfx}` : zeroAt('')) : zeroAt(g);
-          if (fold) lines.push(`let hi${j}_${sfx} = wv${sfx}.${c} >> 16u;`);
-          (fold ? foldedSegments(`wv${sfx}.${c}`, `hi${j}_${sfx}`) : segments(`wv${sfx}.${c}`, z)).forEach((seg, s) => {
+          if (masked) lines.push(`let hi${j}_${sfx} = wv${sfx}.${c} >> 16u;`);
+          (masked ? maskedSegments(`wv${sfx}.${c}`, `hi${j}_${sfx}`, hasZeros ? 0 : 1 << (bits - 1))
+            : segments(`wv${sfx}.${c}`, z)).forEach((seg, s) => {
             values.push(`c${j}_${s}_${sfx}`);
             decoded.push(oneGroup ? seg : `${seg} * scales[${g}]`);
           });
         });
         return {
           lines, values, decoded, k0, offsets: values.map((_, n) => 4 * n), scale: oneGroup ? `sv${sfx}` : undefined,
-          fold: fold ? { factor: 1 << bits, zero: hasZeros ? `zv${sfx}` : zeroAt('') } : undefined,
+          // (a fixed zero went with 2^E)
+          fold: masked && hasZeros ? { zero: `zv${sfx}` } : undefined,
         };
       },
     };
