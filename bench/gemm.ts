@@ -10,7 +10,7 @@
  * lavapipe, where timings mean nothing), BENCH_SHAPE=130m,2.8b some of them. BENCH_PART=gemm, matvec or stages (what the
  * fused decoder's stages add to in_proj and out_proj: stagesTable; STAGE_WEIGHTS its weights, STAGE_BATCHES
  * its batches, STAGE_LAYOUT in_proj's layout) runs one
- * table; BENCH_PART=ablation times the int4 matvec with parts of its work taken out (ablationTable);
+ * table; BENCH_PART=ablation times the int4 matvec (ABLATION_WEIGHTS) with parts of its work taken out, x in workgroup memory and other layouts, cold and in the L2 (ablationTable);
  * BENCH_PART=ssm the decoder's state step alone in several layouts (ssmTable);
  * MATVEC_GRID=1 times every layout (threads a row x rows a workgroup x units in flight x rows a thread) of
  * the big projections at batch 1 (float32 at batch 8 too) and prints the fastest three beside the plan's (how
@@ -37,7 +37,6 @@ import { PassTimer } from '../src/webgpu/pass_timer.js';
 import { type RecordedDispatch, recordDispatch } from '../src/webgpu/streamed_submission.js';
 import { randomBuffer, storage } from './routines/device_buffers.js';
 import { setUpWebGPU } from './routines/webgpu_setup.js';
-import { type LaneRowsLayout, laneRowsSource } from './routines/lane_rows.js';
 
 const PEAK_BYTES_PER_S = 4.8e12;
 const small = process.env.BENCH_SHAPE === 'small';
@@ -68,6 +67,8 @@ const GRID_ALL = process.env.GRID_ALL === '1';
 const ROWS = small ? [8, 40] : [128, 512, 2048];
 const BATCHES = small ? [1, 3] : [1, 8];
 const STAGE_WEIGHTS = (process.env.STAGE_WEIGHTS ?? 'float32,float16').split(',');
+// the ablation table's weights (ABLATION_WEIGHTS, default int4; the others take only the layouts that apply to them)
+const ablationWeights = (process.env.ABLATION_WEIGHTS ?? 'int4').split(',');
 // STAGE_BATCHES (comma-separated, default 1,4,8) and STAGE_LAYOUT (JSON, MatvecDims.layout: in_proj's instead of the plan's)
 const STAGE_BATCHES = (process.env.STAGE_BATCHES ?? '1,4,8').split(',').map(Number);
 const STAGE_LAYOUT = process.env.STAGE_LAYOUT == null ? undefined : JSON.parse(process.env.STAGE_LAYOUT) as MatvecDims['layout'];
@@ -425,9 +426,13 @@ async function stagesTable(): Promise<void> {
  * kernel's text changed to leave out a part of its work: the codes' decoding (each product takes its
  * word's bits as they are), the loads of x (each product takes the row's first vectors, loaded once),
  * both (over the codes as they are, not masked where they lie: the plan's before codeMask, and the
- * fold before it, became int4's); and other layouts: a thread's units in one sweep, threads and rows
- * a thread varied.
- * Timings only: the changed kernels compute nothing meaningful.
+ * fold before it, became int4's); x copied into workgroup memory (xShared); and other layouts: a
+ * thread's units in one sweep, threads and rows a thread varied. Each cold (weights rotated over
+ * copies that overflow the L2) and warm (one copy, in the L2 after the first call): where both take
+ * as long, the kernel is bound by its own work, not by the memory. ABLATION_WEIGHTS (default int4)
+ * adds other weights (float16, float32) for the layouts that apply to them.
+ * The changes that leave work out are timings only: those kernels compute nothing meaningful; the
+ * others give their largest difference from the plan's product.
  */
 async function ablationTable(): Promise<void> {
   const decode = /\(\(bitcast<vec4<f32>>\(\(\(vec4<u32>\(([\w.]+)\) >> vec4<u32>\([^)]*\)\) & vec4<u32>\(15u\)\) \| vec4<u32>\(0x4b000000u\)\) - 8388608\.0\) - (\w+)\)/g;
@@ -438,36 +443,45 @@ async function ablationTable(): Promise<void> {
   const oneSweep = (units: number, threads: number, rows: number): Layout => ({
     threadsPerRow: threads, rowsPerThread: rows, rowsPerGroup: Math.max(1, 32 / threads), unitsInFlight: Math.ceil(units / threads),
   });
-  const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined][] = [
-    ['as planned', same, () => undefined],
-    ['codes as they are', same, () => ({ codeMask: false })],
-    ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false })],
-    ['as they are, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false })],
-    ['as they are, neither', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)').replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false })],
-    ['decoded inline', same, () => ({ decodeInline: true })],
-    ['one sweep', same, (p, u) => oneSweep(u, p.threadsPerRow, p.rowsPerThread)],
-    ['32 threads a row, 1 row, one sweep', same, (p, u) => oneSweep(u, 32, 1)],
-    ['32 a row, 2 rows, one sweep', same, (p, u) => oneSweep(u, 32, 2)],
-    ['32 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 32, 4)],
-    ['32 a row, 8 rows, one sweep', same, (p, u) => oneSweep(u, 32, 8)],
-    ['64 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 64, 4)],
+  /** x in workgroup memory, `rowsPerGroup` row groups of `threadsPerRow` threads, `rowsPerThread` rows each. */
+  const shared = (threadsPerRow: number, rowsPerThread: number, rowsPerGroup: number): Layout => ({ threadsPerRow, rowsPerThread, rowsPerGroup, xShared: true });
+  /** [name, change of the text (same: none), layout, whether it is for codes only] */
+  const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined, boolean][] = [
+    ['as planned', same, () => undefined, false],
+    ['x in workgroup memory (xShared)', same, () => ({ xShared: true }), false],
+    ['x shared, 32 a row, 4 rows, 8 row groups, one sweep', same, (p, u) => ({ ...shared(32, 4, 8), unitsInFlight: Math.ceil(u / 32) }), false],
+    ['x shared, 32 a row, 4 rows, 4 row groups', same, () => shared(32, 4, 4), false],
+    ['x shared, 32 a row, 2 rows, 8 row groups', same, () => shared(32, 2, 8), false],
+    ['x shared, 32 a row, 1 row, 8 row groups', same, () => shared(32, 1, 8), false],
+    ['x shared, 64 a row, 2 rows, 4 row groups', same, () => shared(64, 2, 4), false],
+    ['x shared, 128 a row, 4 rows, 2 row groups', same, () => shared(128, 4, 2), false],
+    ['x shared, 128 a row, 4 rows, 1 row group', same, () => shared(128, 4, 1), false],
+    ['codes as they are', same, () => ({ codeMask: false }), true],
+    ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false }), true],
+    ['as they are, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false }), true],
+    ['as they are, neither', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)').replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false }), true],
+    ['decoded inline', same, () => ({ decodeInline: true }), true],
+    ['one sweep', same, (p, u) => oneSweep(u, p.threadsPerRow, p.rowsPerThread), false],
+    ['32 threads a row, 1 row, one sweep', same, (p, u) => oneSweep(u, 32, 1), false],
+    ['32 a row, 2 rows, one sweep', same, (p, u) => oneSweep(u, 32, 2), false],
+    ['32 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 32, 4), false],
+    ['32 a row, 8 rows, one sweep', same, (p, u) => oneSweep(u, 32, 8), false],
+    ['64 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 64, 4), false],
     // fewer threads a row than a subgroup (their sums meet in the workgroup tree): more units a thread
-    ['16 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 16, 4)],
-    ['16 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 16, rowsPerThread: 4, rowsPerGroup: 2, unitsInFlight: 2 })],
-    ['8 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 4, rowsPerGroup: 4, unitsInFlight: 2 })],
-    ['8 a row, 2 rows, 4 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 2, rowsPerGroup: 4, unitsInFlight: 4 })],
+    ['16 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 16, 4), false],
+    ['16 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 16, rowsPerThread: 4, rowsPerGroup: 2, unitsInFlight: 2 }), false],
+    ['8 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 4, rowsPerGroup: 4, unitsInFlight: 2 }), false],
+    ['8 a row, 2 rows, 4 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 2, rowsPerGroup: 4, unitsInFlight: 4 }), false],
   ];
-  // the prototype with a lane a row (routines/lane_rows.ts): slices a row x units in flight
-  const laneRows: LaneRowsLayout[] = [[16, 5], [8, 5], [8, 10], [4, 5], [4, 10]].map(([slices, unitsInFlight]) => ({ slices, unitsInFlight }));
-  const laneColumns = laneRows.map(({ slices, unitsInFlight }) => `a lane a row, ${slices} slices, ${unitsInFlight} in flight`);
-  log('\n## The int4 matvec with parts of its work left out: us a call (GB/s of codes, scales and zeros), weights rotated over copies that overflow the L2');
-  log('(a lane a row: bench/routines/lane_rows.ts; its largest difference from the plan\'s y, over the largest |y|, in brackets)');
-  log(`| model | projection | batch | ${[...variants.map(([v]) => v), ...laneColumns].join(' | ')} |`);
-  log(`|---|---|---:|${[...variants, ...laneColumns].map(() => '---:').join('|')}|`);
+  log('\n## The matvec with parts of its work left out: us a call (GB/s of weights, scales and zeros), weights rotated over copies that overflow the L2 / us with one copy (in the L2)');
+  log('(where the product is kept, its largest difference from the plan\'s y over the largest |y| in brackets; "-": a change for codes only)');
+  log(`| model | projection | weight | batch | ${variants.map(([v]) => v).join(' | ')} |`);
+  log(`|---|---|---|---:|${variants.map(() => '---:').join('|')}|`);
   for (const [model, config] of Object.entries(MODELS)) {
     const H = config.hiddenSize, DI = config.intermediateSize;
-    for (const [name, N, K] of [['in_proj', 2 * DI, H], ['out_proj', H, DI]] as [string, number, number][]) {
-      const { source, parts } = stageWeight('int4', N, K);
+    for (const [[name, N, K], weightName] of ([['in_proj', 2 * DI, H], ['out_proj', H, DI]] as [string, number, number][])
+      .flatMap((projection) => ablationWeights.map((w) => [projection, w] as const))) {
+      const { source, parts } = stageWeight(weightName, N, K);
       const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
       const copies = Math.max(1, Math.min(64, Math.ceil((small ? 1 : 256e6) / bytes)));
       const weights = Array.from({ length: copies }, () => parts.map(([words, kind]) => randomBuffer(device, words, kind)));
@@ -491,39 +505,34 @@ async function ablationTable(): Promise<void> {
       };
       const { plan } = textOf(undefined).kernel;
       const units = matvecUnits(source, K);
+      const planY = await productOnce(textOf(undefined).kernel, weights[0], x, N);
       let warmUntil = warmAfterIdle();
-      for (const [, change, layoutOf] of variants) {
-        const layout = layoutOf(plan, units);
-        const { code, kernel } = textOf(layout);
+      for (const [, change, layoutOf, codesOnly] of variants) {
+        if (codesOnly && weightName !== 'int4') {
+          cells.push('-');
+          continue;
+        }
+        const { code, kernel } = textOf(layoutOf(plan, units));
         const changed = change(code);
         if (changed === code && change !== same) throw new Error('ablation: a change found nothing to change');
         const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: changed }), entryPoint: 'main' } });
         const groups = weights.map((w) => bindBuffers(device, pipeline, [...w, x, y]));
         const ms = await timeRotated({ pipeline, grid: kernel.grid }, groups, bytes, undefined, warmUntil);
         warmUntil = 0;
-        cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)})`);
+        const warm = await timeRotated({ pipeline, grid: kernel.grid }, groups.slice(0, 1), bytes);
+        const kept = change === same ? ` [${relativeDiff(planY, await productOnce({ pipeline, grid: kernel.grid }, weights[0], x, N))}]` : '';
+        cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)}) / ${fmt(warm * 1e3)}${kept}`);
       }
-      const planY = await productOnce(textOf(undefined).kernel, weights[0], x, N);
-      for (const layout of laneRows) {
-        let lane: { code: string; grid: [number, number] };
-        try {
-          lane = laneRowsSource(N, K, layout);
-        } catch {
-          cells.push('-');
-          continue;
-        }
-        const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: lane.code }), entryPoint: 'main' } });
-        const groups = weights.map((w) => bindBuffers(device, pipeline, [...w, x, y]));
-        const ms = await timeRotated({ pipeline, grid: lane.grid }, groups, bytes);
-        const laneY = await productOnce({ pipeline, grid: lane.grid }, weights[0], x, N);
-        const top = planY.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-        const diff = planY.reduce((a, v, i) => Math.max(a, Math.abs(v - laneY[i])), 0);
-        cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)}) [${(diff / top).toExponential(1)}]`);
-      }
-      log(`| ${model} | ${name} | 1 | ${cells.join(' | ')} |`);
+      log(`| ${model} | ${name} | ${weightName} | 1 | ${cells.join(' | ')} |`);
       [x, y, ...weights.flat()].forEach((b) => b.destroy());
     }
   }
+}
+
+/** The largest difference of b from a over the largest |a|. */
+function relativeDiff(a: Float32Array, b: Float32Array): string {
+  const top = a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  return (a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0) / top).toExponential(1);
 }
 
 /** y of one dispatch of `kernel` over the weight's buffers and x (the matvec's bindings), read back. */

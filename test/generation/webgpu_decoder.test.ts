@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { decodeStep } from '../../src/generation/prefill.js';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
-import type { MatvecDims } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { type MatvecDims, matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
 import type { MambaMixer } from '../../src/layers/mixer.js';
 import { matrixOf, NORM_IN_PROJ_MAX_BATCH, type NormPlacement, normPlacement, WebGPUDecoder, webgpuDecoderFor } from '../../src/model/webgpu_decoder.js';
 import { applyLora } from '../../src/lora/apply.js';
@@ -173,6 +173,25 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
       await expectNorms(model, batch, kind, norms, 77);
     });
   }
+
+  // int4 at hidden 320: in_proj's threads take 4 rows each over rows of 10 units, where the trial
+  // xShared copies x into workgroup memory (caught on its way to the compiler)
+  it('int4 at hidden 320, batch 1, x copied into workgroup memory (the trial xShared): equal to the op-by-op step', async () => {
+    const device = (tf.backend() as WebGPUBackend).device;
+    const make = device.createShaderModule.bind(device);
+    const codes: string[] = [];
+    device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
+    matvecTrials.xShared = true;
+    try {
+      const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 78);
+      await quantize(model, { bits: 4, groupSize: 32 });
+      await expectNorms(model, 1, 'ahead', 2, 79);
+    } finally {
+      matvecTrials.xShared = false;
+      device.createShaderModule = make;
+    }
+    expect(codes.some((c) => c.includes('var<workgroup> xs')), 'a kernel with x in workgroup memory').to.equal(true);
+  });
 
   it('leaves adapters to the op-by-op path', async () => {
     const lora = randomModel({}, 11);

@@ -109,6 +109,12 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, codeMask: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, codeMask: true }, c: { name: 'int8 asym group 64', N: 45, K: 512, make: (r, n, k) => packedWeight(r, n, k, { bits: 8, groupSize: 64, symmetric: false }) } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, codeMask: true }, c: CASES[6] },
+  // x copied into workgroup memory (xShared): the copy before the sweeps' loop (int4: 2 sweeps of 3
+  // units), after a single sweep's loads (int4, float16, float32 over rows that end inside a thread's)
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, rowsPerThread: 2, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 16, rowsPerGroup: 2, unitsInFlight: 5, rowsPerThread: 2, xShared: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 9, rowsPerThread: 3, xShared: true }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
@@ -152,7 +158,7 @@ for (const subgroups of [true, false]) {
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
         + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
-          layout.decodeInline ? ', decoded inline' : ''}${layout.codeMask != null ? `, codes ${layout.codeMask ? 'masked' : 'as they are'}` : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+          layout.decodeInline ? ', decoded inline' : ''}${layout.codeMask != null ? `, codes ${layout.codeMask ? 'masked' : 'as they are'}` : ''}${layout.xShared ? ', x in workgroup memory' : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(layout.halfCast ? await withF16() : device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }
@@ -231,6 +237,9 @@ for (const subgroups of [true, false]) {
       // 100 vec4 of partial sums a row over 4 threads: a loop rather than written out
       await check(device!, 'float32 many partials', { name: 'float32', N: 9, K: 2048, make: float32Weight }, 2, 2052, false,
         { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 2, unitsInFlight: 1 }, norm: { eps: 1e-5, partials: 400 } });
+      // (x copied into workgroup memory as it comes, scaled as the sums leave)
+      await check(device!, 'int4, x in workgroup memory', { name: 'int4', N: 45, K: 480, make: int4g32 }, 2, 484, true,
+        { subgroups, layout: { threadsPerRow: 4, rowsPerGroup: 8, unitsInFlight: 2, rowsPerThread: 2, xShared: true }, norm: { eps: 1e-5, partials: 40 } });
     });
 
     it('out_proj ahead of the next norm: h += sum, normed = h * gamma, each workgroup\'s sum of h^2 a row (stores by one subgroup, by several, by each row\'s lanes within a subgroup or through the tree; 2 rows a thread; batch 9, and without subgroups 9 rows over 256 threads: the tree\'s sums in two chunks)', async function () {
@@ -351,6 +360,26 @@ describe('matvec plan', function () {
       expect(plan(5120 / 8, 2560, 1, 2), '2.8b out_proj, float16: a row a thread, as it was').to.deep.equal([32, 1, 4, 1]);
       expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32, as it was').to.deep.equal([64, 4, 5, 1]);
     });
+  });
+
+  it('the trial xShared: int4 rows of a subgroup, several a thread, copy x into workgroup memory where it fits, 8 row groups a workgroup', function () {
+    const shares = (units: number, rows: number, batch: number, xBytes: number, device: MatvecDevice = { ...h200, workgroupBytes: 32768 }) => {
+      const p = matvecPlan(units, rows, batch, device, {}, 8, 0, xBytes);
+      return [p.xShared, p.threadsPerRow, p.rowsPerGroup, p.rowsPerThread];
+    };
+    const x = (K: number, batch = 1) => batch * (K / 4 + Math.floor((K / 4 - 1) / 8)) * 16;
+    expect(shares(80, 10240, 1, x(2560)), '2.8b in_proj, int4, before the trial').to.deep.equal([false, 32, 1, 4]);
+    trial(['xShared'], () => {
+      expect(shares(80, 10240, 1, x(2560)), '2.8b in_proj, int4: 11.5 KB of x').to.deep.equal([true, 32, 8, 4]);
+      expect(shares(160, 2560, 1, x(5120)), '2.8b out_proj, int4: 128 threads a row').to.deep.equal([false, 128, 1, 4]);
+      expect(shares(80, 10240, 2, x(2560, 2)), '2.8b in_proj, int4, batch 2: 23 KB of x').to.deep.equal([true, 32, 8, 4]);
+      expect(shares(80, 10240, 3, x(2560, 3)), '2.8b in_proj, int4, batch 3: 34.5 KB of x, over what the reductions leave').to.deep.equal([false, 32, 1, 4]);
+      expect(shares(80, 10240, 1, x(2560), { ...h200, workgroupBytes: 16384 }), 'a device of 16 KiB').to.deep.equal([false, 32, 1, 4]);
+      expect(shares(80, 10240, 1, 0), 'x that cannot be copied (squares from the loads)').to.deep.equal([false, 32, 1, 4]);
+      expect(matvecPlan(2560 / 8, 10240, 1, h200, {}, 2, 0, x(2560)).xShared, '2.8b in_proj, float16').to.equal(false);
+    });
+    expect(() => matvecPlan(80, 10240, 1, h200, { xShared: true }, 8, 0, 0)).to.throw(/x cannot be copied into workgroup memory \(its squares come from/);
+    expect(() => matvecPlan(80, 10240, 1, h200, { xShared: true }, 8, 0, 40000)).to.throw(/\(40000 bytes\)/);
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

@@ -129,6 +129,17 @@ const FOUR_ROWS_BATCH = 8;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
+ * Bytes of x rows a workgroup copies into workgroup memory at most (xShared): with the reductions'
+ * 8 KiB, within the 32 KiB that Dawn gives on NVIDIA (WebGPU guarantees 16 KiB; the device's limit is checked too).
+ */
+const XSHARED_BYTES = 24576;
+/**
+ * Row groups a workgroup where x is copied into workgroup memory: 8 subgroups share a copy. On an H100
+ * (2.8b int4 in_proj alone, bench/results/h200-2026-12-05.md, call 100) 4 rows a thread of 32 threads
+ * with 8 row groups took 13.1 us against the plan's 14.8 (4 row groups 14.0, one 24.5: each subgroup copying x for itself).
+ */
+const XSHARED_ROW_GROUPS = 8;
+/**
  * The layout's switches where the caller gives none, each off while on trial: codeMask, decodeInline
  * and halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200); fullFlight (several rows a
  * thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
@@ -141,7 +152,7 @@ const REDUCTION_FLOATS = 2048;
  * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeMask: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
 
 export interface MatvecDims {
   batch: number;
@@ -159,7 +170,7 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeMask' | 'decodeInline' | 'halfCast'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeMask' | 'xShared' | 'decodeInline' | 'halfCast'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
@@ -233,6 +244,17 @@ export interface MatvecPlan {
    * are, the step 2.69 -> 2.54 ms: call 35.)
    */
   codeMask: boolean;
+  /**
+   * Whether the workgroup copies its x rows into workgroup memory before the products and each
+   * product reads x there, a vec4 of padding after every 8 (int4: each thread's unit meets 8 vectors
+   * of x, 128 bytes past its neighbour's, so that an unpadded copy puts a quarter-subgroup's reads on
+   * the same 4 banks): where a subgroup's 32 lanes each read a vec4 of x 128 bytes apart from memory,
+   * every load touches 32 lines. Only where the x rows fit XSHARED_BYTES and their squares do not come
+   * from the products' loads. Where a thread's units are one sweep, its loads are issued before the copy.
+   * Unless given, matvecTrials' (off) for int4 where threads have several rows and a row at most
+   * SHARED_GROUP_THREADS threads (the 2.8b in_proj), with XSHARED_ROW_GROUPS row groups a workgroup.
+   */
+  xShared: boolean;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
@@ -242,6 +264,8 @@ export interface MatvecPlan {
 /** What matvecPlan needs to know of the device: its workgroup limit and, with subgroups, their sizes where it says them. */
 export interface MatvecDevice {
   maxThreads: number;
+  /** Bytes of workgroup memory a workgroup may take (WebGPU's guaranteed 16 KiB where unsaid). */
+  workgroupBytes?: number;
   subgroups: { minSize?: number; maxSize?: number } | null;
 }
 
@@ -290,7 +314,7 @@ function nextPow2(n: number): number {
  * with its sums (a norm's squares, one an x row), sizing the reductions' workgroup memory.
  */
 export function matvecPlan(units: number, outFeatures: number, batch: number, device: MatvecDevice,
-  given: MatvecDims['layout'] = {}, xVectorsPerUnit = 1, reducedBeside = 0): MatvecPlan {
+  given: MatvecDims['layout'] = {}, xVectorsPerUnit = 1, reducedBeside = 0, xBytes = 0): MatvecPlan {
   const maxThreads = Math.min(GROUP_THREADS, 2 ** Math.floor(Math.log2(device.maxThreads)));
   // Where the adapter does not say, 32 (NVIDIA's, Apple's, AMD's wave32): a larger subgroup takes the tree.
   const rowFloor = device.subgroups == null ? 4 : nextPow2(Math.max(4, device.subgroups.maxSize ?? 32));
@@ -324,8 +348,15 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     while (threadsPerRow < maxThreads && threadsPerRow < units && rowGroups * threadsPerRow < MIN_THREADS) threadsPerRow *= 2;
   }
   const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+  // x copied into workgroup memory where it fits beside the reductions' (xBytes 0: it cannot be)
+  const fits = xBytes > 0 && xBytes <= Math.min(XSHARED_BYTES, (device.workgroupBytes ?? 16384) - 4 * REDUCTION_FLOATS);
+  if (given.xShared && !fits) {
+    throw new Error(`matvec: x cannot be copied into workgroup memory (${xBytes === 0 ? 'its squares come from the products\' loads, or its units are not vectors' : `${xBytes} bytes`})`);
+  }
+  const xShared = given.xShared ?? (fits && matvecTrials.xShared && xVectorsPerUnit === 8 && rowsPerThread > 1 && threadsPerRow <= SHARED_GROUP_THREADS);
   const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
-  let rowsPerGroup = given.rowsPerGroup ?? (isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
+  let rowsPerGroup = given.rowsPerGroup ?? (xShared ? Math.max(1, Math.min(XSHARED_ROW_GROUPS, maxThreads / threadsPerRow))
+    : isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
   if (given.rowsPerGroup == null) {
     while (rowsPerGroup > 1 && Math.ceil(outFeatures / (rowsPerGroup * rowsPerThread)) < MIN_GROUPS) rowsPerGroup /= 2;
   }
@@ -354,6 +385,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   return {
     threadsPerRow, rowsPerGroup, unitsInFlight, rowsPerThread, decodeInline: given.decodeInline ?? matvecTrials.decodeInline,
     codeMask: given.codeMask ?? matvecTrials.codeMask,
+    xShared,
     halfCast: given.halfCast ?? matvecTrials.halfCast,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
@@ -410,6 +442,12 @@ function partialReads(partials: number): number {
   return partials % 4 === 0 ? partials / 4 : partials;
 }
 
+/** vec4s of an x row of `K` copied into workgroup memory with a vec4 of padding after every 8 (xShared): vector v at v + v / 8. */
+function paddedVectors(K: number): number {
+  const V = K / 4;
+  return V + Math.floor((V - 1) / 8);
+}
+
 function isInt4(source: WeightSource): boolean {
   return isPackedSource(source) && source.bits === 4;
 }
@@ -429,10 +467,13 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   const xVec = unit.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
   const layout = { ...dims.layout, codeMask, ...(unit.vector ? {} : { rowsPerThread: 1 }) };
+  // x rows can be copied into workgroup memory where they are vectors and their squares do not come from the products' loads
+  const xBytes = unit.vector && xVec && (dims.norm == null || dims.norm.partials != null) ? batch * paddedVectors(inFeatures) * 16 : 0;
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
+    workgroupBytes: device.limits.maxComputeWorkgroupStorageSize,
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, layout, unit.xVectors, dims.norm != null && (dims.norm.partials != null || (unit.vector && xVec)) ? batch : 0);
+  }, layout, unit.xVectors, dims.norm != null && (dims.norm.partials != null || (unit.vector && xVec)) ? batch : 0, xBytes);
   return { plan, unit, xVec, subgroups, halfCast };
 }
 
@@ -467,6 +508,14 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   const out = dims.output?.partialSums;
   // A sweep of F units per thread that ends past the row loads its last unit again and skips it.
   const ragged = unit.count % (F * TPR) !== 0;
+  // With x copied into workgroup memory, a thread's one sweep loads its units before the copy.
+  const oneSweep = F * TPR >= unit.count;
+  const copyX = plan.xShared ? `  // the x rows into workgroup memory, a vec4 of padding after every 8 (xShared)
+  for (var i = t; i < B * XV; i += T) {
+    let v = i % XV;
+    xs[(i / XV) * XPV + v + v / 8u] = x[(i / XV) * (XS / 4u) + v];
+  }
+  workgroupBarrier();` : '';
   const partialFloats = Math.max(T * BC, subgroups ? Math.ceil(T / minSubgroup) * QN : 0);
   const bindings: [string, string, boolean][] = [
     ...weightBindings(weight).map(([name, type, w], i): [string, string, boolean] => [name, i === 0 ? unit.type : type, w]),
@@ -543,7 +592,10 @@ const U = ${unit.count}u;
 const F = ${F}u;
 const XS = ${xRowStride}u;
 const BC = ${BC}u;
-var<workgroup> partial : array<f32, ${partialFloats}>;${out == null ? '' : `
+var<workgroup> partial : array<f32, ${partialFloats}>;${plan.xShared ? `
+const XV = ${inFeatures / 4}u;
+const XPV = ${paddedVectors(inFeatures)}u;
+var<workgroup> xs : array<vec4<f32>, ${batch * paddedVectors(inFeatures)}>;` : ''}${out == null ? '' : `
 const G = ${groups}u;
 /** What this thread's stores kept for the workgroup's partial sums, each x row's. */
 var<private> kept : array<f32, B>;
@@ -575,7 +627,7 @@ fn normScale(squared : f32) -> f32 {
   return inverseSqrt(squared / f32(I) + ${dims.norm.eps.toExponential()});
 }
 ` : ''}fn xAt(b : u32, k : u32) -> ${xVec ? 'vec4<f32>' : 'f32'} {
-  return x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]${dims.norm == null || squaresFrom === 'partials' ? ''
+  return ${plan.xShared ? 'xs[b * XPV + k / 4u + k / 32u]' : `x[${xVec ? '(b * XS + k) / 4u' : 'b * XS + k'}]`}${dims.norm == null || squaresFrom === 'partials' ? ''
     : `${foldedNorm ? '' : ' * rowScale[b]'} * gamma[${xVec ? 'k / 4u' : 'k'}]`};
 }
 ${unit.vector && !xVec ? `fn x4(b : u32, k : u32) -> vec4<f32> {
@@ -616,9 +668,11 @@ ${squaresFrom === 'read' ? normScales(xVec, inFeatures, T) : ''}
   ${eachIndex(batch, 'b', `var s = 0.0;
     ${strideLoads('squareSums', `b * ${partialsPerRow}u`, partialsPerRow, TPR, 'l', (v) => (partialsVec ? `dot(${v}, vec4<f32>(1.0))` : v))}
     squares[b] = s;`, written)}` : ''}
-  for (var u0 = l; u0 < U; u0 += F * TPR) {
+${plan.xShared && !oneSweep ? copyX : ''}
+  ${plan.xShared && oneSweep ? '{\n    let u0 = l;' : 'for (var u0 = l; u0 < U; u0 += F * TPR) {'}
 ${range(F).map((i) => `    let at${i} = ${ragged ? `min(u0 + ${i}u * TPR, U - 1u)` : `u0 + ${i}u * TPR`};
 ${range(RT).flatMap((r) => unit.fields.map((f) => `    let ${f.name}${i}_${r} = ${f.load(`at${i}`, `o${r}`)};`)).join('\n')}`).join('\n')}
+${plan.xShared && oneSweep ? copyX : ''}
 ${range(F).map((i) => `    {
       let u = u0 + ${i}u * TPR;
       ${ragged ? 'if (u < U) ' : ''}{
