@@ -191,23 +191,13 @@ async function gemmTable(): Promise<void> {
           return timeGpu((pass) => { pass.setPipeline(kernel.pipeline); pass.setBindGroup(0, group); pass.dispatchWorkgroups(gx, gy); }, repeats);
         };
         /** y for float16 W through `tile`, read back. */
-        const product = async (tile: GemmTile | MatrixTile): Promise<Float32Array> => {
+        const product = (tile: GemmTile | MatrixTile): Promise<Float32Array> => {
           const kernel = gemmKernel(device, { outFeatures: N, inFeatures: K, hasBias: false, weight: 'float16', tile }, M);
-          const out = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-          const readable = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-          const encoder = device.createCommandEncoder();
-          const pass = encoder.beginComputePass();
-          pass.setPipeline(kernel.pipeline);
-          pass.setBindGroup(0, gemmBindGroup(device, kernel, M, { x, weight: [w16], y: out }));
-          pass.dispatchWorkgroups(...kernel.grid(M));
-          pass.end();
-          encoder.copyBufferToBuffer(out, 0, readable, 0, M * N * 4);
-          device.queue.submit([encoder.finish()]);
-          await readable.mapAsync(GPUMapMode.READ);
-          const values = new Float32Array(readable.getMappedRange().slice(0));
-          out.destroy();
-          readable.destroy();
-          return values;
+          return recordedOutput(M * N, (pass, out) => {
+            pass.setPipeline(kernel.pipeline);
+            pass.setBindGroup(0, gemmBindGroup(device, kernel, M, { x, weight: [w16], y: out }));
+            pass.dispatchWorkgroups(...kernel.grid(M));
+          });
         };
         const xTensor = tf.randomUniform([M, K], -1, 1) as tf.Tensor2D;
         const tfjsMs = await timeTfjs(xTensor, wTensor, repeats);
@@ -536,14 +526,19 @@ function relativeDiff(a: Float32Array, b: Float32Array): string {
 }
 
 /** y of one dispatch of `kernel` over the weight's buffers and x (the matvec's bindings), read back. */
-async function productOnce(kernel: DecodeKernel, weight: GPUBuffer[], x: GPUBuffer, N: number): Promise<Float32Array> {
-  const out = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const readable = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+function productOnce(kernel: DecodeKernel, weight: GPUBuffer[], x: GPUBuffer, N: number): Promise<Float32Array> {
+  return recordedOutput(N, (pass, out) => recordDispatch(pass, { ...kernel, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, x, out]) }));
+}
+
+/** What `record` writes into `out` (`floats` floats, made here) in a pass of its own, read back. */
+async function recordedOutput(floats: number, record: (pass: GPUComputePassEncoder, out: GPUBuffer) => void): Promise<Float32Array> {
+  const out = device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const readable = device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  recordDispatch(pass, { ...kernel, bindGroup: bindBuffers(device, kernel.pipeline, [...weight, x, out]) });
+  record(pass, out);
   pass.end();
-  encoder.copyBufferToBuffer(out, 0, readable, 0, N * 4);
+  encoder.copyBufferToBuffer(out, 0, readable, 0, floats * 4);
   device.queue.submit([encoder.finish()]);
   await readable.mapAsync(GPUMapMode.READ);
   const values = new Float32Array(readable.getMappedRange().slice(0));
