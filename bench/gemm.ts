@@ -498,7 +498,8 @@ async function ablationTable(): Promise<void> {
       const planY = await productOnce(textOf(undefined).kernel, weights[0], x, N);
       let warmUntil = warmAfterIdle();
       for (const [, change, layoutOf, codesOnly] of variants) {
-        if (codesOnly && weightName !== 'int4') {
+        // (the text changes know int4 with zeros only)
+        if ((codesOnly && !weightName.startsWith('int4')) || (change !== same && weightName !== 'int4')) {
           cells.push('-');
           continue;
         }
@@ -612,18 +613,20 @@ async function ssmTable(): Promise<void> {
 }
 
 /**
- * The weights the stages table times (STAGE_WEIGHTS, default float32,float16): float32, float16, or
- * int4 / int8 as quantize() packs them by default (groups of 128, a scale and a zero each).
+ * The weights the stages and ablation tables time (STAGE_WEIGHTS, default float32,float16;
+ * ABLATION_WEIGHTS): float32, float16, or int4 / int8 as quantize() packs them by default (groups of
+ * 128, a scale and a zero each), or symmetric (int4sym / int8sym: a scale only, as llama.cpp's Q4_0).
  */
 function stageWeight(name: string, N: number, K: number): { source: WeightSource; parts: [number, 'float32' | 'halves' | 'codes' | 'scales'][] } {
   if (name === 'float32') return { source: null, parts: [[N * K, 'float32']] };
   if (name === 'float16') return { source: 'float16', parts: [[N * halfWordsPerRow(K), 'halves']] };
-  if (name !== 'int4' && name !== 'int8') throw new Error(`STAGE_WEIGHTS: ${name} is not float32, float16, int8 or int4`);
-  const bits = name === 'int4' ? 4 : 8;
+  const [, size, symmetric] = /^int(4|8)(sym)?$/.exec(name) ?? [];
+  if (size == null) throw new Error(`${name} is not float32, float16, int8, int4, int8sym or int4sym`);
+  const bits = size === '4' ? 4 : 8;
   const groups = N * Math.ceil(K / 128);
   return {
-    source: { bits, groupSize: 128, inFeatures: K, hasZeros: true },
-    parts: [[N * Math.ceil((K * bits) / 32), 'codes'], [groups, 'scales'], [groups, 'scales']],
+    source: { bits, groupSize: 128, inFeatures: K, hasZeros: symmetric == null },
+    parts: [[N * Math.ceil((K * bits) / 32), 'codes'], [groups, 'scales'], ...(symmetric == null ? [[groups, 'scales'] as [number, 'scales']] : [])],
   };
 }
 
