@@ -428,6 +428,8 @@ async function ablationTable(): Promise<void> {
   const decode = /\(\(bitcast<vec4<f32>>\(\(\(vec4<u32>\(([\w.]+)\) >> vec4<u32>\([^)]*\)\) & vec4<u32>\(15u\)\) \| vec4<u32>\(0x4b000000u\)\) - 8388608\.0\) - (\w+)\)/g;
   const xLoad = /xAt\(b, u \* 32u \+ (\d+)u\)/g;
   const same = (c: string) => c;
+  /** The reduction's kind taken as whole subgroups, where the kernel ors each thread's verdict into workgroup memory first. */
+  const choiceFixed = (c: string) => c.replace(/  atomicOr\(&reductionKind, [^\n]*\n  let reduction = workgroupUniformLoad\(&reductionKind\);/, '  let reduction = WHOLE_SUBGROUPS;');
   type Layout = NonNullable<MatvecDims['layout']>;
   /** A layout of `rows` rows a thread and `threads` a row, all of a thread's units in one sweep. */
   const oneSweep = (units: number, threads: number, rows: number): Layout => ({
@@ -439,6 +441,8 @@ async function ablationTable(): Promise<void> {
   const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined, boolean][] = [
     ['as planned', same, () => undefined, false],
     ['x in workgroup memory (xShared)', same, () => ({ xShared: true }), false],
+    ['the reduction chosen without the atomic', choiceFixed, () => undefined, false],
+    ['xShared, the reduction chosen without the atomic', choiceFixed, () => ({ xShared: true }), false],
     ['x shared, 32 a row, 4 rows, 8 row groups, one sweep', same, (p, u) => ({ ...shared(32, 4, 8), unitsInFlight: Math.ceil(u / 32) }), false],
     ['x shared, 32 a row, 4 rows, 4 row groups', same, () => shared(32, 4, 4), false],
     ['x shared, 32 a row, 2 rows, 8 row groups', same, () => shared(32, 2, 8), false],
@@ -499,7 +503,7 @@ async function ablationTable(): Promise<void> {
       let warmUntil = warmAfterIdle();
       for (const [, change, layoutOf, codesOnly] of variants) {
         // (the text changes know int4 with zeros only)
-        if ((codesOnly && !weightName.startsWith('int4')) || (change !== same && weightName !== 'int4')) {
+        if ((codesOnly && !weightName.startsWith('int4')) || (change !== same && change !== choiceFixed && weightName !== 'int4')) {
           cells.push('-');
           continue;
         }
@@ -511,7 +515,7 @@ async function ablationTable(): Promise<void> {
         const ms = await timeRotated({ pipeline, grid: kernel.grid }, groups, bytes, undefined, warmUntil);
         warmUntil = 0;
         const warm = await timeRotated({ pipeline, grid: kernel.grid }, groups.slice(0, 1), bytes);
-        const kept = change === same ? ` [${relativeDiff(planY, await productOnce({ pipeline, grid: kernel.grid }, weights[0], x, N))}]` : '';
+        const kept = change === same || change === choiceFixed ? ` [${relativeDiff(planY, await productOnce({ pipeline, grid: kernel.grid }, weights[0], x, N))}]` : '';
         cells.push(`${fmt(ms * 1e3)} (${fmt(bytes / ms / 1e6, 0)}) / ${fmt(warm * 1e3)}${kept}`);
       }
       log(`| ${model} | ${name} | ${weightName} | 1 | ${cells.join(' | ')} |`);
