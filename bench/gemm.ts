@@ -428,8 +428,8 @@ async function ablationTable(): Promise<void> {
   const decode = /\(\(bitcast<vec4<f32>>\(\(\(vec4<u32>\(([\w.]+)\) >> vec4<u32>\([^)]*\)\) & vec4<u32>\(15u\)\) \| vec4<u32>\(0x4b000000u\)\) - 8388608\.0\) - (\w+)\)/g;
   const xLoad = /xAt\(b, u \* 32u \+ (\d+)u\)/g;
   const same = (c: string) => c;
-  /** The reduction's kind taken as whole subgroups, where the kernel ors each thread's verdict into workgroup memory first. */
-  const choiceFixed = (c: string) => c.replace(/  atomicOr\(&reductionKind, [^\n]*\n  let reduction = workgroupUniformLoad\(&reductionKind\);/, '  let reduction = WHOLE_SUBGROUPS;');
+  /** The reduction's kind taken as whole subgroups, where the kernel ors each subgroup's verdict into workgroup memory first. */
+  const choiceFixed = (c: string) => c.replace(/  if \(subgroupElect\(\)\) \{ atomicOr\(&reductionKind, [^\n]*\n  let reduction = workgroupUniformLoad\(&reductionKind\);/, '  let reduction = WHOLE_SUBGROUPS;');
   type Layout = NonNullable<MatvecDims['layout']>;
   /** A layout of `rows` rows a thread and `threads` a row, all of a thread's units in one sweep. */
   const oneSweep = (units: number, threads: number, rows: number): Layout => ({

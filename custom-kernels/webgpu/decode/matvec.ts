@@ -648,9 +648,10 @@ ${subgroups ? `  // How the row groups' sums meet, chosen before the products (a
   // Where each row group's TPR threads are adjacent lanes within one subgroup (a cluster), by shuffles
   // within the cluster, every lane of it storing some. Where every subgroup is TPR / S aligned threads
   // of one row group, each subgroup's sums go to its slot, row group g's slots being g * S ..;
-  // otherwise (any other layout, or subgroups of both kinds) through the tree.
-  let linear = lane == t % sgSize && sgSize >= MIN_SUBGROUP && (TPR % sgSize == 0u || sgSize % TPR == 0u);
-  atomicOr(&reductionKind, select(TREE, select(WHOLE_SUBGROUPS, ${clusters ? 'CLUSTERS' : 'TREE'}, TPR < sgSize), linear));
+  // otherwise (any other layout, or subgroups of both kinds) through the tree. Each subgroup ors in
+  // its own verdict, one atomic a subgroup rather than one a thread on the same word.
+  let linear = subgroupAll(lane == t % sgSize) && sgSize >= MIN_SUBGROUP && (TPR % sgSize == 0u || sgSize % TPR == 0u);
+  if (subgroupElect()) { atomicOr(&reductionKind, select(TREE, select(WHOLE_SUBGROUPS, ${clusters ? 'CLUSTERS' : 'TREE'}, TPR < sgSize), linear)); }
   let reduction = workgroupUniformLoad(&reductionKind);` : ''}
 ${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for the sum this thread stores first where subgroups reduce: its
   // cluster's sum l * QL, else the workgroup's sum p = t
