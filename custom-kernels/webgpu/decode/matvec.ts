@@ -140,16 +140,18 @@ const XSHARED_BYTES = 24576;
  */
 const XSHARED_ROW_GROUPS = 8;
 /**
- * The layout's switches where the caller gives none, each off while on trial: codeMask, decodeInline
- * and halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200); fullFlight (several rows a
+ * The layout's switches where the caller gives none, each off while on trial: codeMask, xShared (alone
+ * on an H100 the 2.8b int4 in_proj 14.8 -> 13.1 us, call 100; untimed in place), decodeInline and
+ * halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200); fullFlight (several rows a
  * thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
  * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8); and pairedHalves (halves take two rows
  * a subgroup at batch 1 too: the 2.8b in_proj read 3,308 -> 3,459 GB/s alone as [16x2, 4, 2]). Both
  * from call 74's grid (bench/results/h200-2026-12-05.md); in place on an H100 (calls 75, 76) neither
  * gained (float32 batch 8 6.18 -> 6.25 ms, float16 batch 1 2.97 -> 3.01); the H200 untimed.
  * codeMask is on for int4 codes regardless (MatvecPlan.codeMask); halfCast applies only where the
- * device has shader-f16. (A sweep's stretch of x staged in workgroup memory was tried and lost:
- * bench/results/h200-2026-12-05.md, calls 5 and 24.) Exported mutable for benchmarks
+ * device has shader-f16. (A sweep's stretch of x staged in workgroup memory, a subgroup's own and
+ * unpadded, was tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24; xShared copies x
+ * whole, padded, for 8 row groups.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
 export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
@@ -311,7 +313,8 @@ function nextPow2(n: number): number {
  * The layout of a matvec over rows of `units` units (rowUnit's count), for `batch` x rows; `given`
  * replaces the choice of threads, rows or units in flight (MatvecDims.layout); `xVectorsPerUnit`: the
  * vectors of x a unit of weights meets (RowUnit.xVectors); `reducedBeside`: values a thread reduces
- * with its sums (a norm's squares, one an x row), sizing the reductions' workgroup memory.
+ * with its sums (a norm's squares, one an x row), sizing the reductions' workgroup memory; `xBytes`:
+ * the x rows' bytes as xShared would copy them (0 where they cannot be).
  */
 export function matvecPlan(units: number, outFeatures: number, batch: number, device: MatvecDevice,
   given: MatvecDims['layout'] = {}, xVectorsPerUnit = 1, reducedBeside = 0, xBytes = 0): MatvecPlan {
