@@ -129,11 +129,6 @@ const FOUR_ROWS_BATCH = 8;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
 /**
- * Bytes of x rows a workgroup copies into workgroup memory at most (xShared): with the reductions'
- * 8 KiB, within the 32 KiB that Dawn gives on NVIDIA (WebGPU guarantees 16 KiB; the device's limit is checked too).
- */
-const XSHARED_BYTES = 24576;
-/**
  * Row groups a workgroup where x is copied into workgroup memory: 8 subgroups share a copy. On an H100
  * (2.8b int4 in_proj alone, bench/results/h200-2026-12-05.md, call 100) 4 rows a thread of 32 threads
  * with 8 row groups took 13.1 us against the plan's 14.8 (4 row groups 14.0, one 24.5: each subgroup copying x for itself).
@@ -251,8 +246,8 @@ export interface MatvecPlan {
    * product reads x there, a vec4 of padding after every 8 (int4: each thread's unit meets 8 vectors
    * of x, 128 bytes past its neighbour's, so that an unpadded copy puts a quarter-subgroup's reads on
    * the same 4 banks): where a subgroup's 32 lanes each read a vec4 of x 128 bytes apart from memory,
-   * every load touches 32 lines. Only where the x rows fit XSHARED_BYTES and their squares do not come
-   * from the products' loads. Where a thread's units are one sweep, its loads are issued before the copy.
+   * every load touches 32 lines. Only where the x rows fit the device's workgroup memory beside the
+   * reductions' and their squares do not come from the products' loads. Where a thread's units are one sweep, its loads are issued before the copy.
    * Unless given, matvecTrials' (off) for int4 where threads have several rows and a row at most
    * SHARED_GROUP_THREADS threads (the 2.8b in_proj), with XSHARED_ROW_GROUPS row groups a workgroup.
    */
@@ -351,8 +346,9 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     while (threadsPerRow < maxThreads && threadsPerRow < units && rowGroups * threadsPerRow < MIN_THREADS) threadsPerRow *= 2;
   }
   const isPow2 = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
-  // x copied into workgroup memory where it fits beside the reductions' (xBytes 0: it cannot be)
-  const fits = xBytes > 0 && xBytes <= Math.min(XSHARED_BYTES, (device.workgroupBytes ?? 16384) - 4 * REDUCTION_FLOATS);
+  // x copied into workgroup memory where it fits beside the reductions', the norm's scales and the
+  // reduction's kind (xBytes 0: it cannot be); WebGPU guarantees 16 KiB, Dawn gives 32 on NVIDIA
+  const fits = xBytes > 0 && xBytes + 4 * (REDUCTION_FLOATS + batch + 1) <= (device.workgroupBytes ?? 16384);
   if (given.xShared && !fits) {
     throw new Error(`matvec: x cannot be copied into workgroup memory (${xBytes === 0 ? 'its squares come from the products\' loads, or its units are not vectors' : `${xBytes} bytes`})`);
   }
