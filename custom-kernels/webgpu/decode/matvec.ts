@@ -451,7 +451,13 @@ function isInt4(source: WeightSource): boolean {
   return isPackedSource(source) && source.bits === 4;
 }
 
-function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit: RowUnit; xVec: boolean; subgroups: boolean; halfCast: boolean } {
+/**
+ * Where a norm on the way in takes its rows' squares: the matvec before's partial sums, the products'
+ * own loads of x (vec4s), or a read of every x row ahead of the products (scalar units); null: no norm.
+ */
+type SquaresFrom = 'partials' | 'loads' | 'read' | null;
+
+function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit: RowUnit; xVec: boolean; subgroups: boolean; halfCast: boolean; squaresFrom: SquaresFrom } {
   const { batch, inFeatures, outFeatures, xRowStride, weight } = dims;
   if (!Number.isInteger(batch) || batch < 1 || batch > MATVEC_MAX_BATCH) {
     throw new Error(`matvec: batch ${batch} is not in [1, ${MATVEC_MAX_BATCH}]`);
@@ -466,20 +472,21 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   const xVec = unit.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
   const layout = { ...dims.layout, codeMask, ...(unit.vector ? {} : { rowsPerThread: 1 }) };
+  const squaresFrom: SquaresFrom = dims.norm == null ? null : dims.norm.partials != null ? 'partials' : xVec ? 'loads' : 'read';
   // x rows can be copied into workgroup memory where they are vectors and their squares do not come from the products' loads
-  const xBytes = unit.vector && xVec && (dims.norm == null || dims.norm.partials != null) ? batch * paddedVectors(inFeatures) * 16 : 0;
+  const xBytes = xVec && squaresFrom !== 'loads' ? batch * paddedVectors(inFeatures) * 16 : 0;
   const plan = matvecPlan(unit.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     workgroupBytes: device.limits.maxComputeWorkgroupStorageSize,
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, layout, unit.xVectors, dims.norm != null && (dims.norm.partials != null || (unit.vector && xVec)) ? batch : 0, xBytes);
-  return { plan, unit, xVec, subgroups, halfCast };
+  }, layout, unit.xVectors, squaresFrom === 'partials' || squaresFrom === 'loads' ? batch : 0, xBytes);
+  return { plan, unit, xVec, subgroups, halfCast, squaresFrom };
 }
 
 /** The kernel for `dims`, with the layout it was made with. */
 export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel & { plan: MatvecPlan } {
   const { batch, inFeatures, outFeatures, xRowStride, hasBias, weight } = dims;
-  const { plan, unit, xVec, subgroups, halfCast } = layoutOf(device, dims);
+  const { plan, unit, xVec, subgroups, halfCast, squaresFrom } = layoutOf(device, dims);
   const { threadsPerRow: TPR, rowsPerGroup: R, unitsInFlight: F, rowsPerThread: RT, treeBatch: BC, minSubgroup } = plan;
   const T = TPR * R;
   const Q = batch * RT;
@@ -496,7 +503,6 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
   // calls 29 and 30.)
   // Where a norm's squares come from otherwise: the matvec before's partial sums (x comes with gamma
   // applied), or (scalar units) a read of every x row ahead of the products, which sets each row's scale.
-  const squaresFrom = dims.norm == null ? null : dims.norm.partials != null ? 'partials' : unit.vector && xVec ? 'loads' : 'read';
   const foldedNorm = squaresFrom === 'loads';
   /** The squares reduced with the sums, each sum scaled as it leaves. */
   const reducedNorm = foldedNorm || squaresFrom === 'partials';
