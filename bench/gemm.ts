@@ -437,6 +437,10 @@ async function ablationTable(): Promise<void> {
   });
   /** x in workgroup memory, `rowsPerGroup` row groups of `threadsPerRow` threads, `rowsPerThread` rows each. */
   const shared = (threadsPerRow: number, rowsPerThread: number, rowsPerGroup: number): Layout => ({ threadsPerRow, rowsPerThread, rowsPerGroup, xShared: true });
+  /** Units of `words` words, `threadsPerRow` threads a row, `rowsPerThread` rows each, `unitsInFlight` units a sweep, `rowsPerGroup` row groups. */
+  const narrow = (words: 1 | 2, threadsPerRow: number, rowsPerThread: number, unitsInFlight: number, rowsPerGroup = 1): Layout => ({
+    wordsPerUnit: words, threadsPerRow, rowsPerThread, unitsInFlight, rowsPerGroup,
+  });
   /** [name, change of the text (same: none), layout, whether it is for codes only] */
   const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined, boolean][] = [
     ['as planned', same, () => undefined, false],
@@ -450,6 +454,15 @@ async function ablationTable(): Promise<void> {
     ['x shared, 64 a row, 2 rows, 4 row groups', same, () => shared(64, 2, 4), false],
     ['x shared, 128 a row, 4 rows, 2 row groups', same, () => shared(128, 4, 2), false],
     ['x shared, 128 a row, 4 rows, 1 row group', same, () => shared(128, 4, 1), false],
+    // units of fewer words: adjacent lanes' x 32 (one word) or 64 bytes (two) apart rather than 128
+    ['a word a unit, 32 a row, 4 rows, 5 in flight', same, () => narrow(1, 32, 4, 5), true],
+    ['a word a unit, 32 a row, 4 rows, 2 in flight', same, () => narrow(1, 32, 4, 2), true],
+    ['a word a unit, 32 a row, 2 rows, 5 in flight', same, () => narrow(1, 32, 2, 5), true],
+    ['a word a unit, 32 a row, 8 rows, 2 in flight', same, () => narrow(1, 32, 8, 2), true],
+    ['a word a unit, 64 a row, 4 rows, 5 in flight', same, () => narrow(1, 64, 4, 5), true],
+    ['a word a unit, 32 a row, 4 rows, 5 in flight, 4 row groups', same, () => narrow(1, 32, 4, 5, 4), true],
+    ['two words a unit, 32 a row, 4 rows, 3 in flight', same, () => narrow(2, 32, 4, 3), true],
+    ['two words a unit, 32 a row, 4 rows, 5 in flight', same, () => narrow(2, 32, 4, 5), true],
     ['codes as they are', same, () => ({ codeMask: false }), true],
     ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false }), true],
     ['as they are, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false }), true],

@@ -115,6 +115,15 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, rowsPerThread: 2, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 16, rowsPerGroup: 2, unitsInFlight: 5, rowsPerThread: 2, xShared: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 9, rowsPerThread: 3, xShared: true }, c: { name: 'float32', N: 37, K: 264, make: float32Weight } },
+  // units of fewer words (wordsPerUnit): int4 of one word (8 codes) in 2.5 sweeps, masked and as they
+  // are; of two words, and with x in workgroup memory; int8 of one word (4 codes); int4 of two words
+  // over groups of one word (a scale a word: the codes as they are)
+  { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, wordsPerUnit: 1 }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 3, rowsPerThread: 4, wordsPerUnit: 1, codeMask: false }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 4, unitsInFlight: 2, rowsPerThread: 2, wordsPerUnit: 2 }, c: CASES[8] },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 2, rowsPerThread: 4, wordsPerUnit: 2, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
+  { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, wordsPerUnit: 1, codeMask: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
+  { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, wordsPerUnit: 2 }, c: CASES[9] },
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
@@ -158,7 +167,7 @@ for (const subgroups of [true, false]) {
     for (const { layout, c } of LAYOUTS) {
       it(`${c.name} [${c.N} x ${c.K}], ${layout.threadsPerRow} threads a row, ${layout.rowsPerGroup} rows a workgroup, `
         + `${layout.unitsInFlight ?? 'the plan\'s'} units in flight${layout.rowsPerThread ? `, ${layout.rowsPerThread} rows a thread` : ''}${
-          layout.decodeInline ? ', decoded inline' : ''}${layout.codeMask != null ? `, codes ${layout.codeMask ? 'masked' : 'as they are'}` : ''}${layout.xShared ? ', x in workgroup memory' : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
+          layout.decodeInline ? ', decoded inline' : ''}${layout.codeMask != null ? `, codes ${layout.codeMask ? 'masked' : 'as they are'}` : ''}${layout.wordsPerUnit ? `, ${layout.wordsPerUnit} word${layout.wordsPerUnit > 1 ? 's' : ''} a unit` : ''}${layout.xShared ? ', x in workgroup memory' : ''}${layout.halfCast ? ', halves cast through f16' : ''}: batch 2 with x strided and a bias equals the float64 product`, async function () {
         await check(layout.halfCast ? await withF16() : device!, c.name, c, 2, c.K + 4, true, { subgroups, layout });
       });
     }

@@ -167,7 +167,15 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeMask' | 'xShared' | 'decodeInline' | 'halfCast'>>;
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeMask' | 'xShared' | 'decodeInline' | 'halfCast'>> & {
+    /**
+     * Words of packed codes a unit (a thread's load) holds: 4 (a vec4, the default), 2 or 1. Narrower
+     * units put adjacent lanes' x vectors closer (int4: 128 bytes apart at 4 words a unit, 32 at one),
+     * so a subgroup's load of x touches fewer lines; their scales and zeros are loaded a unit each.
+     * Give the rest of the layout with it: matvecPlan's rules are for the default.
+     */
+    wordsPerUnit?: 1 | 2 | 4;
+  };
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
@@ -468,7 +476,7 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
   const codeMask = dims.layout?.codeMask ?? (matvecTrials.codeMask || isInt4(weight));
-  const unit = rowUnit(weight, inFeatures, halfCast, codeMask);
+  const unit = rowUnit(weight, inFeatures, halfCast, codeMask, dims.layout?.wordsPerUnit);
   const xVec = unit.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
   const layout = { ...dims.layout, codeMask, ...(unit.vector ? {} : { rowsPerThread: 1 }) };
@@ -885,10 +893,11 @@ export function matvecUnits(source: WeightSource, K: number): number {
   return rowUnit(source, K).count;
 }
 
-function rowUnit(source: WeightSource, K: number, halfCast = false, codeMask = false): RowUnit {
+function rowUnit(source: WeightSource, K: number, halfCast = false, codeMask = false, wordsPerUnit: 1 | 2 | 4 = 4): RowUnit {
+  if (wordsPerUnit !== 4 && !isPackedSource(source)) throw new Error(`matvec: wordsPerUnit ${wordsPerUnit} is for packed weights only`);
   if (source == null) return float32Unit(K);
   if (source === 'float16') return float16Unit(K, halfCast);
-  return packedUnit(source, codeMask);
+  return packedUnit(source, codeMask, wordsPerUnit);
 }
 
 function float32Unit(K: number): RowUnit {
@@ -939,11 +948,11 @@ const TWO_POW_23 = 8388608;
 const TWO_POW_23_BITS = '0x4b000000';
 
 /**
- * Packed codes: a vector unit is 4 words (of one group when the group size allows, so one scale
- * and zero per unit, loaded with the words and applied after the dot products); otherwise one word
- * with a bounds check per code. Codes become (code - zero) exactly in float32 before any product.
+ * Packed codes: a vector unit is `wordsPerUnit` words (of one group when the group size allows, so
+ * one scale and zero per unit, loaded with the words and applied after the dot products); otherwise
+ * one word with a bounds check per code. Codes become (code - zero) exactly in float32 before any product.
  */
-function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, codeMask: boolean): RowUnit {
+function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, codeMask: boolean, wordsPerUnit: 1 | 2 | 4): RowUnit {
   const perWord = 32 / bits;
   const words = Math.ceil(K / perWord);
   const groups = Math.ceil(K / groupSize);
@@ -973,31 +982,34 @@ function packedUnit({ bits, groupSize, inFeatures: K, hasZeros }: PackedLayout, 
     const less = exponents.map((e) => `${2 ** e + zero}.0`).join(', ');
     return `(bitcast<vec4<f32>>((vec4<u32>(${words}) & vec4<u32>(${masks})) | vec4<u32>(${ors})) - vec4<f32>(${less}))`;
   });
-  const unitElements = 4 * perWord;
+  const unitElements = wordsPerUnit * perWord;
+  // the unit's words as WGSL: a vector's components, or the one word
+  const wordType = wordsPerUnit === 1 ? 'u32' : `vec${wordsPerUnit}<u32>`;
+  const wordsOf = (wv: string) => (wordsPerUnit === 1 ? [wv] : ['x', 'y', 'z', 'w'].slice(0, wordsPerUnit).map((c) => `${wv}.${c}`));
   if (K % unitElements === 0) {
     const oneGroup = groupSize % unitElements === 0;
     // (a unit of several groups has a zero a word: it takes the codes as they are)
     const masked = codeMask && oneGroup;
     const groupOf = (o: string, k: string) => `${o} * ${groups}u + (${k}) / ${groupSize}u`;
-    const fields: UnitField[] = [{ name: 'wv', type: 'vec4<u32>', load: (u, o) => `bitcast<vec4<u32>>(packed[${o} * U + ${u}])` }];
+    const fields: UnitField[] = [{ name: 'wv', type: wordType, load: (u, o) => `bitcast<${wordType}>(packed[${o} * U + ${u}])` }];
     if (oneGroup) {
       fields.push({ name: 'sv', type: 'f32', load: (u, o) => `scales[${groupOf(o, `${u} * ${unitElements}u`)}]` });
       if (hasZeros) fields.push({ name: 'zv', type: 'f32', load: (u, o) => `zeros[${groupOf(o, `${u} * ${unitElements}u`)}]` });
     }
     return {
-      count: words / 4, vector: true, type: 'vec4<i32>', xVectors: perWord, fields,
+      count: words / wordsPerUnit, vector: true, type: wordsPerUnit === 1 ? 'i32' : `vec${wordsPerUnit}<i32>`, xVectors: (perWord * wordsPerUnit) / 4, fields,
       segments: (u, sfx, o) => {
         const k0 = `${u} * ${unitElements}u`;
         const lines: string[] = [];
         const values: string[] = [];
         const decoded: string[] = [];
-        ['x', 'y', 'z', 'w'].forEach((c, j) => {
+        wordsOf(`wv${sfx}`).forEach((word, j) => {
           const g = `g${j}_${sfx}`;
           if (!oneGroup) lines.push(`let ${g} = ${groupOf(o, `${k0} + ${j * perWord}u`)};`);
           const z = oneGroup ? (hasZeros ? `zv${sfx}` : zeroAt('')) : zeroAt(g);
-          if (masked) lines.push(`let hi${j}_${sfx} = wv${sfx}.${c} >> 16u;`);
-          (masked ? maskedSegments(`wv${sfx}.${c}`, `hi${j}_${sfx}`, hasZeros ? 0 : 1 << (bits - 1))
-            : segments(`wv${sfx}.${c}`, z)).forEach((seg, s) => {
+          if (masked) lines.push(`let hi${j}_${sfx} = ${word} >> 16u;`);
+          (masked ? maskedSegments(word, `hi${j}_${sfx}`, hasZeros ? 0 : 1 << (bits - 1))
+            : segments(word, z)).forEach((seg, s) => {
             values.push(`c${j}_${s}_${sfx}`);
             decoded.push(oneGroup ? seg : `${seg} * scales[${g}]`);
           });
