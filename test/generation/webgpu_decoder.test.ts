@@ -175,23 +175,30 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   }
 
   // int4 at hidden 320: in_proj's threads take 4 rows each over rows of 10 units, where the trial
-  // xShared copies x into workgroup memory (caught on its way to the compiler)
-  it('int4 at hidden 320, batch 1, x copied into workgroup memory (the trial xShared): equal to the op-by-op step', async () => {
-    const device = (tf.backend() as WebGPUBackend).device;
-    const make = device.createShaderModule.bind(device);
-    const codes: string[] = [];
-    device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
-    matvecTrials.xShared = true;
-    try {
-      const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 78);
-      await quantize(model, { bits: 4, groupSize: 32 });
-      await expectNorms(model, 1, 'ahead', 2, 79);
-    } finally {
-      matvecTrials.xShared = false;
-      device.createShaderModule = make;
-    }
-    expect(codes.some((c) => c.includes('var<workgroup> xs')), 'a kernel with x in workgroup memory').to.equal(true);
-  });
+  // xShared copies x into workgroup memory and narrowUnits reads units of fewer words (each kernel's
+  // text caught on its way to the compiler)
+  const int4Trials: [keyof typeof matvecTrials, string, RegExp][] = [
+    ['xShared', 'x copied into workgroup memory', /var<workgroup> xs/],
+    ['narrowUnits', 'units of one or two words', /bitcast<(u32|vec2<u32>)>\(packed\[/],
+  ];
+  for (const [trial, title, mark] of int4Trials) {
+    it(`int4 at hidden 320, batch 1, ${title} (the trial ${trial}): equal to the op-by-op step`, async () => {
+      const device = (tf.backend() as WebGPUBackend).device;
+      const make = device.createShaderModule.bind(device);
+      const codes: string[] = [];
+      device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
+      matvecTrials[trial] = true;
+      try {
+        const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 78);
+        await quantize(model, { bits: 4, groupSize: 32 });
+        await expectNorms(model, 1, 'ahead', 2, 79);
+      } finally {
+        matvecTrials[trial] = false;
+        device.createShaderModule = make;
+      }
+      expect(codes.some((c) => mark.test(c)), `a kernel with ${title}`).to.equal(true);
+    });
+  }
 
   it('leaves adapters to the op-by-op path', async () => {
     const lora = randomModel({}, 11);

@@ -391,6 +391,23 @@ describe('matvec plan', function () {
     expect(() => matvecPlan(80, 10240, 1, h200, { xShared: true }, 8, 0, 40000)).to.throw(/\(40000 bytes\)/);
   });
 
+  it('the trial narrowUnits: int4 at batch 1, several rows a thread, takes the fewest words a unit that leave a thread at most 5 units, in one sweep', function () {
+    const narrow = (units: number, rows: number, batch = 1, xVectors = 8) => {
+      const p = matvecPlan(units, rows, batch, h200, {}, xVectors);
+      return [p.wordsPerUnit, p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
+    };
+    expect(narrow(80, 10240), '2.8b in_proj, int4, before the trial').to.deep.equal([4, 32, 1, 2, 4]);
+    trial(['narrowUnits'], () => {
+      expect(narrow(80, 10240), '2.8b in_proj: 320 words over 32 threads, two a unit').to.deep.equal([2, 32, 1, 5, 4]);
+      expect(narrow(160, 2560), '2.8b out_proj: 640 words over 128 threads, one a unit, 2 rows a thread').to.deep.equal([1, 128, 1, 5, 2]);
+      expect(narrow(80, 10240, 2)[0], '2.8b in_proj, int4, batch 2').to.equal(4);
+      expect(narrow(2560 / 8, 10240, 1, 2)[0], '2.8b in_proj, float16').to.equal(4);
+      expect(narrow(80, 10240, 1, 4)[0], 'int8').to.equal(4);
+      const given = matvecPlan(80, 10240, 1, h200, { unitsInFlight: 3, rowsPerThread: 2 }, 8);
+      expect([given.wordsPerUnit, given.unitsInFlight, given.rowsPerThread], 'units in flight and rows given').to.deep.equal([2, 3, 2]);
+    });
+  });
+
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {
     const at = (units: number, rows: number, batch: number, device: MatvecDevice) => matvecPlan(units, rows, batch, device);
     expect(at(640, 10240, 64, h200)).to.include({ treeBatch: 8, minSubgroup: 32 });

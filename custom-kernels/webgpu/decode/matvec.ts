@@ -128,6 +128,31 @@ const SHARED_X_ROWS_PER_THREAD = 2;
 const FOUR_ROWS_BATCH = 8;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
+/** The most units a thread takes under narrowUnits: all of them in one sweep. */
+const NARROW_UNITS = 5;
+/** Threads a row past which narrowUnits takes 2 rows a thread (out_proj's 128 over 4 rows: 640 workgroups). */
+const NARROW_ROW_THREADS = 32;
+
+/**
+ * The trial narrowUnits' layout, where it applies: int4 vector units (8 vectors of x a unit) at
+ * batch 1 with several rows a thread; the fewest words a unit (1 or 2) whose units a thread are at
+ * most NARROW_UNITS, all in one sweep, at the plan's threads a row; 2 rows a thread where a row has
+ * more than NARROW_ROW_THREADS threads. On an H100 (2.8b, batch 1, alone, bench/results/
+ * h200-2026-12-05.md, call 102): in_proj at two words a unit 14.8 -> 10.8 us, out_proj at one word
+ * and 2 rows 9.3 -> 7.5.
+ */
+function narrowLayout(units: number, batch: number, xVectorsPerUnit: number, threadsPerRow: number, rowsPerThread: number):
+  { wordsPerUnit: 1 | 2; unitsInFlight: number; rowsPerThread: number } | null {
+  if (xVectorsPerUnit !== 8 || batch !== 1 || rowsPerThread === 1) return null;
+  const words = 4 * units;
+  const wordsPerUnit = ([1, 2] as const).find((w) => Math.ceil(words / w / threadsPerRow) <= NARROW_UNITS);
+  if (wordsPerUnit == null) return null;
+  return {
+    wordsPerUnit, unitsInFlight: Math.ceil(words / wordsPerUnit / threadsPerRow),
+    rowsPerThread: threadsPerRow > NARROW_ROW_THREADS ? Math.min(2, rowsPerThread) : rowsPerThread,
+  };
+}
+
 /**
  * Row groups a workgroup where x is copied into workgroup memory: 8 subgroups share a copy. On an H100
  * (2.8b int4 in_proj alone, bench/results/h200-2026-12-05.md, call 100) 4 rows a thread of 32 threads
@@ -149,7 +174,7 @@ const XSHARED_ROW_GROUPS = 8;
  * whole, padded, for 8 row groups.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowUnits: false };
 
 export interface MatvecDims {
   batch: number;
@@ -167,15 +192,7 @@ export interface MatvecDims {
    * most the device's workgroup size together. rowsPerThread applies to vector units; a scalar unit
    * (a row not of whole vectors: odd K) takes one row a thread.
    */
-  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeMask' | 'xShared' | 'decodeInline' | 'halfCast'>> & {
-    /**
-     * Words of packed codes a unit (a thread's load) holds: 4 (a vec4, the default), 2 or 1. Narrower
-     * units put adjacent lanes' x vectors closer (int4: 128 bytes apart at 4 words a unit, 32 at one),
-     * so a subgroup's load of x touches fewer lines; their scales and zeros are loaded a unit each.
-     * Give the rest of the layout with it: matvecPlan's rules are for the default.
-     */
-    wordsPerUnit?: 1 | 2 | 4;
-  };
+  layout?: Partial<Pick<MatvecPlan, 'threadsPerRow' | 'rowsPerGroup' | 'unitsInFlight' | 'rowsPerThread' | 'codeMask' | 'xShared' | 'decodeInline' | 'halfCast' | 'wordsPerUnit'>>;
   /** Where a sum goes, y[b, o] as it is unless given (conv_step.ts' step on in_proj's x half). */
   output?: MatvecOutput;
   /**
@@ -260,6 +277,14 @@ export interface MatvecPlan {
    * SHARED_GROUP_THREADS threads (the 2.8b in_proj), with XSHARED_ROW_GROUPS row groups a workgroup.
    */
   xShared: boolean;
+  /**
+   * Words of packed codes a unit (a thread's load) holds: 4 (a vec4, the default), 2 or 1 (4 for
+   * other weights, whose units are other). Narrower units put adjacent lanes' x vectors closer (int4:
+   * 128 bytes apart at 4 words a unit, 32 at one), so a subgroup's load of x touches fewer lines;
+   * their scales and zeros are loaded a unit each. Where given, give the rest of the layout with it
+   * (matvecPlan's rules are for 4); unless given, 4, or matvecTrials' narrowUnits rule (narrowed).
+   */
+  wordsPerUnit: 1 | 2 | 4;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
   treeBatch: number;
   /** The smallest subgroup the subgroup reduction takes (its slots are sized for it); a smaller one takes the tree. */
@@ -361,6 +386,14 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: x cannot be copied into workgroup memory (${xBytes === 0 ? 'its squares come from the products\' loads, or its units are not vectors' : `${xBytes} bytes`})`);
   }
   const xShared = given.xShared ?? (fits && matvecTrials.xShared && xVectorsPerUnit === 8 && rowsPerThread > 1 && threadsPerRow <= SHARED_GROUP_THREADS);
+  // int4 units of fewer words (trial narrowUnits): the units a row grows by 4 / words
+  const narrowed = given.wordsPerUnit == null && matvecTrials.narrowUnits && !xShared
+    ? narrowLayout(units, batch, xVectorsPerUnit, threadsPerRow, rowsPerThread) : null;
+  if (narrowed != null) {
+    given = { unitsInFlight: narrowed.unitsInFlight, ...given };
+    rowsPerThread = given.rowsPerThread ?? narrowed.rowsPerThread;
+    units *= 4 / narrowed.wordsPerUnit;
+  }
   const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
   let rowsPerGroup = given.rowsPerGroup ?? (xShared ? Math.max(1, Math.min(XSHARED_ROW_GROUPS, maxThreads / threadsPerRow))
     : isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
@@ -394,6 +427,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     codeMask: given.codeMask ?? matvecTrials.codeMask,
     xShared,
     halfCast: given.halfCast ?? matvecTrials.halfCast,
+    wordsPerUnit: given.wordsPerUnit ?? narrowed?.wordsPerUnit ?? 4,
     treeBatch: Math.min(sums, Math.max(1, Math.floor(REDUCTION_FLOATS / threads))),
     minSubgroup: Math.max(device.subgroups?.minSize ?? 4, nextPow2(Math.ceil((threads * sums) / REDUCTION_FLOATS))),
   };
@@ -476,18 +510,20 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
   const codeMask = dims.layout?.codeMask ?? (matvecTrials.codeMask || isInt4(weight));
-  const unit = rowUnit(weight, inFeatures, halfCast, codeMask, dims.layout?.wordsPerUnit);
-  const xVec = unit.vector && xRowStride % 4 === 0;
+  const given = rowUnit(weight, inFeatures, halfCast, codeMask, dims.layout?.wordsPerUnit);
+  const xVec = given.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
-  const layout = { ...dims.layout, codeMask, ...(unit.vector ? {} : { rowsPerThread: 1 }) };
+  const layout = { ...dims.layout, codeMask, ...(given.vector ? {} : { rowsPerThread: 1 }) };
   const squaresFrom: SquaresFrom = dims.norm == null ? null : dims.norm.partials != null ? 'partials' : xVec ? 'loads' : 'read';
   // x rows can be copied into workgroup memory where they are vectors and their squares do not come from the products' loads
   const xBytes = xVec && squaresFrom !== 'loads' ? batch * paddedVectors(inFeatures) * 16 : 0;
-  const plan = matvecPlan(unit.count, outFeatures, batch, {
+  const plan = matvecPlan(given.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     workgroupBytes: device.limits.maxComputeWorkgroupStorageSize,
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, layout, unit.xVectors, squaresFrom === 'partials' || squaresFrom === 'loads' ? batch : 0, xBytes);
+  }, layout, given.xVectors, squaresFrom === 'partials' || squaresFrom === 'loads' ? batch : 0, xBytes);
+  // (the plan narrowed int4's units: narrowUnits)
+  const unit = plan.wordsPerUnit === (dims.layout?.wordsPerUnit ?? 4) ? given : rowUnit(weight, inFeatures, halfCast, codeMask, plan.wordsPerUnit);
   return { plan, unit, xVec, subgroups, halfCast, squaresFrom };
 }
 
