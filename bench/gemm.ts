@@ -411,7 +411,7 @@ async function stagesTable(): Promise<void> {
 }
 
 /**
- * Where the packed matvec's time goes (BENCH_PART=ablation): the 2.8b in_proj and out_proj as int4
+ * Where the packed matvec's time goes (BENCH_PART=ablation): the 2.8b in_proj, out_proj and x_proj as int4
  * (quantize()'s default: groups of 128 with zeros) at batch 1, as the plan makes them, and with the
  * kernel's text changed to leave out a part of its work: the codes' decoding (each product takes its
  * word's bits as they are), the loads of x (each product takes the row's first vectors, loaded once),
@@ -472,6 +472,7 @@ async function ablationTable(): Promise<void> {
     ['two words a unit, 32 a row, 2 rows, 5 in flight', same, () => narrow(2, 32, 2, 5), true],
     ['two words a unit, 128 a row, 2 rows, 3 in flight', same, () => narrow(2, 128, 2, 3), true],
     ['two words a unit, 32 a row, 4 rows, 3 in flight', same, () => narrow(2, 32, 4, 3), true],
+    ['a word a unit, 256 a row, 1 row, 3 in flight', same, () => narrow(1, 256, 1, 3), true],
     ['two words a unit, 32 a row, 4 rows, 5 in flight', same, () => narrow(2, 32, 4, 5), true],
     ['codes as they are', same, () => ({ codeMask: false }), true],
     ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false }), true],
@@ -496,7 +497,8 @@ async function ablationTable(): Promise<void> {
   log(`|---|---|---|---:|${variants.map(() => '---:').join('|')}|`);
   for (const [model, config] of Object.entries(MODELS)) {
     const H = config.hiddenSize, DI = config.intermediateSize;
-    for (const [[name, N, K], weightName] of ([['in_proj', 2 * DI, H], ['out_proj', H, DI]] as [string, number, number][])
+    const xProj = config.timeStepRank + 2 * config.stateSize;
+    for (const [[name, N, K], weightName] of ([['in_proj', 2 * DI, H], ['out_proj', H, DI], ['x_proj', xProj, DI]] as [string, number, number][])
       .flatMap((projection) => ablationWeights.map((w) => [projection, w] as const))) {
       const { source, parts } = stageWeight(weightName, N, K);
       const bytes = parts.reduce((a, [words]) => a + 4 * words, 0);
