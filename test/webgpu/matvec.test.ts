@@ -326,7 +326,7 @@ describe('matvec plan', function () {
     expect(plan(768 / 4, 3072, 1), '130m in_proj, float32').to.deep.equal([32, 8, 6, 1]);
     expect(plan(1536 / 4, 768, 1), '130m out_proj, float32: few rows, 128 threads a row').to.deep.equal([128, 2, 3, 1]);
     expect(plan(1536 / 4, 80, 1), '130m x_proj, float32').to.deep.equal([256, 1, 2, 1]);
-    expect(plan(768 / 32, 3072, 1, 8), '130m in_proj, int4: whole subgroups a row, 4 rows a thread').to.deep.equal([32, 1, 1, 4]);
+    expect(plan(768 / 32, 3072, 1, 8), '130m in_proj, int4: whole subgroups a row, 4 rows a thread, 96 words in units of one (narrowLayout), 3 a thread').to.deep.equal([32, 1, 3, 4]);
     expect(plan(2560 / 4, 10240, 1), '2.8b in_proj, float32: 10 units a thread, two sweeps of 5').to.deep.equal([64, 4, 5, 1]);
     expect(plan(5120 / 4, 2560, 1), '2.8b out_proj, float32').to.deep.equal([128, 2, 5, 1]);
     expect(plan(2560 / 4, 10240, 8), '2.8b in_proj, float32, batch 8: two rows a subgroup, 4 rows a thread').to.deep.equal([16, 2, 2, 4]);
@@ -345,12 +345,12 @@ describe('matvec plan', function () {
     expect(plan(2048 / 8, 8192, 2, 2), '1.4b in_proj, float16, batch 2: two rows a subgroup').to.deep.equal([16, 2, 4, 2]);
     expect(plan(768 / 8, 3072, 8, 2), '130m in_proj, float16, batch 8: rows too few for 16 threads a row').to.deep.equal([128, 1, 1, 4]);
     expect(plan(2560 / 8, 10240, 8, 2, { maxThreads: 256, subgroups: null }), '2.8b in_proj, float16, batch 8, no subgroups: as before').to.deep.equal([32, 1, 2, 4]);
-    expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4').to.deep.equal([32, 1, 2, 4]);
-    expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row').to.deep.equal([128, 1, 2, 4]);
+    expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4: 5 units of two words a thread (narrowLayout)').to.deep.equal([32, 1, 5, 4]);
+    expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row, 5 units of one word a thread').to.deep.equal([128, 1, 5, 4]);
     expect(plan(40960 / 4, 512, 1), 'rows longer than 256 threads x 8 units loop').to.deep.equal([256, 1, 8, 1]);
     expect(plan(2560 / 4, 10240, 64), 'batch 64: one row a thread (its sums in registers)').to.deep.equal([32, 8, 7, 1]);
     const noSubgroups = { maxThreads: 256, subgroups: null };
-    expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups').to.deep.equal([32, 1, 1, 4]);
+    expect(plan(768 / 32, 3072, 1, 8, noSubgroups), '130m in_proj, int4, no subgroups: 3 units of one word a thread').to.deep.equal([32, 1, 3, 4]);
     expect(plan(768 / 4, 50280, 1, 1, noSubgroups), '130m LM head, float32, no subgroups: 12 units a thread, two sweeps of 6').to.deep.equal([16, 16, 6, 1]);
   });
 
@@ -391,21 +391,20 @@ describe('matvec plan', function () {
     expect(() => matvecPlan(80, 10240, 1, h200, { xShared: true }, 8, 0, 40000)).to.throw(/\(40000 bytes\)/);
   });
 
-  it('the trial narrowUnits: int4 at batch 1, several rows a thread, takes the fewest words a unit that leave a thread at most 5 units, in one sweep', function () {
-    const narrow = (units: number, rows: number, batch = 1, xVectors = 8) => {
-      const p = matvecPlan(units, rows, batch, h200, {}, xVectors);
+  it('int4 at batch 1 takes the fewest words a unit that leave a thread at most 5 units, in one sweep (narrowLayout)', function () {
+    const narrow = (units: number, rows: number, batch = 1, xVectors = 8, given: MatvecDims['layout'] = {}) => {
+      const p = matvecPlan(units, rows, batch, h200, given, xVectors);
       return [p.wordsPerUnit, p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
     };
-    expect(narrow(80, 10240), '2.8b in_proj, int4, before the trial').to.deep.equal([4, 32, 1, 2, 4]);
-    trial(['narrowUnits'], () => {
-      expect(narrow(80, 10240), '2.8b in_proj: 320 words over 32 threads, two a unit').to.deep.equal([2, 32, 1, 5, 4]);
-      expect(narrow(160, 2560), '2.8b out_proj: 640 words over 128 threads, one a unit, 2 rows a thread').to.deep.equal([1, 128, 1, 5, 2]);
-      expect(narrow(80, 10240, 2)[0], '2.8b in_proj, int4, batch 2').to.equal(4);
-      expect(narrow(2560 / 8, 10240, 1, 2)[0], '2.8b in_proj, float16').to.equal(4);
-      expect(narrow(80, 10240, 1, 4)[0], 'int8').to.equal(4);
-      const given = matvecPlan(80, 10240, 1, h200, { unitsInFlight: 3, rowsPerThread: 2 }, 8);
-      expect([given.wordsPerUnit, given.unitsInFlight, given.rowsPerThread], 'units in flight and rows given').to.deep.equal([2, 3, 2]);
-    });
+    expect(narrow(80, 10240), '2.8b in_proj: 320 words over 32 threads, two a unit').to.deep.equal([2, 32, 1, 5, 4]);
+    expect(narrow(160, 2560), '2.8b out_proj: 640 words over 128 threads, one a unit').to.deep.equal([1, 128, 1, 5, 4]);
+    expect(narrow(160, 192), '2.8b x_proj: 640 words over 256 threads, one a unit, a row a thread').to.deep.equal([1, 256, 1, 3, 1]);
+    expect(narrow(80, 10240, 2)[0], '2.8b in_proj, int4, batch 2').to.equal(4);
+    expect(narrow(2560 / 8, 10240, 1, 2)[0], '2.8b in_proj, float16').to.equal(4);
+    expect(narrow(80, 10240, 1, 4)[0], 'int8').to.equal(4);
+    expect(narrow(80, 10240, 1, 8, { unitsInFlight: 3, rowsPerThread: 2 }), 'units in flight and rows given').to.deep.equal([2, 32, 1, 3, 2]);
+    expect(narrow(80, 10240, 1, 8, { wordsPerUnit: 4 }), 'four words given').to.deep.equal([4, 32, 1, 2, 4]);
+    expect(matvecPlan(80, 10240, 1, { ...h200, workgroupBytes: 32768 }, { xShared: true }, 8, 0, 11520).wordsPerUnit, 'x in workgroup memory').to.equal(4);
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

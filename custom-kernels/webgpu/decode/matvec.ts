@@ -128,29 +128,24 @@ const SHARED_X_ROWS_PER_THREAD = 2;
 const FOUR_ROWS_BATCH = 8;
 /** Workgroup-memory floats for the reductions (8 KiB: two workgroups fit WebGPU's guaranteed 16 KiB). */
 const REDUCTION_FLOATS = 2048;
-/** The most units a thread takes under narrowUnits: all of them in one sweep. */
+/** The most units a thread takes in narrowLayout's units: all of them in one sweep. */
 const NARROW_UNITS = 5;
-/** Threads a row past which narrowUnits takes 2 rows a thread (out_proj's 128 over 4 rows: 640 workgroups). */
-const NARROW_ROW_THREADS = 32;
 
 /**
- * The trial narrowUnits' layout, where it applies: int4 vector units (8 vectors of x a unit) at
- * batch 1 with several rows a thread; the fewest words a unit (1 or 2) whose units a thread are at
- * most NARROW_UNITS, all in one sweep, at the plan's threads a row; 2 rows a thread where a row has
- * more than NARROW_ROW_THREADS threads. On an H100 (2.8b, batch 1, alone, bench/results/
- * h200-2026-12-05.md, call 102): in_proj at two words a unit 14.8 -> 10.8 us, out_proj at one word
- * and 2 rows 9.3 -> 7.5.
+ * int4's layout at batch 1, narrowed from the plan's vec4 units (8 vectors of x a unit): the fewest
+ * words a unit (1 or 2) whose units a thread are at most NARROW_UNITS, all in one sweep, at the plan's
+ * threads and rows a thread. A unit of 4 words puts adjacent lanes' x 128 bytes apart, so that each
+ * load of x a subgroup makes touches 32 lines; at 2 words 16, at one 8. On an H100 (2.8b, alone,
+ * bench/results/h200-2026-12-05.md, calls 102 and 103): in_proj at 2 words 14.7 -> 10.7 us, out_proj
+ * at one word 9.3 -> 8.7 (7.5 at 2 rows a thread, but twice the workgroups leave in_proj twice the
+ * norm's partial sums, past NORM_AHEAD_MAX_LOADS: a norm dispatch a layer), x_proj at one word 4.1 -> 3.7.
  */
-function narrowLayout(units: number, batch: number, xVectorsPerUnit: number, threadsPerRow: number, rowsPerThread: number):
-  { wordsPerUnit: 1 | 2; unitsInFlight: number; rowsPerThread: number } | null {
-  if (xVectorsPerUnit !== 8 || batch !== 1 || rowsPerThread === 1) return null;
+function narrowLayout(units: number, batch: number, xVectorsPerUnit: number, threadsPerRow: number): { wordsPerUnit: 1 | 2; unitsInFlight: number } | null {
+  if (xVectorsPerUnit !== 8 || batch !== 1) return null;
   const words = 4 * units;
   const wordsPerUnit = ([1, 2] as const).find((w) => Math.ceil(words / w / threadsPerRow) <= NARROW_UNITS);
   if (wordsPerUnit == null) return null;
-  return {
-    wordsPerUnit, unitsInFlight: Math.ceil(words / wordsPerUnit / threadsPerRow),
-    rowsPerThread: threadsPerRow > NARROW_ROW_THREADS ? Math.min(2, rowsPerThread) : rowsPerThread,
-  };
+  return { wordsPerUnit, unitsInFlight: Math.ceil(words / wordsPerUnit / threadsPerRow) };
 }
 
 /**
@@ -161,7 +156,8 @@ function narrowLayout(units: number, batch: number, xVectorsPerUnit: number, thr
 const XSHARED_ROW_GROUPS = 8;
 /**
  * The layout's switches where the caller gives none, each off while on trial: codeMask, xShared (alone
- * on an H100 the 2.8b int4 in_proj 14.8 -> 13.1 us, call 100; untimed in place), decodeInline and
+ * on an H100 the 2.8b int4 in_proj 14.8 -> 13.1 us, call 100; in place the greedy step on the GPU
+ * 2.35 -> 2.48 ms, call 102; it takes precedence over narrowLayout's units), decodeInline and
  * halfCast (MatvecPlan's; bench/gemm.ts' columns, untimed on the H200); fullFlight (several rows a
  * thread keep MAX_IN_FLIGHT units in flight, not MAX_IN_FLIGHT / rows: alone on the H200 the 2.8b
  * float32 in_proj at batch 8 read 3,264 -> 3,444 GB/s with 8); and pairedHalves (halves take two rows
@@ -174,7 +170,7 @@ const XSHARED_ROW_GROUPS = 8;
  * whole, padded, for 8 row groups.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
  */
-export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowUnits: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
 
 export interface MatvecDims {
   batch: number;
@@ -282,7 +278,7 @@ export interface MatvecPlan {
    * other weights, whose units are other). Narrower units put adjacent lanes' x vectors closer (int4:
    * 128 bytes apart at 4 words a unit, 32 at one), so a subgroup's load of x touches fewer lines;
    * their scales and zeros are loaded a unit each. Where given, give the rest of the layout with it
-   * (matvecPlan's rules are for 4); unless given, 4, or matvecTrials' narrowUnits rule (narrowed).
+   * (matvecPlan's rules are for 4); unless given, narrowLayout's for int4 at batch 1, else 4.
    */
   wordsPerUnit: 1 | 2 | 4;
   /** A thread's sums (its rows x the x rows) that go through the workgroup-memory tree at once. */
@@ -386,12 +382,10 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
     throw new Error(`matvec: x cannot be copied into workgroup memory (${xBytes === 0 ? 'its squares come from the products\' loads, or its units are not vectors' : `${xBytes} bytes`})`);
   }
   const xShared = given.xShared ?? (fits && matvecTrials.xShared && xVectorsPerUnit === 8 && rowsPerThread > 1 && threadsPerRow <= SHARED_GROUP_THREADS);
-  // int4 units of fewer words (trial narrowUnits): the units a row grows by 4 / words
-  const narrowed = given.wordsPerUnit == null && matvecTrials.narrowUnits && !xShared
-    ? narrowLayout(units, batch, xVectorsPerUnit, threadsPerRow, rowsPerThread) : null;
+  // int4 units of fewer words at batch 1 (narrowLayout): the units a row grow by 4 / words
+  const narrowed = given.wordsPerUnit == null && !xShared ? narrowLayout(units, batch, xVectorsPerUnit, threadsPerRow) : null;
   if (narrowed != null) {
     given = { unitsInFlight: narrowed.unitsInFlight, ...given };
-    rowsPerThread = given.rowsPerThread ?? narrowed.rowsPerThread;
     units *= 4 / narrowed.wordsPerUnit;
   }
   const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
@@ -522,7 +516,7 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
     workgroupBytes: device.limits.maxComputeWorkgroupStorageSize,
     subgroups: subgroups ? subgroupSizes(device) : null,
   }, layout, given.xVectors, squaresFrom === 'partials' || squaresFrom === 'loads' ? batch : 0, xBytes);
-  // (the plan narrowed int4's units: narrowUnits)
+  // (the plan narrowed int4's units: narrowLayout)
   const unit = plan.wordsPerUnit === (dims.layout?.wordsPerUnit ?? 4) ? given : rowUnit(weight, inFeatures, halfCast, codeMask, plan.wordsPerUnit);
   return { plan, unit, xVec, subgroups, halfCast, squaresFrom };
 }
