@@ -504,20 +504,21 @@ function layoutOf(device: GPUDevice, dims: MatvecDims): { plan: MatvecPlan; unit
   const halfCast = weight === 'float16' && (dims.layout?.halfCast ?? (matvecTrials.halfCast && device.features.has('shader-f16')));
   if (halfCast && !device.features.has('shader-f16')) throw new Error('matvec: halfCast needs the shader-f16 feature, which the device was created without');
   const codeMask = dims.layout?.codeMask ?? (matvecTrials.codeMask || isInt4(weight));
-  const given = rowUnit(weight, inFeatures, halfCast, codeMask, dims.layout?.wordsPerUnit);
-  const xVec = given.vector && xRowStride % 4 === 0;
+  // the unit the layout asks for (4 words unless it says)
+  const asked = rowUnit(weight, inFeatures, halfCast, codeMask, dims.layout?.wordsPerUnit);
+  const xVec = asked.vector && xRowStride % 4 === 0;
   // a scalar unit (odd K): one row a thread
-  const layout = { ...dims.layout, codeMask, ...(given.vector ? {} : { rowsPerThread: 1 }) };
+  const layout = { ...dims.layout, codeMask, ...(asked.vector ? {} : { rowsPerThread: 1 }) };
   const squaresFrom: SquaresFrom = dims.norm == null ? null : dims.norm.partials != null ? 'partials' : xVec ? 'loads' : 'read';
   // x rows can be copied into workgroup memory where they are vectors and their squares do not come from the products' loads
   const xBytes = xVec && squaresFrom !== 'loads' ? batch * paddedVectors(inFeatures) * 16 : 0;
-  const plan = matvecPlan(given.count, outFeatures, batch, {
+  const plan = matvecPlan(asked.count, outFeatures, batch, {
     maxThreads: Math.min(device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX),
     workgroupBytes: device.limits.maxComputeWorkgroupStorageSize,
     subgroups: subgroups ? subgroupSizes(device) : null,
-  }, layout, given.xVectors, squaresFrom === 'partials' || squaresFrom === 'loads' ? batch : 0, xBytes);
+  }, layout, asked.xVectors, squaresFrom === 'partials' || squaresFrom === 'loads' ? batch : 0, xBytes);
   // (the plan narrowed int4's units: narrowLayout)
-  const unit = plan.wordsPerUnit === (dims.layout?.wordsPerUnit ?? 4) ? given : rowUnit(weight, inFeatures, halfCast, codeMask, plan.wordsPerUnit);
+  const unit = plan.wordsPerUnit === (dims.layout?.wordsPerUnit ?? 4) ? asked : rowUnit(weight, inFeatures, halfCast, codeMask, plan.wordsPerUnit);
   return { plan, unit, xVec, subgroups, halfCast, squaresFrom };
 }
 
