@@ -174,7 +174,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     });
   }
 
-  // int4 at hidden 320: in_proj's threads take 4 rows each over rows of 10 units, read as units of
+  // int4 at hidden 320: in_proj's threads take 4 rows each over rows of 40 words, read as units of
   // one or two words at batch 1 (narrowLayout), or x copied into workgroup memory under the trial
   // xShared (each kernel's text caught on its way to the compiler)
   const int4Layouts: [string, (keyof typeof matvecTrials)[], RegExp][] = [
