@@ -416,7 +416,8 @@ async function stagesTable(): Promise<void> {
  * kernel's text changed to leave out a part of its work: the codes' decoding (each product takes its
  * word's bits as they are), the loads of x (each product takes the row's first vectors, loaded once),
  * both (over the codes as they are, not masked where they lie: the plan's before codeMask, and the
- * fold before it, became int4's); x copied into workgroup memory (xShared); and other layouts: a
+ * fold before it, became int4's); x copied into workgroup memory (xShared); units of 4 words (the plan's
+ * before narrowLayout) and of fewer; and other layouts: a
  * thread's units in one sweep, threads and rows a thread varied. Each cold (weights rotated over
  * copies that overflow the L2) and warm (one copy, in the L2 after the first call): where both take
  * as long, the kernel is bound by its own work, not by the memory. ABLATION_WEIGHTS (default int4)
@@ -431,9 +432,11 @@ async function ablationTable(): Promise<void> {
   /** The reduction's kind taken as whole subgroups, where the kernel ors each subgroup's verdict into workgroup memory first. */
   const choiceFixed = (c: string) => c.replace(/  if \(subgroupElect\(\)\) \{ atomicOr\(&reductionKind, [^\n]*\n  let reduction = workgroupUniformLoad\(&reductionKind\);/, '  let reduction = WHOLE_SUBGROUPS;');
   type Layout = NonNullable<MatvecDims['layout']>;
+  // The layouts below but the plan's and the narrow units' are of 4 words a unit (matvecUnits' count),
+  // as the plan's were before narrowLayout: where not given, int4 at batch 1 would narrow them.
   /** A layout of `rows` rows a thread and `threads` a row, all of a thread's units in one sweep. */
   const oneSweep = (units: number, threads: number, rows: number): Layout => ({
-    threadsPerRow: threads, rowsPerThread: rows, rowsPerGroup: Math.max(1, 32 / threads), unitsInFlight: Math.ceil(units / threads),
+    threadsPerRow: threads, rowsPerThread: rows, rowsPerGroup: Math.max(1, 32 / threads), unitsInFlight: Math.ceil(units / threads), wordsPerUnit: 4,
   });
   /** x in workgroup memory, `rowsPerGroup` row groups of `threadsPerRow` threads, `rowsPerThread` rows each. */
   const shared = (threadsPerRow: number, rowsPerThread: number, rowsPerGroup: number): Layout => ({ threadsPerRow, rowsPerThread, rowsPerGroup, xShared: true });
@@ -444,6 +447,7 @@ async function ablationTable(): Promise<void> {
   /** [name, change of the text (same: none), layout, whether it is for codes only] */
   const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined, boolean][] = [
     ['as planned', same, () => undefined, false],
+    ['four words a unit (the plan before narrowLayout)', same, () => ({ wordsPerUnit: 4 }), false],
     ['x in workgroup memory (xShared)', same, () => ({ xShared: true }), false],
     ['the reduction chosen without the atomic', choiceFixed, () => undefined, false],
     ['xShared, the reduction chosen without the atomic', choiceFixed, () => ({ xShared: true }), false],
@@ -476,11 +480,11 @@ async function ablationTable(): Promise<void> {
     ['two words a unit, 32 a row, 4 rows, 3 in flight', same, () => narrow(2, 32, 4, 3), true],
     ['a word a unit, 256 a row, 1 row, 3 in flight', same, () => narrow(1, 256, 1, 3), true],
     ['two words a unit, 32 a row, 4 rows, 5 in flight', same, () => narrow(2, 32, 4, 5), true],
-    ['codes as they are', same, () => ({ codeMask: false }), true],
-    ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false }), true],
-    ['as they are, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false }), true],
-    ['as they are, neither', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)').replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false }), true],
-    ['decoded inline', same, () => ({ decodeInline: true }), true],
+    ['codes as they are', same, () => ({ codeMask: false, wordsPerUnit: 4 }), true],
+    ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false, wordsPerUnit: 4 }), true],
+    ['as they are, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false, wordsPerUnit: 4 }), true],
+    ['as they are, neither', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)').replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false, wordsPerUnit: 4 }), true],
+    ['decoded inline', same, () => ({ decodeInline: true, wordsPerUnit: 4 }), true],
     ['one sweep', same, (p, u) => oneSweep(u, p.threadsPerRow, p.rowsPerThread), false],
     ['32 threads a row, 1 row, one sweep', same, (p, u) => oneSweep(u, 32, 1), false],
     ['32 a row, 2 rows, one sweep', same, (p, u) => oneSweep(u, 32, 2), false],
@@ -489,9 +493,9 @@ async function ablationTable(): Promise<void> {
     ['64 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 64, 4), false],
     // fewer threads a row than a subgroup (their sums meet in the workgroup tree): more units a thread
     ['16 a row, 4 rows, one sweep', same, (p, u) => oneSweep(u, 16, 4), false],
-    ['16 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 16, rowsPerThread: 4, rowsPerGroup: 2, unitsInFlight: 2 }), false],
-    ['8 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 4, rowsPerGroup: 4, unitsInFlight: 2 }), false],
-    ['8 a row, 2 rows, 4 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 2, rowsPerGroup: 4, unitsInFlight: 4 }), false],
+    ['16 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 16, rowsPerThread: 4, rowsPerGroup: 2, unitsInFlight: 2, wordsPerUnit: 4 }), false],
+    ['8 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 4, rowsPerGroup: 4, unitsInFlight: 2, wordsPerUnit: 4 }), false],
+    ['8 a row, 2 rows, 4 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 2, rowsPerGroup: 4, unitsInFlight: 4, wordsPerUnit: 4 }), false],
   ];
   log('\n## The matvec with parts of its work left out: us a call (GB/s of weights, scales and zeros), weights rotated over copies that overflow the L2 / us with one copy (in the L2)');
   log('(where the product is kept, its largest difference from the plan\'s y over the largest |y| in brackets; "-": a change for codes only)');
