@@ -124,6 +124,8 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 2, rowsPerThread: 4, wordsPerUnit: 2, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, wordsPerUnit: 1, codeMask: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, wordsPerUnit: 2 }, c: CASES[9] },
+  // (narrowRows' shape: a row over several subgroups, two rows a thread and two row groups; 4 threads past the row's words)
+  { layout: { threadsPerRow: 64, rowsPerGroup: 2, unitsInFlight: 1, rowsPerThread: 2, wordsPerUnit: 1 }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, decodeInline: true, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
@@ -405,6 +407,20 @@ describe('matvec plan', function () {
     expect(narrow(80, 10240, 1, 8, { unitsInFlight: 3, rowsPerThread: 2 }), 'units in flight and rows given').to.deep.equal([2, 32, 1, 3, 2]);
     expect(narrow(80, 10240, 1, 8, { wordsPerUnit: 4 }), 'four words given').to.deep.equal([4, 32, 1, 2, 4]);
     expect(matvecPlan(80, 10240, 1, { ...h200, workgroupBytes: 32768 }, { xShared: true }, 8, 0, 11520).wordsPerUnit, 'x in workgroup memory').to.equal(4);
+  });
+
+  it('trial narrowRows: half the rows a thread and twice the row groups where a row takes 128 threads, the same rows a workgroup', function () {
+    const layout = (units: number, rows: number) => {
+      const p = matvecPlan(units, rows, 1, h200, {}, 8);
+      return [p.wordsPerUnit, p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
+    };
+    trial(['narrowRows'], () => {
+      expect(layout(160, 2560), '2.8b out_proj').to.deep.equal([1, 128, 2, 5, 2]);
+      expect(layout(80, 10240), '2.8b in_proj: 32 threads a row, as planned').to.deep.equal([2, 32, 1, 5, 4]);
+      expect(layout(160, 192), '2.8b x_proj: a row a thread, as planned').to.deep.equal([1, 256, 1, 3, 1]);
+      expect(matvecPlan(160, 2560, 1, h200, { rowsPerThread: 4 }, 8).rowsPerGroup, 'rows given').to.equal(1);
+      expect(matvecPlan(160, 2560, 1, { ...h200, maxThreads: 128 }, {}, 8).rowsPerThread, 'a workgroup of 128 threads').to.equal(4);
+    });
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

@@ -130,6 +130,8 @@ const FOUR_ROWS_BATCH = 8;
 const REDUCTION_FLOATS = 2048;
 /** The most units a thread takes in narrowLayout's units: all of them in one sweep. */
 const NARROW_UNITS = 5;
+/** Threads a row from which matvecTrials.narrowRows halves narrowLayout's rows a thread. */
+const NARROW_ROWS_THREADS = 128;
 
 /**
  * int4's layout at batch 1, narrowed from the plan's vec4 units (8 vectors of x a unit): the fewest
@@ -168,9 +170,12 @@ const XSHARED_ROW_GROUPS = 8;
  * device has shader-f16. (A sweep's stretch of x staged in workgroup memory, a subgroup's own and
  * unpadded, was tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24; xShared copies x
  * whole, padded, for 8 row groups.) Exported mutable for benchmarks
- * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it.
+ * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. narrowRows: narrowLayout's
+ * units where a row takes NARROW_ROWS_THREADS threads or more (the 2.8b out_proj) at half the plan's rows a
+ * thread and twice its row groups, the same rows a workgroup, so the norm's partial sums stay as few
+ * (alone on an H100 the 2.8b int4 out_proj 8.8 -> 7.6 us, bench/results/h200-2026-12-05.md, call 104).
  */
-export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowRows: false };
 
 export interface MatvecDims {
   batch: number;
@@ -391,6 +396,11 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
   let rowsPerGroup = given.rowsPerGroup ?? (xShared ? Math.max(1, Math.min(XSHARED_ROW_GROUPS, maxThreads / threadsPerRow))
     : isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
+  if (narrowed != null && matvecTrials.narrowRows && given.rowsPerThread == null && given.rowsPerGroup == null && rowsPerThread > 1
+    && threadsPerRow >= NARROW_ROWS_THREADS && 2 * rowsPerGroup * threadsPerRow <= maxThreads) {
+    rowsPerThread /= 2;
+    rowsPerGroup *= 2;
+  }
   if (given.rowsPerGroup == null) {
     while (rowsPerGroup > 1 && Math.ceil(outFeatures / (rowsPerGroup * rowsPerThread)) < MIN_GROUPS) rowsPerGroup /= 2;
   }
