@@ -409,7 +409,7 @@ describe('matvec plan', function () {
     expect(matvecPlan(80, 10240, 1, { ...h200, workgroupBytes: 32768 }, { xShared: true }, 8, 0, 11520).wordsPerUnit, 'x in workgroup memory').to.equal(4);
   });
 
-  it('trial narrowRows: half the rows a thread and twice the row groups where a row takes 128 threads, the same rows a workgroup', function () {
+  it('trial narrowRows: half the rows a thread and twice the row groups where a row takes 128 threads (narrowRowsAll: any), the same rows a workgroup', function () {
     const layout = (units: number, rows: number) => {
       const p = matvecPlan(units, rows, 1, h200, {}, 8);
       return [p.wordsPerUnit, p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
@@ -420,6 +420,10 @@ describe('matvec plan', function () {
       expect(layout(160, 192), '2.8b x_proj: a row a thread, as planned').to.deep.equal([1, 256, 1, 3, 1]);
       expect(matvecPlan(160, 2560, 1, h200, { rowsPerThread: 4 }, 8).rowsPerGroup, 'rows given').to.equal(1);
       expect(matvecPlan(160, 2560, 1, { ...h200, maxThreads: 128 }, {}, 8).rowsPerThread, 'a workgroup of 128 threads').to.equal(4);
+    });
+    trial(['narrowRowsAll'], () => {
+      expect(layout(80, 10240), '2.8b in_proj at any threads a row').to.deep.equal([2, 32, 2, 5, 2]);
+      expect(layout(160, 2560), '2.8b out_proj').to.deep.equal([1, 128, 2, 5, 2]);
     });
   });
 

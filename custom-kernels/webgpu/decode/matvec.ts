@@ -173,9 +173,10 @@ const XSHARED_ROW_GROUPS = 8;
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. narrowRows: narrowLayout's
  * units where a row takes NARROW_ROWS_THREADS threads or more (the 2.8b out_proj) at half the plan's rows a
  * thread and twice its row groups, the same rows a workgroup, so the norm's partial sums stay as few
- * (alone on an H100 the 2.8b int4 out_proj 8.8 -> 7.6 us, bench/results/h200-2026-12-05.md, call 104).
+ * (alone on an H100 the 2.8b int4 out_proj 8.8 -> 7.6 us, bench/results/h200-2026-12-05.md, call 104);
+ * narrowRowsAll: the same at any threads a row (the 2.8b in_proj too).
  */
-export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowRows: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowRows: false, narrowRowsAll: false };
 
 export interface MatvecDims {
   batch: number;
@@ -396,8 +397,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
   let rowsPerGroup = given.rowsPerGroup ?? (xShared ? Math.max(1, Math.min(XSHARED_ROW_GROUPS, maxThreads / threadsPerRow))
     : isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
-  if (narrowed != null && matvecTrials.narrowRows && given.rowsPerThread == null && given.rowsPerGroup == null && rowsPerThread > 1
-    && threadsPerRow >= NARROW_ROWS_THREADS && 2 * rowsPerGroup * threadsPerRow <= maxThreads) {
+  if (narrowed != null && (matvecTrials.narrowRows || matvecTrials.narrowRowsAll) && given.rowsPerThread == null && given.rowsPerGroup == null
+    && rowsPerThread > 1 && (threadsPerRow >= NARROW_ROWS_THREADS || matvecTrials.narrowRowsAll) && 2 * rowsPerGroup * threadsPerRow <= maxThreads) {
     rowsPerThread /= 2;
     rowsPerGroup *= 2;
   }
