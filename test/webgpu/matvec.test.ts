@@ -124,7 +124,7 @@ const LAYOUTS: { layout: NonNullable<MatvecDims['layout']>; c: Case }[] = [
   { layout: { threadsPerRow: 8, rowsPerGroup: 4, unitsInFlight: 2, rowsPerThread: 4, wordsPerUnit: 2, xShared: true }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   { layout: { threadsPerRow: 8, rowsPerGroup: 8, unitsInFlight: 2, wordsPerUnit: 1, codeMask: true }, c: { name: 'int8 sym group 64', N: 45, K: 512, make: int8g64 } },
   { layout: { threadsPerRow: 4, rowsPerGroup: 2, rowsPerThread: 2, wordsPerUnit: 2 }, c: CASES[9] },
-  // (narrowRows' shape: a row over several subgroups, two rows a thread and two row groups; 4 threads past the row's words)
+  // (narrowLayout's from 128 threads a row: a row over several subgroups, two rows a thread and two row groups; 4 threads past the row's words)
   { layout: { threadsPerRow: 64, rowsPerGroup: 2, unitsInFlight: 1, rowsPerThread: 2, wordsPerUnit: 1 }, c: { name: 'int4 asym group 32', N: 45, K: 480, make: int4g32 } },
   // halves made float32 through WGSL's f16 (shader-f16), ahead of the products and inside them
   { layout: { threadsPerRow: 8, rowsPerGroup: 2, rowsPerThread: 2, halfCast: true }, c: { name: 'float16', N: 45, K: 520, make: float16Weight } },
@@ -348,7 +348,7 @@ describe('matvec plan', function () {
     expect(plan(768 / 8, 3072, 8, 2), '130m in_proj, float16, batch 8: rows too few for 16 threads a row').to.deep.equal([128, 1, 1, 4]);
     expect(plan(2560 / 8, 10240, 8, 2, { maxThreads: 256, subgroups: null }), '2.8b in_proj, float16, batch 8, no subgroups: as before').to.deep.equal([32, 1, 2, 4]);
     expect(plan(2560 / 32, 10240, 1, 8), '2.8b in_proj, int4: 5 units of two words a thread (narrowLayout)').to.deep.equal([32, 1, 5, 4]);
-    expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row, 5 units of one word a thread').to.deep.equal([128, 1, 5, 4]);
+    expect(plan(5120 / 32, 2560, 1, 8), '2.8b out_proj, int4: few rows, 128 threads a row, 5 units of one word a thread, 2 rows in 2 row groups').to.deep.equal([128, 2, 5, 2]);
     expect(plan(40960 / 4, 512, 1), 'rows longer than 256 threads x 8 units loop').to.deep.equal([256, 1, 8, 1]);
     expect(plan(2560 / 4, 10240, 64), 'batch 64: one row a thread (its sums in registers)').to.deep.equal([32, 8, 7, 1]);
     const noSubgroups = { maxThreads: 256, subgroups: null };
@@ -382,7 +382,7 @@ describe('matvec plan', function () {
     expect(shares(80, 10240, 1, x(2560)), '2.8b in_proj, int4, before the trial').to.deep.equal([false, 32, 1, 4]);
     trial(['xShared'], () => {
       expect(shares(80, 10240, 1, x(2560)), '2.8b in_proj, int4: 11.5 KB of x').to.deep.equal([true, 32, 8, 4]);
-      expect(shares(160, 2560, 1, x(5120)), '2.8b out_proj, int4: 128 threads a row').to.deep.equal([false, 128, 1, 4]);
+      expect(shares(160, 2560, 1, x(5120)), '2.8b out_proj, int4: 128 threads a row').to.deep.equal([false, 128, 2, 2]);
       expect(shares(80, 10240, 2, x(2560, 2)), '2.8b in_proj, int4, batch 2: 23 KB of x').to.deep.equal([true, 32, 8, 4]);
       expect(shares(80, 10240, 3, x(2560, 3)), '2.8b in_proj, int4, batch 3: 34.5 KB of x, over what the reductions leave').to.deep.equal([false, 32, 1, 4]);
       expect(shares(80, 10240, 1, x(2560), { ...h200, workgroupBytes: 16384 }), 'a device of 16 KiB').to.deep.equal([false, 32, 1, 4]);
@@ -393,13 +393,13 @@ describe('matvec plan', function () {
     expect(() => matvecPlan(80, 10240, 1, h200, { xShared: true }, 8, 0, 40000)).to.throw(/\(40000 bytes\)/);
   });
 
-  it('int4 at batch 1 takes the fewest words a unit that leave a thread at most 5 units, in one sweep (narrowLayout)', function () {
+  it('int4 at batch 1 takes the fewest words a unit that leave a thread at most 5 units, in one sweep, and from 128 threads a row half the rows a thread in twice the row groups (narrowLayout)', function () {
     const narrow = (units: number, rows: number, batch = 1, xVectors = 8, given: MatvecDims['layout'] = {}) => {
       const p = matvecPlan(units, rows, batch, h200, given, xVectors);
       return [p.wordsPerUnit, p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
     };
     expect(narrow(80, 10240), '2.8b in_proj: 320 words over 32 threads, two a unit').to.deep.equal([2, 32, 1, 5, 4]);
-    expect(narrow(160, 2560), '2.8b out_proj: 640 words over 128 threads, one a unit').to.deep.equal([1, 128, 1, 5, 4]);
+    expect(narrow(160, 2560), '2.8b out_proj: 640 words over 128 threads, one a unit, 2 rows a thread in 2 row groups').to.deep.equal([1, 128, 2, 5, 2]);
     expect(narrow(160, 192), '2.8b x_proj: 640 words over 256 threads, one a unit, a row a thread').to.deep.equal([1, 256, 1, 3, 1]);
     expect(narrow(80, 10240, 2)[0], '2.8b in_proj, int4, batch 2').to.equal(4);
     expect(narrow(2560 / 8, 10240, 1, 2)[0], '2.8b in_proj, float16').to.equal(4);
@@ -407,20 +407,15 @@ describe('matvec plan', function () {
     expect(narrow(80, 10240, 1, 8, { unitsInFlight: 3, rowsPerThread: 2 }), 'units in flight and rows given').to.deep.equal([2, 32, 1, 3, 2]);
     expect(narrow(80, 10240, 1, 8, { wordsPerUnit: 4 }), 'four words given').to.deep.equal([4, 32, 1, 2, 4]);
     expect(matvecPlan(80, 10240, 1, { ...h200, workgroupBytes: 32768 }, { xShared: true }, 8, 0, 11520).wordsPerUnit, 'x in workgroup memory').to.equal(4);
+    expect(narrow(160, 2560, 1, 8, { rowsPerThread: 4 }), 'out_proj, rows given').to.deep.equal([1, 128, 1, 5, 4]);
+    expect(matvecPlan(160, 2560, 1, { ...h200, maxThreads: 128 }, {}, 8).rowsPerThread, 'out_proj, a workgroup of 128 threads').to.equal(4);
   });
 
-  it('trial narrowRows: half the rows a thread and twice the row groups where a row takes 128 threads (narrowRowsAll: any), the same rows a workgroup', function () {
+  it('the trial narrowRowsAll: narrowLayout halves the rows a thread at any threads a row, the same rows a workgroup', function () {
     const layout = (units: number, rows: number) => {
       const p = matvecPlan(units, rows, 1, h200, {}, 8);
       return [p.wordsPerUnit, p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
     };
-    trial(['narrowRows'], () => {
-      expect(layout(160, 2560), '2.8b out_proj').to.deep.equal([1, 128, 2, 5, 2]);
-      expect(layout(80, 10240), '2.8b in_proj: 32 threads a row, as planned').to.deep.equal([2, 32, 1, 5, 4]);
-      expect(layout(160, 192), '2.8b x_proj: a row a thread, as planned').to.deep.equal([1, 256, 1, 3, 1]);
-      expect(matvecPlan(160, 2560, 1, h200, { rowsPerThread: 4 }, 8).rowsPerGroup, 'rows given').to.equal(1);
-      expect(matvecPlan(160, 2560, 1, { ...h200, maxThreads: 128 }, {}, 8).rowsPerThread, 'a workgroup of 128 threads').to.equal(4);
-    });
     trial(['narrowRowsAll'], () => {
       expect(layout(80, 10240), '2.8b in_proj at any threads a row').to.deep.equal([2, 32, 2, 5, 2]);
       expect(layout(160, 2560), '2.8b out_proj').to.deep.equal([1, 128, 2, 5, 2]);

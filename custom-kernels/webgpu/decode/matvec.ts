@@ -130,7 +130,7 @@ const FOUR_ROWS_BATCH = 8;
 const REDUCTION_FLOATS = 2048;
 /** The most units a thread takes in narrowLayout's units: all of them in one sweep. */
 const NARROW_UNITS = 5;
-/** Threads a row from which matvecTrials.narrowRows halves narrowLayout's rows a thread. */
+/** Threads a row from which narrowLayout halves the plan's rows a thread (and doubles its row groups). */
 const NARROW_ROWS_THREADS = 128;
 
 /**
@@ -139,15 +139,20 @@ const NARROW_ROWS_THREADS = 128;
  * threads and rows a thread. A unit of 4 words puts adjacent lanes' x 128 bytes apart, so that each
  * load of x a subgroup makes touches 32 lines; at 2 words 16, at one 8. On an H100 (2.8b, alone,
  * bench/results/h200-2026-12-05.md, calls 102 and 103): in_proj at 2 words 14.7 -> 10.7 us, out_proj
- * at one word 9.3 -> 8.7 (7.5 at 2 rows a thread, but twice the workgroups leave in_proj twice the
- * norm's partial sums, past NORM_AHEAD_MAX_LOADS: a norm dispatch a layer), x_proj at one word 4.1 -> 3.7.
+ * at one word 9.3 -> 8.7, x_proj at one word 4.1 -> 3.7. Where a row takes NARROW_ROWS_THREADS
+ * threads or more (`halveRows`: the 2.8b out_proj), half the plan's rows a thread and twice its row
+ * groups: the same rows a workgroup, so the next norm's partial sums stay as few (2 rows and one row
+ * group doubled them past NORM_AHEAD_MAX_LOADS, a norm dispatch a layer). Alone out_proj 8.8 -> 7.6 us;
+ * in place the greedy step on the GPU 2.14 -> 1.96 ms (466.6 -> 510.9 tok/s; calls 104, 105). The same
+ * at fewer threads a row (the trial narrowRowsAll: in_proj at 2 rows a thread) lost: 2.02 ms in place.
  */
-function narrowLayout(units: number, batch: number, xVectorsPerUnit: number, threadsPerRow: number): { wordsPerUnit: 1 | 2; unitsInFlight: number } | null {
+function narrowLayout(units: number, batch: number, xVectorsPerUnit: number, threadsPerRow: number): { wordsPerUnit: 1 | 2; unitsInFlight: number; halveRows: boolean } | null {
   if (xVectorsPerUnit !== 8 || batch !== 1) return null;
   const words = 4 * units;
   const wordsPerUnit = ([1, 2] as const).find((w) => Math.ceil(words / w / threadsPerRow) <= NARROW_UNITS);
   if (wordsPerUnit == null) return null;
-  return { wordsPerUnit, unitsInFlight: Math.ceil(words / wordsPerUnit / threadsPerRow) };
+  const halveRows = threadsPerRow >= NARROW_ROWS_THREADS || matvecTrials.narrowRowsAll;
+  return { wordsPerUnit, unitsInFlight: Math.ceil(words / wordsPerUnit / threadsPerRow), halveRows };
 }
 
 /**
@@ -170,13 +175,11 @@ const XSHARED_ROW_GROUPS = 8;
  * device has shader-f16. (A sweep's stretch of x staged in workgroup memory, a subgroup's own and
  * unpadded, was tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24; xShared copies x
  * whole, padded, for 8 row groups.) Exported mutable for benchmarks
- * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. narrowRows: narrowLayout's
- * units where a row takes NARROW_ROWS_THREADS threads or more (the 2.8b out_proj) at half the plan's rows a
- * thread and twice its row groups, the same rows a workgroup, so the norm's partial sums stay as few
- * (alone on an H100 the 2.8b int4 out_proj 8.8 -> 7.6 us, bench/results/h200-2026-12-05.md, call 104);
- * narrowRowsAll: the same at any threads a row (the 2.8b in_proj too).
+ * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. narrowRowsAll:
+ * narrowLayout's rows halved at any threads a row, not only from NARROW_ROWS_THREADS (the 2.8b in_proj
+ * too: in place on an H100 the greedy step 1.96 -> 2.02 ms, call 105).
  */
-export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowRows: false, narrowRowsAll: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowRowsAll: false };
 
 export interface MatvecDims {
   batch: number;
@@ -397,8 +400,8 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
   let rowsPerGroup = given.rowsPerGroup ?? (xShared ? Math.max(1, Math.min(XSHARED_ROW_GROUPS, maxThreads / threadsPerRow))
     : isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
-  if (narrowed != null && (matvecTrials.narrowRows || matvecTrials.narrowRowsAll) && given.rowsPerThread == null && given.rowsPerGroup == null
-    && rowsPerThread > 1 && (threadsPerRow >= NARROW_ROWS_THREADS || matvecTrials.narrowRowsAll) && 2 * rowsPerGroup * threadsPerRow <= maxThreads) {
+  if (narrowed?.halveRows && given.rowsPerThread == null && given.rowsPerGroup == null && rowsPerThread > 1
+    && 2 * rowsPerGroup * threadsPerRow <= maxThreads) {
     rowsPerThread /= 2;
     rowsPerGroup *= 2;
   }
