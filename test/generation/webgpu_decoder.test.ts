@@ -176,11 +176,11 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
 
   // int4 at hidden 320: in_proj's threads take 4 rows each over rows of 40 words, read as units of
   // one or two words at batch 1 (narrowLayout), x copied into workgroup memory under the trial
-  // xShared, or 2 rows and 2 row groups under narrowRowsAll (each kernel's text caught on its way to the compiler)
+  // xShared, or 2 rows and 2 row groups under halfRows (each kernel's text caught on its way to the compiler)
   const int4Layouts: [string, (keyof typeof matvecTrials)[], RegExp][] = [
     ['units of one or two words', [], /bitcast<(u32|vec2<u32>)>\(packed\[/],
     ['x copied into workgroup memory (the trial xShared)', ['xShared'], /var<workgroup> xs/],
-    ['2 rows a thread and 2 row groups (the trial narrowRowsAll)', ['narrowRowsAll'], /const R = 2u;\s*const RT = 2u;/],
+    ['2 rows a thread and 2 row groups (the trial halfRows)', ['halfRows'], /const R = 2u;\s*const RT = 2u;/],
   ];
   for (const [title, trials, mark] of int4Layouts) {
     it(`int4 at hidden 320, batch 1, ${title}: equal to the op-by-op step`, async () => {

@@ -411,15 +411,19 @@ describe('matvec plan', function () {
     expect(matvecPlan(160, 2560, 1, { ...h200, maxThreads: 128 }, {}, 8).rowsPerThread, 'out_proj, a workgroup of 128 threads').to.equal(4);
   });
 
-  it('the trial narrowRowsAll: narrowLayout halves the rows a thread at any threads a row, the same rows a workgroup', function () {
+  it('the trial halfRows: at batch 1 any layout of several rows a thread takes half of them in twice the row groups', function () {
     const layout = (units: number, rows: number) => {
       const p = matvecPlan(units, rows, 1, h200, {}, 8);
       return [p.wordsPerUnit, p.threadsPerRow, p.rowsPerGroup, p.unitsInFlight, p.rowsPerThread];
     };
-    trial(['narrowRowsAll'], () => {
-      expect(layout(80, 10240), '2.8b in_proj at any threads a row').to.deep.equal([2, 32, 2, 5, 2]);
-      expect(layout(160, 2560), '2.8b out_proj').to.deep.equal([1, 128, 2, 5, 2]);
+    trial(['halfRows'], () => {
+      expect(layout(80, 10240), '2.8b in_proj, int4').to.deep.equal([2, 32, 2, 5, 2]);
+      expect(layout(160, 2560), '2.8b out_proj, int4').to.deep.equal([1, 128, 2, 5, 2]);
+      const f16 = matvecPlan(2560 / 8, 10240, 1, h200, {}, 2);
+      expect([f16.threadsPerRow, f16.rowsPerGroup, f16.rowsPerThread], '2.8b in_proj, float16').to.deep.equal([32, 2, 2]);
+      expect(matvecPlan(2560 / 8, 10240, 2, h200, {}, 2).rowsPerThread, 'batch 2: as planned').to.equal(plan(2560 / 8, 10240, 2, 2)[3]);
     });
+    expect(plan(2560 / 8, 10240, 1, 2), '2.8b in_proj, float16, as planned').to.deep.equal([32, 1, 2, 4]);
   });
 
   it('sizes the reductions\' workgroup memory within 8 KiB whatever the batch', function () {

@@ -144,14 +144,14 @@ const NARROW_ROWS_THREADS = 128;
  * groups: the same rows a workgroup, so the next norm's partial sums stay as few (2 rows and one row
  * group doubled them past NORM_AHEAD_MAX_LOADS, a norm dispatch a layer). Alone out_proj 8.8 -> 7.6 us;
  * in place the greedy step on the GPU 2.14 -> 1.96 ms (466.6 -> 510.9 tok/s; calls 104, 105). The same
- * at fewer threads a row (the trial narrowRowsAll: in_proj at 2 rows a thread) lost: 2.02 ms in place.
+ * at fewer threads a row (the trial halfRows: in_proj at 2 rows a thread too) lost: 2.02 ms in place.
  */
 function narrowLayout(units: number, batch: number, xVectorsPerUnit: number, threadsPerRow: number): { wordsPerUnit: 1 | 2; unitsInFlight: number; halveRows: boolean } | null {
   if (xVectorsPerUnit !== 8 || batch !== 1) return null;
   const words = 4 * units;
   const wordsPerUnit = ([1, 2] as const).find((w) => Math.ceil(words / w / threadsPerRow) <= NARROW_UNITS);
   if (wordsPerUnit == null) return null;
-  const halveRows = threadsPerRow >= NARROW_ROWS_THREADS || matvecTrials.narrowRowsAll;
+  const halveRows = threadsPerRow >= NARROW_ROWS_THREADS;
   return { wordsPerUnit, unitsInFlight: Math.ceil(words / wordsPerUnit / threadsPerRow), halveRows };
 }
 
@@ -175,11 +175,12 @@ const XSHARED_ROW_GROUPS = 8;
  * device has shader-f16. (A sweep's stretch of x staged in workgroup memory, a subgroup's own and
  * unpadded, was tried and lost: bench/results/h200-2026-12-05.md, calls 5 and 24; xShared copies x
  * whole, padded, for 8 row groups.) Exported mutable for benchmarks
- * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. narrowRowsAll:
- * narrowLayout's rows halved at any threads a row, not only from NARROW_ROWS_THREADS (the 2.8b in_proj
- * too: in place on an H100 the greedy step 1.96 -> 2.02 ms, call 105).
+ * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. halfRows: at batch 1,
+ * every layout of several rows a thread takes half of them in twice the row groups, as narrowLayout does
+ * from NARROW_ROWS_THREADS threads a row (the 2.8b in_proj, int4 and float16, too: for int4 in place on
+ * an H100 the greedy step 1.96 -> 2.02 ms, call 105).
  */
-export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, narrowRowsAll: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, halfRows: false };
 
 export interface MatvecDims {
   batch: number;
@@ -400,7 +401,7 @@ export function matvecPlan(units: number, outFeatures: number, batch: number, de
   const groupThreads = rowsPerThread > 1 ? Math.min(SHARED_GROUP_THREADS, maxThreads) : maxThreads;
   let rowsPerGroup = given.rowsPerGroup ?? (xShared ? Math.max(1, Math.min(XSHARED_ROW_GROUPS, maxThreads / threadsPerRow))
     : isPow2(threadsPerRow) ? Math.max(1, groupThreads / threadsPerRow) : 1);
-  if (narrowed?.halveRows && given.rowsPerThread == null && given.rowsPerGroup == null && rowsPerThread > 1
+  if ((narrowed?.halveRows || (matvecTrials.halfRows && batch === 1)) && given.rowsPerThread == null && given.rowsPerGroup == null && rowsPerThread > 1
     && 2 * rowsPerGroup * threadsPerRow <= maxThreads) {
     rowsPerThread /= 2;
     rowsPerGroup *= 2;
