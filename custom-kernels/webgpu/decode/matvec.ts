@@ -46,6 +46,8 @@
  *   1.4b and 2.8b out_proj) take one subgroup a row and a workgroup, and a row a thread.
  * - float32 and halves at several x rows over many rows (the 1.4b and 2.8b in_proj and LM head at
  *   batch 8) take 16 threads a row and 2 rows a thread (SHARED_X_THREADS).
+ * - int4 at batch 1 reads units of 1 or 2 words, not 4, and from 128 threads a row half the rows a
+ *   thread in twice the row groups (narrowLayout).
  * The rule for halves at batch 1 and their even sweeps came from an H100 (bench/results/h200-2026-12-05.md, calls 59-61): the
  * 2.8b out_proj alone at batch 1 from 2,101 to 2,283 GB/s ([64x1, 4, 2] to [32x1, 4, 1]; 1.4b 1,823
  * to 1,970 at [32x1, 8, 1]), at batch 8 from 967 to 1,168 (2 units in flight over 5 sweeps, where 4
@@ -177,8 +179,8 @@ const XSHARED_ROW_GROUPS = 8;
  * whole, padded, for 8 row groups.) Exported mutable for benchmarks
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. halfRows: at batch 1,
  * every layout of several rows a thread takes half of them in twice the row groups, as narrowLayout does
- * from NARROW_ROWS_THREADS threads a row (the 2.8b in_proj, int4 and float16, too: for int4 in place on
- * an H100 the greedy step 1.96 -> 2.02 ms, call 105).
+ * from NARROW_ROWS_THREADS threads a row (the 2.8b in_proj, int4 and float16, too: in place on an H100
+ * the greedy step at int4 1.96 -> 2.02 ms, call 105, at float16 2.91 -> 3.01, call 106).
  */
 export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, halfRows: false };
 
