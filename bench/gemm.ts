@@ -24,7 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { matvecGroups, matvecKernel, type MatvecDims, type MatvecOutput, type MatvecPlan, matvecUnits } from '../custom-kernels/webgpu/decode/matvec.js';
 import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../custom-kernels/webgpu/decode/residual_output.js';
-import { convStepOutput } from '../custom-kernels/webgpu/decode/conv_step.js';
+import { convLoadsAhead, convStepOutput } from '../custom-kernels/webgpu/decode/conv_step.js';
 import { rmsNormStepKernel } from '../custom-kernels/webgpu/decode/rms_norm_step.js';
 import { ssmStepKernel, type SsmStepDims } from '../custom-kernels/webgpu/decode/ssm_step.js';
 import { bindBuffers, type DecodeKernel, hasSubgroups } from '../custom-kernels/webgpu/decode/pipeline.js';
@@ -379,7 +379,8 @@ async function stagesTable(): Promise<void> {
           const convWeight = randomBuffer(device, DI * config.convKernel, 'float32');
           const convBias = randomBuffer(device, DI, 'float32');
           const window = randomBuffer(device, batch * DI * config.convKernel, 'float32');
-          const conv = convStepOutput({ dInner: DI, convKernel: config.convKernel, hasBias: true });
+          // (the conv step's inputs loaded ahead where the decoder would: convLoadsAhead)
+          const conv = convStepOutput({ dInner: DI, convKernel: config.convKernel, hasBias: true }, convLoadsAhead(source, batch));
           const dims: MatvecDims = { batch, inFeatures: K, outFeatures: N, xRowStride: K, hasBias: false, weight: source, layout: name === 'in_proj' ? STAGE_LAYOUT : undefined };
           // the partial sums a row the out_proj before in_proj leaves, in its own weight's layout (as many as that out_proj's own cell writes)
           const partials = matvecGroups(device, { batch, inFeatures: DI, outFeatures: H, xRowStride: DI, hasBias: false, weight: stageWeight(weightName, H, DI).source, output: NORM_AHEAD_OUTPUT });

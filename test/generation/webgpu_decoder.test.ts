@@ -181,6 +181,8 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     ['units of one or two words', [], /bitcast<(u32|vec2<u32>)>\(packed\[/],
     ['x copied into workgroup memory (the trial xShared)', ['xShared'], /var<workgroup> xs/],
     ['2 rows a thread and 2 row groups (the trial halfRows)', ['halfRows'], /const R = 2u;\s*const RT = 2u;/],
+    ['the conv step\'s loads ahead of the products (the trial convAhead)', ['convAhead'], /fn convStepHeld/],
+    ['the conv step\'s loads ahead, made after the products (the trials convAhead and aheadLate)', ['convAhead', 'aheadLate'], /var acc : array<f32, Q>;[^]*ahead\(t % Q % B, row\)/],
   ];
   for (const [title, trials, mark] of int4Layouts) {
     it(`int4 at hidden 320, batch 1, ${title}: equal to the op-by-op step`, async () => {
@@ -198,6 +200,59 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
         device.createShaderModule = make;
       }
       expect(codes.some((c) => mark.test(c)), `a kernel with ${title}`).to.equal(true);
+    });
+  }
+
+  // The conv step's window, weights and bias loaded ahead of in_proj's products (the trial convAhead),
+  // or after them (with aheadLate, out_proj's h and gamma too): the window shifts as before over the
+  // steps, with and without a conv bias, conv width 3, batch 1 and 3 (each kernel's text caught).
+  const aheadCases: [string, Record<string, unknown>, number, (keyof typeof matvecTrials)[], RegExp][] = [
+    ['float32 with every bias, batch 1, the conv step\'s loads ahead of the products (the trial convAhead)', { useBias: true }, 1, ['convAhead'], /fn convStepHeld/],
+    ['float32 without a conv bias, conv width 3, batch 3, the conv step\'s loads ahead (the trial convAhead)', { useConvBias: false, convKernel: 3 }, 3, ['convAhead'], /fn convStepHeld/],
+    ['float32 with every bias, batch 2, the output stages\' loads after the products (the trials convAhead and aheadLate)', { useBias: true }, 2,
+      ['convAhead', 'aheadLate'], /var acc : array<f32, Q>;[^]*ahead\(t % Q % B, row\)/],
+  ];
+  aheadCases.forEach(([title, overrides, batch, trials, mark], k) => {
+    it(`${title}: equal to the op-by-op step`, async () => {
+      const device = (tf.backend() as WebGPUBackend).device;
+      const make = device.createShaderModule.bind(device);
+      const codes: string[] = [];
+      device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
+      for (const trial of trials) matvecTrials[trial] = true;
+      try {
+        const model = randomModel(overrides, 90 + k);
+        const err = await expectNoLeaks(() => compareSteps(model, batch, 5, 95 + k, webgpuDecoderFor));
+        console.log(`      max relative logit error over 5 steps: ${err.toExponential(1)}`);
+        model.dispose();
+      } finally {
+        for (const trial of trials) matvecTrials[trial] = false;
+        device.createShaderModule = make;
+      }
+      expect(codes.some((c) => mark.test(c)), `a kernel with ${trials.join(' and ')}`).to.equal(true);
+    });
+  });
+
+  // Without a trial, only halves at batch 1 load the conv step's inputs ahead (convLoadsAhead).
+  for (const [title, weights, batch, ahead] of [['float16, batch 1', 'float16', 1, true], ['float16, batch 2', 'float16', 2, false],
+    ['float32, batch 1', 'float32', 1, false], ['int4, batch 1', 'int4', 1, false]] as [string, string, number, boolean][]) {
+    it(`${title}: the conv step's inputs ${ahead ? '' : 'not '}loaded ahead of in_proj's products, equal to the op-by-op step`, async () => {
+      const device = (tf.backend() as WebGPUBackend).device;
+      const make = device.createShaderModule.bind(device);
+      const codes: string[] = [];
+      device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
+      try {
+        // (a width no other test decodes: the pipelines, cached by their code, are compiled here)
+        const model = randomModel({ numHiddenLayers: 2, hiddenSize: 88 }, 84);
+        if (weights === 'float16') await toFloat16(model);
+        if (weights === 'int4') await quantize(model, { bits: 4, groupSize: 32 });
+        const err = await compareSteps(model, batch, 3, 85, webgpuDecoderFor);
+        console.log(`      max relative logit error: ${err.toExponential(1)}`);
+        model.dispose();
+      } finally {
+        device.createShaderModule = make;
+      }
+      expect(codes.some((c) => /fn convStep\(/.test(c)), 'an in_proj with the conv step compiled').to.equal(true);
+      expect(codes.some((c) => /fn convStepHeld/.test(c)), 'a kernel with the conv step loaded ahead').to.equal(ahead);
     });
   }
 

@@ -2,12 +2,13 @@
  * The decoder's conv step (custom-kernels/webgpu/decode/conv_step.ts) on Dawn over lavapipe against a
  * float64 step: as a kernel of its own over in_proj's output, and as in_proj's output stage (the
  * matvec's store), with and without a conv bias, float32 and int4 in_proj, batch 2, also where each
- * row's sums meet within a subgroup; the window it leaves too. And the storage buffers the stage
- * needs: where they do not fit, the matvec refuses it.
+ * row's sums meet within a subgroup, and with its loads ahead of the products or after them; the
+ * window it leaves too. And the storage buffers the stage needs: where they do not fit, the matvec
+ * refuses it.
  */
 import { expect } from 'chai';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
-import { matvecBindingCount, matvecKernel } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { matvecBindingCount, matvecKernel, matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 import { makeRng, normal, uniform } from '../support/random.js';
 import { compiled, dispatchReading, rawDevice } from './raw_device.js';
@@ -107,6 +108,35 @@ describe('conv step kernel', function () {
         sub.destroy();
       }
     });
+
+    // The window, weights and bias loaded ahead (convStepOutput's ahead: the thread that stores a
+    // channel's sum loads them before the products, or after them under aheadLate), where a row's
+    // sums meet within a subgroup (4 threads a row) and over whole subgroups (16 threads a row).
+    for (const late of [false, true]) {
+      for (const threadsPerRow of [4, 16]) {
+        it(`as in_proj's output stage with its loads ahead${late ? ' made after the products (aheadLate)' : ''}, ${threadsPerRow} threads a row, 2 rows a thread${hasBias ? ', with a conv bias' : ''}`, async function () {
+          const sub = (await rawDevice(['subgroups']))!;
+          matvecTrials.aheadLate = late;
+          try {
+            const { rng, weight, bias, window, convBindings } = setup(hasBias ? 7 : 8);
+            const w = float32Weight(rng, 2 * DI, H);
+            const x = uniform(rng, B * H, -1, 1);
+            const kernel = await compiled(sub, () => matvecKernel(sub, {
+              batch: B, inFeatures: H, outFeatures: 2 * DI, xRowStride: H, hasBias: false, weight: w.source,
+              layout: { threadsPerRow, rowsPerGroup: 2, rowsPerThread: 2 }, output: convStepOutput({ dInner: DI, convKernel: CK, hasBias }, true),
+            }));
+            const bindings = [...w.bindings, f32(x), { output: B * 2 * DI }, ...convBindings];
+            const [gotXz, gotWindow] = await dispatchReading(sub, kernel.pipeline, kernel.grid, bindings, [w.bindings.length + 1, bindings.length - 1]);
+            const want = reference(product(w.w64, x), weight, bias, window);
+            close('xz', gotXz, want.xz, 1e-5);
+            close('window', gotWindow, want.window, 1e-5);
+          } finally {
+            matvecTrials.aheadLate = false;
+            sub.destroy();
+          }
+        });
+      }
+    }
   }
 
   it('counts the stage\'s storage buffers; the matvec refuses a stage past the device\'s per-stage limit', async function () {

@@ -9,7 +9,8 @@
  */
 import { WGSL_ACTIVATIONS } from '../program.js';
 import type { MatvecOutput } from './matvec.js';
-import { computePipeline, declareBindings, type DecodeKernel, perChannelGrid, perChannelMain } from './pipeline.js';
+import type { WeightSource } from './weight_source.js';
+import { computePipeline, declareBindings, type DecodeKernel, perChannelGrid, perChannelMain, range } from './pipeline.js';
 
 export interface ConvStepDims {
   dInner: number;
@@ -51,13 +52,59 @@ ${perChannelMain(batch, dInner, `
   return { pipeline: computePipeline(device, code), grid: perChannelGrid(batch, dInner) };
 }
 
-/** in_proj's output stage with the step on its x half (rows under dInner), z as it comes. Bindings after y: weight, bias?, window. */
-export function convStepOutput(dims: ConvStepDims): MatvecOutput {
+/**
+ * Whether in_proj's output stage loads the conv step's inputs ahead (convStepOutput's `ahead`): for
+ * halves at batch 1. On an H100 (2.8b, greedy, the GPU's own step, the plan and the trial convAhead in
+ * one process; bench/results/h200-2026-12-05.md, calls 109 and 110) float16 at batch 1 went 2.87 ->
+ * 2.83 ms in both calls, where float16 at batch 8 (4.89 -> 5.07), float32 at batch 1 (4.84 -> 5.01)
+ * and int4 at batch 1 (1.94 -> 1.99) lost: registers held through the products cost them more.
+ */
+export function convLoadsAhead(weight: WeightSource, batch: number): boolean {
+  return weight === 'float16' && batch === 1;
+}
+
+/**
+ * in_proj's output stage with the step on its x half (rows under dInner), z as it comes. Bindings after
+ * y: weight, bias?, window. With `ahead` (convLoadsAhead, or the trial matvecTrials.convAhead at any
+ * weight and batch), the thread that stores a channel's sum loads its window, weights and bias before
+ * its products (MatvecOutput.ahead), so that the step does not wait a round trip after the reduction.
+ */
+export function convStepOutput(dims: ConvStepDims, ahead = false): MatvecOutput {
+  const { dInner, convKernel: K, hasBias } = dims;
+  const taps = range(K - 1);
+  const store = `fn store(b : u32, row : u32, v : f32) {
+  if (row >= ${dInner}u) {
+    y[b * O + row] = v;
+  } else ${ahead ? `if (b * O + row == heldAt) {
+    y[b * O + row] = convStepHeld(b, row, v);
+  } else ` : ''}{
+    y[b * O + row] = convStep(b, row, v);
+  }
+}`;
+  if (!ahead) return { bindings: stepBindings(hasBias), store: `${stepFunction(dims)}\n${store}` };
   return {
-    bindings: stepBindings(dims.hasBias),
+    bindings: stepBindings(hasBias),
     store: `${stepFunction(dims)}
-fn store(b : u32, row : u32, v : f32) {
-  if (row < ${dims.dInner}u) { y[b * O + row] = convStep(b, row, v); } else { y[b * O + row] = v; }
+var<private> heldAt : u32 = 0xffffffffu;
+${taps.map((k) => `var<private> heldWindow${k} : f32;`).join('\n')}
+${range(K).map((k) => `var<private> heldWeight${k} : f32;`).join('\n')}
+var<private> heldBias : f32;
+/** convStep from what ahead loaded for channel c of row b. */
+fn convStepHeld(b : u32, c : u32, x : f32) -> f32 {
+  let base = (b * ${dInner}u + c) * ${K}u;
+  ${taps.map((k) => `window[base + ${k}u] = heldWindow${k};`).join(' ')}
+  window[base + ${K - 1}u] = x;
+  return silu(heldBias${taps.map((k) => ` + heldWeight${k} * heldWindow${k}`).join('')} + heldWeight${K - 1} * x);
+}
+${store}`,
+    ahead: `fn ahead(b : u32, row : u32) {
+  if (row < ${dInner}u) {
+    heldAt = b * O + row;
+    let base = (b * ${dInner}u + row) * ${K}u;
+    ${taps.map((k) => `heldWindow${k} = window[base + ${k + 1}u];`).join(' ')}
+    ${range(K).map((k) => `heldWeight${k} = convWeight[row * ${K}u + ${k}u];`).join(' ')}
+    heldBias = ${hasBias ? 'convBias[row]' : '0.0'};
+  }
 }`,
   };
 }

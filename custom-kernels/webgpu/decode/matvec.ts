@@ -180,9 +180,15 @@ const XSHARED_ROW_GROUPS = 8;
  * (BENCH_MATVEC_TRIALS), as scanTuning is: kernels made after a change take it. halfRows: at batch 1,
  * every layout of several rows a thread takes half of them in twice the row groups, as narrowLayout does
  * from NARROW_ROWS_THREADS threads a row (the 2.8b in_proj, int4 and float16, too: in place on an H100
- * the greedy step at int4 1.96 -> 2.02 ms, call 105, at float16 2.91 -> 3.01, call 106).
+ * the greedy step at int4 1.96 -> 2.02 ms, call 105, at float16 2.91 -> 3.01, call 106). convAhead:
+ * in_proj's output stage loads the conv step's window, weights and bias before the products at every
+ * weight and batch (conv_step.ts' convLoadsAhead does for halves at batch 1; the fused decoder reads
+ * it). aheadLate: an output stage's loads ahead (out_proj's h and gamma, the conv step's) are made
+ * after the products rather than before them: on an H100 (2.8b, the greedy step on the GPU, call 110)
+ * float16 at batch 1 2.87 -> 2.93 ms, float32 4.84 -> 4.86, int4 1.94 -> 1.97; at batch 8 float16
+ * 4.89 -> 4.88 (4.83 with convAhead too), int4 11.13 -> 10.96 (10.86), float32 6.07 -> 6.10 (6.06).
  */
-export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, halfRows: false };
+export const matvecTrials = { codeMask: false, xShared: false, decodeInline: false, halfCast: false, fullFlight: false, pairedHalves: false, halfRows: false, convAhead: false, aheadLate: false };
 
 export interface MatvecDims {
   batch: number;
@@ -635,6 +641,16 @@ export function matvecKernel(device: GPUDevice, dims: MatvecDims): DecodeKernel 
       for (var k = 0u; k < T / sgSize; k++) { s += partial[k * B + b]; }
       ${out}[b * G + group] = s;
     }`;
+  // The output stage's loads for the sum this thread stores first where subgroups reduce (its cluster's
+  // sum l * QL, else the workgroup's sum p = t): before the products, or under the trial aheadLate after
+  // them, their latency passing during the reduction with no registers held through the products.
+  const aheadLate = matvecTrials.aheadLate;
+  const aheadCalls = dims.output?.ahead != null && subgroups ? `  ${clusters ? `if (reduction == CLUSTERS) {
+    if (l * QL < Q && base + l * QL / B < O) { ahead(l * QL % B, base + l * QL / B); }
+  } else ` : ''}if (t < R * Q) {
+    let row = row0 + (t / Q) * RT + (t % Q) / B;
+    if (row < O) { ahead(t % Q % B, row); }
+  }` : '';
   const code = `
 ${subgroups ? 'enable subgroups;' : ''}
 ${halfCast && unit.vector ? 'enable f16;' : ''}
@@ -714,14 +730,7 @@ ${subgroups ? `  // How the row groups' sums meet, chosen before the products (a
   let linear = subgroupAll(lane == t % sgSize) && sgSize >= MIN_SUBGROUP && (TPR % sgSize == 0u || sgSize % TPR == 0u);
   if (subgroupElect()) { atomicOr(&reductionKind, select(TREE, select(WHOLE_SUBGROUPS, ${clusters ? 'CLUSTERS' : 'TREE'}, TPR < sgSize), linear)); }
   let reduction = workgroupUniformLoad(&reductionKind);` : ''}
-${dims.output?.ahead != null && subgroups ? `  // the output stage's loads for the sum this thread stores first where subgroups reduce: its
-  // cluster's sum l * QL, else the workgroup's sum p = t
-  ${clusters ? `if (reduction == CLUSTERS) {
-    if (l * QL < Q && base + l * QL / B < O) { ahead(l * QL % B, base + l * QL / B); }
-  } else ` : ''}if (t < R * Q) {
-    let row = row0 + (t / Q) * RT + (t % Q) / B;
-    if (row < O) { ahead(t % Q % B, row); }
-  }` : ''}
+${aheadLate ? '' : aheadCalls}
 ${squaresFrom === 'read' ? normScales(xVec, inFeatures, T) : ''}
   // acc[r * B + b]: row base + r against x row b
   var acc : array<f32, Q>;${reducedNorm ? `
@@ -742,6 +751,7 @@ ${range(F).map((i) => `    {
       }
     }`).join('\n')}
   }
+${aheadLate ? aheadCalls : ''}
 ${subgroups ? `
   // (reduction: see its choice at the start)${clusters ? `
   if (reduction == CLUSTERS) {${reducedNorm ? `
