@@ -174,6 +174,22 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     });
   }
 
+  /** The code of every shader compiled while `run` runs with the matvec trials `trials` on. */
+  async function compiledUnder(trials: (keyof typeof matvecTrials)[], run: () => Promise<void>): Promise<string[]> {
+    const device = (tf.backend() as WebGPUBackend).device;
+    const make = device.createShaderModule.bind(device);
+    const codes: string[] = [];
+    device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
+    for (const trial of trials) matvecTrials[trial] = true;
+    try {
+      await run();
+    } finally {
+      for (const trial of trials) matvecTrials[trial] = false;
+      device.createShaderModule = make;
+    }
+    return codes;
+  }
+
   // int4 at hidden 320: in_proj's threads take 4 rows each over rows of 40 words, read as units of
   // one or two words at batch 1 (narrowLayout), x copied into workgroup memory under the trial
   // xShared, or 2 rows and 2 row groups under halfRows (each kernel's text caught on its way to the compiler)
@@ -186,19 +202,11 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   ];
   for (const [title, trials, mark] of int4Layouts) {
     it(`int4 at hidden 320, batch 1, ${title}: equal to the op-by-op step`, async () => {
-      const device = (tf.backend() as WebGPUBackend).device;
-      const make = device.createShaderModule.bind(device);
-      const codes: string[] = [];
-      device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
-      for (const trial of trials) matvecTrials[trial] = true;
-      try {
+      const codes = await compiledUnder(trials, async () => {
         const model = randomModel({ numHiddenLayers: 2, hiddenSize: 320 }, 78);
         await quantize(model, { bits: 4, groupSize: 32 });
         await expectNorms(model, 1, 'ahead', 2, 79);
-      } finally {
-        for (const trial of trials) matvecTrials[trial] = false;
-        device.createShaderModule = make;
-      }
+      });
       expect(codes.some((c) => mark.test(c)), `a kernel with ${title}`).to.equal(true);
     });
   }
@@ -214,20 +222,12 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   ];
   aheadCases.forEach(([title, overrides, batch, trials, mark], k) => {
     it(`${title}: equal to the op-by-op step`, async () => {
-      const device = (tf.backend() as WebGPUBackend).device;
-      const make = device.createShaderModule.bind(device);
-      const codes: string[] = [];
-      device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
-      for (const trial of trials) matvecTrials[trial] = true;
-      try {
+      const codes = await compiledUnder(trials, async () => {
         const model = randomModel(overrides, 90 + k);
         const err = await expectNoLeaks(() => compareSteps(model, batch, 5, 95 + k, webgpuDecoderFor));
         console.log(`      max relative logit error over 5 steps: ${err.toExponential(1)}`);
         model.dispose();
-      } finally {
-        for (const trial of trials) matvecTrials[trial] = false;
-        device.createShaderModule = make;
-      }
+      });
       expect(codes.some((c) => mark.test(c)), `a kernel with ${trials.join(' and ')}`).to.equal(true);
     });
   });
@@ -236,11 +236,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   for (const [title, weights, batch, ahead] of [['float16, batch 1', 'float16', 1, true], ['float16, batch 2', 'float16', 2, false],
     ['float32, batch 1', 'float32', 1, false], ['int4, batch 1', 'int4', 1, false]] as [string, string, number, boolean][]) {
     it(`${title}: the conv step's inputs ${ahead ? '' : 'not '}loaded ahead of in_proj's products, equal to the op-by-op step`, async () => {
-      const device = (tf.backend() as WebGPUBackend).device;
-      const make = device.createShaderModule.bind(device);
-      const codes: string[] = [];
-      device.createShaderModule = (d: GPUShaderModuleDescriptor) => { codes.push(d.code); return make(d); };
-      try {
+      const codes = await compiledUnder([], async () => {
         // (a width no other test decodes: the pipelines, cached by their code, are compiled here)
         const model = randomModel({ numHiddenLayers: 2, hiddenSize: 88 }, 84);
         if (weights === 'float16') await toFloat16(model);
@@ -248,9 +244,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
         const err = await compareSteps(model, batch, 3, 85, webgpuDecoderFor);
         console.log(`      max relative logit error: ${err.toExponential(1)}`);
         model.dispose();
-      } finally {
-        device.createShaderModule = make;
-      }
+      });
       expect(codes.some((c) => /fn convStep\(/.test(c)), 'an in_proj with the conv step compiled').to.equal(true);
       expect(codes.some((c) => /fn convStepHeld/.test(c)), 'a kernel with the conv step loaded ahead').to.equal(ahead);
     });

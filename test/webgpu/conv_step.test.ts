@@ -8,7 +8,7 @@
  */
 import { expect } from 'chai';
 import { convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
-import { matvecBindingCount, matvecKernel, matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
+import { matvecBindingCount, type MatvecDims, matvecKernel, matvecTrials } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { initWebGPU } from '../../src/webgpu/init.js';
 import { makeRng, normal, uniform } from '../support/random.js';
 import { compiled, dispatchReading, rawDevice } from './raw_device.js';
@@ -89,15 +89,16 @@ describe('conv step kernel', function () {
       });
     }
 
-    it(`as in_proj's output stage where each row's sums meet within a subgroup (4 threads a row, 2 rows a thread; every lane stores some)${hasBias ? ', with a conv bias' : ''}`, async function () {
+    /** On a device with subgroups, in_proj (float32, `layout`) with the step as its output stage (its loads `ahead` or not) equals in_proj then the step. */
+    const onSubgroups = async (seed: number, layout: MatvecDims['layout'], ahead: boolean) => {
       const sub = (await rawDevice(['subgroups']))!;
       try {
-        const { rng, weight, bias, window, convBindings } = setup(hasBias ? 5 : 6);
+        const { rng, weight, bias, window, convBindings } = setup(seed);
         const w = float32Weight(rng, 2 * DI, H);
         const x = uniform(rng, B * H, -1, 1);
         const kernel = await compiled(sub, () => matvecKernel(sub, {
           batch: B, inFeatures: H, outFeatures: 2 * DI, xRowStride: H, hasBias: false, weight: w.source,
-          layout: { threadsPerRow: 4, rowsPerGroup: 4, rowsPerThread: 2 }, output: convStepOutput({ dInner: DI, convKernel: CK, hasBias }),
+          layout, output: convStepOutput({ dInner: DI, convKernel: CK, hasBias }, ahead),
         }));
         const bindings = [...w.bindings, f32(x), { output: B * 2 * DI }, ...convBindings];
         const [gotXz, gotWindow] = await dispatchReading(sub, kernel.pipeline, kernel.grid, bindings, [w.bindings.length + 1, bindings.length - 1]);
@@ -107,6 +108,10 @@ describe('conv step kernel', function () {
       } finally {
         sub.destroy();
       }
+    };
+
+    it(`as in_proj's output stage where each row's sums meet within a subgroup (4 threads a row, 2 rows a thread; every lane stores some)${hasBias ? ', with a conv bias' : ''}`, async function () {
+      await onSubgroups(hasBias ? 5 : 6, { threadsPerRow: 4, rowsPerGroup: 4, rowsPerThread: 2 }, false);
     });
 
     // The window, weights and bias loaded ahead (convStepOutput's ahead: the thread that stores a
@@ -115,24 +120,11 @@ describe('conv step kernel', function () {
     for (const late of [false, true]) {
       for (const threadsPerRow of [4, 16]) {
         it(`as in_proj's output stage with its loads ahead${late ? ' made after the products (aheadLate)' : ''}, ${threadsPerRow} threads a row, 2 rows a thread${hasBias ? ', with a conv bias' : ''}`, async function () {
-          const sub = (await rawDevice(['subgroups']))!;
           matvecTrials.aheadLate = late;
           try {
-            const { rng, weight, bias, window, convBindings } = setup(hasBias ? 7 : 8);
-            const w = float32Weight(rng, 2 * DI, H);
-            const x = uniform(rng, B * H, -1, 1);
-            const kernel = await compiled(sub, () => matvecKernel(sub, {
-              batch: B, inFeatures: H, outFeatures: 2 * DI, xRowStride: H, hasBias: false, weight: w.source,
-              layout: { threadsPerRow, rowsPerGroup: 2, rowsPerThread: 2 }, output: convStepOutput({ dInner: DI, convKernel: CK, hasBias }, true),
-            }));
-            const bindings = [...w.bindings, f32(x), { output: B * 2 * DI }, ...convBindings];
-            const [gotXz, gotWindow] = await dispatchReading(sub, kernel.pipeline, kernel.grid, bindings, [w.bindings.length + 1, bindings.length - 1]);
-            const want = reference(product(w.w64, x), weight, bias, window);
-            close('xz', gotXz, want.xz, 1e-5);
-            close('window', gotWindow, want.window, 1e-5);
+            await onSubgroups(hasBias ? 7 : 8, { threadsPerRow, rowsPerGroup: 2, rowsPerThread: 2 }, true);
           } finally {
             matvecTrials.aheadLate = false;
-            sub.destroy();
           }
         });
       }
