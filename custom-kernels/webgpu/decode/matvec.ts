@@ -227,9 +227,9 @@ export interface MatvecDims {
  * A matvec's output stage: WGSL `fn store(b : u32, row : u32, v : f32)` taking each finished sum
  * (bias added), and the bindings it reads beside y, declared after it. `ahead`: WGSL `fn ahead(b :
  * u32, row : u32)` loading what store will read for that sum into private variables, which each
- * thread calls before its products for the sum it will store first (where subgroups reduce), so that
- * the load's latency does not hold the workgroup after its reduction; store takes them only for the
- * (b, row) they were loaded for.
+ * thread calls before its products (after them under the trial aheadLate) for the sum it will store
+ * first (where subgroups reduce), so that the load's latency does not hold the workgroup after its
+ * reduction; store takes them only for the (b, row) they were loaded for.
  */
 export interface MatvecOutput {
   bindings: [string, string, boolean][];
