@@ -59,7 +59,9 @@
 #   optional, for "old": bash bench/bundle_old.sh REV
 #   (.gpu/, .gpu-old/ and .peers/ listed in .git/info/exclude)
 # The device call: carry [".gpu", ".gpu-old", ".peers"], command `LIMIT=470 bash bench/h200_call.sh`
-# (or STEPS="..." LIMIT=470 bash bench/h200_call.sh), timeout_s 530.
+# (or STEPS="..." LIMIT=470 bash bench/h200_call.sh), timeout_s 530. A call returns 8 files in all,
+# subfolders of $OUT included (call 110 lost a second run's roofline that way): one run a call, or a
+# second run's folder archived by the command itself.
 R=$(pwd)
 source .gpu/setup.sh
 cd /tmp/gpu/bundle || exit 1
