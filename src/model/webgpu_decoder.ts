@@ -25,7 +25,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { convLoadsAhead, convStepKernel, convStepOutput } from '../../custom-kernels/webgpu/decode/conv_step.js';
 import { greedyChoiceKernel } from '../../custom-kernels/webgpu/decode/greedy_choice.js';
 import {
-  MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecGroups, matvecKernel, matvecTakesPartials, matvecTrials, type MatvecDims, type MatvecOutput,
+  MATVEC_MAX_BATCH, matvecBindingCount, matvecFoldsNorm, matvecGroups, matvecKernel, matvecTakesPartials, type MatvecDims, type MatvecOutput,
 } from '../../custom-kernels/webgpu/decode/matvec.js';
 import { ACCUMULATE_OUTPUT, NORM_AHEAD_OUTPUT } from '../../custom-kernels/webgpu/decode/residual_output.js';
 import { bindBuffers, type DecodeKernel } from '../../custom-kernels/webgpu/decode/pipeline.js';
@@ -437,7 +437,7 @@ export class WebGPUDecoder implements DeviceGreedyDecoder {
       const conv = { dInner: DI, convKernel: c.convKernel, hasBias: convBias != null };
       const convBuffers = [buf(m.conv1d.weight.read()), ...(convBias == null ? [] : [buf(convBias)]), buf(this.cache.convStates[i])];
       const inProj = projection(m.inProj, H);
-      const convStage = convStepOutput(conv, matvecTrials.convAhead || convLoadsAhead(inProj.dims.weight, inProj.dims.batch));
+      const convStage = convStepOutput(conv, convLoadsAhead(inProj.dims.weight, inProj.dims.batch));
       const convOutput = matvecBindingCount(inProj.dims.weight, inProj.dims.hasBias, convStage) <= storageLimit ? convStage : undefined;
       return { m, gamma: buf(block.norm.weight.read()), conv, convBuffers, convOutput, inProj, outProj: projection(m.outProj, DI) };
     });

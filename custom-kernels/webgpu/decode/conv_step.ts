@@ -8,7 +8,7 @@
  * that has a row of the x half takes the step on its way out, one dispatch fewer per layer.
  */
 import { WGSL_ACTIVATIONS } from '../program.js';
-import type { MatvecOutput } from './matvec.js';
+import { type MatvecOutput, matvecTrials } from './matvec.js';
 import type { WeightSource } from './weight_source.js';
 import { computePipeline, declareBindings, type DecodeKernel, perChannelGrid, perChannelMain, range } from './pipeline.js';
 
@@ -54,37 +54,26 @@ ${perChannelMain(batch, dInner, `
 
 /**
  * Whether in_proj's output stage loads the conv step's inputs ahead (convStepOutput's `ahead`): for
- * halves at batch 1. On an H100 (2.8b, greedy, the GPU's own step, the plan and the trial convAhead in
- * one process; bench/results/h200-2026-12-05.md, calls 109 and 110) float16 at batch 1 went 2.87 ->
- * 2.83 ms in both calls, where float16 at batch 8 (4.89 -> 5.07), float32 at batch 1 (4.84 -> 5.01)
- * and int4 at batch 1 (1.94 -> 1.99) lost: registers held through the products cost them more.
+ * halves at batch 1, or at every weight and batch under the trial matvecTrials.convAhead. On an H100
+ * (2.8b, greedy, the GPU's own step, the plan and the trial in one process;
+ * bench/results/h200-2026-12-05.md, calls 109 and 110) float16 at batch 1 went 2.87 -> 2.83 ms in both
+ * calls, where float16 at batch 8 (4.89 -> 5.07), float32 at batch 1 (4.84 -> 5.01) and int4 at
+ * batch 1 (1.94 -> 1.99) lost: registers held through the products cost them more.
  */
 export function convLoadsAhead(weight: WeightSource, batch: number): boolean {
-  return weight === 'float16' && batch === 1;
+  return matvecTrials.convAhead || (weight === 'float16' && batch === 1);
 }
 
 /**
  * in_proj's output stage with the step on its x half (rows under dInner), z as it comes. Bindings after
- * y: weight, bias?, window. With `ahead` (convLoadsAhead, or the trial matvecTrials.convAhead at any
- * weight and batch), the thread that stores a channel's sum loads its window, weights and bias before
- * its products (MatvecOutput.ahead), so that the step does not wait a round trip after the reduction.
+ * y: weight, bias?, window. With `ahead` (convLoadsAhead), the thread that stores a channel's sum loads
+ * its window, weights and bias before its products (MatvecOutput.ahead), so that the step does not
+ * wait a round trip after the reduction; the store takes them for that (row, channel) only.
  */
 export function convStepOutput(dims: ConvStepDims, ahead = false): MatvecOutput {
   const { dInner, convKernel: K, hasBias } = dims;
   const taps = range(K - 1);
-  const store = `fn store(b : u32, row : u32, v : f32) {
-  if (row >= ${dInner}u) {
-    y[b * O + row] = v;
-  } else ${ahead ? `if (b * O + row == heldAt) {
-    y[b * O + row] = convStepHeld(b, row, v);
-  } else ` : ''}{
-    y[b * O + row] = convStep(b, row, v);
-  }
-}`;
-  if (!ahead) return { bindings: stepBindings(hasBias), store: `${stepFunction(dims)}\n${store}` };
-  return {
-    bindings: stepBindings(hasBias),
-    store: `${stepFunction(dims)}
+  const held = ahead ? `
 var<private> heldAt : u32 = 0xffffffffu;
 ${taps.map((k) => `var<private> heldWindow${k} : f32;`).join('\n')}
 ${range(K).map((k) => `var<private> heldWeight${k} : f32;`).join('\n')}
@@ -95,9 +84,21 @@ fn convStepHeld(b : u32, c : u32, x : f32) -> f32 {
   ${taps.map((k) => `window[base + ${k}u] = heldWindow${k};`).join(' ')}
   window[base + ${K - 1}u] = x;
   return silu(heldBias${taps.map((k) => ` + heldWeight${k} * heldWindow${k}`).join('')} + heldWeight${K - 1} * x);
-}
-${store}`,
-    ahead: `fn ahead(b : u32, row : u32) {
+}` : '';
+  return {
+    bindings: stepBindings(hasBias),
+    store: `${stepFunction(dims)}${held}
+fn store(b : u32, row : u32, v : f32) {
+  if (row >= ${dInner}u) {
+    y[b * O + row] = v;
+  } else ${ahead ? `if (b * O + row == heldAt) {
+    y[b * O + row] = convStepHeld(b, row, v);
+  } else ` : ''}{
+    y[b * O + row] = convStep(b, row, v);
+  }
+}`,
+    ...(ahead ? {
+      ahead: `fn ahead(b : u32, row : u32) {
   if (row < ${dInner}u) {
     heldAt = b * O + row;
     let base = (b * ${dInner}u + row) * ${K}u;
@@ -106,5 +107,6 @@ ${store}`,
     heldBias = ${hasBias ? 'convBias[row]' : '0.0'};
   }
 }`,
+    } : {}),
   };
 }
