@@ -417,8 +417,9 @@ async function stagesTable(): Promise<void> {
  * kernel's text changed to leave out a part of its work: the codes' decoding (each product takes its
  * word's bits as they are), the loads of x (each product takes the row's first vectors, loaded once),
  * both (over the codes as they are, not masked where they lie: the plan's before codeMask, and the
- * fold before it, became int4's); x copied into workgroup memory (xShared); units of 4 words (the plan's
- * before narrowLayout) and of fewer; and other layouts: a
+ * fold before it, became int4's); the products as integer dot products against x as int8 (int8
+ * activations, as llama.cpp's Q8_1; integerDots); x copied into workgroup memory (xShared); units of 4
+ * words (the plan's before narrowLayout) and of fewer; and other layouts: a
  * thread's units in one sweep, threads and rows a thread varied. Each cold (weights rotated over
  * copies that overflow the L2) and warm (one copy, in the L2 after the first call): where both take
  * as long, the kernel is bound by its own work, not by the memory. ABLATION_WEIGHTS (default int4)
@@ -445,6 +446,22 @@ async function ablationTable(): Promise<void> {
   const narrow = (words: 1 | 2, threadsPerRow: number, rowsPerThread: number, unitsInFlight: number, rowsPerGroup = 1): Layout => ({
     wordsPerUnit: words, threadsPerRow, rowsPerThread, unitsInFlight, rowsPerGroup,
   });
+  /**
+   * Timing only: a layout of one word a unit with its codes' products taken as integer dot products
+   * (WGSL's dot4I8Packed, NVIDIA's dp4a) against x as int8, the even codes' nibbles and the odd ones'
+   * each against 4 bytes of x, where x would come quantized by the kernel before (4 bytes of x a code
+   * read as 1), a scale and sum a 32 codes beside it (read from x's binding past K / 4 bytes): what
+   * int8 activations would take off int4's decoding and loads of x. The decoding lines go; each
+   * unit's products become 2 dot products a row.
+   */
+  const integerDots = (c: string) => c
+    .replace(/^ +let (hi\d+_\d+_\d+|c\d+_\d+_\d+_\d+) = [^\n]*;\n/gm, '')
+    .replace(/\{ let b = 0u; let x0 = xAt\(b, u \* 8u \+ 0u\); let x1 = xAt\(b, u \* 8u \+ 4u\); let xsum = [^;]*; ((?:acc\[\d+u \* B \+ b\] \+= [^;]*; )+)\}/g,
+      (_, sums: string) => `{ let xw = bitcast<vec4<u32>>(x[u / 2u]); let odd = (u & 1u) == 1u; let xe = select(xw.x, xw.z, odd); let xo = select(xw.y, xw.w, odd); `
+        + `let xt = x[I / 16u + u / 8u]; let ds = select(xt.xy, xt.zw, ((u / 4u) & 1u) == 1u); `
+        + sums.replace(/acc\[(\d+)u \* B \+ b\] \+= sv(\d+_\d+) \* [^;]*;/g, (_m: string, r: string, sfx: string) =>
+          `acc[${r}u] += sv${sfx} * (f32(dot4I8Packed(wv${sfx} & 0x0f0f0f0fu, xe) + dot4I8Packed((wv${sfx} >> 4u) & 0x0f0f0f0fu, xo)) * ds.x - zv${sfx} * ds.y);`)
+        + '}');
   /** [name, change of the text (same: none), layout, whether it is for codes only] */
   const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined, boolean][] = [
     ['as planned', same, () => undefined, false],
@@ -484,6 +501,9 @@ async function ablationTable(): Promise<void> {
     ['two words a unit, 32 a row, 2 rows, 5 in flight, 2 row groups', same, () => narrow(2, 32, 2, 5, 2), true],
     ['two words a unit, 32 a row, 4 rows, 5 in flight, 2 row groups', same, () => narrow(2, 32, 4, 5, 2), true],
     ['a word a unit, 128 a row, 1 row, 5 in flight, 2 row groups', same, () => narrow(1, 128, 1, 5, 2), true],
+    // (in_proj's and out_proj's best layouts of a word a unit, with integer dot products: timing only)
+    ['a word a unit, 32 a row, 4 rows, 5 in flight, integer dot products', integerDots, () => narrow(1, 32, 4, 5), true],
+    ['a word a unit, 128 a row, 2 rows, 5 in flight, 2 row groups, integer dot products', integerDots, () => narrow(1, 128, 2, 5, 2), true],
     ['codes as they are', same, () => ({ codeMask: false, wordsPerUnit: 4 }), true],
     ['as they are, not decoded', (c) => c.replace(decode, '(vec4<f32>(bitcast<f32>($1)) - $2)'), () => ({ codeMask: false, wordsPerUnit: 4 }), true],
     ['as they are, x loaded once', (c) => c.replace(xLoad, 'xAt(b, $1u)'), () => ({ codeMask: false, wordsPerUnit: 4 }), true],
