@@ -197,7 +197,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
     ['units of one or two words', [], /bitcast<(u32|vec2<u32>)>\(packed\[/],
     ['x copied into workgroup memory (the trial xShared)', ['xShared'], /var<workgroup> xs/],
     ['2 rows a thread and 2 row groups (the trial halfRows)', ['halfRows'], /const R = 2u;\s*const RT = 2u;/],
-    ['the conv step\'s loads ahead of the products (the trial convAhead)', ['convAhead'], /fn convStepHeld/],
+    ['the conv step\'s loads ahead of the products (the trial convAhead)', ['convAhead'], /var<private> heldWindow0 : f32;/],
     ['the conv step\'s loads ahead, made after the products (the trials convAhead and aheadLate)', ['convAhead', 'aheadLate'], /var acc : array<f32, Q>;[^]*ahead\(t % Q % B, row\)/],
   ];
   for (const [title, trials, mark] of int4Layouts) {
@@ -215,8 +215,8 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
   // or after them (with aheadLate, out_proj's h and gamma too): the window shifts as before over the
   // steps, with and without a conv bias, conv width 3, batch 1 and 3 (each kernel's text caught).
   const aheadCases: [string, Record<string, unknown>, number, (keyof typeof matvecTrials)[], RegExp][] = [
-    ['float32 with every bias, batch 1, the conv step\'s loads ahead of the products (the trial convAhead)', { useBias: true }, 1, ['convAhead'], /fn convStepHeld/],
-    ['float32 without a conv bias, conv width 3, batch 3, the conv step\'s loads ahead (the trial convAhead)', { useConvBias: false, convKernel: 3 }, 3, ['convAhead'], /fn convStepHeld/],
+    ['float32 with every bias, batch 1, the conv step\'s loads ahead of the products (the trial convAhead)', { useBias: true }, 1, ['convAhead'], /var<private> heldWindow0 : f32;/],
+    ['float32 without a conv bias, conv width 3, batch 3, the conv step\'s loads ahead (the trial convAhead)', { useConvBias: false, convKernel: 3 }, 3, ['convAhead'], /var<private> heldWindow0 : f32;/],
     ['float32 with every bias, batch 2, the output stages\' loads after the products (the trials convAhead and aheadLate)', { useBias: true }, 2,
       ['convAhead', 'aheadLate'], /var acc : array<f32, Q>;[^]*ahead\(t % Q % B, row\)/],
   ];
@@ -246,7 +246,7 @@ describeBackends('WebGPU fused decoder', ['webgpu'], () => {
         model.dispose();
       });
       expect(codes.some((c) => /fn convStep\(/.test(c)), 'an in_proj with the conv step compiled').to.equal(true);
-      expect(codes.some((c) => /fn convStepHeld/.test(c)), 'a kernel with the conv step loaded ahead').to.equal(ahead);
+      expect(codes.some((c) => /var<private> heldWindow0 : f32;/.test(c)), 'a kernel with the conv step loaded ahead').to.equal(ahead);
     });
   }
 

@@ -23,21 +23,25 @@ function stepBindings(hasBias: boolean): [string, string, boolean][] {
   return [['convWeight', 'f32', false], ...(hasBias ? [['convBias', 'f32', false] as [string, string, boolean]] : []), ['window', 'f32', true]];
 }
 
-/** WGSL `fn convStep(b, c, x) -> f32`: channel c of row b takes x, its window shifts; u out. */
-function stepFunction({ dInner, convKernel, hasBias }: ConvStepDims): string {
+/**
+ * WGSL `fn convStep(b, c, x) -> f32`: channel c of row b takes x, its window shifts; u out. It loads
+ * the window's last K - 1 values, the weights and the bias, and gives them to `convStepFrom`, which
+ * the output stage also calls with the same values loaded ahead (convStepOutput).
+ */
+function stepFunction({ dInner, convKernel: K, hasBias }: ConvStepDims): string {
+  const taps = range(K - 1);
+  const weights = range(K);
   return `${WGSL_ACTIVATIONS}
+/** The step of channel c of row b from its window's last values v, its weights w and bias: the window shifts, x comes in. */
+fn convStepFrom(b : u32, c : u32, x : f32, ${[...taps.map((k) => `v${k} : f32`), ...weights.map((k) => `w${k} : f32`)].join(', ')}, bias : f32) -> f32 {
+  let base = (b * ${dInner}u + c) * ${K}u;
+  ${taps.map((k) => `window[base + ${k}u] = v${k};`).join(' ')}
+  window[base + ${K - 1}u] = x;
+  return silu(bias${taps.map((k) => ` + w${k} * v${k}`).join('')} + w${K - 1} * x);
+}
 fn convStep(b : u32, c : u32, x : f32) -> f32 {
-  let K = ${convKernel}u;
-  let base = (b * ${dInner}u + c) * K;
-  var acc = ${hasBias ? 'convBias[c]' : '0.0'};
-  for (var k = 0u; k + 1u < K; k++) {
-    let v = window[base + k + 1u];
-    window[base + k] = v;
-    acc += convWeight[c * K + k] * v;
-  }
-  window[base + K - 1u] = x;
-  acc += convWeight[c * K + K - 1u] * x;
-  return silu(acc);
+  let base = (b * ${dInner}u + c) * ${K}u;
+  return convStepFrom(b, c, x, ${[...taps.map((k) => `window[base + ${k + 1}u]`), ...weights.map((k) => `convWeight[c * ${K}u + ${k}u]`)].join(', ')}, ${hasBias ? 'convBias[c]' : '0.0'});
 }`;
 }
 
@@ -77,14 +81,7 @@ export function convStepOutput(dims: ConvStepDims, ahead = false): MatvecOutput 
 var<private> heldAt : u32 = 0xffffffffu;
 ${taps.map((k) => `var<private> heldWindow${k} : f32;`).join('\n')}
 ${range(K).map((k) => `var<private> heldWeight${k} : f32;`).join('\n')}
-var<private> heldBias : f32;
-/** convStep from what ahead loaded for channel c of row b. */
-fn convStepHeld(b : u32, c : u32, x : f32) -> f32 {
-  let base = (b * ${dInner}u + c) * ${K}u;
-  ${taps.map((k) => `window[base + ${k}u] = heldWindow${k};`).join(' ')}
-  window[base + ${K - 1}u] = x;
-  return silu(heldBias${taps.map((k) => ` + heldWeight${k} * heldWindow${k}`).join('')} + heldWeight${K - 1} * x);
-}` : '';
+var<private> heldBias : f32;` : '';
   return {
     bindings: stepBindings(hasBias),
     store: `${stepFunction(dims)}${held}
@@ -92,7 +89,7 @@ fn store(b : u32, row : u32, v : f32) {
   if (row >= ${dInner}u) {
     y[b * O + row] = v;
   } else ${ahead ? `if (b * O + row == heldAt) {
-    y[b * O + row] = convStepHeld(b, row, v);
+    y[b * O + row] = convStepFrom(b, row, v, ${[...taps.map((k) => `heldWindow${k}`), ...range(K).map((k) => `heldWeight${k}`)].join(', ')}, heldBias);
   } else ` : ''}{
     y[b * O + row] = convStep(b, row, v);
   }

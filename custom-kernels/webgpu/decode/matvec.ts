@@ -182,8 +182,9 @@ const XSHARED_ROW_GROUPS = 8;
  * from NARROW_ROWS_THREADS threads a row (the 2.8b in_proj, int4 and float16, too: in place on an H100
  * the greedy step at int4 1.96 -> 2.02 ms, call 105, at float16 2.91 -> 3.01, call 106). convAhead:
  * in_proj's output stage loads the conv step's window, weights and bias before the products at every
- * weight and batch (conv_step.ts' convLoadsAhead, which does so for halves at batch 1 without it). aheadLate: an output stage's loads ahead (out_proj's h and gamma, the conv step's) are made
- * after the products rather than before them: on an H100 (2.8b, the greedy step on the GPU, call 110)
+ * weight and batch (conv_step.ts' convLoadsAhead, which does so for halves at batch 1 without it).
+ * aheadLate: an output stage's loads ahead (out_proj's h and gamma, the conv step's) are made after
+ * the products rather than before them: on an H100 (2.8b, the greedy step on the GPU, call 110)
  * float16 at batch 1 2.87 -> 2.93 ms, float32 4.84 -> 4.86, int4 1.94 -> 1.97; at batch 8 float16
  * 4.89 -> 4.88 (4.83 with convAhead too), int4 11.13 -> 10.96 (10.86), float32 6.07 -> 6.10 (6.06).
  */
