@@ -69,6 +69,8 @@ const BATCHES = small ? [1, 3] : [1, 8];
 const STAGE_WEIGHTS = (process.env.STAGE_WEIGHTS ?? 'float32,float16').split(',');
 // the ablation table's weights (ABLATION_WEIGHTS, default int4; the others take only the layouts that apply to them)
 const ablationWeights = (process.env.ABLATION_WEIGHTS ?? 'int4').split(',');
+// ABLATION_ROWS (a regular expression): only the ablation's layouts whose names it matches, and the plan's
+const ablationRows = process.env.ABLATION_ROWS == null ? null : new RegExp(process.env.ABLATION_ROWS);
 // STAGE_BATCHES (comma-separated, default 1,4,8) and STAGE_LAYOUT (JSON, MatvecDims.layout: in_proj's instead of the plan's)
 const STAGE_BATCHES = (process.env.STAGE_BATCHES ?? '1,4,8').split(',').map(Number);
 const STAGE_LAYOUT = process.env.STAGE_LAYOUT == null ? undefined : JSON.parse(process.env.STAGE_LAYOUT) as MatvecDims['layout'];
@@ -463,7 +465,7 @@ async function ablationTable(): Promise<void> {
           `acc[${r}u] += sv${sfx} * (f32(dot4I8Packed(wv${sfx} & 0x0f0f0f0fu, xe) + dot4I8Packed((wv${sfx} >> 4u) & 0x0f0f0f0fu, xo)) * ds.x - zv${sfx} * ds.y);`)
         + '}');
   /** [name, change of the text (same: none), layout, whether it is for codes only] */
-  const variants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined, boolean][] = [
+  const allVariants: [string, (code: string) => string, (plan: MatvecPlan, units: number) => Layout | undefined, boolean][] = [
     ['as planned', same, () => undefined, false],
     ['four words a unit (the plan before narrowLayout)', same, () => ({ wordsPerUnit: 4 }), false],
     ['x in workgroup memory (xShared)', same, () => ({ xShared: true }), false],
@@ -521,6 +523,7 @@ async function ablationTable(): Promise<void> {
     ['8 a row, 4 rows, 2 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 4, rowsPerGroup: 4, unitsInFlight: 2, wordsPerUnit: 4 }), false],
     ['8 a row, 2 rows, 4 units in flight', same, () => ({ threadsPerRow: 8, rowsPerThread: 2, rowsPerGroup: 4, unitsInFlight: 4, wordsPerUnit: 4 }), false],
   ];
+  const variants = allVariants.filter(([name], i) => i === 0 || ablationRows == null || ablationRows.test(name));
   log('\n## The matvec with parts of its work left out: us a call (GB/s of weights, scales and zeros), weights rotated over copies that overflow the L2 / us with one copy (in the L2)');
   log('(where the product is kept, its largest difference from the plan\'s y over the largest |y| in brackets; "-": a change for codes only)');
   log(`| model | projection | weight | batch | ${variants.map(([v]) => v).join(' | ')} |`);

@@ -15,7 +15,8 @@
 #   stages  bench/gemm.ts' stages table (STAGE_WEIGHTS, default float32,float16): in_proj plain, normed on the way
 #           in, with the conv step out, both; out_proj plain and adding to the residual stream (us a call),
 #           timestamps not rounded                                                     -> stages.txt
-#   ablation  bench/gemm.ts' int4 matvec with parts of its work left out (decoding, x's loads), other layouts and codeMask (ABLATION_SECONDS, 150) -> ablation.txt
+#   ablation  bench/gemm.ts' int4 matvec with parts of its work left out (decoding, x's loads), other layouts and codeMask (ABLATION_SECONDS, 150;
+#           ABLATION_ROWS, a regular expression: only the layouts it names, beside the plan) -> ablation.txt
 #   oldstages  the same with .gpu-old/gemm.mjs (bench/bundle_old.sh REV bench/gemm.ts)   -> oldstages.txt
 #   ssm     bench/gemm.ts' state step alone in several layouts (SSM_WEIGHTS: dt_proj's, default float32,float16) -> ssm.txt
 #   oldssm  the same with .gpu-old/gemm.mjs                                            -> oldssm.txt
