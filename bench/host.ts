@@ -3,7 +3,8 @@
  * dispatches costs, where the fused decoder's greedy steps are bound by the host rather than the GPU
  * (2.8b float16 on the H100's host: 2.90 ms of a 3.12 ms step).
  * 1. Raw dispatches with 1, 4 and 8 storage bindings, four pipelines in turn (as a layer's kernels
- *    alternate), each with a bind group of its own: microseconds to encode and to submit a dispatch.
+ *    alternate), each with a bind group of its own: microseconds to encode and to submit a dispatch;
+ *    and each of a dispatch's three calls alone, beside a getter (what a call into dawn.node costs).
  * 2. The fused decoder's step at BENCH_SHAPE, for each weight format in argv[2] (float32,float16; also
  *    int8, int4: random codes, routines/random_quantized.ts):
  *    the per-step checks, encoding and submission timed apart, with the GPU idle between steps; then
@@ -90,6 +91,40 @@ for (const bindings of [1, 4, 8]) {
   await timeRecording(dispatches, 5);
   const t = await timeRecording(dispatches, 40);
   log(`| ${bindings} storage bindings | ${t.encode.toFixed(2)} | ${t.submit.toFixed(2)} |`);
+  for (const b of buffers) b.destroy();
+}
+
+/**
+ * Each call a dispatch takes, alone: CALLS of one in a pass (not submitted), us a call; beside a getter
+ * of a GPUBuffer, what a call into dawn.node costs before Dawn does anything.
+ */
+const CALLS = 20000;
+{
+  const { dispatches, buffers } = rawDispatches(8);
+  const [{ pipeline, bindGroup }] = dispatches;
+  const perCall = (body: (pass: GPUComputePassEncoder) => void) => {
+    const times: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      const t0 = performance.now();
+      body(pass);
+      times.push((1000 * (performance.now() - t0)) / CALLS);
+      pass.end();
+      encoder.finish();
+    }
+    return median(times).toFixed(2);
+  };
+  let sizes = 0;
+  log(`\n| a call alone (${CALLS} in a pass) | us a call |`);
+  log('|---|---:|');
+  log(`| GPUBuffer.size (a getter) | ${perCall(() => { for (let i = 0; i < CALLS; i++) sizes += buffers[0].size; })} |`);
+  log(`| setPipeline | ${perCall((pass) => { for (let i = 0; i < CALLS; i++) pass.setPipeline(pipeline); })} |`);
+  log(`| setBindGroup (8 storage bindings) | ${perCall((pass) => { for (let i = 0; i < CALLS; i++) pass.setBindGroup(0, bindGroup); })} |`);
+  log(`| dispatchWorkgroups (8 storage bindings bound) | ${perCall((pass) => { for (let i = 0; i < CALLS; i++) pass.dispatchWorkgroups(1, 1); })} |`);
+  if (sizes === 0) throw new Error('host: no buffer size read');
   for (const b of buffers) b.destroy();
 }
 
