@@ -102,21 +102,16 @@ const CALLS = 20000;
 {
   const { dispatches, buffers } = rawDispatches(8);
   const [{ pipeline, bindGroup }] = dispatches;
-  const perCall = (body: (pass: GPUComputePassEncoder) => void) => {
-    const times: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      const t0 = performance.now();
-      body(pass);
-      times.push((1000 * (performance.now() - t0)) / CALLS);
-      pass.end();
-      encoder.finish();
-    }
-    return median(times).toFixed(2);
-  };
+  // (a pass of its own each time, its pipeline and bind group set: their cost is a few of CALLS' calls)
+  const perCall = (body: (pass: GPUComputePassEncoder) => void) => (timeCalls(() => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    body(pass);
+    pass.end();
+    encoder.finish();
+  }, 5) / CALLS).toFixed(2);
   let sizes = 0;
   log(`\n| a call alone (${CALLS} in a pass) | us a call |`);
   log('|---|---:|');
