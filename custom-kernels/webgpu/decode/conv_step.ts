@@ -24,24 +24,41 @@ function stepBindings(hasBias: boolean): [string, string, boolean][] {
 }
 
 /**
- * WGSL `fn convStep(b, c, x) -> f32`: channel c of row b takes x, its window shifts; u out. It loads
- * the window's last K - 1 values, the weights and the bias, and gives them to `convStepFrom`, which
- * the output stage also calls with the same values loaded ahead (convStepOutput).
+ * The step's inputs for channel `c` (a WGSL expression) in convStepFrom's order after x: the window's
+ * last K - 1 values, the K weights, the bias; each a name (`Window0`, `Weight0`, `Bias`) and its load,
+ * `base` being the channel's window (windowBase).
  */
-function stepFunction({ dInner, convKernel: K, hasBias }: ConvStepDims): string {
+function stepInputs({ convKernel: K, hasBias }: ConvStepDims, c: string): [string, string][] {
+  return [
+    ...range(K - 1).map((k): [string, string] => [`Window${k}`, `window[base + ${k + 1}u]`]),
+    ...range(K).map((k): [string, string] => [`Weight${k}`, `convWeight[${c} * ${K}u + ${k}u]`]),
+    ['Bias', hasBias ? `convBias[${c}]` : '0.0'],
+  ];
+}
+
+/**
+ * WGSL `fn convStep(b, c, x) -> f32`: channel c of row b takes x, its window shifts; u out. It loads
+ * the step's inputs (stepInputs) and gives them to `convStepFrom`, which the output stage also calls
+ * with the same values loaded ahead (convStepOutput).
+ */
+function stepFunction(dims: ConvStepDims): string {
+  const { dInner, convKernel: K } = dims;
   const taps = range(K - 1);
-  const weights = range(K);
   return `${WGSL_ACTIVATIONS}
-/** The step of channel c of row b from its window's last values v, its weights w and bias: the window shifts, x comes in. */
-fn convStepFrom(b : u32, c : u32, x : f32, ${[...taps.map((k) => `v${k} : f32`), ...weights.map((k) => `w${k} : f32`)].join(', ')}, bias : f32) -> f32 {
-  let base = (b * ${dInner}u + c) * ${K}u;
-  ${taps.map((k) => `window[base + ${k}u] = v${k};`).join(' ')}
+/** Where the window of channel c of row b starts. */
+fn windowBase(b : u32, c : u32) -> u32 {
+  return (b * ${dInner}u + c) * ${K}u;
+}
+/** The step of channel c of row b from its window's last values, its weights and bias: the window shifts, x comes in. */
+fn convStepFrom(b : u32, c : u32, x : f32, ${stepInputs(dims, 'c').map(([name]) => `${name.toLowerCase()} : f32`).join(', ')}) -> f32 {
+  let base = windowBase(b, c);
+  ${taps.map((k) => `window[base + ${k}u] = window${k};`).join(' ')}
   window[base + ${K - 1}u] = x;
-  return silu(bias${taps.map((k) => ` + w${k} * v${k}`).join('')} + w${K - 1} * x);
+  return silu(bias${taps.map((k) => ` + weight${k} * window${k}`).join('')} + weight${K - 1} * x);
 }
 fn convStep(b : u32, c : u32, x : f32) -> f32 {
-  let base = (b * ${dInner}u + c) * ${K}u;
-  return convStepFrom(b, c, x, ${[...taps.map((k) => `window[base + ${k + 1}u]`), ...weights.map((k) => `convWeight[c * ${K}u + ${k}u]`)].join(', ')}, ${hasBias ? 'convBias[c]' : '0.0'});
+  let base = windowBase(b, c);
+  return convStepFrom(b, c, x, ${stepInputs(dims, 'c').map(([, load]) => load).join(', ')});
 }`;
 }
 
@@ -75,13 +92,11 @@ export function convLoadsAhead(weight: WeightSource, batch: number): boolean {
  * wait a round trip after the reduction; the store takes them for that (row, channel) only.
  */
 export function convStepOutput(dims: ConvStepDims, ahead = false): MatvecOutput {
-  const { dInner, convKernel: K, hasBias } = dims;
-  const taps = range(K - 1);
+  const { dInner, hasBias } = dims;
+  const inputs = stepInputs(dims, 'row');
   const held = ahead ? `
 var<private> heldAt : u32 = 0xffffffffu;
-${taps.map((k) => `var<private> heldWindow${k} : f32;`).join('\n')}
-${range(K).map((k) => `var<private> heldWeight${k} : f32;`).join('\n')}
-var<private> heldBias : f32;` : '';
+${inputs.map(([name]) => `var<private> held${name} : f32;`).join('\n')}` : '';
   return {
     bindings: stepBindings(hasBias),
     store: `${stepFunction(dims)}${held}
@@ -89,7 +104,7 @@ fn store(b : u32, row : u32, v : f32) {
   if (row >= ${dInner}u) {
     y[b * O + row] = v;
   } else ${ahead ? `if (b * O + row == heldAt) {
-    y[b * O + row] = convStepFrom(b, row, v, ${[...taps.map((k) => `heldWindow${k}`), ...range(K).map((k) => `heldWeight${k}`)].join(', ')}, heldBias);
+    y[b * O + row] = convStepFrom(b, row, v, ${inputs.map(([name]) => `held${name}`).join(', ')});
   } else ` : ''}{
     y[b * O + row] = convStep(b, row, v);
   }
@@ -98,10 +113,8 @@ fn store(b : u32, row : u32, v : f32) {
       ahead: `fn ahead(b : u32, row : u32) {
   if (row < ${dInner}u) {
     heldAt = b * O + row;
-    let base = (b * ${dInner}u + row) * ${K}u;
-    ${taps.map((k) => `heldWindow${k} = window[base + ${k + 1}u];`).join(' ')}
-    ${range(K).map((k) => `heldWeight${k} = convWeight[row * ${K}u + ${k}u];`).join(' ')}
-    heldBias = ${hasBias ? 'convBias[row]' : '0.0'};
+    let base = windowBase(b, row);
+    ${inputs.map(([name, load]) => `held${name} = ${load};`).join(' ')}
   }
 }`,
     } : {}),
