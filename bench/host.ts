@@ -9,7 +9,9 @@
  *    int8, int4: random codes, routines/random_quantized.ts):
  *    the per-step checks, encoding and submission timed apart, with the GPU idle between steps; then
  *    the greedy decode as generate runs it, under V8's CPU profiler ($OUT/host-<format>.cpuprofile),
- *    and the same steps recorded back to back, their reads awaited only after.
+ *    and the same steps recorded back to back, their reads awaited only after; each greedy decode with
+ *    what it spent a call in the calls a step makes once (submit, finish, mapAsync, the encoder's
+ *    creation) and in the collector's pauses.
  * 3. What each kind of dispatch costs the GPU in place, at batch 1 and 8: a step's dispatches in one
  *    pass between two timestamps, whole and with one kind left out (the states it leaves are garbage:
  *    timing only). The difference is the kind's kernels with the gaps before them, which timing each
@@ -20,6 +22,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { benchModel } from './routines/bench_model.js';
 import { benchDecode } from './routines/decode.js';
@@ -31,6 +34,9 @@ import { WebGPUDecoder } from '../src/model/webgpu_decoder.js';
 import { recordDispatch, type RecordedDispatch } from '../src/webgpu/streamed_submission.js';
 
 const out = process.env.OUT ?? '.';
+/** The greedy decodes' timed steps and the steps before them. */
+const GREEDY_STEPS = 256;
+const GREEDY_WARMUP = 64;
 const rows: string[] = [];
 const log = (line: string) => { console.log(line); rows.push(line); };
 
@@ -166,22 +172,68 @@ for (const format of formats) {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
   await session.post('Profiler.start');
-  const d = await benchDecode(model, 10, { batch: 1, steps: 256, warmup: 64, lagged: true });
+  const { result: d, calls } = await hostCalls(() => benchDecode(model, 10, { batch: 1, steps: GREEDY_STEPS, warmup: GREEDY_WARMUP, lagged: true }));
   const { profile } = await session.post('Profiler.stop');
   session.disconnect();
   await writeFile(`${out}/host-${format}.cpuprofile`, JSON.stringify(profile));
-  log(`| greedy decode, ids on the GPU (under the profiler) | ${(1000 * d.msPerToken).toFixed(0)} a step, host ${(1000 * d.hostMsPerToken).toFixed(0)} (${d.tokensPerSecond.toFixed(1)} tok/s) |`);
+  const greedyRow = (what: string, g: typeof d, spent: string) => log(`| greedy decode, ${what} | ${(1000 * g.msPerToken).toFixed(0)} a step, `
+    + `host ${(1000 * g.hostMsPerToken).toFixed(0)} (${g.tokensPerSecond.toFixed(1)} tok/s); ${spent} |`);
+  greedyRow('ids on the GPU (under the profiler)', d, calls);
   log(`| the same steps back to back (64 recorded, then their reads awaited) | ${(1000 * (await backToBack(model, 64))).toFixed(0)} a step |`);
   for (const poll of ['spin', 'timer', 'spin'] as const) {
-    const g = await greedyPolled(model, poll);
-    log(`| greedy decode, Dawn's events processed ${poll === 'spin' ? 'at every turn of the loop (as it does)' : 'on a 1 ms timer'} | `
-      + `${(1000 * g.msPerToken).toFixed(0)} a step, host ${(1000 * g.hostMsPerToken).toFixed(0)} (${g.tokensPerSecond.toFixed(1)} tok/s) |`);
+    const g = await hostCalls(() => greedyPolled(model, poll));
+    greedyRow(`Dawn's events processed ${poll === 'spin' ? 'at every turn of the loop (as it does)' : 'on a 1 ms timer'}`, g.result, g.calls);
   }
   if (device.features.has('timestamp-query')) {
     for (const batch of [1, 8]) await marginalCosts(model, batch, format);
   }
   model.dispose();
 }
+/**
+ * What `run` (a greedy decode of GREEDY_WARMUP + GREEDY_STEPS steps) spent in the dawn.node calls a step
+ * makes once (us a call, over the run's calls, its prompt's few among them) and in the collector's pauses
+ * (ms a step): where a run's host time went when it moved between runs of the same code (call 115: int4's
+ * host 1.63 then 3.00 ms a step). A dispatch's three calls are not wrapped: timing them would cost about
+ * what they do.
+ */
+async function hostCalls<T>(run: () => Promise<T>): Promise<{ result: T; calls: string }> {
+  const encoder = device.createCommandEncoder();
+  const buffer = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ });
+  const owners = {
+    submit: Object.getPrototypeOf(device.queue), createCommandEncoder: Object.getPrototypeOf(device),
+    finish: Object.getPrototypeOf(encoder), mapAsync: Object.getPrototypeOf(buffer),
+  } as Record<string, Record<string, (...args: unknown[]) => unknown>>;
+  buffer.destroy();
+  const spent = new Map<string, { ms: number; calls: number }>();
+  const originals = Object.entries(owners).map(([name, owner]) => {
+    const original = owner[name];
+    owner[name] = function timed(this: unknown, ...args: unknown[]) {
+      const t0 = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        const s = spent.get(name) ?? { ms: 0, calls: 0 };
+        s.ms += performance.now() - t0;
+        s.calls += 1;
+        spent.set(name, s);
+      }
+    };
+    return () => { owner[name] = original; };
+  });
+  let gcMs = 0;
+  const observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcMs += e.duration; });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    const result = await run();
+    await new Promise((resolve) => setTimeout(resolve, 0));   // (the observer's entries arrive on a later turn)
+    const perCall = [...spent].map(([name, { ms, calls }]) => `${name} ${((1000 * ms) / calls).toFixed(1)}`).join(', ');
+    return { result, calls: `us a call: ${perCall}; collector ${(gcMs / (GREEDY_WARMUP + GREEDY_STEPS)).toFixed(2)} ms a step` };
+  } finally {
+    observer.disconnect();
+    for (const restore of originals) restore();
+  }
+}
+
 /**
  * The greedy decode at batch 1 with dawn.node's wait for a map as it is (it calls setImmediate to
  * process Dawn's events at every turn of the event loop while a map is pending: a core spinning on the
@@ -193,7 +245,7 @@ async function greedyPolled(model: MambaForCausalLM, poll: 'spin' | 'timer'): Pr
     (globalThis as { setImmediate: unknown }).setImmediate = (fn: (...a: unknown[]) => void, ...args: unknown[]) => setTimeout(fn, 1, ...args);
   }
   try {
-    return await benchDecode(model, 10, { batch: 1, steps: 256, warmup: 64, lagged: true });
+    return await benchDecode(model, 10, { batch: 1, steps: GREEDY_STEPS, warmup: GREEDY_WARMUP, lagged: true });
   } finally {
     globalThis.setImmediate = own;
   }
