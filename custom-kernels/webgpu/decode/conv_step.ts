@@ -44,13 +44,14 @@ function stepInputs({ convKernel: K, hasBias }: ConvStepDims, c: string): [strin
 function stepFunction(dims: ConvStepDims): string {
   const { dInner, convKernel: K } = dims;
   const taps = range(K - 1);
+  const inputs = stepInputs(dims, 'c');
   return `${WGSL_ACTIVATIONS}
 /** Where the window of channel c of row b starts. */
 fn windowBase(b : u32, c : u32) -> u32 {
   return (b * ${dInner}u + c) * ${K}u;
 }
 /** The step of channel c of row b from its window's last values, its weights and bias: the window shifts, x comes in. */
-fn convStepFrom(b : u32, c : u32, x : f32, ${stepInputs(dims, 'c').map(([name]) => `${name.toLowerCase()} : f32`).join(', ')}) -> f32 {
+fn convStepFrom(b : u32, c : u32, x : f32, ${inputs.map(([name]) => `${name.toLowerCase()} : f32`).join(', ')}) -> f32 {
   let base = windowBase(b, c);
   ${taps.map((k) => `window[base + ${k}u] = window${k};`).join(' ')}
   window[base + ${K - 1}u] = x;
@@ -58,7 +59,7 @@ fn convStepFrom(b : u32, c : u32, x : f32, ${stepInputs(dims, 'c').map(([name]) 
 }
 fn convStep(b : u32, c : u32, x : f32) -> f32 {
   let base = windowBase(b, c);
-  return convStepFrom(b, c, x, ${stepInputs(dims, 'c').map(([, load]) => load).join(', ')});
+  return convStepFrom(b, c, x, ${inputs.map(([, load]) => load).join(', ')});
 }`;
 }
 
